@@ -1,0 +1,66 @@
+/**
+ * Who is calling. Every model or tool call carries one; no identity, no call.
+ * An API key gives team/env/seat; a run adds its workflow and run id; an outside caller may add
+ * a workflow and a session by header.
+ */
+export interface Identity {
+  team: string;
+  env: string;
+  seat: string;
+  workflow?: string;
+  run?: string;
+  session?: string;
+  /** The id (never the secret) of the API key or operator token that made the call. */
+  keyId?: string;
+}
+
+export const SCOPE_KINDS = ['global', 'team', 'env', 'seat', 'workflow', 'run'] as const;
+export type ScopeKind = (typeof SCOPE_KINDS)[number];
+
+/** `global`, `team:payments`, `env:prod`, `seat:alice`, `workflow:triage`, `run:r_123`. */
+export type Scope = string;
+
+const KEY = /^[A-Za-z0-9][A-Za-z0-9._@-]{0,127}$/;
+
+export class ScopeError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ScopeError';
+  }
+}
+
+/** Checks a scope key (a team name, a seat, a run id): letters, digits, `._@-`, at most 128. */
+export function isScopeKey(key: string): boolean {
+  return KEY.test(key);
+}
+
+/** Parses `team:payments` into its kind and key; `global` has no key. */
+export function parseScope(scope: string): { kind: ScopeKind; key?: string } {
+  if (scope === 'global') return { kind: 'global' };
+  const i = scope.indexOf(':');
+  const kind = scope.slice(0, i) as ScopeKind;
+  const key = scope.slice(i + 1);
+  if (i <= 0 || !SCOPE_KINDS.includes(kind) || kind === 'global') {
+    throw new ScopeError(
+      `unknown scope ${JSON.stringify(scope)}: expected global, team:<key>, env:<key>, seat:<key>, workflow:<id> or run:<id>`,
+    );
+  }
+  if (!isScopeKey(key)) {
+    throw new ScopeError(
+      `bad scope key in ${JSON.stringify(scope)}: use letters, digits, '.', '_', '@' or '-' (at most 128)`,
+    );
+  }
+  return { kind, key };
+}
+
+export function scope(kind: ScopeKind, key?: string): Scope {
+  return kind === 'global' ? 'global' : `${kind}:${key}`;
+}
+
+/** Every scope an identity falls under, widest first: the budgets and kill switches that apply. */
+export function scopesOf(id: Identity): Scope[] {
+  const out = ['global', `team:${id.team}`, `env:${id.env}`, `seat:${id.seat}`];
+  if (id.workflow) out.push(`workflow:${id.workflow}`);
+  if (id.run) out.push(`run:${id.run}`);
+  return out;
+}

@@ -1,0 +1,237 @@
+import type { Identity, Scope, ScopeKind } from '../identity.ts';
+import type { Micros } from '../money.ts';
+
+/**
+ * The money store: budgets, reservations, kill switches, ledger and audit behind one port.
+ * Two implementations (embedded SQLite, Redis + Lua) pass one contract suite
+ * (test/runtime/store/contract.ts). The three operations that can over-commit money — admit,
+ * settle, release — are each one atomic step in each backend: one SQLite transaction, one Lua
+ * script. Anything that cannot be decided throws `EnforcementUnavailableError`: fail closed.
+ */
+
+/** `day` and `month` are calendar windows in the configured time zone; `total` never resets;
+ * a duration such as `24h`, `7d` or `90m` is a rolling window. */
+export type WindowSpec = 'day' | 'month' | 'total' | `${number}${'m' | 'h' | 'd'}`;
+
+export type BudgetState = 'active' | 'exhausted' | 'frozen';
+
+export interface BudgetSpec {
+  ceiling: Micros;
+  window: WindowSpec;
+  owner?: string;
+}
+
+export interface Budget {
+  id: string;
+  scope: Scope;
+  owner: string;
+  ceiling: Micros;
+  window: WindowSpec;
+  /** `exhausted` is derived: spent >= ceiling in the current window. `frozen` is set by an operator. */
+  state: BudgetState;
+  spent: Micros;
+  reserved: Micros;
+  /** Start of the current window (ms since epoch); 0 for `total`. */
+  windowStart: number;
+  /** When the current window ends (ms since epoch); null for `total`. */
+  resetsAt: number | null;
+  createdAt: number;
+  updatedAt: number;
+}
+
+export interface Actor {
+  actor: string;
+  reason: string;
+}
+
+export interface Reservation {
+  id: string;
+  amount: Micros;
+  scopes: Scope[];
+  createdAt: number;
+  expiresAt: number;
+}
+
+export interface KillSwitch {
+  scope: Scope;
+  reason: string;
+  actor: string;
+  at: number;
+}
+
+export type AdmitRefusal =
+  | { code: 'killed'; kill: KillSwitch }
+  | { code: 'budget_exhausted'; budget: Budget; amount: Micros };
+
+export type Admission = { ok: true; reservation: Reservation } | { ok: false; refusal: AdmitRefusal };
+
+export interface AdmitRequest {
+  identity: Identity;
+  /** Worst-case cost of the call, reserved on every budget that applies. */
+  amount: Micros;
+  /** Budgets to create with these specs instead of the configured defaults if missing
+   * (a run's spend box: `{ 'run:r_1': { ceiling: 2_000_000, window: 'total' } }`). */
+  provision?: Record<Scope, BudgetSpec>;
+}
+
+export interface TokenCounts {
+  input: number;
+  cacheWrite5m: number;
+  cacheWrite1h: number;
+  cacheRead: number;
+  output: number;
+}
+
+export const NO_TOKENS: Readonly<TokenCounts> = Object.freeze({
+  input: 0,
+  cacheWrite5m: 0,
+  cacheWrite1h: 0,
+  cacheRead: 0,
+  output: 0,
+});
+
+export type Outcome = 'ok' | 'refused' | 'error' | 'expired';
+
+/** One per model or tool call attempt (and one per expired reservation). Append-only. */
+export interface LedgerEntry {
+  id: string;
+  at: number;
+  requestId: string;
+  identity: Identity;
+  kind: 'model' | 'tool';
+  /** Model id or tool name. */
+  name: string;
+  tokens: TokenCounts;
+  reserved: Micros;
+  cost: Micros;
+  /** Actual cost above the reservation (an estimate that was wrong), recorded, never lost. */
+  overrun: Micros;
+  outcome: Outcome;
+  /** The refusal code (`budget_exhausted`, ...) or error type, when outcome is not ok. */
+  code?: string;
+  latencyMs: number;
+  prefixHash?: string;
+  /** cache read tokens / all input tokens, 0..1. */
+  cacheHitRate?: number;
+  reservationId?: string;
+}
+
+/** What a caller hands to settle/release/append; the store fills in id, at and overrun. */
+export type LedgerInput = Omit<LedgerEntry, 'id' | 'at' | 'overrun'> & { id?: string; at?: number };
+
+export interface LedgerQuery {
+  scope?: Scope;
+  run?: string;
+  kind?: 'model' | 'tool';
+  outcome?: Outcome;
+  since?: number;
+  until?: number;
+  limit?: number;
+}
+
+export type SpendDimension = 'team' | 'env' | 'seat' | 'workflow' | 'model' | 'day';
+
+export interface SpendQuery {
+  by: SpendDimension;
+  since: number;
+  until: number;
+  /** Only entries under this scope (e.g. `team:payments`). */
+  scope?: Scope;
+}
+
+export interface SpendRow {
+  key: string;
+  cost: Micros;
+  calls: number;
+  tokens: TokenCounts;
+}
+
+export interface AuditEntry {
+  id: string;
+  at: number;
+  actor: string;
+  action: string;
+  target: string;
+  before?: unknown;
+  after?: unknown;
+  reason: string;
+}
+
+export type AuditInput = Omit<AuditEntry, 'id' | 'at'>;
+
+export interface AuditQuery {
+  target?: string;
+  since?: number;
+  until?: number;
+  limit?: number;
+}
+
+export interface MoneyStore {
+  readonly backend: 'embedded' | 'redis';
+
+  /** Kill switches, missing budgets and the all-or-nothing reservation, in one atomic step. */
+  admit(req: AdmitRequest): Promise<Admission>;
+  /** Replaces the reservation by the actual cost (entry.cost) and appends the ledger entry. */
+  settle(reservationId: string, entry: LedgerInput): Promise<LedgerEntry>;
+  /** Frees a reservation for a call that was never billed, and appends its ledger entry. */
+  release(reservationId: string, entry: LedgerInput): Promise<LedgerEntry>;
+  /** Releases reservations past their expiry, each recorded as an `expired` ledger entry. */
+  sweepExpired(): Promise<number>;
+  /** Appends an entry that holds no reservation (a refusal before or at admission). */
+  appendLedger(entry: LedgerInput): Promise<LedgerEntry>;
+
+  getBudget(idOrScope: string): Promise<Budget | undefined>;
+  listBudgets(filter?: { kind?: ScopeKind }): Promise<Budget[]>;
+  /** Creates the budget from the defaults (or spec) if missing; returns it either way. */
+  ensureBudget(scope: Scope, spec?: BudgetSpec): Promise<Budget>;
+  setCeiling(scope: Scope, ceiling: Micros, by: Actor): Promise<Budget>;
+  setFrozen(scope: Scope, frozen: boolean, by: Actor): Promise<Budget>;
+
+  setKill(scope: Scope, by: Actor): Promise<KillSwitch>;
+  liftKill(scope: Scope, by: Actor): Promise<boolean>;
+  listKills(): Promise<KillSwitch[]>;
+  /** The first kill switch covering the identity, widest scope first. */
+  killedBy(identity: Identity): Promise<KillSwitch | undefined>;
+
+  listLedger(q?: LedgerQuery): Promise<LedgerEntry[]>;
+  spend(q: SpendQuery): Promise<SpendRow[]>;
+
+  appendAudit(entry: AuditInput): Promise<AuditEntry>;
+  listAudit(q?: AuditQuery): Promise<AuditEntry[]>;
+
+  /** Throws EnforcementUnavailableError if the store cannot be read and written. */
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** Raised by any store operation that cannot be carried out: callers refuse with 503. */
+export class EnforcementUnavailableError extends Error {
+  readonly code = 'enforcement_unavailable';
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'EnforcementUnavailableError';
+  }
+}
+
+/** An operator action on something that does not exist or cannot take it. */
+export class StoreInputError extends Error {
+  constructor(
+    readonly code: 'not_found' | 'invalid',
+    message: string,
+  ) {
+    super(message);
+    this.name = 'StoreInputError';
+  }
+}
+
+/** Store construction options shared by both backends. */
+export interface MoneyStoreOptions {
+  /** Default budget per scope kind, used the first time a scope is seen. */
+  defaults: Record<ScopeKind, BudgetSpec>;
+  /** IANA zone for calendar windows (`day`, `month`). */
+  timeZone: string;
+  /** A reservation not settled or released within this many ms is released and recorded. */
+  reservationTtlMs: number;
+  /** Injected clock (ms since epoch); tests move it across midnight, month ends and DST. */
+  now?: () => number;
+}
