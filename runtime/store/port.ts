@@ -72,6 +72,11 @@ export interface AdmitRequest {
   /** Budgets to create with these specs instead of the configured defaults if missing
    * (a run's spend box: `{ 'run:r_1': { ceiling: 2_000_000, window: 'total' } }`). */
   provision?: Record<Scope, BudgetSpec>;
+  /** Labels for the `expired` ledger entry written if the reservation times out
+   * (defaults: the reservation id, `model`, empty name). */
+  requestId?: string;
+  kind?: 'model' | 'tool';
+  name?: string;
 }
 
 export interface TokenCounts {

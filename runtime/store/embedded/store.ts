@@ -1,0 +1,728 @@
+import Database from 'better-sqlite3';
+import {
+  assertTimeZone,
+  currentWindow,
+  dayKey,
+  parseWindow,
+  type WindowBounds,
+} from '../../budgets/windows.ts';
+import type { Identity, Scope, ScopeKind } from '../../identity.ts';
+import { newId } from '../../ids.ts';
+import type { Micros } from '../../money.ts';
+import {
+  type Actor,
+  type Admission,
+  type AdmitRequest,
+  type AuditEntry,
+  type AuditInput,
+  type AuditQuery,
+  type Budget,
+  type BudgetSpec,
+  EnforcementUnavailableError,
+  type KillSwitch,
+  type LedgerEntry,
+  type LedgerInput,
+  type LedgerQuery,
+  type MoneyStore,
+  type MoneyStoreOptions,
+  NO_TOKENS,
+  type Reservation,
+  type SpendQuery,
+  type SpendRow,
+  StoreInputError,
+} from '../port.ts';
+import {
+  budgetId,
+  budgetState,
+  CorruptRecordError,
+  checkActor,
+  checkMicros,
+  checkScope,
+  expiredEntryId,
+  failClosed,
+  finishEntry,
+  identityScopes,
+  limitOf,
+  type PreparedEntry,
+  prepareAudit,
+  prepareEntry,
+  specFor,
+  storedJson,
+  storedMicros,
+} from '../records.ts';
+import { SpendTally } from '../spend.ts';
+import { migrate } from './schema.ts';
+
+/**
+ * The embedded money store: one SQLite file (better-sqlite3, WAL). Every operation is one
+ * `BEGIN IMMEDIATE` transaction, so it is atomic within this process (the event loop runs one at a
+ * time) and across processes sharing the file (the write lock is taken up front; `busy_timeout`
+ * waits for it). `synchronous = NORMAL` under WAL: a power cut may lose the last transactions but
+ * never corrupts the file — the same trade as Redis with `appendfsync everysec`.
+ */
+
+/** Reservations expired per admit call, so a backlog never makes one admission slow. */
+const SWEEP_IN_ADMIT = 8;
+const SWEEP_BATCH = 500;
+/** How long a closed reservation is remembered, making a repeated settle or release a no-op. */
+const TOMBSTONE_MS = 7 * 24 * 3_600_000;
+const MAX_SCOPES = 6;
+
+interface BudgetRow {
+  id: string;
+  scope: string;
+  kind: string;
+  owner: string;
+  ceiling: unknown;
+  window_spec: string;
+  frozen: unknown;
+  reserved: unknown;
+  window_key: string;
+  spent: unknown;
+  created_at: number;
+  updated_at: number;
+}
+
+interface ReservationRow {
+  id: string;
+  amount: unknown;
+  scopes: string;
+  identity: string;
+  label: string;
+  created_at: number;
+  expires_at: number;
+  status: 'open' | 'settled' | 'released' | 'expired';
+  entry: string | null;
+}
+
+interface KillRow {
+  scope: string;
+  reason: string;
+  actor: string;
+  at: number;
+}
+
+interface Label {
+  requestId?: string;
+  kind?: 'model' | 'tool';
+  name?: string;
+}
+
+/** A budget row read and checked, with its spend in the current window. */
+interface LiveBudget {
+  row: BudgetRow;
+  budget: Budget;
+  window: WindowBounds;
+  rolling: { bucket: number; first: number } | undefined;
+}
+
+export class EmbeddedMoneyStore implements MoneyStore {
+  readonly backend = 'embedded' as const;
+  /** The open database: tests reach in to corrupt rows or close it under the store. */
+  readonly db: Database.Database;
+  private readonly now: () => number;
+  private readonly s;
+  private readonly cached = new Map<string, Database.Statement>();
+
+  constructor(
+    path: string,
+    private readonly options: MoneyStoreOptions,
+  ) {
+    assertTimeZone(options.timeZone);
+    checkMicros(options.reservationTtlMs, 'reservationTtlMs');
+    this.now = options.now ?? Date.now;
+    this.db = new Database(path);
+    this.db.pragma('journal_mode = WAL');
+    this.db.pragma('synchronous = NORMAL');
+    this.db.pragma('busy_timeout = 5000');
+    migrate(this.db);
+    const db = this.db;
+    const inList = Array(MAX_SCOPES).fill('?').join(', ');
+    this.s = {
+      budgetsIn: db.prepare(`SELECT * FROM budgets WHERE scope IN (${inList})`),
+      budgetById: db.prepare('SELECT * FROM budgets WHERE id = ?'),
+      budgetByScope: db.prepare('SELECT * FROM budgets WHERE scope = ?'),
+      budgetsAll: db.prepare('SELECT * FROM budgets ORDER BY scope'),
+      budgetsOfKind: db.prepare('SELECT * FROM budgets WHERE kind = ? ORDER BY scope'),
+      insertBudget: db.prepare(
+        `INSERT OR IGNORE INTO budgets (id, scope, kind, owner, ceiling, window_spec, created_at, updated_at)
+         VALUES (@id, @scope, @kind, @owner, @ceiling, @window, @now, @now)`,
+      ),
+      reserve: db.prepare('UPDATE budgets SET reserved = reserved + ?, updated_at = ? WHERE id = ?'),
+      unreserve: db.prepare(
+        'UPDATE budgets SET reserved = MAX(0, reserved - ?), updated_at = ? WHERE scope = ?',
+      ),
+      charge: db.prepare(
+        `UPDATE budgets SET
+           spent = CASE WHEN window_key = @key THEN spent + @cost ELSE @cost END,
+           window_key = @key, reserved = MAX(0, reserved - @release), updated_at = @now
+         WHERE id = @id`,
+      ),
+      bucketSum: db.prepare(
+        'SELECT COALESCE(SUM(spent), 0) AS s FROM budget_buckets WHERE budget_id = ? AND bucket >= ?',
+      ),
+      bucketAdd: db.prepare(
+        `INSERT INTO budget_buckets (budget_id, bucket, spent) VALUES (?, ?, ?)
+         ON CONFLICT (budget_id, bucket) DO UPDATE SET spent = spent + excluded.spent`,
+      ),
+      bucketPrune: db.prepare('DELETE FROM budget_buckets WHERE budget_id = ? AND bucket < ?'),
+      setCeiling: db.prepare('UPDATE budgets SET ceiling = ?, updated_at = ? WHERE id = ?'),
+      setFrozen: db.prepare('UPDATE budgets SET frozen = ?, updated_at = ? WHERE id = ?'),
+      killsIn: db.prepare(`SELECT * FROM kills WHERE scope IN (${inList})`),
+      killsAll: db.prepare('SELECT * FROM kills ORDER BY at, scope'),
+      killGet: db.prepare('SELECT * FROM kills WHERE scope = ?'),
+      killPut: db.prepare(
+        `INSERT INTO kills (scope, reason, actor, at) VALUES (@scope, @reason, @actor, @at)
+         ON CONFLICT (scope) DO UPDATE SET reason = excluded.reason, actor = excluded.actor, at = excluded.at`,
+      ),
+      killDelete: db.prepare('DELETE FROM kills WHERE scope = ?'),
+      resGet: db.prepare('SELECT * FROM reservations WHERE id = ?'),
+      resInsert: db.prepare(
+        `INSERT INTO reservations (id, amount, scopes, identity, label, created_at, expires_at, status)
+         VALUES (?, ?, ?, ?, ?, ?, ?, 'open')`,
+      ),
+      resClose: db.prepare(
+        `INSERT INTO reservations (id, amount, scopes, identity, label, created_at, expires_at, status, closed_at, entry)
+         VALUES (@id, 0, '[]', '{}', '{}', @now, @now, @status, @now, @entry)
+         ON CONFLICT (id) DO UPDATE SET status = excluded.status, closed_at = excluded.closed_at,
+           entry = excluded.entry`,
+      ),
+      resExpired: db.prepare(
+        "SELECT * FROM reservations WHERE status = 'open' AND expires_at <= ? ORDER BY expires_at LIMIT ?",
+      ),
+      resForget: db.prepare("DELETE FROM reservations WHERE status <> 'open' AND closed_at < ?"),
+      ledgerInsert: db.prepare(
+        `INSERT INTO ledger (id, at, day, team, env, seat, workflow, run, kind, name, outcome, cost,
+           t_input, t_cw5m, t_cw1h, t_cr, t_out, entry)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      ),
+      auditInsert: db.prepare('INSERT INTO audit (id, at, target, entry) VALUES (?, ?, ?, ?)'),
+      ping: db.prepare('SELECT MAX(version) AS v FROM schema_version'),
+    };
+  }
+
+  // ---- the three operations that move money -------------------------------------------------
+
+  async admit(req: AdmitRequest): Promise<Admission> {
+    const scopes = identityScopes(req.identity);
+    const amount = checkMicros(req.amount, 'amount');
+    const specs = scopes.map((s) => specFor(s, this.options, req.provision));
+    const label: Label = { requestId: req.requestId, kind: req.kind, name: req.name };
+    return this.run('admit', () => this.admitTx.immediate(req.identity, scopes, specs, amount, label));
+  }
+
+  private readonly admitTx = this.lazyTx(
+    (identity: Identity, scopes: Scope[], specs: Required<BudgetSpec>[], amount: Micros, label: Label) => {
+      const now = this.now();
+      this.expire(this.s.resExpired.all(now, SWEEP_IN_ADMIT) as ReservationRow[], now);
+      const kill = this.firstKill(scopes);
+      if (kill) return { ok: false, refusal: { code: 'killed', kill } } satisfies Admission;
+      const live: LiveBudget[] = [];
+      let rows = this.budgetRows(scopes);
+      if (rows.some((r) => r === undefined)) {
+        scopes.forEach((scope, i) => {
+          if (!rows[i]) this.insertBudget(scope, specs[i]!, now);
+        });
+        rows = this.budgetRows(scopes);
+      }
+      for (const row of rows) {
+        const b = this.live(row!, now);
+        const { budget } = b;
+        if (budget.state === 'frozen' || budget.spent + budget.reserved + amount > budget.ceiling) {
+          return { ok: false, refusal: { code: 'budget_exhausted', budget, amount } } satisfies Admission;
+        }
+        live.push(b);
+      }
+      for (const b of live) this.s.reserve.run(amount, now, b.row.id);
+      const reservation: Reservation = {
+        id: newId('res'),
+        amount,
+        scopes,
+        createdAt: now,
+        expiresAt: now + this.options.reservationTtlMs,
+      };
+      this.s.resInsert.run(
+        reservation.id,
+        amount,
+        JSON.stringify(scopes),
+        JSON.stringify(identity),
+        JSON.stringify(label),
+        now,
+        reservation.expiresAt,
+      );
+      return { ok: true, reservation } satisfies Admission;
+    },
+  );
+
+  async settle(reservationId: string, input: LedgerInput): Promise<LedgerEntry> {
+    const entry = prepareEntry(input, this.now());
+    return this.run('settle', () => this.closeTx.immediate(reservationId, entry, 'settled'));
+  }
+
+  async release(reservationId: string, input: LedgerInput): Promise<LedgerEntry> {
+    const entry = prepareEntry(input, this.now());
+    if (entry.cost !== 0) {
+      throw new StoreInputError(
+        'invalid',
+        'release records a call that was never billed: use settle for a cost',
+      );
+    }
+    return this.run('release', () => this.closeTx.immediate(reservationId, entry, 'released'));
+  }
+
+  /**
+   * Settle and release in one transaction. A reservation closes once: a second settle or release of
+   * the same id returns the entry the first one wrote and changes nothing. A reservation that expired
+   * (or is unknown) is still charged — to the budgets of the entry's identity — so no cost is lost.
+   */
+  private readonly closeTx = this.lazyTx(
+    (reservationId: string, entry: PreparedEntry, status: 'settled' | 'released'): LedgerEntry => {
+      const now = this.now();
+      const res = this.s.resGet.get(reservationId) as ReservationRow | undefined;
+      if (res && (res.status === 'settled' || res.status === 'released')) {
+        return storedJson<LedgerEntry>(res.entry, `reservation ${reservationId}`);
+      }
+      const open = res?.status === 'open';
+      const held = open ? storedMicros(res.amount, `reservation ${reservationId} amount`) : 0;
+      const final = finishEntry({ ...entry, reservationId }, open ? held : entry.reserved);
+      if (open) {
+        const scopes = storedJson<Scope[]>(res.scopes, 'reservation scopes');
+        for (const row of this.budgetRows(scopes)) {
+          if (row) this.charge(this.live(row, now), final.cost, held, now);
+        }
+      } else if (final.cost > 0) {
+        // Late or unknown: charge the identity's budgets, creating any that do not exist yet.
+        const scopes = identityScopes(entry.identity);
+        for (const [i, row] of this.budgetRows(scopes).entries()) {
+          const scope = scopes[i]!;
+          const found = row ?? this.ensureRow(scope, specFor(scope, this.options), now);
+          this.charge(this.live(found, now), final.cost, 0, now);
+        }
+      }
+      this.insertLedger(final);
+      this.s.resClose.run({ id: reservationId, now, status, entry: JSON.stringify(final) });
+      return final;
+    },
+  );
+
+  async sweepExpired(): Promise<number> {
+    return this.run('sweep expired reservations', () => {
+      let total = 0;
+      for (;;) {
+        const n = this.sweepTx.immediate();
+        total += n;
+        if (n < SWEEP_BATCH) return total;
+      }
+    });
+  }
+
+  private readonly sweepTx = this.lazyTx((): number => {
+    const now = this.now();
+    const n = this.expire(this.s.resExpired.all(now, SWEEP_BATCH) as ReservationRow[], now);
+    this.s.resForget.run(now - TOMBSTONE_MS);
+    return n;
+  });
+
+  async appendLedger(input: LedgerInput): Promise<LedgerEntry> {
+    const entry = finishEntry(prepareEntry(input, this.now()), input.reserved ?? 0);
+    return this.run('append to the ledger', () => {
+      this.insertLedger(entry);
+      return entry;
+    });
+  }
+
+  // ---- budgets ------------------------------------------------------------------------------
+
+  async getBudget(idOrScope: string): Promise<Budget | undefined> {
+    return this.run('read a budget', () => {
+      const row = (
+        idOrScope.startsWith('bgt_') ? this.s.budgetById.get(idOrScope) : this.s.budgetByScope.get(idOrScope)
+      ) as BudgetRow | undefined;
+      return row ? this.live(row, this.now()).budget : undefined;
+    });
+  }
+
+  async listBudgets(filter?: { kind?: ScopeKind }): Promise<Budget[]> {
+    return this.run('list budgets', () => {
+      const now = this.now();
+      const rows = (
+        filter?.kind ? this.s.budgetsOfKind.all(filter.kind) : this.s.budgetsAll.all()
+      ) as BudgetRow[];
+      return rows.map((r) => this.live(r, now).budget);
+    });
+  }
+
+  async ensureBudget(scope: Scope, spec?: BudgetSpec): Promise<Budget> {
+    const checked = specFor(scope, this.options, spec ? { [scope]: spec } : undefined);
+    return this.run('create a budget', () =>
+      this.tx(() => {
+        const now = this.now();
+        this.insertBudget(scope, checked, now);
+        return this.live(this.s.budgetByScope.get(scope) as BudgetRow, now).budget;
+      }),
+    );
+  }
+
+  async setCeiling(scope: Scope, ceiling: Micros, by: Actor): Promise<Budget> {
+    checkMicros(ceiling, 'ceiling');
+    checkActor(by);
+    const spec = specFor(scope, this.options);
+    return this.run('change a ceiling', () =>
+      this.tx(() => {
+        const now = this.now();
+        const before = this.ensureRow(scope, spec, now);
+        const was = this.live(before, now).budget.ceiling;
+        this.s.setCeiling.run(ceiling, now, before.id);
+        this.audit(
+          { ...by, action: 'budget.ceiling', target: scope, before: { ceiling: was }, after: { ceiling } },
+          now,
+        );
+        return this.live(this.s.budgetById.get(before.id) as BudgetRow, now).budget;
+      }),
+    );
+  }
+
+  async setFrozen(scope: Scope, frozen: boolean, by: Actor): Promise<Budget> {
+    checkActor(by);
+    const spec = specFor(scope, this.options);
+    return this.run('freeze a budget', () =>
+      this.tx(() => {
+        const now = this.now();
+        const before = this.ensureRow(scope, spec, now);
+        const was = this.live(before, now).budget.state === 'frozen';
+        this.s.setFrozen.run(frozen ? 1 : 0, now, before.id);
+        const action = frozen ? 'budget.freeze' : 'budget.unfreeze';
+        this.audit({ ...by, action, target: scope, before: { frozen: was }, after: { frozen } }, now);
+        return this.live(this.s.budgetById.get(before.id) as BudgetRow, now).budget;
+      }),
+    );
+  }
+
+  // ---- kill switches ------------------------------------------------------------------------
+
+  async setKill(scope: Scope, by: Actor): Promise<KillSwitch> {
+    checkScope(scope);
+    checkActor(by);
+    return this.run('set a kill switch', () =>
+      this.tx(() => {
+        const now = this.now();
+        const before = this.s.killGet.get(scope) as KillRow | undefined;
+        const kill: KillSwitch = { scope, reason: by.reason, actor: by.actor, at: now };
+        this.s.killPut.run(kill);
+        this.audit({ ...by, action: 'kill.set', target: scope, before: before ?? null, after: kill }, now);
+        return kill;
+      }),
+    );
+  }
+
+  async liftKill(scope: Scope, by: Actor): Promise<boolean> {
+    checkScope(scope);
+    checkActor(by);
+    return this.run('lift a kill switch', () =>
+      this.tx(() => {
+        const now = this.now();
+        const before = this.s.killGet.get(scope) as KillRow | undefined;
+        if (!before) return false;
+        this.s.killDelete.run(scope);
+        this.audit({ ...by, action: 'kill.lift', target: scope, before: { ...before }, after: null }, now);
+        return true;
+      }),
+    );
+  }
+
+  async listKills(): Promise<KillSwitch[]> {
+    return this.run('list kill switches', () => (this.s.killsAll.all() as KillRow[]).map((k) => ({ ...k })));
+  }
+
+  async killedBy(identity: Identity): Promise<KillSwitch | undefined> {
+    const scopes = identityScopes(identity);
+    return this.run('read kill switches', () => this.firstKill(scopes));
+  }
+
+  // ---- ledger and audit ---------------------------------------------------------------------
+
+  async listLedger(q: LedgerQuery = {}): Promise<LedgerEntry[]> {
+    const limit = limitOf(q.limit);
+    const where: string[] = [];
+    const args: unknown[] = [];
+    if (q.scope && q.scope !== 'global') {
+      const { kind, key } = checkScope(q.scope);
+      where.push(`${kind} = ?`);
+      args.push(key);
+    }
+    if (q.run !== undefined) where.push('run = ?') && args.push(q.run);
+    if (q.kind) where.push('kind = ?') && args.push(q.kind);
+    if (q.outcome) where.push('outcome = ?') && args.push(q.outcome);
+    if (q.since !== undefined) where.push('at >= ?') && args.push(q.since);
+    if (q.until !== undefined) where.push('at < ?') && args.push(q.until);
+    const sql = `SELECT entry FROM ledger ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
+      ORDER BY at DESC, seq DESC LIMIT ?`;
+    return this.run('read the ledger', () =>
+      (this.stmt(sql).all(...args, limit) as { entry: string }[]).map((r) =>
+        storedJson<LedgerEntry>(r.entry, 'ledger entry'),
+      ),
+    );
+  }
+
+  async spend(q: SpendQuery): Promise<SpendRow[]> {
+    const group = {
+      team: 'team',
+      env: 'env',
+      seat: 'seat',
+      workflow: "COALESCE(workflow, '(none)')",
+      model: "CASE kind WHEN 'model' THEN name ELSE 'tool:' || name END",
+      day: 'day',
+    }[q.by];
+    if (!group) throw new StoreInputError('invalid', `cannot group spend by ${String(q.by)}`);
+    const where = ["outcome IN ('ok', 'error')", 'at >= ?', 'at < ?'];
+    const args: unknown[] = [q.since, q.until];
+    if (q.scope && q.scope !== 'global') {
+      const { kind, key } = checkScope(q.scope);
+      where.push(`${kind} = ?`);
+      args.push(key);
+    }
+    const sql = `SELECT ${group} AS key, SUM(cost) AS cost, COUNT(*) AS calls, SUM(t_input) AS input,
+        SUM(t_cw5m) AS cw5m, SUM(t_cw1h) AS cw1h, SUM(t_cr) AS cr, SUM(t_out) AS output
+      FROM ledger WHERE ${where.join(' AND ')} GROUP BY 1`;
+    return this.run('sum spend', () => {
+      const tally = new SpendTally();
+      for (const r of this.stmt(sql).all(...args) as Record<string, number>[]) {
+        tally.add(String(r.key), r.cost ?? 0, r.calls ?? 0, {
+          input: r.input ?? 0,
+          cacheWrite5m: r.cw5m ?? 0,
+          cacheWrite1h: r.cw1h ?? 0,
+          cacheRead: r.cr ?? 0,
+          output: r.output ?? 0,
+        });
+      }
+      return tally.result();
+    });
+  }
+
+  async appendAudit(input: AuditInput): Promise<AuditEntry> {
+    return this.run('append to the audit log', () => this.audit(input, this.now()));
+  }
+
+  async listAudit(q: AuditQuery = {}): Promise<AuditEntry[]> {
+    const limit = limitOf(q.limit);
+    const where: string[] = [];
+    const args: unknown[] = [];
+    if (q.target !== undefined) where.push('target = ?') && args.push(q.target);
+    if (q.since !== undefined) where.push('at >= ?') && args.push(q.since);
+    if (q.until !== undefined) where.push('at < ?') && args.push(q.until);
+    const sql = `SELECT entry FROM audit ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
+      ORDER BY at DESC, seq DESC LIMIT ?`;
+    return this.run('read the audit log', () =>
+      (this.stmt(sql).all(...args, limit) as { entry: string }[]).map((r) =>
+        storedJson<AuditEntry>(r.entry, 'audit entry'),
+      ),
+    );
+  }
+
+  async ping(): Promise<void> {
+    return this.run('answer a ping', () => {
+      this.tx(() => this.s.ping.get());
+    });
+  }
+
+  async close(): Promise<void> {
+    if (this.db.open) this.db.close();
+  }
+
+  // ---- internals ----------------------------------------------------------------------------
+
+  private run<T>(what: string, fn: () => T): Promise<T> {
+    return failClosed('embedded', what, fn);
+  }
+
+  private tx<T>(fn: () => T): T {
+    return this.db.transaction(fn).immediate();
+  }
+
+  /** Transactions are built on first use, after the constructor has opened the database. */
+  private lazyTx<A extends unknown[], R>(fn: (...args: A) => R): { immediate(...args: A): R } {
+    let built: Database.Transaction<(...args: A) => R> | undefined;
+    return {
+      immediate: (...args: A) => {
+        built ??= this.db.transaction(fn);
+        return built.immediate(...args);
+      },
+    };
+  }
+
+  private stmt(sql: string): Database.Statement {
+    let s = this.cached.get(sql);
+    if (!s) {
+      s = this.db.prepare(sql);
+      this.cached.set(sql, s);
+    }
+    return s;
+  }
+
+  private budgetRows(scopes: Scope[]): (BudgetRow | undefined)[] {
+    const args = [...scopes, ...Array(MAX_SCOPES - scopes.length).fill('')];
+    const found = this.s.budgetsIn.all(...args) as BudgetRow[];
+    return scopes.map((s) => found.find((r) => r.scope === s));
+  }
+
+  private insertBudget(scope: Scope, spec: Required<BudgetSpec>, now: number): void {
+    const { kind } = checkScope(scope);
+    this.s.insertBudget.run({
+      id: budgetId(scope),
+      scope,
+      kind,
+      owner: spec.owner,
+      ceiling: spec.ceiling,
+      window: spec.window,
+      now,
+    });
+  }
+
+  private ensureRow(scope: Scope, spec: Required<BudgetSpec>, now: number): BudgetRow {
+    this.insertBudget(scope, spec, now);
+    return this.s.budgetByScope.get(scope) as BudgetRow;
+  }
+
+  /** Reads a row as a budget in the window `now` falls in; a corrupt row throws. */
+  private live(row: BudgetRow, now: number): LiveBudget {
+    const what = `budget ${row.scope}`;
+    const ceiling = storedMicros(row.ceiling, `${what} ceiling`);
+    const reserved = storedMicros(row.reserved, `${what} reserved`);
+    const stored = storedMicros(row.spent, `${what} spent`);
+    if (row.frozen !== 0 && row.frozen !== 1) throw new CorruptRecordError(`${what} frozen`, row.frozen);
+    let parsed: ReturnType<typeof parseWindow>;
+    try {
+      parsed = parseWindow(row.window_spec);
+    } catch {
+      throw new CorruptRecordError(`${what} window`, row.window_spec);
+    }
+    const window = currentWindow(row.window_spec as Budget['window'], now, this.options.timeZone);
+    let spent = row.window_key === window.key ? stored : 0;
+    let rolling: LiveBudget['rolling'];
+    if (parsed.kind === 'rolling') {
+      const bucket = Number(window.key);
+      rolling = { bucket, first: bucket - 24 };
+      spent = storedMicros(
+        (this.s.bucketSum.get(row.id, rolling.first) as { s: unknown }).s,
+        `${what} buckets`,
+      );
+    }
+    const frozen = row.frozen === 1;
+    return {
+      row,
+      window,
+      rolling,
+      budget: {
+        id: row.id,
+        scope: row.scope,
+        owner: row.owner,
+        ceiling,
+        window: row.window_spec as Budget['window'],
+        state: budgetState(frozen, spent, ceiling),
+        spent,
+        reserved,
+        windowStart: window.start,
+        resetsAt: window.resetsAt,
+        createdAt: row.created_at,
+        updatedAt: row.updated_at,
+      },
+    };
+  }
+
+  /** Adds `cost` to the current window and frees `release` of the reservation. */
+  private charge(b: LiveBudget, cost: Micros, release: Micros, now: number): void {
+    const id = b.row.id;
+    if (b.rolling) {
+      if (cost > 0) this.s.bucketAdd.run(id, b.rolling.bucket, cost);
+      this.s.bucketPrune.run(id, b.rolling.first);
+      this.s.charge.run({ id, key: 'rolling', cost: 0, release, now });
+    } else {
+      this.s.charge.run({ id, key: b.window.key, cost, release, now });
+    }
+  }
+
+  private firstKill(scopes: Scope[]): KillSwitch | undefined {
+    const args = [...scopes, ...Array(MAX_SCOPES - scopes.length).fill('')];
+    const found = this.s.killsIn.all(...args) as KillRow[];
+    for (const s of scopes) {
+      const k = found.find((r) => r.scope === s);
+      if (k) return { scope: k.scope, reason: k.reason, actor: k.actor, at: k.at };
+    }
+    return undefined;
+  }
+
+  /** Releases open reservations and records each as an `expired` ledger entry. */
+  private expire(rows: ReservationRow[], now: number): number {
+    for (const r of rows) {
+      const amount = storedMicros(r.amount, `reservation ${r.id} amount`);
+      const scopes = storedJson<Scope[]>(r.scopes, 'reservation scopes');
+      const label = storedJson<Label>(r.label, 'reservation label');
+      for (const scope of scopes) this.s.unreserve.run(amount, now, scope);
+      const entry: LedgerEntry = {
+        id: expiredEntryId(r.id),
+        at: now,
+        requestId: label.requestId ?? r.id,
+        identity: storedJson<Identity>(r.identity, 'reservation identity'),
+        kind: label.kind ?? 'model',
+        name: label.name ?? '',
+        tokens: { ...NO_TOKENS },
+        reserved: amount,
+        cost: 0,
+        overrun: 0,
+        outcome: 'expired',
+        code: 'reservation_expired',
+        latencyMs: now - r.created_at,
+        reservationId: r.id,
+      };
+      this.insertLedger(entry);
+      this.s.resClose.run({ id: r.id, now, status: 'expired', entry: JSON.stringify(entry) });
+    }
+    return rows.length;
+  }
+
+  private insertLedger(e: LedgerEntry): void {
+    const t = e.tokens;
+    this.s.ledgerInsert.run(
+      e.id,
+      e.at,
+      dayKey(e.at, this.options.timeZone),
+      e.identity.team,
+      e.identity.env,
+      e.identity.seat,
+      e.identity.workflow ?? null,
+      e.identity.run ?? null,
+      e.kind,
+      e.name,
+      e.outcome,
+      e.cost,
+      t.input,
+      t.cacheWrite5m,
+      t.cacheWrite1h,
+      t.cacheRead,
+      t.output,
+      JSON.stringify(e),
+    );
+  }
+
+  private audit(input: AuditInput, now: number): AuditEntry {
+    const entry = prepareAudit(input, now);
+    this.s.auditInsert.run(entry.id, entry.at, entry.target, JSON.stringify(entry));
+    return entry;
+  }
+}
+
+/**
+ * Opens (creating if needed) the embedded store at `path` (`:memory:` for tests).
+ *
+ * @example const store = openEmbeddedStore('data/chokepoint.db', { defaults, timeZone: 'UTC', reservationTtlMs: 600_000 });
+ */
+export function openEmbeddedStore(path: string, options: MoneyStoreOptions): EmbeddedMoneyStore {
+  try {
+    return new EmbeddedMoneyStore(path, options);
+  } catch (err) {
+    if (err instanceof StoreInputError || err instanceof RangeError) throw err;
+    throw new EnforcementUnavailableError(`cannot open the embedded money store at ${path}: ${String(err)}`, {
+      cause: err,
+    });
+  }
+}

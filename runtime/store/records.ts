@@ -1,0 +1,210 @@
+import { createHash } from 'node:crypto';
+import { isWindowSpec } from '../budgets/windows.ts';
+import { type Identity, parseScope, type Scope, ScopeError, type ScopeKind, scopesOf } from '../identity.ts';
+import { newId } from '../ids.ts';
+import type { Micros } from '../money.ts';
+import {
+  type AuditEntry,
+  type AuditInput,
+  type BudgetSpec,
+  type BudgetState,
+  EnforcementUnavailableError,
+  type LedgerEntry,
+  type LedgerInput,
+  type MoneyStoreOptions,
+  type Outcome,
+  StoreInputError,
+  type TokenCounts,
+} from './port.ts';
+
+/**
+ * What both backends share: budget ids, input checks, ledger and audit records. The backends differ
+ * only in how they store these; the rules live here and in the three atomic operations.
+ */
+
+/** Deterministic from the scope, so two processes provisioning the same scope create one budget. */
+export function budgetId(scope: Scope): string {
+  return `bgt_${createHash('sha256').update(scope).digest('hex').slice(0, 16)}`;
+}
+
+export function checkScope(scope: Scope): { kind: ScopeKind; key?: string } {
+  try {
+    return parseScope(scope);
+  } catch (err) {
+    throw new StoreInputError('invalid', err instanceof ScopeError ? err.message : String(err));
+  }
+}
+
+/** Every scope of the identity, widest first, each one checked. */
+export function identityScopes(identity: Identity): Scope[] {
+  if (!identity || typeof identity !== 'object') throw new StoreInputError('invalid', 'missing identity');
+  const scopes = scopesOf(identity);
+  for (const s of scopes) checkScope(s);
+  return scopes;
+}
+
+export function checkMicros(value: unknown, what: string): Micros {
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) {
+    throw new StoreInputError(
+      'invalid',
+      `${what} must be a whole number of micro-dollars >= 0 (there is no unlimited), got ${String(value)}`,
+    );
+  }
+  return value;
+}
+
+export function checkSpec(spec: BudgetSpec, scope: Scope): Required<BudgetSpec> {
+  if (!spec || typeof spec !== 'object') throw new StoreInputError('invalid', `no budget spec for ${scope}`);
+  if (!isWindowSpec(spec.window)) {
+    throw new StoreInputError(
+      'invalid',
+      `budget for ${scope}: unknown window ${JSON.stringify(spec.window)}`,
+    );
+  }
+  return {
+    ceiling: checkMicros(spec.ceiling, `ceiling for ${scope}`),
+    window: spec.window,
+    owner: spec.owner ?? 'unassigned',
+  };
+}
+
+/** The spec a missing budget is created with: the request's provisioning, else the kind's default. */
+export function specFor(
+  scope: Scope,
+  options: MoneyStoreOptions,
+  provision?: Record<Scope, BudgetSpec>,
+): Required<BudgetSpec> {
+  const given = provision?.[scope];
+  return checkSpec(given ?? options.defaults[checkScope(scope).kind], scope);
+}
+
+export function budgetState(frozen: boolean, spent: Micros, ceiling: Micros): BudgetState {
+  if (frozen) return 'frozen';
+  return spent >= ceiling ? 'exhausted' : 'active';
+}
+
+export function checkActor(by: { actor: string; reason: string }): void {
+  if (
+    !by ||
+    typeof by.actor !== 'string' ||
+    by.actor === '' ||
+    typeof by.reason !== 'string' ||
+    by.reason === ''
+  ) {
+    throw new StoreInputError('invalid', 'an operator action needs an actor and a reason');
+  }
+}
+
+/** A ledger entry before the store decides `reserved` and `overrun`. */
+export type PreparedEntry = Omit<LedgerEntry, 'overrun'>;
+
+const TOKEN_CLASSES = ['input', 'cacheWrite5m', 'cacheWrite1h', 'cacheRead', 'output'] as const;
+const OUTCOMES: readonly Outcome[] = ['ok', 'refused', 'error', 'expired'];
+
+export function prepareEntry(input: LedgerInput, now: number): PreparedEntry {
+  if (!input || typeof input !== 'object') throw new StoreInputError('invalid', 'missing ledger entry');
+  identityScopes(input.identity);
+  if (input.kind !== 'model' && input.kind !== 'tool') {
+    throw new StoreInputError('invalid', `ledger kind must be model or tool, got ${String(input.kind)}`);
+  }
+  if (!OUTCOMES.includes(input.outcome)) {
+    throw new StoreInputError('invalid', `unknown ledger outcome ${String(input.outcome)}`);
+  }
+  const tokens = {} as TokenCounts;
+  for (const c of TOKEN_CLASSES) {
+    const v = input.tokens?.[c] ?? 0;
+    if (!Number.isSafeInteger(v) || v < 0) throw new StoreInputError('invalid', `tokens.${c} must be >= 0`);
+    tokens[c] = v;
+  }
+  const { id, at, ...rest } = input;
+  return {
+    ...rest,
+    id: id ?? newId('led'),
+    at: at ?? now,
+    tokens,
+    cost: checkMicros(input.cost, 'cost'),
+    reserved: checkMicros(input.reserved ?? 0, 'reserved'),
+  };
+}
+
+export function finishEntry(e: PreparedEntry, reserved: Micros): LedgerEntry {
+  return { ...e, reserved, overrun: Math.max(0, e.cost - reserved) };
+}
+
+/** The `expired` entry written when a reservation times out; its id derives from the reservation. */
+export function expiredEntryId(reservationId: string): string {
+  return `led_${reservationId.replace(/^res_/, '')}x`;
+}
+
+/** Spend rows count the calls that reached a provider: `ok` and `error` entries. */
+export function countsAsSpend(outcome: Outcome): boolean {
+  return outcome === 'ok' || outcome === 'error';
+}
+
+export const NO_WORKFLOW = '(none)';
+
+/** `claude-sonnet-4-5` for a model call, `tool:search` for a tool call. */
+export function modelKey(e: Pick<LedgerEntry, 'kind' | 'name'>): string {
+  return e.kind === 'model' ? e.name : `tool:${e.name}`;
+}
+
+export function prepareAudit(input: AuditInput, now: number): AuditEntry {
+  checkActor(input);
+  if (typeof input.action !== 'string' || typeof input.target !== 'string') {
+    throw new StoreInputError('invalid', 'an audit entry needs an action and a target');
+  }
+  return { id: newId('aud'), at: now, ...input };
+}
+
+export const DEFAULT_LIMIT = 100;
+export const MAX_LIMIT = 10_000;
+
+export function limitOf(limit: number | undefined): number {
+  if (limit === undefined) return DEFAULT_LIMIT;
+  if (!Number.isSafeInteger(limit) || limit < 1) throw new StoreInputError('invalid', 'limit must be >= 1');
+  return Math.min(limit, MAX_LIMIT);
+}
+
+/** A value read back from the store that cannot be what we wrote: refuse rather than guess. */
+export class CorruptRecordError extends Error {
+  constructor(what: string, value: unknown) {
+    super(`corrupt ${what}: ${JSON.stringify(value)}`);
+    this.name = 'CorruptRecordError';
+  }
+}
+
+export function storedMicros(value: unknown, what: string): Micros {
+  const n = typeof value === 'string' && /^-?\d+$/.test(value) ? Number(value) : value;
+  if (typeof n !== 'number' || !Number.isSafeInteger(n) || n < 0) throw new CorruptRecordError(what, value);
+  return n;
+}
+
+export function storedJson<T>(text: unknown, what: string): T {
+  if (typeof text !== 'string') throw new CorruptRecordError(what, text);
+  try {
+    return JSON.parse(text) as T;
+  } catch {
+    throw new CorruptRecordError(what, text);
+  }
+}
+
+/**
+ * Runs a store operation, failing closed: input errors pass through, anything else (a dead
+ * connection, a locked or closed database, a corrupt record) becomes EnforcementUnavailableError.
+ */
+export async function failClosed<T>(backend: string, what: string, fn: () => T | Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    if (err instanceof StoreInputError || err instanceof EnforcementUnavailableError) throw err;
+    const detail = err instanceof Error ? err.message : String(err);
+    throw new EnforcementUnavailableError(`${backend} money store could not ${what}: ${detail}`, {
+      cause: err,
+    });
+  }
+}
+
+/** Whether an entry falls under a scope (the identity's scopes include it). */
+export function entryUnder(identity: Identity, scope: Scope): boolean {
+  return scopesOf(identity).includes(scope);
+}
