@@ -1,0 +1,121 @@
+/**
+ * The Anthropic Messages API emulator: the provider for the default install and for every test.
+ * Faithful usage accounting (prompt caching by prefix and breakpoint, TTLs, minimum cacheable
+ * length, streaming, tool use), scripted replies, injected faults and latency, and its own billing
+ * record with Admin-API-shaped usage and cost reports.
+ *
+ * @example
+ * const emu = createEmulator();
+ * const { url, close } = await emu.listen();
+ * const client = new Anthropic({ baseURL: url, apiKey: 'sk-emulator-local' });
+ * emu.script([{ when: { turn: 1 }, reply: { toolUse: [{ name: 'get_weather', input: { city: 'Paris' } }] } }]);
+ * // … run the agent …
+ * emu.billing.total(); // µ$ the "provider" would invoice
+ * await close();
+ */
+import type { AddressInfo } from 'node:net';
+import { serve } from '@hono/node-server';
+import type { Hono } from 'hono';
+import { createApp, type EmulatorState, type Fault } from './app.ts';
+import { BillingRecord } from './billing.ts';
+import { PromptCache } from './cache.ts';
+import { Script, type ScriptRule } from './script.ts';
+
+export type { Fault } from './app.ts';
+export type { BillingEntry, BillingRecord } from './billing.ts';
+export { MODELS, type ModelInfo, priceCall, resolveModel, type TokenUsage } from './catalog.ts';
+export type { ReplySpec, ScriptCondition, ScriptedToolUse, ScriptRule } from './script.ts';
+export { countTokens, TOKEN_COSTS, textTokens } from './tokens.ts';
+
+/** The default API key the emulator accepts. */
+export const DEFAULT_API_KEY = 'sk-emulator-local';
+/** The default Admin API key (for `/v1/organizations/*`). */
+export const DEFAULT_ADMIN_KEY = 'sk-ant-admin-emulator-local';
+
+export interface EmulatorOptions {
+  /** The API key to accept (default {@link DEFAULT_API_KEY}); billed under the label `default`. */
+  apiKey?: string;
+  /** More keys, by label: `{ 'team-a': 'sk-a' }`; each call is billed under its key's label. */
+  apiKeys?: Record<string, string>;
+  /** Admin key for the usage and cost reports (default {@link DEFAULT_ADMIN_KEY}). */
+  adminKey?: string;
+  /** Clock for cache TTLs and billing timestamps (epoch ms); inject one to expire entries in tests. */
+  now?: () => number;
+  /** Latency added to every `POST /v1/messages`, in ms (default 0). */
+  latencyMs?: number;
+}
+
+export interface Listening {
+  /** Base URL, e.g. `http://127.0.0.1:40123` (give it to the SDK as `baseURL`). */
+  url: string;
+  port: number;
+  close(): Promise<void>;
+}
+
+export interface Emulator {
+  readonly app: Hono;
+  /** The app's fetch handler (no server needed: `emu.fetch(new Request(...))`). */
+  readonly fetch: (req: Request) => Response | Promise<Response>;
+  /** Every billed call, with exact µ$ costs. */
+  readonly billing: BillingRecord;
+  /** Replaces the scripted rules (first match wins; `[]` clears). */
+  script(rules: readonly ScriptRule[]): void;
+  /** Makes the next `count` (default 1) `POST /v1/messages` calls fail and/or wait. */
+  injectFault(fault: Fault): void;
+  clearFaults(): void;
+  /** Empties the prompt cache (every prefix misses next time). */
+  resetCache(): void;
+  /** Serves the app over HTTP (keep-alive on). `port: 0` (default) picks a free port. */
+  listen(opts?: { port?: number; host?: string }): Promise<Listening>;
+}
+
+/** Creates an emulator with its own cache, script, faults and billing record. */
+export function createEmulator(options: EmulatorOptions = {}): Emulator {
+  const now = options.now ?? Date.now;
+  const apiKeys = new Map<string, string>([[options.apiKey ?? DEFAULT_API_KEY, 'default']]);
+  for (const [label, key] of Object.entries(options.apiKeys ?? {})) apiKeys.set(key, label);
+  const state: EmulatorState = {
+    apiKeys,
+    adminKey: options.adminKey ?? DEFAULT_ADMIN_KEY,
+    now,
+    latencyMs: options.latencyMs ?? 0,
+    cache: new PromptCache(now),
+    billing: new BillingRecord(),
+    script: new Script(),
+    faults: [],
+  };
+  const app = createApp(state);
+  return {
+    app,
+    fetch: (req) => app.fetch(req),
+    billing: state.billing,
+    script: (rules) => state.script.set(rules),
+    injectFault: (fault) => {
+      state.faults.push({ ...fault, count: fault.count ?? 1 });
+    },
+    clearFaults: () => {
+      state.faults.length = 0;
+    },
+    resetCache: () => state.cache.clear(),
+    listen: ({ port = 0, host = '127.0.0.1' } = {}) =>
+      new Promise<Listening>((resolve, reject) => {
+        const server = serve({ fetch: app.fetch, port, hostname: host });
+        server.once('error', reject);
+        server.once('listening', () => {
+          const { port: actual } = server.address() as AddressInfo;
+          const shown =
+            host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host.includes(':') ? `[${host}]` : host;
+          if ('keepAliveTimeout' in server) server.keepAliveTimeout = 65_000;
+          resolve({
+            url: `http://${shown}:${actual}`,
+            port: actual,
+            close: () =>
+              new Promise<void>((done, fail) => {
+                server.close((err) => (err ? fail(err) : done()));
+                if ('closeAllConnections' in server) server.closeAllConnections();
+              }),
+          });
+        });
+      }),
+  };
+}

@@ -1,0 +1,262 @@
+/**
+ * The emulated model's answer: content blocks, stop reason and output tokens, from the request and
+ * an optional {@link ReplySpec}. Deterministic: the same request and spec give the same text.
+ */
+import { invalid } from './errors.ts';
+import { newId } from './ids.ts';
+import type { JsonSchema, Message, MessagesRequest, Tool } from './request.ts';
+import {
+  parseDirectives,
+  type ReplySpec,
+  type ScriptContext,
+  type StopReason,
+  stripDirectives,
+} from './script.ts';
+import { canonicalJson, TOKEN_COSTS, textTokens } from './tokens.ts';
+
+export interface TextOut {
+  type: 'text';
+  text: string;
+}
+export interface ToolUseOut {
+  type: 'tool_use';
+  id: string;
+  name: string;
+  input: Record<string, unknown>;
+}
+export type BlockOut = TextOut | ToolUseOut;
+
+export interface Reply {
+  content: BlockOut[];
+  stopReason: StopReason;
+  stopSequence: string | null;
+  outputTokens: number;
+}
+
+/** Output tokens of a generated block (same estimate as input blocks). */
+export function outTokens(b: BlockOut): number {
+  return b.type === 'text'
+    ? textTokens(b.text)
+    : TOKEN_COSTS.toolUse + textTokens(b.name) + textTokens(canonicalJson(b.input));
+}
+
+function textOf(content: Message['content']): string {
+  if (typeof content === 'string') return content;
+  let s = '';
+  for (const b of content) {
+    if (b.type === 'text' && b.text) s += (s ? '\n' : '') + b.text;
+    else if (b.type === 'tool_result') s += (s ? '\n' : '') + textOf(b.content ?? '');
+  }
+  return s;
+}
+
+/** The request as the script sees it, plus the directives of its last user turn. */
+export function scriptView(
+  req: MessagesRequest,
+  modelId: string,
+): { ctx: ScriptContext; directives?: ReplySpec } {
+  let last: Message | undefined;
+  let turn = 1;
+  for (const m of req.messages) {
+    if (m.role === 'user') last = m;
+    else turn++;
+  }
+  const raw = last ? textOf(last.content) : '';
+  const afterToolResult =
+    !!last && typeof last.content !== 'string' && last.content.some((b) => b.type === 'tool_result');
+  const system =
+    typeof req.system === 'string' ? req.system : (req.system ?? []).map((b) => b.text ?? '').join('\n');
+  return {
+    ctx: { model: req.model, modelId, system, lastUserText: stripDirectives(raw), afterToolResult, turn },
+    directives: parseDirectives(raw),
+  };
+}
+
+function valueFor(name: string, s: JsonSchema | undefined): unknown {
+  if (!s) return `emulated-${name}`;
+  if (s.const !== undefined) return s.const;
+  if (s.default !== undefined) return s.default;
+  if (s.enum && s.enum.length > 0) return s.enum[0];
+  if (s.examples && s.examples.length > 0) return s.examples[0];
+  const variant = s.anyOf?.[0] ?? s.oneOf?.[0];
+  if (variant) return valueFor(name, variant);
+  const type = Array.isArray(s.type) ? s.type[0] : s.type;
+  switch (type) {
+    case 'integer':
+    case 'number':
+      return s.minimum ?? 0;
+    case 'boolean':
+      return false;
+    case 'null':
+      return null;
+    case 'array':
+      return Array.from({ length: s.minItems ?? 0 }, () => valueFor(name, s.items));
+    case 'object':
+      return inputFromSchema(s);
+    default:
+      return `emulated-${name}`;
+  }
+}
+
+/** A deterministic input for a tool: every required property filled from its schema. */
+export function inputFromSchema(schema: JsonSchema | undefined): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const key of schema?.required ?? []) out[key] = valueFor(key, schema?.properties?.[key]);
+  return out;
+}
+
+function firstWords(text: string, n: number): string {
+  return text.trim().split(/\s+/).slice(0, n).join(' ');
+}
+
+function defaultText(ctx: ScriptContext): string {
+  const words = firstWords(ctx.lastUserText, 12);
+  if (ctx.afterToolResult)
+    return words ? `Emulated reply after tool result: ${words}` : 'Emulated reply after tool result.';
+  return words ? `Emulated reply: ${words}` : 'Emulated reply.';
+}
+
+/** Cuts text to at most `tokens` tokens (4 UTF-8 bytes each) on a character boundary. */
+export function truncateToTokens(text: string, tokens: number): string {
+  const limit = tokens * 4;
+  if (Buffer.byteLength(text, 'utf8') <= limit) return text;
+  let bytes = 0;
+  let i = 0;
+  for (const ch of text) {
+    const b = Buffer.byteLength(ch, 'utf8');
+    if (bytes + b > limit) break;
+    bytes += b;
+    i += ch.length;
+  }
+  return text.slice(0, i);
+}
+
+const FILLER = ' The emulator pads this reply deterministically to the requested length.';
+
+/** Text of exactly `tokens` tokens, starting with `base` (ASCII padding keeps the count exact). */
+function sizedText(base: string, tokens: number): string {
+  if (tokens <= 0) return '';
+  let text = truncateToTokens(base, tokens);
+  const want = tokens * 4;
+  let bytes = Buffer.byteLength(text, 'utf8');
+  while (bytes < want) {
+    const add = FILLER.slice(0, want - bytes);
+    text += add;
+    bytes += add.length;
+  }
+  return text;
+}
+
+/**
+ * Builds the reply. Precedence: directives in the last user turn over the matched script rule
+ * over defaults (a forced `tool_choice`, else a text derived from the last user turn).
+ */
+export function buildReply(req: MessagesRequest, spec: ReplySpec | undefined, ctx: ScriptContext): Reply {
+  const tools = req.tools ?? [];
+  const choice = req.tool_choice;
+  let calls = spec?.toolUse;
+  if (!calls && tools.length > 0 && choice && (choice.type === 'tool' || choice.type === 'any')) {
+    calls = [{ name: choice.type === 'tool' ? choice.name : (tools[0] as Tool).name }];
+  }
+  const toolUses: ToolUseOut[] = (calls ?? []).map((c) => {
+    const tool = tools.find((t) => t.name === c.name);
+    if (!tool || choice?.type === 'none') {
+      throw invalid(
+        `emulator script: the reply calls tool '${c.name}', which the request ${tool ? 'forbids (tool_choice none)' : 'does not declare in tools'}`,
+      );
+    }
+    return {
+      type: 'tool_use',
+      id: c.id ?? newId('toolu_01'),
+      name: c.name,
+      input: c.input ?? inputFromSchema(tool.input_schema),
+    };
+  });
+
+  let text = spec?.text ?? (toolUses.length > 0 ? undefined : defaultText(ctx));
+  const toolTokensTotal = toolUses.reduce((n, b) => n + outTokens(b), 0);
+  if (spec?.outputTokens !== undefined) {
+    const room = spec.outputTokens - toolTokensTotal;
+    text = room > 0 ? sizedText(text ?? defaultText(ctx), room) : undefined;
+  }
+
+  let stopReason: StopReason = toolUses.length > 0 ? 'tool_use' : 'end_turn';
+  let stopSequence: string | null = null;
+  if (text && req.stop_sequences?.length) {
+    let cut = -1;
+    for (const s of req.stop_sequences) {
+      const at = s ? text.indexOf(s) : -1;
+      if (at >= 0 && (cut < 0 || at < cut)) {
+        cut = at;
+        stopSequence = s;
+      }
+    }
+    if (cut >= 0) {
+      text = text.slice(0, cut);
+      toolUses.length = 0;
+      stopReason = 'stop_sequence';
+    }
+  }
+
+  const content: BlockOut[] =
+    text !== undefined && (text !== '' || toolUses.length === 0) ? [{ type: 'text', text }] : [];
+  content.push(...toolUses);
+  let outputTokens = content.reduce((n, b) => n + outTokens(b), 0);
+  if (outputTokens > req.max_tokens) {
+    // Generation stops at max_tokens: text is cut, tool calls that no longer fit are dropped.
+    let left = req.max_tokens;
+    const kept: BlockOut[] = [];
+    for (const b of content) {
+      if (left <= 0) break;
+      if (b.type === 'text') {
+        const cut = truncateToTokens(b.text, left);
+        kept.push({ type: 'text', text: cut });
+        left -= textTokens(cut);
+      } else if (outTokens(b) <= left) {
+        kept.push(b);
+        left -= outTokens(b);
+      } else break;
+    }
+    content.splice(0, content.length, ...kept);
+    outputTokens = req.max_tokens;
+    stopReason = 'max_tokens';
+    stopSequence = null;
+  } else if (spec?.stopReason) {
+    stopReason = spec.stopReason;
+  }
+  return { content, stopReason, stopSequence, outputTokens: Math.max(1, outputTokens) };
+}
+
+/** The directives of a request merged over a script rule's reply (directives win). */
+export function mergeSpecs(
+  rule: ReplySpec | undefined,
+  directives: ReplySpec | undefined,
+): ReplySpec | undefined {
+  if (!directives) return rule;
+  if (!rule) return directives;
+  return { ...rule, ...directives };
+}
+
+/** The API's `usage` object (non-streaming responses and `message_start`). */
+export interface ApiUsage {
+  input_tokens: number;
+  cache_creation_input_tokens: number;
+  cache_read_input_tokens: number;
+  cache_creation: { ephemeral_5m_input_tokens: number; ephemeral_1h_input_tokens: number };
+  output_tokens: number;
+  service_tier: 'standard';
+}
+
+export function apiUsage(
+  u: { input: number; cacheWrite5m: number; cacheWrite1h: number; cacheRead: number },
+  outputTokens: number,
+): ApiUsage {
+  return {
+    input_tokens: u.input,
+    cache_creation_input_tokens: u.cacheWrite5m + u.cacheWrite1h,
+    cache_read_input_tokens: u.cacheRead,
+    cache_creation: { ephemeral_5m_input_tokens: u.cacheWrite5m, ephemeral_1h_input_tokens: u.cacheWrite1h },
+    output_tokens: outputTokens,
+    service_tier: 'standard',
+  };
+}

@@ -1,0 +1,158 @@
+/**
+ * Server-sent events for `stream: true`, in the provider's order and shapes:
+ *
+ * ```text
+ * message_start        {message: {..., content: [], stop_reason: null, usage: {input/cache fields, output_tokens: 1}}}
+ * content_block_start  {index, content_block: {type:'text', text:''} | {type:'tool_use', id, name, input:{}}}
+ * ping                 (after the first content_block_start)
+ * content_block_delta  {index, delta: {type:'text_delta', text} | {type:'input_json_delta', partial_json}}
+ * content_block_stop   {index}
+ * message_delta        {delta: {stop_reason, stop_sequence}, usage: {input_tokens, cache_creation_input_tokens,
+ *                       cache_read_input_tokens, output_tokens}}   ← cumulative totals, not increments
+ * message_stop
+ * ```
+ *
+ * A client that disconnects mid-stream is billed for the output generated so far.
+ */
+import { type ApiUsage, type BlockOut, outTokens, type Reply } from './reply.ts';
+import { TOKEN_COSTS, textTokens } from './tokens.ts';
+
+const TEXT_CHUNK = 24;
+const JSON_CHUNK = 32;
+
+interface Event {
+  readonly text: string;
+  /** Output tokens generated once this event is sent. */
+  readonly generated: number;
+}
+
+const sse = (type: string, data: unknown): string => `event: ${type}\ndata: ${JSON.stringify(data)}\n\n`;
+
+function blockEvents(b: BlockOut, index: number, before: number, out: Event[], first: boolean): void {
+  if (b.type === 'text') {
+    out.push({
+      text: sse('content_block_start', {
+        type: 'content_block_start',
+        index,
+        content_block: { type: 'text', text: '' },
+      }),
+      generated: before,
+    });
+    if (first) out.push({ text: sse('ping', { type: 'ping' }), generated: before });
+    for (let i = 0; i < b.text.length; i += TEXT_CHUNK) {
+      const text = b.text.slice(i, i + TEXT_CHUNK);
+      out.push({
+        text: sse('content_block_delta', {
+          type: 'content_block_delta',
+          index,
+          delta: { type: 'text_delta', text },
+        }),
+        generated: before + textTokens(b.text.slice(0, i + TEXT_CHUNK)),
+      });
+    }
+  } else {
+    const start = { type: 'tool_use', id: b.id, name: b.name, input: {} };
+    const head = before + TOKEN_COSTS.toolUse + textTokens(b.name);
+    out.push({
+      text: sse('content_block_start', { type: 'content_block_start', index, content_block: start }),
+      generated: head,
+    });
+    if (first) out.push({ text: sse('ping', { type: 'ping' }), generated: head });
+    const json = JSON.stringify(b.input);
+    out.push({
+      text: sse('content_block_delta', {
+        type: 'content_block_delta',
+        index,
+        delta: { type: 'input_json_delta', partial_json: '' },
+      }),
+      generated: head,
+    });
+    for (let i = 0; i < json.length; i += JSON_CHUNK) {
+      const partial = json.slice(i, i + JSON_CHUNK);
+      out.push({
+        text: sse('content_block_delta', {
+          type: 'content_block_delta',
+          index,
+          delta: { type: 'input_json_delta', partial_json: partial },
+        }),
+        generated: head + textTokens(json.slice(0, i + JSON_CHUNK)),
+      });
+    }
+  }
+  out.push({
+    text: sse('content_block_stop', { type: 'content_block_stop', index }),
+    generated: before + outTokens(b),
+  });
+}
+
+/** Every event of a streamed reply, with the output generated after each. */
+export function streamEvents(message: Record<string, unknown>, reply: Reply, usage: ApiUsage): Event[] {
+  const out: Event[] = [];
+  const startUsage = { ...usage, output_tokens: 1 };
+  out.push({
+    text: sse('message_start', {
+      type: 'message_start',
+      message: { ...message, content: [], stop_reason: null, stop_sequence: null, usage: startUsage },
+    }),
+    generated: 1,
+  });
+  let generated = 0;
+  reply.content.forEach((b, i) => {
+    blockEvents(b, i, generated, out, i === 0);
+    generated += outTokens(b);
+  });
+  if (reply.content.length === 0) out.push({ text: sse('ping', { type: 'ping' }), generated: 1 });
+  const deltaUsage = {
+    input_tokens: usage.input_tokens,
+    cache_creation_input_tokens: usage.cache_creation_input_tokens,
+    cache_read_input_tokens: usage.cache_read_input_tokens,
+    output_tokens: usage.output_tokens,
+  };
+  out.push({
+    text: sse('message_delta', {
+      type: 'message_delta',
+      delta: { stop_reason: reply.stopReason, stop_sequence: reply.stopSequence },
+      usage: deltaUsage,
+    }),
+    generated: usage.output_tokens,
+  });
+  out.push({ text: sse('message_stop', { type: 'message_stop' }), generated: usage.output_tokens });
+  return out;
+}
+
+/**
+ * A paced SSE body: `delayMs` between events. `onEnd(outputTokens, aborted)` is called exactly
+ * once — at `message_stop`, or when the client goes away with the output generated so far.
+ */
+export function pacedStream(
+  events: readonly Event[],
+  delayMs: number,
+  signal: AbortSignal | undefined,
+  onEnd: (outputTokens: number, aborted: boolean) => void,
+): ReadableStream<Uint8Array> {
+  const encoder = new TextEncoder();
+  let generated = 1;
+  let done = false;
+  const finish = (aborted: boolean) => {
+    if (done) return;
+    done = true;
+    onEnd(Math.max(1, generated), aborted);
+  };
+  signal?.addEventListener('abort', () => finish(true), { once: true });
+  return new ReadableStream<Uint8Array>({
+    async start(controller) {
+      for (const ev of events) {
+        if (done) return;
+        controller.enqueue(encoder.encode(ev.text));
+        generated = Math.max(generated, ev.generated);
+        if (delayMs > 0) await new Promise((r) => setTimeout(r, delayMs));
+      }
+      if (done) return;
+      finish(false);
+      controller.close();
+    },
+    cancel() {
+      finish(true);
+    },
+  });
+}
