@@ -1,0 +1,112 @@
+import {
+  Agent as HttpAgent,
+  request as httpRequest,
+  type IncomingHttpHeaders,
+  type IncomingMessage,
+} from 'node:http';
+import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
+
+/**
+ * The pass-through client for an Anthropic-compatible Messages API (the real one or the
+ * emulator). It forwards bytes: no re-serialising, no global fetch, pooled keep-alive sockets.
+ * It knows the provider's wire protocol and credentials, nothing of budgets or policy.
+ */
+export interface UpstreamOptions {
+  baseUrl: string;
+  /** The provider credential (sent as x-api-key); never the caller's key. */
+  apiKey: string;
+  /** Per-request timeout in ms (no bytes for this long aborts the request). */
+  timeoutMs: number;
+  maxSockets?: number;
+}
+
+export interface UpstreamResponse {
+  status: number;
+  headers: IncomingHttpHeaders;
+  body: IncomingMessage;
+}
+
+/** Headers from the caller that the upstream should see (the Claude Code gateway guide's list). */
+const FORWARD = [
+  'anthropic-version',
+  'anthropic-beta',
+  'content-type',
+  'accept',
+  'x-stainless-helper-method',
+];
+
+export class UpstreamError extends Error {
+  constructor(
+    message: string,
+    readonly kind: 'timeout' | 'aborted' | 'network',
+  ) {
+    super(message);
+    this.name = 'UpstreamError';
+  }
+}
+
+export class Upstream {
+  private readonly url: URL;
+  private readonly agent: HttpAgent | HttpsAgent;
+  private readonly send: typeof httpRequest;
+
+  constructor(readonly opts: UpstreamOptions) {
+    this.url = new URL(opts.baseUrl.endsWith('/') ? opts.baseUrl : `${opts.baseUrl}/`);
+    const https = this.url.protocol === 'https:';
+    const agentOpts = { keepAlive: true, maxSockets: opts.maxSockets ?? 256, keepAliveMsecs: 30_000 };
+    this.agent = https ? new HttpsAgent(agentOpts) : new HttpAgent(agentOpts);
+    this.send = (https ? httpsRequest : httpRequest) as typeof httpRequest;
+  }
+
+  /**
+   * POSTs `body` to `path` (e.g. `v1/messages`) and resolves with the response head as soon as it
+   * arrives; the body is a stream for the caller to pipe. `signal` aborts it (kill, time box).
+   */
+  post(
+    path: string,
+    body: Buffer,
+    callerHeaders: Record<string, string | string[] | undefined>,
+    signal?: AbortSignal,
+  ): Promise<UpstreamResponse> {
+    const headers: Record<string, string> = {
+      'content-type': 'application/json',
+      'anthropic-version': '2023-06-01',
+      'content-length': String(body.length),
+      'x-api-key': this.opts.apiKey,
+    };
+    for (const name of FORWARD) {
+      const v = callerHeaders[name];
+      if (v !== undefined) headers[name] = Array.isArray(v) ? v.join(',') : v;
+    }
+    headers['content-length'] = String(body.length);
+    const target = new URL(path, this.url);
+    return new Promise((resolve, reject) => {
+      if (signal?.aborted) return reject(new UpstreamError('aborted before the call', 'aborted'));
+      const req = this.send(target, { method: 'POST', headers, agent: this.agent, signal }, (res) => {
+        resolve({ status: res.statusCode ?? 502, headers: res.headers, body: res });
+      });
+      req.setTimeout(this.opts.timeoutMs, () => {
+        req.destroy(
+          new UpstreamError(`no answer from the provider within ${this.opts.timeoutMs} ms`, 'timeout'),
+        );
+      });
+      req.on('error', (err) => {
+        if (err instanceof UpstreamError) reject(err);
+        else if ((err as Error).name === 'AbortError') reject(new UpstreamError('call aborted', 'aborted'));
+        else reject(new UpstreamError(`provider unreachable: ${(err as Error).message}`, 'network'));
+      });
+      req.end(body);
+    });
+  }
+
+  close(): void {
+    this.agent.destroy();
+  }
+}
+
+/** Reads a whole response body (small JSON answers: count_tokens, errors, non-streamed messages). */
+export async function readBody(res: IncomingMessage): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of res) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks);
+}

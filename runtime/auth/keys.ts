@@ -1,0 +1,248 @@
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import Database from 'better-sqlite3';
+import type { Redis } from 'ioredis';
+import { isScopeKey } from '../identity.ts';
+import { newId } from '../ids.ts';
+
+/**
+ * API keys for the gateway. A key is `cp_` + 32 random bytes (256 bits, base64url); only its
+ * SHA-256 is stored, and the plaintext exists once, in the answer to `create`. A key maps to
+ * team/env/seat (and optionally a workflow). Lookups are by hash and the final comparison is
+ * constant-time; the key never appears in logs, errors or the ledger — only its id.
+ */
+export interface ApiKey {
+  id: string;
+  team: string;
+  env: string;
+  seat: string;
+  workflow?: string;
+  label?: string;
+  /** `refuse`: a drifting frozen prefix is a 409 for this key instead of a reported event. */
+  driftPolicy?: 'report' | 'refuse';
+  createdAt: number;
+  revokedAt?: number;
+}
+
+interface StoredKey extends ApiKey {
+  hash: string;
+}
+
+export interface KeySpec {
+  team: string;
+  env: string;
+  seat: string;
+  workflow?: string;
+  label?: string;
+  driftPolicy?: 'report' | 'refuse';
+}
+
+export class KeyInputError extends Error {
+  constructor(
+    readonly field: string,
+    message: string,
+  ) {
+    super(`${field}: ${message}`);
+    this.name = 'KeyInputError';
+  }
+}
+
+export function hashKey(key: string): string {
+  return createHash('sha256').update(key).digest('hex');
+}
+
+function checkSpec(spec: KeySpec): void {
+  for (const f of ['team', 'env', 'seat'] as const) {
+    if (typeof spec[f] !== 'string' || !isScopeKey(spec[f])) {
+      throw new KeyInputError(
+        f,
+        `required: letters, digits, '.', '_', '@' or '-' (at most 128), got ${JSON.stringify(spec[f])}`,
+      );
+    }
+  }
+  if (spec.workflow !== undefined && !isScopeKey(spec.workflow)) {
+    throw new KeyInputError(
+      'workflow',
+      `letters, digits, '.', '_', '@' or '-', got ${JSON.stringify(spec.workflow)}`,
+    );
+  }
+  if (spec.driftPolicy !== undefined && spec.driftPolicy !== 'report' && spec.driftPolicy !== 'refuse') {
+    throw new KeyInputError('driftPolicy', 'expected "report" or "refuse"');
+  }
+}
+
+/** Where key records live: the same backend as the money store. */
+interface KeyBackend {
+  put(k: StoredKey): Promise<void>;
+  byHash(hash: string): Promise<StoredKey | undefined>;
+  byId(id: string): Promise<StoredKey | undefined>;
+  list(): Promise<StoredKey[]>;
+  close(): Promise<void>;
+}
+
+class SqliteKeys implements KeyBackend {
+  private readonly db: Database.Database;
+  constructor(path: string) {
+    this.db = new Database(path);
+    this.db.pragma('journal_mode = WAL');
+    this.db.pragma('busy_timeout = 5000');
+    this.db.exec(`CREATE TABLE IF NOT EXISTS api_keys (
+      id TEXT PRIMARY KEY, hash TEXT NOT NULL UNIQUE, record TEXT NOT NULL, created_at INTEGER NOT NULL)`);
+  }
+  async put(k: StoredKey) {
+    this.db
+      .prepare(
+        'INSERT INTO api_keys (id, hash, record, created_at) VALUES (?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET record = excluded.record',
+      )
+      .run(k.id, k.hash, JSON.stringify(k), k.createdAt);
+  }
+  async byHash(hash: string) {
+    const row = this.db.prepare('SELECT record FROM api_keys WHERE hash = ?').get(hash) as
+      | { record: string }
+      | undefined;
+    return row ? (JSON.parse(row.record) as StoredKey) : undefined;
+  }
+  async byId(id: string) {
+    const row = this.db.prepare('SELECT record FROM api_keys WHERE id = ?').get(id) as
+      | { record: string }
+      | undefined;
+    return row ? (JSON.parse(row.record) as StoredKey) : undefined;
+  }
+  async list() {
+    const rows = this.db.prepare('SELECT record FROM api_keys ORDER BY created_at DESC').all() as Array<{
+      record: string;
+    }>;
+    return rows.map((r) => JSON.parse(r.record) as StoredKey);
+  }
+  async close() {
+    this.db.close();
+  }
+}
+
+class RedisKeys implements KeyBackend {
+  constructor(
+    private readonly redis: Redis,
+    private readonly prefix: string,
+  ) {}
+  async put(k: StoredKey) {
+    await this.redis
+      .multi()
+      .hset(`${this.prefix}:keys:byhash`, k.hash, JSON.stringify(k))
+      .hset(`${this.prefix}:keys:byid`, k.id, k.hash)
+      .exec();
+  }
+  async byHash(hash: string) {
+    const v = await this.redis.hget(`${this.prefix}:keys:byhash`, hash);
+    return v ? (JSON.parse(v) as StoredKey) : undefined;
+  }
+  async byId(id: string) {
+    const hash = await this.redis.hget(`${this.prefix}:keys:byid`, id);
+    return hash ? this.byHash(hash) : undefined;
+  }
+  async list() {
+    const all = await this.redis.hvals(`${this.prefix}:keys:byhash`);
+    return all.map((v) => JSON.parse(v) as StoredKey).sort((a, b) => b.createdAt - a.createdAt);
+  }
+  async close() {}
+}
+
+const CACHE_MS = 10_000;
+
+/**
+ * The key ring: create, authenticate, list, revoke. Authentication is cached in memory for a few
+ * seconds (the hot path); a revocation drops the entry here at once, and on Redis it is
+ * broadcast so every replica drops it too (`revoked` channel), so a revoked key is refused on
+ * the next request.
+ */
+export class KeyRing {
+  private readonly cache = new Map<string, { key: StoredKey; until: number }>();
+
+  private constructor(
+    private readonly backend: KeyBackend,
+    private readonly broadcast?: (id: string) => Promise<void>,
+  ) {}
+
+  static embedded(path: string): KeyRing {
+    return new KeyRing(new SqliteKeys(path));
+  }
+
+  /** `redis` for commands, `subscriber` (a second connection) for revocation broadcasts. */
+  static async redis(redis: Redis, subscriber: Redis, prefix: string): Promise<KeyRing> {
+    const channel = `${prefix}:keys:revoked`;
+    const ring = new KeyRing(new RedisKeys(redis, prefix), async (id) => {
+      await redis.publish(channel, id);
+    });
+    await subscriber.subscribe(channel);
+    subscriber.on('message', (ch: string, id: string) => {
+      if (ch === channel) ring.forget(id);
+    });
+    return ring;
+  }
+
+  async create(spec: KeySpec): Promise<{ key: string; record: ApiKey }> {
+    checkSpec(spec);
+    const key = `cp_${randomBytes(32).toString('base64url')}`;
+    const stored: StoredKey = {
+      id: newId('key'),
+      hash: hashKey(key),
+      team: spec.team,
+      env: spec.env,
+      seat: spec.seat,
+      ...(spec.workflow ? { workflow: spec.workflow } : {}),
+      ...(spec.label ? { label: spec.label } : {}),
+      ...(spec.driftPolicy ? { driftPolicy: spec.driftPolicy } : {}),
+      createdAt: Date.now(),
+    };
+    await this.backend.put(stored);
+    return { key, record: publicKey(stored) };
+  }
+
+  /** The key's record if it is known and not revoked; undefined otherwise. */
+  async authenticate(key: string | undefined): Promise<ApiKey | undefined> {
+    if (!key?.startsWith('cp_')) return undefined;
+    const hash = hashKey(key);
+    const now = Date.now();
+    const hit = this.cache.get(hash);
+    let stored = hit && hit.until > now ? hit.key : undefined;
+    if (!stored) {
+      stored = await this.backend.byHash(hash);
+      if (!stored) return undefined;
+      this.cache.set(hash, { key: stored, until: now + CACHE_MS });
+    }
+    if (!timingSafeEqual(Buffer.from(stored.hash, 'hex'), Buffer.from(hash, 'hex'))) return undefined;
+    return stored.revokedAt ? undefined : publicKey(stored);
+  }
+
+  async list(): Promise<ApiKey[]> {
+    return (await this.backend.list()).map(publicKey);
+  }
+
+  async get(id: string): Promise<ApiKey | undefined> {
+    const k = await this.backend.byId(id);
+    return k && publicKey(k);
+  }
+
+  async revoke(id: string): Promise<ApiKey | undefined> {
+    const k = await this.backend.byId(id);
+    if (!k) return undefined;
+    if (!k.revokedAt) {
+      k.revokedAt = Date.now();
+      await this.backend.put(k);
+    }
+    this.forget(id);
+    await this.broadcast?.(id);
+    return publicKey(k);
+  }
+
+  private forget(id: string): void {
+    for (const [hash, entry] of this.cache) if (entry.key.id === id) this.cache.delete(hash);
+  }
+
+  close(): Promise<void> {
+    return this.backend.close();
+  }
+}
+
+function publicKey(k: StoredKey): ApiKey {
+  const { hash: _, ...rest } = k;
+  return rest;
+}

@@ -1,0 +1,74 @@
+import { loadConfig } from '../../config/load.ts';
+import { createLogger } from '../../log.ts';
+import { startServer } from '../../server/server.ts';
+import type { Command } from '../command.ts';
+import { CliError } from '../command.ts';
+
+export const serveCommand: Command = {
+  name: 'serve',
+  summary: 'start the HTTP server: gateway, operator API, inbox, MCP',
+  help: `Usage: chokepoint serve [--port N] [--host H] [--config FILE]
+
+Starts Chokepoint: /v1/messages (Anthropic-compatible gateway), /api (operator API), / (inbox),
+/mcp, /healthz and /readyz. Uses the embedded SQLite store unless REDIS_URL is set, and the
+in-process Anthropic emulator unless ANTHROPIC_API_KEY is set.
+
+Options:
+  --port N       port to listen on (default 8787, or $CHOKEPOINT_PORT; 0 picks a free port)
+  --host H       address to bind (default 127.0.0.1)
+  --config FILE  config file (default ./chokepoint.config.yaml, or $CHOKEPOINT_CONFIG)
+
+Stops gracefully on SIGTERM/SIGINT: in-flight requests finish, then the store is closed.`,
+  options: {
+    port: { type: 'string' },
+    host: { type: 'string' },
+    config: { type: 'string' },
+  },
+  async run({ values, out }) {
+    let port: number | undefined;
+    if (values.port !== undefined) {
+      port = Number(values.port);
+      if (!Number.isInteger(port) || port < 0 || port > 65535) {
+        throw new CliError(`--port: expected a port number 0-65535, got ${JSON.stringify(values.port)}`);
+      }
+    }
+    const config = loadConfig({
+      path: values.config as string | undefined,
+      overrides: { port, host: values.host as string | undefined },
+    });
+    const log = createLogger({ level: config.logLevel });
+    const server = await startServer(config, log);
+    const base = server.url;
+    out(`listening on ${base}`);
+    out(`  inbox        ${base}/`);
+    out(`  operator API ${base}/api`);
+    out(`  gateway      ${base}/v1/messages   (point ANTHROPIC_BASE_URL here, a cp_ key as the API key)`);
+    out(`  MCP          ${base}/mcp`);
+    out(
+      `  store        ${config.store.backend}${config.store.backend === 'embedded' ? ` (${config.dataDir})` : ''}`,
+    );
+    out(
+      `  provider     ${config.provider.kind}${config.provider.kind === 'emulator' ? '  (EMULATOR: no real model is called, no real money is spent)' : ''}`,
+    );
+    if (server.createdAdminToken)
+      out(`  admin token  ${server.createdAdminToken}   (shown once; also in ${server.adminTokenFile})`);
+    else if (server.adminTokenFile) out(`  admin token  in ${server.adminTokenFile}`);
+    else out('  admin token  from CHOKEPOINT_ADMIN_TOKEN');
+
+    await new Promise<void>((resolve) => {
+      const stop = async (signal: string) => {
+        process.off('SIGTERM', onTerm);
+        process.off('SIGINT', onInt);
+        log.info('shutting down', { signal });
+        await server.close();
+        log.info('stopped');
+        resolve();
+      };
+      const onTerm = () => void stop('SIGTERM');
+      const onInt = () => void stop('SIGINT');
+      process.on('SIGTERM', onTerm);
+      process.on('SIGINT', onInt);
+    });
+    return 0;
+  },
+};

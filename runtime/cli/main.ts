@@ -1,0 +1,82 @@
+import { readFileSync } from 'node:fs';
+import { ConfigError } from '../config/load.ts';
+import { CliError, type Command, notYet, parseCommandArgs } from './command.ts';
+import { emulatorCommand } from './commands/emulator.ts';
+import { serveCommand } from './commands/serve.ts';
+
+const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
+  version: string;
+};
+
+const COMMANDS: Command[] = [
+  serveCommand,
+  notYet(
+    'worker',
+    'run workflow workers without the HTTP server (Redis backend)',
+    'arrives with the approvals queue',
+  ),
+  notYet('run', 'start a workflow run', 'arrives with the workflow runtime'),
+  notYet('runs', 'list, show and kill runs', 'arrives with the workflow runtime'),
+  notYet('approvals', 'list and decide approvals', 'arrives with the approvals queue'),
+  notYet('budgets', 'list budgets, change ceilings, freeze', 'arrives with the budget API'),
+  notYet('kill', 'flip a kill switch', 'arrives with the budget API'),
+  notYet('unkill', 'lift a kill switch', 'arrives with the budget API'),
+  notYet('keys', 'create, list and revoke API keys', 'arrives with the gateway'),
+  notYet('reconcile', 'compare the ledger with the provider bill', 'arrives with observability'),
+  notYet('drill', 'replay a runaway agent against a running server', 'arrives with the gateway'),
+  notYet('mcp', 'Chokepoint as an MCP server over stdio', 'arrives with the MCP server'),
+  emulatorCommand,
+];
+
+function usage(): string {
+  const width = Math.max(...COMMANDS.map((c) => c.name.length));
+  return [
+    `chokepoint ${pkg.version}: every model and tool call through one chokepoint`,
+    '',
+    'Usage: chokepoint <command> [options]',
+    '',
+    'Commands:',
+    ...COMMANDS.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`),
+    '',
+    'Run `chokepoint <command> --help` for the options of one command.',
+  ].join('\n');
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const out = (line: string) => process.stdout.write(`${line}\n`);
+  const err = (line: string) => process.stderr.write(`${line}\n`);
+  const [name, ...rest] = argv;
+  if (!name || name === '--help' || name === '-h' || name === 'help') {
+    out(usage());
+    return name ? 0 : 2;
+  }
+  if (name === '--version' || name === '-v') {
+    out(pkg.version);
+    return 0;
+  }
+  const cmd = COMMANDS.find((c) => c.name === name);
+  if (!cmd) {
+    err(`chokepoint: unknown command ${JSON.stringify(name)}\n\n${usage()}`);
+    return 2;
+  }
+  try {
+    const { values, positionals } = parseCommandArgs(cmd, rest);
+    if (values.help) {
+      out(cmd.help);
+      return 0;
+    }
+    return (await cmd.run({ values, positionals, out, err })) ?? 0;
+  } catch (e) {
+    if (e instanceof CliError) {
+      err(`chokepoint ${cmd.name}: ${e.message}`);
+      return e.exitCode;
+    }
+    if (e instanceof ConfigError) {
+      err(`chokepoint ${cmd.name}: ${e.message}`);
+      return 2;
+    }
+    throw e;
+  }
+}
+
+process.exitCode = await main(process.argv.slice(2));

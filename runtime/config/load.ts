@@ -1,0 +1,168 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import type { ScopeKind } from '../identity.ts';
+import { DEFAULT_PRICES, type PriceEntry } from '../pricing/prices.ts';
+import type { BudgetSpec } from '../store/port.ts';
+import { configSchema, type ParsedConfig } from './schema.ts';
+
+/** The resolved configuration: file + environment + defaults, validated. */
+export interface Config {
+  /** The file it came from, if any. */
+  file?: string;
+  server: ParsedConfig['server'];
+  dataDir: string;
+  store: {
+    backend: 'embedded' | 'redis';
+    redisUrl?: string;
+    prefix: string;
+    reservationTtlMs: number;
+  };
+  provider: {
+    kind: 'emulator' | 'anthropic';
+    baseUrl?: string;
+    /** Provider credential; never logged, never returned by any API. */
+    apiKey?: string;
+    timeoutMs: number;
+    countTokensNearCeiling: boolean;
+  };
+  budgets: { timeZone: string; defaults: Record<ScopeKind, BudgetSpec> };
+  routing: ParsedConfig['routing'];
+  workflowsDir: string;
+  operators: ParsedConfig['auth']['operators'];
+  prices: PriceEntry[];
+  logLevel: ParsedConfig['log']['level'];
+  /** From CHOKEPOINT_ADMIN_TOKEN: lets the server run and be scripted headless. */
+  adminToken?: string;
+}
+
+/** Conservative ceilings: access never exists without a budget, and a new scope starts small. */
+export const DEFAULT_BUDGETS: Record<ScopeKind, BudgetSpec> = {
+  global: { ceiling: 100_000_000, window: 'day', owner: 'platform' },
+  team: { ceiling: 50_000_000, window: 'day', owner: 'platform' },
+  env: { ceiling: 50_000_000, window: 'day', owner: 'platform' },
+  seat: { ceiling: 10_000_000, window: 'day', owner: 'platform' },
+  workflow: { ceiling: 20_000_000, window: 'day', owner: 'platform' },
+  run: { ceiling: 2_000_000, window: 'total', owner: 'platform' },
+};
+
+export const DEFAULT_CONFIG_FILE = 'chokepoint.config.yaml';
+
+/** Every problem with a config, one line each, by path. Start-up prints these, never a stack. */
+export class ConfigError extends Error {
+  constructor(
+    readonly problems: string[],
+    readonly file?: string,
+  ) {
+    super(
+      `invalid configuration${file ? ` in ${file}` : ''}:\n${problems.map((p) => `  - ${p}`).join('\n')}`,
+    );
+    this.name = 'ConfigError';
+  }
+}
+
+export interface LoadOptions {
+  /** Explicit path (--config); a missing explicit file is an error, a missing default one is not. */
+  path?: string;
+  env?: NodeJS.ProcessEnv;
+  cwd?: string;
+  /** Values that win over the file (CLI flags). */
+  overrides?: { port?: number; host?: string };
+}
+
+export function loadConfig(opts: LoadOptions = {}): Config {
+  const env = opts.env ?? process.env;
+  const cwd = opts.cwd ?? process.cwd();
+  const explicit = opts.path ?? env.CHOKEPOINT_CONFIG;
+  const file = resolve(cwd, explicit ?? DEFAULT_CONFIG_FILE);
+  let raw: unknown = {};
+  let from: string | undefined;
+  if (existsSync(file)) {
+    from = file;
+    try {
+      raw = parseYaml(readFileSync(file, 'utf8')) ?? {};
+    } catch (err) {
+      throw new ConfigError([`not valid YAML: ${(err as Error).message.split('\n')[0]}`], file);
+    }
+    if (typeof raw !== 'object' || Array.isArray(raw)) {
+      throw new ConfigError(['the file must hold a mapping (key: value lines) at the top level'], file);
+    }
+  } else if (explicit) {
+    throw new ConfigError([`file not found: ${file} (pass --config with an existing file, or omit it)`]);
+  }
+  return resolveConfig(raw, { env, cwd, file: from, overrides: opts.overrides });
+}
+
+/** Validates a parsed config object and applies environment variables and defaults. */
+export function resolveConfig(
+  raw: unknown,
+  ctx: { env?: NodeJS.ProcessEnv; cwd?: string; file?: string; overrides?: LoadOptions['overrides'] } = {},
+): Config {
+  const env = ctx.env ?? process.env;
+  const cwd = ctx.cwd ?? process.cwd();
+  const problems: string[] = [];
+  const parsed = configSchema.safeParse(raw);
+  if (!parsed.success) {
+    for (const issue of parsed.error.issues) {
+      const path = issue.path.join('.') || '(top level)';
+      problems.push(`${path}: ${issue.message}`);
+    }
+  }
+  const port = envInt(env, 'CHOKEPOINT_PORT', problems);
+  if (problems.length || !parsed.success) throw new ConfigError(problems, ctx.file);
+  const c = parsed.data;
+
+  const defaults = { ...DEFAULT_BUDGETS };
+  for (const [kind, spec] of Object.entries(c.budgets.defaults)) {
+    if (spec) defaults[kind as ScopeKind] = { owner: 'platform', ...spec };
+  }
+  const redisUrl = c.store.redisUrl ?? env.REDIS_URL ?? undefined;
+  const backend = c.store.backend ?? (redisUrl ? 'redis' : 'embedded');
+  if (backend === 'redis' && !redisUrl) {
+    throw new ConfigError(['store.backend: "redis" needs a URL: set REDIS_URL or store.redisUrl'], ctx.file);
+  }
+  const apiKey = env.ANTHROPIC_API_KEY || undefined;
+  const kind = c.provider.kind ?? (apiKey ? 'anthropic' : 'emulator');
+  if (kind === 'anthropic' && !apiKey) {
+    throw new ConfigError(
+      ['provider.kind: "anthropic" needs ANTHROPIC_API_KEY in the environment'],
+      ctx.file,
+    );
+  }
+
+  return {
+    file: ctx.file,
+    server: {
+      ...c.server,
+      host: ctx.overrides?.host ?? env.CHOKEPOINT_HOST ?? c.server.host,
+      port: ctx.overrides?.port ?? port ?? c.server.port,
+    },
+    dataDir: resolve(cwd, env.CHOKEPOINT_DATA_DIR ?? c.dataDir),
+    store: { backend, redisUrl, prefix: c.store.prefix, reservationTtlMs: c.store.reservationTtl },
+    provider: {
+      kind,
+      baseUrl: c.provider.baseUrl ?? env.ANTHROPIC_BASE_URL ?? undefined,
+      apiKey,
+      timeoutMs: c.provider.timeout,
+      countTokensNearCeiling: c.provider.countTokensNearCeiling,
+    },
+    budgets: { timeZone: c.budgets.timeZone, defaults },
+    routing: c.routing,
+    workflowsDir: resolve(cwd, c.workflows.dir),
+    operators: c.auth.operators,
+    prices: [...DEFAULT_PRICES, ...c.prices],
+    logLevel: (env.CHOKEPOINT_LOG_LEVEL as Config['logLevel']) ?? c.log.level,
+    adminToken: env.CHOKEPOINT_ADMIN_TOKEN || undefined,
+  };
+}
+
+function envInt(env: NodeJS.ProcessEnv, name: string, problems: string[]): number | undefined {
+  const v = env[name];
+  if (v === undefined || v === '') return undefined;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0 || n > 65535) {
+    problems.push(`${name}: expected a port number 0-65535, got ${JSON.stringify(v)}`);
+    return undefined;
+  }
+  return n;
+}

@@ -1,0 +1,186 @@
+import { z } from 'zod';
+import { SCOPE_KINDS } from '../identity.ts';
+import { tryParseUsd } from '../money.ts';
+import type { WindowSpec } from '../store/port.ts';
+
+/**
+ * The one config file (`chokepoint.config.yaml`), as a zod schema: validation, types and error
+ * messages come from here. Every key is optional; the defaults are the embedded, emulator-backed,
+ * conservative setup that `npm start` runs. Unknown keys are errors (a typo must not silently
+ * drop a ceiling).
+ */
+
+const DURATION = /^(\d+)(ms|s|m|h|d)$/;
+const UNIT_MS = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const;
+
+/** `"500ms"`, `"30s"`, `"10m"`, `"24h"`, `"7d"` to milliseconds; undefined if it does not parse. */
+export function parseDuration(input: string): number | undefined {
+  const m = DURATION.exec(input.trim());
+  if (!m) return undefined;
+  return Number(m[1]) * UNIT_MS[m[2] as keyof typeof UNIT_MS];
+}
+
+export const money = z.union([z.string(), z.number()]).transform((v, ctx) => {
+  const micros = tryParseUsd(v);
+  if (micros === undefined) {
+    ctx.addIssue({
+      code: 'custom',
+      message: `expected a dollar amount like "50.00", got ${JSON.stringify(v)}`,
+    });
+    return z.NEVER;
+  }
+  return micros;
+});
+
+export const duration = z.string().transform((v, ctx) => {
+  const ms = parseDuration(v);
+  if (ms === undefined || ms <= 0) {
+    ctx.addIssue({
+      code: 'custom',
+      message: `expected a duration like "30s", "10m" or "24h", got ${JSON.stringify(v)}`,
+    });
+    return z.NEVER;
+  }
+  return ms;
+});
+
+export const windowSpec = z.string().transform((v, ctx) => {
+  if (v === 'day' || v === 'month' || v === 'total') return v as WindowSpec;
+  if (/^\d+(m|h|d)$/.test(v) && (parseDuration(v) ?? 0) > 0) return v as WindowSpec;
+  ctx.addIssue({
+    code: 'custom',
+    message: `expected a window: "day", "month", "total" or a rolling duration like "24h", got ${JSON.stringify(v)}`,
+  });
+  return z.NEVER;
+});
+
+const budgetDefault = z.strictObject({ ceiling: money, window: windowSpec, owner: z.string().optional() });
+
+const budgetDefaults = z.strictObject(
+  Object.fromEntries(SCOPE_KINDS.map((k) => [k, budgetDefault.optional()])) as Record<
+    (typeof SCOPE_KINDS)[number],
+    z.ZodOptional<typeof budgetDefault>
+  >,
+);
+
+const rates = z.strictObject({
+  input: z.number().nonnegative(),
+  cacheWrite5m: z.number().nonnegative(),
+  cacheWrite1h: z.number().nonnegative(),
+  cacheRead: z.number().nonnegative(),
+  output: z.number().nonnegative(),
+});
+
+const priceEntry = z.strictObject({
+  model: z.string().min(1),
+  aliases: z.array(z.string()).default([]),
+  from: z.string().regex(/^\d{4}-\d{2}-\d{2}$/, 'expected a date like "2026-01-31"'),
+  rates,
+  longContext: z.strictObject({ threshold: z.number().int().positive(), rates }).optional(),
+  maxOutputTokens: z.number().int().positive(),
+});
+
+const routingRule = z.strictObject({
+  match: z
+    .strictObject({
+      team: z.string().optional(),
+      env: z.string().optional(),
+      seat: z.string().optional(),
+      workflow: z.string().optional(),
+    })
+    .default({}),
+  /** Model classes this identity may use. */
+  allow: z.array(z.string()).min(1),
+  /** The class used when a request asks for a class name, or when rewriting. */
+  default: z.string().optional(),
+  /** What to do with a model outside `allow`: refuse with model_not_allowed, or rewrite to the default. */
+  onViolation: z.enum(['refuse', 'rewrite']).default('refuse'),
+  /** Above this share of any budget (0..1), route to the cheaper class. */
+  downgrade: z.strictObject({ above: z.number().gt(0).lt(1), to: z.string() }).optional(),
+});
+
+const operator = z.strictObject({
+  name: z.string().min(1),
+  role: z.enum(['viewer', 'operator', 'admin']),
+  /** The token itself, or `env:VAR` to read it from the environment. */
+  token: z.string().min(16, 'operator tokens must be at least 16 characters').optional(),
+  /** Or its SHA-256 (hex), so the config file holds no secret. */
+  tokenSha256: z
+    .string()
+    .regex(/^[0-9a-f]{64}$/, 'expected 64 hex characters')
+    .optional(),
+});
+
+export const configSchema = z.strictObject({
+  server: z
+    .strictObject({
+      host: z.string().default('127.0.0.1'),
+      port: z.number().int().min(0).max(65535).default(8787),
+      /** Largest request body accepted on /v1/messages (bytes); bigger is a 413. */
+      maxBodyBytes: z
+        .number()
+        .int()
+        .positive()
+        .default(32 * 1024 * 1024),
+    })
+    .prefault({}),
+  /** Where the embedded store, the admin token and other local state live. */
+  dataDir: z.string().default('.chokepoint'),
+  store: z
+    .strictObject({
+      /** `embedded` (SQLite, default) or `redis` (chosen automatically when REDIS_URL is set). */
+      backend: z.enum(['embedded', 'redis']).optional(),
+      redisUrl: z.string().optional(),
+      /** Key prefix on Redis; keep the {hash tag} so scripts run on Redis Cluster. */
+      prefix: z.string().default('{cp}'),
+      /** A reservation not settled within this is released and recorded as expired. */
+      reservationTtl: duration.default(15 * 60_000),
+    })
+    .prefault({}),
+  provider: z
+    .strictObject({
+      /** `emulator` (default without ANTHROPIC_API_KEY) or `anthropic`. */
+      kind: z.enum(['emulator', 'anthropic']).optional(),
+      baseUrl: z.string().url().optional(),
+      /** Per-call timeout towards the provider. */
+      timeout: duration.default(10 * 60_000),
+      /** Near a ceiling, ask the provider's count_tokens for a precise estimate before refusing. */
+      countTokensNearCeiling: z.boolean().default(true),
+    })
+    .prefault({}),
+  budgets: z
+    .strictObject({
+      /** IANA time zone for `day` and `month` windows. */
+      timeZone: z
+        .string()
+        .refine(isTimeZone, { message: 'expected an IANA time zone like "UTC" or "Europe/Berlin"' })
+        .default('UTC'),
+      defaults: budgetDefaults.prefault({}),
+    })
+    .prefault({}),
+  routing: z
+    .strictObject({
+      /** Model classes: names of your choosing mapped to model ids (first is the class default). */
+      classes: z.record(z.string(), z.array(z.string()).min(1)).default({}),
+      rules: z.array(routingRule).default([]),
+    })
+    .prefault({}),
+  workflows: z.strictObject({ dir: z.string().default('workflows') }).prefault({}),
+  auth: z.strictObject({ operators: z.array(operator).default([]) }).prefault({}),
+  prices: z.array(priceEntry).default([]),
+  log: z
+    .strictObject({ level: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info') })
+    .prefault({}),
+});
+
+export type ConfigFile = z.input<typeof configSchema>;
+export type ParsedConfig = z.output<typeof configSchema>;
+
+function isTimeZone(tz: string): boolean {
+  try {
+    new Intl.DateTimeFormat('en-US', { timeZone: tz });
+    return true;
+  } catch {
+    return false;
+  }
+}

@@ -1,0 +1,144 @@
+import { formatUsd, type Micros, usd } from '../money.ts';
+import type { Budget, KillSwitch } from '../store/port.ts';
+
+/**
+ * Every refusal Chokepoint makes, as one error class: its code, HTTP status, a message for
+ * people and details for machines. `envelope()` is the one place that turns it into the
+ * Anthropic error shape (so every SDK parses it) plus the `chokepoint` object.
+ */
+export type RefusalCode =
+  | 'budget_exhausted'
+  | 'killed'
+  | 'time_box_exceeded'
+  | 'model_not_allowed'
+  | 'prefix_drift'
+  | 'unauthenticated'
+  | 'enforcement_unavailable'
+  | 'invalid_request'
+  | 'request_too_large'
+  | 'not_found'
+  | 'forbidden'
+  | 'conflict';
+
+const STATUS: Record<RefusalCode, number> = {
+  budget_exhausted: 429,
+  killed: 403,
+  time_box_exceeded: 429,
+  model_not_allowed: 403,
+  prefix_drift: 409,
+  unauthenticated: 401,
+  enforcement_unavailable: 503,
+  invalid_request: 400,
+  request_too_large: 413,
+  not_found: 404,
+  forbidden: 403,
+  conflict: 409,
+};
+
+const ANTHROPIC_TYPE: Record<RefusalCode, string> = {
+  budget_exhausted: 'rate_limit_error',
+  killed: 'permission_error',
+  time_box_exceeded: 'rate_limit_error',
+  model_not_allowed: 'permission_error',
+  prefix_drift: 'invalid_request_error',
+  unauthenticated: 'authentication_error',
+  enforcement_unavailable: 'api_error',
+  invalid_request: 'invalid_request_error',
+  request_too_large: 'request_too_large',
+  not_found: 'not_found_error',
+  forbidden: 'permission_error',
+  conflict: 'invalid_request_error',
+};
+
+export class Refusal extends Error {
+  readonly status: number;
+  constructor(
+    readonly code: RefusalCode,
+    message: string,
+    readonly details: Record<string, unknown> = {},
+    /** Seconds until a retry could succeed (429s); sent as retry-after. */
+    readonly retryAfter?: number,
+  ) {
+    super(message);
+    this.name = 'Refusal';
+    this.status = STATUS[code];
+  }
+
+  envelope(requestId?: string): Record<string, unknown> {
+    return {
+      type: 'error',
+      error: { type: ANTHROPIC_TYPE[this.code], message: this.message },
+      chokepoint: { code: this.code, ...this.details },
+      ...(requestId ? { request_id: requestId } : {}),
+    };
+  }
+
+  headers(requestId?: string): Record<string, string> {
+    const h: Record<string, string> = {
+      'content-type': 'application/json',
+      // Refusals are decisions, not congestion: an SDK must not hammer the gateway with retries.
+      // Only a store outage is worth retrying.
+      'x-should-retry': this.code === 'enforcement_unavailable' ? 'true' : 'false',
+    };
+    if (this.retryAfter !== undefined) h['retry-after'] = String(Math.max(1, Math.ceil(this.retryAfter)));
+    if (requestId) h['request-id'] = requestId;
+    return h;
+  }
+}
+
+export function budgetView(b: Budget): Record<string, unknown> {
+  return {
+    id: b.id,
+    scope: b.scope,
+    ceiling_usd: formatUsd(b.ceiling),
+    spent_usd: formatUsd(b.spent),
+    reserved_usd: formatUsd(b.reserved),
+    window: b.window,
+    state: b.state,
+    resets_at: b.resetsAt === null ? null : new Date(b.resetsAt).toISOString(),
+  };
+}
+
+const WINDOW_WORD: Record<string, string> = { day: 'daily', month: 'monthly', total: 'total' };
+
+export function budgetExhausted(b: Budget, amount: Micros, now: number): Refusal {
+  const windowWord = WINDOW_WORD[b.window] ?? `rolling ${b.window}`;
+  const [kind, key] = b.scope.includes(':') ? b.scope.split(/:(.*)/s) : [b.scope, ''];
+  const who = key ? `${kind} '${key}'` : kind;
+  const message =
+    b.state === 'frozen'
+      ? `budget frozen: ${who} budget is frozen by an operator; calls are refused until it is unfrozen`
+      : `budget exhausted: ${who} ${windowWord} ceiling ${usd(b.ceiling)} (spent ${usd(b.spent)}${
+          b.reserved ? `, reserved ${usd(b.reserved)}` : ''
+        }, this call may cost up to ${usd(amount)})`;
+  const retryAfter = b.resetsAt === null || b.state === 'frozen' ? undefined : (b.resetsAt - now) / 1000;
+  return new Refusal(
+    'budget_exhausted',
+    message,
+    { budget: budgetView(b), call_may_cost_usd: formatUsd(amount) },
+    retryAfter,
+  );
+}
+
+export function killed(k: KillSwitch): Refusal {
+  return new Refusal(
+    'killed',
+    `killed: a kill switch on ${k.scope} refuses this call (${k.reason}, by ${k.actor})`,
+    {
+      kill_switch: { scope: k.scope, reason: k.reason, actor: k.actor, at: new Date(k.at).toISOString() },
+    },
+  );
+}
+
+export function invalidRequest(field: string, problem: string): Refusal {
+  return new Refusal('invalid_request', `${field}: ${problem}`, { field });
+}
+
+export function unavailable(what: string): Refusal {
+  return new Refusal(
+    'enforcement_unavailable',
+    `enforcement unavailable: ${what}; the call is refused (Chokepoint fails closed)`,
+    {},
+    5,
+  );
+}

@@ -1,0 +1,78 @@
+import type { TokenCounts } from '../store/port.ts';
+import { chainHash, type Drift, diffStatic, type Fingerprint } from './prefix.ts';
+
+/**
+ * Per-stream memory of the last call's prompt prefix (a stream is one key + workflow/session):
+ * catches drift in the frozen part, and computes what the cache *should* have read so that a
+ * hit rate well below it raises an alarm. In memory and bounded (LRU); on several replicas each
+ * sees the streams it serves, which is enough to catch a drifting prompt within a few calls.
+ */
+interface StreamState {
+  last: Pick<Fingerprint, 'prefixHash' | 'staticHash' | 'tools' | 'system' | 'prefixBlocks'>;
+  /** Tokens the last call's cache entry covers (its cache reads + writes). */
+  cached: number;
+  at: number;
+  window: Array<{ expected: number; actual: number }>;
+  alarmed: boolean;
+}
+
+export interface CacheVerdict {
+  /** Cache-read tokens the stable prefix should have produced for this call. */
+  expected: number;
+  actual: number;
+  /** Set when the rolling hit rate stays well below expectation (once per episode). */
+  alarm?: { expectedRead: number; actualRead: number; calls: number };
+}
+
+const MAX_STREAMS = 5_000;
+const WINDOW = 20;
+const MIN_CALLS = 5;
+/** Below this share of the expected cache reads the stream is unhealthy. */
+const RATIO = 0.8;
+const TTL_MS = 5 * 60_000;
+
+export class StreamTracker {
+  private readonly streams = new Map<string, StreamState>();
+
+  /** Compares a call's prefix with the stream's previous one; undefined if nothing drifted. */
+  drift(key: string, fp: Fingerprint): Drift | undefined {
+    const s = this.streams.get(key);
+    return s ? diffStatic(s.last as Fingerprint, fp) : undefined;
+  }
+
+  /** Records a completed call and judges the cache against what its prefix allows. */
+  observe(key: string, fp: Fingerprint, tokens: TokenCounts, now: number): CacheVerdict {
+    const s = this.streams.get(key);
+    let expected = 0;
+    if (s && now - s.at < TTL_MS && chainHash(fp, s.last.prefixBlocks) === s.last.prefixHash)
+      expected = s.cached;
+    const actual = tokens.cacheRead;
+    const state: StreamState = s ?? { last: fp, cached: 0, at: now, window: [], alarmed: false };
+    state.last = {
+      prefixHash: fp.prefixHash,
+      staticHash: fp.staticHash,
+      tools: fp.tools,
+      system: fp.system.map((x) => (x.length > 65_536 ? x.slice(0, 65_536) : x)),
+      prefixBlocks: fp.prefixBlocks,
+    };
+    state.cached = tokens.cacheRead + tokens.cacheWrite5m + tokens.cacheWrite1h;
+    state.at = now;
+    if (expected > 0) {
+      state.window.push({ expected, actual: Math.min(actual, expected) });
+      if (state.window.length > WINDOW) state.window.shift();
+    }
+    this.streams.delete(key);
+    this.streams.set(key, state);
+    if (this.streams.size > MAX_STREAMS) this.streams.delete(this.streams.keys().next().value!);
+
+    const verdict: CacheVerdict = { expected, actual };
+    const sumE = state.window.reduce((n, w) => n + w.expected, 0);
+    const sumA = state.window.reduce((n, w) => n + w.actual, 0);
+    const unhealthy = state.window.length >= MIN_CALLS && sumA < RATIO * sumE;
+    if (unhealthy && !state.alarmed) {
+      state.alarmed = true;
+      verdict.alarm = { expectedRead: sumE, actualRead: sumA, calls: state.window.length };
+    } else if (!unhealthy) state.alarmed = false;
+    return verdict;
+  }
+}

@@ -1,0 +1,218 @@
+import { randomBytes } from 'node:crypto';
+import { appendFileSync, existsSync, mkdirSync, readFileSync, renameSync, unlinkSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Redis } from 'ioredis';
+import { createEmulator, type Emulator } from '../adapters/emulator/index.ts';
+import { readBody, Upstream } from '../adapters/upstream.ts';
+import { KeyRing } from './auth/keys.ts';
+import { loadOperators, type OperatorSetup } from './auth/operators.ts';
+import type { Config } from './config/load.ts';
+import { EventLog } from './events.ts';
+import type { MessagesBody } from './gateway/messages.ts';
+import { Router } from './gateway/routing.ts';
+import { StreamTracker } from './gateway/streams.ts';
+import { type Identity, scopesOf } from './identity.ts';
+import type { Logger } from './log.ts';
+import { PriceTable } from './pricing/pricing.ts';
+import { openEmbeddedStore } from './store/embedded/store.ts';
+import type { LedgerEntry, LedgerInput, MoneyStore, Reservation, TokenCounts } from './store/port.ts';
+
+/** Counters the call path reports to (Prometheus, filled in by the observability issue). */
+export interface CallMetrics {
+  refused(identity: Identity, code: string): void;
+  settled(identity: Identity, model: string, tokens: TokenCounts, cost: number, latencyMs: number): void;
+}
+
+/**
+ * Everything a running Chokepoint holds, opened once: config, store, prices, routing, the
+ * provider client, operators. The HTTP server, the workflow executor, the MCP server and the CLI
+ * all work on one of these.
+ */
+export interface Runtime {
+  config: Config;
+  log: Logger;
+  store: MoneyStore;
+  prices: PriceTable;
+  router: Router;
+  streams: StreamTracker;
+  events: EventLog;
+  upstream: Upstream;
+  keys: KeyRing;
+  operatorSetup: OperatorSetup;
+  metrics?: CallMetrics;
+  /** Set when the provider is the emulator (the in-process one also sets `emulator`). */
+  emulatorUrl?: string;
+  emulator?: Emulator;
+  now(): number;
+  /** Exact input tokens from the provider's count_tokens, or undefined if it cannot say. */
+  countTokens(
+    body: MessagesBody,
+    headers?: Record<string, string | string[] | undefined>,
+  ): Promise<number | undefined>;
+  /** The fullest budget of the identity, as a share of its ceiling (0..1). */
+  utilisation(identity: Identity): Promise<number>;
+  recordLedger(entry: LedgerInput): Promise<LedgerEntry>;
+  /** Settles, retrying; a settlement the store cannot take is kept on disk and replayed: never lost. */
+  settleSafely(r: Reservation, entry: LedgerInput): Promise<LedgerEntry | undefined>;
+  releaseSafely(r: Reservation, entry: LedgerInput): Promise<LedgerEntry | undefined>;
+  close(): Promise<void>;
+}
+
+export async function openStore(config: Config, now?: () => number): Promise<MoneyStore> {
+  const options = {
+    defaults: config.budgets.defaults,
+    timeZone: config.budgets.timeZone,
+    reservationTtlMs: config.store.reservationTtlMs,
+    now,
+  };
+  if (config.store.backend === 'redis') {
+    // Loaded only when used: the embedded default never touches ioredis.
+    const { openRedisStore } = await import('./store/redis/store.ts');
+    return openRedisStore(config.store.redisUrl!, { ...options, prefix: config.store.prefix });
+  }
+  mkdirSync(config.dataDir, { recursive: true });
+  return openEmbeddedStore(join(config.dataDir, 'chokepoint.db'), options);
+}
+
+export async function openRuntime(
+  config: Config,
+  log: Logger,
+  opts: { now?: () => number; store?: MoneyStore } = {},
+): Promise<Runtime> {
+  const now = opts.now ?? Date.now;
+  const store = opts.store ?? (await openStore(config, now));
+  const operatorSetup = loadOperators(config);
+  const prices = new PriceTable(config.prices);
+  let emulatorClose: (() => Promise<void>) | undefined;
+  let baseUrl = config.provider.baseUrl ?? 'https://api.anthropic.com';
+  let apiKey = config.provider.apiKey ?? '';
+  let emulatorUrl: string | undefined;
+  let emulator: Emulator | undefined;
+  if (config.provider.kind === 'emulator' && !config.provider.baseUrl) {
+    apiKey = `sk-emulator-${randomBytes(12).toString('hex')}`;
+    emulator = createEmulator({ apiKey });
+    const l = await emulator.listen({ port: 0, host: '127.0.0.1' });
+    baseUrl = l.url;
+    emulatorUrl = l.url;
+    emulatorClose = l.close;
+    log.warn('provider is the in-process EMULATOR: no real model is called, no real money is spent', {
+      url: l.url,
+    });
+  } else if (config.provider.kind === 'emulator') {
+    apiKey = apiKey || 'sk-emulator-local';
+    emulatorUrl = baseUrl;
+  }
+  const upstream = new Upstream({ baseUrl, apiKey, timeoutMs: config.provider.timeoutMs });
+  const redisConns: Redis[] = [];
+  let keys: KeyRing;
+  if (config.store.backend === 'redis') {
+    const { Redis } = await import('ioredis');
+    const opts = { maxRetriesPerRequest: 2, enableOfflineQueue: true, lazyConnect: false };
+    const cmd = new Redis(config.store.redisUrl!, opts);
+    const sub = new Redis(config.store.redisUrl!, opts);
+    redisConns.push(cmd, sub);
+    keys = await KeyRing.redis(cmd, sub, config.store.prefix);
+  } else {
+    keys = KeyRing.embedded(join(config.dataDir, 'chokepoint.db'));
+  }
+  const unsettledFile = join(config.dataDir, 'unsettled.jsonl');
+
+  const rt: Runtime = {
+    config,
+    log,
+    store,
+    prices,
+    router: new Router(config.routing, prices),
+    streams: new StreamTracker(),
+    events: new EventLog(log),
+    upstream,
+    keys,
+    operatorSetup,
+    emulatorUrl,
+    emulator,
+    now,
+    async countTokens(body, headers) {
+      const { max_tokens: _m, stream: _s, metadata: _md, ...rest } = body;
+      const res = await upstream.post(
+        'v1/messages/count_tokens',
+        Buffer.from(JSON.stringify(rest)),
+        headers ?? {},
+      );
+      const buf = await readBody(res.body);
+      if (res.status !== 200) return undefined;
+      const n = (JSON.parse(buf.toString('utf8')) as { input_tokens?: unknown }).input_tokens;
+      return typeof n === 'number' && n >= 0 ? n : undefined;
+    },
+    async utilisation(identity) {
+      let max = 0;
+      for (const scope of scopesOf(identity)) {
+        const b = await store.getBudget(scope);
+        if (b && b.ceiling > 0) max = Math.max(max, (b.spent + b.reserved) / b.ceiling);
+      }
+      return max;
+    },
+    recordLedger: (entry) => store.appendLedger(entry),
+    async settleSafely(r, entry) {
+      return retryOrKeep(() => store.settle(r.id, entry), { op: 'settle', reservationId: r.id, entry });
+    },
+    async releaseSafely(r, entry) {
+      return retryOrKeep(() => store.release(r.id, entry), { op: 'release', reservationId: r.id, entry });
+    },
+    async close() {
+      upstream.close();
+      await keys.close();
+      for (const c of redisConns) c.disconnect();
+      await emulatorClose?.();
+      await store.close();
+    },
+  };
+
+  async function retryOrKeep(
+    op: () => Promise<LedgerEntry>,
+    record: { op: 'settle' | 'release'; reservationId: string; entry: LedgerInput },
+  ): Promise<LedgerEntry | undefined> {
+    for (let attempt = 0; attempt < 4; attempt++) {
+      try {
+        return await op();
+      } catch (err) {
+        if (attempt === 3) {
+          mkdirSync(config.dataDir, { recursive: true });
+          appendFileSync(unsettledFile, `${JSON.stringify({ ...record, at: now() })}\n`);
+          log.error('store refused a settlement; kept on disk for replay', {
+            error: err,
+            reservationId: record.reservationId,
+            file: unsettledFile,
+          });
+          return undefined;
+        }
+        await new Promise((r) => setTimeout(r, 50 * 4 ** attempt));
+      }
+    }
+    return undefined;
+  }
+
+  await replayUnsettled(rt, unsettledFile);
+  return rt;
+}
+
+/** Settlements kept on disk while the store was down are applied at the next start. */
+async function replayUnsettled(rt: Runtime, file: string): Promise<void> {
+  if (!existsSync(file)) return;
+  const work = `${file}.replaying`;
+  renameSync(file, work);
+  const lines = readFileSync(work, 'utf8').split('\n').filter(Boolean);
+  let done = 0;
+  for (const line of lines) {
+    const rec = JSON.parse(line) as { op: 'settle' | 'release'; reservationId: string; entry: LedgerInput };
+    const fn = rec.op === 'settle' ? rt.store.settle : rt.store.release;
+    try {
+      await fn.call(rt.store, rec.reservationId, rec.entry);
+      done++;
+    } catch (err) {
+      appendFileSync(file, `${line}\n`);
+      rt.log.error('replay of a kept settlement failed; kept again', { error: err });
+    }
+  }
+  unlinkSync(work);
+  rt.log.info('replayed settlements kept while the store was down', { done, total: lines.length });
+}

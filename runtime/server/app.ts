@@ -1,0 +1,52 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { getRequestListener } from '@hono/node-server';
+import { Hono } from 'hono';
+import { gatewayHandler } from '../gateway/http.ts';
+import { Refusal } from '../gateway/refusal.ts';
+import type { Runtime } from '../runtime.ts';
+import { apiError, type Env, requireOperator } from './api/common.ts';
+import { keysApi } from './api/keys.ts';
+import { moneyApi } from './api/money.ts';
+
+/**
+ * The HTTP faces of the runtime. Hono serves the operator API, the inbox and health; the
+ * gateway's hot path (/v1/messages) is a plain node:http handler so that it can forward bytes
+ * without re-serialising them.
+ */
+export function createHono(rt: Runtime): Hono {
+  const app = new Hono();
+  app.get('/healthz', (c) => c.json({ ok: true }));
+  const api = new Hono<Env>();
+  api.use('*', requireOperator(rt));
+  api.route('/', moneyApi(rt));
+  api.route('/', keysApi(rt));
+  api.onError((err, c) => apiError(err, c));
+  app.route('/api', api);
+  app.notFound((c) =>
+    c.json(new Refusal('not_found', `no route ${c.req.method} ${c.req.path}`).envelope(), 404),
+  );
+  app.get('/readyz', async (c) => {
+    try {
+      await rt.store.ping();
+      return c.json({ ok: true, store: rt.config.store.backend, provider: rt.config.provider.kind });
+    } catch (err) {
+      return c.json({ ok: false, store: rt.config.store.backend, error: (err as Error).message }, 503);
+    }
+  });
+  return app;
+}
+
+export function createApp(rt: Runtime): (req: IncomingMessage, res: ServerResponse) => void {
+  const hono = getRequestListener(createHono(rt).fetch);
+  const gateway = gatewayHandler(rt, rt.keys);
+  return (req, res) => {
+    const url = req.url ?? '/';
+    const q = url.indexOf('?');
+    const path = q === -1 ? url : url.slice(0, q);
+    if (req.method === 'POST' && (path === '/v1/messages' || path === '/v1/messages/count_tokens')) {
+      void gateway(req, res, path);
+      return;
+    }
+    void hono(req, res);
+  };
+}

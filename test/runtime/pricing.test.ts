@@ -1,0 +1,116 @@
+import { describe, expect, it } from 'vitest';
+import { formatUsd, parseUsd } from '../../runtime/money.ts';
+import { PriceTable, UnknownPriceError } from '../../runtime/pricing/pricing.ts';
+import type { TokenCounts } from '../../runtime/store/port.ts';
+
+const table = new PriceTable();
+const none: TokenCounts = { input: 0, cacheWrite5m: 0, cacheWrite1h: 0, cacheRead: 0, output: 0 };
+const MTOK = 1_000_000;
+
+describe('pricing', () => {
+  it('prices 1,000,000 cache-read tokens of Sonnet at exactly 300,000 µ$', () => {
+    // Five calls of 200K each: one single 1M-token request would be in the long-context tier.
+    let total = 0;
+    for (let i = 0; i < 5; i++) total += table.cost('claude-sonnet-4-5', { ...none, cacheRead: MTOK / 5 });
+    expect(total).toBe(300_000);
+    expect(table.cost('claude-haiku-4-5', { ...none, cacheRead: MTOK })).toBe(100_000);
+    expect(table.cost('claude-sonnet-4-5', { ...none, cacheRead: MTOK })).toBe(600_000);
+  });
+
+  it.each([
+    ['claude-opus-4-5', { input: 5, cacheWrite5m: 6.25, cacheWrite1h: 10, cacheRead: 0.5, output: 25 }],
+    ['claude-opus-4-6', { input: 5, cacheWrite5m: 6.25, cacheWrite1h: 10, cacheRead: 0.5, output: 25 }],
+    [
+      'claude-opus-4-1-20250805',
+      { input: 15, cacheWrite5m: 18.75, cacheWrite1h: 30, cacheRead: 1.5, output: 75 },
+    ],
+    ['claude-opus-4-0', { input: 15, cacheWrite5m: 18.75, cacheWrite1h: 30, cacheRead: 1.5, output: 75 }],
+    [
+      'claude-sonnet-4-20250514',
+      { input: 3, cacheWrite5m: 3.75, cacheWrite1h: 6, cacheRead: 0.3, output: 15 },
+    ],
+    ['claude-sonnet-4-6', { input: 3, cacheWrite5m: 3.75, cacheWrite1h: 6, cacheRead: 0.3, output: 15 }],
+    ['claude-haiku-4-5', { input: 1, cacheWrite5m: 1.25, cacheWrite1h: 2, cacheRead: 0.1, output: 5 }],
+    [
+      'claude-3-5-haiku-latest',
+      { input: 0.8, cacheWrite5m: 1, cacheWrite1h: 1.6, cacheRead: 0.08, output: 4 },
+    ],
+  ])('prices every token class of %s exactly', (model, perMTok) => {
+    for (const [cls, usd] of Object.entries(perMTok)) {
+      const micros = table.cost(model, { ...none, [cls]: 200_000 });
+      expect(micros, `${model} ${cls}`).toBe(Math.round(usd * 200_000));
+    }
+  });
+
+  it('sums the classes of one usage without floating-point drift', () => {
+    const usage = { input: 1234, cacheWrite5m: 4321, cacheWrite1h: 777, cacheRead: 98_765, output: 4567 };
+    // 1234*3 + 4321*3.75 + 777*6 + 98765*0.3 + 4567*15 = 3702 + 16203.75 + 4662 + 29629.5 + 68505
+    expect(table.cost('claude-sonnet-4-5', usage)).toBe(122_703);
+  });
+
+  it('rounds a fractional micro-dollar up, never down', () => {
+    expect(table.cost('claude-haiku-4-5', { ...none, cacheRead: 1 })).toBe(1);
+    expect(table.cost('claude-haiku-4-5', { ...none, cacheRead: 10 })).toBe(1);
+    expect(table.cost('claude-haiku-4-5', { ...none, cacheRead: 11 })).toBe(2);
+  });
+
+  it('uses the long-context tier above 200K input tokens for Sonnet', () => {
+    const long = { ...none, input: 150_000, cacheRead: 60_000, output: 1000 };
+    expect(table.cost('claude-sonnet-4-5', long)).toBe(150_000 * 6 + 60_000 * 0.6 + 1000 * 22.5);
+    const short = { ...none, input: 200_000, output: 1000 };
+    expect(table.cost('claude-sonnet-4-5', short)).toBe(200_000 * 3 + 1000 * 15);
+  });
+
+  it('refuses an unknown model instead of charging zero', () => {
+    expect(() => table.cost('gpt-7', { ...none, input: 10 })).toThrow(UnknownPriceError);
+    expect(table.has('gpt-7')).toBe(false);
+  });
+
+  it('applies effective dates: a later entry wins from its date on', () => {
+    const t = new PriceTable([
+      {
+        model: 'm',
+        aliases: [],
+        from: '2025-01-01',
+        rates: { input: 1, cacheWrite5m: 1, cacheWrite1h: 1, cacheRead: 1, output: 1 },
+        maxOutputTokens: 10,
+      },
+      {
+        model: 'm',
+        aliases: [],
+        from: '2026-01-01',
+        rates: { input: 2, cacheWrite5m: 2, cacheWrite1h: 2, cacheRead: 2, output: 2 },
+        maxOutputTokens: 10,
+      },
+    ]);
+    expect(t.cost('m', { ...none, input: 10 }, Date.parse('2025-06-01'))).toBe(10);
+    expect(t.cost('m', { ...none, input: 10 }, Date.parse('2026-06-01'))).toBe(20);
+    expect(t.has('m', Date.parse('2024-06-01'))).toBe(false);
+  });
+
+  it('prices the worst case as all input uncached plus max output', () => {
+    expect(table.worstCase('claude-haiku-4-5', 1000, 500)).toBe(1000 * 1 + 500 * 5);
+  });
+});
+
+describe('money', () => {
+  it.each([
+    ['50', 50_000_000],
+    ['50.00', 50_000_000],
+    ['$50', 50_000_000],
+    ['$0.000001', 1],
+    [2.5, 2_500_000],
+  ])('parses %j', (input, micros) => {
+    expect(parseUsd(input)).toBe(micros);
+  });
+
+  it.each(['fifty', '-1', '1.0000001', '', '$', '1e3'])('rejects %j naming the expected shape', (input) => {
+    expect(() => parseUsd(input)).toThrow(/expected a dollar amount like "50.00"/);
+  });
+
+  it('formats µ$ at the edge with two or more decimals', () => {
+    expect(formatUsd(49_910_000)).toBe('49.91');
+    expect(formatUsd(300)).toBe('0.0003');
+    expect(formatUsd(0)).toBe('0.00');
+  });
+});
