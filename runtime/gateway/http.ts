@@ -49,10 +49,8 @@ export function gatewayHandler(rt: Runtime, keys: KeyRing) {
         sink,
       );
     } catch (err) {
-      const refusal =
-        err instanceof Refusal
-          ? err
-          : (rt.log.error('gateway failed', { error: err, requestId }), unavailable('internal error'));
+      if (!(err instanceof Refusal)) rt.log.error('gateway failed', { error: err, requestId });
+      const refusal = err instanceof Refusal ? err : unavailable('internal error');
       if (!res.headersSent) respondRefusal(sink, refusal, requestId);
       else res.end();
     }

@@ -1,0 +1,102 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Anthropic from '@anthropic-ai/sdk';
+import { type Config, resolveConfig } from '../../runtime/config/load.ts';
+import { createLogger, type Logger } from '../../runtime/log.ts';
+import { openRuntime, type Runtime } from '../../runtime/runtime.ts';
+import { createApp } from '../../runtime/server/app.ts';
+import { listen } from '../../runtime/server/listen.ts';
+
+export const ADMIN_TOKEN = 'cpo_test-admin-token-0123456789';
+
+export type Backend = 'embedded' | 'redis';
+
+export const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+
+export interface Harness {
+  rt: Runtime;
+  url: string;
+  config: Config;
+  logs: string[];
+  /** Operator API call with the admin token (or another). */
+  api<T = Record<string, unknown>>(
+    method: string,
+    path: string,
+    body?: unknown,
+    token?: string,
+  ): Promise<{ status: number; body: T }>;
+  /** Creates a gateway key and returns an SDK client using it. */
+  client(spec?: {
+    team?: string;
+    env?: string;
+    seat?: string;
+    workflow?: string;
+    driftPolicy?: string;
+  }): Promise<{
+    client: Anthropic;
+    key: string;
+    id: string;
+  }>;
+  close(): Promise<void>;
+}
+
+let counter = 0;
+
+/** A real Chokepoint server (in this process) on a free port, with the emulator as provider. */
+export async function startHarness(
+  opts: { backend?: Backend; config?: Record<string, unknown>; now?: () => number; prefix?: string } = {},
+): Promise<Harness> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'cp-test-'));
+  const backend = opts.backend ?? 'embedded';
+  const prefix = opts.prefix ?? `{cpt${process.pid}x${++counter}x${Date.now() % 100000}}`;
+  const raw = {
+    dataDir,
+    server: { port: 0 },
+    ...(backend === 'redis' ? { store: { backend: 'redis', redisUrl: REDIS_URL, prefix } } : {}),
+    ...opts.config,
+  };
+  const config = resolveConfig(raw, { env: { CHOKEPOINT_ADMIN_TOKEN: ADMIN_TOKEN } });
+  const logs: string[] = [];
+  const log: Logger = createLogger({ level: 'debug', pretty: false, write: (l) => logs.push(l) });
+  const rt = await openRuntime(config, log, { now: opts.now });
+  const l = await listen(createApp(rt), { port: 0, host: '127.0.0.1' });
+  const url = l.url;
+
+  const api: Harness['api'] = async (method, path, body, token = ADMIN_TOKEN) => {
+    const res = await fetch(`${url}${path}`, {
+      method,
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    const text = await res.text();
+    return { status: res.status, body: text ? JSON.parse(text) : {} };
+  };
+
+  return {
+    rt,
+    url,
+    config,
+    logs,
+    api,
+    async client(spec = {}) {
+      const res = await api<{ key: string; record: { id: string } }>('POST', '/api/keys', {
+        team: 'payments',
+        env: 'prod',
+        seat: `seat-${++counter}`,
+        ...spec,
+      });
+      if (res.status !== 201) throw new Error(`key create failed: ${JSON.stringify(res.body)}`);
+      return {
+        key: res.body.key,
+        id: res.body.record.id,
+        client: new Anthropic({ baseURL: url, apiKey: res.body.key, maxRetries: 2 }),
+      };
+    },
+    async close() {
+      await l.close(1000);
+      await rt.close();
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
