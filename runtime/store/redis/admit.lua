@@ -1,0 +1,59 @@
+-- admit: kill switches, missing budgets and the all-or-nothing reservation, in one atomic step.
+--
+-- KEYS[1] kills hash, KEYS[2] rexp (open reservations by expiry), KEYS[3] scopes index,
+-- KEYS[4] ledger stream, KEYS[5] the new reservation, KEYS[6..] one budget per scope, widest first.
+-- ARGV after the shared context: reservation id, amount, expiresAt, identity JSON, requestId, kind,
+-- name, then per scope: scope id kind owner ceiling window (the spec a missing budget is created with).
+--
+-- Replies {'ok'} | {'killed', killJson} | {'refused', budget...}.
+
+--- @include "includes/context.lua"
+--- @include "includes/budget.lua"
+--- @include "includes/ledger.lua"
+--- @include "includes/reservation.lua"
+
+local SWEEP_IN_ADMIT = 8
+local killsKey, rexpKey, scopesKey, streamKey, resKey = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local resId = ARGV[ARG0 + 1]
+local amount = tonumber(ARGV[ARG0 + 2])
+local expiresAt = ARGV[ARG0 + 3]
+local SPECS = ARG0 + 8
+local n = #KEYS - 5
+
+-- Reservations whose callers died would otherwise hold budget until the next sweep.
+expireDue(rexpKey, streamKey, SWEEP_IN_ADMIT)
+
+local scopes = {}
+for i = 1, n do
+  scopes[i] = ARGV[SPECS + (i - 1) * 6]
+end
+
+-- Kill switches first, widest scope first.
+local kills = redis.call('HMGET', killsKey, unpack(scopes))
+for i = 1, n do
+  if kills[i] then
+    return { 'killed', kills[i] }
+  end
+end
+
+local budgets = {}
+for i = 1, n do
+  local b = ensureBudget(5 + i, scopesKey, SPECS + (i - 1) * 6)
+  if b.frozen or b.spent + b.reserved + amount > b.ceiling then
+    local reply = budgetReply(b)
+    table.insert(reply, 1, 'refused')
+    return reply
+  end
+  budgets[i] = b
+end
+
+local ids = {}
+for i, b in ipairs(budgets) do
+  redis.call('HSET', b.key, 'reserved', int(b.reserved + amount), 'updatedAt', int(CTX.now))
+  ids[i] = b.id
+end
+redis.call('HSET', resKey, 'amount', int(amount), 'scopes', table.concat(scopes, ' '), 'ids',
+  table.concat(ids, ' '), 'identity', ARGV[ARG0 + 4], 'requestId', ARGV[ARG0 + 5], 'kind', ARGV[ARG0 + 6],
+  'name', ARGV[ARG0 + 7], 'createdAt', int(CTX.now), 'expiresAt', expiresAt, 'status', 'open')
+redis.call('ZADD', rexpKey, expiresAt, resId)
+return { 'ok' }

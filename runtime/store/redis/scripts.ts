@@ -1,0 +1,53 @@
+import { readFileSync } from 'node:fs';
+import type { Redis } from 'ioredis';
+
+/**
+ * The Lua scripts, each the single place its operation's invariant is enforced. Shared fragments in
+ * `includes/` are pasted in where a script says `--- @include "includes/x.lua"`. Scripts are
+ * registered with `defineCommand` (EVALSHA, falling back to EVAL once) and loaded up front so the
+ * hot path is one round trip from the first call.
+ */
+const SCRIPTS = {
+  cpAdmit: 'admit.lua',
+  cpSettle: 'settle.lua',
+  cpRelease: 'release.lua',
+  cpSweep: 'sweep.lua',
+  cpAppend: 'append.lua',
+  cpBudgets: 'budgets.lua',
+  cpEnsure: 'ensure.lua',
+  cpSetBudget: 'set-budget.lua',
+  cpKill: 'kill.lua',
+  cpAudit: 'audit.lua',
+} as const;
+
+type Arg = string | number;
+type ScriptCall = (numKeys: number, ...keysAndArgs: Arg[]) => Promise<unknown>;
+
+/** A Redis client with the store's scripts defined on it. */
+export type ScriptedRedis = Redis & Record<keyof typeof SCRIPTS, ScriptCall>;
+
+const INCLUDE = /^--- @include "([^"]+)"\s*$/gm;
+
+export function scriptSource(file: string): string {
+  const text = readFileSync(new URL(`./${file}`, import.meta.url), 'utf8');
+  return text.replace(INCLUDE, (_, inc: string) =>
+    readFileSync(new URL(`./${inc}`, import.meta.url), 'utf8'),
+  );
+}
+
+const sources = Object.fromEntries(
+  Object.entries(SCRIPTS).map(([name, file]) => [name, scriptSource(file)]),
+) as Record<keyof typeof SCRIPTS, string>;
+
+export async function defineScripts(redis: Redis): Promise<ScriptedRedis> {
+  for (const [name, lua] of Object.entries(sources)) {
+    redis.defineCommand(name, { lua });
+    await redis.script('LOAD', lua);
+  }
+  return redis as ScriptedRedis;
+}
+
+/** Calls a script with its keys and arguments. */
+export function call(redis: ScriptedRedis, name: keyof typeof SCRIPTS, keys: string[], args: Arg[]) {
+  return redis[name](keys.length, ...keys, ...args);
+}

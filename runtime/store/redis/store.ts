@@ -1,0 +1,669 @@
+/**
+ * The Redis money store: budgets, reservations, kill switches, ledger and audit in Redis, every
+ * money-moving operation one Lua script (admit.lua, settle.lua, release.lua), one round trip.
+ *
+ * Durability: run Redis with AOF on and `appendfsync everysec` (`appendonly yes`). A crash of the
+ * Redis host then loses at most about one second of writes: reservations and settlements made in
+ * that second, and their ledger entries. Scripts are replicated and logged as a whole, so a restart
+ * never sees half of an admission or a settlement. `appendfsync always` closes that second at a large
+ * cost per write; RDB snapshots alone can lose minutes of spend and are not enough for money.
+ * Budgets and the ledger are never evicted: use `maxmemory-policy noeviction`.
+ *
+ * Fail closed: the client never queues commands while disconnected (`enableOfflineQueue: false`),
+ * retries a command at most once and times it out, so a dead Redis refuses calls within about
+ * `commandTimeoutMs` with EnforcementUnavailableError instead of letting them wait or pass.
+ */
+import { Redis } from 'ioredis';
+import { dayKey, daysBetween, dayWindow, isWindowSpec, monthWindow } from '../../budgets/windows.ts';
+import type { Identity, Scope, ScopeKind } from '../../identity.ts';
+import { newId } from '../../ids.ts';
+import type { Micros } from '../../money.ts';
+import {
+  type Actor,
+  type Admission,
+  type AdmitRequest,
+  type AuditEntry,
+  type AuditInput,
+  type AuditQuery,
+  type Budget,
+  type BudgetSpec,
+  type BudgetState,
+  EnforcementUnavailableError,
+  type KillSwitch,
+  type LedgerEntry,
+  type LedgerInput,
+  type LedgerQuery,
+  type MoneyStore,
+  type MoneyStoreOptions,
+  type SpendDimension,
+  type SpendQuery,
+  type SpendRow,
+  StoreInputError,
+  type TokenCounts,
+} from '../port.ts';
+import {
+  budgetId,
+  CorruptRecordError,
+  checkActor,
+  checkMicros,
+  checkScope,
+  countsAsSpend,
+  entryUnder,
+  failClosed,
+  finishEntry,
+  identityScopes,
+  limitOf,
+  modelKey,
+  type PreparedEntry,
+  prepareAudit,
+  prepareEntry,
+  specFor,
+  storedJson,
+  storedMicros,
+} from '../records.ts';
+import { SpendTally, spendKey, workflowKey } from '../spend.ts';
+import { RedisKeys, streamIdOf } from './keys.ts';
+import { call, defineScripts, type ScriptedRedis } from './scripts.ts';
+
+export interface RedisStoreOptions extends MoneyStoreOptions {
+  /** Key prefix with a hash tag (default `{cp}`); one without braces is wrapped in them. */
+  prefix?: string;
+  /** A command without a reply after this long fails (closed). Default 2000. */
+  commandTimeoutMs?: number;
+}
+
+const SWEEP_BATCH = 500;
+const BUDGET_READ_BATCH = 500;
+/** Rollup fields: identity and model joined by US, then RS and the metric. */
+const US = '\x1f';
+const RS = '\x1e';
+const BACKEND = 'redis';
+
+type Reply = unknown[];
+
+export class RedisMoneyStore implements MoneyStore {
+  readonly backend = 'redis' as const;
+  readonly keys: RedisKeys;
+  private readonly now: () => number;
+
+  constructor(
+    readonly redis: ScriptedRedis,
+    private readonly options: RedisStoreOptions,
+  ) {
+    this.keys = new RedisKeys(options.prefix);
+    this.now = options.now ?? Date.now;
+  }
+
+  // ---- the three operations that move money -------------------------------------------------
+
+  async admit(req: AdmitRequest): Promise<Admission> {
+    const scopes = identityScopes(req.identity);
+    const amount = checkMicros(req.amount, 'amount');
+    const specs = this.specArgs(scopes, req.provision);
+    return failClosed(BACKEND, 'admit', async () => {
+      const now = this.now();
+      const id = newId('res');
+      const k = this.keys;
+      const keys = [
+        k.kills,
+        k.rexp,
+        k.scopes,
+        k.ledger,
+        k.reservation(id),
+        ...scopes.map((s) => k.budget(budgetId(s))),
+      ];
+      const expiresAt = now + this.options.reservationTtlMs;
+      const label = [req.requestId ?? '', req.kind ?? '', req.name ?? ''];
+      const args = [
+        ...this.context(now),
+        id,
+        amount,
+        expiresAt,
+        JSON.stringify(req.identity),
+        ...label,
+        ...specs,
+      ];
+      const reply = (await call(this.redis, 'cpAdmit', keys, args)) as Reply;
+      switch (reply[0]) {
+        case 'ok':
+          return { ok: true, reservation: { id, amount, scopes, createdAt: now, expiresAt } };
+        case 'killed':
+          return {
+            ok: false,
+            refusal: { code: 'killed', kill: storedJson<KillSwitch>(reply[1], 'kill switch') },
+          };
+        case 'refused':
+          return {
+            ok: false,
+            refusal: { code: 'budget_exhausted', budget: budgetFrom(reply.slice(1)), amount },
+          };
+        default:
+          throw new CorruptRecordError('admit reply', reply);
+      }
+    });
+  }
+
+  async settle(reservationId: string, input: LedgerInput): Promise<LedgerEntry> {
+    checkReservationId(reservationId);
+    const entry = { ...prepareEntry(input, this.now()), reservationId };
+    return failClosed(BACKEND, 'settle', () => this.closeReservation('settle', reservationId, entry));
+  }
+
+  async release(reservationId: string, input: LedgerInput): Promise<LedgerEntry> {
+    checkReservationId(reservationId);
+    const entry = { ...prepareEntry(input, this.now()), reservationId };
+    if (entry.cost !== 0) {
+      throw new StoreInputError(
+        'invalid',
+        'release records a call that was never billed: use settle for a cost',
+      );
+    }
+    return failClosed(BACKEND, 'release', () => this.closeReservation('release', reservationId, entry));
+  }
+
+  /** One script call; a second only if the reservation holds other budgets than the entry's identity. */
+  private async closeReservation(
+    op: 'settle' | 'release',
+    reservationId: string,
+    entry: PreparedEntry,
+  ): Promise<LedgerEntry> {
+    const k = this.keys;
+    const now = this.now();
+    const { reserved, ...rest } = entry;
+    const head = JSON.stringify(rest);
+    const t = entry.tokens;
+    const tokens = [t.input, t.cacheWrite5m, t.cacheWrite1h, t.cacheRead, t.output];
+    const rollup = countsAsSpend(entry.outcome) ? rollupField(entry) : '';
+    const indexes = identityScopes(entry.identity).map((s) => k.ledgerIndex(s));
+    let scopes = identityScopes(entry.identity);
+    for (let attempt = 0; attempt < 2; attempt++) {
+      const budgets = scopes.map((s) => k.budget(budgetId(s)));
+      const common = [k.reservation(reservationId), k.rexp];
+      const reply = (
+        op === 'settle'
+          ? await call(
+              this.redis,
+              'cpSettle',
+              [
+                ...common,
+                k.scopes,
+                k.ledger,
+                k.rollup(dayKey(entry.at, this.options.timeZone)),
+                ...budgets,
+                ...indexes,
+              ],
+              [
+                ...this.context(now),
+                reservationId,
+                entry.cost,
+                reserved,
+                head,
+                entry.at,
+                rollup,
+                ...tokens,
+                scopes.length,
+                ...this.specArgs(scopes),
+              ],
+            )
+          : await call(
+              this.redis,
+              'cpRelease',
+              [
+                ...common,
+                k.ledger,
+                k.rollup(dayKey(entry.at, this.options.timeZone)),
+                ...budgets,
+                ...indexes,
+              ],
+              [
+                ...this.context(now),
+                reservationId,
+                reserved,
+                head,
+                entry.at,
+                rollup,
+                ...tokens,
+                scopes.length,
+                ...scopes.map(budgetId),
+              ],
+            )
+      ) as Reply;
+      switch (reply[0]) {
+        case 'settled':
+        case 'released':
+          return finishEntry(entry, storedMicros(reply[1], 'reserved'));
+        case 'closed':
+          return storedJson<LedgerEntry>(reply[1], `reservation ${reservationId} entry`);
+        case 'moved':
+          scopes = String(reply[1]).split(' ');
+          scopes.forEach(checkScope);
+          continue;
+        default:
+          throw new CorruptRecordError(`${op} reply`, reply);
+      }
+    }
+    throw new CorruptRecordError(`reservation ${reservationId} scopes`, scopes);
+  }
+
+  async sweepExpired(): Promise<number> {
+    return failClosed(BACKEND, 'sweep expired reservations', async () => {
+      let total = 0;
+      for (;;) {
+        const args = [...this.context(this.now()), SWEEP_BATCH];
+        const n = Number(await call(this.redis, 'cpSweep', [this.keys.rexp, this.keys.ledger], args));
+        total += n;
+        if (n < SWEEP_BATCH) return total;
+      }
+    });
+  }
+
+  async appendLedger(input: LedgerInput): Promise<LedgerEntry> {
+    const entry = finishEntry(prepareEntry(input, this.now()), input.reserved ?? 0);
+    return failClosed(BACKEND, 'append to the ledger', async () => {
+      const k = this.keys;
+      const t = entry.tokens;
+      const keys = [
+        k.ledger,
+        k.rollup(dayKey(entry.at, this.options.timeZone)),
+        ...identityScopes(entry.identity).map((s) => k.ledgerIndex(s)),
+      ];
+      const rollup = countsAsSpend(entry.outcome) ? rollupField(entry) : '';
+      const args: (string | number)[] = [JSON.stringify(entry), entry.at, rollup, entry.cost];
+      args.push(t.input, t.cacheWrite5m, t.cacheWrite1h, t.cacheRead, t.output);
+      await call(this.redis, 'cpAppend', keys, [...this.context(this.now()), ...args]);
+      return entry;
+    });
+  }
+
+  // ---- budgets ------------------------------------------------------------------------------
+
+  async getBudget(idOrScope: string): Promise<Budget | undefined> {
+    const id = idOrScope.startsWith('bgt_') ? idOrScope : budgetId(idOrScope);
+    return failClosed(BACKEND, 'read a budget', async () => (await this.readBudgets([id]))[0]);
+  }
+
+  async listBudgets(filter?: { kind?: ScopeKind }): Promise<Budget[]> {
+    const kind = filter?.kind;
+    return failClosed(BACKEND, 'list budgets', async () => {
+      const scopes =
+        kind === undefined
+          ? await this.redis.zrange(this.keys.scopes, '0', '-1')
+          : kind === 'global'
+            ? await this.redis.zrangebylex(this.keys.scopes, '[global', '[global')
+            : await this.redis.zrangebylex(this.keys.scopes, `[${kind}:`, `(${kind};`);
+      const out: Budget[] = [];
+      for (let i = 0; i < scopes.length; i += BUDGET_READ_BATCH) {
+        const ids = scopes.slice(i, i + BUDGET_READ_BATCH).map(budgetId);
+        for (const b of await this.readBudgets(ids)) if (b) out.push(b);
+      }
+      return out;
+    });
+  }
+
+  async ensureBudget(scope: Scope, spec?: BudgetSpec): Promise<Budget> {
+    const args = this.specArgs([scope], spec ? { [scope]: spec } : undefined);
+    return failClosed(BACKEND, 'create a budget', async () => {
+      const keys = [this.keys.scopes, this.keys.budget(budgetId(scope))];
+      return budgetFrom(await call(this.redis, 'cpEnsure', keys, [...this.context(this.now()), ...args]));
+    });
+  }
+
+  async setCeiling(scope: Scope, ceiling: Micros, by: Actor): Promise<Budget> {
+    checkMicros(ceiling, 'ceiling');
+    return this.setBudget(scope, 'ceiling', String(ceiling), 'budget.ceiling', by);
+  }
+
+  async setFrozen(scope: Scope, frozen: boolean, by: Actor): Promise<Budget> {
+    return this.setBudget(
+      scope,
+      'frozen',
+      frozen ? '1' : '0',
+      frozen ? 'budget.freeze' : 'budget.unfreeze',
+      by,
+    );
+  }
+
+  private async setBudget(
+    scope: Scope,
+    field: string,
+    value: string,
+    action: string,
+    by: Actor,
+  ): Promise<Budget> {
+    checkActor(by);
+    const spec = this.specArgs([scope]);
+    return failClosed(BACKEND, 'change a budget', async () => {
+      const now = this.now();
+      const k = this.keys;
+      const head = auditHead(prepareAudit({ ...by, action, target: scope }, now));
+      const keys = [k.scopes, k.budget(budgetId(scope)), k.audit, k.auditAll, k.auditIndex(scope)];
+      const args = [...this.context(now), ...spec, field, value, head];
+      return budgetFrom(await call(this.redis, 'cpSetBudget', keys, args));
+    });
+  }
+
+  // ---- kill switches ------------------------------------------------------------------------
+
+  async setKill(scope: Scope, by: Actor): Promise<KillSwitch> {
+    checkScope(scope);
+    checkActor(by);
+    return failClosed(BACKEND, 'set a kill switch', async () => {
+      const now = this.now();
+      const kill: KillSwitch = { scope, reason: by.reason, actor: by.actor, at: now };
+      await this.kill('set', scope, JSON.stringify(kill), 'kill.set', by, now);
+      return kill;
+    });
+  }
+
+  async liftKill(scope: Scope, by: Actor): Promise<boolean> {
+    checkScope(scope);
+    checkActor(by);
+    return failClosed(BACKEND, 'lift a kill switch', async () => {
+      return (await this.kill('lift', scope, '', 'kill.lift', by, this.now())) === 1;
+    });
+  }
+
+  private kill(mode: 'set' | 'lift', scope: Scope, json: string, action: string, by: Actor, now: number) {
+    const k = this.keys;
+    const head = auditHead(prepareAudit({ ...by, action, target: scope }, now));
+    const keys = [k.kills, k.audit, k.auditAll, k.auditIndex(scope)];
+    return call(this.redis, 'cpKill', keys, [...this.context(now), mode, scope, json, head]);
+  }
+
+  async listKills(): Promise<KillSwitch[]> {
+    return failClosed(BACKEND, 'list kill switches', async () => {
+      const all = await this.redis.hgetall(this.keys.kills);
+      return Object.values(all)
+        .map((v) => storedJson<KillSwitch>(v, 'kill switch'))
+        .sort((a, b) => a.at - b.at || (a.scope < b.scope ? -1 : 1));
+    });
+  }
+
+  async killedBy(identity: Identity): Promise<KillSwitch | undefined> {
+    const scopes = identityScopes(identity);
+    return failClosed(BACKEND, 'read kill switches', async () => {
+      const found = await this.redis.hmget(this.keys.kills, ...scopes);
+      const first = found.find((v) => v !== null);
+      return first ? storedJson<KillSwitch>(first, 'kill switch') : undefined;
+    });
+  }
+
+  // ---- ledger and audit ---------------------------------------------------------------------
+
+  async listLedger(q: LedgerQuery = {}): Promise<LedgerEntry[]> {
+    const limit = limitOf(q.limit);
+    if (q.scope) checkScope(q.scope);
+    const index = this.keys.ledgerIndex(q.run !== undefined ? `run:${q.run}` : (q.scope ?? 'global'));
+    const keep = (e: LedgerEntry) =>
+      (!q.kind || e.kind === q.kind) &&
+      (!q.outcome || e.outcome === q.outcome) &&
+      (q.run === undefined || !q.scope || entryUnder(e.identity, q.scope));
+    return failClosed(BACKEND, 'read the ledger', () =>
+      this.page<LedgerEntry>(this.keys.ledger, index, q.since, q.until, limit, keep, 'ledger entry'),
+    );
+  }
+
+  async spend(q: SpendQuery): Promise<SpendRow[]> {
+    const by: SpendDimension = q.by;
+    if (!['team', 'env', 'seat', 'workflow', 'model', 'day'].includes(by)) {
+      throw new StoreInputError('invalid', `cannot group spend by ${String(by)}`);
+    }
+    const filter = q.scope && q.scope !== 'global' ? checkScope(q.scope) : undefined;
+    const tz = this.options.timeZone;
+    return failClosed(BACKEND, 'sum spend', async () => {
+      const tally = new SpendTally();
+      const addEntries = async (since: number, until: number, index: string) => {
+        const entries = await this.page<LedgerEntry>(
+          this.keys.ledger,
+          index,
+          since,
+          until,
+          Number.POSITIVE_INFINITY,
+          (e) => countsAsSpend(e.outcome),
+          'ledger entry',
+        );
+        for (const e of entries) tally.add(spendKey(e, by, tz), e.cost, 1, e.tokens);
+      };
+      // A run's entries are few and not in the rollups (they would add a field per run and day).
+      if (filter?.kind === 'run') {
+        await addEntries(q.since, q.until, this.keys.ledgerIndex(q.scope!));
+        return tally.result();
+      }
+      const index = this.keys.ledgerIndex(q.scope ?? 'global');
+      const fullDays: string[] = [];
+      for (const day of daysBetween(q.since, q.until, tz)) {
+        const end = day.resetsAt ?? q.until;
+        if (q.since <= day.start && end <= q.until) fullDays.push(day.key);
+        else await addEntries(Math.max(q.since, day.start), Math.min(q.until, end), index);
+      }
+      const pipe = this.redis.pipeline();
+      for (const day of fullDays) pipe.hgetall(this.keys.rollup(day));
+      const results = fullDays.length ? ((await pipe.exec()) ?? []) : [];
+      results.forEach(([err, fields], i) => {
+        if (err) throw err;
+        addRollup(tally, fullDays[i]!, fields as Record<string, string>, by, filter);
+      });
+      return tally.result();
+    });
+  }
+
+  async appendAudit(input: AuditInput): Promise<AuditEntry> {
+    const entry = prepareAudit(input, this.now());
+    return failClosed(BACKEND, 'append to the audit log', async () => {
+      const k = this.keys;
+      const keys = [k.audit, k.auditAll, k.auditIndex(entry.target)];
+      await call(this.redis, 'cpAudit', keys, [...this.context(entry.at), JSON.stringify(entry)]);
+      return entry;
+    });
+  }
+
+  async listAudit(q: AuditQuery = {}): Promise<AuditEntry[]> {
+    const limit = limitOf(q.limit);
+    const index = q.target !== undefined ? this.keys.auditIndex(q.target) : this.keys.auditAll;
+    return failClosed(BACKEND, 'read the audit log', () =>
+      this.page<AuditEntry>(this.keys.audit, index, q.since, q.until, limit, () => true, 'audit entry'),
+    );
+  }
+
+  async ping(): Promise<void> {
+    return failClosed(BACKEND, 'answer a ping', async () => {
+      const ok = await this.redis.set(this.keys.ping, String(this.now()), 'PX', 60_000);
+      if (ok !== 'OK') throw new Error(`unexpected reply to SET: ${String(ok)}`);
+    });
+  }
+
+  async close(): Promise<void> {
+    try {
+      await this.redis.quit();
+    } catch {
+      this.redis.disconnect();
+    }
+  }
+
+  // ---- internals ----------------------------------------------------------------------------
+
+  /** The shared script arguments: the clock, this day's and this month's windows, the prefix. */
+  private context(now: number): (string | number)[] {
+    const d = dayWindow(now, this.options.timeZone);
+    const m = monthWindow(now, this.options.timeZone);
+    return [now, d.key, d.start, d.resetsAt ?? 0, m.key, m.start, m.resetsAt ?? 0, this.keys.prefix];
+  }
+
+  /** scope id kind owner ceiling window, per scope: what a script creates a missing budget with. */
+  private specArgs(scopes: Scope[], provision?: Record<Scope, BudgetSpec>): (string | number)[] {
+    return scopes.flatMap((scope) => {
+      const spec = specFor(scope, this.options, provision);
+      return [scope, budgetId(scope), checkScope(scope).kind, spec.owner, spec.ceiling, spec.window];
+    });
+  }
+
+  private async readBudgets(ids: string[]): Promise<(Budget | undefined)[]> {
+    const keys = ids.map((id) => this.keys.budget(id));
+    const reply = (await call(this.redis, 'cpBudgets', keys, this.context(this.now()))) as Reply;
+    return reply.map((b) => (b ? budgetFrom(b) : undefined));
+  }
+
+  /**
+   * Newest-first entries from a time-scored index over a stream, in [since, until), keeping those
+   * that pass `keep`, up to `limit`. Fetches the stream entries in one pipeline per page.
+   */
+  private async page<T>(
+    stream: string,
+    index: string,
+    since: number | undefined,
+    until: number | undefined,
+    limit: number,
+    keep: (entry: T) => boolean,
+    what: string,
+  ): Promise<T[]> {
+    const out: T[] = [];
+    const max = until === undefined ? '+inf' : `(${until}`;
+    const min = since === undefined ? '-inf' : String(since);
+    const size = Number.isFinite(limit) ? Math.max(limit, 100) : 1000;
+    for (let offset = 0; out.length < limit; offset += size) {
+      const members = await this.redis.zrevrangebyscore(index, max, min, 'LIMIT', offset, size);
+      if (members.length === 0) break;
+      const pipe = this.redis.pipeline();
+      for (const m of members) {
+        const id = streamIdOf(m);
+        pipe.xrange(stream, id, id);
+      }
+      for (const [err, found] of (await pipe.exec()) ?? []) {
+        if (err) throw err;
+        const fields = (found as [string, string[]][])[0]?.[1];
+        if (!fields) continue;
+        const entry = storedJson<T>(fields[fields.indexOf('e') + 1], what);
+        if (keep(entry)) out.push(entry);
+        if (out.length >= limit) break;
+      }
+      if (members.length < size) break;
+    }
+    return out;
+  }
+}
+
+function checkReservationId(id: string): void {
+  if (typeof id !== 'string' || id === '' || id.length > 200 || /\s/.test(id)) {
+    throw new StoreInputError('invalid', `bad reservation id ${JSON.stringify(id)}`);
+  }
+}
+
+/** An audit entry's JSON without before/after; the script adds them. */
+function auditHead(entry: AuditEntry): string {
+  const { before: _b, after: _a, ...head } = entry;
+  return JSON.stringify(head);
+}
+
+function rollupField(e: PreparedEntry): string {
+  const id = e.identity;
+  return [id.team, id.env, id.seat, workflowKey(id), modelKey(e)].join(US);
+}
+
+const METRICS = ['cost', 'calls', 'input', 'cw5m', 'cw1h', 'cr', 'out'] as const;
+const ROLLUP_DIMENSION: Record<Exclude<SpendDimension, 'day'>, number> = {
+  team: 0,
+  env: 1,
+  seat: 2,
+  workflow: 3,
+  model: 4,
+};
+
+function addRollup(
+  tally: SpendTally,
+  day: string,
+  fields: Record<string, string>,
+  by: SpendDimension,
+  filter: { kind: ScopeKind; key?: string } | undefined,
+): void {
+  const groups = new Map<string, Record<(typeof METRICS)[number], number>>();
+  for (const [field, value] of Object.entries(fields)) {
+    const [tuple, metric] = field.split(RS) as [string, (typeof METRICS)[number]];
+    if (!METRICS.includes(metric)) throw new CorruptRecordError(`spend rollup field in ${day}`, field);
+    let g = groups.get(tuple);
+    if (!g) {
+      g = { cost: 0, calls: 0, input: 0, cw5m: 0, cw1h: 0, cr: 0, out: 0 };
+      groups.set(tuple, g);
+    }
+    g[metric] += storedMicros(value, `spend rollup ${day}`);
+  }
+  for (const [tuple, g] of groups) {
+    const parts = tuple.split(US);
+    if (parts.length !== 5) throw new CorruptRecordError(`spend rollup key in ${day}`, tuple);
+    if (filter && filter.kind !== 'global' && parts[ROLLUP_DIMENSION[filter.kind as 'team']] !== filter.key) {
+      continue;
+    }
+    const key = by === 'day' ? day : parts[ROLLUP_DIMENSION[by]]!;
+    const tokens: TokenCounts = {
+      input: g.input,
+      cacheWrite5m: g.cw5m,
+      cacheWrite1h: g.cw1h,
+      cacheRead: g.cr,
+      output: g.out,
+    };
+    tally.add(key, g.cost, g.calls, tokens);
+  }
+}
+
+const STATES: readonly BudgetState[] = ['active', 'exhausted', 'frozen'];
+
+/** A budget as the scripts reply it (see budgetReply in includes/budget.lua), checked. */
+function budgetFrom(reply: unknown): Budget {
+  if (!Array.isArray(reply) || reply.length !== 12) throw new CorruptRecordError('budget reply', reply);
+  const [id, scope, owner, ceiling, window, state, spent, reserved, start, resets, createdAt, updatedAt] =
+    reply.map(String) as [string, ...string[]];
+  if (!isWindowSpec(window) || !STATES.includes(state as BudgetState)) {
+    throw new CorruptRecordError(`budget ${scope}`, reply);
+  }
+  return {
+    id,
+    scope: scope!,
+    owner: owner!,
+    ceiling: storedMicros(ceiling, `budget ${scope} ceiling`),
+    window,
+    state: state as BudgetState,
+    spent: storedMicros(spent, `budget ${scope} spent`),
+    reserved: storedMicros(reserved, `budget ${scope} reserved`),
+    windowStart: storedMicros(start, `budget ${scope} window start`),
+    resetsAt: resets === '' ? null : storedMicros(resets, `budget ${scope} resetsAt`),
+    createdAt: storedMicros(createdAt, `budget ${scope} createdAt`),
+    updatedAt: storedMicros(updatedAt, `budget ${scope} updatedAt`),
+  };
+}
+
+/**
+ * Connects to Redis at `url` and returns the store once its scripts are loaded. A Redis that cannot
+ * be reached is an EnforcementUnavailableError.
+ *
+ * @example const store = await openRedisStore('redis://127.0.0.1:6379', { defaults, timeZone: 'UTC', reservationTtlMs: 600_000, prefix: '{cp}' });
+ */
+export async function openRedisStore(url: string, options: RedisStoreOptions): Promise<RedisMoneyStore> {
+  dayWindow(0, options.timeZone);
+  checkMicros(options.reservationTtlMs, 'reservationTtlMs');
+  const redis = new Redis(url, {
+    lazyConnect: true,
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 1,
+    autoResendUnfulfilledCommands: false,
+    commandTimeout: options.commandTimeoutMs ?? 2000,
+    connectTimeout: 2000,
+    retryStrategy: (times) => Math.min(100 * times, 2000),
+  });
+  // Errors reach callers through the failing command; the event would otherwise crash the process.
+  redis.on('error', () => {});
+  try {
+    await redis.connect();
+    return new RedisMoneyStore(await defineScripts(redis), options);
+  } catch (err) {
+    redis.disconnect();
+    throw new EnforcementUnavailableError(
+      `cannot reach the Redis money store at ${redact(url)}: ${String(err)}`,
+      {
+        cause: err,
+      },
+    );
+  }
+}
+
+function redact(url: string): string {
+  return url.replace(/\/\/[^@/]*@/, '//***@');
+}

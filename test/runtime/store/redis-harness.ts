@@ -1,0 +1,85 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { createServer } from 'node:net';
+import { Redis } from 'ioredis';
+import type { MoneyStoreOptions } from '../../../runtime/store/port.ts';
+import { budgetId } from '../../../runtime/store/records.ts';
+import { openRedisStore, type RedisMoneyStore } from '../../../runtime/store/redis/store.ts';
+
+export const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+
+/** A unique hash-tagged prefix per test run; `cleanup` deletes every key under it. */
+export function testPrefixes(name: string) {
+  const run = `cpt-${name}-${randomBytes(4).toString('hex')}`;
+  let n = 0;
+  return {
+    run,
+    next: () => `{${run}-${n++}}`,
+    async cleanup(): Promise<void> {
+      const redis = new Redis(REDIS_URL);
+      try {
+        let cursor = '0';
+        do {
+          const [next, keys] = await redis.scan(cursor, 'MATCH', `{${run}-*`, 'COUNT', 1000);
+          cursor = next;
+          if (keys.length) await redis.unlink(...keys);
+        } while (cursor !== '0');
+      } finally {
+        redis.disconnect();
+      }
+    },
+  };
+}
+
+export async function corruptCeiling(store: RedisMoneyStore, scope: string): Promise<void> {
+  await store.redis.hset(store.keys.budget(budgetId(scope)), 'ceiling', 'lots');
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as { port: number };
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+/** A throwaway redis-server child process, for tests that take Redis away mid-test. */
+export async function throwawayRedis(): Promise<{ url: string; stop(): Promise<void> }> {
+  const port = await freePort();
+  const child: ChildProcess = spawn(
+    'redis-server',
+    ['--port', String(port), '--save', '', '--appendonly', 'no', '--daemonize', 'no'],
+    { stdio: 'ignore' },
+  );
+  const url = `redis://127.0.0.1:${port}`;
+  const probe = new Redis(url, { lazyConnect: true, retryStrategy: () => 50, maxRetriesPerRequest: 0 });
+  probe.on('error', () => {});
+  for (let i = 0; ; i++) {
+    try {
+      await probe.connect();
+      break;
+    } catch {
+      if (i > 100) throw new Error('redis-server did not start');
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  }
+  probe.disconnect();
+  return {
+    url,
+    stop: () =>
+      new Promise<void>((resolve) => {
+        if (child.exitCode !== null) return resolve();
+        child.once('exit', () => resolve());
+        child.kill('SIGKILL');
+      }),
+  };
+}
+
+export async function openDoomedRedis(options: MoneyStoreOptions) {
+  const server = await throwawayRedis();
+  const store = await openRedisStore(server.url, { ...options, commandTimeoutMs: 500 });
+  return { store, cut: () => server.stop() };
+}
