@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { ConfigError } from '../config/load.ts';
 import { CliError, type Command, notYet, parseCommandArgs } from './command.ts';
+import { drillCommand } from './commands/drill.ts';
 import { emulatorCommand } from './commands/emulator.ts';
 import { serveCommand } from './commands/serve.ts';
 
@@ -23,7 +24,7 @@ const COMMANDS: Command[] = [
   notYet('unkill', 'lift a kill switch', 'arrives with the budget API'),
   notYet('keys', 'create, list and revoke API keys', 'arrives with the gateway'),
   notYet('reconcile', 'compare the ledger with the provider bill', 'arrives with observability'),
-  notYet('drill', 'replay a runaway agent against a running server', 'arrives with the gateway'),
+  drillCommand,
   notYet('mcp', 'Chokepoint as an MCP server over stdio', 'arrives with the MCP server'),
   emulatorCommand,
 ];

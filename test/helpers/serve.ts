@@ -1,0 +1,55 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+export interface Served {
+  url: string;
+  proc: ChildProcess;
+  output: () => string;
+  stop(): Promise<number | null>;
+}
+
+/** Starts the real `chokepoint serve` as a child process on a free port; resolves once it listens. */
+export function serveProcess(env: NodeJS.ProcessEnv = {}, args: string[] = []): Promise<Served> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'cp-serve-'));
+  const proc = spawn('node', ['bin/chokepoint.js', 'serve', '--port', '0', ...args], {
+    env: {
+      ...process.env,
+      REDIS_URL: '',
+      CHOKEPOINT_DATA_DIR: dataDir,
+      CHOKEPOINT_LOG_LEVEL: 'warn',
+      ...env,
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  proc.stdout!.on('data', (d) => {
+    out += d;
+  });
+  proc.stderr!.on('data', (d) => {
+    out += d;
+  });
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`serve did not start:\n${out}`)), 20_000);
+    proc.on('exit', (code) => reject(new Error(`serve exited with ${code}:\n${out}`)));
+    proc.stdout!.on('data', () => {
+      const m = /listening on (http:\/\/\S+)/.exec(out);
+      // The banner ends with the admin token line.
+      if (!m || !/admin token/.test(out)) return;
+      clearTimeout(timer);
+      resolve({
+        url: m[1]!,
+        proc,
+        output: () => out,
+        stop: () =>
+          new Promise((done) => {
+            if (proc.exitCode !== null) return done(proc.exitCode);
+            proc.removeAllListeners('exit');
+            proc.on('exit', (code) => done(code));
+            proc.kill('SIGTERM');
+          }),
+      });
+    });
+  });
+}
