@@ -2,8 +2,20 @@
  * The emulated provider's own billing record: what it would invoice. One entry per billed call —
  * successful calls, and streams the client abandoned (billed for the output generated so far);
  * errors are never billed. Costs come from the emulator's catalogue, never from the runtime.
+ *
+ * Memory stays bounded under benchmark load: the raw list keeps the most recent `maxEntries`
+ * calls, while totals and the per-minute roll-ups behind the usage and cost reports cover every
+ * call ever billed.
  */
-import { type CallCost, type ModelInfo, priceCall, type TokenClass, type TokenUsage } from './catalog.ts';
+import {
+  type CallCost,
+  LONG_CONTEXT_THRESHOLD,
+  type ModelInfo,
+  priceCall,
+  type TokenClass,
+  type TokenUsage,
+  totalInput,
+} from './catalog.ts';
 
 export interface BillingEntry {
   /** The message id (`msg_…`). */
@@ -37,10 +49,35 @@ export interface BillingInput {
   aborted: boolean;
 }
 
-/** An append-only list of billed calls with exact totals. */
+/** Calls of one minute, model, key and context window, summed: what the reports read. */
+export interface Rollup {
+  /** Start of the minute (epoch ms). */
+  readonly at: number;
+  readonly model: string;
+  readonly apiKey: string;
+  readonly window: '0-200k' | '200k-1M';
+  calls: number;
+  readonly usage: Record<TokenClass, number>;
+  readonly costByClass: Record<TokenClass, number>;
+}
+
+const zero = (): Record<TokenClass, number> => ({
+  input: 0,
+  cacheWrite5m: 0,
+  cacheWrite1h: 0,
+  cacheRead: 0,
+  output: 0,
+});
+
+/** The billed calls, with exact totals. */
 export class BillingRecord {
-  private readonly entries: BillingEntry[] = [];
+  private entries: BillingEntry[] = [];
+  private readonly rollupMap = new Map<string, Rollup>();
   private totalMicros = 0;
+  private count = 0;
+
+  /** @param maxEntries how many recent calls the raw list keeps (totals and reports keep all). */
+  constructor(private readonly maxEntries = 100_000) {}
 
   /** Prices and records one call; returns the entry. */
   add(input: BillingInput): BillingEntry {
@@ -59,11 +96,30 @@ export class BillingRecord {
       aborted: input.aborted,
     };
     this.entries.push(entry);
+    if (this.entries.length > this.maxEntries * 1.5) this.entries = this.entries.slice(-this.maxEntries);
     this.totalMicros += cost.micros;
+    this.count++;
+    this.roll(entry);
     return entry;
   }
 
-  /** Every billed call, oldest first (optionally only those in `[from, to)` epoch ms). */
+  private roll(e: BillingEntry): void {
+    const at = e.at - (e.at % 60_000);
+    const window = totalInput(e.usage) > LONG_CONTEXT_THRESHOLD ? '200k-1M' : '0-200k';
+    const key = `${at}|${e.model}|${e.apiKey}|${window}`;
+    let r = this.rollupMap.get(key);
+    if (!r) {
+      r = { at, model: e.model, apiKey: e.apiKey, window, calls: 0, usage: zero(), costByClass: zero() };
+      this.rollupMap.set(key, r);
+    }
+    r.calls++;
+    for (const k of ['input', 'cacheWrite5m', 'cacheWrite1h', 'cacheRead', 'output'] as const) {
+      r.usage[k] += e.usage[k];
+      r.costByClass[k] += e.costByClass[k];
+    }
+  }
+
+  /** Recent billed calls, oldest first (optionally only those in `[from, to)` epoch ms). */
   list(range?: { from?: number; to?: number }): readonly BillingEntry[] {
     if (!range) return this.entries;
     const from = range.from ?? Number.NEGATIVE_INFINITY;
@@ -71,41 +127,31 @@ export class BillingRecord {
     return this.entries.filter((e) => e.at >= from && e.at < to);
   }
 
-  /** Total billed, in µ$. */
+  /** Per-minute sums of every call ever billed. */
+  rollups(): Iterable<Rollup> {
+    return this.rollupMap.values();
+  }
+
+  /** Total billed over every call, in µ$. */
   total(): number {
     return this.totalMicros;
   }
 
-  /** Billed tokens and µ$ per model. */
-  byModel(): Record<string, { calls: number; usage: TokenUsage; costMicros: number }> {
-    const out: Record<string, { calls: number; usage: TokenUsage; costMicros: number }> = {};
-    for (const e of this.entries) {
-      const row = out[e.model] ?? {
-        calls: 0,
-        usage: { input: 0, cacheWrite5m: 0, cacheWrite1h: 0, cacheRead: 0, output: 0 },
-        costMicros: 0,
-      };
-      out[e.model] = row;
-      row.calls++;
-      row.costMicros += e.costMicros;
-      const u = row.usage as { -readonly [K in keyof TokenUsage]: number };
-      u.input += e.usage.input;
-      u.cacheWrite5m += e.usage.cacheWrite5m;
-      u.cacheWrite1h += e.usage.cacheWrite1h;
-      u.cacheRead += e.usage.cacheRead;
-      u.output += e.usage.output;
-    }
-    return out;
+  /** How many calls were billed (including those no longer in the raw list). */
+  get calls(): number {
+    return this.count;
   }
 
-  /** Forgets every entry. */
+  /** Forgets every call. */
   clear(): void {
-    this.entries.length = 0;
+    this.entries = [];
+    this.rollupMap.clear();
     this.totalMicros = 0;
+    this.count = 0;
   }
 
   /** The record as JSON-friendly data (what `GET /_emulator/billing` returns). */
-  toJSON(): { total_micros: number; entries: readonly BillingEntry[] } {
-    return { total_micros: this.totalMicros, entries: this.entries };
+  toJSON(): { total_micros: number; calls: number; entries: readonly BillingEntry[] } {
+    return { total_micros: this.totalMicros, calls: this.count, entries: this.entries };
   }
 }

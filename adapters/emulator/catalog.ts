@@ -225,34 +225,61 @@ export interface CallCost {
 }
 
 /**
- * Prices one call: `ceil(Σ tokens × USD/MTok)` µ$, exact (BigInt on hundredths of a µ$).
+ * Prices one call: `ceil(Σ tokens × USD/MTok)` µ$, exact (integer arithmetic on hundredths of a µ$).
  * The per-class split floors each class and hands the rounding µ$ to the classes with the
  * largest remainders, so a cost report summed by class equals the sum of call costs.
  *
- * @example priceCall(resolveModel('claude-sonnet-4-5')!, { input: 0, cacheWrite5m: 0,
+ * @example priceCall(resolveModel('claude-sonnet-4-6')!, { input: 0, cacheWrite5m: 0,
  *   cacheWrite1h: 0, cacheRead: 1_000_000, output: 0 }).micros // 300_000
  */
 export function priceCall(model: ModelInfo, u: TokenUsage): CallCost {
   const p = pricesFor(model, u);
+  // Hundredths of a µ$ per class: integers. Number arithmetic is exact below 2^53; past that
+  // (≈ 10^12 tokens in one call) BigInt takes over.
+  const exact = TOKEN_CLASSES.map((k) => u[k] * p[k]);
+  const sum = exact.reduce((a, b) => a + b, 0);
+  if (!Number.isSafeInteger(sum)) return priceBig(model, u, p);
+  const micros = Math.floor((sum + 99) / 100);
+  const floors = exact.map((e) => Math.floor(e / 100));
+  let spare = micros - floors.reduce((a, b) => a + b, 0);
+  // Hand the rounding µ$ to the classes with the largest remainders (at most four of them).
+  const rest = exact.map((e) => e % 100);
+  while (spare > 0) {
+    let best = 0;
+    for (let i = 1; i < rest.length; i++) if (rest[i]! > rest[best]!) best = i;
+    floors[best]!++;
+    rest[best] = -1;
+    spare--;
+  }
+  return { micros, byClass: byClassOf(floors), longContext: p === model.longContextPrices };
+}
+
+function byClassOf(parts: readonly number[]): Record<TokenClass, number> {
+  return {
+    input: parts[0]!,
+    cacheWrite5m: parts[1]!,
+    cacheWrite1h: parts[2]!,
+    cacheRead: parts[3]!,
+    output: parts[4]!,
+  };
+}
+
+function priceBig(model: ModelInfo, u: TokenUsage, p: PriceTable): CallCost {
   const exact = TOKEN_CLASSES.map((k) => BigInt(u[k]) * BigInt(p[k]));
-  const sum = exact.reduce((a, b) => a + b, 0n);
-  const micros = (sum + 99n) / 100n;
+  const micros = (exact.reduce((a, b) => a + b, 0n) + 99n) / 100n;
   const floors = exact.map((e) => e / 100n);
   let spare = micros - floors.reduce((a, b) => a + b, 0n);
-  const order = TOKEN_CLASSES.map((_, i) => i).sort((a, b) => {
-    const ra = exact[a]! % 100n;
-    const rb = exact[b]! % 100n;
-    return ra === rb ? a - b : rb > ra ? 1 : -1;
-  });
-  for (const i of order) {
-    if (spare === 0n) break;
-    if (exact[i]! % 100n === 0n) continue;
-    floors[i] = floors[i]! + 1n;
-    spare -= 1n;
+  const rest = exact.map((e) => e % 100n);
+  while (spare > 0n) {
+    let best = 0;
+    for (let i = 1; i < rest.length; i++) if (rest[i]! > rest[best]!) best = i;
+    floors[best] = floors[best]! + 1n;
+    rest[best] = -1n;
+    spare--;
   }
-  const byClass = Object.fromEntries(TOKEN_CLASSES.map((k, i) => [k, Number(floors[i])])) as Record<
-    TokenClass,
-    number
-  >;
-  return { micros: Number(micros), byClass, longContext: p === model.longContextPrices };
+  return {
+    micros: Number(micros),
+    byClass: byClassOf(floors.map(Number)),
+    longContext: p === model.longContextPrices,
+  };
 }

@@ -16,14 +16,15 @@
 import type { AddressInfo } from 'node:net';
 import { serve } from '@hono/node-server';
 import type { Hono } from 'hono';
-import { createApp, type EmulatorState, type Fault } from './app.ts';
+import { createApp } from './app.ts';
 import { BillingRecord } from './billing.ts';
 import { PromptCache } from './cache.ts';
+import type { EmulatorState, Fault } from './http.ts';
 import { Script, type ScriptRule } from './script.ts';
 
-export type { Fault } from './app.ts';
 export type { BillingEntry, BillingRecord } from './billing.ts';
 export { MODELS, type ModelInfo, priceCall, resolveModel, type TokenUsage } from './catalog.ts';
+export type { Fault } from './http.ts';
 export type { ReplySpec, ScriptCondition, ScriptedToolUse, ScriptRule } from './script.ts';
 export { countTokens, TOKEN_COSTS, textTokens } from './tokens.ts';
 
@@ -43,6 +44,10 @@ export interface EmulatorOptions {
   now?: () => number;
   /** Latency added to every `POST /v1/messages`, in ms (default 0). */
   latencyMs?: number;
+  /** Send `anthropic-ratelimit-*` headers on successful calls (default false: they cost throughput). */
+  rateLimitHeaders?: boolean;
+  /** How many recent calls `billing.list()` keeps (default 100,000; totals and reports keep all). */
+  maxBillingEntries?: number;
 }
 
 export interface Listening {
@@ -79,8 +84,9 @@ export function createEmulator(options: EmulatorOptions = {}): Emulator {
     adminKey: options.adminKey ?? DEFAULT_ADMIN_KEY,
     now,
     latencyMs: options.latencyMs ?? 0,
+    rateLimitHeaders: options.rateLimitHeaders ?? false,
     cache: new PromptCache(now),
-    billing: new BillingRecord(),
+    billing: new BillingRecord(options.maxBillingEntries),
     script: new Script(),
     faults: [],
   };

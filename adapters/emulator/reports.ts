@@ -12,8 +12,8 @@
  *
  * Both answer `{ data: [{ starting_at, ending_at, results }], has_more, next_page }`.
  */
-import type { BillingEntry } from './billing.ts';
-import { MODELS, type TokenClass, totalInput } from './catalog.ts';
+import type { Rollup } from './billing.ts';
+import { MODELS, type TokenClass } from './catalog.ts';
 import { invalid } from './errors.ts';
 
 type Query = (name: string) => string[];
@@ -42,8 +42,6 @@ export function microsToCents(micros: number): string {
   while (frac.length > 2 && frac.endsWith('0')) frac = frac.slice(0, -1);
   return `${whole}.${frac}`;
 }
-
-const contextWindow = (e: BillingEntry) => (totalInput(e.usage) > 200_000 ? '200k-1M' : '0-200k');
 
 interface Buckets {
   starts: number[];
@@ -94,7 +92,7 @@ function buckets(q: Query, widths: readonly Width[], now: number): Buckets {
 const iso = (t: number) => new Date(t).toISOString().replace('.000Z', 'Z');
 const groupsOf = (q: Query) => [...q('group_by[]'), ...q('group_by')];
 
-function bucketed<T>(b: Buckets, entries: readonly BillingEntry[], rows: (inBucket: BillingEntry[]) => T[]) {
+function bucketed<T>(b: Buckets, entries: readonly Rollup[], rows: (inBucket: Rollup[]) => T[]) {
   const data = b.starts.map((s) => {
     const inBucket = entries.filter((e) => e.at >= s && e.at < s + b.width);
     return {
@@ -107,7 +105,7 @@ function bucketed<T>(b: Buckets, entries: readonly BillingEntry[], rows: (inBuck
 }
 
 /** `GET /v1/organizations/cost_report`. `q(name)` returns every value of a query parameter. */
-export function costReport(entries: readonly BillingEntry[], q: Query, now: number) {
+export function costReport(entries: readonly Rollup[], q: Query, now: number) {
   const groups = groupsOf(q);
   for (const g of groups) {
     if (g !== 'description' && g !== 'workspace_id')
@@ -123,7 +121,7 @@ export function costReport(entries: readonly BillingEntry[], q: Query, now: numb
       for (const k of Object.keys(TOKEN_TYPES) as TokenClass[]) {
         const micros = e.costByClass[k];
         if (byDescription && e.usage[k] === 0 && micros === 0) continue;
-        const window = byDescription ? contextWindow(e) : null;
+        const window = byDescription ? e.window : null;
         const key = byDescription ? `${e.model}|${k}|${window}` : '';
         const row = sums.get(key) ?? {
           micros: 0,
@@ -155,7 +153,7 @@ export function costReport(entries: readonly BillingEntry[], q: Query, now: numb
 const USAGE_GROUPS = ['model', 'api_key_id', 'context_window', 'service_tier', 'workspace_id'] as const;
 
 /** `GET /v1/organizations/usage_report/messages`. */
-export function usageReport(entries: readonly BillingEntry[], q: Query, now: number) {
+export function usageReport(entries: readonly Rollup[], q: Query, now: number) {
   const groups = groupsOf(q);
   for (const g of groups) {
     if (!(USAGE_GROUPS as readonly string[]).includes(g)) {
@@ -173,7 +171,7 @@ export function usageReport(entries: readonly BillingEntry[], q: Query, now: num
     for (const e of inBucket) {
       const model = has('model') ? e.model : null;
       const apiKey = has('api_key_id') ? e.apiKey : null;
-      const window = has('context_window') ? contextWindow(e) : null;
+      const window = has('context_window') ? e.window : null;
       const key = `${model}|${apiKey}|${window}`;
       const row = rows.get(key) ?? emptyRow(model, apiKey, window, has('service_tier') ? 'standard' : null);
       row.uncached_input_tokens += e.usage.input;

@@ -50,6 +50,12 @@ describe('pricing', () => {
     expect(Object.values(cost.byClass).reduce((a, b) => a + b, 0)).toBe(cost.micros);
   });
 
+  it('stays exact past 2^53 hundredths of a µ$ (BigInt path)', () => {
+    const huge = priceCall(model('claude-opus-4-1'), usage({ output: 10_000_000_000_000, input: 1 }));
+    expect(huge.micros).toBe(750_000_000_000_015);
+    expect(huge.byClass).toMatchObject({ output: 750_000_000_000_000, input: 15 });
+  });
+
   it('bills a Sonnet 4.5 call above 200K total input entirely at long-context rates', () => {
     const sonnet = model('claude-sonnet-4-5');
     const below = priceCall(sonnet, usage({ input: 100_000, cacheRead: 100_000, output: 1000 }));
