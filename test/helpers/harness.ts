@@ -97,6 +97,13 @@ export async function startHarness(
       await l.close(1000);
       await rt.close();
       rmSync(dataDir, { recursive: true, force: true });
+      if (backend === 'redis') {
+        const { Redis } = await import('ioredis');
+        const redis = new Redis(REDIS_URL);
+        const keys = await redis.keys(`${prefix}*`);
+        if (keys.length) await redis.del(...keys);
+        redis.disconnect();
+      }
     },
   };
 }

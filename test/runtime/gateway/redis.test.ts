@@ -1,0 +1,3 @@
+import { gatewayContract } from './gateway.contract.ts';
+
+gatewayContract('redis');
