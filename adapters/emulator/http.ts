@@ -47,8 +47,12 @@ function keyOf(h: Headers): string | undefined {
   return auth?.startsWith('Bearer ') ? auth.slice(7) : undefined;
 }
 
-/** Checks an API key (`x-api-key` or `Authorization: Bearer`); returns its label. */
-export function authenticate(h: Headers, state: EmulatorState): string {
+// The API refuses a call without `anthropic-version`; a gateway that drops the header must fail here too.
+function requireVersion(h: Headers): void {
+  if (!h.get('anthropic-version')) throw invalid('anthropic-version: header is required');
+}
+
+function apiKeyLabel(h: Headers, state: EmulatorState): string {
   const key = keyOf(h);
   if (!key) throw new ApiError(401, 'authentication_error', 'x-api-key header is required');
   const label = state.apiKeys.get(key);
@@ -56,7 +60,17 @@ export function authenticate(h: Headers, state: EmulatorState): string {
   return label;
 }
 
-/** Checks the Admin API key (usage and cost reports). */
+/**
+ * Checks an API key (`x-api-key` or `Authorization: Bearer`) and the `anthropic-version` header;
+ * returns the key's label.
+ */
+export function authenticate(h: Headers, state: EmulatorState): string {
+  const label = apiKeyLabel(h, state);
+  requireVersion(h);
+  return label;
+}
+
+/** Checks the Admin API key (usage and cost reports) and the `anthropic-version` header. */
 export function authenticateAdmin(h: Headers, state: EmulatorState): void {
   if (keyOf(h) !== state.adminKey) {
     throw new ApiError(
@@ -65,11 +79,12 @@ export function authenticateAdmin(h: Headers, state: EmulatorState): void {
       'invalid x-api-key: this endpoint requires an Admin API key',
     );
   }
+  requireVersion(h);
 }
 
-/** Control endpoints take either kind of key. */
+/** Control endpoints (`/_emulator/*`) take either kind of key and no version header. */
 export function authenticateControl(h: Headers, state: EmulatorState): void {
-  if (keyOf(h) !== state.adminKey) authenticate(h, state);
+  if (keyOf(h) !== state.adminKey) apiKeyLabel(h, state);
 }
 
 /**

@@ -143,6 +143,23 @@ describe('prompt caching', () => {
     );
   });
 
+  it('places the breakpoint on the last block itself with top-level (automatic) cache_control', async () => {
+    const history: Anthropic.MessageParam[] = [{ role: 'user', content: 'First question' }];
+    const auto = (messages: Anthropic.MessageParam[]) =>
+      client.messages.create({
+        model: MODEL,
+        max_tokens: 32,
+        system: LONG,
+        messages,
+        cache_control: { type: 'ephemeral' },
+      } as Anthropic.MessageCreateParamsNonStreaming);
+    const one = await auto(history);
+    expect(one.usage.cache_creation_input_tokens).toBeGreaterThan(2048);
+    history.push({ role: 'assistant', content: one.content }, { role: 'user', content: 'Second question' });
+    const two = await auto(history);
+    expect(two.usage.cache_read_input_tokens).toBe(one.usage.cache_creation_input_tokens);
+  });
+
   it('misses when the previous breakpoint is more than 20 blocks back', async () => {
     const block = (i: number): Anthropic.TextBlockParam => ({ type: 'text', text: `note ${i}` });
     const history = Array.from({ length: 30 }, (_, i) => block(i));

@@ -165,7 +165,11 @@ describe('directives', () => {
     const res = await emu.fetch(
       new Request('http://emulator/v1/messages', {
         method: 'POST',
-        headers: { 'x-api-key': 'sk-emulator-local', 'content-type': 'application/json' },
+        headers: {
+          'x-api-key': 'sk-emulator-local',
+          'content-type': 'application/json',
+          'anthropic-version': '2023-06-01',
+        },
         body: JSON.stringify({
           model: 'claude-haiku-4-5',
           max_tokens: 5,

@@ -37,6 +37,7 @@ beforeEach(() => {
   emu.billing.clear();
 });
 
+const ADMIN = { 'x-api-key': DEFAULT_ADMIN_KEY, 'anthropic-version': '2023-06-01' };
 const post = (path: string, body: unknown, key = 'sk-emulator-local') =>
   fetch(`${server.url}${path}`, {
     method: 'POST',
@@ -172,11 +173,34 @@ describe('errors', () => {
   it('accepts Authorization: Bearer as well as x-api-key', async () => {
     const res = await fetch(`${server.url}/v1/messages`, {
       method: 'POST',
-      headers: { authorization: 'Bearer sk-emulator-local', 'content-type': 'application/json' },
+      headers: {
+        authorization: 'Bearer sk-emulator-local',
+        'content-type': 'application/json',
+        'anthropic-version': '2023-06-01',
+      },
       body: JSON.stringify({ model: MODEL, max_tokens: 10, messages: [{ role: 'user', content: 'hi' }] }),
     });
     expect(res.status).toBe(200);
     expect(res.headers.get('request-id')).toMatch(/^req_/);
+  });
+
+  it('requires the anthropic-version header, as the API does', async () => {
+    const res = await fetch(`${server.url}/v1/messages`, {
+      method: 'POST',
+      headers: { 'x-api-key': 'sk-emulator-local', 'content-type': 'application/json' },
+      body: JSON.stringify({ model: MODEL, max_tokens: 10, messages: [{ role: 'user', content: 'hi' }] }),
+    });
+    expect(res.status).toBe(400);
+    expect((await res.json()).error.message).toBe('anthropic-version: header is required');
+  });
+
+  it('lists its models and resolves aliases', async () => {
+    const page = await client.models.list();
+    const ids = page.data.map((m) => m.id);
+    expect(ids).toContain('claude-sonnet-4-6');
+    expect(ids).toContain('claude-haiku-4-5-20251001');
+    expect((await client.models.retrieve('claude-haiku-4-5')).id).toBe('claude-haiku-4-5-20251001');
+    await expect(client.models.retrieve('claude-nope')).rejects.toBeInstanceOf(Anthropic.NotFoundError);
   });
 
   it.each([
@@ -391,7 +415,7 @@ describe('billing', () => {
     const today = new Date().toISOString().slice(0, 10);
     const res = await fetch(
       `${server.url}/v1/organizations/cost_report?starting_at=${today}T00:00:00Z&group_by[]=description`,
-      { headers: { 'x-api-key': DEFAULT_ADMIN_KEY } },
+      { headers: ADMIN },
     );
     expect(res.status).toBe(200);
     const report = await res.json();
@@ -416,7 +440,7 @@ describe('billing', () => {
 
   it('refuses the cost report without the admin key', async () => {
     const res = await fetch(`${server.url}/v1/organizations/cost_report?starting_at=2026-01-01T00:00:00Z`, {
-      headers: { 'x-api-key': 'sk-emulator-local' },
+      headers: { 'x-api-key': 'sk-emulator-local', 'anthropic-version': '2023-06-01' },
     });
     expect(res.status).toBe(401);
   });
@@ -435,7 +459,7 @@ describe('billing', () => {
     const today = new Date().toISOString().slice(0, 10);
     const res = await fetch(
       `${server.url}/v1/organizations/usage_report/messages?starting_at=${today}T00:00:00Z&group_by[]=model&bucket_width=1d`,
-      { headers: { 'x-api-key': DEFAULT_ADMIN_KEY } },
+      { headers: ADMIN },
     );
     const report = await res.json();
     const [row] = report.data[0].results;
