@@ -110,6 +110,10 @@ export async function openRuntime(
     const opts = { maxRetriesPerRequest: 2, enableOfflineQueue: true, lazyConnect: false };
     const cmd = new Redis(config.store.redisUrl!, opts);
     const sub = new Redis(config.store.redisUrl!, opts);
+    for (const c of [cmd, sub]) {
+      // Errors surface on each command (and fail closed there); here they are only logged.
+      c.on('error', (err: Error) => log.debug('redis connection error (keys)', { error: err.message }));
+    }
     redisConns.push(cmd, sub);
     keys = await KeyRing.redis(cmd, sub, config.store.prefix);
   } else {
