@@ -5,7 +5,7 @@
  */
 import { breakpointsOf } from './cache.ts';
 import { CONTEXT_1M_BETA, type ModelInfo, resolveModel } from './catalog.ts';
-import { ApiError, errorForStatus, invalid } from './errors.ts';
+import { ApiError, errorBody, errorForStatus, invalid } from './errors.ts';
 import {
   authenticate,
   type EmulatorState,
@@ -18,7 +18,7 @@ import {
 import { newId } from './ids.ts';
 import { apiUsage, buildReply, mergeSpecs, scriptView } from './reply.ts';
 import { type MessagesRequest, validateRequest } from './request.ts';
-import { pacedStream, streamEvents } from './stream.ts';
+import { failMidStream, pacedStream, streamEvents } from './stream.ts';
 import { countSegments, linearise, TOKEN_COSTS } from './tokens.ts';
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
@@ -106,17 +106,22 @@ export async function messages(raw: Request, state: EmulatorState): Promise<Resp
         headers: headersFor(requestId, state, JSON_TYPE),
       });
     }
-    const events = streamEvents(message, reply, usage);
+    let events = streamEvents(message, reply, usage);
+    let billed: (output: number, aborted: boolean) => void = bill;
+    if (spec?.streamError) {
+      events = failMidStream(events, errorBody(errorForStatus(spec.streamError), requestId));
+      billed = () => undefined;
+    }
     const headers = {
       ...headersFor(requestId, state, 'text/event-stream; charset=utf-8'),
       'cache-control': 'no-cache',
     };
     const delay = spec?.deltaDelayMs ?? 0;
     if (delay === 0) {
-      bill(reply.outputTokens, false);
+      billed(reply.outputTokens, false);
       return new Response(events.map((e) => e.text).join(''), { status: 200, headers });
     }
-    return new Response(pacedStream(events, delay, raw.signal, bill), { status: 200, headers });
+    return new Response(pacedStream(events, delay, raw.signal, billed), { status: 200, headers });
   } catch (e) {
     return errorResponse(e, requestId);
   }

@@ -12,6 +12,7 @@
  * [[emulator:error=529]]                   answer with that HTTP error (not billed)
  * [[emulator:latency=200]]                 wait 200 ms before answering
  * [[emulator:delta_delay=20]]              wait 20 ms between streamed events
+ * [[emulator:stream_error=529]]            streaming only: fail mid-stream with an SSE `error` event
  * ```
  */
 import { z } from 'zod';
@@ -46,6 +47,11 @@ export interface ReplySpec {
   latencyMs?: number;
   /** Streaming only: delay between SSE events, so a client can abort mid-stream. */
   deltaDelayMs?: number;
+  /**
+   * Streaming only: after half the content, send `event: error` with this status's error type
+   * and end the stream (HTTP status stays 200, as with the real API). Not billed.
+   */
+  streamError?: number;
 }
 
 /**
@@ -228,6 +234,9 @@ export function parseDirectives(text: string): ReplySpec | undefined {
       case 'delta_delay':
         spec.deltaDelayMs = intValue(key, value);
         break;
+      case 'stream_error':
+        spec.streamError = intValue(key, value);
+        break;
       case 'stop_reason':
         if (!(STOP_REASONS as readonly string[]).includes(value)) {
           throw badDirective(`stop_reason must be one of ${STOP_REASONS.join(', ')}`);
@@ -236,7 +245,7 @@ export function parseDirectives(text: string): ReplySpec | undefined {
         break;
       default:
         throw badDirective(
-          `unknown directive '${key}' (known: text, tool_use, output_tokens, stop_reason, error, latency, delta_delay)`,
+          `unknown directive '${key}' (known: text, tool_use, output_tokens, stop_reason, error, latency, delta_delay, stream_error)`,
         );
     }
     at = text.indexOf(DIRECTIVE, close + 2);
@@ -281,6 +290,7 @@ const specSchema = z.strictObject({
   errorMessage: z.string().optional(),
   latencyMs: z.int().nonnegative().optional(),
   deltaDelayMs: z.int().nonnegative().optional(),
+  streamError: z.int().min(400).max(599).optional(),
 });
 
 const ruleSchema = z.strictObject({

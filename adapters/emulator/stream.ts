@@ -12,7 +12,8 @@
  * message_stop
  * ```
  *
- * A client that disconnects mid-stream is billed for the output generated so far.
+ * A client that disconnects mid-stream is billed for the output generated so far; a stream the
+ * emulator fails on purpose (`stream_error`) ends with `event: error` and is not billed.
  */
 import { type ApiUsage, type BlockOut, outTokens, type Reply } from './reply.ts';
 import { TOKEN_COSTS, textTokens } from './tokens.ts';
@@ -118,6 +119,17 @@ export function streamEvents(message: Record<string, unknown>, reply: Reply, usa
   });
   out.push({ text: sse('message_stop', { type: 'message_stop' }), generated: usage.output_tokens });
   return out;
+}
+
+/**
+ * Cuts a stream halfway through its content and ends it with an SSE `error` event, as the API
+ * does when it fails after the 200 (e.g. `overloaded_error`). There is no message_delta/stop.
+ */
+export function failMidStream(events: readonly Event[], errorJson: string): Event[] {
+  const end = events.findIndex((e) => e.text.startsWith('event: message_delta'));
+  const cut = Math.max(2, Math.floor(end / 2));
+  const last = events[cut - 1]?.generated ?? 1;
+  return [...events.slice(0, cut), { text: `event: error\ndata: ${errorJson}\n\n`, generated: last }];
 }
 
 /**

@@ -273,6 +273,24 @@ describe('errors', () => {
     expect(err.error.error.type).toBe('api_error');
   });
 
+  it('fails mid-stream with an SSE error event after the 200, unbilled', async () => {
+    const stream = client.messages.stream({
+      model: MODEL,
+      max_tokens: 500,
+      messages: [
+        { role: 'user', content: 'Go [[emulator:output_tokens=200]] [[emulator:stream_error=529]]' },
+      ],
+    });
+    const types: string[] = [];
+    stream.on('streamEvent', (ev) => types.push(ev.type));
+    const err = await stream.finalMessage().catch((e) => e);
+    expect(err).toBeInstanceOf(Anthropic.APIError);
+    expect(err.message).toContain('overloaded_error');
+    expect(types).toContain('content_block_delta');
+    expect(types).not.toContain('message_delta');
+    expect(emu.billing.list()).toHaveLength(0);
+  });
+
   it('waits for injected latency', async () => {
     emu.injectFault({ latencyMs: 60 });
     const started = performance.now();
@@ -394,6 +412,20 @@ describe('billing', () => {
     expect(entry!.usage.output).toBeLessThan(800);
     expect(entry!.usage.input).toBeGreaterThan(0);
     expect(entry!.costMicros).toBeGreaterThan(0);
+  });
+
+  it('bills a paced stream read to the end once, in full', async () => {
+    const stream = client.messages.stream({
+      model: MODEL,
+      max_tokens: 1000,
+      messages: [
+        { role: 'user', content: 'Slowly [[emulator:output_tokens=40]] [[emulator:delta_delay=2]]' },
+      ],
+    });
+    const msg = await stream.finalMessage();
+    expect(msg.usage.output_tokens).toBe(40);
+    await expect.poll(() => emu.billing.list().length).toBe(1);
+    expect(emu.billing.list()[0]).toMatchObject({ aborted: false, stream: true, usage: { output: 40 } });
   });
 
   it('reports daily costs in cents, by model and token type, summing exactly to the billing record', async () => {
