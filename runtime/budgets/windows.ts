@@ -98,8 +98,12 @@ export function rollingWindow(
   return { bucket, first, start: first * bucketMs, resetsAt: (bucket + 1) * bucketMs };
 }
 
-/** The local calendar date of `at` in the zone, as `YYYY-MM-DD`. */
+/** The local calendar date of `at` in the zone, as `YYYY-MM-DD` (cheap for the current day). */
 export function dayKey(at: number, timeZone: string): string {
+  return dayWindow(at, timeZone).key;
+}
+
+function localDateKey(at: number, timeZone: string): string {
   const { y, m, d } = localParts(at, timeZone);
   return `${y}-${pad(m)}-${pad(d)}`;
 }
@@ -151,13 +155,13 @@ export function startOfLocalDay(y: number, m: number, d: number, timeZone: strin
   const target = `${y}-${pad(m)}-${pad(d)}`;
   let t = wall - offsetMs(wall, timeZone);
   t = wall - offsetMs(t, timeZone);
-  if (dayKey(t, timeZone) === target && dayKey(t - 1, timeZone) < target) return t;
+  if (localDateKey(t, timeZone) === target && localDateKey(t - 1, timeZone) < target) return t;
   // Midnight falls in a DST gap or overlap: search the boundary within three hours either side.
   let lo = t - 3 * 3_600_000;
   let hi = t + 3 * 3_600_000;
   while (hi - lo > 1) {
     const mid = Math.floor((lo + hi) / 2);
-    if (dayKey(mid, timeZone) >= target) hi = mid;
+    if (localDateKey(mid, timeZone) >= target) hi = mid;
     else lo = mid;
   }
   return hi;

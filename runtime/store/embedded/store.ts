@@ -51,6 +51,7 @@ import {
   storedMicros,
 } from '../records.ts';
 import { SpendTally } from '../spend.ts';
+import { BACKSTOP_PAGES, type Checkpointer, startCheckpointer } from './checkpointer.ts';
 import { migrate } from './schema.ts';
 
 /**
@@ -58,7 +59,8 @@ import { migrate } from './schema.ts';
  * `BEGIN IMMEDIATE` transaction, so it is atomic within this process (the event loop runs one at a
  * time) and across processes sharing the file (the write lock is taken up front; `busy_timeout`
  * waits for it). `synchronous = NORMAL` under WAL: a power cut may lose the last transactions but
- * never corrupts the file — the same trade as Redis with `appendfsync everysec`.
+ * never corrupts the file — the same trade as Redis with `appendfsync everysec`. Checkpoints run on
+ * a worker thread (checkpointer.ts) so no admit or settle pays for one.
  */
 
 /** Reservations expired per admit call, so a backlog never makes one admission slow. */
@@ -123,6 +125,7 @@ export class EmbeddedMoneyStore implements MoneyStore {
   private readonly now: () => number;
   private readonly s;
   private readonly cached = new Map<string, Database.Statement>();
+  private readonly checkpointer: Checkpointer | undefined;
 
   constructor(
     path: string,
@@ -136,6 +139,11 @@ export class EmbeddedMoneyStore implements MoneyStore {
     this.db.pragma('synchronous = NORMAL');
     this.db.pragma('busy_timeout = 5000');
     migrate(this.db);
+    if (this.db.pragma('journal_mode', { simple: true }) === 'wal') {
+      this.db.pragma(`wal_autocheckpoint = ${BACKSTOP_PAGES}`);
+      this.db.pragma('journal_size_limit = 67108864');
+      this.checkpointer = startCheckpointer(path);
+    }
     const db = this.db;
     const inList = Array(MAX_SCOPES).fill('?').join(', ');
     this.s = {
@@ -526,6 +534,7 @@ export class EmbeddedMoneyStore implements MoneyStore {
   }
 
   async close(): Promise<void> {
+    await this.checkpointer?.stop();
     if (this.db.open) this.db.close();
   }
 

@@ -90,6 +90,16 @@ describe('concurrency: the sum of settled spend never passes a ceiling', () => {
           [1, 2, 3, 4].map((worker) => ({ ...shared, target: REDIS_URL, prefix, worker })),
         );
         await expectNoOvershoot(store, 'shared', results, 1000);
+        // global, env and the seats were first seen by racing processes: still one budget each.
+        expect((await store.listBudgets()).map((b) => b.scope)).toEqual([
+          'env:prod',
+          'global',
+          'seat:worker-1',
+          'seat:worker-2',
+          'seat:worker-3',
+          'seat:worker-4',
+          'team:shared',
+        ]);
       } finally {
         await store.close();
       }

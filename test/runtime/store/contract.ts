@@ -324,6 +324,15 @@ export function moneyStoreContract(harness: StoreHarness): void {
       expect(await budget('team:payments')).toMatchObject({ spent: 700 });
     });
 
+    it('settles against the budgets the reservation holds, whatever identity the entry names', async () => {
+      const r = reservationOf(await store.admit({ identity: inRun('r_1'), amount: 1 * USD }));
+      const entry = await store.settle(r.id, call(alice, { cost: 400_000 }));
+      expect(entry).toMatchObject({ identity: alice, reserved: 1 * USD, cost: 400_000 });
+      expect(await budget('run:r_1')).toMatchObject({ spent: 400_000, reserved: 0 });
+      expect(await budget('workflow:triage')).toMatchObject({ spent: 400_000, reserved: 0 });
+      expect(await budget('team:payments')).toMatchObject({ spent: 400_000, reserved: 0 });
+    });
+
     it('appendLedger records a refusal without touching any budget', async () => {
       await store.ensureBudget('team:payments');
       const entry = await store.appendLedger(

@@ -1,10 +1,10 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, describe } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { type EmbeddedMoneyStore, openEmbeddedStore } from '../../../runtime/store/embedded/store.ts';
 import { budgetId } from '../../../runtime/store/records.ts';
-import { moneyStoreContract } from './contract.ts';
+import { moneyStoreContract, storeOptions, TestClock } from './contract.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'cp-embedded-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -22,5 +22,32 @@ describe('embedded money store (SQLite)', () => {
       const store = openEmbeddedStore(join(dir, `doomed-${files++}.db`), options);
       return { store, cut: async () => void store.db.close() };
     },
+  });
+});
+
+describe('embedded store file', () => {
+  const options = () => storeOptions(new TestClock());
+
+  it('creates its schema once and shares budgets between stores on one file', async () => {
+    const path = join(dir, `shared-${files++}.db`);
+    const a = openEmbeddedStore(path, options());
+    const b = openEmbeddedStore(path, options());
+    try {
+      await a.ensureBudget('team:payments', { ceiling: 7, window: 'total' });
+      expect(await b.getBudget('team:payments')).toMatchObject({ ceiling: 7 });
+      expect(a.db.pragma('journal_mode', { simple: true })).toBe('wal');
+      expect(a.db.prepare('SELECT COUNT(*) AS n FROM schema_version').get()).toEqual({ n: 1 });
+    } finally {
+      await a.close();
+      await b.close();
+    }
+  });
+
+  it('refuses to open a file written by a newer schema', async () => {
+    const path = join(dir, `newer-${files++}.db`);
+    const a = openEmbeddedStore(path, options());
+    a.db.prepare('INSERT INTO schema_version (version) VALUES (99)').run();
+    await a.close();
+    expect(() => openEmbeddedStore(path, options())).toThrow(/schema version 99/);
   });
 });
