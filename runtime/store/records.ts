@@ -38,6 +38,13 @@ export function checkScope(scope: Scope): { kind: ScopeKind; key?: string } {
 /** Every scope of the identity, widest first, each one checked. */
 export function identityScopes(identity: Identity): Scope[] {
   if (!identity || typeof identity !== 'object') throw new StoreInputError('invalid', 'missing identity');
+  for (const field of ['team', 'env', 'seat', 'workflow', 'run'] as const) {
+    const v = identity[field];
+    const optional = field === 'workflow' || field === 'run';
+    if (typeof v !== 'string' && !(optional && v === undefined)) {
+      throw new StoreInputError('invalid', `identity.${field} must be a string, got ${String(v)}`);
+    }
+  }
   const scopes = scopesOf(identity);
   for (const s of scopes) checkScope(s);
   return scopes;
@@ -154,6 +161,17 @@ export function prepareAudit(input: AuditInput, now: number): AuditEntry {
     throw new StoreInputError('invalid', 'an audit entry needs an action and a target');
   }
   return { id: newId('aud'), at: now, ...input };
+}
+
+export function checkRange(since: unknown, until: unknown): void {
+  if (
+    typeof since !== 'number' ||
+    typeof until !== 'number' ||
+    !Number.isFinite(since) ||
+    !Number.isFinite(until)
+  ) {
+    throw new StoreInputError('invalid', 'a spend query needs since and until as ms timestamps');
+  }
 }
 
 export const DEFAULT_LIMIT = 100;

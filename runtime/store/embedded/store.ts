@@ -37,6 +37,7 @@ import {
   CorruptRecordError,
   checkActor,
   checkMicros,
+  checkRange,
   checkScope,
   expiredEntryId,
   failClosed,
@@ -482,6 +483,7 @@ export class EmbeddedMoneyStore implements MoneyStore {
       day: 'day',
     }[q.by];
     if (!group) throw new StoreInputError('invalid', `cannot group spend by ${String(q.by)}`);
+    checkRange(q.since, q.until);
     const where = ["outcome IN ('ok', 'error')", 'at >= ?', 'at < ?'];
     const args: unknown[] = [q.since, q.until];
     if (q.scope && q.scope !== 'global') {

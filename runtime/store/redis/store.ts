@@ -46,6 +46,7 @@ import {
   CorruptRecordError,
   checkActor,
   checkMicros,
+  checkRange,
   checkScope,
   countsAsSpend,
   entryUnder,
@@ -408,6 +409,7 @@ export class RedisMoneyStore implements MoneyStore {
     if (!['team', 'env', 'seat', 'workflow', 'model', 'day'].includes(by)) {
       throw new StoreInputError('invalid', `cannot group spend by ${String(by)}`);
     }
+    checkRange(q.since, q.until);
     const filter = q.scope && q.scope !== 'global' ? checkScope(q.scope) : undefined;
     const tz = this.options.timeZone;
     return failClosed(BACKEND, 'sum spend', async () => {

@@ -239,6 +239,15 @@ export function moneyStoreContract(harness: StoreHarness): void {
       });
     });
 
+    it('rejects an identity without a team, env and seat', async () => {
+      const partial = { team: 'payments', env: 'prod' } as Identity;
+      await expect(store.admit({ identity: partial, amount: 1 })).rejects.toMatchObject({ code: 'invalid' });
+      await expect(store.admit({ identity: { ...alice, seat: 'a b' }, amount: 1 })).rejects.toBeInstanceOf(
+        StoreInputError,
+      );
+      expect(await store.listBudgets()).toEqual([]);
+    });
+
     it('rejects an amount that is not whole non-negative micro-dollars', async () => {
       await expect(store.admit({ identity: alice, amount: -5 })).rejects.toBeInstanceOf(StoreInputError);
       await expect(store.admit({ identity: alice, amount: 0.5 })).rejects.toBeInstanceOf(StoreInputError);
