@@ -37,7 +37,6 @@ import {
   CorruptRecordError,
   checkActor,
   checkMicros,
-  checkRange,
   checkScope,
   expiredEntryId,
   failClosed,
@@ -53,7 +52,16 @@ import {
 } from '../records.ts';
 import { SpendTally } from '../spend.ts';
 import { BACKSTOP_PAGES, type Checkpointer, startCheckpointer } from './checkpointer.ts';
+import { auditQuery, ledgerQuery, spendQuery } from './queries.ts';
 import { migrate } from './schema.ts';
+import {
+  type BudgetRow,
+  type KillRow,
+  MAX_SCOPES,
+  prepareStatements,
+  type ReservationRow,
+  type Statements,
+} from './statements.ts';
 
 /**
  * The embedded money store: one SQLite file (better-sqlite3, WAL). Every operation is one
@@ -69,42 +77,6 @@ const SWEEP_IN_ADMIT = 8;
 const SWEEP_BATCH = 500;
 /** How long a closed reservation is remembered, making a repeated settle or release a no-op. */
 const TOMBSTONE_MS = 7 * 24 * 3_600_000;
-const MAX_SCOPES = 6;
-
-interface BudgetRow {
-  id: string;
-  scope: string;
-  kind: string;
-  owner: string;
-  ceiling: unknown;
-  window_spec: string;
-  frozen: unknown;
-  reserved: unknown;
-  window_key: string;
-  spent: unknown;
-  created_at: number;
-  updated_at: number;
-}
-
-interface ReservationRow {
-  id: string;
-  amount: unknown;
-  scopes: string;
-  identity: string;
-  label: string;
-  created_at: number;
-  expires_at: number;
-  status: 'open' | 'settled' | 'released' | 'expired';
-  entry: string | null;
-}
-
-interface KillRow {
-  scope: string;
-  reason: string;
-  actor: string;
-  at: number;
-}
-
 interface Label {
   requestId?: string;
   kind?: 'model' | 'tool';
@@ -124,7 +96,7 @@ export class EmbeddedMoneyStore implements MoneyStore {
   /** The open database: tests reach in to corrupt rows or close it under the store. */
   readonly db: Database.Database;
   private readonly now: () => number;
-  private readonly s;
+  private readonly s: Statements;
   private readonly cached = new Map<string, Database.Statement>();
   private readonly checkpointer: Checkpointer | undefined;
 
@@ -145,69 +117,7 @@ export class EmbeddedMoneyStore implements MoneyStore {
       this.db.pragma('journal_size_limit = 67108864');
       this.checkpointer = startCheckpointer(path);
     }
-    const db = this.db;
-    const inList = Array(MAX_SCOPES).fill('?').join(', ');
-    this.s = {
-      budgetsIn: db.prepare(`SELECT * FROM budgets WHERE scope IN (${inList})`),
-      budgetById: db.prepare('SELECT * FROM budgets WHERE id = ?'),
-      budgetByScope: db.prepare('SELECT * FROM budgets WHERE scope = ?'),
-      budgetsAll: db.prepare('SELECT * FROM budgets ORDER BY scope'),
-      budgetsOfKind: db.prepare('SELECT * FROM budgets WHERE kind = ? ORDER BY scope'),
-      insertBudget: db.prepare(
-        `INSERT OR IGNORE INTO budgets (id, scope, kind, owner, ceiling, window_spec, created_at, updated_at)
-         VALUES (@id, @scope, @kind, @owner, @ceiling, @window, @now, @now)`,
-      ),
-      reserve: db.prepare('UPDATE budgets SET reserved = reserved + ?, updated_at = ? WHERE id = ?'),
-      unreserve: db.prepare(
-        'UPDATE budgets SET reserved = MAX(0, reserved - ?), updated_at = ? WHERE scope = ?',
-      ),
-      charge: db.prepare(
-        `UPDATE budgets SET
-           spent = CASE WHEN window_key = @key THEN spent + @cost ELSE @cost END,
-           window_key = @key, reserved = MAX(0, reserved - @release), updated_at = @now
-         WHERE id = @id`,
-      ),
-      bucketSum: db.prepare(
-        'SELECT COALESCE(SUM(spent), 0) AS s FROM budget_buckets WHERE budget_id = ? AND bucket >= ?',
-      ),
-      bucketAdd: db.prepare(
-        `INSERT INTO budget_buckets (budget_id, bucket, spent) VALUES (?, ?, ?)
-         ON CONFLICT (budget_id, bucket) DO UPDATE SET spent = spent + excluded.spent`,
-      ),
-      bucketPrune: db.prepare('DELETE FROM budget_buckets WHERE budget_id = ? AND bucket < ?'),
-      setCeiling: db.prepare('UPDATE budgets SET ceiling = ?, updated_at = ? WHERE id = ?'),
-      setFrozen: db.prepare('UPDATE budgets SET frozen = ?, updated_at = ? WHERE id = ?'),
-      killsIn: db.prepare(`SELECT * FROM kills WHERE scope IN (${inList})`),
-      killsAll: db.prepare('SELECT * FROM kills ORDER BY at, scope'),
-      killGet: db.prepare('SELECT * FROM kills WHERE scope = ?'),
-      killPut: db.prepare(
-        `INSERT INTO kills (scope, reason, actor, at) VALUES (@scope, @reason, @actor, @at)
-         ON CONFLICT (scope) DO UPDATE SET reason = excluded.reason, actor = excluded.actor, at = excluded.at`,
-      ),
-      killDelete: db.prepare('DELETE FROM kills WHERE scope = ?'),
-      resGet: db.prepare('SELECT * FROM reservations WHERE id = ?'),
-      resInsert: db.prepare(
-        `INSERT INTO reservations (id, amount, scopes, identity, label, created_at, expires_at, status)
-         VALUES (?, ?, ?, ?, ?, ?, ?, 'open')`,
-      ),
-      resClose: db.prepare(
-        `INSERT INTO reservations (id, amount, scopes, identity, label, created_at, expires_at, status, closed_at, entry)
-         VALUES (@id, 0, '[]', '{}', '{}', @now, @now, @status, @now, @entry)
-         ON CONFLICT (id) DO UPDATE SET status = excluded.status, closed_at = excluded.closed_at,
-           entry = excluded.entry`,
-      ),
-      resExpired: db.prepare(
-        "SELECT * FROM reservations WHERE status = 'open' AND expires_at <= ? ORDER BY expires_at LIMIT ?",
-      ),
-      resForget: db.prepare("DELETE FROM reservations WHERE status <> 'open' AND closed_at < ?"),
-      ledgerInsert: db.prepare(
-        `INSERT INTO ledger (id, at, day, team, env, seat, workflow, run, kind, name, outcome, cost,
-           t_input, t_cw5m, t_cw1h, t_cr, t_out, entry)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-      ),
-      auditInsert: db.prepare('INSERT INTO audit (id, at, target, entry) VALUES (?, ?, ?, ?)'),
-      ping: db.prepare('SELECT MAX(version) AS v FROM schema_version'),
-    };
+    this.s = prepareStatements(this.db);
   }
 
   // ---- the three operations that move money -------------------------------------------------
@@ -451,49 +361,16 @@ export class EmbeddedMoneyStore implements MoneyStore {
   // ---- ledger and audit ---------------------------------------------------------------------
 
   async listLedger(q: LedgerQuery = {}): Promise<LedgerEntry[]> {
-    const limit = limitOf(q.limit);
-    const where: string[] = [];
-    const args: unknown[] = [];
-    if (q.scope && q.scope !== 'global') {
-      const { kind, key } = checkScope(q.scope);
-      where.push(`${kind} = ?`);
-      args.push(key);
-    }
-    if (q.run !== undefined) where.push('run = ?') && args.push(q.run);
-    if (q.kind) where.push('kind = ?') && args.push(q.kind);
-    if (q.outcome) where.push('outcome = ?') && args.push(q.outcome);
-    if (q.since !== undefined) where.push('at >= ?') && args.push(q.since);
-    if (q.until !== undefined) where.push('at < ?') && args.push(q.until);
-    const sql = `SELECT entry FROM ledger ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
-      ORDER BY at DESC, seq DESC LIMIT ?`;
+    const { sql, args } = ledgerQuery(q, limitOf(q.limit));
     return this.run('read the ledger', () =>
-      (this.stmt(sql).all(...args, limit) as { entry: string }[]).map((r) =>
+      (this.stmt(sql).all(...args) as { entry: string }[]).map((r) =>
         storedJson<LedgerEntry>(r.entry, 'ledger entry'),
       ),
     );
   }
 
   async spend(q: SpendQuery): Promise<SpendRow[]> {
-    const group = {
-      team: 'team',
-      env: 'env',
-      seat: 'seat',
-      workflow: "COALESCE(workflow, '(none)')",
-      model: "CASE kind WHEN 'model' THEN name ELSE 'tool:' || name END",
-      day: 'day',
-    }[q.by];
-    if (!group) throw new StoreInputError('invalid', `cannot group spend by ${String(q.by)}`);
-    checkRange(q.since, q.until);
-    const where = ["outcome IN ('ok', 'error')", 'at >= ?', 'at < ?'];
-    const args: unknown[] = [q.since, q.until];
-    if (q.scope && q.scope !== 'global') {
-      const { kind, key } = checkScope(q.scope);
-      where.push(`${kind} = ?`);
-      args.push(key);
-    }
-    const sql = `SELECT ${group} AS key, SUM(cost) AS cost, COUNT(*) AS calls, SUM(t_input) AS input,
-        SUM(t_cw5m) AS cw5m, SUM(t_cw1h) AS cw1h, SUM(t_cr) AS cr, SUM(t_out) AS output
-      FROM ledger WHERE ${where.join(' AND ')} GROUP BY 1`;
+    const { sql, args } = spendQuery(q);
     return this.run('sum spend', () => {
       const tally = new SpendTally();
       for (const r of this.stmt(sql).all(...args) as Record<string, number>[]) {
@@ -514,16 +391,9 @@ export class EmbeddedMoneyStore implements MoneyStore {
   }
 
   async listAudit(q: AuditQuery = {}): Promise<AuditEntry[]> {
-    const limit = limitOf(q.limit);
-    const where: string[] = [];
-    const args: unknown[] = [];
-    if (q.target !== undefined) where.push('target = ?') && args.push(q.target);
-    if (q.since !== undefined) where.push('at >= ?') && args.push(q.since);
-    if (q.until !== undefined) where.push('at < ?') && args.push(q.until);
-    const sql = `SELECT entry FROM audit ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
-      ORDER BY at DESC, seq DESC LIMIT ?`;
+    const { sql, args } = auditQuery(q, limitOf(q.limit));
     return this.run('read the audit log', () =>
-      (this.stmt(sql).all(...args, limit) as { entry: string }[]).map((r) =>
+      (this.stmt(sql).all(...args) as { entry: string }[]).map((r) =>
         storedJson<AuditEntry>(r.entry, 'audit entry'),
       ),
     );

@@ -14,7 +14,7 @@
  * `commandTimeoutMs` with EnforcementUnavailableError instead of letting them wait or pass.
  */
 import { Redis } from 'ioredis';
-import { dayKey, daysBetween, dayWindow, isWindowSpec, monthWindow } from '../../budgets/windows.ts';
+import { dayKey, daysBetween, dayWindow, monthWindow } from '../../budgets/windows.ts';
 import type { Identity, Scope, ScopeKind } from '../../identity.ts';
 import { newId } from '../../ids.ts';
 import type { Micros } from '../../money.ts';
@@ -27,7 +27,6 @@ import {
   type AuditQuery,
   type Budget,
   type BudgetSpec,
-  type BudgetState,
   EnforcementUnavailableError,
   type KillSwitch,
   type LedgerEntry,
@@ -39,7 +38,6 @@ import {
   type SpendQuery,
   type SpendRow,
   StoreInputError,
-  type TokenCounts,
 } from '../port.ts';
 import {
   budgetId,
@@ -54,7 +52,6 @@ import {
   finishEntry,
   identityScopes,
   limitOf,
-  modelKey,
   type PreparedEntry,
   prepareAudit,
   prepareEntry,
@@ -62,8 +59,9 @@ import {
   storedJson,
   storedMicros,
 } from '../records.ts';
-import { SpendTally, spendKey, workflowKey } from '../spend.ts';
-import { RedisKeys, streamIdOf } from './keys.ts';
+import { SpendTally, spendKey } from '../spend.ts';
+import { RedisKeys } from './keys.ts';
+import { addRollup, auditHead, budgetFrom, readIndex, rollupField } from './replies.ts';
 import { call, defineScripts, type ScriptedRedis } from './scripts.ts';
 
 export interface RedisStoreOptions extends MoneyStoreOptions {
@@ -75,9 +73,6 @@ export interface RedisStoreOptions extends MoneyStoreOptions {
 
 const SWEEP_BATCH = 500;
 const BUDGET_READ_BATCH = 500;
-/** Rollup fields: identity and model joined by US, then RS and the metric. */
-const US = '\x1f';
-const RS = '\x1e';
 const BACKEND = 'redis';
 
 type Reply = unknown[];
@@ -400,7 +395,16 @@ export class RedisMoneyStore implements MoneyStore {
       (!q.outcome || e.outcome === q.outcome) &&
       (q.run === undefined || !q.scope || entryUnder(e.identity, q.scope));
     return failClosed(BACKEND, 'read the ledger', () =>
-      this.page<LedgerEntry>(this.keys.ledger, index, q.since, q.until, limit, keep, 'ledger entry'),
+      readIndex<LedgerEntry>(
+        this.redis,
+        this.keys.ledger,
+        index,
+        q.since,
+        q.until,
+        limit,
+        keep,
+        'ledger entry',
+      ),
     );
   }
 
@@ -415,7 +419,8 @@ export class RedisMoneyStore implements MoneyStore {
     return failClosed(BACKEND, 'sum spend', async () => {
       const tally = new SpendTally();
       const addEntries = async (since: number, until: number, index: string) => {
-        const entries = await this.page<LedgerEntry>(
+        const entries = await readIndex<LedgerEntry>(
+          this.redis,
           this.keys.ledger,
           index,
           since,
@@ -463,7 +468,16 @@ export class RedisMoneyStore implements MoneyStore {
     const limit = limitOf(q.limit);
     const index = q.target !== undefined ? this.keys.auditIndex(q.target) : this.keys.auditAll;
     return failClosed(BACKEND, 'read the audit log', () =>
-      this.page<AuditEntry>(this.keys.audit, index, q.since, q.until, limit, () => true, 'audit entry'),
+      readIndex<AuditEntry>(
+        this.redis,
+        this.keys.audit,
+        index,
+        q.since,
+        q.until,
+        limit,
+        () => true,
+        'audit entry',
+      ),
     );
   }
 
@@ -504,132 +518,12 @@ export class RedisMoneyStore implements MoneyStore {
     const reply = (await call(this.redis, 'cpBudgets', keys, this.context(this.now()))) as Reply;
     return reply.map((b) => (b ? budgetFrom(b) : undefined));
   }
-
-  /**
-   * Newest-first entries from a time-scored index over a stream, in [since, until), keeping those
-   * that pass `keep`, up to `limit`. Fetches the stream entries in one pipeline per page.
-   */
-  private async page<T>(
-    stream: string,
-    index: string,
-    since: number | undefined,
-    until: number | undefined,
-    limit: number,
-    keep: (entry: T) => boolean,
-    what: string,
-  ): Promise<T[]> {
-    const out: T[] = [];
-    const max = until === undefined ? '+inf' : `(${until}`;
-    const min = since === undefined ? '-inf' : String(since);
-    const size = Number.isFinite(limit) ? Math.max(limit, 100) : 1000;
-    for (let offset = 0; out.length < limit; offset += size) {
-      const members = await this.redis.zrevrangebyscore(index, max, min, 'LIMIT', offset, size);
-      if (members.length === 0) break;
-      const pipe = this.redis.pipeline();
-      for (const m of members) {
-        const id = streamIdOf(m);
-        pipe.xrange(stream, id, id);
-      }
-      for (const [err, found] of (await pipe.exec()) ?? []) {
-        if (err) throw err;
-        const fields = (found as [string, string[]][])[0]?.[1];
-        if (!fields) continue;
-        const entry = storedJson<T>(fields[fields.indexOf('e') + 1], what);
-        if (keep(entry)) out.push(entry);
-        if (out.length >= limit) break;
-      }
-      if (members.length < size) break;
-    }
-    return out;
-  }
 }
 
 function checkReservationId(id: string): void {
   if (typeof id !== 'string' || id === '' || id.length > 200 || /\s/.test(id)) {
     throw new StoreInputError('invalid', `bad reservation id ${JSON.stringify(id)}`);
   }
-}
-
-/** An audit entry's JSON without before/after; the script adds them. */
-function auditHead(entry: AuditEntry): string {
-  const { before: _b, after: _a, ...head } = entry;
-  return JSON.stringify(head);
-}
-
-function rollupField(e: PreparedEntry): string {
-  const id = e.identity;
-  return [id.team, id.env, id.seat, workflowKey(id), modelKey(e)].join(US);
-}
-
-const METRICS = ['cost', 'calls', 'input', 'cw5m', 'cw1h', 'cr', 'out'] as const;
-const ROLLUP_DIMENSION: Record<Exclude<SpendDimension, 'day'>, number> = {
-  team: 0,
-  env: 1,
-  seat: 2,
-  workflow: 3,
-  model: 4,
-};
-
-function addRollup(
-  tally: SpendTally,
-  day: string,
-  fields: Record<string, string>,
-  by: SpendDimension,
-  filter: { kind: ScopeKind; key?: string } | undefined,
-): void {
-  const groups = new Map<string, Record<(typeof METRICS)[number], number>>();
-  for (const [field, value] of Object.entries(fields)) {
-    const [tuple, metric] = field.split(RS) as [string, (typeof METRICS)[number]];
-    if (!METRICS.includes(metric)) throw new CorruptRecordError(`spend rollup field in ${day}`, field);
-    let g = groups.get(tuple);
-    if (!g) {
-      g = { cost: 0, calls: 0, input: 0, cw5m: 0, cw1h: 0, cr: 0, out: 0 };
-      groups.set(tuple, g);
-    }
-    g[metric] += storedMicros(value, `spend rollup ${day}`);
-  }
-  for (const [tuple, g] of groups) {
-    const parts = tuple.split(US);
-    if (parts.length !== 5) throw new CorruptRecordError(`spend rollup key in ${day}`, tuple);
-    if (filter && filter.kind !== 'global' && parts[ROLLUP_DIMENSION[filter.kind as 'team']] !== filter.key) {
-      continue;
-    }
-    const key = by === 'day' ? day : parts[ROLLUP_DIMENSION[by]]!;
-    const tokens: TokenCounts = {
-      input: g.input,
-      cacheWrite5m: g.cw5m,
-      cacheWrite1h: g.cw1h,
-      cacheRead: g.cr,
-      output: g.out,
-    };
-    tally.add(key, g.cost, g.calls, tokens);
-  }
-}
-
-const STATES: readonly BudgetState[] = ['active', 'exhausted', 'frozen'];
-
-/** A budget as the scripts reply it (see budgetReply in includes/budget.lua), checked. */
-function budgetFrom(reply: unknown): Budget {
-  if (!Array.isArray(reply) || reply.length !== 12) throw new CorruptRecordError('budget reply', reply);
-  const [id, scope, owner, ceiling, window, state, spent, reserved, start, resets, createdAt, updatedAt] =
-    reply.map(String) as [string, ...string[]];
-  if (!isWindowSpec(window) || !STATES.includes(state as BudgetState)) {
-    throw new CorruptRecordError(`budget ${scope}`, reply);
-  }
-  return {
-    id,
-    scope: scope!,
-    owner: owner!,
-    ceiling: storedMicros(ceiling, `budget ${scope} ceiling`),
-    window,
-    state: state as BudgetState,
-    spent: storedMicros(spent, `budget ${scope} spent`),
-    reserved: storedMicros(reserved, `budget ${scope} reserved`),
-    windowStart: storedMicros(start, `budget ${scope} window start`),
-    resetsAt: resets === '' ? null : storedMicros(resets, `budget ${scope} resetsAt`),
-    createdAt: storedMicros(createdAt, `budget ${scope} createdAt`),
-    updatedAt: storedMicros(updatedAt, `budget ${scope} updatedAt`),
-  };
 }
 
 /**

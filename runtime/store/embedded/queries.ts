@@ -1,0 +1,69 @@
+import type { AuditQuery, LedgerQuery, SpendQuery } from '../port.ts';
+import { StoreInputError } from '../port.ts';
+import { checkRange, checkScope, NO_WORKFLOW } from '../records.ts';
+
+/** SQL for the ledger, audit and spend queries; the store prepares each distinct text once. */
+export interface Query {
+  sql: string;
+  args: unknown[];
+}
+
+/** `team:payments` → `team = 'payments'`; `global` matches everything. */
+function scopeFilter(scope: string | undefined, where: string[], args: unknown[]): void {
+  if (!scope || scope === 'global') return;
+  const { kind, key } = checkScope(scope);
+  where.push(`${kind} = ?`);
+  args.push(key);
+}
+
+function timeFilter(since: number | undefined, until: number | undefined, where: string[], args: unknown[]) {
+  if (since !== undefined) where.push('at >= ?') && args.push(since);
+  if (until !== undefined) where.push('at < ?') && args.push(until);
+}
+
+const whereClause = (where: string[]) => (where.length ? `WHERE ${where.join(' AND ')}` : '');
+
+export function ledgerQuery(q: LedgerQuery, limit: number): Query {
+  const where: string[] = [];
+  const args: unknown[] = [];
+  scopeFilter(q.scope, where, args);
+  if (q.run !== undefined) where.push('run = ?') && args.push(q.run);
+  if (q.kind) where.push('kind = ?') && args.push(q.kind);
+  if (q.outcome) where.push('outcome = ?') && args.push(q.outcome);
+  timeFilter(q.since, q.until, where, args);
+  args.push(limit);
+  return { sql: `SELECT entry FROM ledger ${whereClause(where)} ORDER BY at DESC, seq DESC LIMIT ?`, args };
+}
+
+export function auditQuery(q: AuditQuery, limit: number): Query {
+  const where: string[] = [];
+  const args: unknown[] = [];
+  if (q.target !== undefined) where.push('target = ?') && args.push(q.target);
+  timeFilter(q.since, q.until, where, args);
+  args.push(limit);
+  return { sql: `SELECT entry FROM audit ${whereClause(where)} ORDER BY at DESC, seq DESC LIMIT ?`, args };
+}
+
+const GROUP = {
+  team: 'team',
+  env: 'env',
+  seat: 'seat',
+  workflow: `COALESCE(workflow, '${NO_WORKFLOW}')`,
+  model: "CASE kind WHEN 'model' THEN name ELSE 'tool:' || name END",
+  day: 'day',
+} as const;
+
+/** Spend counts the calls that reached a provider (`ok` and `error`), as records.countsAsSpend. */
+export function spendQuery(q: SpendQuery): Query {
+  const group = GROUP[q.by];
+  if (!group) throw new StoreInputError('invalid', `cannot group spend by ${String(q.by)}`);
+  checkRange(q.since, q.until);
+  const where = ["outcome IN ('ok', 'error')"];
+  const args: unknown[] = [];
+  timeFilter(q.since, q.until, where, args);
+  scopeFilter(q.scope, where, args);
+  const sql = `SELECT ${group} AS key, SUM(cost) AS cost, COUNT(*) AS calls, SUM(t_input) AS input,
+      SUM(t_cw5m) AS cw5m, SUM(t_cw1h) AS cw1h, SUM(t_cr) AS cr, SUM(t_out) AS output
+    FROM ledger ${whereClause(where)} GROUP BY 1`;
+  return { sql, args };
+}
