@@ -176,9 +176,13 @@ export interface MoneyStore {
 
   /** Kill switches, missing budgets and the all-or-nothing reservation, in one atomic step. */
   admit(req: AdmitRequest): Promise<Admission>;
-  /** Replaces the reservation by the actual cost (entry.cost) and appends the ledger entry. */
+  /** Replaces the reservation by the actual cost (entry.cost) and appends the ledger entry.
+   * A reservation closes once: settling or releasing it again returns the entry the first call
+   * wrote and changes nothing (safe to retry). An expired or unknown reservation is still charged,
+   * to the budgets of entry.identity, so no cost is lost. */
   settle(reservationId: string, entry: LedgerInput): Promise<LedgerEntry>;
-  /** Frees a reservation for a call that was never billed, and appends its ledger entry. */
+  /** Frees a reservation for a call that was never billed, and appends its ledger entry
+   * (entry.cost must be 0: a billed call is settled). */
   release(reservationId: string, entry: LedgerInput): Promise<LedgerEntry>;
   /** Releases reservations past their expiry, each recorded as an `expired` ledger entry. */
   sweepExpired(): Promise<number>;

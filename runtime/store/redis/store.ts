@@ -9,6 +9,11 @@
  * cost per write; RDB snapshots alone can lose minutes of spend and are not enough for money.
  * Budgets and the ledger are never evicted: use `maxmemory-policy noeviction`.
  *
+ * Cluster: every key is under one hash-tagged prefix (keys.ts), so all scripts run in one slot. Each
+ * script gets the keys it touches in KEYS, with one exception: sweeping expired reservations (inside
+ * admit and in sweepExpired) derives the keys of their budgets and ledger indexes from the stored
+ * reservation — they cannot be known before the script runs — under the same hash tag.
+ *
  * Fail closed: the client never queues commands while disconnected (`enableOfflineQueue: false`),
  * retries a command at most once and times it out, so a dead Redis refuses calls within about
  * `commandTimeoutMs` with EnforcementUnavailableError instead of letting them wait or pass.
