@@ -1,8 +1,11 @@
 import { readFileSync } from 'node:fs';
 import { ConfigError } from '../config/load.ts';
 import { CliError, type Command, notYet, parseCommandArgs } from './command.ts';
+import { budgetsCommand } from './commands/budgets.ts';
 import { drillCommand } from './commands/drill.ts';
 import { emulatorCommand } from './commands/emulator.ts';
+import { keysCommand } from './commands/keys.ts';
+import { killCommand, unkillCommand } from './commands/kill.ts';
 import { serveCommand } from './commands/serve.ts';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
@@ -19,10 +22,10 @@ const COMMANDS: Command[] = [
   notYet('run', 'start a workflow run', 'arrives with the workflow runtime'),
   notYet('runs', 'list, show and kill runs', 'arrives with the workflow runtime'),
   notYet('approvals', 'list and decide approvals', 'arrives with the approvals queue'),
-  notYet('budgets', 'list budgets, change ceilings, freeze', 'arrives with the budget API'),
-  notYet('kill', 'flip a kill switch', 'arrives with the budget API'),
-  notYet('unkill', 'lift a kill switch', 'arrives with the budget API'),
-  notYet('keys', 'create, list and revoke API keys', 'arrives with the gateway'),
+  budgetsCommand,
+  killCommand,
+  unkillCommand,
+  keysCommand,
   notYet('reconcile', 'compare the ledger with the provider bill', 'arrives with observability'),
   drillCommand,
   notYet('mcp', 'Chokepoint as an MCP server over stdio', 'arrives with the MCP server'),
