@@ -64,12 +64,12 @@ export const DEFAULT_PRICES: PriceEntry[] = [
     maxOutputTokens: 32_000,
   },
   {
+    // Flat across its 1M window: no long-context premium for Sonnet 4.6.
     model: 'claude-sonnet-4-6',
     aliases: [],
     from: '2025-11-01',
     rates: SONNET_4,
-    longContext: SONNET_LONG,
-    maxOutputTokens: 64_000,
+    maxOutputTokens: 128_000,
   },
   {
     model: 'claude-sonnet-4-5-20250929',

@@ -1,5 +1,6 @@
 import { Hono } from 'hono';
 import { invalidRequest } from '../../gateway/refusal.ts';
+import { cacheHitRate } from '../../gateway/usage.ts';
 import { parseScope, SCOPE_KINDS, ScopeError, type ScopeKind } from '../../identity.ts';
 import { formatUsd } from '../../money.ts';
 import type { Runtime } from '../../runtime.ts';
@@ -141,7 +142,12 @@ export function moneyApi(rt: Runtime): Hono<Env> {
       by,
       since: iso(since),
       until: iso(until),
-      rows: rows.map((r) => ({ ...r, cost_usd: formatUsd(r.cost), cost_micros: r.cost })),
+      rows: rows.map((r) => ({
+        ...r,
+        cost_usd: formatUsd(r.cost),
+        cost_micros: r.cost,
+        cache_hit_rate: cacheHitRate(r.tokens),
+      })),
     });
   });
 
