@@ -350,6 +350,23 @@ export function gatewayContract(backend: Backend) {
       expect(entries[0]!.cost).toBeGreaterThan(0);
     });
 
+    it('forwards anthropic-beta: a 1M-context call passes with the beta and is priced in the long-context tier', async () => {
+      const { client, id } = await h.client();
+      const big = 'lorem ipsum dolor sit amet '.repeat(32_000); // ~216K tokens at 4 bytes/token
+      const params = {
+        model: 'claude-sonnet-4-5',
+        max_tokens: 10,
+        messages: [{ role: 'user' as const, content: big }],
+      };
+      const without = await client.messages.create(params).catch((e) => e);
+      expect(without).toBeInstanceOf(Anthropic.BadRequestError);
+      const msg = await client.beta.messages.create({ ...params, betas: ['context-1m-2025-08-07'] });
+      expect(msg.usage.input_tokens).toBeGreaterThan(200_000);
+      const [entry] = await ledgerFor(id);
+      expect(entry!.outcome).toBe('ok');
+      expect(entry!.cost).toBe(msg.usage.input_tokens * 6 + Math.ceil(msg.usage.output_tokens * 22.5));
+    });
+
     it('keeps the ledger equal to the provider billing record to the micro-dollar', async () => {
       const ledger = await h.api<Ledger>('GET', '/api/ledger?limit=1000');
       const ours = ledger.body.entries.reduce((n, e) => n + e.cost, 0);
