@@ -80,6 +80,10 @@ end
 -- Adds `cost` to the current window and frees `release` of a reservation.
 local function charge(b, cost, release)
   local key = b.key
+  local reserved = b.reserved - release
+  if reserved < 0 then
+    reserved = 0
+  end
   if b.rolling then
     if cost > 0 then
       redis.call('HINCRBY', key, 'r:' .. int(b.bucket), int(cost))
@@ -87,16 +91,12 @@ local function charge(b, cost, release)
     if #b.stale > 0 then
       redis.call('HDEL', key, unpack(b.stale))
     end
-  elseif b.h.wk == b.wk then
-    redis.call('HINCRBY', key, 'spent', int(cost))
+    redis.call('HSET', key, 'reserved', int(reserved), 'updatedAt', int(CTX.now))
   else
-    redis.call('HSET', key, 'wk', b.wk, 'spent', int(cost))
+    -- b.spent is this window's spend (0 if `wk` names an older window), read in this same script.
+    redis.call('HSET', key, 'wk', b.wk, 'spent', int(b.spent + cost), 'reserved', int(reserved), 'updatedAt',
+      int(CTX.now))
   end
-  local reserved = b.reserved - release
-  if reserved < 0 then
-    reserved = 0
-  end
-  redis.call('HSET', key, 'reserved', int(reserved), 'updatedAt', int(CTX.now))
 end
 
 local function budgetReply(b)
