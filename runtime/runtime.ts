@@ -7,7 +7,7 @@ import { readBody, Upstream } from '../adapters/upstream.ts';
 import { KeyRing } from './auth/keys.ts';
 import { loadOperators, type OperatorSetup } from './auth/operators.ts';
 import type { Config } from './config/load.ts';
-import { EventLog } from './events.ts';
+import { type AlarmBackend, EventLog, RedisAlarms, SqliteAlarms } from './events.ts';
 import type { MessagesBody } from './gateway/messages.ts';
 import { Router } from './gateway/routing.ts';
 import { StreamTracker } from './gateway/streams.ts';
@@ -105,6 +105,7 @@ export async function openRuntime(
   const upstream = new Upstream({ baseUrl, apiKey, timeoutMs: config.provider.timeoutMs });
   const redisConns: Redis[] = [];
   let keys: KeyRing;
+  let alarms: AlarmBackend;
   if (config.store.backend === 'redis') {
     const { Redis } = await import('ioredis');
     const opts = { maxRetriesPerRequest: 2, enableOfflineQueue: true, lazyConnect: false };
@@ -116,8 +117,10 @@ export async function openRuntime(
     }
     redisConns.push(cmd, sub);
     keys = await KeyRing.redis(cmd, sub, config.store.prefix);
+    alarms = new RedisAlarms(cmd, config.store.prefix);
   } else {
     keys = KeyRing.embedded(join(config.dataDir, 'chokepoint.db'));
+    alarms = new SqliteAlarms(join(config.dataDir, 'chokepoint.db'));
   }
   const unsettledFile = join(config.dataDir, 'unsettled.jsonl');
 
@@ -128,7 +131,7 @@ export async function openRuntime(
     prices,
     router: new Router(config.routing, prices),
     streams: new StreamTracker(),
-    events: new EventLog(log),
+    events: new EventLog(log, alarms),
     upstream,
     keys,
     operatorSetup,
@@ -165,6 +168,7 @@ export async function openRuntime(
     async close() {
       upstream.close();
       await keys.close();
+      await rt.events.close();
       for (const c of redisConns) c.disconnect();
       await emulatorClose?.();
       await store.close();
@@ -194,6 +198,21 @@ export async function openRuntime(
     }
     return undefined;
   }
+
+  // Reservations a crashed caller never settled are released (and recorded) by a sweep; admit
+  // also sweeps a few per call, this catches the rest when traffic is quiet.
+  const sweeper = setInterval(() => {
+    store
+      .sweepExpired()
+      .then((n) => n && log.info('released expired reservations', { count: n }))
+      .catch((err) => log.warn('reservation sweep failed', { error: err }));
+  }, 10_000);
+  sweeper.unref();
+  const close = rt.close;
+  rt.close = async () => {
+    clearInterval(sweeper);
+    await close();
+  };
 
   await replayUnsettled(rt, unsettledFile);
   return rt;

@@ -1,4 +1,5 @@
 import { Hono } from 'hono';
+import { ALARM_KINDS, type AlarmKind } from '../../events.ts';
 import { invalidRequest } from '../../gateway/refusal.ts';
 import { cacheHitRate } from '../../gateway/usage.ts';
 import { parseScope, SCOPE_KINDS, ScopeError, type ScopeKind } from '../../identity.ts';
@@ -161,9 +162,14 @@ export function moneyApi(rt: Runtime): Hono<Env> {
     return c.json({ entries: entries.map((e) => ({ ...e, at: iso(e.at) })) });
   });
 
-  api.get('/alarms', (c) =>
-    c.json({ alarms: rt.events.list({ limit: limitParam(c) }).map((a) => ({ ...a, at: iso(a.at) })) }),
-  );
+  api.get('/alarms', async (c) => {
+    const kind = c.req.query('kind') as AlarmKind | undefined;
+    if (kind !== undefined && !ALARM_KINDS.includes(kind)) {
+      throw invalidRequest('kind', `expected one of ${ALARM_KINDS.join(', ')}`);
+    }
+    const alarms = await rt.events.list({ kind, limit: limitParam(c) });
+    return c.json({ alarms: alarms.map((a) => ({ ...a, at: iso(a.at) })) });
+  });
 
   return api;
 }
