@@ -36,6 +36,12 @@ export function gatewayContract(backend: Backend) {
             rules: [
               { match: { team: 'frugal' }, allow: ['cheap'], onViolation: 'refuse' },
               { match: { team: 'rewrite' }, allow: ['cheap'], default: 'cheap', onViolation: 'rewrite' },
+              {
+                match: { team: 'thrifty' },
+                allow: ['cheap', 'premium'],
+                onViolation: 'refuse',
+                downgrade: { above: 0.5, to: 'cheap' },
+              },
             ],
           },
         },
@@ -365,6 +371,70 @@ export function gatewayContract(backend: Backend) {
       const [entry] = await ledgerFor(id);
       expect(entry!.outcome).toBe('ok');
       expect(entry!.cost).toBe(msg.usage.input_tokens * 6 + Math.ceil(msg.usage.output_tokens * 22.5));
+    });
+
+    it('counts tokens through the gateway for a known model, and refuses an unknown one', async () => {
+      const { client } = await h.client();
+      const counted = await client.messages.countTokens({
+        model: 'claude-haiku-4-5',
+        messages: [{ role: 'user', content: 'How many tokens is this?' }],
+      });
+      expect(counted.input_tokens).toBeGreaterThan(3);
+      const err = await client.messages
+        .countTokens({ model: 'nope-1', messages: [{ role: 'user', content: 'x' }] })
+        .catch((e) => e);
+      expect(err).toBeInstanceOf(Anthropic.BadRequestError);
+    });
+
+    it('downgrades to the cheaper class once a budget passes the configured share', async () => {
+      const { client } = await h.client({ team: 'thrifty', seat: 'thrifty-seat' });
+      const ask = () =>
+        client.messages
+          .create({
+            model: 'claude-opus-4-5',
+            max_tokens: 50,
+            messages: [{ role: 'user', content: 'x [[emulator:output_tokens=45]]' }],
+          })
+          .withResponse();
+      const first = await ask();
+      expect(first.data.model).toMatch(/opus/);
+      const spent = (await h.api<any>('GET', '/api/budgets/seat:thrifty-seat')).body.budget
+        .spent_micros as number;
+      // Put the seat just past half of its ceiling: the next call is routed to the cheap class.
+      await h.api('POST', '/api/budgets/seat:thrifty-seat/ceiling', {
+        amount: `$0.${String(Math.ceil(spent * 1.9)).padStart(6, '0')}`,
+        reason: 'test',
+      });
+      const second = await ask();
+      expect(second.data.model).toMatch(/haiku/);
+      expect(second.response.headers.get('x-chokepoint-model')).toMatch(/requested=claude-opus-4-5/);
+    });
+
+    it('raises a cache alarm when a stable prefix keeps missing the cache', async () => {
+      const { client, id } = await h.client();
+      for (let i = 0; i < 7; i++) {
+        await client.messages.create({
+          model: 'claude-sonnet-4-5',
+          max_tokens: 10,
+          system: [{ type: 'text', text: LONG_SYSTEM, cache_control: { type: 'ephemeral' } }],
+          messages: [{ role: 'user', content: `question ${i}` }],
+        });
+        // The provider loses its cache every time: the prefix allows reads the stream never gets.
+        h.rt.emulator!.resetCache();
+      }
+      const alarms = await h.api<{
+        alarms: Array<{ kind: string; message: string; identity: { keyId: string } }>;
+      }>('GET', '/api/alarms?kind=cache_hit_rate');
+      const mine = alarms.body.alarms.find((a) => a.identity.keyId === id);
+      expect(mine?.message).toMatch(
+        /read 0 cached tokens over 5 calls where the stable prefix allows \d+ \(0%\)/,
+      );
+    });
+
+    it('never writes a key or the provider credential to the logs', async () => {
+      const { key } = await h.client();
+      expect(h.logs.join('\n')).not.toContain(key);
+      expect(h.logs.join('\n')).not.toMatch(/sk-emulator-[0-9a-f]{8}/);
     });
 
     it('keeps the ledger equal to the provider billing record to the micro-dollar', async () => {
