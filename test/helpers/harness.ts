@@ -12,7 +12,7 @@ export const ADMIN_TOKEN = 'cpo_test-admin-token-0123456789';
 
 export type Backend = 'embedded' | 'redis';
 
-export const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+export const REDIS_URL = process.env.REDIS_URL || 'redis://127.0.0.1:6379';
 
 export interface Harness {
   rt: Runtime;
