@@ -1,0 +1,401 @@
+import { type AnyStateMachine, assign, fromPromise, setup } from 'xstate';
+import { z } from 'zod';
+import { parseDuration } from '../config/schema.ts';
+import { isScopeKey } from '../identity.ts';
+import { type Micros, tryParseUsd } from '../money.ts';
+
+/**
+ * Workflow definitions: what a file in `workflows/` default-exports. A workflow is data plus an
+ * XState v5 machine; the machine reaches models and tools only through the actors the runtime
+ * provides (`model`, `tool`), so the runtime owns every call: identity, budgets, limits, ledger.
+ */
+
+export type Block = { type: string; [key: string]: unknown };
+export interface Message {
+  role: 'user' | 'assistant';
+  content: string | Block[];
+}
+export interface ToolUse {
+  type: 'tool_use';
+  id: string;
+  name: string;
+  input: Record<string, unknown>;
+}
+
+/** What a machine passes to the runtime's `model` actor. The prefix (system + tools) is never
+ * part of it: the runtime adds the frozen prefix itself. */
+export interface ModelInput {
+  messages: Message[];
+  /** Which entry of `models` to use (default: `default`). */
+  step?: string;
+  maxTokens?: number;
+}
+export interface ModelOutput {
+  /** The assistant message, ready to append to the conversation. */
+  message: { role: 'assistant'; content: Block[] };
+  text: string;
+  toolUses: ToolUse[];
+  stopReason: string;
+  model: string;
+}
+export interface ToolInput {
+  name: string;
+  input: unknown;
+  /** The model's tool_use id, when the call answers one. */
+  toolUseId?: string;
+}
+export interface ToolOutput {
+  content: string;
+  isError: boolean;
+}
+
+/** The actors the runtime provides. A machine invokes them by name (`src: 'model'`). */
+export const RUNTIME_ACTORS = ['model', 'tool'] as const;
+
+const providedByRuntime = (name: string) => () =>
+  Promise.reject(new Error(`the '${name}' actor is provided by the runtime: run the workflow through it`));
+
+/**
+ * Typed placeholders for the runtime actors, for custom machines:
+ * `setup({ actors: runtimeActors }).createMachine({ invoke: { src: 'model', ... } })`.
+ * The executor replaces them with `machine.provide({ actors: { model, tool } })`.
+ */
+export const runtimeActors = {
+  model: fromPromise<ModelOutput, ModelInput>(providedByRuntime('model')),
+  tool: fromPromise<ToolOutput, ToolInput>(providedByRuntime('tool')),
+};
+
+/** A local tool: a function the runtime runs for the model (MCP servers come later). */
+export interface LocalTool<I = unknown> {
+  description: string;
+  /** A zod schema (validated before `run`, shown to the model as JSON Schema) or a JSON Schema. */
+  input_schema: z.ZodType<I> | Record<string, unknown>;
+  run(input: I, ctx: { runId: string; signal: AbortSignal }): unknown;
+}
+
+export interface Problem {
+  field: string;
+  message: string;
+}
+
+/** A definition that does not validate: every problem, each naming its field. */
+export class WorkflowDefinitionError extends Error {
+  readonly code = 'invalid_workflow';
+  constructor(readonly problems: Problem[]) {
+    super(`invalid workflow: ${problems.map((p) => `${p.field}: ${p.message}`).join('; ')}`);
+    this.name = 'WorkflowDefinitionError';
+  }
+}
+
+const isZod = (v: unknown): v is z.ZodType =>
+  typeof v === 'object' && v !== null && typeof (v as z.ZodType).safeParse === 'function';
+const isMachine = (v: unknown): v is AnyStateMachine =>
+  typeof v === 'object' &&
+  v !== null &&
+  typeof (v as AnyStateMachine).provide === 'function' &&
+  typeof (v as AnyStateMachine).getInitialSnapshot === 'function';
+
+const spend = z.union([z.string(), z.number()]).transform((v, ctx): Micros => {
+  const micros = tryParseUsd(v);
+  if (micros === undefined || micros <= 0) {
+    ctx.addIssue({
+      code: 'custom',
+      message: `expected a dollar amount like "$2.00", got ${JSON.stringify(v)}`,
+    });
+    return z.NEVER;
+  }
+  return micros;
+});
+const time = z.string().transform((v, ctx) => {
+  const ms = parseDuration(v);
+  if (ms === undefined || ms <= 0) {
+    ctx.addIssue({
+      code: 'custom',
+      message: `expected a duration like "30s" or "10m", got ${JSON.stringify(v)}`,
+    });
+    return z.NEVER;
+  }
+  return ms;
+});
+const toolName = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'tool names are 1-64 of A-Z a-z 0-9 _ -');
+
+const localTool = z.strictObject({
+  description: z.string().min(1, 'required: what the tool does, for the model'),
+  input_schema: z.custom<LocalTool['input_schema']>(
+    (v) => typeof v === 'object' && v !== null,
+    'expected a zod schema or a JSON Schema object',
+  ),
+  run: z.custom<LocalTool['run']>((v) => typeof v === 'function', 'expected a function run(input)'),
+});
+
+/** The workflow definition schema: validation, the `Workflow` type and error messages. */
+export const workflowSchema = z
+  .strictObject({
+    id: z
+      .string({ error: 'required: the workflow id, e.g. "triage"' })
+      .refine(isScopeKey, "use letters, digits, '.', '_', '@' or '-' (at most 128)"),
+    version: z.union([z.string().min(1), z.number().int().nonnegative()], {
+      error: 'required: a version such as 1 or "2026-05-01"',
+    }),
+    description: z.string({ error: 'required: one line saying what the workflow does' }).min(1),
+    input: z.custom<z.ZodType>(isZod, 'expected a zod schema for the run input'),
+    prefix: z.strictObject(
+      {
+        system: z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]),
+        /** Names of entries in `tools` the model sees (default: all of them). */
+        tools: z.array(toolName).optional(),
+      },
+      { error: 'required: {system, tools?}, the frozen prompt prefix' },
+    ),
+    tools: z.record(toolName, localTool).default({}),
+    models: z
+      .looseObject({ default: z.string({ error: 'required: a model class or model id' }).min(1) })
+      .catchall(z.string().min(1)),
+    limits: z.strictObject(
+      {
+        spend,
+        time,
+        steps: z.number({ error: 'required: the most model and tool calls a run may make' }).int().positive(),
+      },
+      { error: 'required: {spend: "$2.00", time: "10m", steps: 50}' },
+    ),
+    approvals: z.array(toolName).default([]),
+    /** MCP servers the workflow may use: filled in by the MCP issue. */
+    mcp: z.array(z.unknown()).default([]),
+    machine: z.custom<AnyStateMachine>(isMachine, 'expected an XState v5 machine (setup(...).createMachine)'),
+  })
+  .superRefine((w, ctx) => {
+    const tools = Object.keys(w.tools);
+    w.prefix.tools?.forEach((t, i) => {
+      if (!tools.includes(t)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['prefix', 'tools', i],
+          message: `no tool named '${t}' in tools`,
+        });
+      }
+    });
+    w.approvals.forEach((t, i) => {
+      if (!tools.includes(t)) {
+        ctx.addIssue({ code: 'custom', path: ['approvals', i], message: `no tool named '${t}' in tools` });
+      }
+    });
+    for (const src of unknownActors(w.machine)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['machine'],
+        message: `invokes actor '${src}', which neither the runtime (${RUNTIME_ACTORS.join(', ')}) nor the machine provides`,
+      });
+    }
+  });
+
+export type WorkflowSpec = z.input<typeof workflowSchema>;
+type Parsed = z.output<typeof workflowSchema>;
+/** A validated workflow: limits in µ$ / ms, `prefix.system` as blocks, `prefix.tools` resolved. */
+export interface Workflow extends Omit<Parsed, 'version' | 'prefix'> {
+  version: string;
+  prefix: { system: string[]; tools: string[] };
+}
+
+/** Actor names a machine invokes that nothing provides. */
+export function unknownActors(machine: AnyStateMachine): string[] {
+  const provided = new Set<string>([...RUNTIME_ACTORS, ...Object.keys(machine.implementations.actors ?? {})]);
+  const missing = new Set<string>();
+  const visit = (node: AnyStateMachine['root']) => {
+    for (const inv of node.invoke) {
+      if (typeof inv.src === 'string' && !provided.has(inv.src)) missing.add(inv.src);
+    }
+    for (const child of Object.values(node.states ?? {})) visit(child as AnyStateMachine['root']);
+  };
+  visit(machine.root);
+  return [...missing];
+}
+
+const pathOf = (path: PropertyKey[]) => (path.length ? path.map(String).join('.') : '(definition)');
+
+/** Validates a definition, returning every problem (never throwing). */
+export function validateWorkflow(
+  value: unknown,
+): { ok: true; workflow: Workflow } | { ok: false; problems: Problem[] } {
+  const r = workflowSchema.safeParse(value);
+  if (!r.success) {
+    return {
+      ok: false,
+      problems: r.error.issues.map((i) => ({ field: pathOf(i.path), message: i.message })),
+    };
+  }
+  const w = r.data;
+  return {
+    ok: true,
+    workflow: {
+      ...w,
+      version: String(w.version),
+      prefix: {
+        system: typeof w.prefix.system === 'string' ? [w.prefix.system] : w.prefix.system,
+        tools: w.prefix.tools ?? Object.keys(w.tools),
+      },
+    },
+  };
+}
+
+/**
+ * Defines a workflow: the default export of a file in `workflows/`. Throws a
+ * `WorkflowDefinitionError` listing every problem by field.
+ *
+ * @example
+ * export default defineWorkflow({
+ *   id: 'summarise', version: 1, description: 'Summarises a document',
+ *   input: z.object({ text: z.string() }),
+ *   prefix: { system: 'You summarise documents in three bullet points.' },
+ *   models: { default: 'cheap' },
+ *   limits: { spend: '$0.50', time: '2m', steps: 4 },
+ *   machine: setup({ actors: runtimeActors }).createMachine({
+ *     initial: 'ask',
+ *     states: {
+ *       ask: { invoke: { src: 'model', input: ({ context }) => ({ messages: context.messages }),
+ *                        onDone: 'done' } },
+ *       done: { type: 'final' },
+ *     },
+ *   }),
+ * });
+ */
+export function defineWorkflow(spec: WorkflowSpec): Workflow {
+  const r = validateWorkflow(spec);
+  if (!r.ok) throw new WorkflowDefinitionError(r.problems);
+  return r.workflow;
+}
+
+export interface AgentSpec<I extends z.ZodType> {
+  id: string;
+  version: string | number;
+  description: string;
+  input: I;
+  system: string | string[];
+  // biome-ignore lint/suspicious/noExplicitAny: each tool takes its own input type
+  tools?: Record<string, LocalTool<any>>;
+  /** Model class or model id for every turn (default `cheap`). */
+  model?: string;
+  limits: { spend: string; time: string; steps: number };
+  approvals?: string[];
+  /** Output tokens per turn (default 1024). */
+  maxTokens?: number;
+  /** The first user message (default: the input as JSON). */
+  task?: (input: z.output<I>) => string;
+}
+
+export interface AgentContext {
+  messages: Message[];
+  pending: ToolUse[];
+  results: Block[];
+  answer: string;
+}
+
+/**
+ * The common case: a tool-using agent loop (think → tool calls → think … → done). Each turn
+ * invokes the runtime's `model` actor; each requested tool is run through the `tool` actor and
+ * its result goes back to the model. The run's output is the final answer's text.
+ *
+ * @example
+ * export default defineAgent({
+ *   id: 'weather', version: 1, description: 'Answers weather questions',
+ *   input: z.object({ question: z.string() }),
+ *   system: 'You answer weather questions; use get_weather.',
+ *   tools: { get_weather: { description: 'Weather for a city',
+ *     input_schema: z.object({ city: z.string() }), run: ({ city }) => `Sunny in ${city}` } },
+ *   limits: { spend: '$0.20', time: '1m', steps: 6 },
+ *   task: (i) => i.question,
+ * });
+ */
+export function defineAgent<I extends z.ZodType>(spec: AgentSpec<I>): Workflow {
+  const task = spec.task ?? ((i: unknown) => JSON.stringify(i));
+  const maxTokens = spec.maxTokens ?? 1024;
+  const machine = setup({
+    types: { context: {} as AgentContext, input: {} as z.output<I>, output: {} as { answer: string } },
+    actors: runtimeActors,
+  }).createMachine({
+    id: spec.id,
+    context: ({ input }) => ({
+      messages: [{ role: 'user', content: task(input) }],
+      pending: [],
+      results: [],
+      answer: '',
+    }),
+    initial: 'thinking',
+    states: {
+      thinking: {
+        invoke: {
+          src: 'model',
+          input: ({ context }) => ({ step: 'think', messages: context.messages, maxTokens }),
+          onDone: [
+            {
+              guard: ({ event }) => event.output.toolUses.length > 0,
+              target: 'acting',
+              actions: assign(({ context, event }) => ({
+                messages: [...context.messages, event.output.message],
+                pending: event.output.toolUses,
+                results: [],
+              })),
+            },
+            {
+              target: 'done',
+              actions: assign(({ context, event }) => ({
+                messages: [...context.messages, event.output.message],
+                answer: event.output.text,
+              })),
+            },
+          ],
+        },
+      },
+      acting: {
+        invoke: {
+          src: 'tool',
+          input: ({ context }) => {
+            const use = context.pending[0]!;
+            return { name: use.name, input: use.input, toolUseId: use.id };
+          },
+          onDone: {
+            target: 'next',
+            actions: assign(({ context, event }) => ({
+              pending: context.pending.slice(1),
+              results: [
+                ...context.results,
+                {
+                  type: 'tool_result',
+                  tool_use_id: context.pending[0]!.id,
+                  content: event.output.content,
+                  ...(event.output.isError ? { is_error: true } : {}),
+                },
+              ],
+            })),
+          },
+        },
+      },
+      next: {
+        always: [
+          { guard: ({ context }) => context.pending.length > 0, target: 'acting' },
+          {
+            target: 'thinking',
+            actions: assign(({ context }) => ({
+              messages: [...context.messages, { role: 'user' as const, content: context.results }],
+              results: [],
+            })),
+          },
+        ],
+      },
+      done: { type: 'final' },
+    },
+    output: ({ context }) => ({ answer: context.answer }),
+  });
+  return defineWorkflow({
+    id: spec.id,
+    version: spec.version,
+    description: spec.description,
+    input: spec.input,
+    prefix: { system: spec.system },
+    tools: (spec.tools ?? {}) as Record<string, LocalTool>,
+    models: { default: spec.model ?? 'cheap' },
+    limits: spec.limits,
+    approvals: spec.approvals ?? [],
+    machine,
+  });
+}
