@@ -162,7 +162,16 @@ export const workflowSchema = z
     approvals: z.array(toolName).default([]),
     /** MCP servers the workflow may use: filled in by the MCP issue. */
     mcp: z.array(z.unknown()).default([]),
-    machine: z.custom<AnyStateMachine>(isMachine, 'expected an XState v5 machine (setup(...).createMachine)'),
+    machine: z
+      .custom<AnyStateMachine>(isMachine, 'expected an XState v5 machine (setup(...).createMachine)')
+      .superRefine((machine, ctx) => {
+        for (const src of unknownActors(machine)) {
+          ctx.addIssue({
+            code: 'custom',
+            message: `invokes actor '${src}', which neither the runtime (${RUNTIME_ACTORS.join(', ')}) nor the machine provides`,
+          });
+        }
+      }),
   })
   .superRefine((w, ctx) => {
     const tools = Object.keys(w.tools);
@@ -180,13 +189,6 @@ export const workflowSchema = z
         ctx.addIssue({ code: 'custom', path: ['approvals', i], message: `no tool named '${t}' in tools` });
       }
     });
-    for (const src of unknownActors(w.machine)) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['machine'],
-        message: `invokes actor '${src}', which neither the runtime (${RUNTIME_ACTORS.join(', ')}) nor the machine provides`,
-      });
-    }
   });
 
 export type WorkflowSpec = z.input<typeof workflowSchema>;
@@ -262,7 +264,15 @@ export function validateWorkflow(
 export function defineWorkflow(spec: WorkflowSpec): Workflow {
   const r = validateWorkflow(spec);
   if (!r.ok) throw new WorkflowDefinitionError(r.problems);
+  defined.add(r.workflow);
   return r.workflow;
+}
+
+const defined = new WeakSet<object>();
+
+/** True for what `defineWorkflow` returned (already validated: limits are µ$ and ms). */
+export function isDefinedWorkflow(value: unknown): value is Workflow {
+  return typeof value === 'object' && value !== null && defined.has(value);
 }
 
 export interface AgentSpec<I extends z.ZodType> {
