@@ -50,7 +50,10 @@ export function prepareStatements(db: Database.Database) {
       `INSERT OR IGNORE INTO budgets (id, scope, kind, owner, ceiling, window_spec, created_at, updated_at)
        VALUES (@id, @scope, @kind, @owner, @ceiling, @window, @now, @now)`,
     ),
-    reserve: db.prepare('UPDATE budgets SET reserved = reserved + ?, updated_at = ? WHERE id = ?'),
+    /** One statement for every budget of the identity (unused slots are ''). */
+    reserveIn: db.prepare(
+      `UPDATE budgets SET reserved = reserved + ?, updated_at = ? WHERE id IN (${inList})`,
+    ),
     unreserve: db.prepare(
       'UPDATE budgets SET reserved = MAX(0, reserved - ?), updated_at = ? WHERE scope = ?',
     ),
@@ -59,6 +62,13 @@ export function prepareStatements(db: Database.Database) {
          spent = CASE WHEN window_key = @key THEN spent + @cost ELSE @cost END,
          window_key = @key, reserved = MAX(0, reserved - @release), updated_at = @now
        WHERE id = @id`,
+    ),
+    /** `charge` for every calendar/total budget in one window (unused id slots are ''). */
+    chargeIn: db.prepare(
+      `UPDATE budgets SET
+         spent = CASE WHEN window_key = ? THEN spent + ? ELSE ? END,
+         window_key = ?, reserved = MAX(0, reserved - ?), updated_at = ?
+       WHERE id IN (${inList})`,
     ),
     bucketSum: db.prepare(
       'SELECT COALESCE(SUM(spent), 0) AS s FROM budget_buckets WHERE budget_id = ? AND bucket >= ?',
@@ -92,6 +102,8 @@ export function prepareStatements(db: Database.Database) {
     resExpired: db.prepare(
       "SELECT * FROM reservations WHERE status = 'open' AND expires_at <= ? ORDER BY expires_at LIMIT ?",
     ),
+    /** When the next open reservation falls due (null: none open). */
+    resNextDue: db.prepare("SELECT MIN(expires_at) AS t FROM reservations WHERE status = 'open'"),
     resForget: db.prepare("DELETE FROM reservations WHERE status <> 'open' AND closed_at < ?"),
     ledgerInsert: db.prepare(
       `INSERT INTO ledger (id, at, day, team, env, seat, workflow, run, kind, name, outcome, cost,

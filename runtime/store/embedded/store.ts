@@ -99,6 +99,8 @@ export class EmbeddedMoneyStore implements MoneyStore {
   private readonly s: Statements;
   private readonly cached = new Map<string, Database.Statement>();
   private readonly checkpointer: Checkpointer | undefined;
+  /** Store time before which no open reservation falls due: admit skips its sweep until then. */
+  private noneDueBefore = Number.NEGATIVE_INFINITY;
 
   constructor(
     path: string,
@@ -127,13 +129,21 @@ export class EmbeddedMoneyStore implements MoneyStore {
     const amount = checkMicros(req.amount, 'amount');
     const specs = scopes.map((s) => specFor(s, this.options, req.provision));
     const label: Label = { requestId: req.requestId, kind: req.kind, name: req.name };
-    return this.run('admit', () => this.admitTx.immediate(req.identity, scopes, specs, amount, label));
+    return this.run('admit', () => {
+      try {
+        return this.admitTx.immediate(req.identity, scopes, specs, amount, label);
+      } catch (err) {
+        // Rolled back, expirations included: look again next time.
+        this.noneDueBefore = Number.NEGATIVE_INFINITY;
+        throw err;
+      }
+    });
   }
 
   private readonly admitTx = this.lazyTx(
     (identity: Identity, scopes: Scope[], specs: Required<BudgetSpec>[], amount: Micros, label: Label) => {
       const now = this.now();
-      this.expire(this.s.resExpired.all(now, SWEEP_IN_ADMIT) as ReservationRow[], now);
+      this.sweepDue(now);
       const kill = this.firstKill(scopes);
       if (kill) return { ok: false, refusal: { code: 'killed', kill } } satisfies Admission;
       const live: LiveBudget[] = [];
@@ -152,7 +162,7 @@ export class EmbeddedMoneyStore implements MoneyStore {
         }
         live.push(b);
       }
-      for (const b of live) this.s.reserve.run(amount, now, b.row.id);
+      this.s.reserveIn.run(amount, now, ...padded(live.map((b) => b.row.id)));
       const reservation: Reservation = {
         id: newId('res'),
         amount,
@@ -206,17 +216,17 @@ export class EmbeddedMoneyStore implements MoneyStore {
       const final = finishEntry({ ...entry, reservationId }, open ? held : entry.reserved);
       if (open) {
         const scopes = storedJson<Scope[]>(res.scopes, 'reservation scopes');
-        for (const row of this.budgetRows(scopes)) {
-          if (row) this.charge(this.live(row, now), final.cost, held, now);
-        }
+        const live: LiveBudget[] = [];
+        for (const row of this.budgetRows(scopes)) if (row) live.push(this.live(row, now));
+        this.chargeAll(live, final.cost, held, now);
       } else if (final.cost > 0) {
         // Late or unknown: charge the identity's budgets, creating any that do not exist yet.
         const scopes = identityScopes(entry.identity);
-        for (const [i, row] of this.budgetRows(scopes).entries()) {
+        const live = this.budgetRows(scopes).map((row, i) => {
           const scope = scopes[i]!;
-          const found = row ?? this.ensureRow(scope, specFor(scope, this.options), now);
-          this.charge(this.live(found, now), final.cost, 0, now);
-        }
+          return this.live(row ?? this.ensureRow(scope, specFor(scope, this.options), now), now);
+        });
+        this.chargeAll(live, final.cost, 0, now);
       }
       this.insertLedger(final);
       this.s.resClose.run({ id: reservationId, now, status, entry: JSON.stringify(final) });
@@ -510,6 +520,40 @@ export class EmbeddedMoneyStore implements MoneyStore {
     };
   }
 
+  /**
+   * Expires reservations that are due, at most SWEEP_IN_ADMIT of them, and remembers when the next
+   * one falls due so the admits before then skip the lookup. A reservation made later, here or by
+   * another process, is due `reservationTtlMs` after it was made at the earliest; one a process with
+   * a shorter TTL makes may wait for the next sweepExpired, as one past the batch does.
+   */
+  private sweepDue(now: number): void {
+    if (now >= this.noneDueBefore) {
+      const due = this.s.resExpired.all(now, SWEEP_IN_ADMIT) as ReservationRow[];
+      this.expire(due, now);
+      if (due.length < SWEEP_IN_ADMIT) {
+        const next = (this.s.resNextDue.get() as { t: number | null }).t;
+        this.noneDueBefore = Math.min(next ?? Number.POSITIVE_INFINITY, now + this.options.reservationTtlMs);
+      }
+    }
+  }
+
+  /** `charge` for several budgets: one statement per calendar window, rolling ones one by one. */
+  private chargeAll(live: LiveBudget[], cost: Micros, release: Micros, now: number): void {
+    const byKey = new Map<string, string[]>();
+    for (const b of live) {
+      if (b.rolling) {
+        this.charge(b, cost, release, now);
+        continue;
+      }
+      const ids = byKey.get(b.window.key);
+      if (ids) ids.push(b.row.id);
+      else byKey.set(b.window.key, [b.row.id]);
+    }
+    for (const [key, ids] of byKey) {
+      this.s.chargeIn.run(key, cost, cost, key, release, now, ...padded(ids));
+    }
+  }
+
   /** Adds `cost` to the current window and frees `release` of the reservation. */
   private charge(b: LiveBudget, cost: Micros, release: Micros, now: number): void {
     const id = b.row.id;
@@ -590,6 +634,11 @@ export class EmbeddedMoneyStore implements MoneyStore {
     this.s.auditInsert.run(entry.id, entry.at, entry.target, JSON.stringify(entry));
     return entry;
   }
+}
+
+/** Ids for an `IN (...)` of MAX_SCOPES slots; '' matches no row. */
+function padded(ids: string[]): string[] {
+  return ids.length === MAX_SCOPES ? ids : [...ids, ...Array(MAX_SCOPES - ids.length).fill('')];
 }
 
 /**
