@@ -40,10 +40,10 @@ Stops gracefully on SIGTERM/SIGINT: in-flight requests finish, then the store is
     const server = await startServer(config, log);
     const base = server.url;
     out(`listening on ${base}`);
-    out(`  inbox        ${base}/`);
+    out(`  inbox        ${base}/   (not built yet: arrives with the web inbox)`);
     out(`  operator API ${base}/api`);
     out(`  gateway      ${base}/v1/messages   (point ANTHROPIC_BASE_URL here, a cp_ key as the API key)`);
-    out(`  MCP          ${base}/mcp`);
+    out(`  MCP          ${base}/mcp   (not built yet: arrives with the MCP server)`);
     out(
       `  store        ${config.store.backend}${config.store.backend === 'embedded' ? ` (${config.dataDir})` : ''}`,
     );
