@@ -1,0 +1,140 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import { defineAgent } from '../../../runtime/workflows/define.ts';
+import { WorkflowExecutor } from '../../../runtime/workflows/executor.ts';
+import { type Harness, startHarness } from '../../helpers/harness.ts';
+
+const WHO = { team: 'support', env: 'prod', seat: 'alice' };
+
+/** An agent whose task text carries emulator directives, and whose tool can echo more of them. */
+const agent = (opts: {
+  id: string;
+  limits?: { spend?: string; time?: string; steps?: number };
+  system?: string;
+  echo?: string;
+}) =>
+  defineAgent({
+    id: opts.id,
+    version: 1,
+    description: 'test agent',
+    input: z.object({ task: z.string() }),
+    system: opts.system ?? `You are the ${opts.id} agent.`,
+    tools: {
+      lookup: {
+        description: 'Looks up an order',
+        input_schema: z.object({ order: z.string() }),
+        run: ({ order }: { order: string }) => `order ${order}: shipped ${opts.echo ?? ''}`,
+      },
+    },
+    limits: { spend: '$1.00', time: '1m', steps: 20, ...opts.limits },
+    task: (i) => i.task,
+  });
+
+const LOOKUP = '[[emulator:tool_use lookup={"order":"A1"}]]';
+
+describe('workflow executor (real server, emulator provider)', () => {
+  let h: Harness;
+  let ex: WorkflowExecutor;
+
+  beforeAll(async () => {
+    h = await startHarness({ config: { routing: { classes: { cheap: ['claude-haiku-4-5'] } } } });
+    ex = new WorkflowExecutor(h.rt);
+  });
+  afterAll(() => h.close());
+
+  const ledger = (run: string) => h.rt.store.listLedger({ run, limit: 100 });
+
+  it('runs a 3-step agent to done with one ledger entry per model and tool call', async () => {
+    const w = agent({ id: 'three-step' });
+    const started = await ex.start(w, { task: `Where is my order? ${LOOKUP}` }, WHO);
+    const run = await ex.wait(started.id);
+    expect(run.state).toBe('done');
+    expect(run.output).toEqual({ answer: expect.stringContaining('Emulated reply after tool result') });
+    expect(run.steps).toBe(3);
+    const entries = (await ledger(run.id)).sort((a, b) => a.at - b.at || a.id.localeCompare(b.id));
+    expect(entries.map((e) => [e.kind, e.name, e.outcome])).toEqual([
+      ['model', 'claude-haiku-4-5', 'ok'],
+      ['tool', 'lookup', 'ok'],
+      ['model', 'claude-haiku-4-5', 'ok'],
+    ]);
+    expect(entries.every((e) => e.identity.run === run.id && e.identity.workflow === 'three-step')).toBe(
+      true,
+    );
+    const box = await h.rt.store.getBudget(`run:${run.id}`);
+    expect(box).toMatchObject({ ceiling: 1_000_000, window: 'total', reserved: 0 });
+    expect(box!.spent).toBe(entries.reduce((n, e) => n + e.cost, 0));
+    expect((await ex.runs.journal(run.id)).map((j) => j.ledgerId)).toEqual(entries.map((e) => e.id));
+  });
+
+  it('places the breakpoints so the second model call of a run reads the prefix from cache', async () => {
+    const w = agent({ id: 'cached', system: `You triage tickets. ${'Policy line. '.repeat(1600)}` });
+    const run = await ex.wait((await ex.start(w, { task: `Check ${LOOKUP}` }, WHO)).id);
+    expect(run.state).toBe('done');
+    const models = (await ledger(run.id)).filter((e) => e.kind === 'model').sort((a, b) => a.at - b.at);
+    expect(models).toHaveLength(2);
+    expect(models[0]!.tokens.cacheWrite5m).toBeGreaterThan(4096);
+    expect(models[1]!.tokens.cacheRead).toBeGreaterThan(4096);
+    expect(models[1]!.prefixHash).toBeDefined();
+  });
+
+  it('suspends on the spend box before overspending it', async () => {
+    const w = agent({
+      id: 'spender',
+      limits: { spend: '$0.02', steps: 100 },
+      echo: `${LOOKUP} [[emulator:output_tokens=900]]`,
+    });
+    const run = await ex.wait(
+      (await ex.start(w, { task: `Go ${LOOKUP} [[emulator:output_tokens=900]]` }, WHO)).id,
+    );
+    expect(run).toMatchObject({ state: 'suspended', reason: 'spend_box' });
+    expect(run.detail).toMatchObject({ spendBox: 20_000, budget: `run:${run.id}` });
+    const entries = await ledger(run.id);
+    const spent = entries.reduce((n, e) => n + e.cost, 0);
+    expect(spent).toBeLessThanOrEqual(20_000);
+    expect(run.detail!.spent).toBe(spent);
+    expect(entries.filter((e) => e.outcome === 'refused').map((e) => e.code)).toEqual(['budget_exhausted']);
+    expect(entries.filter((e) => e.kind === 'model' && e.outcome === 'ok').length).toBeGreaterThan(1);
+  });
+
+  it('suspends at the step cap', async () => {
+    const w = agent({ id: 'looper', limits: { steps: 3 }, echo: LOOKUP });
+    const run = await ex.wait((await ex.start(w, { task: `Loop ${LOOKUP}` }, WHO)).id);
+    expect(run).toMatchObject({ state: 'suspended', reason: 'step_cap', steps: 3 });
+    expect(run.detail).toMatchObject({ steps: 3, stepCap: 3 });
+    expect(await ledger(run.id)).toHaveLength(3);
+  });
+
+  it('suspends at the time box, aborting the call in flight', async () => {
+    const w = agent({ id: 'slow', limits: { time: '800ms' } });
+    const t0 = Date.now();
+    const run = await ex.wait((await ex.start(w, { task: 'Think hard [[emulator:latency=5000]]' }, WHO)).id);
+    expect(Date.now() - t0).toBeLessThan(3000);
+    expect(run).toMatchObject({ state: 'suspended', reason: 'time_box', detail: { timeBox: 800 } });
+    const entries = await ledger(run.id);
+    expect(entries.map((e) => [e.outcome, e.cost])).toEqual([['error', 0]]);
+    expect((await h.rt.store.getBudget(`run:${run.id}`))!.reserved).toBe(0);
+  });
+
+  it('kills a run at once, aborting its in-flight call and releasing the reservation', async () => {
+    const w = agent({ id: 'doomed' });
+    const { id } = await ex.start(w, { task: 'Think [[emulator:latency=5000]]' }, WHO);
+    for (let i = 0; i < 200 && !(await h.rt.store.getBudget(`run:${id}`))?.reserved; i++) {
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    const t0 = Date.now();
+    const run = await ex.kill(id, { actor: 'oncall', reason: 'runaway' });
+    expect(Date.now() - t0).toBeLessThan(1000);
+    expect(run).toMatchObject({
+      state: 'killed',
+      reason: 'killed',
+      detail: { by: 'oncall', why: 'runaway' },
+    });
+    const entries = await ledger(id);
+    expect(entries.map((e) => [e.kind, e.outcome, e.cost])).toEqual([['model', 'error', 0]]);
+    expect((await h.rt.store.getBudget(`run:${id}`))!.reserved).toBe(0);
+  });
+
+  it('refuses input that does not match the schema, naming the field', async () => {
+    await expect(ex.start(agent({ id: 'strict' }), { task: 42 }, WHO)).rejects.toThrow(/input\.task/);
+  });
+});
