@@ -138,3 +138,29 @@ describe('workflow executor (real server, emulator provider)', () => {
     await expect(ex.start(agent({ id: 'strict' }), { task: 42 }, WHO)).rejects.toThrow(/input\.task/);
   });
 });
+
+describe('the shipped workflows folder', () => {
+  it('loads without problems and the triage agent runs end to end on the emulator', async () => {
+    const { loadWorkflows } = await import('../../../runtime/workflows/loader.ts');
+    const set = await loadWorkflows(new URL('../../../workflows', import.meta.url).pathname);
+    expect(set.invalid).toEqual([]);
+    const triage = set.get('triage')!;
+    const h = await startHarness({ config: { routing: { classes: { cheap: ['claude-haiku-4-5'] } } } });
+    try {
+      const ex = new WorkflowExecutor(h.rt);
+      const ticket =
+        'My order O-7 is late. [[emulator:tool_use lookup_order={"order_id":"O-7"}]] [[emulator:tool_use set_priority={"priority":"urgent"}]]';
+      const run = await ex.wait((await ex.start(triage, { ticket }, WHO)).id);
+      expect(run.state).toBe('done');
+      const entries = await h.rt.store.listLedger({ run: run.id });
+      expect(entries.map((e) => e.name).sort()).toEqual([
+        'claude-haiku-4-5',
+        'claude-haiku-4-5',
+        'lookup_order',
+        'set_priority',
+      ]);
+    } finally {
+      await h.close();
+    }
+  });
+});
