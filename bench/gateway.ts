@@ -14,7 +14,11 @@ const arg = (name: string, dflt: number) => {
 const duration = arg('duration', 8);
 const connections = arg('connections', 50);
 const TOKEN = 'cpo_bench-token-0123456789abcdef';
-const BODY = JSON.stringify({ model: 'claude-haiku-4-5', max_tokens: 64, messages: [{ role: 'user', content: 'hi' }] });
+const BODY = JSON.stringify({
+  model: 'claude-haiku-4-5',
+  max_tokens: 64,
+  messages: [{ role: 'user', content: 'hi' }],
+});
 const children: ChildProcess[] = [];
 
 function start(cmd: string[], env: NodeJS.ProcessEnv = {}): Promise<string> {
@@ -35,7 +39,14 @@ function start(cmd: string[], env: NodeJS.ProcessEnv = {}): Promise<string> {
 }
 
 async function load(name: string, url: string, headers: Record<string, string>) {
-  const r = await autocannon({ url: `${url}/v1/messages`, method: 'POST', headers, body: BODY, connections, duration });
+  const r = await autocannon({
+    url: `${url}/v1/messages`,
+    method: 'POST',
+    headers,
+    body: BODY,
+    connections,
+    duration,
+  });
   const row = {
     name,
     reqPerSec: Math.round(r.requests.average),
@@ -43,7 +54,9 @@ async function load(name: string, url: string, headers: Record<string, string>) 
     p99: r.latency.p99,
     non2xx: r.non2xx,
   };
-  process.stderr.write(`${name}: ${row.reqPerSec} req/s, p50 ${row.p50} ms, p99 ${row.p99} ms, non-2xx ${row.non2xx}\n`);
+  process.stderr.write(
+    `${name}: ${row.reqPerSec} req/s, p50 ${row.p50} ms, p99 ${row.p99} ms, non-2xx ${row.non2xx}\n`,
+  );
   return row;
 }
 
@@ -71,14 +84,23 @@ try {
   const { key } = (await created.json()) as { key: string };
   const json = { 'content-type': 'application/json' };
   const rows = [
-    await load('direct to emulator', emulator, { ...json, 'x-api-key': 'sk-emulator-local', 'anthropic-version': '2023-06-01' }),
+    await load('direct to emulator', emulator, {
+      ...json,
+      'x-api-key': 'sk-emulator-local',
+      'anthropic-version': '2023-06-01',
+    }),
     await load('bare node:http proxy', bare, json),
     await load('chokepoint (embedded)', chokepoint, { ...json, 'x-api-key': key }),
   ];
   const baseline = rows[1]!.reqPerSec;
   console.log(`\n| contender | req/s | p50 ms | p99 ms | vs bare proxy |\n| --- | --- | --- | --- | --- |`);
-  for (const r of rows) console.log(`| ${r.name} | ${r.reqPerSec} | ${r.p50} | ${r.p99} | ${((100 * r.reqPerSec) / baseline).toFixed(0)}% |`);
-  console.log(`\n(${connections} connections, ${duration} s each, tiny non-streaming body, zero-latency emulator; all on this machine)`);
+  for (const r of rows)
+    console.log(
+      `| ${r.name} | ${r.reqPerSec} | ${r.p50} | ${r.p99} | ${((100 * r.reqPerSec) / baseline).toFixed(0)}% |`,
+    );
+  console.log(
+    `\n(${connections} connections, ${duration} s each, tiny non-streaming body, zero-latency emulator; all on this machine)`,
+  );
 } finally {
   for (const c of children) c.kill('SIGTERM');
 }
