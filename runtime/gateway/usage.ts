@@ -50,9 +50,7 @@ export class StreamUsage {
   private deltaBytes = 0;
   /** True once `message_delta` carried the final output count. */
   complete = false;
-  stopReason?: string;
   errorType?: string;
-  model?: string;
 
   feed(chunk: Buffer | string): void {
     this.pending += typeof chunk === 'string' ? chunk : chunk.toString('utf8');
@@ -78,12 +76,7 @@ export class StreamUsage {
       return;
     }
     if (this.event !== 'message_start' && this.event !== 'message_delta' && this.event !== 'error') return;
-    let parsed: {
-      message?: { usage?: ApiUsage; model?: string };
-      usage?: ApiUsage;
-      delta?: { stop_reason?: string };
-      error?: { type?: string };
-    };
+    let parsed: { message?: { usage?: ApiUsage }; usage?: ApiUsage; error?: { type?: string } };
     try {
       parsed = JSON.parse(data);
     } catch {
@@ -91,12 +84,10 @@ export class StreamUsage {
     }
     if (this.event === 'message_start') {
       this.usage = { ...parsed.message?.usage };
-      this.model = parsed.message?.model;
     } else if (this.event === 'message_delta') {
       for (const [k, v] of Object.entries(parsed.usage ?? {})) {
         if (v !== null && v !== undefined) (this.usage as Record<string, unknown>)[k] = v;
       }
-      if (parsed.delta?.stop_reason) this.stopReason = parsed.delta.stop_reason;
       this.complete = true;
     } else {
       this.errorType = parsed.error?.type ?? 'error';
@@ -108,9 +99,5 @@ export class StreamUsage {
     const t = tokensOf(this.usage);
     if (!this.complete) t.output = Math.max(t.output, Math.ceil(this.deltaBytes / 4));
     return t;
-  }
-
-  get started(): boolean {
-    return this.usage.input_tokens !== undefined;
   }
 }
