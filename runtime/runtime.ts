@@ -16,6 +16,7 @@ import type { Logger } from './log.ts';
 import { PriceTable } from './pricing/pricing.ts';
 import { openEmbeddedStore } from './store/embedded/store.ts';
 import type { LedgerEntry, LedgerInput, MoneyStore, Reservation, TokenCounts } from './store/port.ts';
+import type { RunHost } from './workflows/host.ts';
 
 /** Counters the call path reports to (Prometheus, filled in by the observability issue). */
 export interface CallMetrics {
@@ -40,6 +41,8 @@ export interface Runtime {
   keys: KeyRing;
   operatorSetup: OperatorSetup;
   metrics?: CallMetrics;
+  /** The workflow runs (set by `openRunHost` when the server or a worker hosts workflows). */
+  runs?: RunHost;
   /** Set when the provider is the emulator (the in-process one also sets `emulator`). */
   emulatorUrl?: string;
   emulator?: Emulator;
@@ -166,6 +169,7 @@ export async function openRuntime(
       return retryOrKeep(() => store.release(r.id, entry), { op: 'release', reservationId: r.id, entry });
     },
     async close() {
+      await rt.runs?.close();
       upstream.close();
       await keys.close();
       await rt.events.close();

@@ -29,6 +29,7 @@ export interface Config {
   budgets: { timeZone: string; defaults: Record<ScopeKind, BudgetSpec> };
   routing: ParsedConfig['routing'];
   workflowsDir: string;
+  workflows: { watch: boolean; runAs: { team: string; env: string }; leaseMs: number };
   operators: ParsedConfig['auth']['operators'];
   prices: PriceEntry[];
   logLevel: ParsedConfig['log']['level'];
@@ -148,7 +149,8 @@ export function resolveConfig(
     },
     budgets: { timeZone: c.budgets.timeZone, defaults },
     routing: c.routing,
-    workflowsDir: resolve(cwd, c.workflows.dir),
+    workflowsDir: resolve(cwd, env.CHOKEPOINT_WORKFLOWS_DIR ?? c.workflows.dir),
+    workflows: { watch: c.workflows.watch, runAs: c.workflows.runAs, leaseMs: c.workflows.lease },
     operators: c.auth.operators,
     prices: [...DEFAULT_PRICES, ...c.prices],
     logLevel: (env.CHOKEPOINT_LOG_LEVEL as Config['logLevel']) ?? c.log.level,

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { SCOPE_KINDS } from '../identity.ts';
+import { isScopeKey, SCOPE_KINDS } from '../identity.ts';
 import { tryParseUsd } from '../money.ts';
 import type { WindowSpec } from '../store/port.ts';
 
@@ -165,7 +165,22 @@ export const configSchema = z.strictObject({
       rules: z.array(routingRule).default([]),
     })
     .prefault({}),
-  workflows: z.strictObject({ dir: z.string().default('workflows') }).prefault({}),
+  workflows: z
+    .strictObject({
+      dir: z.string().default('workflows'),
+      /** Reload the folder when a workflow file changes (development; also `serve --watch`). */
+      watch: z.boolean().default(false),
+      /** Team and env of runs started by an operator (the seat is the operator's name). */
+      runAs: z
+        .strictObject({
+          team: z.string().refine(isScopeKey, 'use letters, digits, . _ @ -').default('default'),
+          env: z.string().refine(isScopeKey, 'use letters, digits, . _ @ -').default('default'),
+        })
+        .prefault({}),
+      /** A run's lease: a process that dies hands its runs to the others after this long. */
+      lease: duration.default(30_000),
+    })
+    .prefault({}),
   auth: z.strictObject({ operators: z.array(operator).default([]) }).prefault({}),
   prices: z.array(priceEntry).default([]),
   log: z

@@ -29,6 +29,8 @@ export interface ModelInput {
   /** Which entry of `models` to use (default: `default`). */
   step?: string;
   maxTokens?: number;
+  /** `auto` (default), `any` (the model must call some tool) or a tool name it must call. */
+  toolChoice?: 'auto' | 'any' | { tool: string };
 }
 export interface ModelOutput {
   /** The assistant message, ready to append to the conversation. */

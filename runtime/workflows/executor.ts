@@ -1,11 +1,12 @@
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
+import { EventEmitter } from 'node:events';
+import { hostname } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { type AnyActorRef, createActor, fromPromise } from 'xstate';
 import { modelCall, type Sink } from '../gateway/call.ts';
-import type { Identity } from '../identity.ts';
 import { newId } from '../ids.ts';
 import type { Runtime } from '../runtime.ts';
-import { NO_TOKENS } from '../store/port.ts';
+import { type Actor, NO_TOKENS } from '../store/port.ts';
 import type { Block, ModelInput, ModelOutput, ToolInput, ToolOutput, ToolUse, Workflow } from './define.ts';
 import {
   assemble,
@@ -16,24 +17,32 @@ import {
   refuseOwnPrefix,
 } from './prompt.ts';
 import {
+  FINAL_STATES,
   type JournalEntry,
   MemoryRunStore,
+  type RunFilter,
   type RunLimits,
   type RunRecord,
   type RunState,
   type RunStore,
+  type RunSummary,
+  summary,
 } from './run-store.ts';
 
 /**
  * The run executor: hosts a workflow version's machine as an XState actor and provides its
  * `model` and `tool` actors. Every model call goes through `modelCall` (identity with the run,
  * the run's spend box provisioned as the `run:<id>` budget, admission, ledger); every tool call
- * is checked against kill switches and approvals and written to the ledger. Limits belong to the
- * runtime: hitting the spend box, the time box or the step cap SUSPENDS the run (reason and
- * numbers recorded; the call that would pass the limit is not made).
+ * is checked against kill switches and approval gates and written to the ledger. Limits belong
+ * to the runtime: hitting the spend box, the time box or the step cap SUSPENDS the run (reason
+ * and numbers recorded; the call that would pass the limit is not made).
  *
- * A halted run's actor is stopped with the invocation still pending, and that persisted
- * snapshot is what is saved: restoring it re-runs the pending call, with the limits checked again.
+ * Durability: after every step the persisted snapshot is saved, and every completed call is
+ * journaled (with its ledger id) BEFORE the machine sees its result. A restored machine re-runs
+ * the invocation that was pending; the journal answers it when it had completed, so a restart
+ * never calls (or bills) twice. A run is held by one executor at a time through a lease in the
+ * run store; a process that dies lets its leases lapse and another (or the restarted one)
+ * recovers the run from its last step.
  */
 
 export class RunInputError extends Error {
@@ -47,10 +56,48 @@ export class RunInputError extends Error {
   }
 }
 
+/** A run operation that does not fit the run's state (resume a finished run, …): a 409. */
+export class RunStateError extends Error {
+  readonly code = 'conflict';
+  constructor(message: string) {
+    super(message);
+    this.name = 'RunStateError';
+  }
+}
+
+export class RunNotFoundError extends Error {
+  readonly code = 'not_found';
+  constructor(id: string) {
+    super(`no run ${id}`);
+    this.name = 'RunNotFoundError';
+  }
+}
+
 export interface Starter {
   team: string;
   env: string;
   seat: string;
+}
+
+export interface ExecutorOptions {
+  runs?: RunStore;
+  /** This process's name on leases (default host:pid:random). */
+  owner?: string;
+  /** How long a lease lasts without renewal (default 30 s); renewed every third of it. */
+  leaseMs?: number;
+  /** How often live runs are checked against kill switches flipped elsewhere (default 1 s). */
+  killPollMs?: number;
+}
+
+/** How a suspended run is resumed. */
+export interface ResumeOptions {
+  /** New limits (absolute), e.g. a wider spend box. */
+  limits?: Partial<RunLimits>;
+  /** For an approval gate: run the tool call (`approve`) or tell the model it was refused. */
+  gate?: 'approve' | 'deny';
+  /** Restart the time box clock (approving a time box). */
+  restartClock?: boolean;
+  by?: Actor;
 }
 
 interface LiveRun {
@@ -74,11 +121,29 @@ const never = <T>() => new Promise<T>(() => {});
 export class WorkflowExecutor {
   private readonly live = new Map<string, LiveRun>();
   readonly prefixes = new PrefixRegistry();
+  readonly runs: RunStore;
+  readonly owner: string;
+  /** `run` (a RunRecord, after every change of state) for live updates. */
+  readonly events = new EventEmitter();
+  private readonly leaseMs: number;
+  private readonly heartbeat: NodeJS.Timeout;
+  private readonly killPoll: NodeJS.Timeout;
+  private closed = false;
 
   constructor(
     private readonly rt: Runtime,
-    readonly runs: RunStore = new MemoryRunStore(),
-  ) {}
+    opts: ExecutorOptions | RunStore = {},
+  ) {
+    const o: ExecutorOptions = 'save' in opts ? { runs: opts } : opts;
+    this.runs = o.runs ?? new MemoryRunStore(rt.now);
+    this.owner = o.owner ?? `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
+    this.leaseMs = o.leaseMs ?? 30_000;
+    this.events.setMaxListeners(0);
+    this.heartbeat = setInterval(() => void this.renewLeases(), Math.max(50, this.leaseMs / 3));
+    this.heartbeat.unref();
+    this.killPoll = setInterval(() => void this.checkKills(), o.killPollMs ?? 1_000);
+    this.killPoll.unref();
+  }
 
   /** Starts a run of a workflow version for whoever asked; the input is validated first. */
   async start(
@@ -92,6 +157,8 @@ export class WorkflowExecutor {
       const issue = parsed.error.issues[0]!;
       throw new RunInputError(issue.path.map(String).join('.') || '(input)', issue.message);
     }
+    const prefix = freezePrefix(workflow);
+    await this.checkPrefix(prefix);
     const id = opts.id ?? newId('run');
     const now = this.rt.now();
     const record: RunRecord = {
@@ -104,72 +171,255 @@ export class WorkflowExecutor {
       limits: { ...workflow.limits },
       steps: 0,
       startedAt: now,
+      clockStart: now,
       updatedAt: now,
+      suspensions: 0,
+      grants: [],
     };
     await this.runs.save(record);
-    this.launch(record, workflow, []);
+    await this.runs.claim(id, this.owner, this.leaseMs);
+    this.launch(record, workflow, prefix, []);
     return { ...record };
   }
 
-  /** Resumes a suspended run from its persisted snapshot, optionally with wider limits. */
-  async resume(id: string, workflow: Workflow, extend: Partial<RunLimits> = {}): Promise<RunRecord> {
+  /**
+   * Resumes a suspended run from its persisted snapshot, pinned to the version it started on.
+   * Approving a time box restarts its clock; approving a gate lets the tool call run, denying it
+   * tells the model the call was refused.
+   */
+  async resume(id: string, workflow: Workflow, opts: ResumeOptions = {}): Promise<RunRecord> {
     const record = await this.runs.get(id);
-    if (record?.state !== 'suspended') throw new Error(`run ${id} is not suspended`);
-    if (workflow.id !== record.workflow || workflow.version !== record.version) {
-      throw new Error(`run ${id} is pinned to ${record.workflow}@${record.version}`);
+    if (!record) throw new RunNotFoundError(id);
+    if (record.state !== 'suspended') {
+      throw new RunStateError(`run ${id} is ${record.state}, not suspended: nothing to resume`);
     }
-    record.limits = { ...record.limits, ...extend };
+    if (workflow.id !== record.workflow || workflow.version !== record.version) {
+      throw new RunStateError(
+        `run ${id} is pinned to ${record.workflow}@${record.version}, not ${workflow.id}@${workflow.version}`,
+      );
+    }
+    if (!(await this.runs.claim(id, this.owner, this.leaseMs))) {
+      throw new RunStateError(`run ${id} is held by another worker`);
+    }
+    const prefix = freezePrefix(workflow);
+    await this.checkPrefix(prefix);
+    const gateKey = record.detail?.key;
+    if (opts.gate && record.reason === 'approval_required' && typeof gateKey === 'string') {
+      record.grants = [...record.grants, opts.gate === 'approve' ? gateKey : `deny:${gateKey}`];
+    }
+    if (opts.restartClock) record.clockStart = this.rt.now();
+    record.limits = { ...record.limits, ...opts.limits };
+    if (record.reason === 'step_cap' && record.steps >= record.limits.steps) {
+      // Approving a step cap grants the workflow's step allowance once more.
+      record.limits.steps = record.steps + workflow.limits.steps;
+    }
     record.state = 'running';
     record.reason = undefined;
     record.detail = undefined;
-    if (extend.spend !== undefined && (await this.rt.store.getBudget(`run:${id}`))) {
-      await this.rt.store.setCeiling(`run:${id}`, extend.spend, { actor: 'runtime', reason: 'run resumed' });
+    if (opts.limits?.spend !== undefined && (await this.rt.store.getBudget(`run:${id}`))) {
+      await this.rt.store.setCeiling(`run:${id}`, opts.limits.spend, {
+        actor: opts.by?.actor ?? 'runtime',
+        reason: opts.by?.reason ?? 'run resumed with a wider spend box',
+      });
     }
+    record.updatedAt = this.rt.now();
     await this.runs.save(record);
-    this.launch(record, workflow, await this.runs.journal(id));
+    this.launch(record, workflow, prefix, await this.runs.journal(id));
+    this.emit(record);
     return { ...record };
+  }
+
+  /**
+   * Picks up every `running` run nobody holds (this process restarted after a crash, or the
+   * holder died and its lease lapsed) and resumes it from its last step. `find` returns the
+   * workflow version a run is pinned to; runs whose version is not loaded are reported, not lost.
+   */
+  async recover(
+    find: (id: string, version: string) => Workflow | undefined,
+  ): Promise<{ resumed: string[]; orphaned: RunSummary[] }> {
+    const resumed: string[] = [];
+    const orphaned: RunSummary[] = [];
+    let cursor: string | undefined;
+    do {
+      const page = await this.runs.list({ state: 'running', limit: 500, cursor });
+      cursor = page.next;
+      for (const r of page.runs) {
+        if (this.live.has(r.id) || this.closed) continue;
+        const workflow = find(r.workflow, r.version);
+        if (!workflow) {
+          orphaned.push(r);
+          continue;
+        }
+        if (!(await this.runs.claim(r.id, this.owner, this.leaseMs))) continue;
+        const record = await this.runs.get(r.id);
+        if (record?.state !== 'running') {
+          await this.runs.unclaim(r.id, this.owner);
+          continue;
+        }
+        const prefix = freezePrefix(workflow);
+        this.launch(record, workflow, prefix, await this.runs.journal(r.id));
+        resumed.push(r.id);
+      }
+    } while (cursor);
+    if (resumed.length) this.rt.log.info('recovered runs', { count: resumed.length, owner: this.owner });
+    for (const r of orphaned) {
+      this.rt.log.error('a running run is pinned to a workflow version that is not loaded', {
+        run: r.id,
+        workflow: r.workflow,
+        version: r.version,
+      });
+    }
+    return { resumed, orphaned };
   }
 
   async get(id: string): Promise<RunRecord | undefined> {
     const live = this.live.get(id);
-    return live ? { ...live.record } : this.runs.get(id);
+    return live ? structuredClone(live.record) : this.runs.get(id);
   }
 
-  /** Resolves once the run stops running (done, suspended, failed, killed) and its in-flight
-   * call has been settled or released. */
-  async wait(id: string): Promise<RunRecord> {
+  list(filter: RunFilter = {}): Promise<{ runs: RunSummary[]; next?: string }> {
+    return this.runs.list(filter);
+  }
+
+  /** True while this executor is running the run. */
+  isLive(id: string): boolean {
+    return this.live.has(id);
+  }
+
+  /** Resolves once the run stops running here (done, suspended, failed, killed) and its
+   * in-flight call has been settled or released. With `timeoutMs`, gives up waiting then and
+   * returns the record as it stands. */
+  async wait(id: string, timeoutMs?: number): Promise<RunRecord> {
     const live = this.live.get(id);
     if (live) {
-      await live.settled;
-      return { ...live.record };
+      if (timeoutMs === undefined) await live.settled;
+      else {
+        let t: NodeJS.Timeout | undefined;
+        await Promise.race([live.settled, new Promise((r) => (t = setTimeout(r, timeoutMs)))]);
+        clearTimeout(t);
+      }
+      return structuredClone(live.record);
     }
     const r = await this.runs.get(id);
-    if (!r) throw new Error(`no run ${id}`);
+    if (!r) throw new RunNotFoundError(id);
     return r;
   }
 
-  /** Stops a run at once: the in-flight call is aborted (its reservation released), state `killed`. */
-  async kill(id: string, by: { actor: string; reason: string }): Promise<RunRecord> {
+  /**
+   * Stops a run at once: the in-flight call is aborted (its reservation released), state
+   * `killed`. A run held by another process is stopped through a kill switch on `run:<id>`,
+   * which that process (and the gateway) honours within a kill poll.
+   */
+  async kill(id: string, by: Actor): Promise<RunRecord> {
     const live = this.live.get(id);
     if (live && !live.halted) {
       this.halt(live, 'killed', 'killed', { by: by.actor, why: by.reason });
       return this.wait(id);
     }
+    if (live) return this.wait(id);
     const r = await this.runs.get(id);
-    if (!r) throw new Error(`no run ${id}`);
-    if (r.state === 'running' || r.state === 'suspended') {
-      Object.assign(r, {
-        state: 'killed',
-        reason: 'killed',
-        detail: { by: by.actor, why: by.reason },
-        endedAt: this.rt.now(),
-      });
-      await this.runs.save(r);
+    if (!r) throw new RunNotFoundError(id);
+    if (FINAL_STATES.has(r.state)) {
+      throw new RunStateError(`run ${id} already ended (${r.state})`);
     }
+    if (r.state === 'running') {
+      // Someone else may be running it: the switch stops their next call and their kill poll.
+      await this.rt.store.setKill(`run:${id}`, by);
+      if (!(await this.runs.claim(id, this.owner, this.leaseMs))) return r;
+    }
+    Object.assign(r, {
+      state: 'killed',
+      reason: 'killed',
+      detail: { by: by.actor, why: by.reason },
+      endedAt: this.rt.now(),
+      updatedAt: this.rt.now(),
+    });
+    await this.runs.save(r);
+    await this.runs.unclaim(id, this.owner);
+    this.emit(r);
     return r;
   }
 
-  private launch(record: RunRecord, workflow: Workflow, journal: JournalEntry[]): void {
+  /** Ends a suspended run without resuming it: `denied` or `expired`. */
+  async end(id: string, state: 'denied' | 'expired', by: Actor): Promise<RunRecord> {
+    const r = await this.runs.get(id);
+    if (!r) throw new RunNotFoundError(id);
+    if (r.state !== 'suspended') throw new RunStateError(`run ${id} is ${r.state}, not suspended`);
+    Object.assign(r, {
+      state,
+      detail: { ...r.detail, by: by.actor, why: by.reason, suspendedFor: r.reason },
+      endedAt: this.rt.now(),
+      updatedAt: this.rt.now(),
+    });
+    await this.runs.save(r);
+    this.emit(r);
+    return r;
+  }
+
+  /** Halts every live run whose scopes a kill switch now covers (switches flipped anywhere). */
+  async checkKills(): Promise<void> {
+    for (const run of [...this.live.values()]) {
+      if (run.halted) continue;
+      try {
+        const kill = await this.rt.store.killedBy(run.record.identity);
+        if (kill && !run.halted) {
+          this.halt(run, 'killed', kill.scope === `run:${run.record.id}` ? 'killed' : 'kill_switch', {
+            scope: kill.scope,
+            by: kill.actor,
+            why: kill.reason,
+          });
+        }
+      } catch {
+        // The store is down: the next model call fails closed at admission anyway.
+      }
+    }
+  }
+
+  /**
+   * Stops this executor. Live runs are handed back where they stand (in-flight calls aborted
+   * and released, state left `running`, leases let go) so a restart or another worker picks
+   * them up from their last step.
+   */
+  async close(): Promise<void> {
+    this.closed = true;
+    clearInterval(this.heartbeat);
+    clearInterval(this.killPoll);
+    const runs = [...this.live.values()];
+    for (const run of runs) if (!run.halted) this.halt(run, 'running', 'handed_back');
+    await Promise.all(runs.map((r) => r.settled));
+  }
+
+  private async checkPrefix(prefix: FrozenPrefix): Promise<void> {
+    if (this.prefixes.hashOf(prefix.workflow, prefix.version) === prefix.hash) return;
+    const known = await this.runs.recordPrefix(prefix.workflow, prefix.version, prefix.hash);
+    if (known !== prefix.hash) {
+      throw new PrefixDriftError(
+        `${prefix.workflow}@${prefix.version} was frozen with prefix ${known}, now ${prefix.hash}: a changed prompt or tool list is a new version`,
+      );
+    }
+    this.prefixes.record(prefix);
+  }
+
+  private emit(record: RunRecord): void {
+    if (this.events.listenerCount('run')) this.events.emit('run', structuredClone(summary(record)));
+  }
+
+  private async renewLeases(): Promise<void> {
+    if (this.live.size === 0) return;
+    try {
+      const lost = await this.runs.renew(this.owner, [...this.live.keys()], this.leaseMs);
+      for (const id of lost) {
+        const run = this.live.get(id);
+        if (!run || run.halted) continue;
+        this.rt.log.error('lost the lease on a run: stopping it here', { run: id, owner: this.owner });
+        this.halt(run, 'running', 'lease_lost');
+      }
+    } catch (err) {
+      this.rt.log.warn('could not renew run leases', { error: err });
+    }
+  }
+
+  private launch(record: RunRecord, workflow: Workflow, prefix: FrozenPrefix, journal: JournalEntry[]): void {
     let settle!: () => void;
     const settled = new Promise<void>((r) => {
       settle = r;
@@ -177,7 +427,7 @@ export class WorkflowExecutor {
     const run: LiveRun = {
       record,
       workflow,
-      prefix: freezePrefix(workflow),
+      prefix,
       journal: new Map(journal.map((e) => [e.key, e])),
       halted: false,
       saving: Promise.resolve(),
@@ -185,12 +435,6 @@ export class WorkflowExecutor {
       settle,
     };
     this.live.set(record.id, run);
-    try {
-      this.prefixes.record(run.prefix);
-    } catch (err) {
-      this.finish(run, 'failed', { reason: 'prefix_drift', error: (err as Error).message });
-      return;
-    }
     const machine = workflow.machine.provide({
       actors: {
         model: fromPromise<ModelOutput, ModelInput>(({ input, signal }) => this.model(run, input, signal)),
@@ -213,9 +457,10 @@ export class WorkflowExecutor {
         if (!run.halted) this.finish(run, 'failed', { reason: 'error', error: (err as Error).message });
       },
     });
-    const left = record.startedAt + record.limits.time - this.rt.now();
+    const left = record.clockStart + record.limits.time - this.rt.now();
     run.timer = setTimeout(() => this.halt(run, 'suspended', 'time_box'), Math.max(0, left));
     run.timer.unref();
+    this.emit(record);
     actor.start();
   }
 
@@ -234,11 +479,17 @@ export class WorkflowExecutor {
   ): void {
     run.halted = true;
     clearTimeout(run.timer);
-    Object.assign(run.record, extra, { state });
-    if (state !== 'suspended') run.record.endedAt = this.rt.now();
+    const handBack = state === 'running';
+    if (!handBack) {
+      Object.assign(run.record, extra, { state });
+      if (state === 'suspended') run.record.suspensions++;
+      else run.record.endedAt = this.rt.now();
+    }
     this.save(run);
-    void Promise.allSettled([run.inflight, run.saving]).then(() => {
+    void Promise.allSettled([run.inflight, run.saving]).then(async () => {
+      await this.runs.unclaim(run.record.id, this.owner).catch(() => {});
       this.live.delete(run.record.id);
+      if (!handBack) this.emit(run.record);
       run.settle();
     });
   }
@@ -260,7 +511,7 @@ export class WorkflowExecutor {
     const inflight = run.inflight;
     void (async () => {
       await inflight?.catch(() => {});
-      const numbers = await this.numbers(run).catch(() => ({}));
+      const numbers = state === 'running' ? {} : await this.numbers(run).catch(() => ({}));
       this.finish(run, state, { reason, detail: { ...numbers, ...detail } });
     })();
     return never();
@@ -273,7 +524,7 @@ export class WorkflowExecutor {
       spendBox: run.record.limits.spend,
       steps: run.record.steps,
       stepCap: run.record.limits.steps,
-      elapsedMs: this.rt.now() - run.record.startedAt,
+      elapsedMs: this.rt.now() - run.record.clockStart,
       timeBox: run.record.limits.time,
     };
   }
@@ -282,7 +533,7 @@ export class WorkflowExecutor {
   private limitHit(run: LiveRun): string | undefined {
     const r = run.record;
     if (r.steps >= r.limits.steps) return 'step_cap';
-    if (this.rt.now() - r.startedAt >= r.limits.time) return 'time_box';
+    if (this.rt.now() - r.clockStart >= r.limits.time) return 'time_box';
     return undefined;
   }
 
@@ -294,6 +545,12 @@ export class WorkflowExecutor {
     await this.runs.appendJournal(run.record.id, full);
   }
 
+  private failDrift(run: LiveRun, message: string | undefined): Promise<never> {
+    this.finish(run, 'failed', { reason: 'prefix_drift', error: message });
+    run.actor?.stop();
+    return never();
+  }
+
   private async model(run: LiveRun, input: ModelInput, signal: AbortSignal): Promise<ModelOutput> {
     const key = journalKey('model', input);
     const hit = run.journal.get(key);
@@ -301,18 +558,18 @@ export class WorkflowExecutor {
     try {
       refuseOwnPrefix(run.prefix, input);
     } catch (err) {
-      if (err instanceof PrefixDriftError) {
-        this.finish(run, 'failed', { reason: 'prefix_drift', error: err.message });
-        run.actor?.stop();
-        return never();
-      }
+      if (err instanceof PrefixDriftError) return this.failDrift(run, err.message);
       throw err;
     }
     const limit = this.limitHit(run);
     if (limit) return this.halt(run, 'suspended', limit);
     const { workflow, record } = run;
     const model = workflow.models[input.step ?? 'default'] ?? workflow.models.default;
-    const body = assemble(run.prefix, input.messages, { model, maxTokens: input.maxTokens ?? 1024 });
+    const body = assemble(run.prefix, input.messages, {
+      model,
+      maxTokens: input.maxTokens ?? 1024,
+      toolChoice: input.toolChoice,
+    });
     const controller = new AbortController();
     signal.addEventListener('abort', () => controller.abort(signal.reason), { once: true });
     run.controller = controller;
@@ -349,11 +606,7 @@ export class WorkflowExecutor {
         });
       }
       if (result.code === 'killed') return this.halt(run, 'killed', 'kill_switch', cp);
-      if (result.code === 'prefix_drift') {
-        this.finish(run, 'failed', { reason: 'prefix_drift', error: answer.error?.message });
-        run.actor?.stop();
-        return never();
-      }
+      if (result.code === 'prefix_drift') return this.failDrift(run, answer.error?.message);
     }
     if (result.outcome !== 'ok') {
       throw new Error(`model call failed (${result.code ?? result.status}): ${answer.error?.message ?? ''}`);
@@ -386,35 +639,53 @@ export class WorkflowExecutor {
     const limit = this.limitHit(run);
     if (limit) return this.halt(run, 'suspended', limit);
     const { workflow, record } = run;
-    const identity: Identity = record.identity;
+    const identity = record.identity;
     const kill = await this.rt.store.killedBy(identity);
-    if (kill) return this.halt(run, 'killed', 'kill_switch', { ...kill });
-    if (workflow.approvals.includes(input.name)) {
-      // The approvals issue delivers the decision; until then the run waits, resumable.
-      return this.halt(run, 'suspended', 'approval_required', { tool: input.name, input: input.input });
+    if (kill) {
+      return this.halt(run, 'killed', kill.scope === `run:${record.id}` ? 'killed' : 'kill_switch', {
+        scope: kill.scope,
+        by: kill.actor,
+        why: kill.reason,
+      });
     }
     const started = performance.now();
-    const tool = workflow.tools[input.name];
     let output: ToolOutput;
     let code: string | undefined;
-    if (!tool) {
-      output = { content: `unknown tool '${input.name}'`, isError: true };
-      code = 'unknown_tool';
+    let outcome: 'ok' | 'error' | 'refused' = 'ok';
+    if (workflow.approvals.includes(input.name) && !record.grants.includes(key)) {
+      if (!record.grants.includes(`deny:${key}`)) {
+        return this.halt(run, 'suspended', 'approval_required', {
+          tool: input.name,
+          input: input.input,
+          key,
+        });
+      }
+      output = { content: `A human refused this call to ${input.name}; do not retry it.`, isError: true };
+      code = 'approval_denied';
+      outcome = 'refused';
     } else {
-      try {
-        const schema = tool.input_schema as {
-          safeParse?: (v: unknown) => { success: boolean; data?: unknown };
-        };
-        const parsed = schema.safeParse
-          ? schema.safeParse(input.input)
-          : { success: true, data: input.input };
-        if (!parsed.success)
-          throw new Error(`invalid input for ${input.name}: ${JSON.stringify(input.input)}`);
-        const value = await tool.run(parsed.data as never, { runId: record.id, signal });
-        output = { content: typeof value === 'string' ? value : JSON.stringify(value), isError: false };
-      } catch (err) {
-        output = { content: (err as Error).message, isError: true };
-        code = 'tool_error';
+      const tool = workflow.tools[input.name];
+      if (!tool) {
+        output = { content: `unknown tool '${input.name}'`, isError: true };
+        code = 'unknown_tool';
+        outcome = 'error';
+      } else {
+        try {
+          const schema = tool.input_schema as {
+            safeParse?: (v: unknown) => { success: boolean; data?: unknown };
+          };
+          const parsed = schema.safeParse
+            ? schema.safeParse(input.input)
+            : { success: true, data: input.input };
+          if (!parsed.success)
+            throw new Error(`invalid input for ${input.name}: ${JSON.stringify(input.input)}`);
+          const value = await tool.run(parsed.data as never, { runId: record.id, signal });
+          output = { content: typeof value === 'string' ? value : JSON.stringify(value), isError: false };
+        } catch (err) {
+          output = { content: (err as Error).message, isError: true };
+          code = 'tool_error';
+          outcome = 'error';
+        }
       }
     }
     if (run.halted) return never();
@@ -426,7 +697,7 @@ export class WorkflowExecutor {
       tokens: { ...NO_TOKENS },
       reserved: 0,
       cost: 0,
-      outcome: output.isError ? 'error' : 'ok',
+      outcome,
       code,
       latencyMs: Math.round(performance.now() - started),
     });
@@ -442,7 +713,7 @@ function runBudget(record: RunRecord) {
 /** Content address of a call. The agent loop's inputs are unique per call (the conversation
  * grows; tool calls carry the model's tool_use id); a custom machine that makes the very same
  * call twice gets the first answer again. */
-function journalKey(kind: 'model' | 'tool', input: unknown): string {
+export function journalKey(kind: 'model' | 'tool', input: unknown): string {
   return `${kind}:${createHash('sha256').update(JSON.stringify(input)).digest('hex').slice(0, 32)}`;
 }
 

@@ -35,13 +35,17 @@ export class WorkflowSet {
     return undefined;
   }
 
+  remove(id: string, version: string): void {
+    this.byKey.delete(`${id}@${version}`);
+  }
+
   /** The given version, or the latest one (numeric versions compare as numbers). */
-  get(id: string, version?: string): Workflow | undefined {
+  get(id: string, version?: string): (Workflow & { file: string }) | undefined {
     if (version !== undefined) return this.byKey.get(`${id}@${version}`);
     return this.versions(id).at(-1);
   }
 
-  versions(id: string): Workflow[] {
+  versions(id: string): (Workflow & { file: string })[] {
     return this.list()
       .filter((w) => w.id === id)
       .sort((a, b) => a.version.localeCompare(b.version, 'en', { numeric: true }));
@@ -60,23 +64,36 @@ const WORKFLOW_FILE = /^(?!.*\.(d|test|spec)\.[jt]s$).*\.(ts|js|mjs)$/;
  * problem naming its field; the others load. Never throws for a bad file: one broken workflow
  * must not take the server down.
  */
-export async function loadWorkflows(dir: string): Promise<WorkflowSet> {
+export async function loadWorkflows(dir: string, opts: { fresh?: number } = {}): Promise<WorkflowSet> {
   const root = resolve(dir);
-  const files = readdirSync(root)
-    .filter((f) => WORKFLOW_FILE.test(f))
-    .sort();
+  let names: string[];
+  try {
+    names = readdirSync(root);
+  } catch (err) {
+    const set = new WorkflowSet(root);
+    set.invalid.push({
+      file: root,
+      problems: [
+        { field: 'workflows.dir', message: `cannot read the workflows folder: ${(err as Error).message}` },
+      ],
+    });
+    return set;
+  }
+  const files = names.filter((f) => WORKFLOW_FILE.test(f)).sort();
   const set = new WorkflowSet(root);
   for (const file of files) {
-    const problems = await loadOne(set, join(root, file), file);
+    const problems = await loadOne(set, join(root, file), file, opts.fresh);
     if (problems.length) set.invalid.push({ file, problems });
   }
   return set;
 }
 
-async function loadOne(set: WorkflowSet, path: string, file: string): Promise<Problem[]> {
+async function loadOne(set: WorkflowSet, path: string, file: string, fresh?: number): Promise<Problem[]> {
   let mod: { default?: unknown };
   try {
-    mod = (await import(pathToFileURL(path).href)) as { default?: unknown };
+    // A reload imports the file anew (a query makes it a new module to the ESM cache).
+    const url = pathToFileURL(path).href + (fresh ? `?v=${fresh}` : '');
+    mod = (await import(url)) as { default?: unknown };
   } catch (err) {
     if (err instanceof WorkflowDefinitionError) return err.problems;
     return [{ field: '(file)', message: `could not load: ${(err as Error).message}` }];

@@ -123,7 +123,7 @@ function withoutBreakpoints(m: Message): Message {
 export function assemble(
   prefix: FrozenPrefix,
   messages: readonly Message[],
-  opts: { model: string; maxTokens: number },
+  opts: { model: string; maxTokens: number; toolChoice?: 'auto' | 'any' | { tool: string } },
 ): MessagesBody {
   if (messages.length === 0) throw new Error('a model call needs at least one message');
   const body = messages.map((m, i) =>
@@ -133,6 +133,12 @@ export function assemble(
     model: opts.model,
     max_tokens: opts.maxTokens,
     ...(prefix.tools.length ? { tools: prefix.tools.map((t) => ({ ...t })) } : {}),
+    ...(prefix.tools.length && opts.toolChoice && opts.toolChoice !== 'auto'
+      ? {
+          tool_choice:
+            opts.toolChoice === 'any' ? { type: 'any' } : { type: 'tool', name: opts.toolChoice.tool },
+        }
+      : {}),
     system: prefix.system.map((b) => ({ ...b })),
     messages: body,
   } as MessagesBody;

@@ -7,6 +7,7 @@ import { createLogger, type Logger } from '../../runtime/log.ts';
 import { openRuntime, type Runtime } from '../../runtime/runtime.ts';
 import { createApp } from '../../runtime/server/app.ts';
 import { listen } from '../../runtime/server/listen.ts';
+import { openRunHost } from '../../runtime/workflows/open.ts';
 
 export const ADMIN_TOKEN = 'cpo_test-admin-token-0123456789';
 
@@ -45,7 +46,14 @@ let counter = 0;
 
 /** A real Chokepoint server (in this process) on a free port, with the emulator as provider. */
 export async function startHarness(
-  opts: { backend?: Backend; config?: Record<string, unknown>; now?: () => number; prefix?: string } = {},
+  opts: {
+    backend?: Backend;
+    config?: Record<string, unknown>;
+    now?: () => number;
+    prefix?: string;
+    /** Host the workflows of this folder (the shipped `workflows/` with `true`). */
+    workflows?: string | true;
+  } = {},
 ): Promise<Harness> {
   const dataDir = mkdtempSync(join(tmpdir(), 'cp-test-'));
   const backend = opts.backend ?? 'embedded';
@@ -60,6 +68,11 @@ export async function startHarness(
   const logs: string[] = [];
   const log: Logger = createLogger({ level: 'debug', pretty: false, write: (l) => logs.push(l) });
   const rt = await openRuntime(config, log, { now: opts.now });
+  if (opts.workflows) {
+    const dir =
+      opts.workflows === true ? new URL('../../workflows', import.meta.url).pathname : opts.workflows;
+    await openRunHost(rt, { dir, killPollMs: 100 });
+  }
   const l = await listen(createApp(rt), { port: 0, host: '127.0.0.1' });
   const url = l.url;
 

@@ -1,0 +1,273 @@
+import { type FSWatcher, watch } from 'node:fs';
+import type { Runtime } from '../runtime.ts';
+import type { Actor } from '../store/port.ts';
+import type { Workflow } from './define.ts';
+import {
+  type ResumeOptions,
+  type RunInputError,
+  RunNotFoundError,
+  RunStateError,
+  type Starter,
+  WorkflowExecutor,
+} from './executor.ts';
+import { type InvalidWorkflow, loadWorkflows, type WorkflowSet } from './loader.ts';
+import { freezePrefix } from './prompt.ts';
+import type { RunFilter, RunRecord, RunStore, RunSummary } from './run-store.ts';
+
+/**
+ * The workflow side of a running Chokepoint: the loaded workflow files, the executor that runs
+ * them, the durable run store, recovery at start and reload on change. The operator API, the
+ * CLI (through the API) and the MCP server all start, list, inspect and kill runs through this.
+ */
+
+export class WorkflowNotFoundError extends Error {
+  readonly code = 'not_found';
+  constructor(id: string, version?: string) {
+    super(
+      version === undefined
+        ? `no workflow '${id}' (see GET /api/workflows)`
+        : `no workflow '${id}' version ${version}`,
+    );
+    this.name = 'WorkflowNotFoundError';
+  }
+}
+
+export interface WorkflowInfo {
+  id: string;
+  version: string;
+  description: string;
+  file: string;
+  models: Record<string, string>;
+  limits: { spend: number; time: number; steps: number };
+  approvals: string[];
+  tools: string[];
+  prefixHash: string;
+  /** JSON Schema of the run input. */
+  input: Record<string, unknown>;
+  /** False for an old version kept loaded only because runs are pinned to it. */
+  latest: boolean;
+}
+
+export type { InvalidWorkflow, RunInputError, RunNotFoundError, RunStateError };
+
+export interface RunHostOptions {
+  dir: string;
+  runs: RunStore;
+  /** Reload the folder when a file changes (development). */
+  watch?: boolean;
+  /** Resume the running runs nobody holds at start (default true). */
+  recover?: boolean;
+  leaseMs?: number;
+  killPollMs?: number;
+}
+
+export class RunHost {
+  private watcher?: FSWatcher;
+  private reloadTimer?: NodeJS.Timeout;
+  private recoverTimer?: NodeJS.Timeout;
+  private generation = 0;
+
+  private constructor(
+    private readonly rt: Runtime,
+    readonly executor: WorkflowExecutor,
+    private set: WorkflowSet,
+    private readonly opts: RunHostOptions,
+  ) {}
+
+  static async open(rt: Runtime, opts: RunHostOptions): Promise<RunHost> {
+    const executor = new WorkflowExecutor(rt, {
+      runs: opts.runs,
+      leaseMs: opts.leaseMs,
+      killPollMs: opts.killPollMs,
+    });
+    const host = new RunHost(rt, executor, await loadWorkflows(opts.dir), opts);
+    await host.checkPrefixes(host.set);
+    host.report(host.set);
+    if (opts.recover !== false) {
+      await host.recover();
+      // A replica that dies leaves its runs leased; whoever is alive picks them up after the lease.
+      host.recoverTimer = setInterval(() => void host.recover().catch(() => {}), opts.leaseMs ?? 30_000);
+      host.recoverTimer.unref();
+    }
+    if (opts.watch) host.watch();
+    return host;
+  }
+
+  get runs(): RunStore {
+    return this.executor.runs;
+  }
+
+  /** Every loaded workflow (latest version first per id) and every file that did not load. */
+  workflows(): { workflows: WorkflowInfo[]; invalid: InvalidWorkflow[] } {
+    const list = this.set
+      .list()
+      .sort((a, b) =>
+        a.id === b.id
+          ? b.version.localeCompare(a.version, 'en', { numeric: true })
+          : a.id.localeCompare(b.id),
+      );
+    return {
+      workflows: list.map((w) => this.info(w, this.set.get(w.id) === w)),
+      invalid: this.set.invalid,
+    };
+  }
+
+  workflow(id: string, version?: string): Workflow {
+    const w = this.set.get(id, version);
+    if (!w) throw new WorkflowNotFoundError(id, version);
+    return w;
+  }
+
+  /** Starts a run of the latest (or the given) version; throws `RunInputError` naming the field. */
+  start(id: string, input: unknown, who: Starter, opts: { version?: string } = {}): Promise<RunRecord> {
+    return this.executor.start(this.workflow(id, opts.version), input, who);
+  }
+
+  get(id: string): Promise<RunRecord | undefined> {
+    return this.executor.get(id);
+  }
+
+  async mustGet(id: string): Promise<RunRecord> {
+    const r = await this.executor.get(id);
+    if (!r) throw new RunNotFoundError(id);
+    return r;
+  }
+
+  list(filter: RunFilter = {}): Promise<{ runs: RunSummary[]; next?: string }> {
+    return this.executor.list(filter);
+  }
+
+  wait(id: string, timeoutMs?: number): Promise<RunRecord> {
+    return this.executor.wait(id, timeoutMs);
+  }
+
+  kill(id: string, by: Actor): Promise<RunRecord> {
+    return this.executor.kill(id, by);
+  }
+
+  async resume(id: string, opts: ResumeOptions = {}): Promise<RunRecord> {
+    const r = await this.mustGet(id);
+    const w = this.set.get(r.workflow, r.version);
+    if (!w) {
+      throw new RunStateError(
+        `run ${id} is pinned to ${r.workflow}@${r.version}, which is not loaded: restore that version's file to resume it`,
+      );
+    }
+    return this.executor.resume(id, w, opts);
+  }
+
+  end(id: string, state: 'denied' | 'expired', by: Actor): Promise<RunRecord> {
+    return this.executor.end(id, state, by);
+  }
+
+  recover(): Promise<{ resumed: string[]; orphaned: RunSummary[] }> {
+    return this.executor.recover((id, version) => this.set.get(id, version));
+  }
+
+  /** Loads the folder again. Versions that runs are pinned to stay loaded even if their file
+   * changed or went away; a changed prompt under an old version number is refused. */
+  async reload(): Promise<{ workflows: WorkflowInfo[]; invalid: InvalidWorkflow[] }> {
+    const next = await loadWorkflows(this.opts.dir, { fresh: ++this.generation });
+    await this.checkPrefixes(next);
+    for (const old of this.set.list()) {
+      if (next.get(old.id, old.version)) continue;
+      const pinned =
+        (await this.runs.list({ workflow: old.id, state: 'suspended', limit: 1000 })).runs.some(
+          (r) => r.version === old.version,
+        ) ||
+        (await this.runs.list({ workflow: old.id, state: 'running', limit: 1000 })).runs.some(
+          (r) => r.version === old.version,
+        );
+      if (pinned) {
+        next.add(old, old.file);
+        this.rt.log.warn('kept a removed workflow version loaded: runs are pinned to it', {
+          workflow: old.id,
+          version: old.version,
+        });
+      }
+    }
+    this.set = next;
+    this.report(next);
+    return this.workflows();
+  }
+
+  private closing?: Promise<void>;
+
+  close(): Promise<void> {
+    this.closing ??= this.shutdown();
+    return this.closing;
+  }
+
+  private async shutdown(): Promise<void> {
+    this.watcher?.close();
+    clearTimeout(this.reloadTimer);
+    clearInterval(this.recoverTimer);
+    await this.executor.close();
+    await this.runs.close();
+  }
+
+  private info(w: Workflow & { file: string }, latest: boolean): WorkflowInfo {
+    let input: Record<string, unknown> = {};
+    try {
+      const { $schema: _, ...rest } =
+        (w.input as unknown as { toJSONSchema?: () => Record<string, unknown> }).toJSONSchema?.() ?? {};
+      input = rest;
+    } catch {
+      input = {};
+    }
+    return {
+      id: w.id,
+      version: w.version,
+      description: w.description,
+      file: w.file,
+      models: w.models as Record<string, string>,
+      limits: w.limits,
+      approvals: w.approvals,
+      tools: w.prefix.tools,
+      prefixHash: freezePrefix(w).hash,
+      input,
+      latest,
+    };
+  }
+
+  /** A version whose prompt changed since its first run is not loaded (it would break caching
+   * and the pinned runs): the file is listed as invalid, telling to bump the version. */
+  private async checkPrefixes(set: WorkflowSet): Promise<void> {
+    for (const w of set.list()) {
+      const hash = freezePrefix(w).hash;
+      const known = await this.runs.recordPrefix(w.id, w.version, hash);
+      if (known !== hash) {
+        set.remove(w.id, w.version);
+        set.invalid.push({
+          file: w.file,
+          problems: [
+            {
+              field: 'prefix',
+              message: `${w.id} version ${w.version} already ran with prefix ${known}; this file's prefix is ${hash}. A changed prompt or tool list needs a new version`,
+            },
+          ],
+        });
+      }
+    }
+  }
+
+  private report(set: WorkflowSet): void {
+    const names = set.list().map((w) => `${w.id}@${w.version}`);
+    this.rt.log.info('workflows loaded', { dir: set.dir, workflows: names, invalid: set.invalid.length });
+    for (const bad of set.invalid) {
+      for (const p of bad.problems) {
+        this.rt.log.error('invalid workflow file', { file: bad.file, field: p.field, problem: p.message });
+      }
+    }
+  }
+
+  private watch(): void {
+    this.watcher = watch(this.opts.dir, () => {
+      clearTimeout(this.reloadTimer);
+      this.reloadTimer = setTimeout(() => {
+        this.reload().catch((err) => this.rt.log.error('workflow reload failed', { error: err }));
+      }, 150);
+    });
+    this.watcher.unref();
+  }
+}
