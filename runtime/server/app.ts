@@ -7,6 +7,7 @@ import type { Runtime } from '../runtime.ts';
 import { apiError, type Env, requireOperator } from './api/common.ts';
 import { keysApi } from './api/keys.ts';
 import { moneyApi } from './api/money.ts';
+import { runsApi } from './api/runs.ts';
 
 /**
  * The HTTP faces of the runtime. Hono serves the operator API, the inbox and health; the
@@ -20,6 +21,7 @@ export function createHono(rt: Runtime): Hono {
   api.use('*', requireOperator(rt));
   api.route('/', moneyApi(rt));
   api.route('/', keysApi(rt));
+  api.route('/', runsApi(rt));
   api.onError((err, c) => apiError(err, c));
   app.route('/api', api);
   app.notFound((c) =>

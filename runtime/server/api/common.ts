@@ -4,6 +4,9 @@ import { invalidRequest, Refusal, unavailable } from '../../gateway/refusal.ts';
 import { formatUsd, type Micros, tryParseUsd } from '../../money.ts';
 import type { Runtime } from '../../runtime.ts';
 import { type Budget, EnforcementUnavailableError, StoreInputError } from '../../store/port.ts';
+import { RunInputError, RunNotFoundError, RunStateError } from '../../workflows/executor.ts';
+import { WorkflowNotFoundError } from '../../workflows/host.ts';
+import { PrefixDriftError } from '../../workflows/prompt.ts';
 
 export type Env = { Variables: { operator: Operator; rt: Runtime } };
 
@@ -46,6 +49,12 @@ export function apiError(err: unknown, c: Context): Response {
   else if (err instanceof StoreInputError)
     refusal =
       err.code === 'not_found' ? new Refusal('not_found', err.message) : invalidRequest('input', err.message);
+  else if (err instanceof RunInputError)
+    refusal = new Refusal('invalid_request', err.message, { field: `input.${err.field}` });
+  else if (err instanceof RunNotFoundError || err instanceof WorkflowNotFoundError)
+    refusal = new Refusal('not_found', err.message);
+  else if (err instanceof RunStateError) refusal = new Refusal('conflict', err.message);
+  else if (err instanceof PrefixDriftError) refusal = new Refusal('prefix_drift', err.message);
   else {
     const rt = c.get('rt') as Runtime | undefined;
     rt?.log.error('operator API failed', { error: err, path: c.req.path });
