@@ -293,6 +293,12 @@ export interface AgentSpec<I extends z.ZodType> {
   maxTokens?: number;
   /** The first user message (default: the input as JSON). */
   task?: (input: z.output<I>) => string;
+  /** `any`: the model must call a tool every turn (an agent that works until it calls
+   * `finishTool`). Default `auto`: the loop ends when the model answers without a tool call. */
+  toolChoice?: 'auto' | 'any';
+  /** A tool the model calls to finish; its input becomes the run's `result`. Added to the
+   * tools (last, with a `report` string input) unless defined. */
+  finishTool?: string;
 }
 
 export interface AgentContext {
@@ -300,6 +306,7 @@ export interface AgentContext {
   pending: ToolUse[];
   results: Block[];
   answer: string;
+  result?: unknown;
 }
 
 /**
@@ -321,8 +328,23 @@ export interface AgentContext {
 export function defineAgent<I extends z.ZodType>(spec: AgentSpec<I>): Workflow {
   const task = spec.task ?? ((i: unknown) => JSON.stringify(i));
   const maxTokens = spec.maxTokens ?? 1024;
+  const toolChoice = spec.toolChoice ?? 'auto';
+  const finish = spec.finishTool;
+  const tools = { ...(spec.tools ?? {}) } as Record<string, LocalTool>;
+  if (finish && !tools[finish]) {
+    tools[finish] = {
+      description: 'Call this once the task is complete, with your final report.',
+      input_schema: { type: 'object', properties: { report: { type: 'string' } }, required: ['report'] },
+      run: () => 'finished',
+    };
+  }
+  const finishing = (uses: ToolUse[]) => (finish ? uses.find((u) => u.name === finish) : undefined);
   const machine = setup({
-    types: { context: {} as AgentContext, input: {} as z.output<I>, output: {} as { answer: string } },
+    types: {
+      context: {} as AgentContext,
+      input: {} as z.output<I>,
+      output: {} as { answer: string; result?: unknown },
+    },
     actors: runtimeActors,
   }).createMachine({
     id: spec.id,
@@ -337,8 +359,20 @@ export function defineAgent<I extends z.ZodType>(spec: AgentSpec<I>): Workflow {
       thinking: {
         invoke: {
           src: 'model',
-          input: ({ context }) => ({ step: 'think', messages: context.messages, maxTokens }),
+          input: ({ context }) => ({ step: 'think', messages: context.messages, maxTokens, toolChoice }),
           onDone: [
+            {
+              guard: ({ event }) => finishing(event.output.toolUses) !== undefined,
+              target: 'done',
+              actions: assign(({ context, event }) => {
+                const input = finishing(event.output.toolUses)!.input;
+                return {
+                  messages: [...context.messages, event.output.message],
+                  answer: typeof input.report === 'string' ? input.report : event.output.text,
+                  result: input,
+                };
+              }),
+            },
             {
               guard: ({ event }) => event.output.toolUses.length > 0,
               target: 'acting',
@@ -396,7 +430,10 @@ export function defineAgent<I extends z.ZodType>(spec: AgentSpec<I>): Workflow {
       },
       done: { type: 'final' },
     },
-    output: ({ context }) => ({ answer: context.answer }),
+    output: ({ context }) =>
+      context.result === undefined
+        ? { answer: context.answer }
+        : { answer: context.answer, result: context.result },
   });
   return defineWorkflow({
     id: spec.id,
@@ -404,7 +441,7 @@ export function defineAgent<I extends z.ZodType>(spec: AgentSpec<I>): Workflow {
     description: spec.description,
     input: spec.input,
     prefix: { system: spec.system },
-    tools: (spec.tools ?? {}) as Record<string, LocalTool>,
+    tools,
     models: { default: spec.model ?? 'cheap' },
     limits: spec.limits,
     approvals: spec.approvals ?? [],

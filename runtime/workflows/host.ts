@@ -234,6 +234,12 @@ export class RunHost {
    * and the pinned runs): the file is listed as invalid, telling to bump the version. */
   private async checkPrefixes(set: WorkflowSet): Promise<void> {
     for (const w of set.list()) {
+      const problems = await this.checkModels(w);
+      if (problems.length) {
+        set.remove(w.id, w.version);
+        set.invalid.push({ file: w.file, problems });
+        continue;
+      }
       const hash = freezePrefix(w).hash;
       const known = await this.runs.recordPrefix(w.id, w.version, hash);
       if (known !== hash) {
@@ -249,6 +255,31 @@ export class RunHost {
         });
       }
     }
+  }
+
+  /** Every model a workflow names must be a routing class or a priced model, allowed by the
+   * routing rules for runs started as `workflows.runAs`. */
+  private async checkModels(w: Workflow): Promise<{ field: string; message: string }[]> {
+    const problems: { field: string; message: string }[] = [];
+    const classes = this.rt.config.routing.classes;
+    const { team, env } = this.rt.config.workflows.runAs;
+    for (const [step, wanted] of Object.entries(w.models as Record<string, string>)) {
+      const model = classes[wanted]?.[0] ?? wanted;
+      if (!this.rt.prices.lookup(model)) {
+        const names = Object.keys(classes);
+        problems.push({
+          field: `models.${step}`,
+          message: `'${wanted}' is neither a routing class${names.length ? ` (${names.join(', ')})` : ''} nor a model with a known price`,
+        });
+        continue;
+      }
+      try {
+        await this.rt.router.route(wanted, { team, env, seat: 'workflow-check', workflow: w.id });
+      } catch (err) {
+        problems.push({ field: `models.${step}`, message: (err as Error).message });
+      }
+    }
+    return problems;
   }
 
   private report(set: WorkflowSet): void {

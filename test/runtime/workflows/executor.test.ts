@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { defineAgent } from '../../../runtime/workflows/define.ts';
 import { WorkflowExecutor } from '../../../runtime/workflows/executor.ts';
+import { MemoryRunStore } from '../../../runtime/workflows/run-store.ts';
 import { type Harness, startHarness } from '../../helpers/harness.ts';
 
 const WHO = { team: 'support', env: 'prod', seat: 'alice' };
@@ -162,5 +163,97 @@ describe('the shipped workflows folder', () => {
     } finally {
       await h.close();
     }
+  });
+});
+
+describe('resume, recovery and kill switches', () => {
+  let h: Harness;
+
+  beforeAll(async () => {
+    h = await startHarness({ config: { routing: { classes: { cheap: ['claude-haiku-4-5'] } } } });
+  });
+  afterAll(() => h.close());
+
+  it('approving a time box restarts its clock; the aborted call is made again, once', async () => {
+    const ex = new WorkflowExecutor(h.rt);
+    const w = agent({ id: 'clocked', limits: { time: '400ms' } });
+    const run = await ex.wait((await ex.start(w, { task: 'Slow [[emulator:latency=700]]' }, WHO)).id);
+    expect(run).toMatchObject({ state: 'suspended', reason: 'time_box', suspensions: 1 });
+    await ex.resume(run.id, w, { restartClock: true, limits: { time: 5_000 } });
+    const done = await ex.wait(run.id);
+    expect(done.state).toBe('done');
+    expect(done.clockStart).toBeGreaterThan(run.clockStart);
+    const entries = await h.rt.store.listLedger({ run: run.id });
+    expect(entries.map((e) => e.outcome).sort()).toEqual(['error', 'ok']);
+    await ex.close();
+  });
+
+  it('approving a step cap grants the step allowance again', async () => {
+    const ex = new WorkflowExecutor(h.rt);
+    const w = agent({ id: 'capped', limits: { steps: 2 } });
+    const run = await ex.wait((await ex.start(w, { task: `Go ${LOOKUP}` }, WHO)).id);
+    expect(run).toMatchObject({ state: 'suspended', reason: 'step_cap', steps: 2 });
+    await expect(ex.resume(run.id, agent({ id: 'other' }))).rejects.toThrow(/pinned to capped@1/);
+    await ex.resume(run.id, w, { by: { actor: 'alice', reason: 'one more' } });
+    const done = await ex.wait(run.id);
+    expect(done).toMatchObject({ state: 'done', steps: 3, limits: { steps: 4 } });
+    await expect(ex.resume(run.id, w)).rejects.toThrow(/is done, not suspended/);
+    await ex.close();
+  });
+
+  it('a kill switch flipped while a call is in flight stops the run at once', async () => {
+    const ex = new WorkflowExecutor(h.rt, { killPollMs: 50 });
+    const w = agent({ id: 'switched' });
+    const { id } = await ex.start(
+      w,
+      { task: 'Think [[emulator:latency=5000]]' },
+      { ...WHO, team: 'kill-me' },
+    );
+    for (let i = 0; i < 200 && !(await h.rt.store.getBudget(`run:${id}`))?.reserved; i++) {
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    const t0 = Date.now();
+    await h.rt.store.setKill('team:kill-me', { actor: 'oncall', reason: 'runaway team' });
+    const run = await ex.wait(id);
+    expect(Date.now() - t0).toBeLessThan(1_000);
+    expect(run).toMatchObject({ state: 'killed', reason: 'kill_switch', detail: { scope: 'team:kill-me' } });
+    expect((await h.rt.store.getBudget(`run:${id}`))!.reserved).toBe(0);
+    await h.rt.store.liftKill('team:kill-me', { actor: 'oncall', reason: 'done' });
+    await ex.close();
+  });
+
+  it('refuses a changed prompt under a version that already ran, across executors sharing a store', async () => {
+    const runs = new MemoryRunStore();
+    const a = new WorkflowExecutor(h.rt, { runs });
+    await a.wait((await a.start(agent({ id: 'frozen' }), { task: 'hi' }, WHO)).id);
+    await a.close();
+    const b = new WorkflowExecutor(h.rt, { runs });
+    await expect(
+      b.start(agent({ id: 'frozen', system: 'A new prompt, same version' }), { task: 'hi' }, WHO),
+    ).rejects.toThrow(/prefix_drift: frozen@1 was frozen with prefix/);
+    await b.close();
+  });
+
+  it('hands live runs back on close; another executor recovers them from the last step without repeating a call', async () => {
+    const runs = new MemoryRunStore();
+    const a = new WorkflowExecutor(h.rt, { runs, leaseMs: 200 });
+    const w = agent({ id: 'handed', echo: '[[emulator:latency=300]]' });
+    const { id } = await a.start(w, { task: `Go ${LOOKUP}` }, WHO);
+    // The first model call and the tool are journaled, the second model call is in flight.
+    for (let i = 0; i < 200 && (await runs.journal(id)).length < 2; i++) {
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    await a.close();
+    expect((await runs.get(id))!.state).toBe('running');
+    const b = new WorkflowExecutor(h.rt, { runs, leaseMs: 200 });
+    const { resumed } = await b.recover((wf, v) => (wf === w.id && v === w.version ? w : undefined));
+    expect(resumed).toEqual([id]);
+    const done = await b.wait(id);
+    expect(done).toMatchObject({ state: 'done', steps: 3 });
+    const entries = await h.rt.store.listLedger({ run: id });
+    const ok = entries.filter((e) => e.outcome === 'ok');
+    expect(ok.map((e) => e.kind).sort()).toEqual(['model', 'model', 'tool']);
+    expect(entries.filter((e) => e.outcome === 'error')).toHaveLength(1);
+    await b.close();
   });
 });

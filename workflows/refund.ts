@@ -1,0 +1,141 @@
+import { assign, setup } from 'xstate';
+import { z } from 'zod';
+import {
+  type Block,
+  defineWorkflow,
+  type Message,
+  runtimeActors,
+  type ToolUse,
+} from '../runtime/workflows/define.ts';
+
+/**
+ * A refund desk with a human in the loop: the model looks up the order, proposes a refund, and
+ * `issue_refund` (money leaves the company) waits for a human. Approve and the refund is issued;
+ * deny and the model is told so and writes to the customer anyway. A custom XState machine:
+ * each step is a runtime `model` or `tool` invocation, so the runtime still owns every call.
+ */
+
+const ORDERS: Record<string, { total_usd: number; status: string }> = {
+  'A-1001': { total_usd: 120, status: 'delivered damaged' },
+  'A-1002': { total_usd: 35, status: 'lost in transit' },
+};
+
+interface Context {
+  messages: Message[];
+  use?: ToolUse;
+  answer: string;
+}
+
+const input = z.object({ order_id: z.string().min(1), reason: z.string().min(3) });
+
+const runTool = ({ context }: { context: Context }) => ({
+  name: context.use!.name,
+  input: context.use!.input,
+  toolUseId: context.use!.id,
+});
+
+const machine = setup({
+  types: { context: {} as Context, input: {} as z.output<typeof input>, output: {} as { answer: string } },
+  actors: runtimeActors,
+  actions: {
+    /** Appends the model's message and keeps the tool call it asked for. */
+    remember: assign(({ context, event }) => {
+      const out = (event as unknown as { output: { message: Message; toolUses: ToolUse[] } }).output;
+      return { messages: [...context.messages, out.message], use: out.toolUses[0] };
+    }),
+    /** Appends the tool's result for the model. */
+    answered: assign(({ context, event }) => {
+      const out = (event as unknown as { output: { content: string; isError: boolean } }).output;
+      const result: Block = {
+        type: 'tool_result',
+        tool_use_id: context.use!.id,
+        content: out.content,
+        ...(out.isError ? { is_error: true } : {}),
+      };
+      return {
+        messages: [...context.messages, { role: 'user' as const, content: [result] }],
+        use: undefined,
+      };
+    }),
+  },
+}).createMachine({
+  id: 'refund',
+  context: ({ input }) => ({
+    messages: [{ role: 'user', content: `Refund request for order ${input.order_id}: ${input.reason}` }],
+    answer: '',
+  }),
+  initial: 'lookup',
+  states: {
+    lookup: {
+      invoke: {
+        src: 'model',
+        input: ({ context }) => ({
+          step: 'review',
+          messages: context.messages,
+          toolChoice: { tool: 'lookup_order' },
+        }),
+        onDone: { target: 'lookingUp', actions: 'remember' },
+      },
+    },
+    lookingUp: {
+      invoke: { src: 'tool', input: runTool, onDone: { target: 'propose', actions: 'answered' } },
+    },
+    propose: {
+      invoke: {
+        src: 'model',
+        input: ({ context }) => ({
+          step: 'review',
+          messages: context.messages,
+          toolChoice: { tool: 'issue_refund' },
+        }),
+        onDone: { target: 'refunding', actions: 'remember' },
+      },
+    },
+    // issue_refund is in `approvals`: the run suspends here until a human decides.
+    refunding: { invoke: { src: 'tool', input: runTool, onDone: { target: 'reply', actions: 'answered' } } },
+    reply: {
+      invoke: {
+        src: 'model',
+        input: ({ context }) => ({ step: 'reply', messages: context.messages }),
+        onDone: {
+          target: 'done',
+          actions: assign(({ context, event }) => ({
+            messages: [...context.messages, event.output.message],
+            answer: event.output.text,
+          })),
+        },
+      },
+    },
+    done: { type: 'final' },
+  },
+  output: ({ context }) => ({ answer: context.answer }),
+});
+
+export default defineWorkflow({
+  id: 'refund',
+  version: 1,
+  description: 'Proposes a refund for an order; a human approves it before any money moves',
+  input,
+  prefix: {
+    system:
+      'You handle refund requests. Look up the order, propose a refund no larger than the order ' +
+      'total with issue_refund, then write a short, kind reply to the customer saying what happened.',
+  },
+  tools: {
+    lookup_order: {
+      description: 'Looks up an order: total and status',
+      input_schema: z.object({ order_id: z.string() }),
+      run: ({ order_id }: { order_id: string }) => ORDERS[order_id] ?? { error: `no order ${order_id}` },
+    },
+    issue_refund: {
+      description: 'Refunds an amount to the customer of an order (needs human approval)',
+      input_schema: z.object({ order_id: z.string(), amount_usd: z.number().nonnegative() }),
+      run: ({ order_id, amount_usd }: { order_id: string; amount_usd: number }) =>
+        `refunded $${amount_usd.toFixed(2)} on order ${order_id}`,
+    },
+  },
+  models: { default: 'cheap', review: 'cheap', reply: 'cheap' },
+  limits: { spend: '$0.25', time: '5m', steps: 8 },
+  approvals: ['issue_refund'],
+  machine,
+});
