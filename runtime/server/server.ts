@@ -10,6 +10,8 @@ export interface RunningServer {
   port: number;
   createdAdminToken?: string;
   adminTokenFile?: string;
+  /** What the workflows folder held at start: `id@version` names and one line per broken file. */
+  workflows?: { workflows: string[]; invalid: string[] };
   close(): Promise<void>;
 }
 
@@ -20,8 +22,16 @@ export async function startServer(
   opts: { watch?: boolean } = {},
 ): Promise<RunningServer> {
   const rt = await openRuntime(config, log);
+  let workflows: RunningServer['workflows'];
   try {
-    await openRunHost(rt, { watch: opts.watch });
+    const host = await openRunHost(rt, { watch: opts.watch });
+    const listed = host.workflows();
+    workflows = {
+      workflows: listed.workflows.map((w) => `${w.id}@${w.version}`),
+      invalid: listed.invalid.map(
+        (b) => `${b.file}: ${b.problems.map((p) => `${p.field}: ${p.message}`).join('; ')}`,
+      ),
+    };
   } catch (err) {
     await rt.close();
     throw err;
@@ -34,6 +44,7 @@ export async function startServer(
     port: l.port,
     createdAdminToken: rt.operatorSetup.createdAdminToken,
     adminTokenFile: rt.operatorSetup.adminTokenFile,
+    workflows,
     async close() {
       // Runs first: in-flight calls are aborted and released, live runs handed back to the store.
       await rt.runs?.close();

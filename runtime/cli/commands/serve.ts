@@ -7,7 +7,7 @@ import { CliError } from '../command.ts';
 export const serveCommand: Command = {
   name: 'serve',
   summary: 'start the HTTP server: gateway, operator API, inbox, MCP',
-  help: `Usage: chokepoint serve [--port N] [--host H] [--config FILE]
+  help: `Usage: chokepoint serve [--port N] [--host H] [--config FILE] [--watch]
 
 Starts Chokepoint: /v1/messages (Anthropic-compatible gateway), /api (operator API), / (inbox),
 /mcp, /healthz and /readyz. Uses the embedded SQLite store unless REDIS_URL is set, and the
@@ -17,12 +17,19 @@ Options:
   --port N       port to listen on (default 8787, or $CHOKEPOINT_PORT; 0 picks a free port)
   --host H       address to bind (default 127.0.0.1)
   --config FILE  config file (default ./chokepoint.config.yaml, or $CHOKEPOINT_CONFIG)
+  --watch        reload the workflows folder when a file changes (development)
 
-Stops gracefully on SIGTERM/SIGINT: in-flight requests finish, then the store is closed.`,
+Loads every workflow in the workflows folder (workflows.dir, or $CHOKEPOINT_WORKFLOWS_DIR): a
+broken file is listed with its problems and the others run. Runs a crash left behind resume
+from their last step once their lease lapses (workflows.lease, 30 s).
+
+Stops gracefully on SIGTERM/SIGINT: live runs are handed back (their in-flight calls aborted and
+released) to resume on the next start, in-flight requests finish, then the store is closed.`,
   options: {
     port: { type: 'string' },
     host: { type: 'string' },
     config: { type: 'string' },
+    watch: { type: 'boolean' },
   },
   async run({ values, out }) {
     let port: number | undefined;
@@ -37,13 +44,20 @@ Stops gracefully on SIGTERM/SIGINT: in-flight requests finish, then the store is
       overrides: { port, host: values.host as string | undefined },
     });
     const log = createLogger({ level: config.logLevel });
-    const server = await startServer(config, log);
+    const server = await startServer(config, log, { watch: values.watch === true || undefined });
     const base = server.url;
     out(`listening on ${base}`);
     out(`  inbox        ${base}/   (not built yet: arrives with the web inbox)`);
     out(`  operator API ${base}/api`);
     out(`  gateway      ${base}/v1/messages   (point ANTHROPIC_BASE_URL here, a cp_ key as the API key)`);
     out(`  MCP          ${base}/mcp   (not built yet: arrives with the MCP server)`);
+    if (server.workflows) {
+      const { workflows, invalid } = server.workflows;
+      out(
+        `  workflows    ${workflows.length ? workflows.join(', ') : '(none)'}   (${config.workflowsDir}${values.watch ? ', watching' : ''})`,
+      );
+      for (const bad of invalid) out(`  INVALID      ${bad}`);
+    }
     out(
       `  store        ${config.store.backend}${config.store.backend === 'embedded' ? ` (${config.dataDir})` : ''}`,
     );
