@@ -6,6 +6,7 @@ import { drillCommand } from './commands/drill.ts';
 import { emulatorCommand } from './commands/emulator.ts';
 import { keysCommand } from './commands/keys.ts';
 import { killCommand, unkillCommand } from './commands/kill.ts';
+import { runCommand, runsCommand } from './commands/runs.ts';
 import { serveCommand } from './commands/serve.ts';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
@@ -19,8 +20,8 @@ const COMMANDS: Command[] = [
     'run workflow workers without the HTTP server (Redis backend)',
     'arrives with the approvals queue',
   ),
-  notYet('run', 'start a workflow run', 'arrives with the workflow runtime'),
-  notYet('runs', 'list, show and kill runs', 'arrives with the workflow runtime'),
+  runCommand,
+  runsCommand,
   notYet('approvals', 'list and decide approvals', 'arrives with the approvals queue'),
   budgetsCommand,
   killCommand,
