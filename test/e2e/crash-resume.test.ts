@@ -15,6 +15,12 @@ import { type Served, serveProcess } from '../helpers/serve.ts';
 const TOKEN = 'cpo_e2e-crash-token-0123456789';
 const WORKFLOWS = new URL('./fixtures/crash-workflows', import.meta.url).pathname;
 
+interface Body {
+  run?: { id: string; state: string; steps: number };
+  journal?: { kind: string }[];
+  entries?: { kind: string; outcome: string; cost: number }[];
+}
+
 const REDIS_URL = process.env.REDIS_URL || 'redis://127.0.0.1:6379';
 
 describe.each(['embedded', 'redis'] as const)('crash mid-run (kill -9) and restart (%s)', (backend) => {
@@ -59,7 +65,7 @@ describe.each(['embedded', 'redis'] as const)('crash mid-run (kill -9) and resta
       headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
       body: body === undefined ? undefined : JSON.stringify(body),
     });
-    return { status: res.status, body: (await res.json()) as Record<string, any> };
+    return { status: res.status, body: (await res.json()) as Body };
   };
 
   it('resumes the run from its last step without calling (or billing) a completed call again', async () => {
@@ -70,7 +76,7 @@ describe.each(['embedded', 'redis'] as const)('crash mid-run (kill -9) and resta
     });
     expect(started.body).toMatchObject({ run: { state: 'running' } });
     expect(started.status).toBe(201);
-    const id = started.body.run.id as string;
+    const id = started.body.run!.id;
 
     // Wait until the first model call is journaled (the slow tool is now running), then SIGKILL.
     for (let i = 0; i < 100; i++) {
@@ -83,24 +89,20 @@ describe.each(['embedded', 'redis'] as const)('crash mid-run (kill -9) and resta
     await new Promise((r) => served!.proc.once('exit', r));
 
     served = await serveProcess(env());
-    let run: Record<string, any> = {};
+    let run: Body = {};
     for (let i = 0; i < 300; i++) {
       run = (await api('GET', `/api/runs/${id}`)).body;
       if (run.run?.state !== 'running') break;
       await new Promise((r) => setTimeout(r, 50));
     }
-    expect(run.run.state).toBe('done');
-    expect(run.run.steps).toBe(3);
-    expect(run.journal.map((j: { kind: string }) => j.kind)).toEqual(['model', 'tool', 'model']);
+    expect(run.run!.state).toBe('done');
+    expect(run.run!.steps).toBe(3);
+    expect(run.journal!.map((j) => j.kind)).toEqual(['model', 'tool', 'model']);
 
     // Two model calls made in all: the first was answered from the journal after the restart.
     const billing = emulator.billing.toJSON();
     expect(billing.calls).toBe(2);
-    const ledger = (await api('GET', `/api/ledger?run=${id}`)).body.entries as Array<{
-      kind: string;
-      outcome: string;
-      cost: number;
-    }>;
+    const ledger = (await api('GET', `/api/ledger?run=${id}`)).body.entries!;
     const models = ledger.filter((e) => e.kind === 'model' && e.outcome === 'ok');
     expect(models).toHaveLength(2);
     expect(models.reduce((n, e) => n + e.cost, 0)).toBe(billing.total_micros);
