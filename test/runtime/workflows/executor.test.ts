@@ -222,6 +222,34 @@ describe('resume, recovery and kill switches', () => {
     await ex.close();
   });
 
+  it('raises the cache alarm for a run whose cache hit rate falls below what its prefix allows', async () => {
+    const ex = new WorkflowExecutor(h.rt);
+    const w = defineAgent({
+      id: 'cache-buster',
+      version: 1,
+      description: 'a tool that empties the provider cache every turn',
+      input: z.object({ task: z.string() }),
+      system: `You look things up. ${'Policy line. '.repeat(1600)}`,
+      tools: {
+        lookup: {
+          description: 'Looks up an order',
+          input_schema: z.object({ order: z.string() }),
+          run: () => {
+            h.rt.emulator!.resetCache();
+            return `shipped ${LOOKUP}`;
+          },
+        },
+      },
+      limits: { spend: '$1.00', time: '1m', steps: 16 },
+      task: (i) => i.task,
+    });
+    const run = await ex.wait((await ex.start(w, { task: `Go ${LOOKUP}` }, WHO)).id);
+    expect(run).toMatchObject({ state: 'suspended', reason: 'step_cap' });
+    const alarms = await h.rt.events.list({ kind: 'cache_hit_rate' });
+    expect(alarms.find((a) => a.subject === `run:${run.id}`)).toBeDefined();
+    await ex.close();
+  });
+
   it('refuses a changed prompt under a version that already ran, across executors sharing a store', async () => {
     const runs = new MemoryRunStore();
     const a = new WorkflowExecutor(h.rt, { runs });
