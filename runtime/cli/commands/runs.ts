@@ -149,7 +149,8 @@ Examples:
 
     const s = remoteSettings(values);
     const deadline = Date.now() + timeoutMs;
-    const chunk = () => Math.max(0, Math.min(WAIT_CHUNK_S, Math.floor((deadline - Date.now()) / 1000)));
+    // Seconds (to the ms) the next request may wait: what is left of --timeout, at most a minute.
+    const chunk = () => Math.max(0, Math.min(WAIT_CHUNK_S * 1000, deadline - Date.now())) / 1000;
     return withJsonErrors(s.json, out, async () => {
       if (wait) body.wait = chunk();
       let run = (await client(s, wait).post<{ run: RunView }>('/api/runs', body)).run;
@@ -160,7 +161,7 @@ Examples:
         return EXIT.done;
       }
       if (!s.json) out(`started ${run.id} (${run.workflow}@${run.version}) as ${who(run)}; waiting...`);
-      while (run.state === 'running' && chunk() > 0) {
+      while (run.state === 'running' && chunk() >= 0.05) {
         const t0 = Date.now();
         run = (
           await client(s, true).get<RunDetail>(`/api/runs/${encodeURIComponent(run.id)}?wait=${chunk()}`)

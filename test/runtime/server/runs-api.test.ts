@@ -488,6 +488,25 @@ describe('runs API with the shipped workflows folder', () => {
     expect(detail.body.journal.map((e) => e.name)).toContain('lookup_order');
   });
 
+  it('refund: suspends at its approval gate; resume with gate approve runs the gated tool to done', async () => {
+    const started = await h.api<{ run: Run }>('POST', '/api/runs', {
+      workflow: 'refund',
+      input: { order_id: 'A-1001', reason: 'arrived broken' },
+      wait: 30,
+    });
+    expect(started.body.run).toMatchObject({ state: 'suspended', reason: 'approval_required' });
+    expect(started.body.run.detail).toMatchObject({ tool: 'issue_refund' });
+    const id = started.body.run.id;
+    const resumed = await h.api<{ run: Run }>('POST', `/api/runs/${id}/resume`, {
+      reason: 'damaged on arrival, refund ok',
+      gate: 'approve',
+    });
+    expect(resumed.status).toBe(200);
+    const done = await h.api<{ run: Run; journal: { name: string }[] }>('GET', `/api/runs/${id}?wait=30`);
+    expect(done.body.run.state).toBe('done');
+    expect(done.body.journal.map((e) => e.name)).toContain('issue_refund');
+  });
+
   it('names input.ticket for an empty ticket', async () => {
     const res = await h.api<ErrorBody>('POST', '/api/runs', { workflow: 'triage', input: { ticket: '' } });
     expect(res.status).toBe(400);
