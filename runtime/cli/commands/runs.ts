@@ -395,6 +395,11 @@ Examples:
       case 'resume':
         return resume(ctx, rest);
       default:
+        if (/^run_\w+$/.test(sub)) {
+          throw new CliError(
+            `unknown subcommand ${JSON.stringify(sub)}: did you mean \`chokepoint runs show ${sub}\`?`,
+          );
+        }
         throw new CliError(
           `unknown subcommand ${JSON.stringify(sub)}: expected ls, show, kill or resume\n` +
             'run `chokepoint runs --help` for usage (start a run with `chokepoint run <workflow>`)',

@@ -99,6 +99,7 @@ describe('run / runs: usage errors are caught locally (exit 2)', () => {
       '--spend does not apply to `chokepoint runs kill`',
     ],
     ['runs', ['frob'], 'unknown subcommand "frob": expected ls, show, kill or resume'],
+    ['runs', ['run_0abc'], 'did you mean `chokepoint runs show run_0abc`?'],
   ] as [string, string[], string][])('%s %j', async (name, argv, message) => {
     const r = await inProcess(name === 'run' ? runCommand : runsCommand, [...argv, ...NO_SERVER]);
     expect(r.code).toBe(2);
