@@ -188,6 +188,20 @@ export class WorkflowExecutor {
    * tells the model the call was refused.
    */
   async resume(id: string, workflow: Workflow, opts: ResumeOptions = {}): Promise<RunRecord> {
+    const record = await this.prepareResume(id, workflow, { ...opts, claim: true });
+    this.launch(record, workflow, freezePrefix(workflow), await this.runs.journal(id));
+    return { ...record };
+  }
+
+  /**
+   * Applies a resume decision to a suspended run's record (limits, gate, clock) and marks it
+   * `running`, without running it here: `adopt` (on whichever worker takes the work) runs it.
+   */
+  async prepareResume(
+    id: string,
+    workflow: Workflow,
+    opts: ResumeOptions & { claim?: boolean } = {},
+  ): Promise<RunRecord> {
     const record = await this.runs.get(id);
     if (!record) throw new RunNotFoundError(id);
     if (record.state !== 'suspended') {
@@ -201,8 +215,14 @@ export class WorkflowExecutor {
     if (!(await this.runs.claim(id, this.owner, this.leaseMs))) {
       throw new RunStateError(`run ${id} is held by another worker`);
     }
-    const prefix = freezePrefix(workflow);
-    await this.checkPrefix(prefix);
+    // Re-read under the claim: a decision racing this one sees the run no longer suspended.
+    const fresh = await this.runs.get(id);
+    if (fresh?.state !== 'suspended') {
+      await this.runs.unclaim(id, this.owner);
+      throw new RunStateError(`run ${id} is ${fresh?.state}, not suspended: nothing to resume`);
+    }
+    Object.assign(record, fresh);
+    await this.checkPrefix(freezePrefix(workflow));
     const gateKey = record.detail?.key;
     if (opts.gate && record.reason === 'approval_required' && typeof gateKey === 'string') {
       record.grants = [...record.grants, opts.gate === 'approve' ? gateKey : `deny:${gateKey}`];
@@ -224,9 +244,39 @@ export class WorkflowExecutor {
     }
     record.updatedAt = this.rt.now();
     await this.runs.save(record);
-    this.launch(record, workflow, prefix, await this.runs.journal(id));
+    if (!opts.claim) await this.runs.unclaim(id, this.owner);
     this.emit(record);
-    return { ...record };
+    return record;
+  }
+
+  /**
+   * Runs a `running` run here from its last step, if nobody else holds it; resolves when it
+   * stops running here. If another process holds it, waits until that process lets go (it
+   * stops the run, or dies and its lease lapses) and takes over if it is still running.
+   */
+  async adopt(id: string, find: (id: string, version: string) => Workflow | undefined): Promise<RunRecord> {
+    for (;;) {
+      if (this.live.has(id)) return this.wait(id);
+      const r = await this.runs.get(id);
+      if (!r) throw new RunNotFoundError(id);
+      if (r.state !== 'running' || this.closed) return r;
+      const workflow = find(r.workflow, r.version);
+      if (!workflow) {
+        throw new RunStateError(
+          `run ${id} is pinned to ${r.workflow}@${r.version}, which is not loaded here`,
+        );
+      }
+      if (await this.runs.claim(id, this.owner, this.leaseMs)) {
+        const record = await this.runs.get(id);
+        if (record?.state !== 'running') {
+          await this.runs.unclaim(id, this.owner);
+          continue;
+        }
+        this.launch(record, workflow, freezePrefix(workflow), await this.runs.journal(id));
+        return this.wait(id);
+      }
+      await new Promise((r) => setTimeout(r, Math.min(1_000, this.leaseMs / 4)));
+    }
   }
 
   /**
@@ -480,6 +530,14 @@ export class WorkflowExecutor {
     run.halted = true;
     clearTimeout(run.timer);
     const handBack = state === 'running';
+    if (extra.reason === 'lease_lost') {
+      // Another process holds the run now: whatever this one has is stale, write nothing.
+      void Promise.allSettled([run.inflight, run.saving]).then(() => {
+        this.live.delete(run.record.id);
+        run.settle();
+      });
+      return;
+    }
     if (!handBack) {
       Object.assign(run.record, extra, { state });
       if (state === 'suspended') run.record.suspensions++;
