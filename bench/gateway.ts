@@ -74,6 +74,7 @@ try {
     REDIS_URL: '',
     CHOKEPOINT_CONFIG: config,
     CHOKEPOINT_DATA_DIR: join(dir, 'data'),
+    CHOKEPOINT_WORKFLOWS_DIR: dir,
     CHOKEPOINT_ADMIN_TOKEN: TOKEN,
   });
   const created = await fetch(`${chokepoint}/api/keys`, {

@@ -5,6 +5,7 @@ import { performance } from 'node:perf_hooks';
 import { type AnyActorRef, createActor, fromPromise } from 'xstate';
 import { modelCall, type Sink } from '../gateway/call.ts';
 import { newId } from '../ids.ts';
+import { tryParseUsd } from '../money.ts';
 import type { Runtime } from '../runtime.ts';
 import { type Actor, NO_TOKENS } from '../store/port.ts';
 import type { Block, ModelInput, ModelOutput, ToolInput, ToolOutput, ToolUse, Workflow } from './define.ts';
@@ -658,9 +659,12 @@ export class WorkflowExecutor {
       const cp = answer.chokepoint ?? {};
       if (result.code === 'budget_exhausted') {
         const scope = cp.budget?.scope;
+        const mayCost =
+          typeof cp.call_may_cost_usd === 'string' ? tryParseUsd(cp.call_may_cost_usd) : undefined;
         return this.halt(run, 'suspended', scope === `run:${record.id}` ? 'spend_box' : 'budget_exhausted', {
           budget: scope,
           message: answer.error?.message,
+          ...(mayCost === undefined ? {} : { nextCallMax: mayCost }),
         });
       }
       if (result.code === 'killed') return this.halt(run, 'killed', 'kill_switch', cp);

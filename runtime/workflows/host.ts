@@ -147,13 +147,28 @@ export class RunHost {
 
   async resume(id: string, opts: ResumeOptions = {}): Promise<RunRecord> {
     const r = await this.mustGet(id);
+    return this.executor.resume(id, this.pinned(r), opts);
+  }
+
+  /** Applies a resume decision without running the run here (a worker `adopt`s it). */
+  async prepareResume(id: string, opts: ResumeOptions = {}): Promise<RunRecord> {
+    const r = await this.mustGet(id);
+    return this.executor.prepareResume(id, this.pinned(r), opts);
+  }
+
+  /** Runs a `running` run here from its last step (or waits while another process has it). */
+  adopt(id: string): Promise<RunRecord> {
+    return this.executor.adopt(id, (wf, v) => this.set.get(wf, v));
+  }
+
+  private pinned(r: RunRecord): Workflow {
     const w = this.set.get(r.workflow, r.version);
     if (!w) {
       throw new RunStateError(
-        `run ${id} is pinned to ${r.workflow}@${r.version}, which is not loaded: restore that version's file to resume it`,
+        `run ${r.id} is pinned to ${r.workflow}@${r.version}, which is not loaded: restore that version's file to resume it`,
       );
     }
-    return this.executor.resume(id, w, opts);
+    return w;
   }
 
   end(id: string, state: 'denied' | 'expired', by: Actor): Promise<RunRecord> {
