@@ -1,13 +1,14 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WorkflowExecutor } from '../../../runtime/workflows/executor.ts';
 import { loadWorkflows, type WorkflowSet } from '../../../runtime/workflows/loader.ts';
-import { type Harness, startHarness } from '../../helpers/harness.ts';
+import { openRunStore } from '../../../runtime/workflows/open.ts';
+import { type Backend, type Harness, startHarness } from '../../helpers/harness.ts';
 
 /** The shipped example workflows, run end to end on the emulator through the executor. */
 
 const WHO = { team: 'support', env: 'prod', seat: 'alice' };
 
-describe('the shipped example workflows', () => {
+describe.each<Backend>(['embedded', 'redis'])('the shipped example workflows (%s)', (backend) => {
   let h: Harness;
   let ex: WorkflowExecutor;
   let set: WorkflowSet;
@@ -15,12 +16,14 @@ describe('the shipped example workflows', () => {
   beforeAll(async () => {
     set = await loadWorkflows(new URL('../../../workflows', import.meta.url).pathname);
     h = await startHarness({
+      backend,
       config: { routing: { classes: { cheap: ['claude-haiku-4-5'], standard: ['claude-sonnet-4-5'] } } },
     });
-    ex = new WorkflowExecutor(h.rt);
+    ex = new WorkflowExecutor(h.rt, { runs: await openRunStore(h.rt) });
   });
   afterAll(async () => {
     await ex.close();
+    await ex.runs.close();
     await h.close();
   });
 
