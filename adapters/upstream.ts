@@ -28,6 +28,9 @@ export interface UpstreamResponse {
 
 /** Headers from the caller that the upstream should see (the Claude Code gateway guide's list). */
 const FORWARD = [
+  // Our request id, so a provider-side record (the emulator's billing, a support ticket) can be
+  // matched to its ledger entry; providers ignore headers they do not know.
+  'x-chokepoint-request-id',
   'anthropic-version',
   'anthropic-beta',
   'content-type',

@@ -21,6 +21,8 @@ export interface BillingEntry {
   /** The message id (`msg_…`). */
   readonly id: string;
   readonly requestId: string;
+  /** The caller's own request id (`x-chokepoint-request-id`), to match a call to its ledger entry. */
+  readonly clientRequestId?: string;
   /** Epoch milliseconds, from the emulator's clock. */
   readonly at: number;
   /** Resolved model id. */
@@ -41,6 +43,7 @@ export interface BillingEntry {
 export interface BillingInput {
   id: string;
   requestId: string;
+  clientRequestId?: string;
   at: number;
   model: ModelInfo;
   apiKey: string;
@@ -85,6 +88,7 @@ export class BillingRecord {
     const entry: BillingEntry = {
       id: input.id,
       requestId: input.requestId,
+      ...(input.clientRequestId ? { clientRequestId: input.clientRequestId } : {}),
       at: input.at,
       model: input.model.id,
       apiKey: input.apiKey,

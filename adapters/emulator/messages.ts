@@ -84,6 +84,7 @@ export async function messages(raw: Request, state: EmulatorState): Promise<Resp
       state.billing.add({
         id,
         requestId,
+        clientRequestId: raw.headers.get('x-chokepoint-request-id') ?? undefined,
         at: state.now(),
         model,
         apiKey,

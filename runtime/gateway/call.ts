@@ -39,6 +39,8 @@ export interface ModelCall {
   signal?: AbortSignal;
   /** Budgets to create with these specs if missing (a run's spend box). */
   provision?: Record<Scope, BudgetSpec>;
+  /** A check before admission that may refuse (an outside agent's session time box). */
+  gate?: () => Promise<void>;
 }
 
 /** Where the answer goes: an HTTP response for the gateway, a collector for workflow runs. */
@@ -104,6 +106,7 @@ export async function modelCall(rt: Runtime, call: ModelCall, sink: Sink): Promi
       }
     }
 
+    if (call.gate) await call.gate();
     const route = await rt.router.route(body.model, identity, () => rt.utilisation(identity));
     model = route.model;
     const price = rt.prices.lookup(model, rt.now());
@@ -122,7 +125,14 @@ export async function modelCall(rt: Runtime, call: ModelCall, sink: Sink): Promi
     const ttl = cacheTtlsRequested(body);
     const writes = ttl.has1h ? '1h' : ttl.has5m ? '5m' : 'none';
     let amount = rt.prices.worstCase(model, estimateInputTokens(body), body.max_tokens, rt.now(), writes);
-    let admission = await rt.store.admit({ identity, amount, provision: call.provision });
+    let admission = await rt.store.admit({
+      identity,
+      amount,
+      provision: call.provision,
+      requestId: call.requestId,
+      kind: 'model',
+      name: model,
+    });
     if (
       !admission.ok &&
       admission.refusal.code === 'budget_exhausted' &&
@@ -134,7 +144,14 @@ export async function modelCall(rt: Runtime, call: ModelCall, sink: Sink): Promi
         const precise = rt.prices.worstCase(model, exact, body.max_tokens, rt.now(), writes);
         if (precise < amount) {
           amount = precise;
-          admission = await rt.store.admit({ identity, amount, provision: call.provision });
+          admission = await rt.store.admit({
+            identity,
+            amount,
+            provision: call.provision,
+            requestId: call.requestId,
+            kind: 'model',
+            name: model,
+          });
         }
       }
     }
@@ -171,7 +188,12 @@ export async function modelCall(rt: Runtime, call: ModelCall, sink: Sink): Promi
     model === body.model && call.raw ? call.raw : Buffer.from(JSON.stringify({ ...body, model }));
   let upstream: Awaited<ReturnType<Runtime['upstream']['post']>>;
   try {
-    upstream = await rt.upstream.post('v1/messages', payload, call.headers ?? {}, call.signal);
+    upstream = await rt.upstream.post(
+      'v1/messages',
+      payload,
+      { ...call.headers, 'x-chokepoint-request-id': call.requestId },
+      call.signal,
+    );
   } catch (err) {
     const e = err as UpstreamError;
     const kind = e instanceof UpstreamError ? e.kind : 'network';

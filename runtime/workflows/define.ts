@@ -162,6 +162,8 @@ export const workflowSchema = z
       { error: 'required: {spend: "$2.00", time: "10m", steps: 50}' },
     ),
     approvals: z.array(toolName).default([]),
+    /** How long a suspended run's approval item waits for a human (default: config `approvals.timeout`). */
+    approvalTimeout: time.optional(),
     /** MCP servers the workflow may use: filled in by the MCP issue. */
     mcp: z.array(z.unknown()).default([]),
     machine: z
@@ -289,6 +291,8 @@ export interface AgentSpec<I extends z.ZodType> {
   model?: string;
   limits: { spend: string; time: string; steps: number };
   approvals?: string[];
+  /** How long an approval item waits for a human, e.g. "4h" (default: config `approvals.timeout`). */
+  approvalTimeout?: string;
   /** Output tokens per turn (default 1024). */
   maxTokens?: number;
   /** The first user message (default: the input as JSON). */
@@ -445,6 +449,7 @@ export function defineAgent<I extends z.ZodType>(spec: AgentSpec<I>): Workflow {
     models: { default: spec.model ?? 'cheap' },
     limits: spec.limits,
     approvals: spec.approvals ?? [],
+    ...(spec.approvalTimeout ? { approvalTimeout: spec.approvalTimeout } : {}),
     machine,
   });
 }

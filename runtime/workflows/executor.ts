@@ -108,9 +108,10 @@ interface LiveRun {
   journal: Map<string, JournalEntry>;
   actor?: AnyActorRef;
   halted: boolean;
-  /** Aborts the call in flight (kill, time box). */
+  /** Aborts the call in flight (kill; a tool call at the time box). */
   controller?: AbortController;
   inflight?: Promise<unknown>;
+  inflightKind?: 'model' | 'tool';
   timer?: NodeJS.Timeout;
   saving: Promise<void>;
   settled: Promise<void>;
@@ -151,7 +152,7 @@ export class WorkflowExecutor {
     workflow: Workflow,
     input: unknown,
     who: Starter,
-    opts: { id?: string } = {},
+    opts: { id?: string; launch?: boolean } = {},
   ): Promise<RunRecord> {
     const parsed = workflow.input.safeParse(input);
     if (!parsed.success) {
@@ -178,6 +179,8 @@ export class WorkflowExecutor {
       grants: [],
     };
     await this.runs.save(record);
+    // launch: false leaves the run `running` and unheld for a worker to `adopt` (the runs queue).
+    if (opts.launch === false) return { ...record };
     await this.runs.claim(id, this.owner, this.leaseMs);
     this.launch(record, workflow, prefix, []);
     return { ...record };
@@ -565,7 +568,11 @@ export class WorkflowExecutor {
     run.halted = true;
     clearTimeout(run.timer);
     if (run.actor) run.record.snapshot = run.actor.getPersistedSnapshot();
-    run.controller?.abort(reason);
+    // A model call in flight at the time box or a hand-back is let finish (bounded by the provider
+    // timeout) and journaled: aborting it would leave a call the provider bills and we never
+    // learn the usage of, and the resume would make (and pay for) it again. A kill aborts it.
+    const letFinish = run.inflightKind === 'model' && (state === 'suspended' || state === 'running');
+    if (!letFinish) run.controller?.abort(reason);
     run.actor?.stop();
     const inflight = run.inflight;
     void (async () => {
@@ -610,7 +617,7 @@ export class WorkflowExecutor {
     return never();
   }
 
-  private async model(run: LiveRun, input: ModelInput, signal: AbortSignal): Promise<ModelOutput> {
+  private async model(run: LiveRun, input: ModelInput, _signal: AbortSignal): Promise<ModelOutput> {
     const key = journalKey('model', input);
     const hit = run.journal.get(key);
     if (hit) return hit.result as ModelOutput;
@@ -629,32 +636,61 @@ export class WorkflowExecutor {
       maxTokens: input.maxTokens ?? 1024,
       toolChoice: input.toolChoice,
     });
+    // Not tied to the actor's signal: only `halt` aborts a model call (a kill; see there).
     const controller = new AbortController();
-    signal.addEventListener('abort', () => controller.abort(signal.reason), { once: true });
     run.controller = controller;
     const sink = new CollectingSink();
-    const call = modelCall(
-      this.rt,
-      {
-        identity: record.identity,
-        requestId: newId('req'),
-        body,
-        streamKey: `run:${record.id}`,
-        driftPolicy: 'refuse',
-        signal: controller.signal,
-        provision: { [`run:${record.id}`]: runBudget(record) },
-      },
-      sink,
-    );
-    run.inflight = call;
-    const result = await call;
-    run.inflight = undefined;
-    run.controller = undefined;
+    const requestId = newId('req');
+    // The call and its journal entry are one in-flight unit: a halt waits for both, so a call
+    // that completed (and was billed) is journaled even if the run stopped meanwhile, and a
+    // resume answers it from the journal instead of paying for it again.
+    const unit = (async () => {
+      const result = await modelCall(
+        this.rt,
+        {
+          identity: record.identity,
+          requestId,
+          body,
+          streamKey: `run:${record.id}`,
+          driftPolicy: 'refuse',
+          signal: controller.signal,
+          provision: { [`run:${record.id}`]: runBudget(record) },
+        },
+        sink,
+      );
+      const answer = sink.json() as Record<string, unknown> & {
+        chokepoint?: Record<string, unknown> & { budget?: { scope?: string } };
+        error?: { message?: string };
+      };
+      if (result.outcome !== 'ok') return { result, answer };
+      const content = (answer.content ?? []) as Block[];
+      const output: ModelOutput = {
+        message: { role: 'assistant', content },
+        text: content
+          .filter((b) => b.type === 'text')
+          .map((b) => b.text as string)
+          .join(''),
+        toolUses: content.filter((b): b is ToolUse & Block => b.type === 'tool_use'),
+        stopReason: String(answer.stop_reason ?? ''),
+        model: result.model,
+      };
+      await this.journaled(run, {
+        key,
+        kind: 'model',
+        name: result.model,
+        result: output,
+        ledgerId: result.ledgerId,
+      });
+      return { result, answer, output };
+    })();
+    run.inflight = unit;
+    run.inflightKind = 'model';
+    const { result, answer, output } = await unit.finally(() => {
+      run.inflight = undefined;
+      run.inflightKind = undefined;
+      run.controller = undefined;
+    });
     if (run.halted) return never();
-    const answer = sink.json() as Record<string, unknown> & {
-      chokepoint?: Record<string, unknown> & { budget?: { scope?: string } };
-      error?: { message?: string };
-    };
     if (result.outcome === 'refused') {
       const cp = answer.chokepoint ?? {};
       if (result.code === 'budget_exhausted') {
@@ -670,27 +706,9 @@ export class WorkflowExecutor {
       if (result.code === 'killed') return this.halt(run, 'killed', 'kill_switch', cp);
       if (result.code === 'prefix_drift') return this.failDrift(run, answer.error?.message);
     }
-    if (result.outcome !== 'ok') {
+    if (!output) {
       throw new Error(`model call failed (${result.code ?? result.status}): ${answer.error?.message ?? ''}`);
     }
-    const content = (answer.content ?? []) as Block[];
-    const output: ModelOutput = {
-      message: { role: 'assistant', content },
-      text: content
-        .filter((b) => b.type === 'text')
-        .map((b) => b.text as string)
-        .join(''),
-      toolUses: content.filter((b): b is ToolUse & Block => b.type === 'tool_use'),
-      stopReason: String(answer.stop_reason ?? ''),
-      model: result.model,
-    };
-    await this.journaled(run, {
-      key,
-      kind: 'model',
-      name: result.model,
-      result: output,
-      ledgerId: result.ledgerId,
-    });
     return output;
   }
 
@@ -710,10 +728,6 @@ export class WorkflowExecutor {
         why: kill.reason,
       });
     }
-    const started = performance.now();
-    let output: ToolOutput;
-    let code: string | undefined;
-    let outcome: 'ok' | 'error' | 'refused' = 'ok';
     if (workflow.approvals.includes(input.name) && !record.grants.includes(key)) {
       if (!record.grants.includes(`deny:${key}`)) {
         return this.halt(run, 'suspended', 'approval_required', {
@@ -722,10 +736,23 @@ export class WorkflowExecutor {
           key,
         });
       }
-      output = { content: `A human refused this call to ${input.name}; do not retry it.`, isError: true };
-      code = 'approval_denied';
-      outcome = 'refused';
-    } else {
+      const refused = {
+        content: `A human refused this call to ${input.name}; do not retry it.`,
+        isError: true,
+      };
+      return this.toolDone(run, key, input.name, refused, 'refused', 'approval_denied', performance.now());
+    }
+    // The tool call, its ledger entry and its journal entry are one in-flight unit (see model()):
+    // a tool that completed while the run was stopping is journaled, so a resume never runs a
+    // consequential call twice; one cut short by the stop (an error) is run again on resume.
+    const controller = new AbortController();
+    signal.addEventListener('abort', () => controller.abort(signal.reason), { once: true });
+    run.controller = controller;
+    const unit = (async (): Promise<ToolOutput | undefined> => {
+      const started = performance.now();
+      let output: ToolOutput;
+      let code: string | undefined;
+      let outcome: 'ok' | 'error' | 'refused' = 'ok';
       const tool = workflow.tools[input.name];
       if (!tool) {
         output = { content: `unknown tool '${input.name}'`, isError: true };
@@ -741,7 +768,7 @@ export class WorkflowExecutor {
             : { success: true, data: input.input };
           if (!parsed.success)
             throw new Error(`invalid input for ${input.name}: ${JSON.stringify(input.input)}`);
-          const value = await tool.run(parsed.data as never, { runId: record.id, signal });
+          const value = await tool.run(parsed.data as never, { runId: record.id, signal: controller.signal });
           output = { content: typeof value === 'string' ? value : JSON.stringify(value), isError: false };
         } catch (err) {
           output = { content: (err as Error).message, isError: true };
@@ -749,13 +776,35 @@ export class WorkflowExecutor {
           outcome = 'error';
         }
       }
-    }
-    if (run.halted) return never();
+      if (run.halted && outcome !== 'ok') return undefined;
+      return this.toolDone(run, key, input.name, output, outcome, code, started);
+    })();
+    run.inflight = unit;
+    run.inflightKind = 'tool';
+    const output = await unit.finally(() => {
+      run.inflight = undefined;
+      run.inflightKind = undefined;
+      run.controller = undefined;
+    });
+    if (run.halted || !output) return never();
+    return output;
+  }
+
+  /** The tool call's ledger entry (tools cost nothing unless priced) and journal entry. */
+  private async toolDone(
+    run: LiveRun,
+    key: string,
+    name: string,
+    output: ToolOutput,
+    outcome: 'ok' | 'error' | 'refused',
+    code: string | undefined,
+    started: number,
+  ): Promise<ToolOutput> {
     const entry = await this.rt.store.appendLedger({
       requestId: newId('req'),
-      identity,
+      identity: run.record.identity,
       kind: 'tool',
-      name: input.name,
+      name,
       tokens: { ...NO_TOKENS },
       reserved: 0,
       cost: 0,
@@ -763,7 +812,7 @@ export class WorkflowExecutor {
       code,
       latencyMs: Math.round(performance.now() - started),
     });
-    await this.journaled(run, { key, kind: 'tool', name: input.name, result: output, ledgerId: entry.id });
+    await this.journaled(run, { key, kind: 'tool', name, result: output, ledgerId: entry.id });
     return output;
   }
 }

@@ -1,4 +1,5 @@
 import { type FSWatcher, watch } from 'node:fs';
+import type { RunWork } from '../../approvals/queue.ts';
 import type { Runtime } from '../runtime.ts';
 import type { Actor } from '../store/port.ts';
 import type { Workflow } from './define.ts';
@@ -118,9 +119,19 @@ export class RunHost {
     return w;
   }
 
+  /**
+   * Where work on a run goes when it is not run here and now: the `runs` queue (set by
+   * `Approvals` on the Redis backend, so whichever worker is free takes starts and resumes).
+   */
+  dispatch?: (run: RunRecord, cause: RunWork['cause']) => Promise<void>;
+
   /** Starts a run of the latest (or the given) version; throws `RunInputError` naming the field. */
-  start(id: string, input: unknown, who: Starter, opts: { version?: string } = {}): Promise<RunRecord> {
-    return this.executor.start(this.workflow(id, opts.version), input, who);
+  async start(id: string, input: unknown, who: Starter, opts: { version?: string } = {}): Promise<RunRecord> {
+    const w = this.workflow(id, opts.version);
+    if (!this.dispatch) return this.executor.start(w, input, who);
+    const run = await this.executor.start(w, input, who, { launch: false });
+    await this.dispatch(run, 'start');
+    return run;
   }
 
   get(id: string): Promise<RunRecord | undefined> {
@@ -147,13 +158,21 @@ export class RunHost {
 
   async resume(id: string, opts: ResumeOptions = {}): Promise<RunRecord> {
     const r = await this.mustGet(id);
-    return this.executor.resume(id, this.pinned(r), opts);
+    if (!this.dispatch) return this.executor.resume(id, this.pinned(r), opts);
+    const run = await this.executor.prepareResume(id, this.pinned(r), opts);
+    await this.dispatch(run, 'resume');
+    return run;
   }
 
   /** Applies a resume decision without running the run here (a worker `adopt`s it). */
   async prepareResume(id: string, opts: ResumeOptions = {}): Promise<RunRecord> {
     const r = await this.mustGet(id);
     return this.executor.prepareResume(id, this.pinned(r), opts);
+  }
+
+  /** The loaded workflow version a run is pinned to, if loaded. */
+  loaded(id: string, version: string): Workflow | undefined {
+    return this.set.get(id, version);
   }
 
   /** Runs a `running` run here from its last step (or waits while another process has it). */
