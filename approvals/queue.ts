@@ -20,6 +20,8 @@ export interface RunQueue {
   /**
    * Starts processing with `handler`, which resolves when the run has stopped running on this
    * worker (done, suspended, failed, killed, handed back). At most `concurrency` at a time.
+   * A handler that throws an error with `handBack: true` (this worker is stopping mid-run) leaves
+   * the work to another worker (Redis); other errors go to the queue's `onError`.
    */
   work(handler: (work: RunWork) => Promise<void>, opts: { concurrency: number }): void;
   /** Waiting + active jobs (for metrics and tests). */

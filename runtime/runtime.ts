@@ -4,6 +4,8 @@ import { join } from 'node:path';
 import type { Redis } from 'ioredis';
 import { createEmulator, type Emulator } from '../adapters/emulator/index.ts';
 import { readBody, Upstream } from '../adapters/upstream.ts';
+import type { Approvals } from '../approvals/service.ts';
+import type { SessionBoxes } from '../approvals/sessions.ts';
 import { KeyRing } from './auth/keys.ts';
 import { loadOperators, type OperatorSetup } from './auth/operators.ts';
 import type { Config } from './config/load.ts';
@@ -43,6 +45,10 @@ export interface Runtime {
   metrics?: CallMetrics;
   /** The workflow runs (set by `openRunHost` when the server or a worker hosts workflows). */
   runs?: RunHost;
+  /** Approval items and decisions (set by `openApprovals` alongside `runs`). */
+  approvals?: Approvals;
+  /** Session time boxes of outside agents (set by `openApprovals`). */
+  sessions?: SessionBoxes;
   /** Set when the provider is the emulator (the in-process one also sets `emulator`). */
   emulatorUrl?: string;
   emulator?: Emulator;
@@ -169,6 +175,8 @@ export async function openRuntime(
       return retryOrKeep(() => store.release(r.id, entry), { op: 'release', reservationId: r.id, entry });
     },
     async close() {
+      await rt.approvals?.close();
+      await rt.sessions?.close();
       await rt.runs?.close();
       upstream.close();
       await keys.close();

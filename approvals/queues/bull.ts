@@ -1,4 +1,4 @@
-import { Queue, Worker } from 'bullmq';
+import { DelayedError, Queue, Worker } from 'bullmq';
 import type { RunQueue, RunWork } from '../queue.ts';
 
 export interface BullRunQueueOptions {
@@ -89,10 +89,15 @@ export class BullRunQueue implements RunQueue {
     }
     const worker = new Worker<RunWork>(
       QUEUE,
-      async (job) => {
+      async (job, token) => {
         try {
           await handler(job.data);
         } catch (err) {
+          if ((err as { handBack?: boolean })?.handBack && token) {
+            // This worker is stopping with the run unfinished: back to the queue for another.
+            await job.moveToDelayed(Date.now() + 50, token);
+            throw new DelayedError();
+          }
           this.onError(err, job.data);
           throw err; // the job fails (kept among the last 1000 failed, for inspection)
         }

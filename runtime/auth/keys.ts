@@ -19,6 +19,10 @@ export interface ApiKey {
   label?: string;
   /** `refuse`: a drifting frozen prefix is a 409 for this key instead of a reported event. */
   driftPolicy?: 'report' | 'refuse';
+  /** A session of this key may run this long (ms) before a human must approve more. */
+  sessionTimeBox?: number;
+  /** Without `x-chokepoint-session`, a pause longer than this (ms) starts a new session (default 30m). */
+  sessionGap?: number;
   createdAt: number;
   revokedAt?: number;
 }
@@ -34,6 +38,8 @@ export interface KeySpec {
   workflow?: string;
   label?: string;
   driftPolicy?: 'report' | 'refuse';
+  sessionTimeBox?: number;
+  sessionGap?: number;
 }
 
 export class KeyInputError extends Error {
@@ -67,6 +73,12 @@ function checkSpec(spec: KeySpec): void {
   }
   if (spec.driftPolicy !== undefined && spec.driftPolicy !== 'report' && spec.driftPolicy !== 'refuse') {
     throw new KeyInputError('driftPolicy', 'expected "report" or "refuse"');
+  }
+  for (const f of ['sessionTimeBox', 'sessionGap'] as const) {
+    const v = spec[f];
+    if (v !== undefined && (!Number.isInteger(v) || v <= 0)) {
+      throw new KeyInputError(f, `expected a duration like "30m", got ${JSON.stringify(v)}`);
+    }
   }
 }
 
@@ -190,6 +202,8 @@ export class KeyRing {
       ...(spec.workflow ? { workflow: spec.workflow } : {}),
       ...(spec.label ? { label: spec.label } : {}),
       ...(spec.driftPolicy ? { driftPolicy: spec.driftPolicy } : {}),
+      ...(spec.sessionTimeBox ? { sessionTimeBox: spec.sessionTimeBox } : {}),
+      ...(spec.sessionGap ? { sessionGap: spec.sessionGap } : {}),
       createdAt: Date.now(),
     };
     await this.backend.put(stored);

@@ -30,6 +30,8 @@ export interface Config {
   routing: ParsedConfig['routing'];
   workflowsDir: string;
   workflows: { watch: boolean; runAs: { team: string; env: string }; leaseMs: number };
+  approvals: { timeoutMs: number; onTimeout: 'expire' | 'deny' };
+  workers: { enabled: boolean; concurrency: number; perWorkflow: Record<string, number> };
   operators: ParsedConfig['auth']['operators'];
   prices: PriceEntry[];
   logLevel: ParsedConfig['log']['level'];
@@ -151,6 +153,8 @@ export function resolveConfig(
     routing: c.routing,
     workflowsDir: resolve(cwd, env.CHOKEPOINT_WORKFLOWS_DIR ?? c.workflows.dir),
     workflows: { watch: c.workflows.watch, runAs: c.workflows.runAs, leaseMs: c.workflows.lease },
+    approvals: { timeoutMs: c.approvals.timeout, onTimeout: c.approvals.onTimeout },
+    workers: c.workers,
     operators: c.auth.operators,
     prices: [...DEFAULT_PRICES, ...c.prices],
     logLevel: (env.CHOKEPOINT_LOG_LEVEL as Config['logLevel']) ?? c.log.level,

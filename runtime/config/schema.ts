@@ -181,6 +181,24 @@ export const configSchema = z.strictObject({
       lease: duration.default(30_000),
     })
     .prefault({}),
+  approvals: z
+    .strictObject({
+      /** How long an approval item waits for a human before it expires (a workflow may set its own). */
+      timeout: duration.default(24 * 3_600_000),
+      /** What an undecided item does at its timeout: the run ends `expired`, or `deny` it. */
+      onTimeout: z.enum(['expire', 'deny']).default('expire'),
+    })
+    .prefault({}),
+  workers: z
+    .strictObject({
+      /** Run workers in `serve` (off: `serve --no-workers`, leaving runs to `chokepoint worker`). */
+      enabled: z.boolean().default(true),
+      /** Runs one process works on at once. */
+      concurrency: z.number().int().positive().default(16),
+      /** At most this many runs of a workflow at once in one process, e.g. `{ research: 4 }`. */
+      perWorkflow: z.record(z.string(), z.number().int().positive()).default({}),
+    })
+    .prefault({}),
   auth: z.strictObject({ operators: z.array(operator).default([]) }).prefault({}),
   prices: z.array(priceEntry).default([]),
   log: z

@@ -45,6 +45,7 @@ export function gatewayHandler(rt: Runtime, keys: KeyRing) {
           headers: req.headers,
           streamKey,
           driftPolicy: key.driftPolicy,
+          ...(key.sessionTimeBox && rt.sessions ? { gate: () => rt.sessions!.check(key, identity) } : {}),
         },
         sink,
       );

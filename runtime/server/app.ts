@@ -4,6 +4,7 @@ import { Hono } from 'hono';
 import { gatewayHandler } from '../gateway/http.ts';
 import { Refusal } from '../gateway/refusal.ts';
 import type { Runtime } from '../runtime.ts';
+import { approvalsApi } from './api/approvals.ts';
 import { apiError, type Env, requireOperator } from './api/common.ts';
 import { keysApi } from './api/keys.ts';
 import { moneyApi } from './api/money.ts';
@@ -22,6 +23,7 @@ export function createHono(rt: Runtime): Hono {
   api.route('/', moneyApi(rt));
   api.route('/', keysApi(rt));
   api.route('/', runsApi(rt));
+  api.route('/', approvalsApi(rt));
   api.onError((err, c) => apiError(err, c));
   app.route('/api', api);
   app.notFound((c) =>

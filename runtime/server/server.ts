@@ -1,3 +1,4 @@
+import { openApprovals } from '../../approvals/open.ts';
 import type { Config } from '../config/load.ts';
 import type { Logger } from '../log.ts';
 import { openRuntime } from '../runtime.ts';
@@ -19,12 +20,14 @@ export interface RunningServer {
 export async function startServer(
   config: Config,
   log: Logger,
-  opts: { watch?: boolean } = {},
+  opts: { watch?: boolean; workers?: boolean } = {},
 ): Promise<RunningServer> {
   const rt = await openRuntime(config, log);
   let workflows: RunningServer['workflows'];
   try {
-    const host = await openRunHost(rt, { watch: opts.watch });
+    // On Redis the runs queue (BullMQ's stalled-job recovery) hands a dead worker's runs on.
+    const host = await openRunHost(rt, { watch: opts.watch, recover: config.store.backend !== 'redis' });
+    await openApprovals(rt, host, { workers: opts.workers });
     const listed = host.workflows();
     workflows = {
       workflows: listed.workflows.map((w) => `${w.id}@${w.version}`),
@@ -46,7 +49,9 @@ export async function startServer(
     adminTokenFile: rt.operatorSetup.adminTokenFile,
     workflows,
     async close() {
-      // Runs first: in-flight calls are aborted and released, live runs handed back to the store.
+      // Runs first: in-flight calls are aborted and released, live runs handed back to the store
+      // (on Redis, to the runs queue for another worker).
+      await rt.approvals?.close();
       await rt.runs?.close();
       await l.close();
       await rt.close();

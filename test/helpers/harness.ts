@@ -2,6 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Anthropic from '@anthropic-ai/sdk';
+import { openApprovals } from '../../approvals/open.ts';
 import { type Config, resolveConfig } from '../../runtime/config/load.ts';
 import { createLogger, type Logger } from '../../runtime/log.ts';
 import { openRuntime, type Runtime } from '../../runtime/runtime.ts';
@@ -71,7 +72,9 @@ export async function startHarness(
   if (opts.workflows) {
     const dir =
       opts.workflows === true ? new URL('../../workflows', import.meta.url).pathname : opts.workflows;
-    await openRunHost(rt, { dir, killPollMs: 100 });
+    // As `serve` does: on Redis the runs queue (not the lease sweep) recovers runs.
+    const host = await openRunHost(rt, { dir, killPollMs: 100, recover: backend !== 'redis' });
+    await openApprovals(rt, host);
   }
   const l = await listen(createApp(rt), { port: 0, host: '127.0.0.1' });
   const url = l.url;

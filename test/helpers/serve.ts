@@ -44,7 +44,43 @@ export function serveProcess(env: NodeJS.ProcessEnv = {}, args: string[] = []): 
         output: () => out,
         stop: () =>
           new Promise((done) => {
-            if (proc.exitCode !== null) return done(proc.exitCode);
+            if (proc.exitCode !== null || proc.signalCode !== null) return done(proc.exitCode);
+            proc.removeAllListeners('exit');
+            proc.on('exit', (code) => done(code));
+            proc.kill('SIGTERM');
+          }),
+      });
+    });
+  });
+}
+
+/** Starts a real `chokepoint worker` (Redis backend) as a child process; resolves once it works. */
+export function workerProcess(env: NodeJS.ProcessEnv = {}, args: string[] = []): Promise<Served> {
+  const proc = spawn('node', ['bin/chokepoint.js', 'worker', ...args], {
+    env: { ...process.env, CHOKEPOINT_LOG_LEVEL: 'warn', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  proc.stdout!.on('data', (d) => {
+    out += d;
+  });
+  proc.stderr!.on('data', (d) => {
+    out += d;
+  });
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`worker did not start:\n${out}`)), 20_000);
+    proc.on('exit', (code) => reject(new Error(`worker exited with ${code}:\n${out}`)));
+    proc.stdout!.on('data', () => {
+      // The banner ends with the store line.
+      if (!/^worker .*\n[\s\S]*store/m.test(out)) return;
+      clearTimeout(timer);
+      resolve({
+        url: '',
+        proc,
+        output: () => out,
+        stop: () =>
+          new Promise((done) => {
+            if (proc.exitCode !== null || proc.signalCode !== null) return done(proc.exitCode);
             proc.removeAllListeners('exit');
             proc.on('exit', (code) => done(code));
             proc.kill('SIGTERM');

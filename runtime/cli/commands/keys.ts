@@ -1,3 +1,4 @@
+import { parseDuration } from '../../config/schema.ts';
 import { isScopeKey } from '../../identity.ts';
 import { ApiClient, printJson, type SubUsage, subArgs, withJsonErrors } from '../client.ts';
 import { CliError, type Command, type CommandContext, REMOTE_HELP } from '../command.ts';
@@ -11,6 +12,8 @@ interface KeyView {
   workflow?: string;
   label?: string;
   driftPolicy?: 'report' | 'refuse';
+  sessionTimeBox?: number;
+  sessionGap?: number;
   createdAt: string | null;
   revokedAt: string | null;
 }
@@ -18,9 +21,20 @@ interface KeyView {
 const SUBS = {
   create: {
     command: 'keys create',
-    usage: 'keys create --team T --env E --seat S [--workflow W] [--label L] [--drift-policy refuse]',
+    usage:
+      'keys create --team T --env E --seat S [--workflow W] [--label L] [--drift-policy refuse] [--session-time-box 30m [--session-gap 15m]]',
     args: [],
-    options: ['team', 'env', 'seat', 'workflow', 'label', 'drift-policy', 'reason'],
+    options: [
+      'team',
+      'env',
+      'seat',
+      'workflow',
+      'label',
+      'drift-policy',
+      'session-time-box',
+      'session-gap',
+      'reason',
+    ],
   },
   ls: { command: 'keys ls', usage: 'keys ls', args: [] },
   revoke: {
@@ -37,6 +51,7 @@ export const keysCommand: Command = {
   remote: true,
   help: `Usage:
   chokepoint keys create --team T --env E --seat S [--workflow W] [--label L] [--drift-policy refuse]
+                         [--session-time-box 30m [--session-gap 15m]]
   chokepoint keys ls                          list keys (the default; never shows the secrets)
   chokepoint keys revoke <id> [--reason TEXT] refused from the next call, on every replica
 
@@ -51,6 +66,11 @@ Options (create):
   --workflow W           also charge the workflow's budget
   --label L              a note to recognise the key by
   --drift-policy POLICY  report (default) or refuse: a changed prompt prefix is a 409 for this key
+  --session-time-box D   a session of this key may run this long (e.g. 30m); past it, calls get
+                         429 time_box_exceeded and an approval waits in the inbox (approve: the
+                         session goes on). A session is x-chokepoint-session, or else runs until
+                         a pause longer than --session-gap (default 30m)
+  --session-gap D        the pause that ends a session without x-chokepoint-session
   --reason TEXT          why (create, revoke; goes to the audit log)
 ${REMOTE_HELP}
 
@@ -65,6 +85,8 @@ Examples:
     workflow: { type: 'string' },
     label: { type: 'string' },
     'drift-policy': { type: 'string' },
+    'session-time-box': { type: 'string' },
+    'session-gap': { type: 'string' },
     reason: { type: 'string' },
   },
   async run(ctx) {
@@ -111,6 +133,21 @@ async function create({ values, out }: CommandContext, args: string[]) {
   if (values.workflow !== undefined) body.workflow = values.workflow;
   if (values.label !== undefined) body.label = values.label;
   if (drift !== undefined) body.driftPolicy = drift;
+  for (const [flag, field] of [
+    ['session-time-box', 'sessionTimeBox'],
+    ['session-gap', 'sessionGap'],
+  ] as const) {
+    const v = values[flag];
+    if (typeof v !== 'string') continue;
+    const ms = parseDuration(v);
+    if (ms === undefined || ms <= 0) {
+      throw new CliError(`--${flag}: expected a duration like 30m or 2h, got ${JSON.stringify(v)}`);
+    }
+    body[field] = v;
+  }
+  if (values['session-gap'] !== undefined && values['session-time-box'] === undefined) {
+    throw new CliError('--session-gap needs --session-time-box (a gap only matters to a session with a box)');
+  }
   if (typeof values.reason === 'string' && values.reason.trim()) body.reason = values.reason.trim();
 
   const { client, json } = ApiClient.from(values);
@@ -124,6 +161,12 @@ async function create({ values, out }: CommandContext, args: string[]) {
       ['identity', identity(r)],
       ['label', r.label],
       ['drift', r.driftPolicy ?? 'report'],
+      [
+        'session box',
+        r.sessionTimeBox
+          ? `${Math.round(r.sessionTimeBox / 60_000)}m (gap ${Math.round((r.sessionGap ?? 1_800_000) / 60_000)}m)`
+          : undefined,
+      ],
     ]))
       out(line);
     out('');

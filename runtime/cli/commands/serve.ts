@@ -7,7 +7,7 @@ import { CliError } from '../command.ts';
 export const serveCommand: Command = {
   name: 'serve',
   summary: 'start the HTTP server: gateway, operator API, inbox, MCP',
-  help: `Usage: chokepoint serve [--port N] [--host H] [--config FILE] [--watch]
+  help: `Usage: chokepoint serve [--port N] [--host H] [--config FILE] [--watch] [--no-workers]
 
 Starts Chokepoint: /v1/messages (Anthropic-compatible gateway), /api (operator API), / (inbox),
 /mcp, /healthz and /readyz. Uses the embedded SQLite store unless REDIS_URL is set, and the
@@ -18,10 +18,14 @@ Options:
   --host H       address to bind (default 127.0.0.1)
   --config FILE  config file (default ./chokepoint.config.yaml, or $CHOKEPOINT_CONFIG)
   --watch        reload the workflows folder when a file changes (development)
+  --no-workers   do not work on runs here (Redis backend: leave them to \`chokepoint worker\`
+                 processes); this server still starts runs and takes decisions
 
 Loads every workflow in the workflows folder (workflows.dir, or $CHOKEPOINT_WORKFLOWS_DIR): a
 broken file is listed with its problems and the others run. Runs a crash left behind resume
-from their last step once their lease lapses (workflows.lease, 30 s).
+from their last step once their lease lapses (workflows.lease, 30 s). Suspended runs wait in the
+approval queue (\`chokepoint approvals\`, /api/approvals); on Redis, starts and resumes go to
+whichever worker (serve or \`chokepoint worker\`) is free.
 
 Stops gracefully on SIGTERM/SIGINT: live runs are handed back (their in-flight calls aborted and
 released) to resume on the next start, in-flight requests finish, then the store is closed.`,
@@ -30,6 +34,7 @@ released) to resume on the next start, in-flight requests finish, then the store
     host: { type: 'string' },
     config: { type: 'string' },
     watch: { type: 'boolean' },
+    'no-workers': { type: 'boolean' },
   },
   async run({ values, out }) {
     let port: number | undefined;
@@ -44,7 +49,16 @@ released) to resume on the next start, in-flight requests finish, then the store
       overrides: { port, host: values.host as string | undefined },
     });
     const log = createLogger({ level: config.logLevel });
-    const server = await startServer(config, log, { watch: values.watch === true || undefined });
+    const noWorkers = values['no-workers'] === true;
+    if (noWorkers && config.store.backend !== 'redis') {
+      throw new CliError(
+        '--no-workers needs the Redis backend (set REDIS_URL): on the embedded backend runs only run inside serve',
+      );
+    }
+    const server = await startServer(config, log, {
+      watch: values.watch === true || undefined,
+      workers: noWorkers ? false : undefined,
+    });
     const base = server.url;
     out(`listening on ${base}`);
     out(`  inbox        ${base}/   (not built yet: arrives with the web inbox)`);
@@ -57,6 +71,9 @@ released) to resume on the next start, in-flight requests finish, then the store
         `  workflows    ${workflows.length ? workflows.join(', ') : '(none)'}   (${config.workflowsDir}${values.watch ? ', watching' : ''})`,
       );
       for (const bad of invalid) out(`  INVALID      ${bad}`);
+      out(
+        `  workers      ${noWorkers || !config.workers.enabled ? 'off (runs go to `chokepoint worker` processes)' : `${config.workers.concurrency} runs at once`}`,
+      );
     }
     out(
       `  store        ${config.store.backend}${config.store.backend === 'embedded' ? ` (${config.dataDir})` : ''}`,

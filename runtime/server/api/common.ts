@@ -1,4 +1,6 @@
 import type { Context, MiddlewareHandler } from 'hono';
+import { ApprovalConflictError, ApprovalNotFoundError } from '../../../approvals/port.ts';
+import { ExtendInputError } from '../../../approvals/service.ts';
 import { type Operator, type Role, roleAtLeast } from '../../auth/operators.ts';
 import { invalidRequest, Refusal, unavailable } from '../../gateway/refusal.ts';
 import { formatUsd, type Micros, tryParseUsd } from '../../money.ts';
@@ -54,6 +56,17 @@ export function apiError(err: unknown, c: Context): Response {
   else if (err instanceof RunNotFoundError || err instanceof WorkflowNotFoundError)
     refusal = new Refusal('not_found', err.message);
   else if (err instanceof RunStateError) refusal = new Refusal('conflict', err.message);
+  else if (err instanceof ApprovalConflictError)
+    refusal = new Refusal('conflict', err.message, {
+      approval: err.item.id,
+      state: err.item.state,
+      ...(err.item.decision
+        ? { decided_by: err.item.decision.actor, decided_at: new Date(err.item.decision.at).toISOString() }
+        : {}),
+    });
+  else if (err instanceof ApprovalNotFoundError) refusal = new Refusal('not_found', err.message);
+  else if (err instanceof ExtendInputError)
+    refusal = new Refusal('invalid_request', err.message, { field: err.field });
   else if (err instanceof PrefixDriftError) refusal = new Refusal('prefix_drift', err.message);
   else {
     const rt = c.get('rt') as Runtime | undefined;

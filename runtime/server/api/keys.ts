@@ -1,5 +1,6 @@
 import { Hono } from 'hono';
 import { KeyInputError, type KeySpec } from '../../auth/keys.ts';
+import { parseDuration } from '../../config/schema.ts';
 import { invalidRequest, Refusal } from '../../gateway/refusal.ts';
 import type { Runtime } from '../../runtime.ts';
 import { type Env, iso, jsonBody, requireRole } from './common.ts';
@@ -22,9 +23,18 @@ export function keysApi(rt: Runtime): Hono<Env> {
     for (const f of ['workflow', 'label', 'driftPolicy'] as const) {
       if (body[f] !== undefined && typeof body[f] !== 'string') throw invalidRequest(f, 'expected a string');
     }
+    // Session time box and gap come as durations ("30m"); stored in ms.
+    const spec = { ...body } as Record<string, unknown>;
+    for (const f of ['sessionTimeBox', 'sessionGap'] as const) {
+      if (body[f] === undefined) continue;
+      const ms = typeof body[f] === 'string' ? parseDuration(body[f]) : undefined;
+      if (ms === undefined || ms <= 0)
+        throw invalidRequest(f, `expected a duration like "30m" or "2h", got ${JSON.stringify(body[f])}`);
+      spec[f] = ms;
+    }
     let created: Awaited<ReturnType<typeof rt.keys.create>>;
     try {
-      created = await rt.keys.create(body as unknown as KeySpec);
+      created = await rt.keys.create(spec as unknown as KeySpec);
     } catch (err) {
       if (err instanceof KeyInputError)
         throw invalidRequest(err.field, err.message.slice(err.field.length + 2));

@@ -1,0 +1,438 @@
+import { formatUsd, type Micros } from '../runtime/money.ts';
+import type { Runtime } from '../runtime/runtime.ts';
+import type { RunHost } from '../runtime/workflows/host.ts';
+import type { JournalEntry, RunRecord } from '../runtime/workflows/run-store.ts';
+import {
+  ApprovalConflictError,
+  type ApprovalFilter,
+  type ApprovalItem,
+  ApprovalNotFoundError,
+  type ApprovalStore,
+  DECISION_STATE,
+  type Decision,
+  type DecisionAction,
+  formatDuration,
+} from './port.ts';
+import type { RunQueue, RunWork } from './queue.ts';
+
+/**
+ * Approvals: every suspension of a run becomes one approval item; a human's decision on it
+ * (approve, extend, deny, kill) is recorded once (a second decision is a 409), audited, and
+ * applied: the run's record is updated here and the work of running it again goes on the `runs`
+ * queue, so whichever worker is free resumes it from its last step. Items not decided within the
+ * approval timeout expire and their runs end `expired` (or `denied`, if so configured).
+ */
+
+export interface ApprovalsOptions {
+  /** How long an item waits for a decision unless its workflow says (default 24h). */
+  timeoutMs?: number;
+  /** What an undecided item does at its timeout: the run ends `expired` (default) or `denied`. */
+  onTimeout?: 'expire' | 'deny';
+  /** Process run work in this process (default true; `serve --no-workers` turns it off). */
+  workers?: boolean;
+  /** Runs this process works on at once (default 16). */
+  concurrency?: number;
+  /** At most this many runs of a workflow at once in this process. */
+  perWorkflow?: Record<string, number>;
+  /**
+   * Starts and resumes go through the `runs` queue to whichever worker is free (Redis), rather
+   * than running in the process that received them (embedded).
+   */
+  dispatch?: boolean;
+}
+
+export interface DecideInput {
+  action: DecisionAction;
+  actor: string;
+  reason: string;
+  /** extend: add this much to the spend box (µ$) … */
+  addSpend?: Micros;
+  /** … and/or this much to the time box (ms). */
+  addTime?: number;
+}
+
+const LAST_MESSAGES = 4;
+const MESSAGE_CHARS = 600;
+
+/** The `runs` queue's job id for a run's current stretch: one job per start and per resume. */
+export const runJobId = (r: Pick<RunRecord, 'id' | 'suspensions'>) => `run-${r.id}-${r.suspensions}`;
+
+/** A worker stopped (graceful shutdown) with the run still running: the queue hands it on. */
+export class HandedBackError extends Error {
+  readonly handBack = true;
+  constructor(runId: string) {
+    super(`run ${runId} handed back: this worker is stopping`);
+    this.name = 'HandedBackError';
+  }
+}
+
+/** At most `limit` holders at once; the rest wait in order. */
+class Slots {
+  private used = 0;
+  private readonly waiting: (() => void)[] = [];
+  constructor(private readonly limit: number) {}
+  async take(): Promise<void> {
+    if (this.used < this.limit) {
+      this.used++;
+      return;
+    }
+    await new Promise<void>((r) => this.waiting.push(r));
+  }
+  give(): void {
+    const next = this.waiting.shift();
+    if (next) next();
+    else this.used--;
+  }
+}
+
+export class Approvals {
+  private readonly timeoutMs: number;
+  private readonly onTimeout: 'expire' | 'deny';
+  private unsubscribe?: () => void;
+  private readonly opening = new Set<Promise<unknown>>();
+  private readonly slots = new Map<string, Slots>();
+  private closing = false;
+
+  constructor(
+    private readonly rt: Runtime,
+    readonly host: RunHost,
+    readonly store: ApprovalStore,
+    readonly queue: RunQueue,
+    private readonly opts: ApprovalsOptions = {},
+  ) {
+    this.timeoutMs = opts.timeoutMs ?? 24 * 3_600_000;
+    this.onTimeout = opts.onTimeout ?? 'expire';
+  }
+
+  /** Opens items for suspensions (now and any a crash left without one), starts expiry and workers. */
+  async start(): Promise<void> {
+    const onRun = (r: RunRecord) => {
+      const p = (r.state === 'suspended' ? this.openFor(r.id) : this.supersede(r)).catch((err) =>
+        this.rt.log.error('could not update the approval item of a run', { error: err, run: r.id }),
+      );
+      this.opening.add(p);
+      void p.finally(() => this.opening.delete(p));
+    };
+    this.host.executor.events.on('run', onRun);
+    this.unsubscribe = () => this.host.executor.events.off('run', onRun);
+    if (this.opts.dispatch) {
+      this.host.dispatch = (run) => this.queue.enqueue(runJobId(run), { runId: run.id, cause: 'start' });
+    }
+    await this.reconcile();
+    await this.store.startExpiry((id) => this.expire(id));
+    if (this.opts.workers !== false) {
+      this.queue.work((work) => this.work(work), { concurrency: this.opts.concurrency ?? 16 });
+    }
+  }
+
+  /** The item for a run's current suspension, opened if missing (idempotent). */
+  async openFor(runId: string): Promise<ApprovalItem | undefined> {
+    const run = await this.host.get(runId);
+    if (run?.state !== 'suspended') return undefined;
+    const item = await this.itemFor(run);
+    const { item: stored, created } = await this.store.open(item);
+    if (created) {
+      this.rt.log.info('approval needed', { approval: stored.id, run: runId, reason: stored.reason });
+    }
+    return stored;
+  }
+
+  get(id: string): Promise<ApprovalItem | undefined> {
+    return this.store.get(id);
+  }
+
+  async mustGet(id: string): Promise<ApprovalItem> {
+    const item = await this.store.get(id);
+    if (!item) throw new ApprovalNotFoundError(id);
+    return item;
+  }
+
+  list(filter: ApprovalFilter = {}): Promise<{ items: ApprovalItem[]; next?: string }> {
+    return this.store.list(filter);
+  }
+
+  /**
+   * Decides a pending item, once: the store's atomic transition makes a second decision (here or
+   * on any replica) a 409. Then audited and applied to the run.
+   */
+  async decide(id: string, input: DecideInput): Promise<ApprovalItem> {
+    if (!input.reason.trim()) throw new Error('a decision needs a reason');
+    const before = await this.mustGet(id);
+    if (input.action === 'extend' && !input.addSpend && !input.addTime) {
+      throw new ExtendInputError('extend needs an amount: spend (e.g. "$1") and/or time (e.g. "10m")');
+    }
+    const decision: Decision = { ...input, at: this.rt.now() };
+    const item = await this.store.decide(id, decision);
+    await this.rt.store.appendAudit({
+      actor: input.actor,
+      reason: input.reason,
+      action: `approval.${input.action}`,
+      target: `${item.kind}:${item.runId}`,
+      before: { approval: id, state: before.state, limits: before.detail },
+      after: {
+        approval: id,
+        state: DECISION_STATE[input.action],
+        ...(input.addSpend ? { add_spend_usd: formatUsd(input.addSpend) } : {}),
+        ...(input.addTime ? { add_time_ms: input.addTime } : {}),
+      },
+    });
+    await this.apply(item, decision);
+    return item;
+  }
+
+  /**
+   * Stops: no new work is taken; runs this process is running are handed back (the host is
+   * closed by its owner), so the queue gives them to another worker or the next start.
+   */
+  async close(): Promise<void> {
+    if (this.closing) return;
+    this.closing = true;
+    this.host.dispatch = undefined;
+    this.unsubscribe?.();
+    await Promise.allSettled([...this.opening]);
+    await Promise.all([this.queue.close(true), this.host.executor.close()]);
+    await this.store.close();
+  }
+
+  /** An item's timeout passed: if still pending, it expires and the run ends. */
+  private async expire(id: string): Promise<void> {
+    let item: ApprovalItem;
+    try {
+      const pending = await this.store.get(id);
+      if (pending?.state !== 'pending') return;
+      item = await this.store.decide(id, {
+        action: 'expire',
+        actor: 'chokepoint',
+        reason: `not decided within ${formatDuration(pending.expiresAt - pending.createdAt)}`,
+        at: this.rt.now(),
+      });
+    } catch (err) {
+      if (err instanceof ApprovalConflictError || err instanceof ApprovalNotFoundError) return;
+      throw err;
+    }
+    await this.rt.store.appendAudit({
+      actor: 'chokepoint',
+      reason: item.decision?.reason ?? 'expired',
+      action: 'approval.expire',
+      target: `${item.kind}:${item.runId}`,
+      before: { approval: id, state: 'pending' },
+      after: { approval: id, state: 'expired', run: this.onTimeout === 'deny' ? 'denied' : 'expired' },
+    });
+    if (item.kind !== 'run') return;
+    await this.host
+      .end(item.runId, this.onTimeout === 'deny' ? 'denied' : 'expired', {
+        actor: 'chokepoint',
+        reason: item.decision?.reason ?? 'approval expired',
+      })
+      .catch((err) => this.rt.log.warn('expired approval: run not ended', { error: err, run: item.runId }));
+  }
+
+  private async apply(item: ApprovalItem, d: Decision): Promise<void> {
+    if (item.kind !== 'run') return;
+    const by = { actor: d.actor, reason: d.reason };
+    const runId = item.runId;
+    switch (d.action) {
+      case 'kill':
+        await this.host.kill(runId, by);
+        return;
+      case 'deny':
+        if (item.reason === 'approval_required') {
+          await this.resume(item, { gate: 'deny', by });
+        } else {
+          await this.host.end(runId, 'denied', by);
+        }
+        return;
+      case 'approve':
+        await this.resume(item, {
+          by,
+          restartClock: item.reason === 'time_box',
+          gate: item.reason === 'approval_required' ? 'approve' : undefined,
+        });
+        return;
+      case 'extend': {
+        const run = await this.host.mustGet(runId);
+        await this.resume(item, {
+          by,
+          gate: item.reason === 'approval_required' ? 'approve' : undefined,
+          limits: {
+            ...(d.addSpend ? { spend: run.limits.spend + d.addSpend } : {}),
+            ...(d.addTime ? { time: run.limits.time + d.addTime } : {}),
+          },
+        });
+        return;
+      }
+    }
+  }
+
+  private async resume(item: ApprovalItem, opts: Parameters<RunHost['prepareResume']>[1]): Promise<void> {
+    const run = await this.host.prepareResume(item.runId, opts);
+    await this.queue.enqueue(runJobId(run), { runId: item.runId, cause: 'resume' });
+  }
+
+  /**
+   * A worker's share of the `runs` queue: run the run here until it stops, then open its approval
+   * item if it suspended (before the job completes: a worker that dies in between leaves the job
+   * to another, which finds the run suspended and opens the item).
+   */
+  private async work(work: RunWork): Promise<void> {
+    const run = await this.host.get(work.runId);
+    if (!run) return;
+    const limit = this.opts.perWorkflow?.[run.workflow];
+    let slots: Slots | undefined;
+    if (limit) {
+      slots = this.slots.get(run.workflow) ?? new Slots(limit);
+      this.slots.set(run.workflow, slots);
+      await slots.take();
+    }
+    try {
+      const r = await this.host.adopt(work.runId);
+      if (r.state === 'suspended') await this.openFor(r.id);
+      else if (r.state === 'running' && this.closing) throw new HandedBackError(r.id);
+    } finally {
+      slots?.give();
+    }
+  }
+
+  /**
+   * A run that left its suspension without a decision here (resumed or killed through the runs
+   * API or CLI, or ended): its pending item is closed with what happened, so nobody decides it.
+   */
+  private async supersede(r: RunRecord): Promise<void> {
+    if (r.suspensions === 0) return;
+    const id = `${r.id}.${r.suspensions}`;
+    const item = await this.store.get(id);
+    if (item?.state !== 'pending') return;
+    const action: Decision['action'] =
+      r.state === 'killed'
+        ? 'kill'
+        : r.state === 'expired'
+          ? 'expire'
+          : r.state === 'running' || r.state === 'done'
+            ? 'approve'
+            : 'deny';
+    await this.store
+      .decide(id, {
+        action,
+        actor: 'chokepoint',
+        reason: `the run was ${r.state === 'running' ? 'resumed' : r.state} outside the approval`,
+        at: this.rt.now(),
+      })
+      .catch((err) => {
+        if (!(err instanceof ApprovalConflictError)) throw err;
+      });
+  }
+
+  /**
+   * After a restart: suspended runs without an item (a crash between the suspension and its
+   * item) get one; with dispatch, running runs get their job back on the queue (idempotent by
+   * job id: a run whose job is waiting or being worked on is left alone).
+   */
+  private async reconcile(): Promise<void> {
+    let cursor: string | undefined;
+    do {
+      const page = await this.host.list({ state: 'suspended', limit: 500, cursor });
+      cursor = page.next;
+      for (const r of page.runs) {
+        const existing = await this.store.get(`${r.id}.${r.suspensions}`);
+        if (!existing) await this.openFor(r.id);
+      }
+    } while (cursor);
+    if (!this.opts.dispatch) return;
+    do {
+      const page = await this.host.list({ state: 'running', limit: 500, cursor });
+      cursor = page.next;
+      for (const r of page.runs) await this.queue.enqueue(runJobId(r), { runId: r.id, cause: 'recover' });
+    } while (cursor);
+  }
+
+  private async itemFor(run: RunRecord): Promise<ApprovalItem> {
+    const detail = run.detail ?? {};
+    const ledger = await this.rt.store.listLedger({ run: run.id, limit: 1000 });
+    const spendByModel: Record<string, Micros> = {};
+    let spent = 0;
+    let read = 0;
+    let input = 0;
+    for (const e of ledger) {
+      spent += e.cost;
+      if (e.kind !== 'model') continue;
+      spendByModel[e.name] = (spendByModel[e.name] ?? 0) + e.cost;
+      read += e.tokens.cacheRead;
+      input += e.tokens.input + e.tokens.cacheRead + e.tokens.cacheWrite5m + e.tokens.cacheWrite1h;
+    }
+    const journal = await this.host.runs.journal(run.id);
+    const elapsedMs =
+      typeof detail.elapsedMs === 'number' ? detail.elapsedMs : this.rt.now() - run.clockStart;
+    return {
+      id: `${run.id}.${run.suspensions}`,
+      kind: 'run',
+      runId: run.id,
+      workflow: run.workflow,
+      version: run.version,
+      identity: run.identity,
+      reason: run.reason ?? 'unknown',
+      summary: summarise(run, spent, elapsedMs),
+      detail,
+      context: {
+        spendByModel,
+        spent,
+        elapsedMs,
+        steps: run.steps,
+        ...(input > 0 ? { cacheHitRate: Math.round((1000 * read) / input) / 1000 } : {}),
+        lastMessages: journal.slice(-LAST_MESSAGES).map(messageOf),
+      },
+      state: 'pending',
+      createdAt: this.rt.now(),
+      expiresAt:
+        this.rt.now() + (this.host.loaded(run.workflow, run.version)?.approvalTimeout ?? this.timeoutMs),
+    };
+  }
+}
+
+export class ExtendInputError extends Error {
+  readonly code = 'invalid_request';
+  readonly field = 'spend';
+}
+
+function usd(micros: unknown): string {
+  return typeof micros === 'number' ? `$${formatUsd(micros)}` : '?';
+}
+
+/** Why a run stopped, in words with the numbers. */
+export function summarise(run: RunRecord, spent: Micros, elapsedMs: number): string {
+  const d = run.detail ?? {};
+  switch (run.reason) {
+    case 'time_box':
+      return `time box: ran ${formatDuration(elapsedMs)} of ${formatDuration(run.limits.time)}`;
+    case 'spend_box':
+      return `spend box: ${usd(spent)} of ${usd(run.limits.spend)}${
+        typeof d.nextCallMax === 'number' ? `, the next call may cost up to ${usd(d.nextCallMax)}` : ''
+      }`;
+    case 'step_cap':
+      return `step cap: ${run.steps} of ${run.limits.steps} steps`;
+    case 'budget_exhausted':
+      return `budget ${String(d.budget ?? '')} exhausted${
+        typeof d.nextCallMax === 'number' ? `: the next call may cost up to ${usd(d.nextCallMax)}` : ''
+      }`;
+    case 'approval_required':
+      return `gate: wants to call ${String(d.tool)} with ${truncate(JSON.stringify(d.input ?? {}), 300)}`;
+    default:
+      return `suspended: ${run.reason ?? 'unknown'}`;
+  }
+}
+
+function truncate(s: string, n: number): string {
+  return s.length > n ? `${s.slice(0, n - 1)}…` : s;
+}
+
+function messageOf(e: JournalEntry): { role: string; text: string } {
+  if (e.kind === 'tool') {
+    const r = e.result as { content?: string } | undefined;
+    return { role: `tool ${e.name}`, text: truncate(String(r?.content ?? ''), MESSAGE_CHARS) };
+  }
+  const r = e.result as { text?: string; toolUses?: { name: string; input: unknown }[] } | undefined;
+  const calls = (r?.toolUses ?? []).map((u) => `→ ${u.name}(${truncate(JSON.stringify(u.input), 120)})`);
+  return {
+    role: 'assistant',
+    text: truncate([r?.text ?? '', ...calls].filter(Boolean).join(' '), MESSAGE_CHARS),
+  };
+}
