@@ -11,6 +11,7 @@ const SUITE: { name: string; file: string; args: (quick: boolean) => string[] }[
   { name: 'store', file: 'store.ts', args: () => [] },
   { name: 'gateway', file: 'gateway.ts', args: (q) => (q ? ['--duration', '3'] : []) },
   { name: 'runs', file: 'runs.ts', args: (q) => (q ? ['--quick'] : []) },
+  { name: 'approvals', file: 'approvals.ts', args: (q) => (q ? ['--quick'] : []) },
 ];
 
 const argv = process.argv.slice(2);
