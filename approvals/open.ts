@@ -61,7 +61,9 @@ export async function openApprovals(
     workers: opts.workers ?? config.workers.enabled,
     concurrency: config.workers.concurrency,
     perWorkflow: config.workers.perWorkflow,
-    dispatch: redis,
+    // Starts and resumes go through the runs queue on both backends (the embedded queue runs them
+    // in this process), so concurrency limits and recovery behave the same.
+    dispatch: true,
   });
   try {
     await approvals.start();

@@ -30,7 +30,7 @@ export interface ApprovalsOptions {
   onTimeout?: 'expire' | 'deny';
   /** Process run work in this process (default true; `serve --no-workers` turns it off). */
   workers?: boolean;
-  /** Runs this process works on at once (default 16). */
+  /** Runs this process works on at once (default 32). */
   concurrency?: number;
   /** At most this many runs of a workflow at once in this process. */
   perWorkflow?: Record<string, number>;
@@ -121,7 +121,7 @@ export class Approvals {
     await this.reconcile();
     await this.store.startExpiry((id) => this.expire(id));
     if (this.opts.workers !== false) {
-      this.queue.work((work) => this.work(work), { concurrency: this.opts.concurrency ?? 16 });
+      this.queue.work((work) => this.work(work), { concurrency: this.opts.concurrency ?? 32 });
     }
   }
 

@@ -63,7 +63,7 @@ async function open(backend: Backend, redisUrl: string) {
     { env: { CHOKEPOINT_ADMIN_TOKEN: TOKEN } },
   );
   const rt = await openRuntime(config, createLogger({ level: 'silent' }));
-  const host = await openRunHost(rt, { recover: backend !== 'redis' });
+  const host = await openRunHost(rt, { recover: false });
   const approvals = await openApprovals(rt, host);
   const server = await listen(createApp(rt), { port: 0, host: '127.0.0.1' });
   return {

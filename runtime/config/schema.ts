@@ -193,8 +193,8 @@ export const configSchema = z.strictObject({
     .strictObject({
       /** Run workers in `serve` (off: `serve --no-workers`, leaving runs to `chokepoint worker`). */
       enabled: z.boolean().default(true),
-      /** Runs one process works on at once. */
-      concurrency: z.number().int().positive().default(16),
+      /** Runs one process works on at once (a run mostly waits on model calls: keep it generous). */
+      concurrency: z.number().int().positive().default(32),
       /** At most this many runs of a workflow at once in one process, e.g. `{ research: 4 }`. */
       perWorkflow: z.record(z.string(), z.number().int().positive()).default({}),
     })

@@ -25,8 +25,9 @@ export async function startServer(
   const rt = await openRuntime(config, log);
   let workflows: RunningServer['workflows'];
   try {
-    // On Redis the runs queue (BullMQ's stalled-job recovery) hands a dead worker's runs on.
-    const host = await openRunHost(rt, { watch: opts.watch, recover: config.store.backend !== 'redis' });
+    // Recovery is the runs queue's: at start every running run nobody works on is queued again,
+    // and on Redis BullMQ's stalled-job check hands a dead worker's runs on.
+    const host = await openRunHost(rt, { watch: opts.watch, recover: false });
     await openApprovals(rt, host, { workers: opts.workers });
     const listed = host.workflows();
     workflows = {

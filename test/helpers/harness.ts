@@ -72,8 +72,8 @@ export async function startHarness(
   if (opts.workflows) {
     const dir =
       opts.workflows === true ? new URL('../../workflows', import.meta.url).pathname : opts.workflows;
-    // As `serve` does: on Redis the runs queue (not the lease sweep) recovers runs.
-    const host = await openRunHost(rt, { dir, killPollMs: 100, recover: backend !== 'redis' });
+    // As `serve` does: the runs queue (not the lease sweep) recovers runs.
+    const host = await openRunHost(rt, { dir, killPollMs: 100, recover: false });
     await openApprovals(rt, host);
   }
   const l = await listen(createApp(rt), { port: 0, host: '127.0.0.1' });

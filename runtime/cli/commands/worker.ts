@@ -18,7 +18,7 @@ workers and servers against one Redis (REDIS_URL); each loads the same workflows
 
 Options:
   --config FILE    config file (default ./chokepoint.config.yaml, or $CHOKEPOINT_CONFIG)
-  --concurrency N  runs this worker works on at once (default workers.concurrency, 16)
+  --concurrency N  runs this worker works on at once (default workers.concurrency, 32)
 
 Stops gracefully on SIGTERM/SIGINT: takes no new work, hands the runs it holds back to the queue
 (another worker resumes them from their last step), then exits.`,
