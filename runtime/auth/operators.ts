@@ -31,19 +31,24 @@ export function newOperatorToken(): string {
  * CHOKEPOINT_ADMIN_TOKEN, and otherwise an admin token created on first start in the data folder.
  */
 export class OperatorRegistry {
-  private readonly byHash = new Map<string, Operator>();
+  private readonly hashes = new Map<string, Operator>();
 
   add(op: Operator, tokenHash: string): void {
-    this.byHash.set(tokenHash, op);
+    this.hashes.set(tokenHash, op);
   }
 
   authenticate(token: string | undefined): Operator | undefined {
     if (!token) return undefined;
-    return this.byHash.get(sha256(token));
+    return this.hashes.get(sha256(token));
+  }
+
+  /** The operator whose token has this SHA-256 (inbox sessions keep the hash, never the token). */
+  byHash(hash: string): Operator | undefined {
+    return this.hashes.get(hash);
   }
 
   get size(): number {
-    return this.byHash.size;
+    return this.hashes.size;
   }
 }
 

@@ -4,6 +4,7 @@ import { Hono } from 'hono';
 import { gatewayHandler } from '../gateway/http.ts';
 import { Refusal } from '../gateway/refusal.ts';
 import type { Runtime } from '../runtime.ts';
+import { webApp } from '../web/app.tsx';
 import { approvalsApi } from './api/approvals.ts';
 import { apiError, type Env, requireOperator } from './api/common.ts';
 import { keysApi } from './api/keys.ts';
@@ -37,6 +38,8 @@ export function createHono(rt: Runtime): Hono {
       return c.json({ ok: false, store: rt.config.store.backend, error: (err as Error).message }, 503);
     }
   });
+  // The inbox and control room: every other GET path (after the API and health routes).
+  app.route('/', webApp(rt, app));
   return app;
 }
 

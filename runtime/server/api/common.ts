@@ -15,6 +15,14 @@ export type Env = { Variables: { operator: Operator; rt: Runtime } };
 /** Operator tokens (Bearer) on every /api route: 401 without, 403 below the needed role. */
 export function requireOperator(rt: Runtime): MiddlewareHandler<Env> {
   return async (c, next) => {
+    // The inbox calls the API in-process (`app.request(..., { webOperator })`) for the operator
+    // of a checked session: an env binding, which no HTTP request can set.
+    const web = (c.env as { webOperator?: Operator } | undefined)?.webOperator;
+    if (web) {
+      c.set('operator', web);
+      c.set('rt', rt);
+      return next();
+    }
     const auth = c.req.header('authorization');
     const token = auth?.startsWith('Bearer ') ? auth.slice(7).trim() : undefined;
     const op = rt.operatorSetup.registry.authenticate(token);

@@ -1,0 +1,86 @@
+/** The inbox's stylesheet and script: small enough to keep inline, served from /assets. */
+
+export const APP_CSS = `
+:root { --fg:#1b1f24; --muted:#57606a; --line:#d0d7de; --bg:#fff; --soft:#f6f8fa; --accent:#0a58ca;
+  --ok:#116329; --warn:#9a6700; --bad:#b42318; --bad-bg:#fdecea; --emu-bg:#fff8c5; }
+* { box-sizing: border-box; }
+body { margin:0; font:16px/1.5 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif; color:var(--fg); background:var(--bg); }
+a { color:var(--accent); }
+.sr { position:absolute; width:1px; height:1px; overflow:hidden; clip:rect(0 0 0 0); }
+.skip { position:absolute; left:-999px; } .skip:focus { left:8px; top:8px; background:#fff; padding:4px 8px; z-index:9; }
+header.top { display:flex; flex-wrap:wrap; gap:.5rem 1.25rem; align-items:center; padding:.6rem 1rem; border-bottom:1px solid var(--line); background:var(--soft); }
+header.top nav { display:flex; flex-wrap:wrap; gap:.25rem .9rem; }
+header.top nav a { text-decoration:none; padding:.15rem 0; }
+header.top nav a[aria-current=page] { font-weight:700; border-bottom:2px solid var(--accent); }
+.who { margin-left:auto; display:flex; gap:.5rem; align-items:center; }
+main { padding:1rem; max-width:1200px; }
+h1 { font-size:1.4rem; margin:.2rem 0 1rem; } h2 { font-size:1.1rem; margin:1.5rem 0 .5rem; }
+.banner { margin:0; padding:.5rem 1rem; font-weight:600; }
+.banner.emulator { background:var(--emu-bg); color:#3d2e00; }
+.banner.killed { background:var(--bad); color:#fff; } .banner.killed a { color:#fff; }
+.flash { padding:.5rem .75rem; border-radius:6px; margin:.75rem 1rem; }
+main .flash { margin:.75rem 0; }
+.flash.ok { background:#dafbe1; color:var(--ok); } .flash.error { background:var(--bad-bg); color:var(--bad); }
+table { border-collapse:collapse; width:100%; } th,td { text-align:left; padding:.4rem .5rem; border-bottom:1px solid var(--line); vertical-align:top; }
+th { font-size:.85rem; color:var(--muted); font-weight:600; }
+.num { text-align:right; font-variant-numeric:tabular-nums; }
+.muted { color:var(--muted); } small { color:var(--muted); }
+.card { border:1px solid var(--line); border-radius:8px; padding:.75rem 1rem; margin:0 0 1rem; }
+.card h2 { margin:.1rem 0 .4rem; font-size:1.05rem; }
+.why { font-weight:600; } .facts { display:flex; flex-wrap:wrap; gap:.25rem 1.25rem; margin:.4rem 0; padding:0; list-style:none; }
+.actions { display:flex; flex-wrap:wrap; gap:.5rem; align-items:flex-end; margin-top:.5rem; }
+.actions form, form.inline { display:flex; flex-wrap:wrap; gap:.4rem; align-items:flex-end; }
+details.decide { margin-top:.5rem; } details.decide > summary { cursor:pointer; }
+label { display:flex; flex-direction:column; gap:.15rem; font-size:.9rem; }
+input, select { font:inherit; padding:.35rem .5rem; border:1px solid #8c959f; border-radius:6px; min-width:0; }
+button { font:inherit; padding:.4rem .8rem; border-radius:6px; border:1px solid #8c959f; background:#fff; cursor:pointer; }
+button.primary { background:#1f883d; border-color:#1f883d; color:#fff; }
+button.danger { background:var(--bad); border-color:var(--bad); color:#fff; }
+button.big-red { background:var(--bad); border-color:#7a1712; color:#fff; font-size:1.2rem; padding:.8rem 1.4rem; font-weight:700; }
+button.link { border:0; background:none; color:var(--accent); text-decoration:underline; padding:0; }
+button:focus-visible, a:focus-visible, input:focus-visible { outline:3px solid #0969da; outline-offset:2px; }
+.bar { position:relative; height:1.1rem; background:#eaeef2; border-radius:4px; overflow:hidden; min-width:8rem; }
+.bar > span { display:block; height:100%; background:#2da44e; } .bar > span.warm { background:#bf8700; } .bar > span.hot { background:var(--bad); }
+.bar > em { position:absolute; right:.3rem; top:0; font-size:.75rem; font-style:normal; line-height:1.1rem; }
+.filters { display:flex; flex-wrap:wrap; gap:.5rem; align-items:flex-end; margin-bottom:1rem; }
+.state { display:inline-block; padding:0 .4rem; border-radius:4px; font-size:.85rem; background:#eaeef2; }
+.state.suspended { background:#fff8c5; } .state.done { background:#dafbe1; } .state.killed,.state.failed,.state.denied,.state.expired { background:var(--bad-bg); }
+pre { white-space:pre-wrap; word-break:break-word; background:var(--soft); padding:.5rem; border-radius:6px; font-size:.85rem; }
+.charts { display:grid; grid-template-columns:repeat(auto-fit,minmax(320px,1fr)); gap:1rem; }
+body.login main { max-width:28rem; margin:10vh auto; } body.login form { display:flex; flex-direction:column; gap:.75rem; }
+@media (max-width:640px) { th.opt, td.opt { display:none; } main { padding:.6rem; } }
+`;
+
+export const APP_JS = `
+(() => {
+  // Confirmation for forms that ask for it (kill switches, kills).
+  document.addEventListener('submit', (e) => {
+    const f = e.target;
+    if (f instanceof HTMLFormElement && f.dataset.confirm && !window.confirm(f.dataset.confirm)) e.preventDefault();
+  });
+  // Live regions: a page marks what it shows with data-live; on a matching server-sent event the
+  // region is re-fetched from the server and swapped in (no reload, forms keep working).
+  const live = document.querySelector('[data-live]');
+  if (!live || !window.EventSource) return;
+  const want = live.dataset.live;
+  let timer;
+  const refresh = () => {
+    clearTimeout(timer);
+    timer = setTimeout(async () => {
+      if (live.contains(document.activeElement) && document.activeElement.value) return; // typing
+      const res = await fetch(location.href, { headers: { accept: 'text/html' } });
+      if (!res.ok) return;
+      const doc = new DOMParser().parseFromString(await res.text(), 'text/html');
+      const next = doc.querySelector('[data-live]');
+      if (next) { live.innerHTML = next.innerHTML; live.dispatchEvent(new Event('live:updated')); }
+    }, 150);
+  };
+  const es = new EventSource('/events');
+  es.addEventListener('approval', (e) => { if (want === 'approvals' || want.startsWith('run:')) refresh(); });
+  es.addEventListener('run', (e) => {
+    try { const d = JSON.parse(e.data); if (want === 'runs' || want === 'run:' + d.id) refresh(); } catch {}
+  });
+  document.documentElement.dataset.live = 'connected';
+  es.addEventListener('ready', () => { document.documentElement.dataset.live = 'ready'; });
+})();
+`;
