@@ -25,6 +25,10 @@ export function createHono(rt: Runtime): Hono {
   api.route('/', keysApi(rt));
   api.route('/', runsApi(rt));
   api.route('/', approvalsApi(rt));
+  // Unknown API paths are API 404s (JSON), never the inbox's pages.
+  api.all('*', (c) =>
+    c.json(new Refusal('not_found', `no route ${c.req.method} ${c.req.path}`).envelope(), 404),
+  );
   api.onError((err, c) => apiError(err, c));
   app.route('/api', api);
   app.notFound((c) =>
