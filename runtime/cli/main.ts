@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { ConfigError } from '../config/load.ts';
 import { CliError, type Command, notYet, parseCommandArgs } from './command.ts';
+import { approvalsCommand } from './commands/approvals.ts';
 import { budgetsCommand } from './commands/budgets.ts';
 import { drillCommand } from './commands/drill.ts';
 import { emulatorCommand } from './commands/emulator.ts';
@@ -22,7 +23,7 @@ const COMMANDS: Command[] = [
   ),
   runCommand,
   runsCommand,
-  notYet('approvals', 'list and decide approvals', 'arrives with the approvals queue'),
+  approvalsCommand,
   budgetsCommand,
   killCommand,
   unkillCommand,

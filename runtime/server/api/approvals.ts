@@ -132,6 +132,14 @@ export function approvalsApi(rt: Runtime): Hono<Env> {
       }
       if (body.spend !== undefined) spend = addSpend(body.spend);
       if (body.time !== undefined) time = addTime(body.time);
+      // An outside agent's session has a time box only: spend added to it would be ignored and
+      // the session refused again at once, with the item shown as extended.
+      if (spend && (await approvals().mustGet(c.req.param('id') ?? '')).kind === 'session') {
+        throw invalidRequest(
+          'spend',
+          'a session has no spend box: extend its time box with time (e.g. "+30m")',
+        );
+      }
     }
     const item = await approvals().decide(c.req.param('id') ?? '', {
       action,
