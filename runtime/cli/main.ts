@@ -7,8 +7,10 @@ import { drillCommand } from './commands/drill.ts';
 import { emulatorCommand } from './commands/emulator.ts';
 import { keysCommand } from './commands/keys.ts';
 import { killCommand, unkillCommand } from './commands/kill.ts';
+import { operatorsCommand } from './commands/operators.ts';
 import { runCommand, runsCommand } from './commands/runs.ts';
 import { serveCommand } from './commands/serve.ts';
+import { workerCommand } from './commands/worker.ts';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
   version: string;
@@ -16,11 +18,7 @@ const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.ur
 
 const COMMANDS: Command[] = [
   serveCommand,
-  notYet(
-    'worker',
-    'run workflow workers without the HTTP server (Redis backend)',
-    'arrives with the approvals queue',
-  ),
+  workerCommand,
   runCommand,
   runsCommand,
   approvalsCommand,
@@ -28,6 +26,7 @@ const COMMANDS: Command[] = [
   killCommand,
   unkillCommand,
   keysCommand,
+  operatorsCommand,
   notYet('reconcile', 'compare the ledger with the provider bill', 'arrives with observability'),
   drillCommand,
   notYet('mcp', 'Chokepoint as an MCP server over stdio', 'arrives with the MCP server'),
