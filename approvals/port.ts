@@ -128,8 +128,10 @@ export interface ApprovalStore {
   close(): Promise<void>;
 }
 
-/** "10m" / "1h 5m" / "45s" for a number of ms, for item summaries. */
+/** "10m" / "1h 5m" / "45s" / "0.3s" for a number of ms, for item summaries. */
 export function formatDuration(ms: number): string {
+  // Short boxes (tests, demos) keep a decimal: "0.3s of 0.3s", not "0s of 0s".
+  if (ms < 10_000) return `${Number((Math.max(0, ms) / 1000).toFixed(1))}s`;
   const s = Math.round(ms / 1000);
   if (s < 60) return `${s}s`;
   const m = Math.floor(s / 60);

@@ -125,8 +125,12 @@ async function settled(host: RunHost, id: string, ms: number): Promise<RunRecord
   if (ms <= 0) return host.mustGet(id);
   const deadline = Date.now() + ms;
   let r = await host.wait(id, ms);
-  while (r.state === 'running' && !host.executor.isLive(id) && Date.now() < deadline - 50) {
-    await sleep(Math.min(500, deadline - Date.now()));
+  // Not live here: queued for a worker (here or elsewhere) or running on another replica. Poll,
+  // quickly at first (a queued run is usually picked up within milliseconds), then every 500 ms.
+  let pause = 10;
+  while (r.state === 'running' && !host.executor.isLive(id) && Date.now() < deadline - 5) {
+    await sleep(Math.min(pause, deadline - Date.now()));
+    pause = Math.min(500, pause * 2);
     r = await host.wait(id, Math.max(1, deadline - Date.now()));
   }
   return r;

@@ -644,7 +644,7 @@ describe.each(['embedded', 'redis'] as Backend[])('approvals API (%s backend)', 
       state: 'pending',
       startedBy: { team: 'sessions', env: 'prod', seat },
     });
-    expect(item.summary).toMatch(/^session time box: ran \d+s of 1s$/);
+    expect(item.summary).toMatch(/^session time box: ran \d+(\.\d)?s of 1s$/);
     const listed = await h.api<{ approvals: Item[] }>('GET', '/api/approvals?reason=session_time_box');
     expect(listed.body.approvals.map((a) => a.id)).toContain(item.id);
 
