@@ -61,7 +61,7 @@ released) to resume on the next start, in-flight requests finish, then the store
     });
     const base = server.url;
     out(`listening on ${base}`);
-    out(`  inbox        ${base}/   (not built yet: arrives with the web inbox)`);
+    out(`  inbox        ${base}/   (log in with an operator token)`);
     out(`  operator API ${base}/api`);
     out(`  gateway      ${base}/v1/messages   (point ANTHROPIC_BASE_URL here, a cp_ key as the API key)`);
     out(`  MCP          ${base}/mcp   (not built yet: arrives with the MCP server)`);
