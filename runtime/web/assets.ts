@@ -49,6 +49,30 @@ pre { white-space:pre-wrap; word-break:break-word; background:var(--soft); paddi
 .charts { display:grid; grid-template-columns:repeat(auto-fit,minmax(320px,1fr)); gap:1rem; }
 body.login main { max-width:28rem; margin:10vh auto; } body.login form { display:flex; flex-direction:column; gap:.75rem; }
 @media (max-width:640px) { th.opt, td.opt { display:none; } main { padding:.6rem; } }
+/* runs pages */
+.scroll { overflow-x:auto; position:relative; }
+summary:focus-visible, select:focus-visible { outline:3px solid #0969da; outline-offset:2px; }
+.crumbs { margin:-.5rem 0 .5rem; }
+.pager { display:flex; flex-wrap:wrap; gap:1rem; margin:.75rem 0; }
+table.runs td.spend { min-width:9rem; } table.runs td.spend small { display:block; } table.runs td.num { white-space:nowrap; }
+table.timeline td { white-space:nowrap; }
+form.kill.compact { flex-wrap:nowrap; } form.kill.compact input[name=reason] { width:8rem; min-width:0; }
+form.kill.compact .reason > span { position:absolute; width:1px; height:1px; overflow:hidden; clip:rect(0 0 0 0); }
+.status { margin:0 0 .25rem; font-size:1.05rem; } .status .state { font-size:1rem; }
+.actions-card h2 { margin-top:.1rem; }
+table.limits { max-width:44rem; } table.limits td.bar-cell { width:45%; } table.limits td { vertical-align:middle; }
+dl.detail { display:grid; grid-template-columns:max-content 1fr; gap:.15rem 1rem; margin:.4rem 0; }
+dl.detail dt { color:var(--muted); } dl.detail dd { margin:0; word-break:break-word; }
+tr.attempt td { background:var(--bad-bg); }
+.outcome.refused, .outcome.error, .outcome.expired { color:var(--bad); font-weight:600; }
+ol.conversation { list-style:none; padding:0; margin:0; }
+ol.conversation > li { border-left:3px solid var(--line); padding:.1rem 0 .1rem .75rem; margin:0 0 .75rem; }
+ol.conversation > li.model { border-color:#0969da; } ol.conversation > li.tool { border-color:#8250df; } ol.conversation > li.input { border-color:#1f883d; }
+ol.conversation .who { margin:0 0 .25rem; } ol.conversation pre { margin:.25rem 0; }
+pre.call { border-left:3px solid #8250df; } pre.error { background:var(--bad-bg); color:var(--bad); }
+.clip > details > summary { cursor:pointer; font-size:.85rem; }
+@media (max-width:640px) { form.kill.compact { flex-wrap:wrap; } form.kill.compact input[name=reason] { width:100%; }
+  td.id { word-break:break-all; min-width:7rem; } }
 `;
 
 export const APP_JS = `
