@@ -86,9 +86,16 @@ export function Layout(props: { title: string; active: string; page: PageContext
 }
 
 /** A form that changes state: POST, with the CSRF token. */
-export function ActionForm(props: { action: string; page: PageContext; class?: string; children?: Child }) {
+export function ActionForm(props: {
+  action: string;
+  page: PageContext;
+  class?: string;
+  /** Asks the browser to confirm before submitting (with the script; the server checks anyway). */
+  confirm?: string;
+  children?: Child;
+}) {
   return (
-    <form method="post" action={props.action} class={props.class}>
+    <form method="post" action={props.action} class={props.class} data-confirm={props.confirm}>
       <input type="hidden" name="_csrf" value={props.page.csrf} />
       {props.children}
     </form>
@@ -127,6 +134,7 @@ export const usd = (micros: number | null | undefined) =>
   micros === null || micros === undefined ? '—' : `$${(micros / 1e6).toFixed(micros % 10_000 === 0 ? 2 : 6)}`;
 
 export function ago(ms: number, now = Date.now()): string {
+  if (ms > now + 1000) return `in ${ago(now, ms).replace(/ ago$/, '')}`;
   const s = Math.max(0, Math.round((now - ms) / 1000));
   if (s < 60) return `${s}s ago`;
   if (s < 3600) return `${Math.floor(s / 60)}m ago`;
