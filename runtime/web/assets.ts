@@ -73,6 +73,24 @@ pre.call { border-left:3px solid #8250df; } pre.error { background:var(--bad-bg)
 .clip > details > summary { cursor:pointer; font-size:.85rem; }
 @media (max-width:640px) { form.kill.compact { flex-wrap:wrap; } form.kill.compact input[name=reason] { width:100%; }
   td.id { word-break:break-all; min-width:7rem; } }
+/* money pages */
+.scroll { overflow-x:auto; -webkit-overflow-scrolling:touch; }
+section > h3 { font-size:1rem; margin:1rem 0 .4rem; }
+.state.active,.state.ok { background:#dafbe1; color:var(--ok); } .state.frozen { background:#ddf4ff; color:#0a3069; }
+.state.exhausted,.state.alarmed,.state.revoked { background:var(--bad-bg); color:var(--bad); }
+dl.facts-grid { display:grid; grid-template-columns:max-content 1fr; gap:.2rem 1rem; margin:.75rem 0; } dl.facts-grid dt { color:var(--muted); } dl.facts-grid dd { margin:0; }
+.card.budget .bar { max-width:32rem; }
+.actions-block .actions { align-items:flex-start; }
+.global-switch { border:2px solid var(--bad); border-radius:8px; padding:.75rem 1rem; margin:1rem 0; }
+.global-switch.on { background:var(--bad-bg); } .global-switch h2 { margin-top:0; }
+.chart { position:relative; height:280px; margin-bottom:.5rem; }
+table.spend th, table.spend td { font-size:.85rem; white-space:nowrap; }
+.summary { font-size:1.05rem; }
+.new-key { border:2px solid #1f883d; background:#dafbe1; border-radius:8px; padding:.75rem 1rem; margin:0 0 1rem; }
+.new-key h2 { margin-top:0; } input.key { font-family:ui-monospace,SFMono-Regular,Menlo,monospace; width:100%; background:#fff; }
+tr.revoked td, tr.revoked th { color:var(--muted); } table.keys code { word-break:break-all; }
+td form.inline { flex-wrap:wrap; } td .reason input { min-width:9rem; }
+@media (max-width:640px) { .global-switch button.big-red { width:100%; } dl.facts-grid { grid-template-columns:1fr; } td .bar { min-width:5rem; } }
 `;
 
 export const APP_JS = `
