@@ -114,7 +114,12 @@ export const APP_JS = `
       if (!res.ok) return;
       const doc = new DOMParser().parseFromString(await res.text(), 'text/html');
       const next = doc.querySelector('[data-live]');
-      if (next) { live.innerHTML = next.innerHTML; live.dispatchEvent(new Event('live:updated')); }
+      if (!next) return;
+      // Keep what the reader opened open across the swap.
+      const open = new Set([...live.querySelectorAll('details[open][id], details[open][data-keep]')].map((d) => d.id || d.dataset.keep));
+      live.innerHTML = next.innerHTML;
+      for (const d of live.querySelectorAll('details')) if (open.has(d.id || d.dataset.keep)) d.open = true;
+      live.dispatchEvent(new Event('live:updated'));
     }, 150);
   };
   const es = new EventSource('/events');
