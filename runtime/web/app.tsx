@@ -68,11 +68,13 @@ export class Web {
    */
   async act(c: Context<WebEnv>, method: string, path: string, body: unknown, ok: string, back?: string) {
     const r = await this.call(c.get('session').operator, method, path, body);
-    const target = back ?? sameOriginPath(c.req.header('referer')) ?? '/';
+    const from = back ?? sameOriginPath(c.req.header('referer')) ?? '/';
+    // Drop the previous action's flash, then pick the separator for what is left.
+    const target = from.replace(/([?&])(ok|error)=[^&]*&?/g, '$1').replace(/[?&]$/, '');
     const sep = target.includes('?') ? '&' : '?';
     const flash =
       r.status < 300 ? `ok=${encodeURIComponent(ok)}` : `error=${encodeURIComponent(messageOf(r.body))}`;
-    return c.redirect(`${target.replace(/[?&](ok|error)=[^&]*/g, '')}${sep}${flash}`, 303);
+    return c.redirect(`${target}${sep}${flash}`, 303);
   }
 
   require(c: Context<WebEnv>, role: Role): void {

@@ -109,16 +109,24 @@ export const APP_JS = `
   const refresh = () => {
     clearTimeout(timer);
     timer = setTimeout(async () => {
-      if (live.contains(document.activeElement) && document.activeElement.value) return; // typing
       const res = await fetch(location.href, { headers: { accept: 'text/html' } });
       if (!res.ok) return;
       const doc = new DOMParser().parseFromString(await res.text(), 'text/html');
       const next = doc.querySelector('[data-live]');
       if (!next) return;
-      // Keep what the reader opened open across the swap.
+      // Keep what the reader was doing across the swap: opened details, typed text, focus.
+      const keyOf = (el) => (el.form ? el.form.getAttribute('action') : '') + '|' + el.name;
       const open = new Set([...live.querySelectorAll('details[open][id], details[open][data-keep]')].map((d) => d.id || d.dataset.keep));
+      const typed = new Map();
+      for (const el of live.querySelectorAll('input:not([type=hidden]), textarea, select')) if (el.name && el.value) typed.set(keyOf(el), el.value);
+      const focused = live.contains(document.activeElement) && document.activeElement.name ? keyOf(document.activeElement) : null;
       live.innerHTML = next.innerHTML;
       for (const d of live.querySelectorAll('details')) if (open.has(d.id || d.dataset.keep)) d.open = true;
+      for (const el of live.querySelectorAll('input:not([type=hidden]), textarea, select')) {
+        const k = keyOf(el);
+        if (typed.has(k)) el.value = typed.get(k);
+        if (k === focused) el.focus();
+      }
       live.dispatchEvent(new Event('live:updated'));
     }, 150);
   };

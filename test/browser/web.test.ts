@@ -231,10 +231,9 @@ describe('web inbox in a real browser', { timeout: 60_000 }, () => {
     await page.close();
   });
 
-  // KNOWN BUG (runtime/web/app.tsx, Web.act): the redirect back strips the old flash from the
-  // Referer but picks '?' or '&' before stripping, so a second decision from `/?ok=...` is sent
-  // to `/&ok=...` (a 404). Marked `.fails` until that is fixed: then drop the marker.
-  it.fails('two decisions in a row from the same inbox page both land back on the inbox', async () => {
+  // The redirect after a decision replaces the previous flash (`/?ok=...`), so a second decision
+  // from the page the first one landed on comes back to the inbox too.
+  it('two decisions in a row from the same inbox page both land back on the inbox', async () => {
     const [a, b] = await Promise.all([
       startRun('payout', { payee: 'First Ltd', amount_usd: 1 }, 5),
       startRun('payout', { payee: 'Second Ltd', amount_usd: 2 }, 5),

@@ -94,7 +94,7 @@ function Item(props: { item: ItemView; page: PageContext }) {
               Approve
             </button>
           </ActionForm>
-          <details class="decide">
+          <details class="decide" data-keep={item.id}>
             <summary>Extend, deny or kill</summary>
             <ActionForm action={`${base}/extend`} page={page}>
               <label>
