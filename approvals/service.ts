@@ -360,8 +360,8 @@ export class Approvals {
       input += e.tokens.input + e.tokens.cacheRead + e.tokens.cacheWrite5m + e.tokens.cacheWrite1h;
     }
     const journal = await this.host.runs.journal(run.id);
-    const elapsedMs =
-      typeof detail.elapsedMs === 'number' ? detail.elapsedMs : this.rt.now() - run.clockStart;
+    const now = this.rt.now();
+    const elapsedMs = typeof detail.elapsedMs === 'number' ? detail.elapsedMs : now - run.clockStart;
     return {
       id: `${run.id}.${run.suspensions}`,
       kind: 'run',
@@ -381,9 +381,8 @@ export class Approvals {
         lastMessages: journal.slice(-LAST_MESSAGES).map(messageOf),
       },
       state: 'pending',
-      createdAt: this.rt.now(),
-      expiresAt:
-        this.rt.now() + (this.host.loaded(run.workflow, run.version)?.approvalTimeout ?? this.timeoutMs),
+      createdAt: now,
+      expiresAt: now + (this.host.loaded(run.workflow, run.version)?.approvalTimeout ?? this.timeoutMs),
     };
   }
 }

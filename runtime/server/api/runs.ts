@@ -126,11 +126,14 @@ async function settled(host: RunHost, id: string, ms: number): Promise<RunRecord
   const deadline = Date.now() + ms;
   let r = await host.wait(id, ms);
   // Not live here: queued for a worker (here or elsewhere) or running on another replica. Poll,
-  // quickly at first (a queued run is usually picked up within milliseconds), then every 500 ms.
+  // quickly at first (a queued run is usually picked up within milliseconds), then every 500 ms;
+  // once it is live here, wait for it directly.
   let pause = 10;
-  while (r.state === 'running' && !host.executor.isLive(id) && Date.now() < deadline - 5) {
-    await sleep(Math.min(pause, deadline - Date.now()));
-    pause = Math.min(500, pause * 2);
+  while (r.state === 'running' && Date.now() < deadline - 5) {
+    if (!host.executor.isLive(id)) {
+      await sleep(Math.min(pause, deadline - Date.now()));
+      pause = Math.min(500, pause * 2);
+    }
     r = await host.wait(id, Math.max(1, deadline - Date.now()));
   }
   return r;
