@@ -293,7 +293,7 @@ export async function modelCall(rt: Runtime, call: ModelCall, sink: Sink): Promi
     };
   }
   const cost = rt.prices.cost(model, tokens, rt.now());
-  const verdict = rt.streams.observe(call.streamKey, fp, tokens, rt.now());
+  const verdict = rt.streams.observe(call.streamKey, fp, tokens, rt.now(), identity.workflow);
   if (verdict.alarm) rt.events.cacheAlarm(identity, call.streamKey, verdict.alarm);
   const entry = await rt.settleSafely(
     reservation,

@@ -31,8 +31,30 @@ const MIN_CALLS = 5;
 const RATIO = 0.8;
 const TTL_MS = 5 * 60_000;
 
+/** Cache health of one workflow (or `(none)`): input tokens, and cache reads expected and seen. */
+export interface CacheTally {
+  workflow: string;
+  calls: number;
+  inputTokens: number;
+  expectedRead: number;
+  actualRead: number;
+}
+
+const MAX_TALLIES = 1_000;
+
 export class StreamTracker {
   private readonly streams = new Map<string, StreamState>();
+  private readonly tallies = new Map<string, CacheTally>();
+  readonly since = Date.now();
+
+  /**
+   * Per workflow, since this process started: how much of the input the cache should have read
+   * (what each call's stable prefix allowed) against what it read. The expected hit rate is
+   * expectedRead / inputTokens; the observed one actualRead / inputTokens.
+   */
+  cacheHealth(): CacheTally[] {
+    return [...this.tallies.values()].map((t) => ({ ...t }));
+  }
 
   /** Compares a call's prefix with the stream's previous one; undefined if nothing drifted. */
   drift(key: string, fp: Fingerprint): Drift | undefined {
@@ -41,7 +63,7 @@ export class StreamTracker {
   }
 
   /** Records a completed call and judges the cache against what its prefix allows. */
-  observe(key: string, fp: Fingerprint, tokens: TokenCounts, now: number): CacheVerdict {
+  observe(key: string, fp: Fingerprint, tokens: TokenCounts, now: number, workflow?: string): CacheVerdict {
     const s = this.streams.get(key);
     let expected = 0;
     if (s && now - s.at < TTL_MS && chainHash(fp, s.last.prefixBlocks) === s.last.prefixHash)
@@ -64,6 +86,19 @@ export class StreamTracker {
     this.streams.delete(key);
     this.streams.set(key, state);
     if (this.streams.size > MAX_STREAMS) this.streams.delete(this.streams.keys().next().value!);
+
+    const wf = workflow ?? '(none)';
+    let tally = this.tallies.get(wf);
+    if (!tally && this.tallies.size < MAX_TALLIES) {
+      tally = { workflow: wf, calls: 0, inputTokens: 0, expectedRead: 0, actualRead: 0 };
+      this.tallies.set(wf, tally);
+    }
+    if (tally) {
+      tally.calls++;
+      tally.inputTokens += tokens.input + tokens.cacheRead + tokens.cacheWrite5m + tokens.cacheWrite1h;
+      tally.expectedRead += expected;
+      tally.actualRead += actual;
+    }
 
     const verdict: CacheVerdict = { expected, actual };
     const sumE = state.window.reduce((n, w) => n + w.expected, 0);

@@ -152,6 +152,26 @@ export function moneyApi(rt: Runtime): Hono<Env> {
     });
   });
 
+  // Cache health per workflow, as this process saw it since it started (in memory).
+  api.get('/cache-health', (c) => {
+    const rate = (n: number, d: number) => (d > 0 ? Math.round((1000 * n) / d) / 1000 : null);
+    return c.json({
+      since: iso(rt.streams.since),
+      workflows: rt.streams
+        .cacheHealth()
+        .sort((a, b) => b.inputTokens - a.inputTokens)
+        .map((t) => ({
+          workflow: t.workflow,
+          calls: t.calls,
+          input_tokens: t.inputTokens,
+          expected_read_tokens: t.expectedRead,
+          actual_read_tokens: t.actualRead,
+          expected_hit_rate: rate(t.expectedRead, t.inputTokens),
+          actual_hit_rate: rate(t.actualRead, t.inputTokens),
+        })),
+    });
+  });
+
   api.get('/audit', async (c) => {
     const entries = await rt.store.listAudit({
       target: c.req.query('target'),

@@ -836,6 +836,11 @@ function spendPages(web: Web, app: Hono<WebEnv>) {
             )
           : Promise.resolve({ workflows: [] }),
       ]);
+    const health = await web.get<{
+      since: string;
+      workflows: { workflow: string; expected_hit_rate: number | null; actual_hit_rate: number | null }[];
+    }>(c, '/api/cache-health');
+    const expectedOf = (wf: string) => health.workflows.find((h) => h.workflow === wf);
 
     const dayKeys = windows.map((w) => w.key);
     const charts = [
@@ -916,9 +921,10 @@ function spendPages(web: Web, app: Hono<WebEnv>) {
 
         <h2 id="cache">Cache hit rate per workflow</h2>
         <p class="muted">
-          Observed: cached input tokens read ÷ all input tokens over the period. The expected rate (the
-          cacheable share of the prefix) is not reported per workflow; a cache alarm is raised when a stream
-          reads far less from the cache than its stable prefix allows, and the last one is shown here.
+          Observed: cached input tokens read ÷ all input tokens over the period. Expected: the share of the
+          input each call's stable prefix allowed the cache to read, against what it read, as this server saw
+          it since it started ({health.since.slice(0, 16).replace('T', ' ')} UTC). A cache alarm is raised
+          when a stream reads far less than its prefix allows; the last one is shown.
         </p>
         {cacheRows.length ? (
           <div class="scroll">
@@ -932,6 +938,9 @@ function spendPages(web: Web, app: Hono<WebEnv>) {
                   <th scope="col" class="num">
                     Observed hit rate
                   </th>
+                  <th scope="col" class="num">
+                    Expected / seen (since start)
+                  </th>
                   <th scope="col">Against the prefix</th>
                 </tr>
               </thead>
@@ -944,6 +953,14 @@ function spendPages(web: Web, app: Hono<WebEnv>) {
                       <th scope="row">{label('workflow', r.key)}</th>
                       <td class="num">{r.calls}</td>
                       <td class="num">{r.calls ? pct(r.cache_hit_rate) : '—'}</td>
+                      <td class="num" data-expected>
+                        {(() => {
+                          const h = expectedOf(r.key);
+                          return h && h.expected_hit_rate !== null
+                            ? `${pct(h.expected_hit_rate)} / ${pct(h.actual_hit_rate ?? 0)}`
+                            : '—';
+                        })()}
+                      </td>
                       <td>
                         {a ? (
                           <span class="alarm">

@@ -431,6 +431,34 @@ export function gatewayContract(backend: Backend) {
       );
     });
 
+    it('reports per workflow the cache hit rate its prefix allows against the one it got', async () => {
+      const { client } = await h.client({ workflow: 'cache-health-wf' });
+      const ask = (i: number) =>
+        client.messages.create({
+          model: 'claude-sonnet-4-5',
+          max_tokens: 10,
+          system: [{ type: 'text', text: LONG_SYSTEM, cache_control: { type: 'ephemeral' } }],
+          messages: [{ role: 'user', content: `question ${i}` }],
+        });
+      await ask(0);
+      await ask(1); // reads the prefix the first call wrote: expected and seen
+      h.rt.emulator!.resetCache();
+      await ask(2); // the provider lost its cache: expected, not seen
+      const health = await h.api<{
+        workflows: Array<{
+          workflow: string;
+          calls: number;
+          expected_hit_rate: number;
+          actual_hit_rate: number;
+        }>;
+      }>('GET', '/api/cache-health');
+      const mine = health.body.workflows.find((w) => w.workflow === 'cache-health-wf')!;
+      expect(mine.calls).toBe(3);
+      expect(mine.expected_hit_rate).toBeGreaterThan(0.3);
+      expect(mine.actual_hit_rate).toBeGreaterThan(0);
+      expect(mine.actual_hit_rate).toBeLessThan(mine.expected_hit_rate);
+    });
+
     it('never writes a key or the provider credential to the logs', async () => {
       const { key } = await h.client();
       expect(h.logs.join('\n')).not.toContain(key);

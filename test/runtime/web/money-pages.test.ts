@@ -303,7 +303,8 @@ describe.each(['embedded', 'redis'] as Backend[])('money pages (%s backend)', (b
     // Every hosted workflow has a cache row; triage has calls and an observed rate.
     for (const wf of ['triage', 'refund', 'research'])
       expect(page.html).toContain(`<tr data-workflow="${wf}">`);
-    expect(page.html).toContain('cacheable share of the prefix');
+    expect(page.html).toContain('stable prefix allowed the cache to read');
+    expect(page.html).toMatch(/data-expected[^>]*>[^<]*(\d+%|—)/);
     expect(page.html).toContain('Budgets over 80% of their ceiling');
     expect(page.html).toContain('id="alarms-cache"');
     expect(page.html).toContain('id="alarms-drift"');
