@@ -32,6 +32,8 @@ export interface Config {
   workflows: { watch: boolean; runAs: { team: string; env: string }; leaseMs: number };
   approvals: { timeoutMs: number; onTimeout: 'expire' | 'deny' };
   workers: { enabled: boolean; concurrency: number; perWorkflow: Record<string, number> };
+  /** MCP tool calls of workflows: result size cap, call and connect timeouts. */
+  mcp: { maxResultBytes: number; timeoutMs: number; connectTimeoutMs: number };
   operators: ParsedConfig['auth']['operators'];
   prices: PriceEntry[];
   logLevel: ParsedConfig['log']['level'];
@@ -155,6 +157,11 @@ export function resolveConfig(
     workflows: { watch: c.workflows.watch, runAs: c.workflows.runAs, leaseMs: c.workflows.lease },
     approvals: { timeoutMs: c.approvals.timeout, onTimeout: c.approvals.onTimeout },
     workers: c.workers,
+    mcp: {
+      maxResultBytes: c.mcp.maxResultBytes,
+      timeoutMs: c.mcp.timeout,
+      connectTimeoutMs: c.mcp.connectTimeout,
+    },
     operators: c.auth.operators,
     prices: [...DEFAULT_PRICES, ...c.prices],
     logLevel: (env.CHOKEPOINT_LOG_LEVEL as Config['logLevel']) ?? c.log.level,

@@ -199,6 +199,20 @@ export const configSchema = z.strictObject({
       perWorkflow: z.record(z.string(), z.number().int().positive()).default({}),
     })
     .prefault({}),
+  mcp: z
+    .strictObject({
+      /** MCP tool results above this many bytes are cut, with a `[truncated: N of M bytes]` note. */
+      maxResultBytes: z
+        .number()
+        .int()
+        .positive()
+        .default(64 * 1024),
+      /** Per-call timeout of MCP tool calls (a workflow's server entry may set its own). */
+      timeout: duration.default(60_000),
+      /** How long loading a workflow waits for one of its MCP servers to start and answer. */
+      connectTimeout: duration.default(15_000),
+    })
+    .prefault({}),
   auth: z.strictObject({ operators: z.array(operator).default([]) }).prefault({}),
   prices: z.array(priceEntry).default([]),
   log: z
