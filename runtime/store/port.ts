@@ -119,6 +119,8 @@ export interface LedgerEntry {
   /** cache read tokens / all input tokens, 0..1. */
   cacheHitRate?: number;
   reservationId?: string;
+  /** Tool calls: the size of the result in bytes (UTF-8, before any truncation). */
+  bytes?: number;
 }
 
 /** What a caller hands to settle/release/append; the store fills in id, at and overrun. */

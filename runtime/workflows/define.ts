@@ -67,12 +67,36 @@ export const runtimeActors = {
   tool: fromPromise<ToolOutput, ToolInput>(providedByRuntime('tool')),
 };
 
-/** A local tool: a function the runtime runs for the model (MCP servers come later). */
+/** A local tool: a function the runtime runs for the model (tools of MCP servers: `mcp`). */
 export interface LocalTool<I = unknown> {
   description: string;
   /** A zod schema (validated before `run`, shown to the model as JSON Schema) or a JSON Schema. */
   input_schema: z.ZodType<I> | Record<string, unknown>;
   run(input: I, ctx: { runId: string; signal: AbortSignal }): unknown;
+}
+
+/**
+ * A tool of an MCP server that a loaded workflow may call: made by the loader once the server
+ * listed its tools (the allowed ones only). The runtime calls `call`; the machine only names it.
+ */
+export interface McpToolBinding {
+  /** The name the model sees and `approvals` uses: `<server>__<tool>`. */
+  name: string;
+  /** The `mcp` entry's name. */
+  server: string;
+  /** The tool's own name on the server. */
+  tool: string;
+  description: string;
+  input_schema: Record<string, unknown>;
+  /** What one call costs (µ$), admitted against the run's budgets before the call; 0: free. */
+  price: Micros;
+  /** The server entry's per-call timeout (default: config `mcp.timeout`). */
+  timeoutMs?: number;
+  /** Calls the tool; throws (with a `kind`: unreachable, timeout, aborted, …) when there is no result. */
+  call(
+    args: Record<string, unknown>,
+    opts: { signal: AbortSignal; timeoutMs: number },
+  ): Promise<{ content: string; isError: boolean; bytes: number }>;
 }
 
 export interface Problem {
@@ -119,7 +143,94 @@ const time = z.string().transform((v, ctx) => {
   }
   return ms;
 });
-const toolName = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'tool names are 1-64 of A-Z a-z 0-9 _ -');
+export const TOOL_NAME = /^[A-Za-z0-9_-]{1,64}$/;
+const toolName = z.string().regex(TOOL_NAME, 'tool names are 1-64 of A-Z a-z 0-9 _ -');
+
+/** Between an MCP server's name and its tool's in the name the model sees: `tickets__search`. */
+export const MCP_SEPARATOR = '__';
+const SERVER_NAME = /^[A-Za-z0-9]+(?:[-_][A-Za-z0-9]+)*$/;
+
+const price = z.union([z.string(), z.number()]).transform((v, ctx): Micros => {
+  const micros = tryParseUsd(v);
+  if (micros === undefined || micros < 0) {
+    ctx.addIssue({
+      code: 'custom',
+      message: `expected a dollar amount like "$0.001", got ${JSON.stringify(v)}`,
+    });
+    return z.NEVER;
+  }
+  return micros;
+});
+
+/** One MCP server a workflow may use, and which of its tools. */
+const mcpServer = z
+  .strictObject(
+    {
+      name: z
+        .string({ error: 'required: a short name for the server, e.g. "tickets"' })
+        .max(32, 'at most 32 characters')
+        .regex(
+          SERVER_NAME,
+          "letters and digits, with single '-' or '_' between them (the model sees <name>__<tool>)",
+        ),
+      stdio: z
+        .strictObject(
+          {
+            command: z.string({ error: 'required: the program that starts the server' }).min(1),
+            args: z.array(z.string()).optional(),
+            env: z.record(z.string(), z.string(), { error: 'expected {NAME: "value"}' }).optional(),
+            cwd: z.string().min(1).optional(),
+          },
+          { error: 'expected {command, args?, env?, cwd?}' },
+        )
+        .optional(),
+      http: z
+        .strictObject(
+          {
+            url: z.url({
+              protocol: /^https?$/,
+              error: 'expected an http(s) URL, e.g. "http://127.0.0.1:3001/mcp"',
+            }),
+            headers: z.record(z.string(), z.string(), { error: 'expected {header: "value"}' }).optional(),
+          },
+          { error: 'expected {url, headers?}' },
+        )
+        .optional(),
+      /** The allow-list: tool names on the server, or globs (`search_*`). */
+      tools: z
+        .array(
+          z
+            .string()
+            .min(1)
+            .regex(/^[A-Za-z0-9_.\-/*?]+$/, 'a tool name or a glob of A-Z a-z 0-9 _ . - / * ?'),
+          { error: 'required: the allow-list, e.g. ["search_*", "create_ticket"]' },
+        )
+        .min(1, 'list at least one tool: the workflow may call only the tools listed'),
+      /** A price per call for every tool of the server (`perCall`) and/or some (`perTool`). */
+      price: z
+        .strictObject(
+          { perCall: price.optional(), perTool: z.record(z.string(), price).optional() },
+          { error: 'expected {perCall?: "$0.001", perTool?: {tool: "$0.01"}}' },
+        )
+        .optional(),
+      /** Per-call timeout, e.g. "30s" (default: config `mcp.timeout`). */
+      timeout: time.optional(),
+    },
+    { error: 'expected {name, stdio: {command, …} | http: {url, …}, tools: [...]}' },
+  )
+  .superRefine((s, ctx) => {
+    if ((s.stdio === undefined) === (s.http === undefined)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: [s.stdio ? 'http' : 'stdio'],
+        message: s.stdio
+          ? 'give one transport: stdio or http, not both'
+          : 'required: how to reach the server, stdio: {command, args?} or http: {url}',
+      });
+    }
+  });
+
+export type McpServerSpec = z.input<typeof mcpServer>;
 
 const localTool = z.strictObject({
   description: z.string().min(1, 'required: what the tool does, for the model'),
@@ -164,8 +275,8 @@ export const workflowSchema = z
     approvals: z.array(toolName).default([]),
     /** How long a suspended run's approval item waits for a human (default: config `approvals.timeout`). */
     approvalTimeout: time.optional(),
-    /** MCP servers the workflow may use: filled in by the MCP issue. */
-    mcp: z.array(z.unknown()).default([]),
+    /** MCP servers the workflow may use and the allow-list of their tools. */
+    mcp: z.array(mcpServer, { error: 'expected a list of MCP servers' }).default([]),
     machine: z
       .custom<AnyStateMachine>(isMachine, 'expected an XState v5 machine (setup(...).createMachine)')
       .superRefine((machine, ctx) => {
@@ -188,10 +299,38 @@ export const workflowSchema = z
         });
       }
     });
+    const servers = w.mcp.map((s) => s.name);
+    const ofServer = (t: string) => servers.find((s) => t.startsWith(`${s}${MCP_SEPARATOR}`));
     w.approvals.forEach((t, i) => {
-      if (!tools.includes(t)) {
-        ctx.addIssue({ code: 'custom', path: ['approvals', i], message: `no tool named '${t}' in tools` });
+      // An MCP tool's name is checked against the server's allowed tools when it is loaded.
+      if (!tools.includes(t) && !ofServer(t)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['approvals', i],
+          message: `no tool named '${t}' in tools${servers.length ? ` or of an MCP server (named <server>${MCP_SEPARATOR}<tool>: ${servers.join(', ')})` : ''}`,
+        });
       }
+    });
+    for (const t of tools) {
+      const server = ofServer(t);
+      if (server) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['tools', t],
+          message: `'${t}' looks like a tool of MCP server '${server}' (<server>${MCP_SEPARATOR}<tool>): rename the local tool`,
+        });
+      }
+    }
+    const seen = new Set<string>();
+    w.mcp.forEach((s, i) => {
+      if (seen.has(s.name)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['mcp', i, 'name'],
+          message: `duplicate: another MCP server is named '${s.name}'`,
+        });
+      }
+      seen.add(s.name);
     });
   });
 
@@ -201,6 +340,8 @@ type Parsed = z.output<typeof workflowSchema>;
 export interface Workflow extends Omit<Parsed, 'version' | 'prefix'> {
   version: string;
   prefix: { system: string[]; tools: string[] };
+  /** The allowed tools of its MCP servers by model-visible name, once loaded (see `connectMcp`). */
+  mcpTools?: Readonly<Record<string, McpToolBinding>>;
 }
 
 /** Actor names a machine invokes that nothing provides. */
@@ -291,6 +432,8 @@ export interface AgentSpec<I extends z.ZodType> {
   model?: string;
   limits: { spend: string; time: string; steps: number };
   approvals?: string[];
+  /** MCP servers whose (allowed) tools the agent may call, as `<server>__<tool>`. */
+  mcp?: McpServerSpec[];
   /** How long an approval item waits for a human, e.g. "4h" (default: config `approvals.timeout`). */
   approvalTimeout?: string;
   /** Output tokens per turn (default 1024). */
@@ -449,6 +592,7 @@ export function defineAgent<I extends z.ZodType>(spec: AgentSpec<I>): Workflow {
     models: { default: spec.model ?? 'cheap' },
     limits: spec.limits,
     approvals: spec.approvals ?? [],
+    ...(spec.mcp ? { mcp: spec.mcp } : {}),
     ...(spec.approvalTimeout ? { approvalTimeout: spec.approvalTimeout } : {}),
     machine,
   });

@@ -4,11 +4,29 @@ import { hostname } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { type AnyActorRef, createActor, fromPromise } from 'xstate';
 import { modelCall, type Sink } from '../gateway/call.ts';
+import { budgetExhausted } from '../gateway/refusal.ts';
 import { newId } from '../ids.ts';
 import { tryParseUsd } from '../money.ts';
 import type { Runtime } from '../runtime.ts';
-import { type Actor, NO_TOKENS } from '../store/port.ts';
-import type { Block, ModelInput, ModelOutput, ToolInput, ToolOutput, ToolUse, Workflow } from './define.ts';
+import {
+  type Actor,
+  type Admission,
+  type AdmitRefusal,
+  type LedgerInput,
+  NO_TOKENS,
+  type Reservation,
+} from '../store/port.ts';
+import type {
+  Block,
+  McpToolBinding,
+  ModelInput,
+  ModelOutput,
+  ToolInput,
+  ToolOutput,
+  ToolUse,
+  Workflow,
+} from './define.ts';
+import { truncateResult } from './mcp-tools.ts';
 import {
   assemble,
   type FrozenPrefix,
@@ -728,19 +746,44 @@ export class WorkflowExecutor {
         why: kill.reason,
       });
     }
+    // The allow-list: the workflow's own tools and the allowed tools of its MCP servers. Anything
+    // else is refused without a call; the model is told so and may carry on.
+    const local = Object.hasOwn(workflow.tools, input.name) ? workflow.tools[input.name] : undefined;
+    const mcp =
+      workflow.mcpTools && Object.hasOwn(workflow.mcpTools, input.name)
+        ? workflow.mcpTools[input.name]
+        : undefined;
+    if (!local && !mcp) {
+      const refused = {
+        content: `tool not allowed: '${input.name}' is not one of this workflow's tools`,
+        isError: true,
+      };
+      return this.toolDone(
+        run,
+        key,
+        { name: input.name, outcome: 'refused', code: 'tool_not_allowed', started: performance.now() },
+        refused,
+      );
+    }
     if (workflow.approvals.includes(input.name) && !record.grants.includes(key)) {
       if (!record.grants.includes(`deny:${key}`)) {
         return this.halt(run, 'suspended', 'approval_required', {
           tool: input.name,
           input: input.input,
           key,
+          ...(mcp ? { server: mcp.server } : {}),
         });
       }
       const refused = {
         content: `A human refused this call to ${input.name}; do not retry it.`,
         isError: true,
       };
-      return this.toolDone(run, key, input.name, refused, 'refused', 'approval_denied', performance.now());
+      return this.toolDone(
+        run,
+        key,
+        { name: input.name, outcome: 'refused', code: 'approval_denied', started: performance.now() },
+        refused,
+      );
     }
     // The tool call, its ledger entry and its journal entry are one in-flight unit (see model()):
     // a tool that completed while the run was stopping is journaled, so a resume never runs a
@@ -748,74 +791,251 @@ export class WorkflowExecutor {
     const controller = new AbortController();
     signal.addEventListener('abort', () => controller.abort(signal.reason), { once: true });
     run.controller = controller;
-    const unit = (async (): Promise<ToolOutput | undefined> => {
-      const started = performance.now();
-      let output: ToolOutput;
-      let code: string | undefined;
-      let outcome: 'ok' | 'error' | 'refused' = 'ok';
-      const tool = workflow.tools[input.name];
-      if (!tool) {
-        output = { content: `unknown tool '${input.name}'`, isError: true };
-        code = 'unknown_tool';
-        outcome = 'error';
-      } else {
-        try {
-          const schema = tool.input_schema as {
-            safeParse?: (v: unknown) => { success: boolean; data?: unknown };
+    const unit = mcp
+      ? this.mcpUnit(run, key, input, mcp, controller)
+      : (async (): Promise<ToolUnit> => {
+          const started = performance.now();
+          let output: ToolOutput;
+          let code: string | undefined;
+          let outcome: 'ok' | 'error' = 'ok';
+          try {
+            const schema = local!.input_schema as {
+              safeParse?: (v: unknown) => { success: boolean; data?: unknown };
+            };
+            const parsed = schema.safeParse
+              ? schema.safeParse(input.input)
+              : { success: true, data: input.input };
+            if (!parsed.success)
+              throw new Error(`invalid input for ${input.name}: ${JSON.stringify(input.input)}`);
+            const value = await local!.run(parsed.data as never, {
+              runId: record.id,
+              signal: controller.signal,
+            });
+            output = { content: typeof value === 'string' ? value : JSON.stringify(value), isError: false };
+          } catch (err) {
+            output = { content: (err as Error).message, isError: true };
+            code = 'tool_error';
+            outcome = 'error';
+          }
+          if (run.halted && outcome !== 'ok') return {};
+          const bytes = Buffer.byteLength(output.content ?? '', 'utf8');
+          return {
+            output: await this.toolDone(
+              run,
+              key,
+              { name: input.name, outcome, code, started, bytes },
+              output,
+            ),
           };
-          const parsed = schema.safeParse
-            ? schema.safeParse(input.input)
-            : { success: true, data: input.input };
-          if (!parsed.success)
-            throw new Error(`invalid input for ${input.name}: ${JSON.stringify(input.input)}`);
-          const value = await tool.run(parsed.data as never, { runId: record.id, signal: controller.signal });
-          output = { content: typeof value === 'string' ? value : JSON.stringify(value), isError: false };
-        } catch (err) {
-          output = { content: (err as Error).message, isError: true };
-          code = 'tool_error';
-          outcome = 'error';
-        }
-      }
-      if (run.halted && outcome !== 'ok') return undefined;
-      return this.toolDone(run, key, input.name, output, outcome, code, started);
-    })();
+        })();
     run.inflight = unit;
     run.inflightKind = 'tool';
-    const output = await unit.finally(() => {
+    const { output, refusal } = await unit.finally(() => {
       run.inflight = undefined;
       run.inflightKind = undefined;
       run.controller = undefined;
     });
-    if (run.halted || !output) return never();
+    if (run.halted) return never();
+    if (refusal?.code === 'killed') {
+      const k = refusal.kill;
+      return this.halt(run, 'killed', k.scope === `run:${record.id}` ? 'killed' : 'kill_switch', {
+        scope: k.scope,
+        by: k.actor,
+        why: k.reason,
+      });
+    }
+    if (refusal?.code === 'budget_exhausted') {
+      // A priced tool is admitted like a model call: the run stops before passing a box.
+      const scope = refusal.budget.scope;
+      return this.halt(run, 'suspended', scope === `run:${record.id}` ? 'spend_box' : 'budget_exhausted', {
+        budget: scope,
+        message: budgetExhausted(refusal.budget, refusal.amount, this.rt.now()).message,
+        nextCallMax: refusal.amount,
+        tool: input.name,
+      });
+    }
+    if (!output) return never();
     return output;
+  }
+
+  /**
+   * One MCP tool call as an in-flight unit: price admitted (if the tool has one) → call with the
+   * server's timeout and the run's abort signal (kill, time box) → result truncated to
+   * `mcp.maxResultBytes` → ledger entry (settling the price) → journal. A refused admission
+   * comes back as `refusal` for the caller to suspend or stop the run on.
+   */
+  private async mcpUnit(
+    run: LiveRun,
+    key: string,
+    input: ToolInput,
+    tool: McpToolBinding,
+    controller: AbortController,
+  ): Promise<ToolUnit> {
+    const { record } = run;
+    const started = performance.now();
+    const requestId = newId('req');
+    const name = tool.name;
+    let reservation: Reservation | undefined;
+    if (tool.price > 0) {
+      let admission: Admission;
+      try {
+        admission = await this.rt.store.admit({
+          identity: record.identity,
+          amount: tool.price,
+          provision: { [`run:${record.id}`]: runBudget(record) },
+          requestId,
+          kind: 'tool',
+          name,
+        });
+      } catch (err) {
+        // Enforcement cannot decide: fail closed, as a model call does (the run fails).
+        await this.toolLedger(run, {
+          requestId,
+          name,
+          outcome: 'refused',
+          code: 'enforcement_unavailable',
+          started,
+        }).catch(() => undefined);
+        throw err;
+      }
+      if (!admission.ok) {
+        await this.toolLedger(run, {
+          requestId,
+          name,
+          outcome: 'refused',
+          code: admission.refusal.code,
+          started,
+        });
+        return { refusal: admission.refusal };
+      }
+      reservation = admission.reservation;
+    }
+    const args = input.input;
+    if (typeof args !== 'object' || args === null || Array.isArray(args)) {
+      const output = { content: `invalid input for ${name}: expected an object of arguments`, isError: true };
+      return {
+        output: await this.toolDone(
+          run,
+          key,
+          { requestId, name, outcome: 'error', code: 'invalid_input', started },
+          output,
+          reservation,
+        ),
+      };
+    }
+    const timeoutMs = tool.timeoutMs ?? this.rt.config.mcp.timeoutMs;
+    let result: Awaited<ReturnType<McpToolBinding['call']>> | undefined;
+    let failure: (Error & { kind?: string }) | undefined;
+    try {
+      result = await tool.call(args as Record<string, unknown>, { signal: controller.signal, timeoutMs });
+    } catch (err) {
+      failure = err as Error & { kind?: string };
+    }
+    if (!result) {
+      const kind = failure?.kind;
+      const code = controller.signal.aborted ? 'aborted' : (MCP_FAILURE_CODES[kind ?? ''] ?? 'mcp_error');
+      // A call that was sent may have been carried out (and billed): only one never sent is free.
+      const entry: ToolEntry = {
+        requestId,
+        name,
+        outcome: 'error',
+        code,
+        started,
+        cost: kind === 'unreachable' ? 0 : tool.price,
+      };
+      if (run.halted) {
+        // Cut short by the stop: recorded, not journaled (a resume makes the call again).
+        await this.toolLedger(run, entry, reservation);
+        return {};
+      }
+      const output = { content: `${name} failed: ${failure?.message ?? 'no result'}`, isError: true };
+      return { output: await this.toolDone(run, key, entry, output, reservation) };
+    }
+    const output = {
+      content: truncateResult(result.content, this.rt.config.mcp.maxResultBytes),
+      isError: result.isError,
+    };
+    const entry: ToolEntry = {
+      requestId,
+      name,
+      outcome: result.isError ? 'error' : 'ok',
+      code: result.isError ? 'tool_error' : undefined,
+      started,
+      bytes: result.bytes,
+      cost: tool.price,
+    };
+    return { output: await this.toolDone(run, key, entry, output, reservation) };
   }
 
   /** The tool call's ledger entry (tools cost nothing unless priced) and journal entry. */
   private async toolDone(
     run: LiveRun,
     key: string,
-    name: string,
+    entry: ToolEntry,
     output: ToolOutput,
-    outcome: 'ok' | 'error' | 'refused',
-    code: string | undefined,
-    started: number,
+    reservation?: Reservation,
   ): Promise<ToolOutput> {
-    const entry = await this.rt.store.appendLedger({
-      requestId: newId('req'),
-      identity: run.record.identity,
-      kind: 'tool',
-      name,
-      tokens: { ...NO_TOKENS },
-      reserved: 0,
-      cost: 0,
-      outcome,
-      code,
-      latencyMs: Math.round(performance.now() - started),
-    });
-    await this.journaled(run, { key, kind: 'tool', name, result: output, ledgerId: entry.id });
+    const ledgerId = await this.toolLedger(run, entry, reservation);
+    await this.journaled(run, { key, kind: 'tool', name: entry.name, result: output, ledgerId });
     return output;
   }
+
+  /** A tool call's ledger entry: appended, or settling (priced, sent) / releasing its reservation. */
+  private async toolLedger(
+    run: LiveRun,
+    e: ToolEntry,
+    reservation?: Reservation,
+  ): Promise<string | undefined> {
+    const cost = reservation ? (e.cost ?? 0) : 0;
+    const entry: LedgerInput = {
+      requestId: e.requestId ?? newId('req'),
+      identity: run.record.identity,
+      kind: 'tool',
+      name: e.name,
+      tokens: { ...NO_TOKENS },
+      reserved: reservation?.amount ?? 0,
+      cost,
+      outcome: e.outcome,
+      code: e.code,
+      latencyMs: Math.round(performance.now() - e.started),
+      ...(e.bytes === undefined ? {} : { bytes: e.bytes }),
+    };
+    if (!reservation) return (await this.rt.store.appendLedger(entry)).id;
+    const done =
+      cost > 0
+        ? await this.rt.settleSafely(reservation, entry)
+        : await this.rt.releaseSafely(reservation, entry);
+    return done?.id;
+  }
 }
+
+/** What a tool call's in-flight unit ends with: its output, a refused admission, or neither
+ * (cut short by a stop). */
+interface ToolUnit {
+  output?: ToolOutput;
+  refusal?: AdmitRefusal;
+}
+
+interface ToolEntry {
+  requestId?: string;
+  name: string;
+  outcome: 'ok' | 'error' | 'refused';
+  code?: string;
+  /** performance.now() when the call began. */
+  started: number;
+  bytes?: number;
+  /** The price to settle (priced MCP tools). */
+  cost?: number;
+}
+
+/** Ledger codes of MCP calls that brought no result, by the client's failure kind. */
+const MCP_FAILURE_CODES: Record<string, string> = {
+  unreachable: 'mcp_unreachable',
+  timeout: 'tool_timeout',
+  aborted: 'aborted',
+  disconnected: 'mcp_disconnected',
+  protocol: 'mcp_error',
+};
 
 function runBudget(record: RunRecord) {
   return { ceiling: record.limits.spend, window: 'total' as const, owner: `run ${record.id}` };

@@ -1,4 +1,5 @@
 import { type FSWatcher, watch } from 'node:fs';
+import { McpPool } from '../../adapters/mcp/client.ts';
 import type { RunWork } from '../../approvals/queue.ts';
 import type { Runtime } from '../runtime.ts';
 import type { Actor } from '../store/port.ts';
@@ -62,6 +63,10 @@ export interface RunHostOptions {
   killPollMs?: number;
 }
 
+function loadOptions(rt: Runtime, mcp: McpPool) {
+  return { mcp, mcpListTimeoutMs: rt.config.mcp.connectTimeoutMs };
+}
+
 export class RunHost {
   private watcher?: FSWatcher;
   private reloadTimer?: NodeJS.Timeout;
@@ -73,6 +78,8 @@ export class RunHost {
     readonly executor: WorkflowExecutor,
     private set: WorkflowSet,
     private readonly opts: RunHostOptions,
+    /** The connections to the workflows' MCP servers, shared across reloads, closed at shutdown. */
+    readonly mcp: McpPool,
   ) {}
 
   static async open(rt: Runtime, opts: RunHostOptions): Promise<RunHost> {
@@ -81,7 +88,12 @@ export class RunHost {
       leaseMs: opts.leaseMs,
       killPollMs: opts.killPollMs,
     });
-    const host = new RunHost(rt, executor, await loadWorkflows(opts.dir), opts);
+    const mcp = new McpPool({
+      connectTimeoutMs: rt.config.mcp.connectTimeoutMs,
+      callTimeoutMs: rt.config.mcp.timeoutMs,
+      log: (level, message, fields) => rt.log[level](message, fields),
+    });
+    const host = new RunHost(rt, executor, await loadWorkflows(opts.dir, loadOptions(rt, mcp)), opts, mcp);
     await host.checkPrefixes(host.set);
     host.report(host.set);
     if (opts.recover !== false) {
@@ -201,7 +213,10 @@ export class RunHost {
   /** Loads the folder again. Versions that runs are pinned to stay loaded even if their file
    * changed or went away; a changed prompt under an old version number is refused. */
   async reload(): Promise<{ workflows: WorkflowInfo[]; invalid: InvalidWorkflow[] }> {
-    const next = await loadWorkflows(this.opts.dir, { fresh: ++this.generation });
+    const next = await loadWorkflows(this.opts.dir, {
+      ...loadOptions(this.rt, this.mcp),
+      fresh: ++this.generation,
+    });
     await this.checkPrefixes(next);
     for (const old of this.set.list()) {
       if (next.get(old.id, old.version)) continue;
@@ -238,6 +253,7 @@ export class RunHost {
     clearInterval(this.recoverTimer);
     await this.executor.close();
     await this.runs.close();
+    await this.mcp.close();
   }
 
   private info(w: Workflow & { file: string }, latest: boolean): WorkflowInfo {
@@ -249,6 +265,7 @@ export class RunHost {
     } catch {
       input = {};
     }
+    const prefix = freezePrefix(w);
     return {
       id: w.id,
       version: w.version,
@@ -257,8 +274,8 @@ export class RunHost {
       models: w.models as Record<string, string>,
       limits: w.limits,
       approvals: w.approvals,
-      tools: w.prefix.tools,
-      prefixHash: freezePrefix(w).hash,
+      tools: prefix.tools.map((t) => t.name),
+      prefixHash: prefix.hash,
       input,
       latest,
     };

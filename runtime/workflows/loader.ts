@@ -1,6 +1,7 @@
 import { readdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { McpPool } from '../../adapters/mcp/client.ts';
 import {
   isDefinedWorkflow,
   type Problem,
@@ -8,6 +9,7 @@ import {
   type Workflow,
   WorkflowDefinitionError,
 } from './define.ts';
+import { connectMcp } from './mcp-tools.ts';
 
 export interface InvalidWorkflow {
   file: string;
@@ -21,10 +23,20 @@ export interface InvalidWorkflow {
 export class WorkflowSet {
   private readonly byKey = new Map<string, Workflow & { file: string }>();
 
+  /** The MCP connections of the set's workflows (see `loadWorkflows`). */
+  mcp?: McpPool;
+  /** True when the loader made `mcp` (then `close` closes it). */
+  ownsMcp = false;
+
   constructor(
     readonly dir: string,
     readonly invalid: InvalidWorkflow[] = [],
   ) {}
+
+  /** Closes the MCP connections the loader opened for this set (a pool passed in stays open). */
+  async close(): Promise<void> {
+    if (this.ownsMcp) await this.mcp?.close();
+  }
 
   /** Adds a workflow, or returns the file that already holds its id+version. */
   add(w: Workflow, file: string): string | undefined {
@@ -58,13 +70,25 @@ export class WorkflowSet {
 
 const WORKFLOW_FILE = /^(?!.*\.(d|test|spec)\.[jt]s$).*\.(ts|js|mjs)$/;
 
+export interface LoadOptions {
+  /** Import the files anew (a reload). */
+  fresh?: number;
+  /** Where MCP connections come from (shared across reloads). Without one, the loader makes a
+   * pool if a workflow needs it, owned by the set (`set.close()` closes it). */
+  mcp?: McpPool;
+  /** How long listing a server's tools at load may take (default: the pool's connect timeout). */
+  mcpListTimeoutMs?: number;
+}
+
 /**
  * Loads every `.ts`/`.js` file in `dir` (each default-exports `defineWorkflow(...)`). A file that
  * does not import, does not validate, or repeats an id+version is listed in `invalid` with every
- * problem naming its field; the others load. Never throws for a bad file: one broken workflow
- * must not take the server down.
+ * problem naming its field; the others load. A workflow with MCP servers loads once every server
+ * answered and its allow-list matched (their tools are part of the frozen prefix); a server that
+ * cannot be reached makes the workflow invalid, not the others. Never throws for a bad file: one
+ * broken workflow must not take the server down.
  */
-export async function loadWorkflows(dir: string, opts: { fresh?: number } = {}): Promise<WorkflowSet> {
+export async function loadWorkflows(dir: string, opts: LoadOptions = {}): Promise<WorkflowSet> {
   const root = resolve(dir);
   let names: string[];
   try {
@@ -81,14 +105,42 @@ export async function loadWorkflows(dir: string, opts: { fresh?: number } = {}):
   }
   const files = names.filter((f) => WORKFLOW_FILE.test(f)).sort();
   const set = new WorkflowSet(root);
-  for (const file of files) {
-    const problems = await loadOne(set, join(root, file), file, opts.fresh);
+  const imported: { file: string; result: Workflow | Problem[] }[] = [];
+  for (const file of files) imported.push({ file, result: await importOne(join(root, file), opts.fresh) });
+  if (imported.some((i) => !Array.isArray(i.result) && i.result.mcp.length > 0)) {
+    set.mcp = opts.mcp ?? new McpPool();
+    set.ownsMcp = !opts.mcp;
+  }
+  // Every MCP server at once: one that is slow to answer does not hold up the others.
+  const connected = await Promise.all(
+    imported.map(async ({ file, result }) => {
+      if (Array.isArray(result) || result.mcp.length === 0) return { file, result };
+      const r = await connectMcp(result, set.mcp!, { listTimeoutMs: opts.mcpListTimeoutMs });
+      return { file, result: r.ok ? r.workflow : r.problems };
+    }),
+  );
+  for (const { file, result } of connected) {
+    const problems = Array.isArray(result) ? result : added(set, result, file);
     if (problems.length) set.invalid.push({ file, problems });
   }
   return set;
 }
 
-async function loadOne(set: WorkflowSet, path: string, file: string, fresh?: number): Promise<Problem[]> {
+function added(set: WorkflowSet, w: Workflow, file: string): Problem[] {
+  const holder = set.add(w, file);
+  if (holder) {
+    return [
+      {
+        field: 'version',
+        message: `duplicate: ${w.id} version ${w.version} is already defined in ${holder}`,
+      },
+    ];
+  }
+  return [];
+}
+
+/** Imports and validates one file: its workflow, or every problem. */
+async function importOne(path: string, fresh?: number): Promise<Workflow | Problem[]> {
   let mod: { default?: unknown };
   try {
     // A reload imports the file anew (a query makes it a new module to the ESM cache).
@@ -104,15 +156,5 @@ async function loadOne(set: WorkflowSet, path: string, file: string, fresh?: num
   const r = isDefinedWorkflow(mod.default)
     ? { ok: true as const, workflow: mod.default }
     : validateWorkflow(mod.default);
-  if (!r.ok) return r.problems;
-  const holder = set.add(r.workflow, file);
-  if (holder) {
-    return [
-      {
-        field: 'version',
-        message: `duplicate: ${r.workflow.id} version ${r.workflow.version} is already defined in ${holder}`,
-      },
-    ];
-  }
-  return [];
+  return r.ok ? r.workflow : r.problems;
 }

@@ -50,14 +50,31 @@ function jsonSchemaOf(schema: LocalTool['input_schema']): Record<string, unknown
   return rest;
 }
 
-/** The frozen prefix of a workflow version: the tool list the model sees, then the system blocks,
- * the last of which carries the prefix breakpoint. */
+/** A workflow with MCP servers whose tools were never listed: it cannot be run (fail closed). */
+export class McpNotConnectedError extends Error {
+  readonly code = 'invalid_workflow';
+  constructor(w: Workflow) {
+    super(
+      `${w.id}@${w.version} uses MCP servers (${w.mcp.map((s) => s.name).join(', ')}) whose tools were never listed: load it from the workflows folder (or connectMcp) before running it`,
+    );
+    this.name = 'McpNotConnectedError';
+  }
+}
+
+/** The frozen prefix of a workflow version: the tool list the model sees (its local tools in
+ * order, then the allowed tools of its MCP servers sorted by name), then the system blocks, the
+ * last of which carries the prefix breakpoint. */
 export function freezePrefix(w: Workflow): FrozenPrefix {
-  const tools = w.prefix.tools.map((name) => ({
+  if (w.mcp.length > 0 && !w.mcpTools) throw new McpNotConnectedError(w);
+  const local = w.prefix.tools.map((name) => ({
     name,
     description: w.tools[name]!.description,
     input_schema: jsonSchemaOf(w.tools[name]!.input_schema),
   }));
+  const mcp = Object.values(w.mcpTools ?? {})
+    .map((t) => ({ name: t.name, description: t.description, input_schema: t.input_schema }))
+    .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  const tools = [...local, ...mcp];
   const system: Block[] = w.prefix.system.map((text, i, all) =>
     i === all.length - 1 ? { type: 'text', text, cache_control: EPHEMERAL } : { type: 'text', text },
   );
