@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WorkflowExecutor } from '../../../runtime/workflows/executor.ts';
 import { loadWorkflows, type WorkflowSet } from '../../../runtime/workflows/loader.ts';
 import { openRunStore } from '../../../runtime/workflows/open.ts';
+import { freezePrefix } from '../../../runtime/workflows/prompt.ts';
 import { type Backend, type Harness, startHarness } from '../../helpers/harness.ts';
 
 /** The shipped example workflows, run end to end on the emulator through the executor. */
@@ -24,6 +25,7 @@ describe.each<Backend>(['embedded', 'redis'])('the shipped example workflows (%s
   afterAll(async () => {
     await ex.close();
     await ex.runs.close();
+    await set.close();
     await h.close();
   });
 
@@ -39,7 +41,7 @@ describe.each<Backend>(['embedded', 'redis'])('the shipped example workflows (%s
         .list()
         .map((w) => w.id)
         .sort(),
-    ).toEqual(['refund', 'research', 'triage']);
+    ).toEqual(['refund', 'research', 'support-desk', 'triage']);
   });
 
   it('research: would loop forever; the spend box suspends it, an extension lets it go on to the next box', async () => {
@@ -98,6 +100,46 @@ describe.each<Backend>(['embedded', 'redis'])('the shipped example workflows (%s
     ]);
     // The calls before the gate were answered from the journal on resume, not made again.
     expect((await ex.runs.journal(run.id)).map((j) => j.ledgerId)).toEqual(entries.map((e) => e.id));
+  });
+
+  it('support-desk: searches tickets on the MCP server, waits for a human before create_ticket, files it', async () => {
+    const desk = set.get('support-desk')!;
+    const prefix = freezePrefix(desk);
+    expect(prefix.tools.map((t) => t.name)).toEqual([
+      'tickets__create_ticket',
+      'tickets__get_ticket',
+      'tickets__search_tickets',
+    ]);
+    const started = await ex.start(
+      desk,
+      { customer: 'dana', request: 'My invoice shows an old VAT number' },
+      WHO,
+    );
+    const run = await ex.wait(started.id);
+    expect(run).toMatchObject({ state: 'suspended', reason: 'approval_required' });
+    expect(run.detail).toMatchObject({ tool: 'tickets__create_ticket', server: 'tickets' });
+
+    await ex.resume(run.id, desk, { gate: 'approve', by: { actor: 'bob', reason: 'fine' } });
+    const done = await ex.wait(run.id);
+    expect(done.state).toBe('done');
+    const entries = await ledger(run.id);
+    expect(entries.map((e) => [e.kind, e.name, e.outcome])).toEqual([
+      ['model', 'claude-haiku-4-5', 'ok'],
+      ['tool', 'tickets__search_tickets', 'ok'],
+      ['model', 'claude-haiku-4-5', 'ok'],
+      ['tool', 'tickets__create_ticket', 'ok'],
+      ['model', 'claude-haiku-4-5', 'ok'],
+    ]);
+    for (const e of entries.filter((x) => x.kind === 'tool')) {
+      expect(e.bytes).toBeGreaterThan(0);
+      expect(e.latencyMs).toBeGreaterThanOrEqual(0);
+    }
+    const journal = await ex.runs.journal(run.id);
+    const created = journal.find((j) => j.name === 'tickets__create_ticket')!.result as { content: string };
+    expect(JSON.parse(created.content)).toMatchObject({
+      id: expect.stringMatching(/^T-\d+$/),
+      status: 'open',
+    });
   });
 
   it('refund: denied, no money moves and the model is told the call was refused', async () => {
