@@ -33,7 +33,7 @@ export interface Config {
   approvals: { timeoutMs: number; onTimeout: 'expire' | 'deny' };
   workers: { enabled: boolean; concurrency: number; perWorkflow: Record<string, number> };
   /** MCP tool calls of workflows: result size cap, call and connect timeouts. */
-  mcp: { maxResultBytes: number; timeoutMs: number; connectTimeoutMs: number };
+  mcp: { maxResultBytes: number; timeoutMs: number; connectTimeoutMs: number; retryMs: number };
   operators: ParsedConfig['auth']['operators'];
   prices: PriceEntry[];
   logLevel: ParsedConfig['log']['level'];
@@ -161,6 +161,7 @@ export function resolveConfig(
       maxResultBytes: c.mcp.maxResultBytes,
       timeoutMs: c.mcp.timeout,
       connectTimeoutMs: c.mcp.connectTimeout,
+      retryMs: c.mcp.retry,
     },
     operators: c.auth.operators,
     prices: [...DEFAULT_PRICES, ...c.prices],

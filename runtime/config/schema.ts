@@ -211,6 +211,8 @@ export const configSchema = z.strictObject({
       timeout: duration.default(60_000),
       /** How long loading a workflow waits for one of its MCP servers to start and answer. */
       connectTimeout: duration.default(15_000),
+      /** A workflow left out because its MCP server could not be reached is tried again this often. */
+      retry: duration.default(30_000),
     })
     .prefault({}),
   auth: z.strictObject({ operators: z.array(operator).default([]) }).prefault({}),

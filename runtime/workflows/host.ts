@@ -96,6 +96,7 @@ export class RunHost {
     const host = new RunHost(rt, executor, await loadWorkflows(opts.dir, loadOptions(rt, mcp)), opts, mcp);
     await host.checkPrefixes(host.set);
     host.report(host.set);
+    host.retryMcpLater();
     if (opts.recover !== false) {
       await host.recover();
       // A replica that dies leaves its runs leased; whoever is alive picks them up after the lease.
@@ -237,7 +238,36 @@ export class RunHost {
     }
     this.set = next;
     this.report(next);
+    this.retryMcpLater();
     return this.workflows();
+  }
+
+  private mcpRetry?: NodeJS.Timeout;
+
+  /** While a workflow waits for an MCP server that could not be reached, tries it again every
+   * `mcp.retry` (without importing the files again); once it answers, the workflow loads. */
+  private retryMcpLater(): void {
+    clearTimeout(this.mcpRetry);
+    if (this.set.awaitingMcp.length === 0 || this.closing) return;
+    this.mcpRetry = setTimeout(() => void this.retryMcp(), this.rt.config.mcp.retryMs);
+    this.mcpRetry.unref();
+  }
+
+  private async retryMcp(): Promise<void> {
+    const set = this.set;
+    try {
+      const added = await set.retryMcp();
+      if (set !== this.set || this.closing) return;
+      if (added.length) {
+        await this.checkPrefixes(set);
+        this.rt.log.info('workflows loaded once their MCP servers answered', {
+          workflows: added.map((w) => `${w.id}@${w.version}`),
+        });
+      }
+    } catch (err) {
+      this.rt.log.error('retrying MCP servers failed', { error: err });
+    }
+    if (set === this.set) this.retryMcpLater();
   }
 
   private closing?: Promise<void>;
@@ -251,6 +281,7 @@ export class RunHost {
     this.watcher?.close();
     clearTimeout(this.reloadTimer);
     clearInterval(this.recoverTimer);
+    clearTimeout(this.mcpRetry);
     await this.executor.close();
     await this.runs.close();
     await this.mcp.close();

@@ -27,6 +27,10 @@ export class WorkflowSet {
   mcp?: McpPool;
   /** True when the loader made `mcp` (then `close` closes it). */
   ownsMcp = false;
+  /** Workflows left out (and listed in `invalid`) because an MCP server could not be reached. */
+  readonly awaitingMcp: { file: string; workflow: Workflow }[] = [];
+  /** The listing timeout the set was loaded with (for `retryMcp`). */
+  mcpListTimeoutMs?: number;
 
   constructor(
     readonly dir: string,
@@ -45,6 +49,26 @@ export class WorkflowSet {
     if (existing) return existing.file;
     this.byKey.set(key, { ...w, file });
     return undefined;
+  }
+
+  /**
+   * Tries the MCP servers of the workflows in `awaitingMcp` again: those that connect now join
+   * the set and leave `invalid`; the others keep waiting with their problems brought up to date
+   * (or stop waiting, when what is wrong now is not reachability). Returns the workflows added.
+   */
+  async retryMcp(): Promise<Workflow[]> {
+    const added: Workflow[] = [];
+    if (!this.mcp) return added;
+    for (const waiting of [...this.awaitingMcp]) {
+      const r = await connectMcp(waiting.workflow, this.mcp, { listTimeoutMs: this.mcpListTimeoutMs });
+      const problems = r.ok ? addedProblems(this, r.workflow, waiting.file) : r.problems;
+      if (r.ok || !r.unreachable) this.awaitingMcp.splice(this.awaitingMcp.indexOf(waiting), 1);
+      const at = this.invalid.findIndex((b) => b.file === waiting.file);
+      if (at >= 0) this.invalid.splice(at, 1);
+      if (problems.length) this.invalid.push({ file: waiting.file, problems });
+      else if (r.ok) added.push(r.workflow);
+    }
+    return added;
   }
 
   remove(id: string, version: string): void {
@@ -110,23 +134,26 @@ export async function loadWorkflows(dir: string, opts: LoadOptions = {}): Promis
   if (imported.some((i) => !Array.isArray(i.result) && i.result.mcp.length > 0)) {
     set.mcp = opts.mcp ?? new McpPool();
     set.ownsMcp = !opts.mcp;
+    set.mcpListTimeoutMs = opts.mcpListTimeoutMs;
   }
   // Every MCP server at once: one that is slow to answer does not hold up the others.
   const connected = await Promise.all(
     imported.map(async ({ file, result }) => {
       if (Array.isArray(result) || result.mcp.length === 0) return { file, result };
       const r = await connectMcp(result, set.mcp!, { listTimeoutMs: opts.mcpListTimeoutMs });
+      if (!r.ok && r.unreachable) set.awaitingMcp.push({ file, workflow: result });
       return { file, result: r.ok ? r.workflow : r.problems };
     }),
   );
   for (const { file, result } of connected) {
-    const problems = Array.isArray(result) ? result : added(set, result, file);
+    const problems = Array.isArray(result) ? result : addedProblems(set, result, file);
     if (problems.length) set.invalid.push({ file, problems });
   }
   return set;
 }
 
-function added(set: WorkflowSet, w: Workflow, file: string): Problem[] {
+/** Adds a workflow to the set: no problems, or the duplicate version. */
+function addedProblems(set: WorkflowSet, w: Workflow, file: string): Problem[] {
   const holder = set.add(w, file);
   if (holder) {
     return [

@@ -56,10 +56,19 @@ export async function connectMcp(
   w: Workflow,
   pool: McpPool,
   opts: { listTimeoutMs?: number } = {},
-): Promise<{ ok: true; workflow: Workflow } | { ok: false; problems: Problem[] }> {
+): Promise<
+  | { ok: true; workflow: Workflow }
+  | {
+      ok: false;
+      problems: Problem[];
+      /** Some server could not be reached: trying again later may succeed. */
+      unreachable: boolean;
+    }
+> {
   if (w.mcp.length === 0) return { ok: true, workflow: w };
   const problems: Problem[] = [];
   const bindings: McpToolBinding[] = [];
+  let unreachable = false;
   await Promise.all(
     w.mcp.map(async (server, i) => {
       const connection = pool.get(serverConfig(server));
@@ -67,6 +76,7 @@ export async function connectMcp(
       try {
         listed = await connection.listTools(opts.listTimeoutMs ? { timeoutMs: opts.listTimeoutMs } : {});
       } catch (err) {
+        unreachable = true;
         problems.push({
           field: `mcp.${i}.${server.stdio ? 'stdio' : 'http'}`,
           message: `cannot list the tools of MCP server '${server.name}': ${(err as Error).message}`,
@@ -117,7 +127,7 @@ export async function connectMcp(
   const byName = Object.fromEntries(
     bindings.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0)).map((b) => [b.name, b]),
   );
-  if (!problems.some((p) => p.field.endsWith('.stdio') || p.field.endsWith('.http'))) {
+  if (!unreachable) {
     w.approvals.forEach((a, i) => {
       if (Object.hasOwn(w.tools, a) || Object.hasOwn(byName, a)) return;
       problems.push({
@@ -130,6 +140,7 @@ export async function connectMcp(
     return {
       ok: false,
       problems: problems.sort((a, b) => (a.field < b.field ? -1 : a.field > b.field ? 1 : 0)),
+      unreachable,
     };
   }
   return { ok: true, workflow: { ...w, mcpTools: Object.freeze(byName) } };

@@ -1,4 +1,6 @@
+import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -494,6 +496,88 @@ export default defineAgent({
     expect(JSON.parse(found.content).tickets).toEqual([]);
   });
 });
+
+describe('a workflow whose MCP server is not up yet', () => {
+  let h: Harness;
+  let dir: string;
+  let host: RunHost;
+  let child: ChildProcess | undefined;
+
+  beforeAll(async () => {
+    h = await startHarness({
+      config: { routing: { classes: { cheap: ['claude-haiku-4-5'] } }, mcp: { retry: '200ms' } },
+    });
+    dir = mkdtempSync(join(tmpdir(), 'cp-mcp-later-'));
+  });
+  afterAll(async () => {
+    await host?.close();
+    if (child && child.exitCode === null) {
+      const exited = new Promise((r) => child!.once('exit', r));
+      child.kill();
+      await exited;
+    }
+    await h.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('is listed invalid while the server is down, and loads on its own once the server answers', async () => {
+    const port = await freePort();
+    const url = `http://127.0.0.1:${port}/mcp`;
+    writeFileSync(
+      join(dir, 'later.ts'),
+      `
+import { z } from 'zod';
+import { defineAgent } from ${JSON.stringify(DEFINE)};
+export default defineAgent({
+  id: 'later', version: 1, description: 'waits for its server',
+  input: z.object({ task: z.string() }), system: 'You read tickets.',
+  mcp: [{ name: 'tickets', http: { url: ${JSON.stringify(url)} }, tools: ['get_ticket'] }],
+  limits: { spend: '$0.10', time: '1m', steps: 4 }, task: (i) => i.task,
+});
+`,
+    );
+    host = await RunHost.open(h.rt, { dir, runs: new MemoryRunStore() });
+    expect(host.workflows()).toEqual({
+      workflows: [],
+      invalid: [
+        {
+          file: 'later.ts',
+          problems: [
+            {
+              field: 'mcp.0.http',
+              message: expect.stringMatching(/cannot list the tools of MCP server 'tickets': cannot connect/),
+            },
+          ],
+        },
+      ],
+    });
+    child = spawn(process.execPath, [...SERVER.args, '--http', '--port', String(port)], {
+      cwd: ROOT,
+      stdio: 'ignore',
+    });
+    const end = Date.now() + 10_000;
+    while (host.workflows().workflows.length === 0 && Date.now() < end)
+      await new Promise((r) => setTimeout(r, 50));
+    expect(host.workflows()).toEqual({
+      workflows: [expect.objectContaining({ id: 'later', tools: ['tickets__get_ticket'] })],
+      invalid: [],
+    });
+    const go = 'Read it [[emulator:tool_use tickets__get_ticket={"id":"T-1001"}]]';
+    const run = await host.wait((await host.start('later', { task: go }, WHO)).id);
+    expect(run.state).toBe('done');
+    expect((await h.rt.store.listLedger({ run: run.id })).map((e) => e.name)).toContain(
+      'tickets__get_ticket',
+    );
+  });
+});
+
+async function freePort(): Promise<number> {
+  const s = createServer();
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+  const port = (s.address() as { port: number }).port;
+  await new Promise<void>((r) => s.close(() => r()));
+  return port;
+}
 
 describe('MCP tool helpers', () => {
   it('globMatch: * and ?, everything else literal', () => {
