@@ -234,6 +234,12 @@ export class McpConnection {
         cause: err,
       });
     }
+    if (Array.isArray((err as { issues?: unknown })?.issues)) {
+      // An answer came but it is not a valid result: the connection itself is fine.
+      return new McpClientError('protocol', `${what} on ${this.label}: the answer is not a valid result`, {
+        cause: err,
+      });
+    }
     // The connection is gone or unusable (closed, HTTP session lost, network error): drop it.
     if (this.client === client) void this.disconnect();
     const tail = this.tail();

@@ -198,6 +198,29 @@ describe('MCP client pool over stdio', () => {
     expect(exits.message).toMatch(/bad config: no DB_URL/);
   });
 
+  it('a server that answers with something that is not a result: a protocol error, the connection kept', async () => {
+    // A raw JSON-RPC server (no SDK): fine until it answers tools/call with a malformed result.
+    const script = `
+      const rl = require('readline').createInterface({ input: process.stdin });
+      rl.on('line', (line) => {
+        const m = JSON.parse(line);
+        if (m.id === undefined) return;
+        const reply = (result) => process.stdout.write(JSON.stringify({ jsonrpc: '2.0', id: m.id, result }) + '\\n');
+        if (m.method === 'initialize') reply({ protocolVersion: m.params.protocolVersion, capabilities: { tools: {} }, serverInfo: { name: 'odd', version: '0' } });
+        else if (m.method === 'tools/list') reply({ tools: [{ name: 'odd', inputSchema: { type: 'object' } }] });
+        else reply({ content: 'not a list' });
+      });
+      rl.on('close', () => process.exit(0));`;
+    const c = pool.get({ name: 'odd', stdio: { command: process.execPath, args: ['-e', script] } });
+    expect((await c.listTools()).map((t) => t.name)).toEqual(['odd']);
+    const pid = c.pid;
+    const err = await failure(c.callTool('odd', {}));
+    expect(err.kind).toBe('protocol');
+    expect(err.message).toMatch(/not a valid result/);
+    expect(c.connected).toBe(true);
+    expect(c.pid).toBe(pid);
+  });
+
   it('closing the pool ends the server processes and refuses further calls', async () => {
     const own = new McpPool();
     const c = own.get(STDIO);
