@@ -18,6 +18,7 @@ import {
 } from '../store/port.ts';
 import type {
   Block,
+  LocalTool,
   McpToolBinding,
   ModelInput,
   ModelOutput,
@@ -793,41 +794,7 @@ export class WorkflowExecutor {
     run.controller = controller;
     const unit = mcp
       ? this.mcpUnit(run, key, input, mcp, controller)
-      : (async (): Promise<ToolUnit> => {
-          const started = performance.now();
-          let output: ToolOutput;
-          let code: string | undefined;
-          let outcome: 'ok' | 'error' = 'ok';
-          try {
-            const schema = local!.input_schema as {
-              safeParse?: (v: unknown) => { success: boolean; data?: unknown };
-            };
-            const parsed = schema.safeParse
-              ? schema.safeParse(input.input)
-              : { success: true, data: input.input };
-            if (!parsed.success)
-              throw new Error(`invalid input for ${input.name}: ${JSON.stringify(input.input)}`);
-            const value = await local!.run(parsed.data as never, {
-              runId: record.id,
-              signal: controller.signal,
-            });
-            output = { content: typeof value === 'string' ? value : JSON.stringify(value), isError: false };
-          } catch (err) {
-            output = { content: (err as Error).message, isError: true };
-            code = 'tool_error';
-            outcome = 'error';
-          }
-          if (run.halted && outcome !== 'ok') return {};
-          const bytes = Buffer.byteLength(output.content ?? '', 'utf8');
-          return {
-            output: await this.toolDone(
-              run,
-              key,
-              { name: input.name, outcome, code, started, bytes },
-              output,
-            ),
-          };
-        })();
+      : this.localUnit(run, key, input, local!, controller);
     run.inflight = unit;
     run.inflightKind = 'tool';
     const { output, refusal } = await unit.finally(() => {
@@ -856,6 +823,39 @@ export class WorkflowExecutor {
     }
     if (!output) return never();
     return output;
+  }
+
+  /** One local tool call as an in-flight unit: input validated, run with the abort signal,
+   * ledger entry, journal entry. */
+  private async localUnit(
+    run: LiveRun,
+    key: string,
+    input: ToolInput,
+    tool: LocalTool,
+    controller: AbortController,
+  ): Promise<ToolUnit> {
+    const started = performance.now();
+    let output: ToolOutput;
+    let code: string | undefined;
+    let outcome: 'ok' | 'error' = 'ok';
+    try {
+      const schema = tool.input_schema as {
+        safeParse?: (v: unknown) => { success: boolean; data?: unknown };
+      };
+      const parsed = schema.safeParse ? schema.safeParse(input.input) : { success: true, data: input.input };
+      if (!parsed.success) throw new Error(`invalid input for ${input.name}: ${JSON.stringify(input.input)}`);
+      const value = await tool.run(parsed.data as never, { runId: run.record.id, signal: controller.signal });
+      output = { content: typeof value === 'string' ? value : JSON.stringify(value), isError: false };
+    } catch (err) {
+      output = { content: (err as Error).message, isError: true };
+      code = 'tool_error';
+      outcome = 'error';
+    }
+    if (run.halted && outcome !== 'ok') return {};
+    const bytes = Buffer.byteLength(output.content ?? '', 'utf8');
+    return {
+      output: await this.toolDone(run, key, { name: input.name, outcome, code, started, bytes }, output),
+    };
   }
 
   /**
