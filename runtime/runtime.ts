@@ -10,20 +10,25 @@ import { KeyRing } from './auth/keys.ts';
 import { loadOperators, type OperatorSetup } from './auth/operators.ts';
 import type { Config } from './config/load.ts';
 import { type AlarmBackend, EventLog, RedisAlarms, SqliteAlarms } from './events.ts';
+import type { CallRecord } from './gateway/call.ts';
 import type { MessagesBody } from './gateway/messages.ts';
 import { Router } from './gateway/routing.ts';
 import { StreamTracker } from './gateway/streams.ts';
 import { type Identity, scopesOf } from './identity.ts';
 import type { Logger } from './log.ts';
+import { type CallTiming, Metrics } from './observability/metrics.ts';
 import { PriceTable } from './pricing/pricing.ts';
+import { openReconciliation, type Reconciliation } from './reconcile/open.ts';
 import { openEmbeddedStore } from './store/embedded/store.ts';
-import type { LedgerEntry, LedgerInput, MoneyStore, Reservation, TokenCounts } from './store/port.ts';
+import type { LedgerEntry, LedgerInput, MoneyStore, Reservation } from './store/port.ts';
 import type { RunHost } from './workflows/host.ts';
 
-/** Counters the call path reports to (Prometheus, filled in by the observability issue). */
+/** What the call path reports to, once per call (Prometheus: observability/metrics.ts). */
 export interface CallMetrics {
-  refused(identity: Identity, code: string): void;
-  settled(identity: Identity, model: string, tokens: TokenCounts, cost: number, latencyMs: number): void;
+  /** One model call, whatever its outcome, with its timings. */
+  call(identity: Identity, record: CallRecord, timing: CallTiming): void;
+  /** A gateway request refused before it had an identity or a valid body (401, 400, 413). */
+  rejected(code: string): void;
 }
 
 /**
@@ -43,6 +48,8 @@ export interface Runtime {
   keys: KeyRing;
   operatorSetup: OperatorSetup;
   metrics?: CallMetrics;
+  /** Reconciliation with the provider's bill, and its daily job. */
+  reconcile?: Reconciliation;
   /** The workflow runs (set by `openRunHost` when the server or a worker hosts workflows). */
   runs?: RunHost;
   /** Approval items and decisions (set by `openApprovals` alongside `runs`). */
@@ -178,6 +185,7 @@ export async function openRuntime(
       await rt.approvals?.close();
       await rt.sessions?.close();
       await rt.runs?.close();
+      await rt.reconcile?.close();
       upstream.close();
       await keys.close();
       await rt.events.close();
@@ -225,6 +233,14 @@ export async function openRuntime(
     clearInterval(sweeper);
     await close();
   };
+
+  rt.metrics = new Metrics(rt, config.metrics);
+  try {
+    rt.reconcile = await openReconciliation(rt, config.reconcile);
+  } catch (err) {
+    await rt.close();
+    throw err;
+  }
 
   await replayUnsettled(rt, unsettledFile);
   return rt;

@@ -8,6 +8,7 @@ import { emulatorCommand } from './commands/emulator.ts';
 import { keysCommand } from './commands/keys.ts';
 import { killCommand, unkillCommand } from './commands/kill.ts';
 import { operatorsCommand } from './commands/operators.ts';
+import { reconcileCommand } from './commands/reconcile.ts';
 import { runCommand, runsCommand } from './commands/runs.ts';
 import { serveCommand } from './commands/serve.ts';
 import { workerCommand } from './commands/worker.ts';
@@ -27,7 +28,7 @@ const COMMANDS: Command[] = [
   unkillCommand,
   keysCommand,
   operatorsCommand,
-  notYet('reconcile', 'compare the ledger with the provider bill', 'arrives with observability'),
+  reconcileCommand,
   drillCommand,
   notYet('mcp', 'Chokepoint as an MCP server over stdio', 'arrives with the MCP server'),
   emulatorCommand,

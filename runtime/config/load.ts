@@ -2,7 +2,9 @@ import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import type { ScopeKind } from '../identity.ts';
+import type { MetricsSettings } from '../observability/metrics.ts';
 import { DEFAULT_PRICES, type PriceEntry } from '../pricing/prices.ts';
+import type { ReconcileSettings } from '../reconcile/service.ts';
 import type { BudgetSpec } from '../store/port.ts';
 import { configSchema, type ParsedConfig } from './schema.ts';
 
@@ -25,6 +27,8 @@ export interface Config {
     apiKey?: string;
     timeoutMs: number;
     countTokensNearCeiling: boolean;
+    /** Admin API key for the cost and usage reports; never logged, never returned by any API. */
+    adminApiKey?: string;
   };
   budgets: { timeZone: string; defaults: Record<ScopeKind, BudgetSpec> };
   routing: ParsedConfig['routing'];
@@ -35,6 +39,10 @@ export interface Config {
   /** MCP tool calls of workflows: result size cap, call and connect timeouts. */
   mcp: { maxResultBytes: number; timeoutMs: number; connectTimeoutMs: number; retryMs: number };
   operators: ParsedConfig['auth']['operators'];
+  /** /metrics: token or public, budget kinds exported, label bounds. */
+  metrics: MetricsSettings;
+  /** Reconciliation with the provider's bill: tolerance, webhook, the daily job. */
+  reconcile: ReconcileSettings;
   prices: PriceEntry[];
   logLevel: ParsedConfig['log']['level'];
   /** From CHOKEPOINT_ADMIN_TOKEN: lets the server run and be scripted headless. */
@@ -135,6 +143,18 @@ export function resolveConfig(
     );
   }
 
+  let adminApiKey = env.ANTHROPIC_ADMIN_KEY || undefined;
+  const adminRaw = c.provider.adminApiKey;
+  if (adminRaw?.startsWith('env:')) {
+    adminApiKey = env[adminRaw.slice(4)] || undefined;
+    if (!adminApiKey) {
+      throw new ConfigError(
+        [`provider.adminApiKey: ${adminRaw.slice(4)} is not set in the environment`],
+        ctx.file,
+      );
+    }
+  } else if (adminRaw) adminApiKey = adminRaw;
+
   return {
     file: ctx.file,
     server: {
@@ -150,6 +170,7 @@ export function resolveConfig(
       apiKey,
       timeoutMs: c.provider.timeout,
       countTokensNearCeiling: c.provider.countTokensNearCeiling,
+      adminApiKey,
     },
     budgets: { timeZone: c.budgets.timeZone, defaults },
     routing: c.routing,
@@ -164,6 +185,14 @@ export function resolveConfig(
       retryMs: c.mcp.retry,
     },
     operators: c.auth.operators,
+    metrics: c.metrics,
+    reconcile: {
+      tolerance: c.reconcile.tolerance,
+      webhookUrl: c.reconcile.webhookUrl,
+      schedule: c.reconcile.schedule,
+      at: c.reconcile.at,
+      everyMs: c.reconcile.every,
+    },
     prices: [...DEFAULT_PRICES, ...c.prices],
     logLevel: (env.CHOKEPOINT_LOG_LEVEL as Config['logLevel']) ?? c.log.level,
     adminToken: env.CHOKEPOINT_ADMIN_TOKEN || undefined,

@@ -146,6 +146,8 @@ export const configSchema = z.strictObject({
       timeout: duration.default(10 * 60_000),
       /** Near a ceiling, ask the provider's count_tokens for a precise estimate before refusing. */
       countTokensNearCeiling: z.boolean().default(true),
+      /** Admin API key for the cost and usage reports (reconciliation): `env:VAR`, or ANTHROPIC_ADMIN_KEY. */
+      adminApiKey: z.string().min(1).optional(),
     })
     .prefault({}),
   budgets: z
@@ -213,6 +215,41 @@ export const configSchema = z.strictObject({
       connectTimeout: duration.default(15_000),
       /** A workflow left out because its MCP server could not be reached is tried again this often. */
       retry: duration.default(30_000),
+    })
+    .prefault({}),
+  metrics: z
+    .strictObject({
+      /** Serve /metrics without an operator token (default: a viewer token is needed). */
+      public: z.boolean().default(false),
+      /** Budgets exported per scope; add `seat` or `run` only if their number is small. */
+      budgetKinds: z.array(z.enum(SCOPE_KINDS)).default(['global', 'team', 'env', 'workflow']),
+      /** Distinct values one label may take; later ones are counted under `_other`. */
+      maxLabelValues: z.number().int().positive().default(200),
+      /** Node.js process metrics (memory, CPU, event loop, GC). */
+      process: z.boolean().default(true),
+    })
+    .prefault({}),
+  reconcile: z
+    .strictObject({
+      /** A difference beyond the larger of the two bounds is an alarm. */
+      tolerance: z
+        .strictObject({
+          /** Share of the larger figure, 0..1 (0.01 = 1%). */
+          relative: z.number().min(0).max(1).default(0.01),
+          absolute: money.default(1_000_000),
+        })
+        .prefault({}),
+      /** Divergence alarms are POSTed here (JSON) as well as stored. */
+      webhookUrl: z.string().url().optional(),
+      /** The daily job that reconciles yesterday (needs an Admin API key, or the emulator). */
+      schedule: z.boolean().default(true),
+      /** When the daily job runs, UTC. */
+      at: z
+        .string()
+        .regex(/^([01]\d|2[0-3]):[0-5]\d$/, 'expected a UTC time like "02:00"')
+        .default('02:00'),
+      /** Instead of daily: every this long (development). */
+      every: duration.optional(),
     })
     .prefault({}),
   auth: z.strictObject({ operators: z.array(operator).default([]) }).prefault({}),

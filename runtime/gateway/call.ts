@@ -2,6 +2,8 @@ import { performance } from 'node:perf_hooks';
 import { UpstreamError } from '../../adapters/upstream.ts';
 import type { Identity, Scope } from '../identity.ts';
 import type { Micros } from '../money.ts';
+import type { CallTiming } from '../observability/metrics.ts';
+import { observeCall } from '../observability/observe.ts';
 import type { Runtime } from '../runtime.ts';
 import {
   type BudgetSpec,
@@ -73,7 +75,15 @@ const HOP_BY_HOP = new Set([
 ]);
 
 export async function modelCall(rt: Runtime, call: ModelCall, sink: Sink): Promise<CallRecord> {
-  const started = performance.now();
+  const timing: CallTiming = { started: performance.now(), ended: 0 };
+  const record = await callPath(rt, call, sink, timing);
+  timing.ended = performance.now();
+  observeCall(rt, call, record, timing);
+  return record;
+}
+
+async function callPath(rt: Runtime, call: ModelCall, sink: Sink, timing: CallTiming): Promise<CallRecord> {
+  const started = timing.started;
   const { identity, body } = call;
   const ledger = (partial: Partial<LedgerInput> & Pick<LedgerInput, 'outcome'>): LedgerInput => ({
     requestId: call.requestId,
@@ -161,6 +171,7 @@ export async function modelCall(rt: Runtime, call: ModelCall, sink: Sink): Promi
         : budgetExhausted(admission.refusal.budget, admission.refusal.amount, rt.now());
     }
     reservation = admission.reservation;
+    timing.admitted = performance.now();
   } catch (err) {
     const refusal = await asRefusal(rt, identity, err);
     if (refusal.code !== 'invalid_request') {
@@ -171,7 +182,6 @@ export async function modelCall(rt: Runtime, call: ModelCall, sink: Sink): Promi
         );
     }
     respondRefusal(sink, refusal, call.requestId);
-    rt.metrics?.refused(identity, refusal.code);
     return {
       status: refusal.status,
       model,
@@ -194,7 +204,9 @@ export async function modelCall(rt: Runtime, call: ModelCall, sink: Sink): Promi
       { ...call.headers, 'x-chokepoint-request-id': call.requestId },
       call.signal,
     );
+    timing.responded = performance.now();
   } catch (err) {
+    timing.responded = performance.now();
     const e = err as UpstreamError;
     const kind = e instanceof UpstreamError ? e.kind : 'network';
     const entry = await rt.releaseSafely(
@@ -308,7 +320,6 @@ export async function modelCall(rt: Runtime, call: ModelCall, sink: Sink): Promi
       cacheHitRate: cacheHitRate(tokens),
     }),
   );
-  rt.metrics?.settled(identity, model, tokens, cost, performance.now() - started);
   return {
     status: upstream.status,
     model,

@@ -3,6 +3,7 @@ import { readBody } from '../../adapters/upstream.ts';
 import type { ApiKey, KeyRing } from '../auth/keys.ts';
 import { type Identity, isScopeKey } from '../identity.ts';
 import { newId } from '../ids.ts';
+import { observeRejected } from '../observability/observe.ts';
 import type { Runtime } from '../runtime.ts';
 import { modelCall, respondRefusal, type Sink } from './call.ts';
 import { countTokensBody, firstIssue, messagesBody } from './messages.ts';
@@ -52,6 +53,7 @@ export function gatewayHandler(rt: Runtime, keys: KeyRing) {
     } catch (err) {
       if (!(err instanceof Refusal)) rt.log.error('gateway failed', { error: err, requestId });
       const refusal = err instanceof Refusal ? err : unavailable('internal error');
+      observeRejected(rt, requestId, refusal.code, refusal.status);
       if (!res.headersSent) respondRefusal(sink, refusal, requestId);
       else res.end();
     }

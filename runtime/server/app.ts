@@ -3,12 +3,14 @@ import { getRequestListener } from '@hono/node-server';
 import { Hono } from 'hono';
 import { gatewayHandler } from '../gateway/http.ts';
 import { Refusal } from '../gateway/refusal.ts';
+import { metricsRoute } from '../observability/route.ts';
 import type { Runtime } from '../runtime.ts';
 import { webApp } from '../web/app.tsx';
 import { approvalsApi } from './api/approvals.ts';
 import { apiError, type Env, requireOperator } from './api/common.ts';
 import { keysApi } from './api/keys.ts';
 import { moneyApi } from './api/money.ts';
+import { reconcileApi } from './api/reconcile.ts';
 import { runsApi } from './api/runs.ts';
 
 /**
@@ -19,12 +21,14 @@ import { runsApi } from './api/runs.ts';
 export function createHono(rt: Runtime): Hono {
   const app = new Hono();
   app.get('/healthz', (c) => c.json({ ok: true }));
+  app.route('/', metricsRoute(rt));
   const api = new Hono<Env>();
   api.use('*', requireOperator(rt));
   api.route('/', moneyApi(rt));
   api.route('/', keysApi(rt));
   api.route('/', runsApi(rt));
   api.route('/', approvalsApi(rt));
+  api.route('/', reconcileApi(rt));
   // Unknown API paths are API 404s (JSON), never the inbox's pages.
   api.all('*', (c) =>
     c.json(new Refusal('not_found', `no route ${c.req.method} ${c.req.path}`).envelope(), 404),

@@ -1,0 +1,323 @@
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import type { CallRecord } from '../gateway/call.ts';
+import { type Identity, parseScope, type ScopeKind } from '../identity.ts';
+import type { Runtime } from '../runtime.ts';
+
+/**
+ * Prometheus metrics of one process. Counters move on the call path (one `call()` per model call,
+ * a few map lookups and increments); everything read from the stores (budgets, approvals, runs,
+ * kill switches) and the cache health tallies are collected when Prometheus scrapes.
+ *
+ * Labels are bounded: no run, seat, session or key ids, and each label keeps at most
+ * `maxLabelValues` distinct values (later ones are counted under `_other`), so that a header an
+ * outside caller sets cannot grow the series without limit.
+ */
+
+export interface MetricsSettings {
+  /** `/metrics` without an operator token (default false: a viewer token is needed). */
+  public: boolean;
+  /** Budgets exported per scope (kind + key). Seats and runs are left out by default. */
+  budgetKinds: ScopeKind[];
+  /** Distinct values one label may take before the rest go under `_other`. */
+  maxLabelValues: number;
+  /** Node.js process metrics (memory, CPU, event loop lag, GC). */
+  process: boolean;
+}
+
+export const DEFAULT_METRICS: MetricsSettings = {
+  public: false,
+  budgetKinds: ['global', 'team', 'env', 'workflow'],
+  maxLabelValues: 200,
+  process: true,
+};
+
+export interface CallTiming {
+  /** performance.now() at the start of the call path. */
+  started: number;
+  /** When admission (route, price, reserve) finished. */
+  admitted?: number;
+  /** When the provider's response head arrived (or the request failed). */
+  responded?: number;
+  /** When the call path finished. */
+  ended: number;
+}
+
+const CLASSES = [
+  ['input', 'input'],
+  ['cacheWrite5m', 'cache_write_5m'],
+  ['cacheWrite1h', 'cache_write_1h'],
+  ['cacheRead', 'cache_read'],
+  ['output', 'output'],
+] as const;
+
+export const OTHER = '_other';
+
+/** Keeps a label's distinct values bounded. */
+class Bounded {
+  private readonly seen = new Set<string>();
+  constructor(private readonly max: number) {}
+  get(v: string): string {
+    if (this.seen.has(v)) return v;
+    if (this.seen.size >= this.max) return OTHER;
+    this.seen.add(v);
+    return v;
+  }
+}
+
+interface Series {
+  ok: Counter.Internal;
+  error: Counter.Internal;
+  refused: Counter.Internal;
+  tokens: Counter.Internal[];
+  cost: Counter.Internal;
+}
+
+// Process metrics are per process, not per runtime: one registry, made once.
+let processRegistry: Registry | undefined;
+
+export class Metrics {
+  readonly registry = new Registry();
+  readonly contentType = this.registry.contentType;
+  private readonly teams: Bounded;
+  private readonly models: Bounded;
+  private readonly codes: Bounded;
+  private readonly workflows: Bounded;
+  private readonly budgets: Bounded;
+  private readonly series = new Map<string, Series>();
+
+  private readonly calls: Counter;
+  private readonly refusals: Counter;
+  private readonly tokens: Counter;
+  private readonly cost: Counter;
+  private readonly errors: Counter;
+  private readonly admission: Histogram;
+  private readonly provider: Histogram;
+  private readonly duration: Histogram;
+  private readonly collectErrors: Counter;
+
+  constructor(
+    private readonly rt: Runtime,
+    readonly settings: MetricsSettings = DEFAULT_METRICS,
+  ) {
+    const max = settings.maxLabelValues;
+    this.teams = new Bounded(max);
+    this.models = new Bounded(max);
+    this.codes = new Bounded(max);
+    this.workflows = new Bounded(max);
+    this.budgets = new Bounded(max * 5);
+    const registers = [this.registry];
+    this.calls = new Counter({
+      name: 'chokepoint_calls_total',
+      help: 'Model calls through the call path, by team, model and outcome (ok, error, refused)',
+      labelNames: ['team', 'model', 'outcome'],
+      registers,
+    });
+    this.refusals = new Counter({
+      name: 'chokepoint_refusals_total',
+      help: 'Calls refused before the provider, by refusal code (budget_exhausted, killed, unauthenticated, ...)',
+      labelNames: ['code', 'team'],
+      registers,
+    });
+    this.errors = new Counter({
+      name: 'chokepoint_call_errors_total',
+      help: 'Calls that reached the provider and failed, by error code (upstream_timeout, overloaded_error, ...)',
+      labelNames: ['code', 'model'],
+      registers,
+    });
+    this.tokens = new Counter({
+      name: 'chokepoint_tokens_total',
+      help: 'Tokens billed, by team, model and class (input, cache_write_5m, cache_write_1h, cache_read, output)',
+      labelNames: ['team', 'model', 'class'],
+      registers,
+    });
+    this.cost = new Counter({
+      name: 'chokepoint_cost_micros_total',
+      help: 'Settled cost in micro-dollars (1 USD = 1e6), by team and model',
+      labelNames: ['team', 'model'],
+      registers,
+    });
+    this.admission = new Histogram({
+      name: 'chokepoint_admission_seconds',
+      help: 'From the start of the call path to an admitted reservation (prefix check, route, price, reserve)',
+      buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
+      registers,
+    });
+    this.provider = new Histogram({
+      name: 'chokepoint_provider_response_seconds',
+      help: "Until the provider's response head (time to first byte for streams), by model",
+      labelNames: ['model'],
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
+      registers,
+    });
+    this.duration = new Histogram({
+      name: 'chokepoint_call_duration_seconds',
+      help: 'Whole model calls, including the streamed answer, by outcome',
+      labelNames: ['outcome'],
+      buckets: [0.001, 0.005, 0.025, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300],
+      registers,
+    });
+    this.collectErrors = new Counter({
+      name: 'chokepoint_metrics_collect_errors_total',
+      help: 'Scrape-time collections that failed (their gauges are left empty, never stale)',
+      labelNames: ['collector'],
+      registers,
+    });
+    this.gauges();
+    if (settings.process && !processRegistry) {
+      processRegistry = new Registry();
+      collectDefaultMetrics({ register: processRegistry });
+    }
+  }
+
+  private seriesOf(team: string, model: string): Series {
+    const key = `${team}\u0000${model}`;
+    let s = this.series.get(key);
+    if (!s) {
+      s = {
+        ok: this.calls.labels(team, model, 'ok'),
+        error: this.calls.labels(team, model, 'error'),
+        refused: this.calls.labels(team, model, 'refused'),
+        tokens: CLASSES.map(([, label]) => this.tokens.labels(team, model, label)),
+        cost: this.cost.labels(team, model),
+      };
+      this.series.set(key, s);
+    }
+    return s;
+  }
+
+  /** One model call, whatever its outcome. */
+  call(identity: Identity, r: CallRecord, t: CallTiming): void {
+    const team = this.teams.get(identity.team);
+    // A refused call's model may be anything the caller typed: only priced models are labels.
+    const model = this.rt.prices.has(r.model) ? this.models.get(r.model) : 'unknown';
+    const s = this.seriesOf(team, model);
+    if (r.outcome === 'refused') {
+      s.refused.inc();
+      this.refusals.labels(this.codes.get(r.code ?? 'unknown'), team).inc();
+    } else {
+      (r.outcome === 'ok' ? s.ok : s.error).inc();
+      if (r.outcome === 'error') this.errors.labels(this.codes.get(r.code ?? 'unknown'), model).inc();
+      for (let i = 0; i < CLASSES.length; i++) {
+        const n = r.tokens[CLASSES[i]![0]];
+        if (n > 0) s.tokens[i]!.inc(n);
+      }
+      if (r.cost > 0) s.cost.inc(r.cost);
+    }
+    if (t.admitted !== undefined) this.admission.observe((t.admitted - t.started) / 1000);
+    if (t.responded !== undefined && t.admitted !== undefined) {
+      this.provider.labels(model).observe((t.responded - t.admitted) / 1000);
+    }
+    this.duration.labels(r.outcome).observe((t.ended - t.started) / 1000);
+  }
+
+  /** A gateway request refused before it had an identity or a valid body (401, 400, 413). */
+  rejected(code: string): void {
+    this.refusals.labels(this.codes.get(code), 'unknown').inc();
+  }
+
+  /** Gauges read at scrape time; a failing read empties its gauge and counts an error. */
+  private gauges(): void {
+    const registers = [this.registry];
+    const rt = this.rt;
+    const metrics = this;
+    const guarded = (collector: string, fn: (g: Gauge) => Promise<void> | void) =>
+      async function (this: Gauge) {
+        this.reset();
+        try {
+          await fn(this);
+        } catch (err) {
+          this.reset();
+          metrics.collectErrors.labels(collector).inc();
+          rt.log.warn('metrics collection failed', { collector, error: err });
+        }
+      };
+    const rate = (n: number, d: number) => (d > 0 ? n / d : 0);
+    new Gauge({
+      name: 'chokepoint_cache_hit_rate',
+      help: 'Cache read tokens / input tokens per workflow since this process started',
+      labelNames: ['workflow'],
+      registers,
+      collect: guarded('cache', (g) => {
+        for (const t of rt.streams.cacheHealth())
+          g.labels(this.workflows.get(t.workflow)).set(rate(t.actualRead, t.inputTokens));
+      }),
+    });
+    new Gauge({
+      name: 'chokepoint_cache_expected_hit_rate',
+      help: "The hit rate each workflow's stable prompt prefix allowed, since this process started",
+      labelNames: ['workflow'],
+      registers,
+      collect: guarded('cache', (g) => {
+        for (const t of rt.streams.cacheHealth())
+          g.labels(this.workflows.get(t.workflow)).set(rate(t.expectedRead, t.inputTokens));
+      }),
+    });
+    const budgetGauge = (
+      name: string,
+      help: string,
+      value: (b: { spent: number; reserved: number; ceiling: number }) => number,
+    ) =>
+      new Gauge({
+        name,
+        help,
+        labelNames: ['scope_kind', 'scope'],
+        registers,
+        collect: guarded('budgets', async (g) => {
+          const lists = await Promise.all(
+            this.settings.budgetKinds.map((kind) => rt.store.listBudgets({ kind })),
+          );
+          for (const b of lists.flat()) {
+            const { kind, key } = parseScope(b.scope);
+            g.labels(kind, this.budgets.get(key ?? 'global')).set(value(b));
+          }
+        }),
+      });
+    budgetGauge(
+      'chokepoint_budget_utilisation_ratio',
+      'Spent + reserved over the ceiling in the current window (seats and runs only when configured)',
+      (b) => (b.ceiling > 0 ? (b.spent + b.reserved) / b.ceiling : 0),
+    );
+    budgetGauge('chokepoint_budget_spent_micros', 'Spent in the current window, µ$', (b) => b.spent);
+    budgetGauge(
+      'chokepoint_budget_ceiling_micros',
+      'The ceiling of the current window, µ$',
+      (b) => b.ceiling,
+    );
+    new Gauge({
+      name: 'chokepoint_kill_switches',
+      help: 'Kill switches on, by scope kind (global is 1 when the global switch is on)',
+      labelNames: ['scope_kind'],
+      registers,
+      collect: guarded('kills', async (g) => {
+        g.labels('global').set(0);
+        for (const k of await rt.store.listKills()) g.labels(parseScope(k.scope).kind).inc();
+      }),
+    });
+    new Gauge({
+      name: 'chokepoint_approvals',
+      help: 'Approval items by state (pending: waiting for a human)',
+      labelNames: ['state'],
+      registers,
+      collect: guarded('approvals', async (g) => {
+        if (!rt.approvals) return;
+        for (const [state, n] of Object.entries(await rt.approvals.store.counts())) g.labels(state).set(n);
+      }),
+    });
+    new Gauge({
+      name: 'chokepoint_runs',
+      help: 'Workflow runs by state',
+      labelNames: ['state'],
+      registers,
+      collect: guarded('runs', async (g) => {
+        if (!rt.runs) return;
+        for (const [state, n] of Object.entries(await rt.runs.runs.counts())) g.labels(state).set(n);
+      }),
+    });
+  }
+
+  /** The Prometheus text exposition: this runtime's metrics, then the process's. */
+  async scrape(): Promise<string> {
+    const own = await this.registry.metrics();
+    return processRegistry && this.settings.process ? `${own}\n${await processRegistry.metrics()}` : own;
+  }
+}
