@@ -215,108 +215,128 @@ export class Metrics {
     this.refusals.labels(this.codes.get(code), 'unknown').inc();
   }
 
-  /** Gauges read at scrape time; a failing read empties its gauge and counts an error. */
+  /** Gauges read at scrape time, by collector; a failing read empties its gauges and counts an error. */
+  private readonly collectors: Array<{ name: string; gauges: Gauge[]; run: () => Promise<void> | void }> = [];
+
   private gauges(): void {
     const registers = [this.registry];
     const rt = this.rt;
-    const metrics = this;
-    const guarded = (collector: string, fn: (g: Gauge) => Promise<void> | void) =>
-      async function (this: Gauge) {
-        this.reset();
-        try {
-          await fn(this);
-        } catch (err) {
-          this.reset();
-          metrics.collectErrors.labels(collector).inc();
-          rt.log.warn('metrics collection failed', { collector, error: err });
-        }
-      };
+    const gauge = (name: string, help: string, labelNames: string[]) =>
+      new Gauge({ name, help, labelNames, registers });
     const rate = (n: number, d: number) => (d > 0 ? n / d : 0);
-    new Gauge({
-      name: 'chokepoint_cache_hit_rate',
-      help: 'Cache read tokens / input tokens per workflow since this process started',
-      labelNames: ['workflow'],
-      registers,
-      collect: guarded('cache', (g) => {
-        for (const t of rt.streams.cacheHealth())
-          g.labels(this.workflows.get(t.workflow)).set(rate(t.actualRead, t.inputTokens));
-      }),
+
+    const hit = gauge(
+      'chokepoint_cache_hit_rate',
+      'Cache read tokens / input tokens per workflow since this process started',
+      ['workflow'],
+    );
+    const expected = gauge(
+      'chokepoint_cache_expected_hit_rate',
+      "The hit rate each workflow's stable prompt prefix allowed, since this process started",
+      ['workflow'],
+    );
+    this.collectors.push({
+      name: 'cache',
+      gauges: [hit, expected],
+      run: () => {
+        for (const t of rt.streams.cacheHealth()) {
+          const wf = this.workflows.get(t.workflow);
+          hit.labels(wf).set(rate(t.actualRead, t.inputTokens));
+          expected.labels(wf).set(rate(t.expectedRead, t.inputTokens));
+        }
+      },
     });
-    new Gauge({
-      name: 'chokepoint_cache_expected_hit_rate',
-      help: "The hit rate each workflow's stable prompt prefix allowed, since this process started",
-      labelNames: ['workflow'],
-      registers,
-      collect: guarded('cache', (g) => {
-        for (const t of rt.streams.cacheHealth())
-          g.labels(this.workflows.get(t.workflow)).set(rate(t.expectedRead, t.inputTokens));
-      }),
-    });
-    const budgetGauge = (
-      name: string,
-      help: string,
-      value: (b: { spent: number; reserved: number; ceiling: number }) => number,
-    ) =>
-      new Gauge({
-        name,
-        help,
-        labelNames: ['scope_kind', 'scope'],
-        registers,
-        collect: guarded('budgets', async (g) => {
-          const lists = await Promise.all(
-            this.settings.budgetKinds.map((kind) => rt.store.listBudgets({ kind })),
-          );
-          for (const b of lists.flat()) {
-            const { kind, key } = parseScope(b.scope);
-            g.labels(kind, this.budgets.get(key ?? 'global')).set(value(b));
-          }
-        }),
-      });
-    budgetGauge(
+
+    const scope = ['scope_kind', 'scope'];
+    const util = gauge(
       'chokepoint_budget_utilisation_ratio',
       'Spent + reserved over the ceiling in the current window (seats and runs only when configured)',
-      (b) => (b.ceiling > 0 ? (b.spent + b.reserved) / b.ceiling : 0),
+      scope,
     );
-    budgetGauge('chokepoint_budget_spent_micros', 'Spent in the current window, µ$', (b) => b.spent);
-    budgetGauge(
-      'chokepoint_budget_ceiling_micros',
-      'The ceiling of the current window, µ$',
-      (b) => b.ceiling,
-    );
-    new Gauge({
-      name: 'chokepoint_kill_switches',
-      help: 'Kill switches on, by scope kind (global is 1 when the global switch is on)',
-      labelNames: ['scope_kind'],
-      registers,
-      collect: guarded('kills', async (g) => {
-        g.labels('global').set(0);
-        for (const k of await rt.store.listKills()) g.labels(parseScope(k.scope).kind).inc();
-      }),
+    const spent = gauge('chokepoint_budget_spent_micros', 'Spent in the current window, µ$', scope);
+    const ceiling = gauge('chokepoint_budget_ceiling_micros', 'The ceiling of the current window, µ$', scope);
+    this.collectors.push({
+      name: 'budgets',
+      gauges: [util, spent, ceiling],
+      run: async () => {
+        const lists = await Promise.all(
+          this.settings.budgetKinds.map((kind) => rt.store.listBudgets({ kind })),
+        );
+        for (const b of lists.flat()) {
+          const { kind, key } = parseScope(b.scope);
+          const labels = [kind, this.budgets.get(key ?? 'global')];
+          util.labels(...labels).set(b.ceiling > 0 ? (b.spent + b.reserved) / b.ceiling : 0);
+          spent.labels(...labels).set(b.spent);
+          ceiling.labels(...labels).set(b.ceiling);
+        }
+      },
     });
-    new Gauge({
-      name: 'chokepoint_approvals',
-      help: 'Approval items by state (pending: waiting for a human)',
-      labelNames: ['state'],
-      registers,
-      collect: guarded('approvals', async (g) => {
+
+    const kills = gauge(
+      'chokepoint_kill_switches',
+      'Kill switches on, by scope kind (global is 1 when the global switch is on)',
+      ['scope_kind'],
+    );
+    this.collectors.push({
+      name: 'kills',
+      gauges: [kills],
+      run: async () => {
+        const list = await rt.store.listKills();
+        kills.labels('global').set(0);
+        for (const k of list) kills.labels(parseScope(k.scope).kind).inc();
+      },
+    });
+
+    const approvals = gauge(
+      'chokepoint_approvals',
+      'Approval items by state (pending: waiting for a human)',
+      ['state'],
+    );
+    this.collectors.push({
+      name: 'approvals',
+      gauges: [approvals],
+      run: async () => {
         if (!rt.approvals) return;
-        for (const [state, n] of Object.entries(await rt.approvals.store.counts())) g.labels(state).set(n);
-      }),
+        for (const [state, n] of Object.entries(await rt.approvals.store.counts()))
+          approvals.labels(state).set(n);
+      },
     });
-    new Gauge({
-      name: 'chokepoint_runs',
-      help: 'Workflow runs by state',
-      labelNames: ['state'],
-      registers,
-      collect: guarded('runs', async (g) => {
+
+    const runs = gauge('chokepoint_runs', 'Workflow runs by state', ['state']);
+    this.collectors.push({
+      name: 'runs',
+      gauges: [runs],
+      run: async () => {
         if (!rt.runs) return;
-        for (const [state, n] of Object.entries(await rt.runs.runs.counts())) g.labels(state).set(n);
-      }),
+        for (const [state, n] of Object.entries(await rt.runs.runs.counts())) runs.labels(state).set(n);
+      },
     });
+  }
+
+  private refreshing: Promise<void> = Promise.resolve();
+
+  /** Runs every collector (one scrape at a time), each on its own: one failing leaves the others. */
+  private refresh(): Promise<void> {
+    this.refreshing = this.refreshing.then(() =>
+      Promise.all(
+        this.collectors.map(async (c) => {
+          for (const g of c.gauges) g.reset();
+          try {
+            await c.run();
+          } catch (err) {
+            for (const g of c.gauges) g.reset();
+            this.collectErrors.labels(c.name).inc();
+            this.rt.log.warn('metrics collection failed', { collector: c.name, error: err });
+          }
+        }),
+      ).then(() => undefined),
+    );
+    return this.refreshing;
   }
 
   /** The Prometheus text exposition: this runtime's metrics, then the process's. */
   async scrape(): Promise<string> {
+    await this.refresh();
     const own = await this.registry.metrics();
     return processRegistry && this.settings.process ? `${own}\n${await processRegistry.metrics()}` : own;
   }

@@ -23,7 +23,10 @@ export async function until<T>(fn: () => Promise<T | undefined> | T | undefined,
  * refusals (budget, kill switch, unknown model) and a bad key. Returns once the provider's billing
  * record and the ledger have both settled every billed call.
  */
-export async function mixedWorkload(h: Harness, opts: { team?: string } = {}): Promise<{ billed: number }> {
+export async function mixedWorkload(
+  h: Harness,
+  opts: { team?: string } = {},
+): Promise<{ billed: number; keys: string[]; badKeys: string[]; requests: number }> {
   const team = opts.team ?? 'recon';
   const { client, key } = await h.client({ team, workflow: 'triage' });
   const billedBefore = h.rt.emulator!.billing.calls;
@@ -126,7 +129,13 @@ export async function mixedWorkload(h: Harness, opts: { team?: string } = {}): P
     const entries = await h.rt.store.listLedger({ since: Date.now() - 86_400_000, limit: 10_000 });
     return entries.filter((e) => e.cost > 0).length >= h.rt.emulator!.billing.calls ? true : undefined;
   });
-  return { billed };
+  // Requests made to /v1/messages: 1 + 1 + 3 + 1 + 1 (abandoned) + 1 (529) + budget + kill + unknown model + bad key.
+  return {
+    billed,
+    keys: [key, tight.key, victim.key],
+    badKeys: ['cp_not-a-real-key-0123456789'],
+    requests: 12,
+  };
 }
 
 /** A local HTTP receiver for webhooks: every JSON body it got. */
