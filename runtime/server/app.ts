@@ -3,6 +3,7 @@ import { getRequestListener } from '@hono/node-server';
 import { Hono } from 'hono';
 import { gatewayHandler } from '../gateway/http.ts';
 import { Refusal } from '../gateway/refusal.ts';
+import { mcpHttp } from '../mcp/http.ts';
 import { metricsRoute } from '../observability/route.ts';
 import type { Runtime } from '../runtime.ts';
 import { webApp } from '../web/app.tsx';
@@ -16,7 +17,7 @@ import { runsApi } from './api/runs.ts';
 /**
  * The HTTP faces of the runtime. Hono serves the operator API, the inbox and health; the
  * gateway's hot path (/v1/messages) is a plain node:http handler so that it can forward bytes
- * without re-serialising them.
+ * without re-serialising them, and so is /mcp (the MCP streamable HTTP transport).
  */
 export function createHono(rt: Runtime): Hono {
   const app = new Hono();
@@ -52,14 +53,21 @@ export function createHono(rt: Runtime): Hono {
 }
 
 export function createApp(rt: Runtime): (req: IncomingMessage, res: ServerResponse) => void {
-  const hono = getRequestListener(createHono(rt).fetch);
+  const app = createHono(rt);
+  const hono = getRequestListener(app.fetch);
   const gateway = gatewayHandler(rt, rt.keys);
+  // The MCP server (streamable HTTP wants node's req/res); it acts through the API in-process.
+  const mcp = mcpHttp(rt, app);
   return (req, res) => {
     const url = req.url ?? '/';
     const q = url.indexOf('?');
     const path = q === -1 ? url : url.slice(0, q);
     if (req.method === 'POST' && (path === '/v1/messages' || path === '/v1/messages/count_tokens')) {
       void gateway(req, res, path);
+      return;
+    }
+    if (path === '/mcp') {
+      void mcp.handle(req, res);
       return;
     }
     void hono(req, res);

@@ -1,0 +1,96 @@
+import { type Api, call } from './api.ts';
+
+/**
+ * What MCP clients see of a run: the API's run (as `GET /api/runs/:id` shows it), its spend and
+ * time against its boxes, the approval it waits on (if suspended) and its last messages.
+ */
+
+interface JournalJson {
+  kind: 'model' | 'tool';
+  name: string;
+  at: string | null;
+  result: unknown;
+}
+
+interface RunJson {
+  id: string;
+  state: string;
+  suspensions: number;
+  limits: { time_ms: number };
+  clockStart: string | null;
+  endedAt: string | null;
+  [k: string]: unknown;
+}
+
+export interface RunDetail {
+  run: RunJson;
+  journal: JournalJson[];
+  spend: Record<string, unknown>;
+}
+
+const LAST_MESSAGES = 4;
+const MESSAGE_CHARS = 600;
+
+function truncate(s: string, n: number): string {
+  return s.length > n ? `${s.slice(0, n - 1)}…` : s;
+}
+
+/** A journal entry as one line of conversation: the model's answer and tool calls, or a tool's result. */
+export function messageOf(e: JournalJson): { role: string; text: string; at: string | null } {
+  if (e.kind === 'tool') {
+    const r = e.result as { content?: unknown } | undefined;
+    const text = typeof r?.content === 'string' ? r.content : JSON.stringify(r?.content ?? r ?? '');
+    return { role: `tool ${e.name}`, text: truncate(text, MESSAGE_CHARS), at: e.at };
+  }
+  const r = e.result as { text?: string; toolUses?: { name: string; input: unknown }[] } | undefined;
+  const calls = (r?.toolUses ?? []).map((u) => `→ ${u.name}(${truncate(JSON.stringify(u.input), 120)})`);
+  return {
+    role: 'assistant',
+    text: truncate([r?.text ?? '', ...calls].filter(Boolean).join(' '), MESSAGE_CHARS),
+    at: e.at,
+  };
+}
+
+/** The run as MCP tools and the `chokepoint://runs/{id}` resource return it. */
+export async function runView(api: Api, id: string, opts: { journal?: boolean; wait?: number } = {}) {
+  const detail = await call<RunDetail>(
+    api,
+    'GET',
+    `/api/runs/${encodeURIComponent(id)}${opts.wait ? `?wait=${opts.wait}` : ''}`,
+  );
+  const { run, journal, spend } = detail;
+  const clock = run.clockStart ? Date.parse(run.clockStart) : Date.now();
+  const elapsed = Math.max(0, (run.endedAt ? Date.parse(run.endedAt) : Date.now()) - clock);
+  let approval: Record<string, unknown> | undefined;
+  if (run.state === 'suspended') {
+    const approvalId = `${run.id}.${run.suspensions}`;
+    const item = await api<{ approval: Record<string, unknown> }>(
+      'GET',
+      `/api/approvals/${encodeURIComponent(approvalId)}`,
+    );
+    approval =
+      item.status === 200
+        ? {
+            id: approvalId,
+            state: item.body.approval.state,
+            reason: item.body.approval.reason,
+            summary: item.body.approval.summary,
+            expiresAt: item.body.approval.expiresAt,
+          }
+        : { id: approvalId, state: 'opening' };
+  }
+  return {
+    run,
+    spend,
+    time: {
+      elapsed_ms: elapsed,
+      limit_ms: run.limits.time_ms,
+      remaining_ms: Math.max(0, run.limits.time_ms - elapsed),
+    },
+    ...(approval ? { approval } : {}),
+    last_messages: journal.slice(-LAST_MESSAGES).map(messageOf),
+    ...(opts.journal ? { journal } : {}),
+  };
+}
+
+export type RunView = Awaited<ReturnType<typeof runView>>;
