@@ -70,6 +70,7 @@ interface Series {
   refused: Counter.Internal;
   tokens: Counter.Internal[];
   cost: Counter.Internal;
+  provider: Histogram.Internal<string>;
 }
 
 // Process metrics are per process, not per runtime: one registry, made once.
@@ -84,6 +85,7 @@ export class Metrics {
   private readonly workflows: Bounded;
   private readonly budgets: Bounded;
   private readonly series = new Map<string, Series>();
+  private readonly durations = new Map<string, Histogram.Internal<string>>();
 
   private readonly calls: Counter;
   private readonly refusals: Counter;
@@ -179,6 +181,7 @@ export class Metrics {
         refused: this.calls.labels(team, model, 'refused'),
         tokens: CLASSES.map(([, label]) => this.tokens.labels(team, model, label)),
         cost: this.cost.labels(team, model),
+        provider: this.provider.labels(model),
       };
       this.series.set(key, s);
     }
@@ -188,8 +191,10 @@ export class Metrics {
   /** One model call, whatever its outcome. */
   call(identity: Identity, r: CallRecord, t: CallTiming): void {
     const team = this.teams.get(identity.team);
-    // A refused call's model may be anything the caller typed: only priced models are labels.
-    const model = this.rt.prices.has(r.model) ? this.models.get(r.model) : 'unknown';
+    // A refused call's model may be anything the caller typed: only priced models are labels,
+    // by their canonical id (aliases and dated ids are one series, as on the provider's bill).
+    const priced = this.rt.prices.lookup(r.model)?.model;
+    const model = priced ? this.models.get(priced) : 'unknown';
     const s = this.seriesOf(team, model);
     if (r.outcome === 'refused') {
       s.refused.inc();
@@ -205,9 +210,14 @@ export class Metrics {
     }
     if (t.admitted !== undefined) this.admission.observe((t.admitted - t.started) / 1000);
     if (t.responded !== undefined && t.admitted !== undefined) {
-      this.provider.labels(model).observe((t.responded - t.admitted) / 1000);
+      s.provider.observe((t.responded - t.admitted) / 1000);
     }
-    this.duration.labels(r.outcome).observe((t.ended - t.started) / 1000);
+    let d = this.durations.get(r.outcome);
+    if (!d) {
+      d = this.duration.labels(r.outcome);
+      this.durations.set(r.outcome, d);
+    }
+    d.observe((t.ended - t.started) / 1000);
   }
 
   /** A gateway request refused before it had an identity or a valid body (401, 400, 413). */

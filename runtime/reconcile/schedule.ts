@@ -122,7 +122,9 @@ export async function bullSchedule(
   const worker = new Worker<{ day?: string }>(
     QUEUE,
     async (job) => {
-      const day = job.data.day ?? yesterday(opts.now());
+      // The day before the one the job was due (not the one it runs on, if it waited for a worker).
+      const due = job.timestamp + (job.opts.delay ?? 0);
+      const day = job.data.day ?? yesterday(Number.isFinite(due) && due > 0 ? due : opts.now());
       const run = rec.scheduled(day);
       inFlight = run.catch(() => undefined);
       const r = await run;

@@ -220,6 +220,20 @@ describe.each(['embedded', 'redis'] as Backend[])('reconciliation (%s backend)',
       }),
     ]);
 
+    // Where operators look: the inbox's spend page lists it with the other alarms.
+    const login = await fetch(`${h.url}/login`, {
+      method: 'POST',
+      body: new URLSearchParams({ token: ADMIN_TOKEN, next: '/spend' }),
+      redirect: 'manual',
+    });
+    const cookie = login.headers
+      .getSetCookie()
+      .find((c) => c.startsWith('cp_session='))!
+      .split(';')[0]!;
+    const spend = await (await fetch(`${h.url}/spend`, { headers: { cookie } })).text();
+    expect(spend).toContain('reconciliation');
+    expect(spend).toContain(`gap +${gap} USD`);
+
     await until(() => (hook.bodies.length ? true : undefined));
     expect(hook.bodies).toHaveLength(1);
     const body = hook.bodies[0] as {
@@ -355,6 +369,21 @@ describe('the daily job', () => {
     expect(() => resolveConfig({ reconcile: { webhookUrl: 'not a url' } }, { env: {} })).toThrow(
       'reconcile.webhookUrl',
     );
+  });
+
+  it('redis: the job scheduler fires on its own (reconcile.every) and reconciles yesterday', async () => {
+    const h = await startHarness({ backend: 'redis', config: { reconcile: { every: '200ms' } } });
+    try {
+      const schedule = h.rt.reconcile!.schedule as BullReconcileSchedule;
+      expect(await schedule.queue.getJobScheduler(SCHEDULER_ID)).toMatchObject({ every: 200 });
+      const found = await until(async () => {
+        const list = await h.rt.reconcile!.reconciler.list({ trigger: 'schedule' });
+        return list.length ? list : undefined;
+      });
+      expect(found[0]).toMatchObject({ day: yesterday(Date.now()), trigger: 'schedule', verdict: 'ok' });
+    } finally {
+      await h.close();
+    }
   });
 
   it('redis: a BullMQ job scheduler exists (idempotent across replicas) and a manual trigger runs through the queue', async () => {
