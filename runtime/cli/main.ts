@@ -1,12 +1,13 @@
 import { readFileSync } from 'node:fs';
 import { ConfigError } from '../config/load.ts';
-import { CliError, type Command, notYet, parseCommandArgs } from './command.ts';
+import { CliError, type Command, parseCommandArgs } from './command.ts';
 import { approvalsCommand } from './commands/approvals.ts';
 import { budgetsCommand } from './commands/budgets.ts';
 import { drillCommand } from './commands/drill.ts';
 import { emulatorCommand } from './commands/emulator.ts';
 import { keysCommand } from './commands/keys.ts';
 import { killCommand, unkillCommand } from './commands/kill.ts';
+import { mcpCommand } from './commands/mcp.ts';
 import { operatorsCommand } from './commands/operators.ts';
 import { reconcileCommand } from './commands/reconcile.ts';
 import { runCommand, runsCommand } from './commands/runs.ts';
@@ -30,7 +31,7 @@ const COMMANDS: Command[] = [
   operatorsCommand,
   reconcileCommand,
   drillCommand,
-  notYet('mcp', 'Chokepoint as an MCP server over stdio', 'arrives with the MCP server'),
+  mcpCommand,
   emulatorCommand,
 ];
 

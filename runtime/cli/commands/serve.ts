@@ -64,7 +64,7 @@ released) to resume on the next start, in-flight requests finish, then the store
     out(`  inbox        ${base}/   (log in with an operator token)`);
     out(`  operator API ${base}/api`);
     out(`  gateway      ${base}/v1/messages   (point ANTHROPIC_BASE_URL here, a cp_ key as the API key)`);
-    out(`  MCP          ${base}/mcp   (not built yet: arrives with the MCP server)`);
+    out(`  MCP          ${base}/mcp   (streamable HTTP, operator token as Bearer; stdio: chokepoint mcp)`);
     if (server.workflows) {
       const { workflows, invalid } = server.workflows;
       out(
