@@ -94,7 +94,10 @@ export function mcpHttp(rt: Runtime, app: Hono, options: McpOptions = {}): McpHt
   // streams would otherwise hold a graceful shutdown open).
   const sweep = () => {
     if (server && !server.listening) {
-      void closeAll();
+      const closing = server;
+      // The streams end; their connections, idle now, are let go (server.close() only closed the
+      // connections that were idle when it was called).
+      void closeAll().then(() => setTimeout(() => closing.closeIdleConnections(), 20).unref());
       return;
     }
     const cutoff = Date.now() - IDLE_MS;

@@ -1,3 +1,6 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import {
@@ -8,6 +11,9 @@ import {
   ResourceUpdatedNotificationSchema,
 } from '@modelcontextprotocol/sdk/types.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { resolveConfig } from '../../../runtime/config/load.ts';
+import { createLogger } from '../../../runtime/log.ts';
+import { startServer } from '../../../runtime/server/server.ts';
 import { ADMIN_TOKEN, type Harness, startHarness } from '../../helpers/harness.ts';
 
 /**
@@ -571,5 +577,33 @@ describe('start_run as an MCP task', () => {
     expect(structured<RunView>(res).run.state).toBe('done');
     // Plain calls leave no task behind.
     expect((await client.experimental.tasks.listTasks()).tasks).toEqual([]);
+  });
+});
+
+describe('shutdown', () => {
+  it('a server with open MCP sessions (and their SSE streams) stops promptly', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'cp-mcp-stop-'));
+    const config = resolveConfig(
+      { dataDir, server: { port: 0 }, ...CLASSES },
+      { env: { CHOKEPOINT_ADMIN_TOKEN: ADMIN_TOKEN } },
+    );
+    const server = await startServer(config, createLogger({ level: 'silent' }));
+    try {
+      const client = new Client({ name: 'stop-test', version: '1.0.0' });
+      await client.connect(
+        new StreamableHTTPClientTransport(new URL(`${server.url}/mcp`), {
+          requestInit: { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } },
+        }),
+      );
+      await client.listTools();
+      await new Promise((r) => setTimeout(r, 200)); // the GET stream is open
+      const t0 = Date.now();
+      await server.close();
+      // Not the 10 s grace a held-open stream would cost.
+      expect(Date.now() - t0).toBeLessThan(3000);
+      await client.close();
+    } finally {
+      rmSync(dataDir, { recursive: true, force: true });
+    }
   });
 });
