@@ -206,7 +206,7 @@ describe.each(['embedded', 'redis'] as Backend[])('reconciliation (%s backend)',
     const gap = formatUsd(row.diff_micros);
 
     const alarms = await h.api<{
-      alarms: Array<{ id: string; kind: string; message: string; details: any }>;
+      alarms: Array<{ id: string; kind: string; message: string; details: { models: unknown[] } }>;
     }>('GET', '/api/alarms?kind=reconciliation');
     const alarm = alarms.body.alarms[0]!;
     expect(alarm.id).toBe(r.alarm_id);
@@ -239,7 +239,7 @@ describe.each(['embedded', 'redis'] as Backend[])('reconciliation (%s backend)',
     const body = hook.bodies[0] as {
       type: string;
       alarm: { id: string; message: string };
-      reconciliation: any;
+      reconciliation: { rows: unknown[] };
     };
     expect(body.type).toBe('chokepoint.alarm');
     expect(body.alarm.id).toBe(alarm.id);
