@@ -195,14 +195,14 @@ export class Reconciler {
   private async notify(
     url: string,
     alarm: ReturnType<Runtime['events']['raise']>,
-    r: Reconciliation,
+    r?: Reconciliation,
   ): Promise<NonNullable<Reconciliation['webhook']>> {
     // Webhook URLs often carry a secret (Slack, Teams): only the origin is ever logged or stored.
     const origin = safeOrigin(url);
     const body = {
       type: 'chokepoint.alarm',
       alarm: { ...alarm, at: new Date(alarm.at).toISOString() },
-      reconciliation: {
+      reconciliation: r && {
         id: r.id,
         day: r.day,
         verdict: r.verdict,
@@ -256,10 +256,13 @@ export class Reconciler {
       return await this.run({ day, trigger: 'schedule', actor: 'schedule' });
     } catch (err) {
       const why = redact(err instanceof Error ? err.message : String(err)) as string;
-      this.rt.events.raise('reconciliation', `day:${day}`, `reconciliation ${day} could not run: ${why}`, {
-        day,
-        error: why,
-      });
+      const alarm = this.rt.events.raise(
+        'reconciliation',
+        `day:${day}`,
+        `reconciliation ${day} could not run: ${why}`,
+        { day, error: why },
+      );
+      if (this.settings.webhookUrl) await this.notify(this.settings.webhookUrl, alarm);
       return undefined;
     }
   }

@@ -326,8 +326,9 @@ describe('the daily job', () => {
     }
   });
 
-  it('embedded: daily at reconcile.at (UTC); a run that cannot fetch the report is an alarm', async () => {
-    const h = await startHarness({ config: { reconcile: { at: '03:30' } } });
+  it('embedded: daily at reconcile.at (UTC); a run that cannot fetch the report is an alarm (and a webhook)', async () => {
+    const hook = await webhookReceiver();
+    const h = await startHarness({ config: { reconcile: { at: '03:30', webhookUrl: hook.url } } });
     try {
       const next = (await h.rt.reconcile!.schedule!.next())!;
       expect(new Date(next).toISOString().slice(11, 16)).toBe('03:30');
@@ -340,8 +341,16 @@ describe('the daily job', () => {
         /^reconciliation \d{4}-\d{2}-\d{2} could not run: the provider refused the cost report \(401\)/,
       );
       expect(JSON.stringify(alarms)).not.toContain('sk-ant-admin-wrong-key-000000');
+      expect(hook.bodies).toEqual([
+        {
+          type: 'chokepoint.alarm',
+          alarm: expect.objectContaining({ id: alarms[0]!.id, kind: 'reconciliation' }),
+        },
+      ]);
+      expect(await h.rt.reconcile!.reconciler.list()).toEqual([]);
     } finally {
       await h.close();
+      await hook.close();
     }
   });
 
