@@ -9,6 +9,7 @@ import {
   CreateTaskResultSchema,
   type Progress,
   ResourceUpdatedNotificationSchema,
+  TaskStatusNotificationSchema,
 } from '@modelcontextprotocol/sdk/types.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { resolveConfig } from '../../../runtime/config/load.ts';
@@ -492,6 +493,10 @@ describe('start_run as an MCP task', () => {
 
   it('returns at once; the task follows the run: working, input_required at the gate, completed after the decision', async () => {
     const client = await connect(OPERATOR_TOKEN);
+    const statuses: string[] = [];
+    client.setNotificationHandler(TaskStatusNotificationSchema, (n) => {
+      statuses.push(n.params.status);
+    });
     const t0 = Date.now();
     const { task } = await startTask(client, {
       workflow: 'refund',
@@ -529,6 +534,12 @@ describe('start_run as an MCP task', () => {
       output: { answer: expect.any(String) },
     });
     expect((await client.experimental.tasks.getTask(task.taskId)).status).toBe('completed');
+    // The session was told of each change (notifications/tasks/status).
+    await until(
+      async () => statuses,
+      (s) => s.includes('completed'),
+    );
+    expect(statuses).toEqual(expect.arrayContaining(['input_required', 'working', 'completed']));
   });
 
   it('tasks/cancel kills the run (operator role)', async () => {
