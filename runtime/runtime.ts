@@ -18,7 +18,7 @@ import { type Identity, scopesOf } from './identity.ts';
 import type { Logger } from './log.ts';
 import { type CallTiming, Metrics } from './observability/metrics.ts';
 import { PriceTable } from './pricing/pricing.ts';
-import { openReconciliation, type Reconciliation } from './reconcile/open.ts';
+import { openReconciliation, type ReconcileService } from './reconcile/open.ts';
 import { openEmbeddedStore } from './store/embedded/store.ts';
 import type { LedgerEntry, LedgerInput, MoneyStore, Reservation } from './store/port.ts';
 import type { RunHost } from './workflows/host.ts';
@@ -49,7 +49,7 @@ export interface Runtime {
   operatorSetup: OperatorSetup;
   metrics?: CallMetrics;
   /** Reconciliation with the provider's bill, and its daily job. */
-  reconcile?: Reconciliation;
+  reconcile?: ReconcileService;
   /** The workflow runs (set by `openRunHost` when the server or a worker hosts workflows). */
   runs?: RunHost;
   /** Approval items and decisions (set by `openApprovals` alongside `runs`). */

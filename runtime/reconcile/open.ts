@@ -4,7 +4,7 @@ import { bullSchedule, type ReconcileSchedule, timerSchedule } from './schedule.
 import { Reconciler, type ReconcileSettings } from './service.ts';
 import { type ReconStore, RedisReconStore, SqliteReconStore } from './store.ts';
 
-export interface Reconciliation {
+export interface ReconcileService {
   reconciler: Reconciler;
   /** The daily job, when on (`reconcile.schedule` and a way to fetch the provider's reports). */
   schedule?: ReconcileSchedule;
@@ -19,7 +19,7 @@ export async function openReconciliation(
   rt: Runtime,
   settings: ReconcileSettings,
   opts: { schedule?: boolean; catchUpMs?: number } = {},
-): Promise<Reconciliation> {
+): Promise<ReconcileService> {
   const closers: Array<() => Promise<void> | void> = [];
   let store: ReconStore;
   if (rt.config.store.backend === 'redis') {
