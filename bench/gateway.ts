@@ -1,107 +1,442 @@
-// Gateway overhead, measured in one run on one machine: direct to the emulator, a bare node:http
-// proxy, and Chokepoint (embedded) with every check on, driven by autocannon with the same body.
-// usage: node bin/run-ts.js bench/gateway.ts [--duration 8] [--connections 50]
-import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+/**
+ * Gateway overhead, every contender in one run on one machine, driven by one load generator
+ * (autocannon, in this process) with the same request bodies:
+ *
+ *   direct to the emulator (the floor) · a bare Hono + @hono/node-server + fetch proxy · a bare
+ *   node:http proxy · Chokepoint embedded · Chokepoint Redis with 1 and with 2 gateway processes ·
+ *   Portkey's open-source gateway (`@portkey-ai/gateway`, pointed at the emulator through its
+ *   `x-portkey-custom-host` header) when it can be installed and answers.
+ *
+ * Upstream: the emulator as its own process, with zero latency and with a fixed latency (20 ms).
+ * Bodies: a small non-streaming call and the same call with `stream: true`. For each contender:
+ * requests/s at saturation (`--connections` in flight), p50/p90/p99 at a fixed offered load
+ * (`--rate` req/s, autocannon `overallRate`) and the latency added to direct's, CPU (user+system
+ * from /proc/<pid>/stat) and peak RSS (/proc/<pid>/status) of the contender's own processes.
+ *
+ * Two gateway processes: autocannon's connections are split between them (two autocannon
+ * instances, half the connections and half the offered rate each, latencies recorded per response
+ * and merged), rather than a balancer in front: a balancer would be one more hop and one more
+ * process on the same two cores, and would measure the balancer.
+ *
+ * Before measuring, every contender gets one probe request per body; a contender that does not
+ * answer it with a complete reply is skipped, and the reason (status, body) is recorded.
+ *
+ *   node bin/run-ts.js bench/gateway.ts [--quick] [--duration 4] [--connections 50] [--rate 500]
+ *     [--latency 20] [--no-portkey]
+ *
+ * Results: bench/results/gateway.{json,md,svg} (not written with --quick).
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
+import { api, chokepointConfig, freePort, type Proc, sample, startNode, stopAll } from './lib/procs.ts';
+import { svgChart } from './lib/svg.ts';
 
-const arg = (name: string, dflt: number) => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 ? Number(process.argv[i + 1]) : dflt;
+const argv = process.argv.slice(2);
+const quick = argv.includes('--quick');
+const num = (name: string, dflt: number) => {
+  const i = argv.indexOf(`--${name}`);
+  return i >= 0 ? Number(argv[i + 1]) : dflt;
 };
-const duration = arg('duration', 8);
-const connections = arg('connections', 50);
+const duration = num('duration', quick ? 1 : 4);
+const connections = num('connections', 50);
+const rate = num('rate', 500);
+const latencyMs = num('latency', 20);
+const withPortkey = !argv.includes('--no-portkey');
+const PORTKEY_VERSION = '1.15.2';
+const REDIS_URL = process.env.REDIS_URL || 'redis://127.0.0.1:6379';
 const TOKEN = 'cpo_bench-token-0123456789abcdef';
-const BODY = JSON.stringify({
-  model: 'claude-haiku-4-5',
-  max_tokens: 64,
-  messages: [{ role: 'user', content: 'hi' }],
-});
-const children: ChildProcess[] = [];
+const root = fileURLToPath(new URL('..', import.meta.url));
+const runTs = join(root, 'bin/run-ts.js');
+const cli = join(root, 'bin/chokepoint.js');
 
-function start(cmd: string[], env: NodeJS.ProcessEnv = {}): Promise<string> {
-  const proc = spawn('node', cmd, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
-  children.push(proc);
-  let out = '';
-  return new Promise((resolve, reject) => {
-    const t = setTimeout(() => reject(new Error(`${cmd.join(' ')} did not start: ${out}`)), 30_000);
-    proc.stdout!.on('data', (d) => {
-      out += d;
-      const m = /listening on (\S+)/.exec(out);
-      if (m && (!cmd.includes('serve') || /admin token/.test(out))) {
-        clearTimeout(t);
-        resolve(m[1]!);
-      }
-    });
-  });
+const BODIES = {
+  'non-streaming': JSON.stringify({
+    model: 'claude-haiku-4-5',
+    max_tokens: 64,
+    messages: [{ role: 'user', content: 'hi' }],
+  }),
+  streaming: JSON.stringify({
+    model: 'claude-haiku-4-5',
+    max_tokens: 64,
+    stream: true,
+    messages: [{ role: 'user', content: 'hi' }],
+  }),
+};
+type BodyKind = keyof typeof BODIES;
+
+interface Contender {
+  name: string;
+  urls: string[];
+  headers: Record<string, string>;
+  /** The contender's own processes (CPU and RSS); none for direct. */
+  pids: number[];
+  skip?: string;
 }
 
-async function load(name: string, url: string, headers: Record<string, string>) {
-  const r = await autocannon({
-    url: `${url}/v1/messages`,
-    method: 'POST',
-    headers,
-    body: BODY,
-    connections,
-    duration,
-  });
-  const row = {
-    name,
-    reqPerSec: Math.round(r.requests.average),
-    p50: r.latency.p50,
-    p99: r.latency.p99,
-    non2xx: r.non2xx,
-  };
-  process.stderr.write(
-    `${name}: ${row.reqPerSec} req/s, p50 ${row.p50} ms, p99 ${row.p99} ms, non-2xx ${row.non2xx}\n`,
+interface Measured {
+  reqPerSec: number;
+  p50: number;
+  p90: number;
+  p99: number;
+  non2xx: number;
+  errors: number;
+  /** CPU of the contender's processes, % of one core. */
+  cpuPct: number | null;
+  /** CPU per request, µs. */
+  cpuUsPerReq: number | null;
+  rssMb: number | null;
+}
+
+export interface GatewayRow {
+  upstreamLatencyMs: number;
+  body: BodyKind;
+  contender: string;
+  skipped?: string;
+  saturation?: Measured;
+  fixedRate?: Measured;
+  addedP50Ms?: number;
+  addedP99Ms?: number;
+}
+
+const pct = (sorted: number[], p: number) =>
+  sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]! : Number.NaN;
+const r2 = (n: number) => Math.round(n * 100) / 100;
+
+async function drive(c: Contender, body: string, secs: number, overallRate?: number): Promise<Measured> {
+  const latencies: number[] = [];
+  let non2xx = 0;
+  let errors = 0;
+  let peakRss = 0;
+  const before = sample(c.pids);
+  const rssTimer = setInterval(() => {
+    peakRss = Math.max(peakRss, sample(c.pids).rss);
+  }, 250);
+  const t0 = performance.now();
+  await Promise.all(
+    c.urls.map(
+      (url, i) =>
+        new Promise<void>((resolve, reject) => {
+          const share = (n: number) => Math.floor(n / c.urls.length) + (i < n % c.urls.length ? 1 : 0);
+          const inst = autocannon(
+            {
+              url: `${url}/v1/messages`,
+              method: 'POST',
+              headers: { 'content-type': 'application/json', ...c.headers },
+              body,
+              connections: share(connections),
+              duration: secs,
+              ...(overallRate ? { overallRate: share(overallRate) } : {}),
+            },
+            (err) => (err ? reject(err) : resolve()),
+          );
+          inst.on('response', (_client, status, _bytes, ms) => {
+            if (status >= 200 && status < 300) latencies.push(ms);
+            else non2xx++;
+          });
+          inst.on('reqError', () => errors++);
+        }),
+    ),
   );
-  return row;
+  const secsTaken = (performance.now() - t0) / 1000;
+  clearInterval(rssTimer);
+  const after = sample(c.pids);
+  latencies.sort((a, b) => a - b);
+  const cpuMs = after.cpuMs - before.cpuMs;
+  const own = c.pids.length > 0;
+  return {
+    reqPerSec: Math.round(latencies.length / secsTaken),
+    p50: r2(pct(latencies, 50)),
+    p90: r2(pct(latencies, 90)),
+    p99: r2(pct(latencies, 99)),
+    non2xx,
+    errors,
+    cpuPct: own ? Math.round((cpuMs / (secsTaken * 1000)) * 100) : null,
+    cpuUsPerReq: own && latencies.length ? Math.round((cpuMs * 1000) / latencies.length) : null,
+    rssMb: own ? Math.round(Math.max(peakRss, after.rss) / 2 ** 20) : null,
+  };
+}
+
+/** One request per body: skip the contender (with the reason) unless it answers completely. */
+async function probe(c: Contender, kind: BodyKind): Promise<string | undefined> {
+  try {
+    const res = await fetch(`${c.urls[0]}/v1/messages`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...c.headers },
+      body: BODIES[kind],
+      signal: AbortSignal.timeout(10_000),
+    });
+    const text = await res.text();
+    const complete = kind === 'streaming' ? text.includes('message_stop') : text.includes('"usage"');
+    if (res.ok && complete) return undefined;
+    return `probe answered ${res.status}: ${text.slice(0, 300)}`;
+  } catch (err) {
+    return `probe failed: ${(err as Error).message}`;
+  }
+}
+
+function ensurePortkey(): { entry?: string; why?: string } {
+  const dir = process.env.PORTKEY_GATEWAY_DIR || join(tmpdir(), 'chokepoint-bench-portkey');
+  const entry = join(dir, 'node_modules/@portkey-ai/gateway/build/start-server.js');
+  if (existsSync(entry)) return { entry };
+  mkdirSync(dir, { recursive: true });
+  if (!existsSync(join(dir, 'package.json'))) writeFileSync(join(dir, 'package.json'), '{"private":true}\n');
+  process.stderr.write(`installing @portkey-ai/gateway@${PORTKEY_VERSION} into ${dir} ...\n`);
+  const r = spawnSync(
+    'npm',
+    ['install', `@portkey-ai/gateway@${PORTKEY_VERSION}`, '--no-audit', '--no-fund', '--ignore-scripts'],
+    { cwd: dir, encoding: 'utf8', timeout: 180_000 },
+  );
+  if (r.status !== 0 || !existsSync(entry))
+    return { why: `npm install @portkey-ai/gateway failed: ${(r.stderr || String(r.error)).slice(-500)}` };
+  return { entry };
+}
+
+async function contendersFor(upstreamLatency: number, portkeyEntry: string | undefined, portkeyWhy?: string) {
+  const emulator = await startNode([cli, 'emulator', '--port', '0', '--latency', String(upstreamLatency)]);
+  const [hono, bare] = await Promise.all([
+    startNode([runTs, join(root, 'bench/bare-hono-proxy.ts'), emulator.url]),
+    startNode([runTs, join(root, 'bench/bare-proxy.ts'), emulator.url]),
+  ]);
+  const serveEnv = (config: ReturnType<typeof chokepointConfig>, redis: boolean) => ({
+    REDIS_URL: redis ? REDIS_URL : '',
+    CHOKEPOINT_CONFIG: config.file,
+    CHOKEPOINT_DATA_DIR: join(config.dir, 'data'),
+    CHOKEPOINT_WORKFLOWS_DIR: config.dir,
+    CHOKEPOINT_ADMIN_TOKEN: TOKEN,
+    CHOKEPOINT_LOG_LEVEL: 'warn',
+  });
+  const provider = `provider: { kind: emulator, baseUrl: "${emulator.url}", countTokensNearCeiling: false }`;
+  const embeddedConfig = chokepointConfig(provider);
+  const prefix = `{cpbench${process.pid}x${upstreamLatency}}`;
+  const redisConfig = chokepointConfig(
+    `${provider}\nstore: { backend: redis, redisUrl: "${REDIS_URL}", prefix: "${prefix}" }`,
+  );
+  const [embedded, redisA, redisB] = await Promise.all([
+    startNode([cli, 'serve', '--port', '0'], { env: serveEnv(embeddedConfig, false) }),
+    startNode([cli, 'serve', '--port', '0'], { env: serveEnv(redisConfig, true) }),
+    startNode([cli, 'serve', '--port', '0'], { env: serveEnv(redisConfig, true) }),
+  ]);
+  const who = { team: 'bench', env: 'bench', seat: 'bench' };
+  const embeddedKey = (await api<{ key: string }>(embedded.url, TOKEN, 'POST', '/api/keys', who)).key;
+  const redisKey = (await api<{ key: string }>(redisA.url, TOKEN, 'POST', '/api/keys', who)).key;
+  let portkey: Proc | undefined;
+  let portkeySkip = portkeyWhy;
+  if (portkeyEntry) {
+    const port = await freePort();
+    try {
+      portkey = await startNode([portkeyEntry, `--port=${port}`, '--headless'], {
+        env: { NODE_ENV: 'production' },
+        ready: /(Ready for connections|running at)/,
+        url: `http://127.0.0.1:${port}`,
+      });
+    } catch (err) {
+      portkeySkip = `Portkey did not start: ${(err as Error).message.slice(0, 500)}`;
+    }
+  }
+  const anthropic = { 'x-api-key': 'sk-emulator-local', 'anthropic-version': '2023-06-01' };
+  const list: Contender[] = [
+    { name: 'direct to emulator', urls: [emulator.url], headers: anthropic, pids: [] },
+    { name: 'bare Hono+fetch proxy', urls: [hono.url], headers: {}, pids: [hono.pid] },
+    { name: 'bare node:http proxy', urls: [bare.url], headers: {}, pids: [bare.pid] },
+    {
+      name: 'Chokepoint embedded',
+      urls: [embedded.url],
+      headers: { 'x-api-key': embeddedKey },
+      pids: [embedded.pid],
+    },
+    {
+      name: 'Chokepoint Redis ×1',
+      urls: [redisA.url],
+      headers: { 'x-api-key': redisKey },
+      pids: [redisA.pid],
+    },
+    {
+      name: 'Chokepoint Redis ×2',
+      urls: [redisA.url, redisB.url],
+      headers: { 'x-api-key': redisKey },
+      pids: [redisA.pid, redisB.pid],
+    },
+  ];
+  if (withPortkey)
+    list.push({
+      name: `Portkey gateway ${PORTKEY_VERSION}`,
+      urls: [portkey?.url ?? ''],
+      headers: {
+        ...anthropic,
+        'x-portkey-provider': 'anthropic',
+        'x-portkey-custom-host': `${emulator.url}/v1`,
+      },
+      pids: portkey ? [portkey.pid] : [],
+      skip: portkey ? undefined : portkeySkip,
+    });
+  return { list, prefix, portkey };
+}
+
+async function cleanRedis(prefix: string) {
+  const { Redis } = await import('ioredis');
+  const redis = new Redis(REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 1 });
+  try {
+    await redis.connect();
+    let cursor = '0';
+    do {
+      const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
+      cursor = next;
+      if (keys.length) await redis.del(...keys);
+    } while (cursor !== '0');
+  } catch {}
+  redis.disconnect();
+}
+
+const fmt = (n: number | null | undefined, d = 0) =>
+  n === null || n === undefined || Number.isNaN(n)
+    ? '—'
+    : n.toLocaleString('en-US', { maximumFractionDigits: d, minimumFractionDigits: d });
+
+export function markdown(rows: GatewayRow[], meta: { connections: number; rate: number }): string {
+  const out: string[] = [];
+  const groups = [...new Set(rows.map((r) => `${r.upstreamLatencyMs}|${r.body}`))];
+  for (const g of groups) {
+    const [lat, body] = g.split('|');
+    const rs = rows.filter((r) => `${r.upstreamLatencyMs}|${r.body}` === g);
+    const bare = rs.find((r) => r.contender.startsWith('bare Hono'))?.saturation?.reqPerSec;
+    const node = rs.find((r) => r.contender.startsWith('bare node'))?.saturation?.reqPerSec;
+    out.push(
+      `\n**Upstream latency ${lat} ms, ${body}** (saturation: ${meta.connections} connections; latency and CPU at ${meta.rate} req/s offered)\n`,
+      '| contender | req/s | vs Hono proxy | vs node:http proxy | p50 / p90 / p99 ms | added p50 / p99 ms | CPU % @ rate | CPU µs/req | RSS MB |',
+      '| --- | --: | --: | --: | --: | --: | --: | --: | --: |',
+    );
+    for (const r of rs) {
+      if (r.skipped) {
+        out.push(
+          `| ${r.contender} | skipped: ${r.skipped.replace(/\|/g, '/').slice(0, 160)} | | | | | | | |`,
+        );
+        continue;
+      }
+      const s = r.saturation!;
+      const f = r.fixedRate!;
+      const vs = (b?: number) => (b ? `${Math.round((100 * s.reqPerSec) / b)}%` : '—');
+      const bad = s.non2xx + s.errors + f.non2xx + f.errors;
+      out.push(
+        `| ${r.contender} | ${fmt(s.reqPerSec)}${bad ? ` (${bad} failed)` : ''} | ${vs(bare)} | ${vs(node)} | ${fmt(f.p50, 2)} / ${fmt(f.p90, 2)} / ${fmt(f.p99, 2)} | ${fmt(r.addedP50Ms, 2)} / ${fmt(r.addedP99Ms, 2)} | ${fmt(f.cpuPct)} | ${fmt(s.cpuUsPerReq)} | ${fmt(s.rssMb)} |`,
+      );
+    }
+  }
+  return out.join('\n');
+}
+
+async function main() {
+  const started = Date.now();
+  let portkeyEntry: string | undefined;
+  let portkeyWhy: string | undefined;
+  if (withPortkey) ({ entry: portkeyEntry, why: portkeyWhy } = ensurePortkey());
+  const rows: GatewayRow[] = [];
+  const portkeyLogs: string[] = [];
+  for (const upstreamLatency of [0, latencyMs]) {
+    const secs = upstreamLatency === 0 ? duration : Math.max(1, Math.round(duration * 0.75));
+    const { list, prefix, portkey } = await contendersFor(upstreamLatency, portkeyEntry, portkeyWhy);
+    try {
+      for (const c of list) {
+        let warmed = false;
+        for (const body of Object.keys(BODIES) as BodyKind[]) {
+          const skipped = c.skip ?? (await probe(c, body));
+          if (skipped) {
+            rows.push({ upstreamLatencyMs: upstreamLatency, body, contender: c.name, skipped });
+            process.stderr.write(
+              `${upstreamLatency} ms ${body} ${c.name}: skipped (${skipped.slice(0, 200)})\n`,
+            );
+            continue;
+          }
+          if (!warmed && !quick) await drive(c, BODIES[body], 1);
+          warmed = true;
+          const saturation = await drive(c, BODIES[body], secs);
+          const fixedRate = await drive(c, BODIES[body], secs, rate);
+          const row: GatewayRow = {
+            upstreamLatencyMs: upstreamLatency,
+            body,
+            contender: c.name,
+            saturation,
+            fixedRate,
+          };
+          const direct = rows.find(
+            (r) =>
+              r.upstreamLatencyMs === upstreamLatency &&
+              r.body === body &&
+              r.contender === 'direct to emulator',
+          )?.fixedRate;
+          if (direct) {
+            row.addedP50Ms = r2(fixedRate.p50 - direct.p50);
+            row.addedP99Ms = r2(fixedRate.p99 - direct.p99);
+          }
+          rows.push(row);
+          process.stderr.write(
+            `${upstreamLatency} ms ${body} ${c.name}: ${saturation.reqPerSec} req/s; @${rate}: p50 ${fixedRate.p50} p99 ${fixedRate.p99} ms, cpu ${fixedRate.cpuPct ?? '—'}%\n`,
+          );
+        }
+      }
+      if (portkey) portkeyLogs.push(portkey.output().slice(-1500));
+    } finally {
+      await stopAll();
+      await cleanRedis(prefix);
+    }
+  }
+  const meta = {
+    measuredAt: new Date().toISOString(),
+    machine: {
+      cpus: cpus().length,
+      model: cpus()[0]?.model ?? 'unknown',
+      node: process.version,
+      busy: 'other engineers were running tests on the same machine',
+    },
+    command: 'npm run bench -- --only gateway',
+    durationSecs: duration,
+    connections,
+    rate,
+    upstreamLatenciesMs: [0, latencyMs],
+    twoProcesses: 'autocannon connections and offered rate split between the two gateway processes',
+    portkey: {
+      version: PORTKEY_VERSION,
+      status: portkeyWhy
+        ? `not run: ${portkeyWhy}`
+        : rows
+            .filter((r) => r.contender.startsWith('Portkey'))
+            .map(
+              (r) =>
+                `${r.upstreamLatencyMs} ms ${r.body}: ${r.skipped ? `skipped: ${r.skipped}` : 'measured'}`,
+            )
+            .join('; '),
+      stderrTail: portkeyLogs.map((l) =>
+        l
+          .split('\n')
+          .filter((x) => /Error|error/.test(x))
+          .slice(0, 6),
+      ),
+    },
+    totalSecs: Math.round((Date.now() - started) / 1000),
+  };
+  const md = markdown(rows, meta);
+  console.log(md);
+  console.log(
+    `\n(${meta.totalSecs} s; ${duration} s per measurement; two processes: ${meta.twoProcesses}; CPU and RSS are the contender's own processes)`,
+  );
+  if (quick) {
+    process.stderr.write('(--quick: results not written)\n');
+    return;
+  }
+  const dir = join(root, 'bench/results');
+  writeFileSync(join(dir, 'gateway.json'), `${JSON.stringify({ meta, rows }, null, 2)}\n`);
+  writeFileSync(
+    join(dir, 'gateway.md'),
+    `# Gateway benchmark\n\n${meta.measuredAt}, ${meta.machine.cpus} × ${meta.machine.model}, Node ${meta.machine.node} (${meta.machine.busy}). \`${meta.command}\`.\n${md}\n\nPortkey: ${meta.portkey.status}\n`,
+  );
+  writeFileSync(join(dir, 'gateway.svg'), svgChart(rows, { rate, latencyMs }));
 }
 
 try {
-  const emulator = await start(['bin/chokepoint.js', 'emulator', '--port', '0']);
-  const bare = await start(['bin/run-ts.js', 'bench/bare-proxy.ts', emulator]);
-  const dir = mkdtempSync(join(tmpdir(), 'cp-bench-'));
-  const config = join(dir, 'chokepoint.config.yaml');
-  const big = '{ ceiling: "1000000", window: day }';
-  writeFileSync(
-    config,
-    `provider: { kind: emulator, baseUrl: "${emulator}" }\nlog: { level: warn }\nbudgets: { defaults: { global: ${big}, team: ${big}, env: ${big}, seat: ${big} } }\n`,
-  );
-  const chokepoint = await start(['bin/chokepoint.js', 'serve', '--port', '0'], {
-    REDIS_URL: '',
-    CHOKEPOINT_CONFIG: config,
-    CHOKEPOINT_DATA_DIR: join(dir, 'data'),
-    CHOKEPOINT_WORKFLOWS_DIR: dir,
-    CHOKEPOINT_ADMIN_TOKEN: TOKEN,
-  });
-  const created = await fetch(`${chokepoint}/api/keys`, {
-    method: 'POST',
-    headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
-    body: JSON.stringify({ team: 'bench', env: 'bench', seat: 'bench' }),
-  });
-  const { key } = (await created.json()) as { key: string };
-  const json = { 'content-type': 'application/json' };
-  const rows = [
-    await load('direct to emulator', emulator, {
-      ...json,
-      'x-api-key': 'sk-emulator-local',
-      'anthropic-version': '2023-06-01',
-    }),
-    await load('bare node:http proxy', bare, json),
-    await load('chokepoint (embedded)', chokepoint, { ...json, 'x-api-key': key }),
-  ];
-  const baseline = rows[1]!.reqPerSec;
-  console.log(`\n| contender | req/s | p50 ms | p99 ms | vs bare proxy |\n| --- | --- | --- | --- | --- |`);
-  for (const r of rows)
-    console.log(
-      `| ${r.name} | ${r.reqPerSec} | ${r.p50} | ${r.p99} | ${((100 * r.reqPerSec) / baseline).toFixed(0)}% |`,
-    );
-  console.log(
-    `\n(${connections} connections, ${duration} s each, tiny non-streaming body, zero-latency emulator; all on this machine)`,
-  );
+  await main();
 } finally {
-  for (const c of children) c.kill('SIGTERM');
+  await stopAll();
 }

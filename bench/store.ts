@@ -4,7 +4,7 @@
  * callers give throughput. The embedded store uses a file in a temp dir; Redis uses REDIS_URL
  * (default 127.0.0.1:6379) under a throwaway prefix that is deleted afterwards.
  *
- *   node bin/run-ts.js bench/store.ts
+ *   node bin/run-ts.js bench/store.ts [--quick]   (results: bench/results/store.json)
  */
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -173,7 +173,15 @@ export function formatStoreBench(results: StoreBenchResult[]): string {
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  const results = await runStoreBench();
+  const quick = process.argv.includes('--quick');
+  const results = await runStoreBench(quick ? { phaseMs: 500 } : {});
   console.log(formatStoreBench(results));
-  console.log(JSON.stringify(results));
+  if (quick) process.stderr.write('(--quick: results not written)\n');
+  else {
+    const { writeFileSync } = await import('node:fs');
+    writeFileSync(
+      new URL('results/store.json', import.meta.url),
+      `${JSON.stringify({ measuredAt: new Date().toISOString(), results }, null, 2)}\n`,
+    );
+  }
 }

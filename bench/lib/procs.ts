@@ -1,0 +1,139 @@
+// Child processes for the HTTP benchmarks: start one and wait until it listens, sample its CPU
+// time and RSS from /proc (itself plus its descendants), stop it.
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+export interface Proc {
+  url: string;
+  proc: ChildProcess;
+  pid: number;
+  output: () => string;
+}
+
+const running: ChildProcess[] = [];
+
+/** Starts `node <args>`; resolves with the URL once `ready` matches its output (or `probe` answers). */
+export function startNode(
+  args: string[],
+  opts: { env?: NodeJS.ProcessEnv; cwd?: string; ready?: RegExp; url?: string; timeoutMs?: number } = {},
+): Promise<Proc> {
+  const proc = spawn(process.execPath, args, {
+    cwd: opts.cwd,
+    env: { ...process.env, ...opts.env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  running.push(proc);
+  let out = '';
+  const ready = opts.ready ?? /listening on (http:\/\/\S+)/;
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(
+      () => reject(new Error(`${args.join(' ')} did not start:\n${out.slice(-2000)}`)),
+      opts.timeoutMs ?? 30_000,
+    );
+    const check = () => {
+      const m = ready.exec(out);
+      // `chokepoint serve`'s banner ends with the admin token line.
+      if (!m || (args.includes('serve') && !/admin token/.test(out))) return;
+      clearTimeout(timer);
+      resolve({ url: opts.url ?? m[1]!, proc, pid: proc.pid!, output: () => out });
+    };
+    proc.stdout!.on('data', (d) => {
+      out += d;
+      check();
+    });
+    proc.stderr!.on('data', (d) => {
+      out += d;
+      if (out.length > 200_000) out = out.slice(-100_000);
+    });
+    proc.on('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`${args.join(' ')} exited with ${code}:\n${out.slice(-2000)}`));
+    });
+  });
+}
+
+/** Stops every process started here (SIGTERM, then SIGKILL after 3 s). */
+export async function stopAll(): Promise<void> {
+  await Promise.all(running.splice(0).map(stop));
+}
+
+export function stop(p: ChildProcess): Promise<void> {
+  return new Promise((done) => {
+    if (p.exitCode !== null || p.signalCode !== null) return done();
+    const t = setTimeout(() => p.kill('SIGKILL'), 3000);
+    p.once('exit', () => {
+      clearTimeout(t);
+      done();
+    });
+    p.kill('SIGTERM');
+  });
+}
+
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+function descendants(pid: number): number[] {
+  const out = [pid];
+  try {
+    for (const tid of readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').split(' ').filter(Boolean))
+      out.push(...descendants(Number(tid)));
+  } catch {}
+  return out;
+}
+
+const TICK_MS = 10; // CLK_TCK is 100 on Linux
+
+/** CPU time (user + system, ms) and RSS (bytes) of these processes and their descendants. */
+export function sample(pids: number[]): { cpuMs: number; rss: number } {
+  let cpuMs = 0;
+  let rss = 0;
+  for (const pid of pids.flatMap(descendants)) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      cpuMs += (Number(f[11]) + Number(f[12])) * TICK_MS; // utime, stime (fields 14, 15)
+      rss += Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) * 1024;
+    } catch {}
+  }
+  return { cpuMs, rss };
+}
+
+/** A config file for `chokepoint serve` with every budget far out of reach. */
+export function chokepointConfig(extra: string): { dir: string; file: string } {
+  const dir = mkdtempSync(join(tmpdir(), 'cp-bench-'));
+  const file = join(dir, 'chokepoint.config.yaml');
+  const big = '{ ceiling: "1000000", window: day }';
+  writeFileSync(
+    file,
+    `${extra}\nlog: { level: warn }\nbudgets: { defaults: { global: ${big}, team: ${big}, env: ${big}, seat: ${big} } }\n`,
+  );
+  return { dir, file };
+}
+
+export async function api<T = Record<string, unknown>>(
+  url: string,
+  token: string,
+  method: string,
+  path: string,
+  body?: unknown,
+) {
+  const res = await fetch(`${url}${path}`, {
+    method,
+    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const json = (await res.json()) as T;
+  if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${JSON.stringify(json)}`);
+  return json;
+}
