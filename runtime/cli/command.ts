@@ -54,17 +54,3 @@ export function parseCommandArgs(cmd: Command, argv: string[]) {
     );
   }
 }
-
-/** A command whose issue has not landed yet: says so plainly and exits non-zero. */
-export function notYet(name: string, summary: string, what: string): Command {
-  return {
-    name,
-    summary,
-    help: `chokepoint ${name}\n\n${summary}\n\nNot built yet: ${what}`,
-    options: {},
-    async run({ err }) {
-      err(`chokepoint ${name}: not built yet (${what}).`);
-      return 3;
-    },
-  };
-}
