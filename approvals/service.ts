@@ -1,5 +1,6 @@
 import { formatUsd, type Micros } from '../runtime/money.ts';
 import type { Runtime } from '../runtime/runtime.ts';
+import { RunStateError } from '../runtime/workflows/executor.ts';
 import type { RunHost } from '../runtime/workflows/host.ts';
 import type { JournalEntry, RunRecord } from '../runtime/workflows/run-store.ts';
 import {
@@ -160,6 +161,17 @@ export class Approvals {
     const before = await this.mustGet(id);
     if (input.action === 'extend' && !input.addSpend && !input.addTime) {
       throw new ExtendInputError('extend needs an amount: spend (e.g. "$1") and/or time (e.g. "10m")');
+    }
+    if (before.kind === 'run' && before.state === 'pending') {
+      // The run must still be at this suspension: one resumed or killed another way (the runs API,
+      // a kill switch) closes the item instead of taking a decision it could not apply.
+      const run = await this.host.get(before.runId);
+      if (run && (run.state !== 'suspended' || `${run.id}.${run.suspensions}` !== id)) {
+        await this.supersede(run);
+        throw new RunStateError(
+          `approval ${id} no longer applies: run ${run.id} is ${run.state}${run.state === 'suspended' ? ` at suspension ${run.suspensions}` : ''}`,
+        );
+      }
     }
     const decision: Decision = { ...input, at: this.rt.now() };
     const item = await this.store.decide(id, decision);

@@ -589,6 +589,23 @@ describe.each(['embedded', 'redis'] as Backend[])('approvals API (%s backend)', 
     expect((await settled(gate.run.id)).run.state).toBe('done');
   });
 
+  it('a decision on an item whose run already moved on is a 409 that names the run state; nothing is audited', async () => {
+    const gate = await suspend('gated');
+    // Kill the run underneath the item, then decide at once: before or after the item's own
+    // closing lands, the decision is refused and never audited as taken.
+    const killed = await h.api('POST', `/api/runs/${gate.run.id}/kill`, { reason: 'stop it' });
+    const late = await decide(gate.item.id, 'approve', { reason: 'go' });
+    expect(killed.status).toBe(200);
+    expect(late.status).toBe(409);
+    expect(JSON.stringify(late.body)).toMatch(/no longer applies: run \S+ is killed|already killed/);
+    const audit = await h.api<{ entries: { action: string }[] }>(
+      'GET',
+      `/api/audit?target=run:${gate.run.id}`,
+    );
+    expect(audit.body.entries.filter((e) => e.action === 'approval.approve')).toEqual([]);
+    expect((await settled(gate.run.id)).run.state).toBe('killed');
+  });
+
   it('a session past its session time box waits in the inbox; approving it lets the next call through', async () => {
     const seat = `agent-${backend}`;
     const created = await h.api<{ key: string; record: { id: string } }>('POST', '/api/keys', {
