@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { Queue, QueueEvents, type QueueEventsListener, QueueEventsProducer, Worker } from 'bullmq';
 import { type ChainableCommander, Redis } from 'ioredis';
+import { decodePosition, encodePosition, ZSET_PAGE_LUA } from '../../runtime/workflows/stores/cursor.ts';
 import {
   APPROVAL_STATES,
   type ApprovalChange,
@@ -60,38 +61,7 @@ redis.call('ZREM', KEYS[2], ARGV[2])
 redis.call('ZADD', KEYS[3], ARGV[3], ARGV[2])
 return {2}`;
 
-/**
- * KEYS: an approvals zset. ARGV: cursor score ('' for the first page), cursor id, count.
- * The next `count` members after the cursor, newest first, as [id, score, id, score, ...].
- * The cursor's item may have left the zset (it was decided) since the last page: then its place
- * is found by counting the members that sort before it (ids compared bytewise, as Redis orders
- * equal scores).
- */
-const PAGE = `
-local function after(a, b)
-  for i = 1, math.min(#a, #b) do
-    local x, y = string.byte(a, i), string.byte(b, i)
-    if x ~= y then return x > y end
-  end
-  return #a > #b
-end
-local count = tonumber(ARGV[3])
-local start = 0
-if ARGV[1] ~= '' then
-  local score = tonumber(ARGV[1])
-  local at = redis.call('ZSCORE', KEYS[1], ARGV[2])
-  if at and tonumber(at) == score then
-    start = redis.call('ZREVRANK', KEYS[1], ARGV[2]) + 1
-  else
-    start = redis.call('ZCOUNT', KEYS[1], '(' .. ARGV[1], '+inf')
-    for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], ARGV[1], ARGV[1])) do
-      if after(id, ARGV[2]) then start = start + 1 end
-    end
-  end
-end
-return redis.call('ZREVRANGE', KEYS[1], start, start + count - 1, 'WITHSCORES')`;
-
-const SCRIPTS = { cpApprovalOpen: OPEN, cpApprovalDecide: DECIDE, cpApprovalPage: PAGE } as const;
+const SCRIPTS = { cpApprovalOpen: OPEN, cpApprovalDecide: DECIDE, cpApprovalPage: ZSET_PAGE_LUA } as const;
 
 type ScriptCall = (numKeys: number, ...keysAndArgs: (string | number)[]) => Promise<unknown>;
 type ScriptedRedis = Redis & Record<keyof typeof SCRIPTS, ScriptCall>;
@@ -116,20 +86,6 @@ export interface BullApprovalStoreOptions {
 export function approvalJobId(id: string): string {
   const encoded = id.replace(/[%:]/g, (c) => (c === '%' ? '%25' : '%3A'));
   return `${Number.parseInt(encoded, 10)}` === encoded ? `%i${encoded}` : encoded;
-}
-
-function encodeCursor(createdAt: number, id: string): string {
-  return Buffer.from(JSON.stringify([createdAt, id])).toString('base64url');
-}
-
-function decodeCursor(s: string): { createdAt: number; id: string } {
-  try {
-    const [createdAt, id] = JSON.parse(Buffer.from(s, 'base64url').toString('utf8')) as unknown[];
-    if (typeof createdAt === 'number' && Number.isFinite(createdAt) && typeof id === 'string') {
-      return { createdAt, id };
-    }
-  } catch {}
-  throw new Error(`invalid approval list cursor: ${JSON.stringify(s)}`);
 }
 
 function listLimit(limit: number | undefined): number {
@@ -267,15 +223,15 @@ export class BullApprovalStore implements ApprovalStore {
     const want = limit + 1;
     let batch = filtered ? Math.max(want * 2, 100) : want;
     const items: ApprovalItem[] = [];
-    let at: { createdAt: number; id: string } | undefined = filter.cursor
-      ? decodeCursor(filter.cursor)
+    let at: { at: number; id: string } | undefined = filter.cursor
+      ? decodePosition(filter.cursor, 'approval')
       : undefined;
     let last: typeof at;
     for (;;) {
       const page = (await this.redis.cpApprovalPage(
         1,
         key,
-        at ? at.createdAt : '',
+        at ? at.at : '',
         at ? at.id : '',
         batch,
       )) as string[];
@@ -288,7 +244,7 @@ export class BullApprovalStore implements ApprovalStore {
       if (ids.length === 0) break;
       const records = await this.redis.mget(ids.map((id) => this.itemKey(id)));
       for (let i = 0; i < ids.length && items.length < want; i++) {
-        at = { createdAt: scores[i]!, id: ids[i]! };
+        at = { at: scores[i]!, id: ids[i]! };
         const json = records[i];
         if (json == null) continue;
         const item = JSON.parse(json) as ApprovalItem;
@@ -306,7 +262,7 @@ export class BullApprovalStore implements ApprovalStore {
     }
     if (items.length <= limit) return { items };
     items.length = limit;
-    return { items, next: encodeCursor(last!.createdAt, last!.id) };
+    return { items, next: encodePosition(last!.at, last!.id) };
   }
 
   async counts(): Promise<Record<ApprovalState, number>> {

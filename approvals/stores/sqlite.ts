@@ -1,4 +1,5 @@
 import Database from 'better-sqlite3';
+import { decodePosition, encodePosition } from '../../runtime/workflows/stores/cursor.ts';
 import {
   APPROVAL_STATES,
   type ApprovalChange,
@@ -50,21 +51,6 @@ const MAX_SLEEP_MS = 60_000;
 function approvalListLimit(limit: number | undefined): number {
   if (limit === undefined || !Number.isFinite(limit)) return 50;
   return Math.min(Math.max(Math.floor(limit), 1), 1_000);
-}
-
-/** A list page position: the last item returned (createdAt, then id, both descending). Opaque. */
-function encodeCursor(createdAt: number, id: string): string {
-  return Buffer.from(JSON.stringify([createdAt, id])).toString('base64url');
-}
-
-function decodeCursor(s: string): { createdAt: number; id: string } {
-  try {
-    const [createdAt, id] = JSON.parse(Buffer.from(s, 'base64url').toString('utf8')) as unknown[];
-    if (typeof createdAt === 'number' && Number.isFinite(createdAt) && typeof id === 'string') {
-      return { createdAt, id };
-    }
-  } catch {}
-  throw new Error(`invalid approval list cursor: ${JSON.stringify(s)}`);
 }
 
 function decidedState(decision: Decision): ApprovalState {
@@ -174,9 +160,9 @@ export class SqliteApprovalStore implements ApprovalStore {
       }
     }
     if (filter.cursor) {
-      const c = decodeCursor(filter.cursor);
+      const c = decodePosition(filter.cursor, 'approval');
       where.push('(created_at, id) < (?, ?)');
-      params.push(c.createdAt, c.id);
+      params.push(c.at, c.id);
     }
     const sql = `SELECT body FROM approvals ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
       ORDER BY created_at DESC, id DESC LIMIT ?`;
@@ -188,7 +174,7 @@ export class SqliteApprovalStore implements ApprovalStore {
     const rows = stmt.all(...params, limit + 1);
     const items = rows.slice(0, limit).map((r) => JSON.parse(r.body) as ApprovalItem);
     const last = items[items.length - 1];
-    return rows.length > limit && last ? { items, next: encodeCursor(last.createdAt, last.id) } : { items };
+    return rows.length > limit && last ? { items, next: encodePosition(last.createdAt, last.id) } : { items };
   }
 
   async counts(): Promise<Record<ApprovalState, number>> {

@@ -10,7 +10,7 @@ import {
   type RunSummary,
   summary,
 } from '../run-store.ts';
-import { decodeCursor, encodeCursor, type ListCursor } from './cursor.ts';
+import { decodeCursor, encodeCursor, type ListCursor, ZSET_PAGE_LUA } from './cursor.ts';
 
 /**
  * Runs in Redis. Every key starts with the hash-tagged prefix (`{cp}`), so they share one cluster
@@ -83,44 +83,13 @@ if redis.call('HGET', KEYS[1], 'owner') == ARGV[1] then
 end
 return 1`;
 
-/**
- * KEYS: a runs zset. ARGV: cursor score ('' for the first page), cursor id, count.
- * The next `count` members after the cursor, newest first, as [id, score, id, score, ...].
- * The cursor's run may have left the zset (its state changed) since the last page: then its
- * place is found by counting the members that sort before it (ids compared bytewise, as Redis
- * orders equal scores; Lua's own `<` follows the server's locale).
- */
-const PAGE = `
-local function after(a, b)
-  for i = 1, math.min(#a, #b) do
-    local x, y = string.byte(a, i), string.byte(b, i)
-    if x ~= y then return x > y end
-  end
-  return #a > #b
-end
-local count = tonumber(ARGV[3])
-local start = 0
-if ARGV[1] ~= '' then
-  local score = tonumber(ARGV[1])
-  local at = redis.call('ZSCORE', KEYS[1], ARGV[2])
-  if at and tonumber(at) == score then
-    start = redis.call('ZREVRANK', KEYS[1], ARGV[2]) + 1
-  else
-    start = redis.call('ZCOUNT', KEYS[1], '(' .. ARGV[1], '+inf')
-    for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], ARGV[1], ARGV[1])) do
-      if after(id, ARGV[2]) then start = start + 1 end
-    end
-  end
-end
-return redis.call('ZREVRANGE', KEYS[1], start, start + count - 1, 'WITHSCORES')`;
-
 const SCRIPTS = {
   cpRunSave: SAVE,
   cpRunAppend: APPEND,
   cpRunClaim: CLAIM,
   cpRunRenew: RENEW,
   cpRunUnclaim: UNCLAIM,
-  cpRunPage: PAGE,
+  cpRunPage: ZSET_PAGE_LUA,
 } as const;
 
 type ScriptCall = (numKeys: number, ...keysAndArgs: (string | number)[]) => Promise<unknown>;
