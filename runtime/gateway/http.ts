@@ -168,28 +168,54 @@ function tooLarge(limit: number): Refusal {
   });
 }
 
+/**
+ * The HTTP side of a Sink. A complete answer (head, one chunk, end: a non-streamed message, an
+ * error, a refusal) goes out as one write with a content-length; a stream is written as it comes.
+ */
 function responseSink(req: IncomingMessage, res: ServerResponse): Sink {
   let gone = false;
+  let held: { status: number; headers: Record<string, string>; body?: Buffer } | undefined;
   res.on('close', () => {
     if (!res.writableFinished) gone = true;
   });
   req.on('aborted', () => {
     gone = true;
   });
+  const release = () => {
+    if (!held) return;
+    const { status, headers } = held;
+    held = undefined;
+    if (!res.headersSent) res.writeHead(status, headers);
+  };
   return {
     get gone() {
       return gone || res.destroyed;
     },
     head(status, headers) {
-      if (gone || res.headersSent) return;
-      res.writeHead(status, headers);
-      if (headers['content-type']?.includes('text/event-stream')) res.flushHeaders();
+      if (gone || res.headersSent || held) return;
+      if (headers['content-type']?.includes('text/event-stream')) {
+        res.writeHead(status, headers);
+        res.flushHeaders();
+      } else held = { status, headers };
     },
     chunk(data) {
-      if (!gone && !res.destroyed) res.write(data);
+      if (gone || res.destroyed) return;
+      if (held && !held.body) held.body = data;
+      else {
+        const first = held?.body;
+        release();
+        if (first) res.write(first);
+        res.write(data);
+      }
     },
     end() {
-      if (!res.writableEnded) res.end();
+      if (res.writableEnded) return;
+      if (held && !res.headersSent && !gone) {
+        const body = held.body ?? Buffer.alloc(0);
+        res.writeHead(held.status, { ...held.headers, 'content-length': String(body.length) });
+        held = undefined;
+        res.end(body);
+      } else res.end();
     },
   };
 }

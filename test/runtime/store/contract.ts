@@ -731,6 +731,29 @@ export function moneyStoreContract(harness: StoreHarness): void {
       });
     });
 
+    it('refuses only the calls a corrupt record concerns when asked for together', async () => {
+      // Operations asked for at once may be committed together (the embedded group commit): the one
+      // that cannot decide rejects alone and leaves nothing behind; the others take effect.
+      const other: Identity = { ...alice, team: 'other' };
+      const held = reservationOf(await store.admit({ identity: other, amount: 5 }));
+      await store.ensureBudget('team:payments');
+      await harness.corruptCeiling(store, 'team:payments');
+      const [bad, good, settled] = await Promise.allSettled([
+        // A new env: its budget would be created before the corrupt team budget is read.
+        store.admit({ identity: { ...alice, env: 'staging' }, amount: 3 }),
+        store.admit({ identity: other, amount: 2 }),
+        store.settle(held.id, call(other, { cost: 4 })),
+      ]);
+      expect(bad.status === 'rejected' && bad.reason).toBeInstanceOf(EnforcementUnavailableError);
+      expect(good.status === 'fulfilled' && good.value.ok).toBe(true);
+      expect(settled.status === 'fulfilled' && settled.value.cost).toBe(4);
+      // alice's failed admission reserved nothing on the budgets it shares with the others.
+      expect(await store.getBudget('seat:alice')).toMatchObject({ reserved: 2, spent: 4 });
+      expect(await store.getBudget('team:other')).toMatchObject({ reserved: 2, spent: 4 });
+      expect(await store.getBudget('env:staging')).toBeUndefined();
+      expect(await store.listLedger({ scope: 'team:payments' })).toEqual([]);
+    });
+
     it('refuses promptly once the backend is gone', async () => {
       const doomed = await harness.openDoomed(storeOptions(clock));
       try {

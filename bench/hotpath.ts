@@ -1,0 +1,103 @@
+/**
+ * The gateway's hot path, one contender at a time, for profiling and quick before/after checks:
+ * starts the emulator (zero latency) and one `chokepoint serve` (embedded, or Redis with
+ * `--redis`), drives `/v1/messages` with autocannon at saturation and prints requests/s and the
+ * serve process's CPU per request. `--profile <dir>` runs serve under `--cpu-prof` and leaves the
+ * .cpuprofile there (open it in Chrome DevTools or speedscope).
+ *
+ *   node bin/run-ts.js bench/hotpath.ts [--redis] [--stream] [--duration 5] [--connections 20]
+ *     [--profile /tmp/prof] [--bare]
+ *
+ * `--bare` measures the bare node:http proxy instead, the limit for our design; `--hono` the bare
+ * Hono + @hono/node-server + fetch proxy.
+ */
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import autocannon from 'autocannon';
+import { api, chokepointConfig, sample, startNode, stop, stopAll } from './lib/procs.ts';
+
+const argv = process.argv.slice(2);
+const flag = (name: string) => argv.includes(`--${name}`);
+const opt = (name: string) => {
+  const i = argv.indexOf(`--${name}`);
+  return i >= 0 ? argv[i + 1] : undefined;
+};
+const duration = Number(opt('duration') ?? 5);
+const connections = Number(opt('connections') ?? 20);
+const profileDir = opt('profile');
+const redis = flag('redis');
+const REDIS_URL = process.env.REDIS_URL || 'redis://127.0.0.1:6379';
+const TOKEN = 'cpo_bench-token-0123456789abcdef';
+const root = fileURLToPath(new URL('..', import.meta.url));
+const cli = join(root, 'bin/chokepoint.js');
+
+const body = JSON.stringify({
+  model: 'claude-haiku-4-5',
+  max_tokens: 64,
+  ...(flag('stream') ? { stream: true } : {}),
+  messages: [{ role: 'user', content: 'hi' }],
+});
+
+try {
+  const emulator = await startNode([cli, 'emulator', '--port', '0', '--latency', '0']);
+  let url: string;
+  let pid: number;
+  let headers: Record<string, string> = {};
+  let proc: Awaited<ReturnType<typeof startNode>>;
+  if (flag('bare') || flag('hono')) {
+    const script = flag('hono') ? 'bench/bare-hono-proxy.ts' : 'bench/bare-proxy.ts';
+    proc = await startNode([join(root, 'bin/run-ts.js'), join(root, script), emulator.url]);
+  } else {
+    const provider = `provider: { kind: emulator, baseUrl: "${emulator.url}", countTokensNearCeiling: false }`;
+    const store = redis
+      ? `\nstore: { backend: redis, redisUrl: "${REDIS_URL}", prefix: "{cphot${process.pid}}" }`
+      : '';
+    const config = chokepointConfig(provider + store);
+    if (profileDir) mkdirSync(profileDir, { recursive: true });
+    const nodeFlags = profileDir ? ['--cpu-prof', '--cpu-prof-dir', profileDir] : [];
+    proc = await startNode([...nodeFlags, cli, 'serve', '--port', '0'], {
+      env: {
+        REDIS_URL: redis ? REDIS_URL : '',
+        CHOKEPOINT_CONFIG: config.file,
+        CHOKEPOINT_DATA_DIR: join(config.dir, 'data'),
+        CHOKEPOINT_WORKFLOWS_DIR: config.dir,
+        CHOKEPOINT_ADMIN_TOKEN: TOKEN,
+        CHOKEPOINT_LOG_LEVEL: 'warn',
+      },
+    });
+    const who = { team: 'bench', env: 'bench', seat: 'bench' };
+    headers = { 'x-api-key': (await api<{ key: string }>(proc.url, TOKEN, 'POST', '/api/keys', who)).key };
+  }
+  url = proc.url;
+  pid = proc.pid;
+  const shoot = (seconds: number) =>
+    autocannon({
+      url: `${url}/v1/messages`,
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'anthropic-version': '2023-06-01', ...headers },
+      body,
+      connections,
+      duration: seconds,
+    });
+  await shoot(1); // warm up: JIT, pools, prepared statements
+  const before = sample([pid]);
+  const r = await shoot(duration);
+  const after = sample([pid]);
+  const n = r.requests.total;
+  const bad = r.non2xx + r.errors;
+  const cpuUs = ((after.cpuMs - before.cpuMs) * 1000) / Math.max(1, n);
+  console.log(
+    `${flag('bare') ? 'bare node:http proxy' : flag('hono') ? 'bare Hono+fetch proxy' : redis ? 'chokepoint redis' : 'chokepoint embedded'}` +
+      `${flag('stream') ? ' (stream)' : ''}: ${Math.round(r.requests.average)} req/s, ` +
+      `p50 ${r.latency.p50} ms, p99 ${r.latency.p99} ms, CPU ${Math.round(cpuUs)} µs/req, ` +
+      `${bad} bad of ${n}, RSS ${Math.round(after.rss / 2 ** 20)} MB`,
+  );
+  if (profileDir) {
+    proc.proc.kill('SIGINT');
+    await stop(proc.proc);
+    console.log(`profile written to ${profileDir}`);
+  }
+} finally {
+  await stopAll();
+}
