@@ -1,6 +1,5 @@
 /**
- * Gateway overhead, every contender in one run on one machine, driven by one load generator
- * (autocannon, in this process) with the same request bodies:
+ * Gateway overhead, every contender in one run on one machine, with the same request bodies:
  *
  *   direct to the emulator (the floor) · a bare Hono + @hono/node-server + fetch proxy · a bare
  *   node:http proxy · Chokepoint embedded · Chokepoint Redis with 1 and with 2 gateway processes ·
@@ -9,26 +8,31 @@
  *
  * Upstream: the emulator as its own process, with zero latency and with a fixed latency (20 ms).
  * Bodies: a small non-streaming call and the same call with `stream: true`. For each contender:
- * requests/s at saturation (`--connections` in flight), p50/p90/p99 at a fixed offered load
- * (`--rate` req/s, autocannon `overallRate`) and the latency added to direct's, CPU (user+system
- * from /proc/<pid>/stat) and peak RSS (/proc/<pid>/status) of the contender's own processes.
+ * - requests/s at saturation (autocannon, `--connections` in flight);
+ * - one call at a time (`--sequential` seconds on one keep-alive connection): p50/p90/p99 and the
+ *   latency added to direct's — the added latency the targets speak of;
+ * - a steady open-loop load of `--rate` req/s spread evenly over time (not autocannon's
+ *   overallRate, which sends each second's quota in a burst): p50/p90/p99, added latency, CPU
+ *   (user+system from /proc/<pid>/stat) and peak RSS (/proc/<pid>/status) of the contender's own
+ *   processes.
  *
- * Two gateway processes: autocannon's connections are split between them (two autocannon
- * instances, half the connections and half the offered rate each, latencies recorded per response
- * and merged), rather than a balancer in front: a balancer would be one more hop and one more
- * process on the same two cores, and would measure the balancer.
+ * Two gateway processes: the load is split between them (two autocannon instances with half the
+ * connections each; the paced and one-at-a-time loads alternate between them), rather than a
+ * balancer in front: a balancer would be one more hop and one more process on the same two cores,
+ * and would measure the balancer.
  *
  * Before measuring, every contender gets one probe request per body; a contender that does not
  * answer it with a complete reply is skipped, and the reason (status, body) is recorded.
  *
  *   node bin/run-ts.js bench/gateway.ts [--quick] [--duration 4] [--connections 50] [--rate 500]
- *     [--latency 20] [--no-portkey]
+ *     [--sequential 2] [--latency 20] [--no-portkey]
  *
  * Results: bench/results/gateway.{json,md,svg} (not written with --quick).
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
-import { cpus, tmpdir } from 'node:os';
+import { Agent, request as httpRequest } from 'node:http';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
@@ -46,6 +50,7 @@ const connections = num('connections', 50);
 const rate = num('rate', 500);
 const latencyMs = num('latency', 20);
 const withPortkey = !argv.includes('--no-portkey');
+const seqSecs = num('sequential', quick ? 1 : 2);
 const PORTKEY_VERSION = '1.15.2';
 const REDIS_URL = process.env.REDIS_URL || 'redis://127.0.0.1:6379';
 const TOKEN = 'cpo_bench-token-0123456789abcdef';
@@ -100,13 +105,25 @@ export interface GatewayRow {
   fixedRate?: Measured;
   addedP50Ms?: number;
   addedP99Ms?: number;
+  /** One request at a time on one keep-alive connection: the latency a single call pays. */
+  sequential?: Sequential;
+  addedSeqP50Ms?: number;
+  addedSeqP99Ms?: number;
+}
+
+interface Sequential {
+  n: number;
+  p50: number;
+  p90: number;
+  p99: number;
 }
 
 const pct = (sorted: number[], p: number) =>
   sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]! : Number.NaN;
 const r2 = (n: number) => Math.round(n * 100) / 100;
+const r3 = (n: number) => Math.round(n * 1000) / 1000;
 
-async function drive(c: Contender, body: string, secs: number, overallRate?: number): Promise<Measured> {
+async function drive(c: Contender, body: string, secs: number): Promise<Measured> {
   const latencies: number[] = [];
   let non2xx = 0;
   let errors = 0;
@@ -129,7 +146,6 @@ async function drive(c: Contender, body: string, secs: number, overallRate?: num
               body,
               connections: share(connections),
               duration: secs,
-              ...(overallRate ? { overallRate: share(overallRate) } : {}),
             },
             (err) => (err ? reject(err) : resolve()),
           );
@@ -157,6 +173,126 @@ async function drive(c: Contender, body: string, secs: number, overallRate?: num
     cpuPct: own ? Math.round((cpuMs / (secsTaken * 1000)) * 100) : null,
     cpuUsPerReq: own && latencies.length ? Math.round((cpuMs * 1000) / latencies.length) : null,
     rssMb: own ? Math.round(Math.max(peakRss, after.rss) / 2 ** 20) : null,
+  };
+}
+
+/**
+ * An open-loop load at `perSec` requests/s spread evenly over time (autocannon's overallRate sends
+ * each second's quota in a burst, which measures queueing behind the burst): every millisecond the
+ * requests that have fallen due are started, over keep-alive connections, each timed from its
+ * start. Latency here is what a call pays under a steady load, queueing included.
+ */
+async function paced(c: Contender, body: string, secs: number, perSec: number): Promise<Measured> {
+  const agent = new Agent({ keepAlive: true, maxSockets: 256 });
+  const bytes = Buffer.from(body);
+  const headers = {
+    'content-type': 'application/json',
+    'content-length': String(bytes.length),
+    ...c.headers,
+  };
+  const urls = c.urls.map((u) => new URL('/v1/messages', u));
+  const latencies: number[] = [];
+  let non2xx = 0;
+  let errors = 0;
+  let peakRss = 0;
+  const inFlight = new Set<Promise<void>>();
+  const one = (url: URL) => {
+    const t0 = performance.now();
+    const p = new Promise<void>((resolve) => {
+      const req = httpRequest(url, { method: 'POST', agent, headers }, (res) => {
+        res.on('data', () => {});
+        res.on('end', () => {
+          if (res.statusCode === 200) latencies.push(performance.now() - t0);
+          else non2xx++;
+          resolve();
+        });
+      });
+      req.on('error', () => {
+        errors++;
+        resolve();
+      });
+      req.end(bytes);
+    });
+    inFlight.add(p);
+    void p.then(() => inFlight.delete(p));
+  };
+  const before = sample(c.pids);
+  const rssTimer = setInterval(() => {
+    peakRss = Math.max(peakRss, sample(c.pids).rss);
+  }, 250);
+  const t0 = performance.now();
+  const total = Math.round(secs * perSec);
+  let sent = 0;
+  await new Promise<void>((done) => {
+    const tick = () => {
+      const due = Math.min(total, Math.floor(((performance.now() - t0) / 1000) * perSec));
+      while (sent < due) one(urls[sent++ % urls.length]!);
+      if (sent < total) setTimeout(tick, 1);
+      else done();
+    };
+    tick();
+  });
+  await Promise.all(inFlight);
+  const secsTaken = (performance.now() - t0) / 1000;
+  clearInterval(rssTimer);
+  agent.destroy();
+  const after = sample(c.pids);
+  latencies.sort((a, b) => a - b);
+  const cpuMs = after.cpuMs - before.cpuMs;
+  const own = c.pids.length > 0;
+  return {
+    reqPerSec: Math.round(latencies.length / secsTaken),
+    p50: r3(pct(latencies, 50)),
+    p90: r3(pct(latencies, 90)),
+    p99: r3(pct(latencies, 99)),
+    non2xx,
+    errors,
+    cpuPct: own ? Math.round((cpuMs / (secsTaken * 1000)) * 100) : null,
+    cpuUsPerReq: own && latencies.length ? Math.round((cpuMs * 1000) / latencies.length) : null,
+    rssMb: own ? Math.round(Math.max(peakRss, after.rss) / 2 ** 20) : null,
+  };
+}
+
+/**
+ * One call at a time for `secs` over keep-alive connections (alternating between the contender's
+ * processes), timed with performance.now(): the latency one call pays with nothing queued before
+ * it, to a hundredth of a millisecond. The added latency the targets speak of is this minus
+ * direct's.
+ */
+async function sequential(c: Contender, body: string, secs: number): Promise<Sequential> {
+  const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+  const bytes = Buffer.from(body);
+  const headers = {
+    'content-type': 'application/json',
+    'content-length': String(bytes.length),
+    ...c.headers,
+  };
+  const one = (url: URL) =>
+    new Promise<number>((resolve, reject) => {
+      const t0 = performance.now();
+      const req = httpRequest(url, { method: 'POST', agent, headers }, (res) => {
+        res.on('data', () => {});
+        res.on('end', () =>
+          res.statusCode === 200
+            ? resolve(performance.now() - t0)
+            : reject(new Error(`HTTP ${res.statusCode}`)),
+        );
+      });
+      req.on('error', reject);
+      req.end(bytes);
+    });
+  const urls = c.urls.map((u) => new URL('/v1/messages', u));
+  for (let i = 0; i < 200; i++) await one(urls[i % urls.length]!); // warm: JIT, sockets
+  const latencies: number[] = [];
+  const end = performance.now() + secs * 1000;
+  for (let i = 0; performance.now() < end; i++) latencies.push(await one(urls[i % urls.length]!));
+  agent.destroy();
+  latencies.sort((a, b) => a - b);
+  return {
+    n: latencies.length,
+    p50: r3(pct(latencies, 50)),
+    p90: r3(pct(latencies, 90)),
+    p99: r3(pct(latencies, 99)),
   };
 }
 
@@ -306,22 +442,23 @@ export function markdown(rows: GatewayRow[], meta: { connections: number; rate: 
     const node = rs.find((r) => r.contender.startsWith('bare node'))?.saturation?.reqPerSec;
     out.push(
       `\n**Upstream latency ${lat} ms, ${body}** (saturation: ${meta.connections} connections; latency and CPU at ${meta.rate} req/s offered)\n`,
-      '| contender | req/s | vs Hono proxy | vs node:http proxy | p50 / p90 / p99 ms | added p50 / p99 ms | CPU % @ rate | CPU µs/req | RSS MB |',
-      '| --- | --: | --: | --: | --: | --: | --: | --: | --: |',
+      '| contender | req/s | vs Hono proxy | vs node:http proxy | one at a time p50 / p99 ms | added one at a time p50 / p99 ms | p50 / p90 / p99 ms @ rate | added @ rate p50 / p99 ms | CPU % @ rate | CPU µs/req | RSS MB |',
+      '| --- | --: | --: | --: | --: | --: | --: | --: | --: | --: | --: |',
     );
     for (const r of rs) {
       if (r.skipped) {
         out.push(
-          `| ${r.contender} | skipped: ${r.skipped.replace(/\|/g, '/').slice(0, 160)} | | | | | | | |`,
+          `| ${r.contender} | skipped: ${r.skipped.replace(/\|/g, '/').slice(0, 160)} | | | | | | | | | |`,
         );
         continue;
       }
       const s = r.saturation!;
       const f = r.fixedRate!;
+      const q = r.sequential;
       const vs = (b?: number) => (b ? `${Math.round((100 * s.reqPerSec) / b)}%` : '—');
       const bad = s.non2xx + s.errors + f.non2xx + f.errors;
       out.push(
-        `| ${r.contender} | ${fmt(s.reqPerSec)}${bad ? ` (${bad} failed)` : ''} | ${vs(bare)} | ${vs(node)} | ${fmt(f.p50, 2)} / ${fmt(f.p90, 2)} / ${fmt(f.p99, 2)} | ${fmt(r.addedP50Ms, 2)} / ${fmt(r.addedP99Ms, 2)} | ${fmt(f.cpuPct)} | ${fmt(s.cpuUsPerReq)} | ${fmt(s.rssMb)} |`,
+        `| ${r.contender} | ${fmt(s.reqPerSec)}${bad ? ` (${bad} failed)` : ''} | ${vs(bare)} | ${vs(node)} | ${fmt(q?.p50, 3)} / ${fmt(q?.p99, 3)} | ${fmt(r.addedSeqP50Ms, 3)} / ${fmt(r.addedSeqP99Ms, 3)} | ${fmt(f.p50, 2)} / ${fmt(f.p90, 2)} / ${fmt(f.p99, 2)} | ${fmt(r.addedP50Ms, 2)} / ${fmt(r.addedP99Ms, 2)} | ${fmt(f.cpuPct)} | ${fmt(s.cpuUsPerReq)} | ${fmt(s.rssMb)} |`,
       );
     }
   }
@@ -330,6 +467,7 @@ export function markdown(rows: GatewayRow[], meta: { connections: number; rate: 
 
 async function main() {
   const started = Date.now();
+  const startLoad = loadavg().map((l) => Math.round(l * 100) / 100);
   let portkeyEntry: string | undefined;
   let portkeyWhy: string | undefined;
   if (withPortkey) ({ entry: portkeyEntry, why: portkeyWhy } = ensurePortkey());
@@ -353,27 +491,34 @@ async function main() {
           if (!warmed && !quick) await drive(c, BODIES[body], 1);
           warmed = true;
           const saturation = await drive(c, BODIES[body], secs);
-          const fixedRate = await drive(c, BODIES[body], secs, rate);
+          const fixedRate = await paced(c, BODIES[body], secs, rate);
+          const seq = await sequential(c, BODIES[body], seqSecs);
           const row: GatewayRow = {
             upstreamLatencyMs: upstreamLatency,
             body,
             contender: c.name,
             saturation,
             fixedRate,
+            sequential: seq,
           };
-          const direct = rows.find(
+          const directRow = rows.find(
             (r) =>
               r.upstreamLatencyMs === upstreamLatency &&
               r.body === body &&
               r.contender === 'direct to emulator',
-          )?.fixedRate;
+          );
+          const direct = directRow?.fixedRate;
           if (direct) {
-            row.addedP50Ms = r2(fixedRate.p50 - direct.p50);
-            row.addedP99Ms = r2(fixedRate.p99 - direct.p99);
+            row.addedP50Ms = r3(fixedRate.p50 - direct.p50);
+            row.addedP99Ms = r3(fixedRate.p99 - direct.p99);
+          }
+          if (directRow?.sequential) {
+            row.addedSeqP50Ms = r3(seq.p50 - directRow.sequential.p50);
+            row.addedSeqP99Ms = r3(seq.p99 - directRow.sequential.p99);
           }
           rows.push(row);
           process.stderr.write(
-            `${upstreamLatency} ms ${body} ${c.name}: ${saturation.reqPerSec} req/s; @${rate}: p50 ${fixedRate.p50} p99 ${fixedRate.p99} ms, cpu ${fixedRate.cpuPct ?? '—'}%\n`,
+            `${upstreamLatency} ms ${body} ${c.name}: ${saturation.reqPerSec} req/s; @${rate}: p50 ${fixedRate.p50} p99 ${fixedRate.p99} ms, cpu ${fixedRate.cpuPct ?? '—'}%; one at a time: p50 ${seq.p50} p99 ${seq.p99} ms\n`,
           );
         }
       }
@@ -389,7 +534,7 @@ async function main() {
       cpus: cpus().length,
       model: cpus()[0]?.model ?? 'unknown',
       node: process.version,
-      busy: 'other engineers were running tests on the same machine',
+      loadAverageAtStart: startLoad,
     },
     command: 'npm run bench -- --only gateway',
     durationSecs: duration,
@@ -430,7 +575,7 @@ async function main() {
   writeFileSync(join(dir, 'gateway.json'), `${JSON.stringify({ meta, rows }, null, 2)}\n`);
   writeFileSync(
     join(dir, 'gateway.md'),
-    `# Gateway benchmark\n\n${meta.measuredAt}, ${meta.machine.cpus} × ${meta.machine.model}, Node ${meta.machine.node} (${meta.machine.busy}). \`${meta.command}\`.\n${md}\n\nPortkey: ${meta.portkey.status}\n`,
+    `# Gateway benchmark\n\n${meta.measuredAt}, ${meta.machine.cpus} × ${meta.machine.model}, Node ${meta.machine.node} (load average at start ${meta.machine.loadAverageAtStart.join(' / ')}; the load generator, the emulator, Redis and every contender share these cores). \`${meta.command}\`.\n${md}\n\nPortkey: ${meta.portkey.status}\n`,
   );
   writeFileSync(join(dir, 'gateway.svg'), svgChart(rows, { rate, latencyMs }));
 }

@@ -11,6 +11,7 @@
  * `--bare` measures the bare node:http proxy instead, the limit for our design; `--hono` the bare
  * Hono + @hono/node-server + fetch proxy.
  */
+import { spawnSync } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -41,8 +42,6 @@ const body = JSON.stringify({
 
 try {
   const emulator = await startNode([cli, 'emulator', '--port', '0', '--latency', '0']);
-  let url: string;
-  let pid: number;
   let headers: Record<string, string> = {};
   let proc: Awaited<ReturnType<typeof startNode>>;
   if (flag('bare') || flag('hono')) {
@@ -69,8 +68,7 @@ try {
     const who = { team: 'bench', env: 'bench', seat: 'bench' };
     headers = { 'x-api-key': (await api<{ key: string }>(proc.url, TOKEN, 'POST', '/api/keys', who)).key };
   }
-  url = proc.url;
-  pid = proc.pid;
+  const { url, pid } = proc;
   const shoot = (seconds: number) =>
     autocannon({
       url: `${url}/v1/messages`,
@@ -81,9 +79,16 @@ try {
       duration: seconds,
     });
   await shoot(1); // warm up: JIT, pools, prepared statements
+  const redisPid = Number(spawnSync('pidof', ['redis-server'], { encoding: 'utf8' }).stdout.split(' ')[0]);
+  const others = { emulator: [emulator.pid], ...(redis && redisPid ? { redis: [redisPid] } : {}) };
+  const sampleOthers = () => Object.values(others).map((pids) => sample(pids).cpuMs);
   const before = sample([pid]);
+  const othersBefore = sampleOthers();
+  const selfBefore = process.cpuUsage();
   const r = await shoot(duration);
   const after = sample([pid]);
+  const othersAfter = sampleOthers();
+  const self = process.cpuUsage(selfBefore);
   const n = r.requests.total;
   const bad = r.non2xx + r.errors;
   const cpuUs = ((after.cpuMs - before.cpuMs) * 1000) / Math.max(1, n);
@@ -92,6 +97,12 @@ try {
       `${flag('stream') ? ' (stream)' : ''}: ${Math.round(r.requests.average)} req/s, ` +
       `p50 ${r.latency.p50} ms, p99 ${r.latency.p99} ms, CPU ${Math.round(cpuUs)} µs/req, ` +
       `${bad} bad of ${n}, RSS ${Math.round(after.rss / 2 ** 20)} MB`,
+  );
+  const perReq = (ms: number) => `${Math.round((ms * 1000) / Math.max(1, n))} µs/req`;
+  console.log(
+    `  elsewhere: ${Object.keys(others)
+      .map((name, i) => `${name} ${perReq(othersAfter[i]! - othersBefore[i]!)}`)
+      .join(', ')}, load generator ${perReq((self.user + self.system) / 1000)}`,
   );
   if (profileDir) {
     proc.proc.kill('SIGINT');

@@ -24,8 +24,17 @@ import {
 
 /** Deterministic from the scope, so two processes provisioning the same scope create one budget. */
 export function budgetId(scope: Scope): string {
-  return `bgt_${createHash('sha256').update(scope).digest('hex').slice(0, 16)}`;
+  let id = budgetIds.get(scope);
+  if (id === undefined) {
+    id = `bgt_${createHash('sha256').update(scope).digest('hex').slice(0, 16)}`;
+    if (budgetIds.size >= 10_000) budgetIds.clear();
+    budgetIds.set(scope, id);
+  }
+  return id;
 }
+
+/** Scopes recur on every call (global, team, env, seat): their ids are remembered, within bounds. */
+const budgetIds = new Map<string, string>();
 
 export function checkScope(scope: Scope): { kind: ScopeKind; key?: string } {
   try {

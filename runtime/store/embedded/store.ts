@@ -437,8 +437,10 @@ export class EmbeddedMoneyStore implements MoneyStore {
    * (one that throws is rolled back alone and rejects alone), and every caller is answered only
    * after the COMMIT: an admission is durable before its call is forwarded, as before. Under load
    * this turns two commits per call (the dominant cost: each writes the touched pages to the WAL)
-   * into one per turn; alone, a call waits for the end of the current turn (setImmediate) and no
-   * longer. Atomicity across processes sharing the file is the write lock's, as for every other
+   * into one per turn; alone, an operation waits for the end of the current turn (setImmediate) and
+   * no longer. (A settle is not held back for the next admit to share its commit: that would put
+   * the settle on the next call's critical path, where now it runs while the answer travels.)
+   * Atomicity across processes sharing the file is the write lock's, as for every other
    * transaction.
    */
   private grouped<T>(what: string, fn: () => T): Promise<T> {
@@ -469,6 +471,11 @@ export class EmbeddedMoneyStore implements MoneyStore {
   };
 
   private readonly groupTx = this.lazyTx((batch: Grouped[], outcomes: unknown[]) => {
+    if (batch.length === 1) {
+      // Alone, the transaction itself is the savepoint: a throw rolls it back and rejects the op.
+      outcomes.push({ ok: true, value: batch[0]!.fn() });
+      return;
+    }
     for (const op of batch) {
       try {
         outcomes.push({ ok: true, value: this.savepoint(op.fn) });
