@@ -31,11 +31,20 @@
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
-import { Agent, request as httpRequest } from 'node:http';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
+import {
+  type Contender,
+  type Measured,
+  paced,
+  pct,
+  r2,
+  r3,
+  type Sequential,
+  sequential,
+} from './lib/load.ts';
 import { api, chokepointConfig, freePort, type Proc, sample, startNode, stopAll } from './lib/procs.ts';
 import { svgChart } from './lib/svg.ts';
 
@@ -73,29 +82,6 @@ const BODIES = {
 };
 type BodyKind = keyof typeof BODIES;
 
-interface Contender {
-  name: string;
-  urls: string[];
-  headers: Record<string, string>;
-  /** The contender's own processes (CPU and RSS); none for direct. */
-  pids: number[];
-  skip?: string;
-}
-
-interface Measured {
-  reqPerSec: number;
-  p50: number;
-  p90: number;
-  p99: number;
-  non2xx: number;
-  errors: number;
-  /** CPU of the contender's processes, % of one core. */
-  cpuPct: number | null;
-  /** CPU per request, µs. */
-  cpuUsPerReq: number | null;
-  rssMb: number | null;
-}
-
 export interface GatewayRow {
   upstreamLatencyMs: number;
   body: BodyKind;
@@ -110,18 +96,6 @@ export interface GatewayRow {
   addedSeqP50Ms?: number;
   addedSeqP99Ms?: number;
 }
-
-interface Sequential {
-  n: number;
-  p50: number;
-  p90: number;
-  p99: number;
-}
-
-const pct = (sorted: number[], p: number) =>
-  sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]! : Number.NaN;
-const r2 = (n: number) => Math.round(n * 100) / 100;
-const r3 = (n: number) => Math.round(n * 1000) / 1000;
 
 async function drive(c: Contender, body: string, secs: number): Promise<Measured> {
   const latencies: number[] = [];
@@ -173,126 +147,6 @@ async function drive(c: Contender, body: string, secs: number): Promise<Measured
     cpuPct: own ? Math.round((cpuMs / (secsTaken * 1000)) * 100) : null,
     cpuUsPerReq: own && latencies.length ? Math.round((cpuMs * 1000) / latencies.length) : null,
     rssMb: own ? Math.round(Math.max(peakRss, after.rss) / 2 ** 20) : null,
-  };
-}
-
-/**
- * An open-loop load at `perSec` requests/s spread evenly over time (autocannon's overallRate sends
- * each second's quota in a burst, which measures queueing behind the burst): every millisecond the
- * requests that have fallen due are started, over keep-alive connections, each timed from its
- * start. Latency here is what a call pays under a steady load, queueing included.
- */
-async function paced(c: Contender, body: string, secs: number, perSec: number): Promise<Measured> {
-  const agent = new Agent({ keepAlive: true, maxSockets: 256 });
-  const bytes = Buffer.from(body);
-  const headers = {
-    'content-type': 'application/json',
-    'content-length': String(bytes.length),
-    ...c.headers,
-  };
-  const urls = c.urls.map((u) => new URL('/v1/messages', u));
-  const latencies: number[] = [];
-  let non2xx = 0;
-  let errors = 0;
-  let peakRss = 0;
-  const inFlight = new Set<Promise<void>>();
-  const one = (url: URL) => {
-    const t0 = performance.now();
-    const p = new Promise<void>((resolve) => {
-      const req = httpRequest(url, { method: 'POST', agent, headers }, (res) => {
-        res.on('data', () => {});
-        res.on('end', () => {
-          if (res.statusCode === 200) latencies.push(performance.now() - t0);
-          else non2xx++;
-          resolve();
-        });
-      });
-      req.on('error', () => {
-        errors++;
-        resolve();
-      });
-      req.end(bytes);
-    });
-    inFlight.add(p);
-    void p.then(() => inFlight.delete(p));
-  };
-  const before = sample(c.pids);
-  const rssTimer = setInterval(() => {
-    peakRss = Math.max(peakRss, sample(c.pids).rss);
-  }, 250);
-  const t0 = performance.now();
-  const total = Math.round(secs * perSec);
-  let sent = 0;
-  await new Promise<void>((done) => {
-    const tick = () => {
-      const due = Math.min(total, Math.floor(((performance.now() - t0) / 1000) * perSec));
-      while (sent < due) one(urls[sent++ % urls.length]!);
-      if (sent < total) setTimeout(tick, 1);
-      else done();
-    };
-    tick();
-  });
-  await Promise.all(inFlight);
-  const secsTaken = (performance.now() - t0) / 1000;
-  clearInterval(rssTimer);
-  agent.destroy();
-  const after = sample(c.pids);
-  latencies.sort((a, b) => a - b);
-  const cpuMs = after.cpuMs - before.cpuMs;
-  const own = c.pids.length > 0;
-  return {
-    reqPerSec: Math.round(latencies.length / secsTaken),
-    p50: r3(pct(latencies, 50)),
-    p90: r3(pct(latencies, 90)),
-    p99: r3(pct(latencies, 99)),
-    non2xx,
-    errors,
-    cpuPct: own ? Math.round((cpuMs / (secsTaken * 1000)) * 100) : null,
-    cpuUsPerReq: own && latencies.length ? Math.round((cpuMs * 1000) / latencies.length) : null,
-    rssMb: own ? Math.round(Math.max(peakRss, after.rss) / 2 ** 20) : null,
-  };
-}
-
-/**
- * One call at a time for `secs` over keep-alive connections (alternating between the contender's
- * processes), timed with performance.now(): the latency one call pays with nothing queued before
- * it, to a hundredth of a millisecond. The added latency the targets speak of is this minus
- * direct's.
- */
-async function sequential(c: Contender, body: string, secs: number): Promise<Sequential> {
-  const agent = new Agent({ keepAlive: true, maxSockets: 1 });
-  const bytes = Buffer.from(body);
-  const headers = {
-    'content-type': 'application/json',
-    'content-length': String(bytes.length),
-    ...c.headers,
-  };
-  const one = (url: URL) =>
-    new Promise<number>((resolve, reject) => {
-      const t0 = performance.now();
-      const req = httpRequest(url, { method: 'POST', agent, headers }, (res) => {
-        res.on('data', () => {});
-        res.on('end', () =>
-          res.statusCode === 200
-            ? resolve(performance.now() - t0)
-            : reject(new Error(`HTTP ${res.statusCode}`)),
-        );
-      });
-      req.on('error', reject);
-      req.end(bytes);
-    });
-  const urls = c.urls.map((u) => new URL('/v1/messages', u));
-  for (let i = 0; i < 200; i++) await one(urls[i % urls.length]!); // warm: JIT, sockets
-  const latencies: number[] = [];
-  const end = performance.now() + secs * 1000;
-  for (let i = 0; performance.now() < end; i++) latencies.push(await one(urls[i % urls.length]!));
-  agent.destroy();
-  latencies.sort((a, b) => a - b);
-  return {
-    n: latencies.length,
-    p50: r3(pct(latencies, 50)),
-    p90: r3(pct(latencies, 90)),
-    p99: r3(pct(latencies, 99)),
   };
 }
 

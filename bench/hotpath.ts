@@ -8,6 +8,7 @@
  *   node bin/run-ts.js bench/hotpath.ts [--redis] [--stream] [--duration 5] [--connections 20]
  *     [--profile /tmp/prof] [--bare]
  *
+ * `--seq` measures one call at a time instead (p50/p90/p99 to the microsecond, next to direct).
  * `--bare` measures the bare node:http proxy instead, the limit for our design; `--hono` the bare
  * Hono + @hono/node-server + fetch proxy.
  */
@@ -16,6 +17,7 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
+import { r3, sequential } from './lib/load.ts';
 import { api, chokepointConfig, sample, startNode, stop, stopAll } from './lib/procs.ts';
 
 const argv = process.argv.slice(2);
@@ -46,7 +48,9 @@ try {
   let proc: Awaited<ReturnType<typeof startNode>>;
   if (flag('bare') || flag('hono')) {
     const script = flag('hono') ? 'bench/bare-hono-proxy.ts' : 'bench/bare-proxy.ts';
-    proc = await startNode([join(root, 'bin/run-ts.js'), join(root, script), emulator.url]);
+    if (profileDir) mkdirSync(profileDir, { recursive: true });
+    const nodeFlags = profileDir ? ['--cpu-prof', '--cpu-prof-dir', profileDir] : [];
+    proc = await startNode([...nodeFlags, join(root, 'bin/run-ts.js'), join(root, script), emulator.url]);
   } else {
     const provider = `provider: { kind: emulator, baseUrl: "${emulator.url}", countTokensNearCeiling: false }`;
     const store = redis
@@ -55,6 +59,7 @@ try {
     const config = chokepointConfig(provider + store);
     if (profileDir) mkdirSync(profileDir, { recursive: true });
     const nodeFlags = profileDir ? ['--cpu-prof', '--cpu-prof-dir', profileDir] : [];
+    if (opt('node-flags')) nodeFlags.push(...opt('node-flags')!.split(' '));
     proc = await startNode([...nodeFlags, cli, 'serve', '--port', '0'], {
       env: {
         REDIS_URL: redis ? REDIS_URL : '',
@@ -78,6 +83,26 @@ try {
       connections,
       duration: seconds,
     });
+  if (flag('seq')) {
+    // One call at a time, to the microsecond, next to direct-to-emulator in the same run.
+    const secs = duration;
+    const v = { 'anthropic-version': '2023-06-01' };
+    const direct = await sequential(
+      { name: 'direct', urls: [emulator.url], headers: { 'x-api-key': 'sk-emulator-local', ...v }, pids: [] },
+      body,
+      secs,
+    );
+    const mine = await sequential(
+      { name: 'contender', urls: [url], headers: { ...headers, ...v }, pids: [pid] },
+      body,
+      secs,
+    );
+    const show = (q: typeof direct) => `p50 ${q.p50} p90 ${q.p90} p99 ${q.p99} p99.9 ${q.p999} ms (n=${q.n})`;
+    console.log(`direct:    ${show(direct)}\ncontender: ${show(mine)}`);
+    console.log(`added: p50 ${r3(mine.p50 - direct.p50)} p99 ${r3(mine.p99 - direct.p99)} ms`);
+    if (flag('verbose')) console.log(proc.output().slice(-20_000));
+    process.exit(0);
+  }
   await shoot(1); // warm up: JIT, pools, prepared statements
   const redisPid = Number(spawnSync('pidof', ['redis-server'], { encoding: 'utf8' }).stdout.split(' ')[0]);
   const others = { emulator: [emulator.pid], ...(redis && redisPid ? { redis: [redisPid] } : {}) };
