@@ -52,6 +52,8 @@ export class Upstream {
   private readonly url: URL;
   private readonly agent: HttpAgent | HttpsAgent;
   private readonly send: typeof httpRequest;
+  /** Resolved URLs by path: the API has a handful, resolving one per call is waste. */
+  private readonly targets = new Map<string, URL>();
 
   constructor(readonly opts: UpstreamOptions) {
     this.url = new URL(opts.baseUrl.endsWith('/') ? opts.baseUrl : `${opts.baseUrl}/`);
@@ -63,13 +65,15 @@ export class Upstream {
 
   /**
    * POSTs `body` to `path` (e.g. `v1/messages`) and resolves with the response head as soon as it
-   * arrives; the body is a stream for the caller to pipe. `signal` aborts it (kill, time box).
+   * arrives; the body is a stream for the caller to pipe. `signal` aborts it (kill, time box);
+   * `requestId` goes along as x-chokepoint-request-id.
    */
   post(
     path: string,
     body: Buffer,
     callerHeaders: Record<string, string | string[] | undefined>,
     signal?: AbortSignal,
+    requestId?: string,
   ): Promise<UpstreamResponse> {
     const headers: Record<string, string> = {
       'content-type': 'application/json',
@@ -81,8 +85,13 @@ export class Upstream {
       const v = callerHeaders[name];
       if (v !== undefined) headers[name] = Array.isArray(v) ? v.join(',') : v;
     }
+    if (requestId !== undefined) headers['x-chokepoint-request-id'] = requestId;
     headers['content-length'] = String(body.length);
-    const target = new URL(path, this.url);
+    let target = this.targets.get(path);
+    if (!target) {
+      target = new URL(path, this.url);
+      this.targets.set(path, target);
+    }
     return new Promise((resolve, reject) => {
       if (signal?.aborted) return reject(new UpstreamError('aborted before the call', 'aborted'));
       const req = this.send(target, { method: 'POST', headers, agent: this.agent, signal }, (res) => {
@@ -107,9 +116,22 @@ export class Upstream {
   }
 }
 
-/** Reads a whole response body (small JSON answers: count_tokens, errors, non-streamed messages). */
-export async function readBody(res: IncomingMessage): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of res) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks);
+/**
+ * Reads a whole response body (small JSON answers: count_tokens, errors, non-streamed messages).
+ * Rejects when the response breaks off (error, or closed before its end).
+ */
+export function readBody(res: IncomingMessage): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let ended = false;
+    res.on('data', (c: Buffer) => chunks.push(c));
+    res.on('end', () => {
+      ended = true;
+      resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks));
+    });
+    res.on('error', reject);
+    res.on('close', () => {
+      if (!ended) reject(new Error('the response broke off before its end'));
+    });
+  });
 }

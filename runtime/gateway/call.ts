@@ -1,5 +1,5 @@
 import { performance } from 'node:perf_hooks';
-import { UpstreamError } from '../../adapters/upstream.ts';
+import { readBody, UpstreamError } from '../../adapters/upstream.ts';
 import type { Identity, Scope } from '../identity.ts';
 import type { Micros } from '../money.ts';
 import type { CallTiming } from '../observability/metrics.ts';
@@ -201,8 +201,9 @@ async function callPath(rt: Runtime, call: ModelCall, sink: Sink, timing: CallTi
     upstream = await rt.upstream.post(
       'v1/messages',
       payload,
-      { ...call.headers, 'x-chokepoint-request-id': call.requestId },
+      call.headers ?? {},
       call.signal,
+      call.requestId,
     );
     timing.responded = performance.now();
   } catch (err) {
@@ -266,9 +267,7 @@ async function callPath(rt: Runtime, call: ModelCall, sink: Sink, timing: CallTi
       tokens = usage.tokens();
       errorType = usage.errorType;
     } else {
-      const chunks: Buffer[] = [];
-      for await (const chunk of upstream.body) chunks.push(chunk as Buffer);
-      const buf = Buffer.concat(chunks);
+      const buf = await readBody(upstream.body);
       if (upstream.status === 200) {
         const parsed = JSON.parse(buf.toString('utf8')) as { usage?: Parameters<typeof tokensOf>[0] };
         tokens = tokensOf(parsed.usage);
