@@ -8,7 +8,9 @@
  *   node bin/run-ts.js bench/hotpath.ts [--redis] [--stream] [--duration 5] [--connections 20]
  *     [--profile /tmp/prof] [--bare]
  *
- * `--seq` measures one call at a time instead (p50/p90/p99 to the microsecond, next to direct).
+ * `--seq` measures one call at a time instead (p50/p90/p99 to the microsecond, next to direct);
+ * with it, `--metrics` prints serve's admission and call-duration histograms and `--verbose` its
+ * output. `--node-flags "<flags>"` starts serve with extra node flags (e.g. --trace-gc).
  * `--bare` measures the bare node:http proxy instead, the limit for our design; `--hono` the bare
  * Hono + @hono/node-server + fetch proxy.
  */
@@ -101,6 +103,15 @@ try {
     console.log(`direct:    ${show(direct)}\ncontender: ${show(mine)}`);
     console.log(`added: p50 ${r3(mine.p50 - direct.p50)} p99 ${r3(mine.p99 - direct.p99)} ms`);
     if (flag('verbose')) console.log(proc.output().slice(-20_000));
+    if (flag('metrics')) {
+      const m = await fetch(`${url}/metrics`, { headers: { authorization: `Bearer ${TOKEN}` } });
+      console.log(
+        (await m.text())
+          .split('\n')
+          .filter((l) => /^chokepoint_(admission|call_duration)_seconds/.test(l))
+          .join('\n'),
+      );
+    }
     process.exit(0);
   }
   await shoot(1); // warm up: JIT, pools, prepared statements
