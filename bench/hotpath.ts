@@ -8,7 +8,8 @@
  *   node bin/run-ts.js bench/hotpath.ts [--redis] [--stream] [--duration 5] [--connections 20]
  *     [--profile /tmp/prof] [--bare]
  *
- * `--seq` measures one call at a time instead (p50/p90/p99 to the microsecond, next to direct);
+ * `--rate N` measures a steady open-loop load of N req/s instead (next to direct), `--latency ms`
+ * gives the emulator a fixed latency. `--seq` measures one call at a time instead (p50/p90/p99 to the microsecond, next to direct);
  * with it, `--metrics` prints serve's admission and call-duration histograms and `--verbose` its
  * output. `--node-flags "<flags>"` starts serve with extra node flags (e.g. --trace-gc).
  * `--bare` measures the bare node:http proxy instead, the limit for our design; `--hono` the bare
@@ -19,7 +20,7 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
-import { r3, sequential } from './lib/load.ts';
+import { paced, r3, sequential } from './lib/load.ts';
 import { api, chokepointConfig, sample, startNode, stop, stopAll } from './lib/procs.ts';
 
 const argv = process.argv.slice(2);
@@ -45,7 +46,7 @@ const body = JSON.stringify({
 });
 
 try {
-  const emulator = await startNode([cli, 'emulator', '--port', '0', '--latency', '0']);
+  const emulator = await startNode([cli, 'emulator', '--port', '0', '--latency', opt('latency') ?? '0']);
   let headers: Record<string, string> = {};
   let proc: Awaited<ReturnType<typeof startNode>>;
   if (flag('bare') || flag('hono')) {
@@ -85,6 +86,37 @@ try {
       connections,
       duration: seconds,
     });
+  /** Stops serve with SIGINT first when profiling, so it writes its profile. */
+  const finish = async () => {
+    if (!profileDir) return;
+    proc.proc.kill('SIGINT');
+    await stop(proc.proc);
+    console.log(`profile written to ${profileDir}`);
+  };
+  if (opt('rate')) {
+    // A steady open-loop load, next to direct-to-emulator in the same run.
+    const v = { 'anthropic-version': '2023-06-01' };
+    const rate = Number(opt('rate'));
+    const d = {
+      name: 'direct',
+      urls: [emulator.url],
+      headers: { 'x-api-key': 'sk-emulator-local', ...v },
+      pids: [],
+    };
+    const direct = await paced(d, body, duration, rate);
+    const mine = await paced(
+      { name: 'contender', urls: [url], headers: { ...headers, ...v }, pids: [pid] },
+      body,
+      duration,
+      rate,
+    );
+    const show = (q: typeof direct) => `p50 ${q.p50} p90 ${q.p90} p99 ${q.p99} ms, CPU ${q.cpuPct ?? '—'}%`;
+    console.log(`@${rate} req/s direct:    ${show(direct)}\n@${rate} req/s contender: ${show(mine)}`);
+    console.log(`added: p50 ${r3(mine.p50 - direct.p50)} p99 ${r3(mine.p99 - direct.p99)} ms`);
+    if (flag('verbose')) console.log(proc.output().slice(-20_000));
+    await finish();
+    process.exit(0);
+  }
   if (flag('seq')) {
     // One call at a time, to the microsecond, next to direct-to-emulator in the same run.
     const secs = duration;
@@ -112,6 +144,7 @@ try {
           .join('\n'),
       );
     }
+    await finish();
     process.exit(0);
   }
   await shoot(1); // warm up: JIT, pools, prepared statements
@@ -140,11 +173,7 @@ try {
       .map((name, i) => `${name} ${perReq(othersAfter[i]! - othersBefore[i]!)}`)
       .join(', ')}, load generator ${perReq((self.user + self.system) / 1000)}`,
   );
-  if (profileDir) {
-    proc.proc.kill('SIGINT');
-    await stop(proc.proc);
-    console.log(`profile written to ${profileDir}`);
-  }
+  await finish();
 } finally {
   await stopAll();
 }
