@@ -98,7 +98,8 @@ describe.each(['redis', 'embedded'] as const)('scale-out: %s', (backend) => {
   }; the ledger matches the provider's bill call by call`, async () => {
     if (backend === 'redis') {
       server = await serveProcess(env(), ['--no-workers']);
-      workers.push(await workerProcess(env()), await workerProcess(env()));
+      // The second worker (the one that lives) serves its own /metrics.
+      workers.push(await workerProcess(env()), await workerProcess(env(), ['--metrics-port', '0']));
     } else {
       server = await serveProcess(env());
     }
@@ -204,6 +205,18 @@ describe.each(['redis', 'embedded'] as const)('scale-out: %s', (backend) => {
     const ledgerSum = ok.reduce((n, e) => n + e.cost, 0);
     expect(ledgerSum + lostCost).toBe(b.total_micros);
     if (backend === 'embedded') expect(ledgerSum).toBe(b.total_micros);
+    if (backend === 'redis') {
+      // The surviving worker counts the calls it made for the runs it worked on.
+      const metricsUrl = `${workers[1]!.url}/metrics`;
+      expect(workers[1]!.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+      expect((await fetch(metricsUrl)).status).toBe(401);
+      const text = await (await fetch(metricsUrl, { headers: { authorization: `Bearer ${TOKEN}` } })).text();
+      const workerCalls = [...text.matchAll(/^chokepoint_calls_total\{[^}]*outcome="ok"[^}]*\} (\d+)$/gm)]
+        .map((m) => Number(m[1]))
+        .reduce((a, n) => a + n, 0);
+      expect(workerCalls).toBeGreaterThan(0);
+      expect(workerCalls).toBeLessThanOrEqual(ok.length);
+    }
     console.log(
       `${backend}: ${RUNS} runs, ${approved} approvals, ${b.calls} model calls billed ($${(b.total_micros / 1e6).toFixed(6)}), ` +
         `${ok.length} in the ledger as ok, ${b.calls - ok.length} lost in flight with the killed worker ($${(lostCost / 1e6).toFixed(6)})`,

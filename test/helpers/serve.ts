@@ -75,7 +75,8 @@ export function workerProcess(env: NodeJS.ProcessEnv = {}, args: string[] = []):
       if (!/^worker .*\n[\s\S]*store/m.test(out)) return;
       clearTimeout(timer);
       resolve({
-        url: '',
+        // The metrics address when started with --metrics-port, else ''.
+        url: /^ {2}metrics +(http:\/\/\S+)\/metrics$/m.exec(out)?.[1] ?? '',
         proc,
         output: () => out,
         stop: () =>

@@ -1,7 +1,11 @@
+import { getRequestListener } from '@hono/node-server';
+import { Hono } from 'hono';
 import { openApprovals } from '../../../approvals/open.ts';
 import { loadConfig } from '../../config/load.ts';
 import { createLogger } from '../../log.ts';
-import { openRuntime } from '../../runtime.ts';
+import { metricsRoute } from '../../observability/route.ts';
+import { openRuntime, type Runtime } from '../../runtime.ts';
+import { type Listening, listen } from '../../server/listen.ts';
 import { openRunHost } from '../../workflows/open.ts';
 import type { Command } from '../command.ts';
 import { CliError } from '../command.ts';
@@ -9,7 +13,7 @@ import { CliError } from '../command.ts';
 export const workerCommand: Command = {
   name: 'worker',
   summary: 'work on workflow runs without the HTTP server (Redis backend)',
-  help: `Usage: chokepoint worker [--config FILE] [--concurrency N]
+  help: `Usage: chokepoint worker [--config FILE] [--concurrency N] [--metrics-port N] [--metrics-host H]
 
 Takes runs from the \`runs\` queue on Redis (BullMQ) and runs them: new runs, runs resumed by an
 approval, and runs whose worker died (BullMQ's stalled-job check hands them on after the lock,
@@ -19,14 +23,30 @@ workers and servers against one Redis (REDIS_URL); each loads the same workflows
 Options:
   --config FILE    config file (default ./chokepoint.config.yaml, or $CHOKEPOINT_CONFIG)
   --concurrency N  runs this worker works on at once (default workers.concurrency, 32)
+  --metrics-port N serve this worker's Prometheus metrics at http://H:N/metrics (0 picks a free
+                   port; default: none). The model and tool calls of the runs a worker works on
+                   are counted in that worker, so scrape every worker as well as every server.
+                   Same auth as serve's /metrics (an operator token, unless metrics.public).
+  --metrics-host H address for --metrics-port (default server.host, 127.0.0.1)
 
 Stops gracefully on SIGTERM/SIGINT: takes no new work, hands the runs it holds back to the queue
 (another worker resumes them from their last step), then exits.`,
   options: {
     config: { type: 'string' },
     concurrency: { type: 'string' },
+    'metrics-port': { type: 'string' },
+    'metrics-host': { type: 'string' },
   },
   async run({ values, out }) {
+    let metricsPort: number | undefined;
+    if (values['metrics-port'] !== undefined) {
+      metricsPort = Number(values['metrics-port']);
+      if (!Number.isInteger(metricsPort) || metricsPort < 0 || metricsPort > 65535) {
+        throw new CliError(
+          `--metrics-port: expected a port number 0-65535, got ${JSON.stringify(values['metrics-port'])}`,
+        );
+      }
+    }
     const config = loadConfig({ path: values.config as string | undefined });
     if (config.store.backend !== 'redis') {
       throw new CliError(
@@ -44,6 +64,7 @@ Stops gracefully on SIGTERM/SIGINT: takes no new work, hands the runs it holds b
     }
     const log = createLogger({ level: config.logLevel });
     const rt = await openRuntime(config, log);
+    let metrics: Listening | undefined;
     try {
       const host = await openRunHost(rt, { recover: false });
       await openApprovals(rt, host, { workers: true });
@@ -52,8 +73,14 @@ Stops gracefully on SIGTERM/SIGINT: takes no new work, hands the runs it holds b
       out(`  workflows    ${listed.workflows.map((w) => `${w.id}@${w.version}`).join(', ') || '(none)'}`);
       for (const bad of listed.invalid)
         out(`  INVALID      ${bad.file}: ${bad.problems.map((p) => `${p.field}: ${p.message}`).join('; ')}`);
+      if (metricsPort !== undefined) {
+        const host = (values['metrics-host'] as string | undefined) ?? config.server.host;
+        metrics = await serveMetrics(rt, metricsPort, host);
+        out(`  metrics      ${metrics.url}/metrics`);
+      }
       out(`  store        redis (${config.store.prefix})`);
     } catch (err) {
+      await metrics?.close(0);
       await rt.close();
       throw err;
     }
@@ -62,6 +89,7 @@ Stops gracefully on SIGTERM/SIGINT: takes no new work, hands the runs it holds b
         process.off('SIGTERM', onTerm);
         process.off('SIGINT', onInt);
         log.info('worker stopping', { signal });
+        await metrics?.close(1000);
         await rt.approvals?.close();
         await rt.runs?.close();
         await rt.close();
@@ -76,3 +104,11 @@ Stops gracefully on SIGTERM/SIGINT: takes no new work, hands the runs it holds b
     return 0;
   },
 };
+
+/** `/metrics` (and `/healthz`) of a worker, on its own port: the worker has no other HTTP face. */
+function serveMetrics(rt: Runtime, port: number, host: string): Promise<Listening> {
+  const app = new Hono();
+  app.get('/healthz', (c) => c.json({ ok: true }));
+  app.route('/', metricsRoute(rt));
+  return listen(getRequestListener(app.fetch), { port, host });
+}

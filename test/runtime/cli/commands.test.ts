@@ -3,6 +3,7 @@ import { CliError, type Command, parseCommandArgs } from '../../../runtime/cli/c
 import { budgetsCommand } from '../../../runtime/cli/commands/budgets.ts';
 import { keysCommand } from '../../../runtime/cli/commands/keys.ts';
 import { killCommand, unkillCommand } from '../../../runtime/cli/commands/kill.ts';
+import { workerCommand } from '../../../runtime/cli/commands/worker.ts';
 import { ADMIN_TOKEN, type Harness, startHarness } from '../../helpers/harness.ts';
 
 const COMMANDS: Record<string, Command> = {
@@ -77,6 +78,17 @@ describe('remote commands: usage errors are caught locally (exit 2)', () => {
     expect(r.code).toBe(2);
     expect(r.err).toContain(message);
     expect(r.out).toBe('');
+  });
+});
+
+describe('worker: usage errors before anything starts (exit 2)', () => {
+  it.each([
+    [['--metrics-port', 'nine'], '--metrics-port: expected a port number 0-65535, got "nine"'],
+    [['--metrics-port', '70000'], '--metrics-port: expected a port number 0-65535, got "70000"'],
+  ])('worker %j', async (argv, message) => {
+    const r = await run(workerCommand, argv);
+    expect(r.code).toBe(2);
+    expect(r.err).toContain(message);
   });
 });
 
