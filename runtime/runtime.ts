@@ -8,6 +8,7 @@ import type { Approvals } from '../approvals/service.ts';
 import type { SessionBoxes } from '../approvals/sessions.ts';
 import { KeyRing } from './auth/keys.ts';
 import { loadOperators, type OperatorSetup } from './auth/operators.ts';
+import { type Broadcast, redisBroadcast } from './broadcast.ts';
 import type { Config } from './config/load.ts';
 import { type AlarmBackend, EventLog, RedisAlarms, SqliteAlarms } from './events.ts';
 import type { CallRecord } from './gateway/call.ts';
@@ -54,6 +55,8 @@ export interface Runtime {
   runs?: RunHost;
   /** Approval items and decisions (set by `openApprovals` alongside `runs`). */
   approvals?: Approvals;
+  /** Messages to every process on the Redis backend (run changes for live views); none embedded. */
+  broadcast?: Broadcast;
   /** Session time boxes of outside agents (set by `openApprovals`). */
   sessions?: SessionBoxes;
   /** Set when the provider is the emulator (the in-process one also sets `emulator`). */
@@ -122,6 +125,7 @@ export async function openRuntime(
   const redisConns: Redis[] = [];
   let keys: KeyRing;
   let alarms: AlarmBackend;
+  let broadcast: Broadcast | undefined;
   if (config.store.backend === 'redis') {
     const { Redis } = await import('ioredis');
     const opts = { maxRetriesPerRequest: 2, enableOfflineQueue: true, lazyConnect: false };
@@ -134,6 +138,7 @@ export async function openRuntime(
     redisConns.push(cmd, sub);
     keys = await KeyRing.redis(cmd, sub, config.store.prefix);
     alarms = new RedisAlarms(cmd, config.store.prefix);
+    broadcast = redisBroadcast(cmd, sub, config.store.prefix, log);
   } else {
     keys = KeyRing.embedded(join(config.dataDir, 'chokepoint.db'));
     alarms = new SqliteAlarms(join(config.dataDir, 'chokepoint.db'));
@@ -151,6 +156,7 @@ export async function openRuntime(
     upstream,
     keys,
     operatorSetup,
+    ...(broadcast ? { broadcast } : {}),
     emulatorUrl,
     emulator,
     now,

@@ -3,14 +3,14 @@ import type { Runtime } from '../runtime.ts';
 import type { RunRecord, RunSummary } from '../workflows/run-store.ts';
 
 /**
- * Following runs for MCP clients: the executor's `run` events say at once when a run this process
- * works on changes state (started, suspended, resumed, ended); a re-read every `pollMs` catches
- * the rest (steps, and runs worked on by another process on the Redis backend).
+ * Following runs for MCP clients: the executor's live `run` views say at once when a run changes
+ * state (started, suspended, resumed, ended) — on Redis whichever process works on it; a re-read
+ * every `pollMs` catches the rest (steps, and a broadcast missed while disconnected).
  */
 
-/** Calls `fn` after every change of state of a run this process works on. */
+/** Calls `fn` after every change of state of a run (on Redis, of any process's run). */
 export function onRunChange(rt: Runtime, fn: (r: RunSummary) => void): () => void {
-  const events = rt.runs?.executor.events;
+  const events = rt.runs?.executor.views;
   if (!events) return () => {};
   events.on('run', fn);
   return () => events.off('run', fn);

@@ -139,17 +139,26 @@ interface LiveRun {
 
 const never = <T>() => new Promise<T>(() => {});
 
+/** The broadcast topic of run changes. */
+const RUN_TOPIC = 'runs';
+
 export class WorkflowExecutor {
   private readonly live = new Map<string, LiveRun>();
   readonly prefixes = new PrefixRegistry();
   readonly runs: RunStore;
   readonly owner: string;
-  /** `run` (a RunRecord, after every change of state) for live updates. */
+  /** `run` (a RunSummary, after every change of state of a run this process works on). */
   readonly events = new EventEmitter();
+  /**
+   * `run` for live views (`/api/events`, MCP): on the embedded backend the same as `events`; on
+   * Redis the changes of every process's runs, heard through `rt.broadcast`.
+   */
+  readonly views = new EventEmitter();
   private readonly leaseMs: number;
   private readonly heartbeat: NodeJS.Timeout;
   private readonly killPoll: NodeJS.Timeout;
   private closed = false;
+  private unsubscribe: Promise<() => void> | undefined;
 
   constructor(
     private readonly rt: Runtime,
@@ -160,10 +169,22 @@ export class WorkflowExecutor {
     this.owner = o.owner ?? `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
     this.leaseMs = o.leaseMs ?? 30_000;
     this.events.setMaxListeners(0);
+    this.views.setMaxListeners(0);
     this.heartbeat = setInterval(() => void this.renewLeases(), Math.max(50, this.leaseMs / 3));
     this.heartbeat.unref();
     this.killPoll = setInterval(() => void this.checkKills(), o.killPollMs ?? 1_000);
     this.killPoll.unref();
+    // On Redis a run may change state on any worker: every process hears every change.
+    if (rt.broadcast) {
+      this.unsubscribe = rt.broadcast
+        .subscribe(RUN_TOPIC, (message) => {
+          if (this.views.listenerCount('run')) this.views.emit('run', JSON.parse(message) as RunSummary);
+        })
+        .catch((err: Error) => {
+          rt.log.warn('run changes of other processes will not be seen live', { error: err.message });
+          return () => {};
+        });
+    }
   }
 
   /** Starts a run of a workflow version for whoever asked; the input is validated first. */
@@ -455,6 +476,7 @@ export class WorkflowExecutor {
    */
   async close(): Promise<void> {
     this.closed = true;
+    void this.unsubscribe?.then((off) => off());
     clearInterval(this.heartbeat);
     clearInterval(this.killPoll);
     const runs = [...this.live.values()];
@@ -473,8 +495,11 @@ export class WorkflowExecutor {
     this.prefixes.record(prefix);
   }
 
+  /** Tells this process's listeners, and the live views of every process (on Redis, by broadcast). */
   private emit(record: RunRecord): void {
     if (this.events.listenerCount('run')) this.events.emit('run', structuredClone(summary(record)));
+    if (this.rt.broadcast) this.rt.broadcast.publish(RUN_TOPIC, JSON.stringify(summary(record)));
+    else if (this.views.listenerCount('run')) this.views.emit('run', structuredClone(summary(record)));
   }
 
   private async renewLeases(): Promise<void> {

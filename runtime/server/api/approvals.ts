@@ -16,8 +16,8 @@ import { type Env, iso, jsonBody, limitParam, requireReason, requireRole } from 
 /**
  * Approvals under /api: the items suspended runs wait in, and the four decisions on them.
  * `GET /events` streams live changes (server-sent events) to the inbox: `approval` events come
- * from every process sharing the store (BullMQ QueueEvents on Redis), `run` events from the runs
- * this process works on.
+ * from every process sharing the store (BullMQ QueueEvents on Redis), and so do `run` events (a
+ * Redis broadcast from whichever worker runs the run).
  */
 
 const usdJson = (m: Micros) => ({ usd: formatUsd(m), micros: m });
@@ -171,7 +171,7 @@ export function approvalsApi(rt: Runtime): Hono<Env> {
       const off = approvals().store.subscribe((change) => push('approval', change));
       const onRun = (r: RunRecord) => push('run', runEvent(r));
       const executor = rt.runs?.executor;
-      executor?.events.on('run', onRun);
+      executor?.views.on('run', onRun);
       let open = true;
       stream.onAbort(() => {
         open = false;
@@ -192,7 +192,7 @@ export function approvalsApi(rt: Runtime): Hono<Env> {
         }
       } finally {
         off();
-        executor?.events.off('run', onRun);
+        executor?.views.off('run', onRun);
       }
     });
   });

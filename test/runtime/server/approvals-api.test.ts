@@ -786,3 +786,49 @@ describe.each(['embedded', 'redis'] as Backend[])('approvals expiry (%s backend)
     },
   );
 });
+
+describe('live events across processes (redis backend)', () => {
+  // Two replicas on one Redis: `worker` runs the runs, `front` has no workers (as `serve
+  // --no-workers`). The inbox served by `front` sees the runs change state on `worker`.
+  const prefix = `{cpt-events-${process.pid}-${Date.now() % 100000}}`;
+  let worker: Harness;
+  let front: Harness;
+  beforeAll(async () => {
+    worker = await startHarness({ backend: 'redis', prefix, workflows: WORKFLOWS, config: OPERATORS });
+    front = await startHarness({
+      backend: 'redis',
+      prefix,
+      workflows: WORKFLOWS,
+      config: { ...OPERATORS, workers: { enabled: false } },
+    });
+  });
+  afterAll(async () => {
+    await Promise.all([front?.close(), worker?.close()]);
+  });
+
+  it('GET /events on a replica without workers streams the run changes another process makes', async () => {
+    const events = await openEvents(front.url);
+    try {
+      await events.take((e) => e.event === 'ready');
+      const started = await front.api<{ run: Run }>('POST', '/api/runs', {
+        workflow: 'gated',
+        input: { task: TASKS.gated },
+      });
+      expect(started.status).toBe(201);
+      const id = started.body.run.id;
+      await events.take((e) => e.event === 'run' && e.data.id === id && e.data.state === 'suspended');
+      await events.take(
+        (e) => e.event === 'approval' && e.data.id === `${id}.1` && e.data.state === 'pending',
+      );
+      const r = await front.api('POST', `/api/approvals/${id}.1/approve`, { reason: 'fine' }, OPERATOR_TOKEN);
+      expect(r.status).toBe(200);
+      await events.take((e) => e.event === 'run' && e.data.id === id && e.data.state === 'done');
+      // Each change arrives once, though it went through Redis.
+      expect(
+        events.seen.filter((e) => e.event === 'run' && e.data.id === id && e.data.state === 'done'),
+      ).toHaveLength(1);
+    } finally {
+      events.close();
+    }
+  });
+});
