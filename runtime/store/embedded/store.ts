@@ -72,6 +72,8 @@ import {
  * a worker thread (checkpointer.ts) so no admit or settle pays for one.
  */
 
+/** Most operations one group commit takes; the rest go in the next turn's. */
+const MAX_GROUP = 256;
 /** Reservations expired per admit call, so a backlog never makes one admission slow. */
 const SWEEP_IN_ADMIT = 8;
 const SWEEP_BATCH = 500;
@@ -451,9 +453,11 @@ export class EmbeddedMoneyStore implements MoneyStore {
   }
 
   private readonly flush = (): void => {
-    const batch = this.pending;
-    if (!batch.length) return;
-    this.pending = [];
+    if (!this.pending.length) return;
+    // A bounded group: under overload one transaction must not hold the event loop for long.
+    const batch = this.pending.length > MAX_GROUP ? this.pending.splice(0, MAX_GROUP) : this.pending;
+    if (batch === this.pending) this.pending = [];
+    else setImmediate(this.flush);
     const outcomes: ({ ok: true; value: unknown } | { ok: false; error: unknown })[] = [];
     try {
       this.groupTx.immediate(batch, outcomes);
