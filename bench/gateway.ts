@@ -38,14 +38,23 @@ import autocannon from 'autocannon';
 import {
   type Contender,
   type Measured,
+  measured,
   paced,
-  pct,
   r2,
   r3,
   type Sequential,
   sequential,
 } from './lib/load.ts';
-import { api, chokepointConfig, freePort, type Proc, sample, startNode, stopAll } from './lib/procs.ts';
+import {
+  api,
+  chokepointConfig,
+  chokepointEnv,
+  freePort,
+  type Proc,
+  sample,
+  startNode,
+  stopAll,
+} from './lib/procs.ts';
 import { svgChart } from './lib/svg.ts';
 
 const argv = process.argv.slice(2);
@@ -133,21 +142,7 @@ async function drive(c: Contender, body: string, secs: number): Promise<Measured
   );
   const secsTaken = (performance.now() - t0) / 1000;
   clearInterval(rssTimer);
-  const after = sample(c.pids);
-  latencies.sort((a, b) => a - b);
-  const cpuMs = after.cpuMs - before.cpuMs;
-  const own = c.pids.length > 0;
-  return {
-    reqPerSec: Math.round(latencies.length / secsTaken),
-    p50: r2(pct(latencies, 50)),
-    p90: r2(pct(latencies, 90)),
-    p99: r2(pct(latencies, 99)),
-    non2xx,
-    errors,
-    cpuPct: own ? Math.round((cpuMs / (secsTaken * 1000)) * 100) : null,
-    cpuUsPerReq: own && latencies.length ? Math.round((cpuMs * 1000) / latencies.length) : null,
-    rssMb: own ? Math.round(Math.max(peakRss, after.rss) / 2 ** 20) : null,
-  };
+  return measured({ latencies, secsTaken, before, pids: c.pids, peakRss, non2xx, errors }, r2);
 }
 
 /** One request per body: skip the contender (with the reason) unless it answers completely. */
@@ -191,14 +186,8 @@ async function contendersFor(upstreamLatency: number, portkeyEntry: string | und
     startNode([runTs, join(root, 'bench/bare-hono-proxy.ts'), emulator.url]),
     startNode([runTs, join(root, 'bench/bare-proxy.ts'), emulator.url]),
   ]);
-  const serveEnv = (config: ReturnType<typeof chokepointConfig>, redis: boolean) => ({
-    REDIS_URL: redis ? REDIS_URL : '',
-    CHOKEPOINT_CONFIG: config.file,
-    CHOKEPOINT_DATA_DIR: join(config.dir, 'data'),
-    CHOKEPOINT_WORKFLOWS_DIR: config.dir,
-    CHOKEPOINT_ADMIN_TOKEN: TOKEN,
-    CHOKEPOINT_LOG_LEVEL: 'warn',
-  });
+  const serveEnv = (config: ReturnType<typeof chokepointConfig>, redis: boolean) =>
+    chokepointEnv(config, TOKEN, redis ? REDIS_URL : '');
   const provider = `provider: { kind: emulator, baseUrl: "${emulator.url}", countTokensNearCeiling: false }`;
   const embeddedConfig = chokepointConfig(provider);
   const prefix = `{cpbench${process.pid}x${upstreamLatency}}`;

@@ -21,7 +21,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
 import { paced, r3, sequential } from './lib/load.ts';
-import { api, chokepointConfig, sample, startNode, stop, stopAll } from './lib/procs.ts';
+import { api, chokepointConfig, chokepointEnv, sample, startNode, stop, stopAll } from './lib/procs.ts';
 
 const argv = process.argv.slice(2);
 const flag = (name: string) => argv.includes(`--${name}`);
@@ -64,14 +64,7 @@ try {
     const nodeFlags = profileDir ? ['--cpu-prof', '--cpu-prof-dir', profileDir] : [];
     if (opt('node-flags')) nodeFlags.push(...opt('node-flags')!.split(' '));
     proc = await startNode([...nodeFlags, cli, 'serve', '--port', '0'], {
-      env: {
-        REDIS_URL: redis ? REDIS_URL : '',
-        CHOKEPOINT_CONFIG: config.file,
-        CHOKEPOINT_DATA_DIR: join(config.dir, 'data'),
-        CHOKEPOINT_WORKFLOWS_DIR: config.dir,
-        CHOKEPOINT_ADMIN_TOKEN: TOKEN,
-        CHOKEPOINT_LOG_LEVEL: 'warn',
-      },
+      env: chokepointEnv(config, TOKEN, redis ? REDIS_URL : ''),
     });
     const who = { team: 'bench', env: 'bench', seat: 'bench' };
     headers = { 'x-api-key': (await api<{ key: string }>(proc.url, TOKEN, 'POST', '/api/keys', who)).key };

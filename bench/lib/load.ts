@@ -99,20 +99,40 @@ export async function paced(c: Contender, body: string, secs: number, perSec: nu
   const secsTaken = (performance.now() - t0) / 1000;
   clearInterval(rssTimer);
   agent.destroy();
-  const after = sample(c.pids);
+  return measured({ latencies, secsTaken, before, pids: c.pids, peakRss, non2xx, errors }, r3);
+}
+
+/**
+ * What a load run measured: req/s and latency percentiles (rounded with `round`), failures, and
+ * the CPU and peak RSS of the contender's own processes since `before`.
+ */
+export function measured(
+  run: {
+    latencies: number[];
+    secsTaken: number;
+    before: { cpuMs: number };
+    pids: number[];
+    peakRss: number;
+    non2xx: number;
+    errors: number;
+  },
+  round: (n: number) => number,
+): Measured {
+  const { latencies, secsTaken, pids } = run;
+  const after = sample(pids);
   latencies.sort((a, b) => a - b);
-  const cpuMs = after.cpuMs - before.cpuMs;
-  const own = c.pids.length > 0;
+  const cpuMs = after.cpuMs - run.before.cpuMs;
+  const own = pids.length > 0;
   return {
     reqPerSec: Math.round(latencies.length / secsTaken),
-    p50: r3(pct(latencies, 50)),
-    p90: r3(pct(latencies, 90)),
-    p99: r3(pct(latencies, 99)),
-    non2xx,
-    errors,
+    p50: round(pct(latencies, 50)),
+    p90: round(pct(latencies, 90)),
+    p99: round(pct(latencies, 99)),
+    non2xx: run.non2xx,
+    errors: run.errors,
     cpuPct: own ? Math.round((cpuMs / (secsTaken * 1000)) * 100) : null,
     cpuUsPerReq: own && latencies.length ? Math.round((cpuMs * 1000) / latencies.length) : null,
-    rssMb: own ? Math.round(Math.max(peakRss, after.rss) / 2 ** 20) : null,
+    rssMb: own ? Math.round(Math.max(run.peakRss, after.rss) / 2 ** 20) : null,
   };
 }
 

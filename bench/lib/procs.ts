@@ -121,6 +121,22 @@ export function chokepointConfig(extra: string): { dir: string; file: string } {
   return { dir, file };
 }
 
+/** The environment of a `chokepoint serve` on that config (Redis when `redisUrl`, else embedded). */
+export function chokepointEnv(
+  config: { dir: string; file: string },
+  adminToken: string,
+  redisUrl = '',
+): NodeJS.ProcessEnv {
+  return {
+    REDIS_URL: redisUrl,
+    CHOKEPOINT_CONFIG: config.file,
+    CHOKEPOINT_DATA_DIR: join(config.dir, 'data'),
+    CHOKEPOINT_WORKFLOWS_DIR: config.dir,
+    CHOKEPOINT_ADMIN_TOKEN: adminToken,
+    CHOKEPOINT_LOG_LEVEL: 'warn',
+  };
+}
+
 export async function api<T = Record<string, unknown>>(
   url: string,
   token: string,
