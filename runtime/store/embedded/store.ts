@@ -422,7 +422,8 @@ export class EmbeddedMoneyStore implements MoneyStore {
   }
 
   async close(): Promise<void> {
-    if (this.db.open) this.flush(); // answer what this turn asked for before the file closes
+    // Answer what was asked for before the file closes.
+    while (this.pending.length && this.db.open) this.flush();
     await this.checkpointer?.stop();
     if (this.db.open) this.db.close();
   }
