@@ -1,6 +1,6 @@
 import { formatUsd, type Micros } from '../runtime/money.ts';
 import type { Runtime } from '../runtime/runtime.ts';
-import { RunStateError } from '../runtime/workflows/executor.ts';
+import { RunNotFoundError, RunStateError } from '../runtime/workflows/executor.ts';
 import type { RunHost } from '../runtime/workflows/host.ts';
 import type { JournalEntry, RunRecord } from '../runtime/workflows/run-store.ts';
 import {
@@ -188,7 +188,29 @@ export class Approvals {
         ...(input.addTime ? { add_time_ms: input.addTime } : {}),
       },
     });
-    await this.apply(item, decision);
+    try {
+      await this.apply(item, decision);
+    } catch (err) {
+      if (!(err instanceof RunStateError || err instanceof RunNotFoundError)) throw err;
+      // The run moved on (resumed or killed another way) between the check above and the
+      // compare-and-set: the decision stands in the record but did nothing. Say so in the audit
+      // trail and to the operator, rather than leave a decision that looks applied.
+      const run = await this.host.get(item.runId);
+      const now = run
+        ? `${run.state}${run.state === 'suspended' ? ` at suspension ${run.suspensions}` : ''}`
+        : 'gone';
+      await this.rt.store.appendAudit({
+        actor: 'chokepoint',
+        reason: `not applied: ${(err as Error).message}`,
+        action: 'approval.not_applied',
+        target: `${item.kind}:${item.runId}`,
+        before: { approval: id, state: DECISION_STATE[input.action] },
+        after: { approval: id, run: run?.state ?? 'gone' },
+      });
+      throw new RunStateError(
+        `approval ${id} was recorded as ${DECISION_STATE[input.action]} but not applied: run ${item.runId} is ${now} (it moved on while the decision was taken)`,
+      );
+    }
     return item;
   }
 

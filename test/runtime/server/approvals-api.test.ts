@@ -606,6 +606,40 @@ describe.each(['embedded', 'redis'] as Backend[])('approvals API (%s backend)', 
     expect((await settled(gate.run.id)).run.state).toBe('killed');
   });
 
+  it('a run that moves on between the check and the decision: the decision is a 409 and audited as not applied', async () => {
+    const gate = await suspend('gated');
+    // Interleave a kill at the worst moment: after the decision's compare-and-set, before it is
+    // applied (the window a decision and a kill from elsewhere can race in).
+    const store = h.rt.approvals!.store;
+    const cas = store.decide.bind(store);
+    let interleaved = false;
+    store.decide = async (id, d) => {
+      const item = await cas(id, d);
+      if (!interleaved && id === gate.item.id) {
+        interleaved = true;
+        await h.rt.runs!.kill(gate.run.id, { actor: 'elsewhere', reason: 'killed from elsewhere' });
+      }
+      return item;
+    };
+    try {
+      const late = await decide(gate.item.id, 'approve', { reason: 'go' });
+      expect(late.status).toBe(409);
+      expect(late.body.error.message).toMatch(
+        new RegExp(
+          `approval ${gate.item.id.replace('.', '\\.')} was recorded as approved but not applied: run \\S+ is killed`,
+        ),
+      );
+    } finally {
+      store.decide = cas;
+    }
+    const audit = await h.api<{ entries: Audit[] }>('GET', `/api/audit?target=run:${gate.run.id}`);
+    const actions = audit.body.entries.map((e) => e.action);
+    expect(actions).toContain('approval.approve');
+    const note = audit.body.entries.find((e) => e.action === 'approval.not_applied');
+    expect(note).toMatchObject({ actor: 'chokepoint', after: { approval: gate.item.id, run: 'killed' } });
+    expect((await settled(gate.run.id)).run.state).toBe('killed');
+  });
+
   it('a session past its session time box waits in the inbox; approving it lets the next call through', async () => {
     const seat = `agent-${backend}`;
     const created = await h.api<{ key: string; record: { id: string } }>('POST', '/api/keys', {
