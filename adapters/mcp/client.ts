@@ -51,7 +51,16 @@ export interface CallOptions {
   signal?: AbortSignal;
   /** Default: the pool's `callTimeoutMs`. */
   timeoutMs?: number;
+  /**
+   * Sent as `_meta["chokepoint/idempotency-key"]` with a tools/call: the same key for every
+   * attempt of one logical call, so a server that honours it carries out a call cut short and made
+   * again (after a time box, a kill, a crash) only once. Servers that do not know it ignore it.
+   */
+  idempotencyKey?: string;
 }
+
+/** The `_meta` key of a tools/call's idempotency key. */
+export const IDEMPOTENCY_META = 'chokepoint/idempotency-key';
 
 /**
  * Why a call to an MCP server did not produce a tool result:
@@ -190,7 +199,12 @@ export class McpConnection {
     const client = await this.ensure(opts.signal);
     let result: Awaited<ReturnType<Client['callTool']>>;
     try {
-      result = await client.callTool({ name, arguments: args }, undefined, this.requestOptions(opts));
+      const params = {
+        name,
+        arguments: args,
+        ...(opts.idempotencyKey ? { _meta: { [IDEMPOTENCY_META]: opts.idempotencyKey } } : {}),
+      };
+      result = await client.callTool(params, undefined, this.requestOptions(opts));
     } catch (err) {
       throw this.failed(client, err, `tools/call ${name}`, opts);
     }

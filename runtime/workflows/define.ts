@@ -95,7 +95,7 @@ export interface McpToolBinding {
   /** Calls the tool; throws (with a `kind`: unreachable, timeout, aborted, …) when there is no result. */
   call(
     args: Record<string, unknown>,
-    opts: { signal: AbortSignal; timeoutMs: number },
+    opts: { signal: AbortSignal; timeoutMs: number; idempotencyKey?: string },
   ): Promise<{ content: string; isError: boolean; bytes: number }>;
 }
 

@@ -952,7 +952,13 @@ export class WorkflowExecutor {
     let result: Awaited<ReturnType<McpToolBinding['call']>> | undefined;
     let failure: (Error & { kind?: string }) | undefined;
     try {
-      result = await tool.call(args as Record<string, unknown>, { signal: controller.signal, timeoutMs });
+      // The same key on every attempt of this call (the journal key is a content address of it):
+      // a server that honours it does not carry out twice a call a time box or kill cut short.
+      result = await tool.call(args as Record<string, unknown>, {
+        signal: controller.signal,
+        timeoutMs,
+        idempotencyKey: `${record.id}/${key}`,
+      });
     } catch (err) {
       failure = err as Error & { kind?: string };
     }

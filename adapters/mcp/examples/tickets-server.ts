@@ -16,7 +16,13 @@ import { z } from 'zod';
  * Over HTTP it serves streamable HTTP on `/mcp` (sessions; with `--token`, only requests with
  * `Authorization: Bearer T`) and prints `listening on http://…/mcp` to stdout.
  * `--test-tools` adds tools the tests use: `slow` (answers after `ms`, stops when cancelled),
- * `big` (a text of `bytes` bytes), `picture` (image content) and `crash` (the process exits).
+ * `slow_create_ticket` (opens a ticket at once, answers after `ms`), `big` (a text of `bytes`
+ * bytes), `picture` (image content) and `crash` (the process exits).
+ *
+ * `create_ticket` and `slow_create_ticket` honour Chokepoint's idempotency key
+ * (`_meta["chokepoint/idempotency-key"]` on tools/call): a call made again with a key already seen
+ * returns the ticket the first one opened instead of opening another — so a call a time box or a
+ * kill cut short, made again on resume, opens one ticket.
  */
 
 interface Ticket {
@@ -62,6 +68,32 @@ const testTools = flag('--test-tools');
 
 const json = (value: unknown) => ({ content: [{ type: 'text' as const, text: JSON.stringify(value) }] });
 
+/** Tickets opened by idempotency key (the last 10,000 keys). */
+const opened = new Map<string, Ticket>();
+
+/** The ticket this call's idempotency key already opened (`again`), or a new one remembered under it. */
+function openTicket(
+  fields: { title: string; body: string; priority?: Ticket['priority'] },
+  meta: Record<string, unknown> | undefined,
+): { ticket: Ticket; again: boolean } {
+  const key = meta?.['chokepoint/idempotency-key'];
+  const seen = typeof key === 'string' ? opened.get(key) : undefined;
+  if (seen) return { ticket: seen, again: true };
+  const t: Ticket = {
+    id: `T-${next++}`,
+    title: fields.title,
+    body: fields.body,
+    priority: fields.priority ?? 'normal',
+    status: 'open',
+  };
+  tickets.push(t);
+  if (typeof key === 'string') {
+    if (opened.size >= 10_000) opened.delete(opened.keys().next().value!);
+    opened.set(key, t);
+  }
+  return { ticket: t, again: false };
+}
+
 function ticketServer(): McpServer {
   const server = new McpServer({ name: 'tickets', version: '1.0.0' });
   server.registerTool(
@@ -104,17 +136,7 @@ function ticketServer(): McpServer {
         priority: z.enum(['low', 'normal', 'urgent']).optional(),
       },
     },
-    ({ title, body, priority }) => {
-      const t: Ticket = {
-        id: `T-${next++}`,
-        title,
-        body,
-        priority: priority ?? 'normal',
-        status: 'open',
-      };
-      tickets.push(t);
-      return json(t);
-    },
+    ({ title, body, priority }, extra) => json(openTicket({ title, body, priority }, extra._meta).ticket),
   );
   if (testTools) {
     server.registerTool(
@@ -132,6 +154,25 @@ function ticketServer(): McpServer {
           });
         });
         return { content: [{ type: 'text', text: extra.signal.aborted ? 'cancelled' : `waited ${ms} ms` }] };
+      },
+    );
+    server.registerTool(
+      'slow_create_ticket',
+      {
+        description: 'Opens a ticket at once, then answers after ms milliseconds (stops when cancelled)',
+        inputSchema: { title: z.string().min(1), ms: z.number().int().nonnegative() },
+      },
+      async ({ title, ms }, extra) => {
+        const { ticket, again } = openTicket({ title, body: '' }, extra._meta);
+        if (again) return json(ticket); // the work was done by the first attempt
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, ms);
+          extra.signal.addEventListener('abort', () => {
+            clearTimeout(timer);
+            resolve();
+          });
+        });
+        return json(ticket);
       },
     );
     server.registerTool(

@@ -80,7 +80,14 @@ const calls = (id: string, opts: { server?: Partial<McpServerSpec>; spend?: stri
     prefix: { system: 'You call tools.' },
     models: { default: 'cheap' },
     limits: { spend: opts.spend ?? '$1.00', time: opts.time ?? '1m', steps: 20 },
-    mcp: [{ name: 'tickets', stdio: SERVER, tools: [...ALLOWED, 'slow', 'big'], ...opts.server }],
+    mcp: [
+      {
+        name: 'tickets',
+        stdio: SERVER,
+        tools: [...ALLOWED, 'slow', 'slow_create_ticket', 'big'],
+        ...opts.server,
+      },
+    ],
     machine: callsMachine,
   });
 
@@ -221,6 +228,40 @@ describe('MCP tools in workflow runs (real MCP server, emulator provider)', () =
     // Not journaled: a resume calls it again.
     expect(await ex.runs.journal(run.id)).toEqual([]);
     expect((await ex.kill(run.id, { actor: 'alice', reason: 'done testing' })).state).toBe('killed');
+  });
+
+  it('a call the time box cut short is made again on resume with the same idempotency key: one ticket', async () => {
+    const title = `printer on fire ${Date.now()}`;
+    const w = await bind(calls('idempotent', { time: '800ms' }));
+    const cut = await ex.wait(
+      (await ex.start(w, { calls: [call('tickets__slow_create_ticket', { title, ms: 60_000 })] }, WHO)).id,
+    );
+    // The server opened the ticket, then the time box aborted the call before its answer.
+    expect(cut).toMatchObject({ state: 'suspended', reason: 'time_box' });
+    expect(await ex.runs.journal(cut.id)).toEqual([]);
+    await ex.resume(cut.id, w, { restartClock: true, by: { actor: 'alice', reason: 'carry on' } });
+    const done = await ex.wait(cut.id);
+    expect(done.state).toBe('done');
+    const made = JSON.parse(results(done.output)[0]!.content) as { id: string; title: string };
+    expect(made.title).toBe(title);
+    // Asked twice (two ledger entries), carried out once: the server knows one ticket by that title.
+    expect((await ledger(cut.id)).map((e) => [e.name, e.outcome, e.code ?? null])).toEqual([
+      ['tickets__slow_create_ticket', 'error', 'aborted'],
+      ['tickets__slow_create_ticket', 'ok', null],
+    ]);
+    const search = await ex.wait(
+      (
+        await ex.start(
+          await bind(calls('find')),
+          { calls: [call('tickets__search_tickets', { query: title })] },
+          WHO,
+        )
+      ).id,
+    );
+    const found = JSON.parse(results(search.output)[0]!.content) as {
+      tickets: { id: string; title: string }[];
+    };
+    expect(found.tickets.filter((t) => t.title === title).map((t) => t.id)).toEqual([made.id]);
   });
 
   it('a kill aborts an MCP tool call in flight at once', async () => {
