@@ -91,7 +91,16 @@ describe('MCP client pool over stdio', () => {
     expect(c.connected).toBe(true);
     expect(c.pid).toBeGreaterThan(0);
     expect(tools.map((t) => t.name).sort()).toEqual(
-      ['big', 'crash', 'create_ticket', 'get_ticket', 'picture', 'search_tickets', 'slow'].sort(),
+      [
+        'big',
+        'crash',
+        'create_ticket',
+        'get_ticket',
+        'picture',
+        'search_tickets',
+        'slow',
+        'slow_create_ticket',
+      ].sort(),
     );
     const search = tools.find((t) => t.name === 'search_tickets')!;
     expect(search.description).toMatch(/Searches support tickets/);
