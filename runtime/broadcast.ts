@@ -18,6 +18,12 @@ export interface Broadcast {
 /** `cmd` publishes; `sub` is a connection in subscriber mode (it may carry other channels). */
 export function redisBroadcast(cmd: Redis, sub: Redis, prefix: string, log: Logger): Broadcast {
   const channel = (topic: string) => `${prefix}:bc:${topic}`;
+  // One Redis subscription per channel, however many listeners share it in this process.
+  const listeners = new Map<string, Set<(message: string) => void>>();
+  const subscribed = new Map<string, Promise<unknown>>();
+  sub.on('message', (from: string, message: string) => {
+    for (const fn of listeners.get(from) ?? []) fn(message);
+  });
   return {
     publish(topic, message) {
       cmd
@@ -26,14 +32,21 @@ export function redisBroadcast(cmd: Redis, sub: Redis, prefix: string, log: Logg
     },
     async subscribe(topic, fn) {
       const ch = channel(topic);
-      const onMessage = (from: string, message: string) => {
-        if (from === ch) fn(message);
-      };
-      sub.on('message', onMessage);
-      await sub.subscribe(ch);
+      let set = listeners.get(ch);
+      if (!set) {
+        set = new Set();
+        listeners.set(ch, set);
+      }
+      set.add(fn);
+      if (!subscribed.has(ch)) subscribed.set(ch, sub.subscribe(ch));
+      await subscribed.get(ch);
       return () => {
-        sub.off('message', onMessage);
-        void sub.unsubscribe(ch).catch(() => {});
+        set.delete(fn);
+        if (set.size === 0 && listeners.get(ch) === set) {
+          listeners.delete(ch);
+          subscribed.delete(ch);
+          void sub.unsubscribe(ch).catch(() => {});
+        }
       };
     },
   };
