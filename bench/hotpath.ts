@@ -82,7 +82,10 @@ try {
   /** Stops serve with SIGINT first when profiling, so it writes its profile. */
   const finish = async () => {
     if (!profileDir) return;
+    // serve's graceful stop may take a while (open connections); the profile is written at exit.
+    const exited = new Promise((r) => proc.proc.once('exit', r));
     proc.proc.kill('SIGINT');
+    await Promise.race([exited, new Promise((r) => setTimeout(r, 15_000))]);
     await stop(proc.proc);
     console.log(`profile written to ${profileDir}`);
   };
