@@ -1,5 +1,4 @@
-import type { Hono } from 'hono';
-import type { Operator } from '../auth/operators.ts';
+import type { Api, ApiAnswer } from '../server/api/in-process.ts';
 
 /**
  * The MCP server acts through the operator API, in-process, as the operator whose token opened
@@ -8,16 +7,7 @@ import type { Operator } from '../auth/operators.ts';
  * exactly like one taken with the CLI or in the inbox.
  */
 
-export interface ApiAnswer<T = Record<string, unknown>> {
-  status: number;
-  body: T;
-}
-
-export type Api = <T = Record<string, unknown>>(
-  method: string,
-  path: string,
-  body?: unknown,
-) => Promise<ApiAnswer<T>>;
+export { type Api, type ApiAnswer, inProcessApi } from '../server/api/in-process.ts';
 
 /** The API's error envelope: `{type:'error', error:{type,message}, chokepoint:{code, field?}}`. */
 interface Envelope {
@@ -36,28 +26,6 @@ export class ApiRefusal extends Error {
     super(message);
     this.name = 'ApiRefusal';
   }
-}
-
-export function inProcessApi(app: Hono, operator: Operator): Api {
-  return async <T>(method: string, path: string, body?: unknown) => {
-    const res = await app.request(
-      path,
-      {
-        method,
-        headers: body === undefined ? {} : { 'content-type': 'application/json' },
-        body: body === undefined ? undefined : JSON.stringify(body),
-      },
-      { webOperator: operator },
-    );
-    const text = await res.text();
-    let parsed: unknown;
-    try {
-      parsed = text ? JSON.parse(text) : {};
-    } catch {
-      parsed = { error: { message: text.slice(0, 300) } };
-    }
-    return { status: res.status, body: parsed as T };
-  };
 }
 
 /** The answer's body, or an `ApiRefusal` carrying the API's own message. */

@@ -7,6 +7,7 @@ import { deleteCookie, getCookie, setCookie } from 'hono/cookie';
 import type { Operator, Role } from '../auth/operators.ts';
 import { roleAtLeast } from '../auth/operators.ts';
 import type { Runtime } from '../runtime.ts';
+import { type ApiAnswer, inProcessApi } from '../server/api/in-process.ts';
 import { APP_CSS, APP_JS } from './assets.ts';
 import type { PageContext } from './layout.tsx';
 import { approvalPages } from './pages/inbox.tsx';
@@ -24,11 +25,6 @@ import { SESSION_COOKIE, SESSION_TTL_MS, Sessions, sessionSecret, type WebSessio
 
 export type WebEnv = { Variables: { session: WebSession; page: PageContext } };
 
-export interface ApiAnswer<T = Record<string, unknown>> {
-  status: number;
-  body: T;
-}
-
 export class Web {
   constructor(
     readonly rt: Runtime,
@@ -42,17 +38,7 @@ export class Web {
     path: string,
     body?: unknown,
   ): Promise<ApiAnswer<T>> {
-    const res = await this.api.request(
-      path,
-      {
-        method,
-        headers: body === undefined ? {} : { 'content-type': 'application/json' },
-        body: body === undefined ? undefined : JSON.stringify(body),
-      },
-      { webOperator: operator },
-    );
-    const text = await res.text();
-    return { status: res.status, body: (text ? JSON.parse(text) : {}) as T };
+    return inProcessApi(this.api, operator)<T>(method, path, body);
   }
 
   /** GET through the API; a non-2xx answer throws (rendered as an error page). */
