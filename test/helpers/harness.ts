@@ -11,6 +11,18 @@ import { listen } from '../../runtime/server/listen.ts';
 import { openRunHost } from '../../runtime/workflows/open.ts';
 
 export const ADMIN_TOKEN = 'cpo_test-admin-token-0123456789';
+/** Two more operators the API tests log in as: a viewer and an operator. */
+export const VIEWER_TOKEN = 'cpo_test-viewer-token-0123456789';
+export const OPERATOR_TOKEN = 'cpo_test-oncall-token-0123456789';
+/** Config adding `vera` (viewer) and `oncall` (operator) with those tokens. */
+export const OPERATORS = {
+  auth: {
+    operators: [
+      { name: 'vera', role: 'viewer', token: VIEWER_TOKEN },
+      { name: 'oncall', role: 'operator', token: OPERATOR_TOKEN },
+    ],
+  },
+};
 
 export type Backend = 'embedded' | 'redis';
 

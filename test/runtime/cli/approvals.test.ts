@@ -8,12 +8,11 @@ import {
   approvalsCommand,
   approvalTable,
 } from '../../../runtime/cli/commands/approvals.ts';
-import { ADMIN_TOKEN, type Harness, startHarness } from '../../helpers/harness.ts';
+import { ADMIN_TOKEN, type Harness, startHarness, VIEWER_TOKEN } from '../../helpers/harness.ts';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const BIN = 'bin/chokepoint.js';
 const WORKFLOWS = fileURLToPath(new URL('../../fixtures/approval-workflows', import.meta.url));
-const VIEWER_TOKEN = 'cpo_test-viewer-token-0123456789';
 const TASKS = {
   gated: 'Pay it [[emulator:tool_use pay={"order":"A1","amount_usd":5}]]',
   capped: 'Loop [[emulator:tool_use lookup={"order":"A1"}]]',

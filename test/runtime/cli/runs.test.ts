@@ -6,13 +6,12 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CliError, type Command, parseCommandArgs } from '../../../runtime/cli/command.ts';
 import { duration, resultText, runCommand, runsCommand } from '../../../runtime/cli/commands/runs.ts';
-import { ADMIN_TOKEN, type Harness, startHarness } from '../../helpers/harness.ts';
+import { ADMIN_TOKEN, type Harness, startHarness, VIEWER_TOKEN } from '../../helpers/harness.ts';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const BIN = 'bin/chokepoint.js';
 const DEFINE = join(import.meta.dirname, '../../../runtime/workflows/define.ts');
 const LOOKUP = '[[emulator:tool_use lookup={"order":"A1"}]]';
-const VIEWER_TOKEN = 'cpo_test-viewer-token-0123456789';
 
 interface Result {
   code: number;

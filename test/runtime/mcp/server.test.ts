@@ -15,7 +15,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { resolveConfig } from '../../../runtime/config/load.ts';
 import { createLogger } from '../../../runtime/log.ts';
 import { startServer } from '../../../runtime/server/server.ts';
-import { ADMIN_TOKEN, type Harness, startHarness } from '../../helpers/harness.ts';
+import {
+  ADMIN_TOKEN,
+  type Harness,
+  OPERATOR_TOKEN,
+  OPERATORS,
+  startHarness,
+  VIEWER_TOKEN,
+} from '../../helpers/harness.ts';
 import { supportDeskLoop } from './flows.ts';
 
 /**
@@ -25,16 +32,6 @@ import { supportDeskLoop } from './flows.ts';
  */
 
 const CLASSES = { routing: { classes: { cheap: ['claude-haiku-4-5'], standard: ['claude-sonnet-4-5'] } } };
-const VIEWER_TOKEN = 'cpo_test-viewer-token-0123456789';
-const OPERATOR_TOKEN = 'cpo_test-oncall-token-0123456789';
-const OPERATORS = {
-  auth: {
-    operators: [
-      { name: 'vera', role: 'viewer', token: VIEWER_TOKEN },
-      { name: 'oncall', role: 'operator', token: OPERATOR_TOKEN },
-    ],
-  },
-};
 
 interface RunView {
   run: {

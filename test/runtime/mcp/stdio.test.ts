@@ -10,7 +10,7 @@ import {
   ResourceUpdatedNotificationSchema,
 } from '@modelcontextprotocol/sdk/types.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ADMIN_TOKEN, type Harness, startHarness } from '../../helpers/harness.ts';
+import { ADMIN_TOKEN, type Harness, startHarness, VIEWER_TOKEN } from '../../helpers/harness.ts';
 import { supportDeskLoop } from './flows.ts';
 
 /**
@@ -19,7 +19,6 @@ import { supportDeskLoop } from './flows.ts';
  */
 
 const CLASSES = { routing: { classes: { cheap: ['claude-haiku-4-5'], standard: ['claude-sonnet-4-5'] } } };
-const VIEWER_TOKEN = 'cpo_test-viewer-token-0123456789';
 const ROOT = join(import.meta.dirname, '../../..');
 
 interface RunView {

@@ -1,6 +1,14 @@
 import Anthropic from '@anthropic-ai/sdk';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ADMIN_TOKEN, type Backend, type Harness, startHarness } from '../../helpers/harness.ts';
+import {
+  ADMIN_TOKEN,
+  type Backend,
+  type Harness,
+  OPERATOR_TOKEN,
+  OPERATORS,
+  startHarness,
+  VIEWER_TOKEN,
+} from '../../helpers/harness.ts';
 
 /**
  * The approvals API on a real server over real HTTP, on both backends (SQLite + in-process queue;
@@ -11,16 +19,6 @@ import { ADMIN_TOKEN, type Backend, type Harness, startHarness } from '../../hel
  */
 
 const WORKFLOWS = new URL('../../fixtures/approval-workflows', import.meta.url).pathname;
-const VIEWER_TOKEN = 'cpo_test-viewer-token-0123456789';
-const OPERATOR_TOKEN = 'cpo_test-oncall-token-0123456789';
-const OPERATORS = {
-  auth: {
-    operators: [
-      { name: 'vera', role: 'viewer', token: VIEWER_TOKEN },
-      { name: 'oncall', role: 'operator', token: OPERATOR_TOKEN },
-    ],
-  },
-};
 
 const TASKS = {
   gated: 'Pay it [[emulator:tool_use pay={"order":"A1","amount_usd":5}]]',

@@ -2,23 +2,20 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Backend, type Harness, startHarness } from '../../helpers/harness.ts';
+import {
+  type Backend,
+  type Harness,
+  OPERATOR_TOKEN,
+  OPERATORS,
+  startHarness,
+  VIEWER_TOKEN,
+} from '../../helpers/harness.ts';
 
 /** The workflow runs API on a real server over real HTTP, with small agents run on the emulator. */
 
 const DEFINE = join(import.meta.dirname, '../../../runtime/workflows/define.ts');
 const LOOKUP = '[[emulator:tool_use lookup={"order":"A1"}]]';
 const CLASSES = { routing: { classes: { cheap: ['claude-haiku-4-5'], standard: ['claude-sonnet-4-5'] } } };
-const VIEWER_TOKEN = 'cpo_test-viewer-token-0123456789';
-const OPERATOR_TOKEN = 'cpo_test-oncall-token-0123456789';
-const OPERATORS = {
-  auth: {
-    operators: [
-      { name: 'vera', role: 'viewer', token: VIEWER_TOKEN },
-      { name: 'oncall', role: 'operator', token: OPERATOR_TOKEN },
-    ],
-  },
-};
 
 /** An agent file: its tool echoes `echo` back (an emulator directive there makes it loop). */
 const agent = (id: string, opts: { version?: number; steps?: number; echo?: string } = {}) => `
