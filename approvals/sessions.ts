@@ -1,9 +1,10 @@
-import Database from 'better-sqlite3';
+import type Database from 'better-sqlite3';
 import type { Redis } from 'ioredis';
 import type { ApiKey } from '../runtime/auth/keys.ts';
 import { Refusal } from '../runtime/gateway/refusal.ts';
 import type { Identity } from '../runtime/identity.ts';
 import type { Runtime } from '../runtime/runtime.ts';
+import { openSqlite } from '../runtime/store/embedded/open.ts';
 import { type ApprovalItem, type ApprovalStore, formatDuration } from './port.ts';
 
 /**
@@ -40,9 +41,7 @@ export class SqliteSessionStore implements SessionStore {
   private readonly getStmt: Database.Statement;
   private readonly putStmt: Database.Statement;
   constructor(path: string) {
-    this.db = new Database(path);
-    this.db.pragma('journal_mode = WAL');
-    this.db.pragma('busy_timeout = 5000');
+    this.db = openSqlite(path);
     this.db.exec('CREATE TABLE IF NOT EXISTS agent_sessions (id TEXT PRIMARY KEY, body TEXT NOT NULL)');
     this.getStmt = this.db.prepare('SELECT body FROM agent_sessions WHERE id = ?');
     this.putStmt = this.db.prepare(

@@ -1,9 +1,10 @@
-import Database from 'better-sqlite3';
+import type Database from 'better-sqlite3';
 import type { Redis } from 'ioredis';
 import type { Drift } from './gateway/prefix.ts';
 import type { Identity } from './identity.ts';
 import { newId } from './ids.ts';
 import type { Logger } from './log.ts';
+import { openSqlite } from './store/embedded/open.ts';
 
 export const ALARM_KINDS = [
   'prefix_drift',
@@ -35,9 +36,7 @@ export class SqliteAlarms implements AlarmBackend {
   private readonly db: Database.Database;
   private readonly insert: Database.Statement;
   constructor(path: string) {
-    this.db = new Database(path);
-    this.db.pragma('journal_mode = WAL');
-    this.db.pragma('busy_timeout = 5000');
+    this.db = openSqlite(path);
     this.db.exec(`CREATE TABLE IF NOT EXISTS alarms (
       id TEXT PRIMARY KEY, at INTEGER NOT NULL, kind TEXT NOT NULL, record TEXT NOT NULL);
       CREATE INDEX IF NOT EXISTS alarms_at ON alarms (at DESC)`);

@@ -1,4 +1,5 @@
-import Database from 'better-sqlite3';
+import type Database from 'better-sqlite3';
+import { openSqlite } from '../../runtime/store/embedded/open.ts';
 import { decodePosition, encodePosition } from '../../runtime/workflows/stores/cursor.ts';
 import {
   APPROVAL_STATES,
@@ -114,10 +115,7 @@ export class SqliteApprovalStore implements ApprovalStore {
 
   constructor(path: string, opts: { now?: () => number } = {}) {
     this.now = opts.now ?? Date.now;
-    this.db = new Database(path);
-    this.db.pragma('busy_timeout = 5000');
-    this.db.pragma('journal_mode = WAL');
-    this.db.pragma('synchronous = NORMAL');
+    this.db = openSqlite(path, { synchronous: 'NORMAL' });
     this.db.exec(SCHEMA);
     this.s = prepare(this.db);
   }

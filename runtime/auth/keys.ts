@@ -1,8 +1,9 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
-import Database from 'better-sqlite3';
+import type Database from 'better-sqlite3';
 import type { Redis } from 'ioredis';
 import { isScopeKey } from '../identity.ts';
 import { newId } from '../ids.ts';
+import { openSqlite } from '../store/embedded/open.ts';
 
 /**
  * API keys for the gateway. A key is `cp_` + 32 random bytes (256 bits, base64url); only its
@@ -94,9 +95,7 @@ interface KeyBackend {
 class SqliteKeys implements KeyBackend {
   private readonly db: Database.Database;
   constructor(path: string) {
-    this.db = new Database(path);
-    this.db.pragma('journal_mode = WAL');
-    this.db.pragma('busy_timeout = 5000');
+    this.db = openSqlite(path);
     this.db.exec(`CREATE TABLE IF NOT EXISTS api_keys (
       id TEXT PRIMARY KEY, hash TEXT NOT NULL UNIQUE, record TEXT NOT NULL, created_at INTEGER NOT NULL)`);
   }

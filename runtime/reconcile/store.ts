@@ -1,5 +1,6 @@
-import Database from 'better-sqlite3';
+import type Database from 'better-sqlite3';
 import type { Redis } from 'ioredis';
+import { openSqlite } from '../store/embedded/open.ts';
 import { EnforcementUnavailableError } from '../store/port.ts';
 import type { Reconciliation } from './compare.ts';
 
@@ -22,9 +23,7 @@ export class SqliteReconStore implements ReconStore {
   private readonly byId: Database.Statement;
 
   constructor(path: string) {
-    this.db = new Database(path);
-    this.db.pragma('journal_mode = WAL');
-    this.db.pragma('busy_timeout = 5000');
+    this.db = openSqlite(path);
     this.db.exec(`CREATE TABLE IF NOT EXISTS reconciliations (
       id TEXT PRIMARY KEY, at INTEGER NOT NULL, day TEXT NOT NULL, trigger TEXT NOT NULL,
       verdict TEXT NOT NULL, record TEXT NOT NULL);

@@ -1,4 +1,4 @@
-import Database from 'better-sqlite3';
+import type Database from 'better-sqlite3';
 import {
   assertTimeZone,
   currentWindow,
@@ -52,6 +52,7 @@ import {
 } from '../records.ts';
 import { SpendTally } from '../spend.ts';
 import { BACKSTOP_PAGES, type Checkpointer, startCheckpointer } from './checkpointer.ts';
+import { openSqlite } from './open.ts';
 import { auditQuery, ledgerQuery, spendQuery } from './queries.ts';
 import { migrate } from './schema.ts';
 import {
@@ -64,10 +65,11 @@ import {
 } from './statements.ts';
 
 /**
- * The embedded money store: one SQLite file (better-sqlite3, WAL). Every operation is one
- * `BEGIN IMMEDIATE` transaction, so it is atomic within this process (the event loop runs one at a
- * time) and across processes sharing the file (the write lock is taken up front; `busy_timeout`
- * waits for it). `synchronous = NORMAL` under WAL: a power cut may lose the last transactions but
+ * The embedded money store: one SQLite file (better-sqlite3, WAL). Every operation runs inside a
+ * `BEGIN IMMEDIATE` transaction — admits, settles and releases group-committed, several to one
+ * transaction each in its own savepoint (see `grouped`) — so it is atomic within this process (the
+ * event loop runs one at a time) and across processes sharing the file (the write lock is taken up
+ * front; `busy_timeout` waits for it). `synchronous = NORMAL` under WAL: a power cut may lose the last transactions but
  * never corrupts the file — the same trade as Redis with `appendfsync everysec`. Checkpoints run on
  * a worker thread (checkpointer.ts) so no admit or settle pays for one.
  */
@@ -121,10 +123,7 @@ export class EmbeddedMoneyStore implements MoneyStore {
     assertTimeZone(options.timeZone);
     checkMicros(options.reservationTtlMs, 'reservationTtlMs');
     this.now = options.now ?? Date.now;
-    this.db = new Database(path);
-    this.db.pragma('journal_mode = WAL');
-    this.db.pragma('synchronous = NORMAL');
-    this.db.pragma('busy_timeout = 5000');
+    this.db = openSqlite(path, { synchronous: 'NORMAL' });
     migrate(this.db);
     if (this.db.pragma('journal_mode', { simple: true }) === 'wal') {
       this.db.pragma(`wal_autocheckpoint = ${BACKSTOP_PAGES}`);

@@ -1,4 +1,5 @@
-import Database from 'better-sqlite3';
+import type Database from 'better-sqlite3';
+import { openSqlite } from '../../store/embedded/open.ts';
 import {
   type JournalEntry,
   listLimit,
@@ -109,10 +110,7 @@ export class SqliteRunStore implements RunStore {
 
   constructor(path: string, opts: { now?: () => number } = {}) {
     this.now = opts.now ?? Date.now;
-    this.db = new Database(path);
-    this.db.pragma('journal_mode = WAL');
-    this.db.pragma('synchronous = NORMAL');
-    this.db.pragma('busy_timeout = 5000');
+    this.db = openSqlite(path, { synchronous: 'NORMAL' });
     this.db.exec(SCHEMA);
     this.s = prepare(this.db);
     this.renewAll = this.db.transaction((owner: string, runIds: string[], until: number) =>

@@ -1,0 +1,16 @@
+import Database from 'better-sqlite3';
+
+/**
+ * A connection to the embedded backend's file, set up the way every table in it expects: WAL (so
+ * readers never block the writer), and waiting up to 5 s for another connection's write lock
+ * instead of failing at once. `synchronous: 'NORMAL'` for the stores on the hot path: under WAL a
+ * power cut may lose the last transactions but never corrupts the file.
+ */
+export function openSqlite(path: string, opts: { synchronous?: 'NORMAL' } = {}): Database.Database {
+  const db = new Database(path);
+  // The timeout first: switching to WAL may need a lock another process holds for a moment.
+  db.pragma('busy_timeout = 5000');
+  db.pragma('journal_mode = WAL');
+  if (opts.synchronous) db.pragma(`synchronous = ${opts.synchronous}`);
+  return db;
+}
