@@ -31,8 +31,12 @@ function spawnWorker(config: WorkerConfig): Worker {
   });
   let out = '';
   let markReady: () => void = () => {};
-  const ready = new Promise<void>((resolve) => {
+  const ready = new Promise<void>((resolve, reject) => {
     markReady = resolve;
+    // A worker that dies before it is ready fails the test at once, with its output.
+    child.once('exit', (code) =>
+      reject(new Error(`worker ${config.worker} exited with ${code} before ready: ${out}`)),
+    );
   });
   child.stdout.on('data', (chunk: Buffer) => {
     out += chunk.toString();
