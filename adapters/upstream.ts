@@ -26,17 +26,34 @@ export interface UpstreamResponse {
   body: IncomingMessage;
 }
 
-/** Headers from the caller that the upstream should see (the Claude Code gateway guide's list). */
-const FORWARD = [
-  // Our request id, so a provider-side record (the emulator's billing, a support ticket) can be
-  // matched to its ledger entry; providers ignore headers they do not know.
-  'x-chokepoint-request-id',
-  'anthropic-version',
-  'anthropic-beta',
-  'content-type',
-  'accept',
-  'x-stainless-helper-method',
-];
+/**
+ * Caller headers the upstream must NOT see: hop-by-hop ones, the caller's credentials (the
+ * provider gets ours), cookies, and accept-encoding (the gateway reads usage off the answer's
+ * bytes, so it asks for them uncompressed). Every other header — anthropic-version, every
+ * anthropic-beta, Claude Code's x-claude-code-session-id and x-app, the SDK's x-stainless-* —
+ * passes through as it came.
+ */
+const DROP = new Set([
+  'host',
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'transfer-encoding',
+  'te',
+  'trailer',
+  'upgrade',
+  'expect',
+  'content-length',
+  'authorization',
+  'proxy-authorization',
+  'x-api-key',
+  'cookie',
+  'accept-encoding',
+]);
+
+function forwarded(name: string): boolean {
+  return !DROP.has(name) && !name.startsWith('x-chokepoint-');
+}
 
 export class UpstreamError extends Error {
   constructor(
@@ -75,18 +92,29 @@ export class Upstream {
     signal?: AbortSignal,
     requestId?: string,
   ): Promise<UpstreamResponse> {
+    return this.request('POST', path, body, callerHeaders, signal, requestId);
+  }
+
+  /** Any method (GET, DELETE for Message Batches); `body` only where the method has one. */
+  request(
+    method: string,
+    path: string,
+    body: Buffer | undefined,
+    callerHeaders: Record<string, string | string[] | undefined>,
+    signal?: AbortSignal,
+    requestId?: string,
+  ): Promise<UpstreamResponse> {
     const headers: Record<string, string> = {
       'content-type': 'application/json',
       'anthropic-version': '2023-06-01',
-      'content-length': String(body.length),
       'x-api-key': this.opts.apiKey,
     };
-    for (const name of FORWARD) {
+    for (const name in callerHeaders) {
       const v = callerHeaders[name];
-      if (v !== undefined) headers[name] = Array.isArray(v) ? v.join(',') : v;
+      if (v !== undefined && forwarded(name)) headers[name] = Array.isArray(v) ? v.join(',') : v;
     }
     if (requestId !== undefined) headers['x-chokepoint-request-id'] = requestId;
-    headers['content-length'] = String(body.length);
+    if (body) headers['content-length'] = String(body.length);
     let target = this.targets.get(path);
     if (!target) {
       target = new URL(path, this.url);
@@ -94,7 +122,7 @@ export class Upstream {
     }
     return new Promise((resolve, reject) => {
       if (signal?.aborted) return reject(new UpstreamError('aborted before the call', 'aborted'));
-      const req = this.send(target, { method: 'POST', headers, agent: this.agent, signal }, (res) => {
+      const req = this.send(target, { method, headers, agent: this.agent, signal }, (res) => {
         resolve({ status: res.statusCode ?? 502, headers: res.headers, body: res });
       });
       req.setTimeout(this.opts.timeoutMs, () => {

@@ -20,6 +20,8 @@ export interface ApiKey {
   label?: string;
   /** `refuse`: a drifting frozen prefix is a 409 for this key instead of a reported event. */
   driftPolicy?: 'report' | 'refuse';
+  /** When a call's worst case does not fit its budget: lower max_tokens (`fit`) or refuse. */
+  maxTokens?: 'fit' | 'refuse';
   /** A session of this key may run this long (ms) before a human must approve more. */
   sessionTimeBox?: number;
   /** Without `x-chokepoint-session`, a pause longer than this (ms) starts a new session (default 30m). */
@@ -39,6 +41,7 @@ export interface KeySpec {
   workflow?: string;
   label?: string;
   driftPolicy?: 'report' | 'refuse';
+  maxTokens?: 'fit' | 'refuse';
   sessionTimeBox?: number;
   sessionGap?: number;
 }
@@ -74,6 +77,9 @@ function checkSpec(spec: KeySpec): void {
   }
   if (spec.driftPolicy !== undefined && spec.driftPolicy !== 'report' && spec.driftPolicy !== 'refuse') {
     throw new KeyInputError('driftPolicy', 'expected "report" or "refuse"');
+  }
+  if (spec.maxTokens !== undefined && spec.maxTokens !== 'fit' && spec.maxTokens !== 'refuse') {
+    throw new KeyInputError('maxTokens', 'expected "fit" or "refuse"');
   }
   for (const f of ['sessionTimeBox', 'sessionGap'] as const) {
     const v = spec[f];
@@ -201,6 +207,7 @@ export class KeyRing {
       ...(spec.workflow ? { workflow: spec.workflow } : {}),
       ...(spec.label ? { label: spec.label } : {}),
       ...(spec.driftPolicy ? { driftPolicy: spec.driftPolicy } : {}),
+      ...(spec.maxTokens ? { maxTokens: spec.maxTokens } : {}),
       ...(spec.sessionTimeBox ? { sessionTimeBox: spec.sessionTimeBox } : {}),
       ...(spec.sessionGap ? { sessionGap: spec.sessionGap } : {}),
       createdAt: Date.now(),

@@ -32,6 +32,8 @@ export interface Config {
   };
   budgets: { timeZone: string; defaults: Record<ScopeKind, BudgetSpec> };
   routing: ParsedConfig['routing'];
+  /** The gateway's admission policy: max_tokens fitting, the organisation's inference geo. */
+  gateway: ParsedConfig['gateway'];
   workflowsDir: string;
   workflows: { watch: boolean; runAs: { team: string; env: string }; leaseMs: number };
   approvals: { timeoutMs: number; onTimeout: 'expire' | 'deny' };
@@ -174,6 +176,7 @@ export function resolveConfig(
     },
     budgets: { timeZone: c.budgets.timeZone, defaults },
     routing: c.routing,
+    gateway: c.gateway,
     workflowsDir: resolve(cwd, env.CHOKEPOINT_WORKFLOWS_DIR ?? c.workflows.dir),
     workflows: { watch: c.workflows.watch, runAs: c.workflows.runAs, leaseMs: c.workflows.lease },
     approvals: { timeoutMs: c.approvals.timeout, onTimeout: c.approvals.onTimeout },

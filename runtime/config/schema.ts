@@ -77,8 +77,26 @@ const priceEntry = z.strictObject({
   from: z.string().regex(/^\d{4}-\d{2}-\d{2}$/, 'expected a date like "2026-01-31"'),
   rates,
   longContext: z.strictObject({ threshold: z.number().int().positive(), rates }).optional(),
+  fast: rates.optional(),
   maxOutputTokens: z.number().int().positive(),
+  displayName: z.string().optional(),
+  released: z
+    .string()
+    .regex(/^\d{4}-\d{2}-\d{2}$/, 'expected a date like "2026-01-31"')
+    .optional(),
+  retires: z
+    .string()
+    .regex(/^\d{4}-\d{2}-\d{2}$/, 'expected a date like "2026-01-31"')
+    .optional(),
+  usOnly: z.boolean().optional(),
 });
+
+/** The model classes a config without `routing.classes` gets: today's models, cheap to premium. */
+export const DEFAULT_CLASSES: Record<string, string[]> = {
+  cheap: ['claude-haiku-5-5'],
+  standard: ['claude-sonnet-5-5'],
+  premium: ['claude-opus-5-5'],
+};
 
 const routingRule = z.strictObject({
   match: z
@@ -97,6 +115,8 @@ const routingRule = z.strictObject({
   onViolation: z.enum(['refuse', 'rewrite']).default('refuse'),
   /** Above this share of any budget (0..1), route to the cheaper class. */
   downgrade: z.strictObject({ above: z.number().gt(0).lt(1), to: z.string() }).optional(),
+  /** When a call's worst case does not fit the budget: `fit` lowers max_tokens, `refuse` refuses. */
+  maxTokens: z.enum(['fit', 'refuse']).optional(),
 });
 
 const operator = z.strictObject({
@@ -163,8 +183,22 @@ export const configSchema = z.strictObject({
   routing: z
     .strictObject({
       /** Model classes: names of your choosing mapped to model ids (first is the class default). */
-      classes: z.record(z.string(), z.array(z.string()).min(1)).default({}),
+      classes: z.record(z.string(), z.array(z.string()).min(1)).default(DEFAULT_CLASSES),
       rules: z.array(routingRule).default([]),
+    })
+    .prefault({}),
+  gateway: z
+    .strictObject({
+      /**
+       * A call whose worst case (max_tokens at the output price) does not fit a budget: `fit` lowers
+       * max_tokens to what the budget can still pay for (down to `maxTokensFloor`), `refuse` refuses
+       * with budget_exhausted. Keys and routing rules may override it.
+       */
+      maxTokens: z.enum(['fit', 'refuse']).default('fit'),
+      /** `fit` never lowers max_tokens below this; a budget that cannot pay for it refuses. */
+      maxTokensFloor: z.number().int().positive().default(1024),
+      /** The organisation's default `inference_geo` at the provider ("us" prices every call at 1.1×). */
+      inferenceGeo: z.enum(['global', 'us']).default('global'),
     })
     .prefault({}),
   workflows: z

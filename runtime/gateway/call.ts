@@ -13,10 +13,11 @@ import {
   type Reservation,
   type TokenCounts,
 } from '../store/port.ts';
-import { cacheTtlsRequested, estimateInputTokens, type MessagesBody } from './messages.ts';
+import { actualCost, callCost, fitMaxTokens, worstCase } from './cost.ts';
+import { inspect, type MessagesBody } from './messages.ts';
 import { fingerprint } from './prefix.ts';
-import { budgetExhausted, invalidRequest, killed, Refusal, unavailable } from './refusal.ts';
-import { cacheHitRate, StreamUsage, tokensOf } from './usage.ts';
+import { budgetExhausted, invalidRequest, killed, Refusal, unavailable, unknownModel } from './refusal.ts';
+import { type ApiUsage, type Billed, billedOf, cacheHitRate, StreamUsage } from './usage.ts';
 
 /**
  * THE call path. Every model call — a workflow run's or an outside app's through /v1/messages —
@@ -29,8 +30,12 @@ export interface ModelCall {
   identity: Identity;
   requestId: string;
   body: MessagesBody;
-  /** The caller's bytes, forwarded unchanged unless routing rewrote the model. */
+  /** The caller's bytes, forwarded unchanged unless routing rewrote the model or max_tokens was fitted. */
   raw?: Buffer;
+  /** The caller's query string (`?beta=true`), forwarded as it came. */
+  query?: string;
+  /** When the worst case does not fit: lower max_tokens (down to `floor`) or refuse. Default refuse. */
+  maxTokens?: { mode: 'fit' | 'refuse'; floor: number };
   /** Caller headers to pass on (anthropic-version, anthropic-beta). */
   headers?: Record<string, string | string[] | undefined>;
   /** Prompt stream for drift and cache health: key + workflow/session, or the run id. */
@@ -98,6 +103,7 @@ async function callPath(rt: Runtime, call: ModelCall, sink: Sink, timing: CallTi
   });
 
   let model = body.model;
+  let maxTokens = body.max_tokens;
   let reservation: Reservation | undefined;
   const fp = fingerprint(body);
   try {
@@ -119,12 +125,9 @@ async function callPath(rt: Runtime, call: ModelCall, sink: Sink, timing: CallTi
     if (call.gate) await call.gate();
     const route = await rt.router.route(body.model, identity, () => rt.utilisation(identity));
     model = route.model;
-    const price = rt.prices.lookup(model, rt.now());
-    if (!price)
-      throw invalidRequest(
-        'model',
-        `unknown model ${JSON.stringify(model)}: no price is known for it, so it is refused`,
-      );
+    const at = rt.now();
+    const price = rt.prices.lookup(model, at);
+    if (!price) throw unknownModel(model);
     if (body.max_tokens > price.maxOutputTokens) {
       throw invalidRequest(
         'max_tokens',
@@ -132,17 +135,20 @@ async function callPath(rt: Runtime, call: ModelCall, sink: Sink, timing: CallTi
       );
     }
 
-    const ttl = cacheTtlsRequested(body);
-    const writes = ttl.has1h ? '1h' : ttl.has5m ? '5m' : 'none';
-    let amount = rt.prices.worstCase(model, estimateInputTokens(body), body.max_tokens, rt.now(), writes);
-    let admission = await rt.store.admit({
-      identity,
-      amount,
-      provision: call.provision,
-      requestId: call.requestId,
-      kind: 'model',
-      name: model,
-    });
+    const facts = inspect(body);
+    const cost = callCost(rt.prices, body, model, price, facts, at, rt.config.gateway.inferenceGeo);
+    const worst = (out: number) => worstCase(rt.prices, model, facts, cost, out, at);
+    const admit = (amount: number) =>
+      rt.store.admit({
+        identity,
+        amount,
+        provision: call.provision,
+        requestId: call.requestId,
+        kind: 'model',
+        name: model,
+      });
+    let amount = worst(maxTokens);
+    let admission = await admit(amount);
     if (
       !admission.ok &&
       admission.refusal.code === 'budget_exhausted' &&
@@ -150,20 +156,27 @@ async function callPath(rt: Runtime, call: ModelCall, sink: Sink, timing: CallTi
     ) {
       // Near the ceiling a precise count may show the call fits after all: ask the provider.
       const exact = await rt.countTokens({ ...body, model }, call.headers).catch(() => undefined);
-      if (exact !== undefined) {
-        const precise = rt.prices.worstCase(model, exact, body.max_tokens, rt.now(), writes);
+      if (exact !== undefined && exact < facts.inputTokens) {
+        facts.inputTokens = exact;
+        const precise = worst(maxTokens);
         if (precise < amount) {
           amount = precise;
-          admission = await rt.store.admit({
-            identity,
-            amount,
-            provision: call.provision,
-            requestId: call.requestId,
-            kind: 'model',
-            name: model,
-          });
+          admission = await admit(amount);
         }
       }
+    }
+    // `fit`: a call whose worst case does not fit asks for fewer output tokens instead of being
+    // refused — as many as the fullest budget can still pay for, never below the floor. The store
+    // admits the lowered worst case atomically, so the ceiling stays exact.
+    for (let i = 0; i < 3 && call.maxTokens?.mode === 'fit'; i++) {
+      if (admission.ok || admission.refusal.code !== 'budget_exhausted') break;
+      const b = admission.refusal.budget;
+      if (b.state === 'frozen') break;
+      const fitted = fitMaxTokens(worst, b.ceiling - b.spent - b.reserved, maxTokens, call.maxTokens.floor);
+      if (fitted === undefined) break;
+      maxTokens = fitted;
+      amount = worst(maxTokens);
+      admission = await admit(amount);
     }
     if (!admission.ok) {
       throw admission.refusal.code === 'killed'
@@ -194,12 +207,15 @@ async function callPath(rt: Runtime, call: ModelCall, sink: Sink, timing: CallTi
   }
 
   // The call itself. From here on a reservation is held: every path ends in settle or release.
+  const fitted = maxTokens !== body.max_tokens;
   const payload =
-    model === body.model && call.raw ? call.raw : Buffer.from(JSON.stringify({ ...body, model }));
+    model === body.model && !fitted && call.raw
+      ? call.raw
+      : Buffer.from(JSON.stringify({ ...body, model, max_tokens: maxTokens }));
   let upstream: Awaited<ReturnType<Runtime['upstream']['post']>>;
   try {
     upstream = await rt.upstream.post(
-      'v1/messages',
+      `v1/messages${call.query ?? ''}`,
       payload,
       call.headers ?? {},
       call.signal,
@@ -247,11 +263,14 @@ async function callPath(rt: Runtime, call: ModelCall, sink: Sink, timing: CallTi
   for (const [k, v] of Object.entries(upstream.headers)) {
     if (!HOP_BY_HOP.has(k) && v !== undefined) headers[k] = Array.isArray(v) ? v.join(', ') : v;
   }
-  if (model !== body.model) headers['x-chokepoint-model'] = `${model}; requested=${body.model}`;
+  // Both built from request data: only ever sent as plain printable ASCII (a header with a CR/LF
+  // or a control character would make node throw mid-answer).
+  if (model !== body.model) headers['x-chokepoint-model'] = headerSafe(`${model}; requested=${body.model}`);
+  if (fitted) headers['x-chokepoint-max-tokens'] = `${maxTokens}; requested=${body.max_tokens}`;
   const streaming =
     upstream.status === 200 && String(upstream.headers['content-type'] ?? '').includes('text/event-stream');
 
-  let tokens: TokenCounts = { ...NO_TOKENS };
+  let billed: Billed = { tokens: { ...NO_TOKENS }, options: {} };
   let errorType: string | undefined;
   let aborted = false;
   try {
@@ -264,13 +283,13 @@ async function callPath(rt: Runtime, call: ModelCall, sink: Sink, timing: CallTi
         if (!sink.gone) sink.chunk(chunk as Buffer);
       }
       sink.end();
-      tokens = usage.tokens();
+      billed = usage.billed();
       errorType = usage.errorType;
     } else {
       const buf = await readBody(upstream.body);
       if (upstream.status === 200) {
-        const parsed = JSON.parse(buf.toString('utf8')) as { usage?: Parameters<typeof tokensOf>[0] };
-        tokens = tokensOf(parsed.usage);
+        const parsed = JSON.parse(buf.toString('utf8')) as { usage?: ApiUsage };
+        billed = billedOf(parsed.usage);
       } else {
         errorType = errorTypeOf(buf) ?? `http_${upstream.status}`;
       }
@@ -285,9 +304,10 @@ async function callPath(rt: Runtime, call: ModelCall, sink: Sink, timing: CallTi
     if (!sink.gone) sink.end();
   }
 
-  const billed =
+  const { tokens } = billed;
+  const used =
     tokens.input + tokens.cacheRead + tokens.cacheWrite5m + tokens.cacheWrite1h + tokens.output > 0;
-  if (!billed) {
+  if (!used) {
     const entry = await rt.releaseSafely(
       reservation,
       ledger({ name: model, outcome: 'error', code: errorType ?? 'no_usage', reserved: reservation.amount }),
@@ -303,7 +323,19 @@ async function callPath(rt: Runtime, call: ModelCall, sink: Sink, timing: CallTi
       ledgerId: entry?.id,
     };
   }
-  const cost = rt.prices.cost(model, tokens, rt.now());
+  let cost: Micros;
+  try {
+    cost = actualCost(rt.prices, model, billed, rt.now());
+  } catch (err) {
+    // A usage the table cannot price (a sub-call on a model it does not know): never charge
+    // zero — the reserved worst case stands until reconciliation corrects it.
+    rt.log.error('could not price a call: charged its reservation', {
+      error: err,
+      requestId: call.requestId,
+    });
+    cost = reservation.amount;
+    errorType ??= 'unpriced_usage';
+  }
   const verdict = rt.streams.observe(call.streamKey, fp, tokens, rt.now(), identity.workflow);
   if (verdict.alarm) rt.events.cacheAlarm(identity, call.streamKey, verdict.alarm);
   const entry = await rt.settleSafely(
@@ -351,11 +383,15 @@ export function respondRefusal(sink: Sink, refusal: Refusal, requestId: string):
   sink.end();
 }
 
-function respondJson(sink: Sink, status: number, body: unknown, requestId: string): void {
+export function respondJson(sink: Sink, status: number, body: unknown, requestId: string): void {
   if (sink.gone) return;
   sink.head(status, { 'content-type': 'application/json', 'request-id': requestId });
   sink.chunk(Buffer.from(JSON.stringify(body)));
   sink.end();
+}
+
+function headerSafe(v: string): string {
+  return /^[\x20-\x7e]*$/.test(v) ? v : encodeURIComponent(v);
 }
 
 function errorTypeOf(buf: Buffer): string | undefined {

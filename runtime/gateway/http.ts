@@ -5,50 +5,73 @@ import { type Identity, isScopeKey } from '../identity.ts';
 import { newId } from '../ids.ts';
 import { observeRejected } from '../observability/observe.ts';
 import type { Runtime } from '../runtime.ts';
-import { modelCall, respondRefusal, type Sink } from './call.ts';
-import { countTokensBody, firstIssue, messagesBody } from './messages.ts';
-import { invalidRequest, killed, Refusal, unavailable } from './refusal.ts';
+import { Batches } from './batches.ts';
+import { modelCall, respondJson, respondRefusal, type Sink } from './call.ts';
+import { checkBody } from './messages.ts';
+import { listModels } from './models.ts';
+import { invalidRequest, killed, Refusal, unavailable, unknownModel } from './refusal.ts';
 
 /**
- * The Anthropic-compatible face: `POST /v1/messages` and `POST /v1/messages/count_tokens`.
- * A plain node:http handler: bytes in, identity and enforcement, bytes out. Bad input is answered
- * before anything is reserved, in the Anthropic error shape with the field named.
+ * The Anthropic-compatible face: every `/v1/*` path. `POST /v1/messages` and its count_tokens
+ * take the call path; `GET /v1/models` lists what the key may call; Message Batches are admitted
+ * as a whole at the batch price; any other `/v1` path is a JSON 404 in the Anthropic envelope
+ * (never the inbox). A plain node:http handler: bytes in, identity and enforcement, bytes out.
+ * Bad input is answered before anything is reserved, with the field named.
  */
 export function gatewayHandler(rt: Runtime, keys: KeyRing) {
+  const batches = new Batches(rt);
   return async (req: IncomingMessage, res: ServerResponse, path: string): Promise<void> => {
     const requestId = newId('req');
     const sink = responseSink(req, res);
     try {
       const key = await authenticate(keys, req);
-      const raw = await readLimited(req, rt.config.server.maxBodyBytes);
-      let json: unknown;
-      try {
-        json = JSON.parse(raw.toString('utf8'));
-      } catch {
-        throw invalidRequest('body', 'not valid JSON');
-      }
       const identity = identify(key, req);
-      if (path === '/v1/messages/count_tokens')
-        return await countTokens(rt, identity, json, req, sink, requestId);
-      const parsed = messagesBody.safeParse(json);
-      if (!parsed.success) {
-        const { field, problem } = firstIssue(parsed.error);
-        throw invalidRequest(field, problem);
+      const method = req.method ?? 'GET';
+      if (method === 'POST' && path === '/v1/messages') {
+        const raw = await readLimited(req, rt.config.server.maxBodyBytes);
+        const body = checkBody(parseJson(raw));
+        const streamKey = `${key.id}:${identity.workflow ?? ''}:${identity.session ?? ''}`;
+        await modelCall(
+          rt,
+          {
+            identity,
+            requestId,
+            body,
+            raw,
+            query: queryOf(req.url),
+            headers: req.headers,
+            streamKey,
+            driftPolicy: key.driftPolicy,
+            maxTokens: maxTokensPolicy(rt, key, identity),
+            ...(key.sessionTimeBox && rt.sessions ? { gate: () => rt.sessions!.check(key, identity) } : {}),
+          },
+          sink,
+        );
+        return;
       }
-      const streamKey = `${key.id}:${identity.workflow ?? ''}:${identity.session ?? ''}`;
-      await modelCall(
-        rt,
-        {
+      if (method === 'POST' && path === '/v1/messages/count_tokens') {
+        const raw = await readLimited(req, rt.config.server.maxBodyBytes);
+        return await countTokens(rt, identity, parseJson(raw), raw, req, sink, requestId);
+      }
+      if (method === 'GET' && (path === '/v1/models' || path.startsWith('/v1/models/'))) {
+        req.resume();
+        return respondJson(sink, 200, listModels(rt, identity, path, req.url), requestId);
+      }
+      if (path === '/v1/messages/batches' || path.startsWith('/v1/messages/batches/')) {
+        return await batches.handle({
           identity,
           requestId,
-          body: parsed.data,
-          raw,
-          headers: req.headers,
-          streamKey,
-          driftPolicy: key.driftPolicy,
-          ...(key.sessionTimeBox && rt.sessions ? { gate: () => rt.sessions!.check(key, identity) } : {}),
-        },
-        sink,
+          method,
+          path,
+          req,
+          sink,
+          readBody: () => readLimited(req, rt.config.server.maxBodyBytes),
+        });
+      }
+      req.resume();
+      throw new Refusal(
+        'not_found',
+        `not_found: no route ${method} ${path} on this gateway (it serves /v1/messages, /v1/messages/count_tokens, /v1/models and /v1/messages/batches)`,
       );
     } catch (err) {
       if (!(err instanceof Refusal)) rt.log.error('gateway failed', { error: err, requestId });
@@ -58,6 +81,24 @@ export function gatewayHandler(rt: Runtime, keys: KeyRing) {
       else res.end();
     }
   };
+}
+
+/** `fit` or `refuse` for this caller: the key's setting, else its routing rule's, else the config's. */
+function maxTokensPolicy(
+  rt: Runtime,
+  key: ApiKey,
+  identity: Identity,
+): { mode: 'fit' | 'refuse'; floor: number } {
+  const mode = key.maxTokens ?? rt.router.ruleFor(identity)?.maxTokens ?? rt.config.gateway.maxTokens;
+  return { mode, floor: rt.config.gateway.maxTokensFloor };
+}
+
+function parseJson(raw: Buffer): unknown {
+  try {
+    return JSON.parse(raw.toString('utf8'));
+  } catch {
+    throw invalidRequest('body', 'not valid JSON');
+  }
 }
 
 async function authenticate(keys: KeyRing, req: IncomingMessage): Promise<ApiKey> {
@@ -82,16 +123,22 @@ async function authenticate(keys: KeyRing, req: IncomingMessage): Promise<ApiKey
 }
 
 function identify(key: ApiKey, req: IncomingMessage): Identity {
-  const header = (name: string) => {
+  const value = (name: string) => {
     const v = req.headers[name];
-    const s = Array.isArray(v) ? v[0] : v;
+    return Array.isArray(v) ? v[0] : v;
+  };
+  const header = (name: string) => {
+    const s = value(name);
     if (s !== undefined && !isScopeKey(s)) {
       throw invalidRequest(name, "use letters, digits, '.', '_', '@' or '-' (at most 128)");
     }
     return s;
   };
   const workflow = key.workflow ?? header('x-chokepoint-workflow');
-  const session = header('x-chokepoint-session');
+  // Claude Code names its session (a UUID) on every call; ours wins when both are sent.
+  const claudeCode = value('x-claude-code-session-id');
+  const session =
+    header('x-chokepoint-session') ?? (claudeCode && isScopeKey(claudeCode) ? claudeCode : undefined);
   return {
     team: key.team,
     env: key.env,
@@ -106,21 +153,13 @@ async function countTokens(
   rt: Runtime,
   identity: Identity,
   json: unknown,
+  raw: Buffer,
   req: IncomingMessage,
   sink: Sink,
   requestId: string,
 ): Promise<void> {
-  const parsed = countTokensBody.safeParse(json);
-  if (!parsed.success) {
-    const { field, problem } = firstIssue(parsed.error);
-    throw invalidRequest(field, problem);
-  }
-  if (!rt.prices.has(parsed.data.model, rt.now())) {
-    throw invalidRequest(
-      'model',
-      `unknown model ${JSON.stringify(parsed.data.model)}: no price is known for it`,
-    );
-  }
+  const body = checkBody(json, false);
+  if (!rt.prices.has(body.model, rt.now())) throw unknownModel(body.model);
   let kill: Awaited<ReturnType<Runtime['store']['killedBy']>>;
   try {
     kill = await rt.store.killedBy(identity);
@@ -128,15 +167,17 @@ async function countTokens(
     throw unavailable((err as Error).message);
   }
   if (kill) throw killed(kill);
-  const res = await rt.upstream.post(
-    'v1/messages/count_tokens',
-    Buffer.from(JSON.stringify(parsed.data)),
-    req.headers,
-  );
+  const res = await rt.upstream.post(`v1/messages/count_tokens${queryOf(req.url)}`, raw, req.headers);
   const buf = await readBody(res.body);
   sink.head(res.status, { 'content-type': 'application/json', 'request-id': requestId });
   sink.chunk(buf);
   sink.end();
+}
+
+/** The caller's query string (`?beta=true` from the SDK's beta client), forwarded as it came. */
+function queryOf(url: string | undefined): string {
+  const q = url?.indexOf('?') ?? -1;
+  return q === -1 ? '' : url!.slice(q);
 }
 
 function readLimited(req: IncomingMessage, limit: number): Promise<Buffer> {

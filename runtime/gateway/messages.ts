@@ -1,113 +1,166 @@
-import { z } from 'zod';
+import { invalidRequest } from './refusal.ts';
 
 /**
- * The `/v1/messages` body: validated only as deep as enforcement needs (model, limits, the
- * prompt's shape) and otherwise passed through untouched, so fields the upstream accepts and we
- * do not know yet still reach it.
+ * The `/v1/messages` body, validated only as far as enforcement needs it — validate what you
+ * enforce, forward the rest. The Messages API grows every month (mid-conversation `system`
+ * messages, adaptive thinking, effort, context management, deferred tools, new block types); a
+ * gateway that re-validated the provider's schema would refuse them the day they ship. So the
+ * gateway checks: a model, `max_tokens` as a positive integer, `messages` as an array of objects,
+ * and size and nesting bounds; everything else reaches the provider byte for byte.
  */
-const cacheControl = z.looseObject({ type: z.literal('ephemeral'), ttl: z.enum(['5m', '1h']).optional() });
-
-const block = z.looseObject({ type: z.string(), cache_control: cacheControl.optional() });
-
-const content = z.union([z.string(), z.array(block)]);
-
-export const messagesBody = z.looseObject({
-  model: z.string({ error: 'required: the model to call, e.g. "claude-sonnet-4-5"' }).min(1),
-  max_tokens: z
-    .number({ error: 'required: the most output tokens to generate (a positive integer)' })
-    .int('expected a positive integer')
-    .positive('expected a positive integer'),
-  messages: z
-    .array(
-      z.looseObject({
-        role: z.enum(['user', 'assistant'], { error: 'expected "user" or "assistant"' }),
-        content,
-      }),
-      { error: 'required: an array of {role, content} messages' },
-    )
-    .min(1, 'at least one message is required'),
-  system: z.union([z.string(), z.array(block)]).optional(),
-  tools: z.array(z.looseObject({ name: z.string() })).optional(),
-  stream: z.boolean().optional(),
-  metadata: z.looseObject({}).optional(),
-});
-
-export type MessagesBody = z.infer<typeof messagesBody>;
-export type ContentBlock = z.infer<typeof block>;
-
-export const countTokensBody = messagesBody.omit({ max_tokens: true }).extend({});
-
-/** The first problem with a body, as `field: problem`, for a 400 that names the field. */
-export function firstIssue(error: z.ZodError): { field: string; problem: string } {
-  const issue = error.issues[0]!;
-  const field = issue.path.length ? issue.path.join('.') : '(body)';
-  let problem = issue.message;
-  if (issue.code === 'invalid_type' && /received undefined/.test(problem)) problem = 'required';
-  return { field, problem };
+export interface Message {
+  role?: unknown;
+  content?: unknown;
+  [field: string]: unknown;
 }
 
+export interface MessagesBody {
+  model: string;
+  max_tokens: number;
+  messages: Message[];
+  system?: unknown;
+  tools?: unknown[];
+  stream?: boolean;
+  [field: string]: unknown;
+}
+
+export type ContentBlock = Record<string, unknown> & { type?: unknown; cache_control?: unknown };
+
+/** Deeper than this is refused (400): no prompt needs it, and recursion over it could overflow. */
+export const MAX_DEPTH = 128;
+
 /**
- * Conservative input-token estimate used for admission (worst case), documented in the README:
- * the UTF-8 bytes of every prompt-bearing string (system, message text, tool inputs and results,
- * thinking, tool definitions as JSON) divided by 2, rounded up — real tokenizers average 3–4
- * bytes per token on text, so this over-counts, never under-counts in practice — plus 8 tokens
- * per message, 16 per tool definition, 1,600 per image (the API's cap for one image) and 32 for
- * the request. Near a ceiling the gateway asks the provider's count_tokens for the exact number.
+ * Checks what admission needs and answers a 400 naming the field otherwise. `requireMaxTokens`
+ * is false for count_tokens. The nesting bound is checked first, so nothing below ever walks an
+ * unbounded structure.
  */
-export function estimateInputTokens(body: MessagesBody): number {
-  let bytes = 0;
-  let fixed = 32;
-  if (typeof body.system === 'string') bytes += Buffer.byteLength(body.system);
-  else if (body.system) for (const b of body.system) bytes += blockBytes(b);
-  for (const m of body.messages) {
-    fixed += 8;
-    if (typeof m.content === 'string') bytes += Buffer.byteLength(m.content);
-    else
-      for (const b of m.content) {
-        if (b.type === 'image') fixed += 1600;
-        else bytes += blockBytes(b);
+export function checkBody(json: unknown, requireMaxTokens = true): MessagesBody {
+  if (json === null || typeof json !== 'object' || Array.isArray(json)) {
+    throw invalidRequest('(body)', 'expected a JSON object');
+  }
+  checkDepth(json);
+  const body = json as Record<string, unknown>;
+  if (typeof body.model !== 'string' || body.model.length === 0) {
+    throw invalidRequest(
+      'model',
+      body.model === undefined
+        ? 'required: the model to call, e.g. "claude-sonnet-5-5"'
+        : `expected a model id (a non-empty string), got ${describe(body.model)}`,
+    );
+  }
+  if (requireMaxTokens || body.max_tokens !== undefined) {
+    const m = body.max_tokens;
+    if (typeof m !== 'number' || !Number.isSafeInteger(m) || m <= 0) {
+      throw invalidRequest(
+        'max_tokens',
+        m === undefined
+          ? 'required: the most output tokens to generate (a positive integer)'
+          : `expected a positive integer, got ${describe(m)}`,
+      );
+    }
+  }
+  if (!Array.isArray(body.messages)) {
+    throw invalidRequest(
+      'messages',
+      body.messages === undefined
+        ? 'required: an array of messages'
+        : `expected an array of messages, got ${describe(body.messages)}`,
+    );
+  }
+  for (let i = 0; i < body.messages.length; i++) {
+    const m = body.messages[i];
+    if (m === null || typeof m !== 'object' || Array.isArray(m)) {
+      throw invalidRequest(`messages.${i}`, `expected a message object, got ${describe(m)}`);
+    }
+  }
+  if (body.tools !== undefined && !Array.isArray(body.tools)) {
+    throw invalidRequest('tools', `expected an array of tools, got ${describe(body.tools)}`);
+  }
+  if (body.stream !== undefined && typeof body.stream !== 'boolean') {
+    throw invalidRequest('stream', `expected true or false, got ${describe(body.stream)}`);
+  }
+  return body as MessagesBody;
+}
+
+function describe(v: unknown): string {
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return 'an array';
+  if (typeof v === 'string') return `the string ${JSON.stringify(v.length > 40 ? `${v.slice(0, 40)}…` : v)}`;
+  if (typeof v === 'number') return String(v);
+  return `a ${typeof v}`;
+}
+
+/** Iterative (no recursion to overflow); on failure a second walk names the deepest path. */
+function checkDepth(root: object): void {
+  const stack: Array<[unknown, number]> = [[root, 1]];
+  while (stack.length) {
+    const [v, depth] = stack.pop()!;
+    if (depth > MAX_DEPTH) throw invalidRequest(pathTo(root), `nested deeper than ${MAX_DEPTH} levels`);
+    if (Array.isArray(v)) {
+      for (const x of v) if (x !== null && typeof x === 'object') stack.push([x, depth + 1]);
+    } else {
+      for (const k in v as object) {
+        const x = (v as Record<string, unknown>)[k];
+        if (x !== null && typeof x === 'object') stack.push([x, depth + 1]);
       }
-  }
-  if (body.tools)
-    for (const t of body.tools) {
-      fixed += 16;
-      bytes += Buffer.byteLength(JSON.stringify(t));
     }
-  return Math.ceil(bytes / 2) + fixed;
-}
-
-function blockBytes(b: Record<string, unknown>): number {
-  switch (b.type) {
-    case 'text':
-      return typeof b.text === 'string' ? Buffer.byteLength(b.text) : 0;
-    case 'thinking':
-      return typeof b.thinking === 'string' ? Buffer.byteLength(b.thinking) : 0;
-    case 'tool_use':
-      return Buffer.byteLength(JSON.stringify(b.input ?? {})) + Buffer.byteLength(String(b.name ?? ''));
-    case 'tool_result': {
-      const c = b.content;
-      if (typeof c === 'string') return Buffer.byteLength(c);
-      if (Array.isArray(c))
-        return c.reduce((n: number, x) => n + blockBytes(x as Record<string, unknown>), 0);
-      return 0;
-    }
-    default:
-      // Documents, search results and block types we do not know: count all of their JSON.
-      return Buffer.byteLength(JSON.stringify(b));
   }
 }
 
-/** The highest cache-write multiplier the request can incur: which rate the worst case uses. */
-export function cacheTtlsRequested(body: MessagesBody): { has5m: boolean; has1h: boolean } {
+function pathTo(root: object): string {
+  const stack: Array<[unknown, string[]]> = [[root, []]];
+  while (stack.length) {
+    const [v, path] = stack.pop()!;
+    if (path.length >= MAX_DEPTH) return `${path.slice(0, 6).join('.')}…`;
+    const entries = Array.isArray(v) ? v.map((x, i) => [String(i), x] as const) : Object.entries(v as object);
+    for (const [k, x] of entries) if (x !== null && typeof x === 'object') stack.push([x, [...path, k]]);
+  }
+  return '(body)';
+}
+
+/** What admission reads off a body, in one walk over it. */
+export interface BodyFacts {
+  /** Conservative input-token estimate (see {@link inspect}). */
+  inputTokens: number;
+  /** The dearest cache write the request can cause: which rate the worst case prices input at. */
+  writes: 'none' | '5m' | '1h';
+}
+
+/**
+ * One iterative walk over the whole body. The input estimate counts the UTF-8 bytes of EVERY
+ * string in it — values and keys, known fields or not, so a field added to the API next month
+ * can never make a call look cheaper than it is — divided by 2, rounded up (tokenizers average
+ * 3–4 bytes per token on text, so this over-counts), plus 32 per request, 8 per message, 16 per
+ * tool and 1,600 per image (the API's cap for one image; its base64 is not counted). Near a
+ * ceiling the gateway asks the provider's count_tokens for the exact number.
+ */
+export function inspect(body: MessagesBody): BodyFacts {
+  let bytes = 0;
+  let fixed = 32 + 8 * body.messages.length + 16 * (body.tools?.length ?? 0);
   let has5m = false;
   let has1h = false;
-  const see = (b: { cache_control?: { ttl?: string } }) => {
-    if (!b.cache_control) return;
-    if (b.cache_control.ttl === '1h') has1h = true;
-    else has5m = true;
-  };
-  if (Array.isArray(body.system)) for (const b of body.system) see(b);
-  for (const t of body.tools ?? []) see(t as { cache_control?: { ttl?: string } });
-  for (const m of body.messages) if (Array.isArray(m.content)) for (const b of m.content) see(b);
-  return { has5m, has1h };
+  const stack: unknown[] = [body];
+  while (stack.length) {
+    const v = stack.pop();
+    if (typeof v === 'string') bytes += Buffer.byteLength(v);
+    else if (typeof v === 'number') bytes += 4;
+    else if (Array.isArray(v)) for (const x of v) stack.push(x);
+    else if (v !== null && typeof v === 'object') {
+      const o = v as Record<string, unknown>;
+      if (o.type === 'image') {
+        fixed += 1600;
+        continue;
+      }
+      const cc = o.cache_control;
+      if (cc !== null && typeof cc === 'object') {
+        if ((cc as { ttl?: unknown }).ttl === '1h') has1h = true;
+        else has5m = true;
+      }
+      for (const k in o) {
+        bytes += Buffer.byteLength(k);
+        stack.push(o[k]);
+      }
+    }
+  }
+  return { inputTokens: Math.ceil(bytes / 2) + fixed, writes: has1h ? '1h' : has5m ? '5m' : 'none' };
 }

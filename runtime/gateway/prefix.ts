@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { MessagesBody } from './messages.ts';
+import type { ContentBlock, MessagesBody } from './messages.ts';
 
 /**
  * Prompt-prefix fingerprints. The part of a prompt that should never change between calls of one
@@ -30,8 +30,8 @@ export interface Drift {
   description: string;
 }
 
-function strip(o: Record<string, unknown>): string {
-  if (!('cache_control' in o)) return JSON.stringify(o);
+function strip(o: unknown): string {
+  if (o === null || typeof o !== 'object' || !('cache_control' in o)) return JSON.stringify(o);
   const { cache_control: _, ...rest } = o;
   return JSON.stringify(rest);
 }
@@ -46,19 +46,23 @@ export function fingerprint(body: MessagesBody): Fingerprint {
   const tools: string[] = [];
   for (const t of body.tools ?? []) {
     tools.push(strip(t));
-    add(`tool:${tools.at(-1)}`, t as { cache_control?: unknown });
+    add(`tool:${tools.at(-1)}`, t as ContentBlock);
   }
   const system: string[] = [];
   if (typeof body.system === 'string') system.push(body.system);
-  for (const b of Array.isArray(body.system) ? body.system : []) {
-    system.push(typeof b.text === 'string' ? b.text : strip(b));
+  for (const b of Array.isArray(body.system) ? (body.system as ContentBlock[]) : []) {
+    system.push(typeof b?.text === 'string' ? b.text : strip(b));
     add(`system:${system.at(-1)}`, b);
   }
   if (typeof body.system === 'string') blocks.push(`system:${body.system}`);
   const staticCount = blocks.length;
+  // Messages of any role (mid-conversation `system` messages included) and any content shape.
   for (const m of body.messages) {
-    if (typeof m.content === 'string') blocks.push(`${m.role}:${m.content}`);
-    else for (const b of m.content) add(`${m.role}:${strip(b)}`, b);
+    const role = String(m.role);
+    if (typeof m.content === 'string') blocks.push(`${role}:${m.content}`);
+    else if (Array.isArray(m.content))
+      for (const b of m.content as ContentBlock[]) add(`${role}:${strip(b)}`, b);
+    else blocks.push(`${role}:${strip(m)}`);
   }
   const upTo = Math.max(breakpointBlocks, staticCount);
   const h = createHash('sha1');

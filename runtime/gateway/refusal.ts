@@ -134,6 +134,20 @@ export function invalidRequest(field: string, problem: string): Refusal {
   return new Refusal('invalid_request', `${field}: ${problem}`, { field });
 }
 
+/**
+ * A model with no price is refused (fail closed), with the config entry that would price it: the
+ * rates come from the provider's pricing page (USD per million tokens); prices reload without a
+ * restart.
+ */
+export function unknownModel(model: string, today = new Date().toISOString().slice(0, 10)): Refusal {
+  const entry = `prices:\n  - model: ${JSON.stringify(model)}\n    from: "${today}"\n    rates: { input: <USD/MTok>, cacheWrite5m: <USD/MTok>, cacheWrite1h: <USD/MTok>, cacheRead: <USD/MTok>, output: <USD/MTok> }\n    maxOutputTokens: <the model's max output tokens>`;
+  return new Refusal(
+    'invalid_request',
+    `model: unknown model ${JSON.stringify(model)}: no price is known for it, so the call is refused (Chokepoint fails closed). To allow it, add to chokepoint.config.yaml (rates from the provider's pricing page; prices reload without a restart):\n${entry}`,
+    { field: 'model', model, prices_entry: entry },
+  );
+}
+
 export function unavailable(what: string): Refusal {
   return new Refusal(
     'enforcement_unavailable',

@@ -86,6 +86,12 @@ export class Router {
     return route;
   }
 
+  /** True when policy lets this identity call `model` (every model when no rule matches). */
+  allows(model: string, id: Identity): boolean {
+    const rule = this.ruleFor(id);
+    return !rule || this.allowed(model, rule);
+  }
+
   private allowed(model: string, rule: Rule): boolean {
     const classes = this.classOf.get(this.canonical(model)) ?? [];
     return classes.some((c) => rule.allow.includes(c));

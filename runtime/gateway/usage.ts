@@ -1,3 +1,4 @@
+import type { PriceOptions, ServerToolUses } from '../pricing/pricing.ts';
 import type { TokenCounts } from '../store/port.ts';
 
 /** The Messages API usage object (the fields that carry money). */
@@ -10,7 +11,60 @@ export interface ApiUsage {
     ephemeral_1h_input_tokens?: number | null;
   } | null;
   output_tokens?: number | null;
+  server_tool_use?: {
+    web_search_requests?: number | null;
+    web_fetch_requests?: number | null;
+    code_execution_requests?: number | null;
+  } | null;
+  /** `batch` on Message Batches results (half price). */
+  service_tier?: string | null;
+  /** `us`: US-only inference (1.1×). */
+  inference_geo?: string | null;
+  /** `fast`: fast-mode rates. Billing follows the speed served, not the one asked for. */
+  speed?: string | null;
+  /** Per sampling step (compaction, advisor, server-side fallback): when present, the bill is
+   * their sum, each at its own model's rates; the top-level fields cover the executor only. */
+  iterations?: Array<ApiUsage & { type?: string; model?: string }> | null;
 }
+
+/** Everything a call is billed for, read off a usage object. */
+export interface Billed {
+  /** All tokens of the call by class (iterations summed). */
+  tokens: TokenCounts;
+  /** Per model when sampling steps ran on other models (advisor, fallback); undefined otherwise. */
+  parts?: Array<{ model?: string; tokens: TokenCounts }>;
+  serverTools?: ServerToolUses;
+  options: PriceOptions;
+}
+
+export function billedOf(u: ApiUsage | undefined | null): Billed {
+  const options: PriceOptions = {};
+  if (u?.service_tier === 'batch') options.batch = true;
+  if (u?.inference_geo === 'us') options.usOnly = true;
+  if (u?.speed === 'fast') options.fast = true;
+  const n = (v: number | null | undefined) => (typeof v === 'number' && v > 0 ? v : 0);
+  const stu = u?.server_tool_use;
+  const serverTools: ServerToolUses | undefined = stu
+    ? {
+        webSearch: n(stu.web_search_requests),
+        webFetch: n(stu.web_fetch_requests),
+        codeExecution: n(stu.code_execution_requests),
+      }
+    : undefined;
+  if (Array.isArray(u?.iterations) && u.iterations.length) {
+    const parts = u.iterations.map((it) => ({
+      ...(typeof it.model === 'string' ? { model: it.model } : {}),
+      tokens: tokensOf(it),
+    }));
+    const tokens = { ...NONE };
+    for (const p of parts) for (const k of CLASSES) tokens[k] += p.tokens[k];
+    return { tokens, parts, ...(serverTools ? { serverTools } : {}), options };
+  }
+  return { tokens: tokensOf(u), ...(serverTools ? { serverTools } : {}), options };
+}
+
+const CLASSES = ['input', 'cacheWrite5m', 'cacheWrite1h', 'cacheRead', 'output'] as const;
+const NONE: TokenCounts = { input: 0, cacheWrite5m: 0, cacheWrite1h: 0, cacheRead: 0, output: 0 };
 
 /**
  * Maps the API's usage to our token classes. Cache writes are split by TTL from
@@ -94,10 +148,22 @@ export class StreamUsage {
     }
   }
 
-  /** Token counts so far; if the final count never came, output is at least the deltas seen (bytes/4). */
+  /** What the stream bills so far; if the final count never came, output is at least the deltas
+   * seen (bytes/4). */
+  billed(): Billed {
+    const b = billedOf(this.usage);
+    if (!this.complete) {
+      const seen = Math.ceil(this.deltaBytes / 4);
+      if (seen > b.tokens.output) {
+        const more = seen - b.tokens.output;
+        b.tokens.output = seen;
+        b.parts?.push({ tokens: { ...NONE, output: more } });
+      }
+    }
+    return b;
+  }
+
   tokens(): TokenCounts {
-    const t = tokensOf(this.usage);
-    if (!this.complete) t.output = Math.max(t.output, Math.ceil(this.deltaBytes / 4));
-    return t;
+    return this.billed().tokens;
   }
 }

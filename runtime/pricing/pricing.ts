@@ -1,6 +1,12 @@
 import type { Micros } from '../money.ts';
 import type { TokenCounts } from '../store/port.ts';
-import { DEFAULT_PRICES, type PriceEntry, type Rates } from './prices.ts';
+import {
+  DEFAULT_PRICES,
+  type PriceEntry,
+  type Rates,
+  SERVER_TOOL_PRICES,
+  type ServerTool,
+} from './prices.ts';
 
 /** A model with no known price: callers refuse the call (fail closed), never charge zero. */
 export class UnknownPriceError extends Error {
@@ -21,6 +27,7 @@ interface Priced {
   from: number;
   rates: IntRates;
   long?: { threshold: number; rates: IntRates };
+  fast?: IntRates;
 }
 
 function toInt(rates: Rates): IntRates {
@@ -31,10 +38,27 @@ function toInt(rates: Rates): IntRates {
 
 const MILLION = 1_000_000n;
 
+/** What changes a call's price besides its tokens (each one read off the request by the gateway). */
+export interface PriceOptions {
+  /** Message Batches: half price on every token class. */
+  batch?: boolean;
+  /** `speed: "fast"`: the model's fast-mode rates (refused where the model has none). */
+  fast?: boolean;
+  /** `inference_geo: "us"`: US-only inference, 1.1× on every token class. */
+  usOnly?: boolean;
+}
+
+/** Server tools billed per use (not in tokens), as the usage object's `server_tool_use` counts them. */
+export type ServerToolUses = Partial<Record<ServerTool, number>>;
+
+/** Tokens by class and, where any were used, server-tool uses: everything a call is billed for. */
+export type Usage = TokenCounts & { serverTools?: ServerToolUses };
+
 /**
  * The effective-dated price table. `cost()` turns a usage into µ$ exactly: the sum over token
- * classes of tokens × rate, rounded up once to the next whole µ$ (never down: we do not
- * under-charge). 1,000,000 cache-read tokens of Sonnet cost exactly 300,000 µ$.
+ * classes of tokens × rate (× the batch, fast-mode and US-only factors, as integer fractions),
+ * rounded up once to the next whole µ$ (never down: we do not under-charge), plus the server
+ * tools' per-use prices. 1,000,000 cache-read tokens of Sonnet 4.6 cost exactly 300,000 µ$.
  */
 export class PriceTable {
   private readonly byName = new Map<string, Priced[]>();
@@ -49,6 +73,7 @@ export class PriceTable {
           threshold: entry.longContext.threshold,
           rates: toInt(entry.longContext.rates),
         },
+        fast: entry.fast && toInt(entry.fast),
       };
       for (const name of [entry.model, ...entry.aliases]) {
         const list = this.byName.get(name) ?? [];
@@ -68,24 +93,55 @@ export class PriceTable {
     return this.find(model, at) !== undefined;
   }
 
+  /** Every name (ids and aliases) the table prices. */
   models(): string[] {
     return [...this.byName.keys()].sort();
   }
 
+  /** One entry per model (by canonical id), the one in force at `at`. */
+  current(at: number = Date.now()): PriceEntry[] {
+    const out = new Map<string, PriceEntry>();
+    for (const list of this.byName.values()) {
+      const p = list.find((x) => x.from <= at);
+      if (p && !out.has(p.entry.model)) out.set(p.entry.model, p.entry);
+    }
+    return [...out.values()];
+  }
+
+  /** Every entry, past and future (effective-dated rows included), in table order. */
+  entries(): PriceEntry[] {
+    const seen = new Set<PriceEntry>();
+    for (const list of this.byName.values()) for (const p of list) seen.add(p.entry);
+    return [...seen];
+  }
+
   /** Exact cost of a real usage in µ$. Throws UnknownPriceError for an unknown model. */
-  cost(model: string, usage: TokenCounts, at: number = Date.now()): Micros {
+  cost(model: string, usage: Usage, at: number = Date.now(), opts: PriceOptions = {}): Micros {
     const p = this.require(model, at);
     const totalInput = usage.input + usage.cacheWrite5m + usage.cacheWrite1h + usage.cacheRead;
-    const rates = p.long && totalInput > p.long.threshold ? p.long.rates : p.rates;
+    let rates = p.long && totalInput > p.long.threshold ? p.long.rates : p.rates;
+    if (opts.fast) {
+      if (!p.fast) throw new UnknownPriceError(`${model} (fast mode)`);
+      rates = p.fast;
+    }
+    let num = 1n;
+    let den = MILLION;
+    if (opts.batch) den *= 2n;
+    if (opts.usOnly) {
+      num *= 11n;
+      den *= 10n;
+    }
     let sum = 0n;
     for (const c of CLASSES) sum += BigInt(usage[c]) * rates[c];
-    return Number((sum + MILLION - 1n) / MILLION);
+    sum *= num;
+    return Number((sum + den - 1n) / den) + serverToolsCost(usage.serverTools);
   }
 
   /**
-   * Worst case for admission: every input token at full price, plus all of maxOutput. A request
-   * with cache breakpoints may write its whole prompt to the cache, which costs more than plain
-   * input (1.25x for 5m, 2x for 1h), so `writes` prices the input at that rate instead.
+   * Worst case for admission: every input token at full price, plus all of maxOutput, plus each
+   * server tool used as often as the request allows. A request with cache breakpoints may write
+   * its whole prompt to the cache, which costs more than plain input (1.25x for 5m, 2x for 1h),
+   * so `writes` prices the input at that rate instead.
    */
   worstCase(
     model: string,
@@ -93,12 +149,21 @@ export class PriceTable {
     maxOutputTokens: number,
     at: number = Date.now(),
     writes: 'none' | '5m' | '1h' = 'none',
+    opts: PriceOptions = {},
+    serverTools?: ServerToolUses,
   ): Micros {
-    const usage = { input: 0, cacheWrite5m: 0, cacheWrite1h: 0, cacheRead: 0, output: maxOutputTokens };
+    const usage: Usage = {
+      input: 0,
+      cacheWrite5m: 0,
+      cacheWrite1h: 0,
+      cacheRead: 0,
+      output: maxOutputTokens,
+      ...(serverTools ? { serverTools } : {}),
+    };
     if (writes === '1h') usage.cacheWrite1h = inputTokens;
     else if (writes === '5m') usage.cacheWrite5m = inputTokens;
     else usage.input = inputTokens;
-    return this.cost(model, usage, at);
+    return this.cost(model, usage, at, opts);
   }
 
   private require(model: string, at: number): Priced {
@@ -111,4 +176,14 @@ export class PriceTable {
     const list = this.byName.get(model);
     return list?.find((p) => p.from <= at);
   }
+}
+
+/** µ$ for the server tools a call used: per-use list prices, exact integers. */
+export function serverToolsCost(uses: ServerToolUses | undefined): Micros {
+  if (!uses) return 0;
+  let total = 0;
+  for (const [tool, n] of Object.entries(uses) as Array<[ServerTool, number]>) {
+    if (n > 0) total += n * SERVER_TOOL_PRICES[tool];
+  }
+  return total;
 }

@@ -62,7 +62,9 @@ export function createApp(rt: Runtime): (req: IncomingMessage, res: ServerRespon
     const url = req.url ?? '/';
     const q = url.indexOf('?');
     const path = q === -1 ? url : url.slice(0, q);
-    if (req.method === 'POST' && (path === '/v1/messages' || path === '/v1/messages/count_tokens')) {
+    // Every /v1 path is the Anthropic face's: an unknown one is a JSON 404 in the Anthropic
+    // envelope, never the inbox's login redirect.
+    if (path.startsWith('/v1/') || path === '/v1') {
       void gateway(req, res, path);
       return;
     }

@@ -77,6 +77,8 @@ export interface AdmitRequest {
   requestId?: string;
   kind?: 'model' | 'tool';
   name?: string;
+  /** Hold the reservation this long instead of the store's reservationTtl (a Message Batch: a day). */
+  ttlMs?: number;
 }
 
 export interface TokenCounts {

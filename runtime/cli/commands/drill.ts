@@ -19,7 +19,7 @@ Exit code 0 only if the runaway was refused (budget_exhausted) within its ceilin
 
 Options:
   --ceiling USD        ceiling of the throwaway seat (default 0.50)
-  --model M            model the runaway uses (default claude-sonnet-4-5)
+  --model M            model the runaway uses (default claude-sonnet-5-5)
   --max-calls N        give up (and fail) after this many calls got through (default 200)
   --unbounded-calls N  iterations for the unbounded-cost estimate (default 2000)
 ${REMOTE_HELP}
@@ -62,7 +62,7 @@ Example:
         url,
         token,
         ceiling,
-        model: (values.model as string | undefined) ?? 'claude-sonnet-4-5',
+        model: (values.model as string | undefined) ?? 'claude-sonnet-5-5',
         maxCalls: int('max-calls', 200),
         unboundedCalls: int('unbounded-calls', 2000),
         progress: json ? () => {} : err,

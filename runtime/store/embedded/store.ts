@@ -140,7 +140,8 @@ export class EmbeddedMoneyStore implements MoneyStore {
     const amount = checkMicros(req.amount, 'amount');
     const specs = scopes.map((s) => specFor(s, this.options, req.provision));
     const label: Label = { requestId: req.requestId, kind: req.kind, name: req.name };
-    return this.grouped('admit', () => this.admitOne(req.identity, scopes, specs, amount, label));
+    const ttl = req.ttlMs ?? this.options.reservationTtlMs;
+    return this.grouped('admit', () => this.admitOne(req.identity, scopes, specs, amount, label, ttl));
   }
 
   private admitOne(
@@ -149,6 +150,7 @@ export class EmbeddedMoneyStore implements MoneyStore {
     specs: Required<BudgetSpec>[],
     amount: Micros,
     label: Label,
+    ttlMs: number,
   ): Admission {
     const now = this.now();
     this.sweepDue(now);
@@ -176,7 +178,7 @@ export class EmbeddedMoneyStore implements MoneyStore {
       amount,
       scopes,
       createdAt: now,
-      expiresAt: now + this.options.reservationTtlMs,
+      expiresAt: now + ttlMs,
     };
     this.s.resInsert.run(
       reservation.id,

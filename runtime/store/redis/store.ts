@@ -113,7 +113,7 @@ export class RedisMoneyStore implements MoneyStore {
         k.reservation(id),
         ...scopes.map((s) => k.budget(budgetId(s))),
       ];
-      const expiresAt = now + this.options.reservationTtlMs;
+      const expiresAt = now + (req.ttlMs ?? this.options.reservationTtlMs);
       const label = [req.requestId ?? '', req.kind ?? '', req.name ?? ''];
       const args = [
         ...this.context(now),

@@ -249,14 +249,17 @@ export function gatewayContract(backend: Backend) {
         })
         .catch((e) => e);
       expect(tooMany.error.chokepoint.field).toBe('max_tokens');
-      const badRole = await client.messages
-        .create({
-          model: 'claude-haiku-4-5',
-          max_tokens: 10,
-          messages: [{ role: 'robot' as 'user', content: 'x' }],
-        })
+      const notArray = await client.messages
+        .create({ model: 'claude-haiku-4-5', max_tokens: 10, messages: 'hi' as never })
         .catch((e) => e);
-      expect(badRole.error.chokepoint.field).toBe('messages.0.role');
+      expect(notArray.error.chokepoint.field).toBe('messages');
+      expect(notArray.error.error.message).toContain('expected an array of messages, got the string "hi"');
+      const wrongType = await client.messages
+        .create({ model: 'claude-haiku-4-5', max_tokens: '10' as never, messages: [] })
+        .catch((e) => e);
+      expect(wrongType.error.error.message).toBe(
+        'max_tokens: expected a positive integer, got the string "10"',
+      );
       expect(await ledgerFor(id)).toHaveLength(0);
     });
 
@@ -356,21 +359,18 @@ export function gatewayContract(backend: Backend) {
       expect(entries[0]!.cost).toBeGreaterThan(0);
     });
 
-    it('forwards anthropic-beta: a 1M-context call passes with the beta and is priced in the long-context tier', async () => {
+    it('prices Haiku 5.5 above 100,000 prompt tokens at its upper band, output included', async () => {
       const { client, id } = await h.client();
-      const big = 'lorem ipsum dolor sit amet '.repeat(32_000); // ~216K tokens at 4 bytes/token
-      const params = {
-        model: 'claude-sonnet-4-5',
+      const big = 'lorem ipsum dolor sit amet '.repeat(16_000); // ~108K tokens at 4 bytes/token
+      const msg = await client.messages.create({
+        model: 'claude-haiku-5-5',
         max_tokens: 10,
-        messages: [{ role: 'user' as const, content: big }],
-      };
-      const without = await client.messages.create(params).catch((e) => e);
-      expect(without).toBeInstanceOf(Anthropic.BadRequestError);
-      const msg = await client.beta.messages.create({ ...params, betas: ['context-1m-2025-08-07'] });
-      expect(msg.usage.input_tokens).toBeGreaterThan(200_000);
+        messages: [{ role: 'user', content: big }],
+      });
+      expect(msg.usage.input_tokens).toBeGreaterThan(100_000);
       const [entry] = await ledgerFor(id);
       expect(entry!.outcome).toBe('ok');
-      expect(entry!.cost).toBe(msg.usage.input_tokens * 6 + Math.ceil(msg.usage.output_tokens * 22.5));
+      expect(entry!.cost).toBe(Math.ceil(msg.usage.input_tokens * 0.5 + msg.usage.output_tokens * 2.5));
     });
 
     it('counts tokens through the gateway for a known model, and refuses an unknown one', async () => {

@@ -1,0 +1,291 @@
+import type { IncomingMessage } from 'node:http';
+import { readBody } from '../../adapters/upstream.ts';
+import type { Identity } from '../identity.ts';
+import type { Micros } from '../money.ts';
+import type { Runtime } from '../runtime.ts';
+import { EnforcementUnavailableError, type LedgerInput, NO_TOKENS, type Reservation } from '../store/port.ts';
+import type { Sink } from './call.ts';
+import { actualCost, callCost, worstCase } from './cost.ts';
+import { checkBody, inspect } from './messages.ts';
+import { budgetExhausted, invalidRequest, killed, unavailable, unknownModel } from './refusal.ts';
+import { type ApiUsage, billedOf } from './usage.ts';
+
+/**
+ * Message Batches (`/v1/messages/batches`). A batch is admitted as a whole when it is created:
+ * the sum of its requests' worst cases at the batch price (half of every class), reserved on every
+ * budget for a day and an hour (the API ends a batch within 24 h). When the batch has ended — seen
+ * by the client retrieving it or its results, or by this process's poller — its results are read
+ * and each request is settled at its real batch price, one ledger entry each; requests that did
+ * not succeed (errored, canceled, expired) are never billed and free their share. Cancel is
+ * forwarded; what was cancelled is released when the batch ends.
+ */
+export interface BatchRequest {
+  identity: Identity;
+  requestId: string;
+  method: string;
+  path: string;
+  req: IncomingMessage;
+  sink: Sink;
+  readBody: () => Promise<Buffer>;
+}
+
+interface OpenBatch {
+  id: string;
+  identity: Identity;
+  reservation: Reservation;
+  /** custom_id → the model it was admitted for (after routing). */
+  models: Map<string, string>;
+  settling?: Promise<void>;
+}
+
+const BATCH_TTL_MS = 25 * 3_600_000;
+const POLL_MS = 30_000;
+
+export class Batches {
+  private readonly open = new Map<string, OpenBatch>();
+  private timer?: NodeJS.Timeout;
+
+  constructor(private readonly rt: Runtime) {}
+
+  async handle(c: BatchRequest): Promise<void> {
+    const sub = c.path.slice('/v1/messages/batches'.length); // '', '/{id}', '/{id}/results', ...
+    const query = c.req.url?.includes('?') ? c.req.url.slice(c.req.url.indexOf('?')) : '';
+    if (c.method === 'POST' && sub === '') return this.create(c);
+    const id = decodeURIComponent(sub.split('/')[1] ?? '');
+    const batch = id ? this.open.get(id) : undefined;
+    const body = c.method === 'POST' ? await c.readBody() : undefined;
+    const up = await this.rt.upstream.request(
+      c.method,
+      `v1/messages/batches${sub}${query}`,
+      body,
+      c.req.headers,
+      undefined,
+      c.requestId,
+    );
+    const buf = await readBody(up.body);
+    // Settlement is durable before the client learns the batch has ended (or sees its results).
+    if (batch && up.status === 200 && (sub.endsWith('/results') || ended(buf))) await this.settle(batch);
+    c.sink.head(up.status, {
+      'content-type': String(up.headers['content-type'] ?? 'application/json'),
+      'request-id': c.requestId,
+    });
+    c.sink.chunk(buf);
+    c.sink.end();
+  }
+
+  private async create(c: BatchRequest): Promise<void> {
+    const raw = await c.readBody();
+    let json: { requests?: unknown };
+    try {
+      json = JSON.parse(raw.toString('utf8'));
+    } catch {
+      throw invalidRequest('body', 'not valid JSON');
+    }
+    const requests = json?.requests;
+    if (!Array.isArray(requests) || requests.length === 0) {
+      throw invalidRequest('requests', 'required: a non-empty array of {custom_id, params}');
+    }
+    const rt = this.rt;
+    const at = rt.now();
+    let amount: Micros = 0;
+    const models = new Map<string, string>();
+    let rewritten = false;
+    for (let i = 0; i < requests.length; i++) {
+      const r = requests[i] as { custom_id?: unknown; params?: unknown } | null;
+      if (typeof r?.custom_id !== 'string' || r.custom_id === '') {
+        throw invalidRequest(`requests.${i}.custom_id`, 'required: a string naming the request');
+      }
+      let body: ReturnType<typeof checkBody>;
+      try {
+        body = checkBody(r.params);
+      } catch (err) {
+        const e = err as { details?: { field?: string }; message: string };
+        throw invalidRequest(`requests.${i}.params.${e.details?.field ?? ''}`, e.message);
+      }
+      const route = await rt.router.route(body.model, c.identity, () => rt.utilisation(c.identity));
+      if (route.model !== body.model) {
+        body.model = route.model;
+        rewritten = true;
+      }
+      const entry = rt.prices.lookup(route.model, at);
+      if (!entry) throw unknownModel(route.model);
+      const facts = inspect(body);
+      const cost = callCost(rt.prices, body, route.model, entry, facts, at, rt.config.gateway.inferenceGeo);
+      cost.options.batch = true;
+      amount += worstCase(rt.prices, route.model, facts, cost, body.max_tokens, at);
+      models.set(r.custom_id, route.model);
+    }
+    let admission: Awaited<ReturnType<Runtime['store']['admit']>>;
+    try {
+      admission = await rt.store.admit({
+        identity: c.identity,
+        amount,
+        requestId: c.requestId,
+        kind: 'model',
+        name: `batch:${[...new Set(models.values())].join(',')}`,
+        ttlMs: BATCH_TTL_MS,
+      });
+    } catch (err) {
+      if (err instanceof EnforcementUnavailableError) throw unavailable(err.message);
+      throw err;
+    }
+    if (!admission.ok) {
+      throw admission.refusal.code === 'killed'
+        ? killed(admission.refusal.kill)
+        : budgetExhausted(admission.refusal.budget, admission.refusal.amount, rt.now());
+    }
+    const reservation = admission.reservation;
+    const payload = rewritten ? Buffer.from(JSON.stringify({ ...json, requests })) : raw;
+    let up: Awaited<ReturnType<Runtime['upstream']['request']>>;
+    let buf: Buffer;
+    try {
+      up = await rt.upstream.request(
+        'POST',
+        'v1/messages/batches',
+        payload,
+        c.req.headers,
+        undefined,
+        c.requestId,
+      );
+      buf = await readBody(up.body);
+    } catch (err) {
+      await rt.releaseSafely(
+        reservation,
+        this.entry(c.identity, c.requestId, 'batch', 'error', 'upstream_network'),
+      );
+      throw unavailable(`the provider could not be reached (${(err as Error).message})`);
+    }
+    const id = up.status === 200 ? batchId(buf) : undefined;
+    if (!id) {
+      await rt.releaseSafely(
+        reservation,
+        this.entry(c.identity, c.requestId, 'batch', 'error', `http_${up.status}`),
+      );
+    } else {
+      this.open.set(id, { id, identity: c.identity, reservation, models });
+      this.poll();
+    }
+    c.sink.head(up.status, { 'content-type': 'application/json', 'request-id': c.requestId });
+    c.sink.chunk(buf);
+    c.sink.end();
+  }
+
+  /** Reads an ended batch's results and settles each request once (concurrent callers share it). */
+  private settle(batch: OpenBatch): Promise<void> {
+    batch.settling ??= this.settleNow(batch).catch((err) => {
+      batch.settling = undefined;
+      throw err;
+    });
+    return batch.settling;
+  }
+
+  private async settleNow(batch: OpenBatch): Promise<void> {
+    const rt = this.rt;
+    const up = await rt.upstream.request('GET', `v1/messages/batches/${batch.id}/results`, undefined, {});
+    const buf = await readBody(up.body);
+    if (up.status !== 200) throw new Error(`batch ${batch.id} results answered ${up.status}`);
+    const billed: LedgerInput[] = [];
+    const unbilled: LedgerInput[] = [];
+    for (const line of buf.toString('utf8').split('\n')) {
+      if (!line.trim()) continue;
+      const r = JSON.parse(line) as {
+        custom_id: string;
+        result?: { type?: string; message?: { model?: string; usage?: ApiUsage } };
+      };
+      const model = batch.models.get(r.custom_id) ?? r.result?.message?.model ?? 'unknown';
+      const requestId = `${batch.id}:${r.custom_id}`;
+      if (r.result?.type !== 'succeeded') {
+        unbilled.push(this.entry(batch.identity, requestId, model, 'error', r.result?.type ?? 'unknown'));
+        continue;
+      }
+      const b = billedOf(r.result.message?.usage);
+      b.options.batch = true;
+      let cost: Micros;
+      try {
+        cost = actualCost(rt.prices, model, b, rt.now());
+      } catch {
+        cost = batch.reservation.amount; // never zero: reconciliation corrects it
+      }
+      billed.push({ ...this.entry(batch.identity, requestId, model, 'ok'), tokens: b.tokens, cost });
+    }
+    // Each billed request is charged while the batch's reservation still holds its share (so no
+    // other call can take the room meanwhile); the reservation itself closes last.
+    const last = billed.pop() ?? unbilled.shift();
+    for (const [i, e] of billed.entries()) await rt.store.settle(`${batch.reservation.id}.${i + 1}`, e);
+    for (const e of unbilled) await rt.recordLedger(e);
+    if (last && last.cost > 0)
+      await rt.settleSafely(batch.reservation, { ...last, reserved: batch.reservation.amount });
+    else
+      await rt.releaseSafely(
+        batch.reservation,
+        last ?? this.entry(batch.identity, batch.id, 'batch', 'error', 'empty'),
+      );
+    this.open.delete(batch.id);
+  }
+
+  private entry(
+    identity: Identity,
+    requestId: string,
+    name: string,
+    outcome: 'ok' | 'error',
+    code?: string,
+  ): LedgerInput {
+    return {
+      requestId,
+      identity,
+      kind: 'model',
+      name,
+      tokens: { ...NO_TOKENS },
+      reserved: 0,
+      cost: 0,
+      latencyMs: 0,
+      outcome,
+      ...(code ? { code } : {}),
+    };
+  }
+
+  /** While batches are open, ask the provider about them every 30 s and settle those that ended. */
+  private poll(): void {
+    if (this.timer) return;
+    this.timer = setInterval(() => {
+      if (this.open.size === 0) {
+        clearInterval(this.timer);
+        this.timer = undefined;
+        return;
+      }
+      for (const batch of this.open.values()) void this.check(batch);
+    }, POLL_MS);
+    this.timer.unref();
+  }
+
+  private async check(batch: OpenBatch): Promise<void> {
+    try {
+      const up = await this.rt.upstream.request('GET', `v1/messages/batches/${batch.id}`, undefined, {});
+      const buf = await readBody(up.body);
+      if (up.status === 200 && ended(buf)) await this.settle(batch);
+    } catch (err) {
+      this.rt.log.warn('could not check a message batch', { error: err, batch: batch.id });
+    }
+  }
+
+  close(): void {
+    if (this.timer) clearInterval(this.timer);
+  }
+}
+
+function ended(buf: Buffer): boolean {
+  try {
+    return (JSON.parse(buf.toString('utf8')) as { processing_status?: string }).processing_status === 'ended';
+  } catch {
+    return false;
+  }
+}
+
+function batchId(buf: Buffer): string | undefined {
+  try {
+    const id = (JSON.parse(buf.toString('utf8')) as { id?: unknown }).id;
+    return typeof id === 'string' ? id : undefined;
+  } catch {
+    return undefined;
+  }
+}
