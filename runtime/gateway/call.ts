@@ -187,9 +187,12 @@ async function callPath(rt: Runtime, call: ModelCall, sink: Sink, timing: CallTi
     timing.admitted = performance.now();
   } catch (err) {
     const refusal = await asRefusal(rt, identity, err);
-    if (refusal.code !== 'invalid_request') {
+    // Unknown models are ledgered too (code unknown_model): `chokepoint prices` lists what
+    // clients asked for that the table cannot price.
+    const unpriced = refusal.details.prices_entry !== undefined;
+    if (refusal.code !== 'invalid_request' || unpriced) {
       await rt
-        .recordLedger(ledger({ name: model, outcome: 'refused', code: refusal.code }))
+        .recordLedger(ledger({ name: model, outcome: 'refused', code: unpriced ? 'unknown_model' : refusal.code }))
         .catch((e) =>
           rt.log.error('could not record a refusal in the ledger', { error: e, requestId: call.requestId }),
         );

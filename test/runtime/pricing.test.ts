@@ -88,6 +88,72 @@ describe('pricing', () => {
     expect(t.has('m', Date.parse('2024-06-01'))).toBe(false);
   });
 
+  // Today's models, one per class, every token class priced to the µ$ at 200,000 tokens (the
+  // looked-up table: docs/research/anthropic-2026-12.md).
+  it.each([
+    ['claude-fable-5-2', { input: 8, cacheWrite5m: 10, cacheWrite1h: 16, cacheRead: 0.2, output: 40 }],
+    ['claude-fable-5-1', { input: 10, cacheWrite5m: 12.5, cacheWrite1h: 20, cacheRead: 0.25, output: 50 }],
+    ['claude-opus-5-5', { input: 4, cacheWrite5m: 5, cacheWrite1h: 8, cacheRead: 0.2, output: 20 }],
+    ['claude-opus-5', { input: 5, cacheWrite5m: 6.25, cacheWrite1h: 10, cacheRead: 0.5, output: 25 }],
+    ['claude-opus-4-8', { input: 5, cacheWrite5m: 6.25, cacheWrite1h: 10, cacheRead: 0.5, output: 25 }],
+    ['claude-sonnet-5-5', { input: 2, cacheWrite5m: 2.5, cacheWrite1h: 4, cacheRead: 0.1, output: 10 }],
+    ['claude-sonnet-5', { input: 2, cacheWrite5m: 2.5, cacheWrite1h: 4, cacheRead: 0.2, output: 10 }],
+    [
+      'claude-haiku-5-5',
+      { input: 0.1, cacheWrite5m: 0.125, cacheWrite1h: 0.2, cacheRead: 0.01, output: 0.5 },
+    ],
+  ])("prices every token class of today's %s exactly", (model, perMTok) => {
+    const at = Date.parse('2026-12-02T12:00:00Z');
+    for (const [cls, usd] of Object.entries(perMTok)) {
+      expect(table.cost(model, { ...none, [cls]: 20_000 }, at), `${model} ${cls}`).toBe(
+        Math.ceil(usd * 20_000 - 1e-9),
+      );
+    }
+  });
+
+  it("reads Sonnet 5.5's cache at $0.20/MTok before the 2026-10-07 cut and $0.10 from it", () => {
+    const read = { ...none, cacheRead: MTOK };
+    expect(table.cost('claude-sonnet-5-5', read, Date.parse('2026-10-06T12:00:00Z'))).toBe(200_000);
+    expect(table.cost('claude-sonnet-5-5', read, Date.parse('2026-10-07T00:00:00Z'))).toBe(100_000);
+  });
+
+  it('prices Haiku 5.5 by prompt length: above 100,000 prompt tokens every class costs 5×', () => {
+    const low = { ...none, input: 60_000, cacheRead: 40_000, output: 1000 };
+    expect(table.cost('claude-haiku-5-5', low)).toBe(60_000 * 0.1 + 40_000 * 0.01 + 1000 * 0.5);
+    const high = { ...low, cacheWrite5m: 1 };
+    expect(table.cost('claude-haiku-5-5', high)).toBe(
+      Math.ceil(60_000 * 0.5 + 40_000 * 0.05 + 0.625 + 1000 * 2.5),
+    );
+  });
+
+  it('halves every class for Message Batches, and stacks 1.1× for US-only inference and 2× for fast mode', () => {
+    const u = { input: 10_000, cacheWrite5m: 2000, cacheWrite1h: 1000, cacheRead: 50_000, output: 3000 };
+    const base = 10_000 * 4 + 2000 * 5 + 1000 * 8 + 50_000 * 0.2 + 3000 * 20; // Opus 5.5: 128,000 µ$
+    expect(table.cost('claude-opus-5-5', u)).toBe(base);
+    expect(table.cost('claude-opus-5-5', u, Date.now(), { batch: true })).toBe(base / 2);
+    expect(table.cost('claude-opus-5-5', u, Date.now(), { usOnly: true })).toBe(Math.ceil(base * 1.1));
+    expect(table.cost('claude-opus-5-5', u, Date.now(), { batch: true, usOnly: true })).toBe(
+      Math.ceil((base / 2) * 1.1),
+    );
+    expect(table.cost('claude-opus-5-5', u, Date.now(), { fast: true })).toBe(base * 2);
+    expect(() => table.cost('claude-sonnet-5-5', u, Date.now(), { fast: true })).toThrow(UnknownPriceError);
+  });
+
+  it('rounds a batch of fractional µ$ up once per call, never down', () => {
+    // Haiku 5.5 cache read in a batch: 0.005 µ$ per token.
+    expect(table.cost('claude-haiku-5-5', { ...none, cacheRead: 1 }, Date.now(), { batch: true })).toBe(1);
+    expect(table.cost('claude-haiku-5-5', { ...none, cacheRead: 200 }, Date.now(), { batch: true })).toBe(1);
+    expect(table.cost('claude-haiku-5-5', { ...none, cacheRead: 201 }, Date.now(), { batch: true })).toBe(2);
+  });
+
+  it('prices server tools per use: web search $10 per 1,000, web fetch free', () => {
+    const u = { ...none, input: 1000, serverTools: { webSearch: 3, webFetch: 2 } };
+    expect(table.cost('claude-sonnet-5-5', u)).toBe(1000 * 2 + 3 * 10_000);
+    expect(table.worstCase('claude-sonnet-5-5', 1000, 0, Date.now(), 'none', {}, { webSearch: 5 })).toBe(
+      1000 * 2 + 5 * 10_000,
+    );
+  });
+
   it('prices the worst case as all input uncached plus max output', () => {
     expect(table.worstCase('claude-haiku-4-5', 1000, 500)).toBe(1000 * 1 + 500 * 5);
   });
