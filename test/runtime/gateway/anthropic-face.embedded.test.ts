@@ -1,0 +1,3 @@
+import { anthropicFaceContract } from './anthropic-face.contract.ts';
+
+anthropicFaceContract('embedded');
