@@ -12,6 +12,7 @@ interface KeyView {
   workflow?: string;
   label?: string;
   driftPolicy?: 'report' | 'refuse';
+  maxTokens?: 'fit' | 'refuse';
   sessionTimeBox?: number;
   sessionGap?: number;
   createdAt: string | null;
@@ -22,7 +23,7 @@ const SUBS = {
   create: {
     command: 'keys create',
     usage:
-      'keys create --team T --env E --seat S [--workflow W] [--label L] [--drift-policy refuse] [--session-time-box 30m [--session-gap 15m]]',
+      'keys create --team T --env E --seat S [--workflow W] [--label L] [--drift-policy refuse] [--max-tokens fit|refuse] [--session-time-box 30m [--session-gap 15m]]',
     args: [],
     options: [
       'team',
@@ -31,6 +32,7 @@ const SUBS = {
       'workflow',
       'label',
       'drift-policy',
+      'max-tokens',
       'session-time-box',
       'session-gap',
       'reason',
@@ -51,7 +53,7 @@ export const keysCommand: Command = {
   remote: true,
   help: `Usage:
   chokepoint keys create --team T --env E --seat S [--workflow W] [--label L] [--drift-policy refuse]
-                         [--session-time-box 30m [--session-gap 15m]]
+                         [--max-tokens fit|refuse] [--session-time-box 30m [--session-gap 15m]]
   chokepoint keys ls                          list keys (the default; never shows the secrets)
   chokepoint keys revoke <id> [--reason TEXT] refused from the next call, on every replica
 
@@ -66,6 +68,10 @@ Options (create):
   --workflow W           also charge the workflow's budget
   --label L              a note to recognise the key by
   --drift-policy POLICY  report (default) or refuse: a changed prompt prefix is a 409 for this key
+  --max-tokens POLICY    fit or refuse, when a call's worst case does not fit its budget: fit lowers
+                         max_tokens to what the budget can still pay for (header
+                         x-chokepoint-max-tokens says so), refuse answers 429. Default: the routing
+                         rule's, else gateway.maxTokens in the config (fit)
   --session-time-box D   a session of this key may run this long (e.g. 30m); past it, calls get
                          429 time_box_exceeded and an approval waits in the inbox (approve: the
                          session goes on). A session is x-chokepoint-session, or else runs until
@@ -85,6 +91,7 @@ Examples:
     workflow: { type: 'string' },
     label: { type: 'string' },
     'drift-policy': { type: 'string' },
+    'max-tokens': { type: 'string' },
     'session-time-box': { type: 'string' },
     'session-gap': { type: 'string' },
     reason: { type: 'string' },
@@ -129,7 +136,12 @@ async function create({ values, out }: CommandContext, args: string[]) {
   if (drift !== undefined && drift !== 'report' && drift !== 'refuse') {
     throw new CliError(`--drift-policy: expected report or refuse, got ${JSON.stringify(drift)}`);
   }
+  const maxTokens = values['max-tokens'];
+  if (maxTokens !== undefined && maxTokens !== 'fit' && maxTokens !== 'refuse') {
+    throw new CliError(`--max-tokens: expected fit or refuse, got ${JSON.stringify(maxTokens)}`);
+  }
   const body: Record<string, unknown> = { team: values.team, env: values.env, seat: values.seat };
+  if (maxTokens !== undefined) body.maxTokens = maxTokens;
   if (values.workflow !== undefined) body.workflow = values.workflow;
   if (values.label !== undefined) body.label = values.label;
   if (drift !== undefined) body.driftPolicy = drift;
@@ -161,6 +173,7 @@ async function create({ values, out }: CommandContext, args: string[]) {
       ['identity', identity(r)],
       ['label', r.label],
       ['drift', r.driftPolicy ?? 'report'],
+      ['max tokens', r.maxTokens ?? 'default'],
       [
         'session box',
         r.sessionTimeBox

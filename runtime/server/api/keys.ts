@@ -20,7 +20,7 @@ export function keysApi(rt: Runtime): Hono<Env> {
   api.post('/keys', async (c) => {
     const op = requireRole(c, 'admin');
     const body = await jsonBody(c);
-    for (const f of ['workflow', 'label', 'driftPolicy'] as const) {
+    for (const f of ['workflow', 'label', 'driftPolicy', 'maxTokens'] as const) {
       if (body[f] !== undefined && typeof body[f] !== 'string') throw invalidRequest(f, 'expected a string');
     }
     // Session time box and gap come as durations ("30m"); stored in ms.

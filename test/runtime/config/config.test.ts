@@ -19,6 +19,26 @@ function problems(raw: unknown, env: NodeJS.ProcessEnv = {}): string[] {
 }
 
 describe('config', () => {
+  it("keeps the built-in model classes (today's models) in a config without routing.classes", () => {
+    const classes = {
+      cheap: ['claude-haiku-5-5'],
+      standard: ['claude-sonnet-5-5'],
+      premium: ['claude-opus-5-5'],
+    };
+    expect(resolveConfig({}, { env: {} }).routing.classes).toEqual(classes);
+    expect(resolveConfig({ routing: { rules: [] } }, { env: {} }).routing.classes).toEqual(classes);
+    expect(
+      resolveConfig({ routing: { classes: { x: ['claude-opus-5'] } } }, { env: {} }).routing.classes,
+    ).toEqual({
+      x: ['claude-opus-5'],
+    });
+    expect(resolveConfig({}, { env: {} }).gateway).toEqual({
+      maxTokens: 'fit',
+      maxTokensFloor: 1024,
+      inferenceGeo: 'global',
+    });
+  });
+
   it('defaults to the embedded store, the emulator and conservative ceilings', () => {
     const c = resolveConfig({}, { env: {}, cwd: '/srv' });
     expect(c.store.backend).toBe('embedded');
