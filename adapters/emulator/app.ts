@@ -1,10 +1,20 @@
 /**
- * The emulator's HTTP face: the Messages API, count_tokens, models, the Admin API usage and cost
- * reports, and the `/_emulator/*` control endpoints (script, faults, billing, cache).
+ * The emulator's HTTP face: the Messages API, count_tokens, Message Batches, models, the Admin API
+ * usage and cost reports, and the `/_emulator/*` control endpoints (script, faults, billing, cache,
+ * batches).
  */
 import { Hono } from 'hono';
 import { z } from 'zod';
-import { MODELS, type ModelInfo } from './catalog.ts';
+import {
+  batchResults,
+  cancelBatch,
+  createBatch,
+  deleteBatch,
+  forceEnd,
+  listBatches,
+  retrieveBatch,
+} from './batches.ts';
+import { type Lifecycle, lifecycleOf, MODELS, type ModelInfo } from './catalog.ts';
 import { ApiError } from './errors.ts';
 import {
   authenticate,
@@ -18,6 +28,7 @@ import {
 } from './http.ts';
 import { newId } from './ids.ts';
 import { countTokensCall, messages, modelOf } from './messages.ts';
+import { paginate } from './pages.ts';
 import { costReport, usageReport } from './reports.ts';
 import { type ScriptRule, scriptBodySchema } from './script.ts';
 
@@ -28,12 +39,55 @@ const faultSchema = z.strictObject({
   message: z.string().optional(),
 });
 
-const modelJson = (m: ModelInfo) => ({
-  type: 'model',
-  id: m.id,
-  display_name: m.displayName,
-  created_at: m.createdAt,
-});
+const isoOrNull = (d: string | undefined, now: number, stage: Lifecycle) =>
+  d && (stage !== 'active' || now >= Date.parse(d)) ? d : null;
+
+/** A model as `GET /v1/models` shows it (SDK 1.13 `ModelInfo`; `capabilities` not emulated: null). */
+const modelJson = (m: ModelInfo, now: number) => {
+  const lifecycle = lifecycleOf(m, now);
+  return {
+    type: 'model',
+    id: m.id,
+    display_name: m.displayName,
+    created_at: m.createdAt,
+    lifecycle,
+    line: m.line,
+    max_input_tokens: m.contextWindow,
+    max_tokens: m.maxOutputTokens,
+    deprecated_at: lifecycle === 'active' ? null : (m.deprecatedAt ?? null),
+    retires_at: isoOrNull(m.retiresAt, now, lifecycle),
+    capabilities: null,
+  };
+};
+
+const LIFECYCLES = ['active', 'deprecated', 'retired'];
+
+/**
+ * `GET /v1/models`: newest first (SDK doc: "More recently released models are listed first").
+ * Without `lifecycle[]` the list holds active and deprecated models; retired ones only when
+ * asked for (SDK 1.13 `ModelListParams.lifecycle`).
+ */
+function listModels(url: string, now: number) {
+  const params = new URL(url).searchParams;
+  const wanted = [...params.getAll('lifecycle[]'), ...params.getAll('lifecycle')];
+  for (const w of wanted) {
+    if (!LIFECYCLES.includes(w))
+      throw new ApiError(
+        400,
+        'invalid_request_error',
+        `lifecycle: Input should be 'active', 'deprecated' or 'retired'`,
+      );
+  }
+  const stages = new Set(wanted.length ? wanted : ['active', 'deprecated']);
+  const models = [...MODELS]
+    .sort((a, b) => Date.parse(b.createdAt) - Date.parse(a.createdAt))
+    .map((m) => modelJson(m, now))
+    .filter((m) => stages.has(m.lifecycle));
+  return paginate(models, url);
+}
+
+const idFrom = (raw: Request, fromEnd = 0) =>
+  decodeURIComponent(new URL(raw.url).pathname.split('/').at(-1 - fromEnd) ?? '');
 
 /** Builds the Hono app over `state`. */
 export function createApp(state: EmulatorState): Hono {
@@ -49,22 +103,49 @@ export function createApp(state: EmulatorState): Hono {
   app.post('/v1/messages', (c) => messages(c.req.raw, state));
   app.post(
     '/v1/messages/count_tokens',
-    guarded(api, (raw) => countTokensCall(raw)),
+    guarded(api, (raw) => countTokensCall(raw, state)),
+  );
+  app.post(
+    '/v1/messages/batches',
+    guarded(api, async (raw) =>
+      createBatch(await readJson(raw), raw, authenticate(raw.headers, state), state),
+    ),
   );
   app.get(
+    '/v1/messages/batches',
+    guarded(api, (raw) => listBatches(raw.url, state)),
+  );
+  app.get(
+    '/v1/messages/batches/:id',
+    guarded(api, (raw) => retrieveBatch(idFrom(raw), state)),
+  );
+  app.post(
+    '/v1/messages/batches/:id/cancel',
+    guarded(api, (raw) => cancelBatch(idFrom(raw, 1), state)),
+  );
+  app.delete(
+    '/v1/messages/batches/:id',
+    guarded(api, (raw) => deleteBatch(idFrom(raw), state)),
+  );
+  app.get('/v1/messages/batches/:id/results', async (c) => {
+    const requestId = newId('req_011C');
+    try {
+      authenticate(c.req.raw.headers, state);
+      const body = batchResults(idFrom(c.req.raw, 1), state);
+      return new Response(body, {
+        headers: { 'content-type': 'application/x-jsonl', 'request-id': requestId },
+      });
+    } catch (e) {
+      return errorResponse(e, requestId);
+    }
+  });
+  app.get(
     '/v1/models',
-    guarded(api, () => ({
-      data: MODELS.map(modelJson),
-      has_more: false,
-      first_id: MODELS[0]?.id,
-      last_id: MODELS.at(-1)?.id,
-    })),
+    guarded(api, (raw) => listModels(raw.url, state.now())),
   );
   app.get(
     '/v1/models/:id',
-    guarded(api, (raw) =>
-      modelJson(modelOf(decodeURIComponent(new URL(raw.url).pathname.split('/').pop() ?? ''))),
-    ),
+    guarded(api, (raw) => modelJson(modelOf(idFrom(raw)), state.now())),
   );
   app.get(
     '/v1/organizations/cost_report',
@@ -120,6 +201,10 @@ export function createApp(state: EmulatorState): Hono {
       state.faults.length = 0;
       return { faults: [] };
     }),
+  );
+  app.post(
+    '/_emulator/batches/:id/end',
+    guarded(control, (raw) => forceEnd(idFrom(raw, 1), state)),
   );
   app.post(
     '/_emulator/cache/reset',

@@ -3,19 +3,27 @@
  * successful calls, and streams the client abandoned (billed for the output generated so far);
  * errors are never billed. Costs come from the emulator's catalogue, never from the runtime.
  *
+ * An entry carries everything a per-request reconciliation needs: the caller's request id
+ * (`x-chokepoint-request-id`), the message id, the modifiers the call was served with (speed,
+ * inference geo, service tier), server-tool counts and fees, and for batch results the batch id
+ * and the request's `custom_id`. `costMicros` = Σ `costByClass` (tokens) + `webSearchMicros`.
+ *
  * Memory stays bounded under benchmark load: the raw list keeps the most recent `maxEntries`
  * calls, while totals and the per-minute roll-ups behind the usage and cost reports cover every
  * call ever billed.
  */
+
 import {
   type CallCost,
   LONG_CONTEXT_THRESHOLD,
   type ModelInfo,
+  type PriceMods,
   priceCall,
   type TokenClass,
   type TokenUsage,
   totalInput,
 } from './catalog.ts';
+import { WEB_SEARCH_MICROS } from './server-tools.ts';
 
 export interface BillingEntry {
   /** The message id (`msg_…`). */
@@ -30,11 +38,22 @@ export interface BillingEntry {
   /** Label of the API key that made the call. */
   readonly apiKey: string;
   readonly usage: TokenUsage;
-  /** ceil(Σ tokens × USD/MTok) µ$, exact. */
+  /** What the call is invoiced: token cost (ceil(Σ tokens × rate × modifiers) µ$) + server-tool fees. */
   readonly costMicros: number;
-  /** The same cost split by token class; the parts sum to `costMicros`. */
+  /** The token cost split by token class; the parts sum to `costMicros − webSearchMicros`. */
   readonly costByClass: Readonly<Record<TokenClass, number>>;
+  /** True when the model's prompt-length band priced the call (long-context tier, Haiku 5.5 >100K). */
   readonly longContext: boolean;
+  readonly speed: 'standard' | 'fast';
+  readonly inferenceGeo: string | null;
+  readonly serviceTier: 'standard' | 'batch';
+  readonly webSearchRequests: number;
+  readonly webFetchRequests: number;
+  /** $10 per 1,000 web searches: 10,000 µ$ each. */
+  readonly webSearchMicros: number;
+  /** Message Batches: the batch (`msgbatch_…`) and the request's `custom_id`. */
+  readonly batchId?: string;
+  readonly customId?: string;
   readonly stream: boolean;
   /** True when the client disconnected before `message_stop`. */
   readonly aborted: boolean;
@@ -50,6 +69,13 @@ export interface BillingInput {
   usage: TokenUsage;
   stream: boolean;
   aborted: boolean;
+  speed?: 'standard' | 'fast';
+  inferenceGeo?: string | null;
+  serviceTier?: 'standard' | 'batch';
+  webSearchRequests?: number;
+  webFetchRequests?: number;
+  batchId?: string;
+  customId?: string;
 }
 
 /** Calls of one minute, model, key and context window, summed: what the reports read. */
@@ -59,7 +85,10 @@ export interface Rollup {
   readonly model: string;
   readonly apiKey: string;
   readonly window: '0-200k' | '200k-1M';
+  readonly serviceTier: 'standard' | 'batch';
   calls: number;
+  webSearchRequests: number;
+  webSearchMicros: number;
   readonly usage: Record<TokenClass, number>;
   readonly costByClass: Record<TokenClass, number>;
 }
@@ -84,7 +113,15 @@ export class BillingRecord {
 
   /** Prices and records one call; returns the entry. */
   add(input: BillingInput): BillingEntry {
-    const cost: CallCost = priceCall(input.model, input.usage);
+    const mods: PriceMods = {
+      speed: input.speed ?? 'standard',
+      inferenceGeo: input.inferenceGeo ?? null,
+      serviceTier: input.serviceTier ?? 'standard',
+      at: input.at,
+    };
+    const cost: CallCost = priceCall(input.model, input.usage, mods);
+    const searches = input.webSearchRequests ?? 0;
+    const webSearchMicros = searches * WEB_SEARCH_MICROS;
     const entry: BillingEntry = {
       id: input.id,
       requestId: input.requestId,
@@ -93,15 +130,23 @@ export class BillingRecord {
       model: input.model.id,
       apiKey: input.apiKey,
       usage: input.usage,
-      costMicros: cost.micros,
+      costMicros: cost.micros + webSearchMicros,
       costByClass: cost.byClass,
       longContext: cost.longContext,
+      speed: mods.speed ?? 'standard',
+      inferenceGeo: mods.inferenceGeo ?? null,
+      serviceTier: mods.serviceTier ?? 'standard',
+      webSearchRequests: searches,
+      webFetchRequests: input.webFetchRequests ?? 0,
+      webSearchMicros,
+      ...(input.batchId ? { batchId: input.batchId } : {}),
+      ...(input.customId ? { customId: input.customId } : {}),
       stream: input.stream,
       aborted: input.aborted,
     };
     this.entries.push(entry);
     if (this.entries.length > this.maxEntries * 1.5) this.entries = this.entries.slice(-this.maxEntries);
-    this.totalMicros += cost.micros;
+    this.totalMicros += entry.costMicros;
     this.count++;
     this.roll(entry);
     return entry;
@@ -110,13 +155,26 @@ export class BillingRecord {
   private roll(e: BillingEntry): void {
     const at = e.at - (e.at % 60_000);
     const window = totalInput(e.usage) > LONG_CONTEXT_THRESHOLD ? '200k-1M' : '0-200k';
-    const key = `${at}|${e.model}|${e.apiKey}|${window}`;
+    const key = `${at}|${e.model}|${e.apiKey}|${window}|${e.serviceTier}`;
     let r = this.rollupMap.get(key);
     if (!r) {
-      r = { at, model: e.model, apiKey: e.apiKey, window, calls: 0, usage: zero(), costByClass: zero() };
+      r = {
+        at,
+        model: e.model,
+        apiKey: e.apiKey,
+        window,
+        serviceTier: e.serviceTier,
+        calls: 0,
+        webSearchRequests: 0,
+        webSearchMicros: 0,
+        usage: zero(),
+        costByClass: zero(),
+      };
       this.rollupMap.set(key, r);
     }
     r.calls++;
+    r.webSearchRequests += e.webSearchRequests;
+    r.webSearchMicros += e.webSearchMicros;
     for (const k of ['input', 'cacheWrite5m', 'cacheWrite1h', 'cacheRead', 'output'] as const) {
       r.usage[k] += e.usage[k];
       r.costByClass[k] += e.costByClass[k];

@@ -3,6 +3,7 @@
  * place an error becomes the Anthropic envelope.
  */
 import type { z } from 'zod';
+import type { BatchStore } from './batches.ts';
 import type { BillingRecord } from './billing.ts';
 import type { PromptCache } from './cache.ts';
 import { ApiError, errorBody, errorForStatus, errorHeaders, invalid } from './errors.ts';
@@ -36,6 +37,12 @@ export interface EmulatorState {
   readonly billing: BillingRecord;
   readonly script: Script;
   readonly faults: PendingFault[];
+  /** Message Batches, by id. */
+  readonly batches: BatchStore;
+  /** A batch ends once the clock passes `created + batchDelayMs` (0: on the next look at it). */
+  readonly batchDelayMs: number;
+  /** Serve retired models instead of answering 404 (default false: the API's behaviour). */
+  readonly serveRetiredModels: boolean;
 }
 
 export const JSON_TYPE = 'application/json';

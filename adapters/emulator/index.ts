@@ -17,15 +17,25 @@ import type { AddressInfo } from 'node:net';
 import { serve } from '@hono/node-server';
 import type { Hono } from 'hono';
 import { createApp } from './app.ts';
+import { BatchStore, endBatch } from './batches.ts';
 import { BillingRecord } from './billing.ts';
 import { PromptCache } from './cache.ts';
 import type { EmulatorState, Fault } from './http.ts';
 import { Script, type ScriptRule } from './script.ts';
 
 export type { BillingEntry, BillingRecord } from './billing.ts';
-export { MODELS, type ModelInfo, priceCall, resolveModel, type TokenUsage } from './catalog.ts';
+export {
+  lifecycleOf,
+  MODELS,
+  type ModelInfo,
+  type PriceMods,
+  priceCall,
+  resolveModel,
+  type TokenUsage,
+} from './catalog.ts';
 export type { Fault } from './http.ts';
 export type { ReplySpec, ScriptCondition, ScriptedToolUse, ScriptRule } from './script.ts';
+export { WEB_SEARCH_MICROS } from './server-tools.ts';
 export { countTokens, TOKEN_COSTS, textTokens } from './tokens.ts';
 
 /** The default API key the emulator accepts. */
@@ -48,6 +58,16 @@ export interface EmulatorOptions {
   rateLimitHeaders?: boolean;
   /** How many recent calls `billing.list()` keeps (default 100,000; totals and reports keep all). */
   maxBillingEntries?: number;
+  /**
+   * Message Batches: a batch ends the first time it is looked at once the clock has passed its
+   * creation + this many ms (default 0: on the next retrieve/list/results call).
+   */
+  batchDelayMs?: number;
+  /**
+   * Serve retired models instead of answering 404 (default false — the real API refuses them;
+   * set it to replay traffic recorded before a retirement).
+   */
+  serveRetiredModels?: boolean;
 }
 
 export interface Listening {
@@ -70,6 +90,8 @@ export interface Emulator {
   clearFaults(): void;
   /** Empties the prompt cache (every prefix misses next time). */
   resetCache(): void;
+  /** Ends a Message Batch now (runs and bills its requests), whatever the clock says. */
+  endBatch(id: string): void;
   /** Serves the app over HTTP (keep-alive on). `port: 0` (default) picks a free port. */
   listen(opts?: { port?: number; host?: string }): Promise<Listening>;
 }
@@ -89,6 +111,9 @@ export function createEmulator(options: EmulatorOptions = {}): Emulator {
     billing: new BillingRecord(options.maxBillingEntries),
     script: new Script(),
     faults: [],
+    batches: new BatchStore(),
+    batchDelayMs: options.batchDelayMs ?? 0,
+    serveRetiredModels: options.serveRetiredModels ?? false,
   };
   const app = createApp(state);
   return {
@@ -103,6 +128,7 @@ export function createEmulator(options: EmulatorOptions = {}): Emulator {
       state.faults.length = 0;
     },
     resetCache: () => state.cache.clear(),
+    endBatch: (id) => endBatch(state.batches.get(id), state),
     listen: ({ port = 0, host = '127.0.0.1' } = {}) =>
       new Promise<Listening>((resolve, reject) => {
         const server = serve({ fetch: app.fetch, port, hostname: host });

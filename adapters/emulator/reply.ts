@@ -12,6 +12,8 @@ import {
   type StopReason,
   stripDirectives,
 } from './script.ts';
+import { runServerTools, type ServerResultOut, type ServerToolUseOut } from './server-tools.ts';
+import { makeThinking, type ThinkingOut, thinkingTokensOf } from './thinking.ts';
 import { canonicalJson, TOKEN_COSTS, textTokens } from './tokens.ts';
 
 export interface TextOut {
@@ -24,20 +26,39 @@ export interface ToolUseOut {
   name: string;
   input: Record<string, unknown>;
 }
-export type BlockOut = TextOut | ToolUseOut;
+export type BlockOut = TextOut | ToolUseOut | ThinkingOut | ServerToolUseOut | ServerResultOut;
 
 export interface Reply {
   content: BlockOut[];
   stopReason: StopReason;
   stopSequence: string | null;
   outputTokens: number;
+  /** Of `outputTokens`, the thinking tokens. */
+  thinkingTokens: number;
+  /** Server tool results, fed back to the model: billed as uncached input. */
+  extraInputTokens: number;
+  webSearchRequests: number;
+  webFetchRequests: number;
 }
 
-/** Output tokens of a generated block (same estimate as input blocks). */
+/** Output tokens of a generated block (same estimate as input blocks; server results are input). */
 export function outTokens(b: BlockOut): number {
-  return b.type === 'text'
-    ? textTokens(b.text)
-    : TOKEN_COSTS.toolUse + textTokens(b.name) + textTokens(canonicalJson(b.input));
+  switch (b.type) {
+    case 'text':
+      return textTokens(b.text);
+    case 'thinking':
+      return thinkingTokensOf(b);
+    case 'web_search_tool_result':
+    case 'web_fetch_tool_result':
+      return 0;
+    default:
+      return TOKEN_COSTS.toolUse + textTokens(b.name) + textTokens(canonicalJson(b.input));
+  }
+}
+
+/** How the call is served, as far as the reply is concerned. */
+export interface ReplyOptions {
+  thinking?: { display: 'summarized' | 'omitted' };
 }
 
 function textOf(content: Message['content']): string {
@@ -59,7 +80,7 @@ export function scriptView(
   let turn = 1;
   for (const m of req.messages) {
     if (m.role === 'user') last = m;
-    else turn++;
+    else if (m.role === 'assistant') turn++;
   }
   const raw = last ? textOf(last.content) : '';
   const afterToolResult =
@@ -151,7 +172,12 @@ function sizedText(base: string, tokens: number): string {
  * Builds the reply. Precedence: directives in the last user turn over the matched script rule
  * over defaults (a forced `tool_choice`, else a text derived from the last user turn).
  */
-export function buildReply(req: MessagesRequest, spec: ReplySpec | undefined, ctx: ScriptContext): Reply {
+export function buildReply(
+  req: MessagesRequest,
+  spec: ReplySpec | undefined,
+  ctx: ScriptContext,
+  opts: ReplyOptions = {},
+): Reply {
   const tools = req.tools ?? [];
   const choice = req.tool_choice;
   let calls = spec?.toolUse;
@@ -198,8 +224,16 @@ export function buildReply(req: MessagesRequest, spec: ReplySpec | undefined, ct
     }
   }
 
-  const content: BlockOut[] =
-    text !== undefined && (text !== '' || toolUses.length === 0) ? [{ type: 'text', text }] : [];
+  const head: BlockOut[] = [];
+  if (opts.thinking) {
+    head.push(makeThinking(ctx.lastUserText, opts.thinking.display, spec?.thinkingTokens, req.max_tokens));
+  }
+  const server = runServerTools(tools, spec?.webSearches ?? 0, spec?.webFetches ?? 0, ctx.lastUserText);
+  head.push(...server.blocks);
+  const content: BlockOut[] = [...head];
+  if (text !== undefined && (text !== '' || (toolUses.length === 0 && head.length === 0))) {
+    content.push({ type: 'text', text });
+  }
   content.push(...toolUses);
   let outputTokens = content.reduce((n, b) => n + outTokens(b), 0);
   if (outputTokens > req.max_tokens) {
@@ -212,6 +246,8 @@ export function buildReply(req: MessagesRequest, spec: ReplySpec | undefined, ct
         const cut = truncateToTokens(b.text, left);
         kept.push({ type: 'text', text: cut });
         left -= textTokens(cut);
+      } else if (b.type === 'web_search_tool_result' || b.type === 'web_fetch_tool_result') {
+        kept.push(b);
       } else if (outTokens(b) <= left) {
         kept.push(b);
         left -= outTokens(b);
@@ -224,7 +260,17 @@ export function buildReply(req: MessagesRequest, spec: ReplySpec | undefined, ct
   } else if (spec?.stopReason) {
     stopReason = spec.stopReason;
   }
-  return { content, stopReason, stopSequence, outputTokens: Math.max(1, outputTokens) };
+  const thinking = content.find((b): b is ThinkingOut => b.type === 'thinking');
+  return {
+    content,
+    stopReason,
+    stopSequence,
+    outputTokens: Math.max(1, outputTokens),
+    thinkingTokens: thinking ? thinkingTokensOf(thinking) : 0,
+    extraInputTokens: server.resultTokens,
+    webSearchRequests: server.webSearchRequests,
+    webFetchRequests: server.webFetchRequests,
+  };
 }
 
 /** The directives of a request merged over a script rule's reply (directives win). */
@@ -244,12 +290,31 @@ export interface ApiUsage {
   cache_read_input_tokens: number;
   cache_creation: { ephemeral_5m_input_tokens: number; ephemeral_1h_input_tokens: number };
   output_tokens: number;
-  service_tier: 'standard';
+  output_tokens_details?: { thinking_tokens: number };
+  server_tool_use?: { web_search_requests: number; web_fetch_requests: number };
+  service_tier: 'standard' | 'batch';
+  inference_geo: string | null;
+  speed: 'standard' | 'fast';
 }
 
+/** What `apiUsage` adds beyond the token counts. */
+export interface UsageExtras {
+  serviceTier?: 'standard' | 'batch';
+  inferenceGeo?: string | null;
+  speed?: 'standard' | 'fast';
+  thinkingTokens?: number;
+  /** Present when the request declared a server tool. */
+  serverToolUse?: { web_search_requests: number; web_fetch_requests: number };
+}
+
+/**
+ * The usage object. `output_tokens_details` appears when the reply thought, `server_tool_use` when
+ * the request declared a server tool (both nullable in the SDK's `Usage`, so omitted otherwise).
+ */
 export function apiUsage(
   u: { input: number; cacheWrite5m: number; cacheWrite1h: number; cacheRead: number },
   outputTokens: number,
+  x: UsageExtras = {},
 ): ApiUsage {
   return {
     input_tokens: u.input,
@@ -257,6 +322,10 @@ export function apiUsage(
     cache_read_input_tokens: u.cacheRead,
     cache_creation: { ephemeral_5m_input_tokens: u.cacheWrite5m, ephemeral_1h_input_tokens: u.cacheWrite1h },
     output_tokens: outputTokens,
-    service_tier: 'standard',
+    ...(x.thinkingTokens ? { output_tokens_details: { thinking_tokens: x.thinkingTokens } } : {}),
+    ...(x.serverToolUse ? { server_tool_use: x.serverToolUse } : {}),
+    service_tier: x.serviceTier ?? 'standard',
+    inference_geo: x.inferenceGeo ?? null,
+    speed: x.speed ?? 'standard',
   };
 }

@@ -10,6 +10,10 @@
  *   uncached_input_tokens, cache_creation {ephemeral_1h_input_tokens, ephemeral_5m_input_tokens},
  *   cache_read_input_tokens, output_tokens, optionally grouped by model, api_key_id, context_window.
  *
+ * Web search fees appear in the cost report as rows with `cost_type: "web_search"` (the cost
+ * report's documented cost types are tokens, web_search and code_execution); batch calls carry
+ * `service_tier: "batch"`. The web-search row's `description` wording is the emulator's own.
+ *
  * Both answer `{ data: [{ starting_at, ending_at, results }], has_more, next_page }`.
  */
 import type { Rollup } from './billing.ts';
@@ -113,38 +117,54 @@ export function costReport(entries: readonly Rollup[], q: Query, now: number) {
   }
   const byDescription = groups.includes('description');
   return bucketed(buckets(q, ['1d'], now), entries, (inBucket) => {
-    const sums = new Map<
-      string,
-      { micros: number; model: string | null; tokenType: TokenClass | null; window: string | null }
-    >();
+    interface Sum {
+      micros: number;
+      model: string | null;
+      tokenType: TokenClass | null;
+      window: string | null;
+      tier: string | null;
+      webSearch: boolean;
+    }
+    const sums = new Map<string, Sum>();
+    const add = (key: string, fresh: Omit<Sum, 'micros'>, micros: number) => {
+      const row = sums.get(key) ?? { ...fresh, micros: 0 };
+      row.micros += micros;
+      sums.set(key, row);
+    };
     for (const e of inBucket) {
+      const tier = byDescription ? e.serviceTier : null;
       for (const k of Object.keys(TOKEN_TYPES) as TokenClass[]) {
         const micros = e.costByClass[k];
         if (byDescription && e.usage[k] === 0 && micros === 0) continue;
         const window = byDescription ? e.window : null;
-        const key = byDescription ? `${e.model}|${k}|${window}` : '';
-        const row = sums.get(key) ?? {
-          micros: 0,
-          model: byDescription ? e.model : null,
-          tokenType: byDescription ? k : null,
-          window,
-        };
-        row.micros += micros;
-        sums.set(key, row);
+        const key = byDescription ? `${e.model}|${k}|${window}|${tier}` : '';
+        const model = byDescription ? e.model : null;
+        add(key, { model, tokenType: byDescription ? k : null, window, tier, webSearch: false }, micros);
+      }
+      // Web search fees ($10 / 1,000 searches) are a cost of their own (cost_type "web_search").
+      if (e.webSearchMicros > 0) {
+        const key = byDescription ? `${e.model}|web_search` : '';
+        const model = byDescription ? e.model : null;
+        add(
+          key,
+          { model, tokenType: null, window: null, tier: null, webSearch: byDescription },
+          e.webSearchMicros,
+        );
       }
     }
     return [...sums.values()].map((r) => ({
       currency: 'USD',
       amount: microsToCents(r.micros),
       workspace_id: null,
-      description:
-        r.model && r.tokenType
+      description: r.webSearch
+        ? `${DISPLAY.get(r.model ?? '') ?? r.model} Usage - Web Search`
+        : r.model && r.tokenType
           ? `${DISPLAY.get(r.model) ?? r.model} Usage - ${TOKEN_TYPES[r.tokenType].label}`
           : null,
-      cost_type: byDescription ? 'tokens' : null,
+      cost_type: r.webSearch ? 'web_search' : byDescription ? 'tokens' : null,
       context_window: r.window,
       model: r.model,
-      service_tier: byDescription ? 'standard' : null,
+      service_tier: r.tier,
       token_type: r.tokenType ? TOKEN_TYPES[r.tokenType].key : null,
     }));
   });
@@ -172,8 +192,10 @@ export function usageReport(entries: readonly Rollup[], q: Query, now: number) {
       const model = has('model') ? e.model : null;
       const apiKey = has('api_key_id') ? e.apiKey : null;
       const window = has('context_window') ? e.window : null;
-      const key = `${model}|${apiKey}|${window}`;
-      const row = rows.get(key) ?? emptyRow(model, apiKey, window, has('service_tier') ? 'standard' : null);
+      const tier = has('service_tier') ? e.serviceTier : null;
+      const key = `${model}|${apiKey}|${window}|${tier}`;
+      const row = rows.get(key) ?? emptyRow(model, apiKey, window, tier);
+      row.server_tool_use.web_search_requests += e.webSearchRequests;
       row.uncached_input_tokens += e.usage.input;
       row.cache_creation.ephemeral_5m_input_tokens += e.usage.cacheWrite5m;
       row.cache_creation.ephemeral_1h_input_tokens += e.usage.cacheWrite1h;

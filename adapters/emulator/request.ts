@@ -1,6 +1,6 @@
 /**
  * The `/v1/messages` request body: its types and its validation, with the API's own wording
- * (`"max_tokens: Field required"`, `"messages.1.role: Input should be 'user' or 'assistant'"`).
+ * (`"max_tokens: Field required"`, `"messages.1.role: Input should be 'user', 'assistant' or 'system'"`).
  * Hand-written rather than a zod schema because it runs on every request of every benchmark and
  * because the messages must name the field exactly as the provider does.
  */
@@ -29,7 +29,8 @@ export interface ContentBlock {
 }
 
 export interface Message {
-  role: 'user' | 'assistant';
+  /** `system`: a mid-conversation system message (models that accept them; see features.ts). */
+  role: 'user' | 'assistant' | 'system';
   content: string | ContentBlock[];
 }
 
@@ -73,9 +74,16 @@ export interface MessagesRequest {
   tool_choice?: ToolChoice;
   stream?: boolean;
   stop_sequences?: string[];
-  thinking?: { type: string; budget_tokens?: number };
+  thinking?: { type: string; budget_tokens?: number; display?: string } | null;
   /** Automatic caching: a breakpoint on the last cacheable block. */
   cache_control?: CacheControl | null;
+  speed?: string | null;
+  inference_geo?: string | null;
+  output_config?: { effort?: string | null; [key: string]: unknown } | null;
+  context_management?: { edits?: unknown[]; [key: string]: unknown } | null;
+  temperature?: number | null;
+  top_p?: number | null;
+  top_k?: number | null;
   [key: string]: unknown;
 }
 
@@ -144,6 +152,34 @@ function toolUseIds(content: Message['content'], type: 'tool_use' | 'tool_result
   return content.filter((b) => b.type === type).map((b) => b[key] as string);
 }
 
+const endsInServerToolUse = (m: Message | undefined) =>
+  !!m && typeof m.content !== 'string' && m.content.at(-1)?.type === 'server_tool_use';
+
+/**
+ * Mid-conversation system messages (platform docs, "Mid-conversation system messages", Aug-2026
+ * text): not first; right after a `user` turn (or an `assistant` turn ending in server tool use);
+ * last, or followed by an `assistant` turn; never two in a row; text content only.
+ */
+function checkSystemPlacement(messages: Message[], i: number): void {
+  const path = `messages.${i}`;
+  if (i === 0) throw invalid(`${path}.role: a system message cannot be the first message`);
+  const prev = messages[i - 1];
+  if (prev?.role === 'system') throw invalid(`${path}.role: consecutive system messages are not allowed`);
+  if (!(prev?.role === 'user' || (prev?.role === 'assistant' && endsInServerToolUse(prev)))) {
+    throw invalid(`${path}.role: a system message must immediately follow a user message`);
+  }
+  const next = messages[i + 1];
+  if (next && next.role !== 'assistant' && next.role !== 'system') {
+    throw invalid(
+      `${path}.role: a system message must be the last message or be followed by an assistant message`,
+    );
+  }
+  const c = messages[i]?.content;
+  if (Array.isArray(c) && c.some((b) => !isObject(b) || b.type !== 'text')) {
+    throw invalid(`${path}.content: system messages may only contain text blocks`);
+  }
+}
+
 function checkMessages(messages: unknown): asserts messages is Message[] {
   if (messages === undefined) throw invalid('messages: Field required');
   if (!Array.isArray(messages)) throw invalid('messages: Input should be a valid list');
@@ -151,9 +187,10 @@ function checkMessages(messages: unknown): asserts messages is Message[] {
   messages.forEach((m, i) => {
     const path = `messages.${i}`;
     if (!isObject(m)) throw invalid(`${path}: Input should be a valid dictionary or object`);
-    if (m.role !== 'user' && m.role !== 'assistant') {
-      throw invalid(`${path}.role: Input should be 'user' or 'assistant'`);
+    if (m.role !== 'user' && m.role !== 'assistant' && m.role !== 'system') {
+      throw invalid(`${path}.role: Input should be 'user', 'assistant' or 'system'`);
     }
+    if (m.role === 'system') checkSystemPlacement(messages as Message[], i);
     const c = m.content;
     if (c === undefined) throw invalid(`${path}.content: Field required`);
     if (typeof c === 'string') {

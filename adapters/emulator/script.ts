@@ -13,6 +13,9 @@
  * [[emulator:latency=200]]                 wait 200 ms before answering
  * [[emulator:delta_delay=20]]              wait 20 ms between streamed events
  * [[emulator:stream_error=529]]            streaming only: fail mid-stream with an SSE `error` event
+ * [[emulator:thinking_tokens=300]]         with `thinking` on: 300 thinking tokens (billed as output)
+ * [[emulator:web_search=2]]                run 2 web searches (needs a web_search_* tool)
+ * [[emulator:web_fetch=1]]                 run 1 web fetch (needs a web_fetch_* tool)
  * ```
  */
 import { z } from 'zod';
@@ -52,6 +55,12 @@ export interface ReplySpec {
    * and end the stream (HTTP status stays 200, as with the real API). Not billed.
    */
   streamError?: number;
+  /** With `thinking` on: how many thinking tokens the reply spends (default: a short sentence). */
+  thinkingTokens?: number;
+  /** Web searches the model runs (server tool; capped by the tool's `max_uses`). */
+  webSearches?: number;
+  /** Web fetches the model runs (server tool). */
+  webFetches?: number;
 }
 
 /**
@@ -237,6 +246,15 @@ export function parseDirectives(text: string): ReplySpec | undefined {
       case 'stream_error':
         spec.streamError = intValue(key, value);
         break;
+      case 'thinking_tokens':
+        spec.thinkingTokens = intValue(key, value);
+        break;
+      case 'web_search':
+        spec.webSearches = intValue(key, value);
+        break;
+      case 'web_fetch':
+        spec.webFetches = intValue(key, value);
+        break;
       case 'stop_reason':
         if (!(STOP_REASONS as readonly string[]).includes(value)) {
           throw badDirective(`stop_reason must be one of ${STOP_REASONS.join(', ')}`);
@@ -245,7 +263,7 @@ export function parseDirectives(text: string): ReplySpec | undefined {
         break;
       default:
         throw badDirective(
-          `unknown directive '${key}' (known: text, tool_use, output_tokens, stop_reason, error, latency, delta_delay, stream_error)`,
+          `unknown directive '${key}' (known: text, tool_use, output_tokens, stop_reason, error, latency, delta_delay, stream_error, thinking_tokens, web_search, web_fetch)`,
         );
     }
     at = text.indexOf(DIRECTIVE, close + 2);
@@ -291,6 +309,9 @@ const specSchema = z.strictObject({
   latencyMs: z.int().nonnegative().optional(),
   deltaDelayMs: z.int().nonnegative().optional(),
   streamError: z.int().min(400).max(599).optional(),
+  thinkingTokens: z.int().nonnegative().optional(),
+  webSearches: z.int().nonnegative().optional(),
+  webFetches: z.int().nonnegative().optional(),
 });
 
 const ruleSchema = z.strictObject({

@@ -3,9 +3,12 @@
  *
  * ```text
  * message_start        {message: {..., content: [], stop_reason: null, usage: {input/cache fields, output_tokens: 1}}}
- * content_block_start  {index, content_block: {type:'text', text:''} | {type:'tool_use', id, name, input:{}}}
+ * content_block_start  {index, content_block: {type:'text', text:''} | {type:'tool_use', id, name, input:{}}
+ *                       | {type:'thinking', thinking:'', signature:''} | {type:'server_tool_use', …, input:{}}
+ *                       | a whole web_search_tool_result / web_fetch_tool_result}
  * ping                 (after the first content_block_start)
- * content_block_delta  {index, delta: {type:'text_delta', text} | {type:'input_json_delta', partial_json}}
+ * content_block_delta  {index, delta: {type:'text_delta', text} | {type:'input_json_delta', partial_json}
+ *                       | {type:'thinking_delta', thinking} | {type:'signature_delta', signature}}
  * content_block_stop   {index}
  * message_delta        {delta: {stop_reason, stop_sequence}, usage: {input_tokens, cache_creation_input_tokens,
  *                       cache_read_input_tokens, output_tokens}}   ← cumulative totals, not increments
@@ -15,7 +18,9 @@
  * A client that disconnects mid-stream is billed for the output generated so far; a stream the
  * emulator fails on purpose (`stream_error`) ends with `event: error` and is not billed.
  */
-import { type ApiUsage, type BlockOut, outTokens, type Reply } from './reply.ts';
+import { type ApiUsage, type BlockOut, outTokens, type Reply, type ToolUseOut } from './reply.ts';
+import type { ServerToolUseOut } from './server-tools.ts';
+import { type ThinkingOut, thinkingTokensOf } from './thinking.ts';
 import { TOKEN_COSTS, textTokens } from './tokens.ts';
 
 const TEXT_CHUNK = 24;
@@ -29,8 +34,42 @@ interface Event {
 
 const sse = (type: string, data: unknown): string => `event: ${type}\ndata: ${JSON.stringify(data)}\n\n`;
 
+function thinkingEvents(b: ThinkingOut, index: number, before: number, out: Event[], first: boolean): void {
+  const start = { type: 'thinking', thinking: '', signature: '' };
+  out.push({
+    text: sse('content_block_start', { type: 'content_block_start', index, content_block: start }),
+    generated: before,
+  });
+  if (first) out.push({ text: sse('ping', { type: 'ping' }), generated: before });
+  const total = thinkingTokensOf(b);
+  for (let i = 0; i < b.thinking.length; i += TEXT_CHUNK) {
+    const delta = { type: 'thinking_delta', thinking: b.thinking.slice(i, i + TEXT_CHUNK) };
+    out.push({
+      text: sse('content_block_delta', { type: 'content_block_delta', index, delta }),
+      generated: before + Math.min(total, textTokens(b.thinking.slice(0, i + TEXT_CHUNK))),
+    });
+  }
+  out.push({
+    text: sse('content_block_delta', {
+      type: 'content_block_delta',
+      index,
+      delta: { type: 'signature_delta', signature: b.signature },
+    }),
+    generated: before + total,
+  });
+}
+
 function blockEvents(b: BlockOut, index: number, before: number, out: Event[], first: boolean): void {
-  if (b.type === 'text') {
+  if (b.type === 'thinking') {
+    thinkingEvents(b, index, before, out, first);
+  } else if (b.type === 'web_search_tool_result' || b.type === 'web_fetch_tool_result') {
+    // Server tool results arrive whole in their content_block_start.
+    out.push({
+      text: sse('content_block_start', { type: 'content_block_start', index, content_block: b }),
+      generated: before,
+    });
+    if (first) out.push({ text: sse('ping', { type: 'ping' }), generated: before });
+  } else if (b.type === 'text') {
     out.push({
       text: sse('content_block_start', {
         type: 'content_block_start',
@@ -52,7 +91,24 @@ function blockEvents(b: BlockOut, index: number, before: number, out: Event[], f
       });
     }
   } else {
-    const start = { type: 'tool_use', id: b.id, name: b.name, input: {} };
+    blockUseEvents(b as ToolUseOut | ServerToolUseOut, index, before, out, first);
+  }
+  out.push({
+    text: sse('content_block_stop', { type: 'content_block_stop', index }),
+    generated: before + outTokens(b),
+  });
+}
+
+/** A `tool_use` / `server_tool_use` block: start with `input: {}`, then the input as JSON deltas. */
+function blockUseEvents(
+  b: ToolUseOut | ServerToolUseOut,
+  index: number,
+  before: number,
+  out: Event[],
+  first: boolean,
+): void {
+  {
+    const start = { ...b, input: {} };
     const head = before + TOKEN_COSTS.toolUse + textTokens(b.name);
     out.push({
       text: sse('content_block_start', { type: 'content_block_start', index, content_block: start }),
@@ -80,16 +136,18 @@ function blockEvents(b: BlockOut, index: number, before: number, out: Event[], f
       });
     }
   }
-  out.push({
-    text: sse('content_block_stop', { type: 'content_block_stop', index }),
-    generated: before + outTokens(b),
-  });
 }
 
 /** Every event of a streamed reply, with the output generated after each. */
-export function streamEvents(message: Record<string, unknown>, reply: Reply, usage: ApiUsage): Event[] {
+export function streamEvents(
+  message: Record<string, unknown>,
+  reply: Reply,
+  usage: ApiUsage,
+  tail: Record<string, unknown> = {},
+): Event[] {
   const out: Event[] = [];
-  const startUsage = { ...usage, output_tokens: 1 };
+  const { output_tokens_details: _details, ...rest } = usage;
+  const startUsage = { ...rest, output_tokens: 1 };
   out.push({
     text: sse('message_start', {
       type: 'message_start',
@@ -108,12 +166,15 @@ export function streamEvents(message: Record<string, unknown>, reply: Reply, usa
     cache_creation_input_tokens: usage.cache_creation_input_tokens,
     cache_read_input_tokens: usage.cache_read_input_tokens,
     output_tokens: usage.output_tokens,
+    ...(usage.output_tokens_details ? { output_tokens_details: usage.output_tokens_details } : {}),
+    ...(usage.server_tool_use ? { server_tool_use: usage.server_tool_use } : {}),
   };
   out.push({
     text: sse('message_delta', {
       type: 'message_delta',
       delta: { stop_reason: reply.stopReason, stop_sequence: reply.stopSequence },
       usage: deltaUsage,
+      ...tail,
     }),
     generated: usage.output_tokens,
   });

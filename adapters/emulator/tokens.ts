@@ -11,7 +11,8 @@
  * - each `tool_use` adds {@link TOKEN_COSTS.toolUse} plus its name and the JSON of its input;
  *   each `tool_result` adds {@link TOKEN_COSTS.toolResult} plus its content;
  * - each image (and each non-text document) counts a fixed {@link TOKEN_COSTS.image};
- * - `cache_control` markers never count.
+ * - `cache_control` markers never count; tools with `defer_loading: true` count 0 (not loaded);
+ * - a mid-conversation `role: "system"` message counts like any other message (its text is input).
  *
  * The same request always counts the same, and adding text never lowers the count.
  */
@@ -73,6 +74,9 @@ export function blockTokens(b: ContentBlock): number {
 
 /** Tokens of one tool definition. */
 export function toolTokens(t: Tool): number {
+  // Tool search (platform docs, tool-search-tool, Aug-2026 text): a tool with `defer_loading: true`
+  // is not loaded into the context until a tool search returns it, so it adds no input tokens.
+  if (t.defer_loading === true) return 0;
   if (t.type !== undefined && t.type !== 'custom') return TOKEN_COSTS.tool + textTokens(canonicalJson(t));
   return (
     TOKEN_COSTS.tool +
@@ -88,7 +92,7 @@ export interface Segment {
   /** The tool definition or content block (string content is normalised to a text block). */
   readonly value: Tool | ContentBlock;
   /** Set on the first block of each message: its role, part of the prefix. */
-  readonly role?: 'user' | 'assistant';
+  readonly role?: 'user' | 'assistant' | 'system';
   readonly tokens: number;
   /** True when this unit (or, for tool_result, a block inside it) carries `cache_control`. */
   readonly marked: boolean;

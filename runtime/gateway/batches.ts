@@ -69,7 +69,7 @@ export class Batches {
       'content-type': String(up.headers['content-type'] ?? 'application/json'),
       'request-id': c.requestId,
     });
-    c.sink.chunk(buf);
+    c.sink.chunk(sub.endsWith('/results') ? buf : throughUs(buf, c.req));
     c.sink.end();
   }
 
@@ -166,7 +166,7 @@ export class Batches {
       this.poll();
     }
     c.sink.head(up.status, { 'content-type': 'application/json', 'request-id': c.requestId });
-    c.sink.chunk(buf);
+    c.sink.chunk(throughUs(buf, c.req));
     c.sink.end();
   }
 
@@ -271,6 +271,31 @@ export class Batches {
   close(): void {
     if (this.timer) clearInterval(this.timer);
   }
+}
+
+/**
+ * The provider's `results_url` points at the provider, where a client would fetch the results
+ * with its own key, bypassing the gateway (and settlement): it is rewritten to this gateway.
+ */
+function throughUs(buf: Buffer, req: IncomingMessage): Buffer {
+  if (!buf.includes('"results_url"')) return buf;
+  let json: unknown;
+  try {
+    json = JSON.parse(buf.toString('utf8'));
+  } catch {
+    return buf;
+  }
+  const host = req.headers.host ?? 'localhost';
+  const proto = (req.socket as { encrypted?: boolean }).encrypted ? 'https' : 'http';
+  const fix = (b: Record<string, unknown>) => {
+    if (typeof b?.results_url === 'string' && typeof b.id === 'string') {
+      b.results_url = `${proto}://${host}/v1/messages/batches/${encodeURIComponent(b.id)}/results`;
+    }
+  };
+  const j = json as { data?: unknown[] } & Record<string, unknown>;
+  if (Array.isArray(j.data)) for (const b of j.data) fix(b as Record<string, unknown>);
+  else fix(j);
+  return Buffer.from(JSON.stringify(json));
 }
 
 function ended(buf: Buffer): boolean {

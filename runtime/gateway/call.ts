@@ -192,7 +192,9 @@ async function callPath(rt: Runtime, call: ModelCall, sink: Sink, timing: CallTi
     const unpriced = refusal.details.prices_entry !== undefined;
     if (refusal.code !== 'invalid_request' || unpriced) {
       await rt
-        .recordLedger(ledger({ name: model, outcome: 'refused', code: unpriced ? 'unknown_model' : refusal.code }))
+        .recordLedger(
+          ledger({ name: model, outcome: 'refused', code: unpriced ? 'unknown_model' : refusal.code }),
+        )
         .catch((e) =>
           rt.log.error('could not record a refusal in the ledger', { error: e, requestId: call.requestId }),
         );

@@ -67,7 +67,8 @@ describe('pricing', () => {
 
   it('knows model limits from the provider docs', () => {
     expect(model('claude-opus-4-6')).toMatchObject({ maxOutputTokens: 128_000, minCacheableTokens: 4096 });
-    expect(model('claude-sonnet-4-6')).toMatchObject({ maxOutputTokens: 128_000, minCacheableTokens: 2048 });
+    // Research §8 (prompt-caching page, Aug-2026 text): Sonnet 4.6 caches from 1,024 tokens.
+    expect(model('claude-sonnet-4-6')).toMatchObject({ maxOutputTokens: 128_000, minCacheableTokens: 1024 });
     expect(model('claude-sonnet-4-0')).toMatchObject({
       id: 'claude-sonnet-4-20250514',
       minCacheableTokens: 1024,

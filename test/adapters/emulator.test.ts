@@ -209,7 +209,7 @@ describe('errors', () => {
     [{ model: MODEL, max_tokens: 10 }, 'messages: Field required'],
     [
       { model: MODEL, max_tokens: 10, messages: [{ role: 'system', content: 'hi' }] },
-      "messages.0.role: Input should be 'user' or 'assistant'",
+      'messages.0.role: a system message cannot be the first message',
     ],
     [
       { model: MODEL, max_tokens: 64_001, messages: [{ role: 'user', content: 'hi' }] },

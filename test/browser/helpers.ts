@@ -66,7 +66,7 @@ export async function startServer(): Promise<Server> {
       'routing:',
       '  classes:',
       '    cheap: [claude-haiku-4-5]',
-      '    standard: [claude-sonnet-4-5]',
+      '    standard: [claude-sonnet-4-6]',
       '',
     ].join('\n'),
   );

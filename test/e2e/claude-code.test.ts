@@ -59,12 +59,9 @@ describe('Claude Code through the gateway', () => {
     installClaudeCode();
     h = await startHarness();
   }, 330_000);
+  const dirs: string[] = [];
   afterAll(async () => {
     await h?.close();
-  });
-
-  const dirs: string[] = [];
-  afterAll(() => {
     for (const d of dirs) rmSync(d, { recursive: true, force: true });
   });
 

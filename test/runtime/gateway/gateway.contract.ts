@@ -30,7 +30,7 @@ export function gatewayContract(backend: Backend) {
           routing: {
             classes: {
               cheap: ['claude-haiku-4-5'],
-              standard: ['claude-sonnet-4-5'],
+              standard: ['claude-sonnet-4-6'],
               premium: ['claude-opus-4-5'],
             },
             rules: [
@@ -74,7 +74,7 @@ export function gatewayContract(backend: Backend) {
     it('charges a streamed call exactly what the same call costs unstreamed', async () => {
       const { client, id } = await h.client();
       const params = {
-        model: 'claude-sonnet-4-5',
+        model: 'claude-sonnet-4-6',
         max_tokens: 300,
         messages: [
           { role: 'user' as const, content: 'Tell me about budgets [[emulator:output_tokens=120]]' },
@@ -86,7 +86,7 @@ export function gatewayContract(backend: Backend) {
       const entries = await ledgerFor(id);
       expect(entries).toHaveLength(2);
       expect(entries[0]!.cost).toBe(entries[1]!.cost);
-      expect(entries[0]!.cost).toBe(costOf('claude-sonnet-4-5', plain.usage));
+      expect(entries[0]!.cost).toBe(costOf('claude-sonnet-4-6', plain.usage));
       expect(entries[0]!.tokens.output).toBe(120);
     });
 
@@ -130,7 +130,7 @@ export function gatewayContract(backend: Backend) {
       const { client, id } = await h.client();
       const call = () =>
         client.messages.create({
-          model: 'claude-sonnet-4-5',
+          model: 'claude-sonnet-4-6',
           max_tokens: 50,
           system: [{ type: 'text', text: LONG_SYSTEM, cache_control: { type: 'ephemeral' } }],
           messages: [{ role: 'user', content: 'Status of ticket 7?' }],
@@ -142,8 +142,8 @@ export function gatewayContract(backend: Backend) {
       const [eb, ea] = await ledgerFor(id);
       expect(ea!.tokens.cacheWrite5m).toBe(a.usage.cache_creation_input_tokens);
       expect(eb!.tokens.cacheRead).toBe(b.usage.cache_read_input_tokens);
-      expect(ea!.cost).toBe(costOf('claude-sonnet-4-5', a.usage));
-      expect(eb!.cost).toBe(costOf('claude-sonnet-4-5', b.usage));
+      expect(ea!.cost).toBe(costOf('claude-sonnet-4-6', a.usage));
+      expect(eb!.cost).toBe(costOf('claude-sonnet-4-6', b.usage));
       expect(eb!.cost).toBeLessThan(ea!.cost);
       expect(eb!.cacheHitRate).toBeGreaterThan(0.9);
     });
@@ -260,7 +260,11 @@ export function gatewayContract(backend: Backend) {
       expect(wrongType.error.error.message).toBe(
         'max_tokens: expected a positive integer, got the string "10"',
       );
-      expect(await ledgerFor(id)).toHaveLength(0);
+      // Nothing reserved or charged; only the unknown model is ledgered (for `chokepoint prices`).
+      const entries = await ledgerFor(id);
+      expect(entries.map((e) => [e.outcome, e.code, e.cost, e.reserved])).toEqual([
+        ['refused', 'unknown_model', 0, 0],
+      ]);
     });
 
     it('refuses a body over the size limit with 413', async () => {
@@ -414,7 +418,7 @@ export function gatewayContract(backend: Backend) {
       const { client, id } = await h.client();
       for (let i = 0; i < 7; i++) {
         await client.messages.create({
-          model: 'claude-sonnet-4-5',
+          model: 'claude-sonnet-4-6',
           max_tokens: 10,
           system: [{ type: 'text', text: LONG_SYSTEM, cache_control: { type: 'ephemeral' } }],
           messages: [{ role: 'user', content: `question ${i}` }],
@@ -435,7 +439,7 @@ export function gatewayContract(backend: Backend) {
       const { client } = await h.client({ workflow: 'cache-health-wf' });
       const ask = (i: number) =>
         client.messages.create({
-          model: 'claude-sonnet-4-5',
+          model: 'claude-sonnet-4-6',
           max_tokens: 10,
           system: [{ type: 'text', text: LONG_SYSTEM, cache_control: { type: 'ephemeral' } }],
           messages: [{ role: 'user', content: `question ${i}` }],

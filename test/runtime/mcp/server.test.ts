@@ -31,7 +31,7 @@ import { supportDeskLoop } from './flows.ts';
  * progress and cancellation, tasks, roles and audit.
  */
 
-const CLASSES = { routing: { classes: { cheap: ['claude-haiku-4-5'], standard: ['claude-sonnet-4-5'] } } };
+const CLASSES = { routing: { classes: { cheap: ['claude-haiku-4-5'], standard: ['claude-sonnet-4-6'] } } };
 
 interface RunView {
   run: {

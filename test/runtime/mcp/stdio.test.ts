@@ -18,7 +18,7 @@ import { supportDeskLoop } from './flows.ts';
  * running server's /mcp (and, with --embedded, the runtime opened in the CLI's own process).
  */
 
-const CLASSES = { routing: { classes: { cheap: ['claude-haiku-4-5'], standard: ['claude-sonnet-4-5'] } } };
+const CLASSES = { routing: { classes: { cheap: ['claude-haiku-4-5'], standard: ['claude-sonnet-4-6'] } } };
 const ROOT = join(import.meta.dirname, '../../..');
 
 interface RunView {

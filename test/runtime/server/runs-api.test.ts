@@ -15,7 +15,7 @@ import {
 
 const DEFINE = join(import.meta.dirname, '../../../runtime/workflows/define.ts');
 const LOOKUP = '[[emulator:tool_use lookup={"order":"A1"}]]';
-const CLASSES = { routing: { classes: { cheap: ['claude-haiku-4-5'], standard: ['claude-sonnet-4-5'] } } };
+const CLASSES = { routing: { classes: { cheap: ['claude-haiku-4-5'], standard: ['claude-sonnet-4-6'] } } };
 
 /** An agent file: its tool echoes `echo` back (an emulator directive there makes it loop). */
 const agent = (id: string, opts: { version?: number; steps?: number; echo?: string } = {}) => `

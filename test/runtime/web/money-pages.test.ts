@@ -12,7 +12,7 @@ const VIEWER_TOKEN = 'cpo_viewer-token-0123456789';
 const OPERATOR_TOKEN = 'cpo_oncall-token-0123456789';
 const CONFIG = {
   // The shipped workflows name model classes.
-  routing: { classes: { cheap: ['claude-haiku-4-5'], standard: ['claude-sonnet-4-5'] } },
+  routing: { classes: { cheap: ['claude-haiku-4-5'], standard: ['claude-sonnet-4-6'] } },
   auth: {
     operators: [
       { name: 'vera', role: 'viewer', token: VIEWER_TOKEN },

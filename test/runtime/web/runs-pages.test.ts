@@ -9,7 +9,7 @@ import { ADMIN_TOKEN, type Harness, startHarness } from '../../helpers/harness.t
 
 const VIEWER_TOKEN = 'cpo_viewer-token-0123456789abcdef';
 const CONFIG = {
-  routing: { classes: { cheap: ['claude-haiku-4-5'], standard: ['claude-sonnet-4-5'] } },
+  routing: { classes: { cheap: ['claude-haiku-4-5'], standard: ['claude-sonnet-4-6'] } },
   auth: { operators: [{ name: 'vera', role: 'viewer', token: VIEWER_TOKEN }] },
 };
 

@@ -18,7 +18,7 @@ describe.each<Backend>(['embedded', 'redis'])('the shipped example workflows (%s
     set = await loadWorkflows(new URL('../../../workflows', import.meta.url).pathname);
     h = await startHarness({
       backend,
-      config: { routing: { classes: { cheap: ['claude-haiku-4-5'], standard: ['claude-sonnet-4-5'] } } },
+      config: { routing: { classes: { cheap: ['claude-haiku-4-5'], standard: ['claude-sonnet-4-6'] } } },
     });
     ex = new WorkflowExecutor(h.rt, { runs: await openRunStore(h.rt) });
   });
