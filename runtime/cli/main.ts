@@ -9,6 +9,7 @@ import { keysCommand } from './commands/keys.ts';
 import { killCommand, unkillCommand } from './commands/kill.ts';
 import { mcpCommand } from './commands/mcp.ts';
 import { operatorsCommand } from './commands/operators.ts';
+import { pricesCommand } from './commands/prices.ts';
 import { reconcileCommand } from './commands/reconcile.ts';
 import { runCommand, runsCommand } from './commands/runs.ts';
 import { serveCommand } from './commands/serve.ts';
@@ -29,6 +30,7 @@ const COMMANDS: Command[] = [
   unkillCommand,
   keysCommand,
   operatorsCommand,
+  pricesCommand,
   reconcileCommand,
   drillCommand,
   mcpCommand,

@@ -77,7 +77,8 @@ export class PriceTable {
       };
       for (const name of [entry.model, ...entry.aliases]) {
         const list = this.byName.get(name) ?? [];
-        list.push(priced);
+        // Newest first; on the same date the later entry (the config's, after the built-ins) wins.
+        list.unshift(priced);
         list.sort((a, b) => b.from - a.from);
         this.byName.set(name, list);
       }

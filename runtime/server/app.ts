@@ -11,6 +11,7 @@ import { approvalsApi } from './api/approvals.ts';
 import { apiError, type Env, requireOperator } from './api/common.ts';
 import { keysApi } from './api/keys.ts';
 import { moneyApi } from './api/money.ts';
+import { pricesApi } from './api/prices.ts';
 import { reconcileApi } from './api/reconcile.ts';
 import { runsApi } from './api/runs.ts';
 
@@ -26,6 +27,7 @@ export function createHono(rt: Runtime): Hono {
   const api = new Hono<Env>();
   api.use('*', requireOperator(rt));
   api.route('/', moneyApi(rt));
+  api.route('/', pricesApi(rt));
   api.route('/', keysApi(rt));
   api.route('/', runsApi(rt));
   api.route('/', approvalsApi(rt));

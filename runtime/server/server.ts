@@ -1,13 +1,15 @@
 import { openApprovals } from '../../approvals/open.ts';
 import type { Config } from '../config/load.ts';
 import type { Logger } from '../log.ts';
-import { openRuntime } from '../runtime.ts';
+import { openRuntime, type Runtime } from '../runtime.ts';
 import { openRunHost } from '../workflows/open.ts';
 import { createApp } from './app.ts';
 import { listen } from './listen.ts';
 
 export interface RunningServer {
   url: string;
+  /** The runtime it serves (serve watches the config file for it and flags end-of-life models). */
+  rt: Runtime;
   port: number;
   createdAdminToken?: string;
   adminTokenFile?: string;
@@ -46,6 +48,7 @@ export async function startServer(
   return {
     url: l.url,
     port: l.port,
+    rt,
     createdAdminToken: rt.operatorSetup.createdAdminToken,
     adminTokenFile: rt.operatorSetup.adminTokenFile,
     workflows,

@@ -154,6 +154,12 @@ describe('pricing', () => {
     );
   });
 
+  it('lets a config entry with the same date override a built-in one', () => {
+    const builtIn = new PriceTable().lookup('claude-opus-5-5')!;
+    const t = new PriceTable([builtIn, { ...builtIn, rates: { ...builtIn.rates, output: 30 } }]);
+    expect(t.cost('claude-opus-5-5', { ...none, output: 1000 })).toBe(30_000);
+  });
+
   it('prices the worst case as all input uncached plus max output', () => {
     expect(table.worstCase('claude-haiku-4-5', 1000, 500)).toBe(1000 * 1 + 500 * 5);
   });

@@ -1,5 +1,7 @@
 import { loadConfig } from '../../config/load.ts';
+import { flagEndOfLife, watchConfig } from '../../config/reload.ts';
 import { createLogger } from '../../log.ts';
+import { endOfLifeLine } from '../../pricing/lifecycle.ts';
 import { startServer } from '../../server/server.ts';
 import type { Command } from '../command.ts';
 import { CliError } from '../command.ts';
@@ -28,7 +30,13 @@ approval queue (\`chokepoint approvals\`, /api/approvals); on Redis, starts and 
 whichever worker (serve or \`chokepoint worker\`) is free.
 
 Stops gracefully on SIGTERM/SIGINT: live runs are handed back (their in-flight calls aborted and
-released) to resume on the next start, in-flight requests finish, then the store is closed.`,
+released) to resume on the next start, in-flight requests finish, then the store is closed.
+
+Prices and routing reload without a restart: when the config file changes (checked every
+second), on SIGHUP, or with \`POST /api/prices/reload\`. The whole file is validated; an invalid
+one is logged with the field and the old prices and routing stay. Other settings need a restart.
+Models the routing classes or workflows name that are past or within 60 days of their end of
+life are flagged at start (a warning each, and a \`models\` line below).`,
   options: {
     port: { type: 'string' },
     host: { type: 'string' },
@@ -60,6 +68,9 @@ released) to resume on the next start, in-flight requests finish, then the store
       workers: noWorkers ? false : undefined,
     });
     const base = server.url;
+    const { rt } = server;
+    const flagged = flagEndOfLife(rt);
+    const watcher = watchConfig(rt);
     out(`listening on ${base}`);
     out(`  inbox        ${base}/   (log in with an operator token)`);
     out(`  operator API ${base}/api`);
@@ -81,6 +92,11 @@ released) to resume on the next start, in-flight requests finish, then the store
     out(
       `  provider     ${config.provider.kind}${config.provider.kind === 'emulator' ? '  (EMULATOR: no real model is called, no real money is spent)' : ''}`,
     );
+    out(
+      `  prices       ${rt.prices.current(rt.now()).length} models; prices and routing reload when ${watcher.file} changes, or on SIGHUP`,
+    );
+    for (const [i, e] of flagged.entries())
+      out(`  ${i === 0 ? 'models' : ''.padEnd(6)}       ${endOfLifeLine(e)}`);
     if (server.createdAdminToken)
       out(`  admin token  ${server.createdAdminToken}   (shown once; also in ${server.adminTokenFile})`);
     else if (server.adminTokenFile) out(`  admin token  in ${server.adminTokenFile}`);
@@ -90,6 +106,7 @@ released) to resume on the next start, in-flight requests finish, then the store
       const stop = async (signal: string) => {
         process.off('SIGTERM', onTerm);
         process.off('SIGINT', onInt);
+        watcher.close();
         log.info('shutting down', { signal });
         await server.close();
         log.info('stopped');

@@ -2,8 +2,10 @@ import { getRequestListener } from '@hono/node-server';
 import { Hono } from 'hono';
 import { openApprovals } from '../../../approvals/open.ts';
 import { loadConfig } from '../../config/load.ts';
+import { flagEndOfLife, watchConfig } from '../../config/reload.ts';
 import { createLogger } from '../../log.ts';
 import { metricsRoute } from '../../observability/route.ts';
+import { endOfLifeLine } from '../../pricing/lifecycle.ts';
 import { openRuntime, type Runtime } from '../../runtime.ts';
 import { type Listening, listen } from '../../server/listen.ts';
 import { openRunHost } from '../../workflows/open.ts';
@@ -28,6 +30,10 @@ Options:
                    are counted in that worker, so scrape every worker as well as every server.
                    Same auth as serve's /metrics (an operator token, unless metrics.public).
   --metrics-host H address for --metrics-port (default server.host, 127.0.0.1)
+
+Prices and routing reload without a restart when the config file changes or on SIGHUP (as in
+\`chokepoint serve\`); models past or near their end of life that the config names are flagged
+at start.
 
 Stops gracefully on SIGTERM/SIGINT: takes no new work, hands the runs it holds back to the queue
 (another worker resumes them from their last step), then exits.`,
@@ -65,6 +71,7 @@ Stops gracefully on SIGTERM/SIGINT: takes no new work, hands the runs it holds b
     const log = createLogger({ level: config.logLevel });
     const rt = await openRuntime(config, log);
     let metrics: Listening | undefined;
+    let watcher: ReturnType<typeof watchConfig> | undefined;
     try {
       const host = await openRunHost(rt, { recover: false });
       await openApprovals(rt, host, { workers: true });
@@ -79,7 +86,12 @@ Stops gracefully on SIGTERM/SIGINT: takes no new work, hands the runs it holds b
         out(`  metrics      ${metrics.url}/metrics`);
       }
       out(`  store        redis (${config.store.prefix})`);
+      for (const [i, e] of flagEndOfLife(rt).entries())
+        out(`  ${i === 0 ? 'models' : ''.padEnd(6)}       ${endOfLifeLine(e)}`);
+      // The runs a worker works on price their calls here: prices and routing reload here too.
+      watcher = watchConfig(rt);
     } catch (err) {
+      watcher?.close();
       await metrics?.close(0);
       await rt.close();
       throw err;
@@ -89,6 +101,7 @@ Stops gracefully on SIGTERM/SIGINT: takes no new work, hands the runs it holds b
         process.off('SIGTERM', onTerm);
         process.off('SIGINT', onInt);
         log.info('worker stopping', { signal });
+        watcher?.close();
         await metrics?.close(1000);
         await rt.approvals?.close();
         await rt.runs?.close();
