@@ -267,7 +267,9 @@ describe('run / runs against a server', () => {
   });
 
   it('run --wait exits 5 when --timeout passes first, and 1 when the run is killed while waiting', async () => {
-    const slow = JSON.stringify({ task: 'Think [[emulator:latency=5000]]' });
+    // A minute of provider latency: both runs are certainly still running when they are killed
+    // (the kill aborts the provider call, so nothing waits that minute), however loaded the machine.
+    const slow = JSON.stringify({ task: 'Think [[emulator:latency=60000]]' });
     const t0 = Date.now();
     const timedOut = await cli(['run', 'echo', '--input', slow, '--wait', '--timeout', '1s']);
     expect(timedOut.code).toBe(5);
