@@ -124,6 +124,103 @@ export function anthropicFaceContract(backend: Backend) {
       expect(entry!.cost).toBe(billOf(entry!.requestId)[0]!.costMicros);
     });
 
+    // One request per feature of today's Messages API (docs/research/anthropic-2026-12.md §7):
+    // none may be refused by the gateway, and the emulator (which speaks today's API) takes them.
+    const FEATURES: Array<[string, Record<string, unknown>]> = [
+      [
+        'a mid-conversation system message',
+        {
+          messages: [
+            { role: 'user', content: 'hi' },
+            { role: 'system', content: 'be brief' },
+            { role: 'assistant', content: 'ok' },
+            { role: 'user', content: 'go' },
+          ],
+        },
+      ],
+      ['adaptive thinking, summarized', { thinking: { type: 'adaptive', display: 'summarized' } }],
+      ['adaptive thinking, omitted', { thinking: { type: 'adaptive', display: 'omitted' } }],
+      ['effort', { output_config: { effort: 'xhigh' } }],
+      [
+        'structured output',
+        { output_config: { format: { type: 'json_schema', schema: { type: 'object' } } } },
+      ],
+      ['context management', { context_management: { edits: [{ type: 'clear_tool_uses_20250919' }] } }],
+      [
+        'a deferred tool',
+        { tools: [{ name: 'Later', input_schema: { type: 'object' }, defer_loading: true }] },
+      ],
+      ['automatic caching', { cache_control: { type: 'ephemeral' } }],
+      [
+        'a 1h breakpoint',
+        { system: [{ type: 'text', text: 'sys', cache_control: { type: 'ephemeral', ttl: '1h' } }] },
+      ],
+      ['metadata', { metadata: { user_id: '{"device_id":"d","session_id":"s"}' } }],
+      ['stop sequences', { stop_sequences: ['END'] }],
+      [
+        'tool choice none',
+        { tools: [{ name: 'T', input_schema: { type: 'object' } }], tool_choice: { type: 'none' } },
+      ],
+      ['fast mode', { speed: 'fast' }],
+      ['US-only inference', { inference_geo: 'us' }],
+      ['a service tier', { service_tier: 'auto' }],
+      [
+        'token-only server tools',
+        {
+          tools: [
+            { type: 'bash_20250124', name: 'bash' },
+            { type: 'text_editor_20250728', name: 'str_replace_based_edit_tool' },
+            { type: 'memory_20250818', name: 'memory' },
+          ],
+        },
+      ],
+      [
+        'web fetch with max_uses',
+        { tools: [{ type: 'web_fetch_20250910', name: 'web_fetch', max_uses: 2, max_content_tokens: 5000 }] },
+      ],
+      [
+        'a document block',
+        {
+          messages: [
+            {
+              role: 'user',
+              content: [
+                { type: 'document', source: { type: 'text', media_type: 'text/plain', data: 'notes' } },
+                { type: 'text', text: 'sum up' },
+              ],
+            },
+          ],
+        },
+      ],
+      [
+        'an image block',
+        {
+          messages: [
+            {
+              role: 'user',
+              content: [
+                { type: 'image', source: { type: 'base64', media_type: 'image/png', data: 'iVBORw0KGgo=' } },
+                { type: 'text', text: 'what is it' },
+              ],
+            },
+          ],
+        },
+      ],
+      ['a field from next month', { a_field_from_next_month: { anything: true } }],
+    ];
+    it.each(FEATURES)('forwards %s without judging it', async (_name, feature) => {
+      const { key } = await h.client();
+      const res = await post(key, '/v1/messages', {
+        model: 'claude-opus-5-5',
+        max_tokens: 200,
+        messages: [{ role: 'user', content: 'hi' }],
+        ...feature,
+      });
+      const body = (await res.json()) as any;
+      expect(body.chokepoint, JSON.stringify(body)).toBeUndefined();
+      expect(res.status, JSON.stringify(body)).toBe(200);
+    });
+
     it('lets the provider answer for a role it does not accept (the gateway does not judge roles)', async () => {
       const { key, id } = await h.client();
       const res = await post(key, '/v1/messages', {
