@@ -47,6 +47,12 @@ const NOT_RELOADED: (keyof Config)[] = [
   'logLevel',
 ];
 
+/** A section as far as it matters: a Redis URL is not a difference while the store is embedded. */
+function inUse(c: Config, k: keyof Config): unknown {
+  if (k === 'store' && c.store.backend === 'embedded') return { ...c.store, redisUrl: undefined };
+  return c[k];
+}
+
 /** The file a reload reads: the one loaded at start, else the default in the working folder. */
 export function configFileOf(rt: Runtime): string {
   return rt.config.file ?? resolve(DEFAULT_CONFIG_FILE);
@@ -73,7 +79,9 @@ export function reloadPrices(
   }
   const prices = new PriceTable(next.prices);
   const router = new Router(next.routing, prices);
-  const restartNeeded = NOT_RELOADED.filter((k) => JSON.stringify(rt.config[k]) !== JSON.stringify(next[k]));
+  const restartNeeded = NOT_RELOADED.filter(
+    (k) => JSON.stringify(inUse(rt.config, k)) !== JSON.stringify(inUse(next, k)),
+  );
   rt.prices = prices;
   rt.router = router;
   rt.config.prices = next.prices;

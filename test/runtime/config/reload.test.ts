@@ -91,7 +91,7 @@ describe('reload and end-of-life flags on a running runtime', () => {
 
   it('a valid file swaps prices and routing (a file without routing gets the built-in classes); a broken one changes nothing', () => {
     const file = join(dir, 'a.yaml');
-    const base = `dataDir: ${JSON.stringify(h.config.dataDir)}\n`;
+    const base = `dataDir: ${JSON.stringify(h.config.dataDir)}\nstore: { backend: embedded }\n`;
     writeFileSync(
       file,
       `${base}prices:\n  - { model: claude-next-1, from: "2026-01-01", maxOutputTokens: 1000, rates: { input: 1, cacheWrite5m: 1.25, cacheWrite1h: 2, cacheRead: 0.1, output: 5 } }\n`,
@@ -129,7 +129,7 @@ describe('reload and end-of-life flags on a running runtime', () => {
 
   it('watchConfig reloads when the file changes and on SIGHUP', async () => {
     const file = join(dir, 'watched.yaml');
-    writeFileSync(file, `dataDir: ${JSON.stringify(h.config.dataDir)}\n`);
+    writeFileSync(file, `dataDir: ${JSON.stringify(h.config.dataDir)}\nstore: { backend: embedded }\n`);
     const reloads = () =>
       h.logs.filter((l) => l.includes('"msg":"prices reloaded"') && l.includes(file)).length;
     const watcher = watchConfig(h.rt, { path: file, intervalMs: 20 });
@@ -137,7 +137,7 @@ describe('reload and end-of-life flags on a running runtime', () => {
       await new Promise((r) => setTimeout(r, 100));
       writeFileSync(
         file,
-        `dataDir: ${JSON.stringify(h.config.dataDir)}\nprices:\n  - { model: claude-watched-1, from: "2026-01-01", maxOutputTokens: 1000, rates: { input: 1, cacheWrite5m: 1.25, cacheWrite1h: 2, cacheRead: 0.1, output: 5 } }\n`,
+        `dataDir: ${JSON.stringify(h.config.dataDir)}\nstore: { backend: embedded }\nprices:\n  - { model: claude-watched-1, from: "2026-01-01", maxOutputTokens: 1000, rates: { input: 1, cacheWrite5m: 1.25, cacheWrite1h: 2, cacheRead: 0.1, output: 5 } }\n`,
       );
       await expect.poll(() => h.rt.prices.has('claude-watched-1'), { timeout: 5000 }).toBe(true);
       const n = reloads();

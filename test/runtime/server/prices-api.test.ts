@@ -131,7 +131,7 @@ describe('prices API', () => {
     expect(before.body.missing.map((m) => m.model)).toContain('claude-mythos-5');
 
     // The running config's other settings as they are, so only prices and routing change.
-    const same = `dataDir: ${JSON.stringify(h.config.dataDir)}\nauth: ${JSON.stringify(OPERATORS.auth)}\n`;
+    const same = `dataDir: ${JSON.stringify(h.config.dataDir)}\nstore: { backend: embedded }\nauth: ${JSON.stringify(OPERATORS.auth)}\n`;
     writeFileSync(
       file,
       `${same}prices:
