@@ -181,14 +181,15 @@ export interface MoneyStore {
   /** Kill switches, missing budgets and the all-or-nothing reservation, in one atomic step. */
   admit(req: AdmitRequest): Promise<Admission>;
   /** Replaces the reservation by the actual cost (entry.cost) and appends the ledger entry.
-   * A reservation closes once: settling or releasing it again returns the entry the first call
-   * wrote and changes nothing (safe to retry). An expired or unknown reservation is still charged,
-   * to the budgets of entry.identity, so no cost is lost. */
+   * A reservation closes once: settling or releasing it again — or after it expired, when it was
+   * charged its worst case — returns the entry that closed it and changes nothing (safe to retry).
+   * An unknown reservation is still charged, to the budgets of entry.identity, so no cost is lost. */
   settle(reservationId: string, entry: LedgerInput): Promise<LedgerEntry>;
   /** Frees a reservation for a call that was never billed, and appends its ledger entry
    * (entry.cost must be 0: a billed call is settled). */
   release(reservationId: string, entry: LedgerInput): Promise<LedgerEntry>;
-  /** Releases reservations past their expiry, each recorded as an `expired` ledger entry. */
+  /** Closes reservations past their expiry, each charged its reserved worst case (the call's outcome
+   * is unknown: never 0) and recorded as an `expired` ledger entry with that cost. */
   sweepExpired(): Promise<number>;
   /** Appends an entry that holds no reservation (a refusal before or at admission). */
   appendLedger(entry: LedgerInput): Promise<LedgerEntry>;

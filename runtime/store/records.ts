@@ -153,8 +153,9 @@ export function expiredEntryId(reservationId: string): string {
 }
 
 /** Spend rows count the calls that reached a provider: `ok` and `error` entries. */
+/** Entries whose cost is spend: an expired reservation is charged its worst case, so it counts. */
 export function countsAsSpend(outcome: Outcome): boolean {
-  return outcome === 'ok' || outcome === 'error';
+  return outcome === 'ok' || outcome === 'error' || outcome === 'expired';
 }
 
 export const NO_WORKFLOW = '(none)';

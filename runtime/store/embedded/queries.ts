@@ -58,7 +58,7 @@ export function spendQuery(q: SpendQuery): Query {
   const group = GROUP[q.by];
   if (!group) throw new StoreInputError('invalid', `cannot group spend by ${String(q.by)}`);
   checkRange(q.since, q.until);
-  const where = ["outcome IN ('ok', 'error')"];
+  const where = ["outcome IN ('ok', 'error', 'expired')"];
   const args: unknown[] = [];
   timeFilter(q.since, q.until, where, args);
   scopeFilter(q.scope, where, args);

@@ -54,9 +54,6 @@ export function prepareStatements(db: Database.Database) {
     reserveIn: db.prepare(
       `UPDATE budgets SET reserved = reserved + ?, updated_at = ? WHERE id IN (${inList})`,
     ),
-    unreserve: db.prepare(
-      'UPDATE budgets SET reserved = MAX(0, reserved - ?), updated_at = ? WHERE scope = ?',
-    ),
     charge: db.prepare(
       `UPDATE budgets SET
          spent = CASE WHEN window_key = @key THEN spent + @cost ELSE @cost END,

@@ -210,13 +210,15 @@ export class EmbeddedMoneyStore implements MoneyStore {
 
   /**
    * Settle and release in one transaction. A reservation closes once: a second settle or release of
-   * the same id returns the entry the first one wrote and changes nothing. A reservation that expired
-   * (or is unknown) is still charged — to the budgets of the entry's identity — so no cost is lost.
+   * the same id — or one after it expired — returns the entry that closed it and changes nothing. An
+   * unknown reservation is still charged — to the budgets of the entry's identity — so no cost is lost.
    */
   private closeOne(reservationId: string, entry: PreparedEntry, status: 'settled' | 'released'): LedgerEntry {
     const now = this.now();
     const res = this.s.resGet.get(reservationId) as ReservationRow | undefined;
-    if (res && (res.status === 'settled' || res.status === 'released')) {
+    // Closed once. An expired reservation was charged its worst case when it expired: that stands
+    // (never less than the call cost) until reconciliation corrects it.
+    if (res && res.status !== 'open') {
       return storedJson<LedgerEntry>(res.entry, `reservation ${reservationId}`);
     }
     const open = res?.status === 'open';
@@ -657,13 +659,20 @@ export class EmbeddedMoneyStore implements MoneyStore {
     return undefined;
   }
 
-  /** Releases open reservations and records each as an `expired` ledger entry. */
+  /**
+   * Closes open reservations past their expiry, each CHARGED its reserved amount — the call's worst
+   * case: its outcome is unknown (its process died, or its settlement never came), and a call the
+   * provider billed must never cost 0 — and recorded as an `expired` ledger entry with that cost.
+   * Reconciliation corrects the difference per request id.
+   */
   private expire(rows: ReservationRow[], now: number): number {
     for (const r of rows) {
       const amount = storedMicros(r.amount, `reservation ${r.id} amount`);
       const scopes = storedJson<Scope[]>(r.scopes, 'reservation scopes');
       const label = storedJson<Label>(r.label, 'reservation label');
-      for (const scope of scopes) this.s.unreserve.run(amount, now, scope);
+      const live: LiveBudget[] = [];
+      for (const row of this.budgetRows(scopes)) if (row) live.push(this.live(row, now));
+      this.chargeAll(live, amount, amount, now);
       const entry: LedgerEntry = {
         id: expiredEntryId(r.id),
         at: now,
@@ -673,7 +682,7 @@ export class EmbeddedMoneyStore implements MoneyStore {
         name: label.name ?? '',
         tokens: { ...NO_TOKENS },
         reserved: amount,
-        cost: 0,
+        cost: amount,
         overrun: 0,
         outcome: 'expired',
         code: 'reservation_expired',

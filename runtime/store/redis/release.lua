@@ -25,7 +25,8 @@ local n = tonumber(ARGV[ARG0 + 11])
 local IDS = ARG0 + 12
 
 local r = loadReservation(resKey)
-if r and r.status ~= 'open' and r.status ~= 'expired' then
+-- An expired reservation was charged its worst case when it expired: closed, like a settled one.
+if r and r.status ~= 'open' then
   return { 'closed', r.entry }
 end
 

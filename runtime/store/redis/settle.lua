@@ -1,8 +1,9 @@
 -- settle: replaces a reservation by the call's actual cost and appends its ledger entry, atomically.
 -- The full actual cost is charged even when it passes the reservation (the excess is the entry's
 -- overrun). A reservation closes once: settling a closed one returns the entry that closed it and
--- changes nothing. An expired or unknown reservation is still charged, to the budgets passed in
--- (the identity's, created if missing), so no cost is ever lost.
+-- changes nothing; an expired one was charged its worst case when it expired and is closed too. An
+-- unknown reservation is still charged, to the budgets passed in (the identity's, created if
+-- missing), so no cost is ever lost.
 --
 -- KEYS[1] the reservation, KEYS[2] rexp, KEYS[3] scopes index, KEYS[4] ledger stream,
 -- KEYS[5] the day's spend rollup, KEYS[6..5+n] budgets of the entry's identity, then m ledger indexes.
@@ -29,7 +30,9 @@ local n = tonumber(ARGV[ARG0 + 12])
 local SPECS = ARG0 + 13
 
 local r = loadReservation(resKey)
-if r and r.status ~= 'open' and r.status ~= 'expired' then
+-- Closed once: an expired reservation was charged its worst case when it expired, which stands
+-- (never less than the call cost) until reconciliation corrects it.
+if r and r.status ~= 'open' then
   return { 'closed', r.entry }
 end
 

@@ -312,16 +312,16 @@ export function moneyStoreContract(harness: StoreHarness): void {
       await expect(store.release(r.id, call(alice, { cost: 5 }))).rejects.toMatchObject({ code: 'invalid' });
     });
 
-    it("still charges a settle that arrives after its reservation expired, to the entry's identity", async () => {
+    it('keeps the worst case charged at expiry when a settle arrives after it: closed once, never less', async () => {
       const r = reservationOf(await store.admit({ identity: alice, amount: 3 * USD }));
       clock.advance(61_000);
       expect(await store.sweepExpired()).toBe(1);
-      const late = await store.settle(r.id, call(alice, { reserved: 3 * USD, cost: 4 * USD }));
-      expect(late).toMatchObject({ cost: 4 * USD, overrun: 1 * USD, outcome: 'ok' });
-      expect(await budget('team:payments')).toMatchObject({ spent: 4 * USD, reserved: 0 });
-      expect(await store.settle(r.id, call(alice, { cost: 4 * USD }))).toEqual(late);
-      expect(await budget('team:payments')).toMatchObject({ spent: 4 * USD });
-      expect((await store.listLedger()).map((e) => e.outcome)).toEqual(['ok', 'expired']);
+      expect(await budget('team:payments')).toMatchObject({ spent: 3 * USD, reserved: 0 });
+      const late = await store.settle(r.id, call(alice, { reserved: 3 * USD, cost: 2 * USD }));
+      expect(late).toMatchObject({ cost: 3 * USD, outcome: 'expired', code: 'reservation_expired' });
+      expect(await budget('team:payments')).toMatchObject({ spent: 3 * USD, reserved: 0 });
+      expect(await store.release(r.id, call(alice, { cost: 0 }))).toEqual(late);
+      expect((await store.listLedger()).map((e) => e.outcome)).toEqual(['expired']);
     });
 
     it('charges a settle for a reservation it never saw rather than lose the cost', async () => {
@@ -354,7 +354,7 @@ export function moneyStoreContract(harness: StoreHarness): void {
   });
 
   describe('reservation expiry', () => {
-    it('releases reservations past their expiry and records each as an expired ledger entry', async () => {
+    it('charges reservations past their expiry their worst case, each one expired ledger entry', async () => {
       const r = reservationOf(
         await store.admit({
           identity: inRun('r_1'),
@@ -367,8 +367,8 @@ export function moneyStoreContract(harness: StoreHarness): void {
       expect(await store.sweepExpired()).toBe(0);
       clock.advance(1);
       expect(await store.sweepExpired()).toBe(1);
-      expect(await budget('team:payments')).toMatchObject({ reserved: 0, spent: 0 });
-      expect(await budget('run:r_1')).toMatchObject({ reserved: 0 });
+      expect(await budget('team:payments')).toMatchObject({ reserved: 0, spent: 1 * USD });
+      expect(await budget('run:r_1')).toMatchObject({ reserved: 0, spent: 1 * USD });
       const [expired] = await store.listLedger({ outcome: 'expired' });
       expect(expired).toMatchObject({
         requestId: 'req_7',
@@ -376,23 +376,24 @@ export function moneyStoreContract(harness: StoreHarness): void {
         kind: 'model',
         name: 'claude-opus-4-1',
         reserved: 1 * USD,
-        cost: 0,
+        cost: 1 * USD,
         outcome: 'expired',
+        code: 'reservation_expired',
         reservationId: r.id,
         at: clock.t,
         latencyMs: 60_000,
       });
       expect(await store.sweepExpired()).toBe(0);
+      // Counted as spend, like any charged call.
+      const rows = await store.spend({ by: 'team', since: 0, until: clock.t + 1 });
+      expect(rows).toMatchObject([{ key: 'payments', cost: 1 * USD, calls: 1 }]);
     });
 
-    it('releases expired reservations inside admission, so leaks cannot cause false refusals', async () => {
+    it('expires due reservations inside admission: their worst case moves from reserved to spent', async () => {
       reservationOf(await store.admit({ identity: alice, amount: 40 * USD }));
-      expect(refusalOf(await store.admit({ identity: alice, amount: 20 * USD }))).toMatchObject({
-        budget: { scope: 'team:payments' },
-      });
       clock.advance(60_000);
-      reservationOf(await store.admit({ identity: alice, amount: 20 * USD }));
-      expect(await budget('team:payments')).toMatchObject({ reserved: 20 * USD });
+      reservationOf(await store.admit({ identity: alice, amount: 5 * USD }));
+      expect(await budget('team:payments')).toMatchObject({ spent: 40 * USD, reserved: 5 * USD });
       expect(await store.listLedger({ outcome: 'expired' })).toHaveLength(1);
     });
   });

@@ -26,7 +26,10 @@ local function tombstone(key, rexpKey, id, status, entryJson)
   redis.call('ZREM', rexpKey, id)
 end
 
--- Releases up to `limit` reservations past their expiry, each recorded as an `expired` ledger entry.
+-- Closes up to `limit` reservations past their expiry, each CHARGED its reserved amount (the call's
+-- worst case: its outcome is unknown, and a call the provider billed must never cost 0) and
+-- recorded as an `expired` ledger entry with that cost, rolled up as spend like any other.
+-- Reconciliation corrects the difference per request id. A settle that comes later finds it closed.
 -- The keys of an expired reservation's budgets and ledger indexes come from the reservation itself,
 -- not KEYS: they cannot be known before the script runs. They share the prefix's hash tag, so they
 -- live in the same cluster slot as every key passed in.
@@ -50,23 +53,25 @@ local function expireDue(rexpKey, streamKey, limit)
         table.insert(indexKeys, CTX.prefix .. ':li:' .. scope)
       end
       for _, b in ipairs(budgets) do
-        local reserved = b.reserved - r.amount
-        if reserved < 0 then
-          reserved = 0
-        end
-        redis.call('HSET', b.key, 'reserved', int(reserved), 'updatedAt', int(CTX.now))
+        charge(b, r.amount, r.amount)
       end
+      local kind = r.kind ~= '' and r.kind or 'model'
+      local name = r.name or ''
       local json = '{"id":' .. cjson.encode('led_' .. string.gsub(id, '^res_', '') .. 'x')
         .. ',"at":' .. int(CTX.now)
         .. ',"requestId":' .. cjson.encode(r.requestId ~= '' and r.requestId or id)
         .. ',"identity":' .. r.identity
-        .. ',"kind":' .. cjson.encode(r.kind ~= '' and r.kind or 'model')
-        .. ',"name":' .. cjson.encode(r.name or '')
+        .. ',"kind":' .. cjson.encode(kind)
+        .. ',"name":' .. cjson.encode(name)
         .. ',"tokens":{"input":0,"cacheWrite5m":0,"cacheWrite1h":0,"cacheRead":0,"output":0}'
-        .. ',"reserved":' .. int(r.amount) .. ',"cost":0,"overrun":0,"outcome":"expired"'
+        .. ',"reserved":' .. int(r.amount) .. ',"cost":' .. int(r.amount) .. ',"overrun":0,"outcome":"expired"'
         .. ',"code":"reservation_expired","latencyMs":' .. int(CTX.now - r.createdAt)
         .. ',"reservationId":' .. cjson.encode(id) .. '}'
       appendLedger(streamKey, json, CTX.now, indexKeys)
+      local who = cjson.decode(r.identity)
+      local model = kind == 'model' and name or ('tool:' .. name)
+      local field = table.concat({ who.team, who.env, who.seat, who.workflow or '(none)', model }, '\31')
+      rollUp(CTX.prefix .. ':sd:' .. CTX.day.key, field, { r.amount, 1, 0, 0, 0, 0, 0 })
       tombstone(key, rexpKey, id, 'expired', json)
     end
   end
