@@ -278,18 +278,39 @@ async function callPath(rt: Runtime, call: ModelCall, sink: Sink, timing: CallTi
   let billed: Billed = { tokens: { ...NO_TOKENS }, options: {} };
   let errorType: string | undefined;
   let aborted = false;
+  // The rest of the answer, written only once the call is settled: settlement is durable before
+  // the client can have the whole answer, so a crash in between cannot leave a call the client
+  // received (and the provider billed) uncharged. A stream is forwarded as it comes up to its
+  // `message_stop` event; a complete answer is held whole.
+  let rest: () => void = () => {
+    if (!sink.gone) sink.end();
+  };
+  const usage = streaming ? new StreamUsage() : undefined;
   try {
-    if (streaming) {
-      const usage = new StreamUsage();
+    if (usage) {
       sink.head(200, headers);
-      for await (const chunk of upstream.body) {
-        usage.feed(chunk as Buffer);
+      const held: Buffer[] = [];
+      for await (const c of upstream.body) {
+        const chunk = c as Buffer;
+        usage.feed(chunk);
         // A client that went away still gets billed what the provider generates: keep reading.
-        if (!sink.gone) sink.chunk(chunk as Buffer);
+        if (held.length === 0) {
+          const stop = chunk.indexOf(MESSAGE_STOP);
+          if (stop === -1) {
+            if (!sink.gone) sink.chunk(chunk);
+            continue;
+          }
+          if (stop > 0 && !sink.gone) sink.chunk(chunk.subarray(0, stop));
+          held.push(chunk.subarray(stop));
+        } else held.push(chunk);
       }
-      sink.end();
       billed = usage.billed();
       errorType = usage.errorType;
+      rest = () => {
+        if (sink.gone) return;
+        for (const h of held) sink.chunk(h);
+        sink.end();
+      };
     } else {
       const buf = await readBody(upstream.body);
       if (upstream.status === 200) {
@@ -298,74 +319,89 @@ async function callPath(rt: Runtime, call: ModelCall, sink: Sink, timing: CallTi
       } else {
         errorType = errorTypeOf(buf) ?? `http_${upstream.status}`;
       }
-      sink.head(upstream.status, headers);
-      sink.chunk(buf);
-      sink.end();
+      rest = () => {
+        sink.head(upstream.status, headers);
+        sink.chunk(buf);
+        sink.end();
+      };
     }
   } catch (err) {
-    // Aborted (kill, time box) or the provider connection broke mid-answer.
+    // Aborted (kill, time box) or the provider connection broke mid-answer: what the stream
+    // showed so far (input, and output at least the deltas seen) is billed.
     aborted = true;
     errorType = call.signal?.aborted ? 'aborted' : `upstream_${(err as Error).name}`;
-    if (!sink.gone) sink.end();
+    if (usage) billed = usage.billed();
+  }
+  try {
+    return await account(reservation);
+  } finally {
+    rest();
   }
 
-  const { tokens } = billed;
-  const used =
-    tokens.input + tokens.cacheRead + tokens.cacheWrite5m + tokens.cacheWrite1h + tokens.output > 0;
-  if (!used) {
-    const entry = await rt.releaseSafely(
+  async function account(reservation: Reservation): Promise<CallRecord> {
+    const { tokens } = billed;
+    const used =
+      tokens.input + tokens.cacheRead + tokens.cacheWrite5m + tokens.cacheWrite1h + tokens.output > 0;
+    if (!used) {
+      const entry = await rt.releaseSafely(
+        reservation,
+        ledger({
+          name: model,
+          outcome: 'error',
+          code: errorType ?? 'no_usage',
+          reserved: reservation.amount,
+        }),
+      );
+      return {
+        status: upstream.status,
+        model,
+        tokens,
+        cost: 0,
+        reserved: reservation.amount,
+        outcome: 'error',
+        code: errorType,
+        ledgerId: entry?.id,
+      };
+    }
+    let cost: Micros;
+    try {
+      cost = actualCost(rt.prices, model, billed, rt.now());
+    } catch (err) {
+      // A usage the table cannot price (a sub-call on a model it does not know): never charge
+      // zero — the reserved worst case stands until reconciliation corrects it.
+      rt.log.error('could not price a call: charged its reservation', {
+        error: err,
+        requestId: call.requestId,
+      });
+      cost = reservation.amount;
+      errorType ??= 'unpriced_usage';
+    }
+    const verdict = rt.streams.observe(call.streamKey, fp, tokens, rt.now(), identity.workflow);
+    if (verdict.alarm) rt.events.cacheAlarm(identity, call.streamKey, verdict.alarm);
+    const entry = await rt.settleSafely(
       reservation,
-      ledger({ name: model, outcome: 'error', code: errorType ?? 'no_usage', reserved: reservation.amount }),
+      ledger({
+        name: model,
+        outcome: errorType || aborted ? 'error' : 'ok',
+        code: errorType,
+        tokens,
+        cost,
+        reserved: reservation.amount,
+        prefixHash: fp.prefixHash,
+        cacheHitRate: cacheHitRate(tokens),
+      }),
     );
     return {
       status: upstream.status,
       model,
       tokens,
-      cost: 0,
+      cost,
       reserved: reservation.amount,
-      outcome: 'error',
+      outcome: errorType || aborted ? 'error' : 'ok',
       code: errorType,
       ledgerId: entry?.id,
     };
   }
-  let cost: Micros;
-  try {
-    cost = actualCost(rt.prices, model, billed, rt.now());
-  } catch (err) {
-    // A usage the table cannot price (a sub-call on a model it does not know): never charge
-    // zero — the reserved worst case stands until reconciliation corrects it.
-    rt.log.error('could not price a call: charged its reservation', {
-      error: err,
-      requestId: call.requestId,
-    });
-    cost = reservation.amount;
-    errorType ??= 'unpriced_usage';
-  }
-  const verdict = rt.streams.observe(call.streamKey, fp, tokens, rt.now(), identity.workflow);
-  if (verdict.alarm) rt.events.cacheAlarm(identity, call.streamKey, verdict.alarm);
-  const entry = await rt.settleSafely(
-    reservation,
-    ledger({
-      name: model,
-      outcome: errorType || aborted ? 'error' : 'ok',
-      code: errorType,
-      tokens,
-      cost,
-      reserved: reservation.amount,
-      prefixHash: fp.prefixHash,
-      cacheHitRate: cacheHitRate(tokens),
-    }),
-  );
-  return {
-    status: upstream.status,
-    model,
-    tokens,
-    cost,
-    reserved: reservation.amount,
-    outcome: errorType || aborted ? 'error' : 'ok',
-    code: errorType,
-    ledgerId: entry?.id,
-  };
 }
 
 /** Turns whatever stopped a call before the provider into a Refusal; killed wins over the rest. */
@@ -394,6 +430,8 @@ export function respondJson(sink: Sink, status: number, body: unknown, requestId
   sink.chunk(Buffer.from(JSON.stringify(body)));
   sink.end();
 }
+
+const MESSAGE_STOP = Buffer.from('event: message_stop');
 
 function headerSafe(v: string): string {
   return /^[\x20-\x7e]*$/.test(v) ? v : encodeURIComponent(v);

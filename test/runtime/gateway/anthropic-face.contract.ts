@@ -221,6 +221,39 @@ export function anthropicFaceContract(backend: Backend) {
       expect(res.status, JSON.stringify(body)).toBe(200);
     });
 
+    it('settles a call before the client can have the whole answer, streamed or not', async () => {
+      const { client, id } = await h.client();
+      // A slow store: were the answer written before the settlement, the client would see it first.
+      const settle = h.rt.store.settle.bind(h.rt.store);
+      h.rt.store.settle = async (rid, entry) => {
+        await new Promise((r) => setTimeout(r, 300));
+        return settle(rid, entry);
+      };
+      try {
+        await client.messages.create({
+          model: 'claude-haiku-5-5',
+          max_tokens: 50,
+          messages: [{ role: 'user', content: 'hi' }],
+        });
+        expect(await ledgerFor(id)).toHaveLength(1);
+        const stream = await client.messages.create({
+          model: 'claude-haiku-5-5',
+          max_tokens: 50,
+          stream: true,
+          messages: [{ role: 'user', content: 'hi' }],
+        });
+        let events = 0;
+        for await (const e of stream) {
+          events++;
+          if (e.type === 'message_stop') expect(await ledgerFor(id)).toHaveLength(2);
+        }
+        expect(events).toBeGreaterThan(3);
+        expect(await ledgerFor(id)).toHaveLength(2);
+      } finally {
+        h.rt.store.settle = settle;
+      }
+    });
+
     it('lets the provider answer for a role it does not accept (the gateway does not judge roles)', async () => {
       const { key, id } = await h.client();
       const res = await post(key, '/v1/messages', {
