@@ -60,6 +60,20 @@ export function createApp(rt: Runtime): (req: IncomingMessage, res: ServerRespon
   const gateway = gatewayHandler(rt, rt.keys);
   // The MCP server (streamable HTTP wants node's req/res); it acts through the API in-process.
   const mcp = mcpHttp(rt, app);
+  // Every handler's failure ends here, whatever it was: logged, answered if it still can be (a
+  // 500 in JSON), the connection closed otherwise. Never an unhandled rejection that takes the
+  // process — gateway, API, inbox and MCP for everyone — down with it.
+  const last = (req: IncomingMessage, res: ServerResponse) => (err: unknown) => {
+    rt.log.error('request handler failed', { error: err, method: req.method, path: req.url });
+    try {
+      if (!res.headersSent) {
+        res.writeHead(500, { 'content-type': 'application/json' });
+        res.end(JSON.stringify(new Refusal('enforcement_unavailable', 'internal error').envelope()));
+      } else res.destroy();
+    } catch {
+      res.destroy();
+    }
+  };
   return (req, res) => {
     const url = req.url ?? '/';
     const q = url.indexOf('?');
@@ -67,13 +81,13 @@ export function createApp(rt: Runtime): (req: IncomingMessage, res: ServerRespon
     // Every /v1 path is the Anthropic face's: an unknown one is a JSON 404 in the Anthropic
     // envelope, never the inbox's login redirect.
     if (path.startsWith('/v1/') || path === '/v1') {
-      void gateway(req, res, path);
+      gateway(req, res, path).catch(last(req, res));
       return;
     }
     if (path === '/mcp') {
-      void mcp.handle(req, res);
+      mcp.handle(req, res).catch(last(req, res));
       return;
     }
-    void hono(req, res);
+    Promise.resolve(hono(req, res)).catch(last(req, res));
   };
 }
