@@ -191,6 +191,9 @@ export interface MoneyStore {
   /** Closes reservations past their expiry, each charged its reserved worst case (the call's outcome
    * is unknown: never 0) and recorded as an `expired` ledger entry with that cost. */
   sweepExpired(): Promise<number>;
+  /** Expires at once every open reservation that holds `scope` (a run adopted after its process
+   * died: the dead process's calls are charged their worst case now, not after the TTL). */
+  expireNow(scope: Scope): Promise<number>;
   /** Appends an entry that holds no reservation (a refusal before or at admission). */
   appendLedger(entry: LedgerInput): Promise<LedgerEntry>;
 

@@ -316,6 +316,7 @@ export class WorkflowExecutor {
           await this.runs.unclaim(id, this.owner);
           continue;
         }
+        await this.rt.store.expireNow(`run:${id}`); // as in recover(): a dead holder's calls
         this.launch(record, workflow, freezePrefix(workflow), await this.runs.journal(id));
         return this.wait(id);
       }
@@ -350,6 +351,9 @@ export class WorkflowExecutor {
           await this.runs.unclaim(r.id, this.owner);
           continue;
         }
+        // Its process died: the calls it had in flight are charged their worst case now (never 0;
+        // the provider may have billed them), so the run's spend shows them from the start.
+        await this.rt.store.expireNow(`run:${r.id}`);
         const prefix = freezePrefix(workflow);
         this.launch(record, workflow, prefix, await this.runs.journal(r.id));
         resumed.push(r.id);

@@ -101,6 +101,10 @@ export function prepareStatements(db: Database.Database) {
     ),
     /** When the next open reservation falls due (null: none open). */
     resNextDue: db.prepare("SELECT MIN(expires_at) AS t FROM reservations WHERE status = 'open'"),
+    /** Open reservations holding one scope (scopes is a JSON array of strings). */
+    resOfScope: db.prepare(
+      "SELECT * FROM reservations WHERE status = 'open' AND EXISTS (SELECT 1 FROM json_each(reservations.scopes) WHERE value = ?)",
+    ),
     resForget: db.prepare("DELETE FROM reservations WHERE status <> 'open' AND closed_at < ?"),
     ledgerInsert: db.prepare(
       `INSERT INTO ledger (id, at, day, team, env, seat, workflow, run, kind, name, outcome, cost,

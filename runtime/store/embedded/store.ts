@@ -243,6 +243,14 @@ export class EmbeddedMoneyStore implements MoneyStore {
     return final;
   }
 
+  async expireNow(scope: Scope): Promise<number> {
+    checkScope(scope);
+    return this.grouped('expire', () => {
+      const now = this.now();
+      return this.expire(this.s.resOfScope.all(scope) as ReservationRow[], now);
+    });
+  }
+
   async sweepExpired(): Promise<number> {
     return this.run('sweep expired reservations', () => {
       let total = 0;

@@ -246,6 +246,28 @@ export class RedisMoneyStore implements MoneyStore {
     throw new CorruptRecordError(`reservation ${reservationId} scopes`, scopes);
   }
 
+  async expireNow(scope: Scope): Promise<number> {
+    checkScope(scope);
+    return failClosed(BACKEND, 'expire reservations', async () => {
+      const k = this.keys;
+      const open = await this.redis.zrange(k.rexp, '0', '-1');
+      if (open.length === 0) return 0;
+      const pipe = this.redis.pipeline();
+      for (const id of open) pipe.hget(k.reservation(id), 'scopes');
+      const scopes = (await pipe.exec()) ?? [];
+      const mine = open.filter((_, i) =>
+        String(scopes[i]?.[1] ?? '')
+          .split(' ')
+          .includes(scope),
+      );
+      if (mine.length === 0) return 0;
+      // Due now: the sweep (one atomic script per batch) charges and records each, as on expiry.
+      await this.redis.zadd(k.rexp, 'XX', ...mine.flatMap((id) => ['0', id]));
+      await this.sweepExpired();
+      return mine.length;
+    });
+  }
+
   async sweepExpired(): Promise<number> {
     return failClosed(BACKEND, 'sweep expired reservations', async () => {
       let total = 0;

@@ -389,6 +389,24 @@ export function moneyStoreContract(harness: StoreHarness): void {
       expect(rows).toMatchObject([{ key: 'payments', cost: 1 * USD, calls: 1 }]);
     });
 
+    it("expires a dead run's reservations at once when it is adopted: charged their worst case now", async () => {
+      const mine = reservationOf(
+        await store.admit({ identity: inRun('r_dead'), amount: 2 * USD, requestId: 'req_a' }),
+      );
+      const other = reservationOf(await store.admit({ identity: inRun('r_alive'), amount: 1 * USD }));
+      expect(await store.expireNow('run:r_dead')).toBe(1);
+      expect(await budget('run:r_dead')).toMatchObject({ spent: 2 * USD, reserved: 0 });
+      expect(await budget('run:r_alive')).toMatchObject({ spent: 0, reserved: 1 * USD });
+      const [e] = await store.listLedger({ outcome: 'expired' });
+      expect(e).toMatchObject({ requestId: 'req_a', cost: 2 * USD, reservationId: mine.id });
+      // The dead process's late settle changes nothing; the live run's still settles.
+      await store.settle(mine.id, call(inRun('r_dead'), { cost: 1 }));
+      expect(await budget('run:r_dead')).toMatchObject({ spent: 2 * USD });
+      await store.settle(other.id, call(inRun('r_alive'), { cost: 500_000 }));
+      expect(await budget('run:r_alive')).toMatchObject({ spent: 500_000, reserved: 0 });
+      expect(await store.expireNow('run:r_dead')).toBe(0);
+    });
+
     it('expires due reservations inside admission: their worst case moves from reserved to spent', async () => {
       reservationOf(await store.admit({ identity: alice, amount: 40 * USD }));
       clock.advance(60_000);
