@@ -225,18 +225,32 @@ export async function openRuntime(
     return undefined;
   }
 
-  // Reservations a crashed caller never settled are released (and recorded) by a sweep; admit
+  // Settlements the store could not take are applied as soon as it answers again — retried every
+  // second, before any sweep, so the reservations they close are settled rather than expired.
+  // Reservations a crashed caller never settled are charged their worst case by the sweep; admit
   // also sweeps a few per call, this catches the rest when traffic is quiet.
+  let replaying: Promise<void> | undefined;
+  const replay = () => {
+    if (!existsSync(unsettledFile)) return Promise.resolve();
+    replaying ??= replayUnsettled(rt, unsettledFile).finally(() => {
+      replaying = undefined;
+    });
+    return replaying;
+  };
+  const replayer = setInterval(() => void replay().catch(() => {}), 1_000);
+  replayer.unref();
   const sweeper = setInterval(() => {
-    store
-      .sweepExpired()
-      .then((n) => n && log.info('released expired reservations', { count: n }))
+    replay()
+      .then(() => store.sweepExpired())
+      .then((n) => n && log.info('expired reservations charged their worst case', { count: n }))
       .catch((err) => log.warn('reservation sweep failed', { error: err }));
   }, 10_000);
   sweeper.unref();
   const close = rt.close;
   rt.close = async () => {
     clearInterval(sweeper);
+    clearInterval(replayer);
+    await replaying?.catch(() => {});
     await close();
   };
 
@@ -252,24 +266,29 @@ export async function openRuntime(
   return rt;
 }
 
-/** Settlements kept on disk while the store was down are applied at the next start. */
+/**
+ * Settlements kept on disk while the store was down: applied at start and, while the process runs,
+ * as soon as the store answers again. One that still fails is kept for the next try.
+ */
 async function replayUnsettled(rt: Runtime, file: string): Promise<void> {
   if (!existsSync(file)) return;
   const work = `${file}.replaying`;
-  renameSync(file, work);
+  // A previous replay that died midway left its work file: take it up first.
+  if (!existsSync(work)) renameSync(file, work);
   const lines = readFileSync(work, 'utf8').split('\n').filter(Boolean);
   let done = 0;
+  const kept: string[] = [];
   for (const line of lines) {
     const rec = JSON.parse(line) as { op: 'settle' | 'release'; reservationId: string; entry: LedgerInput };
     const fn = rec.op === 'settle' ? rt.store.settle : rt.store.release;
     try {
       await fn.call(rt.store, rec.reservationId, rec.entry);
       done++;
-    } catch (err) {
-      appendFileSync(file, `${line}\n`);
-      rt.log.error('replay of a kept settlement failed; kept again', { error: err });
+    } catch {
+      kept.push(line);
     }
   }
+  if (kept.length) appendFileSync(file, `${kept.join('\n')}\n`);
   unlinkSync(work);
-  rt.log.info('replayed settlements kept while the store was down', { done, total: lines.length });
+  if (done) rt.log.info('applied settlements kept while the store was down', { done, kept: kept.length });
 }
