@@ -41,6 +41,8 @@ export interface Config {
   /** MCP tool calls of workflows: result size cap, call and connect timeouts. */
   mcp: { maxResultBytes: number; timeoutMs: number; connectTimeoutMs: number; retryMs: number };
   operators: ParsedConfig['auth']['operators'];
+  /** Inbox sessions: idle timeout and absolute lifetime (ms). */
+  sessions: { idleMs: number; lifetimeMs: number };
   /** /metrics: token or public, budget kinds exported, label bounds. */
   metrics: MetricsSettings;
   /** Reconciliation with the provider's bill: tolerance, webhook, the daily job. */
@@ -120,7 +122,7 @@ export function resolveConfig(
   if (!parsed.success) {
     for (const issue of parsed.error.issues) {
       const path = issue.path.join('.') || '(top level)';
-      problems.push(`${path}: ${issue.message}`);
+      problems.push(`${path}: ${issueMessage(issue, raw)}`);
     }
   }
   const port = envInt(env, 'CHOKEPOINT_PORT', problems);
@@ -161,7 +163,8 @@ export function resolveConfig(
     file: ctx.file,
     server: {
       ...c.server,
-      host: ctx.overrides?.host ?? env.CHOKEPOINT_HOST ?? c.server.host,
+      // An empty CHOKEPOINT_HOST is unset (Node would bind every interface to ""): the default stays.
+      host: ctx.overrides?.host || env.CHOKEPOINT_HOST?.trim() || c.server.host,
       port: ctx.overrides?.port ?? port ?? c.server.port,
     },
     dataDir: resolve(cwd, env.CHOKEPOINT_DATA_DIR ?? c.dataDir),
@@ -188,6 +191,7 @@ export function resolveConfig(
       retryMs: c.mcp.retry,
     },
     operators: c.auth.operators,
+    sessions: { idleMs: c.auth.sessionIdle, lifetimeMs: c.auth.sessionLifetime },
     metrics: c.metrics,
     reconcile: {
       tolerance: c.reconcile.tolerance,
@@ -211,4 +215,30 @@ function envInt(env: NodeJS.ProcessEnv, name: string, problems: string[]): numbe
     return undefined;
   }
   return n;
+}
+
+/**
+ * zod's "Invalid input: expected number, received string" as "expected a number, got a string
+ * "x"" (the value as written), and "required" only for a key that is missing.
+ */
+function issueMessage(
+  issue: { code: string; message: string; path: PropertyKey[]; expected?: unknown },
+  raw: unknown,
+): string {
+  if (issue.code !== 'invalid_type') return issue.message;
+  let v: unknown = raw;
+  for (const k of issue.path)
+    v = v && typeof v === 'object' ? (v as Record<PropertyKey, unknown>)[k] : undefined;
+  const expected = String(issue.expected ?? 'a value');
+  const article = /^(array|object|int)/.test(expected) ? 'an' : 'a';
+  if (v === undefined) return `required: expected ${article} ${expected}`;
+  return `expected ${article} ${expected}, got ${describe(v)}`;
+}
+
+function describe(v: unknown): string {
+  if (v === null) return 'null (an empty value)';
+  if (Array.isArray(v)) return 'a list';
+  if (typeof v === 'object') return 'a mapping';
+  if (typeof v === 'string') return `a string ${JSON.stringify(v.length > 40 ? `${v.slice(0, 40)}…` : v)}`;
+  return `${typeof v === 'number' ? 'a number' : typeof v === 'boolean' ? 'a boolean' : typeof v} ${String(v)}`;
 }

@@ -134,7 +134,12 @@ const operator = z.strictObject({
 export const configSchema = z.strictObject({
   server: z
     .strictObject({
-      host: z.string().default('127.0.0.1'),
+      /** The interface to bind; "0.0.0.0" (or "::") for every one, never implied by an empty value. */
+      host: z
+        .string()
+        .trim()
+        .min(1, 'expected a host like "127.0.0.1" or "0.0.0.0", got an empty string')
+        .default('127.0.0.1'),
       port: z.number().int().min(0).max(65535).default(8787),
       /** Largest request body accepted on /v1/messages (bytes); bigger is a 413. */
       maxBodyBytes: z
@@ -270,7 +275,8 @@ export const configSchema = z.strictObject({
         .strictObject({
           /** Share of the larger figure, 0..1 (0.01 = 1%). */
           relative: z.number().min(0).max(1).default(0.01),
-          absolute: money.default(1_000_000),
+          /** The floor: differences up to this are never alarms (rounding); default one cent. */
+          absolute: money.default(10_000),
         })
         .prefault({}),
       /** Divergence alarms are POSTed here (JSON) as well as stored. */
@@ -286,7 +292,15 @@ export const configSchema = z.strictObject({
       every: duration.optional(),
     })
     .prefault({}),
-  auth: z.strictObject({ operators: z.array(operator).default([]) }).prefault({}),
+  auth: z
+    .strictObject({
+      operators: z.array(operator).default([]),
+      /** An inbox session unused this long ends (the next request goes to the login page). */
+      sessionIdle: duration.default(30 * 60_000),
+      /** An inbox session ends this long after its login, however busy. */
+      sessionLifetime: duration.default(12 * 3_600_000),
+    })
+    .prefault({}),
   prices: z.array(priceEntry).default([]),
   log: z
     .strictObject({ level: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info') })

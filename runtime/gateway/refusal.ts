@@ -123,10 +123,10 @@ export function budgetExhausted(b: Budget, amount: Micros, now: number): Refusal
 export function killed(k: KillSwitch): Refusal {
   return new Refusal(
     'killed',
-    `killed: a kill switch on ${k.scope} refuses this call (${k.reason}, by ${k.actor})`,
-    {
-      kill_switch: { scope: k.scope, reason: k.reason, actor: k.actor, at: new Date(k.at).toISOString() },
-    },
+    // Gateway callers see the scope and when; who set it and why stay with the operators (the
+    // inbox, the audit log): a kill switch's reason may name people or incidents.
+    `killed: a kill switch on ${k.scope} refuses this call (set ${new Date(k.at).toISOString()}; ask your Chokepoint operators)`,
+    { kill_switch: { scope: k.scope, at: new Date(k.at).toISOString() } },
   );
 }
 

@@ -10,7 +10,8 @@ export interface Tolerance {
   absolute: Micros;
 }
 
-export const DEFAULT_TOLERANCE: Tolerance = { relative: 0.01, absolute: 1_000_000 };
+/** Relative first (1%), with a one-cent floor so rounding never alarms: a 100% gap of any size above a cent does. */
+export const DEFAULT_TOLERANCE: Tolerance = { relative: 0.01, absolute: 10_000 };
 
 /** `match`: equal to the µ$; `within`: a difference inside the tolerance; `divergent`: outside it. */
 export type RowVerdict = 'match' | 'within' | 'divergent';

@@ -46,7 +46,9 @@ export function createHono(rt: Runtime): Hono {
       await rt.store.ping();
       return c.json({ ok: true, store: rt.config.store.backend, provider: rt.config.provider.kind });
     } catch (err) {
-      return c.json({ ok: false, store: rt.config.store.backend, error: (err as Error).message }, 503);
+      // The detail is for the log, not for whoever asks (readyz needs no token).
+      rt.log.warn('readyz: the store did not answer', { error: err });
+      return c.json({ ok: false, store: rt.config.store.backend, error: 'the store did not answer' }, 503);
     }
   });
   // The inbox and control room: every other GET path (after the API and health routes).

@@ -17,6 +17,11 @@ export function listen(
   handler: (req: IncomingMessage, res: ServerResponse) => void,
   opts: { port: number; host: string },
 ): Promise<Listening> {
+  // Node binds every interface when host is "": that must be asked for by name ("0.0.0.0").
+  if (!opts.host?.trim())
+    return Promise.reject(
+      new Error('listen: empty host; use "127.0.0.1" (the default) or "0.0.0.0" for every interface'),
+    );
   const server = createServer({ keepAlive: true, keepAliveTimeout: 65_000, headersTimeout: 66_000 }, handler);
   server.keepAliveTimeout = 65_000;
   return new Promise((resolve, reject) => {

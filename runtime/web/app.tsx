@@ -1,19 +1,29 @@
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
+import { getConnInfo } from '@hono/node-server/conninfo';
 import type { Hono as HonoApp } from 'hono';
 import { type Context, Hono } from 'hono';
+import { bodyLimit } from 'hono/body-limit';
 import { deleteCookie, getCookie, setCookie } from 'hono/cookie';
 import type { Operator, Role } from '../auth/operators.ts';
 import { roleAtLeast } from '../auth/operators.ts';
 import type { Runtime } from '../runtime.ts';
+import { MAX_API_BODY_BYTES, PAGE_CSP, SECURITY_HEADERS } from '../server/api/common.ts';
 import { type ApiAnswer, inProcessApi } from '../server/api/in-process.ts';
 import { APP_CSS, APP_JS } from './assets.ts';
 import type { PageContext } from './layout.tsx';
 import { approvalPages } from './pages/inbox.tsx';
-import { moneyPages } from './pages/money.tsx';
+import { moneyPages, CHART_INIT as SPEND_JS } from './pages/money.tsx';
 import { runPages } from './pages/runs.tsx';
-import { SESSION_COOKIE, SESSION_TTL_MS, Sessions, sessionSecret, type WebSession } from './session.ts';
+import { SESSION_COOKIE, Sessions, sessionSecret, type WebSession } from './session.ts';
+import { type LoginFailures, openWebSessionStore } from './session-store.ts';
+
+/** Forms are small: a body over the API's limit is refused (413) before it is read in full. */
+const webBodyLimit = bodyLimit({
+  maxSize: MAX_API_BODY_BYTES,
+  onError: (c) => c.text(`request too large: the body is over the ${MAX_API_BODY_BYTES}-byte limit`, 413),
+});
 
 /**
  * The web inbox and control room at `/`: server-rendered pages (hono/jsx) that work without
@@ -98,11 +108,42 @@ function sameOriginPath(referer: string | undefined): string | undefined {
 const require = createRequire(import.meta.url);
 let chartJs: string | undefined;
 
+/** Failed logins from one address before further attempts wait (429). */
+export const LOGIN_FAILURES_ALLOWED = 5;
+/** The window those failures are counted in. */
+export const LOGIN_FAILURE_WINDOW_MS = 5 * 60_000;
+/** The first wait once an address is over; it doubles with every further failure, up to an hour. */
+const LOGIN_DELAY_MS = 30_000;
+const LOGIN_DELAY_MAX_MS = 3_600_000;
+
+/** Until when an address must wait before its next login attempt (0: it need not). */
+function lockedUntil(f: LoginFailures | undefined): number {
+  if (!f || f.count < LOGIN_FAILURES_ALLOWED) return 0;
+  return f.lastAt + Math.min(LOGIN_DELAY_MAX_MS, LOGIN_DELAY_MS * 2 ** (f.count - LOGIN_FAILURES_ALLOWED));
+}
+
+/** The peer's address (the socket's; X-Forwarded-For is not trusted: anyone can send it). */
+function addressOf(c: Context): string {
+  try {
+    return getConnInfo(c).remote.address ?? 'unknown';
+  } catch {
+    return 'unknown';
+  }
+}
+
 export function webApp(rt: Runtime, api: HonoApp): Hono {
-  // The signing secret may live in Redis: read once, on the first request that needs it.
+  // The signing secret and the session table may live in Redis: opened once, on the first
+  // request that needs them (a failure is retried on the next one).
   let sessionsP: Promise<Sessions> | undefined;
   const sessionsOf = () => {
-    sessionsP ??= sessionSecret(rt).then((secret) => new Sessions(rt, secret));
+    sessionsP ??= Promise.all([sessionSecret(rt), openWebSessionStore(rt.config)]).then(([secret, store]) => {
+      const close = rt.close;
+      rt.close = async () => {
+        await close.call(rt);
+        await store.close().catch(() => {});
+      };
+      return new Sessions(rt, secret, store);
+    });
     sessionsP.catch(() => {
       sessionsP = undefined;
     });
@@ -111,11 +152,33 @@ export function webApp(rt: Runtime, api: HonoApp): Hono {
   const web = new Web(rt, api);
   const app = new Hono<WebEnv>();
 
+  // Every inbox answer: security headers, and no body over the limit is read (login included).
+  app.use('*', async (c, next) => {
+    await next();
+    try {
+      for (const [k, v] of Object.entries(SECURITY_HEADERS)) c.res.headers.set(k, v);
+      if (!c.res.headers.has('content-security-policy'))
+        c.res.headers.set('content-security-policy', PAGE_CSP);
+    } catch {
+      // An immutable response (none today): answered as it is.
+    }
+  });
+  app.use('*', async (c, next) => {
+    if (c.req.method === 'GET' || c.req.method === 'HEAD') return next();
+    return webBodyLimit(c, next);
+  });
+
   app.get('/assets/app.css', (c) =>
     c.body(APP_CSS, 200, { 'content-type': 'text/css; charset=utf-8', 'cache-control': 'max-age=300' }),
   );
   app.get('/assets/app.js', (c) =>
     c.body(APP_JS, 200, { 'content-type': 'text/javascript; charset=utf-8', 'cache-control': 'max-age=300' }),
+  );
+  app.get('/assets/spend.js', (c) =>
+    c.body(SPEND_JS, 200, {
+      'content-type': 'text/javascript; charset=utf-8',
+      'cache-control': 'max-age=300',
+    }),
   );
   // The charting library, served from node_modules (no CDN).
   app.get('/assets/chart.js', (c) => {
@@ -130,26 +193,81 @@ export function webApp(rt: Runtime, api: HonoApp): Hono {
   app.get('/login', (c) => c.html(loginPage(c.req.query('next'), c.req.query('error'))));
   app.post('/login', async (c) => {
     if (!sameOrigin(c)) return c.text('forbidden: cross-site login', 403);
+    const address = addressOf(c);
+    let sessions: Sessions;
+    let failures: LoginFailures | undefined;
+    try {
+      sessions = await sessionsOf();
+      failures = await sessions.store.failures(address);
+    } catch (err) {
+      rt.log.error('inbox login: the session store did not answer', { error: err });
+      return c.html(loginPage(undefined, 'Log in is unavailable right now: try again shortly.'), 503);
+    }
+    const now = rt.now();
+    const wait = lockedUntil(failures) - now;
+    if (wait > 0) {
+      const seconds = Math.ceil(wait / 1000);
+      rt.log.warn('inbox login refused: too many failed attempts', { address, retryAfterS: seconds });
+      c.header('retry-after', String(seconds));
+      return c.html(
+        loginPage(undefined, `Too many failed log-ins from this address: try again in ${seconds} s.`),
+        429,
+      );
+    }
     const form = await c.req.parseBody();
     const token = typeof form.token === 'string' ? form.token : '';
     const next = safeNext(typeof form.next === 'string' ? form.next : undefined);
-    const s = (await sessionsOf()).login(token);
-    if (!s) return c.html(loginPage(next, 'That token is not known: check it and try again.'), 401);
-    setCookie(c, SESSION_COOKIE, s.cookie, {
+    const operator = token.length <= 1024 ? sessions.authenticate(token) : undefined;
+    if (!operator) {
+      // Counted in a window; once over the limit every further failure doubles the wait.
+      const fresh =
+        !failures ||
+        (failures.count < LOGIN_FAILURES_ALLOWED && now - failures.firstAt > LOGIN_FAILURE_WINDOW_MS) ||
+        (failures.count >= LOGIN_FAILURES_ALLOWED && now - lockedUntil(failures) > LOGIN_FAILURE_WINDOW_MS);
+      const f = fresh
+        ? { count: 1, firstAt: now, lastAt: now }
+        : { ...failures!, count: failures!.count + 1, lastAt: now };
+      try {
+        await sessions.store.setFailures(
+          address,
+          f,
+          Math.max(lockedUntil(f), now) - now + LOGIN_FAILURE_WINDOW_MS * 2,
+        );
+        await rt.store.appendAudit({
+          actor: 'anonymous',
+          action: 'login.failed',
+          target: `address:${address}`,
+          after: { address, failures: f.count },
+          reason: 'inbox login with an unknown token',
+        });
+      } catch (err) {
+        rt.log.error('inbox login: could not record a failed login', { error: err, address });
+      }
+      return c.html(loginPage(next, 'That token is not known: check it and try again.'), 401);
+    }
+    let cookie: string;
+    try {
+      cookie = await sessions.create(token);
+      if (failures) await sessions.store.clearFailures(address);
+    } catch (err) {
+      rt.log.error('inbox login: the session store did not answer', { error: err });
+      return c.html(loginPage(next, 'Log in is unavailable right now: try again shortly.'), 503);
+    }
+    setCookie(c, SESSION_COOKIE, cookie, {
       httpOnly: true,
       sameSite: 'Strict',
       path: '/',
       secure: c.req.header('x-forwarded-proto') === 'https' || new URL(c.req.url).protocol === 'https:',
-      maxAge: Math.floor(SESSION_TTL_MS / 1000),
+      maxAge: Math.floor(sessions.lifetimeMs / 1000),
     });
-    rt.log.info('inbox login', { operator: s.operator.name, role: s.operator.role });
+    rt.log.info('inbox login', { operator: operator.name, role: operator.role });
     return c.redirect(next ?? '/', 303);
   });
 
   // Everything below needs a session; every state change also needs its CSRF token.
   app.use('*', async (c, next) => {
     const sessions = await sessionsOf();
-    const session = sessions.read(getCookie(c, SESSION_COOKIE));
+    const session = await sessions.read(getCookie(c, SESSION_COOKIE));
     if (!session) {
       if (c.req.method === 'GET' && !c.req.path.startsWith('/events')) {
         return c.redirect(
@@ -183,7 +301,9 @@ export function webApp(rt: Runtime, api: HonoApp): Hono {
     await next();
   });
 
-  app.post('/logout', (c) => {
+  // Logout ends the session on the server: the cookie no longer works, wherever it was copied.
+  app.post('/logout', async (c) => {
+    await (await sessionsOf()).revoke(c.get('session').raw);
     deleteCookie(c, SESSION_COOKIE, { path: '/' });
     return c.redirect('/login', 303);
   });
@@ -216,8 +336,19 @@ function sameOrigin(c: Context): boolean {
   }
 }
 
-function safeNext(next: string | undefined): string | undefined {
-  return next?.startsWith('/') && !next.startsWith('//') ? next : undefined;
+/**
+ * Where to go after login: a path on this server only. One leading `/`, then not `/` or `\\`
+ * (browsers read `/\\evil.example` as `//evil.example`), and no backslash, whitespace or control
+ * character anywhere (browsers drop tabs and newlines from URLs: `/\t/evil.example`).
+ */
+export function safeNext(next: string | undefined): string | undefined {
+  if (!next || next.length > 2000) return undefined;
+  if (!/^\/(?![/\\])[^\\\s]*$/.test(next)) return undefined;
+  for (const ch of next) {
+    const code = ch.charCodeAt(0);
+    if (code < 0x20 || code === 0x7f) return undefined;
+  }
+  return next;
 }
 
 function loginPage(next?: string, error?: string) {

@@ -91,6 +91,7 @@ table.spend th, table.spend td { font-size:.85rem; white-space:nowrap; }
 tr.revoked td, tr.revoked th { color:var(--muted); } table.keys code { word-break:break-all; }
 td form.inline { flex-wrap:wrap; } td .reason input { min-width:9rem; }
 @media (max-width:640px) { .global-switch button.big-red { width:100%; } dl.facts-grid { grid-template-columns:1fr; } td .bar { min-width:5rem; } }
+${Array.from({ length: 101 }, (_, i) => `.bar > span[data-pct="${i}"]{width:${i}%}`).join('\n')}
 `;
 
 export const APP_JS = `
@@ -136,6 +137,9 @@ export const APP_JS = `
     try { const d = JSON.parse(e.data); if (want === 'runs' || want === 'run:' + d.id) refresh(); } catch {}
   });
   document.documentElement.dataset.live = 'connected';
-  es.addEventListener('ready', () => { document.documentElement.dataset.live = 'ready'; });
+  // Whatever happened between the page's render and this (re)connection was sent to nobody:
+  // every time the stream opens, and on its 'ready', the region is read again.
+  es.addEventListener('open', () => { document.documentElement.dataset.live = 'open'; refresh(); });
+  es.addEventListener('ready', () => { document.documentElement.dataset.live = 'ready'; refresh(); });
 })();
 `;

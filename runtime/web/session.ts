@@ -3,23 +3,30 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'n
 import { join } from 'node:path';
 import { type Operator, sha256 } from '../auth/operators.ts';
 import type { Runtime } from '../runtime.ts';
+import type { WebSessionStore } from './session-store.ts';
 
 /**
- * Inbox sessions: a signed cookie, no server-side session table, so any replica can read it.
- * The cookie holds the SHA-256 of the operator token that logged in and an expiry, signed with
- * the deployment's session secret; every request looks the operator up again by that hash, so
- * removing a token from the config ends its sessions. The CSRF token is derived from the cookie
- * (HMAC with a different label): forms carry it, and a state change without it is refused.
+ * Inbox sessions, held server-side in the store's backend (see session-store.ts): the cookie is a
+ * random value, and the session it names ends at logout (the record is deleted, on every replica
+ * at once), after `auth.sessionIdle` without a request (default 30 minutes) and `auth.sessionLifetime`
+ * after its login however busy (default 12 hours). Every request also looks the operator up again
+ * by the token's hash, so removing a token from the config ends its sessions. The CSRF token is
+ * derived from the cookie (HMAC with the deployment's session secret): forms carry it, and a
+ * state change without it is refused.
  */
 
 export const SESSION_COOKIE = 'cp_session';
+/** Defaults of `auth.sessionLifetime` and `auth.sessionIdle`. */
 export const SESSION_TTL_MS = 12 * 3_600_000;
+export const SESSION_IDLE_MS = 30 * 60_000;
+/** Activity is written at most this often per session (the idle timeout is minutes). */
+const TOUCH_MS = 5_000;
 
 export interface WebSession {
   operator: Operator;
   tokenHash: string;
   expiresAt: number;
-  /** The signed cookie value (the CSRF token is derived from it). */
+  /** The cookie value (the CSRF token is derived from it). */
   raw: string;
 }
 
@@ -52,42 +59,64 @@ export async function sessionSecret(rt: Runtime): Promise<Buffer> {
 }
 
 export class Sessions {
+  readonly idleMs: number;
+  readonly lifetimeMs: number;
   constructor(
     private readonly rt: Runtime,
     private readonly secret: Buffer,
-  ) {}
+    readonly store: WebSessionStore,
+  ) {
+    this.idleMs = rt.config.sessions?.idleMs ?? SESSION_IDLE_MS;
+    this.lifetimeMs = rt.config.sessions?.lifetimeMs ?? SESSION_TTL_MS;
+  }
 
   private mac(label: string, value: string): string {
     return createHmac('sha256', this.secret).update(`${label}:${value}`).digest('base64url');
   }
 
-  /** A cookie value for a token that authenticated, or undefined. */
-  login(token: string): { cookie: string; operator: Operator } | undefined {
-    const operator = this.rt.operatorSetup.registry.authenticate(token.trim());
-    if (!operator) return undefined;
-    const payload = Buffer.from(
-      JSON.stringify({ h: sha256(token.trim()), e: this.rt.now() + SESSION_TTL_MS }),
-    ).toString('base64url');
-    return { cookie: `${payload}.${this.mac('session', payload)}`, operator };
+  /** The operator a token names, or undefined (nothing is stored). */
+  authenticate(token: string): Operator | undefined {
+    return this.rt.operatorSetup.registry.authenticate(token.trim());
   }
 
-  /** The session a cookie value proves, or undefined (bad signature, expired, token removed). */
-  read(raw: string | undefined): WebSession | undefined {
-    if (!raw) return undefined;
-    const dot = raw.lastIndexOf('.');
-    if (dot <= 0) return undefined;
-    const payload = raw.slice(0, dot);
-    if (!equal(raw.slice(dot + 1), this.mac('session', payload))) return undefined;
-    let data: { h?: unknown; e?: unknown };
-    try {
-      data = JSON.parse(Buffer.from(payload, 'base64url').toString('utf8'));
-    } catch {
+  /** A new session for an operator whose token authenticated: the cookie value to set. */
+  async create(token: string): Promise<string> {
+    const raw = randomBytes(32).toString('base64url');
+    const now = this.rt.now();
+    await this.store.put(
+      {
+        id: sha256(raw),
+        tokenHash: sha256(token.trim()),
+        createdAt: now,
+        lastAt: now,
+        expiresAt: now + this.lifetimeMs,
+      },
+      this.idleMs,
+    );
+    return raw;
+  }
+
+  /** The session a cookie value names, or undefined (unknown, logged out, idle, expired, token removed). */
+  async read(raw: string | undefined): Promise<WebSession | undefined> {
+    if (!raw || raw.length > 200) return undefined;
+    const id = sha256(raw);
+    const rec = await this.store.get(id);
+    if (!rec) return undefined;
+    const now = this.rt.now();
+    if (now >= rec.expiresAt || now - rec.lastAt >= this.idleMs) {
+      await this.store.delete(id);
       return undefined;
     }
-    if (typeof data.h !== 'string' || typeof data.e !== 'number' || data.e < this.rt.now()) return undefined;
-    const operator = this.rt.operatorSetup.registry.byHash(data.h);
+    const operator = this.rt.operatorSetup.registry.byHash(rec.tokenHash);
     if (!operator) return undefined;
-    return { operator, tokenHash: data.h, expiresAt: data.e, raw };
+    if (now - rec.lastAt >= TOUCH_MS)
+      await this.store.touch(id, now, Math.min(this.idleMs, rec.expiresAt - now));
+    return { operator, tokenHash: rec.tokenHash, expiresAt: rec.expiresAt, raw };
+  }
+
+  /** Ends the session a cookie value names (logout): the cookie no longer works anywhere. */
+  async revoke(raw: string | undefined): Promise<void> {
+    if (raw) await this.store.delete(sha256(raw));
   }
 
   csrf(session: WebSession): string {

@@ -3,7 +3,7 @@ import { KeyInputError, type KeySpec } from '../../auth/keys.ts';
 import { parseDuration } from '../../config/schema.ts';
 import { invalidRequest, Refusal } from '../../gateway/refusal.ts';
 import type { Runtime } from '../../runtime.ts';
-import { type Env, iso, jsonBody, requireRole } from './common.ts';
+import { type Env, iso, jsonBody, MAX_REASON_CHARS, requireRole, textField } from './common.ts';
 
 /** API keys for the gateway: create (the key is in the answer, once), list, revoke. */
 export function keysApi(rt: Runtime): Hono<Env> {
@@ -20,9 +20,8 @@ export function keysApi(rt: Runtime): Hono<Env> {
   api.post('/keys', async (c) => {
     const op = requireRole(c, 'admin');
     const body = await jsonBody(c);
-    for (const f of ['workflow', 'label', 'driftPolicy', 'maxTokens'] as const) {
-      if (body[f] !== undefined && typeof body[f] !== 'string') throw invalidRequest(f, 'expected a string');
-    }
+    for (const f of ['workflow', 'label', 'driftPolicy', 'maxTokens'] as const) textField(body, f);
+    const reason = textField(body, 'reason', MAX_REASON_CHARS);
     // Session time box and gap come as durations ("30m"); stored in ms.
     const spec = { ...body } as Record<string, unknown>;
     for (const f of ['sessionTimeBox', 'sessionGap'] as const) {
@@ -45,7 +44,7 @@ export function keysApi(rt: Runtime): Hono<Env> {
       action: 'key.create',
       target: `key:${created.record.id}`,
       after: created.record,
-      reason: typeof body.reason === 'string' ? body.reason : 'key created',
+      reason: reason || 'key created',
     });
     return c.json(
       { key: created.key, record: { ...created.record, createdAt: iso(created.record.createdAt) } },
@@ -56,6 +55,7 @@ export function keysApi(rt: Runtime): Hono<Env> {
   api.post('/keys/:id/revoke', async (c) => {
     const op = requireRole(c, 'admin');
     const body = await jsonBody(c).catch(() => ({}) as Record<string, unknown>);
+    const reason = textField(body, 'reason', MAX_REASON_CHARS);
     const k = await rt.keys.revoke(c.req.param('id'));
     if (!k) throw new Refusal('not_found', `no key ${JSON.stringify(c.req.param('id'))}`);
     await rt.store.appendAudit({
@@ -63,7 +63,7 @@ export function keysApi(rt: Runtime): Hono<Env> {
       action: 'key.revoke',
       target: `key:${k.id}`,
       after: { revokedAt: k.revokedAt },
-      reason: typeof body.reason === 'string' && body.reason ? body.reason : 'key revoked',
+      reason: reason || 'key revoked',
     });
     return c.json({ key: { ...k, createdAt: iso(k.createdAt), revokedAt: iso(k.revokedAt) } });
   });

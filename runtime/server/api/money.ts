@@ -1,6 +1,6 @@
 import { Hono } from 'hono';
 import { ALARM_KINDS, type AlarmKind } from '../../events.ts';
-import { invalidRequest } from '../../gateway/refusal.ts';
+import { invalidRequest, Refusal } from '../../gateway/refusal.ts';
 import { cacheHitRate } from '../../gateway/usage.ts';
 import { parseScope, SCOPE_KINDS, ScopeError, type ScopeKind } from '../../identity.ts';
 import { formatUsd } from '../../money.ts';
@@ -16,10 +16,25 @@ import {
   requireReason,
   requireRole,
   timeParam,
+  typeOf,
 } from './common.ts';
 
+/**
+ * A scope from the path (Hono has already decoded it) or the query: never decoded a second time,
+ * so `%25` is the scope `%` (refused as a scope), and a value that did not decode is a 400.
+ */
 function scopeParam(raw: string, field = 'scope'): string {
-  const scope = decodeURIComponent(raw);
+  const scope = raw;
+  if (/%(?![0-9A-Fa-f]{2})/.test(scope) || /%[0-9A-Fa-f]{2}/.test(scope)) {
+    let decodes = true;
+    try {
+      decodeURIComponent(scope);
+    } catch {
+      decodes = false;
+    }
+    if (!decodes)
+      throw invalidRequest(field, `bad percent-encoding in ${JSON.stringify(scope.slice(0, 140))}`);
+  }
   try {
     parseScope(scope);
   } catch (err) {
@@ -54,14 +69,21 @@ export function moneyApi(rt: Runtime): Hono<Env> {
     return c.json({ budgets: budgets.map(budgetJson), defaults: defaultsJson(rt) });
   });
 
+  // A read never creates a budget: a scope without one answers the defaults that would apply to
+  // it, with `created: false` and no id (the inbox shows it and lets an admin set a ceiling).
   api.get('/budgets/:ref', async (c) => {
-    const ref = decodeURIComponent(c.req.param('ref'));
-    const b = ref.startsWith('bgt_')
-      ? await rt.store.getBudget(ref)
-      : await rt.store.ensureBudget(scopeParam(ref));
-    if (!b) throw invalidRequest('budget', `no budget ${JSON.stringify(ref)}`);
-    const audit = await rt.store.listAudit({ target: b.scope, limit: 50 });
-    return c.json({ budget: budgetJson(b), audit });
+    const ref = c.req.param('ref');
+    if (ref.startsWith('bgt_')) {
+      const b = await rt.store.getBudget(ref);
+      if (!b) throw new Refusal('not_found', `no budget ${JSON.stringify(ref)}`);
+      const audit = await rt.store.listAudit({ target: b.scope, limit: 50 });
+      return c.json({ budget: { ...budgetJson(b), created: true }, audit });
+    }
+    const scope = scopeParam(ref);
+    const b = await rt.store.getBudget(scope);
+    const audit = await rt.store.listAudit({ target: scope, limit: 50 });
+    if (b) return c.json({ budget: { ...budgetJson(b), created: true }, audit });
+    return c.json({ budget: notCreatedJson(rt, scope), audit });
   });
 
   api.post('/budgets/:scope/ceiling', async (c) => {
@@ -97,8 +119,10 @@ export function moneyApi(rt: Runtime): Hono<Env> {
   api.post('/kill-switches', async (c) => {
     const op = requireRole(c, 'operator');
     const body = await jsonBody(c);
-    if (typeof body.scope !== 'string')
+    if (body.scope === undefined || body.scope === null)
       throw invalidRequest('scope', 'required: global, team:<key>, env:<key>, ...');
+    if (typeof body.scope !== 'string')
+      throw invalidRequest('scope', `expected a string like global or team:<key>, got ${typeOf(body.scope)}`);
     const scope = scopeParam(body.scope);
     const k = await rt.store.setKill(scope, { actor: op.name, reason: requireReason(body) });
     return c.json({ kill_switch: { ...k, at: iso(k.at) } }, 201);
@@ -192,6 +216,29 @@ export function moneyApi(rt: Runtime): Hono<Env> {
   });
 
   return api;
+}
+
+/** The budget a scope would get on its first call (the configured default for its kind), not stored. */
+function notCreatedJson(rt: Runtime, scope: string) {
+  const spec = rt.config.budgets.defaults[parseScope(scope).kind];
+  return {
+    id: null,
+    scope,
+    owner: spec.owner ?? 'platform',
+    window: spec.window,
+    state: 'active',
+    ceiling_usd: formatUsd(spec.ceiling),
+    spent_usd: formatUsd(0),
+    reserved_usd: formatUsd(0),
+    ceiling_micros: spec.ceiling,
+    spent_micros: 0,
+    reserved_micros: 0,
+    window_start: null,
+    resets_at: null,
+    created_at: null,
+    updated_at: null,
+    created: false,
+  };
 }
 
 function defaultsJson(rt: Runtime) {

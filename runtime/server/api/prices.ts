@@ -5,7 +5,7 @@ import { formatUsd } from '../../money.ts';
 import { endOfLifeLine, lifecycleOf } from '../../pricing/lifecycle.ts';
 import { type PriceEntry, type Rates, SERVER_TOOL_PRICES } from '../../pricing/prices.ts';
 import type { Runtime } from '../../runtime.ts';
-import { type Env, iso, jsonBody, requireRole } from './common.ts';
+import { type Env, iso, jsonBody, MAX_REASON_CHARS, requireRole, textField } from './common.ts';
 
 const DAY_MS = 86_400_000;
 /** Refusals read back to count the unknown models of the last day (the store's largest page). */
@@ -126,6 +126,7 @@ export function pricesApi(rt: Runtime): Hono<Env> {
     const op = requireRole(c, 'admin');
     // The body is optional: `{reason}` goes to the audit entry.
     const body: Record<string, unknown> = (await c.req.text()).trim() ? await jsonBody(c) : {};
+    textField(body, 'reason', MAX_REASON_CHARS);
     const before = rt.prices.current(rt.now()).length;
     const result = reloadPrices(rt);
     if (!result.ok) {
@@ -135,8 +136,7 @@ export function pricesApi(rt: Runtime): Hono<Env> {
         { ...(result.field ? { field: result.field } : {}), file: result.file, problems: result.problems },
       );
     }
-    const reason =
-      typeof body.reason === 'string' && body.reason.trim() ? body.reason.trim() : 'prices reload';
+    const reason = textField(body, 'reason', MAX_REASON_CHARS)?.trim() || 'prices reload';
     await rt.store.appendAudit({
       actor: op.name,
       action: 'prices.reload',

@@ -6,7 +6,7 @@ import { percent, type Reconciliation, type ReconRow } from '../../reconcile/com
 import { REPORT_FORMATS, ReportError, type ReportFormat } from '../../reconcile/report.ts';
 import { ReconcileInputError } from '../../reconcile/service.ts';
 import type { Runtime } from '../../runtime.ts';
-import { type Env, iso, jsonBody, limitParam, requireRole } from './common.ts';
+import { type Env, iso, jsonBody, limitParam, requireRole, typeOf } from './common.ts';
 
 const TRIGGERS = ['cli', 'api', 'schedule'] as const;
 
@@ -85,7 +85,10 @@ export function reconcileApi(rt: Runtime): Hono<Env> {
     const op = requireRole(c, 'operator');
     const r = reconciler();
     const body = await jsonBody(c);
-    if (typeof body.day !== 'string') throw invalidRequest('day', 'required: a UTC date like 2026-01-31');
+    if (body.day === undefined || body.day === null)
+      throw invalidRequest('day', 'required: a UTC date like 2026-01-31');
+    if (typeof body.day !== 'string')
+      throw invalidRequest('day', `expected a UTC date like 2026-01-31, got ${typeOf(body.day)}`);
     if (body.format !== undefined && !REPORT_FORMATS.includes(body.format as ReportFormat)) {
       throw invalidRequest('format', `expected one of ${REPORT_FORMATS.join(', ')}`);
     }

@@ -16,7 +16,9 @@ import { ActionForm, ago, Bar, duration, Layout, type PageContext, ReasonField, 
 // ---- what the API answers -------------------------------------------------------------------
 
 interface BudgetView {
-  id: string;
+  /** null (with `created: false`) for a scope with no budget yet: the defaults that would apply. */
+  id: string | null;
+  created?: boolean;
   scope: string;
   owner: string;
   window: string;
@@ -311,7 +313,14 @@ function budgetPages(web: Web, app: Hono<WebEnv>) {
             <dd>{b.owner || '—'}</dd>
             <dt>Budget id</dt>
             <dd>
-              <code>{b.id}</code>
+              {b.id ? (
+                <code>{b.id}</code>
+              ) : (
+                <span class="muted">
+                  not created yet: these are the defaults for its kind; the first call in this scope (or a
+                  change below) creates it
+                </span>
+              )}
             </dd>
           </dl>
           {killed ? (
@@ -753,7 +762,7 @@ function TopTable(props: { id: string; title: string; dim: string; rows: SpendRo
 }
 
 /** Draws the charts from #spend-data with window.Chart; the tables stay for the numbers. */
-const CHART_INIT = `
+export const CHART_INIT = `
 (() => {
   const el = document.getElementById('spend-data');
   if (!el || !window.Chart) return;
@@ -997,7 +1006,7 @@ function spendPages(web: Web, app: Hono<WebEnv>) {
           )}
         </section>
         <script src="/assets/chart.js" />
-        <script>{raw(CHART_INIT)}</script>
+        <script src="/assets/spend.js" />
       </Layout>,
     );
   });

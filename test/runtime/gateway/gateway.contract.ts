@@ -197,7 +197,9 @@ export function gatewayContract(backend: Backend) {
       const err = await ask().catch((e) => e);
       expect(err).toBeInstanceOf(Anthropic.PermissionDeniedError);
       expect(err.error.chokepoint.code).toBe('killed');
-      expect(err.message).toMatch(/team:killable.*runaway/);
+      // The scope and when, not who or why: that stays with the operators (inbox, audit).
+      expect(err.message).toContain('team:killable');
+      expect(err.message).not.toContain('runaway');
       expect((await h.api('POST', '/api/kill-switches/team:killable/lift', { reason: 'fixed' })).status).toBe(
         200,
       );

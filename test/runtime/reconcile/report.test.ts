@@ -208,7 +208,7 @@ describe('CSV (date,model,cost_usd)', () => {
 });
 
 describe('comparison', () => {
-  it('matches, tolerates up to the larger of 1% and $1, and flags beyond it', () => {
+  it('matches, tolerates up to the larger of 1% and one cent, and flags beyond it', () => {
     const f = parseReport(
       ['date,model,cost_usd', `${DAY},a,10.00`, `${DAY},b,200.00`, `${DAY},c,300.00`, `${DAY},d,5.00`].join(
         '\n',
@@ -220,9 +220,10 @@ describe('comparison', () => {
     const r = compare(
       [
         { model: 'a', cost: 10_000_000, calls: 1, tokens },
-        { model: 'b', cost: 201_000_000, calls: 1, tokens }, // $1 off: $1 is the bound
+        { model: 'b', cost: 201_000_000, calls: 1, tokens }, // $1 off: 1% of $201 is $2.01
         { model: 'c', cost: 296_900_000, calls: 1, tokens }, // $3.10 off: 1% of $300 is $3
         { model: 'e', cost: 500_000, calls: 1, tokens }, // not on the bill at all, $0.50
+        { model: 'f', cost: 5_000, calls: 1, tokens }, // half a cent, not on the bill: the floor
       ],
       f,
       DEFAULT_TOLERANCE,
@@ -233,8 +234,9 @@ describe('comparison', () => {
     expect(by.c!.verdict).toBe('divergent');
     expect(by.c!.diff).toBe(3_100_000);
     expect(by.d!.verdict).toBe('divergent'); // $5 billed, nothing in the ledger
-    expect(by.e!.verdict).toBe('within');
+    expect(by.e!.verdict).toBe('divergent'); // a 100% gap is an alarm at any size over a cent
     expect(by.e!.relative).toBeNull();
+    expect(by.f!.verdict).toBe('within');
     expect(r.verdict).toBe('divergent');
     expect(reconTable(r)[0]).toEqual([
       'MODEL',
@@ -245,6 +247,15 @@ describe('comparison', () => {
       'VERDICT',
     ]);
     expect(reconTable(r).at(-1)![0]).toBe('total');
+  });
+
+  it('by default a day with $0.59 in the ledger and $0.00 billed is an alarm (issue 17, item 4)', () => {
+    const tokens = { input: 0, cacheWrite5m: 0, cacheWrite1h: 0, cacheRead: 0, output: 0 };
+    const f = parseReport(['date,model,cost_usd', `${DAY},a,0.00`].join('\n'), DAY, { prices });
+    const r = compare([{ model: 'a', cost: 590_000, calls: 3, tokens }], f, DEFAULT_TOLERANCE);
+    expect(r.rows[0]!.verdict).toBe('divergent');
+    expect(r.verdict).toBe('divergent');
+    expect(DEFAULT_TOLERANCE).toEqual({ relative: 0.01, absolute: 10_000 });
   });
 
   it('rounds picodollars half away from zero', () => {

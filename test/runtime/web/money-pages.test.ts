@@ -281,7 +281,10 @@ describe.each(['embedded', 'redis'] as Backend[])('money pages (%s backend)', (b
     ).toBe(payments);
 
     expect(page.html).toContain('<script src="/assets/chart.js"></script>');
-    expect(page.html).toContain('window.Chart');
+    // The chart script is an asset (the CSP allows no inline script).
+    expect(page.html).toContain('<script src="/assets/spend.js"></script>');
+    expect(page.html).not.toMatch(/<script>/);
+    expect(await (await fetch(`${h.url}/assets/spend.js`)).text()).toContain('window.Chart');
     for (const id of ['team', 'workflow', 'model']) {
       expect(page.html).toContain(`<canvas id="chart-${id}" role="img"`);
       const table = new RegExp(`<table class="spend" data-table="${id}">[\\s\\S]*?</table>`).exec(
