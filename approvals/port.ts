@@ -118,6 +118,12 @@ export interface ApprovalStore {
    */
   decide(id: string, decision: Decision): Promise<ApprovalItem>;
   /**
+   * Undoes a decision that could not be applied: the item is pending again (its expiry
+   * re-armed) if it still carries exactly this decision; otherwise nothing changes. Returns the
+   * item as stored afterwards.
+   */
+  reopen(id: string, decision: Decision): Promise<ApprovalItem | undefined>;
+  /**
    * Calls `onDue(id)` once for each pending item whose `expiresAt` has passed, in one of the
    * processes sharing the store (Redis: BullMQ delayed jobs on the `approvals` queue; embedded:
    * timers plus a sweep at start). The handler calls `decide(id, {action:'expire'})`.
@@ -126,6 +132,19 @@ export interface ApprovalStore {
   /** Live changes from any process (Redis: BullMQ QueueEvents; embedded: in-process). */
   subscribe(listener: (change: ApprovalChange) => void): () => void;
   close(): Promise<void>;
+}
+
+/** The same decision (who, what, when and how much): what `reopen` compares against. */
+export function sameDecision(a: Decision | undefined, b: Decision): boolean {
+  return (
+    a !== undefined &&
+    a.action === b.action &&
+    a.actor === b.actor &&
+    a.at === b.at &&
+    a.reason === b.reason &&
+    (a.addSpend ?? 0) === (b.addSpend ?? 0) &&
+    (a.addTime ?? 0) === (b.addTime ?? 0)
+  );
 }
 
 /** "10m" / "1h 5m" / "45s" / "0.3s" for a number of ms, for item summaries. */

@@ -153,8 +153,12 @@ export class Approvals {
   }
 
   /**
-   * Decides a pending item, once: the store's atomic transition makes a second decision (here or
-   * on any replica) a 409. Then audited and applied to the run.
+   * Decides a pending item, once. The decision is validated first (the amounts the run can take,
+   * the run still at this suspension), then claimed with the store's atomic transition (a second
+   * decision, here or on any replica, is a 409), then applied to the run, and only then audited.
+   * A decision that cannot be applied is undone: the item is pending again (or, if its run moved
+   * on meanwhile, closed with what happened) and the audit trail gets a failure entry, never one
+   * saying the decision was taken.
    */
   async decide(id: string, input: DecideInput): Promise<ApprovalItem> {
     if (!input.reason.trim()) throw new Error('a decision needs a reason');
@@ -162,6 +166,8 @@ export class Approvals {
     if (input.action === 'extend' && !input.addSpend && !input.addTime) {
       throw new ExtendInputError('extend needs an amount: spend (e.g. "$1") and/or time (e.g. "10m")');
     }
+    checkAmount(input.addSpend, 'spend');
+    checkAmount(input.addTime, 'time');
     if (before.kind === 'run' && before.state === 'pending') {
       // The run must still be at this suspension: one resumed or killed another way (the runs API,
       // a kill switch) closes the item instead of taking a decision it could not apply.
@@ -172,10 +178,19 @@ export class Approvals {
           `approval ${id} no longer applies: run ${run.id} is ${run.state}${run.state === 'suspended' ? ` at suspension ${run.suspensions}` : ''}`,
         );
       }
+      if (run && input.action === 'extend') {
+        checkAmount(input.addSpend && run.limits.spend + input.addSpend, 'spend', 'the spend box would be');
+        checkAmount(input.addTime && run.limits.time + input.addTime, 'time', 'the time box would be');
+      }
     }
     const decision: Decision = { ...input, at: this.rt.now() };
     const item = await this.store.decide(id, decision);
-    await this.rt.store.appendAudit({
+    try {
+      await this.apply(item, decision);
+    } catch (err) {
+      throw await this.undo(item, decision, err);
+    }
+    const entry = {
       actor: input.actor,
       reason: input.reason,
       action: `approval.${input.action}`,
@@ -187,31 +202,73 @@ export class Approvals {
         ...(input.addSpend ? { add_spend_usd: formatUsd(input.addSpend) } : {}),
         ...(input.addTime ? { add_time_ms: input.addTime } : {}),
       },
-    });
-    try {
-      await this.apply(item, decision);
-    } catch (err) {
-      if (!(err instanceof RunStateError || err instanceof RunNotFoundError)) throw err;
-      // The run moved on (resumed or killed another way) between the check above and the
-      // compare-and-set: the decision stands in the record but did nothing. Say so in the audit
-      // trail and to the operator, rather than leave a decision that looks applied.
-      const run = await this.host.get(item.runId);
-      const now = run
-        ? `${run.state}${run.state === 'suspended' ? ` at suspension ${run.suspensions}` : ''}`
-        : 'gone';
-      await this.rt.store.appendAudit({
-        actor: 'chokepoint',
-        reason: `not applied: ${(err as Error).message}`,
-        action: 'approval.not_applied',
-        target: `${item.kind}:${item.runId}`,
-        before: { approval: id, state: DECISION_STATE[input.action] },
-        after: { approval: id, run: run?.state ?? 'gone' },
+    };
+    await this.rt.store.appendAudit(entry).catch(async (err) => {
+      // Applied, so it stands; one retry, then the log keeps what the audit trail could not.
+      await this.rt.store.appendAudit(entry).catch(() => {
+        this.rt.log.error('approval decision applied but not audited', { error: err, ...entry });
       });
-      throw new RunStateError(
-        `approval ${id} was recorded as ${DECISION_STATE[input.action]} but not applied: run ${item.runId} is ${now} (it moved on while the decision was taken)`,
-      );
-    }
+    });
     return item;
+  }
+
+  /**
+   * A decision that was claimed but could not be applied: the item is reopened (pending again,
+   * decidable again), or closed with what happened if its run left the suspension meanwhile; the
+   * audit trail says the decision failed. Returns the error to throw.
+   */
+  private async undo(item: ApprovalItem, decision: Decision, err: unknown): Promise<unknown> {
+    const id = item.id;
+    const action = decision.action;
+    const message = err instanceof Error ? err.message : String(err);
+    try {
+      await this.store.reopen(id, decision);
+      const run = item.kind === 'run' ? await this.host.get(item.runId) : undefined;
+      const still = run?.state === 'suspended' && `${run.id}.${run.suspensions}` === id;
+      if (item.kind === 'run' && !still) {
+        // The run moved on (resumed or killed another way) between the check and the claim: the
+        // item closes with what happened; the decision did nothing.
+        if (run) await this.supersede(run);
+        const now = run
+          ? `${run.state}${run.state === 'suspended' ? ` at suspension ${run.suspensions}` : ''}`
+          : 'gone';
+        await this.rt.store.appendAudit({
+          actor: 'chokepoint',
+          reason: `not applied: ${message}`,
+          action: 'approval.not_applied',
+          target: `${item.kind}:${item.runId}`,
+          before: { approval: id, state: 'pending', action, by: decision.actor },
+          after: { approval: id, run: run?.state ?? 'gone' },
+        });
+        return new RunStateError(
+          `approval ${id} was not ${DECISION_STATE[action as DecisionAction]}: run ${item.runId} is ${now} (it moved on while the decision was taken)`,
+        );
+      }
+      await this.rt.store.appendAudit({
+        actor: decision.actor,
+        reason: `${action} failed, the item is pending again: ${message}`,
+        action: 'approval.failed',
+        target: `${item.kind}:${item.runId}`,
+        before: { approval: id, state: 'pending' },
+        after: {
+          approval: id,
+          state: 'pending',
+          action,
+          ...(decision.addSpend ? { add_spend_usd: formatUsd(decision.addSpend) } : {}),
+          ...(decision.addTime ? { add_time_ms: decision.addTime } : {}),
+        },
+      });
+    } catch (undoErr) {
+      this.rt.log.error('a failed approval decision could not be undone', {
+        error: undoErr,
+        approval: id,
+        action,
+        cause: message,
+      });
+    }
+    return err instanceof RunStateError || err instanceof RunNotFoundError
+      ? new RunStateError(`approval ${id} was not applied: ${message}`)
+      : err;
   }
 
   /**
@@ -423,7 +480,25 @@ export class Approvals {
 
 export class ExtendInputError extends Error {
   readonly code = 'invalid_request';
-  readonly field = 'spend';
+  constructor(
+    message: string,
+    readonly field: 'spend' | 'time' = 'spend',
+  ) {
+    super(message);
+    this.name = 'ExtendInputError';
+  }
+}
+
+/** An amount added to a box (or the box it makes) must be a whole, safe, positive number. */
+function checkAmount(value: number | undefined, field: 'spend' | 'time', what = 'the amount is'): void {
+  if (value === undefined || value === 0) return;
+  if (!Number.isSafeInteger(value) || value < 0) {
+    const shown = field === 'spend' ? `$${formatUsd(value)}` : `${value} ms`;
+    throw new ExtendInputError(
+      `${field}: ${what} ${shown}, more than can be represented exactly; extend by a smaller amount`,
+      field,
+    );
+  }
 }
 
 function usd(micros: unknown): string {

@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto';
-import { appendFileSync, existsSync, mkdirSync, readFileSync, renameSync, unlinkSync } from 'node:fs';
+import { appendFileSync, existsSync, readFileSync, renameSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Redis } from 'ioredis';
-import { createEmulator, type Emulator } from '../adapters/emulator/index.ts';
+import { createEmulator, type Emulator, randomAdminKey } from '../adapters/emulator/index.ts';
 import { readBody, Upstream } from '../adapters/upstream.ts';
 import type { Approvals } from '../approvals/service.ts';
 import type { SessionBoxes } from '../approvals/sessions.ts';
@@ -20,6 +20,7 @@ import type { Logger } from './log.ts';
 import { type CallTiming, Metrics } from './observability/metrics.ts';
 import { PriceTable } from './pricing/pricing.ts';
 import { openReconciliation, type ReconcileService } from './reconcile/open.ts';
+import { privateDir } from './store/embedded/open.ts';
 import { openEmbeddedStore } from './store/embedded/store.ts';
 import type { LedgerEntry, LedgerInput, MoneyStore, Reservation } from './store/port.ts';
 import type { RunHost } from './workflows/host.ts';
@@ -62,6 +63,8 @@ export interface Runtime {
   /** Set when the provider is the emulator (the in-process one also sets `emulator`). */
   emulatorUrl?: string;
   emulator?: Emulator;
+  /** The in-process emulator's admin key (its cost and usage reports), random per start. */
+  emulatorAdminKey?: string;
   now(): number;
   /** Exact input tokens from the provider's count_tokens, or undefined if it cannot say. */
   countTokens(
@@ -89,7 +92,7 @@ export async function openStore(config: Config, now?: () => number): Promise<Mon
     const { openRedisStore } = await import('./store/redis/store.ts');
     return openRedisStore(config.store.redisUrl!, { ...options, prefix: config.store.prefix });
   }
-  mkdirSync(config.dataDir, { recursive: true });
+  privateDir(config.dataDir);
   return openEmbeddedStore(join(config.dataDir, 'chokepoint.db'), options);
 }
 
@@ -107,9 +110,11 @@ export async function openRuntime(
   let apiKey = config.provider.apiKey ?? '';
   let emulatorUrl: string | undefined;
   let emulator: Emulator | undefined;
+  let emulatorAdminKey: string | undefined;
   if (config.provider.kind === 'emulator' && !config.provider.baseUrl) {
     apiKey = `sk-emulator-${randomBytes(12).toString('hex')}`;
-    emulator = createEmulator({ apiKey });
+    emulatorAdminKey = randomAdminKey();
+    emulator = createEmulator({ apiKey, adminKey: emulatorAdminKey });
     const l = await emulator.listen({ port: 0, host: '127.0.0.1' });
     baseUrl = l.url;
     emulatorUrl = l.url;
@@ -159,6 +164,7 @@ export async function openRuntime(
     ...(broadcast ? { broadcast } : {}),
     emulatorUrl,
     emulator,
+    ...(emulatorAdminKey ? { emulatorAdminKey } : {}),
     now,
     async countTokens(body, headers) {
       const { max_tokens: _m, stream: _s, metadata: _md, ...rest } = body;
@@ -210,7 +216,7 @@ export async function openRuntime(
         return await op();
       } catch (err) {
         if (attempt === 3) {
-          mkdirSync(config.dataDir, { recursive: true });
+          privateDir(config.dataDir);
           appendFileSync(unsettledFile, `${JSON.stringify({ ...record, at: now() })}\n`);
           log.error('store refused a settlement; kept on disk for replay', {
             error: err,

@@ -13,6 +13,7 @@
  * emu.billing.total(); // µ$ the "provider" would invoice
  * await close();
  */
+import { randomBytes } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { serve } from '@hono/node-server';
 import type { Hono } from 'hono';
@@ -40,8 +41,18 @@ export { countTokens, TOKEN_COSTS, textTokens } from './tokens.ts';
 
 /** The default API key the emulator accepts. */
 export const DEFAULT_API_KEY = 'sk-emulator-local';
-/** The default Admin API key (for `/v1/organizations/*`). */
+/**
+ * The Admin API key (for `/v1/organizations/*` and `/_emulator/*`) of an emulator made without
+ * one: for tests and library use. Anything that listens for others — `chokepoint emulator`, the
+ * in-process emulator of `chokepoint serve` — uses {@link randomAdminKey} instead, so no local
+ * process can read its billing, script its replies or inject faults with a well-known key.
+ */
 export const DEFAULT_ADMIN_KEY = 'sk-ant-admin-emulator-local';
+
+/** A fresh admin key, random per start. */
+export function randomAdminKey(): string {
+  return `sk-ant-admin-emulator-${randomBytes(18).toString('base64url')}`;
+}
 
 export interface EmulatorOptions {
   /** The API key to accept (default {@link DEFAULT_API_KEY}); billed under the label `default`. */
@@ -83,6 +94,8 @@ export interface Emulator {
   readonly fetch: (req: Request) => Response | Promise<Response>;
   /** Every billed call, with exact µ$ costs. */
   readonly billing: BillingRecord;
+  /** The key of the reports and the control endpoints (`/_emulator/*`). */
+  readonly adminKey: string;
   /** Replaces the scripted rules (first match wins; `[]` clears). */
   script(rules: readonly ScriptRule[]): void;
   /** Makes the next `count` (default 1) `POST /v1/messages` calls fail and/or wait. */
@@ -120,6 +133,7 @@ export function createEmulator(options: EmulatorOptions = {}): Emulator {
     app,
     fetch: (req) => app.fetch(req),
     billing: state.billing,
+    adminKey: state.adminKey,
     script: (rules) => state.script.set(rules),
     injectFault: (fault) => {
       state.faults.push({ ...fault, count: fault.count ?? 1 });

@@ -1,8 +1,8 @@
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
 import { ErrorCode, McpError } from '@modelcontextprotocol/sdk/types.js';
+import { type RunAsUser, resolveRunAs, SandboxedStdioTransport } from './stdio-transport.ts';
 
 /**
  * MCP client connections: the only code that talks to MCP servers. A pool holds one connection
@@ -16,7 +16,10 @@ import { ErrorCode, McpError } from '@modelcontextprotocol/sdk/types.js';
 export interface StdioServer {
   command: string;
   args?: string[];
-  /** Added to a minimal inherited environment (PATH, HOME, …): the parent's secrets are not passed on. */
+  /**
+   * The server's whole environment besides PATH, HOME and LANG: nothing else of the parent's is
+   * passed on (no ANTHROPIC_* or CHOKEPOINT_* secret).
+   */
   env?: Record<string, string>;
   cwd?: string;
 }
@@ -93,6 +96,11 @@ export interface McpPoolOptions {
   /** The client name sent in `initialize`. */
   clientName?: string;
   clientVersion?: string;
+  /**
+   * Run stdio servers as this user (needs root; see `resolveRunAs`); null: as this process's
+   * user. Default: `resolveRunAs($CHOKEPOINT_MCP_RUN_AS)` (root: `nobody`).
+   */
+  runAs?: RunAsUser | null;
 }
 
 const STDERR_TAIL = 2_000;
@@ -163,7 +171,7 @@ export class McpConnection {
   /** The server process id (stdio, while connected). */
   get pid(): number | undefined {
     const t = this.transport;
-    return t instanceof StdioClientTransport ? (t.pid ?? undefined) : undefined;
+    return t instanceof SandboxedStdioTransport ? t.pid : undefined;
   }
 
   /** Every tool the server lists (all pages). */
@@ -294,15 +302,15 @@ export class McpConnection {
     this.stderrTail = '';
     let transport: Transport;
     if (config.stdio) {
-      const stdio = new StdioClientTransport({
+      const stdio = new SandboxedStdioTransport({
         command: config.stdio.command,
         args: config.stdio.args ?? [],
         ...(config.stdio.env ? { env: config.stdio.env } : {}),
         ...(config.stdio.cwd ? { cwd: config.stdio.cwd } : {}),
-        stderr: 'pipe',
+        ...(this.opts.runAs ? { runAs: this.opts.runAs } : {}),
       });
       // Read stderr always (a full pipe would block the server); keep the tail for error messages.
-      stdio.stderr?.on('data', (chunk: Buffer) => {
+      stdio.stderr.on('data', (chunk: Buffer) => {
         const text = chunk.toString('utf8');
         this.stderrTail = (this.stderrTail + text).slice(-STDERR_TAIL);
         this.opts.log?.('debug', 'mcp server stderr', { server: this.label, text: text.trimEnd() });
@@ -389,7 +397,9 @@ export class McpPool {
   private closed = false;
 
   constructor(opts: McpPoolOptions = {}) {
-    this.opts = { connectTimeoutMs: 15_000, callTimeoutMs: 60_000, ...opts };
+    // Least privilege by default: as root, stdio servers run as `nobody` (or $CHOKEPOINT_MCP_RUN_AS).
+    const runAs = opts.runAs === undefined ? resolveRunAs(process.env.CHOKEPOINT_MCP_RUN_AS) : opts.runAs;
+    this.opts = { connectTimeoutMs: 15_000, callTimeoutMs: 60_000, ...opts, runAs: runAs ?? undefined };
   }
 
   /** The connection for a server config (not connected until used). */

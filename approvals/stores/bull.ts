@@ -13,6 +13,7 @@ import {
   type ApprovalStore,
   DECISION_STATE,
   type Decision,
+  sameDecision,
 } from '../port.ts';
 
 /**
@@ -61,7 +62,23 @@ redis.call('ZREM', KEYS[2], ARGV[2])
 redis.call('ZADD', KEYS[3], ARGV[3], ARGV[2])
 return {2}`;
 
-const SCRIPTS = { cpApprovalOpen: OPEN, cpApprovalDecide: DECIDE, cpApprovalPage: ZSET_PAGE_LUA } as const;
+/**
+ * KEYS: record, decided state zset, pending zset. ARGV: expected stored JSON, pending JSON, id,
+ * createdAt. 1 when reopened; 0 when the record is no longer the expected one.
+ */
+const REOPEN = `
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[1], ARGV[2])
+redis.call('ZREM', KEYS[2], ARGV[3])
+redis.call('ZADD', KEYS[3], ARGV[4], ARGV[3])
+return 1`;
+
+const SCRIPTS = {
+  cpApprovalOpen: OPEN,
+  cpApprovalDecide: DECIDE,
+  cpApprovalReopen: REOPEN,
+  cpApprovalPage: ZSET_PAGE_LUA,
+} as const;
 
 type ScriptCall = (numKeys: number, ...keysAndArgs: (string | number)[]) => Promise<unknown>;
 type ScriptedRedis = Redis & Record<keyof typeof SCRIPTS, ScriptCall>;
@@ -301,6 +318,29 @@ export class BullApprovalStore implements ApprovalStore {
     }
     await this.changed({ id, state });
     return JSON.parse(json) as ApprovalItem;
+  }
+
+  async reopen(id: string, decision: Decision): Promise<ApprovalItem | undefined> {
+    const stored = await this.redis.get(this.itemKey(id));
+    if (stored === null) return undefined;
+    const item = JSON.parse(stored) as ApprovalItem;
+    if (item.state === 'pending' || !sameDecision(item.decision, decision)) return item;
+    const { decision: _undone, ...rest } = item;
+    const pending: ApprovalItem = { ...rest, state: 'pending' };
+    const reopened = (await this.redis.cpApprovalReopen(
+      3,
+      this.itemKey(id),
+      this.stateKey(item.state),
+      this.stateKey('pending'),
+      stored,
+      JSON.stringify(pending),
+      id,
+      item.createdAt,
+    )) as number;
+    if (reopened !== 1) return this.get(id);
+    await this.schedule(pending);
+    await this.changed({ id, state: 'pending' });
+    return pending;
   }
 
   async startExpiry(onDue: (id: string) => Promise<void>): Promise<void> {

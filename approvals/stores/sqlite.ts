@@ -12,6 +12,7 @@ import {
   type ApprovalStore,
   DECISION_STATE,
   type Decision,
+  sameDecision,
 } from '../port.ts';
 
 /**
@@ -83,6 +84,9 @@ function prepare(db: Database.Database) {
     get: db.prepare<[string], Row>('SELECT body FROM approvals WHERE id = ?'),
     decide: db.prepare<[string, string, string]>(
       `UPDATE approvals SET state = ?, body = ? WHERE id = ? AND state = 'pending'`,
+    ),
+    reopen: db.prepare<[string, string, string, string]>(
+      `UPDATE approvals SET state = 'pending', body = ? WHERE id = ? AND state = ? AND body = ?`,
     ),
     counts: db.prepare<[], { state: string; n: number }>(
       'SELECT state, COUNT(*) AS n FROM approvals GROUP BY state',
@@ -198,6 +202,20 @@ export class SqliteApprovalStore implements ApprovalStore {
     this.emit({ id, state });
     if (this.timerAt === item.expiresAt) this.arm(Number.POSITIVE_INFINITY, true); // armed for it
     return JSON.parse(JSON.stringify(decided)) as ApprovalItem;
+  }
+
+  async reopen(id: string, decision: Decision): Promise<ApprovalItem | undefined> {
+    const row = this.s.get.get(id);
+    if (!row) return undefined;
+    const item = JSON.parse(row.body) as ApprovalItem;
+    if (item.state === 'pending' || !sameDecision(item.decision, decision)) return item;
+    const { decision: _undone, ...rest } = item;
+    const pending: ApprovalItem = { ...rest, state: 'pending' };
+    if (this.s.reopen.run(JSON.stringify(pending), id, item.state, row.body).changes === 0)
+      return this.get(id);
+    this.arm(pending.expiresAt);
+    this.emit({ id, state: 'pending' });
+    return JSON.parse(JSON.stringify(pending)) as ApprovalItem;
   }
 
   async startExpiry(onDue: (id: string) => Promise<void>): Promise<void> {

@@ -1,8 +1,9 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Config } from '../config/load.ts';
 import { ConfigError } from '../config/load.ts';
+import { privateDir } from '../store/embedded/open.ts';
 
 export type Role = 'viewer' | 'operator' | 'admin';
 
@@ -82,12 +83,12 @@ export function loadOperators(config: Config, env: NodeJS.ProcessEnv = process.e
   }
   const file = join(config.dataDir, 'admin-token');
   let created: string | undefined;
+  privateDir(config.dataDir);
   if (!existsSync(file)) {
-    mkdirSync(config.dataDir, { recursive: true });
     created = newOperatorToken();
     writeFileSync(file, `${created}\n`, { mode: 0o600 });
-    chmodSync(file, 0o600);
   }
+  chmodSync(file, 0o600);
   const token = created ?? readFileSync(file, 'utf8').trim();
   registry.add({ name: 'admin', role: 'admin' }, sha256(token));
   return { registry, createdAdminToken: created, adminTokenFile: file };

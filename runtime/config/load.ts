@@ -39,7 +39,13 @@ export interface Config {
   approvals: { timeoutMs: number; onTimeout: 'expire' | 'deny' };
   workers: { enabled: boolean; concurrency: number; perWorkflow: Record<string, number> };
   /** MCP tool calls of workflows: result size cap, call and connect timeouts. */
-  mcp: { maxResultBytes: number; timeoutMs: number; connectTimeoutMs: number; retryMs: number };
+  mcp: {
+    maxResultBytes: number;
+    timeoutMs: number;
+    connectTimeoutMs: number;
+    retryMs: number;
+    runAs?: string;
+  };
   operators: ParsedConfig['auth']['operators'];
   /** Inbox sessions: idle timeout and absolute lifetime (ms). */
   sessions: { idleMs: number; lifetimeMs: number };
@@ -189,6 +195,7 @@ export function resolveConfig(
       timeoutMs: c.mcp.timeout,
       connectTimeoutMs: c.mcp.connectTimeout,
       retryMs: c.mcp.retry,
+      runAs: c.mcp.runAs,
     },
     operators: c.auth.operators,
     sessions: { idleMs: c.auth.sessionIdle, lifetimeMs: c.auth.sessionLifetime },

@@ -129,6 +129,8 @@ const operator = z.strictObject({
     .string()
     .regex(/^[0-9a-f]{64}$/, 'expected 64 hex characters')
     .optional(),
+  /** Teams an `operator` may start runs under (besides workflows.runAs.team); admins: any. */
+  teams: z.array(z.string().refine(isScopeKey, 'a team name')).min(1).optional(),
 });
 
 export const configSchema = z.strictObject({
@@ -254,6 +256,8 @@ export const configSchema = z.strictObject({
       connectTimeout: duration.default(15_000),
       /** A workflow left out because its MCP server could not be reached is tried again this often. */
       retry: duration.default(30_000),
+      /** The user stdio MCP servers run as when Chokepoint runs as root (default nobody; "none" keeps root). */
+      runAs: z.string().min(1).optional(),
     })
     .prefault({}),
   metrics: z

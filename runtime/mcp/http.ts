@@ -19,6 +19,12 @@ import { RunTasks } from './tasks.ts';
 
 const MAX_BODY = 4 * 1024 * 1024;
 const MAX_SESSIONS = 1000;
+/**
+ * Live sessions one token may hold: at the limit, its oldest idle session is closed to make room,
+ * and with none idle a new one is refused (429), so one token can never fill MAX_SESSIONS and
+ * lock the other operators out.
+ */
+export const MAX_SESSIONS_PER_TOKEN = 16;
 const IDLE_MS = 30 * 60_000;
 
 interface Session {
@@ -66,6 +72,8 @@ function readBody(req: IncomingMessage): Promise<Buffer | 'too_large'> {
 
 export function mcpHttp(rt: Runtime, app: Hono, options: McpOptions = {}): McpHttp {
   const sessions = new Map<string, Session>();
+  /** Initializes in progress per token hash (counted against the token's quota). */
+  const opening = new Map<string, number>();
   const tasks = new RunTasks(rt, { pollMs: 1000 });
   const log = rt.log.child({ component: 'mcp' });
   let server: Server | undefined;
@@ -158,13 +166,50 @@ export function mcpHttp(rt: Runtime, app: Hono, options: McpOptions = {}): McpHt
     if (req.method !== 'POST' || !isInitializeRequest(body)) {
       return rpcError(res, 400, -32000, 'bad request: no Mcp-Session-Id (send initialize first)');
     }
+    const tokenHash = sha256(token);
+    const own = [...sessions.entries()].filter(([, s]) => s.tokenHash === tokenHash);
+    if (own.length + (opening.get(tokenHash) ?? 0) >= MAX_SESSIONS_PER_TOKEN) {
+      const idle = own.filter(([, s]) => s.open === 0).sort(([, a], [, b]) => a.lastActive - b.lastActive)[0];
+      if (!idle) {
+        return rpcError(
+          res,
+          429,
+          -32000,
+          `too many MCP sessions for this token: ${MAX_SESSIONS_PER_TOKEN} open and none idle; end one (DELETE /mcp with its Mcp-Session-Id) or close a client`,
+          { 'retry-after': '30' },
+        );
+      }
+      log.info('MCP session closed to make room for a new one of the same token', {
+        session: idle[0],
+        operator: operator.name,
+      });
+      await idle[1].transport.close().catch(() => {});
+      drop(idle[0]);
+    }
     if (sessions.size >= MAX_SESSIONS) return rpcError(res, 503, -32000, 'too many open MCP sessions');
+    opening.set(tokenHash, (opening.get(tokenHash) ?? 0) + 1);
+    try {
+      await open(req, res, body, operator, tokenHash);
+    } finally {
+      const n = (opening.get(tokenHash) ?? 1) - 1;
+      if (n > 0) opening.set(tokenHash, n);
+      else opening.delete(tokenHash);
+    }
+  }
+
+  async function open(
+    req: IncomingMessage,
+    res: ServerResponse,
+    body: unknown,
+    operator: Operator,
+    tokenHash: string,
+  ): Promise<void> {
     const mcp = createMcpServer(rt, { app, operator, tasks, options });
     let session: Session | undefined;
     const transport = new StreamableHTTPServerTransport({
       sessionIdGenerator: () => randomUUID(),
       onsessioninitialized: (id) => {
-        session = { transport, mcp, operator, tokenHash: sha256(token), open: 0, lastActive: Date.now() };
+        session = { transport, mcp, operator, tokenHash, open: 0, lastActive: Date.now() };
         sessions.set(id, session);
         track(session, res);
         if (!sweeper) {

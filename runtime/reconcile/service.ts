@@ -77,7 +77,8 @@ export class Reconciler {
   providerReports(): AdminReportsOptions | undefined {
     const p = this.rt.config.provider;
     const baseUrl = this.rt.emulatorUrl ?? p.baseUrl ?? 'https://api.anthropic.com';
-    const adminKey = p.adminApiKey ?? (p.kind === 'emulator' ? DEFAULT_ADMIN_KEY : undefined);
+    const adminKey =
+      p.adminApiKey ?? (p.kind === 'emulator' ? (this.rt.emulatorAdminKey ?? DEFAULT_ADMIN_KEY) : undefined);
     return adminKey ? { baseUrl, adminKey, timeoutMs: 30_000 } : undefined;
   }
 

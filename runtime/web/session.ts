@@ -1,8 +1,9 @@
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { type Operator, sha256 } from '../auth/operators.ts';
 import type { Runtime } from '../runtime.ts';
+import { privateDir } from '../store/embedded/open.ts';
 import type { WebSessionStore } from './session-store.ts';
 
 /**
@@ -51,7 +52,7 @@ export async function sessionSecret(rt: Runtime): Promise<Buffer> {
   }
   const file = join(rt.config.dataDir, 'session-secret');
   if (!existsSync(file)) {
-    mkdirSync(rt.config.dataDir, { recursive: true });
+    privateDir(rt.config.dataDir);
     writeFileSync(file, `${fresh}\n`, { mode: 0o600, flag: 'wx' });
     chmodSync(file, 0o600);
   }

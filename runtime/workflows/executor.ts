@@ -259,10 +259,25 @@ export class WorkflowExecutor {
     if (!(await this.runs.claim(id, this.owner, this.leaseMs))) {
       throw new RunStateError(`run ${id} is held by another worker`);
     }
+    try {
+      return await this.resumeClaimed(id, workflow, record, opts);
+    } catch (err) {
+      // Nothing was resumed: let go of the run, so a decision taken again is not refused as
+      // "held by another worker" until the lease lapses.
+      await this.runs.unclaim(id, this.owner).catch(() => {});
+      throw err;
+    }
+  }
+
+  private async resumeClaimed(
+    id: string,
+    workflow: Workflow,
+    record: RunRecord,
+    opts: ResumeOptions & { claim?: boolean },
+  ): Promise<RunRecord> {
     // Re-read under the claim: a decision racing this one sees the run no longer suspended.
     const fresh = await this.runs.get(id);
     if (fresh?.state !== 'suspended') {
-      await this.runs.unclaim(id, this.owner);
       throw new RunStateError(`run ${id} is ${fresh?.state}, not suspended: nothing to resume`);
     }
     Object.assign(record, fresh);

@@ -1,5 +1,6 @@
 import { type FSWatcher, watch } from 'node:fs';
 import { McpPool } from '../../adapters/mcp/client.ts';
+import { resolveRunAs } from '../../adapters/mcp/stdio-transport.ts';
 import type { RunWork } from '../../approvals/queue.ts';
 import type { Runtime } from '../runtime.ts';
 import type { Actor } from '../store/port.ts';
@@ -88,7 +89,13 @@ export class RunHost {
       leaseMs: opts.leaseMs,
       killPollMs: opts.killPollMs,
     });
+    // `mcp.runAs` (config), else $CHOKEPOINT_MCP_RUN_AS; as root the default is `nobody`.
+    const runAs = resolveRunAs(
+      (rt.config.mcp as { runAs?: string }).runAs ?? process.env.CHOKEPOINT_MCP_RUN_AS,
+    );
+    if (runAs) rt.log.debug('stdio MCP servers run as another user', { user: runAs.name, uid: runAs.uid });
     const mcp = new McpPool({
+      runAs: runAs ?? null,
       connectTimeoutMs: rt.config.mcp.connectTimeoutMs,
       callTimeoutMs: rt.config.mcp.timeoutMs,
       log: (level, message, fields) => rt.log[level](message, fields),

@@ -1,6 +1,6 @@
-import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Runtime } from '../runtime.ts';
+import { privateDir } from '../store/embedded/open.ts';
 import { RunHost } from './host.ts';
 import type { RunStore } from './run-store.ts';
 
@@ -23,7 +23,7 @@ export async function openRunStore(rt: Runtime): Promise<RunStore> {
     return store;
   }
   const { SqliteRunStore } = await import('./stores/sqlite.ts');
-  mkdirSync(config.dataDir, { recursive: true });
+  privateDir(config.dataDir);
   return new SqliteRunStore(join(config.dataDir, 'chokepoint.db'), { now: rt.now });
 }
 

@@ -388,6 +388,41 @@ export function approvalStoreContract(name: string, factory: () => Promise<Appro
       });
     });
 
+    describe('reopen', () => {
+      it('undoes a decision that could not be applied: pending again, decidable again, still expiring', async () => {
+        const changes: ApprovalChange[] = [];
+        const off = store.subscribe((c) => changes.push(c));
+        const calls: string[] = [];
+        await store.startExpiry(async (id) => {
+          calls.push(id);
+        });
+        const item = approvalItem(aid(1), { createdAt: Date.now(), expiresAt: Date.now() + 400 });
+        await store.open(item);
+        const d = decision('extend', { addSpend: 1_000_000 });
+        await store.decide(aid(1), d);
+        // Another decision (not this one) is not undone by it.
+        expect(await store.reopen(aid(1), { ...d, actor: 'mallory' })).toMatchObject({ state: 'extended' });
+        const reopened = await store.reopen(aid(1), d);
+        expect(reopened).toEqual(item);
+        expect(await store.get(aid(1))).toEqual(item);
+        expect(await h.other.get(aid(1))).toEqual(item);
+        expect(await store.counts()).toEqual(zeroCounts({ pending: 1 }));
+        expect((await store.list({ state: 'pending' })).items).toEqual([item]);
+        expect((await store.list({ state: 'extended' })).items).toEqual([]);
+        await until(() =>
+          changes.some((c) => c.id === aid(1) && c.state === 'pending' && changes.length > 2),
+        );
+        // Its expiry still comes.
+        await until(() => calls.includes(aid(1)), 3_000, 'the expiry of the reopened item');
+        // Reopening again (or an unknown item) changes nothing.
+        expect(await store.reopen(aid(1), d)).toEqual(item);
+        expect(await store.reopen('r_missing.1', d)).toBeUndefined();
+        const second = await store.decide(aid(1), decision('deny', { actor: 'bob' }));
+        expect(second.state).toBe('denied');
+        off();
+      });
+    });
+
     describe('expiry', () => {
       it('hands over an item once it is due, an overdue one at start, and never a decided one', async () => {
         const calls: { id: string; at: number }[] = [];

@@ -1,4 +1,4 @@
-import { createEmulator, DEFAULT_ADMIN_KEY, DEFAULT_API_KEY } from '../../../adapters/emulator/index.ts';
+import { createEmulator, DEFAULT_API_KEY, randomAdminKey } from '../../../adapters/emulator/index.ts';
 import type { Command } from '../command.ts';
 import { CliError } from '../command.ts';
 
@@ -17,13 +17,14 @@ Options:
   --host H       address to bind (default 127.0.0.1)
   --latency MS   added latency per request (default 0)
   --api-key K    API key to accept (default ${DEFAULT_API_KEY})
-
-The admin key for the reports is ${DEFAULT_ADMIN_KEY}.`,
+  --admin-key K  Admin API key for the reports and /_emulator/* (default: random per start,
+                 printed at start-up as "admin key ...")`,
   options: {
     port: { type: 'string' },
     host: { type: 'string' },
     latency: { type: 'string' },
     'api-key': { type: 'string' },
+    'admin-key': { type: 'string' },
   },
   async run({ values, out }) {
     const port = Number(values.port ?? 8788);
@@ -37,10 +38,12 @@ The admin key for the reports is ${DEFAULT_ADMIN_KEY}.`,
     const emulator = createEmulator({
       apiKey: (values['api-key'] as string | undefined) ?? DEFAULT_API_KEY,
       latencyMs,
+      adminKey: (values['admin-key'] as string | undefined) || randomAdminKey(),
     });
     const l = await emulator.listen({ port, host: (values.host as string | undefined) ?? '127.0.0.1' });
     out(`listening on ${l.url}`);
     out('  EMULATOR: an Anthropic Messages API stand-in; no real model is called');
+    out(`  admin key ${emulator.adminKey}   (x-api-key for /_emulator/billing and the cost/usage reports)`);
     await new Promise<void>((resolve) => {
       const stop = () => void l.close().then(resolve);
       process.once('SIGTERM', stop);

@@ -5,11 +5,13 @@ import { endOfLifeLine } from '../../pricing/lifecycle.ts';
 import { startServer } from '../../server/server.ts';
 import type { Command } from '../command.ts';
 import { CliError } from '../command.ts';
+import { checkRedis, shutdownDeadline, shutdownWithin } from '../shutdown.ts';
 
 export const serveCommand: Command = {
   name: 'serve',
   summary: 'start the HTTP server: gateway, operator API, inbox, MCP',
   help: `Usage: chokepoint serve [--port N] [--host H] [--config FILE] [--watch] [--no-workers]
+                        [--shutdown-timeout 15s]
 
 Starts Chokepoint: /v1/messages (Anthropic-compatible gateway), /api (operator API), / (inbox),
 /mcp, /healthz and /readyz. Uses the embedded SQLite store unless REDIS_URL is set, and the
@@ -22,6 +24,9 @@ Options:
   --watch        reload the workflows folder when a file changes (development)
   --no-workers   do not work on runs here (Redis backend: leave them to \`chokepoint worker\`
                  processes); this server still starts runs and takes decisions
+  --shutdown-timeout D  how long a graceful stop may take (default 15s, or
+                 $CHOKEPOINT_SHUTDOWN_TIMEOUT); past it the process logs what did not close
+                 and exits 1
 
 Loads every workflow in the workflows folder (workflows.dir, or $CHOKEPOINT_WORKFLOWS_DIR): a
 broken file is listed with its problems and the others run. Runs a crash left behind resume
@@ -30,7 +35,9 @@ approval queue (\`chokepoint approvals\`, /api/approvals); on Redis, starts and 
 whichever worker (serve or \`chokepoint worker\`) is free.
 
 Stops gracefully on SIGTERM/SIGINT: live runs are handed back (their in-flight calls aborted and
-released) to resume on the next start, in-flight requests finish, then the store is closed.
+released) to resume on the next start, in-flight requests finish, then the store is closed — or,
+past the shutdown deadline (a store that went away), exits 1 naming what did not close. With
+REDIS_URL set and Redis unreachable at start it exits 1 with one line saying so.
 
 Prices and routing reload without a restart: when the config file changes (checked every
 second), on SIGHUP, or with \`POST /api/prices/reload\`. The whole file is validated; an invalid
@@ -43,6 +50,7 @@ life are flagged at start (a warning each, and a \`models\` line below).`,
     config: { type: 'string' },
     watch: { type: 'boolean' },
     'no-workers': { type: 'boolean' },
+    'shutdown-timeout': { type: 'string' },
   },
   async run({ values, out }) {
     let port: number | undefined;
@@ -56,7 +64,9 @@ life are flagged at start (a warning each, and a \`models\` line below).`,
       path: values.config as string | undefined,
       overrides: { port, host: values.host as string | undefined },
     });
+    const deadline = shutdownDeadline(values['shutdown-timeout']);
     const log = createLogger({ level: config.logLevel });
+    if (config.store.backend === 'redis') await checkRedis(config.store.redisUrl!);
     const noWorkers = values['no-workers'] === true;
     if (noWorkers && config.store.backend !== 'redis') {
       throw new CliError(
@@ -92,6 +102,12 @@ life are flagged at start (a warning each, and a \`models\` line below).`,
     out(
       `  provider     ${config.provider.kind}${config.provider.kind === 'emulator' ? '  (EMULATOR: no real model is called, no real money is spent)' : ''}`,
     );
+    // The in-process emulator's admin key is random per start: its billing record and reports.
+    const emulatorKey = rt.emulatorAdminKey;
+    if (rt.emulatorUrl && emulatorKey)
+      out(
+        `  emulator     ${rt.emulatorUrl}   (admin key ${emulatorKey}: /_emulator/billing, cost and usage reports)`,
+      );
     out(
       `  prices       ${rt.prices.current(rt.now()).length} models; prices and routing reload when ${watcher.file} changes, or on SIGHUP`,
     );
@@ -102,21 +118,35 @@ life are flagged at start (a warning each, and a \`models\` line below).`,
     else if (server.adminTokenFile) out(`  admin token  in ${server.adminTokenFile}`);
     else out('  admin token  from CHOKEPOINT_ADMIN_TOKEN');
 
-    await new Promise<void>((resolve) => {
+    return new Promise<number>((resolve) => {
       const stop = async (signal: string) => {
         process.off('SIGTERM', onTerm);
         process.off('SIGINT', onInt);
         watcher.close();
-        log.info('shutting down', { signal });
-        await server.close();
+        log.info('shutting down', { signal, deadline_ms: deadline });
+        const ok = await shutdownWithin(
+          [
+            { name: 'approvals (the runs queue and its workers)', close: () => rt.approvals?.close() },
+            { name: 'workflow runs (handing live runs back, MCP servers)', close: () => rt.runs?.close() },
+            { name: 'the HTTP server and the store', close: () => server.close() },
+          ],
+          deadline,
+          log,
+        );
+        if (!ok) {
+          process.exitCode = 1;
+          resolve(1);
+          // Something still holds the event loop (a store that went away): do not wait for it.
+          setImmediate(() => process.exit(1));
+          return;
+        }
         log.info('stopped');
-        resolve();
+        resolve(0);
       };
       const onTerm = () => void stop('SIGTERM');
       const onInt = () => void stop('SIGINT');
       process.on('SIGTERM', onTerm);
       process.on('SIGINT', onInt);
     });
-    return 0;
   },
 };

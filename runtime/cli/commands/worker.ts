@@ -11,11 +11,13 @@ import { type Listening, listen } from '../../server/listen.ts';
 import { openRunHost } from '../../workflows/open.ts';
 import type { Command } from '../command.ts';
 import { CliError } from '../command.ts';
+import { checkRedis, shutdownDeadline, shutdownWithin } from '../shutdown.ts';
 
 export const workerCommand: Command = {
   name: 'worker',
   summary: 'work on workflow runs without the HTTP server (Redis backend)',
   help: `Usage: chokepoint worker [--config FILE] [--concurrency N] [--metrics-port N] [--metrics-host H]
+                         [--shutdown-timeout 15s]
 
 Takes runs from the \`runs\` queue on Redis (BullMQ) and runs them: new runs, runs resumed by an
 approval, and runs whose worker died (BullMQ's stalled-job check hands them on after the lock,
@@ -30,18 +32,23 @@ Options:
                    are counted in that worker, so scrape every worker as well as every server.
                    Same auth as serve's /metrics (an operator token, unless metrics.public).
   --metrics-host H address for --metrics-port (default server.host, 127.0.0.1)
+  --shutdown-timeout D  how long a graceful stop may take (default 15s, or
+                   $CHOKEPOINT_SHUTDOWN_TIMEOUT); past it the worker logs what did not close
+                   and exits 1
 
 Prices and routing reload without a restart when the config file changes or on SIGHUP (as in
 \`chokepoint serve\`); models past or near their end of life that the config names are flagged
 at start.
 
 Stops gracefully on SIGTERM/SIGINT: takes no new work, hands the runs it holds back to the queue
-(another worker resumes them from their last step), then exits.`,
+(another worker resumes them from their last step), then exits (exit 1 past the shutdown
+deadline, naming what did not close). Redis unreachable at start: one line, exit 1.`,
   options: {
     config: { type: 'string' },
     concurrency: { type: 'string' },
     'metrics-port': { type: 'string' },
     'metrics-host': { type: 'string' },
+    'shutdown-timeout': { type: 'string' },
   },
   async run({ values, out }) {
     let metricsPort: number | undefined;
@@ -68,7 +75,9 @@ Stops gracefully on SIGTERM/SIGINT: takes no new work, hands the runs it holds b
       }
       config.workers.concurrency = n;
     }
+    const deadline = shutdownDeadline(values['shutdown-timeout']);
     const log = createLogger({ level: config.logLevel });
+    await checkRedis(config.store.redisUrl!);
     const rt = await openRuntime(config, log);
     let metrics: Listening | undefined;
     let watcher: ReturnType<typeof watchConfig> | undefined;
@@ -96,25 +105,36 @@ Stops gracefully on SIGTERM/SIGINT: takes no new work, hands the runs it holds b
       await rt.close();
       throw err;
     }
-    await new Promise<void>((resolve) => {
+    return new Promise<number>((resolve) => {
       const stop = async (signal: string) => {
         process.off('SIGTERM', onTerm);
         process.off('SIGINT', onInt);
-        log.info('worker stopping', { signal });
+        log.info('worker stopping', { signal, deadline_ms: deadline });
         watcher?.close();
-        await metrics?.close(1000);
-        await rt.approvals?.close();
-        await rt.runs?.close();
-        await rt.close();
+        const ok = await shutdownWithin(
+          [
+            { name: 'the metrics server', close: () => metrics?.close(1000) },
+            { name: 'approvals (the runs queue and its workers)', close: () => rt.approvals?.close() },
+            { name: 'workflow runs (handing live runs back, MCP servers)', close: () => rt.runs?.close() },
+            { name: 'the store and its Redis connections', close: () => rt.close() },
+          ],
+          deadline,
+          log,
+        );
+        if (!ok) {
+          process.exitCode = 1;
+          resolve(1);
+          setImmediate(() => process.exit(1));
+          return;
+        }
         log.info('stopped');
-        resolve();
+        resolve(0);
       };
       const onTerm = () => void stop('SIGTERM');
       const onInt = () => void stop('SIGINT');
       process.on('SIGTERM', onTerm);
       process.on('SIGINT', onInt);
     });
-    return 0;
   },
 };
 

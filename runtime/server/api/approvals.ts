@@ -20,6 +20,9 @@ import { type Env, iso, jsonBody, limitParam, requireReason, requireRole } from 
  * Redis broadcast from whichever worker runs the run).
  */
 
+/** Live `/api/events` streams one operator may hold at once; more are a 429. */
+export const MAX_EVENT_STREAMS_PER_OPERATOR = 8;
+
 const usdJson = (m: Micros) => ({ usd: formatUsd(m), micros: m });
 
 export function approvalJson(a: ApprovalItem) {
@@ -93,6 +96,8 @@ export function approvalsApi(rt: Runtime): Hono<Env> {
   api.use('/approvals/*', hosted);
   api.use('/events', hosted);
   const approvals = () => rt.approvals!;
+  /** Open `/events` streams per operator (token name): at most MAX_EVENT_STREAMS_PER_OPERATOR. */
+  const streams = new Map<string, number>();
 
   api.get('/approvals', async (c) => {
     requireRole(c, 'viewer');
@@ -160,7 +165,26 @@ export function approvalsApi(rt: Runtime): Hono<Env> {
   api.post('/approvals/:id/kill', decide('kill'));
 
   api.get('/events', (c) => {
-    requireRole(c, 'viewer');
+    const op = requireRole(c, 'viewer');
+    const held = streams.get(op.name) ?? 0;
+    if (held >= MAX_EVENT_STREAMS_PER_OPERATOR) {
+      const message = `too many event streams for operator '${op.name}': ${MAX_EVENT_STREAMS_PER_OPERATOR} open; close one (another tab or client) and try again`;
+      return c.json(
+        {
+          type: 'error',
+          error: { type: 'rate_limit_error', message },
+          chokepoint: { code: 'too_many_streams', open_streams: held, limit: MAX_EVENT_STREAMS_PER_OPERATOR },
+        },
+        429,
+        { 'retry-after': '30' },
+      );
+    }
+    streams.set(op.name, held + 1);
+    const release = () => {
+      const n = (streams.get(op.name) ?? 1) - 1;
+      if (n > 0) streams.set(op.name, n);
+      else streams.delete(op.name);
+    };
     return streamSSE(c, async (stream) => {
       const queue: { event: string; data: string }[] = [];
       let wake: (() => void) | undefined;
@@ -191,6 +215,7 @@ export function approvalsApi(rt: Runtime): Hono<Env> {
           if (!queue.length && open) await stream.write(': ping\n\n');
         }
       } finally {
+        release();
         off();
         executor?.views.off('run', onRun);
       }

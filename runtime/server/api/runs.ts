@@ -1,7 +1,8 @@
 import { type Context, Hono, type MiddlewareHandler } from 'hono';
 import { z } from 'zod';
+import type { Operator } from '../../auth/operators.ts';
 import { parseDuration } from '../../config/schema.ts';
-import { invalidRequest } from '../../gateway/refusal.ts';
+import { invalidRequest, Refusal } from '../../gateway/refusal.ts';
 import { isScopeKey } from '../../identity.ts';
 import { formatUsd, tryParseUsd } from '../../money.ts';
 import type { Runtime } from '../../runtime.ts';
@@ -148,6 +149,30 @@ function waitParam(c: Context): number {
   return n;
 }
 
+/**
+ * The teams an operator may start runs under: admins any; others those their `auth.operators`
+ * entry lists under `teams`, or else only `workflows.runAs.team`. A new team name would otherwise
+ * be a fresh team budget at its default ceiling, out from under a team ceiling set to $0.
+ */
+export function allowedTeams(rt: Runtime, op: Operator): string[] | 'any' {
+  if (op.role === 'admin') return 'any';
+  const entry = rt.config.operators.find((o) => o.name === op.name) as { teams?: unknown } | undefined;
+  const teams = Array.isArray(entry?.teams)
+    ? entry.teams.filter((t): t is string => typeof t === 'string')
+    : [];
+  return teams.length ? teams : [rt.config.workflows.runAs.team];
+}
+
+function checkTeam(rt: Runtime, op: Operator, team: string): void {
+  const allowed = allowedTeams(rt, op);
+  if (allowed === 'any' || allowed.includes(team)) return;
+  throw new Refusal(
+    'forbidden',
+    `forbidden: operator '${op.name}' may start runs only under team ${allowed.map((t) => `'${t}'`).join(', ')}, not '${team}' (auth.operators[].teams; admins may use any team)`,
+    { field: 'team', allowed_teams: allowed },
+  );
+}
+
 export function runsApi(rt: Runtime): Hono<Env> {
   const api = new Hono<Env>();
 
@@ -177,8 +202,10 @@ export function runsApi(rt: Runtime): Hono<Env> {
     const op = requireRole(c, 'operator');
     const body = parse(startBody, await jsonBody(c));
     const version = body.version === undefined ? undefined : String(body.version);
+    const team = body.team ?? rt.config.workflows.runAs.team;
+    checkTeam(rt, op, team);
     const who = {
-      team: body.team ?? rt.config.workflows.runAs.team,
+      team,
       env: body.env ?? rt.config.workflows.runAs.env,
       seat: seatOf(op.name),
     };
@@ -251,7 +278,7 @@ export function runsApi(rt: Runtime): Hono<Env> {
     const limits: Partial<RunLimits> = {};
     if (body.spend !== undefined) {
       const micros = tryParseUsd(body.spend);
-      if (micros === undefined || micros <= 0)
+      if (micros === undefined || micros <= 0 || !Number.isSafeInteger(micros))
         throw invalidRequest(
           'spend',
           `expected a dollar amount like "1.50", got ${JSON.stringify(body.spend)}`,

@@ -124,20 +124,22 @@ describe('remote commands in-process against a server: the less travelled paths'
     expect(empty.out).toContain('no workflow budgets yet');
     expect(empty.out).toContain('new budgets start at: workflow $20.00/day');
 
+    // Reading a budget creates nothing: an operator action does.
+    const before = await run(budgetsCommand, ['show', 'team:inproc', '--json', ...remote]);
+    expect(JSON.parse(before.out).budget).toMatchObject({ id: null, created: false, ceiling_usd: '50.00' });
+    await run(budgetsCommand, ['freeze', 'team:inproc', '--reason', 'r', ...remote]);
     const shown = await run(budgetsCommand, ['show', 'team:inproc', ...remote]);
-    expect(shown.out).toContain('audit: no changes yet');
     const id = /\b(bgt_\w+)/.exec(shown.out)![1]!;
     const byId = await run(budgetsCommand, ['show', id, '--json', ...remote]);
     expect(JSON.parse(byId.out).budget).toMatchObject({ id, scope: 'team:inproc', ceiling_usd: '50.00' });
 
-    await run(budgetsCommand, ['freeze', 'team:inproc', '--reason', 'r', ...remote]);
     const unfrozen = await run(budgetsCommand, ['unfreeze', 'team:inproc', '--reason', 'ok', ...remote]);
     expect(unfrozen.code).toBe(0);
     expect(unfrozen.out).toBe('team:inproc: unfrozen (now active; spent $0.00 of $50.00)');
 
     const missing = await run(budgetsCommand, ['show', 'bgt_nope', ...remote]);
     expect(missing.code).toBe(1);
-    expect(missing.err).toBe('budget: no budget "bgt_nope"');
+    expect(missing.err).toBe('no budget "bgt_nope"');
   });
 
   it('unkill of a scope with no switch exits 1 and says nothing changed', async () => {

@@ -477,6 +477,67 @@ describe.each(['embedded', 'redis'] as Backend[])('approvals API (%s backend)', 
     expect(await approvalAudit(item.run)).toEqual([]);
   });
 
+  it('an extend the run cannot take ("+$9999999999") is a 400 that leaves the item pending and unaudited', async () => {
+    const { run, item } = await suspend('spender');
+    const huge = await decide(item.id, 'extend', { reason: 'r', spend: '+$9999999999' });
+    expect(huge.status).toBe(400);
+    expect(huge.body.chokepoint).toMatchObject({ code: 'invalid_request', field: 'spend' });
+    expect((await getItem(item.id)).body.approval).toMatchObject({ state: 'pending', decision: null });
+    expect(await approvalAudit(run.id)).toEqual([]);
+    expect((await getRun(run.id)).run.state).toBe('suspended');
+    const pending = await h.api<{ approvals: Item[] }>('GET', `/api/approvals?run=${run.id}`);
+    expect(pending.body.approvals.map((a) => a.id)).toEqual([item.id]);
+    // And the item can still be decided.
+    const ok = await decide(item.id, 'extend', { reason: 'a dollar', spend: '+$1' });
+    expect(ok.status).toBe(200);
+    expect((await settled(run.id)).run.state).toBe('done');
+    expect((await approvalAudit(run.id)).map((e) => e.action)).toEqual(['approval.extend']);
+  });
+
+  it.each(['approve', 'extend', 'deny', 'kill'] as const)(
+    'a %s that fails while being applied leaves the item pending, audited only as failed',
+    async (action) => {
+      const { run, item } = await suspend(action === 'deny' ? 'capped' : 'gated');
+      const host = h.rt.approvals!.host;
+      const saved = { prepareResume: host.prepareResume, kill: host.kill, end: host.end };
+      const boom = async () => {
+        throw new Error('the store went away');
+      };
+      host.prepareResume = boom;
+      host.kill = boom;
+      host.end = boom;
+      let failed: Awaited<ReturnType<typeof decide>>;
+      try {
+        failed = await decide(item.id, action, {
+          reason: 'try it',
+          ...(action === 'extend' ? { time: '+1m' } : {}),
+        });
+      } finally {
+        Object.assign(host, saved);
+      }
+      expect(failed.status).toBeGreaterThanOrEqual(500);
+      expect((await getItem(item.id)).body.approval).toMatchObject({ state: 'pending', decision: null });
+      const entries = await approvalAudit(run.id);
+      expect(entries.map((e) => e.action)).toEqual(['approval.failed']);
+      expect(entries[0]).toMatchObject({
+        actor: 'oncall',
+        after: { approval: item.id, state: 'pending', action },
+      });
+      expect(entries[0]!.reason).toContain('the store went away');
+      expect((await getRun(run.id)).run.state).toBe('suspended');
+      // Decided again once the fault is gone: this one is applied and audited.
+      const ok = await decide(item.id, action, {
+        reason: 'again',
+        ...(action === 'extend' ? { time: '+1m' } : {}),
+      });
+      expect(ok.status).toBe(200);
+      expect((await approvalAudit(run.id)).map((e) => e.action)).toEqual([
+        `approval.${action}`,
+        'approval.failed',
+      ]);
+    },
+  );
+
   it('a viewer can read the inbox but gets 403 on every decision', async () => {
     const { item } = await suspend('capped');
     const [list, get] = await Promise.all([
@@ -604,7 +665,7 @@ describe.each(['embedded', 'redis'] as Backend[])('approvals API (%s backend)', 
     expect((await settled(gate.run.id)).run.state).toBe('killed');
   });
 
-  it('a run that moves on between the check and the decision: the decision is a 409 and audited as not applied', async () => {
+  it('a run that moves on between the check and the decision: a 409, audited as not applied, never as taken', async () => {
     const gate = await suspend('gated');
     // Interleave a kill at the worst moment: after the decision's compare-and-set, before it is
     // applied (the window a decision and a kill from elsewhere can race in).
@@ -623,18 +684,25 @@ describe.each(['embedded', 'redis'] as Backend[])('approvals API (%s backend)', 
       const late = await decide(gate.item.id, 'approve', { reason: 'go' });
       expect(late.status).toBe(409);
       expect(late.body.error.message).toMatch(
-        new RegExp(
-          `approval ${gate.item.id.replace('.', '\\.')} was recorded as approved but not applied: run \\S+ is killed`,
-        ),
+        new RegExp(`approval ${gate.item.id.replace('.', '\\.')} was not approved: run \\S+ is killed`),
       );
     } finally {
       store.decide = cas;
     }
     const audit = await h.api<{ entries: Audit[] }>('GET', `/api/audit?target=run:${gate.run.id}`);
     const actions = audit.body.entries.map((e) => e.action);
-    expect(actions).toContain('approval.approve');
+    expect(actions).not.toContain('approval.approve');
     const note = audit.body.entries.find((e) => e.action === 'approval.not_applied');
-    expect(note).toMatchObject({ actor: 'chokepoint', after: { approval: gate.item.id, run: 'killed' } });
+    expect(note).toMatchObject({
+      actor: 'chokepoint',
+      before: { approval: gate.item.id, action: 'approve', by: 'oncall' },
+      after: { approval: gate.item.id, run: 'killed' },
+    });
+    // The item says what happened to the run, not the decision that did nothing.
+    expect((await getItem(gate.item.id)).body.approval).toMatchObject({
+      state: 'killed',
+      decision: { actor: 'chokepoint' },
+    });
     expect((await settled(gate.run.id)).run.state).toBe('killed');
   });
 

@@ -2,6 +2,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Runtime } from '../../../runtime/runtime.ts';
+import { allowedTeams } from '../../../runtime/server/api/runs.ts';
 import {
   type Backend,
   type Harness,
@@ -414,6 +416,32 @@ describe('runs API (embedded backend)', () => {
     expect(badToken.status).toBe(401);
   });
 
+  it('an operator starts runs only under workflows.runAs.team; a new team name is a 403 and makes no budget', async () => {
+    const own = await start({ workflow: 'echo', input: { task: 'hi' } }, OPERATOR_TOKEN);
+    expect(own.status).toBe(201);
+    expect(own.body.run.identity).toMatchObject({ team: 'default', seat: 'oncall' });
+    const same = await start({ workflow: 'echo', input: { task: 'hi' }, team: 'default' }, OPERATOR_TOKEN);
+    expect(same.status).toBe(201);
+    const outside = await start(
+      { workflow: 'echo', input: { task: 'hi' }, team: 'fresh-team-1' },
+      OPERATOR_TOKEN,
+    );
+    expect(outside.status).toBe(403);
+    expect(outside.body.chokepoint).toMatchObject({
+      code: 'forbidden',
+      field: 'team',
+      allowed_teams: ['default'],
+    });
+    expect(outside.body.error.message).toContain(
+      "operator 'oncall' may start runs only under team 'default'",
+    );
+    const budget = await h.rt.store.getBudget('team:fresh-team-1');
+    expect(budget).toBeUndefined();
+    // An admin may use any team.
+    const admin = await start({ workflow: 'echo', input: { task: 'hi' }, team: 'fresh-team-2' });
+    expect(admin.status).toBe(201);
+  });
+
   it('every start is audited with the operator and the reason (a default one when none is given)', async () => {
     const res = await start({ workflow: 'echo', input: { task: 'hi' }, wait: 10 });
     const audit = await h.api<{ entries: Record<string, unknown>[] }>(
@@ -546,5 +574,27 @@ describe.each(['redis'] as Backend[])('runs API (%s backend)', (backend) => {
     expect(again.status).toBe(409);
     const listed = await h.api<{ runs: Run[] }>('GET', '/api/runs?state=killed');
     expect(listed.body.runs.map((r) => r.id)).toEqual([id]);
+  });
+});
+
+describe('allowedTeams', () => {
+  // `auth.operators[].teams` (the config schema carries it): the teams an operator may start runs under.
+  const rt = {
+    config: {
+      operators: [
+        { name: 'alice', role: 'operator', teams: ['payments', 'search'] },
+        { name: 'bob', role: 'operator' },
+        { name: 'root', role: 'admin', teams: ['payments'] },
+      ],
+      workflows: { runAs: { team: 'default', env: 'default' } },
+    },
+  } as unknown as Runtime;
+
+  it('lists the teams of the operator entry, else runAs.team; admins any', () => {
+    expect(allowedTeams(rt, { name: 'alice', role: 'operator' })).toEqual(['payments', 'search']);
+    expect(allowedTeams(rt, { name: 'bob', role: 'operator' })).toEqual(['default']);
+    expect(allowedTeams(rt, { name: 'admin', role: 'admin' })).toBe('any');
+    expect(allowedTeams(rt, { name: 'root', role: 'admin' })).toBe('any');
+    expect(allowedTeams(rt, { name: 'unknown', role: 'operator' })).toEqual(['default']);
   });
 });
