@@ -114,7 +114,13 @@ export async function openRuntime(
   if (config.provider.kind === 'emulator' && !config.provider.baseUrl) {
     apiKey = `sk-emulator-${randomBytes(12).toString('hex')}`;
     emulatorAdminKey = randomAdminKey();
-    emulator = createEmulator({ apiKey, adminKey: emulatorAdminKey });
+    // Its bill is kept in the data folder: a reconciliation after a restart still sees it.
+    privateDir(config.dataDir);
+    emulator = createEmulator({
+      apiKey,
+      adminKey: emulatorAdminKey,
+      billingFile: join(config.dataDir, 'emulator-billing.jsonl'),
+    });
     const l = await emulator.listen({ port: 0, host: '127.0.0.1' });
     baseUrl = l.url;
     emulatorUrl = l.url;

@@ -13,6 +13,7 @@
  * call ever billed.
  */
 
+import { appendFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import {
   type CallCost,
   LONG_CONTEXT_THRESHOLD,
@@ -108,8 +109,22 @@ export class BillingRecord {
   private totalMicros = 0;
   private count = 0;
 
-  /** @param maxEntries how many recent calls the raw list keeps (totals and reports keep all). */
-  constructor(private readonly maxEntries = 100_000) {}
+  /**
+   * @param maxEntries how many recent calls the raw list keeps (totals and reports keep all).
+   * @param file where the record is kept across restarts (one JSON line per billed call, appended as
+   *   it is billed and read back at construction): a provider's bill does not vanish when the
+   *   process that emulates it restarts. Without it, the record lives in memory only.
+   */
+  constructor(
+    private readonly maxEntries = 100_000,
+    private readonly file?: string,
+  ) {
+    if (file && existsSync(file)) {
+      for (const line of readFileSync(file, 'utf8').split('\n')) {
+        if (line) this.keep(JSON.parse(line) as BillingEntry);
+      }
+    }
+  }
 
   /** Prices and records one call; returns the entry. */
   add(input: BillingInput): BillingEntry {
@@ -144,12 +159,17 @@ export class BillingRecord {
       stream: input.stream,
       aborted: input.aborted,
     };
+    if (this.file) appendFileSync(this.file, `${JSON.stringify(entry)}\n`, { mode: 0o600 });
+    this.keep(entry);
+    return entry;
+  }
+
+  private keep(entry: BillingEntry): void {
     this.entries.push(entry);
     if (this.entries.length > this.maxEntries * 1.5) this.entries = this.entries.slice(-this.maxEntries);
     this.totalMicros += entry.costMicros;
     this.count++;
     this.roll(entry);
-    return entry;
   }
 
   private roll(e: BillingEntry): void {
@@ -204,8 +224,9 @@ export class BillingRecord {
     return this.count;
   }
 
-  /** Forgets every call. */
+  /** Forgets every call (the file too). */
   clear(): void {
+    if (this.file && existsSync(this.file)) writeFileSync(this.file, '');
     this.entries = [];
     this.rollupMap.clear();
     this.totalMicros = 0;

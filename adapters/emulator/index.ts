@@ -69,6 +69,8 @@ export interface EmulatorOptions {
   rateLimitHeaders?: boolean;
   /** How many recent calls `billing.list()` keeps (default 100,000; totals and reports keep all). */
   maxBillingEntries?: number;
+  /** Keep the billing record in this file across restarts (JSON lines); default: memory only. */
+  billingFile?: string;
   /**
    * Message Batches: a batch ends the first time it is looked at once the clock has passed its
    * creation + this many ms (default 0: on the next retrieve/list/results call).
@@ -121,7 +123,7 @@ export function createEmulator(options: EmulatorOptions = {}): Emulator {
     latencyMs: options.latencyMs ?? 0,
     rateLimitHeaders: options.rateLimitHeaders ?? false,
     cache: new PromptCache(now),
-    billing: new BillingRecord(options.maxBillingEntries),
+    billing: new BillingRecord(options.maxBillingEntries, options.billingFile),
     script: new Script(),
     faults: [],
     batches: new BatchStore(),
