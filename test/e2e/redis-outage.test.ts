@@ -1,11 +1,11 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
 import { type Harness, startHarness } from '../helpers/harness.ts';
+import { freePort } from '../runtime/store/redis-harness.ts';
 
 /**
  * A Redis outage in the middle of a burst, the server left running: Redis is killed while calls
@@ -13,16 +13,6 @@ import { type Harness, startHarness } from '../helpers/harness.ts';
  * that could not be written are kept and applied as soon as Redis answers; nothing is charged 0,
  * no ceiling is passed, and every call the provider billed has exactly one ledger entry.
  */
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as { port: number };
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 class DurableRedis {
   private child?: ChildProcess;

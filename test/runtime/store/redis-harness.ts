@@ -35,7 +35,7 @@ export async function corruptCeiling(store: RedisMoneyStore, scope: string): Pro
   await store.redis.hset(store.keys.budget(budgetId(scope)), 'ceiling', 'lots');
 }
 
-async function freePort(): Promise<number> {
+export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const srv = createServer();
     srv.once('error', reject);
