@@ -122,7 +122,9 @@ describe('two gateway processes sharing one Redis', () => {
     const refused = results.reduce((n, r) => n + (r.refused.budget_exhausted ?? 0), 0);
     expect(results.flatMap((r) => r.errors)).toEqual([]);
     expect(ok + refused).toBe(500);
-    expect(ok).toBeGreaterThan(60);
+    // At least what fits when every call is in flight at once (each reserves ~1,100 µ$ of worst
+    // case: 200 output tokens and its input); more when settlements free room early.
+    expect(ok).toBeGreaterThanOrEqual(Math.floor(52_000 / 1_100));
     expect(ok).toBeLessThanOrEqual(100);
     for (const r of results) for (const scope of Object.keys(r.scopes)) expect(scope).toBe('seat:burst');
 

@@ -62,7 +62,8 @@ export async function throwawayRedis(): Promise<{ url: string; stop(): Promise<v
       await probe.connect();
       break;
     } catch {
-      if (i > 100) throw new Error('redis-server did not start');
+      // Up to 30 s: a loaded machine can take its time to start a process.
+      if (i > 1500) throw new Error('redis-server did not start within 30 s');
       await new Promise((r) => setTimeout(r, 20));
     }
   }
