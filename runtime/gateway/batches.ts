@@ -181,6 +181,16 @@ export class Batches {
 
   private async settleNow(batch: OpenBatch): Promise<void> {
     const rt = this.rt;
+    if (batch.reservation.expiresAt <= rt.now()) {
+      // Expired before its results were read: its worst case was charged then, and stands (until
+      // reconciliation corrects it) — settling the requests now would charge them a second time.
+      rt.log.warn('a message batch ended after its reservation expired: its worst case stands', {
+        batch: batch.id,
+        reservation: batch.reservation.id,
+      });
+      this.open.delete(batch.id);
+      return;
+    }
     const up = await rt.upstream.request('GET', `v1/messages/batches/${batch.id}/results`, undefined, {});
     const buf = await readBody(up.body);
     if (up.status !== 200) throw new Error(`batch ${batch.id} results answered ${up.status}`);
