@@ -71,6 +71,39 @@ export async function shutdownWithin(
   return failed.length === 0;
 }
 
+/**
+ * What `serve` and `worker` do until SIGTERM or SIGINT: then `onSignal` (stop watching, log), then
+ * the steps within the deadline. Resolves the exit code: 0 once everything closed; 1 when the
+ * deadline passed, and the process exits at once (something that went away, a store, must not hold
+ * the event loop for minutes).
+ */
+export function stopOnSignal(
+  steps: ShutdownStep[],
+  deadlineMs: number,
+  log: Logger,
+  onSignal: (signal: string) => void,
+): Promise<number> {
+  return new Promise<number>((resolve) => {
+    const stop = async (signal: string) => {
+      process.off('SIGTERM', onTerm);
+      process.off('SIGINT', onInt);
+      onSignal(signal);
+      if (!(await shutdownWithin(steps, deadlineMs, log))) {
+        process.exitCode = 1;
+        resolve(1);
+        setImmediate(() => process.exit(1));
+        return;
+      }
+      log.info('stopped');
+      resolve(0);
+    };
+    const onTerm = () => void stop('SIGTERM');
+    const onInt = () => void stop('SIGINT');
+    process.on('SIGTERM', onTerm);
+    process.on('SIGINT', onInt);
+  });
+}
+
 /** The URL without its password, for messages. */
 export function redactUrl(url: string): string {
   try {

@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type Browser, type BrowserContext, chromium, type Locator, type Page } from 'playwright-core';
@@ -31,6 +31,35 @@ export function launchChromium(): Promise<Browser> {
       '--disable-quic',
     ],
   });
+}
+
+/** A `serve` process and Chromium, with an admin browser context already logged in. */
+export interface BrowserSetup {
+  server: Server;
+  browser: Browser;
+  admin: BrowserContext;
+  close(): Promise<void>;
+}
+
+/** Starts the server and Chromium at once; if either fails, stops the other before throwing. */
+export async function startWithAdmin(): Promise<BrowserSetup> {
+  if (!existsSync(CHROMIUM)) {
+    throw new Error(
+      `no Chromium at ${CHROMIUM}: apt-get install chromium (.ci/run does it), never a download`,
+    );
+  }
+  const [s, b] = await Promise.allSettled([startServer(), launchChromium()]);
+  const close = async () => {
+    if (b.status === 'fulfilled') await b.value.close();
+    if (s.status === 'fulfilled') await s.value.stop();
+  };
+  if (s.status === 'rejected' || b.status === 'rejected') {
+    await close();
+    throw s.status === 'rejected' ? s.reason : (b as PromiseRejectedResult).reason;
+  }
+  const admin = await b.value.newContext({ viewport: { width: 1280, height: 900 } });
+  await (await logIn(admin, s.value.url, ADMIN_TOKEN)).close();
+  return { server: s.value, browser: b.value, admin, close };
 }
 
 export interface ApiAnswer<T> {

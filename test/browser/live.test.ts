@@ -1,16 +1,6 @@
-import { existsSync } from 'node:fs';
-import type { Browser, BrowserContext } from 'playwright-core';
+import type { BrowserContext } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  ADMIN_TOKEN,
-  CHROMIUM,
-  inboxItem,
-  launchChromium,
-  logIn,
-  poll,
-  type Server,
-  startServer,
-} from './helpers.ts';
+import { type BrowserSetup, inboxItem, poll, type Server, startWithAdmin } from './helpers.ts';
 
 /**
  * Issue 17, item 11: a run that suspends between the inbox page's render and its event stream's
@@ -24,25 +14,18 @@ interface Approval {
   run: string;
 }
 
+let setup: BrowserSetup | undefined;
 let server: Server;
-let browser: Browser;
 let admin: BrowserContext;
 
 describe('inbox live updates in a real browser', { timeout: 60_000 }, () => {
   beforeAll(async () => {
-    if (!existsSync(CHROMIUM)) throw new Error(`no Chromium at ${CHROMIUM}: apt-get install chromium`);
-    const [s, b] = await Promise.allSettled([startServer(), launchChromium()]);
-    if (s.status === 'fulfilled') server = s.value;
-    if (b.status === 'fulfilled') browser = b.value;
-    if (s.status === 'rejected') throw s.reason;
-    if (b.status === 'rejected') throw b.reason;
-    admin = await browser.newContext({ viewport: { width: 1280, height: 900 } });
-    await (await logIn(admin, server.url, ADMIN_TOKEN)).close();
+    setup = await startWithAdmin();
+    ({ server, admin } = setup);
   }, 60_000);
 
   afterAll(async () => {
-    await browser?.close();
-    await server?.stop();
+    await setup?.close();
   });
 
   it('a run that suspends while the page is loading appears without a reload', async () => {

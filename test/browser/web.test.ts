@@ -1,19 +1,18 @@
-import { existsSync, mkdirSync, statSync } from 'node:fs';
+import { mkdirSync, statSync } from 'node:fs';
 import Anthropic from '@anthropic-ai/sdk';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   ADMIN_TOKEN,
-  CHROMIUM,
+  type BrowserSetup,
   formWith,
   inboxItem,
-  launchChromium,
   liveQuiet,
   logIn,
   poll,
   SCREENSHOTS,
   type Server,
-  startServer,
+  startWithAdmin,
   submitWithReason,
   VIEWER_TOKEN,
 } from './helpers.ts';
@@ -46,6 +45,7 @@ interface Approval {
   decision: { action: string; actor: string; reason: string } | null;
 }
 
+let setup: BrowserSetup | undefined;
 let server: Server;
 let browser: Browser;
 let admin: BrowserContext;
@@ -82,24 +82,13 @@ async function liveInbox(context: BrowserContext): Promise<Page> {
 
 describe('web inbox in a real browser', { timeout: 60_000 }, () => {
   beforeAll(async () => {
-    if (!existsSync(CHROMIUM))
-      throw new Error(
-        `no Chromium at ${CHROMIUM}: apt-get install chromium (.ci/run does it), never a download`,
-      );
     mkdirSync(SCREENSHOTS, { recursive: true });
-    // Both at once; whichever started is stopped in afterAll even if the other failed.
-    const [s, b] = await Promise.allSettled([startServer(), launchChromium()]);
-    if (s.status === 'fulfilled') server = s.value;
-    if (b.status === 'fulfilled') browser = b.value;
-    if (s.status === 'rejected') throw s.reason;
-    if (b.status === 'rejected') throw b.reason;
-    admin = await browser.newContext({ viewport: { width: 1280, height: 900 } });
-    await (await logIn(admin, server.url, ADMIN_TOKEN)).close();
+    setup = await startWithAdmin();
+    ({ server, browser, admin } = setup);
   }, 60_000);
 
   afterAll(async () => {
-    await browser?.close();
-    await server?.stop();
+    await setup?.close();
   });
 
   it('logs in with the admin token; a wrong token shows an error', async () => {

@@ -5,7 +5,7 @@ import { endOfLifeLine } from '../../pricing/lifecycle.ts';
 import { startServer } from '../../server/server.ts';
 import type { Command } from '../command.ts';
 import { CliError } from '../command.ts';
-import { checkRedis, shutdownDeadline, shutdownWithin } from '../shutdown.ts';
+import { checkRedis, shutdownDeadline, stopOnSignal } from '../shutdown.ts';
 
 export const serveCommand: Command = {
   name: 'serve',
@@ -118,35 +118,18 @@ life are flagged at start (a warning each, and a \`models\` line below).`,
     else if (server.adminTokenFile) out(`  admin token  in ${server.adminTokenFile}`);
     else out('  admin token  from CHOKEPOINT_ADMIN_TOKEN');
 
-    return new Promise<number>((resolve) => {
-      const stop = async (signal: string) => {
-        process.off('SIGTERM', onTerm);
-        process.off('SIGINT', onInt);
+    return stopOnSignal(
+      [
+        { name: 'approvals (the runs queue and its workers)', close: () => rt.approvals?.close() },
+        { name: 'workflow runs (handing live runs back, MCP servers)', close: () => rt.runs?.close() },
+        { name: 'the HTTP server and the store', close: () => server.close() },
+      ],
+      deadline,
+      log,
+      (signal) => {
         watcher.close();
         log.info('shutting down', { signal, deadline_ms: deadline });
-        const ok = await shutdownWithin(
-          [
-            { name: 'approvals (the runs queue and its workers)', close: () => rt.approvals?.close() },
-            { name: 'workflow runs (handing live runs back, MCP servers)', close: () => rt.runs?.close() },
-            { name: 'the HTTP server and the store', close: () => server.close() },
-          ],
-          deadline,
-          log,
-        );
-        if (!ok) {
-          process.exitCode = 1;
-          resolve(1);
-          // Something still holds the event loop (a store that went away): do not wait for it.
-          setImmediate(() => process.exit(1));
-          return;
-        }
-        log.info('stopped');
-        resolve(0);
-      };
-      const onTerm = () => void stop('SIGTERM');
-      const onInt = () => void stop('SIGINT');
-      process.on('SIGTERM', onTerm);
-      process.on('SIGINT', onInt);
-    });
+      },
+    );
   },
 };

@@ -11,7 +11,7 @@ import { type Listening, listen } from '../../server/listen.ts';
 import { openRunHost } from '../../workflows/open.ts';
 import type { Command } from '../command.ts';
 import { CliError } from '../command.ts';
-import { checkRedis, shutdownDeadline, shutdownWithin } from '../shutdown.ts';
+import { checkRedis, shutdownDeadline, stopOnSignal } from '../shutdown.ts';
 
 export const workerCommand: Command = {
   name: 'worker',
@@ -105,36 +105,20 @@ deadline, naming what did not close). Redis unreachable at start: one line, exit
       await rt.close();
       throw err;
     }
-    return new Promise<number>((resolve) => {
-      const stop = async (signal: string) => {
-        process.off('SIGTERM', onTerm);
-        process.off('SIGINT', onInt);
+    return stopOnSignal(
+      [
+        { name: 'the metrics server', close: () => metrics?.close(1000) },
+        { name: 'approvals (the runs queue and its workers)', close: () => rt.approvals?.close() },
+        { name: 'workflow runs (handing live runs back, MCP servers)', close: () => rt.runs?.close() },
+        { name: 'the store and its Redis connections', close: () => rt.close() },
+      ],
+      deadline,
+      log,
+      (signal) => {
         log.info('worker stopping', { signal, deadline_ms: deadline });
         watcher?.close();
-        const ok = await shutdownWithin(
-          [
-            { name: 'the metrics server', close: () => metrics?.close(1000) },
-            { name: 'approvals (the runs queue and its workers)', close: () => rt.approvals?.close() },
-            { name: 'workflow runs (handing live runs back, MCP servers)', close: () => rt.runs?.close() },
-            { name: 'the store and its Redis connections', close: () => rt.close() },
-          ],
-          deadline,
-          log,
-        );
-        if (!ok) {
-          process.exitCode = 1;
-          resolve(1);
-          setImmediate(() => process.exit(1));
-          return;
-        }
-        log.info('stopped');
-        resolve(0);
-      };
-      const onTerm = () => void stop('SIGTERM');
-      const onInt = () => void stop('SIGINT');
-      process.on('SIGTERM', onTerm);
-      process.on('SIGINT', onInt);
-    });
+      },
+    );
   },
 };
 
