@@ -19,10 +19,10 @@ import { Redis } from 'ioredis';
 import { openApprovals } from '../approvals/open.ts';
 import type { ApprovalItem } from '../approvals/port.ts';
 import { resolveConfig } from '../runtime/config/load.ts';
+import { createApp } from '../runtime/faces/server/app.ts';
+import { listen } from '../runtime/faces/server/listen.ts';
 import { createLogger } from '../runtime/log.ts';
 import { openRuntime } from '../runtime/runtime.ts';
-import { createApp } from '../runtime/server/app.ts';
-import { listen } from '../runtime/server/listen.ts';
 import { openRunHost } from '../runtime/workflows/open.ts';
 
 type Backend = 'embedded' | 'redis';

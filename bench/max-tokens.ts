@@ -14,11 +14,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { resolveConfig } from '../runtime/config/load.ts';
+import { createApp } from '../runtime/faces/server/app.ts';
+import { listen } from '../runtime/faces/server/listen.ts';
 import { createLogger } from '../runtime/log.ts';
 import { formatUsd } from '../runtime/money.ts';
 import { openRuntime } from '../runtime/runtime.ts';
-import { createApp } from '../runtime/server/app.ts';
-import { listen } from '../runtime/server/listen.ts';
 
 const TOKEN = 'cpo_bench-max-tokens-0123456789';
 const CLIENTS = 4;

@@ -4,10 +4,10 @@ import { join } from 'node:path';
 import Anthropic from '@anthropic-ai/sdk';
 import { openApprovals } from '../../approvals/open.ts';
 import { type Config, resolveConfig } from '../../runtime/config/load.ts';
+import { createApp } from '../../runtime/faces/server/app.ts';
+import { listen } from '../../runtime/faces/server/listen.ts';
 import { createLogger, type Logger } from '../../runtime/log.ts';
 import { openRuntime, type Runtime } from '../../runtime/runtime.ts';
-import { createApp } from '../../runtime/server/app.ts';
-import { listen } from '../../runtime/server/listen.ts';
 import { openRunHost } from '../../runtime/workflows/open.ts';
 
 export const ADMIN_TOKEN = 'cpo_test-admin-token-0123456789';

@@ -1,0 +1,251 @@
+import { Hono } from 'hono';
+import { ALARM_KINDS, type AlarmKind } from '../../../events.ts';
+import { invalidRequest, Refusal } from '../../../gateway/refusal.ts';
+import { cacheHitRate } from '../../../gateway/usage.ts';
+import { parseScope, SCOPE_KINDS, ScopeError, type ScopeKind } from '../../../identity.ts';
+import { formatUsd } from '../../../money.ts';
+import type { Runtime } from '../../../runtime.ts';
+import type { LedgerEntry, Outcome, SpendDimension } from '../../../store/port.ts';
+import {
+  amountField,
+  budgetJson,
+  type Env,
+  iso,
+  jsonBody,
+  limitParam,
+  requireReason,
+  requireRole,
+  timeParam,
+  typeOf,
+} from './common.ts';
+
+/**
+ * A scope from the path (Hono has already decoded it) or the query: never decoded a second time,
+ * so `%25` is the scope `%` (refused as a scope), and a value that did not decode is a 400.
+ */
+function scopeParam(raw: string, field = 'scope'): string {
+  const scope = raw;
+  if (/%(?![0-9A-Fa-f]{2})/.test(scope) || /%[0-9A-Fa-f]{2}/.test(scope)) {
+    let decodes = true;
+    try {
+      decodeURIComponent(scope);
+    } catch {
+      decodes = false;
+    }
+    if (!decodes)
+      throw invalidRequest(field, `bad percent-encoding in ${JSON.stringify(scope.slice(0, 140))}`);
+  }
+  try {
+    parseScope(scope);
+  } catch (err) {
+    throw invalidRequest(field, err instanceof ScopeError ? err.message : String(err));
+  }
+  return scope;
+}
+
+export function ledgerJson(e: LedgerEntry) {
+  return {
+    ...e,
+    at: iso(e.at),
+    reserved_usd: formatUsd(e.reserved),
+    cost_usd: formatUsd(e.cost),
+    overrun_usd: formatUsd(e.overrun),
+  };
+}
+
+const DIMENSIONS: SpendDimension[] = ['team', 'env', 'seat', 'workflow', 'model', 'day'];
+const OUTCOMES: Outcome[] = ['ok', 'refused', 'error', 'expired'];
+
+/** Budgets, kill switches, ledger, spend, audit and alarms under /api. */
+export function moneyApi(rt: Runtime): Hono<Env> {
+  const api = new Hono<Env>();
+
+  api.get('/budgets', async (c) => {
+    const kind = c.req.query('kind');
+    if (kind !== undefined && !SCOPE_KINDS.includes(kind as ScopeKind)) {
+      throw invalidRequest('kind', `expected one of ${SCOPE_KINDS.join(', ')}`);
+    }
+    const budgets = await rt.store.listBudgets(kind ? { kind: kind as ScopeKind } : undefined);
+    return c.json({ budgets: budgets.map(budgetJson), defaults: defaultsJson(rt) });
+  });
+
+  // A read never creates a budget: a scope without one answers the defaults that would apply to
+  // it, with `created: false` and no id (the inbox shows it and lets an admin set a ceiling).
+  api.get('/budgets/:ref', async (c) => {
+    const ref = c.req.param('ref');
+    if (ref.startsWith('bgt_')) {
+      const b = await rt.store.getBudget(ref);
+      if (!b) throw new Refusal('not_found', `no budget ${JSON.stringify(ref)}`);
+      const audit = await rt.store.listAudit({ target: b.scope, limit: 50 });
+      return c.json({ budget: { ...budgetJson(b), created: true }, audit });
+    }
+    const scope = scopeParam(ref);
+    const b = await rt.store.getBudget(scope);
+    const audit = await rt.store.listAudit({ target: scope, limit: 50 });
+    if (b) return c.json({ budget: { ...budgetJson(b), created: true }, audit });
+    return c.json({ budget: notCreatedJson(rt, scope), audit });
+  });
+
+  api.post('/budgets/:scope/ceiling', async (c) => {
+    const op = requireRole(c, 'admin');
+    const body = await jsonBody(c);
+    const amount = amountField(body, 'amount');
+    const reason = requireReason(body);
+    const scope = scopeParam(c.req.param('scope'));
+    await rt.store.ensureBudget(scope);
+    const b = await rt.store.setCeiling(scope, amount, { actor: op.name, reason });
+    return c.json({ budget: budgetJson(b) });
+  });
+
+  for (const [path, frozen] of [
+    ['freeze', true],
+    ['unfreeze', false],
+  ] as const) {
+    api.post(`/budgets/:scope/${path}`, async (c) => {
+      const op = requireRole(c, 'admin');
+      const reason = requireReason(await jsonBody(c));
+      const scope = scopeParam(c.req.param('scope'));
+      await rt.store.ensureBudget(scope);
+      const b = await rt.store.setFrozen(scope, frozen, { actor: op.name, reason });
+      return c.json({ budget: budgetJson(b) });
+    });
+  }
+
+  api.get('/kill-switches', async (c) => {
+    const kills = await rt.store.listKills();
+    return c.json({ kill_switches: kills.map((k) => ({ ...k, at: iso(k.at) })) });
+  });
+
+  api.post('/kill-switches', async (c) => {
+    const op = requireRole(c, 'operator');
+    const body = await jsonBody(c);
+    if (body.scope === undefined || body.scope === null)
+      throw invalidRequest('scope', 'required: global, team:<key>, env:<key>, ...');
+    if (typeof body.scope !== 'string')
+      throw invalidRequest('scope', `expected a string like global or team:<key>, got ${typeOf(body.scope)}`);
+    const scope = scopeParam(body.scope);
+    const k = await rt.store.setKill(scope, { actor: op.name, reason: requireReason(body) });
+    return c.json({ kill_switch: { ...k, at: iso(k.at) } }, 201);
+  });
+
+  api.post('/kill-switches/:scope/lift', async (c) => {
+    const op = requireRole(c, 'operator');
+    const reason = requireReason(await jsonBody(c));
+    const lifted = await rt.store.liftKill(scopeParam(c.req.param('scope')), { actor: op.name, reason });
+    return c.json({ lifted });
+  });
+
+  api.get('/ledger', async (c) => {
+    const outcome = c.req.query('outcome');
+    if (outcome !== undefined && !OUTCOMES.includes(outcome as Outcome)) {
+      throw invalidRequest('outcome', `expected one of ${OUTCOMES.join(', ')}`);
+    }
+    const kind = c.req.query('kind');
+    if (kind !== undefined && kind !== 'model' && kind !== 'tool')
+      throw invalidRequest('kind', 'expected model or tool');
+    const scope = c.req.query('scope');
+    const entries = await rt.store.listLedger({
+      scope: scope ? scopeParam(scope) : undefined,
+      run: c.req.query('run'),
+      kind: kind as 'model' | 'tool' | undefined,
+      outcome: outcome as Outcome | undefined,
+      since: timeParam(c, 'since'),
+      until: timeParam(c, 'until'),
+      limit: limitParam(c),
+    });
+    return c.json({ entries: entries.map(ledgerJson) });
+  });
+
+  api.get('/spend', async (c) => {
+    const by = (c.req.query('by') ?? 'team') as SpendDimension;
+    if (!DIMENSIONS.includes(by)) throw invalidRequest('by', `expected one of ${DIMENSIONS.join(', ')}`);
+    const until = timeParam(c, 'until', rt.now())!;
+    const since = timeParam(c, 'since', until - 30 * 86_400_000)!;
+    const scope = c.req.query('scope');
+    const rows = await rt.store.spend({ by, since, until, scope: scope ? scopeParam(scope) : undefined });
+    return c.json({
+      by,
+      since: iso(since),
+      until: iso(until),
+      rows: rows.map((r) => ({
+        ...r,
+        cost_usd: formatUsd(r.cost),
+        cost_micros: r.cost,
+        cache_hit_rate: cacheHitRate(r.tokens),
+      })),
+    });
+  });
+
+  // Cache health per workflow, as this process saw it since it started (in memory).
+  api.get('/cache-health', (c) => {
+    const rate = (n: number, d: number) => (d > 0 ? Math.round((1000 * n) / d) / 1000 : null);
+    return c.json({
+      since: iso(rt.streams.since),
+      workflows: rt.streams
+        .cacheHealth()
+        .sort((a, b) => b.inputTokens - a.inputTokens)
+        .map((t) => ({
+          workflow: t.workflow,
+          calls: t.calls,
+          input_tokens: t.inputTokens,
+          expected_read_tokens: t.expectedRead,
+          actual_read_tokens: t.actualRead,
+          expected_hit_rate: rate(t.expectedRead, t.inputTokens),
+          actual_hit_rate: rate(t.actualRead, t.inputTokens),
+        })),
+    });
+  });
+
+  api.get('/audit', async (c) => {
+    const entries = await rt.store.listAudit({
+      target: c.req.query('target'),
+      since: timeParam(c, 'since'),
+      until: timeParam(c, 'until'),
+      limit: limitParam(c),
+    });
+    return c.json({ entries: entries.map((e) => ({ ...e, at: iso(e.at) })) });
+  });
+
+  api.get('/alarms', async (c) => {
+    const kind = c.req.query('kind') as AlarmKind | undefined;
+    if (kind !== undefined && !ALARM_KINDS.includes(kind)) {
+      throw invalidRequest('kind', `expected one of ${ALARM_KINDS.join(', ')}`);
+    }
+    const alarms = await rt.events.list({ kind, limit: limitParam(c) });
+    return c.json({ alarms: alarms.map((a) => ({ ...a, at: iso(a.at) })) });
+  });
+
+  return api;
+}
+
+/** The budget a scope would get on its first call (the configured default for its kind), not stored. */
+function notCreatedJson(rt: Runtime, scope: string) {
+  const spec = rt.config.budgets.defaults[parseScope(scope).kind];
+  return {
+    id: null,
+    scope,
+    owner: spec.owner ?? 'platform',
+    window: spec.window,
+    state: 'active',
+    ceiling_usd: formatUsd(spec.ceiling),
+    spent_usd: formatUsd(0),
+    reserved_usd: formatUsd(0),
+    ceiling_micros: spec.ceiling,
+    spent_micros: 0,
+    reserved_micros: 0,
+    window_start: null,
+    resets_at: null,
+    created_at: null,
+    updated_at: null,
+    created: false,
+  };
+}
+
+function defaultsJson(rt: Runtime) {
+  return Object.fromEntries(
+    Object.entries(rt.config.budgets.defaults).map(([k, v]) => [
+      k,
+      { ceiling_usd: formatUsd(v.ceiling), window: v.window },
+    ]),
+  );
+}
