@@ -2,11 +2,10 @@ import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import type { ScopeKind } from '../identity.ts';
-import type { MetricsSettings } from '../observability/metrics.ts';
 import { DEFAULT_PRICES, type PriceEntry } from '../pricing/prices.ts';
-import type { ReconcileSettings } from '../reconcile/service.ts';
 import type { BudgetSpec } from '../store/port.ts';
 import { configSchema, type ParsedConfig } from './schema.ts';
+import type { MetricsSettings, ReconcileSettings } from './settings.ts';
 
 /** The resolved configuration: file + environment + defaults, validated. */
 export interface Config {

@@ -1,14 +1,9 @@
+import type { Tolerance } from '../config/settings.ts';
 import { formatUsd, type Micros, usd } from '../money.ts';
 import type { TokenCounts } from '../store/port.ts';
 import type { ProviderFigures, ReportFormat } from './report.ts';
 
-/** How far ledger and provider may differ before it is an alarm: the larger of the two bounds. */
-export interface Tolerance {
-  /** Share of the larger of the two figures (0.01 = 1%). */
-  relative: number;
-  /** µ$. */
-  absolute: Micros;
-}
+export type { Tolerance };
 
 /** Relative first (1%), with a one-cent floor so rounding never alarms: a 100% gap of any size above a cent does. */
 export const DEFAULT_TOLERANCE: Tolerance = { relative: 0.01, absolute: 10_000 };

@@ -1,6 +1,7 @@
 import { performance } from 'node:perf_hooks';
 import { type AdminReportsOptions, fetchAdminReport } from '../../adapters/admin-reports.ts';
 import { DEFAULT_ADMIN_KEY } from '../../adapters/emulator/index.ts';
+import type { ReconcileSettings } from '../config/settings.ts';
 import { newId } from '../ids.ts';
 import { redact } from '../log.ts';
 import { formatUsd } from '../money.ts';
@@ -12,23 +13,12 @@ import {
   type LedgerModel,
   percent,
   type Reconciliation,
-  type Tolerance,
   type Trigger,
 } from './compare.ts';
 import { dayRange, type ProviderFigures, parseReport, type ReportFormat } from './report.ts';
 import type { ReconStore } from './store.ts';
 
-export interface ReconcileSettings {
-  tolerance: Tolerance;
-  /** Divergence alarms are POSTed here too (JSON). */
-  webhookUrl?: string;
-  /** The daily job (on when provider reports can be fetched). */
-  schedule: boolean;
-  /** UTC time of day of the daily job, `HH:MM`. */
-  at: string;
-  /** Instead of daily at `at`: every this many ms (development and tests). */
-  everyMs?: number;
-}
+export type { ReconcileSettings };
 
 export const DEFAULT_RECONCILE: ReconcileSettings = {
   tolerance: DEFAULT_TOLERANCE,
