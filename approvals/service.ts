@@ -1,8 +1,9 @@
+import type { Logger } from '../runtime/log.ts';
 import { formatUsd, type Micros } from '../runtime/money.ts';
-import type { Runtime } from '../runtime/runtime.ts';
+import type { MoneyStore } from '../runtime/store/port.ts';
 import { RunNotFoundError, RunStateError } from '../runtime/workflows/executor.ts';
-import type { RunHost } from '../runtime/workflows/host.ts';
-import type { JournalEntry, RunRecord } from '../runtime/workflows/run-store.ts';
+import type { RunsPort } from '../runtime/workflows/port.ts';
+import type { JournalEntry, RunRecord, RunSummary } from '../runtime/workflows/run-store.ts';
 import {
   ApprovalConflictError,
   type ApprovalFilter,
@@ -14,7 +15,6 @@ import {
   type DecisionAction,
   formatDuration,
 } from './port.ts';
-import type { RunQueue, RunWork } from './queue.ts';
 
 /**
  * Approvals: every suspension of a run becomes one approval item; a human's decision on it
@@ -29,17 +29,13 @@ export interface ApprovalsOptions {
   timeoutMs?: number;
   /** What an undecided item does at its timeout: the run ends `expired` (default) or `denied`. */
   onTimeout?: 'expire' | 'deny';
-  /** Process run work in this process (default true; `serve --no-workers` turns it off). */
-  workers?: boolean;
-  /** Runs this process works on at once (default 32). */
-  concurrency?: number;
-  /** At most this many runs of a workflow at once in this process. */
-  perWorkflow?: Record<string, number>;
-  /**
-   * Starts and resumes go through the `runs` queue to whichever worker is free (Redis), rather
-   * than running in the process that received them (embedded).
-   */
-  dispatch?: boolean;
+}
+
+/** What approvals need besides the runs: the audit trail and the ledger (a run's spend), a clock. */
+export interface ApprovalsDeps {
+  money: Pick<MoneyStore, 'appendAudit' | 'listLedger'>;
+  log: Logger;
+  now(): number;
 }
 
 export interface DecideInput {
@@ -55,85 +51,53 @@ export interface DecideInput {
 const LAST_MESSAGES = 4;
 const MESSAGE_CHARS = 600;
 
-/** The `runs` queue's job id for a run's current stretch: one job per start and per resume. */
-export const runJobId = (r: Pick<RunRecord, 'id' | 'suspensions'>) => `run-${r.id}-${r.suspensions}`;
-
-/** A worker stopped (graceful shutdown) with the run still running: the queue hands it on. */
-export class HandedBackError extends Error {
-  readonly handBack = true;
-  constructor(runId: string) {
-    super(`run ${runId} handed back: this worker is stopping`);
-    this.name = 'HandedBackError';
-  }
-}
-
-/** At most `limit` holders at once; the rest wait in order. */
-class Slots {
-  private used = 0;
-  private readonly waiting: (() => void)[] = [];
-  constructor(private readonly limit: number) {}
-  async take(): Promise<void> {
-    if (this.used < this.limit) {
-      this.used++;
-      return;
-    }
-    await new Promise<void>((r) => this.waiting.push(r));
-  }
-  give(): void {
-    const next = this.waiting.shift();
-    if (next) next();
-    else this.used--;
-  }
-}
-
 export class Approvals {
   private readonly timeoutMs: number;
   private readonly onTimeout: 'expire' | 'deny';
-  private unsubscribe?: () => void;
+  private unsubscribe: (() => void)[] = [];
   private readonly opening = new Set<Promise<unknown>>();
-  private readonly slots = new Map<string, Slots>();
   private closing = false;
 
   constructor(
-    private readonly rt: Runtime,
-    readonly host: RunHost,
+    private readonly deps: ApprovalsDeps,
+    private readonly runs: RunsPort,
     readonly store: ApprovalStore,
-    readonly queue: RunQueue,
-    private readonly opts: ApprovalsOptions = {},
+    opts: ApprovalsOptions = {},
   ) {
     this.timeoutMs = opts.timeoutMs ?? 24 * 3_600_000;
     this.onTimeout = opts.onTimeout ?? 'expire';
   }
 
-  /** Opens items for suspensions (now and any a crash left without one), starts expiry and workers. */
+  /**
+   * Opens items for suspensions (now, any a crash left without one, and each run a worker stops
+   * at a suspension, before its queue job completes) and starts expiry.
+   */
   async start(): Promise<void> {
-    const onRun = (r: RunRecord) => {
+    const onRun = (r: RunSummary) => {
       const p = (r.state === 'suspended' ? this.openFor(r.id) : this.supersede(r)).catch((err) =>
-        this.rt.log.error('could not update the approval item of a run', { error: err, run: r.id }),
+        this.deps.log.error('could not update the approval item of a run', { error: err, run: r.id }),
       );
       this.opening.add(p);
       void p.finally(() => this.opening.delete(p));
     };
-    this.host.executor.events.on('run', onRun);
-    this.unsubscribe = () => this.host.executor.events.off('run', onRun);
-    if (this.opts.dispatch) {
-      this.host.dispatch = (run) => this.queue.enqueue(runJobId(run), { runId: run.id, cause: 'start' });
-    }
+    this.unsubscribe.push(this.runs.onChange(onRun));
+    this.unsubscribe.push(
+      this.runs.onStopped(async (r) => {
+        if (r.state === 'suspended') await this.openFor(r.id);
+      }),
+    );
     await this.reconcile();
     await this.store.startExpiry((id) => this.expire(id));
-    if (this.opts.workers !== false) {
-      this.queue.work((work) => this.work(work), { concurrency: this.opts.concurrency ?? 32 });
-    }
   }
 
   /** The item for a run's current suspension, opened if missing (idempotent). */
   async openFor(runId: string): Promise<ApprovalItem | undefined> {
-    const run = await this.host.get(runId);
+    const run = await this.runs.get(runId);
     if (run?.state !== 'suspended') return undefined;
     const item = await this.itemFor(run);
     const { item: stored, created } = await this.store.open(item);
     if (created) {
-      this.rt.log.info('approval needed', { approval: stored.id, run: runId, reason: stored.reason });
+      this.deps.log.info('approval needed', { approval: stored.id, run: runId, reason: stored.reason });
     }
     return stored;
   }
@@ -171,7 +135,7 @@ export class Approvals {
     if (before.kind === 'run' && before.state === 'pending') {
       // The run must still be at this suspension: one resumed or killed another way (the runs API,
       // a kill switch) closes the item instead of taking a decision it could not apply.
-      const run = await this.host.get(before.runId);
+      const run = await this.runs.get(before.runId);
       if (run && (run.state !== 'suspended' || `${run.id}.${run.suspensions}` !== id)) {
         await this.supersede(run);
         throw new RunStateError(
@@ -183,7 +147,7 @@ export class Approvals {
         checkAmount(input.addTime && run.limits.time + input.addTime, 'time', 'the time box would be');
       }
     }
-    const decision: Decision = { ...input, at: this.rt.now() };
+    const decision: Decision = { ...input, at: this.deps.now() };
     const item = await this.store.decide(id, decision);
     try {
       await this.apply(item, decision);
@@ -203,10 +167,10 @@ export class Approvals {
         ...(input.addTime ? { add_time_ms: input.addTime } : {}),
       },
     };
-    await this.rt.store.appendAudit(entry).catch(async (err) => {
+    await this.deps.money.appendAudit(entry).catch(async (err) => {
       // Applied, so it stands; one retry, then the log keeps what the audit trail could not.
-      await this.rt.store.appendAudit(entry).catch(() => {
-        this.rt.log.error('approval decision applied but not audited', { error: err, ...entry });
+      await this.deps.money.appendAudit(entry).catch(() => {
+        this.deps.log.error('approval decision applied but not audited', { error: err, ...entry });
       });
     });
     return item;
@@ -223,7 +187,7 @@ export class Approvals {
     const message = err instanceof Error ? err.message : String(err);
     try {
       await this.store.reopen(id, decision);
-      const run = item.kind === 'run' ? await this.host.get(item.runId) : undefined;
+      const run = item.kind === 'run' ? await this.runs.get(item.runId) : undefined;
       const still = run?.state === 'suspended' && `${run.id}.${run.suspensions}` === id;
       if (item.kind === 'run' && !still) {
         // The run moved on (resumed or killed another way) between the check and the claim: the
@@ -232,7 +196,7 @@ export class Approvals {
         const now = run
           ? `${run.state}${run.state === 'suspended' ? ` at suspension ${run.suspensions}` : ''}`
           : 'gone';
-        await this.rt.store.appendAudit({
+        await this.deps.money.appendAudit({
           actor: 'chokepoint',
           reason: `not applied: ${message}`,
           action: 'approval.not_applied',
@@ -244,7 +208,7 @@ export class Approvals {
           `approval ${id} was not ${DECISION_STATE[action as DecisionAction]}: run ${item.runId} is ${now} (it moved on while the decision was taken)`,
         );
       }
-      await this.rt.store.appendAudit({
+      await this.deps.money.appendAudit({
         actor: decision.actor,
         reason: `${action} failed, the item is pending again: ${message}`,
         action: 'approval.failed',
@@ -259,7 +223,7 @@ export class Approvals {
         },
       });
     } catch (undoErr) {
-      this.rt.log.error('a failed approval decision could not be undone', {
+      this.deps.log.error('a failed approval decision could not be undone', {
         error: undoErr,
         approval: id,
         action,
@@ -272,16 +236,15 @@ export class Approvals {
   }
 
   /**
-   * Stops: no new work is taken; runs this process is running are handed back (the host is
-   * closed by its owner), so the queue gives them to another worker or the next start.
+   * Stops listening to runs, lets the items being opened finish, and closes the store. The runs
+   * stop working first (the composition root closes in that order), so a run that suspends while
+   * the process stops still gets its item.
    */
   async close(): Promise<void> {
     if (this.closing) return;
     this.closing = true;
-    this.host.dispatch = undefined;
-    this.unsubscribe?.();
+    for (const off of this.unsubscribe) off();
     await Promise.allSettled([...this.opening]);
-    await Promise.all([this.queue.close(true), this.host.executor.close()]);
     await this.store.close();
   }
 
@@ -295,13 +258,13 @@ export class Approvals {
         action: 'expire',
         actor: 'chokepoint',
         reason: `not decided within ${formatDuration(pending.expiresAt - pending.createdAt)}`,
-        at: this.rt.now(),
+        at: this.deps.now(),
       });
     } catch (err) {
       if (err instanceof ApprovalConflictError || err instanceof ApprovalNotFoundError) return;
       throw err;
     }
-    await this.rt.store.appendAudit({
+    await this.deps.money.appendAudit({
       actor: 'chokepoint',
       reason: item.decision?.reason ?? 'expired',
       action: 'approval.expire',
@@ -310,12 +273,12 @@ export class Approvals {
       after: { approval: id, state: 'expired', run: this.onTimeout === 'deny' ? 'denied' : 'expired' },
     });
     if (item.kind !== 'run') return;
-    await this.host
+    await this.runs
       .end(item.runId, this.onTimeout === 'deny' ? 'denied' : 'expired', {
         actor: 'chokepoint',
         reason: item.decision?.reason ?? 'approval expired',
       })
-      .catch((err) => this.rt.log.warn('expired approval: run not ended', { error: err, run: item.runId }));
+      .catch((err) => this.deps.log.warn('expired approval: run not ended', { error: err, run: item.runId }));
   }
 
   private async apply(item: ApprovalItem, d: Decision): Promise<void> {
@@ -324,13 +287,13 @@ export class Approvals {
     const runId = item.runId;
     switch (d.action) {
       case 'kill':
-        await this.host.kill(runId, by);
+        await this.runs.kill(runId, by);
         return;
       case 'deny':
         if (item.reason === 'approval_required') {
           await this.resume(item, { gate: 'deny', by });
         } else {
-          await this.host.end(runId, 'denied', by);
+          await this.runs.end(runId, 'denied', by);
         }
         return;
       case 'approve':
@@ -341,7 +304,7 @@ export class Approvals {
         });
         return;
       case 'extend': {
-        const run = await this.host.mustGet(runId);
+        const run = await this.runs.mustGet(runId);
         await this.resume(item, {
           by,
           gate: item.reason === 'approval_required' ? 'approve' : undefined,
@@ -355,40 +318,15 @@ export class Approvals {
     }
   }
 
-  private async resume(item: ApprovalItem, opts: Parameters<RunHost['prepareResume']>[1]): Promise<void> {
-    const run = await this.host.prepareResume(item.runId, opts);
-    await this.queue.enqueue(runJobId(run), { runId: item.runId, cause: 'resume' });
-  }
-
-  /**
-   * A worker's share of the `runs` queue: run the run here until it stops, then open its approval
-   * item if it suspended (before the job completes: a worker that dies in between leaves the job
-   * to another, which finds the run suspended and opens the item).
-   */
-  private async work(work: RunWork): Promise<void> {
-    const run = await this.host.get(work.runId);
-    if (!run) return;
-    const limit = this.opts.perWorkflow?.[run.workflow];
-    let slots: Slots | undefined;
-    if (limit) {
-      slots = this.slots.get(run.workflow) ?? new Slots(limit);
-      this.slots.set(run.workflow, slots);
-      await slots.take();
-    }
-    try {
-      const r = await this.host.adopt(work.runId);
-      if (r.state === 'suspended') await this.openFor(r.id);
-      else if (r.state === 'running' && this.closing) throw new HandedBackError(r.id);
-    } finally {
-      slots?.give();
-    }
+  private async resume(item: ApprovalItem, opts: Parameters<RunsPort['resume']>[1]): Promise<void> {
+    await this.runs.resume(item.runId, opts);
   }
 
   /**
    * A run that left its suspension without a decision here (resumed or killed through the runs
    * API or CLI, or ended): its pending item is closed with what happened, so nobody decides it.
    */
-  private async supersede(r: RunRecord): Promise<void> {
+  private async supersede(r: RunSummary): Promise<void> {
     if (r.suspensions === 0) return;
     const id = `${r.id}.${r.suspensions}`;
     const item = await this.store.get(id);
@@ -406,39 +344,29 @@ export class Approvals {
         action,
         actor: 'chokepoint',
         reason: `the run was ${r.state === 'running' ? 'resumed' : r.state} outside the approval`,
-        at: this.rt.now(),
+        at: this.deps.now(),
       })
       .catch((err) => {
         if (!(err instanceof ApprovalConflictError)) throw err;
       });
   }
 
-  /**
-   * After a restart: suspended runs without an item (a crash between the suspension and its
-   * item) get one; with dispatch, running runs get their job back on the queue (idempotent by
-   * job id: a run whose job is waiting or being worked on is left alone).
-   */
+  /** After a restart: suspended runs without an item (a crash between the suspension and its item) get one. */
   private async reconcile(): Promise<void> {
     let cursor: string | undefined;
     do {
-      const page = await this.host.list({ state: 'suspended', limit: 500, cursor });
+      const page = await this.runs.list({ state: 'suspended', limit: 500, cursor });
       cursor = page.next;
       for (const r of page.runs) {
         const existing = await this.store.get(`${r.id}.${r.suspensions}`);
         if (!existing) await this.openFor(r.id);
       }
     } while (cursor);
-    if (!this.opts.dispatch) return;
-    do {
-      const page = await this.host.list({ state: 'running', limit: 500, cursor });
-      cursor = page.next;
-      for (const r of page.runs) await this.queue.enqueue(runJobId(r), { runId: r.id, cause: 'recover' });
-    } while (cursor);
   }
 
   private async itemFor(run: RunRecord): Promise<ApprovalItem> {
     const detail = run.detail ?? {};
-    const ledger = await this.rt.store.listLedger({ run: run.id, limit: 1000 });
+    const ledger = await this.deps.money.listLedger({ run: run.id, limit: 1000 });
     const spendByModel: Record<string, Micros> = {};
     let spent = 0;
     let read = 0;
@@ -450,8 +378,8 @@ export class Approvals {
       read += e.tokens.cacheRead;
       input += e.tokens.input + e.tokens.cacheRead + e.tokens.cacheWrite5m + e.tokens.cacheWrite1h;
     }
-    const journal = await this.host.runs.journal(run.id);
-    const now = this.rt.now();
+    const journal = await this.runs.journal(run.id);
+    const now = this.deps.now();
     const elapsedMs = typeof detail.elapsedMs === 'number' ? detail.elapsedMs : now - run.clockStart;
     return {
       id: `${run.id}.${run.suspensions}`,
@@ -473,7 +401,7 @@ export class Approvals {
       },
       state: 'pending',
       createdAt: now,
-      expiresAt: now + (this.host.loaded(run.workflow, run.version)?.approvalTimeout ?? this.timeoutMs),
+      expiresAt: now + (this.runs.approvalTimeout(run.workflow, run.version) ?? this.timeoutMs),
     };
   }
 }

@@ -16,14 +16,12 @@ import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Redis } from 'ioredis';
-import { openApprovals } from '../approvals/open.ts';
 import type { ApprovalItem } from '../approvals/port.ts';
+import { compose } from '../runtime/compose.ts';
 import { resolveConfig } from '../runtime/config/load.ts';
 import { createApp } from '../runtime/faces/server/app.ts';
 import { listen } from '../runtime/faces/server/listen.ts';
 import { createLogger } from '../runtime/log.ts';
-import { openRuntime } from '../runtime/runtime.ts';
-import { openRunHost } from '../runtime/workflows/open.ts';
 
 type Backend = 'embedded' | 'redis';
 const TOKEN = 'cpo_bench-approvals-0123456789abcdef';
@@ -61,9 +59,8 @@ async function open(backend: Backend, redisUrl: string) {
     },
     { env: { CHOKEPOINT_ADMIN_TOKEN: TOKEN } },
   );
-  const rt = await openRuntime(config, createLogger({ level: 'silent' }));
-  const host = await openRunHost(rt, { recover: false });
-  const approvals = await openApprovals(rt, host);
+  const rt = await compose(config, createLogger({ level: 'silent' }));
+  const approvals = rt.approvals!;
   const server = await listen(createApp(rt), { port: 0, host: '127.0.0.1' });
   return {
     rt,

@@ -42,8 +42,11 @@ export interface Runtime {
   config: Config;
   log: Logger;
   store: MoneyStore;
-  prices: PriceTable;
-  router: Router;
+  /** The price table and routing in force; replaced whole (never edited) by `swapPrices`. */
+  readonly prices: PriceTable;
+  readonly router: Router;
+  /** Puts a reloaded price table and routing in force: the next call uses them. */
+  swapPrices(prices: PriceTable, router: Router): void;
   streams: StreamTracker;
   events: EventLog;
   upstream: Upstream;
@@ -172,6 +175,10 @@ export async function openRuntime(
     emulator,
     ...(emulatorAdminKey ? { emulatorAdminKey } : {}),
     now,
+    swapPrices(prices, router) {
+      // On the core object itself: the services (and every face) read through to it.
+      Object.assign(rt, { prices, router });
+    },
     async countTokens(body, headers) {
       const { max_tokens: _m, stream: _s, metadata: _md, ...rest } = body;
       const res = await upstream.post(
@@ -200,9 +207,6 @@ export async function openRuntime(
       return retryOrKeep(() => store.release(r.id, entry), { op: 'release', reservationId: r.id, entry });
     },
     async close() {
-      await rt.approvals?.close();
-      await rt.sessions?.close();
-      await rt.runs?.close();
       await rt.reconcile?.close();
       upstream.close();
       await keys.close();

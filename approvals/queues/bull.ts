@@ -1,5 +1,5 @@
 import { DelayedError, Queue, Worker } from 'bullmq';
-import type { RunQueue, RunWork } from '../queue.ts';
+import type { RunQueue, RunWork } from '../../runtime/workflows/queue.ts';
 
 export interface BullRunQueueOptions {
   redisUrl: string;

@@ -82,8 +82,7 @@ export function reloadPrices(
   const restartNeeded = NOT_RELOADED.filter(
     (k) => JSON.stringify(inUse(rt.config, k)) !== JSON.stringify(inUse(next, k)),
   );
-  rt.prices = prices;
-  rt.router = router;
+  rt.swapPrices(prices, router);
   rt.config.prices = next.prices;
   rt.config.routing = next.routing;
   const models = prices.current(rt.now()).length;

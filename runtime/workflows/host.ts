@@ -1,10 +1,10 @@
 import { type FSWatcher, watch } from 'node:fs';
 import { McpPool } from '../../adapters/mcp/client.ts';
 import { resolveRunAs } from '../../adapters/mcp/stdio-transport.ts';
-import type { RunWork } from '../../approvals/queue.ts';
 import type { Runtime } from '../runtime.ts';
 import type { Actor } from '../store/port.ts';
 import type { Workflow } from './define.ts';
+import { Dispatcher, type DispatchOptions } from './dispatch.ts';
 import {
   type ResumeOptions,
   type RunInputError,
@@ -14,8 +14,10 @@ import {
   WorkflowExecutor,
 } from './executor.ts';
 import { type InvalidWorkflow, loadWorkflows, type WorkflowSet } from './loader.ts';
+import type { RunsPort } from './port.ts';
 import { freezePrefix } from './prompt.ts';
-import type { RunFilter, RunRecord, RunStore, RunSummary } from './run-store.ts';
+import type { RunQueue } from './queue.ts';
+import type { JournalEntry, RunFilter, RunRecord, RunStore, RunSummary } from './run-store.ts';
 
 /**
  * The workflow side of a running Chokepoint: the loaded workflow files, the executor that runs
@@ -62,13 +64,20 @@ export interface RunHostOptions {
   recover?: boolean;
   leaseMs?: number;
   killPollMs?: number;
+  /**
+   * The runs queue: starts and resumes are enqueued and whichever worker is free runs them (on
+   * both backends). Without one, runs run in the process that starts them (tests, benches).
+   */
+  queue?: RunQueue;
+  /** This process's share of the queue's work. */
+  dispatch?: DispatchOptions;
 }
 
 function loadOptions(rt: Runtime, mcp: McpPool) {
   return { mcp, mcpListTimeoutMs: rt.config.mcp.connectTimeoutMs };
 }
 
-export class RunHost {
+export class RunHost implements RunsPort {
   private watcher?: FSWatcher;
   private reloadTimer?: NodeJS.Timeout;
   private recoverTimer?: NodeJS.Timeout;
@@ -81,7 +90,12 @@ export class RunHost {
     private readonly opts: RunHostOptions,
     /** The connections to the workflows' MCP servers, shared across reloads, closed at shutdown. */
     readonly mcp: McpPool,
-  ) {}
+  ) {
+    if (opts.queue) this.dispatcher = new Dispatcher(opts.queue, this, opts.dispatch);
+  }
+
+  /** The runs queue and this process's workers, when there is a queue. */
+  private readonly dispatcher?: Dispatcher;
 
   static async open(rt: Runtime, opts: RunHostOptions): Promise<RunHost> {
     const executor = new WorkflowExecutor(rt, {
@@ -140,17 +154,49 @@ export class RunHost {
   }
 
   /**
-   * Where work on a run goes when it is not run here and now: the `runs` queue (set by
-   * `Approvals` on the Redis backend, so whichever worker is free takes starts and resumes).
+   * Starts this process's workers on the queue, after giving the queue back the runs left
+   * `running` (a crash, a stopped worker): idempotent by job id, so a run whose job is waiting or
+   * being worked on is left alone. Called once whoever acts on stopped runs is listening.
    */
-  dispatch?: (run: RunRecord, cause: RunWork['cause']) => Promise<void>;
+  async startWork(): Promise<void> {
+    if (!this.dispatcher) return;
+    let cursor: string | undefined;
+    do {
+      const page = await this.list({ state: 'running', limit: 500, cursor });
+      cursor = page.next;
+      for (const r of page.runs) await this.dispatcher.enqueue(r as RunRecord, 'recover');
+    } while (cursor);
+    this.dispatcher.start();
+  }
+
+  /** Waiting and active work on the runs queue (0 without one). */
+  queueDepth(): Promise<number> {
+    return this.dispatcher?.queue.depth() ?? Promise.resolve(0);
+  }
+
+  onChange(listener: (run: RunSummary) => void): () => void {
+    this.executor.events.on('run', listener);
+    return () => this.executor.events.off('run', listener);
+  }
+
+  onStopped(listener: (run: RunRecord) => Promise<void>): () => void {
+    return this.dispatcher?.onStopped(listener) ?? (() => {});
+  }
+
+  journal(id: string): Promise<JournalEntry[]> {
+    return this.runs.journal(id);
+  }
+
+  approvalTimeout(workflow: string, version: string): number | undefined {
+    return this.set.get(workflow, version)?.approvalTimeout;
+  }
 
   /** Starts a run of the latest (or the given) version; throws `RunInputError` naming the field. */
   async start(id: string, input: unknown, who: Starter, opts: { version?: string } = {}): Promise<RunRecord> {
     const w = this.workflow(id, opts.version);
-    if (!this.dispatch) return this.executor.start(w, input, who);
+    if (!this.dispatcher) return this.executor.start(w, input, who);
     const run = await this.executor.start(w, input, who, { launch: false });
-    await this.dispatch(run, 'start');
+    await this.dispatcher.enqueue(run, 'start');
     return run;
   }
 
@@ -178,9 +224,9 @@ export class RunHost {
 
   async resume(id: string, opts: ResumeOptions = {}): Promise<RunRecord> {
     const r = await this.mustGet(id);
-    if (!this.dispatch) return this.executor.resume(id, this.pinned(r), opts);
+    if (!this.dispatcher) return this.executor.resume(id, this.pinned(r), opts);
     const run = await this.executor.prepareResume(id, this.pinned(r), opts);
-    await this.dispatch(run, 'resume');
+    await this.dispatcher.enqueue(run, 'resume');
     return run;
   }
 
@@ -284,12 +330,24 @@ export class RunHost {
     return this.closing;
   }
 
+  private stopping?: Promise<void>;
+
+  /**
+   * Stops working: the queue takes no new work and the runs this process is running are handed
+   * back (left `running`, so the queue gives them to another worker or the next start). The
+   * listeners of stopped runs are still called for runs that stop meanwhile.
+   */
+  stopWork(): Promise<void> {
+    this.stopping ??= Promise.all([this.dispatcher?.close(), this.executor.close()]).then(() => {});
+    return this.stopping;
+  }
+
   private async shutdown(): Promise<void> {
     this.watcher?.close();
     clearTimeout(this.reloadTimer);
     clearInterval(this.recoverTimer);
     clearTimeout(this.mcpRetry);
-    await this.executor.close();
+    await this.stopWork();
     await this.runs.close();
     await this.mcp.close();
   }

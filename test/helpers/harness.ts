@@ -2,13 +2,11 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Anthropic from '@anthropic-ai/sdk';
-import { openApprovals } from '../../approvals/open.ts';
+import { compose, type Services } from '../../runtime/compose.ts';
 import { type Config, resolveConfig } from '../../runtime/config/load.ts';
 import { createApp } from '../../runtime/faces/server/app.ts';
 import { listen } from '../../runtime/faces/server/listen.ts';
 import { createLogger, type Logger } from '../../runtime/log.ts';
-import { openRuntime, type Runtime } from '../../runtime/runtime.ts';
-import { openRunHost } from '../../runtime/workflows/open.ts';
 
 export const ADMIN_TOKEN = 'cpo_test-admin-token-0123456789';
 /** Two more operators the API tests log in as: a viewer and an operator. */
@@ -29,7 +27,7 @@ export type Backend = 'embedded' | 'redis';
 export const REDIS_URL = process.env.REDIS_URL || 'redis://127.0.0.1:6379';
 
 export interface Harness {
-  rt: Runtime;
+  rt: Services;
   url: string;
   config: Config;
   logs: string[];
@@ -80,14 +78,12 @@ export async function startHarness(
   const config = resolveConfig(raw, { env: { CHOKEPOINT_ADMIN_TOKEN: ADMIN_TOKEN } });
   const logs: string[] = [];
   const log: Logger = createLogger({ level: 'debug', pretty: false, write: (l) => logs.push(l) });
-  const rt = await openRuntime(config, log, { now: opts.now });
-  if (opts.workflows) {
-    const dir =
-      opts.workflows === true ? new URL('../../workflows', import.meta.url).pathname : opts.workflows;
-    // As `serve` does: the runs queue (not the lease sweep) recovers runs.
-    const host = await openRunHost(rt, { dir, killPollMs: 100, recover: false });
-    await openApprovals(rt, host);
-  }
+  const dir = opts.workflows === true ? new URL('../../workflows', import.meta.url).pathname : opts.workflows;
+  // As `serve` does when it hosts workflows; without, the gateway, API and stores alone.
+  const rt = await compose(config, log, {
+    now: opts.now,
+    workflows: dir ? { dir, killPollMs: 100 } : false,
+  });
   const l = await listen(createApp(rt), { port: 0, host: '127.0.0.1' });
   const url = l.url;
 

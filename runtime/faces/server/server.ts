@@ -1,20 +1,20 @@
-import { openApprovals } from '../../../approvals/open.ts';
+import { compose, type Services, type ShutdownStep } from '../../compose.ts';
 import type { Config } from '../../config/load.ts';
 import type { Logger } from '../../log.ts';
-import { openRuntime, type Runtime } from '../../runtime.ts';
-import { openRunHost } from '../../workflows/open.ts';
 import { createApp } from './app.ts';
 import { listen } from './listen.ts';
 
 export interface RunningServer {
   url: string;
-  /** The runtime it serves (serve watches the config file for it and flags end-of-life models). */
-  rt: Runtime;
+  /** The services it serves (serve watches the config file for them and flags end-of-life models). */
+  rt: Services;
   port: number;
   createdAdminToken?: string;
   adminTokenFile?: string;
   /** What the workflows folder held at start: `id@version` names and one line per broken file. */
   workflows?: { workflows: string[]; invalid: string[] };
+  /** The steps of shutdown, in order, the HTTP server's among them (for a deadline naming the slow one). */
+  shutdownSteps(): ShutdownStep[];
   close(): Promise<void>;
 }
 
@@ -24,26 +24,29 @@ export async function startServer(
   log: Logger,
   opts: { watch?: boolean; workers?: boolean } = {},
 ): Promise<RunningServer> {
-  const rt = await openRuntime(config, log);
-  let workflows: RunningServer['workflows'];
+  const rt = await compose(config, log, { workflows: { watch: opts.watch, workers: opts.workers } });
+  const listed = rt.runs!.workflows();
+  const workflows = {
+    workflows: listed.workflows.map((w) => `${w.id}@${w.version}`),
+    invalid: listed.invalid.map(
+      (b) => `${b.file}: ${b.problems.map((p) => `${p.field}: ${p.message}`).join('; ')}`,
+    ),
+  };
+  let l: Awaited<ReturnType<typeof listen>>;
   try {
-    // Recovery is the runs queue's: at start every running run nobody works on is queued again,
-    // and on Redis BullMQ's stalled-job check hands a dead worker's runs on.
-    const host = await openRunHost(rt, { watch: opts.watch, recover: false });
-    await openApprovals(rt, host, { workers: opts.workers });
-    const listed = host.workflows();
-    workflows = {
-      workflows: listed.workflows.map((w) => `${w.id}@${w.version}`),
-      invalid: listed.invalid.map(
-        (b) => `${b.file}: ${b.problems.map((p) => `${p.field}: ${p.message}`).join('; ')}`,
-      ),
-    };
+    l = await listen(createApp(rt), { port: config.server.port, host: config.server.host });
   } catch (err) {
     await rt.close();
     throw err;
   }
-  const handler = createApp(rt);
-  const l = await listen(handler, { port: config.server.port, host: config.server.host });
+  let httpClosed: Promise<void> | undefined;
+  const steps = (): ShutdownStep[] => {
+    const [...all] = rt.shutdownSteps();
+    // The HTTP server closes once the runs stopped (their last events still reach live views),
+    // before the store.
+    all.splice(all.length - 1, 0, { name: 'the HTTP server', close: () => (httpClosed ??= l.close()) });
+    return all;
+  };
   log.info('listening', { url: l.url, store: config.store.backend, provider: config.provider.kind });
   return {
     url: l.url,
@@ -52,13 +55,9 @@ export async function startServer(
     createdAdminToken: rt.operatorSetup.createdAdminToken,
     adminTokenFile: rt.operatorSetup.adminTokenFile,
     workflows,
+    shutdownSteps: steps,
     async close() {
-      // Runs first: in-flight calls are aborted and released, live runs handed back to the store
-      // (on Redis, to the runs queue for another worker).
-      await rt.approvals?.close();
-      await rt.runs?.close();
-      await l.close();
-      await rt.close();
+      for (const step of steps()) await step.close();
     },
   };
 }

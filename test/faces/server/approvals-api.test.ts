@@ -498,12 +498,12 @@ describe.each(['embedded', 'redis'] as Backend[])('approvals API (%s backend)', 
     'a %s that fails while being applied leaves the item pending, audited only as failed',
     async (action) => {
       const { run, item } = await suspend(action === 'deny' ? 'capped' : 'gated');
-      const host = h.rt.approvals!.host;
-      const saved = { prepareResume: host.prepareResume, kill: host.kill, end: host.end };
+      const host = h.rt.runs!;
+      const saved = { resume: host.resume, kill: host.kill, end: host.end };
       const boom = async () => {
         throw new Error('the store went away');
       };
-      host.prepareResume = boom;
+      host.resume = boom;
       host.kill = boom;
       host.end = boom;
       let failed: Awaited<ReturnType<typeof decide>>;

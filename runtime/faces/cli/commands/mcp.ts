@@ -1,10 +1,8 @@
 import { userInfo } from 'node:os';
-import { openApprovals } from '../../../../approvals/open.ts';
 import type { Operator } from '../../../auth/operators.ts';
+import { compose } from '../../../compose.ts';
 import { loadConfig } from '../../../config/load.ts';
 import { createLogger } from '../../../log.ts';
-import { openRuntime } from '../../../runtime.ts';
-import { openRunHost } from '../../../workflows/open.ts';
 import { proxyStdio } from '../../mcp/proxy.ts';
 import { serveStdio } from '../../mcp/stdio.ts';
 import { createHono } from '../../server/app.ts';
@@ -73,7 +71,7 @@ with the header "Authorization: Bearer cpo_...".`,
       throw new CliError('--url does not apply to --embedded (it opens the store here)');
     const config = loadConfig({ path: values.config as string | undefined });
     const log = createLogger({ level: config.logLevel === 'debug' ? 'debug' : 'warn' });
-    const rt = await openRuntime(config, log);
+    const rt = await compose(config, log);
     let operator: Operator;
     try {
       const token = ((values.token as string | undefined) ?? process.env.CHOKEPOINT_TOKEN ?? '').trim();
@@ -84,8 +82,6 @@ with the header "Authorization: Bearer cpo_...".`,
       } else {
         operator = { name: `local:${userInfo().username}`, role: 'admin' };
       }
-      const host = await openRunHost(rt, { recover: false });
-      await openApprovals(rt, host);
     } catch (e) {
       await rt.close();
       throw e;
@@ -99,8 +95,6 @@ with the header "Authorization: Bearer cpo_...".`,
       process.once('SIGINT', () => resolve());
     });
     await Promise.race([closing, signal]);
-    await rt.approvals?.close();
-    await rt.runs?.close();
     await rt.close();
     return 0;
   },

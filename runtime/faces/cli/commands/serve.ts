@@ -118,18 +118,9 @@ life are flagged at start (a warning each, and a \`models\` line below).`,
     else if (server.adminTokenFile) out(`  admin token  in ${server.adminTokenFile}`);
     else out('  admin token  from CHOKEPOINT_ADMIN_TOKEN');
 
-    return stopOnSignal(
-      [
-        { name: 'approvals (the runs queue and its workers)', close: () => rt.approvals?.close() },
-        { name: 'workflow runs (handing live runs back, MCP servers)', close: () => rt.runs?.close() },
-        { name: 'the HTTP server and the store', close: () => server.close() },
-      ],
-      deadline,
-      log,
-      (signal) => {
-        watcher.close();
-        log.info('shutting down', { signal, deadline_ms: deadline });
-      },
-    );
+    return stopOnSignal(server.shutdownSteps(), deadline, log, (signal) => {
+      watcher.close();
+      log.info('shutting down', { signal, deadline_ms: deadline });
+    });
   },
 };

@@ -1,13 +1,11 @@
 import { getRequestListener } from '@hono/node-server';
 import { Hono } from 'hono';
-import { openApprovals } from '../../../../approvals/open.ts';
+import { compose, type Services } from '../../../compose.ts';
 import { loadConfig } from '../../../config/load.ts';
 import { flagEndOfLife, watchConfig } from '../../../config/reload.ts';
 import { createLogger } from '../../../log.ts';
 import { metricsRoute } from '../../../observability/route.ts';
 import { endOfLifeLine } from '../../../pricing/lifecycle.ts';
-import { openRuntime, type Runtime } from '../../../runtime.ts';
-import { openRunHost } from '../../../workflows/open.ts';
 import { type Listening, listen } from '../../server/listen.ts';
 import type { Command } from '../command.ts';
 import { CliError } from '../command.ts';
@@ -78,12 +76,11 @@ deadline, naming what did not close). Redis unreachable at start: one line, exit
     const deadline = shutdownDeadline(values['shutdown-timeout']);
     const log = createLogger({ level: config.logLevel });
     await checkRedis(config.store.redisUrl!);
-    const rt = await openRuntime(config, log);
+    const rt = await compose(config, log, { workflows: { workers: true } });
+    const host = rt.runs!;
     let metrics: Listening | undefined;
     let watcher: ReturnType<typeof watchConfig> | undefined;
     try {
-      const host = await openRunHost(rt, { recover: false });
-      await openApprovals(rt, host, { workers: true });
       const listed = host.workflows();
       out(`worker ${host.executor.owner}: ${config.workers.concurrency} runs at once`);
       out(`  workflows    ${listed.workflows.map((w) => `${w.id}@${w.version}`).join(', ') || '(none)'}`);
@@ -106,12 +103,7 @@ deadline, naming what did not close). Redis unreachable at start: one line, exit
       throw err;
     }
     return stopOnSignal(
-      [
-        { name: 'the metrics server', close: () => metrics?.close(1000) },
-        { name: 'approvals (the runs queue and its workers)', close: () => rt.approvals?.close() },
-        { name: 'workflow runs (handing live runs back, MCP servers)', close: () => rt.runs?.close() },
-        { name: 'the store and its Redis connections', close: () => rt.close() },
-      ],
+      [{ name: 'the metrics server', close: () => metrics?.close(1000) }, ...rt.shutdownSteps()],
       deadline,
       log,
       (signal) => {
@@ -123,7 +115,7 @@ deadline, naming what did not close). Redis unreachable at start: one line, exit
 };
 
 /** `/metrics` (and `/healthz`) of a worker, on its own port: the worker has no other HTTP face. */
-function serveMetrics(rt: Runtime, port: number, host: string): Promise<Listening> {
+function serveMetrics(rt: Services, port: number, host: string): Promise<Listening> {
   const app = new Hono();
   app.get('/healthz', (c) => c.json({ ok: true }));
   app.route('/', metricsRoute(rt));

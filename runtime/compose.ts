@@ -1,0 +1,104 @@
+import { openApprovals } from '../approvals/open.ts';
+import type { Approvals } from '../approvals/service.ts';
+import type { SessionBoxes } from '../approvals/sessions.ts';
+import type { Config } from './config/load.ts';
+import type { Logger } from './log.ts';
+import { openRuntime, type Runtime } from './runtime.ts';
+import type { RunHost } from './workflows/host.ts';
+import { type OpenRunHostOptions, openRunHost } from './workflows/open.ts';
+
+/**
+ * THE composition root. Every process — `serve`, `worker`, `mcp --embedded`, the test harness,
+ * the benchmarks — builds its services here, in one order:
+ *
+ *   backend and call path (`openRuntime`: store, prices, routing, provider, keys, reconciliation)
+ *   → runs (workflows, executor, the runs queue and this process's workers)
+ *   → approvals (items, decisions, expiry; they know runs only through `RunsPort`)
+ *   → work starts (the queue's runs are taken once approvals listen)
+ *
+ * and closes them in reverse, here and nowhere else. The faces (HTTP, inbox, MCP, CLI) are given
+ * the returned services; nothing is assigned into them afterwards.
+ */
+export interface Services extends Runtime {
+  /** The workflow runs, when this process hosts workflows. */
+  readonly runs?: RunHost;
+  /** Approval items and decisions, alongside `runs`. */
+  readonly approvals?: Approvals;
+  /** Session time boxes of outside agents (they open approval items), alongside `runs`. */
+  readonly sessions?: SessionBoxes;
+  /** The named steps of shutdown, in order: for a deadline that says which step did not finish. */
+  shutdownSteps(): ShutdownStep[];
+  /** Closes everything, in reverse order of opening. */
+  close(): Promise<void>;
+}
+
+export interface ShutdownStep {
+  name: string;
+  close(): Promise<unknown> | undefined;
+}
+
+export interface ComposeOptions {
+  now?: () => number;
+  /**
+   * Host workflows (runs, approvals, sessions). Default true; `false` for the processes that only
+   * need the call path and the store (benchmarks of the gateway alone).
+   */
+  workflows?: boolean | Pick<OpenRunHostOptions, 'dir' | 'watch' | 'killPollMs' | 'workers' | 'noQueue'>;
+}
+
+export async function compose(config: Config, log: Logger, opts: ComposeOptions = {}): Promise<Services> {
+  const core = await openRuntime(config, log, { now: opts.now });
+  let runs: RunHost | undefined;
+  let approvals: Approvals | undefined;
+  let sessions: SessionBoxes | undefined;
+
+  // Each step closes once, whether from `close` or from a shutdown that walks the steps itself.
+  const once = (fn: () => Promise<unknown> | undefined) => {
+    let p: Promise<unknown> | undefined;
+    return () => (p ??= Promise.resolve(fn()));
+  };
+  const ordered: ShutdownStep[] = [
+    // Runs stop first: in-flight calls are aborted and released, live runs handed back (on Redis
+    // to the runs queue for another worker); a run that suspends meanwhile still gets its item.
+    { name: 'workflow runs (handing live runs back)', close: once(() => runs?.stopWork()) },
+    { name: 'approvals', close: once(() => approvals?.close()) },
+    { name: 'session time boxes', close: once(() => sessions?.close()) },
+    { name: 'workflow runs (run store, MCP servers)', close: once(() => runs?.close()) },
+    { name: 'the store and the provider', close: once(() => core.close()) },
+  ];
+  const steps = () => ordered;
+  let closing: Promise<void> | undefined;
+  const close = () => {
+    closing ??= (async () => {
+      for (const step of ordered) await step.close();
+    })();
+    return closing;
+  };
+
+  if (opts.workflows !== false) {
+    try {
+      // Recovery is the runs queue's: at start every running run nobody works on is queued
+      // again, and on Redis BullMQ's stalled-job check hands a dead worker's runs on.
+      runs = await openRunHost(core, { ...(opts.workflows === true ? {} : opts.workflows), recover: false });
+      ({ approvals, sessions } = await openApprovals(core, runs));
+      // Until the metrics and the gateway take the services they need (see compose's note in
+      // the README), the core's optional fields point at them.
+      core.runs = runs;
+      core.approvals = approvals;
+      core.sessions = sessions;
+      await runs.startWork();
+    } catch (err) {
+      await close().catch(() => {});
+      throw err;
+    }
+  }
+
+  const services: Services = Object.create(core, {
+    runs: { value: runs, enumerable: true },
+    approvals: { value: approvals, enumerable: true },
+    sessions: { value: sessions, enumerable: true },
+    shutdownSteps: { value: steps },
+    close: { value: close },
+  });
+  return Object.freeze(services);
+}
