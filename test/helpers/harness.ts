@@ -64,6 +64,8 @@ export async function startHarness(
     prefix?: string;
     /** Host the workflows of this folder (the shipped `workflows/` with `true`). */
     workflows?: string | true;
+    /** The level of the logger whose lines land in `logs` (default debug). */
+    logLevel?: 'debug' | 'info' | 'warn' | 'error';
   } = {},
 ): Promise<Harness> {
   const dataDir = mkdtempSync(join(tmpdir(), 'cp-test-'));
@@ -77,7 +79,11 @@ export async function startHarness(
   };
   const config = resolveConfig(raw, { env: { CHOKEPOINT_ADMIN_TOKEN: ADMIN_TOKEN } });
   const logs: string[] = [];
-  const log: Logger = createLogger({ level: 'debug', pretty: false, write: (l) => logs.push(l) });
+  const log: Logger = createLogger({
+    level: opts.logLevel ?? 'debug',
+    pretty: false,
+    write: (l) => logs.push(l),
+  });
   const dir = opts.workflows === true ? new URL('../../workflows', import.meta.url).pathname : opts.workflows;
   // As `serve` does when it hosts workflows; without, the gateway, API and stores alone.
   const rt = await compose(config, log, {
