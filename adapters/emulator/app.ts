@@ -89,17 +89,25 @@ function listModels(url: string, now: number) {
 const idFrom = (raw: Request, fromEnd = 0) =>
   decodeURIComponent(new URL(raw.url).pathname.split('/').at(-1 - fromEnd) ?? '');
 
-/** Builds the Hono app over `state`. */
+/** Builds the Hono app over `state`: the provider's API, its Admin API reports, the test controls. */
 export function createApp(state: EmulatorState): Hono {
   const app = new Hono();
-  const api = (h: Headers) => void authenticate(h, state);
-  const admin = (h: Headers) => authenticateAdmin(h, state);
-  const control = (h: Headers) => authenticateControl(h, state);
-  const query = (req: Request) => {
-    const params = new URL(req.url).searchParams;
-    return (name: string) => params.getAll(name);
-  };
+  apiRoutes(app, state);
+  adminRoutes(app, state);
+  controlRoutes(app, state);
+  app.notFound((c) =>
+    errorResponse(
+      new ApiError(404, 'not_found_error', `Not found: ${c.req.method} ${c.req.path}`),
+      newId('req_011C'),
+    ),
+  );
+  app.onError((e) => errorResponse(e, newId('req_011C')));
+  return app;
+}
 
+/** Messages, count_tokens, batches and models: what a client with an API key calls. */
+function apiRoutes(app: Hono, state: EmulatorState): void {
+  const api = (h: Headers) => void authenticate(h, state);
   app.post('/v1/messages', (c) => messages(c.req.raw, state));
   app.post(
     '/v1/messages/count_tokens',
@@ -147,6 +155,15 @@ export function createApp(state: EmulatorState): Hono {
     '/v1/models/:id',
     guarded(api, (raw) => modelJson(modelOf(idFrom(raw)), state.now())),
   );
+}
+
+/** The Admin API's cost and usage reports, read by reconciliation. */
+function adminRoutes(app: Hono, state: EmulatorState): void {
+  const admin = (h: Headers) => authenticateAdmin(h, state);
+  const query = (req: Request) => {
+    const params = new URL(req.url).searchParams;
+    return (name: string) => params.getAll(name);
+  };
   app.get(
     '/v1/organizations/cost_report',
     guarded(admin, (raw) => costReport([...state.billing.rollups()], query(raw), state.now())),
@@ -155,7 +172,11 @@ export function createApp(state: EmulatorState): Hono {
     '/v1/organizations/usage_report/messages',
     guarded(admin, (raw) => usageReport([...state.billing.rollups()], query(raw), state.now())),
   );
+}
 
+/** `/_emulator/*`: the billing record, scripted replies, injected faults, cache and batch controls. */
+function controlRoutes(app: Hono, state: EmulatorState): void {
+  const control = (h: Headers) => authenticateControl(h, state);
   app.get(
     '/_emulator/billing',
     guarded(control, () => state.billing.toJSON()),
@@ -213,13 +234,4 @@ export function createApp(state: EmulatorState): Hono {
       return { cleared: true };
     }),
   );
-
-  app.notFound((c) =>
-    errorResponse(
-      new ApiError(404, 'not_found_error', `Not found: ${c.req.method} ${c.req.path}`),
-      newId('req_011C'),
-    ),
-  );
-  app.onError((e) => errorResponse(e, newId('req_011C')));
-  return app;
 }
