@@ -1,4 +1,5 @@
 import { readdirSync } from 'node:fs';
+import { register } from 'node:module';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { McpPool } from '../../adapters/mcp/client.ts';
@@ -166,12 +167,28 @@ function addedProblems(set: WorkflowSet, w: Workflow, file: string): Problem[] {
   return [];
 }
 
+let hooked = false;
+
+/**
+ * Registers the hooks that let a folder of bare `.ts` files load (see import-hooks.js): once per
+ * process, after tsx's own (so they run first and hand tsx the module format).
+ */
+function registerImportHooks(): void {
+  if (hooked) return;
+  hooked = true;
+  register(new URL('./import-hooks.js', import.meta.url), {
+    data: { packageJson: new URL('../../package.json', import.meta.url).href },
+  });
+}
+
 /** Imports and validates one file: its workflow, or every problem. */
 async function importOne(path: string, fresh?: number): Promise<Workflow | Problem[]> {
   let mod: { default?: unknown };
   try {
-    // A reload imports the file anew (a query makes it a new module to the ESM cache).
-    const url = pathToFileURL(path).href + (fresh ? `?v=${fresh}` : '');
+    registerImportHooks();
+    // The mark tells the hooks this is a workflow file; its number makes a reload import the
+    // file (and the files it imports) anew, a new module to the ESM cache.
+    const url = `${pathToFileURL(path).href}?chokepoint-workflow=${fresh ?? 0}`;
     mod = (await import(url)) as { default?: unknown };
   } catch (err) {
     if (err instanceof WorkflowDefinitionError) return err.problems;

@@ -4,11 +4,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadWorkflows, type WorkflowSet } from '../../../runtime/workflows/loader.ts';
 
-const DEFINE = join(import.meta.dirname, '../../../runtime/workflows/define.ts');
-
 const agent = (id: string, version: number, extra = '') => `
-import { z } from 'zod';
-import { defineAgent } from ${JSON.stringify(DEFINE)};
+import { defineAgent, z } from 'chokepoint/workflow';
 export default defineAgent({
   id: ${JSON.stringify(id)}, version: ${version}, description: 'test agent',
   input: z.object({ q: z.string() }), system: 'You answer.',
@@ -27,9 +24,7 @@ describe('loadWorkflows', () => {
       'b-good-v2.ts': agent('good', 2),
       'c-duplicate.ts': agent('good', 1),
       'd-bad-limit.ts': agent('limits', 1).replace("spend: '$0.10'", "spend: 'ten bucks'"),
-      'e-no-id.ts': `import { z } from 'zod';
-import { setup } from 'xstate';
-import { defineWorkflow, runtimeActors } from ${JSON.stringify(DEFINE)};
+      'e-no-id.ts': `import { defineWorkflow, runtimeActors, setup, z } from 'chokepoint/workflow';
 export default defineWorkflow({ version: 1, description: 'x', input: z.object({}),
   prefix: { system: 's' }, models: { default: 'cheap' }, limits: { spend: '$1', time: '1m', steps: 2 },
   machine: setup({ actors: runtimeActors }).createMachine({ initial: 'a', states: { a: { invoke: { src: 'fetchStuff' } } } }) } as never);`,
