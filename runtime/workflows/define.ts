@@ -409,13 +409,16 @@ export function validateWorkflow(
 export function defineWorkflow(spec: WorkflowSpec): Workflow {
   const r = validateWorkflow(spec);
   if (!r.ok) throw new WorkflowDefinitionError(r.problems);
-  defined.add(r.workflow);
+  Object.defineProperty(r.workflow, DEFINED, { value: true });
   return r.workflow;
 }
 
-const defined = new WeakSet<object>();
+// A registered symbol, not a WeakSet of this module: a workflow may reach the loader through
+// another copy of this file (one imported anew with a workflow's own files), and validating its
+// parsed definition again would read its limits, already µ$ and ms, as dollars and durations.
+const DEFINED = Symbol.for('chokepoint.definedWorkflow');
 
 /** True for what `defineWorkflow` returned (already validated: limits are µ$ and ms). */
 export function isDefinedWorkflow(value: unknown): value is Workflow {
-  return typeof value === 'object' && value !== null && defined.has(value);
+  return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[DEFINED] === true;
 }

@@ -12,6 +12,8 @@
 // - every JavaScript or TypeScript file loads as an ES module, whatever the nearest package.json
 //   says, and carries the mark (with the reload number: a reload imports helpers anew too).
 
+import { statSync } from 'node:fs';
+
 const MARK = 'chokepoint-workflow';
 const MODULE_FILE = /\.(?:[mj]s|[mj]?tsx?|jsx)$/;
 
@@ -36,13 +38,35 @@ function markOf(url) {
 /** A package name, not a path, URL or `#` subpath import. */
 const isBare = (specifier) => !/^(?:\.{0,2}\/|#|[A-Za-z][A-Za-z0-9+.-]*:)/.test(specifier);
 
-/** A workflow's own file (not a package's): marked and loaded as an ES module. */
-function asWorkflowFile(resolved, mark) {
-  if (!resolved.url.startsWith('file:') || resolved.url.includes('/node_modules/')) return resolved;
-  const url = new URL(resolved.url);
-  if (!MODULE_FILE.test(url.pathname)) return resolved;
-  url.searchParams.set(MARK, mark);
-  return { ...resolved, url: url.href, format: 'module' };
+// Where `./x.js` may be written for `./x.ts` (TypeScript's own convention), or the extension left
+// out, the file that exists, in tsx's order.
+const CANDIDATES = [
+  (p) => p,
+  (p) => (p.endsWith('.js') ? [`${p.slice(0, -3)}.ts`, `${p.slice(0, -3)}.tsx`] : []),
+  (p) => (p.endsWith('.jsx') ? `${p.slice(0, -4)}.tsx` : []),
+  (p) => (p.endsWith('.mjs') ? `${p.slice(0, -4)}.mts` : []),
+  (p) => ['.ts', '.tsx', '.mts', '.js', '.mjs', '/index.ts', '/index.js'].map((ext) => p + ext),
+];
+
+/** The file a relative or absolute specifier names, or undefined (not found, or not ES code). */
+function workflowFile(specifier, parentURL) {
+  let base;
+  try {
+    base = new URL(specifier, parentURL);
+  } catch {
+    return undefined;
+  }
+  if (base.protocol !== 'file:') return undefined;
+  base.search = '';
+  base.hash = '';
+  for (const candidate of CANDIDATES.flatMap((c) => c(base.href))) {
+    const url = new URL(candidate);
+    if (!MODULE_FILE.test(url.pathname) || url.pathname.includes('/node_modules/')) continue;
+    try {
+      if (statSync(url).isFile()) return url;
+    } catch {}
+  }
+  return undefined;
 }
 
 export async function resolve(specifier, context, nextResolve) {
@@ -61,5 +85,10 @@ export async function resolve(specifier, context, nextResolve) {
       return nextResolve(specifier, fromChokepoint);
     }
   }
-  return asWorkflowFile(await nextResolve(specifier, context), mark);
+  // Resolved here, not by tsx: tsx would route a file whose package scope is CommonJS (or has
+  // none) through its CommonJS bridge. With `format: 'module'` its load hook compiles it as ESM.
+  const file = isBare(specifier) ? undefined : workflowFile(specifier, context.parentURL);
+  if (!file) return nextResolve(specifier, context);
+  file.searchParams.set(MARK, mark);
+  return { url: file.href, format: 'module', shortCircuit: true };
 }

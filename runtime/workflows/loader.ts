@@ -8,7 +8,7 @@ import {
   type Problem,
   validateWorkflow,
   type Workflow,
-  WorkflowDefinitionError,
+  type WorkflowDefinitionError,
 } from './define.ts';
 import { connectMcp } from './mcp-tools.ts';
 
@@ -191,7 +191,10 @@ async function importOne(path: string, fresh?: number): Promise<Workflow | Probl
     const url = `${pathToFileURL(path).href}?chokepoint-workflow=${fresh ?? 0}`;
     mod = (await import(url)) as { default?: unknown };
   } catch (err) {
-    if (err instanceof WorkflowDefinitionError) return err.problems;
+    // By its code, not its class: the error may come from another copy of define.ts.
+    if ((err as WorkflowDefinitionError).code === 'invalid_workflow') {
+      return (err as WorkflowDefinitionError).problems;
+    }
     return [{ field: '(file)', message: `could not load: ${(err as Error).message}` }];
   }
   if (mod.default === undefined) {
