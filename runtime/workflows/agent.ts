@@ -133,6 +133,8 @@ export interface AgentContext {
  * its result goes back to the model. The run's output is the final answer's text.
  *
  * @example
+ * import { defineAgent, z } from 'chokepoint/workflow';
+ *
  * export default defineAgent({
  *   id: 'weather', version: 1, description: 'Answers weather questions',
  *   input: z.object({ question: z.string() }),

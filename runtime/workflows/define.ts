@@ -5,7 +5,8 @@ import { isScopeKey } from '../identity.ts';
 import { type Micros, tryParseUsd } from '../money.ts';
 
 /**
- * Workflow definitions: what a file in `workflows/` default-exports. A workflow is data plus an
+ * Workflow definitions: what a file in the workflows folder default-exports (through the public
+ * entry, runtime/workflow.ts, `chokepoint/workflow`). A workflow is data plus an
  * XState v5 machine; the machine reaches models and tools only through the actors the runtime
  * provides (`model`, `tool`), so the runtime owns every call: identity, budgets, limits, ledger.
  */
@@ -386,10 +387,12 @@ export function validateWorkflow(
 }
 
 /**
- * Defines a workflow: the default export of a file in `workflows/`. Throws a
+ * Defines a workflow: the default export of a file in the workflows folder. Throws a
  * `WorkflowDefinitionError` listing every problem by field.
  *
  * @example
+ * import { defineWorkflow, runtimeActors, setup, z } from 'chokepoint/workflow';
+ *
  * export default defineWorkflow({
  *   id: 'summarise', version: 1, description: 'Summarises a document',
  *   input: z.object({ text: z.string() }),

@@ -82,7 +82,8 @@ export async function resolve(specifier, context, nextResolve) {
       return await nextResolve(specifier, context);
     } catch (err) {
       if (err?.code !== 'ERR_MODULE_NOT_FOUND') throw err;
-      return nextResolve(specifier, fromChokepoint);
+      // Not there either: the first error, which names the workflow file that imports it.
+      return nextResolve(specifier, fromChokepoint).catch(() => Promise.reject(err));
     }
   }
   // Resolved here, not by tsx: tsx would route a file whose package scope is CommonJS (or has

@@ -106,7 +106,10 @@ export interface LoadOptions {
 }
 
 /**
- * Loads every `.ts`/`.js` file in `dir` (each default-exports `defineWorkflow(...)`). A file that
+ * Loads every `.ts`/`.js` file in `dir` (each default-exports `defineWorkflow(...)`). The folder
+ * may hold nothing but those files: they load as ES modules, and `chokepoint/workflow` (the
+ * public entry, the one module of ours a workflow imports) resolves from this installation, as do
+ * `zod` and `xstate` when the folder has no copies of its own (see import-hooks.js). A file that
  * does not import, does not validate, or repeats an id+version is listed in `invalid` with every
  * problem naming its field; the others load. A workflow with MCP servers loads once every server
  * answered and its allow-list matched (their tools are part of the frozen prefix); a server that

@@ -106,7 +106,7 @@ export default defineAgent({
     writeFileSync(
       join(dir, 'lib/wording.ts'),
       // Top-level await: only an ES module may (tsx would otherwise make this file CommonJS).
-      'await Promise.resolve();\nexport const describe = (what: string): string => `Triages ${what}`;\n',
+      "await Promise.resolve();\nexport const describe = (what: string): string => 'Triages ' + what;\n",
     );
     writeFileSync(join(dir, 'triage.ts'), triage(1));
     writeFileSync(
@@ -163,7 +163,7 @@ export default defineWorkflow({
   it('reloads a changed file and the helper it imports, anew', async () => {
     writeFileSync(
       join(dir, 'lib/wording.ts'),
-      'export const describe = (what: string): string => `Sorts ${what}`;\n',
+      "export const describe = (what: string): string => 'Sorts ' + what;\n",
     );
     writeFileSync(join(dir, 'triage.ts'), triage(2));
     child.stdin.write('reload\n');
