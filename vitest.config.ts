@@ -1,6 +1,17 @@
+import { fileURLToPath } from 'node:url';
 import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
+  // Workflow files written to temp folders import the public entry by name; in tests vite loads
+  // them, so it maps the name the way runtime/workflows/import-hooks.js does under Node.
+  resolve: {
+    alias: [
+      {
+        find: /^chokepoint\/workflow$/,
+        replacement: fileURLToPath(new URL('./runtime/workflow.ts', import.meta.url)),
+      },
+    ],
+  },
   test: {
     include: ['test/**/*.test.ts'],
     testTimeout: 30_000,

@@ -1,12 +1,15 @@
-import { assign, setup } from 'xstate';
-import { z } from 'zod';
 import {
-  type Block,
+  afterModel,
+  afterTool,
+  assign,
+  callTool,
   defineWorkflow,
   type Message,
   runtimeActors,
+  setup,
   type ToolUse,
-} from '../runtime/workflows/define.ts';
+  z,
+} from 'chokepoint/workflow';
 
 /**
  * A refund desk with a human in the loop: the model looks up the order, proposes a refund, and
@@ -28,35 +31,14 @@ interface Context {
 
 const input = z.object({ order_id: z.string().min(1), reason: z.string().min(3) });
 
-const runTool = ({ context }: { context: Context }) => ({
-  name: context.use!.name,
-  input: context.use!.input,
-  toolUseId: context.use!.id,
-});
-
 const machine = setup({
   types: { context: {} as Context, input: {} as z.output<typeof input>, output: {} as { answer: string } },
   actors: runtimeActors,
   actions: {
     /** Appends the model's message and keeps the tool call it asked for. */
-    remember: assign(({ context, event }) => {
-      const out = (event as unknown as { output: { message: Message; toolUses: ToolUse[] } }).output;
-      return { messages: [...context.messages, out.message], use: out.toolUses[0] };
-    }),
+    remember: assign(({ context, event }) => afterModel(context, event)),
     /** Appends the tool's result for the model. */
-    answered: assign(({ context, event }) => {
-      const out = (event as unknown as { output: { content: string; isError: boolean } }).output;
-      const result: Block = {
-        type: 'tool_result',
-        tool_use_id: context.use!.id,
-        content: out.content,
-        ...(out.isError ? { is_error: true } : {}),
-      };
-      return {
-        messages: [...context.messages, { role: 'user' as const, content: [result] }],
-        use: undefined,
-      };
-    }),
+    answered: assign(({ context, event }) => afterTool(context, event)),
   },
 }).createMachine({
   id: 'refund',
@@ -78,7 +60,7 @@ const machine = setup({
       },
     },
     lookingUp: {
-      invoke: { src: 'tool', input: runTool, onDone: { target: 'propose', actions: 'answered' } },
+      invoke: { src: 'tool', input: callTool, onDone: { target: 'propose', actions: 'answered' } },
     },
     propose: {
       invoke: {
@@ -92,7 +74,7 @@ const machine = setup({
       },
     },
     // issue_refund is in `approvals`: the run suspends here until a human decides.
-    refunding: { invoke: { src: 'tool', input: runTool, onDone: { target: 'reply', actions: 'answered' } } },
+    refunding: { invoke: { src: 'tool', input: callTool, onDone: { target: 'reply', actions: 'answered' } } },
     reply: {
       invoke: {
         src: 'model',

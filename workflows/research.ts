@@ -1,5 +1,4 @@
-import { z } from 'zod';
-import { defineAgent } from '../runtime/workflows/define.ts';
+import { defineAgent, z } from 'chokepoint/workflow';
 
 /**
  * A research agent that must call a tool every turn and only stops when it calls `finish`.

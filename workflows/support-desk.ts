@@ -1,13 +1,16 @@
 import { fileURLToPath } from 'node:url';
-import { assign, setup } from 'xstate';
-import { z } from 'zod';
 import {
-  type Block,
+  afterModel,
+  afterTool,
+  assign,
+  callTool,
   defineWorkflow,
   type Message,
   runtimeActors,
+  setup,
   type ToolUse,
-} from '../runtime/workflows/define.ts';
+  z,
+} from 'chokepoint/workflow';
 
 /**
  * A support desk on an MCP server: the example ticket server (adapters/mcp/examples), started
@@ -28,33 +31,14 @@ interface Context {
 
 const input = z.object({ customer: z.string().min(1), request: z.string().min(3) });
 
-const useTool = ({ context }: { context: Context }) => ({
-  name: context.use!.name,
-  input: context.use!.input,
-  toolUseId: context.use!.id,
-});
-
 const machine = setup({
   types: { context: {} as Context, input: {} as z.output<typeof input>, output: {} as { answer: string } },
   actors: runtimeActors,
   actions: {
-    remember: assign(({ context, event }) => {
-      const out = (event as unknown as { output: { message: Message; toolUses: ToolUse[] } }).output;
-      return { messages: [...context.messages, out.message], use: out.toolUses[0] };
-    }),
-    answered: assign(({ context, event }) => {
-      const out = (event as unknown as { output: { content: string; isError: boolean } }).output;
-      const result: Block = {
-        type: 'tool_result',
-        tool_use_id: context.use!.id,
-        content: out.content,
-        ...(out.isError ? { is_error: true } : {}),
-      };
-      return {
-        messages: [...context.messages, { role: 'user' as const, content: [result] }],
-        use: undefined,
-      };
-    }),
+    /** Appends the model's message and keeps the tool call it asked for. */
+    remember: assign(({ context, event }) => afterModel(context, event)),
+    /** Appends the tool's result for the model. */
+    answered: assign(({ context, event }) => afterTool(context, event)),
   },
 }).createMachine({
   id: 'support-desk',
@@ -74,7 +58,7 @@ const machine = setup({
         onDone: { target: 'searching', actions: 'remember' },
       },
     },
-    searching: { invoke: { src: 'tool', input: useTool, onDone: { target: 'file', actions: 'answered' } } },
+    searching: { invoke: { src: 'tool', input: callTool, onDone: { target: 'file', actions: 'answered' } } },
     file: {
       invoke: {
         src: 'model',
@@ -86,7 +70,7 @@ const machine = setup({
       },
     },
     // tickets__create_ticket is in `approvals`: the run suspends here until a human decides.
-    filing: { invoke: { src: 'tool', input: useTool, onDone: { target: 'reply', actions: 'answered' } } },
+    filing: { invoke: { src: 'tool', input: callTool, onDone: { target: 'reply', actions: 'answered' } } },
     reply: {
       invoke: {
         src: 'model',

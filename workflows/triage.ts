@@ -1,5 +1,4 @@
-import { z } from 'zod';
-import { defineAgent } from '../runtime/workflows/define.ts';
+import { defineAgent, z } from 'chokepoint/workflow';
 
 /** Support-ticket triage: reads a ticket, looks up the order if there is one, sets a priority. */
 export default defineAgent({

@@ -1,5 +1,4 @@
-import { z } from 'zod';
-import { defineAgent } from '../../runtime/workflows/define.ts';
+import { defineAgent, z } from 'chokepoint/workflow';
 
 /** Approvals benchmark: a model call, a tool behind an approval gate, a model call. */
 export default defineAgent({

@@ -1,11 +1,12 @@
-import { type AnyStateMachine, assign, fromPromise, setup } from 'xstate';
+import { type AnyStateMachine, fromPromise } from 'xstate';
 import { z } from 'zod';
 import { parseDuration } from '../config/schema.ts';
 import { isScopeKey } from '../identity.ts';
 import { type Micros, tryParseUsd } from '../money.ts';
 
 /**
- * Workflow definitions: what a file in `workflows/` default-exports. A workflow is data plus an
+ * Workflow definitions: what a file in the workflows folder default-exports (through the public
+ * entry, runtime/workflow.ts, `chokepoint/workflow`). A workflow is data plus an
  * XState v5 machine; the machine reaches models and tools only through the actors the runtime
  * provides (`model`, `tool`), so the runtime owns every call: identity, budgets, limits, ledger.
  */
@@ -386,10 +387,12 @@ export function validateWorkflow(
 }
 
 /**
- * Defines a workflow: the default export of a file in `workflows/`. Throws a
+ * Defines a workflow: the default export of a file in the workflows folder. Throws a
  * `WorkflowDefinitionError` listing every problem by field.
  *
  * @example
+ * import { defineWorkflow, runtimeActors, setup, z } from 'chokepoint/workflow';
+ *
  * export default defineWorkflow({
  *   id: 'summarise', version: 1, description: 'Summarises a document',
  *   input: z.object({ text: z.string() }),
@@ -409,191 +412,16 @@ export function validateWorkflow(
 export function defineWorkflow(spec: WorkflowSpec): Workflow {
   const r = validateWorkflow(spec);
   if (!r.ok) throw new WorkflowDefinitionError(r.problems);
-  defined.add(r.workflow);
+  Object.defineProperty(r.workflow, DEFINED, { value: true });
   return r.workflow;
 }
 
-const defined = new WeakSet<object>();
+// A registered symbol, not a WeakSet of this module: a workflow may reach the loader through
+// another copy of this file (one imported anew with a workflow's own files), and validating its
+// parsed definition again would read its limits, already µ$ and ms, as dollars and durations.
+const DEFINED = Symbol.for('chokepoint.definedWorkflow');
 
 /** True for what `defineWorkflow` returned (already validated: limits are µ$ and ms). */
 export function isDefinedWorkflow(value: unknown): value is Workflow {
-  return typeof value === 'object' && value !== null && defined.has(value);
-}
-
-export interface AgentSpec<I extends z.ZodType> {
-  id: string;
-  version: string | number;
-  description: string;
-  input: I;
-  system: string | string[];
-  // biome-ignore lint/suspicious/noExplicitAny: each tool takes its own input type
-  tools?: Record<string, LocalTool<any>>;
-  /** Model class or model id for every turn (default `cheap`). */
-  model?: string;
-  limits: { spend: string; time: string; steps: number };
-  approvals?: string[];
-  /** MCP servers whose (allowed) tools the agent may call, as `<server>__<tool>`. */
-  mcp?: McpServerSpec[];
-  /** How long an approval item waits for a human, e.g. "4h" (default: config `approvals.timeout`). */
-  approvalTimeout?: string;
-  /** Output tokens per turn (default 1024). */
-  maxTokens?: number;
-  /** The first user message (default: the input as JSON). */
-  task?: (input: z.output<I>) => string;
-  /** `any`: the model must call a tool every turn (an agent that works until it calls
-   * `finishTool`). Default `auto`: the loop ends when the model answers without a tool call. */
-  toolChoice?: 'auto' | 'any';
-  /** A tool the model calls to finish; its input becomes the run's `result`. Added to the
-   * tools (last, with a `report` string input) unless defined. */
-  finishTool?: string;
-}
-
-export interface AgentContext {
-  messages: Message[];
-  pending: ToolUse[];
-  results: Block[];
-  answer: string;
-  result?: unknown;
-}
-
-/**
- * The common case: a tool-using agent loop (think → tool calls → think … → done). Each turn
- * invokes the runtime's `model` actor; each requested tool is run through the `tool` actor and
- * its result goes back to the model. The run's output is the final answer's text.
- *
- * @example
- * export default defineAgent({
- *   id: 'weather', version: 1, description: 'Answers weather questions',
- *   input: z.object({ question: z.string() }),
- *   system: 'You answer weather questions; use get_weather.',
- *   tools: { get_weather: { description: 'Weather for a city',
- *     input_schema: z.object({ city: z.string() }), run: ({ city }) => `Sunny in ${city}` } },
- *   limits: { spend: '$0.20', time: '1m', steps: 6 },
- *   task: (i) => i.question,
- * });
- */
-export function defineAgent<I extends z.ZodType>(spec: AgentSpec<I>): Workflow {
-  const task = spec.task ?? ((i: unknown) => JSON.stringify(i));
-  const maxTokens = spec.maxTokens ?? 1024;
-  const toolChoice = spec.toolChoice ?? 'auto';
-  const finish = spec.finishTool;
-  const tools = { ...(spec.tools ?? {}) } as Record<string, LocalTool>;
-  if (finish && !tools[finish]) {
-    tools[finish] = {
-      description: 'Call this once the task is complete, with your final report.',
-      input_schema: { type: 'object', properties: { report: { type: 'string' } }, required: ['report'] },
-      run: () => 'finished',
-    };
-  }
-  const finishing = (uses: ToolUse[]) => (finish ? uses.find((u) => u.name === finish) : undefined);
-  const machine = setup({
-    types: {
-      context: {} as AgentContext,
-      input: {} as z.output<I>,
-      output: {} as { answer: string; result?: unknown },
-    },
-    actors: runtimeActors,
-  }).createMachine({
-    id: spec.id,
-    context: ({ input }) => ({
-      messages: [{ role: 'user', content: task(input) }],
-      pending: [],
-      results: [],
-      answer: '',
-    }),
-    initial: 'thinking',
-    states: {
-      thinking: {
-        invoke: {
-          src: 'model',
-          input: ({ context }) => ({ step: 'think', messages: context.messages, maxTokens, toolChoice }),
-          onDone: [
-            {
-              guard: ({ event }) => finishing(event.output.toolUses) !== undefined,
-              target: 'done',
-              actions: assign(({ context, event }) => {
-                const input = finishing(event.output.toolUses)!.input;
-                return {
-                  messages: [...context.messages, event.output.message],
-                  answer: typeof input.report === 'string' ? input.report : event.output.text,
-                  result: input,
-                };
-              }),
-            },
-            {
-              guard: ({ event }) => event.output.toolUses.length > 0,
-              target: 'acting',
-              actions: assign(({ context, event }) => ({
-                messages: [...context.messages, event.output.message],
-                pending: event.output.toolUses,
-                results: [],
-              })),
-            },
-            {
-              target: 'done',
-              actions: assign(({ context, event }) => ({
-                messages: [...context.messages, event.output.message],
-                answer: event.output.text,
-              })),
-            },
-          ],
-        },
-      },
-      acting: {
-        invoke: {
-          src: 'tool',
-          input: ({ context }) => {
-            const use = context.pending[0]!;
-            return { name: use.name, input: use.input, toolUseId: use.id };
-          },
-          onDone: {
-            target: 'next',
-            actions: assign(({ context, event }) => ({
-              pending: context.pending.slice(1),
-              results: [
-                ...context.results,
-                {
-                  type: 'tool_result',
-                  tool_use_id: context.pending[0]!.id,
-                  content: event.output.content,
-                  ...(event.output.isError ? { is_error: true } : {}),
-                },
-              ],
-            })),
-          },
-        },
-      },
-      next: {
-        always: [
-          { guard: ({ context }) => context.pending.length > 0, target: 'acting' },
-          {
-            target: 'thinking',
-            actions: assign(({ context }) => ({
-              messages: [...context.messages, { role: 'user' as const, content: context.results }],
-              results: [],
-            })),
-          },
-        ],
-      },
-      done: { type: 'final' },
-    },
-    output: ({ context }) =>
-      context.result === undefined
-        ? { answer: context.answer }
-        : { answer: context.answer, result: context.result },
-  });
-  return defineWorkflow({
-    id: spec.id,
-    version: spec.version,
-    description: spec.description,
-    input: spec.input,
-    prefix: { system: spec.system },
-    tools,
-    models: { default: spec.model ?? 'cheap' },
-    limits: spec.limits,
-    approvals: spec.approvals ?? [],
-    ...(spec.mcp ? { mcp: spec.mcp } : {}),
-    ...(spec.approvalTimeout ? { approvalTimeout: spec.approvalTimeout } : {}),
-    machine,
-  });
+  return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[DEFINED] === true;
 }

@@ -1,4 +1,5 @@
 import { readdirSync } from 'node:fs';
+import { register } from 'node:module';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { McpPool } from '../../adapters/mcp/client.ts';
@@ -7,7 +8,7 @@ import {
   type Problem,
   validateWorkflow,
   type Workflow,
-  WorkflowDefinitionError,
+  type WorkflowDefinitionError,
 } from './define.ts';
 import { connectMcp } from './mcp-tools.ts';
 
@@ -105,7 +106,10 @@ export interface LoadOptions {
 }
 
 /**
- * Loads every `.ts`/`.js` file in `dir` (each default-exports `defineWorkflow(...)`). A file that
+ * Loads every `.ts`/`.js` file in `dir` (each default-exports `defineWorkflow(...)`). The folder
+ * may hold nothing but those files: they load as ES modules, and `chokepoint/workflow` (the
+ * public entry, the one module of ours a workflow imports) resolves from this installation, as do
+ * `zod` and `xstate` when the folder has no copies of its own (see import-hooks.js). A file that
  * does not import, does not validate, or repeats an id+version is listed in `invalid` with every
  * problem naming its field; the others load. A workflow with MCP servers loads once every server
  * answered and its allow-list matched (their tools are part of the frozen prefix); a server that
@@ -166,15 +170,34 @@ function addedProblems(set: WorkflowSet, w: Workflow, file: string): Problem[] {
   return [];
 }
 
+let hooked = false;
+
+/**
+ * Registers the hooks that let a folder of bare `.ts` files load (see import-hooks.js): once per
+ * process, after tsx's own (so they run first and hand tsx the module format).
+ */
+function registerImportHooks(): void {
+  if (hooked) return;
+  hooked = true;
+  register(new URL('./import-hooks.js', import.meta.url), {
+    data: { packageJson: new URL('../../package.json', import.meta.url).href },
+  });
+}
+
 /** Imports and validates one file: its workflow, or every problem. */
 async function importOne(path: string, fresh?: number): Promise<Workflow | Problem[]> {
   let mod: { default?: unknown };
   try {
-    // A reload imports the file anew (a query makes it a new module to the ESM cache).
-    const url = pathToFileURL(path).href + (fresh ? `?v=${fresh}` : '');
+    registerImportHooks();
+    // The mark tells the hooks this is a workflow file; its number makes a reload import the
+    // file (and the files it imports) anew, a new module to the ESM cache.
+    const url = `${pathToFileURL(path).href}?chokepoint-workflow=${fresh ?? 0}`;
     mod = (await import(url)) as { default?: unknown };
   } catch (err) {
-    if (err instanceof WorkflowDefinitionError) return err.problems;
+    // By its code, not its class: the error may come from another copy of define.ts.
+    if ((err as WorkflowDefinitionError).code === 'invalid_workflow') {
+      return (err as WorkflowDefinitionError).problems;
+    }
     return [{ field: '(file)', message: `could not load: ${(err as Error).message}` }];
   }
   if (mod.default === undefined) {

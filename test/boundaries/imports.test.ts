@@ -1,5 +1,5 @@
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
-import { join, relative } from 'node:path';
+import { dirname, join, relative } from 'node:path';
 import { describe, expect, it } from 'vitest';
 
 const ROOT = join(import.meta.dirname, '..', '..');
@@ -31,6 +31,30 @@ describe('the law of no direct calls', () => {
   it('keeps workflows/ away from adapters/', () => {
     const offenders = files('workflows').filter((f) => /from\s+['"][^'"]*adapters\//.test(source(f)));
     expect(offenders).toEqual([]);
+  });
+
+  it('lets workflows/ import only the public entry, chokepoint/workflow, of ours', () => {
+    // Every specifier after `from` or in `import(...)`: ours are relative paths and chokepoint/*.
+    const specifiers = /(?:\bfrom\s*|\bimport\s*\(\s*)['"]([^'"]+)['"]/g;
+    const wrong = (file: string, text: string) =>
+      [...text.matchAll(specifiers)]
+        .map((m) => m[1]!)
+        .filter((spec) =>
+          spec.startsWith('.')
+            ? !relative('workflows', join(dirname(file), spec)).match(/^[^.]/)
+            : /^chokepoint(\/|$)/.test(spec) && spec !== 'chokepoint/workflow',
+        )
+        .map((spec) => `${file}: ${spec}`);
+    expect(files('workflows').length).toBeGreaterThan(0);
+    expect(files('workflows').flatMap((f) => wrong(f, source(f)))).toEqual([]);
+    // The check itself works: the old import path, a deep one, a lazy one; a sibling file is fine.
+    const old = "import { defineAgent } from '../runtime/workflows/define.ts';\n";
+    const deep = "export { x } from 'chokepoint/runtime/money.ts';\nawait import('../approvals/x.ts');\n";
+    expect(wrong('workflows/a.ts', `${old}${deep}import { y } from './lib/y.ts';`)).toEqual([
+      'workflows/a.ts: ../runtime/workflows/define.ts',
+      'workflows/a.ts: chokepoint/runtime/money.ts',
+      'workflows/a.ts: ../approvals/x.ts',
+    ]);
   });
 
   it('keeps adapters/ leaves: they never import the runtime', () => {

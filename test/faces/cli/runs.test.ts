@@ -10,7 +10,6 @@ import { ADMIN_TOKEN, type Harness, startHarness, VIEWER_TOKEN } from '../../hel
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const BIN = 'bin/chokepoint.js';
-const DEFINE = join(import.meta.dirname, '../../../runtime/workflows/define.ts');
 const LOOKUP = '[[emulator:tool_use lookup={"order":"A1"}]]';
 
 interface Result {
@@ -26,8 +25,7 @@ const baseEnv = Object.fromEntries(
 );
 
 const agent = (id: string, opts: { steps?: number; echo?: string } = {}) => `
-import { z } from 'zod';
-import { defineAgent } from ${JSON.stringify(DEFINE)};
+import { defineAgent, z } from 'chokepoint/workflow';
 export default defineAgent({
   id: ${JSON.stringify(id)}, version: 1, description: 'test agent ${id}',
   input: z.object({ task: z.string().min(1) }),

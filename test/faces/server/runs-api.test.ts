@@ -15,14 +15,12 @@ import {
 
 /** The workflow runs API on a real server over real HTTP, with small agents run on the emulator. */
 
-const DEFINE = join(import.meta.dirname, '../../../runtime/workflows/define.ts');
 const LOOKUP = '[[emulator:tool_use lookup={"order":"A1"}]]';
 const CLASSES = { routing: { classes: { cheap: ['claude-haiku-4-5'], standard: ['claude-sonnet-4-6'] } } };
 
 /** An agent file: its tool echoes `echo` back (an emulator directive there makes it loop). */
 const agent = (id: string, opts: { version?: number; steps?: number; echo?: string } = {}) => `
-import { z } from 'zod';
-import { defineAgent } from ${JSON.stringify(DEFINE)};
+import { defineAgent, z } from 'chokepoint/workflow';
 export default defineAgent({
   id: ${JSON.stringify(id)}, version: ${opts.version ?? 1}, description: 'test agent ${id}',
   input: z.object({ task: z.string().min(1) }),

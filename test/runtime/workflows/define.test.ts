@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { createMachine, setup } from 'xstate';
 import { z } from 'zod';
+import { defineAgent } from '../../../runtime/workflows/agent.ts';
 import {
-  defineAgent,
   defineWorkflow,
   RUNTIME_ACTORS,
   runtimeActors,

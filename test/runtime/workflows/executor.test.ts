@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { defineAgent } from '../../../runtime/workflows/define.ts';
+import { defineAgent } from '../../../runtime/workflows/agent.ts';
 import { WorkflowExecutor } from '../../../runtime/workflows/executor.ts';
 import { MemoryRunStore } from '../../../runtime/workflows/run-store.ts';
 import { type Harness, startHarness } from '../../helpers/harness.ts';

@@ -6,12 +6,10 @@ import { RunHost } from '../../../runtime/workflows/host.ts';
 import { MemoryRunStore } from '../../../runtime/workflows/run-store.ts';
 import { type Harness, startHarness } from '../../helpers/harness.ts';
 
-const DEFINE = join(import.meta.dirname, '../../../runtime/workflows/define.ts');
 const WHO = { team: 'support', env: 'prod', seat: 'alice' };
 
 const file = (version: number, system: string, extra = '') => `
-import { z } from 'zod';
-import { defineAgent } from ${JSON.stringify(DEFINE)};
+import { defineAgent, z } from 'chokepoint/workflow';
 export default defineAgent({
   id: 'pinned', version: ${version}, description: 'version pinning test',
   input: z.object({ task: z.string() }), system: ${JSON.stringify(system)},

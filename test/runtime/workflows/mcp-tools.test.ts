@@ -7,8 +7,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { assign, setup } from 'xstate';
 import { z } from 'zod';
 import { McpPool } from '../../../adapters/mcp/client.ts';
+import { defineAgent } from '../../../runtime/workflows/agent.ts';
 import {
-  defineAgent,
   defineWorkflow,
   type McpServerSpec,
   runtimeActors,
@@ -27,7 +27,6 @@ import { type Harness, startHarness } from '../../helpers/harness.ts';
 /** Workflows calling tools of a real MCP server (the example ticket server, a child process). */
 
 const ROOT = join(import.meta.dirname, '../../..');
-const DEFINE = join(ROOT, 'runtime/workflows/define.ts');
 const SERVER = {
   command: process.execPath,
   args: ['bin/run-ts.js', 'adapters/mcp/examples/tickets-server.ts', '--test-tools'],
@@ -374,8 +373,7 @@ describe('MCP workflows through the run host: load, prefix, approval gates, load
   let host: RunHost;
 
   const desk = `
-import { z } from 'zod';
-import { defineAgent } from ${JSON.stringify(DEFINE)};
+import { defineAgent, z } from 'chokepoint/workflow';
 export default defineAgent({
   id: 'desk', version: 1, description: 'files tickets',
   input: z.object({ task: z.string() }), system: 'You file tickets.',
@@ -567,8 +565,7 @@ describe('a workflow whose MCP server is not up yet', () => {
     writeFileSync(
       join(dir, 'later.ts'),
       `
-import { z } from 'zod';
-import { defineAgent } from ${JSON.stringify(DEFINE)};
+import { defineAgent, z } from 'chokepoint/workflow';
 export default defineAgent({
   id: 'later', version: 1, description: 'waits for its server',
   input: z.object({ task: z.string() }), system: 'You read tickets.',

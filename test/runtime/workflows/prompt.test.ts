@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { defineAgent } from '../../../runtime/workflows/define.ts';
+import { defineAgent } from '../../../runtime/workflows/agent.ts';
 import {
   assemble,
   freezePrefix,
