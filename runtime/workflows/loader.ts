@@ -194,11 +194,11 @@ async function importOne(path: string, fresh?: number): Promise<Workflow | Probl
     const url = `${pathToFileURL(path).href}?chokepoint-workflow=${fresh ?? 0}`;
     mod = (await import(url)) as { default?: unknown };
   } catch (err) {
-    // By its code, not its class: the error may come from another copy of define.ts.
-    if ((err as WorkflowDefinitionError).code === 'invalid_workflow') {
-      return (err as WorkflowDefinitionError).problems;
-    }
-    return [{ field: '(file)', message: `could not load: ${(err as Error).message}` }];
+    // By its code, not its class: the error may come from another copy of define.ts. A file may
+    // throw anything, null included.
+    const thrown = err as Partial<WorkflowDefinitionError> | null | undefined;
+    if (thrown?.code === 'invalid_workflow' && Array.isArray(thrown.problems)) return thrown.problems;
+    return [{ field: '(file)', message: `could not load: ${thrown?.message ?? String(err)}` }];
   }
   if (mod.default === undefined) {
     return [{ field: '(default export)', message: 'missing: export default defineWorkflow({...})' }];

@@ -31,6 +31,7 @@ export default defineWorkflow({ version: 1, description: 'x', input: z.object({}
   machine: setup({ actors: runtimeActors }).createMachine({ initial: 'a', states: { a: { invoke: { src: 'fetchStuff' } } } }) } as never);`,
       'f-syntax.ts': 'export default {{{',
       'g-no-export.js': 'export const x = 1;',
+      'h-throws-null.ts': 'throw null;',
       'notes.md': 'ignored',
       'h.test.ts': 'throw new Error("tests are not workflows")',
     };
@@ -53,6 +54,7 @@ export default defineWorkflow({ version: 1, description: 'x', input: z.object({}
       'e-no-id.ts',
       'f-syntax.ts',
       'g-no-export.js',
+      'h-throws-null.ts',
     ]);
     expect(byFile['c-duplicate.ts']).toEqual([
       { field: 'version', message: 'duplicate: good version 1 is already defined in a-good.ts' },
@@ -64,6 +66,7 @@ export default defineWorkflow({ version: 1, description: 'x', input: z.object({}
     expect(byFile['e-no-id.ts']?.[1]?.message).toMatch(/'fetchStuff'/);
     expect(byFile['f-syntax.ts']?.[0]?.field).toBe('(file)');
     expect(byFile['g-no-export.js']?.[0]?.field).toBe('(default export)');
+    expect(byFile['h-throws-null.ts']).toEqual([{ field: '(file)', message: 'could not load: null' }]);
   });
 });
 
