@@ -1,8 +1,9 @@
 import { anthropicProvider } from './anthropic/provider.ts';
+import type { Emulator } from './emulator/index.ts';
 import { EmulatorProvider, emulatorProvider } from './emulator/provider.ts';
 import type { Provider, ProviderFactory, ProviderSettings } from './provider.ts';
 
-export type { Emulator } from './emulator/index.ts';
+export type { Emulator };
 
 /**
  * The providers Chokepoint can call, by `provider.kind`. Adding one is a folder beside
@@ -36,9 +37,7 @@ export function openProvider(settings: ProviderSettings): Promise<Provider> {
 /** The emulator behind a provider, if it is one: its URL and keys for tests and operators. */
 export function emulatorOf(
   provider: Provider,
-):
-  | { url: string; apiKey: string; adminKey?: string; instance?: import('./emulator/index.ts').Emulator }
-  | undefined {
+): { url: string; apiKey: string; adminKey?: string; instance?: Emulator } | undefined {
   if (!(provider instanceof EmulatorProvider)) return undefined;
   return {
     url: provider.url,
