@@ -1,6 +1,5 @@
 import { performance } from 'node:perf_hooks';
 import type { Provider } from '../../adapters/provider.ts';
-import type { EventLog } from '../events.ts';
 import type { Identity, Scope } from '../identity.ts';
 import type { Logger } from '../log.ts';
 import type { Micros } from '../money.ts';
@@ -19,11 +18,11 @@ import { forward } from './forward.ts';
 import type { MessagesBody } from './messages.ts';
 import { type Metered, type MeteredCall, type MeteredWork, metered } from './metered.ts';
 import type { CallObserver, CallTiming } from './observe.ts';
-import { fingerprint } from './prefix.ts';
+import { type Drift, fingerprint } from './prefix.ts';
 import type { Refusal } from './refusal.ts';
 import type { Router } from './routing.ts';
 import { CollectingSink, respondRefusal, type Sink } from './sink.ts';
-import type { StreamTracker } from './streams.ts';
+import type { CacheVerdict, StreamTracker } from './streams.ts';
 
 /**
  * THE call path. Every model call — a workflow run's or an outside app's through /v1/messages —
@@ -76,6 +75,12 @@ export type CallResult =
   | { ok: false; record: CallRecord; refusal: Refusal }
   | { ok: false; record: CallRecord; error: { code: string; status: number; message: string } };
 
+/** The alarms the call path raises (the runtime's event log). */
+export interface CallEvents {
+  prefixDrift(identity: Identity, stream: string, drift: Drift): unknown;
+  cacheAlarm(identity: Identity, stream: string, alarm: NonNullable<CacheVerdict['alarm']>): unknown;
+}
+
 /**
  * What the call path is handed instead of the whole runtime. `prices` and `router` are read on
  * every call (a config reload swaps them).
@@ -85,7 +90,7 @@ export interface CallDeps {
   readonly prices: PriceTable;
   readonly router: Router;
   readonly streams: StreamTracker;
-  readonly events: Pick<EventLog, 'prefixDrift' | 'cacheAlarm'>;
+  readonly events: CallEvents;
   readonly provider: Provider;
   readonly log: Logger;
   readonly observer: CallObserver;

@@ -1,4 +1,3 @@
-import type { Identity } from '../identity.ts';
 import type { CallRecord, ModelCall } from './call.ts';
 
 /** When each step of one call ended (performance.now()). */
@@ -27,5 +26,3 @@ export interface CallObserver {
   /** A gateway request refused before it had an identity or a valid body (401, 400, 413). */
   rejected(requestId: string, code: string, status: number): void;
 }
-
-export type { Identity };
