@@ -251,10 +251,6 @@ export async function openRuntime(
 }
 
 /**
- * Settlements kept on disk while the store was down: applied at start and, while the process runs,
- * as soon as the store answers again. One that still fails is kept for the next try.
- */
-/**
  * What the call path is handed: the runtime's parts, read live (a config reload swaps `prices`
  * and `router`), and the observation sink (the metrics and the call log).
  */
@@ -301,6 +297,10 @@ function callDeps(rt: () => Runtime, provider: Provider): CallDeps {
   };
 }
 
+/**
+ * Settlements kept on disk while the store was down: applied at start and, while the process runs,
+ * as soon as the store answers again. One that still fails is kept for the next try.
+ */
 async function replayUnsettled(rt: Runtime, file: string): Promise<void> {
   if (!existsSync(file)) return;
   const work = `${file}.replaying`;
