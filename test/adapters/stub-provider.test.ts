@@ -136,7 +136,9 @@ describe('a provider added as one adapter, one registry line and one config valu
     });
   const ledger = async (keyId: string) =>
     (
-      await h.api<{ entries: Array<Record<string, any>> }>('GET', '/api/ledger?limit=100')
+      await h.api<{
+        entries: Array<Record<string, unknown> & { identity: { keyId?: string }; cost: number }>;
+      }>('GET', '/api/ledger?limit=100')
     ).body.entries.filter((e) => e.identity.keyId === keyId);
 
   it('sends through the call path in its own wire format and settles the usage it reports', async () => {
