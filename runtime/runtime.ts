@@ -1,9 +1,8 @@
-import { randomBytes } from 'node:crypto';
 import { appendFileSync, existsSync, readFileSync, renameSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Redis } from 'ioredis';
-import { createEmulator, type Emulator, randomAdminKey } from '../adapters/emulator/index.ts';
-import { readBody, Upstream } from '../adapters/upstream.ts';
+import type { Provider } from '../adapters/provider.ts';
+import { type Emulator, emulatorOf, openProvider } from '../adapters/providers.ts';
 import type { Approvals } from '../approvals/service.ts';
 import type { SessionBoxes } from '../approvals/sessions.ts';
 import { KeyRing } from './auth/keys.ts';
@@ -11,13 +10,14 @@ import { loadOperators, type OperatorSetup } from './auth/operators.ts';
 import { type Broadcast, redisBroadcast } from './broadcast.ts';
 import type { Config } from './config/load.ts';
 import { type AlarmBackend, EventLog, RedisAlarms, SqliteAlarms } from './events.ts';
-import type { CallRecord } from './gateway/call.ts';
-import type { MessagesBody } from './gateway/messages.ts';
+import { type CallDeps, CallPath } from './gateway/call.ts';
+import type { CallObserver } from './gateway/observe.ts';
 import { Router } from './gateway/routing.ts';
 import { StreamTracker } from './gateway/streams.ts';
 import { type Identity, scopesOf } from './identity.ts';
 import type { Logger } from './log.ts';
-import { type CallTiming, Metrics } from './observability/metrics.ts';
+import { Metrics } from './observability/metrics.ts';
+import { callObserver } from './observability/observe.ts';
 import { PriceTable } from './pricing/pricing.ts';
 import { openReconciliation, type ReconcileService } from './reconcile/open.ts';
 import { privateDir } from './store/embedded/open.ts';
@@ -26,12 +26,7 @@ import type { LedgerEntry, LedgerInput, MoneyStore, Reservation } from './store/
 import type { RunHost } from './workflows/host.ts';
 
 /** What the call path reports to, once per call (Prometheus: observability/metrics.ts). */
-export interface CallMetrics {
-  /** One model call, whatever its outcome, with its timings. */
-  call(identity: Identity, record: CallRecord, timing: CallTiming): void;
-  /** A gateway request refused before it had an identity or a valid body (401, 400, 413). */
-  rejected(code: string): void;
-}
+export type CallMetrics = CallObserver;
 
 /**
  * Everything a running Chokepoint holds, opened once: config, store, prices, routing, the
@@ -49,7 +44,10 @@ export interface Runtime {
   swapPrices(prices: PriceTable, router: Router): void;
   streams: StreamTracker;
   events: EventLog;
-  upstream: Upstream;
+  /** The model provider (adapters/providers.ts opens the one `provider.kind` names). */
+  provider: Provider;
+  /** The call path: every model call and priced tool call goes through it. */
+  calls: CallPath;
   keys: KeyRing;
   operatorSetup: OperatorSetup;
   metrics?: CallMetrics;
@@ -68,12 +66,9 @@ export interface Runtime {
   emulator?: Emulator;
   /** The in-process emulator's admin key (its cost and usage reports), random per start. */
   emulatorAdminKey?: string;
+  /** The emulator's API key (random per start for the in-process one). */
+  emulatorApiKey?: string;
   now(): number;
-  /** Exact input tokens from the provider's count_tokens, or undefined if it cannot say. */
-  countTokens(
-    body: MessagesBody,
-    headers?: Record<string, string | string[] | undefined>,
-  ): Promise<number | undefined>;
   /** The fullest budget of the identity, as a share of its ceiling (0..1). */
   utilisation(identity: Identity): Promise<number>;
   recordLedger(entry: LedgerInput): Promise<LedgerEntry>;
@@ -108,34 +103,18 @@ export async function openRuntime(
   const store = opts.store ?? (await openStore(config, now));
   const operatorSetup = loadOperators(config);
   const prices = new PriceTable(config.prices);
-  let emulatorClose: (() => Promise<void>) | undefined;
-  let baseUrl = config.provider.baseUrl ?? 'https://api.anthropic.com';
-  let apiKey = config.provider.apiKey ?? '';
-  let emulatorUrl: string | undefined;
-  let emulator: Emulator | undefined;
-  let emulatorAdminKey: string | undefined;
-  if (config.provider.kind === 'emulator' && !config.provider.baseUrl) {
-    apiKey = `sk-emulator-${randomBytes(12).toString('hex')}`;
-    emulatorAdminKey = randomAdminKey();
-    // Its bill is kept in the data folder: a reconciliation after a restart still sees it.
-    privateDir(config.dataDir);
-    emulator = createEmulator({
-      apiKey,
-      adminKey: emulatorAdminKey,
-      billingFile: join(config.dataDir, 'emulator-billing.jsonl'),
-    });
-    const l = await emulator.listen({ port: 0, host: '127.0.0.1' });
-    baseUrl = l.url;
-    emulatorUrl = l.url;
-    emulatorClose = l.close;
-    log.warn('provider is the in-process EMULATOR: no real model is called, no real money is spent', {
-      url: l.url,
-    });
-  } else if (config.provider.kind === 'emulator') {
-    apiKey = apiKey || 'sk-emulator-local';
-    emulatorUrl = baseUrl;
-  }
-  const upstream = new Upstream({ baseUrl, apiKey, timeoutMs: config.provider.timeoutMs });
+  const provider = await openProvider({
+    kind: config.provider.kind,
+    baseUrl: config.provider.baseUrl,
+    apiKey: config.provider.apiKey,
+    timeoutMs: config.provider.timeoutMs,
+    dataDir: () => {
+      privateDir(config.dataDir);
+      return config.dataDir;
+    },
+    warn: (message, fields) => log.warn(message, fields),
+  });
+  const emulator = emulatorOf(provider);
   const redisConns: Redis[] = [];
   let keys: KeyRing;
   let alarms: AlarmBackend;
@@ -167,29 +146,23 @@ export async function openRuntime(
     router: new Router(config.routing, prices),
     streams: new StreamTracker(),
     events: new EventLog(log, alarms),
-    upstream,
+    provider,
+    calls: new CallPath(callDeps(() => rt, provider)),
     keys,
     operatorSetup,
     ...(broadcast ? { broadcast } : {}),
-    emulatorUrl,
-    emulator,
-    ...(emulatorAdminKey ? { emulatorAdminKey } : {}),
+    ...(emulator
+      ? {
+          emulatorUrl: emulator.url,
+          emulatorApiKey: emulator.apiKey,
+          ...(emulator.instance ? { emulator: emulator.instance } : {}),
+          ...(emulator.adminKey ? { emulatorAdminKey: emulator.adminKey } : {}),
+        }
+      : {}),
     now,
     swapPrices(prices, router) {
       // On the core object itself: the services (and every face) read through to it.
       Object.assign(rt, { prices, router });
-    },
-    async countTokens(body, headers) {
-      const { max_tokens: _m, stream: _s, metadata: _md, ...rest } = body;
-      const res = await upstream.post(
-        'v1/messages/count_tokens',
-        Buffer.from(JSON.stringify(rest)),
-        headers ?? {},
-      );
-      const buf = await readBody(res.body);
-      if (res.status !== 200) return undefined;
-      const n = (JSON.parse(buf.toString('utf8')) as { input_tokens?: unknown }).input_tokens;
-      return typeof n === 'number' && n >= 0 ? n : undefined;
     },
     async utilisation(identity) {
       let max = 0;
@@ -208,11 +181,10 @@ export async function openRuntime(
     },
     async close() {
       await rt.reconcile?.close();
-      upstream.close();
       await keys.close();
       await rt.events.close();
       for (const c of redisConns) c.disconnect();
-      await emulatorClose?.();
+      await provider.close();
       await store.close();
     },
   };
@@ -280,6 +252,53 @@ export async function openRuntime(
 
   await replayUnsettled(rt, unsettledFile);
   return rt;
+}
+
+/**
+ * What the call path is handed: the runtime's parts, read live (a config reload swaps `prices`
+ * and `router`), and the observation sink (the metrics and the call log).
+ */
+function callDeps(rt: () => Runtime, provider: Provider): CallDeps {
+  const observer = callObserver(
+    () => rt().log,
+    () => rt().metrics,
+  );
+  let policy: CallDeps['policy'] | undefined;
+  return {
+    get store() {
+      return rt().store;
+    },
+    get prices() {
+      return rt().prices;
+    },
+    get router() {
+      return rt().router;
+    },
+    get streams() {
+      return rt().streams;
+    },
+    get events() {
+      return rt().events;
+    },
+    get log() {
+      return rt().log;
+    },
+    provider,
+    observer,
+    // Not reloaded (gateway and provider settings need a restart): read once.
+    get policy() {
+      const c = rt().config;
+      policy ??= {
+        inferenceGeo: c.gateway.inferenceGeo,
+        countTokensNearCeiling: c.provider.countTokensNearCeiling,
+      };
+      return policy;
+    },
+    now: () => rt().now(),
+    utilisation: (identity) => rt().utilisation(identity),
+    settleSafely: (r, entry) => rt().settleSafely(r, entry),
+    releaseSafely: (r, entry) => rt().releaseSafely(r, entry),
+  };
 }
 
 /**

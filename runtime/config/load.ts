@@ -20,7 +20,8 @@ export interface Config {
     reservationTtlMs: number;
   };
   provider: {
-    kind: 'emulator' | 'anthropic';
+    /** A kind adapters/providers.ts knows: `emulator`, `anthropic`, … */
+    kind: string;
     baseUrl?: string;
     /** Provider credential; never logged, never returned by any API. */
     apiKey?: string;

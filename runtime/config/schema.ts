@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { providerKinds } from '../../adapters/providers.ts';
 import { isScopeKey, SCOPE_KINDS } from '../identity.ts';
 import { tryParseUsd } from '../money.ts';
 import type { WindowSpec } from '../store/port.ts';
@@ -166,8 +167,14 @@ export const configSchema = z.strictObject({
     .prefault({}),
   provider: z
     .strictObject({
-      /** `emulator` (default without ANTHROPIC_API_KEY) or `anthropic`. */
-      kind: z.enum(['emulator', 'anthropic']).optional(),
+      /** `emulator` (default without ANTHROPIC_API_KEY), `anthropic`, or any kind adapters/providers.ts registers. */
+      kind: z
+        .string()
+        .refine((k) => providerKinds().includes(k), {
+          error: (i) =>
+            `unknown provider ${JSON.stringify(i.input)}: expected one of ${providerKinds().join(', ')}`,
+        })
+        .optional(),
       baseUrl: z.string().url().optional(),
       /** Per-call timeout towards the provider. */
       timeout: duration.default(10 * 60_000),

@@ -52,6 +52,11 @@ const ANTHROPIC_TYPE: Record<RefusalCode, string> = {
 
 export class Refusal extends Error {
   readonly status: number;
+  /** `budget_exhausted`: the budget the call would pass, and what the call may cost at most. */
+  budget?: Budget;
+  amount?: Micros;
+  /** `killed`: the switch that covers the caller. */
+  kill?: KillSwitch;
   constructor(
     readonly code: RefusalCode,
     message: string,
@@ -112,22 +117,27 @@ export function budgetExhausted(b: Budget, amount: Micros, now: number): Refusal
           b.reserved ? `, reserved ${usd(b.reserved)}` : ''
         }, this call may cost up to ${usd(amount)})`;
   const retryAfter = b.resetsAt === null || b.state === 'frozen' ? undefined : (b.resetsAt - now) / 1000;
-  return new Refusal(
+  const refusal = new Refusal(
     'budget_exhausted',
     message,
     { budget: budgetView(b), call_may_cost_usd: formatUsd(amount) },
     retryAfter,
   );
+  refusal.budget = b;
+  refusal.amount = amount;
+  return refusal;
 }
 
 export function killed(k: KillSwitch): Refusal {
-  return new Refusal(
+  const refusal = new Refusal(
     'killed',
     // Gateway callers see the scope and when; who set it and why stay with the operators (the
     // inbox, the audit log): a kill switch's reason may name people or incidents.
     `killed: a kill switch on ${k.scope} refuses this call (set ${new Date(k.at).toISOString()}; ask your Chokepoint operators)`,
     { kill_switch: { scope: k.scope, at: new Date(k.at).toISOString() } },
   );
+  refusal.kill = k;
+  return refusal;
 }
 
 export function invalidRequest(field: string, problem: string): Refusal {

@@ -1,6 +1,7 @@
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
-import type { CallRecord } from '../gateway/call.ts';
-import { type Identity, parseScope, type ScopeKind } from '../identity.ts';
+import type { CallRecord, ModelCall } from '../gateway/call.ts';
+import type { CallObserver, CallTiming } from '../gateway/observe.ts';
+import { parseScope, type ScopeKind } from '../identity.ts';
 import type { Runtime } from '../runtime.ts';
 
 /**
@@ -30,17 +31,6 @@ export const DEFAULT_METRICS: MetricsSettings = {
   maxLabelValues: 200,
   process: true,
 };
-
-export interface CallTiming {
-  /** performance.now() at the start of the call path. */
-  started: number;
-  /** When admission (route, price, reserve) finished. */
-  admitted?: number;
-  /** When the provider's response head arrived (or the request failed). */
-  responded?: number;
-  /** When the call path finished. */
-  ended: number;
-}
 
 const CLASSES = [
   ['input', 'input'],
@@ -76,7 +66,7 @@ interface Series {
 // Process metrics are per process, not per runtime: one registry, made once.
 let processRegistry: Registry | undefined;
 
-export class Metrics {
+export class Metrics implements CallObserver {
   readonly registry = new Registry();
   readonly contentType = this.registry.contentType;
   private readonly teams: Bounded;
@@ -189,8 +179,8 @@ export class Metrics {
   }
 
   /** One model call, whatever its outcome. */
-  call(identity: Identity, r: CallRecord, t: CallTiming): void {
-    const team = this.teams.get(identity.team);
+  call(call: Pick<ModelCall, 'identity'>, r: CallRecord, t: CallTiming): void {
+    const team = this.teams.get(call.identity.team);
     // A refused call's model may be anything the caller typed: only priced models are labels,
     // by their canonical id (aliases and dated ids are one series, as on the provider's bill).
     const priced = this.rt.prices.lookup(r.model)?.model;
@@ -221,7 +211,7 @@ export class Metrics {
   }
 
   /** A gateway request refused before it had an identity or a valid body (401, 400, 413). */
-  rejected(code: string): void {
+  rejected(_requestId: string, code: string): void {
     this.refusals.labels(this.codes.get(code), 'unknown').inc();
   }
 

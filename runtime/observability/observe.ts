@@ -1,21 +1,42 @@
 import type { CallRecord, ModelCall } from '../gateway/call.ts';
+import type { CallObserver, CallTiming } from '../gateway/observe.ts';
+import type { Logger } from '../log.ts';
 import { formatUsd } from '../money.ts';
-import type { Runtime } from '../runtime.ts';
-import type { CallTiming } from './metrics.ts';
 
 const ms = (from: number | undefined, to: number | undefined) =>
   from === undefined || to === undefined ? undefined : Math.round((to - from) * 10) / 10;
 
+const INFO = new Set(['debug', 'info']);
+
 /**
- * The call path's last step: the counters, and one structured log line per call at `info`
+ * The call path's observation sink: the counters (`metrics`, read on each call: the Prometheus
+ * metrics, when this process keeps them; `log` likewise, a test may swap it), and one structured log line per call at `info`
  * (request id, identity, model, tokens, cost, outcome, timings). Nothing is built when the log
  * level is above info. The line holds ids, never a secret: the key's id, not the key.
  */
-export function observeCall(rt: Runtime, call: ModelCall, r: CallRecord, t: CallTiming): void {
-  rt.metrics?.call(call.identity, r, t);
-  if (!infoEnabled(rt)) return;
+export function callObserver(log: () => Logger, metrics: () => CallObserver | undefined): CallObserver {
+  return {
+    call(call, r, t) {
+      metrics()?.call(call, r, t);
+      const l = log();
+      if (INFO.has(l.level)) logCall(l, call, r, t);
+    },
+    rejected(requestId, code, status) {
+      metrics()?.rejected(requestId, code, status);
+      const l = log();
+      if (INFO.has(l.level)) l.info('model call', { requestId, outcome: 'refused', status, code });
+    },
+  };
+}
+
+function logCall(
+  log: Logger,
+  call: Pick<ModelCall, 'identity' | 'requestId' | 'body'>,
+  r: CallRecord,
+  t: CallTiming,
+): void {
   const id = call.identity;
-  rt.log.info('model call', {
+  log.info('model call', {
     requestId: call.requestId,
     outcome: r.outcome,
     status: r.status,
@@ -39,15 +60,4 @@ export function observeCall(rt: Runtime, call: ModelCall, r: CallRecord, t: Call
     ...(t.admitted !== undefined ? { admitMs: ms(t.started, t.admitted) } : {}),
     ...(t.responded !== undefined ? { providerMs: ms(t.admitted, t.responded) } : {}),
   });
-}
-
-/** A request refused at the gateway's door (no key, bad JSON, body too large): counted and logged. */
-export function observeRejected(rt: Runtime, requestId: string, code: string, status: number): void {
-  rt.metrics?.rejected(code);
-  if (infoEnabled(rt)) rt.log.info('model call', { requestId, outcome: 'refused', status, code });
-}
-
-const INFO = new Set(['debug', 'info']);
-function infoEnabled(rt: Runtime): boolean {
-  return INFO.has(rt.log.level);
 }

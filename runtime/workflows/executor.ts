@@ -1,41 +1,14 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { hostname } from 'node:os';
-import { performance } from 'node:perf_hooks';
-import { type AnyActorRef, createActor, fromPromise } from 'xstate';
-import { modelCall, type Sink } from '../gateway/call.ts';
-import { budgetExhausted } from '../gateway/refusal.ts';
+import { createActor, fromPromise } from 'xstate';
 import { newId } from '../ids.ts';
-import { tryParseUsd } from '../money.ts';
 import type { Runtime } from '../runtime.ts';
-import {
-  type Actor,
-  type Admission,
-  type AdmitRefusal,
-  type LedgerInput,
-  NO_TOKENS,
-  type Reservation,
-} from '../store/port.ts';
-import type {
-  Block,
-  LocalTool,
-  McpToolBinding,
-  ModelInput,
-  ModelOutput,
-  ToolInput,
-  ToolOutput,
-  ToolUse,
-  Workflow,
-} from './define.ts';
-import { truncateResult } from './mcp-tools.ts';
-import {
-  assemble,
-  type FrozenPrefix,
-  freezePrefix,
-  PrefixDriftError,
-  PrefixRegistry,
-  refuseOwnPrefix,
-} from './prompt.ts';
+import type { Actor } from '../store/port.ts';
+import { modelActor, toolActor } from './actors.ts';
+import type { ModelInput, ModelOutput, ToolInput, ToolOutput, Workflow } from './define.ts';
+import { type LiveRun, RunControl } from './live-run.ts';
+import { type FrozenPrefix, freezePrefix, PrefixDriftError, PrefixRegistry } from './prompt.ts';
 import {
   FINAL_STATES,
   type JournalEntry,
@@ -43,7 +16,6 @@ import {
   type RunFilter,
   type RunLimits,
   type RunRecord,
-  type RunState,
   type RunStore,
   type RunSummary,
   summary,
@@ -51,11 +23,11 @@ import {
 
 /**
  * The run executor: hosts a workflow version's machine as an XState actor and provides its
- * `model` and `tool` actors. Every model call goes through `modelCall` (identity with the run,
- * the run's spend box provisioned as the `run:<id>` budget, admission, ledger); every tool call
- * is checked against kill switches and approval gates and written to the ledger. Limits belong
- * to the runtime: hitting the spend box, the time box or the step cap SUSPENDS the run (reason
- * and numbers recorded; the call that would pass the limit is not made).
+ * `model` and `tool` actors (actors.ts: both metered through the call path). This file is the
+ * runs' lifecycle: start, resume, adopt and recover, kill and end, leases and kill polling; how a
+ * live run saves, halts and finishes is live-run.ts. Limits belong to the runtime: hitting the
+ * spend box, the time box or the step cap SUSPENDS the run (reason and numbers recorded; the call
+ * that would pass the limit is not made).
  *
  * Durability: after every step the persisted snapshot is saved, and every completed call is
  * journaled (with its ledger id) BEFORE the machine sees its result. A restored machine re-runs
@@ -120,25 +92,6 @@ export interface ResumeOptions {
   by?: Actor;
 }
 
-interface LiveRun {
-  record: RunRecord;
-  workflow: Workflow;
-  prefix: FrozenPrefix;
-  journal: Map<string, JournalEntry>;
-  actor?: AnyActorRef;
-  halted: boolean;
-  /** Aborts the call in flight (kill; a tool call at the time box). */
-  controller?: AbortController;
-  inflight?: Promise<unknown>;
-  inflightKind?: 'model' | 'tool';
-  timer?: NodeJS.Timeout;
-  saving: Promise<void>;
-  settled: Promise<void>;
-  settle(): void;
-}
-
-const never = <T>() => new Promise<T>(() => {});
-
 /** The broadcast topic of run changes. */
 const RUN_TOPIC = 'runs';
 
@@ -159,6 +112,7 @@ export class WorkflowExecutor {
   private readonly killPoll: NodeJS.Timeout;
   private closed = false;
   private unsubscribe: Promise<() => void> | undefined;
+  private readonly control: RunControl;
 
   constructor(
     private readonly rt: Runtime,
@@ -168,6 +122,13 @@ export class WorkflowExecutor {
     this.runs = o.runs ?? new MemoryRunStore(rt.now);
     this.owner = o.owner ?? `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
     this.leaseMs = o.leaseMs ?? 30_000;
+    this.control = new RunControl(
+      rt,
+      this.runs,
+      this.owner,
+      (id) => this.live.delete(id),
+      (record) => this.emit(record),
+    );
     this.events.setMaxListeners(0);
     this.views.setMaxListeners(0);
     this.heartbeat = setInterval(() => void this.renewLeases(), Math.max(50, this.leaseMs / 3));
@@ -426,7 +387,7 @@ export class WorkflowExecutor {
   async kill(id: string, by: Actor): Promise<RunRecord> {
     const live = this.live.get(id);
     if (live && !live.halted) {
-      this.halt(live, 'killed', 'killed', { by: by.actor, why: by.reason });
+      this.control.halt(live, 'killed', 'killed', { by: by.actor, why: by.reason });
       return this.wait(id);
     }
     if (live) return this.wait(id);
@@ -476,7 +437,7 @@ export class WorkflowExecutor {
       try {
         const kill = await this.rt.store.killedBy(run.record.identity);
         if (kill && !run.halted) {
-          this.halt(run, 'killed', kill.scope === `run:${run.record.id}` ? 'killed' : 'kill_switch', {
+          this.control.halt(run, 'killed', kill.scope === `run:${run.record.id}` ? 'killed' : 'kill_switch', {
             scope: kill.scope,
             by: kill.actor,
             why: kill.reason,
@@ -499,7 +460,7 @@ export class WorkflowExecutor {
     clearInterval(this.heartbeat);
     clearInterval(this.killPoll);
     const runs = [...this.live.values()];
-    for (const run of runs) if (!run.halted) this.halt(run, 'running', 'handed_back');
+    for (const run of runs) if (!run.halted) this.control.halt(run, 'running', 'handed_back');
     await Promise.all(runs.map((r) => r.settled));
   }
 
@@ -529,7 +490,7 @@ export class WorkflowExecutor {
         const run = this.live.get(id);
         if (!run || run.halted) continue;
         this.rt.log.error('lost the lease on a run: stopping it here', { run: id, owner: this.owner });
-        this.halt(run, 'running', 'lease_lost');
+        this.control.halt(run, 'running', 'lease_lost');
       }
     } catch (err) {
       this.rt.log.warn('could not renew run leases', { error: err });
@@ -554,8 +515,10 @@ export class WorkflowExecutor {
     this.live.set(record.id, run);
     const machine = workflow.machine.provide({
       actors: {
-        model: fromPromise<ModelOutput, ModelInput>(({ input, signal }) => this.model(run, input, signal)),
-        tool: fromPromise<ToolOutput, ToolInput>(({ input, signal }) => this.tool(run, input, signal)),
+        model: fromPromise<ModelOutput, ModelInput>(({ input }) => modelActor(this.control, run, input)),
+        tool: fromPromise<ToolOutput, ToolInput>(({ input, signal }) =>
+          toolActor(this.control, run, input, signal),
+        ),
       },
     });
     const actor = createActor(machine, {
@@ -567,555 +530,18 @@ export class WorkflowExecutor {
       next: (snap) => {
         if (run.halted) return;
         record.snapshot = actor.getPersistedSnapshot();
-        if (snap.status === 'done') this.finish(run, 'done', { output: snap.output });
-        else this.save(run);
+        if (snap.status === 'done') this.control.finish(run, 'done', { output: snap.output });
+        else this.control.save(run);
       },
       error: (err) => {
-        if (!run.halted) this.finish(run, 'failed', { reason: 'error', error: (err as Error).message });
+        if (!run.halted)
+          this.control.finish(run, 'failed', { reason: 'error', error: (err as Error).message });
       },
     });
     const left = record.clockStart + record.limits.time - this.rt.now();
-    run.timer = setTimeout(() => this.halt(run, 'suspended', 'time_box'), Math.max(0, left));
+    run.timer = setTimeout(() => this.control.halt(run, 'suspended', 'time_box'), Math.max(0, left));
     run.timer.unref();
     this.emit(record);
     actor.start();
-  }
-
-  private save(run: LiveRun): void {
-    run.record.updatedAt = this.rt.now();
-    const copy = structuredClone(run.record);
-    run.saving = run.saving
-      .then(() => this.runs.save(copy))
-      .catch((err) => this.rt.log.error('could not save a run', { error: err, run: copy.id }));
-  }
-
-  private finish(
-    run: LiveRun,
-    state: RunState,
-    extra: { reason?: string; error?: string; output?: unknown; detail?: Record<string, unknown> },
-  ): void {
-    run.halted = true;
-    clearTimeout(run.timer);
-    const handBack = state === 'running';
-    if (extra.reason === 'lease_lost') {
-      // Another process holds the run now: whatever this one has is stale, write nothing.
-      void Promise.allSettled([run.inflight, run.saving]).then(() => {
-        this.live.delete(run.record.id);
-        run.settle();
-      });
-      return;
-    }
-    if (!handBack) {
-      Object.assign(run.record, extra, { state });
-      if (state === 'suspended') run.record.suspensions++;
-      else run.record.endedAt = this.rt.now();
-    }
-    this.save(run);
-    void Promise.allSettled([run.inflight, run.saving]).then(async () => {
-      await this.runs.unclaim(run.record.id, this.owner).catch(() => {});
-      this.live.delete(run.record.id);
-      if (!handBack) this.emit(run.record);
-      run.settle();
-    });
-  }
-
-  /** Stops the run where it is: the in-flight call aborted, the pending invocation kept in the
-   * saved snapshot (a resume re-runs it). Returns a promise that never settles, for the actor. */
-  private halt<T>(
-    run: LiveRun,
-    state: RunState,
-    reason: string,
-    detail: Record<string, unknown> = {},
-  ): Promise<T> {
-    if (run.halted) return never();
-    run.halted = true;
-    clearTimeout(run.timer);
-    if (run.actor) run.record.snapshot = run.actor.getPersistedSnapshot();
-    // A model call in flight at the time box or a hand-back is let finish (bounded by the provider
-    // timeout) and journaled: aborting it would leave a call the provider bills and we never
-    // learn the usage of, and the resume would make (and pay for) it again. A kill aborts it.
-    const letFinish = run.inflightKind === 'model' && (state === 'suspended' || state === 'running');
-    if (!letFinish) run.controller?.abort(reason);
-    run.actor?.stop();
-    const inflight = run.inflight;
-    void (async () => {
-      await inflight?.catch(() => {});
-      const numbers = state === 'running' ? {} : await this.numbers(run).catch(() => ({}));
-      this.finish(run, state, { reason, detail: { ...numbers, ...detail } });
-    })();
-    return never();
-  }
-
-  private async numbers(run: LiveRun): Promise<Record<string, unknown>> {
-    const budget = await this.rt.store.getBudget(`run:${run.record.id}`);
-    return {
-      spent: budget?.spent ?? 0,
-      spendBox: run.record.limits.spend,
-      steps: run.record.steps,
-      stepCap: run.record.limits.steps,
-      elapsedMs: this.rt.now() - run.record.clockStart,
-      timeBox: run.record.limits.time,
-    };
-  }
-
-  /** A limit the next call would pass, if any. The spend box is checked by admission itself. */
-  private limitHit(run: LiveRun): string | undefined {
-    const r = run.record;
-    if (r.steps >= r.limits.steps) return 'step_cap';
-    if (this.rt.now() - r.clockStart >= r.limits.time) return 'time_box';
-    return undefined;
-  }
-
-  private async journaled(run: LiveRun, entry: Omit<JournalEntry, 'at'>): Promise<void> {
-    const full = { ...entry, at: this.rt.now() };
-    run.journal.set(entry.key, full);
-    run.record.steps++;
-    // Written before the machine sees the result: a crash after this never repeats the call.
-    await this.runs.appendJournal(run.record.id, full);
-  }
-
-  private failDrift(run: LiveRun, message: string | undefined): Promise<never> {
-    this.finish(run, 'failed', { reason: 'prefix_drift', error: message });
-    run.actor?.stop();
-    return never();
-  }
-
-  private async model(run: LiveRun, input: ModelInput, _signal: AbortSignal): Promise<ModelOutput> {
-    const key = journalKey('model', input);
-    const hit = run.journal.get(key);
-    if (hit) return hit.result as ModelOutput;
-    try {
-      refuseOwnPrefix(run.prefix, input);
-    } catch (err) {
-      if (err instanceof PrefixDriftError) return this.failDrift(run, err.message);
-      throw err;
-    }
-    const limit = this.limitHit(run);
-    if (limit) return this.halt(run, 'suspended', limit);
-    const { workflow, record } = run;
-    const model = workflow.models[input.step ?? 'default'] ?? workflow.models.default;
-    const body = assemble(run.prefix, input.messages, {
-      model,
-      maxTokens: input.maxTokens ?? 1024,
-      toolChoice: input.toolChoice,
-    });
-    // Not tied to the actor's signal: only `halt` aborts a model call (a kill; see there).
-    const controller = new AbortController();
-    run.controller = controller;
-    const sink = new CollectingSink();
-    const requestId = newId('req');
-    // The call and its journal entry are one in-flight unit: a halt waits for both, so a call
-    // that completed (and was billed) is journaled even if the run stopped meanwhile, and a
-    // resume answers it from the journal instead of paying for it again.
-    const unit = (async () => {
-      const result = await modelCall(
-        this.rt,
-        {
-          identity: record.identity,
-          requestId,
-          body,
-          streamKey: `run:${record.id}`,
-          driftPolicy: 'refuse',
-          signal: controller.signal,
-          provision: { [`run:${record.id}`]: runBudget(record) },
-        },
-        sink,
-      );
-      const answer = sink.json() as Record<string, unknown> & {
-        chokepoint?: Record<string, unknown> & { budget?: { scope?: string } };
-        error?: { message?: string };
-      };
-      if (result.outcome !== 'ok') return { result, answer };
-      const content = (answer.content ?? []) as Block[];
-      const output: ModelOutput = {
-        message: { role: 'assistant', content },
-        text: content
-          .filter((b) => b.type === 'text')
-          .map((b) => b.text as string)
-          .join(''),
-        toolUses: content.filter((b): b is ToolUse & Block => b.type === 'tool_use'),
-        stopReason: String(answer.stop_reason ?? ''),
-        model: result.model,
-      };
-      await this.journaled(run, {
-        key,
-        kind: 'model',
-        name: result.model,
-        result: output,
-        ledgerId: result.ledgerId,
-      });
-      return { result, answer, output };
-    })();
-    run.inflight = unit;
-    run.inflightKind = 'model';
-    const { result, answer, output } = await unit.finally(() => {
-      run.inflight = undefined;
-      run.inflightKind = undefined;
-      run.controller = undefined;
-    });
-    if (run.halted) return never();
-    if (result.outcome === 'refused') {
-      const cp = answer.chokepoint ?? {};
-      if (result.code === 'budget_exhausted') {
-        const scope = cp.budget?.scope;
-        const mayCost =
-          typeof cp.call_may_cost_usd === 'string' ? tryParseUsd(cp.call_may_cost_usd) : undefined;
-        return this.halt(run, 'suspended', scope === `run:${record.id}` ? 'spend_box' : 'budget_exhausted', {
-          budget: scope,
-          message: answer.error?.message,
-          ...(mayCost === undefined ? {} : { nextCallMax: mayCost }),
-        });
-      }
-      if (result.code === 'killed') return this.halt(run, 'killed', 'kill_switch', cp);
-      if (result.code === 'prefix_drift') return this.failDrift(run, answer.error?.message);
-    }
-    if (!output) {
-      throw new Error(`model call failed (${result.code ?? result.status}): ${answer.error?.message ?? ''}`);
-    }
-    return output;
-  }
-
-  private async tool(run: LiveRun, input: ToolInput, signal: AbortSignal): Promise<ToolOutput> {
-    const key = journalKey('tool', input);
-    const hit = run.journal.get(key);
-    if (hit) return hit.result as ToolOutput;
-    const limit = this.limitHit(run);
-    if (limit) return this.halt(run, 'suspended', limit);
-    const { workflow, record } = run;
-    const identity = record.identity;
-    const kill = await this.rt.store.killedBy(identity);
-    if (kill) {
-      return this.halt(run, 'killed', kill.scope === `run:${record.id}` ? 'killed' : 'kill_switch', {
-        scope: kill.scope,
-        by: kill.actor,
-        why: kill.reason,
-      });
-    }
-    // The allow-list: the workflow's own tools and the allowed tools of its MCP servers. Anything
-    // else is refused without a call; the model is told so and may carry on.
-    const local = Object.hasOwn(workflow.tools, input.name) ? workflow.tools[input.name] : undefined;
-    const mcp =
-      workflow.mcpTools && Object.hasOwn(workflow.mcpTools, input.name)
-        ? workflow.mcpTools[input.name]
-        : undefined;
-    if (!local && !mcp) {
-      const refused = {
-        content: `tool not allowed: '${input.name}' is not one of this workflow's tools`,
-        isError: true,
-      };
-      return this.toolDone(
-        run,
-        key,
-        { name: input.name, outcome: 'refused', code: 'tool_not_allowed', started: performance.now() },
-        refused,
-      );
-    }
-    if (workflow.approvals.includes(input.name) && !record.grants.includes(key)) {
-      if (!record.grants.includes(`deny:${key}`)) {
-        return this.halt(run, 'suspended', 'approval_required', {
-          tool: input.name,
-          input: input.input,
-          key,
-          ...(mcp ? { server: mcp.server } : {}),
-        });
-      }
-      const refused = {
-        content: `A human refused this call to ${input.name}; do not retry it.`,
-        isError: true,
-      };
-      return this.toolDone(
-        run,
-        key,
-        { name: input.name, outcome: 'refused', code: 'approval_denied', started: performance.now() },
-        refused,
-      );
-    }
-    // The tool call, its ledger entry and its journal entry are one in-flight unit (see model()):
-    // a tool that completed while the run was stopping is journaled, so a resume never runs a
-    // consequential call twice; one cut short by the stop (an error) is run again on resume.
-    const controller = new AbortController();
-    signal.addEventListener('abort', () => controller.abort(signal.reason), { once: true });
-    run.controller = controller;
-    const unit = mcp
-      ? this.mcpUnit(run, key, input, mcp, controller)
-      : this.localUnit(run, key, input, local!, controller);
-    run.inflight = unit;
-    run.inflightKind = 'tool';
-    const { output, refusal } = await unit.finally(() => {
-      run.inflight = undefined;
-      run.inflightKind = undefined;
-      run.controller = undefined;
-    });
-    if (run.halted) return never();
-    if (refusal?.code === 'killed') {
-      const k = refusal.kill;
-      return this.halt(run, 'killed', k.scope === `run:${record.id}` ? 'killed' : 'kill_switch', {
-        scope: k.scope,
-        by: k.actor,
-        why: k.reason,
-      });
-    }
-    if (refusal?.code === 'budget_exhausted') {
-      // A priced tool is admitted like a model call: the run stops before passing a box.
-      const scope = refusal.budget.scope;
-      return this.halt(run, 'suspended', scope === `run:${record.id}` ? 'spend_box' : 'budget_exhausted', {
-        budget: scope,
-        message: budgetExhausted(refusal.budget, refusal.amount, this.rt.now()).message,
-        nextCallMax: refusal.amount,
-        tool: input.name,
-      });
-    }
-    if (!output) return never();
-    return output;
-  }
-
-  /** One local tool call as an in-flight unit: input validated, run with the abort signal,
-   * ledger entry, journal entry. */
-  private async localUnit(
-    run: LiveRun,
-    key: string,
-    input: ToolInput,
-    tool: LocalTool,
-    controller: AbortController,
-  ): Promise<ToolUnit> {
-    const started = performance.now();
-    let output: ToolOutput;
-    let code: string | undefined;
-    let outcome: 'ok' | 'error' = 'ok';
-    try {
-      const schema = tool.input_schema as {
-        safeParse?: (v: unknown) => { success: boolean; data?: unknown };
-      };
-      const parsed = schema.safeParse ? schema.safeParse(input.input) : { success: true, data: input.input };
-      if (!parsed.success) throw new Error(`invalid input for ${input.name}: ${JSON.stringify(input.input)}`);
-      const value = await tool.run(parsed.data as never, { runId: run.record.id, signal: controller.signal });
-      output = { content: typeof value === 'string' ? value : JSON.stringify(value), isError: false };
-    } catch (err) {
-      output = { content: (err as Error).message, isError: true };
-      code = 'tool_error';
-      outcome = 'error';
-    }
-    if (run.halted && outcome !== 'ok') return {};
-    const bytes = Buffer.byteLength(output.content ?? '', 'utf8');
-    return {
-      output: await this.toolDone(run, key, { name: input.name, outcome, code, started, bytes }, output),
-    };
-  }
-
-  /**
-   * One MCP tool call as an in-flight unit: price admitted (if the tool has one) → call with the
-   * server's timeout and the run's abort signal (kill, time box) → result truncated to
-   * `mcp.maxResultBytes` → ledger entry (settling the price) → journal. A refused admission
-   * comes back as `refusal` for the caller to suspend or stop the run on.
-   */
-  private async mcpUnit(
-    run: LiveRun,
-    key: string,
-    input: ToolInput,
-    tool: McpToolBinding,
-    controller: AbortController,
-  ): Promise<ToolUnit> {
-    const { record } = run;
-    const started = performance.now();
-    const requestId = newId('req');
-    const name = tool.name;
-    let reservation: Reservation | undefined;
-    if (tool.price > 0) {
-      let admission: Admission;
-      try {
-        admission = await this.rt.store.admit({
-          identity: record.identity,
-          amount: tool.price,
-          provision: { [`run:${record.id}`]: runBudget(record) },
-          requestId,
-          kind: 'tool',
-          name,
-        });
-      } catch (err) {
-        // Enforcement cannot decide: fail closed, as a model call does (the run fails).
-        await this.toolLedger(run, {
-          requestId,
-          name,
-          outcome: 'refused',
-          code: 'enforcement_unavailable',
-          started,
-        }).catch(() => undefined);
-        throw err;
-      }
-      if (!admission.ok) {
-        await this.toolLedger(run, {
-          requestId,
-          name,
-          outcome: 'refused',
-          code: admission.refusal.code,
-          started,
-        });
-        return { refusal: admission.refusal };
-      }
-      reservation = admission.reservation;
-    }
-    const args = input.input;
-    if (typeof args !== 'object' || args === null || Array.isArray(args)) {
-      const output = { content: `invalid input for ${name}: expected an object of arguments`, isError: true };
-      return {
-        output: await this.toolDone(
-          run,
-          key,
-          { requestId, name, outcome: 'error', code: 'invalid_input', started },
-          output,
-          reservation,
-        ),
-      };
-    }
-    const timeoutMs = tool.timeoutMs ?? this.rt.config.mcp.timeoutMs;
-    let result: Awaited<ReturnType<McpToolBinding['call']>> | undefined;
-    let failure: (Error & { kind?: string }) | undefined;
-    try {
-      // The same key on every attempt of this call (the journal key is a content address of it):
-      // a server that honours it does not carry out twice a call a time box or kill cut short.
-      result = await tool.call(args as Record<string, unknown>, {
-        signal: controller.signal,
-        timeoutMs,
-        idempotencyKey: `${record.id}/${key}`,
-      });
-    } catch (err) {
-      failure = err as Error & { kind?: string };
-    }
-    if (!result) {
-      const kind = failure?.kind;
-      const code = controller.signal.aborted ? 'aborted' : (MCP_FAILURE_CODES[kind ?? ''] ?? 'mcp_error');
-      // A call that was sent may have been carried out (and billed): only one never sent is free.
-      const entry: ToolEntry = {
-        requestId,
-        name,
-        outcome: 'error',
-        code,
-        started,
-        cost: kind === 'unreachable' ? 0 : tool.price,
-      };
-      if (run.halted) {
-        // Cut short by the stop: recorded, not journaled (a resume makes the call again).
-        await this.toolLedger(run, entry, reservation);
-        return {};
-      }
-      const output = { content: `${name} failed: ${failure?.message ?? 'no result'}`, isError: true };
-      return { output: await this.toolDone(run, key, entry, output, reservation) };
-    }
-    const output = {
-      content: truncateResult(result.content, this.rt.config.mcp.maxResultBytes),
-      isError: result.isError,
-    };
-    const entry: ToolEntry = {
-      requestId,
-      name,
-      outcome: result.isError ? 'error' : 'ok',
-      code: result.isError ? 'tool_error' : undefined,
-      started,
-      bytes: result.bytes,
-      cost: tool.price,
-    };
-    return { output: await this.toolDone(run, key, entry, output, reservation) };
-  }
-
-  /** The tool call's ledger entry (tools cost nothing unless priced) and journal entry. */
-  private async toolDone(
-    run: LiveRun,
-    key: string,
-    entry: ToolEntry,
-    output: ToolOutput,
-    reservation?: Reservation,
-  ): Promise<ToolOutput> {
-    const ledgerId = await this.toolLedger(run, entry, reservation);
-    await this.journaled(run, { key, kind: 'tool', name: entry.name, result: output, ledgerId });
-    return output;
-  }
-
-  /** A tool call's ledger entry: appended, or settling (priced, sent) / releasing its reservation. */
-  private async toolLedger(
-    run: LiveRun,
-    e: ToolEntry,
-    reservation?: Reservation,
-  ): Promise<string | undefined> {
-    const cost = reservation ? (e.cost ?? 0) : 0;
-    const entry: LedgerInput = {
-      requestId: e.requestId ?? newId('req'),
-      identity: run.record.identity,
-      kind: 'tool',
-      name: e.name,
-      tokens: { ...NO_TOKENS },
-      reserved: reservation?.amount ?? 0,
-      cost,
-      outcome: e.outcome,
-      code: e.code,
-      latencyMs: Math.round(performance.now() - e.started),
-      ...(e.bytes === undefined ? {} : { bytes: e.bytes }),
-    };
-    if (!reservation) return (await this.rt.store.appendLedger(entry)).id;
-    const done =
-      cost > 0
-        ? await this.rt.settleSafely(reservation, entry)
-        : await this.rt.releaseSafely(reservation, entry);
-    return done?.id;
-  }
-}
-
-/** What a tool call's in-flight unit ends with: its output, a refused admission, or neither
- * (cut short by a stop). */
-interface ToolUnit {
-  output?: ToolOutput;
-  refusal?: AdmitRefusal;
-}
-
-interface ToolEntry {
-  requestId?: string;
-  name: string;
-  outcome: 'ok' | 'error' | 'refused';
-  code?: string;
-  /** performance.now() when the call began. */
-  started: number;
-  bytes?: number;
-  /** The price to settle (priced MCP tools). */
-  cost?: number;
-}
-
-/** Ledger codes of MCP calls that brought no result, by the client's failure kind. */
-const MCP_FAILURE_CODES: Record<string, string> = {
-  unreachable: 'mcp_unreachable',
-  timeout: 'tool_timeout',
-  aborted: 'aborted',
-  disconnected: 'mcp_disconnected',
-  protocol: 'mcp_error',
-};
-
-function runBudget(record: RunRecord) {
-  return { ceiling: record.limits.spend, window: 'total' as const, owner: `run ${record.id}` };
-}
-
-/** Content address of a call. The agent loop's inputs are unique per call (the conversation
- * grows; tool calls carry the model's tool_use id); a custom machine that makes the very same
- * call twice gets the first answer again. */
-export function journalKey(kind: 'model' | 'tool', input: unknown): string {
-  return `${kind}:${createHash('sha256').update(JSON.stringify(input)).digest('hex').slice(0, 32)}`;
-}
-
-/** Collects a model answer for a run instead of writing it to an HTTP response. */
-class CollectingSink implements Sink {
-  status = 0;
-  private readonly chunks: Buffer[] = [];
-  readonly gone = false;
-  head(status: number): void {
-    this.status = status;
-  }
-  chunk(data: Buffer): void {
-    this.chunks.push(data);
-  }
-  end(): void {}
-  json(): Record<string, unknown> {
-    const text = Buffer.concat(this.chunks).toString('utf8');
-    try {
-      return text ? (JSON.parse(text) as Record<string, unknown>) : {};
-    } catch {
-      return {};
-    }
   }
 }

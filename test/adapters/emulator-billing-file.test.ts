@@ -43,7 +43,7 @@ describe('the in-process emulator of `serve` keeps its bill in the data folder',
       const rt = await openRuntime(config, log);
       const client = new Anthropic({
         baseURL: rt.emulatorUrl!,
-        apiKey: rt.upstream.opts.apiKey,
+        apiKey: rt.emulatorApiKey!,
         maxRetries: 0,
       });
       await client.messages.create({

@@ -1,10 +1,10 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { getRequestListener } from '@hono/node-server';
 import { Hono } from 'hono';
-import { gatewayHandler } from '../../gateway/http.ts';
 import { Refusal } from '../../gateway/refusal.ts';
 import { metricsRoute } from '../../observability/route.ts';
 import type { Runtime } from '../../runtime.ts';
+import { gatewayHandler } from '../gateway/http.ts';
 import { mcpHttp } from '../mcp/http.ts';
 import { webApp } from '../web/app.tsx';
 import { approvalsApi } from './api/approvals.ts';

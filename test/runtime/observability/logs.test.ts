@@ -166,7 +166,7 @@ describe('request logs', () => {
       viewer,
       wrongOperator,
       fakeAnthropic,
-      h.rt.upstream.opts.apiKey,
+      h.rt.emulatorApiKey!,
       DEFAULT_ADMIN_KEY,
       wrongAdmin,
     ];

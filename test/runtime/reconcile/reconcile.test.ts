@@ -180,7 +180,7 @@ describe.each(['embedded', 'redis'] as Backend[])('reconciliation (%s backend)',
     // Straight to the provider with its own key: the ledger never sees it.
     const direct = new Anthropic({
       baseURL: h.rt.emulatorUrl!,
-      apiKey: h.rt.upstream.opts.apiKey,
+      apiKey: h.rt.emulatorApiKey!,
       maxRetries: 0,
     });
     const m = await direct.messages

@@ -1,7 +1,7 @@
-import type { Identity } from '../identity.ts';
-import type { PriceEntry } from '../pricing/prices.ts';
-import type { Runtime } from '../runtime.ts';
-import { Refusal } from './refusal.ts';
+import { Refusal } from '../../gateway/refusal.ts';
+import type { Identity } from '../../identity.ts';
+import type { PriceEntry } from '../../pricing/prices.ts';
+import type { Runtime } from '../../runtime.ts';
 
 /**
  * `GET /v1/models` and `GET /v1/models/{id}` in the Anthropic shape: the models this identity

@@ -1,14 +1,25 @@
 import type { IncomingMessage } from 'node:http';
-import { readBody } from '../../adapters/upstream.ts';
-import type { Identity } from '../identity.ts';
-import type { Micros } from '../money.ts';
-import type { Runtime } from '../runtime.ts';
-import { EnforcementUnavailableError, type LedgerInput, NO_TOKENS, type Reservation } from '../store/port.ts';
-import type { Sink } from './call.ts';
-import { actualCost, callCost, worstCase } from './cost.ts';
-import { checkBody, inspect } from './messages.ts';
-import { budgetExhausted, invalidRequest, killed, unavailable, unknownModel } from './refusal.ts';
-import { type ApiUsage, billedOf } from './usage.ts';
+import { type Provider, type ProviderResponse, readAll } from '../../../adapters/provider.ts';
+import { actualCost, callCost, worstCase } from '../../gateway/cost.ts';
+import { checkBody, inspect } from '../../gateway/messages.ts';
+import {
+  budgetExhausted,
+  invalidRequest,
+  killed,
+  Refusal,
+  unavailable,
+  unknownModel,
+} from '../../gateway/refusal.ts';
+import type { Sink } from '../../gateway/sink.ts';
+import type { Identity } from '../../identity.ts';
+import type { Micros } from '../../money.ts';
+import type { Runtime } from '../../runtime.ts';
+import {
+  EnforcementUnavailableError,
+  type LedgerInput,
+  NO_TOKENS,
+  type Reservation,
+} from '../../store/port.ts';
 
 /**
  * Message Batches (`/v1/messages/batches`). A batch is admitted as a whole when it is created:
@@ -47,6 +58,23 @@ export class Batches {
 
   constructor(private readonly rt: Runtime) {}
 
+  /** Message Batches are the provider's own API: passed through, where the provider has one. */
+  private pass(
+    method: string,
+    path: string,
+    body: Buffer | undefined,
+    headers: Parameters<NonNullable<Provider['passthrough']>>[3],
+    requestId?: string,
+  ): Promise<ProviderResponse> {
+    const provider = this.rt.provider;
+    if (!provider.passthrough) {
+      return Promise.reject(
+        new Refusal('not_found', `not_found: the ${provider.kind} provider has no Message Batches API`),
+      );
+    }
+    return provider.passthrough(method, path, body, headers, requestId);
+  }
+
   async handle(c: BatchRequest): Promise<void> {
     const sub = c.path.slice('/v1/messages/batches'.length); // '', '/{id}', '/{id}/results', ...
     const query = c.req.url?.includes('?') ? c.req.url.slice(c.req.url.indexOf('?')) : '';
@@ -54,15 +82,14 @@ export class Batches {
     const id = decodeURIComponent(sub.split('/')[1] ?? '');
     const batch = id ? this.open.get(id) : undefined;
     const body = c.method === 'POST' ? await c.readBody() : undefined;
-    const up = await this.rt.upstream.request(
+    const up = await this.pass(
       c.method,
       `v1/messages/batches${sub}${query}`,
       body,
       c.req.headers,
-      undefined,
       c.requestId,
     );
-    const buf = await readBody(up.body);
+    const buf = await readAll(up.body);
     // Settlement is durable before the client learns the batch has ended (or sees its results).
     if (batch && up.status === 200 && (sub.endsWith('/results') || ended(buf))) await this.settle(batch);
     c.sink.head(up.status, {
@@ -136,18 +163,11 @@ export class Batches {
     }
     const reservation = admission.reservation;
     const payload = rewritten ? Buffer.from(JSON.stringify({ ...json, requests })) : raw;
-    let up: Awaited<ReturnType<Runtime['upstream']['request']>>;
+    let up: ProviderResponse;
     let buf: Buffer;
     try {
-      up = await rt.upstream.request(
-        'POST',
-        'v1/messages/batches',
-        payload,
-        c.req.headers,
-        undefined,
-        c.requestId,
-      );
-      buf = await readBody(up.body);
+      up = await this.pass('POST', 'v1/messages/batches', payload, c.req.headers, c.requestId);
+      buf = await readAll(up.body);
     } catch (err) {
       await rt.releaseSafely(
         reservation,
@@ -191,8 +211,8 @@ export class Batches {
       this.open.delete(batch.id);
       return;
     }
-    const up = await rt.upstream.request('GET', `v1/messages/batches/${batch.id}/results`, undefined, {});
-    const buf = await readBody(up.body);
+    const up = await this.pass('GET', `v1/messages/batches/${batch.id}/results`, undefined, {});
+    const buf = await readAll(up.body);
     if (up.status !== 200) throw new Error(`batch ${batch.id} results answered ${up.status}`);
     const billed: LedgerInput[] = [];
     const unbilled: LedgerInput[] = [];
@@ -200,7 +220,7 @@ export class Batches {
       if (!line.trim()) continue;
       const r = JSON.parse(line) as {
         custom_id: string;
-        result?: { type?: string; message?: { model?: string; usage?: ApiUsage } };
+        result?: { type?: string; message?: { model?: string } };
       };
       const model = batch.models.get(r.custom_id) ?? r.result?.message?.model ?? 'unknown';
       const requestId = `${batch.id}:${r.custom_id}`;
@@ -208,7 +228,7 @@ export class Batches {
         unbilled.push(this.entry(batch.identity, requestId, model, 'error', r.result?.type ?? 'unknown'));
         continue;
       }
-      const b = billedOf(r.result.message?.usage);
+      const b = rt.provider.usageOf(r.result.message);
       b.options.batch = true;
       let cost: Micros;
       try {
@@ -270,8 +290,8 @@ export class Batches {
 
   private async check(batch: OpenBatch): Promise<void> {
     try {
-      const up = await this.rt.upstream.request('GET', `v1/messages/batches/${batch.id}`, undefined, {});
-      const buf = await readBody(up.body);
+      const up = await this.pass('GET', `v1/messages/batches/${batch.id}`, undefined, {});
+      const buf = await readAll(up.body);
       if (up.status === 200 && ended(buf)) await this.settle(batch);
     } catch (err) {
       this.rt.log.warn('could not check a message batch', { error: err, batch: batch.id });

@@ -1,15 +1,14 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { readBody } from '../../adapters/upstream.ts';
-import type { ApiKey, KeyRing } from '../auth/keys.ts';
-import { type Identity, isScopeKey } from '../identity.ts';
-import { newId } from '../ids.ts';
-import { observeRejected } from '../observability/observe.ts';
-import type { Runtime } from '../runtime.ts';
+import { readAll } from '../../../adapters/provider.ts';
+import type { ApiKey, KeyRing } from '../../auth/keys.ts';
+import { checkBody } from '../../gateway/messages.ts';
+import { invalidRequest, killed, Refusal, unavailable, unknownModel } from '../../gateway/refusal.ts';
+import { respondJson, respondRefusal, type Sink } from '../../gateway/sink.ts';
+import { type Identity, isScopeKey } from '../../identity.ts';
+import { newId } from '../../ids.ts';
+import type { Runtime } from '../../runtime.ts';
 import { Batches } from './batches.ts';
-import { modelCall, respondJson, respondRefusal, type Sink } from './call.ts';
-import { checkBody } from './messages.ts';
 import { listModels } from './models.ts';
-import { invalidRequest, killed, Refusal, unavailable, unknownModel } from './refusal.ts';
 
 /**
  * The Anthropic-compatible face: every `/v1/*` path. `POST /v1/messages` and its count_tokens
@@ -31,8 +30,7 @@ export function gatewayHandler(rt: Runtime, keys: KeyRing) {
         const raw = await readLimited(req, rt.config.server.maxBodyBytes);
         const body = checkBody(parseJson(raw));
         const streamKey = `${key.id}:${identity.workflow ?? ''}:${identity.session ?? ''}`;
-        await modelCall(
-          rt,
+        await rt.calls.model(
           {
             identity,
             requestId,
@@ -76,7 +74,7 @@ export function gatewayHandler(rt: Runtime, keys: KeyRing) {
     } catch (err) {
       if (!(err instanceof Refusal)) rt.log.error('gateway failed', { error: err, requestId });
       const refusal = err instanceof Refusal ? err : unavailable('internal error');
-      observeRejected(rt, requestId, refusal.code, refusal.status);
+      rt.calls.rejected(requestId, refusal.code, refusal.status);
       if (!res.headersSent) respondRefusal(sink, refusal, requestId);
       else res.end();
     }
@@ -167,8 +165,17 @@ async function countTokens(
     throw unavailable((err as Error).message);
   }
   if (kill) throw killed(kill);
-  const res = await rt.upstream.post(`v1/messages/count_tokens${queryOf(req.url)}`, raw, req.headers);
-  const buf = await readBody(res.body);
+  const provider = rt.provider;
+  if (!provider.passthrough) {
+    throw new Refusal('not_found', `not_found: the ${provider.kind} provider has no count_tokens`);
+  }
+  const res = await provider.passthrough(
+    'POST',
+    `v1/messages/count_tokens${queryOf(req.url)}`,
+    raw,
+    req.headers,
+  );
+  const buf = await readAll(res.body);
   sink.head(res.status, { 'content-type': 'application/json', 'request-id': requestId });
   sink.chunk(buf);
   sink.end();

@@ -5,13 +5,14 @@ import {
   type IncomingMessage,
 } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
+import { ProviderError } from '../provider.ts';
 
 /**
  * The pass-through client for an Anthropic-compatible Messages API (the real one or the
  * emulator). It forwards bytes: no re-serialising, no global fetch, pooled keep-alive sockets.
  * It knows the provider's wire protocol and credentials, nothing of budgets or policy.
  */
-export interface UpstreamOptions {
+export interface ClientOptions {
   baseUrl: string;
   /** The provider credential (sent as x-api-key); never the caller's key. */
   apiKey: string;
@@ -20,7 +21,7 @@ export interface UpstreamOptions {
   maxSockets?: number;
 }
 
-export interface UpstreamResponse {
+export interface ClientResponse {
   status: number;
   headers: IncomingHttpHeaders;
   body: IncomingMessage;
@@ -55,24 +56,14 @@ function forwarded(name: string): boolean {
   return !DROP.has(name) && !name.startsWith('x-chokepoint-');
 }
 
-export class UpstreamError extends Error {
-  constructor(
-    message: string,
-    readonly kind: 'timeout' | 'aborted' | 'network',
-  ) {
-    super(message);
-    this.name = 'UpstreamError';
-  }
-}
-
-export class Upstream {
+export class AnthropicClient {
   private readonly url: URL;
   private readonly agent: HttpAgent | HttpsAgent;
   private readonly send: typeof httpRequest;
   /** Resolved URLs by path: the API has a handful, resolving one per call is waste. */
   private readonly targets = new Map<string, URL>();
 
-  constructor(readonly opts: UpstreamOptions) {
+  constructor(readonly opts: ClientOptions) {
     this.url = new URL(opts.baseUrl.endsWith('/') ? opts.baseUrl : `${opts.baseUrl}/`);
     const https = this.url.protocol === 'https:';
     const agentOpts = { keepAlive: true, maxSockets: opts.maxSockets ?? 256, keepAliveMsecs: 30_000 };
@@ -91,7 +82,7 @@ export class Upstream {
     callerHeaders: Record<string, string | string[] | undefined>,
     signal?: AbortSignal,
     requestId?: string,
-  ): Promise<UpstreamResponse> {
+  ): Promise<ClientResponse> {
     return this.request('POST', path, body, callerHeaders, signal, requestId);
   }
 
@@ -103,7 +94,7 @@ export class Upstream {
     callerHeaders: Record<string, string | string[] | undefined>,
     signal?: AbortSignal,
     requestId?: string,
-  ): Promise<UpstreamResponse> {
+  ): Promise<ClientResponse> {
     const headers: Record<string, string> = {
       'content-type': 'application/json',
       'anthropic-version': '2023-06-01',
@@ -121,19 +112,19 @@ export class Upstream {
       this.targets.set(path, target);
     }
     return new Promise((resolve, reject) => {
-      if (signal?.aborted) return reject(new UpstreamError('aborted before the call', 'aborted'));
+      if (signal?.aborted) return reject(new ProviderError('aborted before the call', 'aborted'));
       const req = this.send(target, { method, headers, agent: this.agent, signal }, (res) => {
         resolve({ status: res.statusCode ?? 502, headers: res.headers, body: res });
       });
       req.setTimeout(this.opts.timeoutMs, () => {
         req.destroy(
-          new UpstreamError(`no answer from the provider within ${this.opts.timeoutMs} ms`, 'timeout'),
+          new ProviderError(`no answer from the provider within ${this.opts.timeoutMs} ms`, 'timeout'),
         );
       });
       req.on('error', (err) => {
-        if (err instanceof UpstreamError) reject(err);
-        else if ((err as Error).name === 'AbortError') reject(new UpstreamError('call aborted', 'aborted'));
-        else reject(new UpstreamError(`provider unreachable: ${(err as Error).message}`, 'network'));
+        if (err instanceof ProviderError) reject(err);
+        else if ((err as Error).name === 'AbortError') reject(new ProviderError('call aborted', 'aborted'));
+        else reject(new ProviderError(`provider unreachable: ${(err as Error).message}`, 'network'));
       });
       req.end(body);
     });
@@ -142,24 +133,4 @@ export class Upstream {
   close(): void {
     this.agent.destroy();
   }
-}
-
-/**
- * Reads a whole response body (small JSON answers: count_tokens, errors, non-streamed messages).
- * Rejects when the response breaks off (error, or closed before its end).
- */
-export function readBody(res: IncomingMessage): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let ended = false;
-    res.on('data', (c: Buffer) => chunks.push(c));
-    res.on('end', () => {
-      ended = true;
-      resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks));
-    });
-    res.on('error', reject);
-    res.on('close', () => {
-      if (!ended) reject(new Error('the response broke off before its end'));
-    });
-  });
 }

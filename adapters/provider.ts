@@ -1,0 +1,145 @@
+import type { IncomingHttpHeaders } from 'node:http';
+import type { Readable } from 'node:stream';
+
+/**
+ * The Provider port: what the call path needs from a model provider, and nothing of policy.
+ * A provider sends a request in its own wire format, reads usage off its answers (a whole JSON
+ * body, or a stream as it passes through), counts tokens, and maps its failures to three kinds.
+ * Prices, budgets and refusals stay in the runtime; an adapter knows wire formats only.
+ *
+ * Adding a provider is one adapter folder implementing this, one line in `providers.ts`, and one
+ * config value (`provider.kind`).
+ */
+
+export type CallerHeaders = Record<string, string | string[] | undefined>;
+
+/** Tokens by class, as providers bill them (a cache write split by its TTL). */
+export interface UsageTokens {
+  input: number;
+  cacheWrite5m: number;
+  cacheWrite1h: number;
+  cacheRead: number;
+  output: number;
+}
+
+/** Everything one answer is billed for. */
+export interface Usage {
+  /** All tokens of the call by class (sampling steps summed). */
+  tokens: UsageTokens;
+  /** Per model when sampling steps ran on other models (advisor, fallback); undefined otherwise. */
+  parts?: Array<{ model?: string; tokens: UsageTokens }>;
+  /** Server tools billed per use. */
+  serverTools?: { webSearch?: number; webFetch?: number; codeExecution?: number };
+  /** Price modifiers the provider reports it applied. */
+  options: { batch?: boolean; usOnly?: boolean; fast?: boolean };
+}
+
+export interface SendRequest {
+  /** The request body in the provider's wire format, sent byte for byte. */
+  body: Buffer;
+  /** The caller's query string (`?beta=true`), passed on as it came. */
+  query?: string;
+  /** Caller headers; the adapter drops credentials and hop-by-hop ones and adds its own. */
+  headers?: CallerHeaders;
+  /** Aborts the call (kill, time box). */
+  signal?: AbortSignal;
+  /** Our request id, sent along so the provider's bill can be matched to the ledger. */
+  requestId?: string;
+}
+
+/** The head of an answer, as soon as it arrives; the body is read once, by the caller. */
+export interface ProviderResponse {
+  status: number;
+  headers: IncomingHttpHeaders;
+  body: Readable;
+  /** True when the body is a stream of events (read with `streamReader()`). */
+  streaming: boolean;
+}
+
+/** Follows a streamed answer as its bytes pass through, without holding it. */
+export interface StreamReader {
+  feed(chunk: Buffer): void;
+  /**
+   * Where in `chunk` the answer's final event starts (-1: not in it). The gateway holds the
+   * answer back from there until the call is settled, so no client has a whole answer that
+   * was not charged.
+   */
+  finalAt(chunk: Buffer): number;
+  /** What the stream bills so far (at least what its deltas showed, if it broke off). */
+  usage(): Usage;
+  /** The provider's error type, if the stream carried an error event. */
+  readonly errorType?: string;
+}
+
+/** A provider call that brought no answer: no answer in time, aborted, or no connection. */
+export class ProviderError extends Error {
+  constructor(
+    message: string,
+    readonly kind: 'timeout' | 'aborted' | 'network',
+  ) {
+    super(message);
+    this.name = 'ProviderError';
+  }
+}
+
+export interface Provider {
+  readonly kind: string;
+  /** A model call; resolves with the answer's head. Rejects with a ProviderError. */
+  send(req: SendRequest): Promise<ProviderResponse>;
+  /** Usage and error type of a whole (non-streamed) answer. Throws on a body it cannot read. */
+  answer(status: number, body: Buffer): { usage?: Usage; errorType?: string };
+  /** Usage of one answer object already parsed (a batch result's message). */
+  usageOf(message: unknown): Usage;
+  streamReader(): StreamReader;
+  /** Exact input tokens of a request body, or undefined when the provider cannot say. */
+  countTokens(body: Record<string, unknown>, headers?: CallerHeaders): Promise<number | undefined>;
+  /** Maps whatever a call threw to a ProviderError. */
+  failure(err: unknown): ProviderError;
+  /**
+   * Any other path of the provider's own API (count_tokens, Message Batches), for the faces
+   * that speak that API. Providers without one leave it out.
+   */
+  passthrough?(
+    method: string,
+    path: string,
+    body: Buffer | undefined,
+    headers: CallerHeaders,
+    requestId?: string,
+  ): Promise<ProviderResponse>;
+  close(): Promise<void>;
+}
+
+export interface ProviderSettings {
+  kind: string;
+  baseUrl?: string;
+  /** The provider credential; never the caller's key. */
+  apiKey?: string;
+  /** No bytes for this long aborts a call. */
+  timeoutMs: number;
+  /** The data folder, made private on first use: where a provider may keep files (the emulator's bill). */
+  dataDir(): string;
+  /** Tells the operators something loudly (the emulator says no real model is called). */
+  warn(message: string, fields?: Record<string, unknown>): void;
+}
+
+export type ProviderFactory = (settings: ProviderSettings) => Promise<Provider>;
+
+/**
+ * Reads a whole body (small JSON answers: count_tokens, errors, non-streamed messages).
+ * Rejects when the body breaks off (error, or closed before its end).
+ */
+export function readAll(body: Readable): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let ended = false;
+    body.on('data', (c: Buffer) => chunks.push(c));
+    body.on('end', () => {
+      ended = true;
+      resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks));
+    });
+    body.on('error', reject);
+    body.on('close', () => {
+      if (!ended) reject(new Error('the response broke off before its end'));
+    });
+  });
+}

@@ -1,0 +1,176 @@
+import { performance } from 'node:perf_hooks';
+import type { Identity } from '../identity.ts';
+import type { Micros } from '../money.ts';
+import { type Admission, EnforcementUnavailableError, type Reservation } from '../store/port.ts';
+import { ledgerEntry } from './account.ts';
+import type { CallDeps, CallRecord, ModelCall } from './call.ts';
+import { callCost, fitMaxTokens, worstCase } from './cost.ts';
+import { type BodyFacts, inspect } from './messages.ts';
+import type { CallTiming } from './observe.ts';
+import type { Fingerprint } from './prefix.ts';
+import { budgetExhausted, invalidRequest, killed, Refusal, unavailable, unknownModel } from './refusal.ts';
+
+/** An admitted call: the model it goes to, its output cap, and the reservation that pays for it. */
+export interface Admitted {
+  ok: true;
+  model: string;
+  maxTokens: number;
+  reservation: Reservation;
+}
+
+export type Decision = Admitted | { ok: false; refusal: Refusal; record: CallRecord };
+
+/**
+ * Decide: prefix check → gate → route → price → admit (the worst case reserved on every budget,
+ * the kill switches checked in the same atomic step), or a typed refusal, ledgered.
+ */
+export async function decide(
+  d: CallDeps,
+  call: ModelCall,
+  fp: Fingerprint,
+  timing: CallTiming,
+): Promise<Decision> {
+  const routed = { model: call.body.model };
+  try {
+    const admitted = await admit(d, call, fp, routed);
+    timing.admitted = performance.now();
+    return admitted;
+  } catch (err) {
+    const refusal = await refusalOf(d, call.identity, err);
+    // Unknown models are ledgered too (code unknown_model): `chokepoint prices` lists what
+    // clients asked for that the table cannot price.
+    const unpriced = refusal.details.prices_entry !== undefined;
+    if (refusal.code !== 'invalid_request' || unpriced) {
+      const code = unpriced ? 'unknown_model' : refusal.code;
+      await d.store
+        .appendLedger(ledgerEntry(call, timing, { name: routed.model, outcome: 'refused', code }))
+        .catch((e) =>
+          d.log.error('could not record a refusal in the ledger', { error: e, requestId: call.requestId }),
+        );
+    }
+    const record: CallRecord = {
+      status: refusal.status,
+      model: routed.model,
+      tokens: { input: 0, cacheWrite5m: 0, cacheWrite1h: 0, cacheRead: 0, output: 0 },
+      cost: 0,
+      reserved: 0,
+      outcome: 'refused',
+      code: refusal.code,
+      refusal,
+    };
+    return { ok: false, refusal, record };
+  }
+}
+
+async function admit(
+  d: CallDeps,
+  call: ModelCall,
+  fp: Fingerprint,
+  routed: { model: string },
+): Promise<Admitted> {
+  const { identity, body } = call;
+  // Prompt prefix: a changed frozen part is drift — reported, or refused where policy says so.
+  const drift = d.streams.drift(call.streamKey, fp);
+  if (drift) {
+    d.events.prefixDrift(identity, call.streamKey, drift);
+    if (call.driftPolicy === 'refuse') {
+      throw new Refusal(
+        'prefix_drift',
+        `prefix_drift: the frozen prompt prefix changed: ${drift.description}`,
+        {
+          drift,
+        },
+      );
+    }
+  }
+  if (call.gate) await call.gate();
+  const route = await d.router.route(body.model, identity, () => d.utilisation(identity));
+  const model = route.model;
+  routed.model = model;
+  const prices = d.prices;
+  const at = d.now();
+  const price = prices.lookup(model, at);
+  if (!price) throw unknownModel(model);
+  if (body.max_tokens > price.maxOutputTokens) {
+    throw invalidRequest(
+      'max_tokens',
+      `${body.max_tokens} is above ${model}'s limit of ${price.maxOutputTokens}`,
+    );
+  }
+  const facts = inspect(body);
+  const cost = callCost(prices, body, model, price, facts, at, d.policy.inferenceGeo);
+  const worst = (out: number) => worstCase(prices, model, facts, cost, out, at);
+  const reserve = (amount: Micros) =>
+    d.store.admit({
+      identity,
+      amount,
+      provision: call.provision,
+      requestId: call.requestId,
+      kind: 'model',
+      name: model,
+    });
+  let maxTokens = body.max_tokens;
+  let admission = await reserve(worst(maxTokens));
+  admission = await recount(d, call, model, facts, worst, maxTokens, admission, reserve);
+  // `fit`: a call whose worst case does not fit asks for fewer output tokens instead of being
+  // refused — as many as the fullest budget can still pay for, never below the floor. The store
+  // admits the lowered worst case atomically, so the ceiling stays exact.
+  for (let i = 0; i < 3 && call.maxTokens?.mode === 'fit'; i++) {
+    if (admission.ok || admission.refusal.code !== 'budget_exhausted') break;
+    const b = admission.refusal.budget;
+    if (b.state === 'frozen') break;
+    const fitted = fitMaxTokens(worst, b.ceiling - b.spent - b.reserved, maxTokens, call.maxTokens.floor);
+    if (fitted === undefined) break;
+    maxTokens = fitted;
+    admission = await reserve(worst(maxTokens));
+  }
+  if (!admission.ok) {
+    throw admission.refusal.code === 'killed'
+      ? killed(admission.refusal.kill)
+      : budgetExhausted(admission.refusal.budget, admission.refusal.amount, d.now());
+  }
+  return { ok: true, model, maxTokens, reservation: admission.reservation };
+}
+
+/**
+ * Near the ceiling a precise count may show the call fits after all: ask the provider's
+ * count_tokens, and admit again if the worst case it gives is lower.
+ */
+async function recount(
+  d: CallDeps,
+  call: ModelCall,
+  model: string,
+  facts: BodyFacts,
+  worst: (maxTokens: number) => Micros,
+  maxTokens: number,
+  admission: Admission,
+  reserve: (amount: Micros) => Promise<Admission>,
+): Promise<Admission> {
+  if (admission.ok || admission.refusal.code !== 'budget_exhausted' || !d.policy.countTokensNearCeiling) {
+    return admission;
+  }
+  const amount = worst(maxTokens);
+  const exact = await d.provider.countTokens({ ...call.body, model }, call.headers).catch(() => undefined);
+  if (exact === undefined || exact >= facts.inputTokens) return admission;
+  facts.inputTokens = exact;
+  const precise = worst(maxTokens);
+  return precise < amount ? reserve(precise) : admission;
+}
+
+/** Turns whatever stopped a call before the provider into a Refusal; killed wins over the rest. */
+export async function refusalOf(
+  d: Pick<CallDeps, 'store' | 'log'>,
+  identity: Identity,
+  err: unknown,
+): Promise<Refusal> {
+  if (err instanceof EnforcementUnavailableError) return unavailable(err.message);
+  if (!(err instanceof Refusal)) {
+    d.log.error('call path failed', { error: err });
+    return unavailable('internal error while deciding');
+  }
+  if (err.code !== 'killed' && err.code !== 'enforcement_unavailable' && err.code !== 'budget_exhausted') {
+    const kill = await d.store.killedBy(identity).catch(() => undefined);
+    if (kill) return killed(kill);
+  }
+  return err;
+}

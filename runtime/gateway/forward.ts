@@ -1,0 +1,173 @@
+import { performance } from 'node:perf_hooks';
+import {
+  type Provider,
+  type ProviderError,
+  type ProviderResponse,
+  readAll,
+} from '../../adapters/provider.ts';
+import type { ModelCall } from './call.ts';
+import type { Admitted } from './decide.ts';
+import type { CallTiming } from './observe.ts';
+import type { Sink } from './sink.ts';
+import type { Billed } from './usage.ts';
+
+/** What the provider answered, read as far as settlement needs. */
+export interface Answer {
+  status: number;
+  billed: Billed;
+  errorType?: string;
+  /** The answer broke off (aborted, or the provider connection broke mid-answer). */
+  aborted: boolean;
+  /** Writes the rest of the answer: called once the call is settled. */
+  rest(): void;
+}
+
+const HOP_BY_HOP = new Set([
+  'connection',
+  'keep-alive',
+  'transfer-encoding',
+  'content-length',
+  'date',
+  'server',
+]);
+
+const nothing = (): Billed => ({
+  tokens: { input: 0, cacheWrite5m: 0, cacheWrite1h: 0, cacheRead: 0, output: 0 },
+  options: {},
+});
+
+/**
+ * Forward: the admitted call to the provider, its answer to the sink. The rest of the answer is
+ * written only once the call is settled (`rest`): settlement is durable before the client can have
+ * the whole answer, so a crash in between cannot leave a call the client received (and the
+ * provider billed) uncharged. A stream is forwarded as it comes up to its final event; a complete
+ * answer is held whole.
+ */
+export async function forward(
+  provider: Provider,
+  call: ModelCall,
+  admitted: Admitted,
+  sink: Sink,
+  timing: CallTiming,
+): Promise<Answer | { failure: ProviderError }> {
+  const { body } = call;
+  const { model, maxTokens } = admitted;
+  const fitted = maxTokens !== body.max_tokens;
+  const payload =
+    model === body.model && !fitted && call.raw
+      ? call.raw
+      : Buffer.from(JSON.stringify({ ...body, model, max_tokens: maxTokens }));
+  let res: ProviderResponse;
+  try {
+    res = await provider.send({
+      body: payload,
+      query: call.query,
+      headers: call.headers,
+      signal: call.signal,
+      requestId: call.requestId,
+    });
+    timing.responded = performance.now();
+  } catch (err) {
+    timing.responded = performance.now();
+    return { failure: provider.failure(err) };
+  }
+  const headers: Record<string, string> = {
+    'request-id': call.requestId,
+    'x-chokepoint-request-id': call.requestId,
+  };
+  for (const [k, v] of Object.entries(res.headers)) {
+    if (!HOP_BY_HOP.has(k) && v !== undefined) headers[k] = Array.isArray(v) ? v.join(', ') : v;
+  }
+  // Both built from request data: only ever sent as plain printable ASCII (a header with a CR/LF
+  // or a control character would make node throw mid-answer).
+  if (model !== body.model) headers['x-chokepoint-model'] = headerSafe(`${model}; requested=${body.model}`);
+  if (fitted) headers['x-chokepoint-max-tokens'] = `${maxTokens}; requested=${body.max_tokens}`;
+  return res.streaming
+    ? relay(provider, res, headers, call, sink)
+    : whole(provider, res, headers, call, sink);
+}
+
+/** A streamed answer: passed on as it comes, held from its final event until settlement. */
+async function relay(
+  provider: Provider,
+  res: ProviderResponse,
+  headers: Record<string, string>,
+  call: ModelCall,
+  sink: Sink,
+): Promise<Answer> {
+  const reader = provider.streamReader();
+  const held: Buffer[] = [];
+  const answer: Answer = { status: res.status, billed: nothing(), aborted: false, rest: () => {} };
+  sink.head(200, headers);
+  try {
+    for await (const c of res.body) {
+      const chunk = c as Buffer;
+      reader.feed(chunk);
+      // A client that went away still gets billed what the provider generates: keep reading.
+      if (held.length === 0) {
+        const stop = reader.finalAt(chunk);
+        if (stop === -1) {
+          if (!sink.gone) sink.chunk(chunk);
+          continue;
+        }
+        if (stop > 0 && !sink.gone) sink.chunk(chunk.subarray(0, stop));
+        held.push(chunk.subarray(stop));
+      } else held.push(chunk);
+    }
+    answer.errorType = reader.errorType;
+    answer.rest = () => {
+      if (sink.gone) return;
+      for (const h of held) sink.chunk(h);
+      sink.end();
+    };
+  } catch (err) {
+    // Aborted (kill, time box) or the provider connection broke mid-answer: what the stream
+    // showed so far (input, and output at least the deltas seen) is billed.
+    answer.aborted = true;
+    answer.errorType = call.signal?.aborted ? 'aborted' : `upstream_${(err as Error).name}`;
+    answer.rest = () => {
+      if (!sink.gone) sink.end();
+    };
+  }
+  answer.billed = reader.usage();
+  return answer;
+}
+
+/** A complete answer (a message, or the provider's error): read whole, written after settlement. */
+async function whole(
+  provider: Provider,
+  res: ProviderResponse,
+  headers: Record<string, string>,
+  call: ModelCall,
+  sink: Sink,
+): Promise<Answer> {
+  try {
+    const buf = await readAll(res.body);
+    const read = provider.answer(res.status, buf);
+    return {
+      status: res.status,
+      billed: read.usage ?? nothing(),
+      errorType: read.errorType,
+      aborted: false,
+      rest: () => {
+        sink.head(res.status, headers);
+        sink.chunk(buf);
+        sink.end();
+      },
+    };
+  } catch (err) {
+    return {
+      status: res.status,
+      billed: nothing(),
+      aborted: true,
+      errorType: call.signal?.aborted ? 'aborted' : `upstream_${(err as Error).name}`,
+      rest: () => {
+        if (!sink.gone) sink.end();
+      },
+    };
+  }
+}
+
+function headerSafe(v: string): string {
+  return /^[\x20-\x7e]*$/.test(v) ? v : encodeURIComponent(v);
+}

@@ -1,0 +1,42 @@
+import type { Refusal } from './refusal.ts';
+
+/** Where the answer goes: an HTTP response for the gateway, a collector for workflow runs. */
+export interface Sink {
+  head(status: number, headers: Record<string, string>): void;
+  chunk(data: Buffer): void;
+  end(): void;
+  /** True once the receiver went away (client disconnected). */
+  readonly gone: boolean;
+}
+
+export function respondRefusal(sink: Sink, refusal: Refusal, requestId: string): void {
+  sink.head(refusal.status, refusal.headers(requestId));
+  sink.chunk(Buffer.from(JSON.stringify(refusal.envelope(requestId))));
+  sink.end();
+}
+
+export function respondJson(sink: Sink, status: number, body: unknown, requestId: string): void {
+  if (sink.gone) return;
+  sink.head(status, { 'content-type': 'application/json', 'request-id': requestId });
+  sink.chunk(Buffer.from(JSON.stringify(body)));
+  sink.end();
+}
+
+/** Collects an answer in memory instead of writing it to an HTTP response. */
+export class CollectingSink implements Sink {
+  private readonly chunks: Buffer[] = [];
+  readonly gone = false;
+  head(): void {}
+  chunk(data: Buffer): void {
+    this.chunks.push(data);
+  }
+  end(): void {}
+  json(): Record<string, unknown> {
+    const text = Buffer.concat(this.chunks).toString('utf8');
+    try {
+      return text ? (JSON.parse(text) as Record<string, unknown>) : {};
+    } catch {
+      return {};
+    }
+  }
+}
