@@ -37,13 +37,14 @@ export async function openProvider(settings: ProviderSettings): Promise<Provider
 /** The emulator behind a provider, if it is one: its URL and keys for tests and operators. */
 export function emulatorOf(
   provider: Provider,
-): { url: string; apiKey: string; adminKey?: string; instance?: Emulator } | undefined {
+): { url: string; apiKey: string; adminKey?: string; reportsKey: string; instance?: Emulator } | undefined {
   if (provider.kind !== 'emulator') return undefined;
   const e = provider as EmulatorProvider;
   return {
     url: e.url,
     apiKey: e.apiKey,
     ...(e.adminKey ? { adminKey: e.adminKey } : {}),
+    reportsKey: e.reportsKey,
     ...(e.instance ? { instance: e.instance } : {}),
   };
 }

@@ -2,7 +2,13 @@ import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { AnthropicProvider } from '../anthropic/provider.ts';
 import type { ProviderFactory } from '../provider.ts';
-import { createEmulator, DEFAULT_API_KEY, type Emulator, randomAdminKey } from './index.ts';
+import {
+  createEmulator,
+  DEFAULT_ADMIN_KEY,
+  DEFAULT_API_KEY,
+  type Emulator,
+  randomAdminKey,
+} from './index.ts';
 
 /**
  * The emulator as a provider: it speaks Anthropic's wire format, so it is the Anthropic adapter
@@ -25,6 +31,14 @@ export class EmulatorProvider extends AnthropicProvider {
   /** The admin key of the in-process emulator (its billing, cost and usage reports). */
   get adminKey(): string | undefined {
     return this.instance?.adminKey;
+  }
+
+  /**
+   * The key of its Admin API reports: the in-process one's random key, else the well-known default
+   * of a standalone `chokepoint emulator`.
+   */
+  get reportsKey(): string {
+    return this.instance?.adminKey ?? DEFAULT_ADMIN_KEY;
   }
 
   override async close(): Promise<void> {

@@ -1,6 +1,6 @@
 import { performance } from 'node:perf_hooks';
 import { type AdminReportsOptions, fetchAdminReport } from '../../adapters/admin-reports.ts';
-import { DEFAULT_ADMIN_KEY } from '../../adapters/emulator/index.ts';
+import { emulatorOf } from '../../adapters/providers.ts';
 import type { ReconcileSettings } from '../config/settings.ts';
 import { newId } from '../ids.ts';
 import { redact } from '../log.ts';
@@ -68,7 +68,7 @@ export class Reconciler {
     const p = this.rt.config.provider;
     const baseUrl = this.rt.emulatorUrl ?? p.baseUrl ?? 'https://api.anthropic.com';
     const adminKey =
-      p.adminApiKey ?? (p.kind === 'emulator' ? (this.rt.emulatorAdminKey ?? DEFAULT_ADMIN_KEY) : undefined);
+      p.adminApiKey ?? (p.kind === 'emulator' ? emulatorOf(this.rt.provider)?.reportsKey : undefined);
     return adminKey ? { baseUrl, adminKey, timeoutMs: 30_000 } : undefined;
   }
 
