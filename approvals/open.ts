@@ -1,10 +1,7 @@
-import { join } from 'node:path';
 import type { Runtime } from '../runtime/runtime.ts';
 import type { RunHost } from '../runtime/workflows/host.ts';
-import type { ApprovalStore } from './port.ts';
-import type { RunQueue } from './queue.ts';
 import { Approvals, HandedBackError } from './service.ts';
-import { RedisSessionStore, SessionBoxes, type SessionStore, SqliteSessionStore } from './sessions.ts';
+import { SessionBoxes } from './sessions.ts';
 
 export interface OpenApprovalsOptions {
   /** Work on runs in this process (default: config `workers.enabled`). */
@@ -12,10 +9,10 @@ export interface OpenApprovalsOptions {
 }
 
 /**
- * The approval queue and the runs queue of the configured backend, wired to the run host:
- * embedded → SQLite items (in the money store's file) and an in-process queue; Redis → BullMQ
- * (`approvals` queue for items and their expiry, `runs` queue for workers), where starts and
- * resumes go to whichever worker is free. Sets `rt.approvals`.
+ * The approval store and the runs queue of the runtime's backend (runtime/backends), wired to the
+ * run host: embedded → SQLite items and an in-process queue; Redis → BullMQ (`approvals` queue for
+ * items and their expiry, `runs` queue for workers), where starts and resumes go to whichever
+ * worker is free. Sets `rt.approvals` and `rt.sessions`.
  */
 export async function openApprovals(
   rt: Runtime,
@@ -27,34 +24,10 @@ export async function openApprovals(
     if (err instanceof HandedBackError) return;
     rt.log.error('run work failed', { error: err, run: work?.runId });
   };
-  let store: ApprovalStore;
-  let queue: RunQueue;
-  let sessions: SessionStore;
-  const redis = config.store.backend === 'redis';
-  if (redis) {
-    const [{ BullApprovalStore }, { BullRunQueue }] = await Promise.all([
-      import('./stores/bull.ts'),
-      import('./queues/bull.ts'),
-    ]);
-    const base = { redisUrl: config.store.redisUrl!, prefix: config.store.prefix };
-    store = new BullApprovalStore({ ...base, now: rt.now });
-    const lockMs = config.workflows.leaseMs;
-    queue = new BullRunQueue({ ...base, lockMs, stalledMs: Math.max(500, Math.round(lockMs / 2)), onError });
-    const { Redis } = await import('ioredis');
-    const redis = new Redis(config.store.redisUrl!, { maxRetriesPerRequest: 2 });
-    redis.on('error', (err: Error) =>
-      rt.log.debug('redis connection error (sessions)', { error: err.message }),
-    );
-    sessions = new RedisSessionStore(redis, config.store.prefix);
-  } else {
-    const [{ SqliteApprovalStore }, { LocalRunQueue }] = await Promise.all([
-      import('./stores/sqlite.ts'),
-      import('./queues/local.ts'),
-    ]);
-    store = new SqliteApprovalStore(join(config.dataDir, 'chokepoint.db'), { now: rt.now });
-    queue = new LocalRunQueue({ onError });
-    sessions = new SqliteSessionStore(join(config.dataDir, 'chokepoint.db'));
-  }
+  const { backend } = rt;
+  const store = backend.approvals;
+  const lockMs = config.workflows.leaseMs;
+  const queue = backend.runQueue({ lockMs, stalledMs: Math.max(500, Math.round(lockMs / 2)), onError });
   const approvals = new Approvals(rt, host, store, queue, {
     timeoutMs: config.approvals.timeoutMs,
     onTimeout: config.approvals.onTimeout,
@@ -72,6 +45,6 @@ export async function openApprovals(
     throw err;
   }
   rt.approvals = approvals;
-  rt.sessions = new SessionBoxes(rt, sessions, store, config.approvals.timeoutMs);
+  rt.sessions = new SessionBoxes(rt, backend.sessions, store, config.approvals.timeoutMs);
   return approvals;
 }

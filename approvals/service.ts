@@ -2,6 +2,7 @@ import { formatUsd, type Micros } from '../runtime/money.ts';
 import type { Runtime } from '../runtime/runtime.ts';
 import { RunNotFoundError, RunStateError } from '../runtime/workflows/executor.ts';
 import type { RunHost } from '../runtime/workflows/host.ts';
+import type { RunQueue, RunWork } from '../runtime/workflows/queue.ts';
 import type { JournalEntry, RunRecord } from '../runtime/workflows/run-store.ts';
 import {
   ApprovalConflictError,
@@ -14,7 +15,6 @@ import {
   type DecisionAction,
   formatDuration,
 } from './port.ts';
-import type { RunQueue, RunWork } from './queue.ts';
 
 /**
  * Approvals: every suspension of a run becomes one approval item; a human's decision on it

@@ -1,16 +1,17 @@
 import { randomBytes } from 'node:crypto';
 import { appendFileSync, existsSync, readFileSync, renameSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Redis } from 'ioredis';
 import { createEmulator, type Emulator, randomAdminKey } from '../adapters/emulator/index.ts';
 import { readBody, Upstream } from '../adapters/upstream.ts';
 import type { Approvals } from '../approvals/service.ts';
 import type { SessionBoxes } from '../approvals/sessions.ts';
 import { KeyRing } from './auth/keys.ts';
 import { loadOperators, type OperatorSetup } from './auth/operators.ts';
-import { type Broadcast, redisBroadcast } from './broadcast.ts';
+import { openBackend } from './backends/open.ts';
+import type { Backend } from './backends/ports.ts';
+import type { Broadcast } from './broadcast.ts';
 import type { Config } from './config/load.ts';
-import { type AlarmBackend, EventLog, RedisAlarms, SqliteAlarms } from './events.ts';
+import { EventLog } from './events.ts';
 import type { CallRecord } from './gateway/call.ts';
 import type { MessagesBody } from './gateway/messages.ts';
 import { Router } from './gateway/routing.ts';
@@ -20,8 +21,7 @@ import type { Logger } from './log.ts';
 import { type CallTiming, Metrics } from './observability/metrics.ts';
 import { PriceTable } from './pricing/pricing.ts';
 import { openReconciliation, type ReconcileService } from './reconcile/open.ts';
-import { privateDir } from './store/embedded/open.ts';
-import { openEmbeddedStore } from './store/embedded/store.ts';
+import { privateDir } from './store/data-dir.ts';
 import type { LedgerEntry, LedgerInput, MoneyStore, Reservation } from './store/port.ts';
 import type { RunHost } from './workflows/host.ts';
 
@@ -41,6 +41,9 @@ export interface CallMetrics {
 export interface Runtime {
   config: Config;
   log: Logger;
+  /** Every store and queue of the configured kind (runtime/backends): the one seam. */
+  backend: Backend;
+  /** The backend's money store. */
   store: MoneyStore;
   prices: PriceTable;
   router: Router;
@@ -56,7 +59,7 @@ export interface Runtime {
   runs?: RunHost;
   /** Approval items and decisions (set by `openApprovals` alongside `runs`). */
   approvals?: Approvals;
-  /** Messages to every process on the Redis backend (run changes for live views); none embedded. */
+  /** Messages to every process sharing the backend (run changes for live views). */
   broadcast?: Broadcast;
   /** Session time boxes of outside agents (set by `openApprovals`). */
   sessions?: SessionBoxes;
@@ -80,29 +83,23 @@ export interface Runtime {
   close(): Promise<void>;
 }
 
-export async function openStore(config: Config, now?: () => number): Promise<MoneyStore> {
-  const options = {
-    defaults: config.budgets.defaults,
-    timeZone: config.budgets.timeZone,
-    reservationTtlMs: config.store.reservationTtlMs,
-    now,
-  };
-  if (config.store.backend === 'redis') {
-    // Loaded only when used: the embedded default never touches ioredis.
-    const { openRedisStore } = await import('./store/redis/store.ts');
-    return openRedisStore(config.store.redisUrl!, { ...options, prefix: config.store.prefix });
-  }
-  privateDir(config.dataDir);
-  return openEmbeddedStore(join(config.dataDir, 'chokepoint.db'), options);
-}
-
 export async function openRuntime(
   config: Config,
   log: Logger,
-  opts: { now?: () => number; store?: MoneyStore } = {},
+  opts: { now?: () => number; backend?: Backend } = {},
 ): Promise<Runtime> {
   const now = opts.now ?? Date.now;
-  const store = opts.store ?? (await openStore(config, now));
+  // A backend handed in stays its opener's to close; one opened here closes with the runtime.
+  const backend = opts.backend ?? (await openBackend(config, { now, log }));
+  const ownBackend = !opts.backend;
+  const store = backend.money;
+  let keys: KeyRing;
+  try {
+    keys = await KeyRing.open(backend.keys);
+  } catch (err) {
+    if (ownBackend) await backend.close().catch(() => {});
+    throw err;
+  }
   const operatorSetup = loadOperators(config);
   const prices = new PriceTable(config.prices);
   let emulatorClose: (() => Promise<void>) | undefined;
@@ -133,41 +130,21 @@ export async function openRuntime(
     emulatorUrl = baseUrl;
   }
   const upstream = new Upstream({ baseUrl, apiKey, timeoutMs: config.provider.timeoutMs });
-  const redisConns: Redis[] = [];
-  let keys: KeyRing;
-  let alarms: AlarmBackend;
-  let broadcast: Broadcast | undefined;
-  if (config.store.backend === 'redis') {
-    const { Redis } = await import('ioredis');
-    const opts = { maxRetriesPerRequest: 2, enableOfflineQueue: true, lazyConnect: false };
-    const cmd = new Redis(config.store.redisUrl!, opts);
-    const sub = new Redis(config.store.redisUrl!, opts);
-    for (const c of [cmd, sub]) {
-      // Errors surface on each command (and fail closed there); here they are only logged.
-      c.on('error', (err: Error) => log.debug('redis connection error (keys)', { error: err.message }));
-    }
-    redisConns.push(cmd, sub);
-    keys = await KeyRing.redis(cmd, sub, config.store.prefix);
-    alarms = new RedisAlarms(cmd, config.store.prefix);
-    broadcast = redisBroadcast(cmd, sub, config.store.prefix, log);
-  } else {
-    keys = KeyRing.embedded(join(config.dataDir, 'chokepoint.db'));
-    alarms = new SqliteAlarms(join(config.dataDir, 'chokepoint.db'));
-  }
   const unsettledFile = join(config.dataDir, 'unsettled.jsonl');
 
   const rt: Runtime = {
     config,
     log,
+    backend,
     store,
     prices,
     router: new Router(config.routing, prices),
     streams: new StreamTracker(),
-    events: new EventLog(log, alarms),
+    events: new EventLog(log, backend.alarms),
     upstream,
     keys,
     operatorSetup,
-    ...(broadcast ? { broadcast } : {}),
+    broadcast: backend.broadcast,
     emulatorUrl,
     emulator,
     ...(emulatorAdminKey ? { emulatorAdminKey } : {}),
@@ -205,11 +182,9 @@ export async function openRuntime(
       await rt.runs?.close();
       await rt.reconcile?.close();
       upstream.close();
-      await keys.close();
-      await rt.events.close();
-      for (const c of redisConns) c.disconnect();
       await emulatorClose?.();
-      await store.close();
+      // Keys, alarms and every other port are the backend's: it closes them.
+      if (ownBackend) await backend.close();
     },
   };
 

@@ -1,7 +1,6 @@
 import { type FSWatcher, watch } from 'node:fs';
 import { McpPool } from '../../adapters/mcp/client.ts';
 import { resolveRunAs } from '../../adapters/mcp/stdio-transport.ts';
-import type { RunWork } from '../../approvals/queue.ts';
 import type { Runtime } from '../runtime.ts';
 import type { Actor } from '../store/port.ts';
 import type { Workflow } from './define.ts';
@@ -15,6 +14,7 @@ import {
 } from './executor.ts';
 import { type InvalidWorkflow, loadWorkflows, type WorkflowSet } from './loader.ts';
 import { freezePrefix } from './prompt.ts';
+import type { RunWork } from './queue.ts';
 import type { RunFilter, RunRecord, RunStore, RunSummary } from './run-store.ts';
 
 /**
