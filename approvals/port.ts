@@ -174,6 +174,7 @@ export interface SessionState {
   suspensions: number;
 }
 
+/** Where agent sessions live: the runtime's backend (runtime/backends/{embedded,redis}/sessions.ts). */
 export interface SessionStore {
   get(id: string): Promise<SessionState | undefined>;
   put(s: SessionState): Promise<void>;
