@@ -21,8 +21,11 @@ import type { RunStore } from '../workflows/run-store.ts';
  * A port's own `close()` may be called by the feature that holds it; `close()` here closes every
  * port that was opened, then the backend's connections (closing twice is harmless).
  */
+/** The kinds of backend (config `store.backend`; each opened by one line of open.ts). */
+export type BackendKind = 'embedded' | 'redis';
+
 export interface Backend {
-  readonly kind: 'embedded' | 'redis';
+  readonly kind: BackendKind;
   /** Budgets, reservations, ledger, audit log, kill switches. */
   readonly money: MoneyStore;
   readonly keys: KeysStore;
