@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { Queue, QueueEvents, type QueueEventsListener, QueueEventsProducer, Worker } from 'bullmq';
-import { type ChainableCommander, Redis } from 'ioredis';
+import type { ChainableCommander, Redis } from 'ioredis';
 import {
   APPROVAL_STATES,
   type ApprovalChange,
@@ -15,7 +15,7 @@ import {
   sameDecision,
 } from '../../../approvals/port.ts';
 import { decodePosition, encodePosition, ZSET_PAGE_LUA } from '../cursor.ts';
-import { bullConnection, bullPrefix, COMMAND_OPTIONS } from './connection.ts';
+import { bullConnection, bullPrefix, commandConnection } from './connection.ts';
 
 /**
  * Approval items in Redis, with BullMQ for their expiry and for change events across processes.
@@ -153,7 +153,8 @@ export class BullApprovalStore implements ApprovalStore {
         // A failing error callback must not take the store down.
       }
     };
-    const redis = new Redis(opts.redisUrl, COMMAND_OPTIONS);
+    // Its own command connection (it quits it on close, after BullMQ's): a store is closed alone.
+    const redis = commandConnection(opts.redisUrl);
     redis.on('error', (err: unknown) => this.connectionError(err));
     for (const [name, lua] of Object.entries(SCRIPTS)) redis.defineCommand(name, { lua });
     this.redis = redis as ScriptedRedis;
