@@ -6,15 +6,10 @@ import { privateDir } from '../../store/data-dir.ts';
 import { Closers } from '../closers.ts';
 import type { Backend } from '../ports.ts';
 import { SqliteAlarms } from './alarms.ts';
-import { SqliteApprovalStore } from './approvals.ts';
 import { localBroadcast } from './broadcast.ts';
 import { SqliteKeys } from './keys.ts';
 import { openEmbeddedStore } from './money/store.ts';
 import { SqliteReconStore } from './reconciliations.ts';
-import { LocalRunQueue } from './run-queue.ts';
-import { SqliteRunStore } from './runs.ts';
-import { SqliteSessionStore } from './sessions.ts';
-import { SqliteWebSessions } from './web-sessions.ts';
 
 /** The one file of the embedded backend, in the data folder (0700; the file and its WAL 0600). */
 export function embeddedFile(dataDir: string): string {
@@ -26,8 +21,26 @@ export function embeddedFile(dataDir: string): string {
  * set up by sqlite.ts), the runs queue in this process, and a broadcast heard only by this process.
  * One process.
  */
-export function openEmbeddedBackend(config: Config, opts: { now: () => number; log: Logger }): Backend {
+export async function openEmbeddedBackend(
+  config: Config,
+  opts: { now: () => number; log: Logger },
+): Promise<Backend> {
   const { now } = opts;
+  // The stores opened on first use are loaded with the backend, not with every module that imports
+  // it: a CLI command that opens nothing starts without them.
+  const [
+    { SqliteApprovalStore },
+    { LocalRunQueue },
+    { SqliteRunStore },
+    { SqliteSessionStore },
+    { SqliteWebSessions },
+  ] = await Promise.all([
+    import('./approvals.ts'),
+    import('./run-queue.ts'),
+    import('./runs.ts'),
+    import('./sessions.ts'),
+    import('./web-sessions.ts'),
+  ]);
   privateDir(config.dataDir);
   const file = embeddedFile(config.dataDir);
   const closers = new Closers();
