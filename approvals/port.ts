@@ -158,3 +158,25 @@ export function formatDuration(ms: number): string {
   const h = Math.floor(m / 60);
   return m % 60 ? `${h}h ${m % 60}m` : `${h}h`;
 }
+
+/** A session of an outside agent and its time box (see sessions.ts). */
+export interface SessionState {
+  id: string;
+  keyId: string;
+  identity: Identity;
+  startedAt: number;
+  /** When the current box started counting (the session start, or the last approval). */
+  clockStart: number;
+  lastAt: number;
+  boxMs: number;
+  /** `active`, `waiting` (for a human: its item is `${id}.${suspensions}`), or `refused`. */
+  state: 'active' | 'waiting' | 'refused';
+  suspensions: number;
+}
+
+/** Where agent sessions live: the runtime's backend (runtime/backends/{embedded,redis}/sessions.ts). */
+export interface SessionStore {
+  get(id: string): Promise<SessionState | undefined>;
+  put(s: SessionState): Promise<void>;
+  close(): Promise<void>;
+}

@@ -1,11 +1,14 @@
-import type Database from 'better-sqlite3';
-import type { Redis } from 'ioredis';
 import type { ApiKey } from '../runtime/auth/keys.ts';
 import { Refusal } from '../runtime/gateway/refusal.ts';
 import type { Identity } from '../runtime/identity.ts';
 import type { Runtime } from '../runtime/runtime.ts';
-import { openSqlite } from '../runtime/store/embedded/open.ts';
-import { type ApprovalItem, type ApprovalStore, formatDuration } from './port.ts';
+import {
+  type ApprovalItem,
+  type ApprovalStore,
+  formatDuration,
+  type SessionState,
+  type SessionStore,
+} from './port.ts';
 
 /**
  * Session time boxes for outside agents calling /v1/messages. A key can carry a session time box
@@ -15,69 +18,6 @@ import { type ApprovalItem, type ApprovalStore, formatDuration } from './port.ts
  * is opened; approving it restarts the session's clock, extending it adds time, denying or
  * killing it keeps the session refused (a new session starts after the gap, or with a new name).
  */
-
-export interface SessionState {
-  id: string;
-  keyId: string;
-  identity: Identity;
-  startedAt: number;
-  /** When the current box started counting (the session start, or the last approval). */
-  clockStart: number;
-  lastAt: number;
-  boxMs: number;
-  /** `active`, `waiting` (for a human: its item is `${id}.${suspensions}`), or `refused`. */
-  state: 'active' | 'waiting' | 'refused';
-  suspensions: number;
-}
-
-export interface SessionStore {
-  get(id: string): Promise<SessionState | undefined>;
-  put(s: SessionState): Promise<void>;
-  close(): Promise<void>;
-}
-
-export class SqliteSessionStore implements SessionStore {
-  private readonly db: Database.Database;
-  private readonly getStmt: Database.Statement;
-  private readonly putStmt: Database.Statement;
-  constructor(path: string) {
-    this.db = openSqlite(path);
-    this.db.exec('CREATE TABLE IF NOT EXISTS agent_sessions (id TEXT PRIMARY KEY, body TEXT NOT NULL)');
-    this.getStmt = this.db.prepare('SELECT body FROM agent_sessions WHERE id = ?');
-    this.putStmt = this.db.prepare(
-      'INSERT INTO agent_sessions (id, body) VALUES (?, ?) ON CONFLICT(id) DO UPDATE SET body = excluded.body',
-    );
-  }
-  async get(id: string) {
-    const row = this.getStmt.get(id) as { body: string } | undefined;
-    return row ? (JSON.parse(row.body) as SessionState) : undefined;
-  }
-  async put(s: SessionState) {
-    this.putStmt.run(s.id, JSON.stringify(s));
-  }
-  async close() {
-    this.db.close();
-  }
-}
-
-export class RedisSessionStore implements SessionStore {
-  constructor(
-    private readonly redis: Redis,
-    private readonly prefix: string,
-    /** Sessions idle this long are forgotten (Redis expiry). */
-    private readonly ttlMs = 7 * 24 * 3_600_000,
-  ) {}
-  async get(id: string) {
-    const v = await this.redis.get(`${this.prefix}session:${id}`);
-    return v ? (JSON.parse(v) as SessionState) : undefined;
-  }
-  async put(s: SessionState) {
-    await this.redis.set(`${this.prefix}session:${s.id}`, JSON.stringify(s), 'PX', this.ttlMs);
-  }
-  async close() {
-    this.redis.disconnect();
-  }
-}
 
 /** Activity is written at most this often per session (the gap is minutes; this keeps calls cheap). */
 const TOUCH_MS = 1_000;

@@ -27,6 +27,8 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import Database from 'better-sqlite3';
 import { Redis } from 'ioredis';
 import { z } from 'zod';
+import { SqliteRunStore } from '../runtime/backends/embedded/runs.ts';
+import { RedisRunStore } from '../runtime/backends/redis/runs.ts';
 import { resolveConfig } from '../runtime/config/load.ts';
 import { createLogger } from '../runtime/log.ts';
 import { openRuntime, type Runtime } from '../runtime/runtime.ts';
@@ -34,8 +36,6 @@ import { defineAgent } from '../runtime/workflows/agent.ts';
 import type { Workflow } from '../runtime/workflows/define.ts';
 import { WorkflowExecutor } from '../runtime/workflows/executor.ts';
 import { MemoryRunStore, type RunStore } from '../runtime/workflows/run-store.ts';
-import { RedisRunStore } from '../runtime/workflows/stores/redis.ts';
-import { SqliteRunStore } from '../runtime/workflows/stores/sqlite.ts';
 
 type Backend = 'embedded' | 'redis';
 type RunStoreKind = 'memory' | 'sqlite' | 'redis';

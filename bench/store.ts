@@ -11,10 +11,10 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { openEmbeddedStore } from '../runtime/backends/embedded/money/store.ts';
+import { openRedisStore, type RedisMoneyStore } from '../runtime/backends/redis/money/store.ts';
 import type { Identity, ScopeKind } from '../runtime/identity.ts';
-import { openEmbeddedStore } from '../runtime/store/embedded/store.ts';
 import type { BudgetSpec, LedgerInput, MoneyStore, MoneyStoreOptions } from '../runtime/store/port.ts';
-import { openRedisStore, type RedisMoneyStore } from '../runtime/store/redis/store.ts';
 
 export interface StoreBenchResult {
   backend: 'embedded' | 'redis';

@@ -1,10 +1,7 @@
-import type Database from 'better-sqlite3';
-import type { Redis } from 'ioredis';
 import type { Drift } from './gateway/prefix.ts';
 import type { Identity } from './identity.ts';
 import { newId } from './ids.ts';
 import type { Logger } from './log.ts';
-import { openSqlite } from './store/embedded/open.ts';
 
 export const ALARM_KINDS = [
   'prefix_drift',
@@ -25,57 +22,11 @@ export interface Alarm {
   identity?: Identity;
 }
 
-/** Where alarms are kept: the same backend as the money store. */
-export interface AlarmBackend {
+/** Where alarms are kept: the same backend as the money store (runtime/backends). */
+export interface AlarmStore {
   append(a: Alarm): Promise<void>;
   list(filter: { kind?: AlarmKind; limit: number }): Promise<Alarm[]>;
   close(): Promise<void>;
-}
-
-export class SqliteAlarms implements AlarmBackend {
-  private readonly db: Database.Database;
-  private readonly insert: Database.Statement;
-  constructor(path: string) {
-    this.db = openSqlite(path);
-    this.db.exec(`CREATE TABLE IF NOT EXISTS alarms (
-      id TEXT PRIMARY KEY, at INTEGER NOT NULL, kind TEXT NOT NULL, record TEXT NOT NULL);
-      CREATE INDEX IF NOT EXISTS alarms_at ON alarms (at DESC)`);
-    this.insert = this.db.prepare('INSERT INTO alarms (id, at, kind, record) VALUES (?, ?, ?, ?)');
-  }
-  async append(a: Alarm) {
-    this.insert.run(a.id, a.at, a.kind, JSON.stringify(a));
-  }
-  async list({ kind, limit }: { kind?: AlarmKind; limit: number }) {
-    const rows = (
-      kind
-        ? this.db
-            .prepare('SELECT record FROM alarms WHERE kind = ? ORDER BY at DESC, id DESC LIMIT ?')
-            .all(kind, limit)
-        : this.db.prepare('SELECT record FROM alarms ORDER BY at DESC, id DESC LIMIT ?').all(limit)
-    ) as Array<{ record: string }>;
-    return rows.map((r) => JSON.parse(r.record) as Alarm);
-  }
-  async close() {
-    this.db.close();
-  }
-}
-
-/** Newest first in one list, trimmed to the last 10,000 alarms. */
-export class RedisAlarms implements AlarmBackend {
-  constructor(
-    private readonly redis: Redis,
-    private readonly prefix: string,
-  ) {}
-  async append(a: Alarm) {
-    const key = `${this.prefix}:alarms`;
-    await this.redis.multi().lpush(key, JSON.stringify(a)).ltrim(key, 0, 9_999).exec();
-  }
-  async list({ kind, limit }: { kind?: AlarmKind; limit: number }) {
-    const raw = await this.redis.lrange(`${this.prefix}:alarms`, 0, kind ? 9_999 : limit - 1);
-    const all = raw.map((r) => JSON.parse(r) as Alarm);
-    return (kind ? all.filter((a) => a.kind === kind) : all).slice(0, limit);
-  }
-  async close() {}
 }
 
 /**
@@ -88,7 +39,7 @@ export class EventLog {
 
   constructor(
     private readonly log: Logger,
-    private readonly backend: AlarmBackend,
+    private readonly backend: AlarmStore,
   ) {}
 
   raise(

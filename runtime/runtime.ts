@@ -1,15 +1,16 @@
 import { appendFileSync, existsSync, readFileSync, renameSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Redis } from 'ioredis';
 import type { Provider } from '../adapters/provider.ts';
 import { type Emulator, emulatorOf, openProvider } from '../adapters/providers.ts';
 import type { Approvals } from '../approvals/service.ts';
 import type { SessionBoxes } from '../approvals/sessions.ts';
 import { KeyRing } from './auth/keys.ts';
 import { loadOperators, type OperatorSetup } from './auth/operators.ts';
-import { type Broadcast, redisBroadcast } from './broadcast.ts';
+import { openBackend } from './backends/open.ts';
+import type { Backend } from './backends/ports.ts';
+import type { Broadcast } from './broadcast.ts';
 import type { Config } from './config/load.ts';
-import { type AlarmBackend, EventLog, RedisAlarms, SqliteAlarms } from './events.ts';
+import { EventLog } from './events.ts';
 import { type CallDeps, CallPath } from './gateway/call.ts';
 import type { CallObserver } from './gateway/observe.ts';
 import { Router } from './gateway/routing.ts';
@@ -20,8 +21,7 @@ import { Metrics } from './observability/metrics.ts';
 import { callObserver } from './observability/observe.ts';
 import { PriceTable } from './pricing/pricing.ts';
 import { openReconciliation, type ReconcileService } from './reconcile/open.ts';
-import { privateDir } from './store/embedded/open.ts';
-import { openEmbeddedStore } from './store/embedded/store.ts';
+import { privateDir } from './store/data-dir.ts';
 import type { LedgerEntry, LedgerInput, MoneyStore, Reservation } from './store/port.ts';
 import type { RunHost } from './workflows/host.ts';
 
@@ -36,6 +36,9 @@ export type CallMetrics = CallObserver;
 export interface Runtime {
   config: Config;
   log: Logger;
+  /** Every store and queue of the configured kind (runtime/backends): the one seam. */
+  backend: Backend;
+  /** The backend's money store. */
   store: MoneyStore;
   /** The price table and routing in force; replaced whole (never edited) by `swapPrices`. */
   readonly prices: PriceTable;
@@ -57,7 +60,7 @@ export interface Runtime {
   runs?: RunHost;
   /** Approval items and decisions (set by `openApprovals` alongside `runs`). */
   approvals?: Approvals;
-  /** Messages to every process on the Redis backend (run changes for live views); none embedded. */
+  /** Messages to every process sharing the backend (run changes for live views). */
   broadcast?: Broadcast;
   /** Session time boxes of outside agents (set by `openApprovals`). */
   sessions?: SessionBoxes;
@@ -78,79 +81,59 @@ export interface Runtime {
   close(): Promise<void>;
 }
 
-export async function openStore(config: Config, now?: () => number): Promise<MoneyStore> {
-  const options = {
-    defaults: config.budgets.defaults,
-    timeZone: config.budgets.timeZone,
-    reservationTtlMs: config.store.reservationTtlMs,
-    now,
-  };
-  if (config.store.backend === 'redis') {
-    // Loaded only when used: the embedded default never touches ioredis.
-    const { openRedisStore } = await import('./store/redis/store.ts');
-    return openRedisStore(config.store.redisUrl!, { ...options, prefix: config.store.prefix });
-  }
-  privateDir(config.dataDir);
-  return openEmbeddedStore(join(config.dataDir, 'chokepoint.db'), options);
-}
-
 export async function openRuntime(
   config: Config,
   log: Logger,
-  opts: { now?: () => number; store?: MoneyStore } = {},
+  opts: { now?: () => number; backend?: Backend } = {},
 ): Promise<Runtime> {
   const now = opts.now ?? Date.now;
-  const store = opts.store ?? (await openStore(config, now));
+  // A backend handed in stays its opener's to close; one opened here closes with the runtime.
+  const backend = opts.backend ?? (await openBackend(config, { now, log }));
+  const ownBackend = !opts.backend;
+  const store = backend.money;
+  let keys: KeyRing;
+  try {
+    keys = await KeyRing.open(backend.keys);
+  } catch (err) {
+    if (ownBackend) await backend.close().catch(() => {});
+    throw err;
+  }
   const operatorSetup = loadOperators(config);
   const prices = new PriceTable(config.prices);
-  const provider = await openProvider({
-    kind: config.provider.kind,
-    baseUrl: config.provider.baseUrl,
-    apiKey: config.provider.apiKey,
-    timeoutMs: config.provider.timeoutMs,
-    dataDir: () => {
-      privateDir(config.dataDir);
-      return config.dataDir;
-    },
-    warn: (message, fields) => log.warn(message, fields),
-  });
-  const emulator = emulatorOf(provider);
-  const redisConns: Redis[] = [];
-  let keys: KeyRing;
-  let alarms: AlarmBackend;
-  let broadcast: Broadcast | undefined;
-  if (config.store.backend === 'redis') {
-    const { Redis } = await import('ioredis');
-    const opts = { maxRetriesPerRequest: 2, enableOfflineQueue: true, lazyConnect: false };
-    const cmd = new Redis(config.store.redisUrl!, opts);
-    const sub = new Redis(config.store.redisUrl!, opts);
-    for (const c of [cmd, sub]) {
-      // Errors surface on each command (and fail closed there); here they are only logged.
-      c.on('error', (err: Error) => log.debug('redis connection error (keys)', { error: err.message }));
-    }
-    redisConns.push(cmd, sub);
-    keys = await KeyRing.redis(cmd, sub, config.store.prefix);
-    alarms = new RedisAlarms(cmd, config.store.prefix);
-    broadcast = redisBroadcast(cmd, sub, config.store.prefix, log);
-  } else {
-    keys = KeyRing.embedded(join(config.dataDir, 'chokepoint.db'));
-    alarms = new SqliteAlarms(join(config.dataDir, 'chokepoint.db'));
+  let provider: Provider;
+  try {
+    provider = await openProvider({
+      kind: config.provider.kind,
+      baseUrl: config.provider.baseUrl,
+      apiKey: config.provider.apiKey,
+      timeoutMs: config.provider.timeoutMs,
+      dataDir: () => {
+        privateDir(config.dataDir);
+        return config.dataDir;
+      },
+      warn: (message, fields) => log.warn(message, fields),
+    });
+  } catch (err) {
+    if (ownBackend) await backend.close().catch(() => {});
+    throw err;
   }
+  const emulator = emulatorOf(provider);
   const unsettledFile = join(config.dataDir, 'unsettled.jsonl');
 
   const rt: Runtime = {
     config,
     log,
+    backend,
     store,
     prices,
     router: new Router(config.routing, prices),
     streams: new StreamTracker(),
-    events: new EventLog(log, alarms),
+    events: new EventLog(log, backend.alarms),
     provider,
     calls: new CallPath(callDeps(() => rt, provider)),
     keys,
     operatorSetup,
-    ...(broadcast ? { broadcast } : {}),
+    broadcast: backend.broadcast,
     ...(emulator
       ? {
           emulatorUrl: emulator.url,
@@ -181,11 +164,9 @@ export async function openRuntime(
     },
     async close() {
       await rt.reconcile?.close();
-      await keys.close();
-      await rt.events.close();
-      for (const c of redisConns) c.disconnect();
       await provider.close();
-      await store.close();
+      // Keys, alarms and every other port are the backend's: it closes them.
+      if (ownBackend) await backend.close();
     },
   };
 

@@ -1,9 +1,6 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
-import type Database from 'better-sqlite3';
-import type { Redis } from 'ioredis';
 import { isScopeKey } from '../identity.ts';
 import { newId } from '../ids.ts';
-import { openSqlite } from '../store/embedded/open.ts';
 
 /**
  * API keys for the gateway. A key is `cp_` + 32 random bytes (256 bits, base64url); only its
@@ -30,7 +27,8 @@ export interface ApiKey {
   revokedAt?: number;
 }
 
-interface StoredKey extends ApiKey {
+/** A key as stored: its record and the SHA-256 of its plaintext. */
+export interface StoredKey extends ApiKey {
   hash: string;
 }
 
@@ -89,109 +87,36 @@ function checkSpec(spec: KeySpec): void {
   }
 }
 
-/** Where key records live: the same backend as the money store. */
-interface KeyBackend {
+/** Where key records live: the same backend as the money store (runtime/backends). */
+export interface KeysStore {
   put(k: StoredKey): Promise<void>;
   byHash(hash: string): Promise<StoredKey | undefined>;
   byId(id: string): Promise<StoredKey | undefined>;
   list(): Promise<StoredKey[]>;
+  /** Tells every other process sharing the backend that key `id` was revoked (none embedded). */
+  announceRevoked(id: string): Promise<void>;
+  /** Calls `fn` with the id of each key another process revoked; resolves once listening. */
+  onRevoked(fn: (id: string) => void): Promise<void>;
   close(): Promise<void>;
-}
-
-class SqliteKeys implements KeyBackend {
-  private readonly db: Database.Database;
-  constructor(path: string) {
-    this.db = openSqlite(path);
-    this.db.exec(`CREATE TABLE IF NOT EXISTS api_keys (
-      id TEXT PRIMARY KEY, hash TEXT NOT NULL UNIQUE, record TEXT NOT NULL, created_at INTEGER NOT NULL)`);
-  }
-  async put(k: StoredKey) {
-    this.db
-      .prepare(
-        'INSERT INTO api_keys (id, hash, record, created_at) VALUES (?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET record = excluded.record',
-      )
-      .run(k.id, k.hash, JSON.stringify(k), k.createdAt);
-  }
-  async byHash(hash: string) {
-    const row = this.db.prepare('SELECT record FROM api_keys WHERE hash = ?').get(hash) as
-      | { record: string }
-      | undefined;
-    return row ? (JSON.parse(row.record) as StoredKey) : undefined;
-  }
-  async byId(id: string) {
-    const row = this.db.prepare('SELECT record FROM api_keys WHERE id = ?').get(id) as
-      | { record: string }
-      | undefined;
-    return row ? (JSON.parse(row.record) as StoredKey) : undefined;
-  }
-  async list() {
-    const rows = this.db.prepare('SELECT record FROM api_keys ORDER BY created_at DESC').all() as Array<{
-      record: string;
-    }>;
-    return rows.map((r) => JSON.parse(r.record) as StoredKey);
-  }
-  async close() {
-    this.db.close();
-  }
-}
-
-class RedisKeys implements KeyBackend {
-  constructor(
-    private readonly redis: Redis,
-    private readonly prefix: string,
-  ) {}
-  async put(k: StoredKey) {
-    await this.redis
-      .multi()
-      .hset(`${this.prefix}:keys:byhash`, k.hash, JSON.stringify(k))
-      .hset(`${this.prefix}:keys:byid`, k.id, k.hash)
-      .exec();
-  }
-  async byHash(hash: string) {
-    const v = await this.redis.hget(`${this.prefix}:keys:byhash`, hash);
-    return v ? (JSON.parse(v) as StoredKey) : undefined;
-  }
-  async byId(id: string) {
-    const hash = await this.redis.hget(`${this.prefix}:keys:byid`, id);
-    return hash ? this.byHash(hash) : undefined;
-  }
-  async list() {
-    const all = await this.redis.hvals(`${this.prefix}:keys:byhash`);
-    return all.map((v) => JSON.parse(v) as StoredKey).sort((a, b) => b.createdAt - a.createdAt);
-  }
-  async close() {}
 }
 
 const CACHE_MS = 10_000;
 
 /**
  * The key ring: create, authenticate, list, revoke. Authentication is cached in memory for a few
- * seconds (the hot path); a revocation drops the entry here at once, and on Redis it is
- * broadcast so every replica drops it too (`revoked` channel), so a revoked key is refused on
- * the next request.
+ * seconds (the hot path); a revocation drops the entry here at once, and the store announces it
+ * to every other process sharing the backend (on Redis, the `keys:revoked` channel), so a revoked
+ * key is refused on the next request.
  */
 export class KeyRing {
   private readonly cache = new Map<string, { key: StoredKey; until: number }>();
 
-  private constructor(
-    private readonly backend: KeyBackend,
-    private readonly broadcast?: (id: string) => Promise<void>,
-  ) {}
+  private constructor(private readonly backend: KeysStore) {}
 
-  static embedded(path: string): KeyRing {
-    return new KeyRing(new SqliteKeys(path));
-  }
-
-  /** `redis` for commands, `subscriber` (a second connection) for revocation broadcasts. */
-  static async redis(redis: Redis, subscriber: Redis, prefix: string): Promise<KeyRing> {
-    const channel = `${prefix}:keys:revoked`;
-    const ring = new KeyRing(new RedisKeys(redis, prefix), async (id) => {
-      await redis.publish(channel, id);
-    });
-    await subscriber.subscribe(channel);
-    subscriber.on('message', (ch: string, id: string) => {
-      if (ch === channel) ring.forget(id);
-    });
+  /** The ring over `store`, listening for revocations made by other processes. */
+  static async open(store: KeysStore): Promise<KeyRing> {
+    const ring = new KeyRing(store);
+    await store.onRevoked((id) => ring.forget(id));
     return ring;
   }
 
@@ -249,7 +174,7 @@ export class KeyRing {
       await this.backend.put(k);
     }
     this.forget(id);
-    await this.broadcast?.(id);
+    await this.backend.announceRevoked(id);
     return publicKey(k);
   }
 

@@ -3,7 +3,7 @@ import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Config } from '../config/load.ts';
 import { ConfigError } from '../config/load.ts';
-import { privateDir } from '../store/embedded/open.ts';
+import { privateDir } from '../store/data-dir.ts';
 
 export type Role = 'viewer' | 'operator' | 'admin';
 

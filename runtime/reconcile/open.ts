@@ -1,8 +1,6 @@
-import { join } from 'node:path';
 import type { Runtime } from '../runtime.ts';
-import { bullSchedule, type ReconcileSchedule, timerSchedule } from './schedule.ts';
+import type { ReconcileSchedule } from './schedule.ts';
 import { Reconciler, type ReconcileSettings } from './service.ts';
-import { type ReconStore, RedisReconStore, SqliteReconStore } from './store.ts';
 
 export interface ReconcileService {
   reconciler: Reconciler;
@@ -12,29 +10,15 @@ export interface ReconcileService {
 }
 
 /**
- * Opens the reconciler on the runtime's backend (a table in the embedded database, or keys under
- * the Redis prefix) and, unless told not to, starts the daily job.
+ * Opens the reconciler on the runtime's backend (its reconciliations store) and, unless told not
+ * to, starts the daily job (the backend's kind: a timer embedded, a BullMQ job scheduler on Redis).
  */
 export async function openReconciliation(
   rt: Runtime,
   settings: ReconcileSettings,
   opts: { schedule?: boolean; catchUpMs?: number } = {},
 ): Promise<ReconcileService> {
-  const closers: Array<() => Promise<void> | void> = [];
-  let store: ReconStore;
-  if (rt.config.store.backend === 'redis') {
-    const { Redis } = await import('ioredis');
-    const redis = new Redis(rt.config.store.redisUrl!, { maxRetriesPerRequest: 2, lazyConnect: false });
-    redis.on('error', (err: Error) =>
-      rt.log.debug('redis connection error (reconcile)', { error: err.message }),
-    );
-    closers.push(() => redis.disconnect());
-    store = new RedisReconStore(redis, rt.config.store.prefix);
-  } else {
-    store = new SqliteReconStore(join(rt.config.dataDir, 'chokepoint.db'));
-    closers.push(() => store.close());
-  }
-  const reconciler = new Reconciler(rt, store, settings);
+  const reconciler = new Reconciler(rt, rt.backend.reconciliations, settings);
   let schedule: ReconcileSchedule | undefined;
   if ((opts.schedule ?? true) && settings.schedule) {
     if (!reconciler.providerReports()) {
@@ -49,27 +33,15 @@ export async function openReconciliation(
         log: rt.log,
         catchUpMs: opts.catchUpMs,
       };
-      try {
-        schedule =
-          rt.config.store.backend === 'redis'
-            ? await bullSchedule(reconciler, {
-                ...o,
-                redisUrl: rt.config.store.redisUrl!,
-                prefix: rt.config.store.prefix,
-              })
-            : timerSchedule(reconciler, o);
-      } catch (err) {
-        for (const c of closers.reverse()) await c();
-        throw err;
-      }
+      schedule = await rt.backend.reconcileSchedule(reconciler, o);
     }
   }
   return {
     reconciler,
     schedule,
     async close() {
+      // The store is the backend's: it closes it.
       await schedule?.close();
-      for (const c of closers.reverse()) await c();
     },
   };
 }

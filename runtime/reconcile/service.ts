@@ -16,6 +16,7 @@ import {
   type Trigger,
 } from './compare.ts';
 import { dayRange, type ProviderFigures, parseReport, type ReportFormat } from './report.ts';
+import { yesterday } from './schedule.ts';
 import type { ReconStore } from './store.ts';
 
 export type { ReconcileSettings };
@@ -47,9 +48,7 @@ export interface ReconcileRequest {
 }
 
 /** The UTC day before `now`, YYYY-MM-DD. */
-export function yesterday(now: number): string {
-  return new Date(now - 86_400_000).toISOString().slice(0, 10);
-}
+export { yesterday };
 
 /**
  * Compares the ledger's cost per UTC day and model with the provider's figures, stores the result,

@@ -3,8 +3,8 @@ import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { BullRunQueue } from '../../approvals/queues/bull.ts';
-import { LocalRunQueue } from '../../approvals/queues/local.ts';
+import { LocalRunQueue } from '../../runtime/backends/embedded/run-queue.ts';
+import { BullRunQueue } from '../../runtime/backends/redis/run-queue.ts';
 import type { RunQueue, RunWork } from '../../runtime/workflows/queue.ts';
 import { REDIS_URL } from '../helpers/harness.ts';
 

@@ -4,9 +4,9 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
-import { approvalJobId, BullApprovalStore } from '../../approvals/stores/bull.ts';
-import { SqliteApprovalStore } from '../../approvals/stores/sqlite.ts';
-import { SqliteRunStore } from '../../runtime/workflows/stores/sqlite.ts';
+import { SqliteApprovalStore } from '../../runtime/backends/embedded/approvals.ts';
+import { SqliteRunStore } from '../../runtime/backends/embedded/runs.ts';
+import { approvalJobId, BullApprovalStore } from '../../runtime/backends/redis/approvals.ts';
 import { REDIS_URL, testPrefixes } from '../runtime/store/redis-harness.ts';
 import { aid, approvalItem, approvalStoreContract } from './store.contract.ts';
 

@@ -1,6 +1,6 @@
 import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
-import { redisBroadcast } from '../../runtime/broadcast.ts';
+import { redisBroadcast } from '../../runtime/backends/redis/broadcast.ts';
 import { createLogger } from '../../runtime/log.ts';
 
 const REDIS_URL = process.env.REDIS_URL || 'redis://127.0.0.1:6379';

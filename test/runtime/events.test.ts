@@ -3,7 +3,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
-import { type AlarmBackend, EventLog, RedisAlarms, SqliteAlarms } from '../../runtime/events.ts';
+import { SqliteAlarms } from '../../runtime/backends/embedded/alarms.ts';
+import { RedisAlarms } from '../../runtime/backends/redis/alarms.ts';
+import { type AlarmStore, EventLog } from '../../runtime/events.ts';
 import { createLogger } from '../../runtime/log.ts';
 import { REDIS_URL } from '../helpers/harness.ts';
 
@@ -17,7 +19,7 @@ afterAll(async () => {
   redis.disconnect();
 });
 
-const backends: Array<[string, () => AlarmBackend]> = [
+const backends: Array<[string, () => AlarmStore]> = [
   ['embedded', () => new SqliteAlarms(join(mkdtempSync(join(tmpdir(), 'cp-alarms-')), 'a.db'))],
   ['redis', () => new RedisAlarms(redis, prefix)],
 ];

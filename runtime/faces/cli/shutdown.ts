@@ -1,3 +1,5 @@
+import { reachBackend } from '../../backends/open.ts';
+import type { Config } from '../../config/load.ts';
 import { parseDuration } from '../../config/schema.ts';
 import type { Logger } from '../../log.ts';
 import { CliError } from './command.ts';
@@ -116,46 +118,22 @@ export function redactUrl(url: string): string {
 }
 
 /**
- * Checks that Redis answers before anything is opened on it: one connection, no retries, a 5 s
- * limit. Throws a one-line CliError (exit 1) saying what to do when it does not.
+ * Checks that the configured backend answers before anything is opened on it (embedded: nothing to
+ * reach): one connection, no retries, a 5 s limit. Throws a one-line CliError (exit 1) saying what
+ * to do when it does not.
  */
-export async function checkRedis(url: string, timeoutMs = 5_000): Promise<void> {
-  const { Redis } = await import('ioredis');
-  const redis = new Redis(url, {
-    lazyConnect: true,
-    maxRetriesPerRequest: 0,
-    enableOfflineQueue: false,
-    connectTimeout: timeoutMs,
-    retryStrategy: () => null,
-    reconnectOnError: () => false,
-  });
-  // The connection's own error says why (ECONNREFUSED, ENOTFOUND, WRONGPASS …); the command's
-  // rejection only that the connection closed.
-  let cause: { code?: string; message?: string } | undefined;
-  redis.on('error', (err: { code?: string; message?: string }) => {
-    cause ??= err;
-  });
-  let timer: NodeJS.Timeout | undefined;
+export async function checkBackend(
+  store: Pick<Config['store'], 'backend' | 'redisUrl'>,
+  timeoutMs = 5_000,
+): Promise<void> {
   try {
-    await Promise.race([
-      (async () => {
-        await redis.connect();
-        await redis.ping();
-      })(),
-      new Promise((_, reject) => {
-        timer = setTimeout(
-          () =>
-            reject(Object.assign(new Error(`no answer within ${timeoutMs / 1000}s`), { code: 'ETIMEDOUT' })),
-          timeoutMs,
-        );
-      }),
-    ]);
+    await reachBackend(store, timeoutMs);
   } catch (err) {
-    const e = cause ?? (err as { code?: string; message?: string });
-    const why = e.code ?? e.message ?? String(err);
-    throw new CliError(`cannot reach Redis at ${redactUrl(url)}: ${why}; start Redis or unset REDIS_URL`, 1);
-  } finally {
-    clearTimeout(timer);
-    redis.disconnect();
+    throw new CliError((err as Error).message, 1);
   }
+}
+
+/** `checkBackend` for a Redis URL. */
+export function checkRedis(url: string, timeoutMs = 5_000): Promise<void> {
+  return checkBackend({ backend: 'redis', redisUrl: url }, timeoutMs);
 }

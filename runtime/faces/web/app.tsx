@@ -136,7 +136,7 @@ export function webApp(rt: Runtime, api: HonoApp): Hono {
   // request that needs them (a failure is retried on the next one).
   let sessionsP: Promise<Sessions> | undefined;
   const sessionsOf = () => {
-    sessionsP ??= Promise.all([sessionSecret(rt), openWebSessionStore(rt.config)]).then(([secret, store]) => {
+    sessionsP ??= Promise.all([sessionSecret(rt), openWebSessionStore(rt)]).then(([secret, store]) => {
       const close = rt.close;
       rt.close = async () => {
         await close.call(rt);

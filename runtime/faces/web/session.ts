@@ -1,9 +1,6 @@
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
-import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { type Operator, sha256 } from '../../auth/operators.ts';
 import type { Runtime } from '../../runtime.ts';
-import { privateDir } from '../../store/embedded/open.ts';
 import type { WebSessionStore } from './session-store.ts';
 
 /**
@@ -38,25 +35,7 @@ export interface WebSession {
 export async function sessionSecret(rt: Runtime): Promise<Buffer> {
   const fromEnv = process.env.CHOKEPOINT_SESSION_SECRET;
   if (fromEnv) return Buffer.from(fromEnv, 'utf8');
-  const fresh = randomBytes(32).toString('base64url');
-  if (rt.config.store.backend === 'redis') {
-    const { Redis } = await import('ioredis');
-    const redis = new Redis(rt.config.store.redisUrl!, { maxRetriesPerRequest: 2, lazyConnect: true });
-    try {
-      const key = `${rt.config.store.prefix}web:session-secret`;
-      await redis.set(key, fresh, 'NX');
-      return Buffer.from((await redis.get(key)) ?? fresh, 'utf8');
-    } finally {
-      redis.disconnect();
-    }
-  }
-  const file = join(rt.config.dataDir, 'session-secret');
-  if (!existsSync(file)) {
-    privateDir(rt.config.dataDir);
-    writeFileSync(file, `${fresh}\n`, { mode: 0o600, flag: 'wx' });
-    chmodSync(file, 0o600);
-  }
-  return Buffer.from(readFileSync(file, 'utf8').trim(), 'utf8');
+  return Buffer.from(await rt.backend.webSessions.secret(randomBytes(32).toString('base64url')), 'utf8');
 }
 
 export class Sessions {

@@ -5,8 +5,8 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { McpPool } from '../../../adapters/mcp/client.ts';
 import { resolveRunAs, serverEnv } from '../../../adapters/mcp/stdio-transport.ts';
 import { loadOperators } from '../../../runtime/auth/operators.ts';
+import { openSqlite } from '../../../runtime/backends/embedded/sqlite.ts';
 import { resolveConfig } from '../../../runtime/config/load.ts';
-import { openSqlite } from '../../../runtime/store/embedded/open.ts';
 
 /**
  * Stdio MCP servers run with least privilege: a scrubbed environment, and (as root) another user,

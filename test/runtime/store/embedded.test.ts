@@ -2,7 +2,10 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { type EmbeddedMoneyStore, openEmbeddedStore } from '../../../runtime/store/embedded/store.ts';
+import {
+  type EmbeddedMoneyStore,
+  openEmbeddedStore,
+} from '../../../runtime/backends/embedded/money/store.ts';
 import { budgetId } from '../../../runtime/store/records.ts';
 import { moneyStoreContract, storeOptions, TestClock } from './contract.ts';
 

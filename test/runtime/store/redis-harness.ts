@@ -2,9 +2,9 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createServer } from 'node:net';
 import { Redis } from 'ioredis';
+import { openRedisStore, type RedisMoneyStore } from '../../../runtime/backends/redis/money/store.ts';
 import type { MoneyStoreOptions } from '../../../runtime/store/port.ts';
 import { budgetId } from '../../../runtime/store/records.ts';
-import { openRedisStore, type RedisMoneyStore } from '../../../runtime/store/redis/store.ts';
 
 export const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 

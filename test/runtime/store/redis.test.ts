@@ -1,7 +1,7 @@
 import { afterAll, describe, expect, it } from 'vitest';
+import { RedisKeys } from '../../../runtime/backends/redis/money/keys.ts';
+import { openRedisStore, type RedisMoneyStore } from '../../../runtime/backends/redis/money/store.ts';
 import { EnforcementUnavailableError } from '../../../runtime/store/port.ts';
-import { RedisKeys } from '../../../runtime/store/redis/keys.ts';
-import { openRedisStore, type RedisMoneyStore } from '../../../runtime/store/redis/store.ts';
 import { moneyStoreContract, storeOptions, TestClock } from './contract.ts';
 import { corruptCeiling, openDoomedRedis, REDIS_URL, testPrefixes } from './redis-harness.ts';
 

@@ -1,7 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WorkflowExecutor } from '../../../runtime/workflows/executor.ts';
 import { loadWorkflows, type WorkflowSet } from '../../../runtime/workflows/loader.ts';
-import { openRunStore } from '../../../runtime/workflows/open.ts';
 import { freezePrefix } from '../../../runtime/workflows/prompt.ts';
 import { type Backend, type Harness, startHarness } from '../../helpers/harness.ts';
 
@@ -20,7 +19,7 @@ describe.each<Backend>(['embedded', 'redis'])('the shipped example workflows (%s
       backend,
       config: { routing: { classes: { cheap: ['claude-haiku-4-5'], standard: ['claude-sonnet-4-6'] } } },
     });
-    ex = new WorkflowExecutor(h.rt, { runs: await openRunStore(h.rt) });
+    ex = new WorkflowExecutor(h.rt, { runs: h.rt.backend.runs });
   });
   afterAll(async () => {
     await ex.close();

@@ -5,10 +5,10 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
-import { openEmbeddedStore } from '../../../runtime/store/embedded/store.ts';
+import { openEmbeddedStore } from '../../../runtime/backends/embedded/money/store.ts';
+import { SqliteRunStore } from '../../../runtime/backends/embedded/runs.ts';
+import { RedisRunStore } from '../../../runtime/backends/redis/runs.ts';
 import { MemoryRunStore, type RunStore } from '../../../runtime/workflows/run-store.ts';
-import { RedisRunStore } from '../../../runtime/workflows/stores/redis.ts';
-import { SqliteRunStore } from '../../../runtime/workflows/stores/sqlite.ts';
 import { storeOptions, TestClock } from '../store/contract.ts';
 import { REDIS_URL, testPrefixes } from '../store/redis-harness.ts';
 import { runRecord, runStoreContract } from './run-store.contract.ts';
@@ -150,7 +150,7 @@ describe('run store specifics', () => {
   it('sqlite: gives each run to exactly one of two processes racing to claim it', async () => {
     const path = dbFile();
     await new SqliteRunStore(path).close(); // schema in place before the race
-    const store = new URL('../../../runtime/workflows/stores/sqlite.ts', import.meta.url).href;
+    const store = new URL('../../../runtime/backends/embedded/runs.ts', import.meta.url).href;
     // Each process waits for the same instant, then claims r_0 … r_1999 in order.
     const racer = `
       const { SqliteRunStore } = await import(${JSON.stringify(store)});

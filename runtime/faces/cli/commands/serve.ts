@@ -5,7 +5,7 @@ import { endOfLifeLine } from '../../../pricing/lifecycle.ts';
 import { startServer } from '../../server/server.ts';
 import type { Command } from '../command.ts';
 import { CliError } from '../command.ts';
-import { checkRedis, shutdownDeadline, stopOnSignal } from '../shutdown.ts';
+import { checkBackend, shutdownDeadline, stopOnSignal } from '../shutdown.ts';
 
 export const serveCommand: Command = {
   name: 'serve',
@@ -66,7 +66,7 @@ life are flagged at start (a warning each, and a \`models\` line below).`,
     });
     const deadline = shutdownDeadline(values['shutdown-timeout']);
     const log = createLogger({ level: config.logLevel });
-    if (config.store.backend === 'redis') await checkRedis(config.store.redisUrl!);
+    await checkBackend(config.store);
     const noWorkers = values['no-workers'] === true;
     if (noWorkers && config.store.backend !== 'redis') {
       throw new CliError(

@@ -3,6 +3,7 @@ import { bodyLimit } from 'hono/body-limit';
 import { ApprovalConflictError, ApprovalNotFoundError } from '../../../../approvals/port.ts';
 import { ExtendInputError } from '../../../../approvals/service.ts';
 import { type Operator, type Role, roleAtLeast } from '../../../auth/operators.ts';
+import { decodePosition } from '../../../backends/cursor.ts';
 import { invalidRequest, Refusal, unavailable } from '../../../gateway/refusal.ts';
 import { formatUsd, type Micros, tryParseUsd } from '../../../money.ts';
 import type { Runtime } from '../../../runtime.ts';
@@ -10,7 +11,6 @@ import { type Budget, EnforcementUnavailableError, StoreInputError } from '../..
 import { RunInputError, RunNotFoundError, RunStateError } from '../../../workflows/executor.ts';
 import { WorkflowNotFoundError } from '../../../workflows/host.ts';
 import { PrefixDriftError } from '../../../workflows/prompt.ts';
-import { decodePosition } from '../../../workflows/stores/cursor.ts';
 
 /** Largest request body any /api route or inbox form accepts (bytes); bigger is a 413, unread. */
 export const MAX_API_BODY_BYTES = 1024 * 1024;

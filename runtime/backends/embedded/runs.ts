@@ -1,5 +1,4 @@
 import type Database from 'better-sqlite3';
-import { openSqlite } from '../../store/embedded/open.ts';
 import {
   type JournalEntry,
   listLimit,
@@ -10,8 +9,9 @@ import {
   type RunStore,
   type RunSummary,
   summary,
-} from '../run-store.ts';
-import { decodeCursor, encodeCursor } from './cursor.ts';
+} from '../../workflows/run-store.ts';
+import { decodeCursor, encodeCursor } from '../cursor.ts';
+import { openSqlite } from './sqlite.ts';
 
 /**
  * Runs in SQLite, on its own connection to the file the money store uses. The record is kept whole

@@ -1,5 +1,6 @@
 import { DelayedError, Queue, Worker } from 'bullmq';
-import type { RunQueue, RunWork } from '../../runtime/workflows/queue.ts';
+import type { RunQueue, RunWork } from '../../workflows/queue.ts';
+import { bullConnection, bullPrefix } from './connection.ts';
 
 export interface BullRunQueueOptions {
   redisUrl: string;
@@ -58,12 +59,12 @@ export class BullRunQueue implements RunQueue {
   }
 
   private get bullPrefix(): string {
-    return `${this.opts.prefix}bull`;
+    return bullPrefix(this.opts.prefix);
   }
 
   /** A fresh connection spec: BullMQ opens (and closes) its own connections from it. */
   private connection() {
-    return { url: this.opts.redisUrl, maxRetriesPerRequest: null };
+    return bullConnection(this.opts.redisUrl);
   }
 
   private connectionError(err: unknown): void {

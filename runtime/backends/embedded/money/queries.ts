@@ -1,6 +1,6 @@
-import type { AuditQuery, LedgerQuery, SpendQuery } from '../port.ts';
-import { StoreInputError } from '../port.ts';
-import { checkRange, checkScope, NO_WORKFLOW } from '../records.ts';
+import type { AuditQuery, LedgerQuery, SpendQuery } from '../../../store/port.ts';
+import { StoreInputError } from '../../../store/port.ts';
+import { checkRange, checkScope, NO_WORKFLOW } from '../../../store/records.ts';
 
 /** SQL for the ledger, audit and spend queries; the store prepares each distinct text once. */
 export interface Query {

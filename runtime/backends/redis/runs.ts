@@ -9,8 +9,8 @@ import {
   type RunStore,
   type RunSummary,
   summary,
-} from '../run-store.ts';
-import { decodeCursor, encodeCursor, type ListCursor, ZSET_PAGE_LUA } from './cursor.ts';
+} from '../../workflows/run-store.ts';
+import { decodeCursor, encodeCursor, type ListCursor, ZSET_PAGE_LUA } from '../cursor.ts';
 
 /**
  * Runs in Redis. Every key starts with the hash-tagged prefix (`{cp}`), so they share one cluster

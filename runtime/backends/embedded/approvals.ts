@@ -1,6 +1,4 @@
 import type Database from 'better-sqlite3';
-import { openSqlite } from '../../runtime/store/embedded/open.ts';
-import { decodePosition, encodePosition } from '../../runtime/workflows/stores/cursor.ts';
 import {
   APPROVAL_STATES,
   type ApprovalChange,
@@ -13,7 +11,9 @@ import {
   DECISION_STATE,
   type Decision,
   sameDecision,
-} from '../port.ts';
+} from '../../../approvals/port.ts';
+import { decodePosition, encodePosition } from '../cursor.ts';
+import { openSqlite } from './sqlite.ts';
 
 /**
  * Approval items in SQLite, on this store's own connection to the file the other embedded stores

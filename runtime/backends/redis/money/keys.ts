@@ -1,4 +1,4 @@
-import type { Scope } from '../../identity.ts';
+import type { Scope } from '../../../identity.ts';
 
 /**
  * Every key the Redis store uses, under one prefix that carries a hash tag (`{cp}` by default), so

@@ -5,10 +5,10 @@ import {
   dayKey,
   parseWindow,
   type WindowBounds,
-} from '../../budgets/windows.ts';
-import type { Identity, Scope, ScopeKind } from '../../identity.ts';
-import { newId } from '../../ids.ts';
-import type { Micros } from '../../money.ts';
+} from '../../../budgets/windows.ts';
+import type { Identity, Scope, ScopeKind } from '../../../identity.ts';
+import { newId } from '../../../ids.ts';
+import type { Micros } from '../../../money.ts';
 import {
   type Actor,
   type Admission,
@@ -30,7 +30,7 @@ import {
   type SpendQuery,
   type SpendRow,
   StoreInputError,
-} from '../port.ts';
+} from '../../../store/port.ts';
 import {
   budgetId,
   budgetState,
@@ -49,10 +49,10 @@ import {
   specFor,
   storedJson,
   storedMicros,
-} from '../records.ts';
-import { SpendTally } from '../spend.ts';
+} from '../../../store/records.ts';
+import { SpendTally } from '../../../store/spend.ts';
+import { openSqlite } from '../sqlite.ts';
 import { BACKSTOP_PAGES, type Checkpointer, startCheckpointer } from './checkpointer.ts';
-import { openSqlite } from './open.ts';
 import { auditQuery, ledgerQuery, spendQuery } from './queries.ts';
 import { migrate } from './schema.ts';
 import {

@@ -1,9 +1,15 @@
 import type { Redis } from 'ioredis';
-import { isWindowSpec } from '../../budgets/windows.ts';
-import type { ScopeKind } from '../../identity.ts';
-import type { AuditEntry, Budget, BudgetState, SpendDimension, TokenCounts } from '../port.ts';
-import { CorruptRecordError, modelKey, type PreparedEntry, storedJson, storedMicros } from '../records.ts';
-import { type SpendTally, workflowKey } from '../spend.ts';
+import { isWindowSpec } from '../../../budgets/windows.ts';
+import type { ScopeKind } from '../../../identity.ts';
+import type { AuditEntry, Budget, BudgetState, SpendDimension, TokenCounts } from '../../../store/port.ts';
+import {
+  CorruptRecordError,
+  modelKey,
+  type PreparedEntry,
+  storedJson,
+  storedMicros,
+} from '../../../store/records.ts';
+import { type SpendTally, workflowKey } from '../../../store/spend.ts';
 import { streamIdOf } from './keys.ts';
 
 /** Turning what Redis holds (script replies, rollup hashes, indexed streams) back into port records. */

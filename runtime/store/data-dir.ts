@@ -1,6 +1,4 @@
 import { chmodSync, existsSync, mkdirSync, readdirSync, statSync } from 'node:fs';
-import { dirname } from 'node:path';
-import Database from 'better-sqlite3';
 
 /** What Chokepoint keeps in its data folder. */
 const DATA_FILES =
@@ -31,24 +29,4 @@ export function privateFile(path: string): void {
   } catch {
     // not ours to change: left as it is
   }
-}
-
-/**
- * A connection to the embedded backend's file, set up the way every table in it expects: WAL (so
- * readers never block the writer), and waiting up to 5 s for another connection's write lock
- * instead of failing at once. `synchronous: 'NORMAL'` for the stores on the hot path: under WAL a
- * power cut may lose the last transactions but never corrupts the file. The file and its `-wal`
- * and `-shm` are 0600 in a 0700 folder (SQLite creates the latter with the file's mode).
- */
-export function openSqlite(path: string, opts: { synchronous?: 'NORMAL' } = {}): Database.Database {
-  const file = path !== ':memory:' && path !== '';
-  if (file) privateDir(dirname(path));
-  const db = new Database(path);
-  if (file) privateFile(path);
-  // The timeout first: switching to WAL may need a lock another process holds for a moment.
-  db.pragma('busy_timeout = 5000');
-  db.pragma('journal_mode = WAL');
-  if (opts.synchronous) db.pragma(`synchronous = ${opts.synchronous}`);
-  if (file) for (const extra of ['-wal', '-shm']) privateFile(`${path}${extra}`);
-  return db;
 }

@@ -19,10 +19,10 @@
  * `commandTimeoutMs` with EnforcementUnavailableError instead of letting them wait or pass.
  */
 import { Redis } from 'ioredis';
-import { dayKey, daysBetween, dayWindow, monthWindow } from '../../budgets/windows.ts';
-import type { Identity, Scope, ScopeKind } from '../../identity.ts';
-import { newId } from '../../ids.ts';
-import type { Micros } from '../../money.ts';
+import { dayKey, daysBetween, dayWindow, monthWindow } from '../../../budgets/windows.ts';
+import type { Identity, Scope, ScopeKind } from '../../../identity.ts';
+import { newId } from '../../../ids.ts';
+import type { Micros } from '../../../money.ts';
 import {
   type Actor,
   type Admission,
@@ -43,7 +43,7 @@ import {
   type SpendQuery,
   type SpendRow,
   StoreInputError,
-} from '../port.ts';
+} from '../../../store/port.ts';
 import {
   budgetId,
   CorruptRecordError,
@@ -63,8 +63,8 @@ import {
   specFor,
   storedJson,
   storedMicros,
-} from '../records.ts';
-import { SpendTally, spendKey } from '../spend.ts';
+} from '../../../store/records.ts';
+import { SpendTally, spendKey } from '../../../store/spend.ts';
 import { RedisKeys } from './keys.ts';
 import { addRollup, auditHead, budgetFrom, readIndex, rollupField } from './replies.ts';
 import { call, defineScripts, type ScriptedRedis } from './scripts.ts';

@@ -1,7 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { Queue, QueueEvents, type QueueEventsListener, QueueEventsProducer, Worker } from 'bullmq';
-import { type ChainableCommander, Redis } from 'ioredis';
-import { decodePosition, encodePosition, ZSET_PAGE_LUA } from '../../runtime/workflows/stores/cursor.ts';
+import type { ChainableCommander, Redis } from 'ioredis';
 import {
   APPROVAL_STATES,
   type ApprovalChange,
@@ -14,7 +13,9 @@ import {
   DECISION_STATE,
   type Decision,
   sameDecision,
-} from '../port.ts';
+} from '../../../approvals/port.ts';
+import { decodePosition, encodePosition, ZSET_PAGE_LUA } from '../cursor.ts';
+import { bullConnection, bullPrefix, commandConnection } from './connection.ts';
 
 /**
  * Approval items in Redis, with BullMQ for their expiry and for change events across processes.
@@ -152,7 +153,8 @@ export class BullApprovalStore implements ApprovalStore {
         // A failing error callback must not take the store down.
       }
     };
-    const redis = new Redis(opts.redisUrl, { maxRetriesPerRequest: 2 });
+    // Its own command connection (it quits it on close, after BullMQ's): a store is closed alone.
+    const redis = commandConnection(opts.redisUrl);
     redis.on('error', (err: unknown) => this.connectionError(err));
     for (const [name, lua] of Object.entries(SCRIPTS)) redis.defineCommand(name, { lua });
     this.redis = redis as ScriptedRedis;
@@ -164,12 +166,12 @@ export class BullApprovalStore implements ApprovalStore {
   }
 
   private get bullPrefix(): string {
-    return `${this.prefix}bull`;
+    return bullPrefix(this.prefix);
   }
 
   /** A fresh connection spec: BullMQ opens (and closes) its own connections from it. */
   private connection() {
-    return { url: this.opts.redisUrl, maxRetriesPerRequest: null };
+    return bullConnection(this.opts.redisUrl);
   }
 
   private connectionError(err: unknown): void {
