@@ -20,8 +20,8 @@ export interface ApprovalView {
   steps: number;
   cacheHitRate: number | null;
   lastMessages: { role: string; text: string }[];
-  createdAt: IsoTime | null;
-  expiresAt: IsoTime | null;
+  createdAt: IsoTime;
+  expiresAt: IsoTime;
   decision: DecisionView | null;
 }
 
@@ -29,7 +29,7 @@ export interface DecisionView {
   action: DecisionAction | 'expire';
   actor: string;
   reason: string;
-  at: IsoTime | null;
+  at: IsoTime;
   addSpend?: UsdAmount;
   addTimeMs?: number;
 }

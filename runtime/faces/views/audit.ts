@@ -2,7 +2,7 @@ import type { AuditEntry } from '../../store/port.ts';
 import { type IsoTime, iso } from './format.ts';
 
 /** An audit entry as `/api/audit` serves it. */
-export type AuditView = Omit<AuditEntry, 'at'> & { at: IsoTime | null };
+export type AuditView = Omit<AuditEntry, 'at'> & { at: IsoTime };
 
 export const auditView = (e: AuditEntry): AuditView => ({ ...e, at: iso(e.at) });
 

@@ -8,8 +8,11 @@ import { formatUsd, type Micros } from '../../money.ts';
 
 export type IsoTime = string;
 
-export const iso = (ms: number | null | undefined): IsoTime | null =>
-  ms === null || ms === undefined ? null : new Date(ms).toISOString();
+export function iso(ms: number): IsoTime;
+export function iso(ms: number | null | undefined): IsoTime | null;
+export function iso(ms: number | null | undefined): IsoTime | null {
+  return ms === null || ms === undefined ? null : new Date(ms).toISOString();
+}
 
 /** An amount as `{usd: "1.500000", micros: 1500000}`. */
 export interface UsdAmount {

@@ -3,7 +3,7 @@ import { type IsoTime, iso } from './format.ts';
 
 /** A gateway API key as `/api/keys` serves it (never the secret; that is shown once, on create). */
 export type KeyView = Omit<ApiKey, 'createdAt' | 'revokedAt'> & {
-  createdAt: IsoTime | null;
+  createdAt: IsoTime;
   revokedAt: IsoTime | null;
 };
 
@@ -24,13 +24,13 @@ export interface KeysResponse {
  */
 export interface KeyCreatedResponse {
   key: string;
-  record: Omit<ApiKey, 'createdAt'> & { createdAt: IsoTime | null };
+  record: Omit<ApiKey, 'createdAt' | 'revokedAt'> & { createdAt: IsoTime };
 }
 
-export const createdKeyView = (key: string, record: ApiKey): KeyCreatedResponse => ({
-  key,
-  record: { ...record, createdAt: iso(record.createdAt) },
-});
+export function createdKeyView(key: string, record: ApiKey): KeyCreatedResponse {
+  const { revokedAt: _new, ...rest } = record;
+  return { key, record: { ...rest, createdAt: iso(record.createdAt) } };
+}
 
 /** `POST /api/keys/:id/revoke`. */
 export interface KeyRevokedResponse {

@@ -2,7 +2,7 @@ import type { KillSwitch } from '../../store/port.ts';
 import { type IsoTime, iso } from './format.ts';
 
 /** A kill switch as `/api/kill-switches` serves it. */
-export type KillSwitchView = Omit<KillSwitch, 'at'> & { at: IsoTime | null };
+export type KillSwitchView = Omit<KillSwitch, 'at'> & { at: IsoTime };
 
 export const killSwitchView = (k: KillSwitch): KillSwitchView => ({ ...k, at: iso(k.at) });
 

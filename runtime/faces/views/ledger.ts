@@ -4,7 +4,7 @@ import { type IsoTime, iso } from './format.ts';
 
 /** A ledger entry as `/api/ledger` serves it: the record (µ$) with its amounts also in dollars. */
 export type LedgerView = Omit<LedgerEntry, 'at'> & {
-  at: IsoTime | null;
+  at: IsoTime;
   reserved_usd: string;
   cost_usd: string;
   overrun_usd: string;

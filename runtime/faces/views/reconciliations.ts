@@ -43,7 +43,7 @@ function reconRowView(r: ReconRow): ReconRowView {
 /** A reconciliation as `/api/reconciliations` serves it (`GET /:id` and `POST` answer one). */
 export interface ReconciliationView {
   id: string;
-  at: IsoTime | null;
+  at: IsoTime;
   day: string;
   verdict: Reconciliation['verdict'];
   trigger: Reconciliation['trigger'];

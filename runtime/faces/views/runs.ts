@@ -25,9 +25,9 @@ export type RunView = Omit<RunRecord, 'snapshot' | 'input' | 'limits' | RunTimes
   limits: RunLimitsView;
   spent_usd: string;
   spent_micros: Micros;
-  startedAt: IsoTime | null;
-  clockStart: IsoTime | null;
-  updatedAt: IsoTime | null;
+  startedAt: IsoTime;
+  clockStart: IsoTime;
+  updatedAt: IsoTime;
   endedAt: IsoTime | null;
 };
 
@@ -76,7 +76,7 @@ export function runSpendView(runId: string, b: Budget | undefined): RunSpendView
 export interface JournalView {
   kind: 'model' | 'tool';
   name: string;
-  at: IsoTime | null;
+  at: IsoTime;
   ledgerId: string | null;
   key: string;
   result: unknown;

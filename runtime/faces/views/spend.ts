@@ -14,8 +14,8 @@ export function spendRowView(r: SpendRow): SpendRowView {
 /** `GET /api/spend`. */
 export interface SpendResponse {
   by: SpendDimension;
-  since: IsoTime | null;
-  until: IsoTime | null;
+  since: IsoTime;
+  until: IsoTime;
   rows: SpendRowView[];
 }
 
@@ -46,6 +46,6 @@ export function cacheHealthView(t: CacheTally): CacheHealthView {
 
 /** `GET /api/cache-health`. */
 export interface CacheHealthResponse {
-  since: IsoTime | null;
+  since: IsoTime;
   workflows: CacheHealthView[];
 }

@@ -13,9 +13,13 @@ import { MAX_API_BODY_BYTES, PAGE_CSP, SECURITY_HEADERS } from '../server/api/co
 import { type ApiAnswer, inProcessApi } from '../server/api/in-process.ts';
 import { APP_CSS, APP_JS } from './assets.ts';
 import type { PageContext } from './layout.tsx';
+import { budgetPages } from './pages/budgets.tsx';
 import { approvalPages } from './pages/inbox.tsx';
-import { moneyPages, CHART_INIT as SPEND_JS } from './pages/money.tsx';
+import { keyPages } from './pages/keys.tsx';
+import { killSwitchPages } from './pages/kill-switches.tsx';
 import { runPages } from './pages/runs.tsx';
+import { spendPages } from './pages/spend.tsx';
+import { CHART_INIT as SPEND_JS } from './pages/spend-charts.tsx';
 import { SESSION_COOKIE, Sessions, sessionSecret, type WebSession } from './session.ts';
 import { type LoginFailures, openWebSessionStore } from './session-store.ts';
 
@@ -315,7 +319,10 @@ export function webApp(rt: Runtime, api: HonoApp): Hono {
 
   app.route('/', approvalPages(web));
   app.route('/', runPages(web));
-  app.route('/', moneyPages(web));
+  app.route('/', budgetPages(web));
+  app.route('/', killSwitchPages(web));
+  app.route('/', spendPages(web));
+  app.route('/', keyPages(web));
 
   app.onError((err, c) => {
     const status = err instanceof WebError ? err.status : 500;
