@@ -17,7 +17,8 @@ import { budgetPages } from './pages/budgets.tsx';
 import { approvalPages } from './pages/inbox.tsx';
 import { keyPages } from './pages/keys.tsx';
 import { killSwitchPages } from './pages/kill-switches.tsx';
-import { runPages } from './pages/runs.tsx';
+import { runPages } from './pages/run.tsx';
+import { runListPages } from './pages/runs.tsx';
 import { spendPages } from './pages/spend.tsx';
 import { CHART_INIT as SPEND_JS } from './pages/spend-charts.tsx';
 import { SESSION_COOKIE, Sessions, sessionSecret, type WebSession } from './session.ts';
@@ -318,6 +319,7 @@ export function webApp(rt: Runtime, api: HonoApp): Hono {
   );
 
   app.route('/', approvalPages(web));
+  app.route('/', runListPages(web));
   app.route('/', runPages(web));
   app.route('/', budgetPages(web));
   app.route('/', killSwitchPages(web));
