@@ -58,8 +58,6 @@ export function approvalsApi(rt: Runtime): Hono<Env> {
   api.use('/approvals/*', hosted);
   api.use('/events', hosted);
   const approvals = () => rt.approvals!;
-  /** Open `/events` streams per operator (token name): at most MAX_EVENT_STREAMS_PER_OPERATOR. */
-  const streams = new Map<string, number>();
 
   api.get('/approvals', async (c) => {
     requireRole(c, 'viewer');
@@ -130,6 +128,16 @@ export function approvalsApi(rt: Runtime): Hono<Env> {
   api.post('/approvals/:id/deny', decide('deny'));
   api.post('/approvals/:id/kill', decide('kill'));
 
+  eventRoutes(api, rt);
+
+  return api;
+}
+
+/** `GET /events`: live approval and run changes as server-sent events, a few streams per operator. */
+function eventRoutes(api: Hono<Env>, rt: Runtime): void {
+  const approvals = () => rt.approvals!;
+  /** Open `/events` streams per operator (token name): at most MAX_EVENT_STREAMS_PER_OPERATOR. */
+  const streams = new Map<string, number>();
   api.get('/events', (c) => {
     const op = requireRole(c, 'viewer');
     const held = streams.get(op.name) ?? 0;
@@ -187,6 +195,4 @@ export function approvalsApi(rt: Runtime): Hono<Env> {
       }
     });
   });
-
-  return api;
 }

@@ -59,7 +59,14 @@ const OUTCOMES: Outcome[] = ['ok', 'refused', 'error', 'expired'];
 /** Budgets, kill switches, ledger, spend, audit and alarms under /api. */
 export function moneyApi(rt: Runtime): Hono<Env> {
   const api = new Hono<Env>();
+  budgetRoutes(api, rt);
+  killSwitchRoutes(api, rt);
+  ledgerRoutes(api, rt);
+  return api;
+}
 
+/** Budgets: list, read (never creating one), set a ceiling, freeze and unfreeze (admin). */
+function budgetRoutes(api: Hono<Env>, rt: Runtime): void {
   api.get('/budgets', async (c) => {
     const kind = c.req.query('kind');
     if (kind !== undefined && !SCOPE_KINDS.includes(kind as ScopeKind)) {
@@ -114,7 +121,9 @@ export function moneyApi(rt: Runtime): Hono<Env> {
       return c.json({ budget: budgetView(b) } satisfies BudgetChangedResponse);
     });
   }
+}
 
+function killSwitchRoutes(api: Hono<Env>, rt: Runtime): void {
   api.get('/kill-switches', async (c) => {
     const kills = await rt.store.listKills();
     return c.json({ kill_switches: kills.map(killSwitchView) });
@@ -138,7 +147,10 @@ export function moneyApi(rt: Runtime): Hono<Env> {
     const lifted = await rt.store.liftKill(scopeParam(c.req.param('scope')), { actor: op.name, reason });
     return c.json({ lifted });
   });
+}
 
+/** What was spent: the ledger, spend grouped by a dimension, cache health, the audit log, alarms. */
+function ledgerRoutes(api: Hono<Env>, rt: Runtime): void {
   api.get('/ledger', async (c) => {
     const outcome = c.req.query('outcome');
     if (outcome !== undefined && !OUTCOMES.includes(outcome as Outcome)) {
@@ -204,6 +216,4 @@ export function moneyApi(rt: Runtime): Hono<Env> {
     const alarms = await rt.events.list({ kind, limit: limitParam(c) });
     return c.json({ alarms: alarms.map(alarmView) });
   });
-
-  return api;
 }

@@ -146,6 +146,13 @@ export function runsApi(rt: Runtime): Hono<Env> {
   api.use('/workflows', hosted);
   api.use('/runs', hosted);
   api.use('/runs/*', hosted);
+  runRoutes(api, rt);
+  runControlRoutes(api, rt);
+  return api;
+}
+
+/** The workflows, starting a run (optionally waiting for it), the list, one run. */
+function runRoutes(api: Hono<Env>, rt: Runtime): void {
   const host = () => rt.runs!;
   const budgetOf = (id: string) => rt.store.getBudget(`run:${id}`);
 
@@ -208,6 +215,12 @@ export function runsApi(rt: Runtime): Hono<Env> {
       spend: runSpendView(id, budget),
     } satisfies RunDetailResponse);
   });
+}
+
+/** Killing and resuming a run (operator role, audited). */
+function runControlRoutes(api: Hono<Env>, rt: Runtime): void {
+  const host = () => rt.runs!;
+  const budgetOf = (id: string) => rt.store.getBudget(`run:${id}`);
 
   api.post('/runs/:id/kill', async (c) => {
     const op = requireRole(c, 'operator');
@@ -273,6 +286,4 @@ export function runsApi(rt: Runtime): Hono<Env> {
     });
     return c.json({ run: runView(run, await budgetOf(id)) } satisfies RunResponse);
   });
-
-  return api;
 }
