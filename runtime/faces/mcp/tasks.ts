@@ -8,7 +8,7 @@ import { newId } from '../../ids.ts';
 import type { Runtime } from '../../runtime.ts';
 import type { RunRecord } from '../../workflows/run-store.ts';
 import type { Api } from './api.ts';
-import { runView } from './views.ts';
+import { mcpRunView } from './run-view.ts';
 import { onRunChange } from './watch.ts';
 
 /**
@@ -240,7 +240,7 @@ export class SessionTasks implements TaskStore {
       return e.fixed.result;
     }
     if (!e.runId) throw new Error(`task ${taskId} has no result yet`);
-    const view = await runView(this.api, e.runId);
+    const view = await mcpRunView(this.api, e.runId);
     const { status } = taskStatusOf(await this.shared.rt.runs?.get(e.runId));
     return {
       content: [{ type: 'text', text: JSON.stringify(view, null, 2) }],

@@ -1,11 +1,10 @@
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
-import { getConnInfo } from '@hono/node-server/conninfo';
 import type { Hono as HonoApp } from 'hono';
 import { type Context, Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
-import { deleteCookie, getCookie, setCookie } from 'hono/cookie';
+import { deleteCookie, getCookie } from 'hono/cookie';
 import type { Operator, Role } from '../../auth/operators.ts';
 import { roleAtLeast } from '../../auth/operators.ts';
 import type { Runtime } from '../../runtime.ts';
@@ -13,11 +12,17 @@ import { MAX_API_BODY_BYTES, PAGE_CSP, SECURITY_HEADERS } from '../server/api/co
 import { type ApiAnswer, inProcessApi } from '../server/api/in-process.ts';
 import { APP_CSS, APP_JS } from './assets.ts';
 import type { PageContext } from './layout.tsx';
+import { loginRoutes, sameOrigin } from './login.tsx';
+import { budgetPages } from './pages/budgets.tsx';
 import { approvalPages } from './pages/inbox.tsx';
-import { moneyPages, CHART_INIT as SPEND_JS } from './pages/money.tsx';
-import { runPages } from './pages/runs.tsx';
+import { keyPages } from './pages/keys.tsx';
+import { killSwitchPages } from './pages/kill-switches.tsx';
+import { runPages } from './pages/run.tsx';
+import { runListPages } from './pages/runs.tsx';
+import { spendPages } from './pages/spend.tsx';
+import { CHART_INIT as SPEND_JS } from './pages/spend-charts.tsx';
 import { SESSION_COOKIE, Sessions, sessionSecret, type WebSession } from './session.ts';
-import { type LoginFailures, openWebSessionStore } from './session-store.ts';
+import { openWebSessionStore } from './session-store.ts';
 
 /** Forms are small: a body over the API's limit is refused (413) before it is read in full. */
 const webBodyLimit = bodyLimit({
@@ -108,42 +113,15 @@ function sameOriginPath(referer: string | undefined): string | undefined {
 const require = createRequire(import.meta.url);
 let chartJs: string | undefined;
 
-/** Failed logins from one address before further attempts wait (429). */
-export const LOGIN_FAILURES_ALLOWED = 5;
-/** The window those failures are counted in. */
-export const LOGIN_FAILURE_WINDOW_MS = 5 * 60_000;
-/** The first wait once an address is over; it doubles with every further failure, up to an hour. */
-const LOGIN_DELAY_MS = 30_000;
-const LOGIN_DELAY_MAX_MS = 3_600_000;
-
-/** Until when an address must wait before its next login attempt (0: it need not). */
-function lockedUntil(f: LoginFailures | undefined): number {
-  if (!f || f.count < LOGIN_FAILURES_ALLOWED) return 0;
-  return f.lastAt + Math.min(LOGIN_DELAY_MAX_MS, LOGIN_DELAY_MS * 2 ** (f.count - LOGIN_FAILURES_ALLOWED));
-}
-
-/** The peer's address (the socket's; X-Forwarded-For is not trusted: anyone can send it). */
-function addressOf(c: Context): string {
-  try {
-    return getConnInfo(c).remote.address ?? 'unknown';
-  } catch {
-    return 'unknown';
-  }
-}
-
 export function webApp(rt: Runtime, api: HonoApp): Hono {
   // The signing secret and the session table may live in Redis: opened once, on the first
   // request that needs them (a failure is retried on the next one).
   let sessionsP: Promise<Sessions> | undefined;
   const sessionsOf = () => {
-    sessionsP ??= Promise.all([sessionSecret(rt), openWebSessionStore(rt)]).then(([secret, store]) => {
-      const close = rt.close;
-      rt.close = async () => {
-        await close.call(rt);
-        await store.close().catch(() => {});
-      };
-      return new Sessions(rt, secret, store);
-    });
+    // The store is the backend's: it closes with the backend.
+    sessionsP ??= Promise.all([sessionSecret(rt), openWebSessionStore(rt)]).then(
+      ([secret, store]) => new Sessions(rt, secret, store),
+    );
     sessionsP.catch(() => {
       sessionsP = undefined;
     });
@@ -168,101 +146,9 @@ export function webApp(rt: Runtime, api: HonoApp): Hono {
     return webBodyLimit(c, next);
   });
 
-  app.get('/assets/app.css', (c) =>
-    c.body(APP_CSS, 200, { 'content-type': 'text/css; charset=utf-8', 'cache-control': 'max-age=300' }),
-  );
-  app.get('/assets/app.js', (c) =>
-    c.body(APP_JS, 200, { 'content-type': 'text/javascript; charset=utf-8', 'cache-control': 'max-age=300' }),
-  );
-  app.get('/assets/spend.js', (c) =>
-    c.body(SPEND_JS, 200, {
-      'content-type': 'text/javascript; charset=utf-8',
-      'cache-control': 'max-age=300',
-    }),
-  );
-  // The charting library, served from node_modules (no CDN).
-  app.get('/assets/chart.js', (c) => {
-    // The package's exports hide dist/: find it next to the resolved entry point.
-    chartJs ??= readFileSync(join(dirname(require.resolve('chart.js')), 'chart.umd.min.js'), 'utf8');
-    return c.body(chartJs, 200, {
-      'content-type': 'text/javascript; charset=utf-8',
-      'cache-control': 'max-age=3600',
-    });
-  });
+  assetRoutes(app as unknown as Hono);
 
-  app.get('/login', (c) => c.html(loginPage(c.req.query('next'), c.req.query('error'))));
-  app.post('/login', async (c) => {
-    if (!sameOrigin(c)) return c.text('forbidden: cross-site login', 403);
-    const address = addressOf(c);
-    let sessions: Sessions;
-    let failures: LoginFailures | undefined;
-    try {
-      sessions = await sessionsOf();
-      failures = await sessions.store.failures(address);
-    } catch (err) {
-      rt.log.error('inbox login: the session store did not answer', { error: err });
-      return c.html(loginPage(undefined, 'Log in is unavailable right now: try again shortly.'), 503);
-    }
-    const now = rt.now();
-    const wait = lockedUntil(failures) - now;
-    if (wait > 0) {
-      const seconds = Math.ceil(wait / 1000);
-      rt.log.warn('inbox login refused: too many failed attempts', { address, retryAfterS: seconds });
-      c.header('retry-after', String(seconds));
-      return c.html(
-        loginPage(undefined, `Too many failed log-ins from this address: try again in ${seconds} s.`),
-        429,
-      );
-    }
-    const form = await c.req.parseBody();
-    const token = typeof form.token === 'string' ? form.token : '';
-    const next = safeNext(typeof form.next === 'string' ? form.next : undefined);
-    const operator = token.length <= 1024 ? sessions.authenticate(token) : undefined;
-    if (!operator) {
-      // Counted in a window; once over the limit every further failure doubles the wait.
-      const fresh =
-        !failures ||
-        (failures.count < LOGIN_FAILURES_ALLOWED && now - failures.firstAt > LOGIN_FAILURE_WINDOW_MS) ||
-        (failures.count >= LOGIN_FAILURES_ALLOWED && now - lockedUntil(failures) > LOGIN_FAILURE_WINDOW_MS);
-      const f = fresh
-        ? { count: 1, firstAt: now, lastAt: now }
-        : { ...failures!, count: failures!.count + 1, lastAt: now };
-      try {
-        await sessions.store.setFailures(
-          address,
-          f,
-          Math.max(lockedUntil(f), now) - now + LOGIN_FAILURE_WINDOW_MS * 2,
-        );
-        await rt.store.appendAudit({
-          actor: 'anonymous',
-          action: 'login.failed',
-          target: `address:${address}`,
-          after: { address, failures: f.count },
-          reason: 'inbox login with an unknown token',
-        });
-      } catch (err) {
-        rt.log.error('inbox login: could not record a failed login', { error: err, address });
-      }
-      return c.html(loginPage(next, 'That token is not known: check it and try again.'), 401);
-    }
-    let cookie: string;
-    try {
-      cookie = await sessions.create(token);
-      if (failures) await sessions.store.clearFailures(address);
-    } catch (err) {
-      rt.log.error('inbox login: the session store did not answer', { error: err });
-      return c.html(loginPage(next, 'Log in is unavailable right now: try again shortly.'), 503);
-    }
-    setCookie(c, SESSION_COOKIE, cookie, {
-      httpOnly: true,
-      sameSite: 'Strict',
-      path: '/',
-      secure: c.req.header('x-forwarded-proto') === 'https' || new URL(c.req.url).protocol === 'https:',
-      maxAge: Math.floor(sessions.lifetimeMs / 1000),
-    });
-    rt.log.info('inbox login', { operator: operator.name, role: operator.role });
-    return c.redirect(next ?? '/', 303);
-  });
+  loginRoutes(app as unknown as Hono, rt, sessionsOf);
 
   // Everything below needs a session; every state change also needs its CSRF token.
   app.use('*', async (c, next) => {
@@ -314,8 +200,12 @@ export function webApp(rt: Runtime, api: HonoApp): Hono {
   );
 
   app.route('/', approvalPages(web));
+  app.route('/', runListPages(web));
   app.route('/', runPages(web));
-  app.route('/', moneyPages(web));
+  app.route('/', budgetPages(web));
+  app.route('/', killSwitchPages(web));
+  app.route('/', spendPages(web));
+  app.route('/', keyPages(web));
 
   app.onError((err, c) => {
     const status = err instanceof WebError ? err.status : 500;
@@ -323,70 +213,6 @@ export function webApp(rt: Runtime, api: HonoApp): Hono {
     return c.html(errorPage(status, err instanceof WebError ? err.message : 'internal error'), status as 500);
   });
   return app as unknown as Hono;
-}
-
-/** A state change must come from our own pages: Origin (or Referer) must name this host. */
-function sameOrigin(c: Context): boolean {
-  const origin = c.req.header('origin') ?? c.req.header('referer');
-  if (!origin) return true; // SameSite=Strict cookies and the CSRF token still apply
-  try {
-    return new URL(origin).host === (c.req.header('host') ?? new URL(c.req.url).host);
-  } catch {
-    return false;
-  }
-}
-
-/**
- * Where to go after login: a path on this server only. One leading `/`, then not `/` or `\\`
- * (browsers read `/\\evil.example` as `//evil.example`), and no backslash, whitespace or control
- * character anywhere (browsers drop tabs and newlines from URLs: `/\t/evil.example`).
- */
-export function safeNext(next: string | undefined): string | undefined {
-  if (!next || next.length > 2000) return undefined;
-  if (!/^\/(?![/\\])[^\\\s]*$/.test(next)) return undefined;
-  for (const ch of next) {
-    const code = ch.charCodeAt(0);
-    if (code < 0x20 || code === 0x7f) return undefined;
-  }
-  return next;
-}
-
-function loginPage(next?: string, error?: string) {
-  return (
-    '<!doctype html>' +
-    (
-      <html lang="en">
-        <head>
-          <meta charset="utf-8" />
-          <meta name="viewport" content="width=device-width, initial-scale=1" />
-          <title>Log in · Chokepoint</title>
-          <link rel="stylesheet" href="/assets/app.css" />
-        </head>
-        <body class="login">
-          <main id="main">
-            <h1>Chokepoint</h1>
-            <p>
-              Log in with an operator token (`npm start` prints the admin token; it is also in
-              .chokepoint/admin-token).
-            </p>
-            {error ? (
-              <p class="flash error" role="alert">
-                {error}
-              </p>
-            ) : null}
-            <form method="post" action="/login">
-              <label>
-                <span>Operator token</span>
-                <input type="password" name="token" required autocomplete="current-password" autofocus />
-              </label>
-              <input type="hidden" name="next" value={safeNext(next) ?? '/'} />
-              <button type="submit">Log in</button>
-            </form>
-          </main>
-        </body>
-      </html>
-    ).toString()
-  );
 }
 
 function errorPage(status: number, message: string) {
@@ -414,4 +240,29 @@ function errorPage(status: number, message: string) {
       </html>
     ).toString()
   );
+}
+
+/** The stylesheet, the scripts and the charting library (served from node_modules: no CDN). */
+function assetRoutes(app: Hono): void {
+  app.get('/assets/app.css', (c) =>
+    c.body(APP_CSS, 200, { 'content-type': 'text/css; charset=utf-8', 'cache-control': 'max-age=300' }),
+  );
+  app.get('/assets/app.js', (c) =>
+    c.body(APP_JS, 200, { 'content-type': 'text/javascript; charset=utf-8', 'cache-control': 'max-age=300' }),
+  );
+  app.get('/assets/spend.js', (c) =>
+    c.body(SPEND_JS, 200, {
+      'content-type': 'text/javascript; charset=utf-8',
+      'cache-control': 'max-age=300',
+    }),
+  );
+  // The charting library, served from node_modules (no CDN).
+  app.get('/assets/chart.js', (c) => {
+    // The package's exports hide dist/: find it next to the resolved entry point.
+    chartJs ??= readFileSync(join(dirname(require.resolve('chart.js')), 'chart.umd.min.js'), 'utf8');
+    return c.body(chartJs, 200, {
+      'content-type': 'text/javascript; charset=utf-8',
+      'cache-control': 'max-age=3600',
+    });
+  });
 }

@@ -3,11 +3,11 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CliError, type Command, parseCommandArgs } from '../../../runtime/faces/cli/command.ts';
 import {
-  type ApprovalView,
   approvalDetail,
   approvalsCommand,
   approvalTable,
 } from '../../../runtime/faces/cli/commands/approvals.ts';
+import type { ApprovalView } from '../../../runtime/faces/views/approvals.ts';
 import { ADMIN_TOKEN, type Harness, startHarness, VIEWER_TOKEN } from '../../helpers/harness.ts';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));

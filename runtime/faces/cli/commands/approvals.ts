@@ -2,46 +2,16 @@ import { APPROVAL_STATES, type ApprovalState } from '../../../../approvals/port.
 import { parseDuration } from '../../../config/schema.ts';
 import { isScopeKey } from '../../../identity.ts';
 import { formatUsd, tryParseUsd } from '../../../money.ts';
+import type {
+  ApprovalResponse,
+  ApprovalsResponse,
+  ApprovalView,
+  DecisionResponse,
+} from '../../views/approvals.ts';
 import { ApiClient, printJson, requireReason, type SubUsage, subArgs, withJsonErrors } from '../client.ts';
 import { CliError, type Command, type CommandContext, REMOTE_HELP } from '../command.ts';
 import { dollars, keyValues, shortTime, table, until } from '../table.ts';
 import { duration } from './runs.ts';
-
-/** An approval item as the operator API returns it (`approvalJson` in runtime/server/api/approvals.ts). */
-export interface ApprovalView {
-  id: string;
-  kind: 'run' | 'session';
-  state: ApprovalState;
-  run: string;
-  workflow: string;
-  version: string;
-  startedBy: { team: string; env: string; seat: string };
-  reason: string;
-  summary: string;
-  detail: Record<string, unknown>;
-  spent: { usd: string; micros: number };
-  spendByModel: Record<string, { usd: string; micros: number }>;
-  elapsedMs: number;
-  steps: number;
-  cacheHitRate: number | null;
-  lastMessages: { role: string; text: string }[];
-  createdAt: string;
-  expiresAt: string;
-  decision: {
-    action: string;
-    actor: string;
-    reason: string;
-    at: string;
-    addSpend?: { usd: string; micros: number };
-    addTimeMs?: number;
-  } | null;
-}
-
-/** The answer to a decision: the item, and the run it moved on (raw limits: µ$, ms). */
-interface DecisionAnswer {
-  approval: ApprovalView;
-  run?: { id: string; state: string; limits: { spend: number; time: number; steps: number } };
-}
 
 /** Why items stop, as the API names them (`ls --reason`). */
 export const APPROVAL_REASONS = [
@@ -216,9 +186,7 @@ async function list({ values, out }: CommandContext, args: string[]) {
   }
   const { client, json } = ApiClient.from(values);
   return withJsonErrors(json, out, async () => {
-    const res = await client.get<{ approvals: ApprovalView[]; next?: string }>(
-      `/api/approvals${q.size ? `?${q}` : ''}`,
-    );
+    const res = await client.get<ApprovalsResponse>(`/api/approvals${q.size ? `?${q}` : ''}`);
     if (json) return printJson(out, res);
     const filtered = [...q.keys()].some((k) => k !== 'limit' && k !== 'cursor');
     if (res.approvals.length === 0) {
@@ -272,7 +240,7 @@ async function show({ values, out }: CommandContext, args: string[]) {
   const [id] = subArgs(SUBS.show, values, args) as [string];
   const { client, json } = ApiClient.from(values);
   return withJsonErrors(json, out, async () => {
-    const res = await client.get<{ approval: ApprovalView }>(`/api/approvals/${encodeURIComponent(id)}`);
+    const res = await client.get<ApprovalResponse>(`/api/approvals/${encodeURIComponent(id)}`);
     if (json) return printJson(out, res);
     for (const line of approvalDetail(res.approval)) out(line);
     return 0;
@@ -399,7 +367,7 @@ async function decide({ values, out }: CommandContext, verb: DecisionVerb, args:
   }
   const { client, json } = ApiClient.from(values);
   return withJsonErrors(json, out, async () => {
-    const res = await client.post<DecisionAnswer>(`/api/approvals/${encodeURIComponent(id)}/${verb}`, body);
+    const res = await client.post<DecisionResponse>(`/api/approvals/${encodeURIComponent(id)}/${verb}`, body);
     if (json) return printJson(out, res);
     for (const line of decided(verb, res)) out(line);
     return 0;
@@ -430,7 +398,7 @@ function timeFlag(v: string): string {
 }
 
 /** What a decision did, in a line or two. */
-export function decided(verb: DecisionVerb, res: DecisionAnswer): string[] {
+export function decided(verb: DecisionVerb, res: DecisionResponse): string[] {
   const a = res.approval;
   const what = `${PAST[verb]} ${a.id} (${workflowOf(a)}, ${a.reason})`;
   const r = res.run;

@@ -1,5 +1,12 @@
 import { SCOPE_KINDS, type ScopeKind } from '../../../identity.ts';
 import { formatUsd, tryParseUsd } from '../../../money.ts';
+import type { AuditView } from '../../views/audit.ts';
+import type {
+  BudgetChangedResponse,
+  BudgetResponse,
+  BudgetsResponse,
+  BudgetView,
+} from '../../views/budgets.ts';
 import {
   ApiClient,
   checkScope,
@@ -11,36 +18,6 @@ import {
 } from '../client.ts';
 import { CliError, type Command, type CommandContext, REMOTE_HELP } from '../command.ts';
 import { dollars, keyValues, shortTime, table, until } from '../table.ts';
-
-/** A budget as the operator API returns it (`budgetJson`). */
-export interface BudgetView {
-  id: string;
-  scope: string;
-  owner: string;
-  window: string;
-  state: string;
-  ceiling_usd: string;
-  spent_usd: string;
-  reserved_usd: string;
-  ceiling_micros: number;
-  spent_micros: number;
-  reserved_micros: number;
-  window_start: string | null;
-  resets_at: string | null;
-  created_at: string | null;
-  updated_at: string | null;
-}
-
-interface AuditView {
-  id: string;
-  at: number | string;
-  actor: string;
-  action: string;
-  target: string;
-  before?: unknown;
-  after?: unknown;
-  reason: string;
-}
 
 const SUBS = {
   ls: { command: 'budgets ls', usage: 'budgets ls [--kind KIND]', args: [], options: ['kind'] },
@@ -124,10 +101,7 @@ async function list({ values, out }: CommandContext, args: string[]) {
   }
   const { client, json } = ApiClient.from(values);
   return withJsonErrors(json, out, async () => {
-    const res = await client.get<{
-      budgets: BudgetView[];
-      defaults: Record<string, { ceiling_usd: string; window: string }>;
-    }>(`/api/budgets${kind ? `?kind=${kind}` : ''}`);
+    const res = await client.get<BudgetsResponse>(`/api/budgets${kind ? `?kind=${kind}` : ''}`);
     if (json) return printJson(out, res);
     if (res.budgets.length === 0) {
       out(
@@ -184,9 +158,7 @@ async function show({ values, out }: CommandContext, args: string[]) {
   if (!ref.startsWith('bgt_')) checkScope(ref);
   const { client, json } = ApiClient.from(values);
   return withJsonErrors(json, out, async () => {
-    const res = await client.get<{ budget: BudgetView; audit: AuditView[] }>(
-      `/api/budgets/${encodeURIComponent(ref)}`,
-    );
+    const res = await client.get<BudgetResponse>(`/api/budgets/${encodeURIComponent(ref)}`);
     if (json) return printJson(out, res);
     const b = res.budget;
     for (const line of keyValues([
@@ -248,7 +220,7 @@ async function setCeiling({ values, out }: CommandContext, args: string[]) {
   const reason = requireReason(values, 'change a ceiling');
   const { client, json } = ApiClient.from(values);
   return withJsonErrors(json, out, async () => {
-    const res = await client.post<{ budget: BudgetView }>(
+    const res = await client.post<BudgetChangedResponse>(
       `/api/budgets/${encodeURIComponent(scope)}/ceiling`,
       { amount: formatUsd(micros), reason },
     );
@@ -268,7 +240,7 @@ async function freeze({ values, out }: CommandContext, args: string[], frozen: b
   const reason = requireReason(values, frozen ? 'freeze a budget' : 'unfreeze a budget');
   const { client, json } = ApiClient.from(values);
   return withJsonErrors(json, out, async () => {
-    const res = await client.post<{ budget: BudgetView }>(
+    const res = await client.post<BudgetChangedResponse>(
       `/api/budgets/${encodeURIComponent(scope)}/${frozen ? 'freeze' : 'unfreeze'}`,
       { reason },
     );

@@ -1,23 +1,9 @@
 import { parseDuration } from '../../../config/schema.ts';
 import { isScopeKey } from '../../../identity.ts';
+import type { KeyCreatedResponse, KeyRevokedResponse, KeysResponse, KeyView } from '../../views/keys.ts';
 import { ApiClient, printJson, type SubUsage, subArgs, withJsonErrors } from '../client.ts';
 import { CliError, type Command, type CommandContext, REMOTE_HELP } from '../command.ts';
 import { keyValues, shortTime, table } from '../table.ts';
-
-interface KeyView {
-  id: string;
-  team: string;
-  env: string;
-  seat: string;
-  workflow?: string;
-  label?: string;
-  driftPolicy?: 'report' | 'refuse';
-  maxTokens?: 'fit' | 'refuse';
-  sessionTimeBox?: number;
-  sessionGap?: number;
-  createdAt: string | null;
-  revokedAt: string | null;
-}
 
 const SUBS = {
   create: {
@@ -164,7 +150,7 @@ async function create({ values, out }: CommandContext, args: string[]) {
 
   const { client, json } = ApiClient.from(values);
   return withJsonErrors(json, out, async () => {
-    const res = await client.post<{ key: string; record: KeyView }>('/api/keys', body);
+    const res = await client.post<KeyCreatedResponse>('/api/keys', body);
     if (json) return printJson(out, res);
     const r = res.record;
     for (const line of keyValues([
@@ -194,7 +180,7 @@ function listed(items: string[]): string {
   return `${items.slice(0, -1).join(', ')} and ${items.at(-1)} are`;
 }
 
-function identity(k: KeyView): string {
+function identity(k: Pick<KeyView, 'team' | 'env' | 'seat' | 'workflow'>): string {
   return `team:${k.team} env:${k.env} seat:${k.seat}${k.workflow ? ` workflow:${k.workflow}` : ''}`;
 }
 
@@ -202,7 +188,7 @@ async function list({ values, out }: CommandContext, args: string[]) {
   subArgs(SUBS.ls, values, args);
   const { client, json } = ApiClient.from(values);
   return withJsonErrors(json, out, async () => {
-    const res = await client.get<{ keys: KeyView[] }>('/api/keys');
+    const res = await client.get<KeysResponse>('/api/keys');
     if (json) return printJson(out, res);
     if (res.keys.length === 0) {
       out('no keys yet: create one with `chokepoint keys create --team T --env E --seat S`');
@@ -236,7 +222,7 @@ async function revoke({ values, out }: CommandContext, args: string[]) {
   const reason = typeof values.reason === 'string' && values.reason.trim() ? values.reason.trim() : undefined;
   const { client, json } = ApiClient.from(values);
   return withJsonErrors(json, out, async () => {
-    const res = await client.post<{ key: KeyView }>(
+    const res = await client.post<KeyRevokedResponse>(
       `/api/keys/${encodeURIComponent(id)}/revoke`,
       reason ? { reason } : {},
     );

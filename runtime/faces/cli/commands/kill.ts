@@ -1,3 +1,9 @@
+import type {
+  KillSwitchesResponse,
+  KillSwitchLiftedResponse,
+  KillSwitchSetResponse,
+  KillSwitchView,
+} from '../../views/kill-switches.ts';
 import {
   ApiClient,
   checkScope,
@@ -9,13 +15,6 @@ import {
 } from '../client.ts';
 import { CliError, type Command, type CommandContext, REMOTE_HELP } from '../command.ts';
 import { shortTime, table } from '../table.ts';
-
-interface KillView {
-  scope: string;
-  reason: string;
-  actor: string;
-  at: string | null;
-}
 
 const SCOPES = 'global, team:<key>, env:<key>, seat:<key>, workflow:<id> or run:<id>';
 
@@ -73,7 +72,7 @@ Examples:
     const reason = requireReason(values, 'flip a kill switch');
     const { client, json } = ApiClient.from(values);
     return withJsonErrors(json, ctx.out, async () => {
-      const res = await client.post<{ kill_switch: KillView }>('/api/kill-switches', { scope, reason });
+      const res = await client.post<KillSwitchSetResponse>('/api/kill-switches', { scope, reason });
       if (json) return printJson(ctx.out, res);
       ctx.out(
         `killed ${res.kill_switch.scope}: every call it covers is refused from the next request\n` +
@@ -88,7 +87,7 @@ async function listKills({ values, out }: CommandContext, args: string[]) {
   subArgs(LIST, values, args);
   const { client, json } = ApiClient.from(values);
   return withJsonErrors(json, out, async () => {
-    const res = await client.get<{ kill_switches: KillView[] }>('/api/kill-switches');
+    const res = await client.get<KillSwitchesResponse>('/api/kill-switches');
     if (json) return printJson(out, res);
     if (res.kill_switches.length === 0) {
       out('no kill switches are set');
@@ -99,7 +98,7 @@ async function listKills({ values, out }: CommandContext, args: string[]) {
   });
 }
 
-export function killTable(kills: KillView[]): string[] {
+export function killTable(kills: KillSwitchView[]): string[] {
   return table(
     ['SCOPE', 'SINCE', 'BY', 'REASON'],
     kills.map((k) => [k.scope, shortTime(k.at), k.actor, k.reason]),
@@ -131,7 +130,7 @@ Example:
     const reason = requireReason(values, 'lift a kill switch');
     const { client, json } = ApiClient.from(values);
     return withJsonErrors(json, out, async () => {
-      const res = await client.post<{ lifted: boolean }>(
+      const res = await client.post<KillSwitchLiftedResponse>(
         `/api/kill-switches/${encodeURIComponent(scope)}/lift`,
         { reason },
       );

@@ -1,52 +1,7 @@
+import type { PricesReloadResponse, PricesResponse, PriceView } from '../../views/prices.ts';
 import { ApiClient, printJson, type SubUsage, subArgs, withJsonErrors } from '../client.ts';
 import { CliError, type Command, type CommandContext, REMOTE_HELP } from '../command.ts';
 import { type Column, shortTime, table } from '../table.ts';
-
-type Rates = { input: number; cacheWrite5m: number; cacheWrite1h: number; cacheRead: number; output: number };
-
-export interface PriceView {
-  model: string;
-  aliases: string[];
-  from: string;
-  effective: 'current' | 'past' | 'future';
-  display_name: string;
-  released: string | null;
-  retires: string | null;
-  status: 'active' | 'retiring' | 'retired';
-  rates_usd_per_mtok: Rates;
-  long_context?: { above_prompt_tokens: number; rates_usd_per_mtok: Rates };
-  fast?: { rates_usd_per_mtok: Rates };
-  max_output_tokens: number;
-  us_only: boolean;
-}
-
-export interface MissingView {
-  model: string;
-  calls: number;
-  last_seen: string | null;
-  prices_entry: string;
-}
-
-interface PricesAnswer {
-  prices: PriceView[];
-  missing: MissingView[];
-}
-
-interface ReloadAnswer {
-  reloaded: string;
-  file: string;
-  models: number;
-  entries: number;
-  restart_needed: string[];
-  end_of_life: {
-    model: string;
-    status: string;
-    retires: string;
-    used_by: string[];
-    move_to: string | null;
-    summary: string;
-  }[];
-}
 
 const LIST: SubUsage = { command: 'prices', usage: 'prices [--all]', args: [], options: ['all'] };
 const RELOAD: SubUsage = {
@@ -101,7 +56,7 @@ async function listPrices({ values, out }: CommandContext, args: string[]) {
   subArgs(LIST, values, args);
   const { client, json } = ApiClient.from(values);
   return withJsonErrors(json, out, async () => {
-    const res = await client.get<PricesAnswer>('/api/prices');
+    const res = await client.get<PricesResponse>('/api/prices');
     if (json) return printJson(out, res);
     for (const line of pricesReport(res, values.all === true)) out(line);
     return 0;
@@ -109,7 +64,7 @@ async function listPrices({ values, out }: CommandContext, args: string[]) {
 }
 
 /** The human report: table, end-of-life summary, missing prices with the entry to add. */
-export function pricesReport(res: PricesAnswer, all = false): string[] {
+export function pricesReport(res: PricesResponse, all = false): string[] {
   const lines = [
     'prices in USD per million tokens (MTok): IN input, 5M/1H cache writes, READ cache reads, OUT output',
     ...priceTable(res.prices, all),
@@ -195,7 +150,7 @@ async function reload({ values, out }: CommandContext, args: string[]) {
   const { client, json } = ApiClient.from(values);
   const reason = typeof values.reason === 'string' && values.reason.trim() ? values.reason.trim() : undefined;
   return withJsonErrors(json, out, async () => {
-    const res = await client.post<ReloadAnswer>('/api/prices/reload', reason ? { reason } : {});
+    const res = await client.post<PricesReloadResponse>('/api/prices/reload', reason ? { reason } : {});
     if (json) return printJson(out, res);
     out(`reloaded prices and routing from ${res.file}: ${res.models} models priced (${res.entries} entries)`);
     if (res.restart_needed.length) {

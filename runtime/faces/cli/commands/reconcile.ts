@@ -1,36 +1,10 @@
 import { readFileSync } from 'node:fs';
 import { REPORT_FORMATS, type ReportFormat } from '../../../reconcile/report.ts';
 import { yesterday } from '../../../reconcile/service.ts';
+import type { ReconciliationsResponse, ReconciliationView } from '../../views/reconciliations.ts';
 import { ApiClient, printJson, type SubUsage, subArgs, withJsonErrors } from '../client.ts';
 import { CliError, type Command, type CommandContext, REMOTE_HELP } from '../command.ts';
 import { dollars, keyValues, shortTime, table } from '../table.ts';
-
-interface RowView {
-  model: string;
-  ledger_usd: string;
-  provider_usd: string;
-  diff_usd: string;
-  relative_pct: string;
-  verdict: string;
-  calls: number;
-}
-
-interface ReconView {
-  id: string;
-  at: string;
-  day: string;
-  verdict: 'ok' | 'divergent';
-  trigger: string;
-  actor: string;
-  source: { kind: string; format: string };
-  tolerance: { relative: number; absolute_usd: string };
-  rows: RowView[];
-  total: RowView;
-  accounts: Record<string, string>;
-  alarm_id?: string;
-  webhook?: { url: string; ok: boolean; status?: number; error?: string };
-  duration_ms: number;
-}
 
 /** Exit code of a reconciliation that diverged beyond tolerance (cron jobs can act on it). */
 export const EXIT_DIVERGENT = 4;
@@ -150,7 +124,7 @@ async function run({ values, out }: CommandContext, args: string[]) {
   const report = values.report === undefined ? undefined : readReport(String(values.report));
   const { client, json } = ApiClient.from(values);
   return withJsonErrors(json, out, async () => {
-    const res = await client.post<ReconView>('/api/reconciliations', {
+    const res = await client.post<ReconciliationView>('/api/reconciliations', {
       day,
       trigger: 'cli',
       ...(report !== undefined ? { report } : {}),
@@ -162,7 +136,7 @@ async function run({ values, out }: CommandContext, args: string[]) {
   });
 }
 
-export function describe(r: ReconView): string[] {
+export function describe(r: ReconciliationView): string[] {
   const rows = [...r.rows, r.total];
   const lines = table(
     [
@@ -219,10 +193,7 @@ async function list({ values, out }: CommandContext, args: string[]) {
   const { client, json } = ApiClient.from(values);
   return withJsonErrors(json, out, async () => {
     const q = new URLSearchParams({ limit: String(limit), ...(day ? { day } : {}) });
-    const res = await client.get<{
-      reconciliations: ReconView[];
-      schedule: { kind: string; next_at: string | null };
-    }>(`/api/reconciliations?${q}`);
+    const res = await client.get<ReconciliationsResponse>(`/api/reconciliations?${q}`);
     if (json) return printJson(out, res);
     if (!res.reconciliations.length) out(day ? `no reconciliation of ${day} yet` : 'no reconciliations yet');
     else {
@@ -263,7 +234,7 @@ async function show({ values, out }: CommandContext, args: string[]) {
   const [id] = subArgs(SUBS.show, values, args) as [string];
   const { client, json } = ApiClient.from(values);
   return withJsonErrors(json, out, async () => {
-    const res = await client.get<ReconView>(`/api/reconciliations/${encodeURIComponent(id)}`);
+    const res = await client.get<ReconciliationView>(`/api/reconciliations/${encodeURIComponent(id)}`);
     if (json) return printJson(out, res);
     for (const line of describe(res)) out(line);
     for (const line of keyValues([

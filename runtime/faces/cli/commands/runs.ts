@@ -3,6 +3,7 @@ import { parseDuration } from '../../../config/schema.ts';
 import { isScopeKey } from '../../../identity.ts';
 import { formatUsd, tryParseUsd } from '../../../money.ts';
 import { RUN_STATES, type RunState } from '../../../workflows/run-store.ts';
+import type { JournalView, RunDetailResponse, RunResponse, RunsResponse, RunView } from '../../views/runs.ts';
 import {
   ApiClient,
   printJson,
@@ -15,52 +16,6 @@ import {
 } from '../client.ts';
 import { CliError, type Command, type CommandContext, REMOTE_HELP } from '../command.ts';
 import { dollars, keyValues, shortTime, table } from '../table.ts';
-
-/** A run as the operator API returns it (`runJson` in runtime/server/api/runs.ts). */
-export interface RunView {
-  id: string;
-  workflow: string;
-  version: string;
-  identity: { team: string; env: string; seat: string; [k: string]: unknown };
-  input?: unknown;
-  state: RunState;
-  reason?: string;
-  detail?: Record<string, unknown>;
-  limits: { spend_usd: string; spend_micros: number; time_ms: number; steps: number };
-  steps: number;
-  spent_usd: string;
-  spent_micros: number;
-  startedAt: string | null;
-  clockStart: string | null;
-  updatedAt: string | null;
-  endedAt: string | null;
-  suspensions: number;
-  grants: string[];
-  output?: unknown;
-  error?: string;
-}
-
-interface JournalView {
-  kind: 'model' | 'tool';
-  name: string;
-  at: string | null;
-  ledgerId: string | null;
-  key: string;
-  result: unknown;
-}
-
-interface SpendView {
-  budget: string;
-  spent_usd: string;
-  reserved_usd: string;
-  ceiling_usd: string | null;
-}
-
-interface RunDetail {
-  run: RunView;
-  journal: JournalView[];
-  spend: SpendView;
-}
 
 /** Exit codes of `chokepoint run --wait` (and documented in its --help). */
 export const EXIT = { done: 0, ended: 1, usage: 2, suspended: 4, stillRunning: 5 } as const;
@@ -153,7 +108,7 @@ Examples:
     const chunk = () => Math.max(0, Math.min(WAIT_CHUNK_S * 1000, deadline - Date.now())) / 1000;
     return withJsonErrors(s.json, out, async () => {
       if (wait) body.wait = chunk();
-      let run = (await client(s, wait).post<{ run: RunView }>('/api/runs', body)).run;
+      let run = (await client(s, wait).post<RunResponse>('/api/runs', body)).run;
       if (!wait) {
         if (s.json) return printJson(out, { run });
         out(`started ${run.id} (${run.workflow}@${run.version}) as ${who(run)}: ${run.state}`);
@@ -164,7 +119,9 @@ Examples:
       while (run.state === 'running' && chunk() >= 0.05) {
         const t0 = Date.now();
         run = (
-          await client(s, true).get<RunDetail>(`/api/runs/${encodeURIComponent(run.id)}?wait=${chunk()}`)
+          await client(s, true).get<RunDetailResponse>(
+            `/api/runs/${encodeURIComponent(run.id)}?wait=${chunk()}`,
+          )
         ).run;
         // A server that cannot wait answers at once: do not spin on it.
         if (run.state === 'running' && Date.now() - t0 < 500) await sleep(1000);
@@ -427,7 +384,7 @@ async function list({ values, out }: CommandContext, args: string[]) {
   }
   const { client, json } = ApiClient.from(values);
   return withJsonErrors(json, out, async () => {
-    const res = await client.get<{ runs: RunView[]; next?: string }>(`/api/runs${q.size ? `?${q}` : ''}`);
+    const res = await client.get<RunsResponse>(`/api/runs${q.size ? `?${q}` : ''}`);
     if (json) return printJson(out, res);
     if (res.runs.length === 0) {
       out(q.size ? 'no runs match' : 'no runs yet: start one with `chokepoint run <workflow> --input {...}`');
@@ -471,14 +428,14 @@ async function show({ values, out }: CommandContext, args: string[]) {
   const [id] = subArgs(SUBS.show, values, args) as [string];
   const { client, json } = ApiClient.from(values);
   return withJsonErrors(json, out, async () => {
-    const res = await client.get<RunDetail>(`/api/runs/${encodeURIComponent(id)}`);
+    const res = await client.get<RunDetailResponse>(`/api/runs/${encodeURIComponent(id)}`);
     if (json) return printJson(out, res);
     for (const line of runDetail(res)) out(line);
     return 0;
   });
 }
 
-export function runDetail({ run: r, journal, spend }: RunDetail): string[] {
+export function runDetail({ run: r, journal, spend }: RunDetailResponse): string[] {
   const d = r.detail ?? {};
   const by = typeof d.by === 'string' ? ` by ${d.by}${typeof d.why === 'string' ? `: ${d.why}` : ''}` : '';
   const lines = keyValues([
@@ -544,7 +501,7 @@ async function kill({ values, out }: CommandContext, args: string[]) {
   const reason = requireReason(values, 'kill a run');
   const { client, json } = ApiClient.from(values);
   return withJsonErrors(json, out, async () => {
-    const res = await client.post<{ run: RunView }>(`/api/runs/${encodeURIComponent(id)}/kill`, { reason });
+    const res = await client.post<RunResponse>(`/api/runs/${encodeURIComponent(id)}/kill`, { reason });
     if (json) return printJson(out, res);
     const r = res.run;
     if (r.state === 'running') {
@@ -582,7 +539,7 @@ async function resume({ values, out }: CommandContext, args: string[]) {
   if (values['restart-clock']) body.restartClock = true;
   const { client, json } = ApiClient.from(values);
   return withJsonErrors(json, out, async () => {
-    const res = await client.post<{ run: RunView }>(`/api/runs/${encodeURIComponent(id)}/resume`, body);
+    const res = await client.post<RunResponse>(`/api/runs/${encodeURIComponent(id)}/resume`, body);
     if (json) return printJson(out, res);
     const r = res.run;
     out(

@@ -1,17 +1,20 @@
 import { type Context, Hono, type MiddlewareHandler } from 'hono';
 import { streamSSE } from 'hono/streaming';
-import {
-  APPROVAL_STATES,
-  type ApprovalItem,
-  type ApprovalState,
-  type DecisionAction,
-} from '../../../../approvals/port.ts';
+import { APPROVAL_STATES, type ApprovalState, type DecisionAction } from '../../../../approvals/port.ts';
 import { parseDuration } from '../../../config/schema.ts';
 import { invalidRequest } from '../../../gateway/refusal.ts';
-import { formatUsd, type Micros, tryParseUsd } from '../../../money.ts';
+import { type Micros, tryParseUsd } from '../../../money.ts';
 import type { Runtime } from '../../../runtime.ts';
 import type { RunRecord } from '../../../workflows/run-store.ts';
-import { type Env, iso, jsonBody, limitParam, requireReason, requireRole } from './common.ts';
+import {
+  type ApprovalResponse,
+  type ApprovalsResponse,
+  approvalView,
+  type DecisionResponse,
+} from '../../views/approvals.ts';
+import { iso } from '../../views/format.ts';
+import { runEventView } from '../../views/runs.ts';
+import { type Env, jsonBody, limitParam, requireReason, requireRole } from './common.ts';
 
 /**
  * Approvals under /api: the items suspended runs wait in, and the four decisions on them.
@@ -22,43 +25,6 @@ import { type Env, iso, jsonBody, limitParam, requireReason, requireRole } from 
 
 /** Live `/api/events` streams one operator may hold at once; more are a 429. */
 export const MAX_EVENT_STREAMS_PER_OPERATOR = 8;
-
-const usdJson = (m: Micros) => ({ usd: formatUsd(m), micros: m });
-
-export function approvalJson(a: ApprovalItem) {
-  const spendByModel: Record<string, { usd: string; micros: number }> = {};
-  for (const [model, m] of Object.entries(a.context.spendByModel)) spendByModel[model] = usdJson(m);
-  return {
-    id: a.id,
-    kind: a.kind,
-    state: a.state,
-    run: a.runId,
-    workflow: a.workflow,
-    version: a.version,
-    startedBy: { team: a.identity.team, env: a.identity.env, seat: a.identity.seat },
-    reason: a.reason,
-    summary: a.summary,
-    detail: a.detail,
-    spent: usdJson(a.context.spent),
-    spendByModel,
-    elapsedMs: a.context.elapsedMs,
-    steps: a.context.steps,
-    cacheHitRate: a.context.cacheHitRate ?? null,
-    lastMessages: a.context.lastMessages,
-    createdAt: iso(a.createdAt),
-    expiresAt: iso(a.expiresAt),
-    decision: a.decision
-      ? {
-          action: a.decision.action,
-          actor: a.decision.actor,
-          reason: a.decision.reason,
-          at: iso(a.decision.at),
-          ...(a.decision.addSpend ? { addSpend: usdJson(a.decision.addSpend) } : {}),
-          ...(a.decision.addTime ? { addTimeMs: a.decision.addTime } : {}),
-        }
-      : null,
-  };
-}
 
 /** "+$1", "1.50", "$2" → µ$ > 0 (the amount added to the spend box). */
 function addSpend(v: unknown): Micros {
@@ -77,10 +43,6 @@ function addTime(v: unknown): number {
   return ms;
 }
 
-function runEvent(r: RunRecord) {
-  return { id: r.id, workflow: r.workflow, state: r.state, reason: r.reason ?? null, steps: r.steps };
-}
-
 export function approvalsApi(rt: Runtime): Hono<Env> {
   const api = new Hono<Env>();
   const hosted: MiddlewareHandler<Env> = async (c, next) => {
@@ -96,8 +58,6 @@ export function approvalsApi(rt: Runtime): Hono<Env> {
   api.use('/approvals/*', hosted);
   api.use('/events', hosted);
   const approvals = () => rt.approvals!;
-  /** Open `/events` streams per operator (token name): at most MAX_EVENT_STREAMS_PER_OPERATOR. */
-  const streams = new Map<string, number>();
 
   api.get('/approvals', async (c) => {
     requireRole(c, 'viewer');
@@ -114,12 +74,16 @@ export function approvalsApi(rt: Runtime): Hono<Env> {
       limit: limitParam(c, 50, 1000),
       cursor: c.req.query('cursor') || undefined,
     });
-    return c.json({ approvals: page.items.map(approvalJson), ...(page.next ? { next: page.next } : {}) });
+    return c.json({
+      approvals: page.items.map(approvalView),
+      ...(page.next ? { next: page.next } : {}),
+    } satisfies ApprovalsResponse);
   });
 
   api.get('/approvals/:id', async (c) => {
     requireRole(c, 'viewer');
-    return c.json({ approval: approvalJson(await approvals().mustGet(c.req.param('id'))) });
+    const item = await approvals().mustGet(c.req.param('id'));
+    return c.json({ approval: approvalView(item) } satisfies ApprovalResponse);
   });
 
   const decide = (action: DecisionAction) => async (c: Context<Env>) => {
@@ -155,15 +119,25 @@ export function approvalsApi(rt: Runtime): Hono<Env> {
     });
     const run = rt.runs ? await rt.runs.get(item.runId) : undefined;
     return c.json({
-      approval: approvalJson(item),
+      approval: approvalView(item),
       ...(run ? { run: { id: run.id, state: run.state, limits: run.limits } } : {}),
-    });
+    } satisfies DecisionResponse);
   };
   api.post('/approvals/:id/approve', decide('approve'));
   api.post('/approvals/:id/extend', decide('extend'));
   api.post('/approvals/:id/deny', decide('deny'));
   api.post('/approvals/:id/kill', decide('kill'));
 
+  eventRoutes(api, rt);
+
+  return api;
+}
+
+/** `GET /events`: live approval and run changes as server-sent events, a few streams per operator. */
+function eventRoutes(api: Hono<Env>, rt: Runtime): void {
+  const approvals = () => rt.approvals!;
+  /** Open `/events` streams per operator (token name): at most MAX_EVENT_STREAMS_PER_OPERATOR. */
+  const streams = new Map<string, number>();
   api.get('/events', (c) => {
     const op = requireRole(c, 'viewer');
     const held = streams.get(op.name) ?? 0;
@@ -193,7 +167,7 @@ export function approvalsApi(rt: Runtime): Hono<Env> {
         wake?.();
       };
       const off = approvals().store.subscribe((change) => push('approval', change));
-      const onRun = (r: RunRecord) => push('run', runEvent(r));
+      const onRun = (r: RunRecord) => push('run', runEventView(r));
       const executor = rt.runs?.executor;
       executor?.views.on('run', onRun);
       let open = true;
@@ -221,6 +195,4 @@ export function approvalsApi(rt: Runtime): Hono<Env> {
       }
     });
   });
-
-  return api;
 }

@@ -5,9 +5,9 @@ import { ExtendInputError } from '../../../../approvals/service.ts';
 import { type Operator, type Role, roleAtLeast } from '../../../auth/operators.ts';
 import { decodePosition } from '../../../backends/cursor.ts';
 import { invalidRequest, Refusal, unavailable } from '../../../gateway/refusal.ts';
-import { formatUsd, type Micros, tryParseUsd } from '../../../money.ts';
+import { type Micros, tryParseUsd } from '../../../money.ts';
 import type { Runtime } from '../../../runtime.ts';
-import { type Budget, EnforcementUnavailableError, StoreInputError } from '../../../store/port.ts';
+import { EnforcementUnavailableError, StoreInputError } from '../../../store/port.ts';
 import { RunInputError, RunNotFoundError, RunStateError } from '../../../workflows/executor.ts';
 import { WorkflowNotFoundError } from '../../../workflows/host.ts';
 import { PrefixDriftError } from '../../../workflows/prompt.ts';
@@ -254,28 +254,3 @@ export function limitParam(c: Context, fallback = 100, max = 1000): number {
   if (!Number.isInteger(n) || n < 1 || n > max) throw invalidRequest('limit', `expected an integer 1-${max}`);
   return n;
 }
-
-const iso = (ms: number | null | undefined) =>
-  ms === null || ms === undefined ? null : new Date(ms).toISOString();
-
-export function budgetJson(b: Budget) {
-  return {
-    id: b.id,
-    scope: b.scope,
-    owner: b.owner,
-    window: b.window,
-    state: b.state,
-    ceiling_usd: formatUsd(b.ceiling),
-    spent_usd: formatUsd(b.spent),
-    reserved_usd: formatUsd(b.reserved),
-    ceiling_micros: b.ceiling,
-    spent_micros: b.spent,
-    reserved_micros: b.reserved,
-    window_start: iso(b.windowStart || null),
-    resets_at: iso(b.resetsAt),
-    created_at: iso(b.createdAt),
-    updated_at: iso(b.updatedAt),
-  };
-}
-
-export { iso };

@@ -3,7 +3,8 @@ import { KeyInputError, type KeySpec } from '../../../auth/keys.ts';
 import { parseDuration } from '../../../config/schema.ts';
 import { invalidRequest, Refusal } from '../../../gateway/refusal.ts';
 import type { Runtime } from '../../../runtime.ts';
-import { type Env, iso, jsonBody, MAX_REASON_CHARS, requireRole, textField } from './common.ts';
+import { createdKeyView, type KeysResponse, keyView } from '../../views/keys.ts';
+import { type Env, jsonBody, MAX_REASON_CHARS, requireRole, textField } from './common.ts';
 
 /** API keys for the gateway: create (the key is in the answer, once), list, revoke. */
 export function keysApi(rt: Runtime): Hono<Env> {
@@ -12,9 +13,7 @@ export function keysApi(rt: Runtime): Hono<Env> {
   api.get('/keys', async (c) => {
     requireRole(c, 'admin');
     const keys = await rt.keys.list();
-    return c.json({
-      keys: keys.map((k) => ({ ...k, createdAt: iso(k.createdAt), revokedAt: iso(k.revokedAt) })),
-    });
+    return c.json({ keys: keys.map(keyView) } satisfies KeysResponse);
   });
 
   api.post('/keys', async (c) => {
@@ -46,10 +45,7 @@ export function keysApi(rt: Runtime): Hono<Env> {
       after: created.record,
       reason: reason || 'key created',
     });
-    return c.json(
-      { key: created.key, record: { ...created.record, createdAt: iso(created.record.createdAt) } },
-      201,
-    );
+    return c.json(createdKeyView(created.key, created.record), 201);
   });
 
   api.post('/keys/:id/revoke', async (c) => {
@@ -65,7 +61,7 @@ export function keysApi(rt: Runtime): Hono<Env> {
       after: { revokedAt: k.revokedAt },
       reason: reason || 'key revoked',
     });
-    return c.json({ key: { ...k, createdAt: iso(k.createdAt), revokedAt: iso(k.revokedAt) } });
+    return c.json({ key: keyView(k) });
   });
 
   return api;

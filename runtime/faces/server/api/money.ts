@@ -1,16 +1,26 @@
 import { Hono } from 'hono';
 import { ALARM_KINDS, type AlarmKind } from '../../../events.ts';
 import { invalidRequest, Refusal } from '../../../gateway/refusal.ts';
-import { cacheHitRate } from '../../../gateway/usage.ts';
 import { parseScope, SCOPE_KINDS, ScopeError, type ScopeKind } from '../../../identity.ts';
-import { formatUsd } from '../../../money.ts';
 import type { Runtime } from '../../../runtime.ts';
-import type { LedgerEntry, Outcome, SpendDimension } from '../../../store/port.ts';
+import type { Outcome, SpendDimension } from '../../../store/port.ts';
+import { alarmView } from '../../views/alarms.ts';
+import { auditView } from '../../views/audit.ts';
+import {
+  type BudgetChangedResponse,
+  type BudgetResponse,
+  type BudgetsResponse,
+  budgetDefaultsView,
+  budgetView,
+  unsetBudgetView,
+} from '../../views/budgets.ts';
+import { iso } from '../../views/format.ts';
+import { killSwitchView } from '../../views/kill-switches.ts';
+import { ledgerView } from '../../views/ledger.ts';
+import { cacheHealthView, type SpendResponse, spendRowView } from '../../views/spend.ts';
 import {
   amountField,
-  budgetJson,
   type Env,
-  iso,
   jsonBody,
   limitParam,
   requireReason,
@@ -43,30 +53,30 @@ function scopeParam(raw: string, field = 'scope'): string {
   return scope;
 }
 
-export function ledgerJson(e: LedgerEntry) {
-  return {
-    ...e,
-    at: iso(e.at),
-    reserved_usd: formatUsd(e.reserved),
-    cost_usd: formatUsd(e.cost),
-    overrun_usd: formatUsd(e.overrun),
-  };
-}
-
 const DIMENSIONS: SpendDimension[] = ['team', 'env', 'seat', 'workflow', 'model', 'day'];
 const OUTCOMES: Outcome[] = ['ok', 'refused', 'error', 'expired'];
 
 /** Budgets, kill switches, ledger, spend, audit and alarms under /api. */
 export function moneyApi(rt: Runtime): Hono<Env> {
   const api = new Hono<Env>();
+  budgetRoutes(api, rt);
+  killSwitchRoutes(api, rt);
+  ledgerRoutes(api, rt);
+  return api;
+}
 
+/** Budgets: list, read (never creating one), set a ceiling, freeze and unfreeze (admin). */
+function budgetRoutes(api: Hono<Env>, rt: Runtime): void {
   api.get('/budgets', async (c) => {
     const kind = c.req.query('kind');
     if (kind !== undefined && !SCOPE_KINDS.includes(kind as ScopeKind)) {
       throw invalidRequest('kind', `expected one of ${SCOPE_KINDS.join(', ')}`);
     }
     const budgets = await rt.store.listBudgets(kind ? { kind: kind as ScopeKind } : undefined);
-    return c.json({ budgets: budgets.map(budgetJson), defaults: defaultsJson(rt) });
+    return c.json({
+      budgets: budgets.map(budgetView),
+      defaults: budgetDefaultsView(rt.config.budgets.defaults),
+    } satisfies BudgetsResponse);
   });
 
   // A read never creates a budget: a scope without one answers the defaults that would apply to
@@ -77,13 +87,14 @@ export function moneyApi(rt: Runtime): Hono<Env> {
       const b = await rt.store.getBudget(ref);
       if (!b) throw new Refusal('not_found', `no budget ${JSON.stringify(ref)}`);
       const audit = await rt.store.listAudit({ target: b.scope, limit: 50 });
-      return c.json({ budget: { ...budgetJson(b), created: true }, audit });
+      return c.json({ budget: { ...budgetView(b), created: true }, audit } satisfies BudgetResponse);
     }
     const scope = scopeParam(ref);
     const b = await rt.store.getBudget(scope);
     const audit = await rt.store.listAudit({ target: scope, limit: 50 });
-    if (b) return c.json({ budget: { ...budgetJson(b), created: true }, audit });
-    return c.json({ budget: notCreatedJson(rt, scope), audit });
+    if (b) return c.json({ budget: { ...budgetView(b), created: true }, audit } satisfies BudgetResponse);
+    const spec = rt.config.budgets.defaults[parseScope(scope).kind];
+    return c.json({ budget: unsetBudgetView(scope, spec), audit } satisfies BudgetResponse);
   });
 
   api.post('/budgets/:scope/ceiling', async (c) => {
@@ -94,7 +105,7 @@ export function moneyApi(rt: Runtime): Hono<Env> {
     const scope = scopeParam(c.req.param('scope'));
     await rt.store.ensureBudget(scope);
     const b = await rt.store.setCeiling(scope, amount, { actor: op.name, reason });
-    return c.json({ budget: budgetJson(b) });
+    return c.json({ budget: budgetView(b) } satisfies BudgetChangedResponse);
   });
 
   for (const [path, frozen] of [
@@ -107,13 +118,15 @@ export function moneyApi(rt: Runtime): Hono<Env> {
       const scope = scopeParam(c.req.param('scope'));
       await rt.store.ensureBudget(scope);
       const b = await rt.store.setFrozen(scope, frozen, { actor: op.name, reason });
-      return c.json({ budget: budgetJson(b) });
+      return c.json({ budget: budgetView(b) } satisfies BudgetChangedResponse);
     });
   }
+}
 
+function killSwitchRoutes(api: Hono<Env>, rt: Runtime): void {
   api.get('/kill-switches', async (c) => {
     const kills = await rt.store.listKills();
-    return c.json({ kill_switches: kills.map((k) => ({ ...k, at: iso(k.at) })) });
+    return c.json({ kill_switches: kills.map(killSwitchView) });
   });
 
   api.post('/kill-switches', async (c) => {
@@ -125,7 +138,7 @@ export function moneyApi(rt: Runtime): Hono<Env> {
       throw invalidRequest('scope', `expected a string like global or team:<key>, got ${typeOf(body.scope)}`);
     const scope = scopeParam(body.scope);
     const k = await rt.store.setKill(scope, { actor: op.name, reason: requireReason(body) });
-    return c.json({ kill_switch: { ...k, at: iso(k.at) } }, 201);
+    return c.json({ kill_switch: killSwitchView(k) }, 201);
   });
 
   api.post('/kill-switches/:scope/lift', async (c) => {
@@ -134,7 +147,10 @@ export function moneyApi(rt: Runtime): Hono<Env> {
     const lifted = await rt.store.liftKill(scopeParam(c.req.param('scope')), { actor: op.name, reason });
     return c.json({ lifted });
   });
+}
 
+/** What was spent: the ledger, spend grouped by a dimension, cache health, the audit log, alarms. */
+function ledgerRoutes(api: Hono<Env>, rt: Runtime): void {
   api.get('/ledger', async (c) => {
     const outcome = c.req.query('outcome');
     if (outcome !== undefined && !OUTCOMES.includes(outcome as Outcome)) {
@@ -153,7 +169,7 @@ export function moneyApi(rt: Runtime): Hono<Env> {
       until: timeParam(c, 'until'),
       limit: limitParam(c),
     });
-    return c.json({ entries: entries.map(ledgerJson) });
+    return c.json({ entries: entries.map(ledgerView) });
   });
 
   api.get('/spend', async (c) => {
@@ -167,32 +183,18 @@ export function moneyApi(rt: Runtime): Hono<Env> {
       by,
       since: iso(since),
       until: iso(until),
-      rows: rows.map((r) => ({
-        ...r,
-        cost_usd: formatUsd(r.cost),
-        cost_micros: r.cost,
-        cache_hit_rate: cacheHitRate(r.tokens),
-      })),
-    });
+      rows: rows.map(spendRowView),
+    } satisfies SpendResponse);
   });
 
   // Cache health per workflow, as this process saw it since it started (in memory).
   api.get('/cache-health', (c) => {
-    const rate = (n: number, d: number) => (d > 0 ? Math.round((1000 * n) / d) / 1000 : null);
     return c.json({
       since: iso(rt.streams.since),
       workflows: rt.streams
         .cacheHealth()
         .sort((a, b) => b.inputTokens - a.inputTokens)
-        .map((t) => ({
-          workflow: t.workflow,
-          calls: t.calls,
-          input_tokens: t.inputTokens,
-          expected_read_tokens: t.expectedRead,
-          actual_read_tokens: t.actualRead,
-          expected_hit_rate: rate(t.expectedRead, t.inputTokens),
-          actual_hit_rate: rate(t.actualRead, t.inputTokens),
-        })),
+        .map(cacheHealthView),
     });
   });
 
@@ -203,7 +205,7 @@ export function moneyApi(rt: Runtime): Hono<Env> {
       until: timeParam(c, 'until'),
       limit: limitParam(c),
     });
-    return c.json({ entries: entries.map((e) => ({ ...e, at: iso(e.at) })) });
+    return c.json({ entries: entries.map(auditView) });
   });
 
   api.get('/alarms', async (c) => {
@@ -212,40 +214,6 @@ export function moneyApi(rt: Runtime): Hono<Env> {
       throw invalidRequest('kind', `expected one of ${ALARM_KINDS.join(', ')}`);
     }
     const alarms = await rt.events.list({ kind, limit: limitParam(c) });
-    return c.json({ alarms: alarms.map((a) => ({ ...a, at: iso(a.at) })) });
+    return c.json({ alarms: alarms.map(alarmView) });
   });
-
-  return api;
-}
-
-/** The budget a scope would get on its first call (the configured default for its kind), not stored. */
-function notCreatedJson(rt: Runtime, scope: string) {
-  const spec = rt.config.budgets.defaults[parseScope(scope).kind];
-  return {
-    id: null,
-    scope,
-    owner: spec.owner ?? 'platform',
-    window: spec.window,
-    state: 'active',
-    ceiling_usd: formatUsd(spec.ceiling),
-    spent_usd: formatUsd(0),
-    reserved_usd: formatUsd(0),
-    ceiling_micros: spec.ceiling,
-    spent_micros: 0,
-    reserved_micros: 0,
-    window_start: null,
-    resets_at: null,
-    created_at: null,
-    updated_at: null,
-    created: false,
-  };
-}
-
-function defaultsJson(rt: Runtime) {
-  return Object.fromEntries(
-    Object.entries(rt.config.budgets.defaults).map(([k, v]) => [
-      k,
-      { ceiling_usd: formatUsd(v.ceiling), window: v.window },
-    ]),
-  );
 }

@@ -1,79 +1,27 @@
 import { Hono } from 'hono';
 import { reloadPrices } from '../../../config/reload.ts';
 import { Refusal, unknownModel } from '../../../gateway/refusal.ts';
-import { formatUsd } from '../../../money.ts';
-import { endOfLifeLine, lifecycleOf } from '../../../pricing/lifecycle.ts';
-import { type PriceEntry, type Rates, SERVER_TOOL_PRICES } from '../../../pricing/prices.ts';
 import type { Runtime } from '../../../runtime.ts';
-import { type Env, iso, jsonBody, MAX_REASON_CHARS, requireRole, textField } from './common.ts';
+import { iso } from '../../views/format.ts';
+import {
+  endOfLifeView,
+  type MissingPriceView,
+  type PricesReloadResponse,
+  type PricesResponse,
+  priceTableView,
+  serverToolPricesView,
+} from '../../views/prices.ts';
+import { type Env, jsonBody, MAX_REASON_CHARS, requireRole, textField } from './common.ts';
 
 const DAY_MS = 86_400_000;
 /** Refusals read back to count the unknown models of the last day (the store's largest page). */
 const MISSING_SCAN = 10_000;
 
-function ratesJson(r: Rates) {
-  return {
-    input: r.input,
-    cacheWrite5m: r.cacheWrite5m,
-    cacheWrite1h: r.cacheWrite1h,
-    cacheRead: r.cacheRead,
-    output: r.output,
-  };
-}
-
-/**
- * One price row. `effective` says which row of a model's effective-dated history it is: the one
- * in force now (`current`), an older one (`past`) or one from a later date (`future`).
- */
-function priceJson(e: PriceEntry, effective: 'current' | 'past' | 'future', now: number) {
-  return {
-    model: e.model,
-    aliases: e.aliases,
-    from: e.from,
-    effective,
-    display_name: e.displayName ?? e.model,
-    released: e.released ?? null,
-    retires: e.retires ?? null,
-    status: lifecycleOf(e, now),
-    rates_usd_per_mtok: ratesJson(e.rates),
-    ...(e.longContext
-      ? {
-          long_context: {
-            above_prompt_tokens: e.longContext.threshold,
-            rates_usd_per_mtok: ratesJson(e.longContext.rates),
-          },
-        }
-      : {}),
-    ...(e.fast ? { fast: { rates_usd_per_mtok: ratesJson(e.fast) } } : {}),
-    max_output_tokens: e.maxOutputTokens,
-    us_only: e.usOnly === true,
-  };
-}
-
-/** The price table as the API shows it: every model's rows (the current one first), newest models first. */
-export function pricesJson(rt: Runtime, now: number) {
-  const current = new Set(rt.prices.current(now));
-  const byModel = new Map<string, PriceEntry[]>();
-  for (const e of rt.prices.entries()) byModel.set(e.model, [...(byModel.get(e.model) ?? []), e]);
-  const released = (rows: PriceEntry[]) => {
-    const e = rows.find((x) => current.has(x)) ?? rows[0]!;
-    return Date.parse(`${e.released ?? e.from}T00:00:00Z`);
-  };
-  const from = (e: PriceEntry) => Date.parse(`${e.from}T00:00:00Z`);
-  return [...byModel.entries()]
-    .sort(([a, ra], [b, rb]) => released(rb) - released(ra) || a.localeCompare(b))
-    .flatMap(([, rows]) =>
-      rows
-        .sort((a, b) => Number(current.has(b)) - Number(current.has(a)) || from(b) - from(a))
-        .map((e) => priceJson(e, current.has(e) ? 'current' : from(e) > now ? 'future' : 'past', now)),
-    );
-}
-
 /**
  * Models refused as unknown (no price) in the last 24 hours and still unpriced, by calls: what
  * clients ask for that the table cannot price, each with the `prices:` entry to add.
  */
-export async function missingPrices(rt: Runtime, now: number) {
+export async function missingPrices(rt: Runtime, now: number): Promise<MissingPriceView[]> {
   const refused = await rt.store.listLedger({
     kind: 'model',
     outcome: 'refused',
@@ -109,15 +57,10 @@ export function pricesApi(rt: Runtime): Hono<Env> {
     const now = rt.now();
     return c.json({
       at: iso(now),
-      prices: pricesJson(rt, now),
+      prices: priceTableView(rt.prices, now),
       missing: await missingPrices(rt, now),
-      server_tools: Object.fromEntries(
-        Object.entries(SERVER_TOOL_PRICES).map(([tool, micros]) => [
-          tool,
-          { usd_per_use: formatUsd(micros), micros_per_use: micros },
-        ]),
-      ),
-    });
+      server_tools: serverToolPricesView(),
+    } satisfies PricesResponse);
   });
 
   // Re-reads the config file this process loaded and swaps in its prices and routing (only
@@ -151,15 +94,8 @@ export function pricesApi(rt: Runtime): Hono<Env> {
       models: result.models,
       entries: result.entries,
       restart_needed: result.restartNeeded,
-      end_of_life: result.endOfLife.map((e) => ({
-        model: e.name,
-        status: e.status,
-        retires: e.retires,
-        used_by: e.usedBy,
-        move_to: e.successor ?? null,
-        summary: endOfLifeLine(e),
-      })),
-    });
+      end_of_life: result.endOfLife.map(endOfLifeView),
+    } satisfies PricesReloadResponse);
   });
 
   return api;

@@ -1,52 +1,15 @@
 import { Hono } from 'hono';
 import { AdminReportError } from '../../../../adapters/admin-reports.ts';
 import { invalidRequest, Refusal } from '../../../gateway/refusal.ts';
-import { formatUsd } from '../../../money.ts';
-import { percent, type Reconciliation, type ReconRow } from '../../../reconcile/compare.ts';
+import type { Reconciliation } from '../../../reconcile/compare.ts';
 import { REPORT_FORMATS, ReportError, type ReportFormat } from '../../../reconcile/report.ts';
 import { ReconcileInputError } from '../../../reconcile/service.ts';
 import type { Runtime } from '../../../runtime.ts';
-import { type Env, iso, jsonBody, limitParam, requireRole, typeOf } from './common.ts';
+import { iso } from '../../views/format.ts';
+import { type ReconciliationsResponse, reconciliationView } from '../../views/reconciliations.ts';
+import { type Env, jsonBody, limitParam, requireRole, typeOf } from './common.ts';
 
 const TRIGGERS = ['cli', 'api', 'schedule'] as const;
-
-function rowJson(r: ReconRow) {
-  return {
-    model: r.model,
-    ledger_usd: formatUsd(r.ledger),
-    provider_usd: formatUsd(r.provider),
-    diff_usd: formatUsd(r.diff),
-    relative: r.relative,
-    relative_pct: percent(r.relative),
-    allowed_usd: formatUsd(r.allowed),
-    verdict: r.verdict,
-    calls: r.calls,
-    ledger_micros: r.ledger,
-    provider_micros: r.provider,
-    diff_micros: r.diff,
-    ...(r.ledgerTokens ? { ledger_tokens: r.ledgerTokens } : {}),
-    ...(r.providerTokens ? { provider_tokens: r.providerTokens } : {}),
-  };
-}
-
-export function reconciliationJson(r: Reconciliation) {
-  return {
-    id: r.id,
-    at: iso(r.at),
-    day: r.day,
-    verdict: r.verdict,
-    trigger: r.trigger,
-    actor: r.actor,
-    source: r.source,
-    tolerance: { relative: r.tolerance.relative, absolute_usd: formatUsd(r.tolerance.absolute) },
-    rows: r.rows.map(rowJson),
-    total: rowJson(r.total),
-    accounts: Object.fromEntries(Object.entries(r.accounts).map(([k, v]) => [k, formatUsd(v)])),
-    ...(r.alarmId ? { alarm_id: r.alarmId } : {}),
-    ...(r.webhook ? { webhook: r.webhook } : {}),
-    duration_ms: r.durationMs,
-  };
-}
 
 /**
  * Reconciliations under /api: list and read them (viewer), run one (operator) from a report in
@@ -70,15 +33,15 @@ export function reconcileApi(rt: Runtime): Hono<Env> {
     const list = await r.reconciler.list({ day, trigger, limit: limitParam(c, 50, 1000) });
     const next = await r.schedule?.next().catch(() => undefined);
     return c.json({
-      reconciliations: list.map(reconciliationJson),
+      reconciliations: list.map(reconciliationView),
       schedule: r.schedule ? { kind: r.schedule.kind, next_at: iso(next) } : { kind: 'off', next_at: null },
-    });
+    } satisfies ReconciliationsResponse);
   });
 
   api.get('/reconciliations/:id', async (c) => {
     const found = await reconciler().reconciler.get(c.req.param('id'));
     if (!found) throw new Refusal('not_found', `no reconciliation ${c.req.param('id')}`);
-    return c.json(reconciliationJson(found));
+    return c.json(reconciliationView(found));
   });
 
   api.post('/reconciliations', async (c) => {
@@ -107,7 +70,7 @@ export function reconcileApi(rt: Runtime): Hono<Env> {
         trigger: body.trigger === 'cli' ? 'cli' : 'api',
         actor: op.name,
       });
-      return c.json(reconciliationJson(result), 201);
+      return c.json(reconciliationView(result), 201);
     } catch (err) {
       if (err instanceof ReportError) {
         throw new Refusal('invalid_request', `report: ${err.message}`, { field: 'report', at: err.where });

@@ -4,30 +4,27 @@ import type { Operator } from '../../../auth/operators.ts';
 import { parseDuration } from '../../../config/schema.ts';
 import { invalidRequest, Refusal } from '../../../gateway/refusal.ts';
 import { isScopeKey } from '../../../identity.ts';
-import { formatUsd, tryParseUsd } from '../../../money.ts';
+import { tryParseUsd } from '../../../money.ts';
 import type { Runtime } from '../../../runtime.ts';
-import type { Budget } from '../../../store/port.ts';
 import type { RunHost } from '../../../workflows/host.ts';
+import { RUN_STATES, type RunLimits, type RunRecord, type RunState } from '../../../workflows/run-store.ts';
 import {
-  type JournalEntry,
-  RUN_STATES,
-  type RunLimits,
-  type RunRecord,
-  type RunState,
-  type RunSummary,
-} from '../../../workflows/run-store.ts';
-import { type Env, iso, jsonBody, limitParam, requireReason, requireRole } from './common.ts';
+  journalView,
+  type RunDetailResponse,
+  type RunResponse,
+  type RunsResponse,
+  runSpendView,
+  runView,
+} from '../../views/runs.ts';
+import { type Env, jsonBody, limitParam, requireReason, requireRole } from './common.ts';
 
 /**
  * Workflow runs under /api: list the workflows, start a run (optionally waiting for it), list,
  * inspect, kill and resume runs. Everything goes through `rt.runs` (the `RunHost`); a server that
  * does not host workflows answers 503 on every route here.
  *
- * Shapes: a run is the run record without its XState snapshot, times as ISO strings, the limits
- * with the spend box in dollars and µ$, plus `spent_usd`/`spent_micros` from its `run:<id>`
- * budget. `GET /runs/:id` adds the journal (every completed model and tool call with its ledger
- * id and its result: the model's answer or the tool's output) and the run budget's numbers.
- * `detail` (why a run stopped) is kept as the executor wrote it: money in µ$, times in ms.
+ * Shapes (runtime/faces/views/runs.ts): a run; `GET /runs/:id` adds the journal (every completed
+ * model and tool call with its ledger id and its result) and the run budget's numbers.
  */
 
 const MAX_WAIT_S = 300;
@@ -73,47 +70,6 @@ function parse<T>(schema: z.ZodType<T>, body: unknown): T {
 function seatOf(name: string): string {
   const seat = name.replace(/[^A-Za-z0-9._@-]/g, '-').replace(/^[^A-Za-z0-9]+/, '');
   return (seat || 'operator').slice(0, 128);
-}
-
-export function runJson(r: RunSummary | RunRecord, budget?: Budget) {
-  const { snapshot: _s, limits, startedAt, clockStart, updatedAt, endedAt, ...rest } = r as RunRecord;
-  return {
-    ...rest,
-    limits: limitsJson(limits),
-    spent_usd: formatUsd(budget?.spent ?? 0),
-    spent_micros: budget?.spent ?? 0,
-    startedAt: iso(startedAt),
-    clockStart: iso(clockStart),
-    updatedAt: iso(updatedAt),
-    endedAt: iso(endedAt),
-  };
-}
-
-function limitsJson(l: RunLimits) {
-  return { spend_usd: formatUsd(l.spend), spend_micros: l.spend, time_ms: l.time, steps: l.steps };
-}
-
-function spendJson(runId: string, b: Budget | undefined) {
-  return {
-    budget: `run:${runId}`,
-    spent_usd: formatUsd(b?.spent ?? 0),
-    reserved_usd: formatUsd(b?.reserved ?? 0),
-    ceiling_usd: b ? formatUsd(b.ceiling) : null,
-    spent_micros: b?.spent ?? 0,
-    reserved_micros: b?.reserved ?? 0,
-    ceiling_micros: b?.ceiling ?? null,
-  };
-}
-
-function journalJson(e: JournalEntry) {
-  return {
-    kind: e.kind,
-    name: e.name,
-    at: iso(e.at),
-    ledgerId: e.ledgerId ?? null,
-    key: e.key,
-    result: e.result,
-  };
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -190,6 +146,13 @@ export function runsApi(rt: Runtime): Hono<Env> {
   api.use('/workflows', hosted);
   api.use('/runs', hosted);
   api.use('/runs/*', hosted);
+  runRoutes(api, rt);
+  runControlRoutes(api, rt);
+  return api;
+}
+
+/** The workflows, starting a run (optionally waiting for it), the list, one run. */
+function runRoutes(api: Hono<Env>, rt: Runtime): void {
   const host = () => rt.runs!;
   const budgetOf = (id: string) => rt.store.getBudget(`run:${id}`);
 
@@ -218,7 +181,7 @@ export function runsApi(rt: Runtime): Hono<Env> {
       reason: body.reason?.trim() || `started ${run.workflow}@${run.version}`,
     });
     if (body.wait) run = await settled(host(), run.id, body.wait * 1000);
-    return c.json({ run: runJson(run, await budgetOf(run.id)) }, 201);
+    return c.json({ run: runView(run, await budgetOf(run.id)) } satisfies RunResponse, 201);
   });
 
   api.get('/runs', async (c) => {
@@ -236,9 +199,9 @@ export function runsApi(rt: Runtime): Hono<Env> {
     });
     const budgets = await Promise.all(page.runs.map((r) => budgetOf(r.id)));
     return c.json({
-      runs: page.runs.map((r, i) => runJson(r, budgets[i])),
+      runs: page.runs.map((r, i) => runView(r, budgets[i])),
       ...(page.next ? { next: page.next } : {}),
-    });
+    } satisfies RunsResponse);
   });
 
   api.get('/runs/:id', async (c) => {
@@ -247,11 +210,17 @@ export function runsApi(rt: Runtime): Hono<Env> {
     const run = await settled(host(), id, waitParam(c) * 1000);
     const [journal, budget] = await Promise.all([host().runs.journal(id), budgetOf(id)]);
     return c.json({
-      run: runJson(run, budget),
-      journal: journal.map(journalJson),
-      spend: spendJson(id, budget),
-    });
+      run: runView(run, budget),
+      journal: journal.map(journalView),
+      spend: runSpendView(id, budget),
+    } satisfies RunDetailResponse);
   });
+}
+
+/** Killing and resuming a run (operator role, audited). */
+function runControlRoutes(api: Hono<Env>, rt: Runtime): void {
+  const host = () => rt.runs!;
+  const budgetOf = (id: string) => rt.store.getBudget(`run:${id}`);
 
   api.post('/runs/:id/kill', async (c) => {
     const op = requireRole(c, 'operator');
@@ -267,7 +236,7 @@ export function runsApi(rt: Runtime): Hono<Env> {
       after: { state: run.state, reason: run.reason },
       reason,
     });
-    return c.json({ run: runJson(run, await budgetOf(id)) });
+    return c.json({ run: runView(run, await budgetOf(id)) } satisfies RunResponse);
   });
 
   api.post('/runs/:id/resume', async (c) => {
@@ -315,8 +284,6 @@ export function runsApi(rt: Runtime): Hono<Env> {
       },
       reason,
     });
-    return c.json({ run: runJson(run, await budgetOf(id)) });
+    return c.json({ run: runView(run, await budgetOf(id)) } satisfies RunResponse);
   });
-
-  return api;
 }

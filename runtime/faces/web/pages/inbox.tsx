@@ -1,29 +1,10 @@
 import { Hono } from 'hono';
 import { roleAtLeast } from '../../../auth/operators.ts';
+import type { ApprovalsResponse, ApprovalView } from '../../views/approvals.ts';
 import type { Web, WebEnv } from '../app.tsx';
 import { ActionForm, ago, duration, Layout, type PageContext, ReasonField } from '../layout.tsx';
 
 /** The inbox (home): what waits for a human, newest first, with the four decisions. */
-
-interface ItemView {
-  id: string;
-  state: string;
-  run: string;
-  workflow: string;
-  version: string;
-  startedBy: { team: string; env: string; seat: string };
-  reason: string;
-  summary: string;
-  spent: { usd: string; micros: number };
-  spendByModel: Record<string, { usd: string }>;
-  elapsedMs: number;
-  steps: number;
-  cacheHitRate: number | null;
-  lastMessages: { role: string; text: string }[];
-  createdAt: string;
-  expiresAt: string;
-  decision: { action: string; actor: string; reason: string; at: string } | null;
-}
 
 const REASONS: Record<string, string> = {
   time_box: 'time box',
@@ -38,7 +19,7 @@ const APPROVE_REASONS = ['looks right, carry on', 'within policy', 'checked with
 const DENY_REASONS = ['not within policy', 'looping without progress', 'needs a different approach'];
 const KILL_REASONS = ['runaway', 'wrong input', 'no longer needed'];
 
-function Item(props: { item: ItemView; page: PageContext }) {
+function Item(props: { item: ApprovalView; page: PageContext }) {
   const { item, page } = props;
   const canDecide = roleAtLeast(page.operator.role, 'operator') && item.state === 'pending';
   const base = `/approvals/${encodeURIComponent(item.id)}`;
@@ -138,9 +119,7 @@ export function approvalPages(web: Web): Hono<WebEnv> {
     };
     for (const [k, v] of Object.entries(filters)) if (v) q.set(k, v);
     const hosted = web.rt.approvals !== undefined;
-    const items = hosted
-      ? (await web.get<{ approvals: ItemView[] }>(c, `/api/approvals?${q}`)).approvals
-      : [];
+    const items = hosted ? (await web.get<ApprovalsResponse>(c, `/api/approvals?${q}`)).approvals : [];
     return c.html(
       <Layout title="Inbox" active="/" page={page}>
         <form method="get" action="/" class="filters" aria-label="Filter the inbox">

@@ -1,32 +1,12 @@
+import type { ApprovalResponse } from '../views/approvals.ts';
+import type { JournalView, RunDetailResponse } from '../views/runs.ts';
 import { type Api, call } from './api.ts';
 
 /**
- * What MCP clients see of a run: the API's run (as `GET /api/runs/:id` shows it), its spend and
- * time against its boxes, the approval it waits on (if suspended) and its last messages.
+ * What MCP clients see of a run: the API's run (as `GET /api/runs/:id` serves it, see
+ * runtime/faces/views/runs.ts), its spend and time against its boxes, the approval it waits on
+ * (if suspended) and its last messages.
  */
-
-interface JournalJson {
-  kind: 'model' | 'tool';
-  name: string;
-  at: string | null;
-  result: unknown;
-}
-
-interface RunJson {
-  id: string;
-  state: string;
-  suspensions: number;
-  limits: { time_ms: number };
-  clockStart: string | null;
-  endedAt: string | null;
-  [k: string]: unknown;
-}
-
-export interface RunDetail {
-  run: RunJson;
-  journal: JournalJson[];
-  spend: Record<string, unknown>;
-}
 
 const LAST_MESSAGES = 4;
 const MESSAGE_CHARS = 600;
@@ -36,7 +16,7 @@ function truncate(s: string, n: number): string {
 }
 
 /** A journal entry as one line of conversation: the model's answer and tool calls, or a tool's result. */
-export function messageOf(e: JournalJson): { role: string; text: string; at: string | null } {
+export function messageOf(e: JournalView): { role: string; text: string; at: string | null } {
   if (e.kind === 'tool') {
     const r = e.result as { content?: unknown } | undefined;
     const text = typeof r?.content === 'string' ? r.content : JSON.stringify(r?.content ?? r ?? '');
@@ -52,8 +32,8 @@ export function messageOf(e: JournalJson): { role: string; text: string; at: str
 }
 
 /** The run as MCP tools and the `chokepoint://runs/{id}` resource return it. */
-export async function runView(api: Api, id: string, opts: { journal?: boolean; wait?: number } = {}) {
-  const detail = await call<RunDetail>(
+export async function mcpRunView(api: Api, id: string, opts: { journal?: boolean; wait?: number } = {}) {
+  const detail = await call<RunDetailResponse>(
     api,
     'GET',
     `/api/runs/${encodeURIComponent(id)}${opts.wait ? `?wait=${opts.wait}` : ''}`,
@@ -64,10 +44,7 @@ export async function runView(api: Api, id: string, opts: { journal?: boolean; w
   let approval: Record<string, unknown> | undefined;
   if (run.state === 'suspended') {
     const approvalId = `${run.id}.${run.suspensions}`;
-    const item = await api<{ approval: Record<string, unknown> }>(
-      'GET',
-      `/api/approvals/${encodeURIComponent(approvalId)}`,
-    );
+    const item = await api<ApprovalResponse>('GET', `/api/approvals/${encodeURIComponent(approvalId)}`);
     approval =
       item.status === 200
         ? {
@@ -93,4 +70,4 @@ export async function runView(api: Api, id: string, opts: { journal?: boolean; w
   };
 }
 
-export type RunView = Awaited<ReturnType<typeof runView>>;
+export type McpRunView = Awaited<ReturnType<typeof mcpRunView>>;
