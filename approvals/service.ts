@@ -1,9 +1,5 @@
 import type { Logger } from '../runtime/log.ts';
 import { formatUsd, type Micros } from '../runtime/money.ts';
-import type { MoneyStore } from '../runtime/store/port.ts';
-import { RunNotFoundError, RunStateError } from '../runtime/workflows/executor.ts';
-import type { RunsPort } from '../runtime/workflows/port.ts';
-import type { JournalEntry, RunRecord, RunSummary } from '../runtime/workflows/run-store.ts';
 import {
   ApprovalConflictError,
   type ApprovalFilter,
@@ -14,7 +10,11 @@ import {
   type Decision,
   type DecisionAction,
   formatDuration,
-} from './port.ts';
+} from '../runtime/store/approvals.ts';
+import type { MoneyStore } from '../runtime/store/port.ts';
+import { RunNotFoundError, RunStateError } from '../runtime/workflows/executor.ts';
+import type { RunsPort } from '../runtime/workflows/port.ts';
+import type { JournalEntry, RunRecord, RunSummary } from '../runtime/store/runs.ts';
 
 /**
  * Approvals: every suspension of a run becomes one approval item; a human's decision on it

@@ -8,7 +8,7 @@ import {
   formatDuration,
   type SessionState,
   type SessionStore,
-} from './port.ts';
+} from '../runtime/store/approvals.ts';
 
 /**
  * Session time boxes for outside agents calling /v1/messages. A key can carry a session time box

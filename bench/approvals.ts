@@ -16,12 +16,12 @@ import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Redis } from 'ioredis';
-import type { ApprovalItem } from '../approvals/port.ts';
 import { compose } from '../runtime/compose.ts';
 import { resolveConfig } from '../runtime/config/load.ts';
-import { createApp } from '../runtime/faces/server/app.ts';
-import { listen } from '../runtime/faces/server/listen.ts';
+import { createApp } from '../runtime/faces/http/app.ts';
+import { listen } from '../runtime/faces/http/listen.ts';
 import { createLogger } from '../runtime/log.ts';
+import type { ApprovalItem } from '../runtime/store/approvals.ts';
 
 type Backend = 'embedded' | 'redis';
 const TOKEN = 'cpo_bench-approvals-0123456789abcdef';

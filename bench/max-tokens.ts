@@ -13,12 +13,12 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { compose } from '../runtime/compose.ts';
 import { resolveConfig } from '../runtime/config/load.ts';
-import { createApp } from '../runtime/faces/server/app.ts';
-import { listen } from '../runtime/faces/server/listen.ts';
+import { createApp } from '../runtime/faces/http/app.ts';
+import { listen } from '../runtime/faces/http/listen.ts';
 import { createLogger } from '../runtime/log.ts';
 import { formatUsd } from '../runtime/money.ts';
-import { openRuntime } from '../runtime/runtime.ts';
 
 const TOKEN = 'cpo_bench-max-tokens-0123456789';
 const CLIENTS = 4;
@@ -45,7 +45,7 @@ async function runPolicy(policy: 'fit' | 'refuse'): Promise<Result> {
     },
     { env: { CHOKEPOINT_ADMIN_TOKEN: TOKEN } },
   );
-  const rt = await openRuntime(config, createLogger({ level: 'silent' }));
+  const rt = await compose(config, createLogger({ level: 'silent' }), { workflows: false });
   const l = await listen(createApp(rt), { port: 0, host: '127.0.0.1' });
   const api = async (method: string, path: string, body?: unknown) => {
     const res = await fetch(`${l.url}${path}`, {

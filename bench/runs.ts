@@ -35,7 +35,7 @@ import { openRuntime, type Runtime } from '../runtime/runtime.ts';
 import { defineAgent } from '../runtime/workflows/agent.ts';
 import type { Workflow } from '../runtime/workflows/define.ts';
 import { WorkflowExecutor } from '../runtime/workflows/executor.ts';
-import { MemoryRunStore, type RunStore } from '../runtime/workflows/run-store.ts';
+import { MemoryRunStore, type RunStore } from '../runtime/store/runs.ts';
 
 type Backend = 'embedded' | 'redis';
 type RunStoreKind = 'memory' | 'sqlite' | 'redis';

@@ -3,6 +3,10 @@ import type { Approvals } from '../approvals/service.ts';
 import type { SessionBoxes } from '../approvals/sessions.ts';
 import type { Config } from './config/load.ts';
 import type { Logger } from './log.ts';
+import { Metrics } from './observability/metrics.ts';
+import { callObserver } from './observability/observe.ts';
+import type { ReconcileService } from './reconciler/open.ts';
+import { openReconciliation } from './reconciler/open.ts';
 import { openRuntime, type Runtime } from './runtime.ts';
 import type { RunHost } from './workflows/host.ts';
 import { type OpenRunHostOptions, openRunHost } from './workflows/open.ts';
@@ -11,7 +15,8 @@ import { type OpenRunHostOptions, openRunHost } from './workflows/open.ts';
  * THE composition root. Every process — `serve`, `worker`, `mcp --embedded`, the test harness,
  * the benchmarks — builds its services here, in one order:
  *
- *   backend and call path (`openRuntime`: store, prices, routing, provider, keys, reconciliation)
+ *   backend and call path (`openRuntime`: stores, prices, routing, provider, keys)
+ *   → observation (Prometheus metrics and the call log) and reconciliation with the provider's bill
  *   → runs (workflows, executor, the runs queue and this process's workers)
  *   → approvals (items, decisions, expiry; they know runs only through `RunsPort`)
  *   → work starts (the queue's runs are taken once approvals listen)
@@ -20,6 +25,10 @@ import { type OpenRunHostOptions, openRunHost } from './workflows/open.ts';
  * the returned services; nothing is assigned into them afterwards.
  */
 export interface Services extends Runtime {
+  /** The Prometheus metrics of this process (the call path reports every call to them). */
+  readonly metrics: Metrics;
+  /** Reconciliation with the provider's bill, and its daily job. */
+  readonly reconcile: ReconcileService;
   /** The workflow runs, when this process hosts workflows. */
   readonly runs?: RunHost;
   /** Approval items and decisions, alongside `runs`. */
@@ -47,7 +56,17 @@ export interface ComposeOptions {
 }
 
 export async function compose(config: Config, log: Logger, opts: ComposeOptions = {}): Promise<Services> {
-  const core = await openRuntime(config, log, { now: opts.now });
+  // The metrics read the services at scrape time (runs, approvals): made once those exist.
+  let metrics: Metrics | undefined;
+  const core = await openRuntime(config, log, {
+    now: opts.now,
+    observe: (rt) =>
+      callObserver(
+        () => rt.log,
+        () => metrics,
+      ),
+  });
+  let reconcile: ReconcileService | undefined;
   let runs: RunHost | undefined;
   let approvals: Approvals | undefined;
   let sessions: SessionBoxes | undefined;
@@ -64,6 +83,7 @@ export async function compose(config: Config, log: Logger, opts: ComposeOptions 
     { name: 'approvals', close: once(() => approvals?.close()) },
     { name: 'session time boxes', close: once(() => sessions?.close()) },
     { name: 'workflow runs (run store, MCP servers)', close: once(() => runs?.close()) },
+    { name: 'reconciliation', close: once(() => reconcile?.close()) },
     { name: 'the store and the provider', close: once(() => core.close()) },
   ];
   const steps = () => ordered;
@@ -75,17 +95,18 @@ export async function compose(config: Config, log: Logger, opts: ComposeOptions 
     return closing;
   };
 
+  try {
+    reconcile = await openReconciliation(core, config.reconcile);
+  } catch (err) {
+    await close().catch(() => {});
+    throw err;
+  }
   if (opts.workflows !== false) {
     try {
       // Recovery is the runs queue's: at start every running run nobody works on is queued
       // again, and on Redis BullMQ's stalled-job check hands a dead worker's runs on.
       runs = await openRunHost(core, { ...(opts.workflows === true ? {} : opts.workflows), recover: false });
       ({ approvals, sessions } = await openApprovals(core, runs));
-      // Until the metrics and the gateway take the services they need (see compose's note in
-      // the README), the core's optional fields point at them.
-      core.runs = runs;
-      core.approvals = approvals;
-      core.sessions = sessions;
       await runs.startWork();
     } catch (err) {
       await close().catch(() => {});
@@ -94,11 +115,14 @@ export async function compose(config: Config, log: Logger, opts: ComposeOptions 
   }
 
   const services: Services = Object.create(core, {
+    metrics: { get: () => metrics, enumerable: true },
+    reconcile: { value: reconcile, enumerable: true },
     runs: { value: runs, enumerable: true },
     approvals: { value: approvals, enumerable: true },
     sessions: { value: sessions, enumerable: true },
     shutdownSteps: { value: steps },
     close: { value: close },
   });
+  metrics = new Metrics(services, config.metrics);
   return Object.freeze(services);
 }

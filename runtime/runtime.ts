@@ -2,8 +2,6 @@ import { appendFileSync, existsSync, readFileSync, renameSync, unlinkSync } from
 import { join } from 'node:path';
 import type { Provider } from '../adapters/provider.ts';
 import { type Emulator, emulatorOf, openProvider } from '../adapters/providers.ts';
-import type { Approvals } from '../approvals/service.ts';
-import type { SessionBoxes } from '../approvals/sessions.ts';
 import { KeyRing } from './auth/keys.ts';
 import { loadOperators, type OperatorSetup } from './auth/operators.ts';
 import { openBackend } from './backends/open.ts';
@@ -17,13 +15,9 @@ import { Router } from './gateway/routing.ts';
 import { StreamTracker } from './gateway/streams.ts';
 import { type Identity, scopesOf } from './identity.ts';
 import type { Logger } from './log.ts';
-import { Metrics } from './observability/metrics.ts';
-import { callObserver } from './observability/observe.ts';
 import { PriceTable } from './pricing/pricing.ts';
-import { openReconciliation, type ReconcileService } from './reconcile/open.ts';
 import { privateDir } from './store/data-dir.ts';
 import type { LedgerEntry, LedgerInput, MoneyStore, Reservation } from './store/port.ts';
-import type { RunHost } from './workflows/host.ts';
 
 /** What the call path reports to, once per call (Prometheus: observability/metrics.ts). */
 export type CallMetrics = CallObserver;
@@ -53,17 +47,8 @@ export interface Runtime {
   calls: CallPath;
   keys: KeyRing;
   operatorSetup: OperatorSetup;
-  metrics?: CallMetrics;
-  /** Reconciliation with the provider's bill, and its daily job. */
-  reconcile?: ReconcileService;
-  /** The workflow runs (set by `openRunHost` when the server or a worker hosts workflows). */
-  runs?: RunHost;
-  /** Approval items and decisions (set by `openApprovals` alongside `runs`). */
-  approvals?: Approvals;
   /** Messages to every process sharing the backend (run changes for live views). */
-  broadcast?: Broadcast;
-  /** Session time boxes of outside agents (set by `openApprovals`). */
-  sessions?: SessionBoxes;
+  broadcast: Broadcast;
   /** Set when the provider is the emulator (the in-process one also sets `emulator`). */
   emulatorUrl?: string;
   emulator?: Emulator;
@@ -84,7 +69,12 @@ export interface Runtime {
 export async function openRuntime(
   config: Config,
   log: Logger,
-  opts: { now?: () => number; backend?: Backend } = {},
+  opts: {
+    now?: () => number;
+    backend?: Backend;
+    /** The sink every call is reported to (the metrics and the call log), made once the core exists. */
+    observe?: (rt: Runtime) => CallObserver;
+  } = {},
 ): Promise<Runtime> {
   const now = opts.now ?? Date.now;
   // A backend handed in stays its opener's to close; one opened here closes with the runtime.
@@ -119,6 +109,7 @@ export async function openRuntime(
   }
   const emulator = emulatorOf(provider);
   const unsettledFile = join(config.dataDir, 'unsettled.jsonl');
+  let observer: CallObserver | undefined;
 
   const rt: Runtime = {
     config,
@@ -130,7 +121,13 @@ export async function openRuntime(
     streams: new StreamTracker(),
     events: new EventLog(log, backend.alarms),
     provider,
-    calls: new CallPath(callDeps(() => rt, provider)),
+    calls: new CallPath(
+      callDeps(
+        () => rt,
+        provider,
+        () => observer,
+      ),
+    ),
     keys,
     operatorSetup,
     broadcast: backend.broadcast,
@@ -163,7 +160,6 @@ export async function openRuntime(
       return retryOrKeep(() => store.release(r.id, entry), { op: 'release', reservationId: r.id, entry });
     },
     async close() {
-      await rt.reconcile?.close();
       await provider.close();
       // Keys, alarms and every other port are the backend's: it closes them.
       if (ownBackend) await backend.close();
@@ -223,13 +219,7 @@ export async function openRuntime(
     await close();
   };
 
-  rt.metrics = new Metrics(rt, config.metrics);
-  try {
-    rt.reconcile = await openReconciliation(rt, config.reconcile);
-  } catch (err) {
-    await rt.close();
-    throw err;
-  }
+  observer = opts.observe?.(rt);
 
   await replayUnsettled(rt, unsettledFile);
   return rt;
@@ -239,11 +229,11 @@ export async function openRuntime(
  * What the call path is handed: the runtime's parts, read live (a config reload swaps `prices`
  * and `router`), and the observation sink (the metrics and the call log).
  */
-function callDeps(rt: () => Runtime, provider: Provider): CallDeps {
-  const observer = callObserver(
-    () => rt().log,
-    () => rt().metrics,
-  );
+function callDeps(rt: () => Runtime, provider: Provider, observed: () => CallObserver | undefined): CallDeps {
+  const observer: CallObserver = {
+    call: (call, record, timing) => observed()?.call(call, record, timing),
+    rejected: (requestId, code, status) => observed()?.rejected(requestId, code, status),
+  };
   let policy: CallDeps['policy'] | undefined;
   return {
     get store() {

@@ -1,18 +1,18 @@
-import type { ApprovalStore, SessionStore } from '../../approvals/port.ts';
 import type { KeysStore } from '../auth/keys.ts';
 import type { Broadcast } from '../broadcast.ts';
 import type { AlarmStore } from '../events.ts';
 import type { ReconcileSchedule, ScheduledReconciler, ScheduleOptions } from '../reconcile/schedule.ts';
 import type { ReconStore } from '../reconcile/store.ts';
+import type { ApprovalStore, SessionStore } from '../store/approvals.ts';
 import type { MoneyStore } from '../store/port.ts';
-import type { RunQueue, RunWork } from '../workflows/queue.ts';
-import type { RunStore } from '../workflows/run-store.ts';
+import type { RunQueue, RunWork } from '../store/run-queue.ts';
+import type { RunStore } from '../store/runs.ts';
 
 /**
  * Everything a kind of backend holds, opened by `openBackend` (open.ts), the one place that
  * chooses embedded or Redis. Each port's interface lives with the feature that uses it (money:
  * store/port.ts; runs: workflows/run-store.ts and workflows/queue.ts; approvals and agent
- * sessions: approvals/port.ts; keys: auth/keys.ts; alarms: events.ts; reconciliations:
+ * sessions: store/approvals.ts; keys: auth/keys.ts; alarms: events.ts; reconciliations:
  * reconcile/store.ts; broadcast: broadcast.ts); web sessions are below. Each is held to a contract
  * suite run against both kinds (test/runtime/store, test/approvals, test/runtime/backends).
  *

@@ -1,8 +1,8 @@
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import type { Runtime } from '../runtime.ts';
 import type { CallRecord, ModelCall } from '../gateway/call.ts';
 import type { CallObserver, CallTiming } from '../gateway/observe.ts';
 import { parseScope, type ScopeKind } from '../identity.ts';
-import type { Runtime } from '../runtime.ts';
 
 /**
  * Prometheus metrics of one process. Counters move on the call path (one `call()` per model call,
@@ -41,6 +41,15 @@ const CLASSES = [
 ] as const;
 
 export const OTHER = '_other';
+
+/**
+ * What the metrics read at scrape time: the core (prices, cache health, budgets, kill switches, the
+ * log) and, when this process hosts them, the counts of approval items and runs.
+ */
+export interface MetricsSource extends Pick<Runtime, 'prices' | 'streams' | 'store' | 'log'> {
+  readonly approvals?: { readonly store: { counts(): Promise<Record<string, number>> } };
+  readonly runs?: { readonly runs: { counts(): Promise<Record<string, number>> } };
+}
 
 /** Keeps a label's distinct values bounded. */
 class Bounded {
@@ -88,7 +97,7 @@ export class Metrics implements CallObserver {
   private readonly collectErrors: Counter;
 
   constructor(
-    private readonly rt: Runtime,
+    private readonly rt: MetricsSource,
     readonly settings: MetricsSettings = DEFAULT_METRICS,
   ) {
     const max = settings.maxLabelValues;

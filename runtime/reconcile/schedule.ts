@@ -1,5 +1,5 @@
 import type { Logger } from '../log.ts';
-import type { Reconciler } from './service.ts';
+import type { Reconciliation, Trigger } from './compare.ts';
 
 /**
  * The daily reconciliation of yesterday (UTC). Embedded: a timer in this process. Redis: a BullMQ
@@ -42,7 +42,11 @@ export function yesterday(now: number): string {
 }
 
 /** What a schedule runs: a reconciliation of one day, and the list of past ones (for catch-up). */
-export type ScheduledReconciler = Pick<Reconciler, 'scheduled' | 'list'>;
+/** What a schedule drives: the reconciler's scheduled run and its listing. */
+export interface ScheduledReconciler {
+  scheduled(day: string): Promise<Reconciliation | undefined>;
+  list(filter?: { day?: string; trigger?: Trigger; limit?: number }): Promise<Reconciliation[]>;
+}
 
 export function timerSchedule(rec: ScheduledReconciler, opts: ScheduleOptions): ReconcileSchedule {
   let timer: NodeJS.Timeout | undefined;
@@ -89,8 +93,3 @@ export function timerSchedule(rec: ScheduledReconciler, opts: ScheduleOptions): 
     },
   };
 }
-
-/** The id of the BullMQ job scheduler of the daily run (Redis backend). */
-export const SCHEDULER_ID = 'reconcile-daily';
-
-export type BullReconcileSchedule = ReconcileSchedule & { queue: import('bullmq').Queue };

@@ -1,5 +1,4 @@
 import { createHash } from 'node:crypto';
-import { isWindowSpec } from '../budgets/windows.ts';
 import { type Identity, parseScope, type Scope, ScopeError, type ScopeKind, scopesOf } from '../identity.ts';
 import { newId } from '../ids.ts';
 import type { Micros } from '../money.ts';
@@ -16,6 +15,7 @@ import {
   StoreInputError,
   type TokenCounts,
 } from './port.ts';
+import { isWindowSpec } from './windows.ts';
 
 /**
  * What both backends share: budget ids, input checks, ledger and audit records. The backends differ

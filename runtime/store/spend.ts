@@ -1,8 +1,8 @@
-import { dayKey } from '../budgets/windows.ts';
 import type { Identity } from '../identity.ts';
 import type { Micros } from '../money.ts';
 import type { LedgerEntry, SpendDimension, SpendRow, TokenCounts } from './port.ts';
 import { modelKey, NO_WORKFLOW } from './records.ts';
+import { dayKey } from './windows.ts';
 
 /** The group an entry falls in for a spend query (`day` is the local date in the store's zone). */
 export function spendKey(

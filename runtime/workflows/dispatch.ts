@@ -1,5 +1,5 @@
-import type { RunQueue, RunWork } from './queue.ts';
-import type { RunRecord } from './run-store.ts';
+import type { RunQueue, RunWork } from '../store/run-queue.ts';
+import type { RunRecord } from '../store/runs.ts';
 
 /** A worker stopped (graceful shutdown) with the run still running: the queue hands it on. */
 export class HandedBackError extends Error {

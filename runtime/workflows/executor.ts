@@ -19,7 +19,7 @@ import {
   type RunStore,
   type RunSummary,
   summary,
-} from './run-store.ts';
+} from '../store/runs.ts';
 
 /**
  * The run executor: hosts a workflow version's machine as an XState actor and provides its

@@ -16,8 +16,8 @@ import {
 import { type InvalidWorkflow, loadWorkflows, type WorkflowSet } from './loader.ts';
 import type { RunsPort } from './port.ts';
 import { freezePrefix } from './prompt.ts';
-import type { RunQueue } from './queue.ts';
-import type { JournalEntry, RunFilter, RunRecord, RunStore, RunSummary } from './run-store.ts';
+import type { RunQueue } from '../store/run-queue.ts';
+import type { JournalEntry, RunFilter, RunRecord, RunStore, RunSummary } from '../store/runs.ts';
 
 /**
  * The workflow side of a running Chokepoint: the loaded workflow files, the executor that runs

@@ -5,7 +5,7 @@ import { Redis } from 'ioredis';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { LocalRunQueue } from '../../runtime/backends/embedded/run-queue.ts';
 import { BullRunQueue } from '../../runtime/backends/redis/run-queue.ts';
-import type { RunQueue, RunWork } from '../../runtime/workflows/queue.ts';
+import type { RunQueue, RunWork } from '../../runtime/store/run-queue.ts';
 import { REDIS_URL } from '../helpers/harness.ts';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));

@@ -3,7 +3,7 @@ import { type Harness, startHarness } from '../helpers/harness.ts';
 
 /**
  * The approvals service with the runs queue, beyond single decisions (those are in
- * test/faces/server/approvals-api.test.ts): per-workflow concurrency, and a worker that stops
+ * test/faces/api/approvals-api.test.ts): per-workflow concurrency, and a worker that stops
  * gracefully handing its run to another one on Redis without a call made twice.
  */
 

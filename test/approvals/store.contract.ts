@@ -9,7 +9,7 @@ import {
   type ApprovalStore,
   type Decision,
   type DecisionAction,
-} from '../../approvals/port.ts';
+} from '../../runtime/store/approvals.ts';
 
 /** One store under test, fresh and empty for each test. */
 export interface ApprovalStoreHarness {

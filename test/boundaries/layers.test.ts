@@ -5,8 +5,8 @@
  *     → services (runtime/compose.ts) → approvals/ → runs (runtime/workflows) → the call path
  *     (runtime/gateway) → backends and the shared core (store ports, pricing, config, …) → adapters/
  *
- * Arrows point down only. A part is a folder under runtime/ (faces/X and backends/X each on their
- * own), a file directly under runtime/, approvals/, workflows/, or a folder of adapters/. The walk
+ * Arrows point down only. A part is a folder under runtime/ (each face under runtime/faces on its
+ * own), a file directly under runtime/, approvals/, workflows/, or a folder or file of adapters/. The walk
  * counts every import, `import type` included: a type-only cycle is still two parts that cannot be
  * understood (or replaced) apart.
  */
@@ -47,10 +47,10 @@ function importsOf(file: string): string[] {
 function partOf(file: string): string {
   const seg = file.split('/');
   if (seg[0] === 'runtime') {
-    if ((seg[1] === 'faces' || seg[1] === 'backends') && seg.length > 3) return seg.slice(0, 3).join('/');
+    if (seg[1] === 'faces' && seg.length > 3) return seg.slice(0, 3).join('/');
     return seg.length > 2 ? seg.slice(0, 2).join('/') : file;
   }
-  if (seg[0] === 'adapters') return seg.length > 2 ? seg.slice(0, 2).join('/') : 'adapters';
+  if (seg[0] === 'adapters') return seg.length > 2 ? seg.slice(0, 2).join('/') : file;
   return seg[0] ?? file;
 }
 
@@ -124,10 +124,10 @@ describe('the layering', () => {
     expect(crossing('adapters/', ours)).toEqual([]);
   });
 
-  it('keeps the emulator (a test double) out of the runtime', () => {
-    expect(
-      crossing((f) => f.startsWith('runtime/') || f.startsWith('approvals/'), ['adapters/emulator/']),
-    ).toEqual([]);
+  it('keeps the emulator (a test double) out of the core: only the registry and the CLI command serving it', () => {
+    const core = (f: string) =>
+      (f.startsWith('runtime/') && !f.startsWith('runtime/faces/')) || f.startsWith('approvals/');
+    expect(crossing(core, ['adapters/emulator/'])).toEqual([]);
   });
 
   it('keeps the call path below runs, approvals, observability and the runtime bag', () => {
@@ -145,6 +145,8 @@ describe('the layering', () => {
       'runtime/money.ts',
       'runtime/identity.ts',
       'runtime/pricing/prices.ts',
+      // The provider registry: the kinds `provider.kind` may name.
+      'adapters/providers.ts',
     ];
     const offenders = edges
       .filter((e) => e.from.startsWith('runtime/config/') && !allowed.some((a) => e.to.startsWith(a)))
@@ -153,11 +155,17 @@ describe('the layering', () => {
     expect(offenders).toEqual([]);
   });
 
-  it('decides the backend in one place', () => {
-    const sites = PRODUCT.flatMap(files).filter(
-      (f) => /backend\s*===/.test(source(f)) && !f.startsWith('runtime/config/'),
+  it('opens stores in one place: only runtime/backends touches a store driver, and one file chooses', () => {
+    const DRIVER =
+      /from\s+['"](ioredis|better-sqlite3|bullmq)['"]|import\(\s*['"](ioredis|better-sqlite3|bullmq)['"]/;
+    const outside = PRODUCT.flatMap(files).filter(
+      (f) => DRIVER.test(source(f)) && !f.startsWith('runtime/backends/'),
     );
-    expect(sites.length).toBeLessThanOrEqual(1);
+    expect(outside).toEqual([]);
+    const choosers = files('runtime/backends').filter((f) =>
+      /import\(\s*['"]\.\/(embedded|redis)\/open\.ts['"]/.test(source(f)),
+    );
+    expect(choosers).toEqual(['runtime/backends/open.ts']);
   });
 
   it('finds a cycle when there is one (the check itself works)', () => {
@@ -170,6 +178,7 @@ describe('the layering', () => {
     expect(cycles(g)).toEqual([['a', 'b', 'c']]);
     expect(partOf('runtime/faces/web/pages/x.tsx')).toBe('runtime/faces/web');
     expect(partOf('runtime/gateway/call.ts')).toBe('runtime/gateway');
+    expect(partOf('runtime/backends/redis/open.ts')).toBe('runtime/backends');
     expect(partOf('runtime/runtime.ts')).toBe('runtime/runtime.ts');
   });
 });

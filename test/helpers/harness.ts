@@ -4,8 +4,8 @@ import { join } from 'node:path';
 import Anthropic from '@anthropic-ai/sdk';
 import { compose, type Services } from '../../runtime/compose.ts';
 import { type Config, resolveConfig } from '../../runtime/config/load.ts';
-import { createApp } from '../../runtime/faces/server/app.ts';
-import { listen } from '../../runtime/faces/server/listen.ts';
+import { createApp } from '../../runtime/faces/http/app.ts';
+import { listen } from '../../runtime/faces/http/listen.ts';
 import { createLogger, type Logger } from '../../runtime/log.ts';
 
 export const ADMIN_TOKEN = 'cpo_test-admin-token-0123456789';

@@ -11,7 +11,7 @@ import {
   DECISION_STATE,
   type Decision,
   sameDecision,
-} from '../../../approvals/port.ts';
+} from '../../store/approvals.ts';
 import { decodePosition, encodePosition } from '../cursor.ts';
 import { openSqlite } from './sqlite.ts';
 

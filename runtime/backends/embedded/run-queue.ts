@@ -1,4 +1,4 @@
-import type { RunQueue, RunWork } from '../../workflows/queue.ts';
+import type { RunQueue, RunWork } from '../../store/run-queue.ts';
 
 export interface LocalRunQueueOptions {
   /** Called with what a handler threw (or rejected with); the queue goes on with the next job. */

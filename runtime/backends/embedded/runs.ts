@@ -9,7 +9,7 @@ import {
   type RunStore,
   type RunSummary,
   summary,
-} from '../../workflows/run-store.ts';
+} from '../../store/runs.ts';
 import { decodeCursor, encodeCursor } from '../cursor.ts';
 import { openSqlite } from './sqlite.ts';
 

@@ -1,5 +1,5 @@
 import type Database from 'better-sqlite3';
-import type { SessionState, SessionStore } from '../../../approvals/port.ts';
+import type { SessionState, SessionStore } from '../../store/approvals.ts';
 import { openSqlite } from './sqlite.ts';
 
 /** Session time boxes of outside agents, one row per session. */

@@ -13,7 +13,7 @@ import {
   DECISION_STATE,
   type Decision,
   sameDecision,
-} from '../../../approvals/port.ts';
+} from '../../store/approvals.ts';
 import { decodePosition, encodePosition, ZSET_PAGE_LUA } from '../cursor.ts';
 import { bullConnection, bullPrefix, commandConnection } from './connection.ts';
 

@@ -1,6 +1,6 @@
+import type { Queue } from 'bullmq';
 import {
-  type BullReconcileSchedule,
-  SCHEDULER_ID,
+  type ReconcileSchedule,
   type ScheduledReconciler,
   type ScheduleOptions,
   yesterday,
@@ -8,6 +8,11 @@ import {
 import { bullConnection, bullPrefix } from './connection.ts';
 
 const QUEUE = 'reconcile';
+
+/** The id of the BullMQ job scheduler of the daily run. */
+export const SCHEDULER_ID = 'reconcile-daily';
+
+export type BullReconcileSchedule = ReconcileSchedule & { queue: Queue };
 
 /** BullMQ on the Redis backend: keys under `${prefix}bull:reconcile:*`. */
 export async function bullSchedule(

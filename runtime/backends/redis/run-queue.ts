@@ -1,5 +1,5 @@
 import { DelayedError, Queue, Worker } from 'bullmq';
-import type { RunQueue, RunWork } from '../../workflows/queue.ts';
+import type { RunQueue, RunWork } from '../../store/run-queue.ts';
 import { bullConnection, bullPrefix } from './connection.ts';
 
 export interface BullRunQueueOptions {

@@ -9,7 +9,7 @@ import {
   type RunStore,
   type RunSummary,
   summary,
-} from '../../workflows/run-store.ts';
+} from '../../store/runs.ts';
 import { decodeCursor, encodeCursor, type ListCursor, ZSET_PAGE_LUA } from '../cursor.ts';
 
 /**

@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis';
-import type { SessionState, SessionStore } from '../../../approvals/port.ts';
+import type { SessionState, SessionStore } from '../../store/approvals.ts';
 
 /** Session time boxes on Redis: one key per session, forgotten after a week idle. */
 export class RedisSessionStore implements SessionStore {

@@ -1,5 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import { type Provider, type ProviderResponse, readAll } from '../../../adapters/provider.ts';
+import type { Services } from '../../compose.ts';
 import { actualCost, callCost, worstCase } from '../../gateway/cost.ts';
 import { checkBody, inspect } from '../../gateway/messages.ts';
 import {
@@ -13,7 +14,6 @@ import {
 import type { Sink } from '../../gateway/sink.ts';
 import type { Identity } from '../../identity.ts';
 import type { Micros } from '../../money.ts';
-import type { Runtime } from '../../runtime.ts';
 import {
   EnforcementUnavailableError,
   type LedgerInput,
@@ -56,7 +56,7 @@ export class Batches {
   private readonly open = new Map<string, OpenBatch>();
   private timer?: NodeJS.Timeout;
 
-  constructor(private readonly rt: Runtime) {}
+  constructor(private readonly rt: Services) {}
 
   /** Message Batches are the provider's own API: passed through, where the provider has one. */
   private pass(
@@ -142,7 +142,7 @@ export class Batches {
       amount += worstCase(rt.prices, route.model, facts, cost, body.max_tokens, at);
       models.set(r.custom_id, route.model);
     }
-    let admission: Awaited<ReturnType<Runtime['store']['admit']>>;
+    let admission: Awaited<ReturnType<Services['store']['admit']>>;
     try {
       admission = await rt.store.admit({
         identity: c.identity,

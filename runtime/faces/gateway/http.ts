@@ -1,12 +1,12 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { readAll } from '../../../adapters/provider.ts';
 import type { ApiKey, KeyRing } from '../../auth/keys.ts';
+import type { Services } from '../../compose.ts';
 import { checkBody } from '../../gateway/messages.ts';
 import { invalidRequest, killed, Refusal, unavailable, unknownModel } from '../../gateway/refusal.ts';
 import { respondJson, respondRefusal, type Sink } from '../../gateway/sink.ts';
 import { type Identity, isScopeKey } from '../../identity.ts';
 import { newId } from '../../ids.ts';
-import type { Runtime } from '../../runtime.ts';
 import { Batches } from './batches.ts';
 import { listModels } from './models.ts';
 
@@ -17,7 +17,7 @@ import { listModels } from './models.ts';
  * (never the inbox). A plain node:http handler: bytes in, identity and enforcement, bytes out.
  * Bad input is answered before anything is reserved, with the field named.
  */
-export function gatewayHandler(rt: Runtime, keys: KeyRing) {
+export function gatewayHandler(rt: Services, keys: KeyRing) {
   const batches = new Batches(rt);
   return async (req: IncomingMessage, res: ServerResponse, path: string): Promise<void> => {
     const requestId = newId('req');
@@ -83,7 +83,7 @@ export function gatewayHandler(rt: Runtime, keys: KeyRing) {
 
 /** `fit` or `refuse` for this caller: the key's setting, else its routing rule's, else the config's. */
 function maxTokensPolicy(
-  rt: Runtime,
+  rt: Services,
   key: ApiKey,
   identity: Identity,
 ): { mode: 'fit' | 'refuse'; floor: number } {
@@ -148,7 +148,7 @@ function identify(key: ApiKey, req: IncomingMessage): Identity {
 }
 
 async function countTokens(
-  rt: Runtime,
+  rt: Services,
   identity: Identity,
   json: unknown,
   raw: Buffer,
@@ -158,7 +158,7 @@ async function countTokens(
 ): Promise<void> {
   const body = checkBody(json, false);
   if (!rt.prices.has(body.model, rt.now())) throw unknownModel(body.model);
-  let kill: Awaited<ReturnType<Runtime['store']['killedBy']>>;
+  let kill: Awaited<ReturnType<Services['store']['killedBy']>>;
   try {
     kill = await rt.store.killedBy(identity);
   } catch (err) {

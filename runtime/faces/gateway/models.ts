@@ -1,7 +1,7 @@
+import type { Services } from '../../compose.ts';
 import { Refusal } from '../../gateway/refusal.ts';
 import type { Identity } from '../../identity.ts';
 import type { PriceEntry } from '../../pricing/prices.ts';
-import type { Runtime } from '../../runtime.ts';
 
 /**
  * `GET /v1/models` and `GET /v1/models/{id}` in the Anthropic shape: the models this identity
@@ -9,7 +9,7 @@ import type { Runtime } from '../../runtime.ts';
  * (every priced model when no rule matches). Newest first, paged with `limit`, `after_id`,
  * `before_id` like the API.
  */
-export function listModels(rt: Runtime, identity: Identity, path: string, url = ''): unknown {
+export function listModels(rt: Services, identity: Identity, path: string, url = ''): unknown {
   const now = rt.now();
   const models = rt.prices
     .current(now)

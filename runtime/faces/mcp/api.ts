@@ -1,4 +1,4 @@
-import type { Api, ApiAnswer } from '../server/api/in-process.ts';
+import type { Api, ApiAnswer } from '../api/in-process.ts';
 
 /**
  * The MCP server acts through the operator API, in-process, as the operator whose token opened
@@ -7,7 +7,7 @@ import type { Api, ApiAnswer } from '../server/api/in-process.ts';
  * exactly like one taken with the CLI or in the inbox.
  */
 
-export { type Api, type ApiAnswer, inProcessApi } from '../server/api/in-process.ts';
+export { type Api, type ApiAnswer, inProcessApi } from '../api/in-process.ts';
 
 /** The API's error envelope: `{type:'error', error:{type,message}, chokepoint:{code, field?}}`. */
 interface Envelope {

@@ -4,7 +4,7 @@ import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/
 import { isInitializeRequest } from '@modelcontextprotocol/sdk/types.js';
 import type { Hono } from 'hono';
 import { type Operator, sha256 } from '../../auth/operators.ts';
-import type { Runtime } from '../../runtime.ts';
+import type { Services } from '../../compose.ts';
 import { type ChokepointMcp, createMcpServer, type McpOptions } from './server.ts';
 import { RunTasks } from './tasks.ts';
 
@@ -70,7 +70,7 @@ function readBody(req: IncomingMessage): Promise<Buffer | 'too_large'> {
   });
 }
 
-export function mcpHttp(rt: Runtime, app: Hono, options: McpOptions = {}): McpHttp {
+export function mcpHttp(rt: Services, app: Hono, options: McpOptions = {}): McpHttp {
   const sessions = new Map<string, Session>();
   /** Initializes in progress per token hash (counted against the token's quota). */
   const opening = new Map<string, number>();

@@ -3,7 +3,7 @@ import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import type { ServerNotification } from '@modelcontextprotocol/sdk/types.js';
 import type { Hono } from 'hono';
 import type { Operator } from '../../auth/operators.ts';
-import type { Runtime } from '../../runtime.ts';
+import type { Services } from '../../compose.ts';
 import { type Api, inProcessApi } from './api.ts';
 import { registerResources } from './resources.ts';
 import { watchSubscriptions } from './subscriptions.ts';
@@ -69,7 +69,7 @@ budgets are also resources (chokepoint://runs/{id}, chokepoint://budgets/{scope}
 subscribe to.`;
 
 export function createMcpServer(
-  rt: Runtime,
+  rt: Services,
   ctx: { app: Hono; operator: Operator; tasks: RunTasks; options?: McpOptions },
 ): ChokepointMcp {
   const api: Api = inProcessApi(ctx.app, ctx.operator);

@@ -2,7 +2,7 @@ import type { Readable, Writable } from 'node:stream';
 import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
 import type { Hono } from 'hono';
 import type { Operator } from '../../auth/operators.ts';
-import type { Runtime } from '../../runtime.ts';
+import type { Services } from '../../compose.ts';
 import { createMcpServer, type McpOptions } from './server.ts';
 import { RunTasks } from './tasks.ts';
 
@@ -11,7 +11,7 @@ import { RunTasks } from './tasks.ts';
  * here (the configured store and the workflows folder). Resolves when stdin ends.
  */
 export function serveStdio(
-  rt: Runtime,
+  rt: Services,
   app: Hono,
   operator: Operator,
   opts: { stdin?: Readable; stdout?: Writable; options?: McpOptions } = {},

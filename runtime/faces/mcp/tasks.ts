@@ -4,9 +4,9 @@ import type {
 } from '@modelcontextprotocol/sdk/experimental/tasks/interfaces.js';
 import type { CallToolResult, Request, RequestId, Result, Task } from '@modelcontextprotocol/sdk/types.js';
 import type { Operator } from '../../auth/operators.ts';
+import type { Services } from '../../compose.ts';
 import { newId } from '../../ids.ts';
-import type { Runtime } from '../../runtime.ts';
-import type { RunRecord } from '../../workflows/run-store.ts';
+import type { RunRecord } from '../../store/runs.ts';
 import type { Api } from './api.ts';
 import { mcpRunView } from './run-view.ts';
 import { onRunChange } from './watch.ts';
@@ -91,7 +91,7 @@ export class RunTasks {
   readonly entries = new Map<string, Entry>();
 
   constructor(
-    readonly rt: Runtime,
+    readonly rt: Services,
     readonly opts: { pollMs?: number; defaultTtlMs?: number } = {},
   ) {}
 

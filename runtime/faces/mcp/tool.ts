@@ -1,8 +1,8 @@
 import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import type { RequestHandlerExtra } from '@modelcontextprotocol/sdk/shared/protocol.js';
 import type { CallToolResult, ServerNotification, ServerRequest } from '@modelcontextprotocol/sdk/types.js';
+import type { Services } from '../../compose.ts';
 import type { Logger } from '../../log.ts';
-import type { Runtime } from '../../runtime.ts';
 import { type Api, ApiRefusal } from './api.ts';
 import type { SessionTasks } from './tasks.ts';
 
@@ -12,7 +12,7 @@ import type { SessionTasks } from './tasks.ts';
  * one function taking this and registering its tool (see tools/).
  */
 export interface ToolContext {
-  rt: Runtime;
+  rt: Services;
   server: McpServer;
   api: Api;
   tasks: SessionTasks;

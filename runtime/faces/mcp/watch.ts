@@ -1,6 +1,6 @@
+import type { Services } from '../../compose.ts';
 import { formatUsd } from '../../money.ts';
-import type { Runtime } from '../../runtime.ts';
-import type { RunRecord, RunSummary } from '../../workflows/run-store.ts';
+import type { RunRecord, RunSummary } from '../../store/runs.ts';
 
 /**
  * Following runs for MCP clients: the executor's live `run` views say at once when a run changes
@@ -9,7 +9,7 @@ import type { RunRecord, RunSummary } from '../../workflows/run-store.ts';
  */
 
 /** Calls `fn` after every change of state of a run (on Redis, of any process's run). */
-export function onRunChange(rt: Runtime, fn: (r: RunSummary) => void): () => void {
+export function onRunChange(rt: Services, fn: (r: RunSummary) => void): () => void {
   const events = rt.runs?.executor.views;
   if (!events) return () => {};
   events.on('run', fn);
@@ -34,7 +34,7 @@ export interface FollowOptions {
  * signal aborts; returns the last record read and why it stopped.
  */
 export async function followRun(
-  rt: Runtime,
+  rt: Services,
   id: string,
   opts: FollowOptions,
 ): Promise<{ run: RunRecord; stopped: FollowStop }> {
@@ -85,7 +85,7 @@ export async function followRun(
 }
 
 /** "running: 2 steps, $0.0031 of $0.10, 4.2s of 2m" (a run's progress in one line). */
-export async function progressLine(rt: Runtime, run: RunRecord): Promise<string> {
+export async function progressLine(rt: Services, run: RunRecord): Promise<string> {
   const budget = await rt.store.getBudget(`run:${run.id}`).catch(() => undefined);
   const elapsed = ((run.endedAt ?? rt.now()) - run.clockStart) / 1000;
   const state = run.reason ? `${run.state} (${run.reason})` : run.state;

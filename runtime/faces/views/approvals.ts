@@ -1,5 +1,5 @@
-import type { ApprovalItem, ApprovalState, DecisionAction } from '../../../approvals/port.ts';
-import type { RunLimits, RunState } from '../../workflows/run-store.ts';
+import type { ApprovalItem, ApprovalState, DecisionAction } from '../../store/approvals.ts';
+import type { RunLimits, RunState } from '../../store/runs.ts';
 import { type IsoTime, iso, type UsdAmount, usdAmount } from './format.ts';
 
 /** What a human decides on: an approval item as `/api/approvals` serves it. */

@@ -1,6 +1,6 @@
 import { formatUsd, type Micros } from '../../money.ts';
 import type { Budget } from '../../store/port.ts';
-import type { JournalEntry, RunLimits, RunRecord, RunSummary } from '../../workflows/run-store.ts';
+import type { JournalEntry, RunLimits, RunRecord, RunSummary } from '../../store/runs.ts';
 import { type IsoTime, iso } from './format.ts';
 
 /**

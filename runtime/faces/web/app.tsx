@@ -7,9 +7,9 @@ import { bodyLimit } from 'hono/body-limit';
 import { deleteCookie, getCookie } from 'hono/cookie';
 import type { Operator, Role } from '../../auth/operators.ts';
 import { roleAtLeast } from '../../auth/operators.ts';
-import type { Runtime } from '../../runtime.ts';
-import { MAX_API_BODY_BYTES, PAGE_CSP, SECURITY_HEADERS } from '../server/api/common.ts';
-import { type ApiAnswer, inProcessApi } from '../server/api/in-process.ts';
+import type { Services } from '../../compose.ts';
+import { MAX_API_BODY_BYTES, PAGE_CSP, SECURITY_HEADERS } from '../api/common.ts';
+import { type ApiAnswer, inProcessApi } from '../api/in-process.ts';
 import { APP_CSS, APP_JS } from './assets.ts';
 import type { PageContext } from './layout.tsx';
 import { loginRoutes, sameOrigin } from './login.tsx';
@@ -42,7 +42,7 @@ export type WebEnv = { Variables: { session: WebSession; page: PageContext } };
 
 export class Web {
   constructor(
-    readonly rt: Runtime,
+    readonly rt: Services,
     private readonly api: HonoApp,
   ) {}
 
@@ -113,7 +113,7 @@ function sameOriginPath(referer: string | undefined): string | undefined {
 const require = createRequire(import.meta.url);
 let chartJs: string | undefined;
 
-export function webApp(rt: Runtime, api: HonoApp): Hono {
+export function webApp(rt: Services, api: HonoApp): Hono {
   // The signing secret and the session table may live in Redis: opened once, on the first
   // request that needs them (a failure is retried on the next one).
   let sessionsP: Promise<Sessions> | undefined;

@@ -1,7 +1,7 @@
 import { getConnInfo } from '@hono/node-server/conninfo';
 import type { Context, Hono } from 'hono';
 import { setCookie } from 'hono/cookie';
-import type { Runtime } from '../../runtime.ts';
+import type { Services } from '../../compose.ts';
 import { SESSION_COOKIE, type Sessions } from './session.ts';
 import type { LoginFailures } from './session-store.ts';
 
@@ -35,12 +35,12 @@ function addressOf(c: Context): string {
 }
 
 /** `GET /login` and `POST /login` on the inbox app; `sessionsOf` opens the session store. */
-export function loginRoutes(app: Hono, rt: Runtime, sessionsOf: () => Promise<Sessions>): void {
+export function loginRoutes(app: Hono, rt: Services, sessionsOf: () => Promise<Sessions>): void {
   app.get('/login', (c) => c.html(loginPage(c.req.query('next'), c.req.query('error'))));
   app.post('/login', (c) => login(c, rt, sessionsOf));
 }
 
-async function login(c: Context, rt: Runtime, sessionsOf: () => Promise<Sessions>) {
+async function login(c: Context, rt: Services, sessionsOf: () => Promise<Sessions>) {
   if (!sameOrigin(c)) return c.text('forbidden: cross-site login', 403);
   const address = addressOf(c);
   let sessions: Sessions;

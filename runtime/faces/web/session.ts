@@ -1,6 +1,6 @@
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { type Operator, sha256 } from '../../auth/operators.ts';
-import type { Runtime } from '../../runtime.ts';
+import type { Services } from '../../compose.ts';
 import type { WebSessionStore } from './session-store.ts';
 
 /**
@@ -32,7 +32,7 @@ export interface WebSession {
  * The signing secret: `CHOKEPOINT_SESSION_SECRET`, else one generated once and shared by every
  * replica through the store's backend (a file in the data folder, or a Redis key).
  */
-export async function sessionSecret(rt: Runtime): Promise<Buffer> {
+export async function sessionSecret(rt: Services): Promise<Buffer> {
   const fromEnv = process.env.CHOKEPOINT_SESSION_SECRET;
   if (fromEnv) return Buffer.from(fromEnv, 'utf8');
   return Buffer.from(await rt.backend.webSessions.secret(randomBytes(32).toString('base64url')), 'utf8');
@@ -42,7 +42,7 @@ export class Sessions {
   readonly idleMs: number;
   readonly lifetimeMs: number;
   constructor(
-    private readonly rt: Runtime,
+    private readonly rt: Services,
     private readonly secret: Buffer,
     readonly store: WebSessionStore,
   ) {

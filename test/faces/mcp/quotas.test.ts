@@ -1,8 +1,8 @@
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { MAX_EVENT_STREAMS_PER_OPERATOR } from '../../../runtime/faces/api/approvals.ts';
 import { MAX_SESSIONS_PER_TOKEN } from '../../../runtime/faces/mcp/http.ts';
-import { MAX_EVENT_STREAMS_PER_OPERATOR } from '../../../runtime/faces/server/api/approvals.ts';
 import {
   type Harness,
   OPERATOR_TOKEN,

@@ -13,7 +13,7 @@ import {
 } from '@modelcontextprotocol/sdk/types.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { resolveConfig } from '../../../runtime/config/load.ts';
-import { startServer } from '../../../runtime/faces/server/server.ts';
+import { startServer } from '../../../runtime/faces/http/server.ts';
 import { createLogger } from '../../../runtime/log.ts';
 import {
   ADMIN_TOKEN,

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import type { SessionState } from '../../../approvals/port.ts';
 import type { SessionRecord } from '../../../runtime/backends/ports.ts';
+import type { SessionState } from '../../../runtime/store/approvals.ts';
 import { backendPairs, KINDS } from './harness.ts';
 
 const T0 = 1_700_000_000_000;

@@ -3,10 +3,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { resolveConfig } from '../../../runtime/config/load.ts';
-import { flagEndOfLife, reloadPrices, watchConfig } from '../../../runtime/config/reload.ts';
 import { DEFAULT_CLASSES } from '../../../runtime/config/schema.ts';
 import { endOfLife, endOfLifeLine, lifecycleOf, successorOf } from '../../../runtime/pricing/lifecycle.ts';
 import { PriceTable } from '../../../runtime/pricing/pricing.ts';
+import { flagEndOfLife, reloadPrices, watchConfig } from '../../../runtime/reload.ts';
 import { type Harness, startHarness } from '../../helpers/harness.ts';
 
 const at = (iso: string) => Date.parse(`${iso}T12:00:00Z`);

@@ -7,8 +7,8 @@ import { resolveConfig } from '../../../runtime/config/load.ts';
 import { CliError, parseCommandArgs } from '../../../runtime/faces/cli/command.ts';
 import { EXIT_DIVERGENT, reconcileCommand } from '../../../runtime/faces/cli/commands/reconcile.ts';
 import { formatUsd } from '../../../runtime/money.ts';
-import { type BullReconcileSchedule, SCHEDULER_ID } from '../../../runtime/reconcile/schedule.ts';
-import { yesterday } from '../../../runtime/reconcile/service.ts';
+import { type BullReconcileSchedule, SCHEDULER_ID } from '../../../runtime/backends/redis/reconcile-schedule.ts';
+import { yesterday } from '../../../runtime/reconciler/service.ts';
 import { ADMIN_TOKEN, type Backend, type Harness, startHarness } from '../../helpers/harness.ts';
 import { mixedWorkload, today, until, webhookReceiver } from './workload.ts';
 

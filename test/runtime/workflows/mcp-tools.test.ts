@@ -21,7 +21,7 @@ import { RunHost } from '../../../runtime/workflows/host.ts';
 import { loadWorkflows } from '../../../runtime/workflows/loader.ts';
 import { connectMcp, globMatch, truncateResult } from '../../../runtime/workflows/mcp-tools.ts';
 import { freezePrefix, McpNotConnectedError } from '../../../runtime/workflows/prompt.ts';
-import { MemoryRunStore } from '../../../runtime/workflows/run-store.ts';
+import { MemoryRunStore } from '../../../runtime/store/runs.ts';
 import { type Harness, startHarness } from '../../helpers/harness.ts';
 
 /** Workflows calling tools of a real MCP server (the example ticket server, a child process). */

@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { JournalEntry, RunRecord, RunState, RunStore } from '../../../runtime/workflows/run-store.ts';
+import type { JournalEntry, RunRecord, RunState, RunStore } from '../../../runtime/store/runs.ts';
 
 /** One store under test, fresh and empty for each test. */
 export interface RunStoreHarness {

@@ -8,7 +8,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { openEmbeddedStore } from '../../../runtime/backends/embedded/money/store.ts';
 import { SqliteRunStore } from '../../../runtime/backends/embedded/runs.ts';
 import { RedisRunStore } from '../../../runtime/backends/redis/runs.ts';
-import { MemoryRunStore, type RunStore } from '../../../runtime/workflows/run-store.ts';
+import { MemoryRunStore, type RunStore } from '../../../runtime/store/runs.ts';
 import { storeOptions, TestClock } from '../store/contract.ts';
 import { REDIS_URL, testPrefixes } from '../store/redis-harness.ts';
 import { runRecord, runStoreContract } from './run-store.contract.ts';

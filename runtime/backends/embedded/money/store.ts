@@ -1,11 +1,4 @@
 import type Database from 'better-sqlite3';
-import {
-  assertTimeZone,
-  currentWindow,
-  dayKey,
-  parseWindow,
-  type WindowBounds,
-} from '../../../budgets/windows.ts';
 import type { Identity, Scope, ScopeKind } from '../../../identity.ts';
 import { newId } from '../../../ids.ts';
 import type { Micros } from '../../../money.ts';
@@ -51,6 +44,13 @@ import {
   storedMicros,
 } from '../../../store/records.ts';
 import { SpendTally } from '../../../store/spend.ts';
+import {
+  assertTimeZone,
+  currentWindow,
+  dayKey,
+  parseWindow,
+  type WindowBounds,
+} from '../../../store/windows.ts';
 import { openSqlite } from '../sqlite.ts';
 import { BACKSTOP_PAGES, type Checkpointer, startCheckpointer } from './checkpointer.ts';
 import { auditQuery, ledgerQuery, spendQuery } from './queries.ts';

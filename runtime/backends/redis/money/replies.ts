@@ -1,5 +1,4 @@
 import type { Redis } from 'ioredis';
-import { isWindowSpec } from '../../../budgets/windows.ts';
 import type { ScopeKind } from '../../../identity.ts';
 import type { AuditEntry, Budget, BudgetState, SpendDimension, TokenCounts } from '../../../store/port.ts';
 import {
@@ -10,6 +9,7 @@ import {
   storedMicros,
 } from '../../../store/records.ts';
 import { type SpendTally, workflowKey } from '../../../store/spend.ts';
+import { isWindowSpec } from '../../../store/windows.ts';
 import { streamIdOf } from './keys.ts';
 
 /** Turning what Redis holds (script replies, rollup hashes, indexed streams) back into port records. */

@@ -19,7 +19,6 @@
  * `commandTimeoutMs` with EnforcementUnavailableError instead of letting them wait or pass.
  */
 import { Redis } from 'ioredis';
-import { dayKey, daysBetween, dayWindow, monthWindow } from '../../../budgets/windows.ts';
 import type { Identity, Scope, ScopeKind } from '../../../identity.ts';
 import { newId } from '../../../ids.ts';
 import type { Micros } from '../../../money.ts';
@@ -65,6 +64,7 @@ import {
   storedMicros,
 } from '../../../store/records.ts';
 import { SpendTally, spendKey } from '../../../store/spend.ts';
+import { dayKey, daysBetween, dayWindow, monthWindow } from '../../../store/windows.ts';
 import { RedisKeys } from './keys.ts';
 import { addRollup, auditHead, budgetFrom, readIndex, rollupField } from './replies.ts';
 import { call, defineScripts, type ScriptedRedis } from './scripts.ts';

@@ -1,7 +1,7 @@
-import { APPROVAL_STATES, type ApprovalState } from '../../../../approvals/port.ts';
 import { parseDuration } from '../../../config/schema.ts';
 import { isScopeKey } from '../../../identity.ts';
 import { formatUsd, tryParseUsd } from '../../../money.ts';
+import { APPROVAL_STATES, type ApprovalState } from '../../../store/approvals.ts';
 import type {
   ApprovalResponse,
   ApprovalsResponse,

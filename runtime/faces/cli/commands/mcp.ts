@@ -3,9 +3,9 @@ import type { Operator } from '../../../auth/operators.ts';
 import { compose } from '../../../compose.ts';
 import { loadConfig } from '../../../config/load.ts';
 import { createLogger } from '../../../log.ts';
+import { createHono } from '../../http/app.ts';
 import { proxyStdio } from '../../mcp/proxy.ts';
 import { serveStdio } from '../../mcp/stdio.ts';
-import { createHono } from '../../server/app.ts';
 import { remoteSettings, TOKEN_HINT } from '../client.ts';
 import { CliError, type Command } from '../command.ts';
 

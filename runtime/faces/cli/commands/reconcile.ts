@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { REPORT_FORMATS, type ReportFormat } from '../../../reconcile/report.ts';
-import { yesterday } from '../../../reconcile/service.ts';
+import { yesterday } from '../../../reconciler/service.ts';
 import type { ReconciliationsResponse, ReconciliationView } from '../../views/reconciliations.ts';
 import { ApiClient, printJson, type SubUsage, subArgs, withJsonErrors } from '../client.ts';
 import { CliError, type Command, type CommandContext, REMOTE_HELP } from '../command.ts';

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { parseDuration } from '../../../config/schema.ts';
 import { isScopeKey } from '../../../identity.ts';
 import { formatUsd, tryParseUsd } from '../../../money.ts';
-import { RUN_STATES, type RunState } from '../../../workflows/run-store.ts';
+import { RUN_STATES, type RunState } from '../../../store/runs.ts';
 import type { JournalView, RunDetailResponse, RunResponse, RunsResponse, RunView } from '../../views/runs.ts';
 import {
   ApiClient,

@@ -1,8 +1,8 @@
 import { loadConfig } from '../../../config/load.ts';
-import { flagEndOfLife, watchConfig } from '../../../config/reload.ts';
 import { createLogger } from '../../../log.ts';
 import { endOfLifeLine } from '../../../pricing/lifecycle.ts';
-import { startServer } from '../../server/server.ts';
+import { flagEndOfLife, watchConfig } from '../../../reload.ts';
+import { startServer } from '../../http/server.ts';
 import type { Command } from '../command.ts';
 import { CliError } from '../command.ts';
 import { checkBackend, shutdownDeadline, stopOnSignal } from '../shutdown.ts';

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { APPROVAL_STATES } from '../../../../approvals/port.ts';
+import { APPROVAL_STATES } from '../../../store/approvals.ts';
 import type { ApprovalsResponse } from '../../views/approvals.ts';
 import { call, query } from '../api.ts';
 import { body, readOnly, type ToolContext } from '../tool.ts';

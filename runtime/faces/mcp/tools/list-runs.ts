@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { RUN_STATES } from '../../../workflows/run-store.ts';
+import { RUN_STATES } from '../../../store/runs.ts';
 import type { RunsResponse } from '../../views/runs.ts';
 import { call, query } from '../api.ts';
 import { body, readOnly, type ToolContext } from '../tool.ts';

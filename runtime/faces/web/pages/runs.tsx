@@ -1,5 +1,5 @@
 import { Hono } from 'hono';
-import { RUN_STATES } from '../../../workflows/run-store.ts';
+import { RUN_STATES } from '../../../store/runs.ts';
 import type { RunsResponse, RunView } from '../../views/runs.ts';
 import type { WorkflowsResponse } from '../../views/workflows.ts';
 import type { Web, WebEnv } from '../app.tsx';

@@ -1,8 +1,8 @@
 import type { Context } from 'hono';
 import { Hono } from 'hono';
 import { raw } from 'hono/html';
-import { daysBetween, dayWindow } from '../../../budgets/windows.ts';
 import { NO_WORKFLOW } from '../../../store/records.ts';
+import { daysBetween, dayWindow } from '../../../store/windows.ts';
 import type { AlarmsResponse } from '../../views/alarms.ts';
 import type { BudgetsResponse } from '../../views/budgets.ts';
 import type { CacheHealthResponse, SpendResponse, SpendRowView } from '../../views/spend.ts';

@@ -1,6 +1,6 @@
 -- Budgets: hash {prefix}:b:<id> with id scope kind owner ceiling window frozen reserved createdAt
 -- updatedAt; calendar and total windows keep their spend in `spent` for the window named by `wk`
--- (an older `wk` reads as 0), rolling windows in fields r:<bucket> (see runtime/budgets/windows.ts:
+-- (an older `wk` reads as 0), rolling windows in fields r:<bucket> (see runtime/store/windows.ts:
 -- the current bucket plus the 24 before it, each duration/24 long).
 local ROLLING_BUCKETS = 24
 local UNIT_MS = { m = 60000, h = 3600000, d = 86400000 }

@@ -1,19 +1,19 @@
 import { type Context, Hono, type MiddlewareHandler } from 'hono';
 import { streamSSE } from 'hono/streaming';
-import { APPROVAL_STATES, type ApprovalState, type DecisionAction } from '../../../../approvals/port.ts';
-import { parseDuration } from '../../../config/schema.ts';
-import { invalidRequest } from '../../../gateway/refusal.ts';
-import { type Micros, tryParseUsd } from '../../../money.ts';
-import type { Runtime } from '../../../runtime.ts';
-import type { RunRecord } from '../../../workflows/run-store.ts';
+import type { Services } from '../../compose.ts';
+import { parseDuration } from '../../config/schema.ts';
+import { invalidRequest } from '../../gateway/refusal.ts';
+import { type Micros, tryParseUsd } from '../../money.ts';
+import { APPROVAL_STATES, type ApprovalState, type DecisionAction } from '../../store/approvals.ts';
+import type { RunRecord } from '../../store/runs.ts';
 import {
   type ApprovalResponse,
   type ApprovalsResponse,
   approvalView,
   type DecisionResponse,
-} from '../../views/approvals.ts';
-import { iso } from '../../views/format.ts';
-import { runEventView } from '../../views/runs.ts';
+} from '../views/approvals.ts';
+import { iso } from '../views/format.ts';
+import { runEventView } from '../views/runs.ts';
 import { type Env, jsonBody, limitParam, requireReason, requireRole } from './common.ts';
 
 /**
@@ -43,7 +43,7 @@ function addTime(v: unknown): number {
   return ms;
 }
 
-export function approvalsApi(rt: Runtime): Hono<Env> {
+export function approvalsApi(rt: Services): Hono<Env> {
   const api = new Hono<Env>();
   const hosted: MiddlewareHandler<Env> = async (c, next) => {
     if (rt.approvals) return next();
@@ -134,7 +134,7 @@ export function approvalsApi(rt: Runtime): Hono<Env> {
 }
 
 /** `GET /events`: live approval and run changes as server-sent events, a few streams per operator. */
-function eventRoutes(api: Hono<Env>, rt: Runtime): void {
+function eventRoutes(api: Hono<Env>, rt: Services): void {
   const approvals = () => rt.approvals!;
   /** Open `/events` streams per operator (token name): at most MAX_EVENT_STREAMS_PER_OPERATOR. */
   const streams = new Map<string, number>();

@@ -1,12 +1,12 @@
 import { Hono } from 'hono';
-import { AdminReportError } from '../../../../adapters/admin-reports.ts';
-import { invalidRequest, Refusal } from '../../../gateway/refusal.ts';
-import type { Reconciliation } from '../../../reconcile/compare.ts';
-import { REPORT_FORMATS, ReportError, type ReportFormat } from '../../../reconcile/report.ts';
-import { ReconcileInputError } from '../../../reconcile/service.ts';
-import type { Runtime } from '../../../runtime.ts';
-import { iso } from '../../views/format.ts';
-import { type ReconciliationsResponse, reconciliationView } from '../../views/reconciliations.ts';
+import { AdminReportError } from '../../../adapters/admin-reports.ts';
+import type { Services } from '../../compose.ts';
+import { invalidRequest, Refusal } from '../../gateway/refusal.ts';
+import type { Reconciliation } from '../../reconcile/compare.ts';
+import { REPORT_FORMATS, ReportError, type ReportFormat } from '../../reconcile/report.ts';
+import { ReconcileInputError } from '../../reconciler/service.ts';
+import { iso } from '../views/format.ts';
+import { type ReconciliationsResponse, reconciliationView } from '../views/reconciliations.ts';
 import { type Env, jsonBody, limitParam, requireRole, typeOf } from './common.ts';
 
 const TRIGGERS = ['cli', 'api', 'schedule'] as const;
@@ -15,7 +15,7 @@ const TRIGGERS = ['cli', 'api', 'schedule'] as const;
  * Reconciliations under /api: list and read them (viewer), run one (operator) from a report in
  * the body or, without one, from the provider's Admin API.
  */
-export function reconcileApi(rt: Runtime): Hono<Env> {
+export function reconcileApi(rt: Services): Hono<Env> {
   const api = new Hono<Env>();
   const reconciler = () => {
     if (!rt.reconcile) throw new Refusal('not_found', 'reconciliation is not open in this process');

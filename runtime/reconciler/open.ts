@@ -1,5 +1,5 @@
+import type { ReconcileSchedule } from '../reconcile/schedule.ts';
 import type { Runtime } from '../runtime.ts';
-import type { ReconcileSchedule } from './schedule.ts';
 import { Reconciler, type ReconcileSettings } from './service.ts';
 
 export interface ReconcileService {

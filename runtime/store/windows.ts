@@ -1,4 +1,4 @@
-import type { WindowSpec } from '../store/port.ts';
+import type { WindowSpec } from './port.ts';
 
 /**
  * Budget windows, derived from the time alone: no reset job ever runs. Both store backends ask

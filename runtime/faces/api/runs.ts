@@ -1,13 +1,13 @@
 import { type Context, Hono, type MiddlewareHandler } from 'hono';
 import { z } from 'zod';
-import type { Operator } from '../../../auth/operators.ts';
-import { parseDuration } from '../../../config/schema.ts';
-import { invalidRequest, Refusal } from '../../../gateway/refusal.ts';
-import { isScopeKey } from '../../../identity.ts';
-import { tryParseUsd } from '../../../money.ts';
-import type { Runtime } from '../../../runtime.ts';
-import type { RunHost } from '../../../workflows/host.ts';
-import { RUN_STATES, type RunLimits, type RunRecord, type RunState } from '../../../workflows/run-store.ts';
+import type { Operator } from '../../auth/operators.ts';
+import type { Services } from '../../compose.ts';
+import { parseDuration } from '../../config/schema.ts';
+import { invalidRequest, Refusal } from '../../gateway/refusal.ts';
+import { isScopeKey } from '../../identity.ts';
+import { tryParseUsd } from '../../money.ts';
+import type { RunHost } from '../../workflows/host.ts';
+import { RUN_STATES, type RunLimits, type RunRecord, type RunState } from '../../store/runs.ts';
 import {
   journalView,
   type RunDetailResponse,
@@ -15,7 +15,7 @@ import {
   type RunsResponse,
   runSpendView,
   runView,
-} from '../../views/runs.ts';
+} from '../views/runs.ts';
 import { type Env, jsonBody, limitParam, requireReason, requireRole } from './common.ts';
 
 /**
@@ -110,7 +110,7 @@ function waitParam(c: Context): number {
  * entry lists under `teams`, or else only `workflows.runAs.team`. A new team name would otherwise
  * be a fresh team budget at its default ceiling, out from under a team ceiling set to $0.
  */
-export function allowedTeams(rt: Runtime, op: Operator): string[] | 'any' {
+export function allowedTeams(rt: Services, op: Operator): string[] | 'any' {
   if (op.role === 'admin') return 'any';
   const entry = rt.config.operators.find((o) => o.name === op.name) as { teams?: unknown } | undefined;
   const teams = Array.isArray(entry?.teams)
@@ -119,7 +119,7 @@ export function allowedTeams(rt: Runtime, op: Operator): string[] | 'any' {
   return teams.length ? teams : [rt.config.workflows.runAs.team];
 }
 
-function checkTeam(rt: Runtime, op: Operator, team: string): void {
+function checkTeam(rt: Services, op: Operator, team: string): void {
   const allowed = allowedTeams(rt, op);
   if (allowed === 'any' || allowed.includes(team)) return;
   throw new Refusal(
@@ -129,7 +129,7 @@ function checkTeam(rt: Runtime, op: Operator, team: string): void {
   );
 }
 
-export function runsApi(rt: Runtime): Hono<Env> {
+export function runsApi(rt: Services): Hono<Env> {
   const api = new Hono<Env>();
 
   const hosted: MiddlewareHandler<Env> = async (c, next) => {
@@ -152,7 +152,7 @@ export function runsApi(rt: Runtime): Hono<Env> {
 }
 
 /** The workflows, starting a run (optionally waiting for it), the list, one run. */
-function runRoutes(api: Hono<Env>, rt: Runtime): void {
+function runRoutes(api: Hono<Env>, rt: Services): void {
   const host = () => rt.runs!;
   const budgetOf = (id: string) => rt.store.getBudget(`run:${id}`);
 
@@ -218,7 +218,7 @@ function runRoutes(api: Hono<Env>, rt: Runtime): void {
 }
 
 /** Killing and resuming a run (operator role, audited). */
-function runControlRoutes(api: Hono<Env>, rt: Runtime): void {
+function runControlRoutes(api: Hono<Env>, rt: Services): void {
   const host = () => rt.runs!;
   const budgetOf = (id: string) => rt.store.getBudget(`run:${id}`);
 

@@ -1,16 +1,16 @@
 import type { Context, MiddlewareHandler } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
-import { ApprovalConflictError, ApprovalNotFoundError } from '../../../../approvals/port.ts';
-import { ExtendInputError } from '../../../../approvals/service.ts';
-import { type Operator, type Role, roleAtLeast } from '../../../auth/operators.ts';
-import { decodePosition } from '../../../backends/cursor.ts';
-import { invalidRequest, Refusal, unavailable } from '../../../gateway/refusal.ts';
-import { type Micros, tryParseUsd } from '../../../money.ts';
-import type { Runtime } from '../../../runtime.ts';
-import { EnforcementUnavailableError, StoreInputError } from '../../../store/port.ts';
-import { RunInputError, RunNotFoundError, RunStateError } from '../../../workflows/executor.ts';
-import { WorkflowNotFoundError } from '../../../workflows/host.ts';
-import { PrefixDriftError } from '../../../workflows/prompt.ts';
+import { ExtendInputError } from '../../../approvals/service.ts';
+import { type Operator, type Role, roleAtLeast } from '../../auth/operators.ts';
+import { decodePosition } from '../../backends/cursor.ts';
+import type { Services } from '../../compose.ts';
+import { invalidRequest, Refusal, unavailable } from '../../gateway/refusal.ts';
+import { type Micros, tryParseUsd } from '../../money.ts';
+import { ApprovalConflictError, ApprovalNotFoundError } from '../../store/approvals.ts';
+import { EnforcementUnavailableError, StoreInputError } from '../../store/port.ts';
+import { RunInputError, RunNotFoundError, RunStateError } from '../../workflows/executor.ts';
+import { WorkflowNotFoundError } from '../../workflows/host.ts';
+import { PrefixDriftError } from '../../workflows/prompt.ts';
 
 /** Largest request body any /api route or inbox form accepts (bytes); bigger is a 413, unread. */
 export const MAX_API_BODY_BYTES = 1024 * 1024;
@@ -62,10 +62,10 @@ function checkCommonQuery(c: Context): void {
   }
 }
 
-export type Env = { Variables: { operator: Operator; rt: Runtime } };
+export type Env = { Variables: { operator: Operator; rt: Services } };
 
 /** Operator tokens (Bearer) on every /api route: 401 without, 403 below the needed role. */
-export function requireOperator(rt: Runtime): MiddlewareHandler<Env> {
+export function requireOperator(rt: Services): MiddlewareHandler<Env> {
   return async (c, next) => {
     // The inbox calls the API in-process (`app.request(..., { webOperator })`) for the operator
     // of a checked session: an env binding, which no HTTP request can set.
@@ -111,7 +111,7 @@ export function requireRole(c: Context<Env>, role: Role): Operator {
 /** Maps any error from a handler to the one error envelope (the same shape as gateway refusals). */
 export function apiError(err: unknown, c: Context): Response {
   let refusal: Refusal;
-  const rt = c.get('rt') as Runtime | undefined;
+  const rt = c.get('rt') as Services | undefined;
   if (err instanceof Refusal) refusal = err;
   else if (err instanceof URIError)
     // A path or query value whose percent-encoding does not decode (`%E0%A4%A`, a lone `%`).

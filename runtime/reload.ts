@@ -1,14 +1,14 @@
 import { type Stats, unwatchFile, watchFile } from 'node:fs';
 import { resolve } from 'node:path';
-import { Router } from '../gateway/routing.ts';
-import { type EndOfLife, endOfLife, endOfLifeLine } from '../pricing/lifecycle.ts';
-import { PriceTable } from '../pricing/pricing.ts';
-import type { Runtime } from '../runtime.ts';
-import { type Config, ConfigError, DEFAULT_CONFIG_FILE, loadConfig } from './load.ts';
+import type { Services } from './compose.ts';
+import { type Config, ConfigError, DEFAULT_CONFIG_FILE, loadConfig } from './config/load.ts';
+import { Router } from './gateway/routing.ts';
+import { type EndOfLife, endOfLife, endOfLifeLine } from './pricing/lifecycle.ts';
+import { PriceTable } from './pricing/pricing.ts';
 
 /**
  * Prices and routing reload without a restart: the config file is read and validated whole, and
- * if it is valid a new PriceTable and Router replace the old ones on the Runtime (the call path
+ * if it is valid a new PriceTable and Router replace the old ones on the Services (the call path
  * reads `rt.prices` and `rt.router` on every call, so the next call uses them). Nothing else is
  * reloaded: budgets, store, provider, operators and the rest need a restart. An invalid file
  * changes nothing; the error is logged with the field. `serve` watches the file and reloads on
@@ -54,13 +54,13 @@ function inUse(c: Config, k: keyof Config): unknown {
 }
 
 /** The file a reload reads: the one loaded at start, else the default in the working folder. */
-export function configFileOf(rt: Runtime): string {
+export function configFileOf(rt: Services): string {
   return rt.config.file ?? resolve(DEFAULT_CONFIG_FILE);
 }
 
 /** Re-reads the config file; if valid, swaps in its prices and routing. Never throws. */
 export function reloadPrices(
-  rt: Runtime,
+  rt: Services,
   opts: { path?: string; env?: NodeJS.ProcessEnv } = {},
 ): ReloadResult {
   const file = opts.path ?? configFileOf(rt);
@@ -106,7 +106,7 @@ export function reloadPrices(
  * Models the routing classes or the loaded workflows name that are retired or retire within 60
  * days: one warning each in the log; returns them (serve prints them in its start banner).
  */
-export function flagEndOfLife(rt: Runtime, now: number = rt.now()): EndOfLife[] {
+export function flagEndOfLife(rt: Services, now: number = rt.now()): EndOfLife[] {
   const flagged = endOfLife(
     { classes: rt.config.routing.classes, workflows: rt.runs?.workflows().workflows },
     rt.prices,
@@ -135,7 +135,7 @@ export function flagEndOfLife(rt: Runtime, now: number = rt.now()): EndOfLife[] 
  * replace the file are seen too) and on SIGHUP. `close()` stops both.
  */
 export function watchConfig(
-  rt: Runtime,
+  rt: Services,
   opts: { path?: string; intervalMs?: number } = {},
 ): { file: string; close(): void } {
   const file = opts.path ?? configFileOf(rt);

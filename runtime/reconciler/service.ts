@@ -5,7 +5,6 @@ import type { ReconcileSettings } from '../config/settings.ts';
 import { newId } from '../ids.ts';
 import { redact } from '../log.ts';
 import { formatUsd } from '../money.ts';
-import type { Runtime } from '../runtime.ts';
 import {
   compare,
   DEFAULT_TOLERANCE,
@@ -14,10 +13,11 @@ import {
   percent,
   type Reconciliation,
   type Trigger,
-} from './compare.ts';
-import { dayRange, type ProviderFigures, parseReport, type ReportFormat } from './report.ts';
-import { yesterday } from './schedule.ts';
-import type { ReconStore } from './store.ts';
+} from '../reconcile/compare.ts';
+import { dayRange, type ProviderFigures, parseReport, type ReportFormat } from '../reconcile/report.ts';
+import { yesterday } from '../reconcile/schedule.ts';
+import type { ReconStore } from '../reconcile/store.ts';
+import type { Runtime } from '../runtime.ts';
 
 export type { ReconcileSettings };
 

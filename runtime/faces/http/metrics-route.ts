@@ -1,14 +1,14 @@
 import { Hono } from 'hono';
-import { Refusal } from '../gateway/refusal.ts';
-import type { Runtime } from '../runtime.ts';
-import { Metrics } from './metrics.ts';
+import type { Services } from '../../compose.ts';
+import { Refusal } from '../../gateway/refusal.ts';
+import { Metrics } from '../../observability/metrics.ts';
 
 /**
  * `GET /metrics`, the Prometheus text format. Unless `metrics.public` is set it needs an operator
  * token of any role (viewer is enough) as a Bearer token, which Prometheus sends with
  * `authorization: { credentials: … }` in its scrape config.
  */
-export function metricsRoute(rt: Runtime): Hono {
+export function metricsRoute(rt: Services): Hono {
   const app = new Hono();
   app.get('/metrics', async (c) => {
     const m = rt.metrics instanceof Metrics ? rt.metrics : undefined;

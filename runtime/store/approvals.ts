@@ -1,5 +1,5 @@
-import type { Identity } from '../runtime/identity.ts';
-import type { Micros } from '../runtime/money.ts';
+import type { Identity } from '../identity.ts';
+import type { Micros } from '../money.ts';
 
 /**
  * Approval items: one per suspension of a run (time box, spend box, step cap, budget, approval

@@ -1,26 +1,26 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { getRequestListener } from '@hono/node-server';
 import { Hono } from 'hono';
+import type { Services } from '../../compose.ts';
 import { Refusal } from '../../gateway/refusal.ts';
-import { metricsRoute } from '../../observability/route.ts';
-import type { Runtime } from '../../runtime.ts';
+import { metricsRoute } from './metrics-route.ts';
+import { approvalsApi } from '../api/approvals.ts';
+import { apiError, type Env, requireOperator } from '../api/common.ts';
+import { keysApi } from '../api/keys.ts';
+import { moneyApi } from '../api/money.ts';
+import { pricesApi } from '../api/prices.ts';
+import { reconcileApi } from '../api/reconcile.ts';
+import { runsApi } from '../api/runs.ts';
 import { gatewayHandler } from '../gateway/http.ts';
 import { mcpHttp } from '../mcp/http.ts';
 import { webApp } from '../web/app.tsx';
-import { approvalsApi } from './api/approvals.ts';
-import { apiError, type Env, requireOperator } from './api/common.ts';
-import { keysApi } from './api/keys.ts';
-import { moneyApi } from './api/money.ts';
-import { pricesApi } from './api/prices.ts';
-import { reconcileApi } from './api/reconcile.ts';
-import { runsApi } from './api/runs.ts';
 
 /**
  * The HTTP faces of the runtime. Hono serves the operator API, the inbox and health; the
  * gateway's hot path (/v1/messages) is a plain node:http handler so that it can forward bytes
  * without re-serialising them, and so is /mcp (the MCP streamable HTTP transport).
  */
-export function createHono(rt: Runtime): Hono {
+export function createHono(rt: Services): Hono {
   const app = new Hono();
   app.get('/healthz', (c) => c.json({ ok: true }));
   app.route('/', metricsRoute(rt));
@@ -56,7 +56,7 @@ export function createHono(rt: Runtime): Hono {
   return app;
 }
 
-export function createApp(rt: Runtime): (req: IncomingMessage, res: ServerResponse) => void {
+export function createApp(rt: Services): (req: IncomingMessage, res: ServerResponse) => void {
   const app = createHono(rt);
   const hono = getRequestListener(app.fetch);
   const gateway = gatewayHandler(rt, rt.keys);

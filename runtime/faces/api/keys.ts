@@ -1,13 +1,13 @@
 import { Hono } from 'hono';
-import { KeyInputError, type KeySpec } from '../../../auth/keys.ts';
-import { parseDuration } from '../../../config/schema.ts';
-import { invalidRequest, Refusal } from '../../../gateway/refusal.ts';
-import type { Runtime } from '../../../runtime.ts';
-import { createdKeyView, type KeysResponse, keyView } from '../../views/keys.ts';
+import { KeyInputError, type KeySpec } from '../../auth/keys.ts';
+import type { Services } from '../../compose.ts';
+import { parseDuration } from '../../config/schema.ts';
+import { invalidRequest, Refusal } from '../../gateway/refusal.ts';
+import { createdKeyView, type KeysResponse, keyView } from '../views/keys.ts';
 import { type Env, jsonBody, MAX_REASON_CHARS, requireRole, textField } from './common.ts';
 
 /** API keys for the gateway: create (the key is in the answer, once), list, revoke. */
-export function keysApi(rt: Runtime): Hono<Env> {
+export function keysApi(rt: Services): Hono<Env> {
   const api = new Hono<Env>();
 
   api.get('/keys', async (c) => {

@@ -9,7 +9,7 @@ import {
   rollingWindow,
   startOfLocalDay,
   WindowError,
-} from '../../../runtime/budgets/windows.ts';
+} from '../../../runtime/store/windows.ts';
 
 const iso = (s: string) => Date.parse(s);
 const HOUR = 3_600_000;

@@ -1,11 +1,11 @@
 import { Hono } from 'hono';
-import { ALARM_KINDS, type AlarmKind } from '../../../events.ts';
-import { invalidRequest, Refusal } from '../../../gateway/refusal.ts';
-import { parseScope, SCOPE_KINDS, ScopeError, type ScopeKind } from '../../../identity.ts';
-import type { Runtime } from '../../../runtime.ts';
-import type { Outcome, SpendDimension } from '../../../store/port.ts';
-import { alarmView } from '../../views/alarms.ts';
-import { auditView } from '../../views/audit.ts';
+import type { Services } from '../../compose.ts';
+import { ALARM_KINDS, type AlarmKind } from '../../events.ts';
+import { invalidRequest, Refusal } from '../../gateway/refusal.ts';
+import { parseScope, SCOPE_KINDS, ScopeError, type ScopeKind } from '../../identity.ts';
+import type { Outcome, SpendDimension } from '../../store/port.ts';
+import { alarmView } from '../views/alarms.ts';
+import { auditView } from '../views/audit.ts';
 import {
   type BudgetChangedResponse,
   type BudgetResponse,
@@ -13,11 +13,11 @@ import {
   budgetDefaultsView,
   budgetView,
   unsetBudgetView,
-} from '../../views/budgets.ts';
-import { iso } from '../../views/format.ts';
-import { killSwitchView } from '../../views/kill-switches.ts';
-import { ledgerView } from '../../views/ledger.ts';
-import { cacheHealthView, type SpendResponse, spendRowView } from '../../views/spend.ts';
+} from '../views/budgets.ts';
+import { iso } from '../views/format.ts';
+import { killSwitchView } from '../views/kill-switches.ts';
+import { ledgerView } from '../views/ledger.ts';
+import { cacheHealthView, type SpendResponse, spendRowView } from '../views/spend.ts';
 import {
   amountField,
   type Env,
@@ -57,7 +57,7 @@ const DIMENSIONS: SpendDimension[] = ['team', 'env', 'seat', 'workflow', 'model'
 const OUTCOMES: Outcome[] = ['ok', 'refused', 'error', 'expired'];
 
 /** Budgets, kill switches, ledger, spend, audit and alarms under /api. */
-export function moneyApi(rt: Runtime): Hono<Env> {
+export function moneyApi(rt: Services): Hono<Env> {
   const api = new Hono<Env>();
   budgetRoutes(api, rt);
   killSwitchRoutes(api, rt);
@@ -66,7 +66,7 @@ export function moneyApi(rt: Runtime): Hono<Env> {
 }
 
 /** Budgets: list, read (never creating one), set a ceiling, freeze and unfreeze (admin). */
-function budgetRoutes(api: Hono<Env>, rt: Runtime): void {
+function budgetRoutes(api: Hono<Env>, rt: Services): void {
   api.get('/budgets', async (c) => {
     const kind = c.req.query('kind');
     if (kind !== undefined && !SCOPE_KINDS.includes(kind as ScopeKind)) {
@@ -123,7 +123,7 @@ function budgetRoutes(api: Hono<Env>, rt: Runtime): void {
   }
 }
 
-function killSwitchRoutes(api: Hono<Env>, rt: Runtime): void {
+function killSwitchRoutes(api: Hono<Env>, rt: Services): void {
   api.get('/kill-switches', async (c) => {
     const kills = await rt.store.listKills();
     return c.json({ kill_switches: kills.map(killSwitchView) });
@@ -150,7 +150,7 @@ function killSwitchRoutes(api: Hono<Env>, rt: Runtime): void {
 }
 
 /** What was spent: the ledger, spend grouped by a dimension, cache health, the audit log, alarms. */
-function ledgerRoutes(api: Hono<Env>, rt: Runtime): void {
+function ledgerRoutes(api: Hono<Env>, rt: Services): void {
   api.get('/ledger', async (c) => {
     const outcome = c.req.query('outcome');
     if (outcome !== undefined && !OUTCOMES.includes(outcome as Outcome)) {

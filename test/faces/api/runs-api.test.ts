@@ -2,8 +2,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { allowedTeams } from '../../../runtime/faces/server/api/runs.ts';
-import type { Runtime } from '../../../runtime/runtime.ts';
+import type { Services } from '../../../runtime/compose.ts';
+import { allowedTeams } from '../../../runtime/faces/api/runs.ts';
 import {
   type Backend,
   type Harness,
@@ -586,7 +586,7 @@ describe('allowedTeams', () => {
       ],
       workflows: { runAs: { team: 'default', env: 'default' } },
     },
-  } as unknown as Runtime;
+  } as unknown as Services;
 
   it('lists the teams of the operator entry, else runAs.team; admins any', () => {
     expect(allowedTeams(rt, { name: 'alice', role: 'operator' })).toEqual(['payments', 'search']);

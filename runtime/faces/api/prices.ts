@@ -1,8 +1,8 @@
 import { Hono } from 'hono';
-import { reloadPrices } from '../../../config/reload.ts';
-import { Refusal, unknownModel } from '../../../gateway/refusal.ts';
-import type { Runtime } from '../../../runtime.ts';
-import { iso } from '../../views/format.ts';
+import type { Services } from '../../compose.ts';
+import { Refusal, unknownModel } from '../../gateway/refusal.ts';
+import { reloadPrices } from '../../reload.ts';
+import { iso } from '../views/format.ts';
 import {
   endOfLifeView,
   type MissingPriceView,
@@ -10,7 +10,7 @@ import {
   type PricesResponse,
   priceTableView,
   serverToolPricesView,
-} from '../../views/prices.ts';
+} from '../views/prices.ts';
 import { type Env, jsonBody, MAX_REASON_CHARS, requireRole, textField } from './common.ts';
 
 const DAY_MS = 86_400_000;
@@ -21,7 +21,7 @@ const MISSING_SCAN = 10_000;
  * Models refused as unknown (no price) in the last 24 hours and still unpriced, by calls: what
  * clients ask for that the table cannot price, each with the `prices:` entry to add.
  */
-export async function missingPrices(rt: Runtime, now: number): Promise<MissingPriceView[]> {
+export async function missingPrices(rt: Services, now: number): Promise<MissingPriceView[]> {
   const refused = await rt.store.listLedger({
     kind: 'model',
     outcome: 'refused',
@@ -49,7 +49,7 @@ export async function missingPrices(rt: Runtime, now: number): Promise<MissingPr
 }
 
 /** The price table, the unknown models seen lately, end-of-life dates; reload from the config. */
-export function pricesApi(rt: Runtime): Hono<Env> {
+export function pricesApi(rt: Services): Hono<Env> {
   const api = new Hono<Env>();
 
   api.get('/prices', async (c) => {

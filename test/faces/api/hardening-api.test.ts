@@ -1,7 +1,7 @@
 import { request as httpRequest } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { resolveConfig } from '../../../runtime/config/load.ts';
-import { listen } from '../../../runtime/faces/server/listen.ts';
+import { listen } from '../../../runtime/faces/http/listen.ts';
 import {
   type Backend,
   type Harness,

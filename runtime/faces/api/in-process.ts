@@ -1,5 +1,5 @@
 import type { Hono } from 'hono';
-import type { Operator } from '../../../auth/operators.ts';
+import type { Operator } from '../../auth/operators.ts';
 
 /**
  * The operator API called in-process as an operator (the `webOperator` binding): how the inbox and
