@@ -12,9 +12,9 @@ import {
   formatDuration,
 } from '../runtime/store/approvals.ts';
 import type { MoneyStore } from '../runtime/store/port.ts';
+import type { JournalEntry, RunRecord, RunSummary } from '../runtime/store/runs.ts';
 import { RunNotFoundError, RunStateError } from '../runtime/workflows/executor.ts';
 import type { RunsPort } from '../runtime/workflows/port.ts';
-import type { JournalEntry, RunRecord, RunSummary } from '../runtime/store/runs.ts';
 
 /**
  * Approvals: every suspension of a run becomes one approval item; a human's decision on it

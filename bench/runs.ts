@@ -32,10 +32,10 @@ import { RedisRunStore } from '../runtime/backends/redis/runs.ts';
 import { resolveConfig } from '../runtime/config/load.ts';
 import { createLogger } from '../runtime/log.ts';
 import { openRuntime, type Runtime } from '../runtime/runtime.ts';
+import { MemoryRunStore, type RunStore } from '../runtime/store/runs.ts';
 import { defineAgent } from '../runtime/workflows/agent.ts';
 import type { Workflow } from '../runtime/workflows/define.ts';
 import { WorkflowExecutor } from '../runtime/workflows/executor.ts';
-import { MemoryRunStore, type RunStore } from '../runtime/store/runs.ts';
 
 type Backend = 'embedded' | 'redis';
 type RunStoreKind = 'memory' | 'sqlite' | 'redis';

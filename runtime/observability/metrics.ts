@@ -1,8 +1,8 @@
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
-import type { Runtime } from '../runtime.ts';
 import type { CallRecord, ModelCall } from '../gateway/call.ts';
 import type { CallObserver, CallTiming } from '../gateway/observe.ts';
 import { parseScope, type ScopeKind } from '../identity.ts';
+import type { Runtime } from '../runtime.ts';
 
 /**
  * Prometheus metrics of one process. Counters move on the call path (one `call()` per model call,

@@ -5,10 +5,6 @@ import { createActor, fromPromise } from 'xstate';
 import { newId } from '../ids.ts';
 import type { Runtime } from '../runtime.ts';
 import type { Actor } from '../store/port.ts';
-import { modelActor, toolActor } from './actors.ts';
-import type { ModelInput, ModelOutput, ToolInput, ToolOutput, Workflow } from './define.ts';
-import { type LiveRun, RunControl } from './live-run.ts';
-import { type FrozenPrefix, freezePrefix, PrefixDriftError, PrefixRegistry } from './prompt.ts';
 import {
   FINAL_STATES,
   type JournalEntry,
@@ -20,6 +16,10 @@ import {
   type RunSummary,
   summary,
 } from '../store/runs.ts';
+import { modelActor, toolActor } from './actors.ts';
+import type { ModelInput, ModelOutput, ToolInput, ToolOutput, Workflow } from './define.ts';
+import { type LiveRun, RunControl } from './live-run.ts';
+import { type FrozenPrefix, freezePrefix, PrefixDriftError, PrefixRegistry } from './prompt.ts';
 
 /**
  * The run executor: hosts a workflow version's machine as an XState actor and provides its

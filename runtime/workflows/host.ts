@@ -3,6 +3,8 @@ import { McpPool } from '../../adapters/mcp/client.ts';
 import { resolveRunAs } from '../../adapters/mcp/stdio-transport.ts';
 import type { Runtime } from '../runtime.ts';
 import type { Actor } from '../store/port.ts';
+import type { RunQueue } from '../store/run-queue.ts';
+import type { JournalEntry, RunFilter, RunRecord, RunStore, RunSummary } from '../store/runs.ts';
 import type { Workflow } from './define.ts';
 import { Dispatcher, type DispatchOptions } from './dispatch.ts';
 import {
@@ -16,8 +18,6 @@ import {
 import { type InvalidWorkflow, loadWorkflows, type WorkflowSet } from './loader.ts';
 import type { RunsPort } from './port.ts';
 import { freezePrefix } from './prompt.ts';
-import type { RunQueue } from '../store/run-queue.ts';
-import type { JournalEntry, RunFilter, RunRecord, RunStore, RunSummary } from '../store/runs.ts';
 
 /**
  * The workflow side of a running Chokepoint: the loaded workflow files, the executor that runs

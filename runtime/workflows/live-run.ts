@@ -1,9 +1,9 @@
 import { createHash } from 'node:crypto';
 import type { AnyActorRef } from 'xstate';
 import type { Runtime } from '../runtime.ts';
+import type { JournalEntry, RunRecord, RunState, RunStore } from '../store/runs.ts';
 import type { Workflow } from './define.ts';
 import type { FrozenPrefix } from './prompt.ts';
-import type { JournalEntry, RunRecord, RunState, RunStore } from '../store/runs.ts';
 
 /** A run this process is running: its record, machine, journal and the call in flight. */
 export interface LiveRun {

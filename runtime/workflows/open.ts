@@ -1,7 +1,7 @@
 import type { Runtime } from '../runtime.ts';
+import type { RunQueue } from '../store/run-queue.ts';
 import { type DispatchOptions, HandedBackError } from './dispatch.ts';
 import { RunHost } from './host.ts';
-import type { RunQueue } from '../store/run-queue.ts';
 
 /**
  * The runs queue of the runtime's backend: Redis → BullMQ (`runs` queue, whichever worker is free

@@ -1,6 +1,6 @@
 import type { Actor } from '../store/port.ts';
-import type { ResumeOptions } from './executor.ts';
 import type { JournalEntry, RunFilter, RunRecord, RunSummary } from '../store/runs.ts';
+import type { ResumeOptions } from './executor.ts';
 
 /**
  * What the runs offer the layer above them (approvals): read a run, end it, resume it after a

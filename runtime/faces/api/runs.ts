@@ -6,8 +6,8 @@ import { parseDuration } from '../../config/schema.ts';
 import { invalidRequest, Refusal } from '../../gateway/refusal.ts';
 import { isScopeKey } from '../../identity.ts';
 import { tryParseUsd } from '../../money.ts';
-import type { RunHost } from '../../workflows/host.ts';
 import { RUN_STATES, type RunLimits, type RunRecord, type RunState } from '../../store/runs.ts';
+import type { RunHost } from '../../workflows/host.ts';
 import {
   journalView,
   type RunDetailResponse,

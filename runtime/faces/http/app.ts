@@ -3,7 +3,6 @@ import { getRequestListener } from '@hono/node-server';
 import { Hono } from 'hono';
 import type { Services } from '../../compose.ts';
 import { Refusal } from '../../gateway/refusal.ts';
-import { metricsRoute } from './metrics-route.ts';
 import { approvalsApi } from '../api/approvals.ts';
 import { apiError, type Env, requireOperator } from '../api/common.ts';
 import { keysApi } from '../api/keys.ts';
@@ -14,6 +13,7 @@ import { runsApi } from '../api/runs.ts';
 import { gatewayHandler } from '../gateway/http.ts';
 import { mcpHttp } from '../mcp/http.ts';
 import { webApp } from '../web/app.tsx';
+import { metricsRoute } from './metrics-route.ts';
 
 /**
  * The HTTP faces of the runtime. Hono serves the operator API, the inbox and health; the

@@ -3,11 +3,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Anthropic from '@anthropic-ai/sdk';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  type BullReconcileSchedule,
+  SCHEDULER_ID,
+} from '../../../runtime/backends/redis/reconcile-schedule.ts';
 import { resolveConfig } from '../../../runtime/config/load.ts';
 import { CliError, parseCommandArgs } from '../../../runtime/faces/cli/command.ts';
 import { EXIT_DIVERGENT, reconcileCommand } from '../../../runtime/faces/cli/commands/reconcile.ts';
 import { formatUsd } from '../../../runtime/money.ts';
-import { type BullReconcileSchedule, SCHEDULER_ID } from '../../../runtime/backends/redis/reconcile-schedule.ts';
 import { yesterday } from '../../../runtime/reconciler/service.ts';
 import { ADMIN_TOKEN, type Backend, type Harness, startHarness } from '../../helpers/harness.ts';
 import { mixedWorkload, today, until, webhookReceiver } from './workload.ts';

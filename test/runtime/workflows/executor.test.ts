@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
+import { MemoryRunStore } from '../../../runtime/store/runs.ts';
 import { defineAgent } from '../../../runtime/workflows/agent.ts';
 import { WorkflowExecutor } from '../../../runtime/workflows/executor.ts';
-import { MemoryRunStore } from '../../../runtime/store/runs.ts';
 import { type Harness, startHarness } from '../../helpers/harness.ts';
 
 const WHO = { team: 'support', env: 'prod', seat: 'alice' };

@@ -2,8 +2,8 @@ import { mkdtempSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { RunHost } from '../../../runtime/workflows/host.ts';
 import { MemoryRunStore } from '../../../runtime/store/runs.ts';
+import { RunHost } from '../../../runtime/workflows/host.ts';
 import { type Harness, startHarness } from '../../helpers/harness.ts';
 
 const WHO = { team: 'support', env: 'prod', seat: 'alice' };

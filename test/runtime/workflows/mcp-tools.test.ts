@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { assign, setup } from 'xstate';
 import { z } from 'zod';
 import { McpPool } from '../../../adapters/mcp/client.ts';
+import { MemoryRunStore } from '../../../runtime/store/runs.ts';
 import { defineAgent } from '../../../runtime/workflows/agent.ts';
 import {
   defineWorkflow,
@@ -21,7 +22,6 @@ import { RunHost } from '../../../runtime/workflows/host.ts';
 import { loadWorkflows } from '../../../runtime/workflows/loader.ts';
 import { connectMcp, globMatch, truncateResult } from '../../../runtime/workflows/mcp-tools.ts';
 import { freezePrefix, McpNotConnectedError } from '../../../runtime/workflows/prompt.ts';
-import { MemoryRunStore } from '../../../runtime/store/runs.ts';
 import { type Harness, startHarness } from '../../helpers/harness.ts';
 
 /** Workflows calling tools of a real MCP server (the example ticket server, a child process). */
