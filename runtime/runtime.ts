@@ -1,4 +1,3 @@
-import { appendFileSync, existsSync, readFileSync, renameSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Provider } from '../adapters/provider.ts';
 import { type Emulator, emulatorOf, openProvider } from '../adapters/providers.ts';
@@ -16,6 +15,7 @@ import { StreamTracker } from './gateway/streams.ts';
 import { type Identity, scopesOf } from './identity.ts';
 import type { Logger } from './log.ts';
 import { PriceTable } from './pricing/pricing.ts';
+import { keepSettlements } from './settlements.ts';
 import { privateDir } from './store/data-dir.ts';
 import type { LedgerEntry, LedgerInput, MoneyStore, Reservation } from './store/port.ts';
 
@@ -92,23 +92,12 @@ export async function openRuntime(
   const prices = new PriceTable(config.prices);
   let provider: Provider;
   try {
-    provider = await openProvider({
-      kind: config.provider.kind,
-      baseUrl: config.provider.baseUrl,
-      apiKey: config.provider.apiKey,
-      timeoutMs: config.provider.timeoutMs,
-      dataDir: () => {
-        privateDir(config.dataDir);
-        return config.dataDir;
-      },
-      warn: (message, fields) => log.warn(message, fields),
-    });
+    provider = await openConfiguredProvider(config, log);
   } catch (err) {
     if (ownBackend) await backend.close().catch(() => {});
     throw err;
   }
   const emulator = emulatorOf(provider);
-  const unsettledFile = join(config.dataDir, 'unsettled.jsonl');
   let observer: CallObserver | undefined;
 
   const rt: Runtime = {
@@ -153,12 +142,8 @@ export async function openRuntime(
       return max;
     },
     recordLedger: (entry) => store.appendLedger(entry),
-    async settleSafely(r, entry) {
-      return retryOrKeep(() => store.settle(r.id, entry), { op: 'settle', reservationId: r.id, entry });
-    },
-    async releaseSafely(r, entry) {
-      return retryOrKeep(() => store.release(r.id, entry), { op: 'release', reservationId: r.id, entry });
-    },
+    settleSafely: (r, entry) => settlements.settle(r, entry),
+    releaseSafely: (r, entry) => settlements.release(r, entry),
     async close() {
       await provider.close();
       // Keys, alarms and every other port are the backend's: it closes them.
@@ -166,63 +151,32 @@ export async function openRuntime(
     },
   };
 
-  async function retryOrKeep(
-    op: () => Promise<LedgerEntry>,
-    record: { op: 'settle' | 'release'; reservationId: string; entry: LedgerInput },
-  ): Promise<LedgerEntry | undefined> {
-    for (let attempt = 0; attempt < 4; attempt++) {
-      try {
-        return await op();
-      } catch (err) {
-        if (attempt === 3) {
-          privateDir(config.dataDir);
-          appendFileSync(unsettledFile, `${JSON.stringify({ ...record, at: now() })}\n`);
-          log.error('store refused a settlement; kept on disk for replay', {
-            error: err,
-            reservationId: record.reservationId,
-            file: unsettledFile,
-          });
-          return undefined;
-        }
-        await new Promise((r) => setTimeout(r, 50 * 4 ** attempt));
-      }
-    }
-    return undefined;
-  }
-
-  // Settlements the store could not take are applied as soon as it answers again — retried every
-  // second, before any sweep, so the reservations they close are settled rather than expired.
-  // Reservations a crashed caller never settled are charged their worst case by the sweep; admit
-  // also sweeps a few per call, this catches the rest when traffic is quiet.
-  let replaying: Promise<void> | undefined;
-  const replay = () => {
-    if (!existsSync(unsettledFile)) return Promise.resolve();
-    replaying ??= replayUnsettled(rt, unsettledFile).finally(() => {
-      replaying = undefined;
-    });
-    return replaying;
-  };
-  const replayer = setInterval(() => void replay().catch(() => {}), 1_000);
-  replayer.unref();
-  const sweeper = setInterval(() => {
-    replay()
-      .then(() => store.sweepExpired())
-      .then((n) => n && log.info('expired reservations charged their worst case', { count: n }))
-      .catch((err) => log.warn('reservation sweep failed', { error: err }));
-  }, 10_000);
-  sweeper.unref();
+  const settlements = keepSettlements(rt, join(config.dataDir, 'unsettled.jsonl'));
   const close = rt.close;
   rt.close = async () => {
-    clearInterval(sweeper);
-    clearInterval(replayer);
-    await replaying?.catch(() => {});
+    await settlements.stop();
     await close();
   };
 
   observer = opts.observe?.(rt);
 
-  await replayUnsettled(rt, unsettledFile);
+  await settlements.replay();
   return rt;
+}
+
+/** The provider `provider.kind` names, through the registry (adapters/providers.ts). */
+function openConfiguredProvider(config: Config, log: Logger): Promise<Provider> {
+  return openProvider({
+    kind: config.provider.kind,
+    baseUrl: config.provider.baseUrl,
+    apiKey: config.provider.apiKey,
+    timeoutMs: config.provider.timeoutMs,
+    dataDir: () => {
+      privateDir(config.dataDir);
+      return config.dataDir;
+    },
+    warn: (message, fields) => log.warn(message, fields),
+  });
 }
 
 /**
@@ -270,31 +224,4 @@ function callDeps(rt: () => Runtime, provider: Provider, observed: () => CallObs
     settleSafely: (r, entry) => rt().settleSafely(r, entry),
     releaseSafely: (r, entry) => rt().releaseSafely(r, entry),
   };
-}
-
-/**
- * Settlements kept on disk while the store was down: applied at start and, while the process runs,
- * as soon as the store answers again. One that still fails is kept for the next try.
- */
-async function replayUnsettled(rt: Runtime, file: string): Promise<void> {
-  if (!existsSync(file)) return;
-  const work = `${file}.replaying`;
-  // A previous replay that died midway left its work file: take it up first.
-  if (!existsSync(work)) renameSync(file, work);
-  const lines = readFileSync(work, 'utf8').split('\n').filter(Boolean);
-  let done = 0;
-  const kept: string[] = [];
-  for (const line of lines) {
-    const rec = JSON.parse(line) as { op: 'settle' | 'release'; reservationId: string; entry: LedgerInput };
-    const fn = rec.op === 'settle' ? rt.store.settle : rt.store.release;
-    try {
-      await fn.call(rt.store, rec.reservationId, rec.entry);
-      done++;
-    } catch {
-      kept.push(line);
-    }
-  }
-  if (kept.length) appendFileSync(file, `${kept.join('\n')}\n`);
-  unlinkSync(work);
-  if (done) rt.log.info('applied settlements kept while the store was down', { done, kept: kept.length });
 }

@@ -70,6 +70,8 @@ function readBody(req: IncomingMessage): Promise<Buffer | 'too_large'> {
   });
 }
 
+// long: the MCP endpoint's handlers share its per-session state (sessions, quotas, the idle
+// sweeper) as closures; each handler is short and the whole reads as one protocol, top to bottom.
 export function mcpHttp(rt: Services, app: Hono, options: McpOptions = {}): McpHttp {
   const sessions = new Map<string, Session>();
   /** Initializes in progress per token hash (counted against the token's quota). */

@@ -61,6 +61,8 @@ async function readSse(body: ReadableStream<Uint8Array>, fn: (m: Message) => Pro
   if (buf.trim()) await flush(buf);
 }
 
+// long: the stdio↔HTTP bridge keeps its session id and protocol version as closures shared by the
+// send, the event stream and shutdown; each piece is short and they read as one exchange.
 export function proxyStdio(opts: ProxyOptions): Promise<void> {
   const endpoint = `${opts.url.replace(/\/+$/, '')}/mcp`;
   const log = opts.log ?? ((line: string) => process.stderr.write(`${line}\n`));

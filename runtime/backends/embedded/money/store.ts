@@ -1,3 +1,7 @@
+// long: one class implements the whole money port over SQLite (admission, settlement, expiry,
+// budgets, ledger, audit, kill switches); every method is a short transaction over the prepared
+// statements of statements.ts, and the ones that must stay atomic together read best side by side
+// with the Redis twin's Lua scripts. The queries that are not transactions live in queries.ts.
 import type Database from 'better-sqlite3';
 import type { Identity, Scope, ScopeKind } from '../../../identity.ts';
 import { newId } from '../../../ids.ts';

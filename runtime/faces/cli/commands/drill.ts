@@ -1,6 +1,6 @@
-import { runDrill } from '../../../drill.ts';
 import { tryParseUsd } from '../../../money.ts';
 import { CliError, type Command, REMOTE_HELP } from '../command.ts';
+import { runDrill } from '../drill.ts';
 
 export const drillCommand: Command = {
   name: 'drill',

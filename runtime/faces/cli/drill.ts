@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { formatUsd, type Micros, parseUsd, usd } from './money.ts';
-import { PriceTable } from './pricing/pricing.ts';
+import { formatUsd, type Micros, parseUsd, usd } from '../../money.ts';
+import { PriceTable } from '../../pricing/pricing.ts';
 
 /**
  * The drill answers one question against a running Chokepoint: "would a runaway workload be
@@ -49,6 +49,8 @@ interface Http {
   body: Record<string, any>;
 }
 
+// long: the drill is one scenario — seat, runaway loop, kill switch, drift, clean-up — that an
+// operator reads top to bottom next to its report; its HTTP helper and phases share the seat's key.
 export async function runDrill(o: DrillOptions): Promise<DrillReport> {
   const call = async (
     method: string,
