@@ -1,18 +1,13 @@
 import type { Runtime } from '../runtime/runtime.ts';
 import type { RunHost } from '../runtime/workflows/host.ts';
 import { Approvals } from './service.ts';
-import { SessionBoxes } from './sessions.ts';
 
 /**
  * Approvals over the backend's approval store (embedded → SQLite items; Redis → BullMQ's
- * `approvals` queue for items and their expiry), listening to the runs through their port, and
- * the session time boxes of outside agents. Started: items are opened for suspensions a crash
- * left without one, expiry runs.
+ * `approvals` queue for items and their expiry), listening to the runs through their port.
+ * Started: items are opened for suspensions a crash left without one, expiry runs.
  */
-export async function openApprovals(
-  rt: Runtime,
-  runs: RunHost,
-): Promise<{ approvals: Approvals; sessions: SessionBoxes }> {
+export async function openApprovals(rt: Runtime, runs: RunHost): Promise<Approvals> {
   const { config, backend } = rt;
   const store = backend.approvals;
   const approvals = new Approvals({ money: rt.store, log: rt.log, now: rt.now }, runs, store, {
@@ -25,5 +20,5 @@ export async function openApprovals(
     await approvals.close().catch(() => {});
     throw err;
   }
-  return { approvals, sessions: new SessionBoxes(rt, backend.sessions, store, config.approvals.timeoutMs) };
+  return approvals;
 }

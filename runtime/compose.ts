@@ -1,7 +1,7 @@
 import { openApprovals } from '../approvals/open.ts';
 import type { Approvals } from '../approvals/service.ts';
-import type { SessionBoxes } from '../approvals/sessions.ts';
 import type { Config } from './config/load.ts';
+import { SessionBoxes } from './gateway/sessions.ts';
 import type { Logger } from './log.ts';
 import { Metrics } from './observability/metrics.ts';
 import { callObserver } from './observability/observe.ts';
@@ -33,8 +33,8 @@ export interface Services extends Runtime {
   readonly runs?: RunHost;
   /** Approval items and decisions, alongside `runs`. */
   readonly approvals?: Approvals;
-  /** Session time boxes of outside agents (they open approval items), alongside `runs`. */
-  readonly sessions?: SessionBoxes;
+  /** Session time boxes of outside agents on the gateway (past its box, a session waits in the inbox). */
+  readonly sessions: SessionBoxes;
   /** The named steps of shutdown, in order: for a deadline that says which step did not finish. */
   shutdownSteps(): ShutdownStep[];
   /** Closes everything, in reverse order of opening. */
@@ -69,7 +69,12 @@ export async function compose(config: Config, log: Logger, opts: ComposeOptions 
   let reconcile: ReconcileService | undefined;
   let runs: RunHost | undefined;
   let approvals: Approvals | undefined;
-  let sessions: SessionBoxes | undefined;
+  const sessions = new SessionBoxes(
+    core.now,
+    core.backend.sessions,
+    core.backend.approvals,
+    config.approvals.timeoutMs,
+  );
 
   // Each step closes once, whether from `close` or from a shutdown that walks the steps itself.
   const once = (fn: () => Promise<unknown> | undefined) => {
@@ -81,7 +86,7 @@ export async function compose(config: Config, log: Logger, opts: ComposeOptions 
     // to the runs queue for another worker); a run that suspends meanwhile still gets its item.
     { name: 'workflow runs (handing live runs back)', close: once(() => runs?.stopWork()) },
     { name: 'approvals', close: once(() => approvals?.close()) },
-    { name: 'session time boxes', close: once(() => sessions?.close()) },
+    { name: 'session time boxes', close: once(() => sessions.close()) },
     { name: 'workflow runs (run store, MCP servers)', close: once(() => runs?.close()) },
     { name: 'reconciliation', close: once(() => reconcile?.close()) },
     { name: 'the store and the provider', close: once(() => core.close()) },
@@ -106,7 +111,7 @@ export async function compose(config: Config, log: Logger, opts: ComposeOptions 
       // Recovery is the runs queue's: at start every running run nobody works on is queued
       // again, and on Redis BullMQ's stalled-job check hands a dead worker's runs on.
       runs = await openRunHost(core, { ...(opts.workflows === true ? {} : opts.workflows), recover: false });
-      ({ approvals, sessions } = await openApprovals(core, runs));
+      approvals = await openApprovals(core, runs);
       await runs.startWork();
     } catch (err) {
       await close().catch(() => {});

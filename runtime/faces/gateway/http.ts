@@ -41,7 +41,7 @@ export function gatewayHandler(rt: Services, keys: KeyRing) {
             streamKey,
             driftPolicy: key.driftPolicy,
             maxTokens: maxTokensPolicy(rt, key, identity),
-            ...(key.sessionTimeBox && rt.sessions ? { gate: () => rt.sessions!.check(key, identity) } : {}),
+            ...(key.sessionTimeBox ? { gate: () => rt.sessions.check(key, identity) } : {}),
           },
           sink,
         );

@@ -1,14 +1,13 @@
-import type { ApiKey } from '../runtime/auth/keys.ts';
-import { Refusal } from '../runtime/gateway/refusal.ts';
-import type { Identity } from '../runtime/identity.ts';
-import type { Runtime } from '../runtime/runtime.ts';
+import type { ApiKey } from '../auth/keys.ts';
+import type { Identity } from '../identity.ts';
 import {
   type ApprovalItem,
   type ApprovalStore,
   formatDuration,
   type SessionState,
   type SessionStore,
-} from '../runtime/store/approvals.ts';
+} from '../store/approvals.ts';
+import { Refusal } from './refusal.ts';
 
 /**
  * Session time boxes for outside agents calling /v1/messages. A key can carry a session time box
@@ -24,7 +23,7 @@ const TOUCH_MS = 1_000;
 
 export class SessionBoxes {
   constructor(
-    private readonly rt: Runtime,
+    private readonly now: () => number,
     private readonly sessions: SessionStore,
     private readonly approvals: ApprovalStore,
     private readonly timeoutMs: number,
@@ -35,7 +34,7 @@ export class SessionBoxes {
     const box = key.sessionTimeBox;
     if (!box) return;
     const gap = key.sessionGap ?? 30 * 60_000;
-    const now = this.rt.now();
+    const now = this.now();
     const name = identity.session ?? 'auto';
     const id = `${key.id}.${name}`;
     let s = await this.sessions.get(id);
@@ -89,7 +88,7 @@ export class SessionBoxes {
   }
 
   private refusal(s: SessionState, item: ApprovalItem | undefined, what: string): Refusal {
-    const ran = formatDuration(this.rt.now() - s.clockStart);
+    const ran = formatDuration(this.now() - s.clockStart);
     return new Refusal(
       'time_box_exceeded',
       `time_box_exceeded: session ${s.id} ${what} (ran ${ran} of its ${formatDuration(s.boxMs)} time box)` +
