@@ -2,7 +2,6 @@ import Anthropic from '@anthropic-ai/sdk';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_ADMIN_KEY } from '../../../adapters/emulator/index.ts';
 import { sha256 } from '../../../runtime/auth/operators.ts';
-import { createLogger } from '../../../runtime/log.ts';
 import { ADMIN_TOKEN, type Harness, startHarness } from '../../helpers/harness.ts';
 import { mixedWorkload, today } from '../reconcile/workload.ts';
 
