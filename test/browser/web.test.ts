@@ -239,6 +239,13 @@ describe('web inbox in a real browser', { timeout: 60_000 }, () => {
         'within policy',
       );
       expect(first.ok).toBe(true);
+      // The approved run goes on and finishes; each of its changes re-renders the live inbox. Wait
+      // for it to finish (a condition, however loaded the machine) and for the page to settle, so
+      // no re-render wipes the reason typed below.
+      await poll(
+        () => runOf(a.id),
+        (r) => r.run.state !== 'suspended' && r.run.state !== 'running',
+      );
       await liveQuiet(page);
       const form = formWith(inboxItem(page, b.id), 'Approve');
       await form.getByLabel('Reason').fill('within policy');
