@@ -46,7 +46,11 @@ export function serveProcess(env: NodeJS.ProcessEnv = {}, args: string[] = []): 
           new Promise((done) => {
             if (proc.exitCode !== null || proc.signalCode !== null) return done(proc.exitCode);
             proc.removeAllListeners('exit');
-            proc.on('exit', (code) => done(code));
+            proc.on('exit', (code, signal) => {
+              // A process ended by a signal says which in its output, for the failure message.
+              if (signal) out += `\n[exited by ${signal}]`;
+              done(code);
+            });
             proc.kill('SIGTERM');
           }),
       });

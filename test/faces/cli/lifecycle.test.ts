@@ -101,7 +101,8 @@ describe('serve and worker start-up and shutdown', () => {
     const started = Date.now();
     const code = await served.stop();
     const ms = Date.now() - started;
-    expect(code).toBe(1);
+    // With its output, so a failure shows how the process ended.
+    expect({ code, tail: served.output().slice(-1500) }).toMatchObject({ code: 1 });
     expect(ms).toBeGreaterThanOrEqual(1_900);
     expect(ms).toBeLessThan(10_000);
     expect(served.output()).toMatch(/shutdown deadline of 2s passed: did not close: [^\n]+; exiting 1/);
