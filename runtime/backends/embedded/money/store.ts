@@ -1,7 +1,8 @@
 // long: one class implements the whole money port over SQLite (admission, settlement, expiry,
 // budgets, ledger, audit, kill switches); every method is a short transaction over the prepared
 // statements of statements.ts, and the ones that must stay atomic together read best side by side
-// with the Redis twin's Lua scripts. The queries that are not transactions live in queries.ts.
+// with the Redis twin's Lua scripts. The queries that are not transactions live in queries.ts, the
+// group commit of the hot path in group-commit.ts.
 import type Database from 'better-sqlite3';
 import type { Identity, Scope, ScopeKind } from '../../../identity.ts';
 import { newId } from '../../../ids.ts';
@@ -57,6 +58,7 @@ import {
 } from '../../../store/windows.ts';
 import { openSqlite } from '../sqlite.ts';
 import { BACKSTOP_PAGES, type Checkpointer, startCheckpointer } from './checkpointer.ts';
+import { GroupCommit } from './group-commit.ts';
 import { auditQuery, ledgerQuery, spendQuery } from './queries.ts';
 import { migrate } from './schema.ts';
 import {
@@ -78,8 +80,6 @@ import {
  * a worker thread (checkpointer.ts) so no admit or settle pays for one.
  */
 
-/** Most operations one group commit takes; the rest go in the next turn's. */
-const MAX_GROUP = 256;
 /** Reservations expired per admit call, so a backlog never makes one admission slow. */
 const SWEEP_IN_ADMIT = 8;
 const SWEEP_BATCH = 500;
@@ -89,13 +89,6 @@ interface Label {
   requestId?: string;
   kind?: 'model' | 'tool';
   name?: string;
-}
-
-interface Grouped {
-  what: string;
-  fn: () => unknown;
-  resolve: (value: unknown) => void;
-  reject: (err: unknown) => void;
 }
 
 /** A budget row read and checked, with its spend in the current window. */
@@ -114,9 +107,7 @@ export class EmbeddedMoneyStore implements MoneyStore {
   private readonly s: Statements;
   private readonly cached = new Map<string, Database.Statement>();
   private readonly checkpointer: Checkpointer | undefined;
-  /** Hot-path operations waiting for this turn's group commit (see `grouped`). */
-  private pending: Grouped[] = [];
-  private nested: Database.Transaction<(f: () => unknown) => unknown> | undefined;
+  private readonly group: GroupCommit;
   /** Store time before which no open reservation falls due: admit skips its sweep until then. */
   private noneDueBefore = Number.NEGATIVE_INFINITY;
 
@@ -135,6 +126,11 @@ export class EmbeddedMoneyStore implements MoneyStore {
       this.checkpointer = startCheckpointer(path);
     }
     this.s = prepareStatements(this.db);
+    // An operation rolled back (alone or with its group) may have rolled back expirations too:
+    // admit looks for due reservations again next time.
+    this.group = new GroupCommit(this.db, () => {
+      this.noneDueBefore = Number.NEGATIVE_INFINITY;
+    });
   }
 
   // ---- the three operations that move money -------------------------------------------------
@@ -438,7 +434,7 @@ export class EmbeddedMoneyStore implements MoneyStore {
 
   async close(): Promise<void> {
     // Answer what was asked for before the file closes.
-    while (this.pending.length && this.db.open) this.flush();
+    this.group.drain();
     await this.checkpointer?.stop();
     if (this.db.open) this.db.close();
   }
@@ -449,76 +445,9 @@ export class EmbeddedMoneyStore implements MoneyStore {
     return failClosed('embedded', what, fn);
   }
 
-  /**
-   * Group commit for the hot path. Admits, settles and releases asked for in one turn of the event
-   * loop are applied in order in ONE `BEGIN IMMEDIATE` transaction, each inside its own savepoint
-   * (one that throws is rolled back alone and rejects alone), and every caller is answered only
-   * after the COMMIT: an admission is durable before its call is forwarded, as before. Under load
-   * this turns two commits per call (the dominant cost: each writes the touched pages to the WAL)
-   * into one per turn; alone, an operation waits for the end of the current turn (setImmediate) and
-   * no longer. (A settle is not held back for the next admit to share its commit: that would put
-   * the settle on the next call's critical path, where now it runs while the answer travels.)
-   * Atomicity across processes sharing the file is the write lock's, as for every other
-   * transaction.
-   */
+  /** The hot path's operations, group-committed (group-commit.ts). */
   private grouped<T>(what: string, fn: () => T): Promise<T> {
-    return new Promise<T>((resolve, reject) => {
-      this.pending.push({ what, fn, resolve: resolve as (v: unknown) => void, reject });
-      if (this.pending.length === 1) setImmediate(this.flush);
-    });
-  }
-
-  private readonly flush = (): void => {
-    if (!this.pending.length) return;
-    // A bounded group: under overload one transaction must not hold the event loop for long.
-    const batch = this.pending.length > MAX_GROUP ? this.pending.splice(0, MAX_GROUP) : this.pending;
-    if (batch === this.pending) this.pending = [];
-    else setImmediate(this.flush);
-    const outcomes: ({ ok: true; value: unknown } | { ok: false; error: unknown })[] = [];
-    try {
-      this.groupTx.immediate(batch, outcomes);
-    } catch (err) {
-      // BEGIN or COMMIT failed (file gone, disk full, lock timeout): nothing of the batch happened.
-      this.noneDueBefore = Number.NEGATIVE_INFINITY;
-      for (const op of batch) op.reject(this.failure(op.what, err));
-      return;
-    }
-    batch.forEach((op, i) => {
-      const o = outcomes[i]!;
-      if (o.ok) op.resolve(o.value);
-      else op.reject(this.failure(op.what, o.error));
-    });
-  };
-
-  private readonly groupTx = this.lazyTx((batch: Grouped[], outcomes: unknown[]) => {
-    if (batch.length === 1) {
-      // Alone, the transaction itself is the savepoint: a throw rolls it back and rejects the op.
-      outcomes.push({ ok: true, value: batch[0]!.fn() });
-      return;
-    }
-    for (const op of batch) {
-      try {
-        outcomes.push({ ok: true, value: this.savepoint(op.fn) });
-      } catch (error) {
-        // Rolled back to the savepoint, expirations included: look again next time.
-        this.noneDueBefore = Number.NEGATIVE_INFINITY;
-        outcomes.push({ ok: false, error });
-      }
-    }
-  });
-
-  /** Runs `fn` in a nested transaction (a savepoint inside the group's transaction). */
-  private savepoint<T>(fn: () => T): T {
-    this.nested ??= this.db.transaction((f: () => unknown) => f());
-    return this.nested(fn) as T;
-  }
-
-  private failure(what: string, err: unknown): Error {
-    if (err instanceof StoreInputError || err instanceof EnforcementUnavailableError) return err;
-    const detail = err instanceof Error ? err.message : String(err);
-    return new EnforcementUnavailableError(`embedded money store could not ${what}: ${detail}`, {
-      cause: err,
-    });
+    return this.group.run(what, fn);
   }
 
   private tx<T>(fn: () => T): T {
