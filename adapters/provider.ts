@@ -45,6 +45,12 @@ export interface SendRequest {
   signal?: AbortSignal;
   /** Our request id, sent along so the provider's bill can be matched to the ledger. */
   requestId?: string;
+  /**
+   * Where the call should run, in the provider's own terms: a Bedrock inference-profile prefix
+   * (`us`, `eu`, `apac`, `global`) or a Vertex location (`us-east5`, `europe-west1`, `global`).
+   * Undefined: the provider's configured default. Providers without regions ignore it.
+   */
+  geo?: string;
 }
 
 /** The head of an answer, as soon as it arrives; the body is read once, by the caller. */
@@ -82,8 +88,22 @@ export class ProviderError extends Error {
   }
 }
 
+/**
+ * The wire format a provider takes and gives back through this port. `anthropic`: an Anthropic
+ * Messages request body with its `model` (a canonical Anthropic model id such as
+ * `claude-opus-5-5`), answered as Anthropic answers — a JSON message, an Anthropic SSE stream
+ * (`text/event-stream`), or an Anthropic error envelope `{type:'error', error:{type, message}}`
+ * with the provider's status. An adapter whose upstream speaks something else (Bedrock's
+ * event-stream, Vertex's URL-named model) converts both ways inside the adapter, so the call path
+ * and every face see one format. `openai`: the OpenAI format (chat completions, responses,
+ * embeddings), passed through as OpenAI speaks it.
+ */
+export type Family = 'anthropic' | 'openai';
+
 export interface Provider {
   readonly kind: string;
+  /** The wire format `send` takes (default `anthropic`). */
+  readonly family?: Family;
   /** A model call; resolves with the answer's head. Rejects with a ProviderError. */
   send(req: SendRequest): Promise<ProviderResponse>;
   /** Usage and error type of a whole (non-streamed) answer. Throws on a body it cannot read. */
@@ -114,6 +134,14 @@ export interface ProviderSettings {
   baseUrl?: string;
   /** The provider credential; never the caller's key. */
   apiKey?: string;
+  /**
+   * Kind-specific settings from the config's `providers.<name>` entry (a Bedrock `region`, a
+   * Vertex `project`, static credentials...). The adapter validates them and names the field
+   * it rejects (`providers.bedrock.region: required`).
+   */
+  options?: Record<string, unknown>;
+  /** The provider's name in the config (`bedrock`), for error messages. */
+  name?: string;
   /** No bytes for this long aborts a call. */
   timeoutMs: number;
   /** The data folder, made private on first use: where a provider may keep files (the emulator's bill). */

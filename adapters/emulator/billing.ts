@@ -26,9 +26,16 @@ import {
 } from './catalog.ts';
 import { WEB_SEARCH_MICROS } from './server-tools.ts';
 
+/** Which of the emulated providers billed a call: the face it came in through. */
+export type BilledBy = 'anthropic' | 'bedrock' | 'vertex' | 'openai';
+
 export interface BillingEntry {
   /** The message id (`msg_…`). */
   readonly id: string;
+  /** The provider whose bill this call is on (absent in records written before it existed: anthropic). */
+  readonly provider?: BilledBy;
+  /** Bedrock/Vertex: served on a regional endpoint (1.1×). */
+  readonly regional?: boolean;
   readonly requestId: string;
   /** The caller's own request id (`x-chokepoint-request-id`), to match a call to its ledger entry. */
   readonly clientRequestId?: string;
@@ -62,6 +69,9 @@ export interface BillingEntry {
 
 export interface BillingInput {
   id: string;
+  /** Default `anthropic`. */
+  provider?: BilledBy;
+  regional?: boolean;
   requestId: string;
   clientRequestId?: string;
   at: number;
@@ -107,6 +117,7 @@ export class BillingRecord {
   private entries: BillingEntry[] = [];
   private readonly rollupMap = new Map<string, Rollup>();
   private totalMicros = 0;
+  private readonly byProvider = new Map<BilledBy, number>();
   private count = 0;
 
   /**
@@ -132,6 +143,7 @@ export class BillingRecord {
       speed: input.speed ?? 'standard',
       inferenceGeo: input.inferenceGeo ?? null,
       serviceTier: input.serviceTier ?? 'standard',
+      regional: input.regional ?? false,
       at: input.at,
     };
     const cost: CallCost = priceCall(input.model, input.usage, mods);
@@ -139,6 +151,8 @@ export class BillingRecord {
     const webSearchMicros = searches * WEB_SEARCH_MICROS;
     const entry: BillingEntry = {
       id: input.id,
+      provider: input.provider ?? 'anthropic',
+      ...(input.regional ? { regional: true } : {}),
       requestId: input.requestId,
       ...(input.clientRequestId ? { clientRequestId: input.clientRequestId } : {}),
       at: input.at,
@@ -168,8 +182,12 @@ export class BillingRecord {
     this.entries.push(entry);
     if (this.entries.length > this.maxEntries * 1.5) this.entries = this.entries.slice(-this.maxEntries);
     this.totalMicros += entry.costMicros;
+    const by = entry.provider ?? 'anthropic';
+    this.byProvider.set(by, (this.byProvider.get(by) ?? 0) + entry.costMicros);
     this.count++;
-    this.roll(entry);
+    // The Admin API's usage and cost reports are Anthropic's bill: Bedrock, Vertex and OpenAI
+    // calls are on their own providers' bills (the CUR, the GCP export, OpenAI's costs).
+    if (by === 'anthropic') this.roll(entry);
   }
 
   private roll(e: BillingEntry): void {
@@ -214,9 +232,10 @@ export class BillingRecord {
     return this.rollupMap.values();
   }
 
-  /** Total billed over every call, in µ$. */
-  total(): number {
-    return this.totalMicros;
+  /** Total billed over every call, in µ$; with `provider`, that provider's bill only. */
+  total(provider?: BilledBy): number {
+    if (!provider) return this.totalMicros;
+    return this.byProvider.get(provider) ?? 0;
   }
 
   /** How many calls were billed (including those no longer in the raw list). */
@@ -229,6 +248,7 @@ export class BillingRecord {
     if (this.file && existsSync(this.file)) writeFileSync(this.file, '');
     this.entries = [];
     this.rollupMap.clear();
+    this.byProvider.clear();
     this.totalMicros = 0;
     this.count = 0;
   }

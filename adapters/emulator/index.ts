@@ -24,7 +24,7 @@ import { PromptCache } from './cache.ts';
 import type { EmulatorState, Fault } from './http.ts';
 import { Script, type ScriptRule } from './script.ts';
 
-export type { BillingEntry, BillingRecord } from './billing.ts';
+export type { BilledBy, BillingEntry, BillingRecord } from './billing.ts';
 export {
   lifecycleOf,
   MODELS,

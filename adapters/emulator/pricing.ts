@@ -38,6 +38,11 @@ export interface PriceMods {
   readonly speed?: 'standard' | 'fast';
   readonly inferenceGeo?: string | null;
   readonly serviceTier?: 'standard' | 'batch';
+  /**
+   * Served on a regional endpoint of a cloud provider (a Bedrock geographic or in-Region profile,
+   * a Vertex regional location): 1.1× the global price, like `inference_geo: "us"`.
+   */
+  readonly regional?: boolean;
   /** When the call was served (epoch ms): picks effective-dated prices. Default: latest prices. */
   readonly at?: number;
 }
@@ -71,7 +76,7 @@ export function priceCall(model: ModelInfo, u: TokenUsage, mods: PriceMods = {})
   let num = 1n;
   let den = 1n;
   if (mods.speed === 'fast') num *= 2n;
-  if (mods.inferenceGeo === 'us') {
+  if (mods.inferenceGeo === 'us' || mods.regional) {
     num *= 11n;
     den *= 10n;
   }
