@@ -4,6 +4,7 @@
  * errors, reply, cache accounting, billing, response (JSON or SSE). `prepareCall` and `runCall`
  * are shared with the Message Batches API (batches.ts), which runs the same call at batch rates.
  */
+import type { BilledBy } from './billing.ts';
 import { breakpointsOf } from './cache.ts';
 import { lifecycleOf, type ModelInfo, reached, resolveModel } from './catalog.ts';
 import { ApiError, errorBody, errorForStatus, invalid } from './errors.ts';
@@ -170,8 +171,38 @@ export async function messages(raw: Request, state: EmulatorState): Promise<Resp
   const requestId = newId('req_011C');
   try {
     const apiKey = authenticate(raw.headers, state);
+    return await serveMessages(await readJson(raw), raw, state, { requestId, apiKey });
+  } catch (e) {
+    return errorResponse(e, requestId);
+  }
+}
+
+/** Who a call is billed to: the emulated provider whose face it came in through, and the key. */
+export interface Via {
+  requestId: string;
+  /** The label of the caller's credential (API key, AWS access key, token). */
+  apiKey: string;
+  /** Default `anthropic`. */
+  provider?: BilledBy;
+  /** Served on a cloud's regional endpoint (1.1×). */
+  regional?: boolean;
+}
+
+/**
+ * A Messages call already authenticated: `body` is an Anthropic Messages request (with `model`;
+ * `stream` decides JSON or SSE). Answers in Anthropic's wire format; the Bedrock and Vertex faces
+ * call this and re-frame the answer. Throws nothing: errors are Anthropic error responses.
+ */
+export async function serveMessages(
+  body: unknown,
+  raw: Request,
+  state: EmulatorState,
+  via: Via,
+): Promise<Response> {
+  const { requestId, apiKey } = via;
+  try {
     const fault = takeFault(state);
-    const call = prepareCall(await readJson(raw), raw.headers, state, 'messages');
+    const call = prepareCall(body, raw.headers, state, 'messages');
     const { spec, req } = call;
     const latency = state.latencyMs + (fault?.latencyMs ?? 0) + (spec?.latencyMs ?? 0);
     if (latency > 0) await sleep(latency);
@@ -179,7 +210,9 @@ export async function messages(raw: Request, state: EmulatorState): Promise<Resp
     if (spec?.error) throw errorForStatus(spec.error, spec.errorMessage);
     const clientRequestId = raw.headers.get('x-chokepoint-request-id') ?? undefined;
     const ran = runCall(call, state, { requestId, apiKey, clientRequestId });
-    const bill = (output: number, aborted: boolean) => void state.billing.add(ran.billing(output, aborted));
+    const extra = { provider: via.provider ?? 'anthropic', ...(via.regional ? { regional: true } : {}) };
+    const bill = (output: number, aborted: boolean) =>
+      void state.billing.add({ ...ran.billing(output, aborted), ...extra });
     if (!req.stream) {
       bill(ran.reply.outputTokens, false);
       return new Response(JSON.stringify(ran.message), {
