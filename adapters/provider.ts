@@ -51,6 +51,11 @@ export interface SendRequest {
    * Undefined: the provider's configured default. Providers without regions ignore it.
    */
   geo?: string;
+  /**
+   * Family `openai` only: the endpoint under `/v1` the body is for (`chat/completions`,
+   * `responses`, `embeddings`). The `anthropic` family has one endpoint (Messages).
+   */
+  path?: string;
 }
 
 /** The head of an answer, as soon as it arrives; the body is read once, by the caller. */
