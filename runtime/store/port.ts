@@ -77,6 +77,8 @@ export interface AdmitRequest {
   requestId?: string;
   kind?: 'model' | 'tool';
   name?: string;
+  /** The provider the call goes to (labels the `expired` entry and its spend row). */
+  provider?: string;
   /** Hold the reservation this long instead of the store's reservationTtl (a Message Batch: a day). */
   ttlMs?: number;
 }
@@ -108,6 +110,12 @@ export interface LedgerEntry {
   kind: 'model' | 'tool';
   /** Model id or tool name. */
   name: string;
+  /**
+   * Model calls: the provider that served (or was to serve) the call, by its config name
+   * (`anthropic`, `bedrock`, `vertex`, `openai`, …). Absent on entries written before the
+   * provider mix and on tool calls; read as `anthropic` for model calls.
+   */
+  provider?: string;
   tokens: TokenCounts;
   reserved: Micros;
   cost: Micros;
@@ -138,7 +146,18 @@ export interface LedgerQuery {
   limit?: number;
 }
 
-export type SpendDimension = 'team' | 'env' | 'seat' | 'workflow' | 'model' | 'day';
+export type SpendDimension = 'team' | 'env' | 'seat' | 'workflow' | 'model' | 'provider' | 'day';
+
+/** Every spend dimension, in the order views list them. */
+export const SPEND_DIMENSIONS: readonly SpendDimension[] = [
+  'team',
+  'env',
+  'seat',
+  'workflow',
+  'model',
+  'provider',
+  'day',
+];
 
 export interface SpendQuery {
   by: SpendDimension;

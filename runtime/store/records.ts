@@ -160,6 +160,13 @@ export function countsAsSpend(outcome: Outcome): boolean {
 
 export const NO_WORKFLOW = '(none)';
 
+/** The provider a spend row counts an entry under: tools under `(tool)`, old model entries under anthropic. */
+export function providerKey(e: Pick<LedgerEntry, 'kind' | 'provider'>): string {
+  return e.kind === 'model' ? (e.provider ?? 'anthropic') : NO_PROVIDER;
+}
+
+export const NO_PROVIDER = '(tool)';
+
 /** `claude-sonnet-4-5` for a model call, `tool:search` for a tool call. */
 export function modelKey(e: Pick<LedgerEntry, 'kind' | 'name'>): string {
   return e.kind === 'model' ? e.name : `tool:${e.name}`;

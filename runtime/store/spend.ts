@@ -1,12 +1,12 @@
 import type { Identity } from '../identity.ts';
 import type { Micros } from '../money.ts';
 import type { LedgerEntry, SpendDimension, SpendRow, TokenCounts } from './port.ts';
-import { modelKey, NO_WORKFLOW } from './records.ts';
+import { modelKey, NO_WORKFLOW, providerKey } from './records.ts';
 import { dayKey } from './windows.ts';
 
 /** The group an entry falls in for a spend query (`day` is the local date in the store's zone). */
 export function spendKey(
-  e: Pick<LedgerEntry, 'identity' | 'kind' | 'name' | 'at'>,
+  e: Pick<LedgerEntry, 'identity' | 'kind' | 'name' | 'at' | 'provider'>,
   by: SpendDimension,
   timeZone: string,
 ): string {
@@ -19,6 +19,8 @@ export function spendKey(
       return workflowKey(e.identity);
     case 'model':
       return modelKey(e);
+    case 'provider':
+      return providerKey(e);
     case 'day':
       return dayKey(e.at, timeZone);
   }

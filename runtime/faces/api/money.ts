@@ -3,7 +3,7 @@ import type { Services } from '../../compose.ts';
 import { ALARM_KINDS, type AlarmKind } from '../../events.ts';
 import { invalidRequest, Refusal } from '../../gateway/refusal.ts';
 import { parseScope, SCOPE_KINDS, ScopeError, type ScopeKind } from '../../identity.ts';
-import type { Outcome, SpendDimension } from '../../store/port.ts';
+import { type Outcome, SPEND_DIMENSIONS, type SpendDimension } from '../../store/port.ts';
 import { alarmView } from '../views/alarms.ts';
 import { auditView } from '../views/audit.ts';
 import {
@@ -53,7 +53,7 @@ function scopeParam(raw: string, field = 'scope'): string {
   return scope;
 }
 
-const DIMENSIONS: SpendDimension[] = ['team', 'env', 'seat', 'workflow', 'model', 'day'];
+const DIMENSIONS: readonly SpendDimension[] = SPEND_DIMENSIONS;
 const OUTCOMES: Outcome[] = ['ok', 'refused', 'error', 'expired'];
 
 /** Budgets, kill switches, ledger, spend, audit and alarms under /api. */

@@ -710,6 +710,35 @@ export function moneyStoreContract(harness: StoreHarness): void {
       ]);
     });
 
+    it('sums spend by provider: settled and expired calls under theirs, older entries under anthropic, tools apart', async () => {
+      const settleVia = async (provider: string | undefined, cost: number) => {
+        const r = reservationOf(await store.admit({ identity: alice, amount: USD, provider }));
+        return store.settle(r.id, call(alice, { reserved: USD, cost, ...(provider ? { provider } : {}) }));
+      };
+      expect(await settleVia('bedrock', 300)).toMatchObject({ provider: 'bedrock' });
+      await settleVia('bedrock', 200);
+      await settleVia(undefined, 50);
+      await store.admit({ identity: alice, amount: 7_000, requestId: 'req_v', provider: 'vertex' });
+      clock.advance(60_000);
+      expect(await store.sweepExpired()).toBe(1);
+      expect((await store.listLedger({ outcome: 'expired' }))[0]).toMatchObject({
+        requestId: 'req_v',
+        provider: 'vertex',
+        cost: 7_000,
+      });
+      const tool = reservationOf(
+        await store.admit({ identity: alice, amount: 100, kind: 'tool', name: 'search' }),
+      );
+      await store.settle(tool.id, call(alice, { kind: 'tool', name: 'search', reserved: 100, cost: 10 }));
+      const rows = await store.spend({ by: 'provider', since: 0, until: clock.t + 1 });
+      expect(rows.map((r) => [r.key, r.cost, r.calls])).toEqual([
+        ['vertex', 7_000, 1],
+        ['bedrock', 500, 2],
+        ['anthropic', 50, 1],
+        ['(tool)', 10, 1],
+      ]);
+    });
+
     it('sums spend over exactly the time range asked, by local day', async () => {
       clock.set('2024-06-09T21:59:00Z'); // 23:59 on June 9th in Berlin
       await admitAndSettle(alice, 1 * USD, 10);

@@ -1,6 +1,6 @@
 import type { AuditQuery, LedgerQuery, SpendQuery } from '../../../store/port.ts';
 import { StoreInputError } from '../../../store/port.ts';
-import { checkRange, checkScope, NO_WORKFLOW } from '../../../store/records.ts';
+import { checkRange, checkScope, NO_PROVIDER, NO_WORKFLOW } from '../../../store/records.ts';
 
 /** SQL for the ledger, audit and spend queries; the store prepares each distinct text once. */
 export interface Query {
@@ -50,6 +50,7 @@ const GROUP = {
   seat: 'seat',
   workflow: `COALESCE(workflow, '${NO_WORKFLOW}')`,
   model: "CASE kind WHEN 'model' THEN name ELSE 'tool:' || name END",
+  provider: `CASE kind WHEN 'model' THEN COALESCE(json_extract(entry, '$.provider'), 'anthropic') ELSE '${NO_PROVIDER}' END`,
   day: 'day',
 } as const;
 

@@ -89,6 +89,7 @@ interface Label {
   requestId?: string;
   kind?: 'model' | 'tool';
   name?: string;
+  provider?: string;
 }
 
 /** A budget row read and checked, with its spend in the current window. */
@@ -139,7 +140,12 @@ export class EmbeddedMoneyStore implements MoneyStore {
     const scopes = identityScopes(req.identity);
     const amount = checkMicros(req.amount, 'amount');
     const specs = scopes.map((s) => specFor(s, this.options, req.provision));
-    const label: Label = { requestId: req.requestId, kind: req.kind, name: req.name };
+    const label: Label = {
+      requestId: req.requestId,
+      kind: req.kind,
+      name: req.name,
+      ...(req.provider ? { provider: req.provider } : {}),
+    };
     const ttl = req.ttlMs ?? this.options.reservationTtlMs;
     return this.grouped('admit', () => this.admitOne(req.identity, scopes, specs, amount, label, ttl));
   }
@@ -621,6 +627,7 @@ export class EmbeddedMoneyStore implements MoneyStore {
         identity: storedJson<Identity>(r.identity, 'reservation identity'),
         kind: label.kind ?? 'model',
         name: label.name ?? '',
+        ...(label.provider ? { provider: label.provider } : {}),
         tokens: { ...NO_TOKENS },
         reserved: amount,
         cost: amount,

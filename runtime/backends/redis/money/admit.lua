@@ -3,7 +3,7 @@
 -- KEYS[1] kills hash, KEYS[2] rexp (open reservations by expiry), KEYS[3] scopes index,
 -- KEYS[4] ledger stream, KEYS[5] the new reservation, KEYS[6..] one budget per scope, widest first.
 -- ARGV after the shared context: reservation id, amount, expiresAt, identity JSON, requestId, kind,
--- name, then per scope: scope id kind owner ceiling window (the spec a missing budget is created with).
+-- name, provider, then per scope: scope id kind owner ceiling window (the spec a missing budget is created with).
 --
 -- Replies {'ok'} | {'killed', killJson} | {'refused', budget...}.
 
@@ -17,7 +17,7 @@ local killsKey, rexpKey, scopesKey, streamKey, resKey = KEYS[1], KEYS[2], KEYS[3
 local resId = ARGV[ARG0 + 1]
 local amount = tonumber(ARGV[ARG0 + 2])
 local expiresAt = ARGV[ARG0 + 3]
-local SPECS = ARG0 + 8
+local SPECS = ARG0 + 9
 local n = #KEYS - 5
 
 -- Reservations whose callers died would otherwise hold budget until the next sweep.
@@ -54,6 +54,6 @@ for i, b in ipairs(budgets) do
 end
 redis.call('HSET', resKey, 'amount', int(amount), 'scopes', table.concat(scopes, ' '), 'ids',
   table.concat(ids, ' '), 'identity', ARGV[ARG0 + 4], 'requestId', ARGV[ARG0 + 5], 'kind', ARGV[ARG0 + 6],
-  'name', ARGV[ARG0 + 7], 'createdAt', int(CTX.now), 'expiresAt', expiresAt, 'status', 'open')
+  'name', ARGV[ARG0 + 7], 'provider', ARGV[ARG0 + 8], 'createdAt', int(CTX.now), 'expiresAt', expiresAt, 'status', 'open')
 redis.call('ZADD', rexpKey, expiresAt, resId)
 return { 'ok' }

@@ -4,7 +4,9 @@ import type { AuditEntry, Budget, BudgetState, SpendDimension, TokenCounts } fro
 import {
   CorruptRecordError,
   modelKey,
+  NO_PROVIDER,
   type PreparedEntry,
+  providerKey,
   storedJson,
   storedMicros,
 } from '../../../store/records.ts';
@@ -26,7 +28,7 @@ export function auditHead(entry: AuditEntry): string {
 
 export function rollupField(e: PreparedEntry): string {
   const id = e.identity;
-  return [id.team, id.env, id.seat, workflowKey(id), modelKey(e)].join(US);
+  return [id.team, id.env, id.seat, workflowKey(id), modelKey(e), providerKey(e)].join(US);
 }
 
 const METRICS = ['cost', 'calls', 'input', 'cw5m', 'cw1h', 'cr', 'out'] as const;
@@ -36,6 +38,7 @@ const ROLLUP_DIMENSION: Record<Exclude<SpendDimension, 'day'>, number> = {
   seat: 2,
   workflow: 3,
   model: 4,
+  provider: 5,
 };
 
 export function addRollup(
@@ -58,7 +61,9 @@ export function addRollup(
   }
   for (const [tuple, g] of groups) {
     const parts = tuple.split(US);
-    if (parts.length !== 5) throw new CorruptRecordError(`spend rollup key in ${day}`, tuple);
+    // Rollups written before the provider mix have five parts: their model calls were Anthropic's.
+    if (parts.length === 5) parts.push(parts[4]!.startsWith('tool:') ? NO_PROVIDER : 'anthropic');
+    if (parts.length !== 6) throw new CorruptRecordError(`spend rollup key in ${day}`, tuple);
     if (filter && filter.kind !== 'global' && parts[ROLLUP_DIMENSION[filter.kind as 'team']] !== filter.key) {
       continue;
     }

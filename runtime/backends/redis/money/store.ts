@@ -38,6 +38,7 @@ import {
   type LedgerQuery,
   type MoneyStore,
   type MoneyStoreOptions,
+  SPEND_DIMENSIONS,
   type SpendDimension,
   type SpendQuery,
   type SpendRow,
@@ -114,7 +115,7 @@ export class RedisMoneyStore implements MoneyStore {
         ...scopes.map((s) => k.budget(budgetId(s))),
       ];
       const expiresAt = now + (req.ttlMs ?? this.options.reservationTtlMs);
-      const label = [req.requestId ?? '', req.kind ?? '', req.name ?? ''];
+      const label = [req.requestId ?? '', req.kind ?? '', req.name ?? '', req.provider ?? ''];
       const args = [
         ...this.context(now),
         id,
@@ -437,7 +438,7 @@ export class RedisMoneyStore implements MoneyStore {
 
   async spend(q: SpendQuery): Promise<SpendRow[]> {
     const by: SpendDimension = q.by;
-    if (!['team', 'env', 'seat', 'workflow', 'model', 'day'].includes(by)) {
+    if (!SPEND_DIMENSIONS.includes(by)) {
       throw new StoreInputError('invalid', `cannot group spend by ${String(by)}`);
     }
     checkRange(q.since, q.until);

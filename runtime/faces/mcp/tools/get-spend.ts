@@ -13,7 +13,10 @@ export function getSpend(ctx: ToolContext): void {
         'Spend from the ledger grouped by team, env, seat, workflow, model or day over a period ' +
         '(default: the last 30 days), optionally within one scope (like GET /api/spend).',
       inputSchema: {
-        by: z.enum(['team', 'env', 'seat', 'workflow', 'model', 'day']).optional().describe('Default: team'),
+        by: z
+          .enum(['team', 'env', 'seat', 'workflow', 'model', 'provider', 'day'])
+          .optional()
+          .describe('Default: team'),
         since: z.string().optional().describe('ISO date/time or epoch ms'),
         until: z.string().optional().describe('ISO date/time or epoch ms (default: now)'),
         scope: z

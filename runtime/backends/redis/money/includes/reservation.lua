@@ -63,6 +63,7 @@ local function expireDue(rexpKey, streamKey, limit)
         .. ',"identity":' .. r.identity
         .. ',"kind":' .. cjson.encode(kind)
         .. ',"name":' .. cjson.encode(name)
+        .. ((r.provider or '') ~= '' and (',"provider":' .. cjson.encode(r.provider)) or '')
         .. ',"tokens":{"input":0,"cacheWrite5m":0,"cacheWrite1h":0,"cacheRead":0,"output":0}'
         .. ',"reserved":' .. int(r.amount) .. ',"cost":' .. int(r.amount) .. ',"overrun":0,"outcome":"expired"'
         .. ',"code":"reservation_expired","latencyMs":' .. int(CTX.now - r.createdAt)
@@ -70,7 +71,8 @@ local function expireDue(rexpKey, streamKey, limit)
       appendLedger(streamKey, json, CTX.now, indexKeys)
       local who = cjson.decode(r.identity)
       local model = kind == 'model' and name or ('tool:' .. name)
-      local field = table.concat({ who.team, who.env, who.seat, who.workflow or '(none)', model }, '\31')
+      local prov = kind == 'model' and ((r.provider or '') ~= '' and r.provider or 'anthropic') or '(tool)'
+      local field = table.concat({ who.team, who.env, who.seat, who.workflow or '(none)', model, prov }, '\31')
       rollUp(CTX.prefix .. ':sd:' .. CTX.day.key, field, { r.amount, 1, 0, 0, 0, 0, 0 })
       tombstone(key, rexpKey, id, 'expired', json)
     end
