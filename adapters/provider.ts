@@ -118,6 +118,12 @@ export interface Provider {
   streamReader(): StreamReader;
   /** Exact input tokens of a request body, or undefined when the provider cannot say. */
   countTokens(body: Record<string, unknown>, headers?: CallerHeaders): Promise<number | undefined>;
+  /**
+   * True when a call of `model` with this geo (SendRequest.geo; undefined: the provider's
+   * default) is served on a regional endpoint that the cloud prices above its global one (1.1×
+   * for recent Claude models on Bedrock and Vertex). Providers without regions leave it out.
+   */
+  regional?(model: string, geo?: string): boolean;
   /** Maps whatever a call threw to a ProviderError. */
   failure(err: unknown): ProviderError;
   /**

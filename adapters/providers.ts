@@ -34,6 +34,37 @@ export async function openProvider(settings: ProviderSettings): Promise<Provider
   return (await load())(settings);
 }
 
+/**
+ * The other faces of an emulator provider, as provider settings: the real Bedrock, Vertex and
+ * OpenAI adapters pointed at the emulator's own `/bedrock`, `/vertex` and `/openai` faces with
+ * its credentials, so a default install serves every wire format offline and the tests drive
+ * the real adapters (SigV4 signing, event-stream decoding). Only kinds registered here.
+ */
+export function emulatorSiblings(
+  provider: Provider,
+): Array<{ name: string; kind: string; baseUrl: string; apiKey?: string; options: Record<string, unknown> }> {
+  const e = emulatorOf(provider);
+  if (!e) return [];
+  const aws = (provider as { awsCredentials?: { accessKeyId: string; secretAccessKey: string } })
+    .awsCredentials;
+  const out = [
+    {
+      name: 'bedrock',
+      kind: 'bedrock',
+      baseUrl: `${e.url}/bedrock`,
+      options: { region: 'us-east-1', profile: 'us', ...(aws ?? {}) },
+    },
+    {
+      name: 'vertex',
+      kind: 'vertex',
+      baseUrl: `${e.url}/vertex`,
+      options: { project: 'chokepoint-emulator', region: 'global', accessToken: e.apiKey },
+    },
+    { name: 'openai', kind: 'openai', baseUrl: `${e.url}/openai`, apiKey: e.apiKey, options: {} },
+  ];
+  return out.filter((s) => PROVIDERS.has(s.kind) && (s.kind !== 'bedrock' || aws));
+}
+
 /** The emulator behind a provider, if it is one: its URL and keys for tests and operators. */
 export function emulatorOf(
   provider: Provider,

@@ -1,15 +1,16 @@
 import { join } from 'node:path';
 import type { Provider } from '../adapters/provider.ts';
-import { type Emulator, emulatorOf, openProvider } from '../adapters/providers.ts';
+import { type Emulator, emulatorOf, emulatorSiblings, openProvider } from '../adapters/providers.ts';
 import { KeyRing } from './auth/keys.ts';
 import { loadOperators, type OperatorSetup } from './auth/operators.ts';
 import { openBackend } from './backends/open.ts';
 import type { Backend } from './backends/ports.ts';
 import type { Broadcast } from './broadcast.ts';
-import type { Config } from './config/load.ts';
+import { type Config, DEFAULT_PROVIDER } from './config/load.ts';
 import { EventLog } from './events.ts';
 import { type CallDeps, CallPath } from './gateway/call.ts';
 import type { CallObserver } from './gateway/observe.ts';
+import { ProviderSet } from './gateway/providers.ts';
 import { Router } from './gateway/routing.ts';
 import { StreamTracker } from './gateway/streams.ts';
 import { type Identity, scopesOf } from './identity.ts';
@@ -41,8 +42,10 @@ export interface Runtime {
   swapPrices(prices: PriceTable, router: Router): void;
   streams: StreamTracker;
   events: EventLog;
-  /** The model provider (adapters/providers.ts opens the one `provider.kind` names). */
+  /** The default provider (adapters/providers.ts opens the one `provider.kind` names). */
   provider: Provider;
+  /** Every provider, by name: the default one (`anthropic`) and the config's `providers:`. */
+  providers: ProviderSet;
   /** The call path: every model call and priced tool call goes through it. */
   calls: CallPath;
   keys: KeyRing;
@@ -90,13 +93,14 @@ export async function openRuntime(
   }
   const operatorSetup = loadOperators(config);
   const prices = new PriceTable(config.prices);
-  let provider: Provider;
+  let providers: ProviderSet;
   try {
-    provider = await openConfiguredProvider(config, log);
+    providers = await openProviders(config, log);
   } catch (err) {
     if (ownBackend) await backend.close().catch(() => {});
     throw err;
   }
+  const provider = providers.default;
   const emulator = emulatorOf(provider);
   let observer: CallObserver | undefined;
 
@@ -110,10 +114,11 @@ export async function openRuntime(
     streams: new StreamTracker(),
     events: new EventLog(log, backend.alarms),
     provider,
+    providers,
     calls: new CallPath(
       callDeps(
         () => rt,
-        provider,
+        providers,
         () => observer,
       ),
     ),
@@ -145,7 +150,7 @@ export async function openRuntime(
     settleSafely: (r, entry) => settlements.settle(r, entry),
     releaseSafely: (r, entry) => settlements.release(r, entry),
     async close() {
-      await provider.close();
+      await providers.close();
       // Keys, alarms and every other port are the backend's: it closes them.
       if (ownBackend) await backend.close();
     },
@@ -164,26 +169,53 @@ export async function openRuntime(
   return rt;
 }
 
-/** The provider `provider.kind` names, through the registry (adapters/providers.ts). */
-function openConfiguredProvider(config: Config, log: Logger): Promise<Provider> {
-  return openProvider({
-    kind: config.provider.kind,
-    baseUrl: config.provider.baseUrl,
-    apiKey: config.provider.apiKey,
-    timeoutMs: config.provider.timeoutMs,
+/**
+ * Every provider, through the registry (adapters/providers.ts): the default one `provider.kind`
+ * names, the config's `providers:`, and on the emulator its Bedrock, Vertex and OpenAI faces
+ * under those names unless the config names them. One that fails to open closes the others.
+ */
+async function openProviders(config: Config, log: Logger): Promise<ProviderSet> {
+  const common = {
     dataDir: () => {
       privateDir(config.dataDir);
       return config.dataDir;
     },
-    warn: (message, fields) => log.warn(message, fields),
-  });
+    warn: (message: string, fields?: Record<string, unknown>) => log.warn(message, fields),
+  };
+  const opened = new Map<string, Provider>();
+  try {
+    const main = await openProvider({
+      kind: config.provider.kind,
+      baseUrl: config.provider.baseUrl,
+      apiKey: config.provider.apiKey,
+      timeoutMs: config.provider.timeoutMs,
+      name: DEFAULT_PROVIDER,
+      ...common,
+    });
+    opened.set(DEFAULT_PROVIDER, main);
+    for (const [name, p] of Object.entries(config.providers)) {
+      opened.set(name, await openProvider({ ...p, name, ...common }));
+    }
+    for (const s of emulatorSiblings(main)) {
+      if (opened.has(s.name)) continue;
+      opened.set(s.name, await openProvider({ ...s, timeoutMs: config.provider.timeoutMs, ...common }));
+    }
+  } catch (err) {
+    await Promise.allSettled([...opened.values()].map((p) => p.close()));
+    throw err;
+  }
+  return new ProviderSet(opened, DEFAULT_PROVIDER);
 }
 
 /**
  * What the call path is handed: the runtime's parts, read live (a config reload swaps `prices`
  * and `router`), and the observation sink (the metrics and the call log).
  */
-function callDeps(rt: () => Runtime, provider: Provider, observed: () => CallObserver | undefined): CallDeps {
+function callDeps(
+  rt: () => Runtime,
+  providers: ProviderSet,
+  observed: () => CallObserver | undefined,
+): CallDeps {
   const observer: CallObserver = {
     call: (call, record, timing) => observed()?.call(call, record, timing),
     rejected: (requestId, code, status) => observed()?.rejected(requestId, code, status),
@@ -208,7 +240,7 @@ function callDeps(rt: () => Runtime, provider: Provider, observed: () => CallObs
     get log() {
       return rt().log;
     },
-    provider,
+    providers,
     observer,
     // Not reloaded (gateway and provider settings need a restart): read once.
     get policy() {

@@ -30,6 +30,12 @@ export interface Config {
     /** Admin API key for the cost and usage reports; never logged, never returned by any API. */
     adminApiKey?: string;
   };
+  /**
+   * The providers besides the default one, by name. The default (`provider:`) is named
+   * `anthropic`; on the emulator, `bedrock`, `vertex` and `openai` are added against it unless
+   * configured here.
+   */
+  providers: Record<string, NamedProvider>;
   budgets: { timeZone: string; defaults: Record<ScopeKind, BudgetSpec> };
   routing: ParsedConfig['routing'];
   /** The gateway's admission policy: max_tokens fitting, the organisation's inference geo. */
@@ -57,6 +63,76 @@ export interface Config {
   logLevel: ParsedConfig['log']['level'];
   /** From CHOKEPOINT_ADMIN_TOKEN: lets the server run and be scripted headless. */
   adminToken?: string;
+}
+
+/** One configured provider: its kind, endpoint and credential, and the kind's own settings. */
+export interface NamedProvider {
+  kind: string;
+  baseUrl?: string;
+  /** Never logged, never returned by any API. */
+  apiKey?: string;
+  timeoutMs: number;
+  /** The kind's own fields (`region`, `project`, …), `env:VAR` values read. */
+  options: Record<string, unknown>;
+}
+
+/** The name of the default provider (`provider:` in the config). */
+export const DEFAULT_PROVIDER = 'anthropic';
+
+/** Environment variables that hold a kind's credential when `apiKey` is not set. */
+const KEY_ENV: Record<string, string> = { openai: 'OPENAI_API_KEY' };
+
+function namedProviders(
+  c: ParsedConfig,
+  env: NodeJS.ProcessEnv,
+  defaultTimeoutMs: number,
+  problems: string[],
+): Record<string, NamedProvider> {
+  const out: Record<string, NamedProvider> = {};
+  for (const [name, p] of Object.entries(c.providers)) {
+    const at = `providers.${name}`;
+    if (name === DEFAULT_PROVIDER) {
+      problems.push(
+        `${at}: "${DEFAULT_PROVIDER}" is the default provider's name (set it under provider:); choose another`,
+      );
+      continue;
+    }
+    const { kind, baseUrl, apiKey, timeout, ...rest } = p;
+    const options: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(rest)) {
+      options[k] =
+        typeof v === 'string' && v.startsWith('env:') ? fromEnv(env, v.slice(4), `${at}.${k}`, problems) : v;
+    }
+    let key = apiKey?.startsWith('env:') ? fromEnv(env, apiKey.slice(4), `${at}.apiKey`, problems) : apiKey;
+    if (key === undefined && KEY_ENV[kind]) key = env[KEY_ENV[kind]!] || undefined;
+    out[name] = {
+      kind,
+      ...(baseUrl ? { baseUrl } : {}),
+      ...(key ? { apiKey: key } : {}),
+      timeoutMs: (timeout as number | undefined) ?? defaultTimeoutMs,
+      options,
+    };
+  }
+  const known = new Set([DEFAULT_PROVIDER, ...Object.keys(out), ...Object.keys(c.providers)]);
+  const check = (names: string[] | undefined, at: string) => {
+    for (const [i, n] of (names ?? []).entries()) {
+      if (!known.has(n))
+        problems.push(`${at}.${i}: unknown provider "${n}" (known: ${[...known].join(', ')})`);
+    }
+  };
+  for (const [cls, names] of Object.entries(c.routing.providers)) {
+    if (!c.routing.classes[cls])
+      problems.push(`routing.providers.${cls}: no model class "${cls}" in routing.classes`);
+    check(names, `routing.providers.${cls}`);
+  }
+  c.routing.rules.forEach((r, i) => check(r.providers, `routing.rules.${i}.providers`));
+  return out;
+}
+
+function fromEnv(env: NodeJS.ProcessEnv, name: string, at: string, problems: string[]): string | undefined {
+  const v = env[name];
+  if (!v) problems.push(`${at}: ${name} is not set in the environment`);
+  return v || undefined;
 }
 
 /** Conservative ceilings: access never exists without a budget, and a new scope starts small. */
@@ -144,6 +220,8 @@ export function resolveConfig(
   if (backend === 'redis' && !redisUrl) {
     throw new ConfigError(['store.backend: "redis" needs a URL: set REDIS_URL or store.redisUrl'], ctx.file);
   }
+  const providers = namedProviders(c, env, c.provider.timeout, problems);
+  if (problems.length) throw new ConfigError(problems, ctx.file);
   const apiKey = env.ANTHROPIC_API_KEY || undefined;
   const kind = c.provider.kind ?? (apiKey ? 'anthropic' : 'emulator');
   if (kind === 'anthropic' && !apiKey) {
@@ -183,6 +261,7 @@ export function resolveConfig(
       countTokensNearCeiling: c.provider.countTokensNearCeiling,
       adminApiKey,
     },
+    providers,
     budgets: { timeZone: c.budgets.timeZone, defaults },
     routing: c.routing,
     gateway: c.gateway,

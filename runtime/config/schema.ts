@@ -74,6 +74,8 @@ const rates = z.strictObject({
 
 const priceEntry = z.strictObject({
   model: z.string().min(1),
+  /** The provider kind these rates are for (`bedrock`, `vertex`, `openai`); absent: Anthropic's list. */
+  provider: z.string().optional(),
   aliases: z.array(z.string()).default([]),
   from: z.string().regex(/^\d{4}-\d{2}-\d{2}$/, 'expected a date like "2026-01-31"'),
   rates,
@@ -118,6 +120,25 @@ const routingRule = z.strictObject({
   downgrade: z.strictObject({ above: z.number().gt(0).lt(1), to: z.string() }).optional(),
   /** When a call's worst case does not fit the budget: `fit` lowers max_tokens, `refuse` refuses. */
   maxTokens: z.enum(['fit', 'refuse']).optional(),
+  /** The providers this identity's calls go to, in order: the next is tried when one fails (5xx, 529, unreachable). */
+  providers: z.array(z.string()).min(1).optional(),
+});
+
+const providerKind = z.string().refine((k) => providerKinds().includes(k), {
+  error: (i) => `unknown provider ${JSON.stringify(i.input)}: expected one of ${providerKinds().join(', ')}`,
+});
+
+/**
+ * One more provider, by a name of your choosing (`bedrock`, `vertex`, `openai`, `bedrock-eu`).
+ * Fields other than these are the kind's own (a Bedrock `region`, a Vertex `project`); a string
+ * value `env:VAR` is read from the environment.
+ */
+const namedProvider = z.looseObject({
+  kind: providerKind,
+  baseUrl: z.string().url().optional(),
+  /** The credential (`env:VAR`); OPENAI_API_KEY is the default for kind openai. */
+  apiKey: z.string().min(1).optional(),
+  timeout: duration.optional(),
 });
 
 const operator = z.strictObject({
@@ -168,13 +189,7 @@ export const configSchema = z.strictObject({
   provider: z
     .strictObject({
       /** `emulator` (default without ANTHROPIC_API_KEY), `anthropic`, or any kind adapters/providers.ts registers. */
-      kind: z
-        .string()
-        .refine((k) => providerKinds().includes(k), {
-          error: (i) =>
-            `unknown provider ${JSON.stringify(i.input)}: expected one of ${providerKinds().join(', ')}`,
-        })
-        .optional(),
+      kind: providerKind.optional(),
       baseUrl: z.string().url().optional(),
       /** Per-call timeout towards the provider. */
       timeout: duration.default(10 * 60_000),
@@ -199,8 +214,14 @@ export const configSchema = z.strictObject({
       /** Model classes: names of your choosing mapped to model ids (first is the class default). */
       classes: z.record(z.string(), z.array(z.string()).min(1)).default(DEFAULT_CLASSES),
       rules: z.array(routingRule).default([]),
+      /** Per model class, the providers its calls go to, in failover order (default: the default provider). */
+      providers: z.record(z.string(), z.array(z.string()).min(1)).default({}),
     })
     .prefault({}),
+  /** Providers besides the default one (`provider:`), by name: Bedrock, Vertex, OpenAI, more regions. */
+  providers: z
+    .record(z.string().regex(/^[a-z][a-z0-9-]{0,31}$/, 'lower-case letters, digits and -'), namedProvider)
+    .default({}),
   gateway: z
     .strictObject({
       /**

@@ -42,7 +42,7 @@ export async function account(
   fp: Fingerprint,
   timing: CallTiming,
 ): Promise<CallRecord> {
-  const { model, reservation } = admitted;
+  const { model, reservation, provider } = admitted;
   const { billed } = answer;
   const { tokens } = billed;
   let { errorType } = answer;
@@ -53,6 +53,7 @@ export async function account(
       reservation,
       ledgerEntry(call, timing, {
         name: model,
+        provider,
         outcome: 'error',
         code: errorType ?? 'no_usage',
         reserved: reservation.amount,
@@ -61,6 +62,7 @@ export async function account(
     return {
       status: answer.status,
       model,
+      provider,
       tokens,
       cost: 0,
       reserved: reservation.amount,
@@ -71,7 +73,7 @@ export async function account(
   }
   let cost: Micros;
   try {
-    cost = actualCost(d.prices, model, billed, d.now());
+    cost = actualCost(d.prices, model, billed, d.now(), admitted.pricing);
   } catch (err) {
     // A usage the table cannot price (a sub-call on a model it does not know): never charge
     // zero — the reserved worst case stands until reconciliation corrects it.
@@ -86,6 +88,7 @@ export async function account(
     reservation,
     ledgerEntry(call, timing, {
       name: model,
+      provider,
       outcome,
       code: errorType,
       tokens,
@@ -98,6 +101,7 @@ export async function account(
   return {
     status: answer.status,
     model,
+    provider,
     tokens,
     cost,
     reserved: reservation.amount,
@@ -107,23 +111,44 @@ export async function account(
   };
 }
 
-/** The provider brought no answer (timeout, abort, no connection): released, and a 5xx/499. */
+/**
+ * The provider brought no answer (timeout, abort, no connection): released, and a 5xx/499 —
+ * written to `sink` unless the call fails over to the next provider (no sink).
+ */
 export async function providerFailed(
   d: CallDeps,
   call: ModelCall,
   admitted: Admitted,
   failure: ProviderError,
-  sink: Sink,
+  sink: Sink | undefined,
   timing: CallTiming,
 ): Promise<CallRecord> {
-  const { model, reservation } = admitted;
+  const { model, reservation, provider } = admitted;
   const code = `upstream_${failure.kind}`;
   const entry = await d.releaseSafely(
     reservation,
-    ledgerEntry(call, timing, { name: model, outcome: 'error', code, reserved: reservation.amount }),
+    ledgerEntry(call, timing, {
+      name: model,
+      provider,
+      outcome: 'error',
+      code,
+      reserved: reservation.amount,
+    }),
   );
   const status = failure.kind === 'timeout' ? 504 : failure.kind === 'aborted' ? 499 : 502;
   const type = failure.kind === 'timeout' ? 'timeout_error' : 'api_error';
+  const record: CallRecord = {
+    status,
+    model,
+    provider,
+    tokens: { input: 0, cacheWrite5m: 0, cacheWrite1h: 0, cacheRead: 0, output: 0 },
+    cost: 0,
+    reserved: reservation.amount,
+    outcome: 'error',
+    code,
+    ledgerId: entry?.id,
+  };
+  if (!sink) return record;
   respondJson(
     sink,
     status,
@@ -134,14 +159,5 @@ export async function providerFailed(
     },
     call.requestId,
   );
-  return {
-    status,
-    model,
-    tokens: { input: 0, cacheWrite5m: 0, cacheWrite1h: 0, cacheRead: 0, output: 0 },
-    cost: 0,
-    reserved: reservation.amount,
-    outcome: 'error',
-    code,
-    ledgerId: entry?.id,
-  };
+  return record;
 }

@@ -1,5 +1,5 @@
 import { performance } from 'node:perf_hooks';
-import type { Provider } from '../../adapters/provider.ts';
+import type { ProviderError } from '../../adapters/provider.ts';
 import type { Identity, Scope } from '../identity.ts';
 import type { Logger } from '../log.ts';
 import type { Micros } from '../money.ts';
@@ -14,11 +14,12 @@ import type {
 } from '../store/port.ts';
 import { account, providerFailed } from './account.ts';
 import { decide } from './decide.ts';
-import { forward } from './forward.ts';
+import { type Answer, forward } from './forward.ts';
 import type { MessagesBody } from './messages.ts';
 import { type Metered, type MeteredCall, type MeteredWork, metered } from './metered.ts';
 import type { CallObserver, CallTiming } from './observe.ts';
 import { type Drift, fingerprint } from './prefix.ts';
+import type { ProviderSet } from './providers.ts';
 import type { Refusal } from './refusal.ts';
 import type { Router } from './routing.ts';
 import { CollectingSink, respondRefusal, type Sink } from './sink.ts';
@@ -54,11 +55,22 @@ export interface ModelCall {
   provision?: Record<Scope, BudgetSpec>;
   /** A check before admission that may refuse (an outside agent's session time box). */
   gate?: () => Promise<void>;
+  /** The provider (config name) this call must go to; no routing or failover across providers. */
+  provider?: string;
+  /**
+   * The provider kind the caller's wire format belongs to (the Bedrock face: `bedrock`): used
+   * when routing names no providers and one of that kind is configured, else the default.
+   */
+  prefer?: string;
+  /** Where the caller asked the call to run (a Bedrock profile prefix, a Vertex location). */
+  geo?: string;
 }
 
 export interface CallRecord {
   status: number;
   model: string;
+  /** The provider (config name) that served the call, or was to. */
+  provider?: string;
   tokens: TokenCounts;
   cost: Micros;
   reserved: Micros;
@@ -91,7 +103,7 @@ export interface CallDeps {
   readonly router: Router;
   readonly streams: StreamTracker;
   readonly events: CallEvents;
-  readonly provider: Provider;
+  readonly providers: ProviderSet;
   readonly log: Logger;
   readonly observer: CallObserver;
   readonly policy: { inferenceGeo: 'global' | 'us'; countTokensNearCeiling: boolean };
@@ -146,18 +158,47 @@ export class CallPath {
 
   private async run(call: ModelCall, sink: Sink, timing: CallTiming): Promise<CallRecord> {
     const fp = fingerprint(call.body);
-    const decision = await decide(this.deps, call, fp, timing);
-    if (!decision.ok) {
-      respondRefusal(sink, decision.refusal, call.requestId);
-      return decision.record;
-    }
-    // From here on a reservation is held: every path ends in settle or release.
-    const answer = await forward(this.deps.provider, call, decision, sink, timing);
-    if ('failure' in answer) return providerFailed(this.deps, call, decision, answer.failure, sink, timing);
-    try {
-      return await account(this.deps, call, decision, answer, fp, timing);
-    } finally {
-      answer.rest();
+    let decision = await decide(this.deps, call, fp, timing);
+    for (;;) {
+      if (!decision.ok) {
+        respondRefusal(sink, decision.refusal, call.requestId);
+        return decision.record;
+      }
+      // From here on a reservation is held: every path ends in settle or release.
+      const answer = await forward(this.deps, call, decision, sink, timing);
+      const next = decision.failover[0];
+      if (next !== undefined && failedOver(answer)) {
+        // The provider failed before any byte reached the client: its attempt is ledgered and
+        // released, and the next provider is a new admission (priced for it), never a fail-open.
+        if ('failure' in answer)
+          await providerFailed(this.deps, call, decision, answer.failure, undefined, timing);
+        else await account(this.deps, call, decision, answer, fp, timing);
+        this.deps.log.warn('provider failed over', {
+          requestId: call.requestId,
+          from: decision.provider,
+          to: next,
+          status: 'failure' in answer ? answer.failure.kind : answer.status,
+        });
+        decision = await decide(this.deps, call, fp, timing, {
+          model: decision.model,
+          provider: next,
+          failover: decision.failover.slice(1),
+        });
+        continue;
+      }
+      if ('failure' in answer) return providerFailed(this.deps, call, decision, answer.failure, sink, timing);
+      try {
+        return await account(this.deps, call, decision, answer, fp, timing);
+      } finally {
+        answer.rest();
+      }
     }
   }
+}
+
+/** A provider failure the next provider may answer instead: no connection, a timeout, 5xx, 529. */
+function failedOver(answer: Answer | { failure: ProviderError }): boolean {
+  if ('failure' in answer) return answer.failure.kind !== 'aborted';
+  // A streamed answer is a 200 whose bytes may have reached the client: never failed over.
+  return !answer.aborted && answer.status >= 500;
 }

@@ -150,8 +150,14 @@ export function fitMaxTokens(
 }
 
 /** The real cost of a call from what the provider reported, each part at its own model's price. */
-export function actualCost(prices: PriceTable, model: string, billed: Billed, at: number): Micros {
-  const { options } = billed;
+export function actualCost(
+  prices: PriceTable,
+  model: string,
+  billed: Billed,
+  at: number,
+  pricing: Pick<PriceOptions, 'provider' | 'regional'> = {},
+): Micros {
+  const options = { ...billed.options, ...pricing };
   const serverTools = billed.serverTools;
   if (!billed.parts)
     return prices.cost(model, { ...billed.tokens, ...(serverTools ? { serverTools } : {}) }, at, options);

@@ -1,4 +1,5 @@
 import { performance } from 'node:perf_hooks';
+import type { Provider } from '../../adapters/provider.ts';
 import type { Identity } from '../identity.ts';
 import type { Micros } from '../money.ts';
 import { type Admission, EnforcementUnavailableError, type Reservation } from '../store/port.ts';
@@ -8,14 +9,28 @@ import { callCost, fitMaxTokens, worstCase } from './cost.ts';
 import { type BodyFacts, inspect } from './messages.ts';
 import type { CallTiming } from './observe.ts';
 import type { Fingerprint } from './prefix.ts';
+import { priceKind } from './providers.ts';
 import { budgetExhausted, invalidRequest, killed, Refusal, unavailable, unknownModel } from './refusal.ts';
 
-/** An admitted call: the model it goes to, its output cap, and the reservation that pays for it. */
+/** An admitted call: the model and provider it goes to, its output cap, and the reservation that pays for it. */
 export interface Admitted {
   ok: true;
   model: string;
+  /** The provider (config name) the call goes to. */
+  provider: string;
+  /** The providers to try next, in order, if this one fails before answering. */
+  failover: string[];
   maxTokens: number;
   reservation: Reservation;
+  /** How it was priced (the provider's rows, a regional endpoint): account prices the usage the same way. */
+  pricing: { provider?: string; regional?: boolean };
+}
+
+/** A failover: the same call, already checked and routed, admitted anew for the next provider. */
+export interface Retry {
+  model: string;
+  provider: string;
+  failover: string[];
 }
 
 export type Decision = Admitted | { ok: false; refusal: Refusal; record: CallRecord };
@@ -29,10 +44,11 @@ export async function decide(
   call: ModelCall,
   fp: Fingerprint,
   timing: CallTiming,
+  retry?: Retry,
 ): Promise<Decision> {
-  const routed = { model: call.body.model };
+  const routed = { model: retry?.model ?? call.body.model, provider: retry?.provider };
   try {
-    const admitted = await admit(d, call, fp, routed);
+    const admitted = await admit(d, call, fp, routed, retry);
     timing.admitted = performance.now();
     return admitted;
   } catch (err) {
@@ -43,7 +59,14 @@ export async function decide(
     if (refusal.code !== 'invalid_request' || unpriced) {
       const code = unpriced ? 'unknown_model' : refusal.code;
       await d.store
-        .appendLedger(ledgerEntry(call, timing, { name: routed.model, outcome: 'refused', code }))
+        .appendLedger(
+          ledgerEntry(call, timing, {
+            name: routed.model,
+            outcome: 'refused',
+            code,
+            ...(routed.provider ? { provider: routed.provider } : {}),
+          }),
+        )
         .catch((e) =>
           d.log.error('could not record a refusal in the ledger', { error: e, requestId: call.requestId }),
         );
@@ -51,6 +74,7 @@ export async function decide(
     const record: CallRecord = {
       status: refusal.status,
       model: routed.model,
+      ...(routed.provider ? { provider: routed.provider } : {}),
       tokens: { input: 0, cacheWrite5m: 0, cacheWrite1h: 0, cacheRead: 0, output: 0 },
       cost: 0,
       reserved: 0,
@@ -66,31 +90,35 @@ async function admit(
   d: CallDeps,
   call: ModelCall,
   fp: Fingerprint,
-  routed: { model: string },
+  routed: { model: string; provider?: string },
+  retry: Retry | undefined,
 ): Promise<Admitted> {
   const { identity, body } = call;
-  // Prompt prefix: a changed frozen part is drift — reported, or refused where policy says so.
-  const drift = d.streams.drift(call.streamKey, fp);
-  if (drift) {
-    d.events.prefixDrift(identity, call.streamKey, drift);
-    if (call.driftPolicy === 'refuse') {
-      throw new Refusal(
-        'prefix_drift',
-        `prefix_drift: the frozen prompt prefix changed: ${drift.description}`,
-        {
-          drift,
-        },
-      );
-    }
+  let model: string;
+  let order: string[];
+  if (retry) {
+    model = retry.model;
+    order = [retry.provider, ...retry.failover];
+  } else {
+    checkPrefix(d, call, fp);
+    if (call.gate) await call.gate();
+    const route = await d.router.route(body.model, identity, () => d.utilisation(identity));
+    model = route.model;
+    routed.model = model;
+    order = providerOrder(d, call, route.providers);
   }
-  if (call.gate) await call.gate();
-  const route = await d.router.route(body.model, identity, () => d.utilisation(identity));
-  const model = route.model;
-  routed.model = model;
+  const name = order[0]!;
+  routed.provider = name;
+  const provider = d.providers.get(name);
+  if (!provider) throw unavailable(`no provider named ${JSON.stringify(name)} is open`);
+  const pricing = {
+    ...(priceKind(provider) ? { provider: priceKind(provider) } : {}),
+    ...(provider.regional?.(model, call.geo) ? { regional: true } : {}),
+  };
   const prices = d.prices;
   const at = d.now();
-  const price = prices.lookup(model, at);
-  if (!price) throw unknownModel(model);
+  const price = prices.lookup(model, at, pricing.provider);
+  if (!price) throw unknownModel(pricing.provider ? `${model} on ${name}` : model);
   if (body.max_tokens > price.maxOutputTokens) {
     throw invalidRequest(
       'max_tokens',
@@ -99,6 +127,7 @@ async function admit(
   }
   const facts = inspect(body);
   const cost = callCost(prices, body, model, price, facts, at, d.policy.inferenceGeo);
+  Object.assign(cost.options, pricing);
   const worst = (out: number) => worstCase(prices, model, facts, cost, out, at);
   const reserve = (amount: Micros) =>
     d.store.admit({
@@ -108,10 +137,11 @@ async function admit(
       requestId: call.requestId,
       kind: 'model',
       name: model,
+      provider: name,
     });
   let maxTokens = body.max_tokens;
   let admission = await reserve(worst(maxTokens));
-  admission = await recount(d, call, model, facts, worst, maxTokens, admission, reserve);
+  admission = await recount(d, call, provider, model, facts, worst, maxTokens, admission, reserve);
   // `fit`: a call whose worst case does not fit asks for fewer output tokens instead of being
   // refused — as many as the fullest budget can still pay for, never below the floor. The store
   // admits the lowered worst case atomically, so the ceiling stays exact.
@@ -129,7 +159,45 @@ async function admit(
       ? killed(admission.refusal.kill)
       : budgetExhausted(admission.refusal.budget, admission.refusal.amount, d.now());
   }
-  return { ok: true, model, maxTokens, reservation: admission.reservation };
+  return {
+    ok: true,
+    model,
+    provider: name,
+    failover: order.slice(1),
+    maxTokens,
+    reservation: admission.reservation,
+    pricing,
+  };
+}
+
+/**
+ * Which providers a call goes to, in failover order: the one the face pinned; else the routing
+ * rule's or the model class's list; else a provider of the caller's own wire format (Claude
+ * Code in Bedrock mode reaches Bedrock); else the default.
+ */
+function providerOrder(d: CallDeps, call: ModelCall, routed: string[] | undefined): string[] {
+  if (call.provider) return [call.provider];
+  if (routed?.length) return routed;
+  const own = call.prefer ? d.providers.ofKind(call.prefer) : undefined;
+  return [own ?? d.providers.defaultName];
+}
+
+/** Prompt prefix: a changed frozen part is drift — reported, or refused where policy says so. */
+function checkPrefix(d: CallDeps, call: ModelCall, fp: Fingerprint): void {
+  const { identity } = call;
+  const drift = d.streams.drift(call.streamKey, fp);
+  if (drift) {
+    d.events.prefixDrift(identity, call.streamKey, drift);
+    if (call.driftPolicy === 'refuse') {
+      throw new Refusal(
+        'prefix_drift',
+        `prefix_drift: the frozen prompt prefix changed: ${drift.description}`,
+        {
+          drift,
+        },
+      );
+    }
+  }
 }
 
 /**
@@ -139,6 +207,7 @@ async function admit(
 async function recount(
   d: CallDeps,
   call: ModelCall,
+  provider: Provider,
   model: string,
   facts: BodyFacts,
   worst: (maxTokens: number) => Micros,
@@ -150,7 +219,7 @@ async function recount(
     return admission;
   }
   const amount = worst(maxTokens);
-  const exact = await d.provider.countTokens({ ...call.body, model }, call.headers).catch(() => undefined);
+  const exact = await provider.countTokens({ ...call.body, model }, call.headers).catch(() => undefined);
   if (exact === undefined || exact >= facts.inputTokens) return admission;
   facts.inputTokens = exact;
   const precise = worst(maxTokens);

@@ -5,7 +5,7 @@ import {
   type ProviderResponse,
   readAll,
 } from '../../adapters/provider.ts';
-import type { ModelCall } from './call.ts';
+import type { CallDeps, ModelCall } from './call.ts';
 import type { Admitted } from './decide.ts';
 import type { CallTiming } from './observe.ts';
 import type { Sink } from './sink.ts';
@@ -44,7 +44,7 @@ const nothing = (): Billed => ({
  * answer is held whole.
  */
 export async function forward(
-  provider: Provider,
+  d: Pick<CallDeps, 'providers'>,
   call: ModelCall,
   admitted: Admitted,
   sink: Sink,
@@ -52,6 +52,7 @@ export async function forward(
 ): Promise<Answer | { failure: ProviderError }> {
   const { body } = call;
   const { model, maxTokens } = admitted;
+  const provider = d.providers.get(admitted.provider)!;
   const fitted = maxTokens !== body.max_tokens;
   const payload =
     model === body.model && !fitted && call.raw
@@ -65,6 +66,7 @@ export async function forward(
       headers: call.headers,
       signal: call.signal,
       requestId: call.requestId,
+      ...(call.geo ? { geo: call.geo } : {}),
     });
     timing.responded = performance.now();
   } catch (err) {
@@ -82,6 +84,7 @@ export async function forward(
   // or a control character would make node throw mid-answer).
   if (model !== body.model) headers['x-chokepoint-model'] = headerSafe(`${model}; requested=${body.model}`);
   if (fitted) headers['x-chokepoint-max-tokens'] = `${maxTokens}; requested=${body.max_tokens}`;
+  headers['x-chokepoint-provider'] = headerSafe(admitted.provider);
   return res.streaming
     ? relay(provider, res, headers, call, sink)
     : whole(provider, res, headers, call, sink);

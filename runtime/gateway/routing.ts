@@ -10,6 +10,8 @@ export interface Route {
   /** Set when policy replaced the requested model (sent back as a response header). */
   rewrittenFrom?: string;
   reason?: 'rewrite' | 'downgrade' | 'class';
+  /** The providers (config names) to try, in order, when policy names them (rule, then class). */
+  providers?: string[];
 }
 
 /**
@@ -71,6 +73,7 @@ export class Router {
           );
         }
       }
+      if (rule.providers) route.providers = rule.providers;
       if (rule.downgrade && utilisation) {
         const share = await utilisation();
         const cheaper = this.routing.classes[rule.downgrade.to]?.[0];
@@ -79,11 +82,28 @@ export class Router {
           cheaper &&
           this.canonical(cheaper) !== this.canonical(route.model)
         ) {
-          route = { model: cheaper, rewrittenFrom: requested, reason: 'downgrade' };
+          route = {
+            model: cheaper,
+            rewrittenFrom: requested,
+            reason: 'downgrade',
+            providers: route.providers,
+          };
         }
       }
     }
+    if (!route.providers) {
+      const providers = this.providersOf(byClass ? requested : undefined, route.model);
+      if (providers) route.providers = providers;
+    }
     return route;
+  }
+
+  /** The providers a model class names (`routing.providers`): the class asked for, else the model's first class with a list. */
+  private providersOf(cls: string | undefined, model: string): string[] | undefined {
+    const lists = this.routing.providers ?? {};
+    if (cls && lists[cls]) return lists[cls];
+    for (const c of this.classOf.get(this.canonical(model)) ?? []) if (lists[c]) return lists[c];
+    return undefined;
   }
 
   /** True when policy lets this identity call `model` (every model when no rule matches). */

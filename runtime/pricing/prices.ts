@@ -15,6 +15,11 @@ export interface Rates {
 export interface PriceEntry {
   /** Canonical model id (dated where Anthropic dates it). */
   model: string;
+  /**
+   * The provider kind these rates are for (`bedrock`, `vertex`, `openai`). Absent: Anthropic's
+   * list prices, which also price Claude on a cloud that has no row of its own for the model.
+   */
+  provider?: string;
   aliases: string[];
   /** ISO date from which these rates apply. */
   from: string;

@@ -46,6 +46,10 @@ export interface PriceOptions {
   fast?: boolean;
   /** `inference_geo: "us"`: US-only inference, 1.1× on every token class. */
   usOnly?: boolean;
+  /** A cloud's regional endpoint (a Bedrock geographic or in-Region profile, a Vertex region): 1.1×. */
+  regional?: boolean;
+  /** The provider kind whose rows price the call (see PriceEntry.provider); absent: Anthropic's. */
+  provider?: string;
 }
 
 /** Server tools billed per use (not in tokens), as the usage object's `server_tool_use` counts them. */
@@ -85,13 +89,16 @@ export class PriceTable {
     }
   }
 
-  /** The entry in force at `at` for a model id or alias, or undefined. */
-  lookup(model: string, at: number = Date.now()): PriceEntry | undefined {
-    return this.find(model, at)?.entry;
+  /**
+   * The entry in force at `at` for a model id or alias, or undefined. With a provider kind, that
+   * provider's own row wins, then Anthropic's list price; rows of other providers never apply.
+   */
+  lookup(model: string, at: number = Date.now(), provider?: string): PriceEntry | undefined {
+    return this.find(model, at, provider)?.entry;
   }
 
-  has(model: string, at: number = Date.now()): boolean {
-    return this.find(model, at) !== undefined;
+  has(model: string, at: number = Date.now(), provider?: string): boolean {
+    return this.find(model, at, provider) !== undefined;
   }
 
   /** Every name (ids and aliases) the table prices. */
@@ -118,7 +125,7 @@ export class PriceTable {
 
   /** Exact cost of a real usage in µ$. Throws UnknownPriceError for an unknown model. */
   cost(model: string, usage: Usage, at: number = Date.now(), opts: PriceOptions = {}): Micros {
-    const p = this.require(model, at);
+    const p = this.require(model, at, opts.provider);
     const totalInput = usage.input + usage.cacheWrite5m + usage.cacheWrite1h + usage.cacheRead;
     let rates = p.long && totalInput > p.long.threshold ? p.long.rates : p.rates;
     if (opts.fast) {
@@ -129,6 +136,10 @@ export class PriceTable {
     let den = MILLION;
     if (opts.batch) den *= 2n;
     if (opts.usOnly) {
+      num *= 11n;
+      den *= 10n;
+    }
+    if (opts.regional) {
       num *= 11n;
       den *= 10n;
     }
@@ -167,15 +178,24 @@ export class PriceTable {
     return this.cost(model, usage, at, opts);
   }
 
-  private require(model: string, at: number): Priced {
-    const p = this.find(model, at);
-    if (!p) throw new UnknownPriceError(model);
+  private require(model: string, at: number, provider?: string): Priced {
+    const p = this.find(model, at, provider);
+    if (!p) throw new UnknownPriceError(provider ? `${model} on ${provider}` : model);
     return p;
   }
 
-  private find(model: string, at: number): Priced | undefined {
+  private find(model: string, at: number, provider?: string): Priced | undefined {
     const list = this.byName.get(model);
-    return list?.find((p) => p.from <= at);
+    if (!list) return undefined;
+    if (provider !== undefined) {
+      const own = list.find((p) => p.from <= at && p.entry.provider === provider);
+      if (own) return own;
+    }
+    return (
+      list.find((p) => p.from <= at && p.entry.provider === undefined) ??
+      // Without a provider, a model only one provider prices (an OpenAI model) is still found.
+      (provider === undefined ? list.find((p) => p.from <= at) : undefined)
+    );
   }
 }
 
