@@ -125,7 +125,7 @@ function namedProviders(
       problems.push(`routing.providers.${cls}: no model class "${cls}" in routing.classes`);
     check(names, `routing.providers.${cls}`);
   }
-  c.routing.rules.forEach((r, i) => check(r.providers, `routing.rules.${i}.providers`));
+  for (const [i, r] of c.routing.rules.entries()) check(r.providers, `routing.rules.${i}.providers`);
   return out;
 }
 
