@@ -1,0 +1,164 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { ApiKey, KeyRing } from '../../auth/keys.ts';
+import type { Services } from '../../compose.ts';
+import { invalidRequest, Refusal, unavailable } from '../../gateway/refusal.ts';
+import type { Sink } from '../../gateway/sink.ts';
+import { type Identity, isScopeKey } from '../../identity.ts';
+
+/*
+ * What every gateway face shares, whatever its wire format: the caller's key and identity, the
+ * body read within its limit, the policy for a worst case that does not fit, and the HTTP sink.
+ */
+
+/** `fit` or `refuse` for this caller: the key's setting, else its routing rule's, else the config's. */
+export function maxTokensPolicy(
+  rt: Services,
+  key: ApiKey,
+  identity: Identity,
+): { mode: 'fit' | 'refuse'; floor: number } {
+  const mode = key.maxTokens ?? rt.router.ruleFor(identity)?.maxTokens ?? rt.config.gateway.maxTokens;
+  return { mode, floor: rt.config.gateway.maxTokensFloor };
+}
+
+export function parseJson(raw: Buffer): unknown {
+  try {
+    return JSON.parse(raw.toString('utf8'));
+  } catch {
+    throw invalidRequest('body', 'not valid JSON');
+  }
+}
+
+export async function authenticate(keys: KeyRing, req: IncomingMessage): Promise<ApiKey> {
+  const header = req.headers['x-api-key'];
+  const auth = req.headers.authorization;
+  const token =
+    (Array.isArray(header) ? header[0] : header) ?? (auth?.startsWith('Bearer ') ? auth.slice(7) : undefined);
+  if (!token) {
+    throw new Refusal(
+      'unauthenticated',
+      'unauthenticated: send a Chokepoint key (cp_...) as x-api-key or a Bearer token',
+    );
+  }
+  let key: ApiKey | undefined;
+  try {
+    key = await keys.authenticate(token.trim());
+  } catch (err) {
+    throw unavailable(`the key store could not be read (${(err as Error).message})`);
+  }
+  if (!key) throw new Refusal('unauthenticated', 'unauthenticated: unknown or revoked API key');
+  return key;
+}
+
+export function identify(key: ApiKey, req: IncomingMessage): Identity {
+  const value = (name: string) => {
+    const v = req.headers[name];
+    return Array.isArray(v) ? v[0] : v;
+  };
+  const header = (name: string) => {
+    const s = value(name);
+    if (s !== undefined && !isScopeKey(s)) {
+      throw invalidRequest(name, "use letters, digits, '.', '_', '@' or '-' (at most 128)");
+    }
+    return s;
+  };
+  const workflow = key.workflow ?? header('x-chokepoint-workflow');
+  // Claude Code names its session (a UUID) on every call; ours wins when both are sent.
+  const claudeCode = value('x-claude-code-session-id');
+  const session =
+    header('x-chokepoint-session') ?? (claudeCode && isScopeKey(claudeCode) ? claudeCode : undefined);
+  return {
+    team: key.team,
+    env: key.env,
+    seat: key.seat,
+    ...(workflow ? { workflow } : {}),
+    ...(session ? { session } : {}),
+    keyId: key.id,
+  };
+}
+
+/** The caller's query string (`?beta=true` from the SDK's beta client), forwarded as it came. */
+export function queryOf(url: string | undefined): string {
+  const q = url?.indexOf('?') ?? -1;
+  return q === -1 ? '' : url!.slice(q);
+}
+
+export function readLimited(req: IncomingMessage, limit: number): Promise<Buffer> {
+  const declared = Number(req.headers['content-length'] ?? 0);
+  if (declared > limit) {
+    req.resume();
+    return Promise.reject(tooLarge(limit));
+  }
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (c: Buffer) => {
+      size += c.length;
+      if (size > limit) {
+        req.removeAllListeners('data');
+        req.resume();
+        reject(tooLarge(limit));
+      } else chunks.push(c);
+    });
+    req.on('end', () => resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks)));
+    req.on('error', reject);
+  });
+}
+
+export function tooLarge(limit: number): Refusal {
+  return new Refusal('request_too_large', `request_too_large: the body is over the limit of ${limit} bytes`, {
+    field: 'body',
+    limit_bytes: limit,
+  });
+}
+
+/**
+ * The HTTP side of a Sink. A complete answer (head, one chunk, end: a non-streamed message, an
+ * error, a refusal) goes out as one write with a content-length; a stream is written as it comes.
+ */
+export function responseSink(req: IncomingMessage, res: ServerResponse): Sink {
+  let gone = false;
+  let held: { status: number; headers: Record<string, string>; body?: Buffer } | undefined;
+  res.on('close', () => {
+    if (!res.writableFinished) gone = true;
+  });
+  req.on('aborted', () => {
+    gone = true;
+  });
+  const release = () => {
+    if (!held) return;
+    const { status, headers } = held;
+    held = undefined;
+    if (!res.headersSent) res.writeHead(status, headers);
+  };
+  return {
+    get gone() {
+      return gone || res.destroyed;
+    },
+    head(status, headers) {
+      if (gone || res.headersSent || held) return;
+      if (headers['content-type']?.includes('text/event-stream')) {
+        res.writeHead(status, headers);
+        res.flushHeaders();
+      } else held = { status, headers };
+    },
+    chunk(data) {
+      if (gone || res.destroyed) return;
+      if (held && !held.body) held.body = data;
+      else {
+        const first = held?.body;
+        release();
+        if (first) res.write(first);
+        res.write(data);
+      }
+    },
+    end() {
+      if (res.writableEnded) return;
+      if (held && !res.headersSent && !gone) {
+        const body = held.body ?? Buffer.alloc(0);
+        res.writeHead(held.status, { ...held.headers, 'content-length': String(body.length) });
+        held = undefined;
+        res.end(body);
+      } else res.end();
+    },
+  };
+}
