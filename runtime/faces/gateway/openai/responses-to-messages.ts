@@ -65,9 +65,9 @@ export function responsesToMessages(body: OpenAIBody, opts: TranslateOptions = {
   }
   const messages: MessagesBody['messages'] = [];
   const input = typeof body.input === 'string' ? [{ role: 'user', content: body.input }] : body.input;
-  (input as Array<Record<string, unknown>>).forEach((item, i) =>
-    addItem(item ?? {}, `input.${i}`, system, messages),
-  );
+  (input as Array<Record<string, unknown>>).forEach((item, i) => {
+    addItem(item ?? {}, `input.${i}`, system, messages);
+  });
   const tools = functionTools(body.tools, false);
   const choice = toolChoice(body.tool_choice, body.parallel_tool_calls, tools !== undefined);
   const out: MessagesBody = {
