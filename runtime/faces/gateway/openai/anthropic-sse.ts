@@ -31,12 +31,15 @@ export class SseReader {
     return out;
   }
 
-  /** The stream ended: the last event, if it came without its blank line. */
+  /**
+   * The stream ended: the last event, if it came whole without its blank line. A fragment cut off
+   * mid-event is dropped: the stream broke off, which the translators report themselves.
+   */
   end(): SseEvent[] {
     const rest = this.held.toString('utf8');
     this.held = Buffer.alloc(0);
     const event = rest.trim() ? parse(rest) : undefined;
-    return event ? [event] : [];
+    return event && event !== UNREADABLE ? [event] : [];
   }
 }
 
@@ -50,6 +53,14 @@ function blankLine(b: Buffer, from: number): { at: number; next: number } | unde
   return undefined;
 }
 
+const UNREADABLE: SseEvent = {
+  event: 'error',
+  data: {
+    type: 'error',
+    error: { type: 'api_error', message: 'the provider sent an unreadable stream event' },
+  },
+};
+
 function parse(text: string): SseEvent | undefined {
   let event = 'message';
   const data: string[] = [];
@@ -62,9 +73,6 @@ function parse(text: string): SseEvent | undefined {
   try {
     return { event, data: JSON.parse(data.join('\n')) };
   } catch {
-    return {
-      event: 'error',
-      data: { type: 'error', error: { type: 'api_error', message: 'unreadable stream event' } },
-    };
+    return UNREADABLE;
   }
 }
