@@ -13,6 +13,7 @@ const PNG =
 
 let emu: ReturnType<typeof createEmulator>;
 let closeEmu: () => Promise<void>;
+let emuUrl: string;
 let face: StandIn;
 let client: OpenAI;
 
@@ -20,6 +21,7 @@ beforeAll(async () => {
   emu = createEmulator();
   const listening = await emu.listen();
   closeEmu = listening.close;
+  emuUrl = listening.url;
   face = await startStandIn(listening.url, DEFAULT_API_KEY);
   client = new OpenAI({ baseURL: face.url, apiKey: 'cp_test', maxRetries: 0 });
 });
@@ -261,6 +263,40 @@ describe('responses for a Claude model, through the openai SDK', () => {
     expect(types).toContain('response.output_text.delta');
     expect(types).toContain('response.function_call_arguments.done');
     expect(final.usage!.output_tokens).toBe(emu.billing.list().at(-1)!.usage.output);
+  });
+});
+
+describe('cache breakpoints where the runtime owns the prefix', () => {
+  it('marks the system prompt and tools, so the second call with the same prefix reads it from the cache', async () => {
+    const cached = await startStandIn(emuUrl, DEFAULT_API_KEY, {
+      cachePrefix: true,
+    });
+    try {
+      const c = new OpenAI({ baseURL: cached.url, apiKey: 'cp_test', maxRetries: 0 });
+      const system = `You are a careful assistant. ${'Follow the house rules exactly. '.repeat(1200)}`;
+      const ask = (q: string) =>
+        c.chat.completions.create({
+          model: MODEL,
+          tools: [weatherTool],
+          messages: [
+            { role: 'system', content: system },
+            { role: 'user', content: q },
+          ],
+        });
+      const first = await ask('first question');
+      const second = await ask('second question');
+      expect(cached.sent[0]!.system).toEqual([
+        { type: 'text', text: system, cache_control: { type: 'ephemeral' } },
+      ]);
+      expect((cached.sent[0]!.tools as Array<Record<string, unknown>>)[0]!.cache_control).toEqual({
+        type: 'ephemeral',
+      });
+      expect(first.usage!.prompt_tokens_details!.cached_tokens).toBe(0);
+      expect(second.usage!.prompt_tokens_details!.cached_tokens).toBeGreaterThan(8000);
+      expect(second.usage!.prompt_tokens).toBe(first.usage!.prompt_tokens);
+    } finally {
+      await cached.close();
+    }
   });
 });
 
