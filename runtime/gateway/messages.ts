@@ -82,7 +82,8 @@ export function checkBody(json: unknown, requireMaxTokens = true): MessagesBody 
   return body as MessagesBody;
 }
 
-function describe(v: unknown): string {
+/** A value as an error message names it (`the string "…"`, `an array`, `42`). */
+export function describe(v: unknown): string {
   if (v === null) return 'null';
   if (Array.isArray(v)) return 'an array';
   if (typeof v === 'string') return `the string ${JSON.stringify(v.length > 40 ? `${v.slice(0, 40)}…` : v)}`;
@@ -91,7 +92,7 @@ function describe(v: unknown): string {
 }
 
 /** Iterative (no recursion to overflow); on failure a second walk names the deepest path. */
-function checkDepth(root: object): void {
+export function checkDepth(root: object): void {
   const stack: Array<[unknown, number]> = [[root, 1]];
   while (stack.length) {
     const [v, depth] = stack.pop()!;
