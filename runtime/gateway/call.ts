@@ -16,6 +16,7 @@ import { account, providerFailed } from './account.ts';
 import { decide } from './decide.ts';
 import { type Answer, forward } from './forward.ts';
 import type { MessagesBody } from './messages.ts';
+import type { OpenAIEndpoint, OpenAIFacts } from './openai-body.ts';
 import { type Metered, type MeteredCall, type MeteredWork, metered } from './metered.ts';
 import type { CallObserver, CallTiming } from './observe.ts';
 import { type Drift, fingerprint } from './prefix.ts';
@@ -64,6 +65,12 @@ export interface ModelCall {
   prefer?: string;
   /** Where the caller asked the call to run (a Bedrock profile prefix, a Vertex location). */
   geo?: string;
+  /**
+   * An OpenAI-format call (a GPT model through the OpenAI face): `body` is the OpenAI body, sent
+   * as is to an OpenAI-family provider at `endpoint`; admission reads `facts` instead of a
+   * Messages body's fields.
+   */
+  openai?: { endpoint: OpenAIEndpoint; facts: OpenAIFacts };
 }
 
 export interface CallRecord {

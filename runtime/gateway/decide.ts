@@ -2,6 +2,8 @@ import { performance } from 'node:perf_hooks';
 import type { Provider } from '../../adapters/provider.ts';
 import type { Identity } from '../identity.ts';
 import type { Micros } from '../money.ts';
+import type { PriceEntry } from '../pricing/prices.ts';
+import type { PriceTable } from '../pricing/pricing.ts';
 import { type Admission, EnforcementUnavailableError, type Reservation } from '../store/port.ts';
 import { ledgerEntry } from './account.ts';
 import type { CallDeps, CallRecord, ModelCall } from './call.ts';
@@ -9,6 +11,7 @@ import { callCost, fitMaxTokens, worstCase } from './cost.ts';
 import { type BodyFacts, inspect } from './messages.ts';
 import type { CallTiming } from './observe.ts';
 import type { Fingerprint } from './prefix.ts';
+import { builtinToolFees } from './openai-cost.ts';
 import { priceKind } from './providers.ts';
 import { budgetExhausted, invalidRequest, killed, Refusal, unavailable, unknownModel } from './refusal.ts';
 
@@ -119,16 +122,10 @@ async function admit(
   const at = d.now();
   const price = prices.lookup(model, at, pricing.provider);
   if (!price) throw unknownModel(pricing.provider ? `${model} on ${name}` : model);
-  if (body.max_tokens > price.maxOutputTokens) {
-    throw invalidRequest(
-      'max_tokens',
-      `${body.max_tokens} is above ${model}'s limit of ${price.maxOutputTokens}`,
-    );
-  }
-  const facts = inspect(body);
-  const cost = callCost(prices, body, model, price, facts, at, d.policy.inferenceGeo);
-  Object.assign(cost.options, pricing);
-  const worst = (out: number) => worstCase(prices, model, facts, cost, out, at);
+  const est = call.openai
+    ? openaiEstimate(prices, call.openai, model, price, at, pricing)
+    : messagesEstimate(d, body, model, price, at, pricing);
+  const { worst, facts } = est;
   const reserve = (amount: Micros) =>
     d.store.admit({
       identity,
@@ -139,13 +136,13 @@ async function admit(
       name: model,
       provider: name,
     });
-  let maxTokens = body.max_tokens;
+  let maxTokens = est.maxTokens;
   let admission = await reserve(worst(maxTokens));
-  admission = await recount(d, call, provider, model, facts, worst, maxTokens, admission, reserve);
+  if (facts) admission = await recount(d, call, provider, model, facts, worst, maxTokens, admission, reserve);
   // `fit`: a call whose worst case does not fit asks for fewer output tokens instead of being
   // refused — as many as the fullest budget can still pay for, never below the floor. The store
   // admits the lowered worst case atomically, so the ceiling stays exact.
-  for (let i = 0; i < 3 && call.maxTokens?.mode === 'fit'; i++) {
+  for (let i = 0; i < 3 && call.maxTokens?.mode === 'fit' && !call.openai; i++) {
     if (admission.ok || admission.refusal.code !== 'budget_exhausted') break;
     const b = admission.refusal.budget;
     if (b.state === 'frozen') break;
@@ -167,6 +164,62 @@ async function admit(
     maxTokens,
     reservation: admission.reservation,
     pricing,
+  };
+}
+
+interface Estimate {
+  /** The worst case with at most this many output tokens. */
+  worst: (maxTokens: number) => Micros;
+  maxTokens: number;
+  /** A Messages body's facts (recount and fitting read them); undefined for the OpenAI format. */
+  facts?: BodyFacts;
+}
+
+/** A Messages body: its output cap checked against the model's, its worst case read off its fields. */
+function messagesEstimate(
+  d: CallDeps,
+  body: ModelCall['body'],
+  model: string,
+  price: PriceEntry,
+  at: number,
+  pricing: Admitted['pricing'],
+): Estimate {
+  if (body.max_tokens > price.maxOutputTokens) {
+    throw invalidRequest('max_tokens', `${body.max_tokens} is above ${model}'s limit of ${price.maxOutputTokens}`);
+  }
+  const facts = inspect(body);
+  const cost = callCost(d.prices, body, model, price, facts, at, d.policy.inferenceGeo);
+  Object.assign(cost.options, pricing);
+  return { worst: (out) => worstCase(d.prices, model, facts, cost, out, at), maxTokens: body.max_tokens, facts };
+}
+
+/** Input a call that continues stored state (responses' previous_response_id) may carry: its whole context. */
+const STORED_CONTEXT_TOKENS = 1_050_000;
+
+/**
+ * An OpenAI-format body (a GPT model through the OpenAI face): every input token at full price,
+ * the output cap (the model's maximum when absent) times `n`, plus each billed built-in tool
+ * at the bound the request allows.
+ */
+function openaiEstimate(
+  prices: PriceTable,
+  o: NonNullable<ModelCall['openai']>,
+  model: string,
+  price: PriceEntry,
+  at: number,
+  pricing: Admitted['pricing'],
+): Estimate {
+  const { facts, endpoint } = o;
+  const cap = facts.maxOutput ?? price.maxOutputTokens;
+  if (cap > price.maxOutputTokens) {
+    const field = endpoint === 'responses' ? 'max_output_tokens' : 'max_completion_tokens';
+    throw invalidRequest(field, `${cap} is above ${model}'s limit of ${price.maxOutputTokens}`);
+  }
+  const input = facts.storedContext ? Math.max(facts.inputTokens, STORED_CONTEXT_TOKENS) : facts.inputTokens;
+  const fees = builtinToolFees(facts.builtinTools);
+  return {
+    worst: (out) => prices.worstCase(model, input, out * facts.n, at, 'none', pricing) + fees,
+    maxTokens: cap,
   };
 }
 
