@@ -165,7 +165,10 @@ export class OpenAIStreamUsage implements StreamReader {
       return;
     }
     const type = typeof ev.type === 'string' ? ev.type : undefined;
-    if (type === undefined) return this.chatChunk(ev);
+    if (type === undefined) {
+      this.chatChunk(ev);
+      return;
+    }
     if (type.endsWith('.delta')) {
       this.deltaBytes += typeof ev.delta === 'string' ? ev.delta.length : 0;
     } else if (type === 'response.output_item.done' && isObj(ev.item)) {
