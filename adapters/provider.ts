@@ -28,8 +28,17 @@ export interface Usage {
   tokens: UsageTokens;
   /** Per model when sampling steps ran on other models (advisor, fallback); undefined otherwise. */
   parts?: Array<{ model?: string; tokens: UsageTokens }>;
-  /** Server tools billed per use. */
-  serverTools?: { webSearch?: number; webFetch?: number; codeExecution?: number };
+  /**
+   * Server tools billed per use. `fileSearch` and `codeInterpreter` are OpenAI's (Responses API
+   * `file_search_call`, `code_interpreter_call`); OpenAI's `web_search_call` counts as `webSearch`.
+   */
+  serverTools?: {
+    webSearch?: number;
+    webFetch?: number;
+    codeExecution?: number;
+    fileSearch?: number;
+    codeInterpreter?: number;
+  };
   /** Price modifiers the provider reports it applied. */
   options: { batch?: boolean; usOnly?: boolean; fast?: boolean };
 }

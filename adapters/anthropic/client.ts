@@ -19,6 +19,12 @@ export interface ClientOptions {
   /** Per-request timeout in ms (no bytes for this long aborts the request). */
   timeoutMs: number;
   maxSockets?: number;
+  /**
+   * The provider's own headers on every call (credential, API version), replacing the default
+   * `x-api-key` + `anthropic-version`: how another provider's adapter (OpenAI's bearer key)
+   * reuses this client.
+   */
+  headers?: Record<string, string>;
 }
 
 export interface ClientResponse {
@@ -97,8 +103,7 @@ export class AnthropicClient {
   ): Promise<ClientResponse> {
     const headers: Record<string, string> = {
       'content-type': 'application/json',
-      'anthropic-version': '2023-06-01',
-      'x-api-key': this.opts.apiKey,
+      ...(this.opts.headers ?? { 'anthropic-version': '2023-06-01', 'x-api-key': this.opts.apiKey }),
     };
     for (const name in callerHeaders) {
       const v = callerHeaders[name];

@@ -28,6 +28,8 @@ import {
 } from './http.ts';
 import { newId } from './ids.ts';
 import { countTokensCall, messages, modelOf } from './messages.ts';
+import { openaiCacheOf } from './openai/call.ts';
+import { openaiRoutes } from './openai/routes.ts';
 import { paginate } from './pages.ts';
 import { costReport, usageReport } from './reports.ts';
 import { type ScriptRule, scriptBodySchema } from './script.ts';
@@ -94,6 +96,7 @@ export function createApp(state: EmulatorState): Hono {
   const app = new Hono();
   apiRoutes(app, state);
   adminRoutes(app, state);
+  openaiRoutes(app, state);
   controlRoutes(app, state);
   app.notFound((c) =>
     errorResponse(
@@ -231,6 +234,7 @@ function controlRoutes(app: Hono, state: EmulatorState): void {
     '/_emulator/cache/reset',
     guarded(control, () => {
       state.cache.clear();
+      openaiCacheOf(state).clear();
       return { cleared: true };
     }),
   );

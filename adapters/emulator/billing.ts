@@ -17,7 +17,7 @@ import { appendFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs
 import {
   type CallCost,
   LONG_CONTEXT_THRESHOLD,
-  type ModelInfo,
+  type PricedModel,
   type PriceMods,
   priceCall,
   type TokenClass,
@@ -75,7 +75,8 @@ export interface BillingInput {
   requestId: string;
   clientRequestId?: string;
   at: number;
-  model: ModelInfo;
+  /** A catalogue row: an Anthropic `ModelInfo` or an OpenAI model of `openai/models.ts`. */
+  model: PricedModel;
   apiKey: string;
   usage: TokenUsage;
   stream: boolean;

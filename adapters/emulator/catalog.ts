@@ -89,6 +89,13 @@ export interface ModelInfo {
   readonly retiresAt?: string;
 }
 
+/**
+ * What pricing needs of a model: its id, list prices, dated changes and prompt-length band. Every
+ * catalogue's rows have this shape (the Anthropic models here, the OpenAI ones in `openai/models.ts`),
+ * so one billing record prices them all.
+ */
+export type PricedModel = Pick<ModelInfo, 'id' | 'prices' | 'priceChanges' | 'band'>;
+
 const BY_NAME = new Map<string, ModelInfo>();
 for (const m of MODELS) {
   BY_NAME.set(m.id, m);

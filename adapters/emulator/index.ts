@@ -22,6 +22,7 @@ import { BatchStore, endBatch } from './batches.ts';
 import { BillingRecord } from './billing.ts';
 import { PromptCache } from './cache.ts';
 import type { EmulatorState, Fault } from './http.ts';
+import { openaiCacheOf } from './openai/call.ts';
 import { Script, type ScriptRule } from './script.ts';
 
 export type { BilledBy, BillingEntry, BillingRecord } from './billing.ts';
@@ -143,7 +144,10 @@ export function createEmulator(options: EmulatorOptions = {}): Emulator {
     clearFaults: () => {
       state.faults.length = 0;
     },
-    resetCache: () => state.cache.clear(),
+    resetCache: () => {
+      state.cache.clear();
+      openaiCacheOf(state).clear();
+    },
     endBatch: (id) => endBatch(state.batches.get(id), state),
     listen: ({ port = 0, host = '127.0.0.1' } = {}) =>
       new Promise<Listening>((resolve, reject) => {

@@ -11,7 +11,7 @@
  *   call to a whole µ$; the per-class split floors each class and hands the rounding µ$ to the
  *   largest remainders, so the parts always sum to the whole.
  */
-import type { ModelInfo, PriceTable } from './catalog.ts';
+import type { PricedModel, PriceTable } from './catalog.ts';
 
 /** Tokens by billing class, as the provider bills them. */
 export interface TokenUsage {
@@ -48,7 +48,7 @@ export interface PriceMods {
 }
 
 /** The price table that applies to one call of `model` with usage `u` at time `at`. */
-export function pricesFor(model: ModelInfo, u: TokenUsage, at = Number.POSITIVE_INFINITY): PriceTable {
+export function pricesFor(model: PricedModel, u: TokenUsage, at = Number.POSITIVE_INFINITY): PriceTable {
   if (model.band && totalInput(u) > model.band.above) return model.band.prices;
   let p = model.prices;
   for (const c of model.priceChanges ?? []) if (at >= Date.parse(c.from)) p = c.prices;
@@ -71,7 +71,7 @@ const PICO_PER_MICRO = 1_000_000n;
  * @example priceCall(resolveModel('claude-sonnet-4-6')!, { input: 0, cacheWrite5m: 0,
  *   cacheWrite1h: 0, cacheRead: 1_000_000, output: 0 }).micros // 300_000
  */
-export function priceCall(model: ModelInfo, u: TokenUsage, mods: PriceMods = {}): CallCost {
+export function priceCall(model: PricedModel, u: TokenUsage, mods: PriceMods = {}): CallCost {
   const p = pricesFor(model, u, mods.at);
   let num = 1n;
   let den = 1n;

@@ -7,6 +7,7 @@
  * - `anthropic-usage`: the Admin API usage report (`GET /v1/organizations/usage_report/messages`,
  *   grouped by model): tokens by class, priced here with the runtime's own price table (the
  *   `200k-1M` context window at the long-context rates).
+ * - `openai-costs`: OpenAI's organization costs API (`openai-costs.ts`).
  * - `csv`: `date,model,cost_usd` lines for any other billing source (an AWS CUR export reduced
  *   to that shape).
  *
@@ -17,8 +18,9 @@ import type { Micros } from '../money.ts';
 import type { Rates } from '../pricing/prices.ts';
 import type { PriceTable } from '../pricing/pricing.ts';
 import type { TokenCounts } from '../store/port.ts';
+import { parseOpenAICosts } from './openai-costs.ts';
 
-export const REPORT_FORMATS = ['anthropic-cost', 'anthropic-usage', 'csv'] as const;
+export const REPORT_FORMATS = ['anthropic-cost', 'anthropic-usage', 'csv', 'openai-costs'] as const;
 export type ReportFormat = (typeof REPORT_FORMATS)[number];
 
 /** Rows of a cost report that carry no model (a report not grouped by description, or a non-token cost). */
@@ -91,6 +93,7 @@ export function picoToMicros(pico: bigint): Micros {
 export function detectFormat(text: string): ReportFormat {
   const t = text.trimStart();
   if (!t.startsWith('{') && !t.startsWith('[')) return 'csv';
+  if (/"organization\.costs\.result"/.test(t)) return 'openai-costs';
   if (/"uncached_input_tokens"\s*:/.test(t) || /"output_tokens"\s*:/.test(t)) return 'anthropic-usage';
   return 'anthropic-cost';
 }
@@ -102,6 +105,7 @@ export function parseReport(text: string, day: string, opts: ParseOptions): Prov
   const format = opts.format ?? detectFormat(text);
   if (format === 'csv') return parseCsv(text, day, opts.prices);
   const json = parseJson(text);
+  if (format === 'openai-costs') return parseOpenAICosts(json, day, opts.prices);
   return format === 'anthropic-cost' ? parseCost(json, day, opts.prices) : parseUsage(json, day, opts.prices);
 }
 
