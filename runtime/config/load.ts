@@ -2,7 +2,8 @@ import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import type { ScopeKind } from '../identity.ts';
-import { DEFAULT_PRICES, type PriceEntry } from '../pricing/prices.ts';
+import type { PriceEntry } from '../pricing/prices.ts';
+import { BUILT_IN_PRICES } from '../pricing/pricing.ts';
 import type { BudgetSpec } from '../store/port.ts';
 import { configSchema, type ParsedConfig } from './schema.ts';
 import type { MetricsSettings, ReconcileSettings } from './settings.ts';
@@ -286,7 +287,7 @@ export function resolveConfig(
       at: c.reconcile.at,
       everyMs: c.reconcile.every,
     },
-    prices: [...DEFAULT_PRICES, ...c.prices],
+    prices: [...BUILT_IN_PRICES, ...c.prices],
     logLevel: (env.CHOKEPOINT_LOG_LEVEL as Config['logLevel']) ?? c.log.level,
     adminToken: env.CHOKEPOINT_ADMIN_TOKEN || undefined,
   };

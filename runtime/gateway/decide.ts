@@ -3,7 +3,7 @@ import type { Provider } from '../../adapters/provider.ts';
 import type { Identity } from '../identity.ts';
 import type { Micros } from '../money.ts';
 import type { PriceEntry } from '../pricing/prices.ts';
-import type { PriceTable } from '../pricing/pricing.ts';
+import { type PriceTable, serverToolsCost } from '../pricing/pricing.ts';
 import { type Admission, EnforcementUnavailableError, type Reservation } from '../store/port.ts';
 import { ledgerEntry } from './account.ts';
 import type { CallDeps, CallRecord, ModelCall } from './call.ts';
@@ -11,7 +11,6 @@ import { callCost, fitMaxTokens, worstCase } from './cost.ts';
 import { type BodyFacts, inspect } from './messages.ts';
 import type { CallTiming } from './observe.ts';
 import type { Fingerprint } from './prefix.ts';
-import { builtinToolFees } from './openai-cost.ts';
 import { priceKind } from './providers.ts';
 import { budgetExhausted, invalidRequest, killed, Refusal, unavailable, unknownModel } from './refusal.ts';
 
@@ -185,12 +184,19 @@ function messagesEstimate(
   pricing: Admitted['pricing'],
 ): Estimate {
   if (body.max_tokens > price.maxOutputTokens) {
-    throw invalidRequest('max_tokens', `${body.max_tokens} is above ${model}'s limit of ${price.maxOutputTokens}`);
+    throw invalidRequest(
+      'max_tokens',
+      `${body.max_tokens} is above ${model}'s limit of ${price.maxOutputTokens}`,
+    );
   }
   const facts = inspect(body);
   const cost = callCost(d.prices, body, model, price, facts, at, d.policy.inferenceGeo);
   Object.assign(cost.options, pricing);
-  return { worst: (out) => worstCase(d.prices, model, facts, cost, out, at), maxTokens: body.max_tokens, facts };
+  return {
+    worst: (out) => worstCase(d.prices, model, facts, cost, out, at),
+    maxTokens: body.max_tokens,
+    facts,
+  };
 }
 
 /** Input a call that continues stored state (responses' previous_response_id) may carry: its whole context. */
@@ -216,7 +222,7 @@ function openaiEstimate(
     throw invalidRequest(field, `${cap} is above ${model}'s limit of ${price.maxOutputTokens}`);
   }
   const input = facts.storedContext ? Math.max(facts.inputTokens, STORED_CONTEXT_TOKENS) : facts.inputTokens;
-  const fees = builtinToolFees(facts.builtinTools);
+  const fees = serverToolsCost(facts.builtinTools, 'openai');
   return {
     worst: (out) => prices.worstCase(model, input, out * facts.n, at, 'none', pricing) + fees,
     maxTokens: cap,

@@ -41,7 +41,7 @@ export interface PriceEntry {
 }
 
 /** Server tools billed per use, by the usage field that counts them. */
-export type ServerTool = 'webSearch' | 'webFetch' | 'codeExecution';
+export type ServerTool = 'webSearch' | 'webFetch' | 'codeExecution' | 'fileSearch' | 'codeInterpreter';
 
 /**
  * µ$ per use. Web search: $10 per 1,000 searches. Web fetch: tokens only. Code execution is
@@ -50,7 +50,7 @@ export type ServerTool = 'webSearch' | 'webFetch' | 'codeExecution';
  * charges each reported execution the paid 5-minute minimum (4,167 µ$), never less than the bill;
  * reconciliation corrects it. Sources: docs/research/anthropic-2026-12.md §5.
  */
-export const SERVER_TOOL_PRICES: Record<ServerTool, number> = {
+export const SERVER_TOOL_PRICES: Partial<Record<ServerTool, number>> = {
   webSearch: 10_000,
   webFetch: 0,
   codeExecution: 4_167,

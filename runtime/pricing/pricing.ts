@@ -1,5 +1,6 @@
 import type { Micros } from '../money.ts';
 import type { TokenCounts } from '../store/port.ts';
+import { OPENAI_PRICES, OPENAI_TOOL_PRICES } from './openai-prices.ts';
 import {
   DEFAULT_PRICES,
   type PriceEntry,
@@ -7,6 +8,9 @@ import {
   SERVER_TOOL_PRICES,
   type ServerTool,
 } from './prices.ts';
+
+/** Every price the gateway knows without config: Anthropic's list and OpenAI's. */
+export const BUILT_IN_PRICES: readonly PriceEntry[] = [...DEFAULT_PRICES, ...OPENAI_PRICES];
 
 /** A model with no known price: callers refuse the call (fail closed), never charge zero. */
 export class UnknownPriceError extends Error {
@@ -67,7 +71,7 @@ export type Usage = TokenCounts & { serverTools?: ServerToolUses };
 export class PriceTable {
   private readonly byName = new Map<string, Priced[]>();
 
-  constructor(entries: PriceEntry[] = DEFAULT_PRICES) {
+  constructor(entries: readonly PriceEntry[] = BUILT_IN_PRICES) {
     for (const entry of entries) {
       const priced: Priced = {
         entry,
@@ -146,7 +150,7 @@ export class PriceTable {
     let sum = 0n;
     for (const c of CLASSES) sum += BigInt(usage[c]) * rates[c];
     sum *= num;
-    return Number((sum + den - 1n) / den) + serverToolsCost(usage.serverTools);
+    return Number((sum + den - 1n) / den) + serverToolsCost(usage.serverTools, opts.provider);
   }
 
   /**
@@ -199,12 +203,21 @@ export class PriceTable {
   }
 }
 
-/** µ$ for the server tools a call used: per-use list prices, exact integers. */
-export function serverToolsCost(uses: ServerToolUses | undefined): Micros {
+/**
+ * µ$ for the server tools a call used: per-use list prices of the provider, exact integers. A
+ * tool the provider's table does not price is an UnknownPriceError: never charged zero.
+ */
+export function serverToolsCost(uses: ServerToolUses | undefined, provider?: string): Micros {
   if (!uses) return 0;
+  const table: Partial<Record<ServerTool, number>> =
+    provider === 'openai' ? OPENAI_TOOL_PRICES : SERVER_TOOL_PRICES;
   let total = 0;
   for (const [tool, n] of Object.entries(uses) as Array<[ServerTool, number]>) {
-    if (n > 0) total += n * SERVER_TOOL_PRICES[tool];
+    if (!(n > 0)) continue;
+    const price = table[tool];
+    if (price === undefined)
+      throw new UnknownPriceError(`${tool} (a server tool) on ${provider ?? 'anthropic'}`);
+    total += n * price;
   }
   return total;
 }
