@@ -31,6 +31,7 @@ import { countTokensCall, messages, modelOf } from './messages.ts';
 import { paginate } from './pages.ts';
 import { costReport, usageReport } from './reports.ts';
 import { type ScriptRule, scriptBodySchema } from './script.ts';
+import { vertexRoutes } from './vertex.ts';
 
 const faultSchema = z.strictObject({
   status: z.int().min(400).max(599).optional(),
@@ -95,6 +96,7 @@ export function createApp(state: EmulatorState): Hono {
   apiRoutes(app, state);
   adminRoutes(app, state);
   controlRoutes(app, state);
+  vertexRoutes(app, state);
   app.notFound((c) =>
     errorResponse(
       new ApiError(404, 'not_found_error', `Not found: ${c.req.method} ${c.req.path}`),
