@@ -9,6 +9,8 @@
  *   `200k-1M` context window at the long-context rates).
  * - `csv`: `date,model,cost_usd` lines for any other billing source (an AWS CUR export reduced
  *   to that shape).
+ * - `gcp-billing`: the Google Cloud Billing export as CSV, its Claude (Vertex AI) lines
+ *   (gcp-export.ts).
  *
  * Amounts are summed exactly (BigInt picodollars) and rounded to µ$ once per model. Anything
  * malformed is a `ReportError` naming the field path or the CSV line: nothing half-parsed is used.

@@ -90,6 +90,63 @@ describe('@anthropic-ai/vertex-sdk against the emulator', () => {
     expect(emu.billing.list()[0]?.provider).toBe('vertex');
   });
 
+  it('accepts what Claude Code 2.1.328 sends with CLAUDE_CODE_USE_VERTEX=1 (no /v1, no model, beta header)', async () => {
+    const res = await emu.fetch(
+      new Request(
+        `${url}/vertex/projects/my-project/locations/global/publishers/anthropic/models/claude-opus-5-5:streamRawPredict`,
+        {
+          method: 'POST',
+          headers: {
+            authorization: `Bearer ${token}`,
+            'content-type': 'application/json',
+            'anthropic-beta': 'claude-code-20250219,interleaved-thinking-2025-05-14',
+          },
+          body: JSON.stringify({
+            anthropic_version: 'vertex-2023-10-16',
+            max_tokens: 32000,
+            stream: true,
+            system: [{ type: 'text', text: 'You are Claude Code.', cache_control: { type: 'ephemeral' } }],
+            messages: [
+              { role: 'user', content: [{ type: 'text', text: 'Say hello [[emulator:text=Hello.]]' }] },
+            ],
+          }),
+        },
+      ),
+    );
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toContain('text/event-stream');
+    const text = await res.text();
+    expect(text).toContain('event: message_stop');
+    expect(text).toContain('Hello.');
+    expect(emu.billing.list()[0]).toMatchObject({
+      provider: 'vertex',
+      model: 'claude-opus-5-5',
+      stream: true,
+    });
+  });
+
+  it('refuses a body that carries model or lacks anthropic_version, as Vertex does', async () => {
+    const post = (b: Record<string, unknown>) =>
+      emu.fetch(
+        new Request(
+          `${url}/vertex/v1/projects/p/locations/global/publishers/anthropic/models/claude-opus-5-5:rawPredict`,
+          {
+            method: 'POST',
+            headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+            body: JSON.stringify({ max_tokens: 8, messages: [{ role: 'user', content: 'hi' }], ...b }),
+          },
+        ),
+      );
+    const missing = await post({});
+    expect(missing.status).toBe(400);
+    expect(await missing.json()).toEqual({
+      error: { code: 400, message: 'anthropic_version: Field required', status: 'INVALID_ARGUMENT' },
+    });
+    const extra = await post({ anthropic_version: 'vertex-2023-10-16', model: 'claude-opus-5-5' });
+    expect(extra.status).toBe(400);
+    expect(emu.billing.calls).toBe(0);
+  });
+
   it("refuses a bad token with the SDK's AuthenticationError and Google's envelope, billing nothing", async () => {
     const { AuthenticationError } = await import('@anthropic-ai/sdk');
     const err = await client('global', undefined, 'not-a-token')
