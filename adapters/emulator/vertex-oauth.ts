@@ -137,6 +137,12 @@ function checkAssertion(
   return { iss, scopes };
 }
 
+/** Drops expired tokens once there are many, so a long benchmark does not grow the map forever. */
+function forgetExpired(tokens: Map<string, Issued>, now: number): void {
+  if (tokens.size < 1024) return;
+  for (const [t, i] of tokens) if (i.expiresAt <= now) tokens.delete(t);
+}
+
 /** `POST /vertex/oauth2/token`: a JWT-bearer grant → `{access_token, expires_in, token_type}`. */
 export async function tokenGrant(raw: Request, state: EmulatorState): Promise<Response> {
   try {
@@ -148,6 +154,7 @@ export async function tokenGrant(raw: Request, state: EmulatorState): Promise<Re
     const ownUrl = new URL(raw.url).href;
     const { iss, scopes } = checkAssertion(form.get('assertion') ?? '', state, ownUrl);
     const token = `ya29.emulator-${randomBytes(24).toString('base64url')}`;
+    forgetExpired(vertexAuth(state).tokens, state.now());
     vertexAuth(state).tokens.set(token, { label: iss, scopes, expiresAt: state.now() + TOKEN_TTL_S * 1000 });
     return Response.json({ access_token: token, expires_in: TOKEN_TTL_S, token_type: 'Bearer' });
   } catch (e) {

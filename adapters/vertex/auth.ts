@@ -61,17 +61,42 @@ function tokenUriTransporter(tokenUri: string): InstanceType<typeof gaxios.Gaxio
 }
 
 /**
- * The token source the options ask for: `accessToken` as it is; `keyFile` through a JWT-bearer
- * grant at the file's `token_uri`; else ADC. Nothing is fetched until the first call.
+ * ADC's first source, GOOGLE_APPLICATION_CREDENTIALS, when it names a service-account key: read
+ * here like `keyFile` so its `token_uri` is honoured too. Any other credential type (gcloud user
+ * credentials, external accounts) is left to the library.
  */
-export function tokenSource(opts: { accessToken?: string; keyFile?: string; field: string }): TokenSource {
+function adcServiceAccount(env: Record<string, string | undefined>): string | undefined {
+  const path = env.GOOGLE_APPLICATION_CREDENTIALS;
+  if (!path) return undefined;
+  try {
+    return (JSON.parse(readFileSync(path, 'utf8')) as { type?: unknown }).type === 'service_account'
+      ? path
+      : undefined;
+  } catch {
+    return undefined; // unreadable: the library reports it with its own message
+  }
+}
+
+/**
+ * The token source the options ask for: `accessToken` as it is; `keyFile` through a JWT-bearer
+ * grant at the file's `token_uri`; else ADC (GOOGLE_APPLICATION_CREDENTIALS naming a service-account key
+ * is read like `keyFile`). Nothing is fetched until the first call.
+ */
+export function tokenSource(opts: {
+  accessToken?: string;
+  keyFile?: string;
+  field: string;
+  env?: Record<string, string | undefined>;
+}): TokenSource {
   if (opts.accessToken) {
     const token = opts.accessToken;
     return { token: async () => token };
   }
   let auth: GoogleAuth;
-  if (opts.keyFile) {
-    const key = readServiceAccount(opts.keyFile, `${opts.field}.keyFile`);
+  const keyFile = opts.keyFile ?? adcServiceAccount(opts.env ?? {});
+  if (keyFile) {
+    const field = opts.keyFile ? `${opts.field}.keyFile` : 'GOOGLE_APPLICATION_CREDENTIALS';
+    const key = readServiceAccount(keyFile, field);
     const redirect = key.token_uri && key.token_uri !== GOOGLE_TOKEN_URL;
     auth = new GoogleAuth({
       credentials: key,

@@ -281,6 +281,7 @@ export const vertexProvider: ProviderFactory = async (s) => {
     ...(options.accessToken ? { accessToken: options.accessToken } : {}),
     ...(options.keyFile ? { keyFile: options.keyFile } : {}),
     field: `providers.${s.name ?? 'vertex'}`,
+    env: process.env,
   });
   return new VertexProvider(options, tokens, s.timeoutMs, s.baseUrl);
 };

@@ -233,6 +233,35 @@ describe('VertexProvider with a service-account key file (offline ADC)', () => {
     await p.close();
   });
 
+  it('takes the service-account key GOOGLE_APPLICATION_CREDENTIALS names when no keyFile is given (ADC)', async () => {
+    const { publicKey, privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+    const email = 'adc@my-project.iam.gserviceaccount.com';
+    await fetch(`${url}/_emulator/vertex/service-accounts`, {
+      method: 'POST',
+      headers: { 'x-api-key': DEFAULT_ADMIN_KEY, 'content-type': 'application/json' },
+      body: JSON.stringify({
+        client_email: email,
+        public_key: publicKey.export({ type: 'spki', format: 'pem' }),
+      }),
+    });
+    const before = process.env.GOOGLE_APPLICATION_CREDENTIALS;
+    process.env.GOOGLE_APPLICATION_CREDENTIALS = keyFile(
+      email,
+      privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
+    );
+    try {
+      const p = await open({});
+      const res = await p.send({ body: body({ model: 'claude-opus-5-5' }) });
+      expect(res.status).toBe(200);
+      await readAll(res.body);
+      expect(emu.billing.list().map((e) => e.apiKey)).toEqual([email]);
+      await p.close();
+    } finally {
+      if (before === undefined) delete process.env.GOOGLE_APPLICATION_CREDENTIALS;
+      else process.env.GOOGLE_APPLICATION_CREDENTIALS = before;
+    }
+  });
+
   it('accepts the key file the emulator generates', async () => {
     const reg = await fetch(`${url}/_emulator/vertex/service-accounts`, {
       method: 'POST',
