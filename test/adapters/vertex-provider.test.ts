@@ -279,6 +279,28 @@ describe('VertexProvider with a service-account key file (offline ADC)', () => {
     await p.close();
   });
 
+  it('refuses a JWT signed with another key than the one registered for the account', async () => {
+    const registered = generateKeyPairSync('rsa', { modulusLength: 2048 });
+    const other = generateKeyPairSync('rsa', { modulusLength: 2048 });
+    const email = 'impostor@my-project.iam.gserviceaccount.com';
+    await fetch(`${url}/_emulator/vertex/service-accounts`, {
+      method: 'POST',
+      headers: { 'x-api-key': DEFAULT_ADMIN_KEY, 'content-type': 'application/json' },
+      body: JSON.stringify({
+        client_email: email,
+        public_key: registered.publicKey.export({ type: 'spki', format: 'pem' }),
+      }),
+    });
+    const p = await open({
+      keyFile: keyFile(email, other.privateKey.export({ type: 'pkcs8', format: 'pem' }).toString()),
+    });
+    const err = await p.send({ body: body({ model: 'claude-opus-5-5' }) }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ProviderError);
+    expect((err as Error).message).toMatch(/invalid_grant: Invalid JWT Signature/);
+    expect(emu.billing.calls).toBe(0);
+    await p.close();
+  });
+
   it('fails a call closed when the token endpoint refuses the key (unregistered account)', async () => {
     const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
     const p = await open({
