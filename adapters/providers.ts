@@ -13,6 +13,7 @@ const PROVIDERS = new Map<string, () => Promise<ProviderFactory>>([
   ['anthropic', () => import('./anthropic/provider.ts').then((m) => m.anthropicProvider)],
   ['emulator', () => import('./emulator/provider.ts').then((m) => m.emulatorProvider)],
   ['openai', () => import('./openai/provider.ts').then((m) => m.openaiProvider)],
+  ['vertex', () => import('./vertex/provider.ts').then((m) => m.vertexProvider)],
 ]);
 
 /** Makes a provider kind known (plugins, tests); the built-in ones are listed above. */

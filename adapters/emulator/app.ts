@@ -33,6 +33,7 @@ import { openaiRoutes } from './openai/routes.ts';
 import { paginate } from './pages.ts';
 import { costReport, usageReport } from './reports.ts';
 import { type ScriptRule, scriptBodySchema } from './script.ts';
+import { vertexRoutes } from './vertex.ts';
 
 const faultSchema = z.strictObject({
   status: z.int().min(400).max(599).optional(),
@@ -98,6 +99,7 @@ export function createApp(state: EmulatorState): Hono {
   adminRoutes(app, state);
   openaiRoutes(app, state);
   controlRoutes(app, state);
+  vertexRoutes(app, state);
   app.notFound((c) =>
     errorResponse(
       new ApiError(404, 'not_found_error', `Not found: ${c.req.method} ${c.req.path}`),

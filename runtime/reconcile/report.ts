@@ -10,6 +10,8 @@
  * - `openai-costs`: OpenAI's organization costs API (`openai-costs.ts`).
  * - `csv`: `date,model,cost_usd` lines for any other billing source (an AWS CUR export reduced
  *   to that shape).
+ * - `gcp-billing`: the Google Cloud Billing export as CSV, its Claude (Vertex AI) lines
+ *   (gcp-export.ts).
  *
  * Amounts are summed exactly (BigInt picodollars) and rounded to µ$ once per model. Anything
  * malformed is a `ReportError` naming the field path or the CSV line: nothing half-parsed is used.
@@ -18,9 +20,10 @@ import type { Micros } from '../money.ts';
 import type { Rates } from '../pricing/prices.ts';
 import type { PriceTable } from '../pricing/pricing.ts';
 import type { TokenCounts } from '../store/port.ts';
+import { parseGcpBilling } from './gcp-export.ts';
 import { parseOpenAICosts } from './openai-costs.ts';
 
-export const REPORT_FORMATS = ['anthropic-cost', 'anthropic-usage', 'csv', 'openai-costs'] as const;
+export const REPORT_FORMATS = ['anthropic-cost', 'anthropic-usage', 'csv', 'openai-costs', 'gcp-billing'] as const;
 export type ReportFormat = (typeof REPORT_FORMATS)[number];
 
 /** Rows of a cost report that carry no model (a report not grouped by description, or a non-token cost). */
@@ -57,6 +60,8 @@ export interface ProviderFigures {
 export interface ParseOptions {
   format?: ReportFormat;
   prices: PriceTable;
+  /** `gcp-billing`: currency → units per US dollar, for lines not billed in USD. */
+  rates?: Record<string, string>;
 }
 
 const PICO_PER_MICRO = 1_000_000n;
@@ -92,7 +97,8 @@ export function picoToMicros(pico: bigint): Micros {
 /** Guesses the format from the content: JSON rows with `amount` → cost, with token fields → usage, else CSV. */
 export function detectFormat(text: string): ReportFormat {
   const t = text.trimStart();
-  if (!t.startsWith('{') && !t.startsWith('[')) return 'csv';
+  if (!t.startsWith('{') && !t.startsWith('['))
+    return /^[^\n]*sku[._]description/i.test(t) ? 'gcp-billing' : 'csv';
   if (/"organization\.costs\.result"/.test(t)) return 'openai-costs';
   if (/"uncached_input_tokens"\s*:/.test(t) || /"output_tokens"\s*:/.test(t)) return 'anthropic-usage';
   return 'anthropic-cost';
@@ -104,6 +110,7 @@ export function parseReport(text: string, day: string, opts: ParseOptions): Prov
     throw new ReportError('day', `expected a date like 2026-01-31, got ${JSON.stringify(day)}`);
   const format = opts.format ?? detectFormat(text);
   if (format === 'csv') return parseCsv(text, day, opts.prices);
+  if (format === 'gcp-billing') return parseGcpBilling(text, day, opts);
   const json = parseJson(text);
   if (format === 'openai-costs') return parseOpenAICosts(json, day, opts.prices);
   return format === 'anthropic-cost' ? parseCost(json, day, opts.prices) : parseUsage(json, day, opts.prices);
