@@ -13,7 +13,8 @@ export function listModels(rt: Services, identity: Identity, path: string, url =
   const now = rt.now();
   const models = rt.prices
     .current(now)
-    .filter((e) => !retired(e, now) && rt.router.allows(e.model, identity))
+    // Anthropic's list only: OpenAI's models are the OpenAI face's.
+    .filter((e) => e.provider === undefined && !retired(e, now) && rt.router.allows(e.model, identity))
     .sort((a, b) => released(b) - released(a) || a.model.localeCompare(b.model));
   if (path.startsWith('/v1/models/')) {
     const id = decodeURIComponent(path.slice('/v1/models/'.length));
