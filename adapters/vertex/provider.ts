@@ -20,7 +20,14 @@ import type {
 import { ProviderError, readAll } from '../provider.ts';
 import { type TokenSource, tokenSource } from './auth.ts';
 import { toAnthropicError } from './errors.ts';
-import { COUNT_TOKENS_MODEL, defaultHost, toVertex, vertexPath } from './models.ts';
+import {
+  COUNT_TOKENS_MODEL,
+  carriesRegionalPremium,
+  defaultHost,
+  regional,
+  toVertex,
+  vertexPath,
+} from './models.ts';
 
 /** What Vertex requires in the body in place of the `anthropic-version` header. */
 export const VERTEX_VERSION = 'vertex-2023-10-16';
@@ -87,6 +94,11 @@ export class VertexProvider implements Provider {
     const host = (this.baseUrl ?? defaultHost(location)).replace(/\/+$/, '');
     const path = vertexPath({ project: this.options.project, location, model, method });
     return new URL(`${host}/v1/${path}`);
+  }
+
+  /** A regional location (not `global`) costs 1.1× for the models with the regional premium. */
+  regional(model: string, geo?: string): boolean {
+    return regional(geo ?? this.options.region) && carriesRegionalPremium(model);
   }
 
   async send(req: SendRequest): Promise<ProviderResponse> {
