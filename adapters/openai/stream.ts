@@ -41,25 +41,42 @@ function rewrite(event: string): string {
  * @example res.body.pipe(withoutInjectedUsage()).pipe(clientResponse)
  */
 export function withoutInjectedUsage(): Transform {
-  let pending = '';
-  const decoder = new TextDecoder('utf-8');
+  const strip = new UsageStripper();
   return new Transform({
     transform(chunk: Buffer, _enc, done) {
-      pending += decoder.decode(chunk, { stream: true });
-      let out = '';
-      let end = pending.indexOf('\n\n');
-      while (end !== -1) {
-        out += rewrite(pending.slice(0, end + 2));
-        pending = pending.slice(end + 2);
-        end = pending.indexOf('\n\n');
-      }
-      done(null, out ? Buffer.from(out) : undefined);
+      const out = strip.push(chunk);
+      done(null, out.length ? out : undefined);
     },
     flush(done) {
-      pending += decoder.decode();
-      done(null, pending ? Buffer.from(rewrite(pending)) : undefined);
+      const out = strip.end();
+      done(null, out.length ? out : undefined);
     },
   });
+}
+
+/** The same, called chunk by chunk (a face's sink): `push` each chunk, `end` once. */
+export class UsageStripper {
+  private pending = '';
+  private readonly decoder = new TextDecoder('utf-8');
+
+  push(chunk: Buffer): Buffer {
+    this.pending += this.decoder.decode(chunk, { stream: true });
+    let out = '';
+    let end = this.pending.indexOf('\n\n');
+    while (end !== -1) {
+      out += rewrite(this.pending.slice(0, end + 2));
+      this.pending = this.pending.slice(end + 2);
+      end = this.pending.indexOf('\n\n');
+    }
+    return Buffer.from(out);
+  }
+
+  end(): Buffer {
+    this.pending += this.decoder.decode();
+    const out = this.pending ? rewrite(this.pending) : '';
+    this.pending = '';
+    return Buffer.from(out);
+  }
 }
 
 /**

@@ -164,7 +164,7 @@ export class CallPath {
   }
 
   private async run(call: ModelCall, sink: Sink, timing: CallTiming): Promise<CallRecord> {
-    const fp = fingerprint(call.body);
+    const fp = fingerprint(call.openai ? promptOf(call.body) : call.body);
     let decision = await decide(this.deps, call, fp, timing);
     for (;;) {
       if (!decision.ok) {
@@ -201,6 +201,28 @@ export class CallPath {
       }
     }
   }
+}
+
+/**
+ * An OpenAI-format body seen as a prompt (for drift and cache health): chat's messages, or
+ * responses' `instructions` and `input` (a string is one user turn); embeddings' input as a turn.
+ */
+function promptOf(body: MessagesBody): MessagesBody {
+  const b = body as Record<string, unknown>;
+  const items = Array.isArray(b.messages)
+    ? b.messages
+    : Array.isArray(b.input)
+      ? b.input
+      : [{ role: 'user', content: b.input }];
+  return {
+    model: body.model,
+    max_tokens: 1,
+    messages: (items as unknown[]).map((m) =>
+      m !== null && typeof m === 'object' ? m : { role: 'user', content: m },
+    ) as MessagesBody['messages'],
+    ...(typeof b.instructions === 'string' ? { system: b.instructions } : {}),
+    ...(Array.isArray(b.tools) ? { tools: b.tools } : {}),
+  };
 }
 
 /** A provider failure the next provider may answer instead: no connection, a timeout, 5xx, 529. */

@@ -53,11 +53,14 @@ export async function forward(
   const { body } = call;
   const { model, maxTokens } = admitted;
   const provider = d.providers.get(admitted.provider)!;
-  const fitted = maxTokens !== body.max_tokens;
+  // An OpenAI-format body keeps its own output cap: only a routed model is rewritten.
+  const fitted = !call.openai && maxTokens !== body.max_tokens;
   const payload =
     model === body.model && !fitted && call.raw
       ? call.raw
-      : Buffer.from(JSON.stringify({ ...body, model, max_tokens: maxTokens }));
+      : Buffer.from(
+          JSON.stringify(call.openai ? { ...body, model } : { ...body, model, max_tokens: maxTokens }),
+        );
   let res: ProviderResponse;
   try {
     res = await provider.send({
@@ -67,6 +70,7 @@ export async function forward(
       signal: call.signal,
       requestId: call.requestId,
       ...(call.geo ? { geo: call.geo } : {}),
+      ...(call.openai ? { path: call.openai.endpoint } : {}),
     });
     timing.responded = performance.now();
   } catch (err) {

@@ -1,6 +1,6 @@
 /**
- * OpenAI list prices as data (USD per MTok = µ$ per token), same shape as prices.ts; the lead
- * merges them into the table. Sources and dates: docs/research/openai-2026-12.md §1–§2
+ * OpenAI list prices as data (USD per MTok = µ$ per token), same shape as prices.ts, each row
+ * `provider: 'openai'`; pricing.ts joins them to Anthropic's list. Sources and dates: docs/research/openai-2026-12.md §1–§2
  * (developers.openai.com/api/docs/pricing and the models' pages, as quoted by the trackers cited
  * there; the openai SDK 7.59 for the usage fields).
  *
@@ -32,6 +32,7 @@ const K128 = 128_000;
 /** A GPT-5.4+ row: 128K output, the >272K long-context tier. */
 const gpt = (model: string, from: string, rates: Rates, aliases: string[] = []): PriceEntry => ({
   model,
+  provider: 'openai',
   aliases,
   from,
   rates,
@@ -42,6 +43,7 @@ const gpt = (model: string, from: string, rates: Rates, aliases: string[] = []):
 /** A row without a long-context tier. */
 const flat = (model: string, from: string, rates: Rates, maxOutputTokens: number): PriceEntry => ({
   model,
+  provider: 'openai',
   aliases: [],
   from,
   rates,

@@ -23,7 +23,13 @@ import type { TokenCounts } from '../store/port.ts';
 import { parseGcpBilling } from './gcp-export.ts';
 import { parseOpenAICosts } from './openai-costs.ts';
 
-export const REPORT_FORMATS = ['anthropic-cost', 'anthropic-usage', 'csv', 'openai-costs', 'gcp-billing'] as const;
+export const REPORT_FORMATS = [
+  'anthropic-cost',
+  'anthropic-usage',
+  'csv',
+  'openai-costs',
+  'gcp-billing',
+] as const;
 export type ReportFormat = (typeof REPORT_FORMATS)[number];
 
 /** Rows of a cost report that carry no model (a report not grouped by description, or a non-token cost). */

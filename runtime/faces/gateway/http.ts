@@ -17,7 +17,8 @@ import {
   readLimited,
   responseSink,
 } from './common.ts';
-import { listModels } from './models.ts';
+import { listModels, listOpenAIModels } from './models.ts';
+import { OPENAI_PATHS, openaiCall } from './openai.ts';
 
 /**
  * The Anthropic-compatible face: every `/v1/*` path. `POST /v1/messages` and its count_tokens
@@ -60,9 +61,18 @@ export function gatewayHandler(rt: Services, keys: KeyRing) {
         const raw = await readLimited(req, rt.config.server.maxBodyBytes);
         return await countTokens(rt, identity, parseJson(raw), raw, req, sink, requestId);
       }
+      const openai = method === 'POST' ? OPENAI_PATHS[path] : undefined;
+      if (openai) {
+        const raw = await readLimited(req, rt.config.server.maxBodyBytes);
+        return await openaiCall(rt, key, identity, openai, raw, req, sink, requestId);
+      }
       if (method === 'GET' && (path === '/v1/models' || path.startsWith('/v1/models/'))) {
         req.resume();
-        return respondJson(sink, 200, listModels(rt, identity, path, req.url), requestId);
+        // The Anthropic SDK sends anthropic-version; the OpenAI SDK does not.
+        const list = req.headers['anthropic-version']
+          ? listModels(rt, identity, path, req.url)
+          : listOpenAIModels(rt, identity, path);
+        return respondJson(sink, 200, list, requestId);
       }
       if (path === '/v1/messages/batches' || path.startsWith('/v1/messages/batches/')) {
         return await batches.handle({
@@ -78,7 +88,7 @@ export function gatewayHandler(rt: Services, keys: KeyRing) {
       req.resume();
       throw new Refusal(
         'not_found',
-        `not_found: no route ${method} ${path} on this gateway (it serves /v1/messages, /v1/messages/count_tokens, /v1/models and /v1/messages/batches)`,
+        `not_found: no route ${method} ${path} on this gateway (it serves /v1/messages, /v1/messages/count_tokens, /v1/models, /v1/messages/batches, /v1/chat/completions, /v1/responses and /v1/embeddings)`,
       );
     } catch (err) {
       if (!(err instanceof Refusal)) rt.log.error('gateway failed', { error: err, requestId });

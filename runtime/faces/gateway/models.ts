@@ -62,3 +62,33 @@ function released(e: PriceEntry): number {
 export function retired(e: PriceEntry, now: number): boolean {
   return e.retires !== undefined && Date.parse(`${e.retires}T00:00:00Z`) <= now;
 }
+
+/**
+ * `GET /v1/models` for the OpenAI SDK (`{object:'list', data:[{id, object:'model', created,
+ * owned_by}]}`): every model the key may call, OpenAI's and Anthropic's (a Claude model through
+ * the OpenAI format is translated), and `/v1/models/{id}` for one.
+ */
+export function listOpenAIModels(rt: Services, identity: Identity, path: string): unknown {
+  const now = rt.now();
+  const models = rt.prices
+    .current(now)
+    .filter((e) => !retired(e, now) && rt.router.allows(e.model, identity))
+    .sort((a, b) => released(b) - released(a) || a.model.localeCompare(b.model));
+  const one = (e: PriceEntry) => ({
+    id: e.model,
+    object: 'model' as const,
+    created: Math.floor(released(e) / 1000),
+    owned_by: e.provider === 'openai' ? 'openai' : 'anthropic',
+  });
+  if (path.startsWith('/v1/models/')) {
+    const id = decodeURIComponent(path.slice('/v1/models/'.length));
+    const entry = models.find((e) => e.model === id || e.aliases.includes(id));
+    if (!entry) {
+      throw new Refusal('not_found', `not_found: model ${JSON.stringify(id)} is not available to this key`, {
+        model: id,
+      });
+    }
+    return one(entry);
+  }
+  return { object: 'list', data: models.map(one) };
+}

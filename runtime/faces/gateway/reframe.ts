@@ -19,8 +19,8 @@ export interface Reframing {
   error(answer: Whole): Whole;
   /** A whole successful answer (a JSON message); as it is when left out. */
   json?(answer: Whole): Whole;
-  /** A streamed answer; passed through when left out (the face speaks Anthropic SSE). */
-  stream?(): StreamCodec;
+  /** A streamed answer (its headers); passed through when left out or undefined. */
+  stream?(headers: Record<string, string>): StreamCodec | undefined;
 }
 
 /**
@@ -40,10 +40,10 @@ export function reframed(inner: Sink, how: Reframing): Sink {
     },
     head(status, headers) {
       const streamed = headers['content-type']?.includes('text/event-stream') ?? false;
+      codec = status < 400 && streamed ? how.stream?.(headers) : undefined;
       if (status >= 400) mode = 'whole-error';
-      else if (streamed && how.stream) {
+      else if (codec) {
         mode = 'stream';
-        codec = how.stream();
         const { 'content-type': _t, ...rest } = headers;
         inner.head(status, { ...rest, 'content-type': codec.contentType });
         return;
