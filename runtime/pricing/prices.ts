@@ -1,3 +1,5 @@
+import { OPENAI_PRICES } from './openai-prices.ts';
+
 /**
  * Anthropic list prices as data: USD per million tokens, effective from a date. USD per MTok is
  * numerically µ$ per token, which is how pricing.ts uses these numbers. Config can add models or
@@ -327,3 +329,6 @@ export const DEFAULT_PRICES: PriceEntry[] = [
     retires: '2026-02-19',
   },
 ];
+
+/** Every price the gateway knows without config: Anthropic's list and OpenAI's (openai-prices.ts). */
+export const BUILT_IN_PRICES: readonly PriceEntry[] = [...DEFAULT_PRICES, ...OPENAI_PRICES];

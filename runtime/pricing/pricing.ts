@@ -1,16 +1,13 @@
 import type { Micros } from '../money.ts';
 import type { TokenCounts } from '../store/port.ts';
-import { OPENAI_PRICES, OPENAI_TOOL_PRICES } from './openai-prices.ts';
+import { OPENAI_TOOL_PRICES } from './openai-prices.ts';
 import {
-  DEFAULT_PRICES,
+  BUILT_IN_PRICES,
   type PriceEntry,
   type Rates,
   SERVER_TOOL_PRICES,
   type ServerTool,
 } from './prices.ts';
-
-/** Every price the gateway knows without config: Anthropic's list and OpenAI's. */
-export const BUILT_IN_PRICES: readonly PriceEntry[] = [...DEFAULT_PRICES, ...OPENAI_PRICES];
 
 /** A model with no known price: callers refuse the call (fail closed), never charge zero. */
 export class UnknownPriceError extends Error {
