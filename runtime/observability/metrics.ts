@@ -109,8 +109,8 @@ export class Metrics implements CallObserver {
     const registers = [this.registry];
     this.calls = new Counter({
       name: 'chokepoint_calls_total',
-      help: 'Model calls through the call path, by team, model and outcome (ok, error, refused)',
-      labelNames: ['team', 'model', 'outcome'],
+      help: 'Model calls through the call path, by team, model, provider and outcome (ok, error, refused)',
+      labelNames: ['team', 'model', 'provider', 'outcome'],
       registers,
     });
     this.refusals = new Counter({
@@ -133,8 +133,8 @@ export class Metrics implements CallObserver {
     });
     this.cost = new Counter({
       name: 'chokepoint_cost_micros_total',
-      help: 'Settled cost in micro-dollars (1 USD = 1e6), by team and model',
-      labelNames: ['team', 'model'],
+      help: 'Settled cost in micro-dollars (1 USD = 1e6), by team, model and provider',
+      labelNames: ['team', 'model', 'provider'],
       registers,
     });
     this.admission = new Histogram({
@@ -145,8 +145,8 @@ export class Metrics implements CallObserver {
     });
     this.provider = new Histogram({
       name: 'chokepoint_provider_response_seconds',
-      help: "Until the provider's response head (time to first byte for streams), by model",
-      labelNames: ['model'],
+      help: "Until the provider's response head (time to first byte for streams), by model and provider",
+      labelNames: ['model', 'provider'],
       buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
       registers,
     });
@@ -170,17 +170,17 @@ export class Metrics implements CallObserver {
     }
   }
 
-  private seriesOf(team: string, model: string): Series {
-    const key = `${team}\u0000${model}`;
+  private seriesOf(team: string, model: string, provider: string): Series {
+    const key = `${team}\u0000${model}\u0000${provider}`;
     let s = this.series.get(key);
     if (!s) {
       s = {
-        ok: this.calls.labels(team, model, 'ok'),
-        error: this.calls.labels(team, model, 'error'),
-        refused: this.calls.labels(team, model, 'refused'),
+        ok: this.calls.labels(team, model, provider, 'ok'),
+        error: this.calls.labels(team, model, provider, 'error'),
+        refused: this.calls.labels(team, model, provider, 'refused'),
         tokens: CLASSES.map(([, label]) => this.tokens.labels(team, model, label)),
-        cost: this.cost.labels(team, model),
-        provider: this.provider.labels(model),
+        cost: this.cost.labels(team, model, provider),
+        provider: this.provider.labels(model, provider),
       };
       this.series.set(key, s);
     }
@@ -194,7 +194,8 @@ export class Metrics implements CallObserver {
     // by their canonical id (aliases and dated ids are one series, as on the provider's bill).
     const priced = this.rt.prices.lookup(r.model)?.model;
     const model = priced ? this.models.get(priced) : 'unknown';
-    const s = this.seriesOf(team, model);
+    // Provider names come from the config: a bounded set; a refusal before routing has none.
+    const s = this.seriesOf(team, model, r.provider ?? 'none');
     if (r.outcome === 'refused') {
       s.refused.inc();
       this.refusals.labels(this.codes.get(r.code ?? 'unknown'), team).inc();

@@ -71,6 +71,9 @@ describe.each(['embedded', 'redis'] as Backend[])('/metrics (%s backend)', (back
     expect(
       total(after, 'chokepoint_cost_micros_total', { team: 'recon', model: 'claude-opus-4-6' }),
     ).toBeGreaterThan(0);
+    // By provider too: the default provider served every call of this workload.
+    expect(total(after, 'chokepoint_cost_micros_total', { provider: 'anthropic' })).toBe(ledger);
+    expect(c({ outcome: 'ok', provider: 'anthropic' })).toBe(8);
     for (const cls of ['input', 'output', 'cache_read', 'cache_write_5m', 'cache_write_1h']) {
       expect(total(after, 'chokepoint_tokens_total', { class: cls }), cls).toBeGreaterThan(0);
     }
