@@ -12,6 +12,7 @@ export type { Emulator };
 const PROVIDERS = new Map<string, () => Promise<ProviderFactory>>([
   ['anthropic', () => import('./anthropic/provider.ts').then((m) => m.anthropicProvider)],
   ['emulator', () => import('./emulator/provider.ts').then((m) => m.emulatorProvider)],
+  ['bedrock', () => import('./bedrock/provider.ts').then((m) => m.bedrockProvider)],
 ]);
 
 /** Makes a provider kind known (plugins, tests); the built-in ones are listed above. */

@@ -14,6 +14,7 @@ import {
   listBatches,
   retrieveBatch,
 } from './batches.ts';
+import { bedrockRoutes } from './bedrock.ts';
 import { type Lifecycle, lifecycleOf, MODELS, type ModelInfo } from './catalog.ts';
 import { ApiError } from './errors.ts';
 import {
@@ -95,6 +96,7 @@ export function createApp(state: EmulatorState): Hono {
   apiRoutes(app, state);
   adminRoutes(app, state);
   controlRoutes(app, state);
+  bedrockRoutes(app, state);
   app.notFound((c) =>
     errorResponse(
       new ApiError(404, 'not_found_error', `Not found: ${c.req.method} ${c.req.path}`),

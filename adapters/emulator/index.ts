@@ -49,6 +49,9 @@ export const DEFAULT_API_KEY = 'sk-emulator-local';
  */
 export const DEFAULT_ADMIN_KEY = 'sk-ant-admin-emulator-local';
 
+/** The access key id of the Bedrock face's AWS credentials, unless `aws.accessKeyId` says otherwise. */
+export const DEFAULT_AWS_ACCESS_KEY_ID = 'AKIAEMULATOR000LOCAL';
+
 /** A fresh admin key, random per start. */
 export function randomAdminKey(): string {
   return `sk-ant-admin-emulator-${randomBytes(18).toString('base64url')}`;
@@ -81,6 +84,11 @@ export interface EmulatorOptions {
    * set it to replay traffic recorded before a retirement).
    */
   serveRetiredModels?: boolean;
+  /**
+   * The AWS credentials of the Bedrock face (`/bedrock`, SigV4-verified): default access key id
+   * {@link DEFAULT_AWS_ACCESS_KEY_ID}, secret = the API key. Calls are billed under the key id.
+   */
+  aws?: { accessKeyId?: string; secretAccessKey?: string };
 }
 
 export interface Listening {
@@ -98,6 +106,8 @@ export interface Emulator {
   readonly billing: BillingRecord;
   /** The key of the reports and the control endpoints (`/_emulator/*`). */
   readonly adminKey: string;
+  /** What the Bedrock face accepts: sign with these (service `bedrock`, any region). */
+  readonly awsCredentials: { readonly accessKeyId: string; readonly secretAccessKey: string };
   /** Replaces the scripted rules (first match wins; `[]` clears). */
   script(rules: readonly ScriptRule[]): void;
   /** Makes the next `count` (default 1) `POST /v1/messages` calls fail and/or wait. */
@@ -129,6 +139,10 @@ export function createEmulator(options: EmulatorOptions = {}): Emulator {
     batches: new BatchStore(),
     batchDelayMs: options.batchDelayMs ?? 0,
     serveRetiredModels: options.serveRetiredModels ?? false,
+    aws: {
+      accessKeyId: options.aws?.accessKeyId ?? DEFAULT_AWS_ACCESS_KEY_ID,
+      secretAccessKey: options.aws?.secretAccessKey ?? options.apiKey ?? DEFAULT_API_KEY,
+    },
   };
   const app = createApp(state);
   return {
@@ -136,6 +150,7 @@ export function createEmulator(options: EmulatorOptions = {}): Emulator {
     fetch: (req) => app.fetch(req),
     billing: state.billing,
     adminKey: state.adminKey,
+    awsCredentials: state.aws,
     script: (rules) => state.script.set(rules),
     injectFault: (fault) => {
       state.faults.push({ ...fault, count: fault.count ?? 1 });
