@@ -30,7 +30,7 @@ export class BedrockFault extends Error {
 }
 
 const AUTH =
-  /^AWS4-HMAC-SHA256\s+Credential=([^/\s]+)\/(\d{8})\/([^/]+)\/([^/]+)\/aws4_request,\s*SignedHeaders=([a-z0-9;_.-]+),\s*Signature=([0-9a-f]{64})$/;
+  /^AWS4-HMAC-SHA256\s+Credential=([^/\s]+)\/(\d{8})\/([^/]+)\/([^/]+)\/aws4_request,\s*SignedHeaders=([a-z0-9;:_.-]+),\s*Signature=([0-9a-f]{64})$/;
 
 const MISMATCH =
   'The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details.';
@@ -50,7 +50,7 @@ export async function verifySigV4(raw: Request, body: Uint8Array, creds: AwsCred
   if (!auth)
     throw new BedrockFault(403, 'MissingAuthenticationTokenException', 'Missing Authentication Token');
   const m = AUTH.exec(auth.trim());
-  if (!m) throw new BedrockFault(403, 'InvalidSignatureException', `Authorization header is malformed`);
+  if (!m) throw new BedrockFault(403, 'InvalidSignatureException', 'Authorization header is malformed');
   const [, keyId, , region, service, signedList, signature] = m;
   if (keyId !== creds.accessKeyId) {
     throw new BedrockFault(
@@ -84,7 +84,8 @@ export async function verifySigV4(raw: Request, body: Uint8Array, creds: AwsCred
   const url = new URL(raw.url);
   const headers: Record<string, string> = {};
   for (const name of signed) {
-    const v = raw.headers.get(name);
+    // Over HTTP/2 the AWS SDK signs the `:authority` pseudo-header: the URL's host.
+    const v = name === ':authority' ? url.host : raw.headers.get(name);
     if (v === null) throw new BedrockFault(403, 'InvalidSignatureException', MISMATCH);
     headers[name] = v;
   }

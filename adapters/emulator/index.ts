@@ -14,14 +14,13 @@
  * await close();
  */
 import { randomBytes } from 'node:crypto';
-import type { AddressInfo } from 'node:net';
-import { serve } from '@hono/node-server';
 import type { Hono } from 'hono';
 import { createApp } from './app.ts';
 import { BatchStore, endBatch } from './batches.ts';
 import { BillingRecord } from './billing.ts';
 import { PromptCache } from './cache.ts';
 import type { EmulatorState, Fault } from './http.ts';
+import { listenDual } from './listen.ts';
 import { Script, type ScriptRule } from './script.ts';
 
 export type { BilledBy, BillingEntry, BillingRecord } from './billing.ts';
@@ -160,25 +159,12 @@ export function createEmulator(options: EmulatorOptions = {}): Emulator {
     },
     resetCache: () => state.cache.clear(),
     endBatch: (id) => endBatch(state.batches.get(id), state),
-    listen: ({ port = 0, host = '127.0.0.1' } = {}) =>
-      new Promise<Listening>((resolve, reject) => {
-        const server = serve({ fetch: app.fetch, port, hostname: host });
-        server.once('error', reject);
-        server.once('listening', () => {
-          const { port: actual } = server.address() as AddressInfo;
-          const shown =
-            host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host.includes(':') ? `[${host}]` : host;
-          if ('keepAliveTimeout' in server) server.keepAliveTimeout = 65_000;
-          resolve({
-            url: `http://${shown}:${actual}`,
-            port: actual,
-            close: () =>
-              new Promise<void>((done, fail) => {
-                server.close((err) => (err ? fail(err) : done()));
-                if ('closeAllConnections' in server) server.closeAllConnections();
-              }),
-          });
-        });
-      }),
+    listen: async ({ port = 0, host = '127.0.0.1' } = {}) => {
+      // HTTP/1.1 and h2c on one port: the AWS SDK's Bedrock Runtime client speaks HTTP/2.
+      const served = await listenDual(app.fetch, port, host);
+      const shown =
+        host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host.includes(':') ? `[${host}]` : host;
+      return { url: `http://${shown}:${served.port}`, port: served.port, close: served.close };
+    },
   };
 }
