@@ -7,8 +7,8 @@
  * - `anthropic-usage`: the Admin API usage report (`GET /v1/organizations/usage_report/messages`,
  *   grouped by model): tokens by class, priced here with the runtime's own price table (the
  *   `200k-1M` context window at the long-context rates).
- * - `csv`: `date,model,cost_usd` lines for any other billing source (an AWS CUR export reduced
- *   to that shape).
+ * - `csv`: `date,model,cost_usd` lines for any other billing source.
+ * - `aws-cur`: an AWS Cost and Usage Report 2.0 CSV, Claude on Bedrock lines only (`cur.ts`).
  *
  * Amounts are summed exactly (BigInt picodollars) and rounded to µ$ once per model. Anything
  * malformed is a `ReportError` naming the field path or the CSV line: nothing half-parsed is used.
@@ -17,8 +17,9 @@ import type { Micros } from '../money.ts';
 import type { Rates } from '../pricing/prices.ts';
 import type { PriceTable } from '../pricing/pricing.ts';
 import type { TokenCounts } from '../store/port.ts';
+import { parseCur } from './cur.ts';
 
-export const REPORT_FORMATS = ['anthropic-cost', 'anthropic-usage', 'csv'] as const;
+export const REPORT_FORMATS = ['anthropic-cost', 'anthropic-usage', 'csv', 'aws-cur'] as const;
 export type ReportFormat = (typeof REPORT_FORMATS)[number];
 
 /** Rows of a cost report that carry no model (a report not grouped by description, or a non-token cost). */
@@ -69,7 +70,7 @@ export function dayRange(day: string): { since: number; until: number } | undefi
 }
 
 /** A decimal string (`"12.3456"`, `"-0.5"`) scaled by 10^`scale` into picodollars, or undefined. */
-function decimalToPico(s: string, picoPerUnit: bigint, maxDecimals = 12): bigint | undefined {
+export function decimalToPico(s: string, picoPerUnit: bigint, maxDecimals = 12): bigint | undefined {
   const m = /^(-?)(\d+)(?:\.(\d+))?$/.exec(s.trim());
   if (!m) return undefined;
   const frac = m[3] ?? '';
@@ -90,7 +91,9 @@ export function picoToMicros(pico: bigint): Micros {
 /** Guesses the format from the content: JSON rows with `amount` → cost, with token fields → usage, else CSV. */
 export function detectFormat(text: string): ReportFormat {
   const t = text.trimStart();
-  if (!t.startsWith('{') && !t.startsWith('[')) return 'csv';
+  if (!t.startsWith('{') && !t.startsWith('[')) {
+    return /^\uFEFF?[^\n]*(line_item_|lineItem\/)/.test(t) ? 'aws-cur' : 'csv';
+  }
   if (/"uncached_input_tokens"\s*:/.test(t) || /"output_tokens"\s*:/.test(t)) return 'anthropic-usage';
   return 'anthropic-cost';
 }
@@ -101,6 +104,7 @@ export function parseReport(text: string, day: string, opts: ParseOptions): Prov
     throw new ReportError('day', `expected a date like 2026-01-31, got ${JSON.stringify(day)}`);
   const format = opts.format ?? detectFormat(text);
   if (format === 'csv') return parseCsv(text, day, opts.prices);
+  if (format === 'aws-cur') return parseCur(text, day, opts.prices);
   const json = parseJson(text);
   return format === 'anthropic-cost' ? parseCost(json, day, opts.prices) : parseUsage(json, day, opts.prices);
 }
@@ -238,14 +242,14 @@ function buckets(
   return { wanted, covers: [...covers].sort() };
 }
 
-function missingDay(day: string, covers: string[]): ReportError {
+export function missingDay(day: string, covers: string[]): ReportError {
   return new ReportError(
     'report',
     `holds no data for ${day} (it covers ${covers.length ? `${covers[0]}${covers.length > 1 ? ` .. ${covers.at(-1)}` : ''}` : 'no day at all'})`,
   );
 }
 
-class Sums {
+export class Sums {
   readonly pico = new Map<string, bigint>();
   readonly accounts = new Map<string, bigint>();
   readonly tokens = new Map<string, TokenCounts>();
@@ -395,7 +399,7 @@ function parseUsage(json: unknown, day: string, prices: PriceTable): ProviderFig
 }
 
 /** One CSV line into fields (RFC 4180 quotes: `"a,b"`, `""` for a quote). */
-function csvFields(line: string, n: number): string[] {
+export function csvFields(line: string, n: number): string[] {
   const out: string[] = [];
   let i = 0;
   while (i <= line.length) {
