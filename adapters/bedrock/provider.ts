@@ -262,22 +262,31 @@ function envelope(status: number, type: string, message: string): ProviderRespon
 
 /**
  * The event-stream body as Anthropic SSE, chunk for chunk. A corrupt frame, or a stream that ends
- * inside a frame, is an error on the body: what came before it was passed on (its usage is read),
- * and the break is never mistaken for a whole answer.
+ * inside a frame, ends the SSE with an Anthropic `error` event (`api_error`), as the API itself
+ * ends a stream that fails after its 200: what came before it is passed on and its usage read,
+ * and the break is never mistaken for a whole answer. (An error on the body would make a reader
+ * drop the bytes still buffered before it.)
  */
 function toSse(res: IncomingMessage): Readable {
   const sse = new EventStreamToSse();
+  let failed = false;
+  const broken = (why: string) => {
+    failed = true;
+    const error = { type: 'api_error', message: `the Bedrock event stream ${why}` };
+    return Buffer.from(`event: error\ndata: ${JSON.stringify({ type: 'error', error })}\n\n`);
+  };
   const out = new Transform({
     transform(chunk: Buffer, _enc, done) {
+      if (failed) return done();
       try {
         const text = sse.push(chunk);
         done(null, text ? Buffer.from(text, 'utf8') : undefined);
       } catch (err) {
-        done(err as Error);
+        done(null, broken(`is corrupt: ${(err as Error).message}`));
       }
     },
     flush(done) {
-      done(sse.incomplete ? new Error('the Bedrock event stream broke off inside a message') : null);
+      done(null, !failed && sse.incomplete ? broken('broke off inside a message') : undefined);
     },
   });
   res.on('error', (err) => out.destroy(err));

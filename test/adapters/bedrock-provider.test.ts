@@ -2,6 +2,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { chunkMessage } from '../../adapters/bedrock/eventstream.ts';
 import { type BedrockProvider, listInferenceProfiles } from '../../adapters/bedrock/provider.ts';
 import {
   createEmulator,
@@ -10,6 +11,7 @@ import {
   priceCall,
   resolveModel,
 } from '../../adapters/emulator/index.ts';
+import { listenDual } from '../../adapters/emulator/listen.ts';
 import type { Provider, Usage } from '../../adapters/provider.ts';
 import { readAll } from '../../adapters/provider.ts';
 import { openProvider } from '../../adapters/providers.ts';
@@ -190,6 +192,67 @@ describe('BedrockProvider against the emulator', () => {
     await call(bedrock, Buffer.from(JSON.stringify(body)));
     const u = emu.billing.list()[0]!.usage;
     expect(n).toBe(u.input + u.cacheRead + u.cacheWrite5m + u.cacheWrite1h);
+  });
+});
+
+describe('BedrockProvider on a broken or slow Bedrock', () => {
+  it('a stream cut inside a frame ends with an api_error event, after passing on (and reading) what came before', async () => {
+    const start = {
+      type: 'message_start',
+      message: { id: 'm', usage: { input_tokens: 321, output_tokens: 1 } },
+    };
+    const served = await listenDual(
+      () => {
+        const whole = chunkMessage(JSON.stringify(start));
+        const half = chunkMessage(JSON.stringify({ type: 'ping' })).subarray(0, 9);
+        const body = new ReadableStream<Uint8Array>({
+          start(c) {
+            c.enqueue(whole);
+            c.enqueue(half);
+            c.close();
+          },
+        });
+        return new Response(body, { headers: { 'content-type': 'application/vnd.amazon.eventstream' } });
+      },
+      0,
+      '127.0.0.1',
+    );
+    const p = (await openProvider(
+      settings(
+        { region: 'us-east-1', accessKeyId: 'AKIA1', secretAccessKey: 's' },
+        `http://127.0.0.1:${served.port}`,
+      ),
+    )) as BedrockProvider;
+    const res = await p.send({ body: request('claude-opus-5-5', true) });
+    const reader = p.streamReader();
+    const chunks: Buffer[] = [];
+    for await (const c of res.body) {
+      reader.feed(c as Buffer);
+      chunks.push(c as Buffer);
+    }
+    const text = Buffer.concat(chunks).toString();
+    expect(text.startsWith('event: message_start\n')).toBe(true);
+    expect(text).toContain('"message":"the Bedrock event stream broke off inside a message"');
+    expect(reader.errorType).toBe('api_error');
+    expect(reader.usage().tokens.input).toBe(321);
+    await p.close();
+    await served.close();
+  });
+
+  it('an aborted call rejects as aborted; a silent Bedrock as a timeout', async () => {
+    emu.script([{ reply: { latencyMs: 3_000 } }]);
+    const ac = new AbortController();
+    const pending = bedrock.send({ body: request('claude-opus-5-5', false), signal: ac.signal });
+    ac.abort();
+    await expect(pending).rejects.toMatchObject({ name: 'ProviderError', kind: 'aborted' });
+    const quick = await openProvider({
+      ...settings({ region: 'us-east-1', ...emu.awsCredentials }, `${server.url}/bedrock`),
+      timeoutMs: 100,
+    });
+    await expect(quick.send({ body: request('claude-opus-5-5', false) })).rejects.toMatchObject({
+      kind: 'timeout',
+    });
+    await quick.close();
   });
 });
 
