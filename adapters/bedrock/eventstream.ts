@@ -12,6 +12,7 @@ import { StringDecoder } from 'node:string_decoder';
 import { crc32 } from 'node:zlib';
 import { EventStreamCodec, type MessageHeaders } from '@smithy/eventstream-codec';
 import { fromUtf8, toUtf8 } from '@smithy/util-utf8';
+import { StreamUsage } from '../anthropic/usage.ts';
 import { anthropicTypeOfException, exceptionTypeOfAnthropic } from './errors.ts';
 
 /** One decoded message, its headers reduced to strings (the only kind Bedrock sends). */
@@ -195,5 +196,47 @@ export class SseToEventStream {
     }
     if (type === 'message_stop' && this.onStop) return chunkMessage(JSON.stringify(this.onStop(parsed)));
     return chunkMessage(data);
+  }
+}
+
+/**
+ * What a Bedrock face writes for an Anthropic SSE answer: event-stream frames, the final
+ * `message_stop` carrying Bedrock's `amazon-bedrock-invocationMetrics` (token counts read off the
+ * stream itself, latencies from `started`, epoch ms).
+ */
+export class BedrockStreamWriter {
+  private readonly usage = new StreamUsage();
+  private readonly frames: SseToEventStream;
+  private firstByte?: number;
+
+  constructor(
+    started: number,
+    private readonly clock: () => number = Date.now,
+  ) {
+    this.frames = new SseToEventStream((event) => {
+      const t = this.usage.usage().tokens;
+      const now = this.clock();
+      const metrics = {
+        inputTokenCount: t.input,
+        outputTokenCount: t.output,
+        invocationLatency: now - started,
+        firstByteLatency: (this.firstByte ?? now) - started,
+        cacheReadInputTokenCount: t.cacheRead,
+        cacheWriteInputTokenCount: t.cacheWrite5m + t.cacheWrite1h,
+      };
+      return { ...event, 'amazon-bedrock-invocationMetrics': metrics };
+    });
+  }
+
+  /** Feeds SSE bytes (cut anywhere); returns the frames they complete. */
+  push(chunk: Uint8Array): Uint8Array {
+    this.firstByte ??= this.clock();
+    this.usage.feed(Buffer.from(chunk));
+    return this.frames.push(chunk);
+  }
+
+  /** At the end of the SSE: the frame of an event left without its blank line, if any. */
+  end(): Uint8Array {
+    return this.frames.end();
   }
 }

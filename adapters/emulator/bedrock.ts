@@ -9,9 +9,8 @@
  * re-framed the way Bedrock frames it. Converse is not emulated.
  */
 import type { Hono } from 'hono';
-import { StreamUsage } from '../anthropic/usage.ts';
 import { bedrockErrorOf } from '../bedrock/errors.ts';
-import { SseToEventStream } from '../bedrock/eventstream.ts';
+import { BedrockStreamWriter } from '../bedrock/eventstream.ts';
 import { billedRegional, type ParsedModelId, parseModelId } from '../bedrock/models.ts';
 import { listInferenceProfiles } from '../bedrock/profiles.ts';
 import { BedrockFault, verifySigV4 } from './aws-auth.ts';
@@ -158,20 +157,7 @@ function jsonAnswer(text: string, requestId: string, started: number): Response 
  * billed for what was generated, as on the Messages face).
  */
 function eventStream(sse: ReadableStream<Uint8Array>, started: number): ReadableStream<Uint8Array> {
-  const usage = new StreamUsage();
-  let firstByte: number | undefined;
-  const frames = new SseToEventStream((event) => {
-    const t = usage.usage().tokens;
-    const metrics = {
-      inputTokenCount: t.input,
-      outputTokenCount: t.output,
-      invocationLatency: Date.now() - started,
-      firstByteLatency: (firstByte ?? Date.now()) - started,
-      cacheReadInputTokenCount: t.cacheRead,
-      cacheWriteInputTokenCount: t.cacheWrite5m + t.cacheWrite1h,
-    };
-    return { ...event, 'amazon-bedrock-invocationMetrics': metrics };
-  });
+  const frames = new BedrockStreamWriter(started);
   const reader = sse.getReader();
   return new ReadableStream<Uint8Array>({
     async pull(controller) {
@@ -182,8 +168,6 @@ function eventStream(sse: ReadableStream<Uint8Array>, started: number): Readable
         controller.close();
         return;
       }
-      firstByte ??= Date.now();
-      usage.feed(Buffer.from(value));
       const out = frames.push(value);
       if (out.length) controller.enqueue(out);
     },

@@ -5,7 +5,7 @@ import {
   InvokeModelWithResponseStreamCommand,
   ValidationException,
 } from '@aws-sdk/client-bedrock-runtime';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import {
   createEmulator,
   DEFAULT_AWS_ACCESS_KEY_ID,
@@ -183,6 +183,23 @@ describe('the emulator speaks Bedrock Runtime to @anthropic-ai/bedrock-sdk', () 
     const [entry] = emu.billing.list();
     expect(entry!.usage.output).toBe(final.usage.output_tokens);
     expect(entry!.regional).toBeUndefined();
+  });
+
+  it('a client that abandons a stream is billed for what was generated so far, as on the Messages face', async () => {
+    emu.script([{ reply: { text: 'word '.repeat(400), deltaDelayMs: 5 } }]);
+    const stream = sdk.messages.stream({
+      model: 'us.anthropic.claude-opus-5-5',
+      max_tokens: 4000,
+      messages: [{ role: 'user', content: 'long' }],
+    });
+    await new Promise<void>((resolve) => stream.once('text', () => resolve()));
+    stream.abort();
+    await stream.done().catch(() => undefined);
+    await vi.waitFor(() => expect(emu.billing.calls).toBe(1));
+    const [entry] = emu.billing.list();
+    expect(entry).toMatchObject({ provider: 'bedrock', aborted: true, stream: true });
+    expect(entry!.usage.output).toBeGreaterThan(0);
+    expect(entry!.usage.output).toBeLessThan(400);
   });
 
   it('refuses a wrong secret with a 403 PermissionDeniedError', async () => {
