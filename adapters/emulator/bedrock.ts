@@ -21,6 +21,8 @@ import { countTokensCall, serveMessages } from './messages.ts';
 
 const JSON_TYPE = 'application/json';
 const INVALID_MODEL = 'The provided model identifier is invalid.';
+const END_OF_LIFE =
+  'This model version has reached the end of its life. Please refer to the AWS documentation for more details.';
 
 function faultResponse(e: unknown, requestId: string): Response {
   const f =
@@ -114,7 +116,12 @@ async function invoke(raw: Request, state: EmulatorState, stream: boolean): Prom
       regional: billedRegional(model, geo),
     });
     if (answer.status !== 200) {
-      const e = bedrockErrorOf(answer.status, await answer.text());
+      const text = await answer.text();
+      // The catalogue's retired models: Bedrock answers an end-of-life model this way.
+      if (answer.status === 404 && text.includes('"message":"model: ')) {
+        throw new BedrockFault(404, 'ResourceNotFoundException', END_OF_LIFE);
+      }
+      const e = bedrockErrorOf(answer.status, text);
       return new Response(e.body, {
         status: e.status,
         headers: { ...e.headers, 'x-amzn-requestid': requestId },
