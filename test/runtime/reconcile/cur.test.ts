@@ -1,13 +1,17 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { billedRegional } from '../../../adapters/bedrock/models.ts';
 import { BedrockProvider, bedrockOptions } from '../../../adapters/bedrock/provider.ts';
 import { createEmulator, type Emulator, type Listening } from '../../../adapters/emulator/index.ts';
-import { readAll } from '../../../adapters/provider.ts';
+import { readAll, type Usage } from '../../../adapters/provider.ts';
 import { PriceTable } from '../../../runtime/pricing/pricing.ts';
+import { compare, DEFAULT_TOLERANCE, type LedgerModel } from '../../../runtime/reconcile/compare.ts';
 import { modelOfCurName, parseCur } from '../../../runtime/reconcile/cur.ts';
 import { detectFormat, parseReport, ReportError } from '../../../runtime/reconcile/report.ts';
 
 const prices = new PriceTable();
 const DAY = '2026-12-01';
+const NONE = { input: 0, cacheWrite5m: 0, cacheWrite1h: 0, cacheRead: 0, output: 0 };
+const ledger = new Map<string, LedgerModel>();
 let emu: Emulator;
 let server: Listening;
 
@@ -27,7 +31,22 @@ beforeAll(async () => {
     const body = { model, max_tokens: 200, stream, messages: [{ role: 'user', content: `about ${model}` }] };
     const res = await bedrock.send({ body: Buffer.from(JSON.stringify(body)), geo });
     expect(res.status).toBe(200);
-    await readAll(res.body);
+    let usage: Usage;
+    if (res.streaming) {
+      const reader = bedrock.streamReader();
+      for await (const c of res.body) reader.feed(c as Buffer);
+      usage = reader.usage();
+    } else {
+      usage = bedrock.answer(res.status, await readAll(res.body)).usage!;
+    }
+    // What the gateway's ledger would hold: the usage it read, at the runtime's own prices
+    // (1.1x on regional endpoints for the models AWS charges it on).
+    const regional = billedRegional(model, geo ?? options.profile);
+    const id = prices.lookup(model)!.model;
+    const l = ledger.get(id) ?? { model: id, cost: 0, calls: 0, tokens: { ...NONE } };
+    l.cost += prices.cost(model, usage.tokens, Date.parse(`${DAY}T10:00:00Z`), { usOnly: regional });
+    l.calls++;
+    ledger.set(id, l);
   }
   await bedrock.close();
   // An Anthropic-face call is on Anthropic's bill, not AWS's.
@@ -87,6 +106,14 @@ describe('the AWS Cost and Usage Report (CUR 2.0)', () => {
     expect(emu.billing.total('anthropic')).toBeGreaterThan(0);
     expect(new Map([...f.models].map(([k, v]) => [k, v.cost]))).toEqual(billedByModel());
     expect([...f.accounts.keys()]).toEqual(['aws_account:111122223333']);
+  });
+
+  it("reconciles with the ledger the gateway would write from the adapter's usage, within tolerance", async () => {
+    const f = parseReport(await cur(`day=${DAY}`), DAY, { prices });
+    const r = compare([...ledger.values()], f, DEFAULT_TOLERANCE);
+    expect(r.verdict).toBe('ok');
+    expect(r.rows.map((x) => x.model).sort()).toEqual([...ledger.keys()].sort());
+    expect(r.total.calls).toBe(5);
   });
 
   it('reads the same bill written as AmazonBedrock lines', async () => {
