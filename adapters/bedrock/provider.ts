@@ -149,7 +149,7 @@ export class BedrockProvider implements Provider {
     }
     const { model, stream, ...rest } = parsed as Record<string, unknown>;
     if (typeof model !== 'string' || !model) throw new TypeError('model: Field required');
-    const out: Record<string, unknown> = { anthropic_version: BEDROCK_VERSION, ...rest };
+    const out: Record<string, unknown> = { anthropic_version: versionFor(headers), ...rest };
     const betas = betasOf(headers?.['anthropic-beta']);
     if (betas.length) {
       const own = Array.isArray(rest.anthropic_beta) ? (rest.anthropic_beta as unknown[]) : [];
@@ -241,6 +241,20 @@ export class BedrockProvider implements Provider {
   async close(): Promise<void> {
     this.client.close();
   }
+}
+
+/**
+ * The body's `anthropic_version`: a caller on a newer API version (`anthropic-version:
+ * 2026-10-21`) keeps its semantics, as @anthropic-ai/bedrock-sdk sends it; 2023-06-01 (or none)
+ * is Bedrock's `bedrock-2023-05-31`. Bedrock's ARN-versioned models (Opus 4.6 and earlier) may
+ * refuse 2026-10-21 with a 400, as they would the client's own call (research §1).
+ */
+function versionFor(headers: CallerHeaders | undefined): string {
+  const v = headers?.['anthropic-version'];
+  const version = (Array.isArray(v) ? v[0] : v)?.trim();
+  return version && version !== '2023-06-01' && /^\d{4}-\d{2}-\d{2}$/.test(version)
+    ? version
+    : BEDROCK_VERSION;
 }
 
 function betasOf(v: string | string[] | undefined): string[] {

@@ -126,6 +126,39 @@ describe('BedrockProvider against the emulator', () => {
     expect(emu.billing.list()[0]).toMatchObject({ speed: 'fast', provider: 'bedrock' });
   });
 
+  it("sends Bedrock's anthropic_version, or the caller's newer API version", async () => {
+    const bodies: Array<Record<string, unknown>> = [];
+    const served = await listenDual(
+      async (req) => {
+        bodies.push(JSON.parse(await req.text()));
+        return Response.json({ type: 'message', usage: { input_tokens: 1, output_tokens: 1 } });
+      },
+      0,
+      '127.0.0.1',
+    );
+    const p = await openProvider(
+      settings(
+        { region: 'us-east-1', accessKeyId: 'AKIA1', secretAccessKey: 's' },
+        `http://127.0.0.1:${served.port}`,
+      ),
+    );
+    for (const v of [undefined, '2023-06-01', '2026-10-21']) {
+      const res = await p.send({
+        body: request('claude-opus-5-5', false),
+        headers: v ? { 'anthropic-version': v } : {},
+      });
+      await readAll(res.body);
+    }
+    expect(bodies.map((b) => b.anthropic_version)).toEqual([
+      'bedrock-2023-05-31',
+      'bedrock-2023-05-31',
+      '2026-10-21',
+    ]);
+    expect(bodies.every((b) => !('model' in b) && !('stream' in b))).toBe(true);
+    await p.close();
+    await served.close();
+  });
+
   it('answers an injected 429 as an Anthropic rate_limit_error envelope', async () => {
     const r = await fetch(`${server.url}/_emulator/faults`, {
       method: 'POST',
