@@ -188,7 +188,13 @@ export class SseToEventStream {
     this.event = '';
     this.data = [];
     if (!data) return undefined;
-    const parsed = JSON.parse(data) as Record<string, unknown>;
+    let parsed: Record<string, unknown>;
+    try {
+      parsed = JSON.parse(data) as Record<string, unknown>;
+    } catch {
+      // A client must not be handed a frame its SDK cannot decode: say the stream failed.
+      return exceptionMessage('internalServerException', 'the upstream stream carried an unreadable event');
+    }
     const type = event || (typeof parsed.type === 'string' ? parsed.type : '');
     if (type === 'error') {
       const err = (parsed.error ?? {}) as { type?: string; message?: string };

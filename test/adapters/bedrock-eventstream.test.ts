@@ -109,6 +109,13 @@ describe('Anthropic SSE → Bedrock event-stream', () => {
     expect(JSON.parse(Buffer.from(m!.body).toString())).toEqual({ message: 'Overloaded' });
   });
 
+  it('turns an unreadable SSE event into an internalServerException, not a broken frame', () => {
+    const [m] = new EventStreamDecoder().push(
+      new SseToEventStream().push('event: ping\ndata: {not json\n\n'),
+    );
+    expect(m?.headers[':exception-type']).toBe('internalServerException');
+  });
+
   it('flushes a last event that came without its blank line', () => {
     const enc = new SseToEventStream();
     const head = enc.push('event: message_stop\ndata: {"type":"message_stop"}');
