@@ -6,9 +6,16 @@
  * (`GET /bedrock/inference-profiles[/{id}]`). Every request is SigV4-verified against the
  * emulator's AWS credentials; the call itself is `serveMessages` (billed to provider `bedrock`,
  * at the regional price where the model has one and the profile is not `global`), its answer
- * re-framed the way Bedrock frames it. Converse is not emulated.
+ * re-framed the way Bedrock frames it. Converse (`…/converse`, `…/converse-stream`) is translated
+ * to and from Messages (`../bedrock/converse.ts`).
  */
 import type { Hono } from 'hono';
+import {
+  anthropicToConverse,
+  ConverseError,
+  ConverseStreamWriter,
+  converseToAnthropic,
+} from '../bedrock/converse.ts';
 import { bedrockErrorOf } from '../bedrock/errors.ts';
 import { BedrockStreamWriter } from '../bedrock/eventstream.ts';
 import { billedRegional, type ParsedModelId, parseModelId } from '../bedrock/models.ts';
@@ -101,15 +108,25 @@ function canonical(
   return { body: { ...rest, model, ...(stream ? { stream: true } : {}) }, req };
 }
 
-async function invoke(raw: Request, state: EmulatorState, stream: boolean): Promise<Response> {
+/** The API a call came in through: InvokeModel's or Converse's body and answers. */
+type Api = 'invoke' | 'converse';
+
+/**
+ * InvokeModel[WithResponseStream] and Converse[Stream]: verify, read the model from the path,
+ * turn the body into a Messages request, serve it (billed to `bedrock`), and frame the answer.
+ */
+async function call(raw: Request, state: EmulatorState, api: Api, stream: boolean): Promise<Response> {
   const requestId = crypto.randomUUID();
   const started = Date.now();
   try {
     const bytes = new Uint8Array(await raw.arrayBuffer());
     await verifySigV4(raw, bytes, state.aws);
     const { model, geo } = modelOfPath(raw);
-    const call = canonical(raw, invokeBody(bytes), model, stream);
-    const answer = await serveMessages(call.body, call.req, state, {
+    const req =
+      api === 'invoke'
+        ? canonical(raw, invokeBody(bytes), model, stream)
+        : converseCall(raw, bytes, model, stream);
+    const answer = await serveMessages(req.body, req.req, state, {
       requestId,
       apiKey: state.aws.accessKeyId,
       provider: 'bedrock',
@@ -127,17 +144,49 @@ async function invoke(raw: Request, state: EmulatorState, stream: boolean): Prom
         headers: { ...e.headers, 'x-amzn-requestid': requestId },
       });
     }
-    if (!stream) return jsonAnswer(await answer.text(), requestId, started);
-    return new Response(eventStream(answer.body!, started), {
+    if (!stream && api === 'invoke') return jsonAnswer(await answer.text(), requestId, started);
+    if (!stream) {
+      const converse = anthropicToConverse(JSON.parse(await answer.text()), Date.now() - started);
+      return Response.json(converse, { headers: { 'x-amzn-requestid': requestId } });
+    }
+    const writer = api === 'invoke' ? new BedrockStreamWriter(started) : new ConverseStreamWriter(started);
+    return new Response(eventStream(answer.body!, writer), {
       status: 200,
       headers: {
         'content-type': 'application/vnd.amazon.eventstream',
-        'x-amzn-bedrock-content-type': JSON_TYPE,
+        ...(api === 'invoke' ? { 'x-amzn-bedrock-content-type': JSON_TYPE } : {}),
         'x-amzn-requestid': requestId,
       },
     });
   } catch (e) {
     return faultResponse(e, requestId);
+  }
+}
+
+/** A Converse body as the Messages request `serveMessages` takes. */
+function converseCall(
+  raw: Request,
+  bytes: Uint8Array,
+  model: string,
+  stream: boolean,
+): { body: Record<string, unknown>; req: Request } {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(Buffer.from(bytes).toString('utf8'));
+  } catch {
+    throw new BedrockFault(
+      400,
+      'ValidationException',
+      'Malformed input request, please reformat your input and try again.',
+    );
+  }
+  try {
+    const { body, betas } = converseToAnthropic(parsed, model, stream);
+    const { model: _m, stream: _s, ...rest } = body;
+    return canonical(raw, { ...rest, ...(betas.length ? { anthropic_beta: betas } : {}) }, model, stream);
+  } catch (e) {
+    if (e instanceof ConverseError) throw new BedrockFault(400, 'ValidationException', e.message);
+    throw e;
   }
 }
 
@@ -163,15 +212,17 @@ function jsonAnswer(text: string, requestId: string, started: number): Response 
  * `amazon-bedrock-invocationMetrics`. A client that goes away cancels the SSE body (and so is
  * billed for what was generated, as on the Messages face).
  */
-function eventStream(sse: ReadableStream<Uint8Array>, started: number): ReadableStream<Uint8Array> {
-  const frames = new BedrockStreamWriter(started);
+function eventStream(
+  sse: ReadableStream<Uint8Array>,
+  frames: { push(chunk: Uint8Array): Uint8Array; end?(): Uint8Array },
+): ReadableStream<Uint8Array> {
   const reader = sse.getReader();
   return new ReadableStream<Uint8Array>({
     async pull(controller) {
       const { done, value } = await reader.read();
       if (done) {
-        const rest = frames.end();
-        if (rest.length) controller.enqueue(rest);
+        const rest = frames.end?.();
+        if (rest?.length) controller.enqueue(rest);
         controller.close();
         return;
       }
@@ -250,8 +301,10 @@ async function profiles(raw: Request, state: EmulatorState, one: boolean): Promi
 
 /** Registers the Bedrock face's routes on the emulator's app. */
 export function bedrockRoutes(app: Hono, state: EmulatorState): void {
-  app.post('/bedrock/model/:id/invoke', (c) => invoke(c.req.raw, state, false));
-  app.post('/bedrock/model/:id/invoke-with-response-stream', (c) => invoke(c.req.raw, state, true));
+  app.post('/bedrock/model/:id/invoke', (c) => call(c.req.raw, state, 'invoke', false));
+  app.post('/bedrock/model/:id/invoke-with-response-stream', (c) => call(c.req.raw, state, 'invoke', true));
+  app.post('/bedrock/model/:id/converse', (c) => call(c.req.raw, state, 'converse', false));
+  app.post('/bedrock/model/:id/converse-stream', (c) => call(c.req.raw, state, 'converse', true));
   app.post('/bedrock/model/:id/count-tokens', (c) => countTokens(c.req.raw, state));
   app.get('/bedrock/inference-profiles', (c) => profiles(c.req.raw, state, false));
   app.get('/bedrock/inference-profiles/:id', (c) => profiles(c.req.raw, state, true));

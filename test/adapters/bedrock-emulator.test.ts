@@ -1,6 +1,8 @@
 import AnthropicBedrock from '@anthropic-ai/bedrock-sdk';
 import {
   BedrockRuntimeClient,
+  ConverseCommand,
+  ConverseStreamCommand,
   InvokeModelCommand,
   InvokeModelWithResponseStreamCommand,
   ValidationException,
@@ -235,5 +237,80 @@ describe('the emulator speaks Bedrock Runtime to @anthropic-ai/bedrock-sdk', () 
       );
     expect(err?.status).toBe(503);
     expect(emu.billing.calls).toBe(0);
+  });
+});
+
+describe('Converse and ConverseStream (@aws-sdk/client-bedrock-runtime)', () => {
+  it('Converse answers in Converse shape; its usage equals the bill', async () => {
+    const out = await aws.send(
+      new ConverseCommand({
+        modelId: 'us.anthropic.claude-sonnet-5-5',
+        system: [{ text: 'Be brief.' }],
+        messages: [{ role: 'user', content: [{ text: 'Hello there' }] }],
+        inferenceConfig: { maxTokens: 100 },
+      }),
+    );
+    expect(out.stopReason).toBe('end_turn');
+    expect(out.output?.message?.content?.[0]?.text?.length).toBeGreaterThan(0);
+    const [entry] = emu.billing.list();
+    expect(entry).toMatchObject({ provider: 'bedrock', regional: true, model: 'claude-sonnet-5-5' });
+    expect(out.usage?.inputTokens).toBe(entry!.usage.input);
+    expect(out.usage?.outputTokens).toBe(entry!.usage.output);
+  });
+
+  it('ConverseStream streams a tool call; the metadata event carries the billed usage', async () => {
+    emu.script([{ reply: { toolUse: [{ name: 'get_weather', input: { city: 'Paris' } }] } }]);
+    const out = await aws.send(
+      new ConverseStreamCommand({
+        modelId: 'global.anthropic.claude-opus-5-5',
+        messages: [{ role: 'user', content: [{ text: 'Weather in Paris?' }] }],
+        toolConfig: {
+          tools: [
+            {
+              toolSpec: {
+                name: 'get_weather',
+                description: 'Weather for a city',
+                inputSchema: { json: { type: 'object', properties: { city: { type: 'string' } } } },
+              },
+            },
+          ],
+        },
+        inferenceConfig: { maxTokens: 200 },
+      }),
+    );
+    let name: string | undefined;
+    let input = '';
+    let stop: string | undefined;
+    let usage: { inputTokens?: number; outputTokens?: number } | undefined;
+    for await (const e of out.stream!) {
+      if (e.contentBlockStart?.start?.toolUse) name = e.contentBlockStart.start.toolUse.name;
+      if (e.contentBlockDelta?.delta?.toolUse) input += e.contentBlockDelta.delta.toolUse.input ?? '';
+      if (e.messageStop) stop = e.messageStop.stopReason;
+      if (e.metadata) usage = e.metadata.usage;
+    }
+    expect(name).toBe('get_weather');
+    expect(JSON.parse(input)).toEqual({ city: 'Paris' });
+    expect(stop).toBe('tool_use');
+    const [entry] = emu.billing.list();
+    expect(usage).toMatchObject({ inputTokens: entry!.usage.input, outputTokens: entry!.usage.output });
+    expect(entry!.regional).toBeUndefined();
+  });
+
+  it('refuses a Converse body it cannot read with a ValidationException', async () => {
+    const err = await aws
+      .send(
+        new ConverseCommand({
+          modelId: 'us.anthropic.claude-opus-5-5',
+          messages: [
+            { role: 'user', content: [{ video: { format: 'mp4', source: { bytes: new Uint8Array(1) } } }] },
+          ],
+        }),
+      )
+      .then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+    expect(err).toBeInstanceOf(ValidationException);
+    expect((err as Error).message).toContain('unsupported content block');
   });
 });
