@@ -14,6 +14,7 @@ const PROVIDERS = new Map<string, () => Promise<ProviderFactory>>([
   ['emulator', () => import('./emulator/provider.ts').then((m) => m.emulatorProvider)],
   ['openai', () => import('./openai/provider.ts').then((m) => m.openaiProvider)],
   ['vertex', () => import('./vertex/provider.ts').then((m) => m.vertexProvider)],
+  ['bedrock', () => import('./bedrock/provider.ts').then((m) => m.bedrockProvider)],
 ]);
 
 /** Makes a provider kind known (plugins, tests); the built-in ones are listed above. */

@@ -14,7 +14,9 @@ import {
   listBatches,
   retrieveBatch,
 } from './batches.ts';
+import { bedrockRoutes } from './bedrock.ts';
 import { type Lifecycle, lifecycleOf, MODELS, type ModelInfo } from './catalog.ts';
+import { curCsv } from './cur.ts';
 import { ApiError } from './errors.ts';
 import {
   authenticate,
@@ -100,6 +102,7 @@ export function createApp(state: EmulatorState): Hono {
   openaiRoutes(app, state);
   controlRoutes(app, state);
   vertexRoutes(app, state);
+  bedrockRoutes(app, state);
   app.notFound((c) =>
     errorResponse(
       new ApiError(404, 'not_found_error', `Not found: ${c.req.method} ${c.req.path}`),
@@ -232,6 +235,24 @@ function controlRoutes(app: Hono, state: EmulatorState): void {
     '/_emulator/batches/:id/end',
     guarded(control, (raw) => forceEnd(idFrom(raw, 1), state)),
   );
+  // The Bedrock calls as AWS bills them: a CUR 2.0 CSV for one UTC day (`entity=bedrock` for
+  // AmazonBedrock lines instead of AWS Marketplace ones).
+  app.get('/_emulator/exports/aws-cur', (c) => {
+    const requestId = newId('req_011C');
+    try {
+      authenticateControl(c.req.raw.headers, state);
+      const day = c.req.query('day') ?? '';
+      if (!/^\d{4}-\d{2}-\d{2}$/.test(day) || Number.isNaN(Date.parse(day))) {
+        throw new ApiError(400, 'invalid_request_error', 'day: expected a date like 2026-12-02');
+      }
+      const entity = c.req.query('entity') === 'bedrock' ? 'bedrock' : 'marketplace';
+      return new Response(curCsv(state.billing.list(), day, entity), {
+        headers: { 'content-type': 'text/csv; charset=utf-8', 'request-id': requestId },
+      });
+    } catch (e) {
+      return errorResponse(e, requestId);
+    }
+  });
   app.post(
     '/_emulator/cache/reset',
     guarded(control, () => {

@@ -43,6 +43,8 @@ export interface EmulatorState {
   readonly batchDelayMs: number;
   /** Serve retired models instead of answering 404 (default false: the API's behaviour). */
   readonly serveRetiredModels: boolean;
+  /** The AWS credentials the Bedrock face verifies SigV4 signatures with. */
+  readonly aws: { readonly accessKeyId: string; readonly secretAccessKey: string };
 }
 
 export const JSON_TYPE = 'application/json';

@@ -14,14 +14,13 @@
  * await close();
  */
 import { randomBytes } from 'node:crypto';
-import type { AddressInfo } from 'node:net';
-import { serve } from '@hono/node-server';
 import type { Hono } from 'hono';
 import { createApp } from './app.ts';
 import { BatchStore, endBatch } from './batches.ts';
 import { BillingRecord } from './billing.ts';
 import { PromptCache } from './cache.ts';
 import type { EmulatorState, Fault } from './http.ts';
+import { listenDual } from './listen.ts';
 import { openaiCacheOf } from './openai/call.ts';
 import { Script, type ScriptRule } from './script.ts';
 
@@ -49,6 +48,9 @@ export const DEFAULT_API_KEY = 'sk-emulator-local';
  * process can read its billing, script its replies or inject faults with a well-known key.
  */
 export const DEFAULT_ADMIN_KEY = 'sk-ant-admin-emulator-local';
+
+/** The access key id of the Bedrock face's AWS credentials, unless `aws.accessKeyId` says otherwise. */
+export const DEFAULT_AWS_ACCESS_KEY_ID = 'AKIAEMULATOR000LOCAL';
 
 /** A fresh admin key, random per start. */
 export function randomAdminKey(): string {
@@ -82,6 +84,11 @@ export interface EmulatorOptions {
    * set it to replay traffic recorded before a retirement).
    */
   serveRetiredModels?: boolean;
+  /**
+   * The AWS credentials of the Bedrock face (`/bedrock`, SigV4-verified): default access key id
+   * {@link DEFAULT_AWS_ACCESS_KEY_ID}, secret = the API key. Calls are billed under the key id.
+   */
+  aws?: { accessKeyId?: string; secretAccessKey?: string };
 }
 
 export interface Listening {
@@ -99,6 +106,8 @@ export interface Emulator {
   readonly billing: BillingRecord;
   /** The key of the reports and the control endpoints (`/_emulator/*`). */
   readonly adminKey: string;
+  /** What the Bedrock face accepts: sign with these (service `bedrock`, any region). */
+  readonly awsCredentials: { readonly accessKeyId: string; readonly secretAccessKey: string };
   /** Replaces the scripted rules (first match wins; `[]` clears). */
   script(rules: readonly ScriptRule[]): void;
   /** Makes the next `count` (default 1) `POST /v1/messages` calls fail and/or wait. */
@@ -130,6 +139,10 @@ export function createEmulator(options: EmulatorOptions = {}): Emulator {
     batches: new BatchStore(),
     batchDelayMs: options.batchDelayMs ?? 0,
     serveRetiredModels: options.serveRetiredModels ?? false,
+    aws: {
+      accessKeyId: options.aws?.accessKeyId ?? DEFAULT_AWS_ACCESS_KEY_ID,
+      secretAccessKey: options.aws?.secretAccessKey ?? options.apiKey ?? DEFAULT_API_KEY,
+    },
   };
   const app = createApp(state);
   return {
@@ -137,6 +150,7 @@ export function createEmulator(options: EmulatorOptions = {}): Emulator {
     fetch: (req) => app.fetch(req),
     billing: state.billing,
     adminKey: state.adminKey,
+    awsCredentials: state.aws,
     script: (rules) => state.script.set(rules),
     injectFault: (fault) => {
       state.faults.push({ ...fault, count: fault.count ?? 1 });
@@ -149,25 +163,12 @@ export function createEmulator(options: EmulatorOptions = {}): Emulator {
       openaiCacheOf(state).clear();
     },
     endBatch: (id) => endBatch(state.batches.get(id), state),
-    listen: ({ port = 0, host = '127.0.0.1' } = {}) =>
-      new Promise<Listening>((resolve, reject) => {
-        const server = serve({ fetch: app.fetch, port, hostname: host });
-        server.once('error', reject);
-        server.once('listening', () => {
-          const { port: actual } = server.address() as AddressInfo;
-          const shown =
-            host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host.includes(':') ? `[${host}]` : host;
-          if ('keepAliveTimeout' in server) server.keepAliveTimeout = 65_000;
-          resolve({
-            url: `http://${shown}:${actual}`,
-            port: actual,
-            close: () =>
-              new Promise<void>((done, fail) => {
-                server.close((err) => (err ? fail(err) : done()));
-                if ('closeAllConnections' in server) server.closeAllConnections();
-              }),
-          });
-        });
-      }),
+    listen: async ({ port = 0, host = '127.0.0.1' } = {}) => {
+      // HTTP/1.1 and h2c on one port: the AWS SDK's Bedrock Runtime client speaks HTTP/2.
+      const served = await listenDual(app.fetch, port, host);
+      const shown =
+        host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host.includes(':') ? `[${host}]` : host;
+      return { url: `http://${shown}:${served.port}`, port: served.port, close: served.close };
+    },
   };
 }

@@ -6,6 +6,7 @@ import {
   createEmulator,
   DEFAULT_ADMIN_KEY,
   DEFAULT_API_KEY,
+  DEFAULT_AWS_ACCESS_KEY_ID,
   type Emulator,
   randomAdminKey,
 } from './index.ts';
@@ -39,6 +40,19 @@ export class EmulatorProvider extends AnthropicProvider {
    */
   get reportsKey(): string {
     return this.instance?.adminKey ?? DEFAULT_ADMIN_KEY;
+  }
+
+  /**
+   * The AWS credentials of its Bedrock face (`${url}/bedrock`): the in-process one's, else the
+   * defaults of a standalone emulator (access key id `AKIAEMULATOR000LOCAL`, secret = API key).
+   */
+  get awsCredentials(): { accessKeyId: string; secretAccessKey: string } {
+    return (
+      this.instance?.awsCredentials ?? {
+        accessKeyId: DEFAULT_AWS_ACCESS_KEY_ID,
+        secretAccessKey: this.apiKey,
+      }
+    );
   }
 
   override async close(): Promise<void> {

@@ -8,8 +8,8 @@
  *   grouped by model): tokens by class, priced here with the runtime's own price table (the
  *   `200k-1M` context window at the long-context rates).
  * - `openai-costs`: OpenAI's organization costs API (`openai-costs.ts`).
- * - `csv`: `date,model,cost_usd` lines for any other billing source (an AWS CUR export reduced
- *   to that shape).
+ * - `csv`: `date,model,cost_usd` lines for any other billing source.
+ * - `aws-cur`: an AWS Cost and Usage Report 2.0 CSV, Claude on Bedrock lines only (`cur.ts`).
  * - `gcp-billing`: the Google Cloud Billing export as CSV, its Claude (Vertex AI) lines
  *   (gcp-export.ts).
  *
@@ -20,6 +20,7 @@ import type { Micros } from '../money.ts';
 import type { Rates } from '../pricing/prices.ts';
 import type { PriceTable } from '../pricing/pricing.ts';
 import type { TokenCounts } from '../store/port.ts';
+import { parseCur } from './cur.ts';
 import { parseGcpBilling } from './gcp-export.ts';
 import { parseOpenAICosts } from './openai-costs.ts';
 
@@ -29,6 +30,7 @@ export const REPORT_FORMATS = [
   'csv',
   'openai-costs',
   'gcp-billing',
+  'aws-cur',
 ] as const;
 export type ReportFormat = (typeof REPORT_FORMATS)[number];
 
@@ -82,7 +84,7 @@ export function dayRange(day: string): { since: number; until: number } | undefi
 }
 
 /** A decimal string (`"12.3456"`, `"-0.5"`) scaled by 10^`scale` into picodollars, or undefined. */
-function decimalToPico(s: string, picoPerUnit: bigint, maxDecimals = 12): bigint | undefined {
+export function decimalToPico(s: string, picoPerUnit: bigint, maxDecimals = 12): bigint | undefined {
   const m = /^(-?)(\d+)(?:\.(\d+))?$/.exec(s.trim());
   if (!m) return undefined;
   const frac = m[3] ?? '';
@@ -103,8 +105,10 @@ export function picoToMicros(pico: bigint): Micros {
 /** Guesses the format from the content: JSON rows with `amount` → cost, with token fields → usage, else CSV. */
 export function detectFormat(text: string): ReportFormat {
   const t = text.trimStart();
-  if (!t.startsWith('{') && !t.startsWith('['))
+  if (!t.startsWith('{') && !t.startsWith('[')) {
+    if (/^\uFEFF?[^\n]*(line_item_|lineItem\/)/.test(t)) return 'aws-cur';
     return /^[^\n]*sku[._]description/i.test(t) ? 'gcp-billing' : 'csv';
+  }
   if (/"organization\.costs\.result"/.test(t)) return 'openai-costs';
   if (/"uncached_input_tokens"\s*:/.test(t) || /"output_tokens"\s*:/.test(t)) return 'anthropic-usage';
   return 'anthropic-cost';
@@ -117,6 +121,7 @@ export function parseReport(text: string, day: string, opts: ParseOptions): Prov
   const format = opts.format ?? detectFormat(text);
   if (format === 'csv') return parseCsv(text, day, opts.prices);
   if (format === 'gcp-billing') return parseGcpBilling(text, day, opts);
+  if (format === 'aws-cur') return parseCur(text, day, opts.prices);
   const json = parseJson(text);
   if (format === 'openai-costs') return parseOpenAICosts(json, day, opts.prices);
   return format === 'anthropic-cost' ? parseCost(json, day, opts.prices) : parseUsage(json, day, opts.prices);
@@ -255,14 +260,14 @@ function buckets(
   return { wanted, covers: [...covers].sort() };
 }
 
-function missingDay(day: string, covers: string[]): ReportError {
+export function missingDay(day: string, covers: string[]): ReportError {
   return new ReportError(
     'report',
     `holds no data for ${day} (it covers ${covers.length ? `${covers[0]}${covers.length > 1 ? ` .. ${covers.at(-1)}` : ''}` : 'no day at all'})`,
   );
 }
 
-class Sums {
+export class Sums {
   readonly pico = new Map<string, bigint>();
   readonly accounts = new Map<string, bigint>();
   readonly tokens = new Map<string, TokenCounts>();
@@ -412,7 +417,7 @@ function parseUsage(json: unknown, day: string, prices: PriceTable): ProviderFig
 }
 
 /** One CSV line into fields (RFC 4180 quotes: `"a,b"`, `""` for a quote). */
-function csvFields(line: string, n: number): string[] {
+export function csvFields(line: string, n: number): string[] {
   const out: string[] = [];
   let i = 0;
   while (i <= line.length) {
