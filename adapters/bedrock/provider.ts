@@ -15,7 +15,7 @@ import { ProviderError, readAll } from '../provider.ts';
 import { BedrockClient } from './client.ts';
 import { anthropicErrorOf } from './errors.ts';
 import { EventStreamToSse } from './eventstream.ts';
-import { GEOS, type Geo, ModelIdError, modelIdFor } from './models.ts';
+import { billedRegional, GEOS, type Geo, ModelIdError, modelIdFor } from './models.ts';
 
 export { listInferenceProfiles } from './profiles.ts';
 
@@ -104,6 +104,11 @@ export class BedrockProvider implements Provider {
           }
         : {}),
     });
+  }
+
+  /** A geographic or in-Region profile costs 1.1× for the models with the regional premium. */
+  regional(model: string, geo?: Geo): boolean {
+    return billedRegional(model, geo ?? this.options.profile);
   }
 
   /** The Bedrock model id a canonical model is called by on `geo` (default: the configured profile). */

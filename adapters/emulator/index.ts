@@ -15,12 +15,12 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { Hono } from 'hono';
+import { listenDual } from '../http/h2c.ts';
 import { createApp } from './app.ts';
 import { BatchStore, endBatch } from './batches.ts';
 import { BillingRecord } from './billing.ts';
 import { PromptCache } from './cache.ts';
 import type { EmulatorState, Fault } from './http.ts';
-import { listenDual } from './listen.ts';
 import { openaiCacheOf } from './openai/call.ts';
 import { Script, type ScriptRule } from './script.ts';
 

@@ -4,7 +4,7 @@ import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createEmulator, type Emulator } from '../../adapters/emulator/index.ts';
-import { listenDual, type Served } from '../../adapters/emulator/listen.ts';
+import { listenDual, type Served } from '../../adapters/http/h2c.ts';
 
 /**
  * The real Claude Code CLI in Bedrock mode (`CLAUDE_CODE_USE_BEDROCK=1`) straight at the emulator's

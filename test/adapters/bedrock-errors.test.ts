@@ -12,7 +12,7 @@ import {
   budgetRefusal,
   errorTypeName,
 } from '../../adapters/bedrock/errors.ts';
-import { listenDual, type Served } from '../../adapters/emulator/listen.ts';
+import { listenDual, type Served } from '../../adapters/http/h2c.ts';
 
 describe('Bedrock errors → Anthropic envelopes', () => {
   const cases: Array<[number, string, number, string]> = [

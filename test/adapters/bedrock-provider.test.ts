@@ -11,7 +11,7 @@ import {
   priceCall,
   resolveModel,
 } from '../../adapters/emulator/index.ts';
-import { listenDual } from '../../adapters/emulator/listen.ts';
+import { listenDual } from '../../adapters/http/h2c.ts';
 import type { Provider, Usage } from '../../adapters/provider.ts';
 import { readAll } from '../../adapters/provider.ts';
 import { openProvider } from '../../adapters/providers.ts';

@@ -10,6 +10,7 @@ import { moneyApi } from '../api/money.ts';
 import { pricesApi } from '../api/prices.ts';
 import { reconcileApi } from '../api/reconcile.ts';
 import { runsApi } from '../api/runs.ts';
+import { bedrockHandler } from '../gateway/bedrock.ts';
 import { gatewayHandler } from '../gateway/http.ts';
 import { vertexHandler } from '../gateway/vertex.ts';
 import { mcpHttp } from '../mcp/http.ts';
@@ -62,6 +63,7 @@ export function createApp(rt: Services): (req: IncomingMessage, res: ServerRespo
   const hono = getRequestListener(app.fetch);
   const gateway = gatewayHandler(rt, rt.keys);
   const vertex = vertexHandler(rt, rt.keys);
+  const bedrock = bedrockHandler(rt, rt.keys);
   // The MCP server (streamable HTTP wants node's req/res); it acts through the API in-process.
   const mcp = mcpHttp(rt, app);
   // Every handler's failure ends here, whatever it was: logged, answered if it still can be (a
@@ -86,6 +88,10 @@ export function createApp(rt: Services): (req: IncomingMessage, res: ServerRespo
     // envelope, never the inbox's login redirect.
     if (path.startsWith('/v1/') || path === '/v1') {
       gateway(req, res, path).catch(last(req, res));
+      return;
+    }
+    if (path.startsWith('/bedrock/')) {
+      bedrock(req, res, path).catch(last(req, res));
       return;
     }
     if (path.startsWith('/vertex/')) {

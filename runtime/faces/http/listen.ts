@@ -1,7 +1,9 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { protocolSwitch } from '../../../adapters/http/h2c.ts';
 
 export interface Listening {
+  /** The HTTP/1.1 server (the front listener hands it every HTTP/1.1 connection). */
   server: Server;
   url: string;
   port: number;
@@ -10,8 +12,9 @@ export interface Listening {
 }
 
 /**
- * Starts a node:http server with keep-alive tuned for a proxy. Resolves once it accepts
- * connections. `port: 0` picks a free port.
+ * Starts a node:http server with keep-alive tuned for a proxy, and cleartext HTTP/2 on the same
+ * port (the AWS SDK's Bedrock client speaks only HTTP/2; node's compatibility API serves it with
+ * the same handler). Resolves once it accepts connections. `port: 0` picks a free port.
  */
 export function listen(
   handler: (req: IncomingMessage, res: ServerResponse) => void,
@@ -24,11 +27,16 @@ export function listen(
     );
   const server = createServer({ keepAlive: true, keepAliveTimeout: 65_000, headersTimeout: 66_000 }, handler);
   server.keepAliveTimeout = 65_000;
+  const front = protocolSwitch(server, handler);
+  // What the HTTP/1.1 server's users ask of it (is it still listening?) is the front's state.
+  Object.defineProperty(server, 'listening', { get: () => front.server.listening });
+  // A socket's `server` is the front listener: it lets idle HTTP/1.1 connections go like node:http's.
+  Object.assign(front.server, { closeIdleConnections: () => server.closeIdleConnections() });
   return new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(opts.port, opts.host, () => {
-      server.off('error', reject);
-      const addr = server.address() as AddressInfo;
+    front.server.once('error', reject);
+    front.server.listen(opts.port, opts.host, () => {
+      front.server.off('error', reject);
+      const addr = front.server.address() as AddressInfo;
       const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
       resolve({
         server,
@@ -36,9 +44,9 @@ export function listen(
         url: `http://${host}:${addr.port}`,
         close: (graceMs = 10_000) =>
           new Promise<void>((done) => {
-            const timer = setTimeout(() => server.closeAllConnections(), graceMs);
+            const timer = setTimeout(() => front.destroyAll(), graceMs);
             timer.unref();
-            server.close(() => {
+            front.server.close(() => {
               clearTimeout(timer);
               done();
             });

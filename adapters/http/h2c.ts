@@ -1,14 +1,20 @@
 /**
- * The emulator's listener: HTTP/1.1 and cleartext HTTP/2 (h2c, prior knowledge) on one port.
+ * HTTP/1.1 and cleartext HTTP/2 (h2c, prior knowledge) on one port: the emulator's listener and
+ * the gateway's (its Bedrock face).
  *
  * Why both: @aws-sdk/client-bedrock-runtime sends every call over HTTP/2 (its default request
  * handler is `NodeHttp2Handler`), and real Bedrock Runtime serves it; on an `http://` endpoint the
  * SDK speaks h2c. The Anthropic SDKs and most clients speak HTTP/1.1. The first bytes of a
  * connection say which: HTTP/2 opens with the preface `PRI * HTTP/2.0`.
  */
-import { createServer as createHttpServer } from 'node:http';
+import {
+  createServer as createHttpServer,
+  type IncomingMessage,
+  type Server,
+  type ServerResponse,
+} from 'node:http';
 import { createServer as createHttp2Server, type Http2Session } from 'node:http2';
-import { createServer as createNetServer, type Socket } from 'node:net';
+import { createServer as createNetServer, type Server as NetServer, type Socket } from 'node:net';
 import { Duplex } from 'node:stream';
 import { getRequestListener } from '@hono/node-server';
 
@@ -44,21 +50,17 @@ function replaying(socket: Socket, first: Buffer): Duplex {
   return wrapper;
 }
 
-export interface Served {
-  port: number;
-  close(): Promise<void>;
-}
-
-/** Serves `fetch` on `host:port` (0: a free port) over HTTP/1.1 and h2c, keep-alive on. */
-export function listenDual(
-  fetch: (req: Request) => Response | Promise<Response>,
-  port: number,
-  host: string,
-): Promise<Served> {
-  const listener = getRequestListener(fetch);
-  const h1 = createHttpServer(listener);
-  h1.keepAliveTimeout = 65_000;
-  const h2 = createHttp2Server(listener);
+/**
+ * One port for two protocols: every connection's first bytes say which (HTTP/2 opens with the
+ * preface `PRI * HTTP/2.0`), and it is handed to `h1` or to an HTTP/2 server running `handler`
+ * (node's compatibility API: the same req/res handler serves both). The front server is what
+ * listens; `destroyAll` ends every connection and session.
+ */
+export function protocolSwitch(
+  h1: Server,
+  handler: (req: IncomingMessage, res: ServerResponse) => void,
+): { server: NetServer; destroyAll(): void } {
+  const h2 = createHttp2Server(handler as never);
   const sockets = new Set<Socket>();
   const sessions = new Set<Http2Session>();
   h2.on('session', (s) => {
@@ -79,6 +81,31 @@ export function listenDual(
       }
     });
   });
+  return {
+    server,
+    destroyAll() {
+      for (const s of sessions) s.destroy();
+      h1.closeAllConnections();
+      for (const s of sockets) s.destroy();
+    },
+  };
+}
+
+export interface Served {
+  port: number;
+  close(): Promise<void>;
+}
+
+/** Serves `fetch` on `host:port` (0: a free port) over HTTP/1.1 and h2c, keep-alive on. */
+export function listenDual(
+  fetch: (req: Request) => Response | Promise<Response>,
+  port: number,
+  host: string,
+): Promise<Served> {
+  const listener = getRequestListener(fetch);
+  const h1 = createHttpServer(listener);
+  h1.keepAliveTimeout = 65_000;
+  const { server, destroyAll } = protocolSwitch(h1, listener);
   return new Promise((resolve, reject) => {
     server.once('error', reject);
     server.listen(port, host, () => {
@@ -88,9 +115,7 @@ export function listenDual(
         close: () =>
           new Promise<void>((done, fail) => {
             server.close((err) => (err ? fail(err) : done()));
-            for (const s of sessions) s.destroy();
-            h1.closeAllConnections();
-            for (const s of sockets) s.destroy();
+            destroyAll();
           }),
       });
     });
