@@ -31,7 +31,9 @@ import {
   type AuditQuery,
   type Budget,
   type BudgetSpec,
+  type CorrectionResult,
   EnforcementUnavailableError,
+  type ExpiredCorrection,
   type KillSwitch,
   type LedgerEntry,
   type LedgerInput,
@@ -46,10 +48,13 @@ import {
 import {
   budgetId,
   CorruptRecordError,
+  callsOf,
   checkActor,
+  checkCorrection,
   checkMicros,
   checkRange,
   checkScope,
+  correctionEntry,
   countsAsSpend,
   entryUnder,
   failClosed,
@@ -280,6 +285,65 @@ export class RedisMoneyStore implements MoneyStore {
     });
   }
 
+  async correctExpired(c: ExpiredCorrection): Promise<CorrectionResult> {
+    checkCorrection(c);
+    return failClosed(BACKEND, 'correct an expired charge', async () => {
+      const k = this.keys;
+      const [expired] = await readIndex<LedgerEntry>(
+        this.redis,
+        k.ledger,
+        k.ledgerIndex('global'),
+        c.expired.at,
+        c.expired.at + 1,
+        1,
+        (e) => e.id === c.expired.id,
+        'ledger entry',
+      );
+      if (!expired)
+        throw new StoreInputError('not_found', `no ledger entry ${c.expired.id} at ${c.expired.at}`);
+      if (expired.outcome !== 'expired') {
+        throw new StoreInputError('invalid', `ledger entry ${expired.id} is ${expired.outcome}, not expired`);
+      }
+      const now = this.now();
+      const entry = correctionEntry(expired, c.billed, c.source, now);
+      const scopes = identityScopes(expired.identity);
+      const tz = this.options.timeZone;
+      const keys = [
+        k.corrections,
+        k.ledger,
+        k.ledgerIndex('global'),
+        k.rollup(dayKey(expired.at, tz)),
+        ...scopes.map((s) => k.budget(budgetId(s))),
+        ...scopes.map((s) => k.ledgerIndex(s)),
+      ];
+      const args = [
+        ...this.context(now),
+        expired.id,
+        expired.at,
+        expired.requestId,
+        expired.cost,
+        JSON.stringify(entry),
+        entry.cost,
+        dayWindow(expired.at, tz).key,
+        monthWindow(expired.at, tz).key,
+        rollupField(entry),
+        scopes.length,
+      ];
+      const reply = (await call(this.redis, 'cpCorrect', keys, args)) as Reply;
+      switch (reply[0]) {
+        case 'corrected':
+          return { entry, created: true };
+        case 'done':
+          return { entry: storedJson<LedgerEntry>(reply[1], 'correction'), created: false };
+        case 'missing':
+        case 'changed':
+          throw new StoreInputError('invalid', `ledger entry ${expired.id} changed while it was corrected`);
+        default:
+          throw new CorruptRecordError('correct reply', reply);
+      }
+    });
+  }
+
   async appendLedger(input: LedgerInput): Promise<LedgerEntry> {
     const entry = finishEntry(prepareEntry(input, this.now()), input.reserved ?? 0);
     return failClosed(BACKEND, 'append to the ledger', async () => {
@@ -456,7 +520,7 @@ export class RedisMoneyStore implements MoneyStore {
           (e) => countsAsSpend(e.outcome),
           'ledger entry',
         );
-        for (const e of entries) tally.add(spendKey(e, by, tz), e.cost, 1, e.tokens);
+        for (const e of entries) tally.add(spendKey(e, by, tz), e.cost, callsOf(e.outcome), e.tokens);
       };
       // A run's entries are few and not in the rollups (they would add a field per run and day).
       if (filter?.kind === 'run') {
