@@ -157,9 +157,14 @@ export interface SpendQuery {
 
 export interface SpendRow {
   key: string;
+  /** Includes the corrections of expired charges (below). */
   cost: Micros;
   calls: number;
   tokens: TokenCounts;
+  /** Expired worst-case charges reconciliation corrected in this group, and the sum of the
+   * corrections (µ$, negative when the worst cases were more than the bill). */
+  corrections: number;
+  correctedCost: Micros;
 }
 
 export interface AuditEntry {

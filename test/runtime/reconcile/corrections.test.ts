@@ -128,11 +128,18 @@ describe.each(['embedded', 'redis'] as Backend[])(
         );
       }
       // The spend view carries the correction: the day's spend is the bill; calls are not doubled.
-      const spend = await h.api<{ rows: { cost_micros: number; calls: number }[] }>(
+      const spend = await h.api<{ rows: { cost_micros: number; calls: number; corrections: number }[] }>(
         'GET',
         `/api/spend?by=seat&scope=seat:${identity.seat}`,
       );
-      expect(spend.body.rows).toMatchObject([{ cost_micros: bill, calls: REACHED + NEVER }]);
+      expect(spend.body.rows).toMatchObject([
+        {
+          cost_micros: bill,
+          calls: REACHED + NEVER,
+          corrections: REACHED + NEVER,
+          correctedCost: bill - (REACHED + NEVER) * WORST,
+        },
+      ]);
     });
 
     it('a second reconciliation (the CLI) changes nothing: each request id keeps its one correction', async () => {

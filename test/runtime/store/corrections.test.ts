@@ -99,7 +99,9 @@ describe.each(Object.keys(backends))('correcting expired charges per request id 
     ).toEqual(['corrected', 'expired']);
     // Spend views carry the correction on the day of the charge; it is no call of its own.
     const rows = await store.spend({ by: 'model', since: 0, until: clock.t + 1 });
-    expect(rows).toMatchObject([{ key: 'claude-haiku-4-5', cost: 12_345, calls: 1 }]);
+    expect(rows).toMatchObject([
+      { key: 'claude-haiku-4-5', cost: 12_345, calls: 1, corrections: 1, correctedCost: 12_345 - 1 * USD },
+    ]);
     expect(await store.listLedger({ outcome: 'corrected' })).toHaveLength(1);
   });
 
@@ -140,7 +142,9 @@ describe.each(Object.keys(backends))('correcting expired charges per request id 
     expect(await spent('env:prod')).toBe(300_000); // month
     expect(await spent('run:r_1')).toBe(300_000); // total
     const day = await store.spend({ by: 'day', since: 0, until: clock.t + 1 });
-    expect(day).toMatchObject([{ key: '2024-06-10', cost: 300_000, calls: 1 }]);
+    expect(day).toMatchObject([
+      { key: '2024-06-10', cost: 300_000, calls: 1, corrections: 1, correctedCost: 300_000 - 1 * USD },
+    ]);
   });
 
   it('corrects a rolling budget in the bucket of the charge while it is inside the window', async () => {

@@ -64,7 +64,9 @@ export function spendQuery(q: SpendQuery): Query {
   timeFilter(q.since, q.until, where, args);
   scopeFilter(q.scope, where, args);
   const sql = `SELECT ${group} AS key, SUM(cost) AS cost,
-      SUM(CASE outcome WHEN 'corrected' THEN 0 ELSE 1 END) AS calls, SUM(t_input) AS input,
+      SUM(CASE outcome WHEN 'corrected' THEN 0 ELSE 1 END) AS calls,
+      SUM(CASE outcome WHEN 'corrected' THEN 1 ELSE 0 END) AS xn,
+      SUM(CASE outcome WHEN 'corrected' THEN cost ELSE 0 END) AS xc, SUM(t_input) AS input,
       SUM(t_cw5m) AS cw5m, SUM(t_cw1h) AS cw1h, SUM(t_cr) AS cr, SUM(t_out) AS output
     FROM ledger ${whereClause(where)} GROUP BY 1`;
   return { sql, args };

@@ -414,13 +414,19 @@ export class EmbeddedMoneyStore implements MoneyStore {
     return this.run('sum spend', () => {
       const tally = new SpendTally();
       for (const r of this.stmt(sql).all(...args) as Record<string, number>[]) {
-        tally.add(String(r.key), r.cost ?? 0, r.calls ?? 0, {
-          input: r.input ?? 0,
-          cacheWrite5m: r.cw5m ?? 0,
-          cacheWrite1h: r.cw1h ?? 0,
-          cacheRead: r.cr ?? 0,
-          output: r.output ?? 0,
-        });
+        tally.add(
+          String(r.key),
+          r.cost ?? 0,
+          r.calls ?? 0,
+          {
+            input: r.input ?? 0,
+            cacheWrite5m: r.cw5m ?? 0,
+            cacheWrite1h: r.cw1h ?? 0,
+            cacheRead: r.cr ?? 0,
+            output: r.output ?? 0,
+          },
+          { count: r.xn ?? 0, cost: r.xc ?? 0 },
+        );
       }
       return tally.result();
     });

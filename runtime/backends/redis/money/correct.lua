@@ -87,6 +87,6 @@ for i = 5 + n, #KEYS do
   table.insert(indexKeys, KEYS[i])
 end
 appendLedger(streamKey, json, at, indexKeys)
-rollUp(rollupKey, rollupField, { delta, 0, 0, 0, 0, 0, 0 })
+rollUp(rollupKey, rollupField, { delta, 0, 0, 0, 0, 0, 0, 1, delta })
 redis.call('HSET', corrKey, requestId, json)
 return { 'corrected' }

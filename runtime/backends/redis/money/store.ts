@@ -520,7 +520,10 @@ export class RedisMoneyStore implements MoneyStore {
           (e) => countsAsSpend(e.outcome),
           'ledger entry',
         );
-        for (const e of entries) tally.add(spendKey(e, by, tz), e.cost, callsOf(e.outcome), e.tokens);
+        for (const e of entries) {
+          const corrected = e.outcome === 'corrected' ? { count: 1, cost: e.cost } : undefined;
+          tally.add(spendKey(e, by, tz), e.cost, callsOf(e.outcome), e.tokens, corrected);
+        }
       };
       // A run's entries are few and not in the rollups (they would add a field per run and day).
       if (filter?.kind === 'run') {
