@@ -1,3 +1,5 @@
+// long: one class implements the whole money port over Redis, as its SQLite twin does; each method
+// is one script call (the scripts beside it hold the invariants) plus the reading of its reply.
 /**
  * The Redis money store: budgets, reservations, kill switches, ledger and audit in Redis, every
  * money-moving operation one Lua script (admit.lua, settle.lua, release.lua), one round trip.
@@ -54,7 +56,6 @@ import {
   checkMicros,
   checkRange,
   checkScope,
-  correctionEntry,
   countsAsSpend,
   entryUnder,
   failClosed,
@@ -70,6 +71,7 @@ import {
 } from '../../../store/records.ts';
 import { SpendTally, spendKey } from '../../../store/spend.ts';
 import { dayKey, daysBetween, dayWindow, monthWindow } from '../../../store/windows.ts';
+import { correctIn } from './correct.ts';
 import { RedisKeys } from './keys.ts';
 import { addRollup, auditHead, budgetFrom, readIndex, rollupField } from './replies.ts';
 import { call, defineScripts, type ScriptedRedis } from './scripts.ts';
@@ -287,60 +289,9 @@ export class RedisMoneyStore implements MoneyStore {
 
   async correctExpired(c: ExpiredCorrection): Promise<CorrectionResult> {
     checkCorrection(c);
-    return failClosed(BACKEND, 'correct an expired charge', async () => {
-      const k = this.keys;
-      const [expired] = await readIndex<LedgerEntry>(
-        this.redis,
-        k.ledger,
-        k.ledgerIndex('global'),
-        c.expired.at,
-        c.expired.at + 1,
-        1,
-        (e) => e.id === c.expired.id,
-        'ledger entry',
-      );
-      if (!expired)
-        throw new StoreInputError('not_found', `no ledger entry ${c.expired.id} at ${c.expired.at}`);
-      if (expired.outcome !== 'expired') {
-        throw new StoreInputError('invalid', `ledger entry ${expired.id} is ${expired.outcome}, not expired`);
-      }
+    return failClosed(BACKEND, 'correct an expired charge', () => {
       const now = this.now();
-      const entry = correctionEntry(expired, c.billed, c.source, now);
-      const scopes = identityScopes(expired.identity);
-      const tz = this.options.timeZone;
-      const keys = [
-        k.corrections,
-        k.ledger,
-        k.ledgerIndex('global'),
-        k.rollup(dayKey(expired.at, tz)),
-        ...scopes.map((s) => k.budget(budgetId(s))),
-        ...scopes.map((s) => k.ledgerIndex(s)),
-      ];
-      const args = [
-        ...this.context(now),
-        expired.id,
-        expired.at,
-        expired.requestId,
-        expired.cost,
-        JSON.stringify(entry),
-        entry.cost,
-        dayWindow(expired.at, tz).key,
-        monthWindow(expired.at, tz).key,
-        rollupField(entry),
-        scopes.length,
-      ];
-      const reply = (await call(this.redis, 'cpCorrect', keys, args)) as Reply;
-      switch (reply[0]) {
-        case 'corrected':
-          return { entry, created: true };
-        case 'done':
-          return { entry: storedJson<LedgerEntry>(reply[1], 'correction'), created: false };
-        case 'missing':
-        case 'changed':
-          throw new StoreInputError('invalid', `ledger entry ${expired.id} changed while it was corrected`);
-        default:
-          throw new CorruptRecordError('correct reply', reply);
-      }
+      return correctIn(this.redis, this.keys, this.options.timeZone, now, this.context(now), c);
     });
   }
 
