@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import { type Provider, type ProviderResponse, readAll } from '../../../adapters/provider.ts';
 import type { Services } from '../../compose.ts';
@@ -268,10 +269,15 @@ export class Batches {
       billed.push({ ...this.entry(batch.identity, requestId, model, 'ok'), tokens: b.tokens, cost });
     }
     // Each billed request is charged while the batch's reservation still holds its share (so no
-    // other call can take the room meanwhile); the reservation itself closes last.
+    // other call can take the room meanwhile); the reservation itself closes last. Results come in
+    // any order: sorted by custom_id, every process (a restarted one, another replica) settles each
+    // request under the same id, which closes once, and closes the reservation with the same one.
+    billed.sort(byRequest);
+    unbilled.sort(byRequest);
     const last = billed.pop() ?? unbilled.shift();
-    for (const [i, e] of billed.entries()) await rt.store.settle(`${batch.reservation.id}.${i + 1}`, e);
-    for (const e of unbilled) await rt.recordLedger(e);
+    const res = batch.reservation.id;
+    for (const e of billed) await rt.store.settle(requestReservation(res, batch.id, e.requestId), e);
+    for (const e of unbilled) await rt.store.release(requestReservation(res, batch.id, e.requestId), e);
     if (last && last.cost > 0)
       await rt.settleSafely(batch.reservation, { ...last, reserved: batch.reservation.amount });
     else
@@ -380,6 +386,18 @@ function throughUs(buf: Buffer, req: IncomingMessage): Buffer {
   if (Array.isArray(j.data)) for (const b of j.data) fix(b as Record<string, unknown>);
   else fix(j);
   return Buffer.from(JSON.stringify(json));
+}
+
+const byRequest = (a: LedgerInput, b: LedgerInput) =>
+  a.requestId < b.requestId ? -1 : a.requestId > b.requestId ? 1 : 0;
+
+/** The id one request of a batch settles under: the batch's reservation and its custom_id. */
+function requestReservation(reservationId: string, batchId: string, requestId: string): string {
+  const custom = requestId.slice(batchId.length + 1);
+  const safe = /^[\w-]{1,64}$/.test(custom)
+    ? custom
+    : createHash('sha256').update(custom).digest('hex').slice(0, 24);
+  return `${reservationId}.${safe}`;
 }
 
 function ended(buf: Buffer): boolean {

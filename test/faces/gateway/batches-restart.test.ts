@@ -153,4 +153,62 @@ describe.each(['embedded', 'redis'] as Backend[])('message batches across a rest
     );
     expect(again.budget.spent_micros).toBe(total);
   });
+
+  it('two replicas reading the results at once settle each request once', async () => {
+    running ??= await server(backend, dataDir, prefix, upstream.url);
+    const other = await server(backend, dataDir, prefix, upstream.url);
+    try {
+      const seat = `batch-pair-${backend}`;
+      const { key } = await api<{ key: string }>(running, 'POST', '/api/keys', {
+        team: 'batches',
+        env: 'prod',
+        seat,
+      });
+      const a = new Anthropic({ baseURL: running.url, apiKey: key, maxRetries: 0 });
+      const b = new Anthropic({ baseURL: other.url, apiKey: key, maxRetries: 0 });
+      const batch = await a.messages.batches.create({
+        requests: ['z', 'y', 'x', 'w'].map((id, i) => ({
+          custom_id: id,
+          params: {
+            model: 'claude-haiku-4-5',
+            max_tokens: 300,
+            messages: [
+              { role: 'user' as const, content: `pair ${id} [[emulator:output_tokens=${15 + i * 11}]]` },
+            ],
+          },
+        })),
+      });
+      const read = async (c: Anthropic) => {
+        let got = await c.messages.batches.retrieve(batch.id);
+        for (let i = 0; i < 100 && got.processing_status !== 'ended'; i++) {
+          await new Promise((r) => setTimeout(r, 50));
+          got = await c.messages.batches.retrieve(batch.id);
+        }
+        const out = [];
+        for await (const r of await c.messages.batches.results(batch.id)) out.push(r.custom_id);
+        return out;
+      };
+      const [ra, rb] = await Promise.all([read(a), read(b)]);
+      expect(ra.sort()).toEqual(['w', 'x', 'y', 'z']);
+      expect(rb.sort()).toEqual(['w', 'x', 'y', 'z']);
+      const bill = emulator.billing.list().filter((e) => e.batchId === batch.id);
+      const total = bill.reduce((n, e) => n + e.costMicros, 0);
+      const ledger = await api<{ entries: { requestId: string; outcome: string; cost: number }[] }>(
+        other,
+        'GET',
+        `/api/ledger?scope=seat:${seat}&limit=100`,
+      );
+      expect(ledger.entries.map((e) => e.requestId).sort()).toEqual(
+        ['w', 'x', 'y', 'z'].map((c) => `${batch.id}:${c}`),
+      );
+      const budget = await api<{ budget: { reserved_micros: number; spent_micros: number } }>(
+        other,
+        'GET',
+        `/api/budgets/seat:${seat}`,
+      );
+      expect(budget.budget).toMatchObject({ reserved_micros: 0, spent_micros: total });
+    } finally {
+      await other.stop();
+    }
+  });
 });
