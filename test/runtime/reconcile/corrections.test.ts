@@ -142,6 +142,23 @@ describe.each(['embedded', 'redis'] as Backend[])(
       ]);
     });
 
+    it("the inbox's spend page says how many expired charges were corrected and by how much", async () => {
+      const login = await fetch(`${h.url}/login`, {
+        method: 'POST',
+        body: new URLSearchParams({ token: ADMIN_TOKEN, next: '/spend' }),
+        redirect: 'manual',
+      });
+      const cookie = login.headers
+        .getSetCookie()
+        .find((c) => c.startsWith('cp_session='))!
+        .split(';')[0]!;
+      const page = await (await fetch(`${h.url}/spend?days=1`, { headers: { cookie } })).text();
+      const credited = ((REACHED + NEVER) * WORST - bill) / 1e6;
+      expect(page.replace(/\s+/g, ' ')).toContain(
+        `Includes ${REACHED + NEVER} expired worst-case charges corrected by reconciliation to the provider&#39;s bill (-$${credited.toFixed(6)})`,
+      );
+    });
+
     it('a second reconciliation (the CLI) changes nothing: each request id keeps its one correction', async () => {
       const before = await ledger();
       const again = await cli(['--day', today(), '--url', h.url, '--token', ADMIN_TOKEN]);
