@@ -228,7 +228,7 @@ export class Approvals {
           ...(decision.addTime ? { add_time_ms: decision.addTime } : {}),
         },
       };
-      await this.reopenAudited(id, decision, failed).catch((undoErr) => {
+      await this.store.reopen(id, decision, failed).catch((undoErr) => {
         this.deps.log.error('a failed approval decision could not be undone yet: retrying', {
           error: undoErr,
           approval: id,
@@ -250,10 +250,6 @@ export class Approvals {
       : err;
   }
 
-  private reopenAudited(id: string, decision: Decision, audit: AuditInput): Promise<unknown> {
-    return this.store.reopen(id, decision, audit);
-  }
-
   /**
    * The reopen-and-audit step failed (the store was unreachable): tried again with backoff, a
    * few times, while this process runs. It is one atomic step, so whenever it lands the item is
@@ -267,7 +263,7 @@ export class Approvals {
     }
     const timer = setTimeout(
       () => {
-        this.reopenAudited(id, decision, audit).catch((err) => {
+        this.store.reopen(id, decision, audit).catch((err) => {
           this.deps.log.warn('undoing a failed approval decision failed again', {
             error: err,
             approval: id,

@@ -54,6 +54,7 @@ const POLL_MS = 30_000;
 export class Batches {
   private readonly open = new Map<string, Settling>();
   private timer?: NodeJS.Timeout;
+  private closed = false;
 
   constructor(private readonly rt: Services) {
     // Batches a previous process (or another replica) left open are polled here too.
@@ -321,7 +322,7 @@ export class Batches {
 
   /** While batches are open, ask the provider about them every 30 s and settle those that ended. */
   private poll(): void {
-    if (this.timer) return;
+    if (this.timer || this.closed) return;
     this.timer = setInterval(() => void this.tick(), POLL_MS);
     this.timer.unref();
   }
@@ -359,6 +360,7 @@ export class Batches {
   }
 
   close(): void {
+    this.closed = true;
     if (this.timer) clearInterval(this.timer);
   }
 }
