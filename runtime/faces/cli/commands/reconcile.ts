@@ -37,7 +37,7 @@ export const reconcileCommand: Command = {
 
 Compares the ledger's cost per model for one UTC day with the provider's figures and prints
 ledger vs provider per model with the difference and a verdict. A difference beyond the
-tolerance (reconcile.tolerance: the larger of 1% and $1 by default) raises a \`reconciliation\`
+tolerance (reconcile.tolerance: 1% with a one-cent floor by default) raises a \`reconciliation\`
 alarm (GET /api/alarms, the inbox's spend page, and reconcile.webhookUrl). Every result is
 stored (GET /api/reconciliations). The server does the work, so the ledger and the provider
 are the server's own.
