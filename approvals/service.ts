@@ -11,7 +11,7 @@ import {
   type DecisionAction,
   formatDuration,
 } from '../runtime/store/approvals.ts';
-import type { MoneyStore } from '../runtime/store/port.ts';
+import type { AuditInput, MoneyStore } from '../runtime/store/port.ts';
 import type { JournalEntry, RunRecord, RunSummary } from '../runtime/store/runs.ts';
 import { RunNotFoundError, RunStateError } from '../runtime/workflows/executor.ts';
 import type { RunsPort } from '../runtime/workflows/port.ts';
@@ -49,6 +49,9 @@ export interface DecideInput {
 }
 
 const LAST_MESSAGES = 4;
+/** A failed decision's undo is tried again after 100 ms, 200 ms, … (8 tries, about 25 s in all). */
+const REOPEN_ATTEMPTS = 8;
+const REOPEN_BACKOFF_MS = 100;
 const MESSAGE_CHARS = 600;
 
 export class Approvals {
@@ -178,18 +181,20 @@ export class Approvals {
 
   /**
    * A decision that was claimed but could not be applied: the item is reopened (pending again,
-   * decidable again), or closed with what happened if its run left the suspension meanwhile; the
-   * audit trail says the decision failed. Returns the error to throw.
+   * decidable again) together with its `approval.failed` audit entry, in one atomic step of the
+   * store (retried in the background if the store cannot take it now); or closed with what
+   * happened if its run left the suspension meanwhile. Returns the error to throw.
    */
   private async undo(item: ApprovalItem, decision: Decision, err: unknown): Promise<unknown> {
     const id = item.id;
     const action = decision.action;
     const message = err instanceof Error ? err.message : String(err);
     try {
-      await this.store.reopen(id, decision);
-      const run = item.kind === 'run' ? await this.runs.get(item.runId) : undefined;
-      const still = run?.state === 'suspended' && `${run.id}.${run.suspensions}` === id;
+      // A run that cannot be read is taken as still suspended: reopened, the item stays decidable.
+      const run = item.kind === 'run' ? await this.runs.get(item.runId).catch(() => null) : undefined;
+      const still = run === null || (run?.state === 'suspended' && `${run.id}.${run.suspensions}` === id);
       if (item.kind === 'run' && !still) {
+        await this.store.reopen(id, decision);
         // The run moved on (resumed or killed another way) between the check and the claim: the
         // item closes with what happened; the decision did nothing.
         if (run) await this.supersede(run);
@@ -208,7 +213,8 @@ export class Approvals {
           `approval ${id} was not ${DECISION_STATE[action as DecisionAction]}: run ${item.runId} is ${now} (it moved on while the decision was taken)`,
         );
       }
-      await this.deps.money.appendAudit({
+      // The run is still at this suspension: pending again and audited as failed, in one step.
+      const failed = {
         actor: decision.actor,
         reason: `${action} failed, the item is pending again: ${message}`,
         action: 'approval.failed',
@@ -221,6 +227,15 @@ export class Approvals {
           ...(decision.addSpend ? { add_spend_usd: formatUsd(decision.addSpend) } : {}),
           ...(decision.addTime ? { add_time_ms: decision.addTime } : {}),
         },
+      };
+      await this.store.reopen(id, decision, failed).catch((undoErr) => {
+        this.deps.log.error('a failed approval decision could not be undone yet: retrying', {
+          error: undoErr,
+          approval: id,
+          action,
+          cause: message,
+        });
+        this.retryReopen(id, decision, failed, 1);
       });
     } catch (undoErr) {
       this.deps.log.error('a failed approval decision could not be undone', {
@@ -233,6 +248,33 @@ export class Approvals {
     return err instanceof RunStateError || err instanceof RunNotFoundError
       ? new RunStateError(`approval ${id} was not applied: ${message}`)
       : err;
+  }
+
+  /**
+   * The reopen-and-audit step failed (the store was unreachable): tried again with backoff, a
+   * few times, while this process runs. It is one atomic step, so whenever it lands the item is
+   * pending with its one `approval.failed` entry; until then it stays decided, unaudited.
+   */
+  private retryReopen(id: string, decision: Decision, audit: AuditInput, attempt: number): void {
+    if (this.closing || attempt > REOPEN_ATTEMPTS) {
+      if (!this.closing)
+        this.deps.log.error('a failed approval decision stays decided: undo gave up', { approval: id });
+      return;
+    }
+    const timer = setTimeout(
+      () => {
+        this.store.reopen(id, decision, audit).catch((err) => {
+          this.deps.log.warn('undoing a failed approval decision failed again', {
+            error: err,
+            approval: id,
+            attempt,
+          });
+          this.retryReopen(id, decision, audit, attempt + 1);
+        });
+      },
+      REOPEN_BACKOFF_MS * 2 ** (attempt - 1),
+    );
+    timer.unref();
   }
 
   /**

@@ -120,6 +120,9 @@ export class BillingRecord {
   private totalMicros = 0;
   private readonly byProvider = new Map<BilledBy, number>();
   private count = 0;
+  /** Since when the record holds every billed call (its start, its last clear, or its oldest kept
+   * entry once older ones were dropped): a per-request reconciliation trusts "not listed" only after it. */
+  private since = Date.now();
 
   /**
    * @param maxEntries how many recent calls the raw list keeps (totals and reports keep all).
@@ -135,6 +138,7 @@ export class BillingRecord {
       for (const line of readFileSync(file, 'utf8').split('\n')) {
         if (line) this.keep(JSON.parse(line) as BillingEntry);
       }
+      if (this.entries[0]) this.since = Math.min(this.since, this.entries[0].at);
     }
   }
 
@@ -181,7 +185,10 @@ export class BillingRecord {
 
   private keep(entry: BillingEntry): void {
     this.entries.push(entry);
-    if (this.entries.length > this.maxEntries * 1.5) this.entries = this.entries.slice(-this.maxEntries);
+    if (this.entries.length > this.maxEntries * 1.5) {
+      this.entries = this.entries.slice(-this.maxEntries);
+      this.since = Math.max(this.since, this.entries[0]!.at);
+    }
     this.totalMicros += entry.costMicros;
     const by = entry.provider ?? 'anthropic';
     this.byProvider.set(by, (this.byProvider.get(by) ?? 0) + entry.costMicros);
@@ -252,10 +259,24 @@ export class BillingRecord {
     this.byProvider.clear();
     this.totalMicros = 0;
     this.count = 0;
+    this.since = Date.now();
   }
 
-  /** The record as JSON-friendly data (what `GET /_emulator/billing` returns). */
-  toJSON(): { total_micros: number; calls: number; entries: readonly BillingEntry[] } {
-    return { total_micros: this.totalMicros, calls: this.count, entries: this.entries };
+  /** The record as JSON-friendly data (what `GET /_emulator/billing` returns): `entries` lists
+   * every call billed from `since` to `now` (epoch ms). */
+  toJSON(): {
+    total_micros: number;
+    calls: number;
+    since: number;
+    now: number;
+    entries: readonly BillingEntry[];
+  } {
+    return {
+      total_micros: this.totalMicros,
+      calls: this.count,
+      since: this.since,
+      now: Date.now(),
+      entries: this.entries,
+    };
   }
 }

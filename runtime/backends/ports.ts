@@ -4,6 +4,7 @@ import type { AlarmStore } from '../events.ts';
 import type { ReconcileSchedule, ScheduledReconciler, ScheduleOptions } from '../reconcile/schedule.ts';
 import type { ReconStore } from '../reconcile/store.ts';
 import type { ApprovalStore, SessionStore } from '../store/approvals.ts';
+import type { BatchStore } from '../store/batches.ts';
 import type { MoneyStore } from '../store/port.ts';
 import type { RunQueue, RunWork } from '../store/run-queue.ts';
 import type { RunStore } from '../store/runs.ts';
@@ -39,6 +40,8 @@ export interface Backend {
   readonly approvals: ApprovalStore;
   /** Session time boxes of outside agents (opened on first use). */
   readonly sessions: SessionStore;
+  /** Message Batches between creation and results (opened on first use). */
+  readonly batches: BatchStore;
   /** Inbox sessions, failed logins and the session secret (opened on first use). */
   readonly webSessions: WebSessionStore;
   /** A new `runs` queue (embedded: in this process; Redis: BullMQ), closed by whoever opened it. */

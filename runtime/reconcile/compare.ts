@@ -3,6 +3,23 @@ import { formatUsd, type Micros, usd } from '../money.ts';
 import type { TokenCounts } from '../store/port.ts';
 import type { ProviderFigures, ReportFormat } from './report.ts';
 
+/** What a reconciliation did to the day's `expired` charges (see requests.ts). */
+export interface CorrectionSummary {
+  /** Where the per-request figures came from. */
+  source: 'emulator' | 'csv';
+  /** Expired entries of the day. */
+  expired: number;
+  /** Corrected by this reconciliation, and the sum of their corrections (µ$, negative: credited). */
+  corrected: number;
+  amount: Micros;
+  /** Corrected before (an earlier reconciliation, another replica): left as they were. */
+  already: number;
+  /** Left at their worst case: not billed, and the bill does not certainly cover their time. */
+  uncovered: number;
+  /** Left at their worst case: their request id has several expired entries. */
+  ambiguous: number;
+}
+
 export type { Tolerance };
 
 /** Relative first (1%), with a one-cent floor so rounding never alarms: a 100% gap of any size above a cent does. */
@@ -46,6 +63,8 @@ export interface Reconciliation {
   /** Provider cost per API key or workspace when the report had them (µ$). */
   accounts: Record<string, Micros>;
   verdict: 'ok' | 'divergent';
+  /** Expired worst-case charges of the day corrected per request id (when per-request figures were known). */
+  corrections?: CorrectionSummary;
   /** The alarm raised for a divergence. */
   alarmId?: string;
   webhook?: { url: string; ok: boolean; status?: number; error?: string };

@@ -14,10 +14,17 @@ import {
   type Reconciliation,
   type Trigger,
 } from '../reconcile/compare.ts';
-import { dayRange, type ProviderFigures, parseReport, type ReportFormat } from '../reconcile/report.ts';
+import {
+  dayRange,
+  type ProviderFigures,
+  parseReport,
+  ReportError,
+  type ReportFormat,
+} from '../reconcile/report.ts';
 import { yesterday } from '../reconcile/schedule.ts';
 import type { ReconStore } from '../reconcile/store.ts';
 import type { Runtime } from '../runtime.ts';
+import { correctDay, requestBill } from './corrections.ts';
 
 export type { ReconcileSettings };
 
@@ -43,6 +50,9 @@ export interface ReconcileRequest {
   /** The report's text; without it the report is fetched from the provider's Admin API. */
   report?: string;
   format?: ReportFormat;
+  /** The provider's figures per request (`request_id,cost_usd[,at]` CSV); without it, the
+   * emulator's billing record when the provider is the emulator. */
+  requests?: string;
   trigger: Trigger;
   actor: string;
 }
@@ -132,10 +142,17 @@ export class Reconciler {
     if (range.since > this.rt.now())
       throw new ReconcileInputError('day', `${req.day} has not started yet (UTC)`);
     const figures = await this.provider(req);
+    const id = newId('rec');
+    // Expired worst-case charges are corrected first, so the comparison reads the corrected ledger.
+    const bill = await requestBill(this.rt, req.requests).catch((err) => {
+      if (err instanceof ReportError) throw new ReconcileInputError('requests', err.message);
+      throw err;
+    });
+    const corrections = bill ? await correctDay(this.rt.store, req.day, bill, id) : undefined;
     const ledger = await this.ledger(req.day);
     const tol = this.settings.tolerance;
     const result: Reconciliation = {
-      id: newId('rec'),
+      id,
       at: this.rt.now(),
       day: req.day,
       trigger: req.trigger,
@@ -143,6 +160,7 @@ export class Reconciler {
       source: { kind: req.report === undefined ? 'fetched' : 'report', format: figures.format },
       tolerance: tol,
       ...compare(ledger, figures, tol),
+      ...(corrections ? { corrections } : {}),
       durationMs: 0,
     };
     if (result.verdict === 'divergent') {
@@ -175,6 +193,9 @@ export class Reconciler {
       provider_usd: formatUsd(result.total.provider),
       source: result.source.kind,
       format: result.source.format,
+      ...(corrections
+        ? { corrected: corrections.corrected, corrected_usd: formatUsd(corrections.amount) }
+        : {}),
       trigger: result.trigger,
       ms: result.durationMs,
     });

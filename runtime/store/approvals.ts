@@ -1,5 +1,6 @@
 import type { Identity } from '../identity.ts';
 import type { Micros } from '../money.ts';
+import type { AuditInput } from './port.ts';
 
 /**
  * Approval items: one per suspension of a run (time box, spend box, step cap, budget, approval
@@ -119,10 +120,12 @@ export interface ApprovalStore {
   decide(id: string, decision: Decision): Promise<ApprovalItem>;
   /**
    * Undoes a decision that could not be applied: the item is pending again (its expiry
-   * re-armed) if it still carries exactly this decision; otherwise nothing changes. Returns the
-   * item as stored afterwards.
+   * re-armed) if it still carries exactly this decision; otherwise nothing changes. With `audit`,
+   * that entry is appended to the money store's audit log in the same atomic step, and only if the
+   * item was reopened: the trail never says a decision failed while the item stays decided, and
+   * never misses one that left it pending. Returns the item as stored afterwards.
    */
-  reopen(id: string, decision: Decision): Promise<ApprovalItem | undefined>;
+  reopen(id: string, decision: Decision, audit?: AuditInput): Promise<ApprovalItem | undefined>;
   /**
    * Calls `onDue(id)` once for each pending item whose `expiresAt` has passed, in one of the
    * processes sharing the store (Redis: BullMQ delayed jobs on the `approvals` queue; embedded:

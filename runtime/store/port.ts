@@ -99,7 +99,9 @@ export const NO_TOKENS: Readonly<TokenCounts> = Object.freeze({
   output: 0,
 });
 
-export type Outcome = 'ok' | 'refused' | 'error' | 'expired';
+/** `corrected`: reconciliation's correction of an `expired` entry to what the provider billed
+ * (see `MoneyStore.correctExpired`); written by the store only, never by a caller. */
+export type Outcome = 'ok' | 'refused' | 'error' | 'expired' | 'corrected';
 
 /** One per model or tool call attempt (and one per expired reservation). Append-only. */
 export interface LedgerEntry {
@@ -131,6 +133,11 @@ export interface LedgerEntry {
   reservationId?: string;
   /** Tool calls: the size of the result in bytes (UTF-8, before any truncation). */
   bytes?: number;
+  /** `corrected` entries: the id of the `expired` entry corrected (same request id, same `at`, so
+   * the day's spend carries the correction), when it was written, and what decided it. */
+  corrects?: string;
+  correctedAt?: number;
+  correctedBy?: string;
 }
 
 /** What a caller hands to settle/release/append; the store fills in id, at and overrun. */
@@ -169,9 +176,14 @@ export interface SpendQuery {
 
 export interface SpendRow {
   key: string;
+  /** Includes the corrections of expired charges (below). */
   cost: Micros;
   calls: number;
   tokens: TokenCounts;
+  /** Expired worst-case charges reconciliation corrected in this group, and the sum of the
+   * corrections (µ$, negative when the worst cases were more than the bill). */
+  corrections: number;
+  correctedCost: Micros;
 }
 
 export interface AuditEntry {
@@ -194,6 +206,23 @@ export interface AuditQuery {
   limit?: number;
 }
 
+/** Reconciliation's figure for the request of one `expired` ledger entry. */
+export interface ExpiredCorrection {
+  /** The `expired` entry, as the ledger holds it: its id and time find it. */
+  expired: Pick<LedgerEntry, 'id' | 'at'>;
+  /** What the provider billed for the entry's request (0: the call never reached it). */
+  billed: Micros;
+  /** What decided it (a reconciliation id), kept on the correction as `correctedBy`. */
+  source: string;
+}
+
+export interface CorrectionResult {
+  /** The correction entry: cost = billed − charged (negative when the worst case was higher). */
+  entry: LedgerEntry;
+  /** False when the request id already had its correction (returned, nothing changed). */
+  created: boolean;
+}
+
 export interface MoneyStore {
   readonly backend: 'embedded' | 'redis';
 
@@ -213,6 +242,14 @@ export interface MoneyStore {
   /** Expires at once every open reservation that holds `scope` (a run adopted after its process
    * died: the dead process's calls are charged their worst case now, not after the TTL). */
   expireNow(scope: Scope): Promise<number>;
+  /**
+   * Corrects an `expired` entry (charged its reserved worst case) to what the provider billed, in
+   * one atomic step: one `corrected` ledger entry (cost = billed − charged, same request id and
+   * `at`) and the difference credited or debited on each of the identity's budgets whose current
+   * window still holds the original charge (a window that closed is not reopened). Once per
+   * request id: a second call, here or on another replica, returns the first correction.
+   */
+  correctExpired(c: ExpiredCorrection): Promise<CorrectionResult>;
   /** Appends an entry that holds no reservation (a refusal before or at admission). */
   appendLedger(entry: LedgerInput): Promise<LedgerEntry>;
 

@@ -8,6 +8,7 @@ import {
   type BudgetSpec,
   type BudgetState,
   EnforcementUnavailableError,
+  type ExpiredCorrection,
   type LedgerEntry,
   type LedgerInput,
   type MoneyStoreOptions,
@@ -152,10 +153,61 @@ export function expiredEntryId(reservationId: string): string {
   return `led_${reservationId.replace(/^res_/, '')}x`;
 }
 
-/** Spend rows count the calls that reached a provider: `ok` and `error` entries. */
-/** Entries whose cost is spend: an expired reservation is charged its worst case, so it counts. */
+/** Entries whose cost is spend: an expired reservation is charged its worst case, so it counts,
+ * and so does its correction (which is not a call of its own: `callsOf`). */
 export function countsAsSpend(outcome: Outcome): boolean {
-  return outcome === 'ok' || outcome === 'error' || outcome === 'expired';
+  return outcome === 'ok' || outcome === 'error' || outcome === 'expired' || outcome === 'corrected';
+}
+
+/** How many calls an entry is in spend rows: a correction amends a call, it is not one. */
+export function callsOf(outcome: Outcome): number {
+  return outcome === 'corrected' ? 0 : 1;
+}
+
+/** The `corrected` entry of an expired one: its id derives from the expired entry's. */
+export function correctionEntryId(expiredId: string): string {
+  return `${expiredId}c`;
+}
+
+/** Checks a correction's input; the billed figure is µ$ >= 0. */
+export function checkCorrection(c: ExpiredCorrection): void {
+  if (!c || typeof c !== 'object' || !c.expired || typeof c.expired.id !== 'string' || c.expired.id === '') {
+    throw new StoreInputError('invalid', 'a correction names the expired entry (id and at)');
+  }
+  if (!Number.isSafeInteger(c.expired.at)) throw new StoreInputError('invalid', 'expired.at must be ms');
+  checkMicros(c.billed, 'billed');
+  if (typeof c.source !== 'string' || c.source === '') {
+    throw new StoreInputError('invalid', 'a correction names what decided it (source)');
+  }
+}
+
+/** The correction of `expired` to `billed`: one ledger entry with the difference. */
+export function correctionEntry(
+  expired: LedgerEntry,
+  billed: Micros,
+  source: string,
+  now: number,
+): LedgerEntry {
+  return {
+    id: correctionEntryId(expired.id),
+    at: expired.at,
+    requestId: expired.requestId,
+    identity: expired.identity,
+    kind: expired.kind,
+    name: expired.name,
+    ...(expired.provider ? { provider: expired.provider } : {}),
+    tokens: { input: 0, cacheWrite5m: 0, cacheWrite1h: 0, cacheRead: 0, output: 0 },
+    reserved: 0,
+    cost: billed - expired.cost,
+    overrun: 0,
+    outcome: 'corrected',
+    code: 'reconciled',
+    latencyMs: 0,
+    ...(expired.reservationId ? { reservationId: expired.reservationId } : {}),
+    corrects: expired.id,
+    correctedAt: now,
+    correctedBy: source,
+  };
 }
 
 export const NO_WORKFLOW = '(none)';

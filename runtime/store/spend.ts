@@ -34,7 +34,14 @@ export function workflowKey(identity: Identity): string {
 export class SpendTally {
   private readonly rows = new Map<string, SpendRow>();
 
-  add(key: string, cost: Micros, calls: number, tokens: TokenCounts): void {
+  /** `corrected`: how many corrections of expired charges `cost` holds, and their sum. */
+  add(
+    key: string,
+    cost: Micros,
+    calls: number,
+    tokens: TokenCounts,
+    corrected: { count: number; cost: Micros } = { count: 0, cost: 0 },
+  ): void {
     let row = this.rows.get(key);
     if (!row) {
       row = {
@@ -42,10 +49,14 @@ export class SpendTally {
         cost: 0,
         calls: 0,
         tokens: { input: 0, cacheWrite5m: 0, cacheWrite1h: 0, cacheRead: 0, output: 0 },
+        corrections: 0,
+        correctedCost: 0,
       };
       this.rows.set(key, row);
     }
     row.cost += cost;
+    row.corrections += corrected.count;
+    row.correctedCost += corrected.cost;
     row.calls += calls;
     row.tokens.input += tokens.input;
     row.tokens.cacheWrite5m += tokens.cacheWrite5m;

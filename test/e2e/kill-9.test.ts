@@ -12,7 +12,9 @@ import { type Served, serveProcess } from '../helpers/serve.ts';
  * in this process, which outlives the gateway) is the truth: every request it billed has exactly
  * one ledger entry, costing at least what it billed (calls that were in flight are charged their
  * reserved worst case once their reservation expires); the budgets hold at least the bill; no
- * ceiling is passed. Several rounds per backend, each killed at a different moment.
+ * ceiling is passed; and reconciliation with the provider's per-request bill then corrects every
+ * expired worst case, once, so the budget holds exactly the bill. Several rounds per backend, each
+ * killed at a different moment.
  */
 const TOKEN = 'cpo_e2e-kill9-token-0123456789';
 const REDIS_URL = process.env.REDIS_URL || 'redis://127.0.0.1:6379';
@@ -48,7 +50,7 @@ describe.each(['embedded', 'redis'] as const)('kill -9 in the middle of a burst 
   });
 
   it.each(Array.from({ length: ROUNDS }, (_, i) => i + 1))(
-    'round %i: every billed request has one ledger entry at least its bill; budgets hold the bill; no ceiling passed',
+    'round %i: every billed request has one ledger entry at least its bill, no ceiling passed; reconciliation then brings the budget to the bill, once',
     async (round) => {
       const dataDir = mkdtempSync(join(tmpdir(), 'cp-kill9-'));
       dirs.push(dataDir);
@@ -155,6 +157,35 @@ describe.each(['embedded', 'redis'] as const)('kill -9 in the middle of a burst 
       expect(ledger.filter((e) => e.outcome !== 'refused').reduce((n, e) => n + e.cost, 0)).toBe(
         budget.body.budget.spent_micros,
       );
+
+      // Reconciliation with the provider's per-request bill corrects each expired worst case:
+      // the budget then holds exactly the bill, each request id has at most one correction, and a
+      // second reconciliation changes nothing.
+      const day = new Date().toISOString().slice(0, 10);
+      type Recon = { corrections?: { corrected: number; already_corrected: number; left_uncovered: number } };
+      const first = await api<Recon>('POST', '/api/reconciliations', { day });
+      expect(first.status).toBe(201);
+      expect(first.body.corrections).toMatchObject({ left_uncovered: 0 });
+      const corrected = (await api<{ entries: Entry[] }>('GET', `/api/ledger?scope=seat:${seat}&limit=1000`))
+        .body.entries;
+      for (const b of billed) {
+        const mine = corrected.filter((e) => e.requestId === b.clientRequestId);
+        expect(mine.filter((e) => e.outcome === 'corrected').length).toBeLessThanOrEqual(1);
+        expect(
+          mine.reduce((n, e) => n + e.cost, 0),
+          `${b.clientRequestId}`,
+        ).toBe(b.costMicros);
+      }
+      const spent = async () =>
+        (await api<{ budget: { spent_micros: number } }>('GET', `/api/budgets/seat:${seat}`)).body.budget
+          .spent_micros;
+      expect(await spent()).toBe(bill);
+      const second = await api<Recon>('POST', '/api/reconciliations', { day });
+      expect(second.body.corrections).toMatchObject({
+        corrected: 0,
+        already_corrected: first.body.corrections!.corrected,
+      });
+      expect(await spent()).toBe(bill);
       await served.stop();
       served = undefined;
     },

@@ -12,7 +12,10 @@ import {
   type Decision,
   sameDecision,
 } from '../../store/approvals.ts';
+import type { AuditInput } from '../../store/port.ts';
+import { prepareAudit } from '../../store/records.ts';
 import { decodePosition, encodePosition } from '../cursor.ts';
+import { migrate } from './money/schema.ts';
 import { openSqlite } from './sqlite.ts';
 
 /**
@@ -106,6 +109,7 @@ export class SqliteApprovalStore implements ApprovalStore {
   private readonly db: Database.Database;
   private readonly now: () => number;
   private readonly s: ReturnType<typeof prepare>;
+  private readonly auditInsert: Database.Statement;
   private readonly listStatements = new Map<string, Database.Statement<unknown[], Row>>();
   private readonly listeners = new Set<(change: ApprovalChange) => void>();
   private onDue?: (id: string) => Promise<void>;
@@ -121,7 +125,10 @@ export class SqliteApprovalStore implements ApprovalStore {
     this.now = opts.now ?? Date.now;
     this.db = openSqlite(path, { synchronous: 'NORMAL' });
     this.db.exec(SCHEMA);
+    // The money store's audit table, in the same file, is written by `reopen` in its transaction.
+    migrate(this.db);
     this.s = prepare(this.db);
+    this.auditInsert = this.db.prepare('INSERT INTO audit (id, at, target, entry) VALUES (?, ?, ?, ?)');
   }
 
   async open(item: ApprovalItem): Promise<{ item: ApprovalItem; created: boolean }> {
@@ -204,15 +211,23 @@ export class SqliteApprovalStore implements ApprovalStore {
     return JSON.parse(JSON.stringify(decided)) as ApprovalItem;
   }
 
-  async reopen(id: string, decision: Decision): Promise<ApprovalItem | undefined> {
+  async reopen(id: string, decision: Decision, audit?: AuditInput): Promise<ApprovalItem | undefined> {
+    const entry = audit && prepareAudit(audit, this.now());
     const row = this.s.get.get(id);
     if (!row) return undefined;
     const item = JSON.parse(row.body) as ApprovalItem;
     if (item.state === 'pending' || !sameDecision(item.decision, decision)) return item;
     const { decision: _undone, ...rest } = item;
     const pending: ApprovalItem = { ...rest, state: 'pending' };
-    if (this.s.reopen.run(JSON.stringify(pending), id, item.state, row.body).changes === 0)
-      return this.get(id);
+    // One transaction: the item pending again and its audit entry, or neither.
+    const reopened = this.db
+      .transaction(() => {
+        if (this.s.reopen.run(JSON.stringify(pending), id, item.state, row.body).changes === 0) return false;
+        if (entry) this.auditInsert.run(entry.id, entry.at, entry.target, JSON.stringify(entry));
+        return true;
+      })
+      .immediate();
+    if (!reopened) return this.get(id);
     this.arm(pending.expiresAt);
     this.emit({ id, state: 'pending' });
     return JSON.parse(JSON.stringify(pending)) as ApprovalItem;

@@ -29,12 +29,14 @@ export async function openEmbeddedBackend(
   // The stores opened on first use are loaded with the backend, not with every module that imports
   // it: a CLI command that opens nothing starts without them.
   const [
+    { SqliteBatchStore },
     { SqliteApprovalStore },
     { LocalRunQueue },
     { SqliteRunStore },
     { SqliteSessionStore },
     { SqliteWebSessions },
   ] = await Promise.all([
+    import('./batches.ts'),
     import('./approvals.ts'),
     import('./run-queue.ts'),
     import('./runs.ts'),
@@ -73,6 +75,9 @@ export async function openEmbeddedBackend(
       },
       get webSessions() {
         return closers.once('web sessions', () => new SqliteWebSessions(file, config.dataDir));
+      },
+      get batches() {
+        return closers.once('batches', () => new SqliteBatchStore(file));
       },
       runQueue: (o) => new LocalRunQueue({ onError: o.onError }),
       reconcileSchedule: async (rec, o) => timerSchedule(rec, o),

@@ -14,8 +14,11 @@ import {
   type Decision,
   sameDecision,
 } from '../../store/approvals.ts';
+import type { AuditInput } from '../../store/port.ts';
+import { prepareAudit } from '../../store/records.ts';
 import { decodePosition, encodePosition, ZSET_PAGE_LUA } from '../cursor.ts';
 import { bullConnection, bullPrefix, commandConnection } from './connection.ts';
+import { RedisKeys as MoneyKeys } from './money/keys.ts';
 
 /**
  * Approval items in Redis, with BullMQ for their expiry and for change events across processes.
@@ -64,14 +67,34 @@ redis.call('ZADD', KEYS[3], ARGV[3], ARGV[2])
 return {2}`;
 
 /**
- * KEYS: record, decided state zset, pending zset. ARGV: expected stored JSON, pending JSON, id,
- * createdAt. 1 when reopened; 0 when the record is no longer the expected one.
+ * KEYS: record, decided state zset, pending zset, then the money store's audit stream, audit index
+ * and the target's audit index (money/keys.ts; same hash tag). ARGV: expected stored JSON, pending
+ * JSON, id, createdAt, audit entry JSON ('' for none), its time. 1 when reopened (and audited); 0
+ * when the record is no longer the expected one. Redis does not roll a script back: every check
+ * that can fail (the record, the audit keys' types) runs before the first write, so it reopens
+ * and audits together or changes nothing. The audit append is includes/audit.lua's.
  */
 const REOPEN = `
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+local audit = ARGV[5] ~= ''
+if audit then
+  local want = { 'stream', 'zset', 'zset' }
+  for i = 1, 3 do
+    local t = redis.call('TYPE', KEYS[3 + i])['ok']
+    if t ~= 'none' and t ~= want[i] then
+      return redis.error_reply('ERR approval reopen: ' .. KEYS[3 + i] .. ' holds a ' .. t)
+    end
+  end
+end
 redis.call('SET', KEYS[1], ARGV[2])
 redis.call('ZREM', KEYS[2], ARGV[3])
 redis.call('ZADD', KEYS[3], ARGV[4], ARGV[3])
+if audit then
+  local ms, seq = string.match(redis.call('XADD', KEYS[4], '*', 'e', ARGV[5]), '^(%d+)-(%d+)$')
+  local m = string.format('%013d-%010d', tonumber(ms), tonumber(seq))
+  redis.call('ZADD', KEYS[5], ARGV[6], m)
+  redis.call('ZADD', KEYS[6], ARGV[6], m)
+end
 return 1`;
 
 const SCRIPTS = {
@@ -322,22 +345,30 @@ export class BullApprovalStore implements ApprovalStore {
     return JSON.parse(json) as ApprovalItem;
   }
 
-  async reopen(id: string, decision: Decision): Promise<ApprovalItem | undefined> {
+  async reopen(id: string, decision: Decision, audit?: AuditInput): Promise<ApprovalItem | undefined> {
+    const entry = audit && prepareAudit(audit, this.now());
     const stored = await this.redis.get(this.itemKey(id));
     if (stored === null) return undefined;
     const item = JSON.parse(stored) as ApprovalItem;
     if (item.state === 'pending' || !sameDecision(item.decision, decision)) return item;
     const { decision: _undone, ...rest } = item;
     const pending: ApprovalItem = { ...rest, state: 'pending' };
+    const money = new MoneyKeys(this.prefix);
+    const target = entry?.target ?? '';
     const reopened = (await this.redis.cpApprovalReopen(
-      3,
+      6,
       this.itemKey(id),
       this.stateKey(item.state),
       this.stateKey('pending'),
+      money.audit,
+      money.auditAll,
+      money.auditIndex(target),
       stored,
       JSON.stringify(pending),
       id,
       item.createdAt,
+      entry ? JSON.stringify(entry) : '',
+      entry?.at ?? 0,
     )) as number;
     if (reopened !== 1) return this.get(id);
     await this.schedule(pending);

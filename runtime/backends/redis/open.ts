@@ -4,6 +4,7 @@ import { Closers } from '../closers.ts';
 import type { Backend } from '../ports.ts';
 import { RedisAlarms } from './alarms.ts';
 import { BullApprovalStore } from './approvals.ts';
+import { RedisBatchStore } from './batches.ts';
 import { redisBroadcast } from './broadcast.ts';
 import { commandConnection } from './connection.ts';
 import { RedisKeys } from './keys.ts';
@@ -66,6 +67,9 @@ export async function openRedisBackend(
     },
     get webSessions() {
       return closers.once('web sessions', () => new RedisWebSessions(cmd, prefix));
+    },
+    get batches() {
+      return closers.once('batches', () => new RedisBatchStore(cmd, prefix));
     },
     runQueue: (o) => new BullRunQueue({ ...o, redisUrl: url, prefix }),
     reconcileSchedule: (rec, o) => bullSchedule(rec, { ...o, redisUrl: url, prefix }),

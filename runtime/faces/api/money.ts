@@ -54,7 +54,7 @@ function scopeParam(raw: string, field = 'scope'): string {
 }
 
 const DIMENSIONS: readonly SpendDimension[] = SPEND_DIMENSIONS;
-const OUTCOMES: Outcome[] = ['ok', 'refused', 'error', 'expired'];
+const OUTCOMES: Outcome[] = ['ok', 'refused', 'error', 'expired', 'corrected'];
 
 /** Budgets, kill switches, ledger, spend, audit and alarms under /api. */
 export function moneyApi(rt: Services): Hono<Env> {

@@ -4,6 +4,7 @@ import type { Services } from '../../compose.ts';
 import { invalidRequest, Refusal } from '../../gateway/refusal.ts';
 import type { Reconciliation } from '../../reconcile/compare.ts';
 import { REPORT_FORMATS, ReportError, type ReportFormat } from '../../reconcile/report.ts';
+import { RequestBillError } from '../../reconciler/corrections.ts';
 import { ReconcileInputError } from '../../reconciler/service.ts';
 import { iso } from '../views/format.ts';
 import { type ReconciliationsResponse, reconciliationView } from '../views/reconciliations.ts';
@@ -55,6 +56,12 @@ export function reconcileApi(rt: Services): Hono<Env> {
     if (body.format !== undefined && !REPORT_FORMATS.includes(body.format as ReportFormat)) {
       throw invalidRequest('format', `expected one of ${REPORT_FORMATS.join(', ')}`);
     }
+    if (body.requests !== undefined && body.requests !== null && typeof body.requests !== 'string') {
+      throw invalidRequest(
+        'requests',
+        'expected the per-request bill as CSV text (request_id,cost_usd[,at])',
+      );
+    }
     let report: string | undefined;
     if (typeof body.report === 'string') report = body.report;
     else if (body.report !== undefined && body.report !== null && typeof body.report === 'object')
@@ -67,6 +74,7 @@ export function reconcileApi(rt: Services): Hono<Env> {
         day: body.day,
         report,
         format: body.format as ReportFormat | undefined,
+        ...(typeof body.requests === 'string' ? { requests: body.requests } : {}),
         trigger: body.trigger === 'cli' ? 'cli' : 'api',
         actor: op.name,
       });
@@ -77,14 +85,14 @@ export function reconcileApi(rt: Services): Hono<Env> {
       }
       if (err instanceof ReconcileInputError)
         throw invalidRequest(err.field, err.message.slice(err.field.length + 2));
-      if (err instanceof AdminReportError) {
+      if (err instanceof AdminReportError || err instanceof RequestBillError) {
         return c.json(
           {
             type: 'error',
             error: { type: 'api_error', message: `provider report unavailable: ${err.message}` },
             chokepoint: {
               code: 'provider_report_unavailable',
-              ...(err.status ? { provider_status: err.status } : {}),
+              ...(err instanceof AdminReportError && err.status ? { provider_status: err.status } : {}),
             },
           },
           502,

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import { type Provider, type ProviderResponse, readAll } from '../../../adapters/provider.ts';
 import type { Services } from '../../compose.ts';
@@ -14,12 +15,8 @@ import {
 import type { Sink } from '../../gateway/sink.ts';
 import type { Identity } from '../../identity.ts';
 import type { Micros } from '../../money.ts';
-import {
-  EnforcementUnavailableError,
-  type LedgerInput,
-  NO_TOKENS,
-  type Reservation,
-} from '../../store/port.ts';
+import type { BatchStore, OpenBatch } from '../../store/batches.ts';
+import { EnforcementUnavailableError, type LedgerInput, NO_TOKENS } from '../../store/port.ts';
 
 /**
  * Message Batches (`/v1/messages/batches`). A batch is admitted as a whole when it is created:
@@ -29,6 +26,11 @@ import {
  * and each request is settled at its real batch price, one ledger entry each; requests that did
  * not succeed (errored, canceled, expired) are never billed and free their share. Cancel is
  * forwarded; what was cancelled is released when the batch ends.
+ *
+ * The batch → reservation record is kept in the backend (store/batches.ts), not in this process:
+ * a restarted server or another replica that sees the batch end settles it from its real results.
+ * Each request settles under its own derived reservation id, which closes once, so two processes
+ * settling the same batch charge each request once.
  */
 export interface BatchRequest {
   identity: Identity;
@@ -40,12 +42,9 @@ export interface BatchRequest {
   readBody: () => Promise<Buffer>;
 }
 
-interface OpenBatch {
-  id: string;
-  identity: Identity;
-  reservation: Reservation;
-  /** custom_id → the model it was admitted for (after routing). */
-  models: Map<string, string>;
+/** An open batch in this process: the stored record, and its settlement when one is under way. */
+interface Settling {
+  batch: OpenBatch;
   settling?: Promise<void>;
 }
 
@@ -53,10 +52,34 @@ const BATCH_TTL_MS = 25 * 3_600_000;
 const POLL_MS = 30_000;
 
 export class Batches {
-  private readonly open = new Map<string, OpenBatch>();
+  private readonly open = new Map<string, Settling>();
   private timer?: NodeJS.Timeout;
+  private closed = false;
 
-  constructor(private readonly rt: Services) {}
+  constructor(private readonly rt: Services) {
+    // Batches a previous process (or another replica) left open are polled here too.
+    void this.store.list().then(
+      (open) => {
+        if (open.length) this.poll();
+      },
+      (err) => rt.log.warn('could not read the open message batches', { error: err }),
+    );
+  }
+
+  private get store(): BatchStore {
+    return this.rt.backend.batches;
+  }
+
+  /** The open batch with this id: this process's, or the backend's record of one. */
+  private async find(id: string): Promise<Settling | undefined> {
+    const mine = this.open.get(id);
+    if (mine) return mine;
+    const stored = await this.store.get(id);
+    if (!stored) return undefined;
+    const s = this.open.get(id) ?? { batch: stored };
+    this.open.set(id, s);
+    return s;
+  }
 
   /** Message Batches are the provider's own API: passed through, where the provider has one. */
   private pass(
@@ -80,7 +103,7 @@ export class Batches {
     const query = c.req.url?.includes('?') ? c.req.url.slice(c.req.url.indexOf('?')) : '';
     if (c.method === 'POST' && sub === '') return this.create(c);
     const id = decodeURIComponent(sub.split('/')[1] ?? '');
-    const batch = id ? this.open.get(id) : undefined;
+    const batch = id ? await this.find(id) : undefined;
     const body = c.method === 'POST' ? await c.readBody() : undefined;
     const up = await this.pass(
       c.method,
@@ -115,7 +138,7 @@ export class Batches {
     const rt = this.rt;
     const at = rt.now();
     let amount: Micros = 0;
-    const models = new Map<string, string>();
+    const models: Record<string, string> = {};
     let rewritten = false;
     for (let i = 0; i < requests.length; i++) {
       const r = requests[i] as { custom_id?: unknown; params?: unknown } | null;
@@ -140,7 +163,7 @@ export class Batches {
       const cost = callCost(rt.prices, body, route.model, entry, facts, at, rt.config.gateway.inferenceGeo);
       cost.options.batch = true;
       amount += worstCase(rt.prices, route.model, facts, cost, body.max_tokens, at);
-      models.set(r.custom_id, route.model);
+      models[r.custom_id] = route.model;
     }
     let admission: Awaited<ReturnType<Services['store']['admit']>>;
     try {
@@ -149,7 +172,7 @@ export class Batches {
         amount,
         requestId: c.requestId,
         kind: 'model',
-        name: `batch:${[...new Set(models.values())].join(',')}`,
+        name: `batch:${[...new Set(Object.values(models))].join(',')}`,
         ttlMs: BATCH_TTL_MS,
       });
     } catch (err) {
@@ -182,7 +205,15 @@ export class Batches {
         this.entry(c.identity, c.requestId, 'batch', 'error', `http_${up.status}`),
       );
     } else {
-      this.open.set(id, { id, identity: c.identity, reservation, models });
+      const batch: OpenBatch = { id, identity: c.identity, reservation, models };
+      this.open.set(id, { batch });
+      // Without the record a restart would leave the batch to expire at its worst case (which
+      // reconciliation corrects): the answer still goes out, the failure is logged.
+      await this.store
+        .put(batch)
+        .catch((err) =>
+          rt.log.error('could not keep a message batch: it settles at expiry', { error: err, batch: id }),
+        );
       this.poll();
     }
     c.sink.head(up.status, { 'content-type': 'application/json', 'request-id': c.requestId });
@@ -191,12 +222,12 @@ export class Batches {
   }
 
   /** Reads an ended batch's results and settles each request once (concurrent callers share it). */
-  private settle(batch: OpenBatch): Promise<void> {
-    batch.settling ??= this.settleNow(batch).catch((err) => {
-      batch.settling = undefined;
+  private settle(s: Settling): Promise<void> {
+    s.settling ??= this.settleNow(s.batch).catch((err) => {
+      s.settling = undefined;
       throw err;
     });
-    return batch.settling;
+    return s.settling;
   }
 
   private async settleNow(batch: OpenBatch): Promise<void> {
@@ -208,7 +239,7 @@ export class Batches {
         batch: batch.id,
         reservation: batch.reservation.id,
       });
-      this.open.delete(batch.id);
+      await this.forget(batch.id);
       return;
     }
     const up = await this.pass('GET', `v1/messages/batches/${batch.id}/results`, undefined, {});
@@ -222,7 +253,7 @@ export class Batches {
         custom_id: string;
         result?: { type?: string; message?: { model?: string } };
       };
-      const model = batch.models.get(r.custom_id) ?? r.result?.message?.model ?? 'unknown';
+      const model = batch.models[r.custom_id] ?? r.result?.message?.model ?? 'unknown';
       const requestId = `${batch.id}:${r.custom_id}`;
       if (r.result?.type !== 'succeeded') {
         unbilled.push(this.entry(batch.identity, requestId, model, 'error', r.result?.type ?? 'unknown'));
@@ -239,10 +270,15 @@ export class Batches {
       billed.push({ ...this.entry(batch.identity, requestId, model, 'ok'), tokens: b.tokens, cost });
     }
     // Each billed request is charged while the batch's reservation still holds its share (so no
-    // other call can take the room meanwhile); the reservation itself closes last.
+    // other call can take the room meanwhile); the reservation itself closes last. Results come in
+    // any order: sorted by custom_id, every process (a restarted one, another replica) settles each
+    // request under the same id, which closes once, and closes the reservation with the same one.
+    billed.sort(byRequest);
+    unbilled.sort(byRequest);
     const last = billed.pop() ?? unbilled.shift();
-    for (const [i, e] of billed.entries()) await rt.store.settle(`${batch.reservation.id}.${i + 1}`, e);
-    for (const e of unbilled) await rt.recordLedger(e);
+    const res = batch.reservation.id;
+    for (const e of billed) await rt.store.settle(requestReservation(res, batch.id, e.requestId), e);
+    for (const e of unbilled) await rt.store.release(requestReservation(res, batch.id, e.requestId), e);
     if (last && last.cost > 0)
       await rt.settleSafely(batch.reservation, { ...last, reserved: batch.reservation.amount });
     else
@@ -250,7 +286,17 @@ export class Batches {
         batch.reservation,
         last ?? this.entry(batch.identity, batch.id, 'batch', 'error', 'empty'),
       );
-    this.open.delete(batch.id);
+    await this.forget(batch.id);
+  }
+
+  /** The batch is settled (or its worst case stands): no process needs its record any more. */
+  private async forget(id: string): Promise<void> {
+    this.open.delete(id);
+    await this.store
+      .delete(id)
+      .catch((err) =>
+        this.rt.log.warn('could not forget a settled message batch', { error: err, batch: id }),
+      );
   }
 
   private entry(
@@ -276,29 +322,45 @@ export class Batches {
 
   /** While batches are open, ask the provider about them every 30 s and settle those that ended. */
   private poll(): void {
-    if (this.timer) return;
-    this.timer = setInterval(() => {
-      if (this.open.size === 0) {
-        clearInterval(this.timer);
-        this.timer = undefined;
-        return;
-      }
-      for (const batch of this.open.values()) void this.check(batch);
-    }, POLL_MS);
+    if (this.timer || this.closed) return;
+    this.timer = setInterval(() => void this.tick(), POLL_MS);
     this.timer.unref();
   }
 
-  private async check(batch: OpenBatch): Promise<void> {
+  /** Every batch open in the backend (this process's and others'), asked about once. */
+  private async tick(): Promise<void> {
+    let open: OpenBatch[];
+    try {
+      open = await this.store.list();
+    } catch (err) {
+      this.rt.log.warn('could not read the open message batches', { error: err });
+      return;
+    }
+    if (open.length === 0) {
+      clearInterval(this.timer);
+      this.timer = undefined;
+      return;
+    }
+    for (const b of open) {
+      const s = this.open.get(b.id) ?? { batch: b };
+      this.open.set(b.id, s);
+      void this.check(s);
+    }
+  }
+
+  private async check(s: Settling): Promise<void> {
+    const batch = s.batch;
     try {
       const up = await this.pass('GET', `v1/messages/batches/${batch.id}`, undefined, {});
       const buf = await readAll(up.body);
-      if (up.status === 200 && ended(buf)) await this.settle(batch);
+      if (up.status === 200 && ended(buf)) await this.settle(s);
     } catch (err) {
       this.rt.log.warn('could not check a message batch', { error: err, batch: batch.id });
     }
   }
 
   close(): void {
+    this.closed = true;
     if (this.timer) clearInterval(this.timer);
   }
 }
@@ -326,6 +388,18 @@ function throughUs(buf: Buffer, req: IncomingMessage): Buffer {
   if (Array.isArray(j.data)) for (const b of j.data) fix(b as Record<string, unknown>);
   else fix(j);
   return Buffer.from(JSON.stringify(json));
+}
+
+const byRequest = (a: LedgerInput, b: LedgerInput) =>
+  a.requestId < b.requestId ? -1 : a.requestId > b.requestId ? 1 : 0;
+
+/** The id one request of a batch settles under: the batch's reservation and its custom_id. */
+function requestReservation(reservationId: string, batchId: string, requestId: string): string {
+  const custom = requestId.slice(batchId.length + 1);
+  const safe = /^[\w-]{1,64}$/.test(custom)
+    ? custom
+    : createHash('sha256').update(custom).digest('hex').slice(0, 24);
+  return `${reservationId}.${safe}`;
 }
 
 function ended(buf: Buffer): boolean {

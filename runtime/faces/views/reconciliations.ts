@@ -1,5 +1,11 @@
 import { formatUsd } from '../../money.ts';
-import { percent, type Reconciliation, type ReconRow, type RowVerdict } from '../../reconcile/compare.ts';
+import {
+  type CorrectionSummary,
+  percent,
+  type Reconciliation,
+  type ReconRow,
+  type RowVerdict,
+} from '../../reconcile/compare.ts';
 import type { TokenCounts } from '../../store/port.ts';
 import { type IsoTime, iso } from './format.ts';
 
@@ -40,6 +46,32 @@ function reconRowView(r: ReconRow): ReconRowView {
   };
 }
 
+/** What a reconciliation did to the day's expired charges: how many it corrected and by how much. */
+export interface CorrectionsView {
+  source: CorrectionSummary['source'];
+  expired: number;
+  corrected: number;
+  /** Sum of the corrections: negative when the worst cases charged were more than the bill. */
+  corrected_usd: string;
+  corrected_micros: number;
+  already_corrected: number;
+  left_uncovered: number;
+  left_ambiguous: number;
+}
+
+function correctionsView(c: CorrectionSummary): CorrectionsView {
+  return {
+    source: c.source,
+    expired: c.expired,
+    corrected: c.corrected,
+    corrected_usd: formatUsd(c.amount),
+    corrected_micros: c.amount,
+    already_corrected: c.already,
+    left_uncovered: c.uncovered,
+    left_ambiguous: c.ambiguous,
+  };
+}
+
 /** A reconciliation as `/api/reconciliations` serves it (`GET /:id` and `POST` answer one). */
 export interface ReconciliationView {
   id: string;
@@ -53,6 +85,8 @@ export interface ReconciliationView {
   rows: ReconRowView[];
   total: ReconRowView;
   accounts: Record<string, string>;
+  /** The day's expired worst-case charges corrected per request id (when per-request figures were known). */
+  corrections?: CorrectionsView;
   alarm_id?: string;
   webhook?: Reconciliation['webhook'];
   duration_ms: number;
@@ -71,6 +105,7 @@ export function reconciliationView(r: Reconciliation): ReconciliationView {
     rows: r.rows.map(reconRowView),
     total: reconRowView(r.total),
     accounts: Object.fromEntries(Object.entries(r.accounts).map(([k, v]) => [k, formatUsd(v)])),
+    ...(r.corrections ? { corrections: correctionsView(r.corrections) } : {}),
     ...(r.alarmId ? { alarm_id: r.alarmId } : {}),
     ...(r.webhook ? { webhook: r.webhook } : {}),
     duration_ms: r.durationMs,

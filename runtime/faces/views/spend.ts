@@ -4,11 +4,23 @@ import { formatUsd } from '../../money.ts';
 import type { SpendDimension, SpendRow } from '../../store/port.ts';
 import type { IsoTime } from './format.ts';
 
-/** One group of `/api/spend`: its cost in µ$ and dollars, calls, tokens and cache hit rate. */
-export type SpendRowView = SpendRow & { cost_usd: string; cost_micros: number; cache_hit_rate: number };
+/** One group of `/api/spend`: its cost in µ$ and dollars, calls, tokens and cache hit rate, and
+ * how many expired charges reconciliation corrected in it and by how much (part of the cost). */
+export type SpendRowView = SpendRow & {
+  cost_usd: string;
+  cost_micros: number;
+  cache_hit_rate: number;
+  corrected_usd: string;
+};
 
 export function spendRowView(r: SpendRow): SpendRowView {
-  return { ...r, cost_usd: formatUsd(r.cost), cost_micros: r.cost, cache_hit_rate: cacheHitRate(r.tokens) };
+  return {
+    ...r,
+    cost_usd: formatUsd(r.cost),
+    cost_micros: r.cost,
+    cache_hit_rate: cacheHitRate(r.tokens),
+    corrected_usd: formatUsd(r.correctedCost),
+  };
 }
 
 /** `GET /api/spend`. */

@@ -704,6 +704,8 @@ export function moneyStoreContract(harness: StoreHarness): void {
         cost: 300,
         calls: 2,
         tokens: { input: 2000, cacheWrite5m: 0, cacheWrite1h: 0, cacheRead: 0, output: 200 },
+        corrections: 0,
+        correctedCost: 0,
       });
       expect(await store.spend({ by: 'model', since, until, scope: 'run:r_2' })).toMatchObject([
         { key: 'claude-sonnet-4-5', cost: 200, calls: 1 },

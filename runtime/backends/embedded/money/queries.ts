@@ -54,16 +54,20 @@ const GROUP = {
   day: 'day',
 } as const;
 
-/** Spend counts the calls that reached a provider (`ok` and `error`), as records.countsAsSpend. */
+/** Spend counts the calls that reached a provider and their corrections, as records.countsAsSpend
+ * (a correction is no call: records.callsOf). */
 export function spendQuery(q: SpendQuery): Query {
   const group = GROUP[q.by];
   if (!group) throw new StoreInputError('invalid', `cannot group spend by ${String(q.by)}`);
   checkRange(q.since, q.until);
-  const where = ["outcome IN ('ok', 'error', 'expired')"];
+  const where = ["outcome IN ('ok', 'error', 'expired', 'corrected')"];
   const args: unknown[] = [];
   timeFilter(q.since, q.until, where, args);
   scopeFilter(q.scope, where, args);
-  const sql = `SELECT ${group} AS key, SUM(cost) AS cost, COUNT(*) AS calls, SUM(t_input) AS input,
+  const sql = `SELECT ${group} AS key, SUM(cost) AS cost,
+      SUM(CASE outcome WHEN 'corrected' THEN 0 ELSE 1 END) AS calls,
+      SUM(CASE outcome WHEN 'corrected' THEN 1 ELSE 0 END) AS xn,
+      SUM(CASE outcome WHEN 'corrected' THEN cost ELSE 0 END) AS xc, SUM(t_input) AS input,
       SUM(t_cw5m) AS cw5m, SUM(t_cw1h) AS cw1h, SUM(t_cr) AS cr, SUM(t_out) AS output
     FROM ledger ${whereClause(where)} GROUP BY 1`;
   return { sql, args };

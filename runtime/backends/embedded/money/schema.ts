@@ -93,6 +93,19 @@ CREATE INDEX audit_at ON audit (at);
 CREATE INDEX audit_target ON audit (target, at);
 `;
 
+/**
+ * Added after version 1, without a version of its own (an older Chokepoint ignores it): one row
+ * per request id whose expired charge reconciliation corrected, so it is corrected once.
+ */
+const CORRECTIONS = `
+CREATE TABLE IF NOT EXISTS corrections (
+  request_id TEXT PRIMARY KEY,
+  expired_id TEXT NOT NULL,
+  at INTEGER NOT NULL,
+  entry TEXT NOT NULL
+);
+`;
+
 /** Creates the schema on a fresh file, checks the version of an existing one. */
 export function migrate(db: Database.Database): void {
   db.transaction(() => {
@@ -108,5 +121,6 @@ export function migrate(db: Database.Database): void {
       db.exec(V1);
       db.prepare('INSERT INTO schema_version (version) VALUES (?)').run(1);
     }
+    db.exec(CORRECTIONS);
   }).immediate();
 }

@@ -16,7 +16,9 @@ import {
   type AuditQuery,
   type Budget,
   type BudgetSpec,
+  type CorrectionResult,
   EnforcementUnavailableError,
+  type ExpiredCorrection,
   type KillSwitch,
   type LedgerEntry,
   type LedgerInput,
@@ -34,6 +36,7 @@ import {
   budgetState,
   CorruptRecordError,
   checkActor,
+  checkCorrection,
   checkMicros,
   checkScope,
   expiredEntryId,
@@ -58,6 +61,7 @@ import {
 } from '../../../store/windows.ts';
 import { openSqlite } from '../sqlite.ts';
 import { BACKSTOP_PAGES, type Checkpointer, startCheckpointer } from './checkpointer.ts';
+import { type CorrectionStatements, correctOne, prepareCorrections } from './corrections.ts';
 import { GroupCommit } from './group-commit.ts';
 import { auditQuery, ledgerQuery, spendQuery } from './queries.ts';
 import { migrate } from './schema.ts';
@@ -106,6 +110,7 @@ export class EmbeddedMoneyStore implements MoneyStore {
   readonly db: Database.Database;
   private readonly now: () => number;
   private readonly s: Statements;
+  private readonly corrections: CorrectionStatements;
   private readonly cached = new Map<string, Database.Statement>();
   private readonly checkpointer: Checkpointer | undefined;
   private readonly group: GroupCommit;
@@ -127,6 +132,7 @@ export class EmbeddedMoneyStore implements MoneyStore {
       this.checkpointer = startCheckpointer(path);
     }
     this.s = prepareStatements(this.db);
+    this.corrections = prepareCorrections(this.db);
     // An operation rolled back (alone or with its group) may have rolled back expirations too:
     // admit looks for due reservations again next time.
     this.group = new GroupCommit(this.db, () => {
@@ -275,6 +281,13 @@ export class EmbeddedMoneyStore implements MoneyStore {
     return n;
   });
 
+  async correctExpired(c: ExpiredCorrection): Promise<CorrectionResult> {
+    checkCorrection(c);
+    return this.grouped('correct an expired charge', () =>
+      correctOne(this.corrections, c, this.now(), this.options.timeZone, (e) => this.insertLedger(e)),
+    );
+  }
+
   async appendLedger(input: LedgerInput): Promise<LedgerEntry> {
     const entry = finishEntry(prepareEntry(input, this.now()), input.reserved ?? 0);
     return this.run('append to the ledger', () => {
@@ -407,13 +420,19 @@ export class EmbeddedMoneyStore implements MoneyStore {
     return this.run('sum spend', () => {
       const tally = new SpendTally();
       for (const r of this.stmt(sql).all(...args) as Record<string, number>[]) {
-        tally.add(String(r.key), r.cost ?? 0, r.calls ?? 0, {
-          input: r.input ?? 0,
-          cacheWrite5m: r.cw5m ?? 0,
-          cacheWrite1h: r.cw1h ?? 0,
-          cacheRead: r.cr ?? 0,
-          output: r.output ?? 0,
-        });
+        tally.add(
+          String(r.key),
+          r.cost ?? 0,
+          r.calls ?? 0,
+          {
+            input: r.input ?? 0,
+            cacheWrite5m: r.cw5m ?? 0,
+            cacheWrite1h: r.cw1h ?? 0,
+            cacheRead: r.cr ?? 0,
+            output: r.output ?? 0,
+          },
+          { count: r.xn ?? 0, cost: r.xc ?? 0 },
+        );
       }
       return tally.result();
     });

@@ -16,6 +16,7 @@ import type { Scope } from '../../../identity.ts';
  * | `{cp}:sd:<YYYY-MM-DD>`   | hash   | spend rollup for one local day                            |
  * | `{cp}:audit`             | stream | audit entries (field `e`, JSON)                           |
  * | `{cp}:ai`, `{cp}:ai:<t>` | zset   | audit index, all and per target, score = time             |
+ * | `{cp}:corr`              | hash   | request id → its correction of an expired charge (JSON)   |
  * | `{cp}:ping`              | string | written by ping()                                         |
  */
 export class RedisKeys {
@@ -27,6 +28,7 @@ export class RedisKeys {
   readonly audit: string;
   readonly auditAll: string;
   readonly ping: string;
+  readonly corrections: string;
 
   constructor(prefix = '{cp}') {
     // Without a hash tag the keys would scatter over cluster slots; add one rather than fail later.
@@ -39,6 +41,7 @@ export class RedisKeys {
     this.audit = `${p}:audit`;
     this.auditAll = `${p}:ai`;
     this.ping = `${p}:ping`;
+    this.corrections = `${p}:corr`;
   }
 
   budget(id: string): string {

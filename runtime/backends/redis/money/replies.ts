@@ -31,7 +31,8 @@ export function rollupField(e: PreparedEntry): string {
   return [id.team, id.env, id.seat, workflowKey(id), modelKey(e), providerKey(e)].join(US);
 }
 
-const METRICS = ['cost', 'calls', 'input', 'cw5m', 'cw1h', 'cr', 'out'] as const;
+/** `xn`, `xc`: corrections of expired charges in the group and their (signed) sum. */
+const METRICS = ['cost', 'calls', 'input', 'cw5m', 'cw1h', 'cr', 'out', 'xn', 'xc'] as const;
 const ROLLUP_DIMENSION: Record<Exclude<SpendDimension, 'day'>, number> = {
   team: 0,
   env: 1,
@@ -54,10 +55,13 @@ export function addRollup(
     if (!METRICS.includes(metric)) throw new CorruptRecordError(`spend rollup field in ${day}`, field);
     let g = groups.get(tuple);
     if (!g) {
-      g = { cost: 0, calls: 0, input: 0, cw5m: 0, cw1h: 0, cr: 0, out: 0 };
+      g = { cost: 0, calls: 0, input: 0, cw5m: 0, cw1h: 0, cr: 0, out: 0, xn: 0, xc: 0 };
       groups.set(tuple, g);
     }
-    g[metric] += storedMicros(value, `spend rollup ${day}`);
+    g[metric] +=
+      metric === 'xc'
+        ? storedSigned(value, `spend rollup ${day}`)
+        : storedMicros(value, `spend rollup ${day}`);
   }
   for (const [tuple, g] of groups) {
     const parts = tuple.split(US);
@@ -75,8 +79,15 @@ export function addRollup(
       cacheRead: g.cr,
       output: g.out,
     };
-    tally.add(key, g.cost, g.calls, tokens);
+    tally.add(key, g.cost, g.calls, tokens, { count: g.xn, cost: g.xc });
   }
+}
+
+/** A signed µ$ sum (the corrections of a group may credit more than they debit). */
+function storedSigned(value: unknown, what: string): number {
+  const n = typeof value === 'string' && /^-?\d+$/.test(value) ? Number(value) : Number.NaN;
+  if (!Number.isSafeInteger(n)) throw new CorruptRecordError(what, value);
+  return n;
 }
 
 const STATES: readonly BudgetState[] = ['active', 'exhausted', 'frozen'];

@@ -12,6 +12,7 @@ const SCRIPTS = {
   cpSettle: 'settle.lua',
   cpRelease: 'release.lua',
   cpSweep: 'sweep.lua',
+  cpCorrect: 'correct.lua',
   cpAppend: 'append.lua',
   cpBudgets: 'budgets.lua',
   cpEnsure: 'ensure.lua',

@@ -1,3 +1,5 @@
+// long: one class implements the whole money port over Redis, as its SQLite twin does; each method
+// is one script call (the scripts beside it hold the invariants) plus the reading of its reply.
 /**
  * The Redis money store: budgets, reservations, kill switches, ledger and audit in Redis, every
  * money-moving operation one Lua script (admit.lua, settle.lua, release.lua), one round trip.
@@ -31,7 +33,9 @@ import {
   type AuditQuery,
   type Budget,
   type BudgetSpec,
+  type CorrectionResult,
   EnforcementUnavailableError,
+  type ExpiredCorrection,
   type KillSwitch,
   type LedgerEntry,
   type LedgerInput,
@@ -47,7 +51,9 @@ import {
 import {
   budgetId,
   CorruptRecordError,
+  callsOf,
   checkActor,
+  checkCorrection,
   checkMicros,
   checkRange,
   checkScope,
@@ -66,6 +72,7 @@ import {
 } from '../../../store/records.ts';
 import { SpendTally, spendKey } from '../../../store/spend.ts';
 import { dayKey, daysBetween, dayWindow, monthWindow } from '../../../store/windows.ts';
+import { correctIn } from './correct.ts';
 import { RedisKeys } from './keys.ts';
 import { addRollup, auditHead, budgetFrom, readIndex, rollupField } from './replies.ts';
 import { call, defineScripts, type ScriptedRedis } from './scripts.ts';
@@ -281,6 +288,14 @@ export class RedisMoneyStore implements MoneyStore {
     });
   }
 
+  async correctExpired(c: ExpiredCorrection): Promise<CorrectionResult> {
+    checkCorrection(c);
+    return failClosed(BACKEND, 'correct an expired charge', () => {
+      const now = this.now();
+      return correctIn(this.redis, this.keys, this.options.timeZone, now, this.context(now), c);
+    });
+  }
+
   async appendLedger(input: LedgerInput): Promise<LedgerEntry> {
     const entry = finishEntry(prepareEntry(input, this.now()), input.reserved ?? 0);
     return failClosed(BACKEND, 'append to the ledger', async () => {
@@ -457,7 +472,10 @@ export class RedisMoneyStore implements MoneyStore {
           (e) => countsAsSpend(e.outcome),
           'ledger entry',
         );
-        for (const e of entries) tally.add(spendKey(e, by, tz), e.cost, 1, e.tokens);
+        for (const e of entries) {
+          const corrected = e.outcome === 'corrected' ? { count: 1, cost: e.cost } : undefined;
+          tally.add(spendKey(e, by, tz), e.cost, callsOf(e.outcome), e.tokens, corrected);
+        }
       };
       // A run's entries are few and not in the rollups (they would add a field per run and day).
       if (filter?.kind === 'run') {

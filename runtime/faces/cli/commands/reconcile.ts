@@ -12,9 +12,9 @@ export const EXIT_DIVERGENT = 4;
 const SUBS = {
   run: {
     command: 'reconcile',
-    usage: 'reconcile [--day YYYY-MM-DD] [--report FILE] [--format FORMAT]',
+    usage: 'reconcile [--day YYYY-MM-DD] [--report FILE] [--format FORMAT] [--requests FILE]',
     args: [],
-    options: ['day', 'report', 'format'],
+    options: ['day', 'report', 'format', 'requests'],
   },
   ls: {
     command: 'reconcile ls',
@@ -30,16 +30,25 @@ export const reconcileCommand: Command = {
   summary: 'compare the ledger with the provider bill',
   remote: true,
   help: `Usage:
-  chokepoint reconcile [--day YYYY-MM-DD] [--report FILE] [--format FORMAT]   reconcile one day
+  chokepoint reconcile [--day YYYY-MM-DD] [--report FILE] [--format FORMAT] [--requests FILE]
+                                                                              reconcile one day
   chokepoint reconcile ls [--day YYYY-MM-DD] [--limit N]                      stored results
   chokepoint reconcile show <id>                                              one result
 
 Compares the ledger's cost per model for one UTC day with the provider's figures and prints
 ledger vs provider per model with the difference and a verdict. A difference beyond the
-tolerance (reconcile.tolerance: the larger of 1% and $1 by default) raises a \`reconciliation\`
+tolerance (reconcile.tolerance: 1% with a one-cent floor by default) raises a \`reconciliation\`
 alarm (GET /api/alarms, the inbox's spend page, and reconcile.webhookUrl). Every result is
 stored (GET /api/reconciliations). The server does the work, so the ledger and the provider
 are the server's own.
+
+Expired charges: a call whose outcome was unknown (its process died, its settlement never came)
+is in the ledger as \`expired\`, charged its reserved worst case. With the provider's figures per
+request, reconciliation corrects each one first: one \`corrected\` ledger entry per request id
+(billed minus charged; never twice, however often you reconcile), credited or debited on the
+budgets whose window still holds the charge (a closed day is not reopened: the ledger and the
+spend views carry the correction). A charge the provider never billed is corrected to 0 only when
+the figures certainly cover the call's time; otherwise it stands.
 
 Options:
   --day DAY        the UTC day (default: yesterday)
@@ -51,6 +60,11 @@ Options:
                      anthropic-usage  Admin API usage report JSON grouped by model (tokens, priced
                                       with the server's price table)
                      csv              date,model,cost_usd lines (any other billing source)
+  --requests FILE  the provider's figures per request: a CSV with the header request_id,cost_usd
+                   and optionally at (RFC 3339 or epoch ms; with it, requests it does not list
+                   between its first and last time count as never billed); - reads stdin.
+                   Without it, when the server's provider is the emulator, its billing record
+                   (GET /_emulator/billing) is used; otherwise expired charges are left as they are
   --limit N        ls: how many (default 20)
 ${REMOTE_HELP}
 
@@ -62,6 +76,7 @@ Examples:
   chokepoint reconcile --day 2026-01-31
   chokepoint reconcile --day 2026-01-31 --report cost_report.json
   chokepoint reconcile --day 2026-01-31 --report bedrock.csv --format csv
+  chokepoint reconcile --day 2026-01-31 --report cost_report.json --requests per-request.csv
   curl -s -H "x-api-key: $ANTHROPIC_ADMIN_KEY" -H "anthropic-version: 2023-06-01" \\
     "https://api.anthropic.com/v1/organizations/usage_report/messages?starting_at=2026-01-31T00:00:00Z&ending_at=2026-02-01T00:00:00Z&bucket_width=1d&group_by[]=model" \\
     | chokepoint reconcile --day 2026-01-31 --report - --format anthropic-usage
@@ -70,6 +85,7 @@ Examples:
     day: { type: 'string' },
     report: { type: 'string' },
     format: { type: 'string' },
+    requests: { type: 'string' },
     limit: { type: 'string' },
   },
   async run(ctx) {
@@ -102,12 +118,12 @@ function checkDay(v: unknown): string | undefined {
   return day;
 }
 
-function readReport(path: string): string {
+function readReport(path: string, option = '--report'): string {
   try {
     return readFileSync(path === '-' ? 0 : path, 'utf8');
   } catch (err) {
     throw new CliError(
-      `--report: cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
+      `${option}: cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
     );
   }
 }
@@ -121,7 +137,12 @@ async function run({ values, out }: CommandContext, args: string[]) {
       `--format: expected one of ${REPORT_FORMATS.join(', ')}, got ${JSON.stringify(format)}`,
     );
   }
+  if (values.report === '-' && values.requests === '-') {
+    throw new CliError('--report and --requests cannot both read stdin: give one of them a file');
+  }
   const report = values.report === undefined ? undefined : readReport(String(values.report));
+  const requests =
+    values.requests === undefined ? undefined : readReport(String(values.requests), '--requests');
   const { client, json } = ApiClient.from(values);
   return withJsonErrors(json, out, async () => {
     const res = await client.post<ReconciliationView>('/api/reconciliations', {
@@ -129,6 +150,7 @@ async function run({ values, out }: CommandContext, args: string[]) {
       trigger: 'cli',
       ...(report !== undefined ? { report } : {}),
       ...(format ? { format } : {}),
+      ...(requests !== undefined ? { requests } : {}),
     });
     if (json) printJson(out, res);
     else for (const line of describe(res)) out(line);
@@ -171,6 +193,19 @@ export function describe(r: ReconciliationView): string[] {
         ['PROVIDER ACCOUNT', { header: 'COST', align: 'right' }],
         accounts.map(([k, v]) => [k, dollars(v)]),
       ),
+    );
+  }
+  const c = r.corrections;
+  if (c) {
+    const left = c.left_uncovered + c.left_ambiguous;
+    out.push(
+      '',
+      `expired charges (${c.source === 'emulator' ? "the emulator's record" : 'per-request CSV'}): ${c.expired} on the day, ` +
+        `${c.corrected} corrected by ${dollars(c.corrected_usd)}` +
+        (c.already_corrected ? `, ${c.already_corrected} corrected before` : '') +
+        (left
+          ? `, ${left} left at their worst case (${c.left_uncovered} not certainly covered by the bill, ${c.left_ambiguous} ambiguous)`
+          : ''),
     );
   }
   out.push('');

@@ -79,6 +79,8 @@ async function loadSpend(web: Web, c: Context<WebEnv>, days: number) {
   ];
   const total = seats.reduce((s, r) => s + r.cost_micros, 0);
   const calls = seats.reduce((s, r) => s + r.calls, 0);
+  const corrections = seats.reduce((s, r) => s + (r.corrections ?? 0), 0);
+  const corrected = seats.reduce((s, r) => s + (r.correctedCost ?? 0), 0);
   const data = {
     days: dayKeys,
     since: new Date(since).toISOString(),
@@ -118,6 +120,8 @@ async function loadSpend(web: Web, c: Context<WebEnv>, days: number) {
     data,
     total,
     calls,
+    corrections,
+    corrected,
     seats,
     workflowsRange,
     health,
@@ -134,6 +138,7 @@ async function loadSpend(web: Web, c: Context<WebEnv>, days: number) {
 function SpendPage(props: { page: PageContext; days: number; s: Spend }) {
   const { page, days } = props;
   const { tz, dayKeys, charts, data, total, calls, seats, workflowsRange, health, cacheRows } = props.s;
+  const { corrections, corrected } = props.s;
   const { cacheAlarms, driftAlarms, otherAlarms, nearCeiling } = props.s;
   return (
     <Layout title="Spend" active="/spend" page={page}>
@@ -155,6 +160,14 @@ function SpendPage(props: { page: PageContext; days: number; s: Spend }) {
       <p class="summary">
         <strong>{usd(total)}</strong> over {calls} calls, {dayKeys[0]} to {dayKeys[dayKeys.length - 1]} ({tz}
         ).
+        {corrections > 0 ? (
+          <span class="muted" id="corrections">
+            {' '}
+            Includes {corrections} expired worst-case charge{corrections === 1 ? '' : 's'} corrected by
+            reconciliation to the provider's bill ({corrected < 0 ? '-' : '+'}
+            {usd(Math.abs(corrected))}).
+          </span>
+        ) : null}
       </p>
 
       <h2 id="per-day">Spend per day</h2>
