@@ -53,6 +53,8 @@ export interface Reconciliation {
   at: number;
   /** The UTC day compared (YYYY-MM-DD). */
   day: string;
+  /** Whose bill was compared (a provider's config name); absent in records from before the provider mix. */
+  provider?: string;
   trigger: Trigger;
   actor: string;
   /** Where the provider figures came from: a report handed in, or fetched from the provider. */

@@ -234,7 +234,9 @@ export function parseGcpBilling(text: string, day: string, opts: GcpBillingOptio
     }
   }
   const days = [...covers].sort();
-  if (!pico.size) {
+  // A bill that covers other days but none of this one billed nothing that day: a gap the
+  // comparison flags (an alarm when the ledger has spend), not a malformed file.
+  if (!pico.size && days.length === 0) {
     throw new ReportError(
       'report',
       `holds no Claude lines for ${day} (it covers ${days.length ? `${days[0]}${days.length > 1 ? ` .. ${days.at(-1)}` : ''}` : 'no day at all'})`,

@@ -53,9 +53,22 @@ export interface ReconcileRequest {
   /** The provider's figures per request (`request_id,cost_usd[,at]` CSV); without it, the
    * emulator's billing record when the provider is the emulator. */
   requests?: string;
+  /**
+   * Whose bill it is (a provider's config name): the ledger is compared on that provider's
+   * calls only. Default: the report format's (aws-cur → bedrock, gcp-billing → vertex,
+   * openai-costs → openai, the Admin API's and csv → the default provider).
+   */
+  provider?: string;
   trigger: Trigger;
   actor: string;
 }
+
+/** The provider kind whose bill each report format is. */
+const FORMAT_KIND: Partial<Record<ReportFormat, string>> = {
+  'aws-cur': 'bedrock',
+  'gcp-billing': 'vertex',
+  'openai-costs': 'openai',
+};
 
 /** The UTC day before `now`, YYYY-MM-DD. */
 export { yesterday };
@@ -81,10 +94,31 @@ export class Reconciler {
     return adminKey ? { baseUrl, adminKey, timeoutMs: 30_000 } : undefined;
   }
 
-  /** The ledger's spend per model for the day (model calls that reached the provider). */
-  async ledger(day: string): Promise<LedgerModel[]> {
+  /** Whose bill a report is: the request's provider, else its format's (see ReconcileRequest). */
+  providerOf(format: ReportFormat, named?: string): string {
+    if (named !== undefined) {
+      if (!this.rt.providers.get(named)) {
+        throw new ReconcileInputError(
+          'provider',
+          `no provider named ${JSON.stringify(named)} (known: ${this.rt.providers.names().join(', ')})`,
+        );
+      }
+      return named;
+    }
+    const kind = FORMAT_KIND[format];
+    if (!kind) return this.rt.providers.defaultName;
+    return this.rt.providers.ofKind(kind) ?? kind;
+  }
+
+  /** The ledger's spend per model for the day (model calls that reached `provider`). */
+  async ledger(day: string, provider?: string): Promise<LedgerModel[]> {
     const range = dayRange(day)!;
-    const rows = await this.rt.store.spend({ by: 'model', since: range.since, until: range.until });
+    const rows = await this.rt.store.spend({
+      by: 'model',
+      since: range.since,
+      until: range.until,
+      ...(provider ? { provider } : {}),
+    });
     const byModel = new Map<string, LedgerModel>();
     for (const r of rows) {
       if (r.key.startsWith('tool:')) continue;
@@ -142,6 +176,7 @@ export class Reconciler {
     if (range.since > this.rt.now())
       throw new ReconcileInputError('day', `${req.day} has not started yet (UTC)`);
     const figures = await this.provider(req);
+    const provider = this.providerOf(figures.format, req.provider);
     const id = newId('rec');
     // Expired worst-case charges are corrected first, so the comparison reads the corrected ledger.
     const bill = await requestBill(this.rt, req.requests).catch((err) => {
@@ -149,12 +184,13 @@ export class Reconciler {
       throw err;
     });
     const corrections = bill ? await correctDay(this.rt.store, req.day, bill, id) : undefined;
-    const ledger = await this.ledger(req.day);
+    const ledger = await this.ledger(req.day, provider);
     const tol = this.settings.tolerance;
     const result: Reconciliation = {
       id,
       at: this.rt.now(),
       day: req.day,
+      provider,
       trigger: req.trigger,
       actor: req.actor,
       source: { kind: req.report === undefined ? 'fetched' : 'report', format: figures.format },

@@ -172,6 +172,8 @@ export interface SpendQuery {
   until: number;
   /** Only entries under this scope (e.g. `team:payments`). */
   scope?: Scope;
+  /** Only model calls this provider served (config name; entries without one are anthropic's). */
+  provider?: string;
 }
 
 export interface SpendRow {

@@ -56,6 +56,9 @@ export function reconcileApi(rt: Services): Hono<Env> {
     if (body.format !== undefined && !REPORT_FORMATS.includes(body.format as ReportFormat)) {
       throw invalidRequest('format', `expected one of ${REPORT_FORMATS.join(', ')}`);
     }
+    if (body.provider !== undefined && body.provider !== null && typeof body.provider !== 'string') {
+      throw invalidRequest('provider', `expected a provider's name (anthropic, bedrock, vertex, openai, …)`);
+    }
     if (body.requests !== undefined && body.requests !== null && typeof body.requests !== 'string') {
       throw invalidRequest(
         'requests',
@@ -75,6 +78,7 @@ export function reconcileApi(rt: Services): Hono<Env> {
         report,
         format: body.format as ReportFormat | undefined,
         ...(typeof body.requests === 'string' ? { requests: body.requests } : {}),
+        ...(typeof body.provider === 'string' ? { provider: body.provider } : {}),
         trigger: body.trigger === 'cli' ? 'cli' : 'api',
         actor: op.name,
       });

@@ -77,6 +77,8 @@ export interface ReconciliationView {
   id: string;
   at: IsoTime;
   day: string;
+  /** Whose bill was compared (a provider's name); the default provider for older results. */
+  provider: string;
   verdict: Reconciliation['verdict'];
   trigger: Reconciliation['trigger'];
   actor: string;
@@ -97,6 +99,7 @@ export function reconciliationView(r: Reconciliation): ReconciliationView {
     id: r.id,
     at: iso(r.at),
     day: r.day,
+    provider: r.provider ?? 'anthropic',
     verdict: r.verdict,
     trigger: r.trigger,
     actor: r.actor,

@@ -174,11 +174,12 @@ describe('reading a GCP billing export', () => {
     expect(f.models.get('claude-sonnet-5-5')?.cost).toBe(1_000_000);
   });
 
-  it('says which days it covers when the wanted day is missing', () => {
+  it('reads a bill without the wanted day as nothing billed that day (a gap to flag), saying what it covers', () => {
     const csv = [HEADER, row({ start: '2026-11-30T23:00:00Z' })].join('\n');
-    expect(() => parseGcpBilling(csv, day, { prices })).toThrow(
-      'report: holds no Claude lines for 2026-12-01 (it covers 2026-11-30)',
-    );
+    const figures = parseGcpBilling(csv, day, { prices });
+    expect(figures.models.size).toBe(0);
+    expect(figures.covers).toEqual(['2026-11-30']);
+    expect(() => parseGcpBilling(HEADER, day, { prices })).toThrow('it covers no day at all');
   });
 
   it.each([

@@ -739,6 +739,16 @@ export function moneyStoreContract(harness: StoreHarness): void {
         ['anthropic', 50, 1],
         ['(tool)', 10, 1],
       ]);
+      // One provider's spend by model (what reconciliation against that provider's bill reads).
+      const bedrock = await store.spend({ by: 'model', since: 0, until: clock.t + 1, provider: 'bedrock' });
+      expect(bedrock.map((r) => [r.key, r.cost, r.calls])).toEqual([['claude-sonnet-4-5', 500, 2]]);
+      const anthropic = await store.spend({
+        by: 'team',
+        since: 0,
+        until: clock.t + 1,
+        provider: 'anthropic',
+      });
+      expect(anthropic.map((r) => [r.key, r.cost])).toEqual([['payments', 50]]);
     });
 
     it('sums spend over exactly the time range asked, by local day', async () => {

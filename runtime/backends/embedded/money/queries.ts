@@ -64,6 +64,7 @@ export function spendQuery(q: SpendQuery): Query {
   const args: unknown[] = [];
   timeFilter(q.since, q.until, where, args);
   scopeFilter(q.scope, where, args);
+  if (q.provider !== undefined) where.push(`${GROUP.provider} = ?`) && args.push(q.provider);
   const sql = `SELECT ${group} AS key, SUM(cost) AS cost,
       SUM(CASE outcome WHEN 'corrected' THEN 0 ELSE 1 END) AS calls,
       SUM(CASE outcome WHEN 'corrected' THEN 1 ELSE 0 END) AS xn,

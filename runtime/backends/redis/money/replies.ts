@@ -48,6 +48,7 @@ export function addRollup(
   fields: Record<string, string>,
   by: SpendDimension,
   filter: { kind: ScopeKind; key?: string } | undefined,
+  provider?: string,
 ): void {
   const groups = new Map<string, Record<(typeof METRICS)[number], number>>();
   for (const [field, value] of Object.entries(fields)) {
@@ -71,6 +72,7 @@ export function addRollup(
     if (filter && filter.kind !== 'global' && parts[ROLLUP_DIMENSION[filter.kind as 'team']] !== filter.key) {
       continue;
     }
+    if (provider !== undefined && parts[ROLLUP_DIMENSION.provider] !== provider) continue;
     const key = by === 'day' ? day : parts[ROLLUP_DIMENSION[by]]!;
     const tokens: TokenCounts = {
       input: g.input,

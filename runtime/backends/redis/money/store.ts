@@ -66,6 +66,7 @@ import {
   type PreparedEntry,
   prepareAudit,
   prepareEntry,
+  providerKey,
   specFor,
   storedJson,
   storedMicros,
@@ -473,6 +474,7 @@ export class RedisMoneyStore implements MoneyStore {
           'ledger entry',
         );
         for (const e of entries) {
+          if (q.provider !== undefined && providerKey(e) !== q.provider) continue;
           const corrected = e.outcome === 'corrected' ? { count: 1, cost: e.cost } : undefined;
           tally.add(spendKey(e, by, tz), e.cost, callsOf(e.outcome), e.tokens, corrected);
         }
@@ -494,7 +496,7 @@ export class RedisMoneyStore implements MoneyStore {
       const results = fullDays.length ? ((await pipe.exec()) ?? []) : [];
       results.forEach(([err, fields], i) => {
         if (err) throw err;
-        addRollup(tally, fullDays[i]!, fields as Record<string, string>, by, filter);
+        addRollup(tally, fullDays[i]!, fields as Record<string, string>, by, filter, q.provider);
       });
       return tally.result();
     });

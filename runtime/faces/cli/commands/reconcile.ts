@@ -12,9 +12,10 @@ export const EXIT_DIVERGENT = 4;
 const SUBS = {
   run: {
     command: 'reconcile',
-    usage: 'reconcile [--day YYYY-MM-DD] [--report FILE] [--format FORMAT] [--requests FILE]',
+    usage:
+      'reconcile [--day YYYY-MM-DD] [--report FILE] [--format FORMAT] [--provider NAME] [--requests FILE]',
     args: [],
-    options: ['day', 'report', 'format', 'requests'],
+    options: ['day', 'report', 'format', 'provider', 'requests'],
   },
   ls: {
     command: 'reconcile ls',
@@ -30,7 +31,7 @@ export const reconcileCommand: Command = {
   summary: 'compare the ledger with the provider bill',
   remote: true,
   help: `Usage:
-  chokepoint reconcile [--day YYYY-MM-DD] [--report FILE] [--format FORMAT] [--requests FILE]
+  chokepoint reconcile [--day YYYY-MM-DD] [--report FILE] [--format FORMAT] [--provider NAME] [--requests FILE]
                                                                               reconcile one day
   chokepoint reconcile ls [--day YYYY-MM-DD] [--limit N]                      stored results
   chokepoint reconcile show <id>                                              one result
@@ -60,6 +61,13 @@ Options:
                      anthropic-usage  Admin API usage report JSON grouped by model (tokens, priced
                                       with the server's price table)
                      csv              date,model,cost_usd lines (any other billing source)
+                     aws-cur          an AWS Cost and Usage Report 2.0 CSV (Claude on Bedrock,
+                                      AWS Marketplace lines included)
+                     gcp-billing      a Google Cloud Billing export CSV (Claude on Vertex AI)
+                     openai-costs     OpenAI's organization costs API JSON
+  --provider NAME  whose bill it is (a provider's name in the config): the ledger is compared on
+                   that provider's calls only (default: the format's — aws-cur bedrock,
+                   gcp-billing vertex, openai-costs openai, the others the default provider)
   --requests FILE  the provider's figures per request: a CSV with the header request_id,cost_usd
                    and optionally at (RFC 3339 or epoch ms; with it, requests it does not list
                    between its first and last time count as never billed); - reads stdin.
@@ -75,7 +83,8 @@ Exit codes: 0 the figures agree within tolerance, ${EXIT_DIVERGENT} they diverge
 Examples:
   chokepoint reconcile --day 2026-01-31
   chokepoint reconcile --day 2026-01-31 --report cost_report.json
-  chokepoint reconcile --day 2026-01-31 --report bedrock.csv --format csv
+  chokepoint reconcile --day 2026-01-31 --report cur-2026-01.csv          # the Bedrock bill
+  chokepoint reconcile --day 2026-01-31 --report bedrock.csv --format csv --provider bedrock
   chokepoint reconcile --day 2026-01-31 --report cost_report.json --requests per-request.csv
   curl -s -H "x-api-key: $ANTHROPIC_ADMIN_KEY" -H "anthropic-version: 2023-06-01" \\
     "https://api.anthropic.com/v1/organizations/usage_report/messages?starting_at=2026-01-31T00:00:00Z&ending_at=2026-02-01T00:00:00Z&bucket_width=1d&group_by[]=model" \\
@@ -85,6 +94,7 @@ Examples:
     day: { type: 'string' },
     report: { type: 'string' },
     format: { type: 'string' },
+    provider: { type: 'string' },
     requests: { type: 'string' },
     limit: { type: 'string' },
   },
@@ -150,6 +160,7 @@ async function run({ values, out }: CommandContext, args: string[]) {
       trigger: 'cli',
       ...(report !== undefined ? { report } : {}),
       ...(format ? { format } : {}),
+      ...(values.provider !== undefined ? { provider: String(values.provider) } : {}),
       ...(requests !== undefined ? { requests } : {}),
     });
     if (json) printJson(out, res);
@@ -181,7 +192,7 @@ export function describe(r: ReconciliationView): string[] {
   const tol = `${(r.tolerance.relative * 100).toFixed(2).replace(/\.?0+$/, '')}% or ${dollars(r.tolerance.absolute_usd)}, whichever is larger`;
   const out = [
     `reconciliation ${r.day} (UTC): ${r.verdict === 'ok' ? 'OK, the ledger matches the provider within tolerance' : 'DIVERGENT'}`,
-    `provider figures: ${r.source.kind === 'fetched' ? 'fetched from the Admin API' : 'report'} (${r.source.format}); tolerance ${tol}`,
+    `provider figures: ${r.provider}'s bill, ${r.source.kind === 'fetched' ? 'fetched from the Admin API' : 'report'} (${r.source.format}); tolerance ${tol}`,
     '',
     ...lines,
   ];
