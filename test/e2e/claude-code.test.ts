@@ -202,6 +202,57 @@ describe('Claude Code through the gateway', () => {
     expect(entries[0]).toMatchObject({ outcome: 'refused', code: 'budget_exhausted' });
   });
 
+  it('works in its Bedrock mode through the Bedrock face, billed to the Bedrock provider', async () => {
+    const { key, id } = await h.client({ team: 'eng', seat: 'cc-bedrock' });
+    const before = h.rt.emulator!.billing.total('bedrock');
+    const run = await claude(key, place(), ['-p', 'say hello', '--output-format', 'json'], {
+      CLAUDE_CODE_USE_BEDROCK: '1',
+      ANTHROPIC_BEDROCK_BASE_URL: `${h.url}/bedrock`,
+      CLAUDE_CODE_SKIP_BEDROCK_AUTH: '1',
+      AWS_REGION: 'us-east-1',
+      // The Chokepoint key as the bearer token Claude Code sends without AWS auth.
+      ANTHROPIC_AUTH_TOKEN: key,
+      ANTHROPIC_API_KEY: '',
+    });
+    expect(run.code, run.stderr + run.stdout).toBe(0);
+    const out = JSON.parse(run.stdout) as ResultJson;
+    expect(out.is_error).toBe(false);
+    expect(out.result).toContain('Emulated reply');
+    const entries = await ledgerFor(id);
+    expect(entries.length).toBeGreaterThan(0);
+    expect(new Set(entries.map((e) => e.provider))).toEqual(new Set(['bedrock']));
+    expect(entries.some((e) => e.name === 'claude-opus-5-5' && e.outcome === 'ok')).toBe(true);
+    expect(sum(entries.map((e) => e.cost))).toBe(h.rt.emulator!.billing.total('bedrock') - before);
+  });
+
+  it('works in its Vertex mode through the Vertex face, billed to the Vertex provider', async () => {
+    const { key, id } = await h.client({ team: 'eng', seat: 'cc-vertex' });
+    const before = h.rt.emulator!.billing.total('vertex');
+    const run = await claude(key, place(), ['-p', 'say hello', '--output-format', 'json'], {
+      CLAUDE_CODE_USE_VERTEX: '1',
+      ANTHROPIC_VERTEX_BASE_URL: `${h.url}/vertex`,
+      CLAUDE_CODE_SKIP_VERTEX_AUTH: '1',
+      CLOUD_ML_REGION: 'us-east5',
+      ANTHROPIC_VERTEX_PROJECT_ID: 'acme-prod',
+      ANTHROPIC_AUTH_TOKEN: key,
+      ANTHROPIC_API_KEY: '',
+    });
+    expect(run.code, run.stderr + run.stdout).toBe(0);
+    const out = JSON.parse(run.stdout) as ResultJson;
+    expect(out.is_error).toBe(false);
+    const entries = await ledgerFor(id);
+    expect(entries.length).toBeGreaterThan(0);
+    expect(new Set(entries.map((e) => e.provider))).toEqual(new Set(['vertex']));
+    expect(sum(entries.map((e) => e.cost))).toBe(h.rt.emulator!.billing.total('vertex') - before);
+    // us-east5 is a regional endpoint: Opus 5.5 there costs 1.1x its global price.
+    expect(
+      h.rt
+        .emulator!.billing.list()
+        .filter((e) => e.provider === 'vertex')
+        .at(-1)?.regional,
+    ).toBe(true);
+  });
+
   it('keeps the binary it ran in the cache for the next run', () => {
     expect(
       readFileSync(join(CACHE, 'node_modules', '@anthropic-ai', 'claude-code', 'package.json'), 'utf8'),
