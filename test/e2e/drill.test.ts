@@ -157,6 +157,10 @@ describe('chokepoint drill --provider, through the Bedrock and Vertex faces', ()
     const eu = await drill('--provider', 'bedrock', '--geo', 'eu', '--model', 'claude-haiku-4-5');
     expect(eu.face).toBe('POST /bedrock/model/eu.anthropic.claude-haiku-4-5-20251001-v1:0/invoke');
     expect(eu.passed).toBe(true);
+    // The unbounded estimate is priced as the face's calls are: a geographic profile at 1.1x global.
+    const global = await drill('--provider', 'bedrock', '--geo', 'global', '--model', 'claude-haiku-4-5');
+    expect(global.face).toBe('POST /bedrock/model/global.anthropic.claude-haiku-4-5-20251001-v1:0/invoke');
+    expect(Number(eu.unbounded.uncachedUsd) / Number(global.unbounded.uncachedUsd)).toBeCloseTo(1.1, 3);
     const west = await drill('--provider', 'vertex', '--geo', 'europe-west1', '--model', 'claude-haiku-4-5');
     expect(west.face).toMatch(/locations\/europe-west1\/.*\/models\/claude-haiku-4-5@20251001:rawPredict$/);
     expect(west.passed).toBe(true);
