@@ -253,6 +253,21 @@ describe.each(['embedded', 'redis'] as Backend[])('money pages (%s backend)', (b
   });
 
   it('the spend page has the chart data and the same numbers in tables, top spenders, cache and alarms', async () => {
+    // One call through the Vertex face, so the provider chart has a second provider.
+    const { key } = await h.client({ team: 'payments', env: 'prod', seat: 'alice-gcp' });
+    const vertex = await fetch(
+      `${h.url}/vertex/projects/acme/locations/global/publishers/anthropic/models/claude-haiku-4-5:rawPredict`,
+      {
+        method: 'POST',
+        headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+        body: JSON.stringify({
+          anthropic_version: 'vertex-2023-10-16',
+          max_tokens: 16,
+          messages: [{ role: 'user', content: 'Hello' }],
+        }),
+      },
+    );
+    expect(vertex.status).toBe(200);
     const page = await admin.get('/spend?days=7');
     expect(page.status).toBe(200);
     const json = /<script type="application\/json" id="spend-data">([\s\S]*?)<\/script>/.exec(page.html)?.[1];
@@ -270,6 +285,16 @@ describe.each(['embedded', 'redis'] as Backend[])('money pages (%s backend)', (b
     expect(today('workflow', 'triage')).toBeGreaterThan(0);
     expect(chart('workflow').series.find((s) => s.key === '(none)')?.label).toBe('(no workflow)');
     expect(today('model', 'claude-haiku-4-5')).toBeGreaterThan(0);
+    // By provider: the ledger's provider names, the same numbers as `/api/spend?by=provider`.
+    const providers = await h.api<{ rows: { key: string; cost_micros: number }[] }>(
+      'GET',
+      '/api/spend?by=provider',
+    );
+    for (const provider of ['anthropic', 'vertex']) {
+      const api = providers.body.rows.find((r) => r.key === provider)?.cost_micros ?? 0;
+      expect(api).toBeGreaterThan(0);
+      expect(today('provider', provider)).toBe(api);
+    }
 
     // The chart numbers agree with the API's totals.
     const teams = await h.api<{ rows: { key: string; cost_micros: number }[] }>('GET', '/api/spend?by=team');
@@ -285,7 +310,7 @@ describe.each(['embedded', 'redis'] as Backend[])('money pages (%s backend)', (b
     expect(page.html).toContain('<script src="/assets/spend.js"></script>');
     expect(page.html).not.toMatch(/<script>/);
     expect(await (await fetch(`${h.url}/assets/spend.js`)).text()).toContain('window.Chart');
-    for (const id of ['team', 'workflow', 'model']) {
+    for (const id of ['team', 'workflow', 'model', 'provider']) {
       expect(page.html).toContain(`<canvas id="chart-${id}" role="img"`);
       const table = new RegExp(`<table class="spend" data-table="${id}">[\\s\\S]*?</table>`).exec(
         page.html,
@@ -296,6 +321,10 @@ describe.each(['embedded', 'redis'] as Backend[])('money pages (%s backend)', (b
     }
     const teamTable = /<table class="spend" data-table="team">[\s\S]*?<\/table>/.exec(page.html)![0];
     expect(teamTable).toContain('<th scope="col" class="num">payments</th>');
+    const providerTable = /<table class="spend" data-table="provider">[\s\S]*?<\/table>/.exec(page.html)![0];
+    expect(providerTable).toContain('<th scope="col" class="num">anthropic</th>');
+    expect(providerTable).toContain('<th scope="col" class="num">vertex</th>');
+    expect(page.html).toContain('<h3 id="h-provider">Spend per day by provider</h3>');
 
     const seats = /<table class="top" data-table="top-seats">[\s\S]*?<\/table>/.exec(page.html)?.[0] ?? '';
     expect(seats).toContain('href="/budgets/seat%3Aalice"');

@@ -14,7 +14,8 @@ import { msOf, pct, Time } from './parts.tsx';
 import { AlarmTable, label, SpendChart, scriptJson, seriesOf, TopTable } from './spend-charts.tsx';
 
 /**
- * Spend: per day by team, workflow and model over a period, the top seats and workflows, the
+ * Spend: per day by team, workflow, model and provider (the ledger's provider: anthropic, bedrock,
+ * vertex, openai by config name) over a period, the top seats and workflows, the
  * cache hit rate per workflow against what its prefixes allow, the alarms, and the budgets near
  * their ceiling. Every number is read through the operator API.
  */
@@ -68,7 +69,10 @@ async function loadSpend(web: Web, c: Context<WebEnv>, days: number) {
         ? web.get<WorkflowsResponse>(c, '/api/workflows')
         : Promise.resolve({ workflows: [] as WorkflowsResponse['workflows'] }),
     ]);
-  const health = await web.get<CacheHealthResponse>(c, '/api/cache-health');
+  const [health, byProvider] = await Promise.all([
+    web.get<CacheHealthResponse>(c, '/api/cache-health'),
+    perDay('provider'),
+  ]);
   const expectedOf = (wf: string) => health.workflows.find((h) => h.workflow === wf);
 
   const dayKeys = windows.map((w) => w.key);
@@ -76,6 +80,7 @@ async function loadSpend(web: Web, c: Context<WebEnv>, days: number) {
     { id: 'team', dim: 'team', title: 'Spend per day by team', series: seriesOf(byTeam) },
     { id: 'workflow', dim: 'workflow', title: 'Spend per day by workflow', series: seriesOf(byWorkflow) },
     { id: 'model', dim: 'model', title: 'Spend per day by model', series: seriesOf(byModel) },
+    { id: 'provider', dim: 'provider', title: 'Spend per day by provider', series: seriesOf(byProvider) },
   ];
   const total = seats.reduce((s, r) => s + r.cost_micros, 0);
   const calls = seats.reduce((s, r) => s + r.calls, 0);
