@@ -1,3 +1,4 @@
+import { AnthropicBedrock } from '@anthropic-ai/bedrock-sdk';
 import Anthropic from '@anthropic-ai/sdk';
 import { AnthropicVertex } from '@anthropic-ai/vertex-sdk';
 import OpenAI from 'openai';
@@ -13,7 +14,7 @@ const ASK = 'Keep going [[emulator:output_tokens=300]]';
 /**
  * The runaway check across the provider mix: 150 concurrent calls against one $0.05 seat, spread
  * over every face at once (Anthropic Messages, OpenAI chat with a GPT model and with a Claude
- * model, Vertex). One admission whatever the wire format: the seat never passes its ceiling, and
+ * model, Bedrock, Vertex). One admission whatever the wire format: the seat never passes its ceiling, and
  * what the ledger charged equals what the emulated providers billed, to the µ$.
  */
 for (const backend of ['embedded', 'redis'] as Backend[]) {
@@ -46,7 +47,19 @@ for (const backend of ['embedded', 'redis'] as Backend[]) {
           getRequestHeaders: async () => new Headers({ authorization: `Bearer ${key}` }),
         } as never,
       });
+      const bedrock = new AnthropicBedrock({
+        baseURL: `${h.url}/bedrock`,
+        awsRegion: 'us-east-1',
+        apiKey: key,
+        maxRetries: 0,
+      });
       const faces: Array<() => Promise<unknown>> = [
+        () =>
+          bedrock.messages.create({
+            model: 'global.anthropic.claude-sonnet-4-6',
+            max_tokens: 400,
+            messages: [{ role: 'user', content: ASK }],
+          }),
         () =>
           anthropic.messages.create({
             model: 'claude-sonnet-4-6',
@@ -79,7 +92,8 @@ for (const backend of ['embedded', 'redis'] as Backend[]) {
       );
       const ok = results.filter((r) => r.status === 'fulfilled').length;
       const refused = results.filter(
-        (r) => r.status === 'rejected' && (r.reason as { status?: number }).status === 429,
+        // A budget refusal: 429 on every face but Bedrock's, which answers 400 ServiceQuotaExceeded.
+        (r) => r.status === 'rejected' && [429, 400].includes((r.reason as { status?: number }).status ?? 0),
       ).length;
       expect(ok).toBeGreaterThan(0);
       expect(refused).toBeGreaterThan(0);
@@ -97,7 +111,7 @@ for (const backend of ['embedded', 'redis'] as Backend[]) {
       expect(ledger.filter((e) => e.outcome === 'ok')).toHaveLength(ok + faces.length);
       // Every face was served: one admission across wire formats and providers.
       expect(new Set(ledger.filter((e) => e.outcome === 'ok').map((e) => e.provider))).toEqual(
-        new Set(['anthropic', 'openai', 'vertex']),
+        new Set(['anthropic', 'openai', 'vertex', 'bedrock']),
       );
     });
   });
