@@ -85,6 +85,9 @@ life are flagged at start (a warning each, and a \`models\` line below).`,
     out(`  inbox        ${base}/   (log in with an operator token)`);
     out(`  operator API ${base}/api`);
     out(`  gateway      ${base}/v1/messages   (point ANTHROPIC_BASE_URL here, a cp_ key as the API key)`);
+    out(`  OpenAI       ${base}/v1   (chat/completions, responses, embeddings: an OpenAI SDK's baseURL)`);
+    out(`  Bedrock      ${base}/bedrock   (ANTHROPIC_BEDROCK_BASE_URL, or an AWS SDK endpoint; cp_ key as Bearer)`);
+    out(`  Vertex       ${base}/vertex   (ANTHROPIC_VERTEX_BASE_URL; cp_ key as Bearer)`);
     out(`  MCP          ${base}/mcp   (streamable HTTP, operator token as Bearer; stdio: chokepoint mcp)`);
     if (server.workflows) {
       const { workflows, invalid } = server.workflows;
@@ -102,6 +105,12 @@ life are flagged at start (a warning each, and a \`models\` line below).`,
     out(
       `  provider     ${config.provider.kind}${config.provider.kind === 'emulator' ? '  (EMULATOR: no real model is called, no real money is spent)' : ''}`,
     );
+    const more = rt.providers.names().filter((n) => n !== rt.providers.defaultName);
+    if (more.length) {
+      out(
+        `  providers    ${more.map((n) => `${n} (${rt.providers.get(n)!.kind}${rt.emulatorUrl && !config.providers[n] ? ', on the emulator' : ''})`).join(', ')}`,
+      );
+    }
     // The in-process emulator's admin key is random per start: its billing record and reports.
     const emulatorKey = rt.emulatorAdminKey;
     if (rt.emulatorUrl && emulatorKey)
