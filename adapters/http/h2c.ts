@@ -81,6 +81,9 @@ export function protocolSwitch(
       }
     });
   });
+  // The HTTP/1.1 server never listens itself; its connection tracking (idle connections, header
+  // and request timeouts) starts on its own 'listening' event, so it hears the front's.
+  server.once('listening', () => h1.emit('listening'));
   return {
     server,
     destroyAll() {
