@@ -81,12 +81,20 @@ life are flagged at start (a warning each, and a \`models\` line below).`,
     const { rt } = server;
     const flagged = flagEndOfLife(rt);
     const watcher = watchConfig(rt);
+    // Listening for SIGTERM before the banner: whoever reads the banner may signal at once (a
+    // signal that came between the banner and the handler would kill the process outright).
+    const stopped = stopOnSignal(server.shutdownSteps(), deadline, log, (signal) => {
+      watcher.close();
+      log.info('shutting down', { signal, deadline_ms: deadline });
+    });
     out(`listening on ${base}`);
     out(`  inbox        ${base}/   (log in with an operator token)`);
     out(`  operator API ${base}/api`);
     out(`  gateway      ${base}/v1/messages   (point ANTHROPIC_BASE_URL here, a cp_ key as the API key)`);
     out(`  OpenAI       ${base}/v1   (chat/completions, responses, embeddings: an OpenAI SDK's baseURL)`);
-    out(`  Bedrock      ${base}/bedrock   (ANTHROPIC_BEDROCK_BASE_URL, or an AWS SDK endpoint; cp_ key as Bearer)`);
+    out(
+      `  Bedrock      ${base}/bedrock   (ANTHROPIC_BEDROCK_BASE_URL, or an AWS SDK endpoint; cp_ key as Bearer)`,
+    );
     out(`  Vertex       ${base}/vertex   (ANTHROPIC_VERTEX_BASE_URL; cp_ key as Bearer)`);
     out(`  MCP          ${base}/mcp   (streamable HTTP, operator token as Bearer; stdio: chokepoint mcp)`);
     if (server.workflows) {
@@ -127,9 +135,6 @@ life are flagged at start (a warning each, and a \`models\` line below).`,
     else if (server.adminTokenFile) out(`  admin token  in ${server.adminTokenFile}`);
     else out('  admin token  from CHOKEPOINT_ADMIN_TOKEN');
 
-    return stopOnSignal(server.shutdownSteps(), deadline, log, (signal) => {
-      watcher.close();
-      log.info('shutting down', { signal, deadline_ms: deadline });
-    });
+    return stopped;
   },
 };

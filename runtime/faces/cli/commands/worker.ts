@@ -80,6 +80,16 @@ deadline, naming what did not close). Redis unreachable at start: one line, exit
     const host = rt.runs!;
     let metrics: Listening | undefined;
     let watcher: ReturnType<typeof watchConfig> | undefined;
+    // Listening for SIGTERM before the banner: whoever reads the banner may signal at once.
+    const stopped = stopOnSignal(
+      [{ name: 'the metrics server', close: () => metrics?.close(1000) }, ...rt.shutdownSteps()],
+      deadline,
+      log,
+      (signal) => {
+        log.info('worker stopping', { signal, deadline_ms: deadline });
+        watcher?.close();
+      },
+    );
     try {
       const listed = host.workflows();
       out(`worker ${host.executor.owner}: ${config.workers.concurrency} runs at once`);
@@ -102,15 +112,7 @@ deadline, naming what did not close). Redis unreachable at start: one line, exit
       await rt.close();
       throw err;
     }
-    return stopOnSignal(
-      [{ name: 'the metrics server', close: () => metrics?.close(1000) }, ...rt.shutdownSteps()],
-      deadline,
-      log,
-      (signal) => {
-        log.info('worker stopping', { signal, deadline_ms: deadline });
-        watcher?.close();
-      },
-    );
+    return stopped;
   },
 };
 
