@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ApiKey, KeyRing } from '../../auth/keys.ts';
 import type { Services } from '../../compose.ts';
-import { invalidRequest, Refusal, unavailable } from '../../gateway/refusal.ts';
+import { invalidRequest, killed, Refusal, unavailable, unknownModel } from '../../gateway/refusal.ts';
 import type { Sink } from '../../gateway/sink.ts';
 import { type Identity, isScopeKey } from '../../identity.ts';
 
@@ -161,4 +161,16 @@ export function responseSink(req: IncomingMessage, res: ServerResponse): Sink {
       } else res.end();
     },
   };
+}
+
+/** A count_tokens call is not billed, but it names a priced model and obeys the kill switches. */
+export async function mayCount(rt: Services, identity: Identity, model: string): Promise<void> {
+  if (!rt.prices.has(model, rt.now())) throw unknownModel(model);
+  let kill: Awaited<ReturnType<Services['store']['killedBy']>>;
+  try {
+    kill = await rt.store.killedBy(identity);
+  } catch (err) {
+    throw unavailable((err as Error).message);
+  }
+  if (kill) throw killed(kill);
 }

@@ -12,6 +12,7 @@ import {
   authenticate,
   identify,
   maxTokensPolicy,
+  mayCount,
   parseJson,
   queryOf,
   readLimited,
@@ -110,14 +111,7 @@ async function countTokens(
   requestId: string,
 ): Promise<void> {
   const body = checkBody(json, false);
-  if (!rt.prices.has(body.model, rt.now())) throw unknownModel(body.model);
-  let kill: Awaited<ReturnType<Services['store']['killedBy']>>;
-  try {
-    kill = await rt.store.killedBy(identity);
-  } catch (err) {
-    throw unavailable((err as Error).message);
-  }
-  if (kill) throw killed(kill);
+  await mayCount(rt, identity, body.model);
   const provider = rt.provider;
   if (!provider.passthrough) {
     throw new Refusal('not_found', `not_found: the ${provider.kind} provider has no count_tokens`);

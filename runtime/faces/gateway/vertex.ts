@@ -13,7 +13,15 @@ import { invalidRequest, killed, Refusal, unavailable, unknownModel } from '../.
 import { respondJson, respondRefusal, type Sink } from '../../gateway/sink.ts';
 import type { Identity } from '../../identity.ts';
 import { newId } from '../../ids.ts';
-import { authenticate, identify, maxTokensPolicy, parseJson, readLimited, responseSink } from './common.ts';
+import {
+  authenticate,
+  identify,
+  maxTokensPolicy,
+  mayCount,
+  parseJson,
+  readLimited,
+  responseSink,
+} from './common.ts';
 import { reframed, type Whole } from './reframe.ts';
 
 /**
@@ -121,14 +129,7 @@ async function countTokens(
 ): Promise<void> {
   const body = checkBody(json, false);
   const model = toCanonical(body.model);
-  if (!rt.prices.has(model, rt.now())) throw unknownModel(model);
-  let kill: Awaited<ReturnType<Services['store']['killedBy']>>;
-  try {
-    kill = await rt.store.killedBy(identity);
-  } catch (err) {
-    throw unavailable((err as Error).message);
-  }
-  if (kill) throw killed(kill);
+  await mayCount(rt, identity, model);
   const name = rt.providers.ofKind('vertex') ?? rt.providers.defaultName;
   const n = await rt.providers
     .get(name)!
