@@ -67,7 +67,9 @@ export function protocolSwitch(
     sessions.add(s);
     s.once('close', () => sessions.delete(s));
   });
-  const server = createNetServer((socket) => {
+  // As node:http's own listener does: no Nagle delay (a streamed answer is many small writes) and
+  // TCP keep-alive on every accepted socket.
+  const server = createNetServer({ noDelay: true, keepAlive: true }, (socket) => {
     sockets.add(socket);
     socket.once('close', () => sockets.delete(socket));
     socket.once('data', (first: Buffer) => {
