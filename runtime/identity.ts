@@ -12,12 +12,17 @@ export interface Identity {
   session?: string;
   /** The id (never the secret) of the API key or operator token that made the call. */
   keyId?: string;
+  /**
+   * The provider a model call goes to, when that provider has a budget of its own (a committed
+   * spend: `providers.<name>.budget`): the call is then also admitted against `provider:<name>`.
+   */
+  provider?: string;
 }
 
-export const SCOPE_KINDS = ['global', 'team', 'env', 'seat', 'workflow', 'run'] as const;
+export const SCOPE_KINDS = ['global', 'team', 'env', 'seat', 'workflow', 'run', 'provider'] as const;
 export type ScopeKind = (typeof SCOPE_KINDS)[number];
 
-/** `global`, `team:payments`, `env:prod`, `seat:alice`, `workflow:triage`, `run:r_123`. */
+/** `global`, `team:payments`, `env:prod`, `seat:alice`, `workflow:triage`, `run:r_123`, `provider:bedrock`. */
 export type Scope = string;
 
 const KEY = /^[A-Za-z0-9][A-Za-z0-9._@-]{0,127}$/;
@@ -42,7 +47,7 @@ export function parseScope(scope: string): { kind: ScopeKind; key?: string } {
   const key = scope.slice(i + 1);
   if (i <= 0 || !SCOPE_KINDS.includes(kind) || kind === 'global') {
     throw new ScopeError(
-      `unknown scope ${JSON.stringify(scope)}: expected global, team:<key>, env:<key>, seat:<key>, workflow:<id> or run:<id>`,
+      `unknown scope ${JSON.stringify(scope)}: expected global, team:<key>, env:<key>, seat:<key>, workflow:<id>, run:<id> or provider:<name>`,
     );
   }
   if (!isScopeKey(key)) {
@@ -62,5 +67,6 @@ export function scopesOf(id: Identity): Scope[] {
   const out = ['global', `team:${id.team}`, `env:${id.env}`, `seat:${id.seat}`];
   if (id.workflow) out.push(`workflow:${id.workflow}`);
   if (id.run) out.push(`run:${id.run}`);
+  if (id.provider) out.push(`provider:${id.provider}`);
   return out;
 }

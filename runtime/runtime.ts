@@ -18,7 +18,7 @@ import type { Logger } from './log.ts';
 import { PriceTable } from './pricing/pricing.ts';
 import { keepSettlements } from './settlements.ts';
 import { privateDir } from './store/data-dir.ts';
-import type { LedgerEntry, LedgerInput, MoneyStore, Reservation } from './store/port.ts';
+import type { BudgetSpec, LedgerEntry, LedgerInput, MoneyStore, Reservation } from './store/port.ts';
 
 /** What the call path reports to, once per call (Prometheus: observability/metrics.ts). */
 export type CallMetrics = CallObserver;
@@ -204,7 +204,10 @@ async function openProviders(config: Config, log: Logger): Promise<ProviderSet> 
     await Promise.allSettled([...opened.values()].map((p) => p.close()));
     throw err;
   }
-  return new ProviderSet(opened, DEFAULT_PROVIDER);
+  const budgets = new Map<string, BudgetSpec>();
+  if (config.provider.budget) budgets.set(DEFAULT_PROVIDER, config.provider.budget);
+  for (const [name, p] of Object.entries(config.providers)) if (p.budget) budgets.set(name, p.budget);
+  return new ProviderSet(opened, DEFAULT_PROVIDER, budgets);
 }
 
 /**

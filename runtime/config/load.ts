@@ -29,6 +29,8 @@ export interface Config {
     countTokensNearCeiling: boolean;
     /** Admin API key for the cost and usage reports; never logged, never returned by any API. */
     adminApiKey?: string;
+    /** A budget of its own, admitted as `provider:anthropic`. */
+    budget?: BudgetSpec;
   };
   /**
    * The providers besides the default one, by name. The default (`provider:`) is named
@@ -74,6 +76,8 @@ export interface NamedProvider {
   timeoutMs: number;
   /** The kind's own fields (`region`, `project`, …), `env:VAR` values read. */
   options: Record<string, unknown>;
+  /** A budget of its own (a committed spend), admitted as `provider:<name>`. */
+  budget?: BudgetSpec;
 }
 
 /** The name of the default provider (`provider:` in the config). */
@@ -97,7 +101,7 @@ function namedProviders(
       );
       continue;
     }
-    const { kind, baseUrl, apiKey, timeout, ...rest } = p;
+    const { kind, baseUrl, apiKey, timeout, budget, ...rest } = p;
     const options: Record<string, unknown> = {};
     for (const [k, v] of Object.entries(rest)) {
       options[k] =
@@ -111,6 +115,7 @@ function namedProviders(
       ...(key ? { apiKey: key } : {}),
       timeoutMs: (timeout as number | undefined) ?? defaultTimeoutMs,
       options,
+      ...(budget ? { budget: { owner: 'platform', ...(budget as BudgetSpec) } } : {}),
     };
   }
   const known = new Set([DEFAULT_PROVIDER, ...Object.keys(out), ...Object.keys(c.providers)]);
@@ -143,6 +148,8 @@ export const DEFAULT_BUDGETS: Record<ScopeKind, BudgetSpec> = {
   seat: { ceiling: 10_000_000, window: 'day', owner: 'platform' },
   workflow: { ceiling: 20_000_000, window: 'day', owner: 'platform' },
   run: { ceiling: 2_000_000, window: 'total', owner: 'platform' },
+  // Only for providers given a budget of their own (providers.<name>.budget, which wins).
+  provider: { ceiling: 100_000_000, window: 'day', owner: 'platform' },
 };
 
 export const DEFAULT_CONFIG_FILE = 'chokepoint.config.yaml';
@@ -260,6 +267,7 @@ export function resolveConfig(
       timeoutMs: c.provider.timeout,
       countTokensNearCeiling: c.provider.countTokensNearCeiling,
       adminApiKey,
+      ...(c.provider.budget ? { budget: { owner: 'platform', ...c.provider.budget } } : {}),
     },
     providers,
     budgets: { timeZone: c.budgets.timeZone, defaults },

@@ -122,6 +122,8 @@ const routingRule = z.strictObject({
   maxTokens: z.enum(['fit', 'refuse']).optional(),
   /** The providers this identity's calls go to, in order: the next is tried when one fails (5xx, 529, unreachable). */
   providers: z.array(z.string()).min(1).optional(),
+  /** `budget`: a provider whose own budget has no room goes to the end of the list (committed spend first). */
+  providerChoice: z.enum(['order', 'budget']).optional(),
 });
 
 const providerKind = z.string().refine((k) => providerKinds().includes(k), {
@@ -139,6 +141,8 @@ const namedProvider = z.looseObject({
   /** The credential (`env:VAR`); OPENAI_API_KEY is the default for kind openai. */
   apiKey: z.string().min(1).optional(),
   timeout: duration.optional(),
+  /** A budget of its own (a committed spend): its calls are also admitted against `provider:<name>`. */
+  budget: budgetDefault.optional(),
 });
 
 const operator = z.strictObject({
@@ -197,6 +201,8 @@ export const configSchema = z.strictObject({
       countTokensNearCeiling: z.boolean().default(true),
       /** Admin API key for the cost and usage reports (reconciliation): `env:VAR`, or ANTHROPIC_ADMIN_KEY. */
       adminApiKey: z.string().min(1).optional(),
+      /** A budget of its own, as `providers.<name>.budget`: calls are also admitted against `provider:anthropic`. */
+      budget: budgetDefault.optional(),
     })
     .prefault({}),
   budgets: z
@@ -216,6 +222,8 @@ export const configSchema = z.strictObject({
       rules: z.array(routingRule).default([]),
       /** Per model class, the providers its calls go to, in failover order (default: the default provider). */
       providers: z.record(z.string(), z.array(z.string()).min(1)).default({}),
+      /** How a list of providers is used when a rule does not say: in order, or budget-aware. */
+      providerChoice: z.enum(['order', 'budget']).default('order'),
     })
     .prefault({}),
   /** Providers besides the default one (`provider:`), by name: Bedrock, Vertex, OpenAI, more regions. */

@@ -52,6 +52,7 @@ export async function account(
     const entry = await d.releaseSafely(
       reservation,
       ledgerEntry(call, timing, {
+        identity: admitted.identity,
         name: model,
         provider,
         outcome: 'error',
@@ -87,6 +88,7 @@ export async function account(
   const entry = await d.settleSafely(
     reservation,
     ledgerEntry(call, timing, {
+      identity: admitted.identity,
       name: model,
       provider,
       outcome,
@@ -128,6 +130,7 @@ export async function providerFailed(
   const entry = await d.releaseSafely(
     reservation,
     ledgerEntry(call, timing, {
+      identity: admitted.identity,
       name: model,
       provider,
       outcome: 'error',

@@ -24,6 +24,8 @@ export interface Admitted {
   failover: string[];
   maxTokens: number;
   reservation: Reservation;
+  /** Who it was admitted as: the caller, with the provider when that provider has a budget of its own. */
+  identity: Identity;
   /** How it was priced (the provider's rows, a regional endpoint): account prices the usage the same way. */
   pricing: { provider?: string; regional?: boolean };
 }
@@ -33,6 +35,8 @@ export interface Retry {
   model: string;
   provider: string;
   failover: string[];
+  /** Budget-aware: a provider whose own budget cannot pay for the call passes it to the next. */
+  choice?: 'order' | 'budget';
 }
 
 export type Decision = Admitted | { ok: false; refusal: Refusal; record: CallRecord };
@@ -98,6 +102,7 @@ async function admit(
   const { identity, body } = call;
   let model: string;
   let order: string[];
+  let choice = retry?.choice ?? 'order';
   if (retry) {
     model = retry.model;
     order = [retry.provider, ...retry.failover];
@@ -107,7 +112,8 @@ async function admit(
     const route = await d.router.route(body.model, identity, () => d.utilisation(identity));
     model = route.model;
     routed.model = model;
-    order = providerOrder(d, call, route.providers);
+    order = await providerOrder(d, call, route.providers, route.providerChoice);
+    choice = route.providerChoice ?? 'order';
   }
   const name = order[0]!;
   routed.provider = name;
@@ -125,11 +131,15 @@ async function admit(
     ? openaiEstimate(prices, call.openai, model, price, at, pricing)
     : messagesEstimate(d, body, model, price, at, pricing);
   const { worst, facts } = est;
+  // A provider with a budget of its own (a committed spend) is one more scope of the call.
+  const own = d.providers.budgetOf(name);
+  const who: Identity = own ? { ...identity, provider: name } : identity;
+  const provision = own ? { ...call.provision, [`provider:${name}`]: own } : call.provision;
   const reserve = (amount: Micros) =>
     d.store.admit({
-      identity,
+      identity: who,
       amount,
-      provision: call.provision,
+      provision,
       requestId: call.requestId,
       kind: 'model',
       name: model,
@@ -151,6 +161,16 @@ async function admit(
     admission = await reserve(worst(maxTokens));
   }
   if (!admission.ok) {
+    const r = admission.refusal;
+    if (
+      choice === 'budget' &&
+      order.length > 1 &&
+      r.code === 'budget_exhausted' &&
+      r.budget.scope === `provider:${name}`
+    ) {
+      // Its committed spend cannot pay for this call: the next provider, admitted anew.
+      return admit(d, call, fp, routed, { model, provider: order[1]!, failover: order.slice(2), choice });
+    }
     throw admission.refusal.code === 'killed'
       ? killed(admission.refusal.kill)
       : budgetExhausted(admission.refusal.budget, admission.refusal.amount, d.now());
@@ -162,6 +182,7 @@ async function admit(
     failover: order.slice(1),
     maxTokens,
     reservation: admission.reservation,
+    identity: who,
     pricing,
   };
 }
@@ -234,11 +255,32 @@ function openaiEstimate(
  * rule's or the model class's list; else a provider of the caller's own wire format (Claude
  * Code in Bedrock mode reaches Bedrock); else the default.
  */
-function providerOrder(d: CallDeps, call: ModelCall, routed: string[] | undefined): string[] {
+async function providerOrder(
+  d: CallDeps,
+  call: ModelCall,
+  routed: string[] | undefined,
+  choice: 'order' | 'budget' = 'order',
+): Promise<string[]> {
   if (call.provider) return [call.provider];
-  if (routed?.length) return routed;
+  if (routed?.length) return choice === 'budget' ? byRoom(d, routed) : routed;
   const own = call.prefer ? d.providers.ofKind(call.prefer) : undefined;
   return [own ?? d.providers.defaultName];
+}
+
+/**
+ * Budget-aware choice: the list in its order, but a provider whose own budget (its committed
+ * spend, `provider:<name>`) is frozen or has no room left goes to the end — tried only if the
+ * others fail. Admission still decides: this only orders, it never admits.
+ */
+async function byRoom(d: CallDeps, names: string[]): Promise<string[]> {
+  const full = await Promise.all(
+    names.map(async (n) => {
+      if (!d.providers.budgetOf(n)) return false;
+      const b = await d.store.getBudget(`provider:${n}`);
+      return b !== undefined && (b.state === 'frozen' || b.spent + b.reserved >= b.ceiling);
+    }),
+  );
+  return [...names.filter((_, i) => !full[i]), ...names.filter((_, i) => full[i])];
 }
 
 /** Prompt prefix: a changed frozen part is drift — reported, or refused where policy says so. */

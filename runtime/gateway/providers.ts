@@ -1,4 +1,5 @@
 import type { Family, Provider } from '../../adapters/provider.ts';
+import type { BudgetSpec } from '../store/port.ts';
 
 /**
  * The providers the call path can send a call to, by config name: the default one
@@ -10,8 +11,15 @@ export class ProviderSet {
   constructor(
     private readonly byName: ReadonlyMap<string, Provider>,
     readonly defaultName: string,
+    /** Providers with a budget of their own (a committed spend), by name. */
+    private readonly budgets: ReadonlyMap<string, BudgetSpec> = new Map(),
   ) {
     if (!byName.has(defaultName)) throw new Error(`no provider named ${defaultName}`);
+  }
+
+  /** The budget a provider's calls are also admitted against (`provider:<name>`), if it has one. */
+  budgetOf(name: string): BudgetSpec | undefined {
+    return this.budgets.get(name);
   }
 
   get(name: string): Provider | undefined {

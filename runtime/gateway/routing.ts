@@ -12,6 +12,8 @@ export interface Route {
   reason?: 'rewrite' | 'downgrade' | 'class';
   /** The providers (config names) to try, in order, when policy names them (rule, then class). */
   providers?: string[];
+  /** `budget`: providers whose own budget has no room go last. */
+  providerChoice?: 'order' | 'budget';
 }
 
 /**
@@ -95,6 +97,7 @@ export class Router {
       const providers = this.providersOf(byClass ? requested : undefined, route.model);
       if (providers) route.providers = providers;
     }
+    route.providerChoice = rule?.providerChoice ?? this.routing.providerChoice ?? 'order';
     return route;
   }
 

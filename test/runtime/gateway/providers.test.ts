@@ -208,3 +208,90 @@ describe('prices per provider', () => {
     expect(table.cost('claude-x', { ...usage, input: 3 }, at, { regional: true })).toBe(4);
   });
 });
+
+describe('a provider with a budget of its own: committed spend first, then the next', () => {
+  let h: Harness;
+  let backup: Emulator;
+  let backupAt: Listening;
+  beforeAll(async () => {
+    backup = createEmulator({ apiKey: 'sk-backup' });
+    backupAt = await backup.listen();
+    h = await startHarness({
+      config: {
+        providers: {
+          committed: {
+            kind: 'emulator',
+            baseUrl: backupAt.url,
+            apiKey: 'sk-backup',
+            budget: { ceiling: '0.004', window: 'day' },
+          },
+        },
+        routing: {
+          rules: [
+            {
+              match: { team: 'aws-commit' },
+              allow: ['cheap', 'standard', 'premium'],
+              providers: ['committed', 'anthropic'],
+              providerChoice: 'budget',
+            },
+            {
+              match: { team: 'commit-only' },
+              allow: ['cheap', 'standard', 'premium'],
+              providers: ['committed'],
+            },
+          ],
+        },
+      },
+    });
+  });
+  afterAll(async () => {
+    await h?.close();
+    await backupAt?.close();
+  });
+
+  const ask = (client: Anthropic) =>
+    client.messages
+      .create({
+        model: 'claude-sonnet-5-5',
+        max_tokens: 100,
+        messages: [{ role: 'user', content: 'Spend [[emulator:output_tokens=60]]' }],
+      })
+      .withResponse();
+
+  it('sends calls to the committed provider while its budget has room, then to the next; never past it', async () => {
+    const { client, id } = await h.client({ team: 'aws-commit' });
+    const served: string[] = [];
+    for (let i = 0; i < 8; i++)
+      served.push((await ask(client)).response.headers.get('x-chokepoint-provider')!);
+    expect(served[0]).toBe('committed');
+    expect(served.at(-1)).toBe('anthropic');
+    // Once it moved on, it stayed moved: the committed budget had no room left.
+    expect(served.slice(served.indexOf('anthropic')).every((p) => p === 'anthropic')).toBe(true);
+    const budget = await h.api<{ budget: Entry }>('GET', '/api/budgets/provider:committed');
+    expect(budget.body.budget.ceiling_micros).toBe(4_000);
+    expect(budget.body.budget.spent_micros).toBeLessThanOrEqual(4_000);
+    expect(budget.body.budget.spent_micros).toBe(backup.billing.total());
+    const res = await h.api<{ entries: Entry[] }>('GET', '/api/ledger?scope=provider:committed&limit=100');
+    expect(res.body.entries.every((e) => e.provider === 'committed' && e.identity.keyId === id)).toBe(true);
+  });
+
+  it('refuses a call whose only provider has no budget room left, naming that budget', async () => {
+    const { client } = await h.client({ team: 'commit-only' });
+    const err = (await ask(client).catch((e: unknown) => e)) as InstanceType<typeof Anthropic.APIError>;
+    expect(err.status).toBe(429);
+    expect(JSON.stringify(err.error)).toContain('provider:committed');
+  });
+
+  it('a kill switch on a provider holds on its next call', async () => {
+    await h.api('POST', '/api/budgets/provider:committed/ceiling', { amount: '1.00', reason: 'more commit' });
+    const { client } = await h.client({ team: 'commit-only' });
+    expect((await ask(client)).response.headers.get('x-chokepoint-provider')).toBe('committed');
+    const kill = await h.api('POST', '/api/kill-switches', {
+      scope: 'provider:committed',
+      reason: 'incident at the cloud',
+    });
+    expect(kill.status).toBeLessThan(300);
+    const err = (await ask(client).catch((e: unknown) => e)) as InstanceType<typeof Anthropic.APIError>;
+    expect(err.status).toBe(403);
+  });
+});

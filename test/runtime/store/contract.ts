@@ -43,6 +43,7 @@ export const DEFAULTS: Record<ScopeKind, BudgetSpec> = {
   seat: { ceiling: 100 * USD, window: 'day' },
   workflow: { ceiling: 100 * USD, window: 'month' },
   run: { ceiling: 2 * USD, window: 'total' },
+  provider: { ceiling: 1_000 * USD, window: 'day' },
 };
 
 export function storeOptions(clock: TestClock, over: Partial<MoneyStoreOptions> = {}): MoneyStoreOptions {
@@ -749,6 +750,45 @@ export function moneyStoreContract(harness: StoreHarness): void {
         provider: 'anthropic',
       });
       expect(anthropic.map((r) => [r.key, r.cost])).toEqual([['payments', 50]]);
+    });
+
+    it("admits a provider's committed spend as one more scope: its budget, its ledger, its kill switch", async () => {
+      const viaBedrock = { ...alice, provider: 'bedrock' };
+      const spec = { ceiling: 3_000, window: 'day' as const };
+      const r = reservationOf(
+        await store.admit({
+          identity: viaBedrock,
+          amount: 2_000,
+          provider: 'bedrock',
+          provision: { 'provider:bedrock': spec },
+        }),
+      );
+      expect(await budget('provider:bedrock')).toMatchObject({ ceiling: 3_000, reserved: 2_000 });
+      await store.settle(r.id, call(viaBedrock, { reserved: 2_000, cost: 1_500, provider: 'bedrock' }));
+      const refused = await store.admit({
+        identity: viaBedrock,
+        amount: 2_000,
+        provider: 'bedrock',
+        provision: { 'provider:bedrock': spec },
+      });
+      expect(refused).toMatchObject({
+        ok: false,
+        refusal: { code: 'budget_exhausted', budget: { scope: 'provider:bedrock' } },
+      });
+      expect((await store.listLedger({ scope: 'provider:bedrock' })).map((e) => e.cost)).toEqual([1_500]);
+      const rows = await store.spend({
+        by: 'provider',
+        since: 0,
+        until: clock.t + 1,
+        scope: 'provider:bedrock',
+      });
+      expect(rows.map((x) => [x.key, x.cost])).toEqual([['bedrock', 1_500]]);
+      await store.setKill('provider:bedrock', { actor: 'oncall', reason: 'cloud incident' });
+      expect(await store.admit({ identity: viaBedrock, amount: 1 })).toMatchObject({
+        ok: false,
+        refusal: { code: 'killed' },
+      });
+      expect(await store.admit({ identity: alice, amount: 1 })).toMatchObject({ ok: true });
     });
 
     it('sums spend over exactly the time range asked, by local day', async () => {

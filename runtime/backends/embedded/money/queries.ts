@@ -12,7 +12,8 @@ export interface Query {
 function scopeFilter(scope: string | undefined, where: string[], args: unknown[]): void {
   if (!scope || scope === 'global') return;
   const { kind, key } = checkScope(scope);
-  where.push(`${kind} = ?`);
+  // A provider is not a column: it is in the entry (and model entries without one are anthropic's).
+  where.push(kind === 'provider' ? `${GROUP.provider} = ?` : `${kind} = ?`);
   args.push(key);
 }
 
