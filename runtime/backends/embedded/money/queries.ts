@@ -1,6 +1,8 @@
-import type { AuditQuery, LedgerQuery, SpendQuery } from '../../../store/port.ts';
+import type { AuditQuery, LedgerEntry, LedgerQuery, SpendQuery, SpendRow } from '../../../store/port.ts';
 import { StoreInputError } from '../../../store/port.ts';
 import { checkRange, checkScope, NO_PROVIDER, NO_WORKFLOW } from '../../../store/records.ts';
+import { SpendTally } from '../../../store/spend.ts';
+import { dayKey } from '../../../store/windows.ts';
 
 /** SQL for the ledger, audit and spend queries; the store prepares each distinct text once. */
 export interface Query {
@@ -73,4 +75,50 @@ export function spendQuery(q: SpendQuery): Query {
       SUM(t_cw5m) AS cw5m, SUM(t_cw1h) AS cw1h, SUM(t_cr) AS cr, SUM(t_out) AS output
     FROM ledger ${whereClause(where)} GROUP BY 1`;
   return { sql, args };
+}
+
+/** The rows of a spend query, summed into spend rows (most expensive first). */
+export function spendRows(rows: Record<string, number>[]): SpendRow[] {
+  const tally = new SpendTally();
+  for (const r of rows) {
+    tally.add(
+      String(r.key),
+      r.cost ?? 0,
+      r.calls ?? 0,
+      {
+        input: r.input ?? 0,
+        cacheWrite5m: r.cw5m ?? 0,
+        cacheWrite1h: r.cw1h ?? 0,
+        cacheRead: r.cr ?? 0,
+        output: r.output ?? 0,
+      },
+      { count: r.xn ?? 0, cost: r.xc ?? 0 },
+    );
+  }
+  return tally.result();
+}
+
+/** A ledger entry as the values of the `ledger` table's insert (columns for queries, the whole entry as JSON). */
+export function ledgerRow(e: LedgerEntry, timeZone: string): unknown[] {
+  const t = e.tokens;
+  return [
+    e.id,
+    e.at,
+    dayKey(e.at, timeZone),
+    e.identity.team,
+    e.identity.env,
+    e.identity.seat,
+    e.identity.workflow ?? null,
+    e.identity.run ?? null,
+    e.kind,
+    e.name,
+    e.outcome,
+    e.cost,
+    t.input,
+    t.cacheWrite5m,
+    t.cacheWrite1h,
+    t.cacheRead,
+    t.output,
+    JSON.stringify(e),
+  ];
 }

@@ -51,11 +51,9 @@ import {
   storedJson,
   storedMicros,
 } from '../../../store/records.ts';
-import { SpendTally } from '../../../store/spend.ts';
 import {
   assertTimeZone,
   currentWindow,
-  dayKey,
   parseWindow,
   type WindowBounds,
 } from '../../../store/windows.ts';
@@ -63,7 +61,7 @@ import { openSqlite } from '../sqlite.ts';
 import { BACKSTOP_PAGES, type Checkpointer, startCheckpointer } from './checkpointer.ts';
 import { type CorrectionStatements, correctOne, prepareCorrections } from './corrections.ts';
 import { GroupCommit } from './group-commit.ts';
-import { auditQuery, ledgerQuery, spendQuery } from './queries.ts';
+import { auditQuery, ledgerQuery, ledgerRow, spendQuery, spendRows } from './queries.ts';
 import { migrate } from './schema.ts';
 import {
   type BudgetRow,
@@ -417,25 +415,7 @@ export class EmbeddedMoneyStore implements MoneyStore {
 
   async spend(q: SpendQuery): Promise<SpendRow[]> {
     const { sql, args } = spendQuery(q);
-    return this.run('sum spend', () => {
-      const tally = new SpendTally();
-      for (const r of this.stmt(sql).all(...args) as Record<string, number>[]) {
-        tally.add(
-          String(r.key),
-          r.cost ?? 0,
-          r.calls ?? 0,
-          {
-            input: r.input ?? 0,
-            cacheWrite5m: r.cw5m ?? 0,
-            cacheWrite1h: r.cw1h ?? 0,
-            cacheRead: r.cr ?? 0,
-            output: r.output ?? 0,
-          },
-          { count: r.xn ?? 0, cost: r.xc ?? 0 },
-        );
-      }
-      return tally.result();
-    });
+    return this.run('sum spend', () => spendRows(this.stmt(sql).all(...args) as Record<string, number>[]));
   }
 
   async appendAudit(input: AuditInput): Promise<AuditEntry> {
@@ -663,27 +643,7 @@ export class EmbeddedMoneyStore implements MoneyStore {
   }
 
   private insertLedger(e: LedgerEntry): void {
-    const t = e.tokens;
-    this.s.ledgerInsert.run(
-      e.id,
-      e.at,
-      dayKey(e.at, this.options.timeZone),
-      e.identity.team,
-      e.identity.env,
-      e.identity.seat,
-      e.identity.workflow ?? null,
-      e.identity.run ?? null,
-      e.kind,
-      e.name,
-      e.outcome,
-      e.cost,
-      t.input,
-      t.cacheWrite5m,
-      t.cacheWrite1h,
-      t.cacheRead,
-      t.output,
-      JSON.stringify(e),
-    );
+    this.s.ledgerInsert.run(...ledgerRow(e, this.options.timeZone));
   }
 
   private audit(input: AuditInput, now: number): AuditEntry {
