@@ -51,12 +51,7 @@ import {
   storedJson,
   storedMicros,
 } from '../../../store/records.ts';
-import {
-  assertTimeZone,
-  currentWindow,
-  parseWindow,
-  type WindowBounds,
-} from '../../../store/windows.ts';
+import { assertTimeZone, currentWindow, parseWindow, type WindowBounds } from '../../../store/windows.ts';
 import { openSqlite } from '../sqlite.ts';
 import { BACKSTOP_PAGES, type Checkpointer, startCheckpointer } from './checkpointer.ts';
 import { type CorrectionStatements, correctOne, prepareCorrections } from './corrections.ts';
