@@ -114,6 +114,13 @@ export class ProviderError extends Error {
  */
 export type Family = 'anthropic' | 'openai';
 
+/** Whatever a call threw, as a ProviderError: one already is; anything else is a network failure. */
+export function asProviderError(err: unknown): ProviderError {
+  return err instanceof ProviderError
+    ? err
+    : new ProviderError((err as Error)?.message ?? String(err), 'network');
+}
+
 export interface Provider {
   readonly kind: string;
   /** The wire format `send` takes (default `anthropic`). */

@@ -7,7 +7,7 @@ import type {
   StreamReader,
   Usage,
 } from '../provider.ts';
-import { ProviderError, readAll } from '../provider.ts';
+import { asProviderError, type ProviderError, readAll } from '../provider.ts';
 import { AnthropicClient, type ClientResponse } from './client.ts';
 import { type ApiUsage, StreamUsage, usageOf } from './usage.ts';
 
@@ -68,9 +68,7 @@ export class AnthropicProvider implements Provider {
   }
 
   failure(err: unknown): ProviderError {
-    return err instanceof ProviderError
-      ? err
-      : new ProviderError((err as Error)?.message ?? String(err), 'network');
+    return asProviderError(err);
   }
 
   async passthrough(

@@ -11,7 +11,7 @@ import type {
   StreamReader,
   Usage,
 } from '../provider.ts';
-import { ProviderError, readAll } from '../provider.ts';
+import { asProviderError, type ProviderError, readAll } from '../provider.ts';
 import { BedrockClient } from './client.ts';
 import { anthropicErrorOf } from './errors.ts';
 import { EventStreamToSse } from './eventstream.ts';
@@ -238,9 +238,7 @@ export class BedrockProvider implements Provider {
   }
 
   failure(err: unknown): ProviderError {
-    return err instanceof ProviderError
-      ? err
-      : new ProviderError((err as Error)?.message ?? String(err), 'network');
+    return asProviderError(err);
   }
 
   async close(): Promise<void> {

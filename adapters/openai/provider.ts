@@ -9,7 +9,7 @@ import type {
   StreamReader,
   Usage,
 } from '../provider.ts';
-import { ProviderError } from '../provider.ts';
+import { asProviderError, ProviderError } from '../provider.ts';
 import { injectUsage, USAGE_INJECTED_HEADER } from './stream.ts';
 import { OpenAIStreamUsage, usageOfAnswer } from './usage.ts';
 
@@ -97,9 +97,7 @@ export class OpenAIProvider implements Provider {
   }
 
   failure(err: unknown): ProviderError {
-    return err instanceof ProviderError
-      ? err
-      : new ProviderError((err as Error)?.message ?? String(err), 'network');
+    return asProviderError(err);
   }
 
   async close(): Promise<void> {

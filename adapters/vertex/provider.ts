@@ -17,7 +17,7 @@ import type {
   StreamReader,
   Usage,
 } from '../provider.ts';
-import { ProviderError, readAll } from '../provider.ts';
+import { asProviderError, ProviderError, readAll } from '../provider.ts';
 import { type TokenSource, tokenSource } from './auth.ts';
 import { toAnthropicError } from './errors.ts';
 import {
@@ -145,9 +145,7 @@ export class VertexProvider implements Provider {
   }
 
   failure(err: unknown): ProviderError {
-    return err instanceof ProviderError
-      ? err
-      : new ProviderError((err as Error)?.message ?? String(err), 'network');
+    return asProviderError(err);
   }
 
   async close(): Promise<void> {
