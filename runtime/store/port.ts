@@ -81,6 +81,37 @@ export interface AdmitRequest {
   provider?: string;
   /** Hold the reservation this long instead of the store's reservationTtl (a Message Batch: a day). */
   ttlMs?: number;
+  /**
+   * A budget lease (runtime/store/leases.ts): reserve more than `amount` so later calls of the same
+   * identity are admitted from it in memory — up to `upTo`, and no more than the tightest budget's
+   * room divided by `share`, but always at least `amount` (near a ceiling a lease is one call's
+   * reservation: per-call admission, exact). The reservation returned holds what was granted.
+   */
+  lease?: { upTo: Micros; share: number };
+}
+
+/**
+ * One step on an open reservation held as a lease, applied with the others of its batch in one
+ * atomic step (`MoneyStore.leaseOps`), in this order: charge `entry` (a call admitted from the lease:
+ * its cost is spent on the reservation's budgets and taken from what it holds, its ledger entry
+ * appended), free `free` of what is left, move the expiry to `expiresAt`, and `close` it (freeing
+ * the rest). A closed or unknown lease still gets its entries charged — to the identity's budgets,
+ * as settle does — so no cost is lost; an expired one was charged everything it held, which stands.
+ */
+export interface LeaseOp {
+  reservationId: string;
+  entry?: LedgerInput;
+  free?: Micros;
+  expiresAt?: number;
+  close?: boolean;
+}
+
+export interface LeaseOpResult {
+  /** The entry written for `entry` (the `expired` entry when the lease had expired). */
+  entry?: LedgerEntry;
+  /** What the reservation still holds after the step (0 when closed, expired or unknown). */
+  held: Micros;
+  open: boolean;
 }
 
 export interface TokenCounts {
@@ -254,6 +285,8 @@ export interface MoneyStore {
   correctExpired(c: ExpiredCorrection): Promise<CorrectionResult>;
   /** Appends an entry that holds no reservation (a refusal before or at admission). */
   appendLedger(entry: LedgerInput): Promise<LedgerEntry>;
+  /** Applies lease steps in order, all in one atomic step (see LeaseOp). */
+  leaseOps(ops: LeaseOp[]): Promise<LeaseOpResult[]>;
 
   getBudget(idOrScope: string): Promise<Budget | undefined>;
   listBudgets(filter?: { kind?: ScopeKind }): Promise<Budget[]>;

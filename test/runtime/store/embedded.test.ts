@@ -7,6 +7,7 @@ import {
   openEmbeddedStore,
 } from '../../../runtime/backends/embedded/money/store.ts';
 import { budgetId } from '../../../runtime/store/records.ts';
+import { leaseStoreContract } from './lease-contract.ts';
 import { moneyStoreContract, storeOptions, TestClock } from './contract.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'cp-embedded-'));
@@ -15,6 +16,18 @@ let files = 0;
 
 describe('embedded money store (SQLite)', () => {
   moneyStoreContract({
+    open: async (options) => openEmbeddedStore(':memory:', options),
+    corruptCeiling: async (store, scope) => {
+      (store as EmbeddedMoneyStore).db
+        .prepare("UPDATE budgets SET ceiling = 'lots' WHERE id = ?")
+        .run(budgetId(scope));
+    },
+    openDoomed: async (options) => {
+      const store = openEmbeddedStore(join(dir, `doomed-${files++}.db`), options);
+      return { store, cut: async () => void store.db.close() };
+    },
+  });
+leaseStoreContract({
     open: async (options) => openEmbeddedStore(':memory:', options),
     corruptCeiling: async (store, scope) => {
       (store as EmbeddedMoneyStore).db

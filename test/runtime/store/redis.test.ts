@@ -2,6 +2,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { RedisKeys } from '../../../runtime/backends/redis/money/keys.ts';
 import { openRedisStore, type RedisMoneyStore } from '../../../runtime/backends/redis/money/store.ts';
 import { EnforcementUnavailableError } from '../../../runtime/store/port.ts';
+import { leaseStoreContract } from './lease-contract.ts';
 import { moneyStoreContract, storeOptions, TestClock } from './contract.ts';
 import { corruptCeiling, openDoomedRedis, REDIS_URL, testPrefixes } from './redis-harness.ts';
 
@@ -10,6 +11,11 @@ afterAll(() => prefixes.cleanup());
 
 describe('Redis money store (Lua scripts)', () => {
   moneyStoreContract({
+    open: (options) => openRedisStore(REDIS_URL, { ...options, prefix: prefixes.next() }),
+    corruptCeiling: (store, scope) => corruptCeiling(store as RedisMoneyStore, scope),
+    openDoomed: openDoomedRedis,
+  });
+leaseStoreContract({
     open: (options) => openRedisStore(REDIS_URL, { ...options, prefix: prefixes.next() }),
     corruptCeiling: (store, scope) => corruptCeiling(store as RedisMoneyStore, scope),
     openDoomed: openDoomedRedis,

@@ -96,6 +96,10 @@ export function prepareStatements(db: Database.Database) {
        ON CONFLICT (id) DO UPDATE SET status = excluded.status, closed_at = excluded.closed_at,
          entry = excluded.entry`,
     ),
+    /** A lease after a step: what it still holds, and its expiry moved (null: unchanged). */
+    resUpdate: db.prepare(
+      "UPDATE reservations SET amount = ?, expires_at = COALESCE(?, expires_at) WHERE id = ? AND status = 'open'",
+    ),
     resExpired: db.prepare(
       "SELECT * FROM reservations WHERE status = 'open' AND expires_at <= ? ORDER BY expires_at LIMIT ?",
     ),

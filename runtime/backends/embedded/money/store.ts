@@ -22,6 +22,8 @@ import {
   type KillSwitch,
   type LedgerEntry,
   type LedgerInput,
+  type LeaseOp,
+  type LeaseOpResult,
   type LedgerQuery,
   type MoneyStore,
   type MoneyStoreOptions,
@@ -51,6 +53,7 @@ import {
   storedJson,
   storedMicros,
 } from '../../../store/records.ts';
+import { checkLease, leaseGrant, type PreparedLeaseOp, prepareLeaseOp, RETURNED } from '../../../store/lease-ops.ts';
 import { assertTimeZone, currentWindow, parseWindow, type WindowBounds } from '../../../store/windows.ts';
 import { openSqlite } from '../sqlite.ts';
 import { BACKSTOP_PAGES, type Checkpointer, startCheckpointer } from './checkpointer.ts';
@@ -146,7 +149,10 @@ export class EmbeddedMoneyStore implements MoneyStore {
       ...(req.provider ? { provider: req.provider } : {}),
     };
     const ttl = req.ttlMs ?? this.options.reservationTtlMs;
-    return this.grouped('admit', () => this.admitOne(req.identity, scopes, specs, amount, label, ttl));
+    const lease = req.lease && checkLease(req.lease, amount);
+    return this.grouped('admit', () =>
+      this.admitOne(req.identity, scopes, specs, amount, label, ttl, lease),
+    );
   }
 
   private admitOne(
@@ -156,6 +162,7 @@ export class EmbeddedMoneyStore implements MoneyStore {
     amount: Micros,
     label: Label,
     ttlMs: number,
+    lease?: { upTo: Micros; share: number },
   ): Admission {
     const now = this.now();
     this.sweepDue(now);
@@ -169,25 +176,28 @@ export class EmbeddedMoneyStore implements MoneyStore {
       });
       rows = this.budgetRows(scopes);
     }
+    let room = Number.POSITIVE_INFINITY;
     for (const row of rows) {
       const b = this.live(row!, now);
       const { budget } = b;
       if (budget.state === 'frozen' || budget.spent + budget.reserved + amount > budget.ceiling) {
         return { ok: false, refusal: { code: 'budget_exhausted', budget, amount } } satisfies Admission;
       }
+      room = Math.min(room, budget.ceiling - budget.spent - budget.reserved);
       live.push(b);
     }
-    this.s.reserveIn.run(amount, now, ...padded(live.map((b) => b.row.id)));
+    const held = lease ? leaseGrant(amount, room, lease) : amount;
+    this.s.reserveIn.run(held, now, ...padded(live.map((b) => b.row.id)));
     const reservation: Reservation = {
       id: newId('res'),
-      amount,
+      amount: held,
       scopes,
       createdAt: now,
       expiresAt: now + ttlMs,
     };
     this.s.resInsert.run(
       reservation.id,
-      amount,
+      held,
       JSON.stringify(scopes),
       JSON.stringify(identity),
       JSON.stringify(label),
@@ -287,6 +297,61 @@ export class EmbeddedMoneyStore implements MoneyStore {
       this.insertLedger(entry);
       return entry;
     });
+  }
+
+  async leaseOps(ops: LeaseOp[]): Promise<LeaseOpResult[]> {
+    const now = this.now();
+    const prepared = ops.map((op) => prepareLeaseOp(op, now));
+    return this.grouped('apply lease steps', () => prepared.map((op) => this.leaseOne(op)));
+  }
+
+  /** One lease step (see LeaseOp); the batch's transaction makes the steps atomic together. */
+  private leaseOne(op: PreparedLeaseOp): LeaseOpResult {
+    const now = this.now();
+    const res = this.s.resGet.get(op.reservationId) as ReservationRow | undefined;
+    if (res?.status === 'expired') {
+      // Charged everything it held when it expired: that stands for the calls it admitted.
+      return { entry: storedJson<LedgerEntry>(res.entry, `lease ${op.reservationId}`), held: 0, open: false };
+    }
+    if (res?.status !== 'open') {
+      // Returned or unknown: what it admitted is still charged, to the identity's budgets.
+      if (!op.entry) return { held: 0, open: false };
+      const entry = finishEntry({ ...op.entry, reservationId: op.reservationId }, op.entry.reserved);
+      if (entry.cost > 0) {
+        const scopes = identityScopes(entry.identity);
+        const live = this.budgetRows(scopes).map((row, i) => {
+          const scope = scopes[i]!;
+          return this.live(row ?? this.ensureRow(scope, specFor(scope, this.options), now), now);
+        });
+        this.chargeAll(live, entry.cost, 0, now);
+      }
+      this.insertLedger(entry);
+      return { entry, held: 0, open: false };
+    }
+    let held = storedMicros(res.amount, `lease ${op.reservationId} amount`);
+    const live: LiveBudget[] = [];
+    for (const row of this.budgetRows(storedJson<Scope[]>(res.scopes, 'lease scopes'))) {
+      if (row) live.push(this.live(row, now));
+    }
+    let entry: LedgerEntry | undefined;
+    if (op.entry) {
+      entry = finishEntry({ ...op.entry, reservationId: op.reservationId }, op.entry.reserved);
+      const part = Math.min(entry.cost, held);
+      this.chargeAll(live, entry.cost, part, now);
+      held -= part;
+      this.insertLedger(entry);
+    }
+    const free = op.close ? held : Math.min(op.free ?? 0, held);
+    if (free > 0) {
+      this.chargeAll(live, 0, free, now);
+      held -= free;
+    }
+    if (op.close) {
+      this.s.resClose.run({ id: op.reservationId, now, status: 'released', entry: RETURNED });
+      return { ...(entry ? { entry } : {}), held: 0, open: false };
+    }
+    this.s.resUpdate.run(held, op.expiresAt ?? null, op.reservationId);
+    return { ...(entry ? { entry } : {}), held, open: true };
   }
 
   // ---- budgets ------------------------------------------------------------------------------

@@ -3,9 +3,14 @@
 -- KEYS[1] kills hash, KEYS[2] rexp (open reservations by expiry), KEYS[3] scopes index,
 -- KEYS[4] ledger stream, KEYS[5] the new reservation, KEYS[6..] one budget per scope, widest first.
 -- ARGV after the shared context: reservation id, amount, expiresAt, identity JSON, requestId, kind,
--- name, provider, then per scope: scope id kind owner ceiling window (the spec a missing budget is created with).
+-- name, provider, lease upTo, lease share (0 0: not a lease), then per scope: scope id kind owner
+-- ceiling window (the spec a missing budget is created with).
 --
--- Replies {'ok'} | {'killed', killJson} | {'refused', budget...}.
+-- A lease (runtime/store/leases.ts) reserves more than the call's amount: up to upTo, no more than the
+-- tightest budget's room divided by share, never less than the amount (the same arithmetic as
+-- leaseGrant in runtime/store/lease-ops.ts).
+--
+-- Replies {'ok', granted} | {'killed', killJson} | {'refused', budget...}.
 
 --- @include "includes/context.lua"
 --- @include "includes/budget.lua"
@@ -17,7 +22,9 @@ local killsKey, rexpKey, scopesKey, streamKey, resKey = KEYS[1], KEYS[2], KEYS[3
 local resId = ARGV[ARG0 + 1]
 local amount = tonumber(ARGV[ARG0 + 2])
 local expiresAt = ARGV[ARG0 + 3]
-local SPECS = ARG0 + 9
+local upTo = tonumber(ARGV[ARG0 + 9])
+local share = tonumber(ARGV[ARG0 + 10])
+local SPECS = ARG0 + 11
 local n = #KEYS - 5
 
 -- Reservations whose callers died would otherwise hold budget until the next sweep.
@@ -37,6 +44,7 @@ for i = 1, n do
 end
 
 local budgets = {}
+local room = nil
 for i = 1, n do
   local b = ensureBudget(5 + i, scopesKey, SPECS + (i - 1) * 6)
   if b.frozen or b.spent + b.reserved + amount > b.ceiling then
@@ -44,7 +52,17 @@ for i = 1, n do
     table.insert(reply, 1, 'refused')
     return reply
   end
+  local left = b.ceiling - b.spent - b.reserved
+  if room == nil or left < room then
+    room = left
+  end
   budgets[i] = b
+end
+if share > 0 then
+  local grant = math.min(upTo, math.floor(room / share))
+  if grant > amount then
+    amount = grant
+  end
 end
 
 local ids = {}
@@ -56,4 +74,4 @@ redis.call('HSET', resKey, 'amount', int(amount), 'scopes', table.concat(scopes,
   table.concat(ids, ' '), 'identity', ARGV[ARG0 + 4], 'requestId', ARGV[ARG0 + 5], 'kind', ARGV[ARG0 + 6],
   'name', ARGV[ARG0 + 7], 'provider', ARGV[ARG0 + 8], 'createdAt', int(CTX.now), 'expiresAt', expiresAt, 'status', 'open')
 redis.call('ZADD', rexpKey, expiresAt, resId)
-return { 'ok' }
+return { 'ok', int(amount) }

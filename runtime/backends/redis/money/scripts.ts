@@ -11,6 +11,7 @@ const SCRIPTS = {
   cpAdmit: 'admit.lua',
   cpSettle: 'settle.lua',
   cpRelease: 'release.lua',
+  cpLease: 'lease.lua',
   cpSweep: 'sweep.lua',
   cpCorrect: 'correct.lua',
   cpAppend: 'append.lua',

@@ -37,6 +37,8 @@ import {
   EnforcementUnavailableError,
   type ExpiredCorrection,
   type KillSwitch,
+  type LeaseOp,
+  type LeaseOpResult,
   type LedgerEntry,
   type LedgerInput,
   type LedgerQuery,
@@ -72,6 +74,7 @@ import {
   storedMicros,
 } from '../../../store/records.ts';
 import { SpendTally, spendKey } from '../../../store/spend.ts';
+import { checkLease, type PreparedLeaseOp, prepareLeaseOp } from '../../../store/lease-ops.ts';
 import { dayKey, daysBetween, dayWindow, monthWindow } from '../../../store/windows.ts';
 import { correctIn } from './correct.ts';
 import { RedisKeys } from './keys.ts';
@@ -110,6 +113,7 @@ export class RedisMoneyStore implements MoneyStore {
     const scopes = identityScopes(req.identity);
     const amount = checkMicros(req.amount, 'amount');
     const specs = this.specArgs(scopes, req.provision);
+    const lease = req.lease ? checkLease(req.lease, amount) : { upTo: 0, share: 0 };
     return failClosed(BACKEND, 'admit', async () => {
       const now = this.now();
       const id = newId('res');
@@ -131,12 +135,16 @@ export class RedisMoneyStore implements MoneyStore {
         expiresAt,
         JSON.stringify(req.identity),
         ...label,
+        lease.upTo,
+        lease.share,
         ...specs,
       ];
       const reply = (await call(this.redis, 'cpAdmit', keys, args)) as Reply;
       switch (reply[0]) {
-        case 'ok':
-          return { ok: true, reservation: { id, amount, scopes, createdAt: now, expiresAt } };
+        case 'ok': {
+          const held = storedMicros(reply[1], 'granted');
+          return { ok: true, reservation: { id, amount: held, scopes, createdAt: now, expiresAt } };
+        }
         case 'killed':
           return {
             ok: false,
@@ -313,6 +321,61 @@ export class RedisMoneyStore implements MoneyStore {
       await call(this.redis, 'cpAppend', keys, [...this.context(this.now()), ...args]);
       return entry;
     });
+  }
+
+  async leaseOps(ops: LeaseOp[]): Promise<LeaseOpResult[]> {
+    const now = this.now();
+    const prepared = ops.map((op) => prepareLeaseOp(op, now));
+    const args: (string | number)[] = [...this.context(now), prepared.length];
+    for (const op of prepared) args.push(...this.leaseArgs(op));
+    return failClosed(BACKEND, 'apply lease steps', async () => {
+      const k = this.keys;
+      const replies = (await call(this.redis, 'cpLease', [k.rexp, k.scopes, k.ledger], args)) as Reply[];
+      if (!Array.isArray(replies) || replies.length !== prepared.length) {
+        throw new CorruptRecordError('lease reply', replies);
+      }
+      return replies.map((r, i): LeaseOpResult => {
+        const entry = prepared[i]!.entry;
+        const held = storedMicros(r[1], 'lease held');
+        const written = r[2] ? storedJson<LedgerEntry>(r[2], 'lease entry') : undefined;
+        if (r[0] === 'expired') return { ...(written ? { entry: written } : {}), held: 0, open: false };
+        if (r[0] !== 'open' && r[0] !== 'closed') throw new CorruptRecordError('lease reply', r);
+        // The script writes the entry as given plus reserved/overrun: the same as finishEntry.
+        const id = prepared[i]!.reservationId;
+        const out = entry ? finishEntry({ ...entry, reservationId: id }, entry.reserved) : undefined;
+        return { ...(out ? { entry: out } : {}), held, open: r[0] === 'open' };
+      });
+    });
+  }
+
+  /** The 17 fields and the identity's scope specs of one lease step (see lease.lua). */
+  private leaseArgs(op: PreparedLeaseOp): (string | number)[] {
+    const e = op.entry;
+    const free = op.free ?? 0;
+    const tail = [free, op.expiresAt ?? '', op.close ? 1 : 0];
+    if (!e) return [op.reservationId, 0, 0, 0, '', 0, '', '', 0, 0, 0, 0, 0, ...tail, 0];
+    const { reserved, ...rest } = { ...e, reservationId: op.reservationId };
+    const t = e.tokens;
+    const spends = countsAsSpend(e.outcome);
+    const scopes = identityScopes(e.identity);
+    return [
+      op.reservationId,
+      1,
+      e.cost,
+      reserved,
+      JSON.stringify(rest),
+      e.at,
+      spends ? dayKey(e.at, this.options.timeZone) : '',
+      spends ? rollupField(e) : '',
+      t.input,
+      t.cacheWrite5m,
+      t.cacheWrite1h,
+      t.cacheRead,
+      t.output,
+      ...tail,
+      scopes.length,
+      ...this.specArgs(scopes),
+    ];
   }
 
   // ---- budgets ------------------------------------------------------------------------------

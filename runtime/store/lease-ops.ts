@@ -1,0 +1,37 @@
+import type { Micros } from '../money.ts';
+import { type LeaseOp, StoreInputError } from './port.ts';
+import { checkMicros, type PreparedEntry, prepareEntry } from './records.ts';
+
+/** The checks and arithmetic of budget leases (MoneyStore admit's `lease`, leaseOps), shared by both backends. */
+
+/** What a returned lease's row holds where a closed reservation keeps the entry that closed it. */
+export const RETURNED = '{"lease":"returned"}';
+
+/**
+ * What a lease is granted: up to `upTo`, no more than the tightest budget's room over `share`, never
+ * less than the call's own amount (which the room was checked to hold).
+ */
+export function leaseGrant(amount: Micros, room: Micros, lease: { upTo: Micros; share: number }): Micros {
+  return Math.max(amount, Math.min(lease.upTo, Math.floor(room / lease.share)));
+}
+
+export function checkLease(lease: { upTo: Micros; share: number }, amount: Micros): { upTo: Micros; share: number } {
+  checkMicros(lease.upTo, 'lease.upTo');
+  if (!Number.isInteger(lease.share) || lease.share < 1) {
+    throw new StoreInputError('invalid', `lease.share must be an integer >= 1, got ${lease.share}`);
+  }
+  return { upTo: Math.max(lease.upTo, amount), share: lease.share };
+}
+
+export type PreparedLeaseOp = Omit<LeaseOp, 'entry'> & { entry?: PreparedEntry };
+
+export function prepareLeaseOp(op: LeaseOp, now: number): PreparedLeaseOp {
+  if (typeof op.reservationId !== 'string' || !op.reservationId) {
+    throw new StoreInputError('invalid', 'a lease step needs a reservationId');
+  }
+  if (op.free !== undefined) checkMicros(op.free, 'free');
+  if (op.expiresAt !== undefined) checkMicros(op.expiresAt, 'expiresAt');
+  const { entry, ...rest } = op;
+  return entry ? { ...rest, entry: prepareEntry(entry, now) } : rest;
+}
+

@@ -1,0 +1,117 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { Identity } from '../../../runtime/identity.ts';
+import type { Admission, LedgerInput, MoneyStore, Reservation } from '../../../runtime/store/port.ts';
+import { type StoreHarness, storeOptions, TestClock, USD } from './contract.ts';
+
+/**
+ * The store half of budget leases, one contract for both backends: admit's `lease` grant and the
+ * batched lease steps (`leaseOps`). The in-memory half is test/runtime/store/leases.test.ts.
+ */
+const alice: Identity = { team: 'payments', env: 'prod', seat: 'alice' };
+
+function entry(cost: number, reserved: number, requestId = 'req_1'): LedgerInput {
+  return {
+    requestId,
+    identity: alice,
+    kind: 'model',
+    name: 'claude-haiku-4-5',
+    tokens: { input: 10, cacheWrite5m: 0, cacheWrite1h: 0, cacheRead: 0, output: 5 },
+    reserved,
+    cost,
+    outcome: 'ok',
+    latencyMs: 3,
+  };
+}
+
+function held(a: Admission): Reservation {
+  if (!a.ok) throw new Error(`refused: ${JSON.stringify(a.refusal)}`);
+  return a.reservation;
+}
+
+export function leaseStoreContract(harness: StoreHarness): void {
+  describe('budget leases (store steps)', () => {
+    let clock: TestClock;
+    let store: MoneyStore;
+    beforeEach(async () => {
+      clock = new TestClock();
+      store = await harness.open(storeOptions(clock));
+      await store.ensureBudget('team:payments', { ceiling: 1 * USD, window: 'day' });
+    });
+    afterEach(() => store.close());
+
+    it('grants up to upTo, no more than the room over share, never less than the call', async () => {
+      const a = held(await store.admit({ identity: alice, amount: 1_000, lease: { upTo: 100_000, share: 4 } }));
+      expect(a.amount).toBe(100_000);
+      const team = await store.getBudget('team:payments');
+      expect(team).toMatchObject({ reserved: 100_000, spent: 0 });
+      // Room is 900,000: a quarter is 225,000, above upTo → upTo.
+      const b = held(await store.admit({ identity: alice, amount: 1_000, lease: { upTo: 800_000, share: 4 } }));
+      expect(b.amount).toBe(225_000);
+      // Room 675,000 over share 1,000 is 675: below the call's amount → exactly the amount.
+      const c = held(await store.admit({ identity: alice, amount: 5_000, lease: { upTo: 800_000, share: 1_000 } }));
+      expect(c.amount).toBe(5_000);
+      const refused = await store.admit({ identity: alice, amount: 700_000, lease: { upTo: 800_000, share: 1 } });
+      expect(refused.ok).toBe(false);
+    });
+
+    it('charges calls from a lease in one batch: spent moves, the lease holds less, one entry each', async () => {
+      const lease = held(await store.admit({ identity: alice, amount: 1_000, lease: { upTo: 50_000, share: 1 } }));
+      const results = await store.leaseOps([
+        { reservationId: lease.id, entry: entry(700, 1_000, 'req_a') },
+        { reservationId: lease.id, entry: entry(0, 1_000, 'req_b') },
+        { reservationId: lease.id, entry: entry(1_300, 1_000, 'req_c') },
+      ]);
+      expect(results.map((r) => r.held)).toEqual([49_300, 49_300, 48_000]);
+      expect(results.every((r) => r.open)).toBe(true);
+      expect(results[2]!.entry).toMatchObject({ requestId: 'req_c', cost: 1_300, reserved: 1_000, overrun: 300 });
+      expect(await store.getBudget('team:payments')).toMatchObject({ spent: 2_000, reserved: 48_000 });
+      const ledger = await store.listLedger({ scope: 'team:payments' });
+      expect(ledger.map((e) => e.requestId).sort()).toEqual(['req_a', 'req_b', 'req_c']);
+      expect(ledger.every((e) => e.reservationId === lease.id)).toBe(true);
+    });
+
+    it('frees part, moves the expiry, and closes: what is left goes back to the budgets', async () => {
+      const lease = held(await store.admit({ identity: alice, amount: 1_000, lease: { upTo: 50_000, share: 1 } }));
+      const [shrunk] = await store.leaseOps([
+        { reservationId: lease.id, free: 30_000, expiresAt: clock.t + 600_000 },
+      ]);
+      expect(shrunk).toMatchObject({ held: 20_000, open: true });
+      expect(await store.getBudget('team:payments')).toMatchObject({ reserved: 20_000, spent: 0 });
+      // The old expiry passes: the lease was renewed, nothing is swept.
+      clock.advance(120_000);
+      expect(await store.sweepExpired()).toBe(0);
+      const [closed] = await store.leaseOps([{ reservationId: lease.id, entry: entry(400, 1_000), close: true }]);
+      expect(closed).toMatchObject({ held: 0, open: false });
+      expect(await store.getBudget('team:payments')).toMatchObject({ reserved: 0, spent: 400 });
+    });
+
+    it('a returned or unknown lease still charges what it admitted, to the identity budgets', async () => {
+      const lease = held(await store.admit({ identity: alice, amount: 1_000, lease: { upTo: 10_000, share: 1 } }));
+      await store.leaseOps([{ reservationId: lease.id, close: true }]);
+      const [late] = await store.leaseOps([{ reservationId: lease.id, entry: entry(900, 1_000, 'late') }]);
+      expect(late).toMatchObject({ open: false, entry: { requestId: 'late', cost: 900 } });
+      const [unknown] = await store.leaseOps([{ reservationId: 'res_unknown', entry: entry(100, 100, 'lost') }]);
+      expect(unknown!.entry).toMatchObject({ cost: 100 });
+      expect(await store.getBudget('team:payments')).toMatchObject({ spent: 1_000, reserved: 0 });
+      expect(await store.getBudget('global')).toMatchObject({ spent: 1_000, reserved: 0 });
+    });
+
+    it('an expired lease is charged everything it held; a late step changes nothing', async () => {
+      const lease = held(await store.admit({ identity: alice, amount: 1_000, lease: { upTo: 40_000, share: 1 } }));
+      await store.leaseOps([{ reservationId: lease.id, entry: entry(2_000, 1_000) }]);
+      clock.advance(61_000);
+      expect(await store.sweepExpired()).toBe(1);
+      expect(await store.getBudget('team:payments')).toMatchObject({ spent: 40_000, reserved: 0 });
+      const [late] = await store.leaseOps([{ reservationId: lease.id, entry: entry(500, 1_000, 'late') }]);
+      expect(late).toMatchObject({ open: false, held: 0, entry: { outcome: 'expired', cost: 38_000 } });
+      expect(await store.getBudget('team:payments')).toMatchObject({ spent: 40_000, reserved: 0 });
+    });
+
+    it('checks its input before anything is written', async () => {
+      await expect(store.leaseOps([{ reservationId: '' }])).rejects.toThrow(/reservationId/);
+      await expect(
+        store.admit({ identity: alice, amount: 1, lease: { upTo: 10, share: 0 } }),
+      ).rejects.toThrow(/share/);
+    });
+  });
+}
