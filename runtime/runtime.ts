@@ -18,6 +18,7 @@ import type { Logger } from './log.ts';
 import { PriceTable } from './pricing/pricing.ts';
 import { keepSettlements } from './settlements.ts';
 import { privateDir } from './store/data-dir.ts';
+import { type LeasedMoneyStore, openLeases } from './store/leases.ts';
 import type { BudgetSpec, LedgerEntry, LedgerInput, MoneyStore, Reservation } from './store/port.ts';
 
 /** What the call path reports to, once per call (Prometheus: observability/metrics.ts). */
@@ -83,7 +84,21 @@ export async function openRuntime(
   // A backend handed in stays its opener's to close; one opened here closes with the runtime.
   const backend = opts.backend ?? (await openBackend(config, { now, log }));
   const ownBackend = !opts.backend;
-  const store = backend.money;
+  let store: MoneyStore = backend.money;
+  let leases: LeasedMoneyStore | undefined;
+  if (config.store.leases) {
+    try {
+      leases = await openLeases(backend.money, config.store.leases, {
+        now,
+        log,
+        broadcast: backend.broadcast,
+      });
+    } catch (err) {
+      if (ownBackend) await backend.close().catch(() => {});
+      throw err;
+    }
+    store = leases;
+  }
   let keys: KeyRing;
   try {
     keys = await KeyRing.open(backend.keys);
@@ -150,6 +165,8 @@ export async function openRuntime(
     settleSafely: (r, entry) => settlements.settle(r, entry),
     releaseSafely: (r, entry) => settlements.release(r, entry),
     async close() {
+      // Idle slices go back and the settlements in flight are written before the store closes.
+      await leases?.stop();
       await providers.close();
       // Keys, alarms and every other port are the backend's: it closes them.
       if (ownBackend) await backend.close();

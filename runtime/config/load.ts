@@ -18,6 +18,17 @@ export interface Config {
     redisUrl?: string;
     prefix: string;
     reservationTtlMs: number;
+    /** Budget leases (runtime/store/leases.ts LeaseOptions), or false for per-call admission. */
+    leases:
+      | false
+      | {
+          callsPerLease: number;
+          maxLease: number;
+          share: number;
+          ttlMs: number;
+          idleMs: number;
+          validityMs: number;
+        };
   };
   provider: {
     /** A kind adapters/providers.ts knows: `emulator`, `anthropic`, … */
@@ -259,7 +270,13 @@ export function resolveConfig(
       port: ctx.overrides?.port ?? port ?? c.server.port,
     },
     dataDir: resolve(cwd, env.CHOKEPOINT_DATA_DIR ?? c.dataDir),
-    store: { backend, redisUrl, prefix: c.store.prefix, reservationTtlMs: c.store.reservationTtl },
+    store: {
+      backend,
+      redisUrl,
+      prefix: c.store.prefix,
+      reservationTtlMs: c.store.reservationTtl,
+      leases: leasesOf(c.store.leases, env.CHOKEPOINT_LEASES),
+    },
     provider: {
       kind,
       baseUrl: c.provider.baseUrl ?? env.ANTHROPIC_BASE_URL ?? undefined,
@@ -335,4 +352,17 @@ function describe(v: unknown): string {
   if (typeof v === 'object') return 'a mapping';
   if (typeof v === 'string') return `a string ${JSON.stringify(v.length > 40 ? `${v.slice(0, 40)}…` : v)}`;
   return `${typeof v === 'number' ? 'a number' : typeof v === 'boolean' ? 'a boolean' : typeof v} ${String(v)}`;
+}
+
+/** `store.leases` as the runtime takes it; CHOKEPOINT_LEASES=off turns them off (benchmarks, drills). */
+function leasesOf(l: ParsedConfig['store']['leases'], env: string | undefined): Config['store']['leases'] {
+  if (l === false || env === 'off' || env === 'false' || env === '0') return false;
+  return {
+    callsPerLease: l.callsPerLease,
+    maxLease: l.maxLease,
+    share: l.share,
+    ttlMs: l.ttl,
+    idleMs: l.idle,
+    validityMs: l.validity,
+  };
 }

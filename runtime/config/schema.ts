@@ -188,6 +188,30 @@ export const configSchema = z.strictObject({
       prefix: z.string().default('{cp}'),
       /** A reservation not settled within this is released and recorded as expired. */
       reservationTtl: duration.default(15 * 60_000),
+      /**
+       * Budget leases (runtime/store/leases.ts): admit calls from slices reserved in the store, in
+       * memory, and write their settlements in batches. `false`: one store step per admission and
+       * one per settlement, as before.
+       */
+      leases: z
+        .union([
+          z.literal(false),
+          z.strictObject({
+            /** A slice is at most this many times the call's worst case… */
+            callsPerLease: z.number().int().min(1).max(100_000).default(64),
+            /** …and at most this… */
+            maxLease: money.default(5_000_000),
+            /** …and at most the tightest budget's room divided by this. */
+            share: z.number().int().min(1).max(1_000_000).default(8),
+            /** How long the store holds the slices of a process that stopped renewing them (it died). */
+            ttl: duration.default(60_000),
+            /** A slice no call used for this long goes back to its budgets. */
+            idle: duration.default(5_000),
+            /** The longest a process admits from memory since it last read the kill switches. */
+            validity: duration.default(2_000),
+          }),
+        ])
+        .prefault({}),
     })
     .prefault({}),
   provider: z

@@ -43,14 +43,21 @@ export interface CorrectionPlan {
   uncovered: number;
   /** Expired entries left as charged: their request id has more than one expired entry. */
   ambiguous: number;
+  /** Expired budget leases (request id `lease:…`), left as charged: a lease is no one request, and
+   * the calls it admitted that never settled are not in the ledger to match against the bill. */
+  leases: number;
 }
 
 /** Which expired entries the bill corrects, and to what. */
 export function planCorrections(expired: LedgerEntry[], bill: RequestBill): CorrectionPlan {
   const perRequest = new Map<string, number>();
   for (const e of expired) perRequest.set(e.requestId, (perRequest.get(e.requestId) ?? 0) + 1);
-  const plan: CorrectionPlan = { corrections: [], uncovered: 0, ambiguous: 0 };
+  const plan: CorrectionPlan = { corrections: [], uncovered: 0, ambiguous: 0, leases: 0 };
   for (const e of expired) {
+    if (e.requestId.startsWith('lease:')) {
+      plan.leases++;
+      continue;
+    }
     if (perRequest.get(e.requestId)! > 1) {
       plan.ambiguous++;
       continue;

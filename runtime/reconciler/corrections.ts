@@ -76,7 +76,9 @@ export async function correctDay(
     corrected: 0,
     amount: 0,
     already: 0,
-    uncovered: plan.uncovered,
+    // An expired lease is never one request the bill can settle: left at its worst case, like
+    // a call the bill does not certainly cover.
+    uncovered: plan.uncovered + plan.leases,
     ambiguous: plan.ambiguous,
   };
   for (const c of plan.corrections) {

@@ -15,7 +15,10 @@ export function leaseGrant(amount: Micros, room: Micros, lease: { upTo: Micros; 
   return Math.max(amount, Math.min(lease.upTo, Math.floor(room / lease.share)));
 }
 
-export function checkLease(lease: { upTo: Micros; share: number }, amount: Micros): { upTo: Micros; share: number } {
+export function checkLease(
+  lease: { upTo: Micros; share: number },
+  amount: Micros,
+): { upTo: Micros; share: number } {
   checkMicros(lease.upTo, 'lease.upTo');
   if (!Number.isInteger(lease.share) || lease.share < 1) {
     throw new StoreInputError('invalid', `lease.share must be an integer >= 1, got ${lease.share}`);
@@ -34,4 +37,3 @@ export function prepareLeaseOp(op: LeaseOp, now: number): PreparedLeaseOp {
   const { entry, ...rest } = op;
   return entry ? { ...rest, entry: prepareEntry(entry, now) } : rest;
 }
-

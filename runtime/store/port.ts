@@ -309,6 +309,9 @@ export interface MoneyStore {
 
   /** Throws EnforcementUnavailableError if the store cannot be read and written. */
   ping(): Promise<void>;
+  /** False once the store is known to be unreachable (its connection dropped, its file closed):
+   * budget leases stop admitting from memory, since no settlement could be written. */
+  isUp(): boolean;
   close(): Promise<void>;
 }
 

@@ -7,8 +7,8 @@ import {
   openEmbeddedStore,
 } from '../../../runtime/backends/embedded/money/store.ts';
 import { budgetId } from '../../../runtime/store/records.ts';
-import { leaseStoreContract } from './lease-contract.ts';
 import { moneyStoreContract, storeOptions, TestClock } from './contract.ts';
+import { leaseStoreContract } from './lease-contract.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'cp-embedded-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -27,7 +27,7 @@ describe('embedded money store (SQLite)', () => {
       return { store, cut: async () => void store.db.close() };
     },
   });
-leaseStoreContract({
+  leaseStoreContract({
     open: async (options) => openEmbeddedStore(':memory:', options),
     corruptCeiling: async (store, scope) => {
       (store as EmbeddedMoneyStore).db

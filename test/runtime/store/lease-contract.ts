@@ -40,22 +40,34 @@ export function leaseStoreContract(harness: StoreHarness): void {
     afterEach(() => store.close());
 
     it('grants up to upTo, no more than the room over share, never less than the call', async () => {
-      const a = held(await store.admit({ identity: alice, amount: 1_000, lease: { upTo: 100_000, share: 4 } }));
+      const a = held(
+        await store.admit({ identity: alice, amount: 1_000, lease: { upTo: 100_000, share: 4 } }),
+      );
       expect(a.amount).toBe(100_000);
       const team = await store.getBudget('team:payments');
       expect(team).toMatchObject({ reserved: 100_000, spent: 0 });
       // Room is 900,000: a quarter is 225,000, above upTo → upTo.
-      const b = held(await store.admit({ identity: alice, amount: 1_000, lease: { upTo: 800_000, share: 4 } }));
+      const b = held(
+        await store.admit({ identity: alice, amount: 1_000, lease: { upTo: 800_000, share: 4 } }),
+      );
       expect(b.amount).toBe(225_000);
       // Room 675,000 over share 1,000 is 675: below the call's amount → exactly the amount.
-      const c = held(await store.admit({ identity: alice, amount: 5_000, lease: { upTo: 800_000, share: 1_000 } }));
+      const c = held(
+        await store.admit({ identity: alice, amount: 5_000, lease: { upTo: 800_000, share: 1_000 } }),
+      );
       expect(c.amount).toBe(5_000);
-      const refused = await store.admit({ identity: alice, amount: 700_000, lease: { upTo: 800_000, share: 1 } });
+      const refused = await store.admit({
+        identity: alice,
+        amount: 700_000,
+        lease: { upTo: 800_000, share: 1 },
+      });
       expect(refused.ok).toBe(false);
     });
 
     it('charges calls from a lease in one batch: spent moves, the lease holds less, one entry each', async () => {
-      const lease = held(await store.admit({ identity: alice, amount: 1_000, lease: { upTo: 50_000, share: 1 } }));
+      const lease = held(
+        await store.admit({ identity: alice, amount: 1_000, lease: { upTo: 50_000, share: 1 } }),
+      );
       const results = await store.leaseOps([
         { reservationId: lease.id, entry: entry(700, 1_000, 'req_a') },
         { reservationId: lease.id, entry: entry(0, 1_000, 'req_b') },
@@ -63,7 +75,12 @@ export function leaseStoreContract(harness: StoreHarness): void {
       ]);
       expect(results.map((r) => r.held)).toEqual([49_300, 49_300, 48_000]);
       expect(results.every((r) => r.open)).toBe(true);
-      expect(results[2]!.entry).toMatchObject({ requestId: 'req_c', cost: 1_300, reserved: 1_000, overrun: 300 });
+      expect(results[2]!.entry).toMatchObject({
+        requestId: 'req_c',
+        cost: 1_300,
+        reserved: 1_000,
+        overrun: 300,
+      });
       expect(await store.getBudget('team:payments')).toMatchObject({ spent: 2_000, reserved: 48_000 });
       const ledger = await store.listLedger({ scope: 'team:payments' });
       expect(ledger.map((e) => e.requestId).sort()).toEqual(['req_a', 'req_b', 'req_c']);
@@ -71,7 +88,9 @@ export function leaseStoreContract(harness: StoreHarness): void {
     });
 
     it('frees part, moves the expiry, and closes: what is left goes back to the budgets', async () => {
-      const lease = held(await store.admit({ identity: alice, amount: 1_000, lease: { upTo: 50_000, share: 1 } }));
+      const lease = held(
+        await store.admit({ identity: alice, amount: 1_000, lease: { upTo: 50_000, share: 1 } }),
+      );
       const [shrunk] = await store.leaseOps([
         { reservationId: lease.id, free: 30_000, expiresAt: clock.t + 600_000 },
       ]);
@@ -80,24 +99,32 @@ export function leaseStoreContract(harness: StoreHarness): void {
       // The old expiry passes: the lease was renewed, nothing is swept.
       clock.advance(120_000);
       expect(await store.sweepExpired()).toBe(0);
-      const [closed] = await store.leaseOps([{ reservationId: lease.id, entry: entry(400, 1_000), close: true }]);
+      const [closed] = await store.leaseOps([
+        { reservationId: lease.id, entry: entry(400, 1_000), close: true },
+      ]);
       expect(closed).toMatchObject({ held: 0, open: false });
       expect(await store.getBudget('team:payments')).toMatchObject({ reserved: 0, spent: 400 });
     });
 
     it('a returned or unknown lease still charges what it admitted, to the identity budgets', async () => {
-      const lease = held(await store.admit({ identity: alice, amount: 1_000, lease: { upTo: 10_000, share: 1 } }));
+      const lease = held(
+        await store.admit({ identity: alice, amount: 1_000, lease: { upTo: 10_000, share: 1 } }),
+      );
       await store.leaseOps([{ reservationId: lease.id, close: true }]);
       const [late] = await store.leaseOps([{ reservationId: lease.id, entry: entry(900, 1_000, 'late') }]);
       expect(late).toMatchObject({ open: false, entry: { requestId: 'late', cost: 900 } });
-      const [unknown] = await store.leaseOps([{ reservationId: 'res_unknown', entry: entry(100, 100, 'lost') }]);
+      const [unknown] = await store.leaseOps([
+        { reservationId: 'res_unknown', entry: entry(100, 100, 'lost') },
+      ]);
       expect(unknown!.entry).toMatchObject({ cost: 100 });
       expect(await store.getBudget('team:payments')).toMatchObject({ spent: 1_000, reserved: 0 });
       expect(await store.getBudget('global')).toMatchObject({ spent: 1_000, reserved: 0 });
     });
 
     it('an expired lease is charged everything it held; a late step changes nothing', async () => {
-      const lease = held(await store.admit({ identity: alice, amount: 1_000, lease: { upTo: 40_000, share: 1 } }));
+      const lease = held(
+        await store.admit({ identity: alice, amount: 1_000, lease: { upTo: 40_000, share: 1 } }),
+      );
       await store.leaseOps([{ reservationId: lease.id, entry: entry(2_000, 1_000) }]);
       clock.advance(61_000);
       expect(await store.sweepExpired()).toBe(1);

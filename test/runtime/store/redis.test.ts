@@ -2,8 +2,8 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { RedisKeys } from '../../../runtime/backends/redis/money/keys.ts';
 import { openRedisStore, type RedisMoneyStore } from '../../../runtime/backends/redis/money/store.ts';
 import { EnforcementUnavailableError } from '../../../runtime/store/port.ts';
-import { leaseStoreContract } from './lease-contract.ts';
 import { moneyStoreContract, storeOptions, TestClock } from './contract.ts';
+import { leaseStoreContract } from './lease-contract.ts';
 import { corruptCeiling, openDoomedRedis, REDIS_URL, testPrefixes } from './redis-harness.ts';
 
 const prefixes = testPrefixes('contract');
@@ -15,7 +15,7 @@ describe('Redis money store (Lua scripts)', () => {
     corruptCeiling: (store, scope) => corruptCeiling(store as RedisMoneyStore, scope),
     openDoomed: openDoomedRedis,
   });
-leaseStoreContract({
+  leaseStoreContract({
     open: (options) => openRedisStore(REDIS_URL, { ...options, prefix: prefixes.next() }),
     corruptCeiling: (store, scope) => corruptCeiling(store as RedisMoneyStore, scope),
     openDoomed: openDoomedRedis,

@@ -8,6 +8,13 @@ import type { Identity, Scope, ScopeKind } from '../../../identity.ts';
 import { newId } from '../../../ids.ts';
 import type { Micros } from '../../../money.ts';
 import {
+  checkLease,
+  leaseGrant,
+  type PreparedLeaseOp,
+  prepareLeaseOp,
+  RETURNED,
+} from '../../../store/lease-ops.ts';
+import {
   type Actor,
   type Admission,
   type AdmitRequest,
@@ -20,10 +27,10 @@ import {
   EnforcementUnavailableError,
   type ExpiredCorrection,
   type KillSwitch,
-  type LedgerEntry,
-  type LedgerInput,
   type LeaseOp,
   type LeaseOpResult,
+  type LedgerEntry,
+  type LedgerInput,
   type LedgerQuery,
   type MoneyStore,
   type MoneyStoreOptions,
@@ -53,7 +60,6 @@ import {
   storedJson,
   storedMicros,
 } from '../../../store/records.ts';
-import { checkLease, leaseGrant, type PreparedLeaseOp, prepareLeaseOp, RETURNED } from '../../../store/lease-ops.ts';
 import { assertTimeZone, currentWindow, parseWindow, type WindowBounds } from '../../../store/windows.ts';
 import { openSqlite } from '../sqlite.ts';
 import { BACKSTOP_PAGES, type Checkpointer, startCheckpointer } from './checkpointer.ts';
@@ -150,9 +156,7 @@ export class EmbeddedMoneyStore implements MoneyStore {
     };
     const ttl = req.ttlMs ?? this.options.reservationTtlMs;
     const lease = req.lease && checkLease(req.lease, amount);
-    return this.grouped('admit', () =>
-      this.admitOne(req.identity, scopes, specs, amount, label, ttl, lease),
-    );
+    return this.grouped('admit', () => this.admitOne(req.identity, scopes, specs, amount, label, ttl, lease));
   }
 
   private admitOne(
@@ -495,6 +499,10 @@ export class EmbeddedMoneyStore implements MoneyStore {
     return this.run('answer a ping', () => {
       this.tx(() => this.s.ping.get());
     });
+  }
+
+  isUp(): boolean {
+    return this.db.open;
   }
 
   async close(): Promise<void> {

@@ -24,6 +24,7 @@ import { Redis } from 'ioredis';
 import type { Identity, Scope, ScopeKind } from '../../../identity.ts';
 import { newId } from '../../../ids.ts';
 import type { Micros } from '../../../money.ts';
+import { checkLease, type PreparedLeaseOp, prepareLeaseOp } from '../../../store/lease-ops.ts';
 import {
   type Actor,
   type Admission,
@@ -74,7 +75,6 @@ import {
   storedMicros,
 } from '../../../store/records.ts';
 import { SpendTally, spendKey } from '../../../store/spend.ts';
-import { checkLease, type PreparedLeaseOp, prepareLeaseOp } from '../../../store/lease-ops.ts';
 import { dayKey, daysBetween, dayWindow, monthWindow } from '../../../store/windows.ts';
 import { correctIn } from './correct.ts';
 import { RedisKeys } from './keys.ts';
@@ -597,6 +597,10 @@ export class RedisMoneyStore implements MoneyStore {
       const ok = await this.redis.set(this.keys.ping, String(this.now()), 'PX', 60_000);
       if (ok !== 'OK') throw new Error(`unexpected reply to SET: ${String(ok)}`);
     });
+  }
+
+  isUp(): boolean {
+    return this.redis.status === 'ready';
   }
 
   async close(): Promise<void> {

@@ -1,0 +1,595 @@
+// long: the one class that admits from budget leases; its parts (the fast path, grants, the batched
+// steps, upkeep, revocation across replicas) share the same few maps and read best together.
+import type { Broadcast } from '../broadcast.ts';
+import type { Identity, Scope, ScopeKind } from '../identity.ts';
+import { newId } from '../ids.ts';
+import type { Logger } from '../log.ts';
+import type { Micros } from '../money.ts';
+import {
+  type Actor,
+  type Admission,
+  type AdmitRequest,
+  type Budget,
+  type BudgetSpec,
+  EnforcementUnavailableError,
+  type KillSwitch,
+  type LeaseOp,
+  type LeaseOpResult,
+  type LedgerEntry,
+  type LedgerInput,
+  type MoneyStore,
+  type Reservation,
+} from './port.ts';
+import { identityScopes } from './records.ts';
+
+/**
+ * Budget leases: admission off the per-call critical path, as quota servers do it.
+ *
+ * The first call of an identity (its scopes: global, team, env, seat, workflow, run, provider)
+ * reserves a *slice* in one store step — an ordinary reservation on every budget of the identity,
+ * larger than the call (admit's `lease`) — and the calls after it are admitted from the slice in
+ * memory. What they cost is written in batches (`leaseOps`: one store step for every settlement of
+ * a turn of the event loop), each call answered only once its batch is durable. The store counts a
+ * slice as reserved, so no budget can be passed: zero overshoot stays exact. A slice is at most the
+ * tightest budget's room over `share`, so near a ceiling slices shrink to one call's worst case —
+ * today's per-call admission, exact at the edge.
+ *
+ * - A process that dies leaves its slices open: they expire (`ttlMs`, renewed while alive) and are
+ *   charged everything they held, as an expired reservation is — never zero. Their `expired`
+ *   entries say `lease:` in the request id; reconciliation leaves them as charged.
+ * - Kill switches: a kill made here applies here at once and is announced to every replica on the
+ *   broadcast; it returns when each live replica acknowledged, or after `validityMs` — the longest a
+ *   replica admits from memory without having read the kill switches from the store. A replica that
+ *   cannot read them stops admitting from memory (and a grant checks kills in the store, atomically).
+ * - A failed batch (store down) fails its calls' settlements, which the caller retries; a lease
+ *   whose step failed is never returned — it expires and is charged what it held.
+ *
+ * Calls that do not fit a lease go to the store as before: a Message Batch (`ttlMs`) and anything
+ * already asking for a lease.
+ */
+export interface LeaseOptions {
+  /** A slice is at most this many times the call's worst case… */
+  callsPerLease: number;
+  /** …and at most this (µ$). */
+  maxLease: Micros;
+  /** …and at most the tightest budget's room divided by this. */
+  share: number;
+  /** How long the store holds a slice this process stops renewing (it died). */
+  ttlMs: number;
+  /** A slice no call used for this long goes back to its budgets. */
+  idleMs: number;
+  /** The longest this process admits from memory since it last read the kill switches. */
+  validityMs: number;
+}
+
+export const LEASE_DEFAULTS: LeaseOptions = {
+  callsPerLease: 64,
+  maxLease: 5_000_000,
+  share: 8,
+  ttlMs: 60_000,
+  idleMs: 5_000,
+  validityMs: 2_000,
+};
+
+interface Lease {
+  /** The store's reservation id. */
+  id: string;
+  key: string;
+  scopes: Scope[];
+  /** What the store holds for it, less the charges already sent to it. */
+  held: Micros;
+  /** The worst cases of the calls admitted from it and not yet settled. */
+  inflight: Micros;
+  calls: number;
+  seq: number;
+  expiresAt: number;
+  lastUsed: number;
+  /** No new calls: superseded by a newer slice, revoked, or its store step failed. */
+  retired: boolean;
+  /** A step failed: never returned, it expires and is charged what it held. */
+  poisoned: boolean;
+}
+
+interface Call {
+  lease: Lease;
+  amount: Micros;
+}
+
+interface Pending {
+  op: LeaseOp;
+  resolve: (r: LeaseOpResult) => void;
+  reject: (err: unknown) => void;
+}
+
+/** Counters the benchmarks and `/metrics` read. */
+export interface LeaseStats {
+  grants: number;
+  fromMemory: number;
+  batches: number;
+  steps: number;
+  returned: number;
+}
+
+const TOPIC = 'leases';
+
+export class LeasedMoneyStore implements MoneyStore {
+  readonly backend: MoneyStore['backend'];
+  readonly replica = newId('rep');
+  readonly stats: LeaseStats = { grants: 0, fromMemory: 0, batches: 0, steps: 0, returned: 0 };
+  private readonly current = new Map<string, Lease>();
+  private readonly open = new Map<string, Lease>();
+  private readonly calls = new Map<string, Call>();
+  private readonly granting = new Map<string, Promise<unknown>>();
+  private kills = new Map<Scope, KillSwitch>();
+  private validUntil = Number.NEGATIVE_INFINITY;
+  private refreshing: Promise<void> | undefined;
+  private pending: Pending[] = [];
+  private readonly sending = new Set<Promise<void>>();
+  private readonly peers = new Map<string, number>();
+  private readonly acks = new Map<string, { waiting: Set<string>; done: () => void }>();
+  private unsubscribe: (() => void) | undefined;
+  private readonly timer: NodeJS.Timeout;
+  private closed = false;
+
+  constructor(
+    private readonly store: MoneyStore,
+    private readonly o: LeaseOptions,
+    private readonly deps: { now: () => number; log: Logger; broadcast?: Broadcast },
+  ) {
+    this.backend = store.backend;
+    this.timer = setInterval(() => void this.upkeep(), Math.max(50, Math.floor(o.validityMs / 4)));
+    this.timer.unref();
+  }
+
+  /** Reads the kill switches and joins the broadcast: call once before use. */
+  async start(): Promise<this> {
+    await this.refresh();
+    if (this.deps.broadcast) {
+      this.unsubscribe = await this.deps.broadcast.subscribe(TOPIC, (m) => this.heard(m));
+      this.say({ t: 'hello' });
+    }
+    return this;
+  }
+
+  // ---- admission ----------------------------------------------------------------------------
+
+  async admit(req: AdmitRequest): Promise<Admission> {
+    if (req.ttlMs !== undefined || req.lease) return this.store.admit(req);
+    if (this.closed) throw new EnforcementUnavailableError('the money store is closed');
+    const scopes = identityScopes(req.identity);
+    // Memory admits only while every settlement can be written and the kill switches are fresh.
+    if (!this.store.isUp()) return this.store.admit(req);
+    if (this.deps.now() >= this.validUntil) await this.refresh();
+    for (const s of scopes) {
+      const kill = this.kills.get(s);
+      if (kill) return { ok: false, refusal: { code: 'killed', kill } };
+    }
+    const key = scopes.join(' ');
+    for (;;) {
+      const lease = this.current.get(key);
+      if (lease && !lease.retired && lease.held - lease.inflight >= req.amount) {
+        this.stats.fromMemory++;
+        return { ok: true, reservation: this.take(lease, req.amount) };
+      }
+      const busy = this.granting.get(key);
+      if (!busy) break;
+      await busy.catch(() => {});
+    }
+    const grant = this.grant(req, key, scopes);
+    this.granting.set(key, grant);
+    try {
+      return await grant;
+    } finally {
+      this.granting.delete(key);
+    }
+  }
+
+  private async grant(req: AdmitRequest, key: string, scopes: Scope[]): Promise<Admission> {
+    const upTo = Math.min(this.o.maxLease, req.amount * this.o.callsPerLease);
+    const ask = (): Promise<Admission> =>
+      this.store.admit({
+        ...req,
+        requestId: `lease:${req.requestId ?? ''}`,
+        lease: { upTo, share: this.o.share },
+      });
+    let a = await ask();
+    if (!a.ok && a.refusal.code === 'budget_exhausted' && (await this.giveBack(a.refusal.budget.scope)) > 0) {
+      // Slack this process held on that budget went back: once more, against what is really left.
+      a = await ask();
+    }
+    if (!a.ok) {
+      if (a.refusal.code === 'killed') this.applyKill(a.refusal.kill);
+      return a;
+    }
+    this.stats.grants++;
+    const now = this.deps.now();
+    const lease: Lease = {
+      id: a.reservation.id,
+      key,
+      scopes,
+      held: a.reservation.amount,
+      inflight: 0,
+      calls: 0,
+      seq: 0,
+      expiresAt: a.reservation.expiresAt,
+      lastUsed: now,
+      retired: false,
+      poisoned: false,
+    };
+    const before = this.current.get(key);
+    this.current.set(key, lease);
+    this.open.set(lease.id, lease);
+    if (before) this.retire(before);
+    // A kill that arrived while the grant was on its way: the slice goes back unused.
+    if (scopes.some((s) => this.kills.has(s))) this.retire(lease);
+    return { ok: true, reservation: this.take(lease, req.amount) };
+  }
+
+  private take(lease: Lease, amount: Micros): Reservation {
+    lease.inflight += amount;
+    lease.calls++;
+    lease.lastUsed = this.deps.now();
+    const id = `${lease.id}:${++lease.seq}`;
+    this.calls.set(id, { lease, amount });
+    return { id, amount, scopes: lease.scopes, createdAt: lease.lastUsed, expiresAt: lease.expiresAt };
+  }
+
+  // ---- settlement ---------------------------------------------------------------------------
+
+  async settle(reservationId: string, entry: LedgerInput): Promise<LedgerEntry> {
+    return this.finish(reservationId, entry, () => this.store.settle(reservationId, entry));
+  }
+
+  async release(reservationId: string, entry: LedgerInput): Promise<LedgerEntry> {
+    return this.finish(reservationId, entry, () => this.store.release(reservationId, entry));
+  }
+
+  private async finish(
+    reservationId: string,
+    entry: LedgerInput,
+    direct: () => Promise<LedgerEntry>,
+  ): Promise<LedgerEntry> {
+    const call = this.calls.get(reservationId);
+    if (!call) {
+      const at = reservationId.lastIndexOf(':');
+      if (at < 0 || !reservationId.startsWith('res_')) return direct();
+      // A call of a lease this process no longer knows (a settlement replayed after a restart):
+      // charged on its lease if still open, to the identity if not; nothing if the lease expired.
+      const [r] = await this.store.leaseOps([{ reservationId: reservationId.slice(0, at), entry }]);
+      return r!.entry!;
+    }
+    const { lease, amount } = call;
+    this.calls.delete(reservationId);
+    const cost = entry.cost ?? 0;
+    const part = Math.min(cost, lease.held);
+    lease.inflight -= amount;
+    lease.calls--;
+    lease.held -= part;
+    const op: LeaseOp = { reservationId: lease.id, entry: { ...entry, reserved: amount } };
+    if (lease.retired && lease.calls === 0 && !lease.poisoned) {
+      op.close = true;
+      this.open.delete(lease.id);
+    }
+    try {
+      const r = await this.step(op);
+      if (!r.open && !op.close) this.forget(lease);
+      return r.entry!;
+    } catch (err) {
+      // Nothing of the batch was written: the call stays open for the caller's retry, and the
+      // lease is never returned (if the retry never comes, it expires, charged what it held).
+      lease.inflight += amount;
+      lease.calls++;
+      lease.held += part;
+      lease.poisoned = true;
+      this.open.set(lease.id, lease);
+      this.retire(lease);
+      this.calls.set(reservationId, call);
+      throw err;
+    }
+  }
+
+  private step(op: LeaseOp): Promise<LeaseOpResult> {
+    return new Promise((resolve, reject) => {
+      this.pending.push({ op, resolve, reject });
+      if (this.pending.length === 1) setImmediate(this.flush);
+    });
+  }
+
+  private readonly flush = (): void => {
+    const batch = this.pending;
+    this.pending = [];
+    if (!batch.length) return;
+    this.stats.batches++;
+    this.stats.steps += batch.length;
+    const sent = this.store.leaseOps(batch.map((p) => p.op)).then(
+      (results) => batch.forEach((p, i) => p.resolve(results[i]!)),
+      (err) => {
+        // The store failed: nothing more from memory until the kill switches can be read again.
+        this.validUntil = Number.NEGATIVE_INFINITY;
+        for (const p of batch) p.reject(err);
+      },
+    );
+    this.sending.add(sent);
+    void sent.finally(() => this.sending.delete(sent));
+  };
+
+  /** No new calls from this lease; what it does not hold for calls in flight goes back now. */
+  private retire(lease: Lease): void {
+    if (this.current.get(lease.key) === lease) this.current.delete(lease.key);
+    if (lease.retired && lease.poisoned) return;
+    lease.retired = true;
+    if (lease.poisoned) return;
+    const free = lease.held - lease.inflight;
+    if (lease.calls === 0) {
+      this.open.delete(lease.id);
+      this.stats.returned++;
+      void this.step({ reservationId: lease.id, close: true }).catch((err) => this.stepFailed(lease, err));
+    } else if (free > 0) {
+      lease.held -= free;
+      void this.step({ reservationId: lease.id, free }).catch((err) => this.stepFailed(lease, err));
+    }
+  }
+
+  private stepFailed(lease: Lease, err: unknown): void {
+    lease.poisoned = true;
+    this.deps.log.warn('a budget lease step failed: the lease expires and is charged what it held', {
+      lease: lease.id,
+      error: err,
+    });
+  }
+
+  private forget(lease: Lease): void {
+    lease.retired = true;
+    if (this.current.get(lease.key) === lease) this.current.delete(lease.key);
+    if (lease.calls === 0) this.open.delete(lease.id);
+  }
+
+  /** Returns the slack of every lease on `scope` (a grant was refused there): how much went back. */
+  private async giveBack(scope: Scope): Promise<Micros> {
+    const ops: Promise<unknown>[] = [];
+    let total = 0;
+    for (const lease of this.current.values()) {
+      if (!lease.scopes.includes(scope) || lease.poisoned) continue;
+      const free = lease.held - lease.inflight;
+      if (free <= 0) continue;
+      total += free;
+      this.retire(lease);
+      ops.push(this.step({ reservationId: lease.id }));
+    }
+    await Promise.allSettled(ops);
+    return total;
+  }
+
+  // ---- upkeep: renew, return idle slices, read the kill switches ----------------------------
+
+  private async upkeep(): Promise<void> {
+    if (this.closed) return;
+    const now = this.deps.now();
+    for (const lease of [...this.open.values()]) {
+      if (lease.poisoned) continue;
+      if (!lease.retired && lease.calls === 0 && now - lease.lastUsed >= this.o.idleMs) {
+        this.retire(lease);
+      } else if (lease.expiresAt - now < (this.o.ttlMs * 2) / 3) {
+        lease.expiresAt = now + this.o.ttlMs;
+        void this.step({ reservationId: lease.id, expiresAt: lease.expiresAt }).then(
+          (r) => {
+            if (!r.open) this.forget(lease);
+          },
+          (err) => this.stepFailed(lease, err),
+        );
+      }
+    }
+    if (now >= this.validUntil - this.o.validityMs / 2) await this.refresh().catch(() => {});
+    if (this.deps.broadcast) this.say({ t: 'hello' });
+  }
+
+  /** Reads the kill switches from the store; admission from memory is valid for validityMs after. */
+  private refresh(): Promise<void> {
+    this.refreshing ??= (async () => {
+      const asked = this.deps.now();
+      try {
+        const kills = await this.store.listKills();
+        this.kills = new Map(kills.map((k) => [k.scope, k]));
+        for (const k of kills) this.revokeLocal(k.scope);
+        this.validUntil = asked + this.o.validityMs;
+      } catch (err) {
+        this.validUntil = Number.NEGATIVE_INFINITY;
+        throw err instanceof EnforcementUnavailableError
+          ? err
+          : new EnforcementUnavailableError('could not read the kill switches', { cause: err });
+      } finally {
+        this.refreshing = undefined;
+      }
+    })();
+    return this.refreshing;
+  }
+
+  // ---- kill switches, freezes and ceilings: here at once, on every replica before returning ----
+
+  async setKill(scope: Scope, by: Actor): Promise<KillSwitch> {
+    const kill = await this.store.setKill(scope, by);
+    this.applyKill(kill);
+    await this.announce({ t: 'kill', kill });
+    return kill;
+  }
+
+  async liftKill(scope: Scope, by: Actor): Promise<boolean> {
+    const lifted = await this.store.liftKill(scope, by);
+    this.kills.delete(scope);
+    this.say({ t: 'lift', scope });
+    return lifted;
+  }
+
+  async setCeiling(scope: Scope, ceiling: Micros, by: Actor): Promise<Budget> {
+    const b = await this.store.setCeiling(scope, ceiling, by);
+    this.revokeLocal(scope);
+    await this.announce({ t: 'revoke', scope });
+    return b;
+  }
+
+  async setFrozen(scope: Scope, frozen: boolean, by: Actor): Promise<Budget> {
+    const b = await this.store.setFrozen(scope, frozen, by);
+    this.revokeLocal(scope);
+    await this.announce({ t: 'revoke', scope });
+    return b;
+  }
+
+  private applyKill(kill: KillSwitch): void {
+    this.kills.set(kill.scope, kill);
+    this.revokeLocal(kill.scope);
+  }
+
+  private revokeLocal(scope: Scope): void {
+    for (const lease of [...this.current.values()]) if (lease.scopes.includes(scope)) this.retire(lease);
+  }
+
+  /** Sends a change and waits for every live replica's acknowledgement, at most validityMs. */
+  private async announce(
+    msg: { t: 'kill'; kill: KillSwitch } | { t: 'revoke'; scope: Scope },
+  ): Promise<void> {
+    const b = this.deps.broadcast;
+    if (!b) return;
+    const now = this.deps.now();
+    const waiting = new Set(
+      [...this.peers].filter(([, seen]) => now - seen < 2 * this.o.validityMs).map(([p]) => p),
+    );
+    if (waiting.size === 0) {
+      this.say({ ...msg, nonce: '' });
+      return;
+    }
+    const nonce = newId('ack');
+    let timer: NodeJS.Timeout | undefined;
+    await new Promise<void>((resolve) => {
+      this.acks.set(nonce, { waiting, done: resolve });
+      timer = setTimeout(resolve, this.o.validityMs + 250);
+      this.say({ ...msg, nonce });
+    });
+    clearTimeout(timer);
+    this.acks.delete(nonce);
+  }
+
+  private say(msg: Record<string, unknown>): void {
+    this.deps.broadcast?.publish(TOPIC, JSON.stringify({ ...msg, from: this.replica }));
+  }
+
+  private heard(raw: string): void {
+    let m: { t?: string; from?: string; nonce?: string; kill?: KillSwitch; scope?: Scope; to?: string };
+    try {
+      m = JSON.parse(raw);
+    } catch {
+      return;
+    }
+    if (!m.from || m.from === this.replica) return;
+    this.peers.set(m.from, this.deps.now());
+    if (m.t === 'kill' && m.kill) this.applyKill(m.kill);
+    else if (m.t === 'revoke' && m.scope) this.revokeLocal(m.scope);
+    else if (m.t === 'lift' && m.scope) this.kills.delete(m.scope);
+    else if (m.t === 'ack' && m.to === this.replica && m.nonce) {
+      const w = this.acks.get(m.nonce);
+      w?.waiting.delete(m.from);
+      if (w && w.waiting.size === 0) w.done();
+      return;
+    } else if (m.t === 'bye') {
+      this.peers.delete(m.from);
+      for (const w of this.acks.values()) {
+        w.waiting.delete(m.from);
+        if (w.waiting.size === 0) w.done();
+      }
+      return;
+    }
+    if (m.nonce) this.say({ t: 'ack', nonce: m.nonce, to: m.from });
+  }
+
+  // ---- the rest is the store's --------------------------------------------------------------
+
+  leaseOps(ops: LeaseOp[]): Promise<LeaseOpResult[]> {
+    return this.store.leaseOps(ops);
+  }
+  sweepExpired(): Promise<number> {
+    return this.store.sweepExpired();
+  }
+  expireNow(scope: Scope): Promise<number> {
+    return this.store.expireNow(scope);
+  }
+  correctExpired(c: Parameters<MoneyStore['correctExpired']>[0]) {
+    return this.store.correctExpired(c);
+  }
+  appendLedger(entry: LedgerInput): Promise<LedgerEntry> {
+    return this.store.appendLedger(entry);
+  }
+  getBudget(idOrScope: string): Promise<Budget | undefined> {
+    return this.store.getBudget(idOrScope);
+  }
+  listBudgets(filter?: { kind?: ScopeKind }): Promise<Budget[]> {
+    return this.store.listBudgets(filter);
+  }
+  ensureBudget(scope: Scope, spec?: BudgetSpec): Promise<Budget> {
+    return this.store.ensureBudget(scope, spec);
+  }
+  listKills(): Promise<KillSwitch[]> {
+    return this.store.listKills();
+  }
+  killedBy(identity: Identity): Promise<KillSwitch | undefined> {
+    return this.store.killedBy(identity);
+  }
+  listLedger(q?: Parameters<MoneyStore['listLedger']>[0]) {
+    return this.store.listLedger(q);
+  }
+  spend(q: Parameters<MoneyStore['spend']>[0]) {
+    return this.store.spend(q);
+  }
+  appendAudit(entry: Parameters<MoneyStore['appendAudit']>[0]) {
+    return this.store.appendAudit(entry);
+  }
+  listAudit(q?: Parameters<MoneyStore['listAudit']>[0]) {
+    return this.store.listAudit(q);
+  }
+  ping(): Promise<void> {
+    return this.store.ping();
+  }
+  isUp(): boolean {
+    return !this.closed && this.store.isUp();
+  }
+
+  /** Stops leasing (`stop`) and closes the store under it. */
+  async close(): Promise<void> {
+    await this.stop();
+    await this.store.close();
+  }
+
+  /**
+   * Returns every idle slice and waits for the settlements in flight; the store stays open (it is
+   * its opener's to close). Slices still holding calls stay open and expire (charged what they
+   * held) if never settled.
+   */
+  async stop(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    clearInterval(this.timer);
+    for (const lease of [...this.open.values()]) this.retire(lease);
+    this.flush();
+    await Promise.allSettled([...this.sending]);
+    this.say({ t: 'bye' });
+    this.unsubscribe?.();
+  }
+
+  /** What this process holds: open leases and the calls in flight on them (tests, metrics). */
+  holding(): { leases: number; held: Micros; calls: number } {
+    let held = 0;
+    let calls = 0;
+    for (const l of this.open.values()) {
+      held += l.held;
+      calls += l.calls;
+    }
+    return { leases: this.open.size, held, calls };
+  }
+}
+
+/** Wraps a money store in budget leases and reads the kill switches once. */
+export function openLeases(
+  store: MoneyStore,
+  options: Partial<LeaseOptions>,
+  deps: { now: () => number; log: Logger; broadcast?: Broadcast },
+): Promise<LeasedMoneyStore> {
+  return new LeasedMoneyStore(store, { ...LEASE_DEFAULTS, ...options }, deps).start();
+}

@@ -1,0 +1,256 @@
+import { Redis } from 'ioredis';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { localBroadcast } from '../../../runtime/backends/embedded/broadcast.ts';
+import { openEmbeddedStore } from '../../../runtime/backends/embedded/money/store.ts';
+import { redisBroadcast } from '../../../runtime/backends/redis/broadcast.ts';
+import { openRedisStore } from '../../../runtime/backends/redis/money/store.ts';
+import type { Broadcast } from '../../../runtime/broadcast.ts';
+import type { Identity } from '../../../runtime/identity.ts';
+import { createLogger } from '../../../runtime/log.ts';
+import { type LeasedMoneyStore, type LeaseOptions, openLeases } from '../../../runtime/store/leases.ts';
+import type { LedgerInput, MoneyStore, MoneyStoreOptions } from '../../../runtime/store/port.ts';
+import { storeOptions, TestClock, USD } from './contract.ts';
+import { REDIS_URL, testPrefixes } from './redis-harness.ts';
+
+/**
+ * Budget leases over a real store, both backends: admission from memory, settlements in batches,
+ * zero overshoot under concurrency, kill switches on the next request on every replica, and a dead
+ * process's slices charged what they held.
+ */
+const log = createLogger({ level: 'silent' });
+const prefixes = testPrefixes('leases');
+afterAll(() => prefixes.cleanup());
+
+const alice: Identity = { team: 'payments', env: 'prod', seat: 'alice' };
+const bob: Identity = { team: 'payments', env: 'prod', seat: 'bob' };
+const ops = { actor: 'oncall@acme', reason: 'runaway loop' };
+const FAST: Partial<LeaseOptions> = { idleMs: 60_000, validityMs: 60_000, ttlMs: 60_000 };
+
+function entry(identity: Identity, cost: number, requestId: string): LedgerInput {
+  return {
+    requestId,
+    identity,
+    kind: 'model',
+    name: 'claude-haiku-4-5',
+    tokens: { input: 10, cacheWrite5m: 0, cacheWrite1h: 0, cacheRead: 0, output: 5 },
+    reserved: 0,
+    cost,
+    outcome: 'ok',
+    latencyMs: 1,
+  };
+}
+
+interface Backend {
+  name: string;
+  /** One store per "process", all on the same data. */
+  stores(n: number, options: MoneyStoreOptions): Promise<{ stores: MoneyStore[]; broadcasts: Broadcast[] }>;
+}
+
+const redisConns: Redis[] = [];
+afterAll(async () => {
+  for (const r of redisConns) r.disconnect();
+});
+
+const backends: Backend[] = [
+  {
+    name: 'embedded',
+    async stores(n, options) {
+      // One process: one store, one in-process broadcast (more replicas are a Redis deployment).
+      if (n > 1) throw new Error('embedded is one process');
+      return { stores: [openEmbeddedStore(':memory:', options)], broadcasts: [localBroadcast()] };
+    },
+  },
+  {
+    name: 'redis',
+    async stores(n, options) {
+      const prefix = prefixes.next();
+      const stores: MoneyStore[] = [];
+      const broadcasts: Broadcast[] = [];
+      for (let i = 0; i < n; i++) {
+        stores.push(await openRedisStore(REDIS_URL, { ...options, prefix }));
+        const cmd = new Redis(REDIS_URL);
+        const sub = new Redis(REDIS_URL);
+        redisConns.push(cmd, sub);
+        broadcasts.push(redisBroadcast(cmd, sub, prefix, log));
+      }
+      return { stores, broadcasts };
+    },
+  },
+];
+
+describe.each(backends)('budget leases on $name', (backend) => {
+  const open: LeasedMoneyStore[] = [];
+  afterEach(async () => {
+    for (const l of open.splice(0)) await l.close();
+  });
+
+  async function leased(n: number, clock: TestClock, lease: Partial<LeaseOptions> = FAST) {
+    const { stores, broadcasts } = await backend.stores(n, storeOptions(clock));
+    const out: LeasedMoneyStore[] = [];
+    for (let i = 0; i < n; i++) {
+      out.push(await openLeases(stores[i]!, lease, { now: clock.now, log, broadcast: broadcasts[i] }));
+    }
+    open.push(...out);
+    return out;
+  }
+
+  it('admits the calls after the first from memory and settles them in batches, one entry each', async () => {
+    const clock = new TestClock();
+    const [l] = await leased(1, clock);
+    await l!.ensureBudget('team:payments', { ceiling: 10 * USD, window: 'day' });
+    const first = await l!.admit({ identity: alice, amount: 1_000 });
+    expect(first.ok).toBe(true);
+    const admissions = await Promise.all(
+      Array.from({ length: 40 }, () => l!.admit({ identity: alice, amount: 1_000 })),
+    );
+    expect(admissions.every((a) => a.ok)).toBe(true);
+    expect(l!.stats.grants).toBe(1);
+    expect(l!.stats.fromMemory).toBe(40);
+    const all = [first, ...admissions].map((a) => (a.ok ? a.reservation.id : ''));
+    const entries = await Promise.all(all.map((id, i) => l!.settle(id, entry(alice, 600, `req_${i}`))));
+    expect(new Set(entries.map((e) => e.requestId)).size).toBe(41);
+    expect(l!.stats.batches).toBeLessThan(5);
+    const team = await l!.getBudget('team:payments');
+    expect(team!.spent).toBe(41 * 600);
+    // The slice (64 calls' worst case) is still held, less what was spent from it.
+    expect(team!.reserved).toBe(64_000 - 41 * 600);
+    expect(await l!.listLedger({ scope: 'team:payments', limit: 100 })).toHaveLength(41);
+  });
+
+  it('never passes a ceiling: 300 concurrent calls against room for 100, exactly 100 admitted', async () => {
+    const clock = new TestClock();
+    const [l] = await leased(1, clock);
+    await l!.ensureBudget('team:payments', { ceiling: 100_000, window: 'day' });
+    const results = await Promise.all(
+      Array.from({ length: 300 }, (_, i) => {
+        const who = i % 2 ? alice : bob;
+        return l!.admit({ identity: who, amount: 1_000 }).then(async (a) => {
+          if (!a.ok) return 0;
+          await l!.settle(a.reservation.id, entry(who, 1_000, `r${i}`));
+          return 1;
+        });
+      }),
+    );
+    const admitted = results.reduce((a: number, b) => a + b, 0);
+    const team = await l!.getBudget('team:payments');
+    expect(team!.spent).toBeLessThanOrEqual(100_000);
+    // Slack held by the other seat's slice is given back when a grant is refused: all of it is used.
+    expect(admitted).toBe(100);
+    expect(team!.spent).toBe(100_000);
+  });
+
+  it('a kill switch refuses the very next call, slices go back, and lifting it admits again', async () => {
+    const clock = new TestClock();
+    const [l] = await leased(1, clock);
+    const a = await l!.admit({ identity: alice, amount: 1_000 });
+    expect(a.ok).toBe(true);
+    await l!.setKill('seat:alice', ops);
+    const refused = await l!.admit({ identity: alice, amount: 1_000 });
+    expect(refused).toMatchObject({ ok: false, refusal: { code: 'killed', kill: { scope: 'seat:alice' } } });
+    // The call in flight settles; its slice then goes back whole.
+    if (a.ok) await l!.settle(a.reservation.id, entry(alice, 300, 'in-flight'));
+    await expect.poll(async () => (await l!.getBudget('seat:alice'))!.reserved).toBe(0);
+    expect((await l!.getBudget('seat:alice'))!.spent).toBe(300);
+    await l!.liftKill('seat:alice', ops);
+    expect((await l!.admit({ identity: alice, amount: 1_000 })).ok).toBe(true);
+  });
+
+  it('a process that dies leaves its slice to expire, charged what it held (never zero)', async () => {
+    const clock = new TestClock();
+    const [l] = await leased(1, clock);
+    const a = await l!.admit({ identity: alice, amount: 2_000 });
+    if (!a.ok) throw new Error('refused');
+    const held = (await l!.getBudget('seat:alice'))!.reserved;
+    expect(held).toBe(128_000);
+    // The process dies: no settlement, no renewal. The store's sweep finds the slice past its TTL.
+    const inner = (l as unknown as { store: MoneyStore }).store;
+    clock.advance(61_000);
+    expect(await inner.sweepExpired()).toBe(1);
+    const seat = (await inner.getBudget('seat:alice'))!;
+    expect(seat).toMatchObject({ spent: held, reserved: 0 });
+    const [expired] = await inner.listLedger({ scope: 'seat:alice', outcome: 'expired' });
+    expect(expired).toMatchObject({ cost: held, requestId: expect.stringMatching(/^lease:/) });
+  });
+
+  it('a settlement replayed after a restart is charged once, on its lease', async () => {
+    const clock = new TestClock();
+    const [l] = await leased(1, clock);
+    const a = await l!.admit({ identity: alice, amount: 1_000 });
+    if (!a.ok) throw new Error('refused');
+    const inner = (l as unknown as { store: MoneyStore }).store;
+    // A new process on the same store: it never saw the call, only its reservation id.
+    const again = await openLeases(inner, FAST, { now: clock.now, log });
+    const e = await again.settle(a.reservation.id, entry(alice, 700, 'replayed'));
+    expect(e).toMatchObject({ cost: 700, requestId: 'replayed' });
+    expect((await inner.getBudget('seat:alice'))!.spent).toBe(700);
+    await again.stop();
+  });
+
+  it('refuses with enforcement_unavailable, not from memory, once the store is gone', async () => {
+    const clock = new TestClock();
+    const [l] = await leased(1, clock);
+    expect((await l!.admit({ identity: alice, amount: 1_000 })).ok).toBe(true);
+    const inner = (l as unknown as { store: MoneyStore }).store;
+    await inner.close();
+    await expect.poll(() => inner.isUp()).toBe(false);
+    await expect(l!.admit({ identity: alice, amount: 1_000 })).rejects.toMatchObject({
+      code: 'enforcement_unavailable',
+    });
+  });
+
+  if (backend.name === 'redis') {
+    it('a kill on one replica refuses the next call on every replica before it returns', async () => {
+      const clock = new TestClock();
+      const [a, b, c] = await leased(3, clock, { idleMs: 60_000, validityMs: 2_000, ttlMs: 60_000 });
+      // Each replica holds a slice for alice and hears the others (hello on the broadcast).
+      for (const l of [a!, b!, c!]) expect((await l.admit({ identity: alice, amount: 1_000 })).ok).toBe(true);
+      await expect.poll(() => (a as unknown as { peers: Map<string, number> }).peers.size).toBe(2);
+      const t0 = performance.now();
+      await a!.setKill('team:payments', ops);
+      const took = performance.now() - t0;
+      for (const l of [a!, b!, c!]) {
+        expect(await l.admit({ identity: alice, amount: 1_000 })).toMatchObject({
+          ok: false,
+          refusal: { code: 'killed' },
+        });
+      }
+      // Acknowledged by both peers, not waited out.
+      expect(took).toBeLessThan(2_000);
+    });
+
+    it('a replica that cannot hear the kill stops admitting from memory once its validity ends', async () => {
+      const clock = new TestClock();
+      const [a, b] = await leased(2, clock, { idleMs: 60_000, validityMs: 2_000, ttlMs: 60_000 });
+      expect((await b!.admit({ identity: alice, amount: 1_000 })).ok).toBe(true);
+      // b is deaf: it never hears the broadcast (its subscription is gone).
+      (b as unknown as { heard: (m: string) => void }).heard = () => {};
+      await a!.setKill('team:payments', ops);
+      // Within its validity b may still admit from memory; past it, it reads the kills first.
+      clock.advance(2_001);
+      expect(await b!.admit({ identity: alice, amount: 1_000 })).toMatchObject({
+        ok: false,
+        refusal: { code: 'killed' },
+      });
+    });
+
+    it('zero overshoot over 4 replicas: 400 concurrent calls, room for 150', async () => {
+      const clock = new TestClock();
+      const replicas = await leased(4, clock);
+      await replicas[0]!.ensureBudget('team:payments', { ceiling: 150_000, window: 'day' });
+      const results = await Promise.all(
+        Array.from({ length: 400 }, (_, i) => {
+          const l = replicas[i % 4]!;
+          const who = i % 3 ? alice : bob;
+          return l.admit({ identity: who, amount: 1_000 }).then(async (a) => {
+            if (!a.ok) return 0;
+            await l.settle(a.reservation.id, entry(who, 1_000, `r${i}`));
+            return 1;
+          });
+        }),
+      );
+      const team = await replicas[0]!.getBudget('team:payments');
+      expect(team!.spent).toBeLessThanOrEqual(150_000);
+      expect(team!.spent).toBe(results.reduce((a: number, b) => a + b, 0) * 1_000);
+    });
+  }
+});
