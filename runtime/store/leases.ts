@@ -302,7 +302,11 @@ export class LeasedMoneyStore implements MoneyStore {
     this.stats.batches++;
     this.stats.steps += batch.length;
     const sent = this.store.leaseOps(batch.map((p) => p.op)).then(
-      (results) => batch.forEach((p, i) => p.resolve(results[i]!)),
+      (results) => {
+        batch.forEach((p, i) => {
+          p.resolve(results[i]!);
+        });
+      },
       (err) => {
         // The store failed: nothing more from memory until the kill switches can be read again.
         this.validUntil = Number.NEGATIVE_INFINITY;
