@@ -32,6 +32,15 @@ import {
   StoreInputError,
 } from '../../../store/port.ts';
 import {
+  asRateBudget,
+  checkRates,
+  expiredUnits,
+  holdsOf,
+  holdsText,
+  type RateHold,
+  unitsOf,
+} from '../../../store/rates.ts';
+import {
   budgetId,
   budgetState,
   CorruptRecordError,
@@ -51,15 +60,6 @@ import {
   storedJson,
   storedMicros,
 } from '../../../store/records.ts';
-import {
-  asRateBudget,
-  checkRates,
-  expiredUnits,
-  holdsOf,
-  holdsText,
-  type RateHold,
-  unitsOf,
-} from '../../../store/rates.ts';
 import { assertTimeZone, currentWindow, parseWindow, type WindowBounds } from '../../../store/windows.ts';
 import { openSqlite } from '../sqlite.ts';
 import { BACKSTOP_PAGES, type Checkpointer, startCheckpointer } from './checkpointer.ts';
