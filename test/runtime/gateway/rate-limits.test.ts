@@ -1,6 +1,6 @@
 import Anthropic from '@anthropic-ai/sdk';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Backend, type Harness, startHarness } from '../../helpers/harness.ts';
+import { ADMIN_TOKEN, type Backend, type Harness, startHarness } from '../../helpers/harness.ts';
 
 /** The store's clock, moved by the test instead of sleeping; starts on a rolling bucket boundary. */
 class Clock {
@@ -90,6 +90,19 @@ describe.each<Backend>(['embedded', 'redis'])('rate limits through the Anthropic
     expect(err.message).toMatch(/this call alone is above the limit/);
     expect(err.headers.get('x-should-retry')).toBe('false');
     expect(attempts).toBe(1);
+  });
+
+  it('shows rate limits and their use on the inbox budgets page', async () => {
+    const login = await fetch(`${h.url}/login`, {
+      method: 'POST',
+      body: new URLSearchParams({ token: ADMIN_TOKEN, next: '/budgets' }),
+      redirect: 'manual',
+    });
+    const cookie = login.headers.getSetCookie().find((c) => c.startsWith('cp_session='))!.split(';')[0]!;
+    const html = await (await fetch(`${h.url}/budgets`, { headers: { cookie } })).text();
+    expect(html).toContain('<h2 id="rate-limits">Rate limits</h2>');
+    expect(html).toContain('1 requests per 1m on key');
+    expect(html).toMatch(/data-rate="key:[^"]+ requests"/);
   });
 
   it('shows rate limits and their use in the budgets API', async () => {
