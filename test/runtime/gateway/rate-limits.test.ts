@@ -8,7 +8,11 @@ class Clock {
   readonly now = () => this.t;
 }
 
-const hi = { model: 'claude-haiku-4-5', max_tokens: 64, messages: [{ role: 'user' as const, content: 'hi' }] };
+const hi = {
+  model: 'claude-haiku-4-5',
+  max_tokens: 64,
+  messages: [{ role: 'user' as const, content: 'hi' }],
+};
 
 describe.each<Backend>(['embedded', 'redis'])('rate limits through the Anthropic SDK (%s)', (backend) => {
   let h: Harness;
@@ -98,7 +102,10 @@ describe.each<Backend>(['embedded', 'redis'])('rate limits through the Anthropic
       body: new URLSearchParams({ token: ADMIN_TOKEN, next: '/budgets' }),
       redirect: 'manual',
     });
-    const cookie = login.headers.getSetCookie().find((c) => c.startsWith('cp_session='))!.split(';')[0]!;
+    const cookie = login.headers
+      .getSetCookie()
+      .find((c) => c.startsWith('cp_session='))!
+      .split(';')[0]!;
     const html = await (await fetch(`${h.url}/budgets`, { headers: { cookie } })).text();
     expect(html).toContain('<h2 id="rate-limits">Rate limits</h2>');
     expect(html).toContain('1 requests per 1m on key');
