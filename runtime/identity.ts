@@ -70,3 +70,46 @@ export function scopesOf(id: Identity): Scope[] {
   if (id.provider) out.push(`provider:${id.provider}`);
   return out;
 }
+
+/**
+ * What a rate limit may count besides the budgets' scopes: one API key (`key:<id>`) and one model
+ * (`model:<name>`). These are rate-limit scopes only: they never get a money budget.
+ */
+export const RATE_SCOPE_KINDS = [...SCOPE_KINDS, 'key', 'model'] as const;
+export type RateScopeKind = (typeof RATE_SCOPE_KINDS)[number];
+
+/** Model names carry `:` and `/` (`anthropic.claude-opus-5-v1:0`): a model scope allows them. */
+const MODEL_KEY = /^[A-Za-z0-9][A-Za-z0-9._@:/-]{0,127}$/;
+
+/** Parses a rate limit's scope (`team:payments`, `key:key_1`, `model:claude-opus-5`, `global`). */
+export function parseRateScope(scope: string): { kind: RateScopeKind; key?: string } {
+  if (scope === 'global') return { kind: 'global' };
+  const i = scope.indexOf(':');
+  const kind = scope.slice(0, i) as RateScopeKind;
+  const key = scope.slice(i + 1);
+  if (i <= 0 || !RATE_SCOPE_KINDS.includes(kind) || kind === 'global') {
+    throw new ScopeError(
+      `unknown rate-limit scope ${JSON.stringify(scope)}: expected global or <kind>:<key> with kind one of ${RATE_SCOPE_KINDS.slice(1).join(', ')}`,
+    );
+  }
+  if (!(kind === 'model' ? MODEL_KEY.test(key) : isScopeKey(key))) {
+    throw new ScopeError(`bad scope key in ${JSON.stringify(scope)}`);
+  }
+  return { kind, key };
+}
+
+/** The scope of each kind a rate limit counts for this caller and model (a kind it lacks is absent). */
+export function rateScopesOf(id: Identity, model: string): Partial<Record<RateScopeKind, Scope>> {
+  const out: Partial<Record<RateScopeKind, Scope>> = {
+    global: 'global',
+    team: `team:${id.team}`,
+    env: `env:${id.env}`,
+    seat: `seat:${id.seat}`,
+    model: `model:${model}`,
+  };
+  if (id.workflow) out.workflow = `workflow:${id.workflow}`;
+  if (id.run) out.run = `run:${id.run}`;
+  if (id.provider) out.provider = `provider:${id.provider}`;
+  if (id.keyId) out.key = `key:${id.keyId}`;
+  return out;
+}

@@ -45,6 +45,7 @@ const NOT_RELOADED: (keyof Config)[] = [
   'metrics',
   'reconcile',
   'logLevel',
+  'rateLimits',
 ];
 
 /** A section as far as it matters: a Redis URL is not a difference while the store is embedded. */

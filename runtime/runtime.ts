@@ -271,6 +271,9 @@ function callDeps(
       };
       return policy;
     },
+    get rateLimits() {
+      return rt().config.rateLimits;
+    },
     now: () => rt().now(),
     utilisation: (identity) => rt().utilisation(identity),
     settleSafely: (r, entry) => rt().settleSafely(r, entry),

@@ -15,6 +15,9 @@
  * a throttling code, no retryable trait), @anthropic-ai/bedrock-sdk once as a `BadRequestError`
  * (it obeys `x-should-retry`, and never retries a 400). test/adapters/bedrock-errors.test.ts
  * proves both with a counting server.
+ *
+ * Rate limits are the exception: `rate_limited` is congestion that passes, so it goes out as Bedrock's
+ * own **429 `ThrottlingException`**, which both clients retry (the face passes `retry-after` on).
  */
 
 /** An Anthropic error envelope's error type and the status to answer it with. */
@@ -121,6 +124,7 @@ const TO_BEDROCK: Record<string, { status: number; name: string }> = {
 const REFUSALS: Record<string, { status: number; name: string }> = {
   budget_exhausted: { status: 400, name: 'ServiceQuotaExceededException' },
   time_box_exceeded: { status: 400, name: 'ServiceQuotaExceededException' },
+  rate_limited: { status: 429, name: 'ThrottlingException' },
   killed: { status: 403, name: 'AccessDeniedException' },
   model_not_allowed: { status: 403, name: 'AccessDeniedException' },
   unauthenticated: { status: 403, name: 'UnrecognizedClientException' },
@@ -166,7 +170,8 @@ export function bedrockErrorOf(status: number, envelope: Buffer | string): Bedro
     // not an envelope: mapped by status below
   }
   const refusal = typeof chokepoint?.code === 'string' ? REFUSALS[chokepoint.code] : undefined;
-  if (refusal) return errorAnswer(refusal, message, chokepoint, false);
+  // A rate limit frees with time: left retryable, as Bedrock's own throttling (see the header).
+  if (refusal) return errorAnswer(refusal, message, chokepoint, refusal.status === 429 ? undefined : false);
   const byType = type ? TO_BEDROCK[type] : undefined;
   const mapped =
     byType ??

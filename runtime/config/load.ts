@@ -73,6 +73,8 @@ export interface Config {
   /** Reconciliation with the provider's bill: tolerance, webhook, the daily job. */
   reconcile: ReconcileSettings;
   prices: PriceEntry[];
+  /** Rate limits (`rateLimits:`): requests, tokens or calls in flight per rolling window and scope. */
+  rateLimits: ParsedConfig['rateLimits'];
   logLevel: ParsedConfig['log']['level'];
   /** From CHOKEPOINT_ADMIN_TOKEN: lets the server run and be scripted headless. */
   adminToken?: string;
@@ -312,6 +314,7 @@ export function resolveConfig(
       everyMs: c.reconcile.every,
     },
     prices: [...BUILT_IN_PRICES, ...c.prices],
+    rateLimits: c.rateLimits,
     logLevel: (env.CHOKEPOINT_LOG_LEVEL as Config['logLevel']) ?? c.log.level,
     adminToken: env.CHOKEPOINT_ADMIN_TOKEN || undefined,
   };

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { providerKinds } from '../../adapters/providers.ts';
-import { isScopeKey, SCOPE_KINDS } from '../identity.ts';
+import { isScopeKey, parseRateScope, RATE_SCOPE_KINDS, SCOPE_KINDS } from '../identity.ts';
 import { tryParseUsd } from '../money.ts';
 import type { WindowSpec } from '../store/port.ts';
 
@@ -125,6 +125,37 @@ const routingRule = z.strictObject({
   /** `budget`: a provider whose own budget has no room goes to the end of the list (committed spend first). */
   providerChoice: z.enum(['order', 'budget']).optional(),
 });
+
+/**
+ * A rate limit: `limit` units per rolling `window`, admitted with the money (429 `rate_limited`).
+ * `scope` is a kind — every scope of it gets its own limit (`seat`, `key`, `model`) — or one
+ * scope (`team:payments`, `key:key_1`, `model:claude-opus-5`, `global`).
+ *
+ * @example rateLimits: [{ scope: seat, unit: requests, limit: 60, window: 1m }]
+ */
+const rateLimit = z.strictObject({
+  scope: z.string().refine((s) => (RATE_SCOPE_KINDS as readonly string[]).includes(s) || isRateScope(s), {
+    error: (i) =>
+      `expected a scope kind (${RATE_SCOPE_KINDS.join(', ')}) or one scope like "team:payments", got ${JSON.stringify(i.input)}`,
+  }),
+  unit: z.enum(['requests', 'input_tokens', 'output_tokens', 'concurrent']),
+  limit: z.number().int().nonnegative(),
+  /** Rolling; `concurrent` counts calls in flight and ignores it. */
+  window: z
+    .string()
+    .regex(/^[1-9]\d{0,5}[mhd]$/, 'expected a rolling window like "1m" or "1h"')
+    .default('1m')
+    .transform((w) => w as WindowSpec),
+});
+
+function isRateScope(s: string): boolean {
+  try {
+    parseRateScope(s);
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 const providerKind = z.string().refine((k) => providerKinds().includes(k), {
   error: (i) => `unknown provider ${JSON.stringify(i.input)}: expected one of ${providerKinds().join(', ')}`,
@@ -366,6 +397,8 @@ export const configSchema = z.strictObject({
     })
     .prefault({}),
   prices: z.array(priceEntry).default([]),
+  /** Rate limits as budgets of other units (requests, tokens, calls in flight): see `rateLimit`. */
+  rateLimits: z.array(rateLimit).default([]),
   log: z
     .strictObject({ level: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info') })
     .prefault({}),

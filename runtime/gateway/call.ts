@@ -21,6 +21,7 @@ import type { CallObserver, CallTiming } from './observe.ts';
 import type { OpenAIEndpoint, OpenAIFacts } from './openai-body.ts';
 import { type Drift, fingerprint } from './prefix.ts';
 import type { ProviderSet } from './providers.ts';
+import type { RateLimit } from './rate-limits.ts';
 import type { Refusal } from './refusal.ts';
 import type { Router } from './routing.ts';
 import { CollectingSink, respondRefusal, type Sink } from './sink.ts';
@@ -114,6 +115,8 @@ export interface CallDeps {
   readonly log: Logger;
   readonly observer: CallObserver;
   readonly policy: { inferenceGeo: 'global' | 'us'; countTokensNearCeiling: boolean };
+  /** The configured rate limits (config `rateLimits:`), admitted with the money. */
+  readonly rateLimits?: readonly RateLimit[];
   now(): number;
   /** The fullest budget of the identity, as a share of its ceiling (0..1): routing reads it. */
   utilisation(identity: Identity): Promise<number>;

@@ -12,7 +12,16 @@ import { type BodyFacts, inspect } from './messages.ts';
 import type { CallTiming } from './observe.ts';
 import type { Fingerprint } from './prefix.ts';
 import { priceKind } from './providers.ts';
-import { budgetExhausted, invalidRequest, killed, Refusal, unavailable, unknownModel } from './refusal.ts';
+import { rateCharges } from './rate-limits.ts';
+import {
+  budgetExhausted,
+  invalidRequest,
+  killed,
+  Refusal,
+  rateLimited,
+  unavailable,
+  unknownModel,
+} from './refusal.ts';
 
 /** An admitted call: the model and provider it goes to, its output cap, and the reservation that pays for it. */
 export interface Admitted {
@@ -144,6 +153,8 @@ async function admit(
       kind: 'model',
       name: model,
       provider: name,
+      // Rate limits (rate-limits.ts): admitted in the same atomic step as the money.
+      rates: rateCharges(d.rateLimits, who, model, est.tokens(maxTokens)),
     });
   let maxTokens = est.maxTokens;
   let admission = await reserve(worst(maxTokens));
@@ -171,9 +182,11 @@ async function admit(
       // Its committed spend cannot pay for this call: the next provider, admitted anew.
       return admit(d, call, fp, routed, { model, provider: order[1]!, failover: order.slice(2), choice });
     }
-    throw admission.refusal.code === 'killed'
-      ? killed(admission.refusal.kill)
-      : budgetExhausted(admission.refusal.budget, admission.refusal.amount, d.now());
+    throw r.code === 'killed'
+      ? killed(r.kill)
+      : r.code === 'rate_limited'
+        ? rateLimited(r, d.now())
+        : budgetExhausted(r.budget, r.amount, d.now());
   }
   return {
     ok: true,
@@ -193,6 +206,8 @@ interface Estimate {
   maxTokens: number;
   /** A Messages body's facts (recount and fitting read them); undefined for the OpenAI format. */
   facts?: BodyFacts;
+  /** The input tokens estimated and the output tokens allowed with this cap (rate limits). */
+  tokens: (maxTokens: number) => { input: number; output: number };
 }
 
 /** A Messages body: its output cap checked against the model's, its worst case read off its fields. */
@@ -217,6 +232,7 @@ function messagesEstimate(
     worst: (out) => worstCase(d.prices, model, facts, cost, out, at),
     maxTokens: body.max_tokens,
     facts,
+    tokens: (out) => ({ input: facts.inputTokens, output: out }),
   };
 }
 
@@ -247,6 +263,7 @@ function openaiEstimate(
   return {
     worst: (out) => prices.worstCase(model, input, out * facts.n, at, 'none', pricing) + fees,
     maxTokens: cap,
+    tokens: (out) => ({ input, output: out * facts.n }),
   };
 }
 
@@ -338,7 +355,9 @@ export async function refusalOf(
     d.log.error('call path failed', { error: err });
     return unavailable('internal error while deciding');
   }
-  if (err.code !== 'killed' && err.code !== 'enforcement_unavailable' && err.code !== 'budget_exhausted') {
+  // Admission's own refusals have checked the kill switches already, in the same atomic step.
+  const admitted = ['killed', 'enforcement_unavailable', 'budget_exhausted', 'rate_limited'];
+  if (!admitted.includes(err.code)) {
     const kill = await d.store.killedBy(identity).catch(() => undefined);
     if (kill) return killed(kill);
   }

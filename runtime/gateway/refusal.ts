@@ -1,5 +1,5 @@
 import { formatUsd, type Micros, usd } from '../money.ts';
-import type { Budget, KillSwitch } from '../store/port.ts';
+import type { Budget, KillSwitch, RateUnit } from '../store/port.ts';
 
 /**
  * Every refusal Chokepoint makes, as one error class: its code, HTTP status, a message for
@@ -8,6 +8,7 @@ import type { Budget, KillSwitch } from '../store/port.ts';
  */
 export type RefusalCode =
   | 'budget_exhausted'
+  | 'rate_limited'
   | 'killed'
   | 'time_box_exceeded'
   | 'model_not_allowed'
@@ -22,6 +23,7 @@ export type RefusalCode =
 
 const STATUS: Record<RefusalCode, number> = {
   budget_exhausted: 429,
+  rate_limited: 429,
   killed: 403,
   time_box_exceeded: 429,
   model_not_allowed: 403,
@@ -37,6 +39,7 @@ const STATUS: Record<RefusalCode, number> = {
 
 const ANTHROPIC_TYPE: Record<RefusalCode, string> = {
   budget_exhausted: 'rate_limit_error',
+  rate_limited: 'rate_limit_error',
   killed: 'permission_error',
   time_box_exceeded: 'rate_limit_error',
   model_not_allowed: 'permission_error',
@@ -82,12 +85,20 @@ export class Refusal extends Error {
     const h: Record<string, string> = {
       'content-type': 'application/json',
       // Refusals are decisions, not congestion: an SDK must not hammer the gateway with retries.
-      // Only a store outage is worth retrying.
-      'x-should-retry': this.code === 'enforcement_unavailable' ? 'true' : 'false',
+      // Only a store outage, and a rate limit whose window will make room, are worth retrying.
+      'x-should-retry': this.retryable() ? 'true' : 'false',
     };
     if (this.retryAfter !== undefined) h['retry-after'] = String(Math.max(1, Math.ceil(this.retryAfter)));
     if (requestId) h['request-id'] = requestId;
     return h;
+  }
+
+  /** Whether a retry could succeed without anyone acting: a store outage, a rate limit that frees. */
+  retryable(): boolean {
+    return (
+      this.code === 'enforcement_unavailable' ||
+      (this.code === 'rate_limited' && this.retryAfter !== undefined)
+    );
   }
 }
 
@@ -125,6 +136,62 @@ export function budgetExhausted(b: Budget, amount: Micros, now: number): Refusal
   );
   refusal.budget = b;
   refusal.amount = amount;
+  return refusal;
+}
+
+const UNIT_WORD: Record<RateUnit, string> = {
+  requests: 'requests',
+  input_tokens: 'input tokens',
+  output_tokens: 'output tokens',
+  concurrent: 'concurrent calls',
+};
+
+/**
+ * A rate limit (a budget of requests, tokens or calls in flight) has no room for the call: 429,
+ * retryable at `retryAt` — when its rolling window drops enough — or, when only finishing calls
+ * can free it, retryable without a time; a call that asks for more than the limit itself is not.
+ */
+export function rateLimited(
+  r: { budget: Budget; amount: number; retryAt: number | null },
+  now: number,
+): Refusal {
+  const b = r.budget;
+  const unit = b.unit ?? 'requests';
+  const [kind, key] = b.scope.includes(':') ? b.scope.split(/:(.*)/s) : [b.scope, ''];
+  const who = key ? `${kind} '${key}'` : kind;
+  const per = unit === 'concurrent' ? 'at once' : `per ${b.window}`;
+  const tooBig = r.amount > b.ceiling;
+  const message = `rate limited: ${who} may use ${b.ceiling} ${UNIT_WORD[unit]} ${per} (${
+    unit === 'concurrent' ? '' : `used ${b.spent}, `
+  }in flight ${b.reserved}, this call ${r.amount})${
+    tooBig
+      ? '; this call alone is above the limit: lower max_tokens or the prompt'
+      : r.retryAt === null
+        ? '; retry when a call in flight finishes'
+        : `; retry after ${new Date(r.retryAt).toISOString()}`
+  }`;
+  // Only finishing calls free it: retry soon. Above the limit by itself: no retry helps.
+  const retryAfter = tooBig ? undefined : r.retryAt === null ? 1 : Math.max(0, r.retryAt - now) / 1000;
+  const refusal = new Refusal(
+    'rate_limited',
+    message,
+    {
+      rate_limit: {
+        id: b.id,
+        scope: b.scope,
+        unit,
+        limit: b.ceiling,
+        window: b.window,
+        used: b.spent,
+        in_flight: b.reserved,
+        this_call: r.amount,
+        retry_at: r.retryAt === null ? null : new Date(r.retryAt).toISOString(),
+      },
+    },
+    retryAfter,
+  );
+  refusal.budget = b;
+  refusal.amount = r.amount;
   return refusal;
 }
 

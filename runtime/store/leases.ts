@@ -44,7 +44,8 @@ import { identityScopes } from './records.ts';
  * - A failed batch (store down) fails its calls' settlements, which the caller retries; a lease
  *   whose step failed is never returned — it expires and is charged what it held.
  *
- * Calls that do not fit a lease go to the store as before: a Message Batch (`ttlMs`) and anything
+ * Calls that do not fit a lease go to the store as before: a Message Batch (`ttlMs`), a call under
+ * rate limits (its units are reserved per call, in the same atomic step as its money), and anything
  * already asking for a lease.
  */
 export interface LeaseOptions {
@@ -154,7 +155,9 @@ export class LeasedMoneyStore implements MoneyStore {
   // ---- admission ----------------------------------------------------------------------------
 
   async admit(req: AdmitRequest): Promise<Admission> {
-    if (req.ttlMs !== undefined || req.lease) return this.store.admit(req);
+    // A Message Batch's day-long hold and calls under rate limits (reserved per call in the store's
+    // one atomic admission, with their units) are admitted per call.
+    if (req.ttlMs !== undefined || req.lease || req.rates?.length) return this.store.admit(req);
     if (this.closed) throw new EnforcementUnavailableError('the money store is closed');
     const scopes = identityScopes(req.identity);
     // Memory admits only while every settlement can be written and the kill switches are fresh.

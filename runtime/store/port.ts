@@ -15,6 +15,27 @@ export type WindowSpec = 'day' | 'month' | 'total' | `${number}${'m' | 'h' | 'd'
 
 export type BudgetState = 'active' | 'exhausted' | 'frozen';
 
+/**
+ * What a rate limit counts (rates.ts): calls, input tokens, output tokens, or calls in flight. A
+ * rate limit is a budget of that unit over a rolling window, admitted with the money.
+ */
+export type RateUnit = 'requests' | 'input_tokens' | 'output_tokens' | 'concurrent';
+
+export const RATE_UNITS: readonly RateUnit[] = ['requests', 'input_tokens', 'output_tokens', 'concurrent'];
+
+/** One rate limit that applies to a call, and what the call takes of it (AdmitRequest.rates). */
+export interface RateCharge {
+  /** The scope counted: `team:payments`, `seat:alice`, `key:key_1`, `model:claude-opus-5`, `global`. */
+  scope: string;
+  unit: RateUnit;
+  /** A rolling window: `1m`, `1h`. */
+  window: WindowSpec;
+  /** Units per window. The request's limit is the one enforced (a changed config applies at once). */
+  limit: number;
+  /** What this call reserves: 1 request, its estimated input tokens, its max_tokens, 1 concurrent call. */
+  amount: number;
+}
+
 export interface BudgetSpec {
   ceiling: Micros;
   window: WindowSpec;
@@ -37,6 +58,9 @@ export interface Budget {
   resetsAt: number | null;
   createdAt: number;
   updatedAt: number;
+  /** Set on a rate limit's budget only (absent: money, µ$). `ceiling` is then its limit in this unit,
+   * `spent` and `reserved` are units, and `scope` is the scope it counts. */
+  unit?: RateUnit;
 }
 
 export interface Actor {
@@ -61,7 +85,10 @@ export interface KillSwitch {
 
 export type AdmitRefusal =
   | { code: 'killed'; kill: KillSwitch }
-  | { code: 'budget_exhausted'; budget: Budget; amount: Micros };
+  | { code: 'budget_exhausted'; budget: Budget; amount: Micros }
+  /** A rate limit's budget (`budget.unit`) has no room for `amount` units; `retryAt`: when the
+   * rolling window will have dropped enough (null: only a settle can free it, or never). */
+  | { code: 'rate_limited'; budget: Budget; amount: number; retryAt: number | null };
 
 export type Admission = { ok: true; reservation: Reservation } | { ok: false; refusal: AdmitRefusal };
 
@@ -88,6 +115,9 @@ export interface AdmitRequest {
    * reservation: per-call admission, exact). The reservation returned holds what was granted.
    */
   lease?: { upTo: Micros; share: number };
+  /** Rate limits of the call, checked and reserved in the same atomic step as the money. Settle
+   * charges the actual units (rates.ts `unitsOf`), release frees them, expiry charges the reserved. */
+  rates?: RateCharge[];
 }
 
 /**
@@ -289,7 +319,8 @@ export interface MoneyStore {
   leaseOps(ops: LeaseOp[]): Promise<LeaseOpResult[]>;
 
   getBudget(idOrScope: string): Promise<Budget | undefined>;
-  listBudgets(filter?: { kind?: ScopeKind }): Promise<Budget[]>;
+  /** Money budgets; with `rates: true` the rate limits' budgets instead (each with its `unit`). */
+  listBudgets(filter?: { kind?: ScopeKind; rates?: boolean }): Promise<Budget[]>;
   /** Creates the budget from the defaults (or spec) if missing; returns it either way. */
   ensureBudget(scope: Scope, spec?: BudgetSpec): Promise<Budget>;
   setCeiling(scope: Scope, ceiling: Micros, by: Actor): Promise<Budget>;

@@ -12,6 +12,8 @@ import {
   type BudgetsResponse,
   budgetDefaultsView,
   budgetView,
+  type RateLimitView,
+  rateLimitView,
   unsetBudgetView,
 } from '../views/budgets.ts';
 import { iso } from '../views/format.ts';
@@ -73,9 +75,23 @@ function budgetRoutes(api: Hono<Env>, rt: Services): void {
       throw invalidRequest('kind', `expected one of ${SCOPE_KINDS.join(', ')}`);
     }
     const budgets = await rt.store.listBudgets(kind ? { kind: kind as ScopeKind } : undefined);
+    // Rate limits (budgets of requests, tokens, calls in flight) beside the money, unfiltered only.
+    const rates = kind ? undefined : await rt.store.listBudgets({ rates: true });
+    const full = (b: RateLimitView) => (b.limit > 0 ? (b.used + b.in_flight) / b.limit : 1);
     return c.json({
       budgets: budgets.map(budgetView),
       defaults: budgetDefaultsView(rt.config.budgets.defaults),
+      ...(rates
+        ? {
+            rate_limits: rates.map(rateLimitView).sort((a, b) => full(b) - full(a)),
+            rate_limits_configured: rt.config.rateLimits.map(({ scope, unit, limit, window }) => ({
+              scope,
+              unit,
+              limit,
+              window,
+            })),
+          }
+        : {}),
     } satisfies BudgetsResponse);
   });
 

@@ -147,9 +147,16 @@ function bedrockErrors(inner: Sink): Sink {
     error: (a) => {
       const e = bedrockErrorOf(a.status, a.body);
       const requestId = a.headers['request-id'];
+      // A throttle (a rate limit's refusal) keeps when to retry, and whether to.
+      const retry =
+        e.status === 429
+          ? Object.fromEntries(
+              ['retry-after', 'x-should-retry'].filter((h) => a.headers[h]).map((h) => [h, a.headers[h]!]),
+            )
+          : {};
       return {
         status: e.status,
-        headers: { ...e.headers, ...(requestId ? { 'x-amzn-requestid': requestId } : {}) },
+        headers: { ...e.headers, ...retry, ...(requestId ? { 'x-amzn-requestid': requestId } : {}) },
         body: Buffer.from(e.body),
       };
     },

@@ -72,10 +72,46 @@ export function budgetDefaultsView(defaults: Record<string, BudgetSpec>): Budget
   );
 }
 
+/** A rate limit's budget in use: `limit` units per rolling `window`, `used` in it, `in_flight` held. */
+export interface RateLimitView {
+  id: string;
+  scope: string;
+  unit: string;
+  window: string;
+  limit: number;
+  used: number;
+  in_flight: number;
+  updated_at: IsoTime | null;
+}
+
+export function rateLimitView(b: Budget): RateLimitView {
+  return {
+    id: b.id,
+    scope: b.scope,
+    unit: b.unit ?? 'usd',
+    window: b.window,
+    limit: b.ceiling,
+    used: b.spent,
+    in_flight: b.reserved,
+    updated_at: iso(b.updatedAt),
+  };
+}
+
+/** A configured rate limit (`rateLimits:`), as the config states it. */
+export interface RateLimitConfigView {
+  scope: string;
+  unit: string;
+  limit: number;
+  window: string;
+}
+
 /** `GET /api/budgets`. */
 export interface BudgetsResponse {
   budgets: BudgetView[];
   defaults: BudgetDefaultsView;
+  /** Rate limits in use (fullest first) and as configured; absent when filtered by kind. */
+  rate_limits?: RateLimitView[];
+  rate_limits_configured?: RateLimitConfigView[];
 }
 
 /**

@@ -8,6 +8,7 @@ import {
 } from '../../../runtime/backends/embedded/money/store.ts';
 import { budgetId } from '../../../runtime/store/records.ts';
 import { moneyStoreContract, storeOptions, TestClock } from './contract.ts';
+import { rateLimitContract } from './contract-rates.ts';
 import { leaseStoreContract } from './lease-contract.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'cp-embedded-'));
@@ -37,6 +38,16 @@ describe('embedded money store (SQLite)', () => {
     openDoomed: async (options) => {
       const store = openEmbeddedStore(join(dir, `doomed-${files++}.db`), options);
       return { store, cut: async () => void store.db.close() };
+    },
+  });
+});
+
+describe('embedded money store (SQLite): rate limits', () => {
+  rateLimitContract({
+    open: async (options) => openEmbeddedStore(':memory:', options),
+    corruptCeiling: async () => {},
+    openDoomed: async () => {
+      throw new Error('not used');
     },
   });
 });

@@ -3,6 +3,7 @@ import { RedisKeys } from '../../../runtime/backends/redis/money/keys.ts';
 import { openRedisStore, type RedisMoneyStore } from '../../../runtime/backends/redis/money/store.ts';
 import { EnforcementUnavailableError } from '../../../runtime/store/port.ts';
 import { moneyStoreContract, storeOptions, TestClock } from './contract.ts';
+import { rateLimitContract } from './contract-rates.ts';
 import { leaseStoreContract } from './lease-contract.ts';
 import { corruptCeiling, openDoomedRedis, REDIS_URL, testPrefixes } from './redis-harness.ts';
 
@@ -19,6 +20,14 @@ describe('Redis money store (Lua scripts)', () => {
     open: (options) => openRedisStore(REDIS_URL, { ...options, prefix: prefixes.next() }),
     corruptCeiling: (store, scope) => corruptCeiling(store as RedisMoneyStore, scope),
     openDoomed: openDoomedRedis,
+  });
+
+  describe('rate limits', () => {
+    rateLimitContract({
+      open: (options) => openRedisStore(REDIS_URL, { ...options, prefix: prefixes.next() }),
+      corruptCeiling: (store, scope) => corruptCeiling(store as RedisMoneyStore, scope),
+      openDoomed: openDoomedRedis,
+    });
   });
 
   describe('Redis specifics', () => {

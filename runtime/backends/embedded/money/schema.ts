@@ -122,5 +122,10 @@ export function migrate(db: Database.Database): void {
       db.prepare('INSERT INTO schema_version (version) VALUES (?)').run(1);
     }
     db.exec(CORRECTIONS);
+    // Added after version 1 as well: a reservation's rate limit holds (runtime/store/rates.ts).
+    const columns = db.prepare("SELECT name FROM pragma_table_info('reservations')").all() as {
+      name: string;
+    }[];
+    if (!columns.some((c) => c.name === 'rates')) db.exec('ALTER TABLE reservations ADD COLUMN rates TEXT');
   }).immediate();
 }

@@ -28,6 +28,8 @@ export interface ReservationRow {
   expires_at: number;
   status: 'open' | 'settled' | 'released' | 'expired';
   entry: string | null;
+  /** Rate limit holds (runtime/store/rates.ts `holdsText`); null when none. */
+  rates?: string | null;
 }
 
 export interface KillRow {

@@ -41,6 +41,15 @@ import {
   StoreInputError,
 } from '../../../store/port.ts';
 import {
+  asRateBudget,
+  checkRates,
+  expiredUnits,
+  holdsOf,
+  holdsText,
+  type RateHold,
+  unitsOf,
+} from '../../../store/rates.ts';
+import {
   budgetId,
   budgetState,
   CorruptRecordError,
@@ -66,6 +75,7 @@ import { BACKSTOP_PAGES, type Checkpointer, startCheckpointer } from './checkpoi
 import { type CorrectionStatements, correctOne, prepareCorrections } from './corrections.ts';
 import { GroupCommit } from './group-commit.ts';
 import { auditQuery, ledgerQuery, ledgerRow, spendQuery, spendRows } from './queries.ts';
+import { checkRateLimits, closeRates, prepareRateStatements, type RateHost, reserveRates } from './rates.ts';
 import { migrate } from './schema.ts';
 import {
   type BudgetRow,
@@ -116,6 +126,8 @@ export class EmbeddedMoneyStore implements MoneyStore {
   private readonly cached = new Map<string, Database.Statement>();
   private readonly checkpointer: Checkpointer | undefined;
   private readonly group: GroupCommit;
+  /** Rate limits (rates.ts): their statements, and the budget reading and charging they borrow. */
+  private readonly rates: RateHost;
   /** Store time before which no open reservation falls due: admit skips its sweep until then. */
   private noneDueBefore = Number.NEGATIVE_INFINITY;
 
@@ -135,6 +147,12 @@ export class EmbeddedMoneyStore implements MoneyStore {
     }
     this.s = prepareStatements(this.db);
     this.corrections = prepareCorrections(this.db);
+    this.rates = {
+      s: this.s,
+      rs: prepareRateStatements(this.db),
+      live: (row, now) => this.live(row, now),
+      charge: (b, cost, release, now) => this.charge(b as LiveBudget, cost, release, now),
+    };
     // An operation rolled back (alone or with its group) may have rolled back expirations too:
     // admit looks for due reservations again next time.
     this.group = new GroupCommit(this.db, () => {
@@ -156,7 +174,10 @@ export class EmbeddedMoneyStore implements MoneyStore {
     };
     const ttl = req.ttlMs ?? this.options.reservationTtlMs;
     const lease = req.lease && checkLease(req.lease, amount);
-    return this.grouped('admit', () => this.admitOne(req.identity, scopes, specs, amount, label, ttl, lease));
+    const rates = checkRates(req.rates);
+    return this.grouped('admit', () =>
+      this.admitOne(req.identity, scopes, specs, amount, label, ttl, rates, lease),
+    );
   }
 
   private admitOne(
@@ -166,6 +187,7 @@ export class EmbeddedMoneyStore implements MoneyStore {
     amount: Micros,
     label: Label,
     ttlMs: number,
+    rates: ReturnType<typeof checkRates>,
     lease?: { upTo: Micros; share: number },
   ): Admission {
     const now = this.now();
@@ -190,6 +212,14 @@ export class EmbeddedMoneyStore implements MoneyStore {
       room = Math.min(room, budget.ceiling - budget.spent - budget.reserved);
       live.push(b);
     }
+    // Rate limits: checked after the money (a budget refusal is final, a rate one passes), in
+    // this same transaction, and reserved with it (rates.ts).
+    let holds: RateHold[] = [];
+    if (rates.length) {
+      const rated = checkRateLimits(this.rates, rates, now);
+      if (!rated.ok) return rated;
+      holds = rated.holds;
+    }
     const held = lease ? leaseGrant(amount, room, lease) : amount;
     this.s.reserveIn.run(held, now, ...padded(live.map((b) => b.row.id)));
     const reservation: Reservation = {
@@ -208,6 +238,10 @@ export class EmbeddedMoneyStore implements MoneyStore {
       now,
       reservation.expiresAt,
     );
+    if (holds.length) {
+      reserveRates(this.rates, holds, now);
+      this.rates.rs.holdsPut.run(holdsText(holds), reservation.id);
+    }
     return { ok: true, reservation } satisfies Admission;
   }
 
@@ -248,6 +282,9 @@ export class EmbeddedMoneyStore implements MoneyStore {
       const live: LiveBudget[] = [];
       for (const row of this.budgetRows(scopes)) if (row) live.push(this.live(row, now));
       this.chargeAll(live, final.cost, held, now);
+      // Its rate limits: a settle charges the units the call used, a release none (rates.ts).
+      const units = (h: RateHold) => (status === 'settled' ? unitsOf(h.unit, final.tokens) : 0);
+      closeRates(this.rates, holdsOf(res.rates), units, now);
     } else if (final.cost > 0) {
       // Late or unknown: charge the identity's budgets, creating any that do not exist yet.
       const scopes = identityScopes(entry.identity);
@@ -369,11 +406,15 @@ export class EmbeddedMoneyStore implements MoneyStore {
     });
   }
 
-  async listBudgets(filter?: { kind?: ScopeKind }): Promise<Budget[]> {
+  async listBudgets(filter?: { kind?: ScopeKind; rates?: boolean }): Promise<Budget[]> {
     return this.run('list budgets', () => {
       const now = this.now();
       const rows = (
-        filter?.kind ? this.s.budgetsOfKind.all(filter.kind) : this.s.budgetsAll.all()
+        filter?.rates
+          ? this.s.budgetsOfKind.all('rate')
+          : filter?.kind
+            ? this.s.budgetsOfKind.all(filter.kind)
+            : (this.s.budgetsAll.all() as BudgetRow[]).filter((r) => r.kind !== 'rate')
       ) as BudgetRow[];
       return rows.map((r) => this.live(r, now).budget);
     });
@@ -596,25 +637,22 @@ export class EmbeddedMoneyStore implements MoneyStore {
       );
     }
     const frozen = row.frozen === 1;
-    return {
-      row,
-      window,
-      rolling,
-      budget: {
-        id: row.id,
-        scope: row.scope,
-        owner: row.owner,
-        ceiling,
-        window: row.window_spec as Budget['window'],
-        state: budgetState(frozen, spent, ceiling),
-        spent,
-        reserved,
-        windowStart: window.start,
-        resetsAt: window.resetsAt,
-        createdAt: row.created_at,
-        updatedAt: row.updated_at,
-      },
+    const budget: Budget = {
+      id: row.id,
+      scope: row.scope,
+      owner: row.owner,
+      ceiling,
+      window: row.window_spec as Budget['window'],
+      state: budgetState(frozen, spent, ceiling),
+      spent,
+      reserved,
+      windowStart: window.start,
+      resetsAt: window.resetsAt,
+      createdAt: row.created_at,
+      updatedAt: row.updated_at,
     };
+    // A rate limit's budget: its scope is the one it counts, its unit set (rates.ts).
+    return { row, window, rolling, budget: row.kind === 'rate' ? asRateBudget(budget) : budget };
   }
 
   /**
@@ -687,6 +725,7 @@ export class EmbeddedMoneyStore implements MoneyStore {
       const live: LiveBudget[] = [];
       for (const row of this.budgetRows(scopes)) if (row) live.push(this.live(row, now));
       this.chargeAll(live, amount, amount, now);
+      closeRates(this.rates, holdsOf(r.rates), expiredUnits, now);
       const entry: LedgerEntry = {
         id: expiredEntryId(r.id),
         at: now,

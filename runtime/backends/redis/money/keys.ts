@@ -8,6 +8,7 @@ import type { Scope } from '../../../identity.ts';
  * |--------------------------|--------|-----------------------------------------------------------|
  * | `{cp}:b:<budget id>`     | hash   | a budget: ceiling, window, frozen, reserved, window spend |
  * | `{cp}:scopes`            | zset   | every budget's scope (score 0, read by lex range)         |
+ * | `{cp}:rates`             | zset   | every rate limit's rate key (store/rates.ts), as scopes   |
  * | `{cp}:kills`             | hash   | scope → kill switch JSON                                  |
  * | `{cp}:r:<reservation>`   | hash   | a reservation; a tombstone for 7 days once closed         |
  * | `{cp}:rexp`              | zset   | open reservation ids by expiry                            |
@@ -29,6 +30,7 @@ export class RedisKeys {
   readonly auditAll: string;
   readonly ping: string;
   readonly corrections: string;
+  readonly rates: string;
 
   constructor(prefix = '{cp}') {
     // Without a hash tag the keys would scatter over cluster slots; add one rather than fail later.
@@ -42,6 +44,7 @@ export class RedisKeys {
     this.auditAll = `${p}:ai`;
     this.ping = `${p}:ping`;
     this.corrections = `${p}:corr`;
+    this.rates = `${p}:rates`;
   }
 
   budget(id: string): string {

@@ -13,6 +13,7 @@
 --- @include "includes/context.lua"
 --- @include "includes/budget.lua"
 --- @include "includes/ledger.lua"
+--- @include "includes/rate.lua"
 --- @include "includes/reservation.lua"
 
 local resKey, rexpKey, streamKey, rollupKey = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
@@ -52,6 +53,12 @@ if r and r.status == 'open' then
       left = 0
     end
     redis.call('HSET', b.key, 'reserved', int(left), 'updatedAt', int(CTX.now))
+  end
+  -- Its rate limits: freed, nothing charged (includes/rate.lua).
+  if r.rates then
+    closeRates(r.rates, function()
+      return 0
+    end)
   end
 end
 

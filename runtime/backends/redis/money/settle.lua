@@ -17,6 +17,7 @@
 --- @include "includes/context.lua"
 --- @include "includes/budget.lua"
 --- @include "includes/ledger.lua"
+--- @include "includes/rate.lua"
 --- @include "includes/reservation.lua"
 
 local resKey, rexpKey, scopesKey, streamKey, rollupKey = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
@@ -62,6 +63,13 @@ end
 
 for _, b in ipairs(budgets) do
   charge(b, cost, held)
+end
+-- Its rate limits: charged the units the call used (includes/rate.lua).
+if r and r.status == 'open' and r.rates then
+  local t = { tonumber(ARGV[ARG0 + 7]), tonumber(ARGV[ARG0 + 8]), tonumber(ARGV[ARG0 + 9]), tonumber(ARGV[ARG0 + 11]) }
+  closeRates(r.rates, function(unit)
+    return usedUnits(unit, t[1], t[2], t[3], t[4])
+  end)
 end
 
 local overrun = cost - reserved

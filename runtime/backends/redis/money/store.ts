@@ -14,7 +14,8 @@
  * Cluster: every key is under one hash-tagged prefix (keys.ts), so all scripts run in one slot. Each
  * script gets the keys it touches in KEYS, with one exception: sweeping expired reservations (inside
  * admit and in sweepExpired) derives the keys of their budgets and ledger indexes from the stored
- * reservation — they cannot be known before the script runs — under the same hash tag.
+ * reservation — they cannot be known before the script runs — under the same hash tag. Settle and
+ * release find a reservation's rate limit budgets the same way (includes/rate.lua).
  *
  * Fail closed: the client never queues commands while disconnected (`enableOfflineQueue: false`),
  * retries a command at most once and times it out, so a dead Redis refuses calls within about
@@ -51,6 +52,7 @@ import {
   type SpendRow,
   StoreInputError,
 } from '../../../store/port.ts';
+import { asRateBudget, checkRates } from '../../../store/rates.ts';
 import {
   budgetId,
   CorruptRecordError,
@@ -114,6 +116,7 @@ export class RedisMoneyStore implements MoneyStore {
     const amount = checkMicros(req.amount, 'amount');
     const specs = this.specArgs(scopes, req.provision);
     const lease = req.lease ? checkLease(req.lease, amount) : { upTo: 0, share: 0 };
+    const rates = checkRates(req.rates);
     return failClosed(BACKEND, 'admit', async () => {
       const now = this.now();
       const id = newId('res');
@@ -125,6 +128,8 @@ export class RedisMoneyStore implements MoneyStore {
         k.ledger,
         k.reservation(id),
         ...scopes.map((s) => k.budget(budgetId(s))),
+        // Rate limits (includes/rate.lua): the rates index and their budgets, after the money's.
+        ...(rates.length ? [k.rates, ...rates.map((r) => k.budget(r.id))] : []),
       ];
       const expiresAt = now + (req.ttlMs ?? this.options.reservationTtlMs);
       const label = [req.requestId ?? '', req.kind ?? '', req.name ?? '', req.provider ?? ''];
@@ -138,6 +143,8 @@ export class RedisMoneyStore implements MoneyStore {
         lease.upTo,
         lease.share,
         ...specs,
+        ...rates.flatMap((r) => [r.key, r.id, r.limit, r.window, r.amount, r.unit]),
+        rates.length,
       ];
       const reply = (await call(this.redis, 'cpAdmit', keys, args)) as Reply;
       switch (reply[0]) {
@@ -154,6 +161,16 @@ export class RedisMoneyStore implements MoneyStore {
           return {
             ok: false,
             refusal: { code: 'budget_exhausted', budget: budgetFrom(reply.slice(1)), amount },
+          };
+        case 'rate_limited':
+          return {
+            ok: false,
+            refusal: {
+              code: 'rate_limited',
+              budget: asRateBudget(budgetFrom(reply.slice(1, 13))),
+              amount: storedMicros(reply[13], 'rate limit amount'),
+              retryAt: reply[14] === '' ? null : storedMicros(reply[14], 'rate limit retryAt'),
+            },
           };
         default:
           throw new CorruptRecordError('admit reply', reply);
@@ -385,11 +402,12 @@ export class RedisMoneyStore implements MoneyStore {
     return failClosed(BACKEND, 'read a budget', async () => (await this.readBudgets([id]))[0]);
   }
 
-  async listBudgets(filter?: { kind?: ScopeKind }): Promise<Budget[]> {
+  async listBudgets(filter?: { kind?: ScopeKind; rates?: boolean }): Promise<Budget[]> {
     const kind = filter?.kind;
     return failClosed(BACKEND, 'list budgets', async () => {
-      const scopes =
-        kind === undefined
+      const scopes = filter?.rates
+        ? await this.redis.zrange(this.keys.rates, '0', '-1')
+        : kind === undefined
           ? await this.redis.zrange(this.keys.scopes, '0', '-1')
           : kind === 'global'
             ? await this.redis.zrangebylex(this.keys.scopes, '[global', '[global')
@@ -631,7 +649,7 @@ export class RedisMoneyStore implements MoneyStore {
   private async readBudgets(ids: string[]): Promise<(Budget | undefined)[]> {
     const keys = ids.map((id) => this.keys.budget(id));
     const reply = (await call(this.redis, 'cpBudgets', keys, this.context(this.now()))) as Reply;
-    return reply.map((b) => (b ? budgetFrom(b) : undefined));
+    return reply.map((b) => (b ? asRateBudget(budgetFrom(b)) : undefined));
   }
 }
 

@@ -4,6 +4,7 @@
 --- @include "includes/context.lua"
 --- @include "includes/budget.lua"
 --- @include "includes/ledger.lua"
+--- @include "includes/rate.lua"
 --- @include "includes/reservation.lua"
 
 return expireDue(KEYS[1], KEYS[2], tonumber(ARGV[ARG0 + 1]))

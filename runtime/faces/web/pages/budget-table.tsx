@@ -1,4 +1,4 @@
-import type { BudgetView } from '../../views/budgets.ts';
+import type { BudgetView, RateLimitView } from '../../views/budgets.ts';
 import { Bar } from '../layout.tsx';
 import { enc, StateBadge, Time } from './parts.tsx';
 
@@ -63,6 +63,50 @@ export function BudgetTable(props: { budgets: BudgetView[]; caption: string }) {
         <tbody>
           {props.budgets.map((b) => (
             <BudgetRow b={b} />
+          ))}
+        </tbody>
+      </table>
+    </div>
+  );
+}
+
+const UNIT_WORD: Record<string, string> = {
+  requests: 'requests',
+  input_tokens: 'input tokens',
+  output_tokens: 'output tokens',
+  concurrent: 'calls in flight',
+};
+
+/** Rate limits in use: budgets of requests, tokens or calls in flight per rolling window. */
+export function RateLimitTable(props: { limits: RateLimitView[] }) {
+  return (
+    <div class="scroll">
+      <table aria-labelledby="rate-limits">
+        <thead>
+          <tr>
+            <th scope="col">Scope</th>
+            <th scope="col">Unit</th>
+            <th scope="col">Used (in window + in flight)</th>
+            <th scope="col" class="num">
+              Limit
+            </th>
+            <th scope="col" class="opt">
+              Window
+            </th>
+          </tr>
+        </thead>
+        <tbody>
+          {props.limits.map((r) => (
+            <tr data-rate={`${r.scope} ${r.unit}`}>
+              <th scope="row">{r.scope}</th>
+              <td>{UNIT_WORD[r.unit] ?? r.unit}</td>
+              <td>
+                <Bar value={r.used + r.in_flight} max={r.limit} label={`${r.scope} ${r.unit} used`} />{' '}
+                {r.used} + {r.in_flight}
+              </td>
+              <td class="num">{r.limit}</td>
+              <td class="opt">{r.unit === 'concurrent' ? 'at once' : `rolling ${r.window}`}</td>
+            </tr>
           ))}
         </tbody>
       </table>

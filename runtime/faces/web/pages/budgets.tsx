@@ -5,7 +5,7 @@ import type { AuditEntry } from '../../../store/port.ts';
 import type { BudgetDefaultsView, BudgetResponse, BudgetsResponse, BudgetView } from '../../views/budgets.ts';
 import type { Web, WebEnv } from '../app.tsx';
 import { ActionForm, ago, Bar, Layout, type PageContext, ReasonField } from '../layout.tsx';
-import { BudgetTable, budgetHref, used, utilisation, windowWord } from './budget-table.tsx';
+import { BudgetTable, budgetHref, RateLimitTable, used, utilisation, windowWord } from './budget-table.tsx';
 import { change, enc, msOf, StateBadge, str, Time } from './parts.tsx';
 
 /**
@@ -23,12 +23,21 @@ export function budgetPages(web: Web): Hono<WebEnv> {
   app.get('/budgets', async (c) => {
     const kind = c.req.query('kind') ?? '';
     const valid = (SCOPE_KINDS as readonly string[]).includes(kind);
-    const { budgets, defaults } = await web.get<BudgetsResponse>(
+    const { budgets, defaults, rate_limits, rate_limits_configured } = await web.get<BudgetsResponse>(
       c,
       `/api/budgets${valid ? `?kind=${enc(kind)}` : ''}`,
     );
     budgets.sort((a, b) => utilisation(b) - utilisation(a) || (a.scope < b.scope ? -1 : 1));
-    return c.html(<BudgetsPage page={c.get('page')} kind={kind} budgets={budgets} defaults={defaults} />);
+    return c.html(
+      <BudgetsPage
+        page={c.get('page')}
+        kind={kind}
+        budgets={budgets}
+        defaults={defaults}
+        rates={rate_limits ?? []}
+        configured={rate_limits_configured ?? []}
+      />,
+    );
   });
 
   app.get('/budgets/:scope', async (c) => {
@@ -74,8 +83,10 @@ function BudgetsPage(props: {
   kind: string;
   budgets: BudgetView[];
   defaults: BudgetDefaultsView;
+  rates: NonNullable<BudgetsResponse['rate_limits']>;
+  configured: NonNullable<BudgetsResponse['rate_limits_configured']>;
 }) {
-  const { page, kind, budgets, defaults } = props;
+  const { page, kind, budgets, defaults, rates, configured } = props;
   return (
     <Layout title="Budgets" active="/budgets" page={page}>
       <form method="get" action="/budgets" class="filters" aria-label="Filter budgets">
@@ -101,6 +112,17 @@ function BudgetsPage(props: {
       ) : (
         <p class="muted">No budgets yet: one is created the first time a scope makes a call.</p>
       )}
+      {configured.length ? (
+        <>
+          <h2 id="rate-limits">Rate limits</h2>
+          <p class="muted">
+            Configured:{' '}
+            {configured.map((r) => `${r.limit} ${r.unit} per ${r.window} on ${r.scope}`).join('; ')}. A call
+            over one is refused with 429 rate_limited and a time to retry.
+          </p>
+          {rates.length ? <RateLimitTable limits={rates} /> : <p class="muted">Not in use yet.</p>}
+        </>
+      ) : null}
       <h2 id="defaults">Default ceilings</h2>
       <p class="muted">What a new scope of each kind starts with (from the configuration).</p>
       <div class="scroll">

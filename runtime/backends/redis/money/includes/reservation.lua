@@ -55,6 +55,12 @@ local function expireDue(rexpKey, streamKey, limit)
       for _, b in ipairs(budgets) do
         charge(b, r.amount, r.amount)
       end
+      -- Its rate limits (includes/rate.lua): charged what was reserved, the concurrent slot freed.
+      if r.rates then
+        closeRates(r.rates, function(unit, amount)
+          return unit == 'concurrent' and 0 or amount
+        end)
+      end
       local kind = r.kind ~= '' and r.kind or 'model'
       local name = r.name or ''
       local json = '{"id":' .. cjson.encode('led_' .. string.gsub(id, '^res_', '') .. 'x')
