@@ -1,6 +1,14 @@
 #!/usr/bin/env node
-// Runs the TypeScript CLI directly: no build step, so `npm start` works on a fresh clone.
-import { register } from 'tsx/esm/api';
+// The CLI. From a checkout (the TypeScript sources are here) it runs them through tsx: no build
+// step, so `npm start` works on a fresh clone and never runs a stale dist/. From the installed
+// package (no sources, only the compiled dist/ of `npm run build`) it runs plain JavaScript.
+import { existsSync } from 'node:fs';
 
-register();
-await import('../runtime/faces/cli/main.ts');
+const source = new URL('../runtime/faces/cli/main.ts', import.meta.url);
+if (existsSync(source)) {
+  const { register } = await import('tsx/esm/api');
+  register();
+  await import(source.href);
+} else {
+  await import(new URL('../dist/runtime/faces/cli/main.js', import.meta.url).href);
+}

@@ -22,6 +22,12 @@ import {
  */
 
 const root = fileURLToPath(new URL('..', import.meta.url));
+// From a checkout the server is TypeScript, run through tsx; the installed package has it built
+// beside this file's own compiled copy (dist/adapters/…, dist/workflows/…). The URL's path, not
+// the URL: the loader imports a workflow with a query.
+const server = new URL(import.meta.url).pathname.endsWith('.js')
+  ? ['adapters/mcp/examples/tickets-server.js']
+  : ['bin/run-ts.js', 'adapters/mcp/examples/tickets-server.ts'];
 
 interface Context {
   messages: Message[];
@@ -105,7 +111,7 @@ export default defineWorkflow({
       name: 'tickets',
       stdio: {
         command: process.execPath,
-        args: ['bin/run-ts.js', 'adapters/mcp/examples/tickets-server.ts'],
+        args: server,
         cwd: root,
       },
       tools: ['search_*', 'get_ticket', 'create_ticket'],

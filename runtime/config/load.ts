@@ -1,5 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { parse as parseYaml } from 'yaml';
 import type { ScopeKind } from '../identity.ts';
 import { BUILT_IN_PRICES, type PriceEntry } from '../pricing/prices.ts';
@@ -292,7 +293,7 @@ export function resolveConfig(
     budgets: { timeZone: c.budgets.timeZone, defaults },
     routing: c.routing,
     gateway: c.gateway,
-    workflowsDir: resolve(cwd, env.CHOKEPOINT_WORKFLOWS_DIR ?? c.workflows.dir),
+    workflowsDir: workflowsDir(raw, c.workflows.dir, env, cwd),
     workflows: { watch: c.workflows.watch, runAs: c.workflows.runAs, leaseMs: c.workflows.lease },
     approvals: { timeoutMs: c.approvals.timeout, onTimeout: c.approvals.onTimeout },
     workers: c.workers,
@@ -318,6 +319,24 @@ export function resolveConfig(
     logLevel: (env.CHOKEPOINT_LOG_LEVEL as Config['logLevel']) ?? c.log.level,
     adminToken: env.CHOKEPOINT_ADMIN_TOKEN || undefined,
   };
+}
+
+/**
+ * The workflows that come with Chokepoint: workflows/ of the checkout, or the compiled copies of
+ * the installed package (dist/workflows).
+ */
+export const EXAMPLE_WORKFLOWS_DIR = fileURLToPath(new URL('../../workflows', import.meta.url));
+
+/**
+ * $CHOKEPOINT_WORKFLOWS_DIR, or workflows.dir of the file; when neither is set, ./workflows if the
+ * working folder has one, else the example workflows (so `chokepoint serve` in an empty folder
+ * comes up with something to run).
+ */
+function workflowsDir(raw: unknown, dir: string, env: NodeJS.ProcessEnv, cwd: string): string {
+  const set = (raw as { workflows?: { dir?: unknown } } | null)?.workflows?.dir !== undefined;
+  if (env.CHOKEPOINT_WORKFLOWS_DIR || set) return resolve(cwd, env.CHOKEPOINT_WORKFLOWS_DIR || dir);
+  const own = resolve(cwd, dir);
+  return existsSync(own) ? own : EXAMPLE_WORKFLOWS_DIR;
 }
 
 function envInt(env: NodeJS.ProcessEnv, name: string, problems: string[]): number | undefined {

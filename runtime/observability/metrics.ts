@@ -2,6 +2,7 @@ import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom
 import type { CallRecord, ModelCall } from '../gateway/call.ts';
 import type { CallObserver, CallTiming } from '../gateway/observe.ts';
 import { parseScope, type ScopeKind } from '../identity.ts';
+import type { ReconStore } from '../reconcile/store.ts';
 import type { Runtime } from '../runtime.ts';
 
 /**
@@ -49,6 +50,7 @@ export const OTHER = '_other';
 export interface MetricsSource extends Pick<Runtime, 'prices' | 'streams' | 'store' | 'log'> {
   readonly approvals?: { readonly store: { counts(): Promise<Record<string, number>> } };
   readonly runs?: { readonly runs: { counts(): Promise<Record<string, number>> } };
+  readonly backend?: { readonly reconciliations: Pick<ReconStore, 'list'> };
 }
 
 /** Keeps a label's distinct values bounded. */
@@ -312,6 +314,8 @@ export class Metrics implements CallObserver {
       },
     });
 
+    this.reconciliationGauges(gauge);
+
     const runs = gauge('chokepoint_runs', 'Workflow runs by state', ['state']);
     this.collectors.push({
       name: 'runs',
@@ -319,6 +323,43 @@ export class Metrics implements CallObserver {
       run: async () => {
         if (!rt.runs) return;
         for (const [state, n] of Object.entries(await rt.runs.runs.counts())) runs.labels(state).set(n);
+      },
+    });
+  }
+
+  /** The latest reconciliation with each provider's bill (from the reconciliations store). */
+  private reconciliationGauges(gauge: (name: string, help: string, labelNames: string[]) => Gauge): void {
+    const rt = this.rt;
+    const diff = gauge(
+      'chokepoint_reconciliation_diff_micros',
+      "The latest reconciliation's provider − ledger total, µ$ (positive: the bill is higher)",
+      ['provider'],
+    );
+    const divergent = gauge(
+      'chokepoint_reconciliation_divergent',
+      '1 when the latest reconciliation with a provider found a divergence past the tolerance',
+      ['provider'],
+    );
+    const at = gauge(
+      'chokepoint_reconciliation_timestamp_seconds',
+      'When the latest reconciliation with a provider ran (Unix seconds)',
+      ['provider'],
+    );
+    this.collectors.push({
+      name: 'reconciliation',
+      gauges: [diff, divergent, at],
+      run: async () => {
+        if (!rt.backend) return;
+        const seen = new Set<string>();
+        // Newest first: the first record of a provider is its latest.
+        for (const r of await rt.backend.reconciliations.list({ limit: 100 })) {
+          const provider = r.provider ?? 'anthropic';
+          if (seen.has(provider)) continue;
+          seen.add(provider);
+          diff.labels(provider).set(r.total.diff);
+          divergent.labels(provider).set(r.verdict === 'divergent' ? 1 : 0);
+          at.labels(provider).set(r.at / 1000);
+        }
       },
     });
   }

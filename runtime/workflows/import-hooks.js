@@ -19,10 +19,13 @@ const MODULE_FILE = /\.(?:[mj]s|[mj]?tsx?|jsx)$/;
 
 /** The installed Chokepoint's package.json (a file URL): the parent bare imports fall back to. */
 let chokepoint = '';
+/** Export conditions added when resolving `chokepoint/*` (`chokepoint-source` from a checkout). */
+let conditions = [];
 
-/** @param {{ packageJson: string }} data */
+/** @param {{ packageJson: string, conditions?: string[] }} data */
 export function initialize(data) {
   chokepoint = data.packageJson;
+  conditions = data.conditions ?? [];
 }
 
 /** The mark's value on a URL (undefined when it has none or is not a URL). */
@@ -76,7 +79,10 @@ export async function resolve(specifier, context, nextResolve) {
   if (own === undefined && isBare(specifier)) {
     const fromChokepoint = { ...context, parentURL: chokepoint };
     if (specifier === 'chokepoint' || specifier.startsWith('chokepoint/')) {
-      return nextResolve(specifier, fromChokepoint);
+      return nextResolve(specifier, {
+        ...fromChokepoint,
+        conditions: [...conditions, ...context.conditions],
+      });
     }
     try {
       return await nextResolve(specifier, context);

@@ -171,16 +171,33 @@ function addedProblems(set: WorkflowSet, w: Workflow, file: string): Problem[] {
 }
 
 let hooked = false;
+/**
+ * Whether `.ts` files load in this process. From the sources they do (the CLI runs under tsx,
+ * tests under vite); the built package (dist/, plain JavaScript) registers tsx the first time a
+ * workflow file written in TypeScript is imported, so a folder of `.js` workflows never loads it.
+ */
+let typescript = !import.meta.url.endsWith('.js');
 
 /**
  * Registers the hooks that let a folder of bare `.ts` files load (see import-hooks.js): once per
- * process, after tsx's own (so they run first and hand tsx the module format).
+ * process, after tsx's own (so they run first and hand tsx the module format) — again when the
+ * built package registers tsx after them. From the sources, `chokepoint/workflow` resolves with
+ * the `chokepoint-source` condition (package.json's exports: the TypeScript entry, no build);
+ * from dist/, through dist/package.json to the compiled entry.
  */
-function registerImportHooks(): void {
-  if (hooked) return;
+async function registerImportHooks(file: string): Promise<void> {
+  const needsTsx = !typescript && /\.[mc]?tsx?$/.test(file);
+  if (hooked && !needsTsx) return;
+  if (needsTsx) {
+    (await import('tsx/esm/api')).register();
+    typescript = true;
+  }
   hooked = true;
   register(new URL('./import-hooks.js', import.meta.url), {
-    data: { packageJson: new URL('../../package.json', import.meta.url).href },
+    data: {
+      packageJson: new URL('../../package.json', import.meta.url).href,
+      conditions: import.meta.url.endsWith('.ts') ? ['chokepoint-source'] : [],
+    },
   });
 }
 
@@ -188,7 +205,7 @@ function registerImportHooks(): void {
 async function importOne(path: string, fresh?: number): Promise<Workflow | Problem[]> {
   let mod: { default?: unknown };
   try {
-    registerImportHooks();
+    await registerImportHooks(path);
     // The mark tells the hooks this is a workflow file; its number makes a reload import the
     // file (and the files it imports) anew, a new module to the ESM cache.
     const url = `${pathToFileURL(path).href}?chokepoint-workflow=${fresh ?? 0}`;
