@@ -4,6 +4,7 @@ import type { CallObserver, CallTiming } from '../gateway/observe.ts';
 import { parseScope, type ScopeKind } from '../identity.ts';
 import type { ReconStore } from '../reconcile/store.ts';
 import type { Runtime } from '../runtime.ts';
+import type { LeasedMoneyStore } from '../store/leases.ts';
 
 /**
  * Prometheus metrics of one process. Counters move on the call path (one `call()` per model call,
@@ -281,6 +282,33 @@ export class Metrics implements CallObserver {
           spent.labels(...labels).set(b.spent);
           ceiling.labels(...labels).set(b.ceiling);
         }
+      },
+    });
+
+    const leaseOps = gauge(
+      'chokepoint_lease_operations',
+      'Budget leases since this process started, by what happened: grants (store steps that reserved a slice), from_memory (calls admitted without the store), batches (store steps that wrote settlements), steps (settlements and lease changes in them), returned (slices given back), store_calls (every call into the money store for admission and settlement)',
+      ['op'],
+    );
+    const leaseHeld = gauge(
+      'chokepoint_lease_held_micros',
+      'What this process holds in budget leases now, µ$',
+      [],
+    );
+    this.collectors.push({
+      name: 'leases',
+      gauges: [leaseOps, leaseHeld],
+      run: () => {
+        const store = rt.store as Partial<LeasedMoneyStore>;
+        if (!store.stats || !store.holding) return;
+        const s = store.stats;
+        leaseOps.labels('grants').set(s.grants);
+        leaseOps.labels('from_memory').set(s.fromMemory);
+        leaseOps.labels('batches').set(s.batches);
+        leaseOps.labels('steps').set(s.steps);
+        leaseOps.labels('returned').set(s.returned);
+        leaseOps.labels('store_calls').set(s.storeCalls);
+        leaseHeld.set(store.holding().held);
       },
     });
 

@@ -109,6 +109,9 @@ export interface LeaseStats {
   batches: number;
   steps: number;
   returned: number;
+  /** Every call into the money store for admission, settlement and upkeep (grants, batches,
+   * per-call admissions and settlements that bypass leases, kill switch reads). */
+  storeCalls: number;
 }
 
 const TOPIC = 'leases';
@@ -116,7 +119,7 @@ const TOPIC = 'leases';
 export class LeasedMoneyStore implements MoneyStore {
   readonly backend: MoneyStore['backend'];
   readonly replica = newId('rep');
-  readonly stats: LeaseStats = { grants: 0, fromMemory: 0, batches: 0, steps: 0, returned: 0 };
+  readonly stats: LeaseStats = { grants: 0, fromMemory: 0, batches: 0, steps: 0, returned: 0, storeCalls: 0 };
   private readonly current = new Map<string, Lease>();
   private readonly open = new Map<string, Lease>();
   private readonly calls = new Map<string, Call>();
@@ -157,11 +160,12 @@ export class LeasedMoneyStore implements MoneyStore {
   async admit(req: AdmitRequest): Promise<Admission> {
     // A Message Batch's day-long hold and calls under rate limits (reserved per call in the store's
     // one atomic admission, with their units) are admitted per call.
-    if (req.ttlMs !== undefined || req.lease || req.rates?.length) return this.store.admit(req);
+    if (req.ttlMs !== undefined || req.lease || req.rates?.length)
+      return this.direct(() => this.store.admit(req));
     if (this.closed) throw new EnforcementUnavailableError('the money store is closed');
     const scopes = identityScopes(req.identity);
     // Memory admits only while every settlement can be written and the kill switches are fresh.
-    if (!this.store.isUp()) return this.store.admit(req);
+    if (!this.store.isUp()) return this.direct(() => this.store.admit(req));
     if (this.deps.now() >= this.validUntil) await this.refresh();
     for (const s of scopes) {
       const kill = this.kills.get(s);
@@ -190,11 +194,13 @@ export class LeasedMoneyStore implements MoneyStore {
   private async grant(req: AdmitRequest, key: string, scopes: Scope[]): Promise<Admission> {
     const upTo = Math.min(this.o.maxLease, req.amount * this.o.callsPerLease);
     const ask = (): Promise<Admission> =>
-      this.store.admit({
-        ...req,
-        requestId: `lease:${req.requestId ?? ''}`,
-        lease: { upTo, share: this.o.share },
-      });
+      this.direct(() =>
+        this.store.admit({
+          ...req,
+          requestId: `lease:${req.requestId ?? ''}`,
+          lease: { upTo, share: this.o.share },
+        }),
+      );
     let a = await ask();
     if (!a.ok && a.refusal.code === 'budget_exhausted' && (await this.giveBack(a.refusal.budget.scope)) > 0) {
       // Slack this process held on that budget went back: once more, against what is really left.
@@ -237,6 +243,12 @@ export class LeasedMoneyStore implements MoneyStore {
     return { id, amount, scopes: lease.scopes, createdAt: lease.lastUsed, expiresAt: lease.expiresAt };
   }
 
+  /** A call into the store that the lease path counts. */
+  private direct<T>(fn: () => Promise<T>): Promise<T> {
+    this.stats.storeCalls++;
+    return fn();
+  }
+
   // ---- settlement ---------------------------------------------------------------------------
 
   async settle(reservationId: string, entry: LedgerInput): Promise<LedgerEntry> {
@@ -255,10 +267,12 @@ export class LeasedMoneyStore implements MoneyStore {
     const call = this.calls.get(reservationId);
     if (!call) {
       const at = reservationId.lastIndexOf(':');
-      if (at < 0 || !reservationId.startsWith('res_')) return direct();
+      if (at < 0 || !reservationId.startsWith('res_')) return this.direct(direct);
       // A call of a lease this process no longer knows (a settlement replayed after a restart):
       // charged on its lease if still open, to the identity if not; nothing if the lease expired.
-      const [r] = await this.store.leaseOps([{ reservationId: reservationId.slice(0, at), entry }]);
+      const [r] = await this.direct(() =>
+        this.store.leaseOps([{ reservationId: reservationId.slice(0, at), entry }]),
+      );
       return r!.entry!;
     }
     const { lease, amount } = call;
@@ -303,6 +317,7 @@ export class LeasedMoneyStore implements MoneyStore {
     this.pending = [];
     if (!batch.length) return;
     this.stats.batches++;
+    this.stats.storeCalls++;
     this.stats.steps += batch.length;
     const sent = this.store.leaseOps(batch.map((p) => p.op)).then(
       (results) => {
@@ -395,6 +410,7 @@ export class LeasedMoneyStore implements MoneyStore {
     this.refreshing ??= (async () => {
       const asked = this.deps.now();
       try {
+        this.stats.storeCalls++;
         const kills = await this.store.listKills();
         this.kills = new Map(kills.map((k) => [k.scope, k]));
         for (const k of kills) this.revokeLocal(k.scope);
