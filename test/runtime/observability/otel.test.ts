@@ -254,6 +254,33 @@ describe('OpenTelemetry traces over OTLP/HTTP (http/protobuf, the default protoc
   });
 });
 
+describe('a collector that is down', () => {
+  it('never fails a call: the spans are dropped and the failure logged once', async () => {
+    const rx = await startReceiver();
+    const deadUrl = rx.url;
+    await rx.close(); // nothing listens there any more
+    const h = await startHarness({
+      env: { OTEL_EXPORTER_OTLP_ENDPOINT: deadUrl, OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json' },
+      logLevel: 'warn',
+    });
+    try {
+      const { client } = await h.client({ team: 'ops', env: 'dev', seat: 'dave' });
+      const msg = await client.messages.create({
+        model: 'claude-haiku-4-5',
+        max_tokens: 16,
+        messages: [{ role: 'user', content: 'hi' }],
+      });
+      expect(msg.type).toBe('message');
+      await flush(h);
+      const warned = h.logs.filter((l) => l.includes('traces could not be exported'));
+      expect(warned).toHaveLength(1);
+      expect(warned[0]).toContain('"spans":1');
+    } finally {
+      await h.close();
+    }
+  });
+});
+
 describe('tracing configuration (OTEL_* variables)', () => {
   const parse = (env: Record<string, string>) => {
     const problems: string[] = [];
