@@ -10,7 +10,8 @@ import { Approvals } from './service.ts';
 export async function openApprovals(rt: Runtime, runs: RunHost): Promise<Approvals> {
   const { config, backend } = rt;
   const store = backend.approvals;
-  const approvals = new Approvals({ money: rt.store, log: rt.log, now: rt.now }, runs, store, {
+  const deps = { money: rt.store, log: rt.log, now: rt.now, ...(rt.traces ? { traces: rt.traces } : {}) };
+  const approvals = new Approvals(deps, runs, store, {
     timeoutMs: config.approvals.timeoutMs,
     onTimeout: config.approvals.onTimeout,
   });

@@ -1,5 +1,6 @@
 import type { Logger } from '../runtime/log.ts';
 import { formatUsd, type Micros } from '../runtime/money.ts';
+import type { RunTraces } from '../runtime/runtime.ts';
 import {
   ApprovalConflictError,
   type ApprovalFilter,
@@ -36,6 +37,8 @@ export interface ApprovalsDeps {
   money: Pick<MoneyStore, 'appendAudit' | 'listLedger'>;
   log: Logger;
   now(): number;
+  /** Spans of approval waits (from the suspension to the decision), when tracing is on. */
+  traces?: Pick<RunTraces, 'approval'>;
 }
 
 export interface DecideInput {
@@ -157,6 +160,7 @@ export class Approvals {
     } catch (err) {
       throw await this.undo(item, decision, err);
     }
+    this.deps.traces?.approval(item);
     const entry = {
       actor: input.actor,
       reason: input.reason,
@@ -306,6 +310,7 @@ export class Approvals {
       if (err instanceof ApprovalConflictError || err instanceof ApprovalNotFoundError) return;
       throw err;
     }
+    this.deps.traces?.approval(item);
     await this.deps.money.appendAudit({
       actor: 'chokepoint',
       reason: item.decision?.reason ?? 'expired',
@@ -388,6 +393,7 @@ export class Approvals {
         reason: `the run was ${r.state === 'running' ? 'resumed' : r.state} outside the approval`,
         at: this.deps.now(),
       })
+      .then((decided) => this.deps.traces?.approval(decided))
       .catch((err) => {
         if (!(err instanceof ApprovalConflictError)) throw err;
       });

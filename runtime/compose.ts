@@ -5,6 +5,7 @@ import { SessionBoxes } from './gateway/sessions.ts';
 import type { Logger } from './log.ts';
 import { Metrics } from './observability/metrics.ts';
 import { callObserver } from './observability/observe.ts';
+import { openTracer } from './observability/tracing.ts';
 import type { ReconcileService } from './reconciler/open.ts';
 import { openReconciliation } from './reconciler/open.ts';
 import { openRuntime, type Runtime } from './runtime.ts';
@@ -58,13 +59,18 @@ export interface ComposeOptions {
 export async function compose(config: Config, log: Logger, opts: ComposeOptions = {}): Promise<Services> {
   // The metrics read the services at scrape time (runs, approvals): made once those exist.
   let metrics: Metrics | undefined;
+  // OpenTelemetry traces, when the OTEL_* variables configure them (config/otel.ts); else none.
+  const tracer =
+    config.tracing && openTracer(config.tracing, log, (provider) => core.providers.get(provider)?.kind);
   const core = await openRuntime(config, log, {
     now: opts.now,
     observe: (rt) =>
       callObserver(
         () => rt.log,
         () => metrics,
+        tracer,
       ),
+    traces: tracer,
   });
   let reconcile: ReconcileService | undefined;
   let runs: RunHost | undefined;
@@ -89,6 +95,7 @@ export async function compose(config: Config, log: Logger, opts: ComposeOptions 
     { name: 'session time boxes', close: once(() => sessions.close()) },
     { name: 'workflow runs (run store, MCP servers)', close: once(() => runs?.close()) },
     { name: 'reconciliation', close: once(() => reconcile?.close()) },
+    { name: 'traces (the last spans sent)', close: once(() => tracer?.close()) },
     { name: 'the store and the provider', close: once(() => core.close()) },
   ];
   const steps = () => ordered;

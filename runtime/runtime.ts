@@ -17,12 +17,25 @@ import { type Identity, scopesOf } from './identity.ts';
 import type { Logger } from './log.ts';
 import { PriceTable } from './pricing/pricing.ts';
 import { keepSettlements } from './settlements.ts';
+import type { ApprovalItem } from './store/approvals.ts';
 import { privateDir } from './store/data-dir.ts';
 import { type LeasedMoneyStore, openLeases } from './store/leases.ts';
 import type { BudgetSpec, LedgerEntry, LedgerInput, MoneyStore, Reservation } from './store/port.ts';
+import type { RunRecord } from './store/runs.ts';
 
 /** What the call path reports to, once per call (Prometheus: observability/metrics.ts). */
 export type CallMetrics = CallObserver;
+
+/**
+ * Where runs and approvals report their spans (OpenTelemetry traces, when configured:
+ * observability/tracing.ts). Absent when tracing is off: callers check, nothing else is paid.
+ */
+export interface RunTraces {
+  /** A run that has ended (done, failed, killed, denied, expired). */
+  run(record: RunRecord): void;
+  /** An approval item that has been decided (or expired). */
+  approval(item: ApprovalItem): void;
+}
 
 /**
  * Everything a running Chokepoint holds, opened once: config, store, prices, routing, the
@@ -67,6 +80,8 @@ export interface Runtime {
   /** Settles, retrying; a settlement the store cannot take is kept on disk and replayed: never lost. */
   settleSafely(r: Reservation, entry: LedgerInput): Promise<LedgerEntry | undefined>;
   releaseSafely(r: Reservation, entry: LedgerInput): Promise<LedgerEntry | undefined>;
+  /** Traces of runs and approvals; undefined when tracing is off. */
+  readonly traces?: RunTraces;
   close(): Promise<void>;
 }
 
@@ -78,6 +93,8 @@ export async function openRuntime(
     backend?: Backend;
     /** The sink every call is reported to (the metrics and the call log), made once the core exists. */
     observe?: (rt: Runtime) => CallObserver;
+    /** Traces of runs and approvals (the calls' go through `observe`). */
+    traces?: RunTraces;
   } = {},
 ): Promise<Runtime> {
   const now = opts.now ?? Date.now;
@@ -164,6 +181,7 @@ export async function openRuntime(
     recordLedger: (entry) => store.appendLedger(entry),
     settleSafely: (r, entry) => settlements.settle(r, entry),
     releaseSafely: (r, entry) => settlements.release(r, entry),
+    ...(opts.traces ? { traces: opts.traces } : {}),
     async close() {
       // Idle slices go back and the settlements in flight are written before the store closes.
       await leases?.stop();
@@ -237,8 +255,9 @@ function callDeps(
   observed: () => CallObserver | undefined,
 ): CallDeps {
   const observer: CallObserver = {
-    call: (call, record, timing) => observed()?.call(call, record, timing),
+    call: (call, record, timing, prefixHash) => observed()?.call(call, record, timing, prefixHash),
     rejected: (requestId, code, status) => observed()?.rejected(requestId, code, status),
+    tool: (call, seen, timing) => observed()?.tool?.(call, seen, timing),
   };
   let policy: CallDeps['policy'] | undefined;
   return {

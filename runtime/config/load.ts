@@ -5,6 +5,7 @@ import { parse as parseYaml } from 'yaml';
 import type { ScopeKind } from '../identity.ts';
 import { BUILT_IN_PRICES, type PriceEntry } from '../pricing/prices.ts';
 import type { BudgetSpec } from '../store/port.ts';
+import { type TracingSettings, tracingFromEnv } from './otel.ts';
 import { configSchema, type ParsedConfig } from './schema.ts';
 import type { MetricsSettings, ReconcileSettings } from './settings.ts';
 
@@ -79,6 +80,8 @@ export interface Config {
   logLevel: ParsedConfig['log']['level'];
   /** From CHOKEPOINT_ADMIN_TOKEN: lets the server run and be scripted headless. */
   adminToken?: string;
+  /** OpenTelemetry traces, from the OTEL_* variables (config/otel.ts); absent = off. */
+  tracing?: TracingSettings;
 }
 
 /** One configured provider: its kind, endpoint and credential, and the kind's own settings. */
@@ -229,6 +232,7 @@ export function resolveConfig(
     }
   }
   const port = envInt(env, 'CHOKEPOINT_PORT', problems);
+  const tracing = tracingFromEnv(env, problems);
   if (problems.length || !parsed.success) throw new ConfigError(problems, ctx.file);
   const c = parsed.data;
 
@@ -318,6 +322,7 @@ export function resolveConfig(
     rateLimits: c.rateLimits,
     logLevel: (env.CHOKEPOINT_LOG_LEVEL as Config['logLevel']) ?? c.log.level,
     adminToken: env.CHOKEPOINT_ADMIN_TOKEN || undefined,
+    ...(tracing ? { tracing } : {}),
   };
 }
 

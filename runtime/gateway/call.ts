@@ -19,7 +19,7 @@ import type { MessagesBody } from './messages.ts';
 import { type Metered, type MeteredCall, type MeteredWork, metered } from './metered.ts';
 import type { CallObserver, CallTiming } from './observe.ts';
 import type { OpenAIEndpoint, OpenAIFacts } from './openai-body.ts';
-import { type Drift, fingerprint } from './prefix.ts';
+import { type Drift, type Fingerprint, fingerprint } from './prefix.ts';
 import type { ProviderSet } from './providers.ts';
 import type { RateLimit } from './rate-limits.ts';
 import type { Refusal } from './refusal.ts';
@@ -131,9 +131,10 @@ export class CallPath {
   /** One model call, its answer written to `sink` (the HTTP faces). */
   async model(call: ModelCall, sink: Sink): Promise<CallRecord> {
     const timing: CallTiming = { started: performance.now(), ended: 0 };
-    const record = await this.run(call, sink, timing);
+    const fp = fingerprint(call.openai ? promptOf(call.body) : call.body);
+    const record = await this.run(call, sink, timing, fp);
     timing.ended = performance.now();
-    this.deps.observer.call(call, record, timing);
+    this.deps.observer.call(call, record, timing, fp.prefixHash);
     return record;
   }
 
@@ -166,8 +167,7 @@ export class CallPath {
     this.deps.observer.rejected(requestId, code, status);
   }
 
-  private async run(call: ModelCall, sink: Sink, timing: CallTiming): Promise<CallRecord> {
-    const fp = fingerprint(call.openai ? promptOf(call.body) : call.body);
+  private async run(call: ModelCall, sink: Sink, timing: CallTiming, fp: Fingerprint): Promise<CallRecord> {
     let decision = await decide(this.deps, call, fp, timing);
     for (;;) {
       if (!decision.ok) {

@@ -4,6 +4,7 @@ import type { Micros } from '../money.ts';
 import type { Admission, BudgetSpec, LedgerInput, Reservation } from '../store/port.ts';
 import type { CallDeps } from './call.ts';
 import { refusalOf } from './decide.ts';
+import type { ToolObservation } from './observe.ts';
 import { budgetExhausted, killed, type Refusal } from './refusal.ts';
 
 /**
@@ -47,19 +48,30 @@ export async function metered<T>(
   work: () => Promise<MeteredWork<T>>,
 ): Promise<Metered<T>> {
   const started = call.started ?? performance.now();
-  const entry = (w: Omit<MeteredWork<unknown>, 'value'>, reservation?: Reservation): LedgerInput => ({
-    requestId: call.requestId,
-    identity: call.identity,
-    kind: 'tool',
-    name: call.name,
-    tokens: { input: 0, cacheWrite5m: 0, cacheWrite1h: 0, cacheRead: 0, output: 0 },
-    reserved: reservation?.amount ?? 0,
-    cost: reservation ? w.cost : 0,
-    outcome: w.outcome,
-    code: w.code,
-    latencyMs: Math.round(performance.now() - started),
-    ...(w.bytes === undefined ? {} : { bytes: w.bytes }),
-  });
+  // What the ledger entry says (`meter` fills it in), for the observers.
+  const seen: ToolObservation = { outcome: 'error', code: 'tool_error', cost: 0, reserved: 0 };
+  try {
+    return await meter(d, call, started, work, seen);
+  } finally {
+    // After the ledger entry, whatever happened: the observers (traces) see every tool call.
+    if (d.observer.tool) d.observer.tool(call, seen, { started, ended: performance.now() });
+  }
+}
+
+async function meter<T>(
+  d: CallDeps,
+  call: MeteredCall,
+  started: number,
+  work: () => Promise<MeteredWork<T>>,
+  seen: ToolObservation,
+): Promise<Metered<T>> {
+  const entry = (w: Omit<MeteredWork<unknown>, 'value'>, reservation?: Reservation): LedgerInput => {
+    seen.outcome = w.outcome;
+    seen.code = w.code;
+    seen.cost = reservation ? w.cost : 0;
+    seen.reserved = reservation?.amount ?? 0;
+    return entryOf(call, started, w, reservation);
+  };
   let reservation: Reservation | undefined;
   if (call.price > 0) {
     let admission: Admission;
@@ -100,12 +112,38 @@ export async function metered<T>(
     throw err;
   }
   if (!reservation) {
-    if (done.record === false) return { ok: true, value: done.value };
-    return { ok: true, value: done.value, ledgerId: (await d.store.appendLedger(entry(done))).id };
+    if (done.record === false) {
+      seen.code = 'stopped';
+      return { ok: true, value: done.value };
+    }
+    seen.ledgerId = (await d.store.appendLedger(entry(done))).id;
+    return { ok: true, value: done.value, ledgerId: seen.ledgerId };
   }
   const settled =
     done.cost > 0
       ? await d.settleSafely(reservation, entry(done, reservation))
       : await d.releaseSafely(reservation, entry(done, reservation));
+  seen.ledgerId = settled?.id;
   return { ok: true, value: done.value, ledgerId: settled?.id };
+}
+
+function entryOf(
+  call: MeteredCall,
+  started: number,
+  w: Omit<MeteredWork<unknown>, 'value'>,
+  reservation?: Reservation,
+): LedgerInput {
+  return {
+    requestId: call.requestId,
+    identity: call.identity,
+    kind: 'tool',
+    name: call.name,
+    tokens: { input: 0, cacheWrite5m: 0, cacheWrite1h: 0, cacheRead: 0, output: 0 },
+    reserved: reservation?.amount ?? 0,
+    cost: reservation ? w.cost : 0,
+    outcome: w.outcome,
+    code: w.code,
+    latencyMs: Math.round(performance.now() - started),
+    ...(w.bytes === undefined ? {} : { bytes: w.bytes }),
+  };
 }

@@ -2,6 +2,7 @@ import type { CallRecord, ModelCall } from '../gateway/call.ts';
 import type { CallObserver, CallTiming } from '../gateway/observe.ts';
 import type { Logger } from '../log.ts';
 import { formatUsd } from '../money.ts';
+import type { Tracer } from './tracing.ts';
 
 const ms = (from: number | undefined, to: number | undefined) =>
   from === undefined || to === undefined ? undefined : Math.round((to - from) * 10) / 10;
@@ -10,14 +11,20 @@ const INFO = new Set(['debug', 'info']);
 
 /**
  * The call path's observation sink: the counters (`metrics`, read on each call: the Prometheus
- * metrics, when this process keeps them; `log` likewise, a test may swap it), and one structured log line per call at `info`
+ * metrics, when this process keeps them; `log` likewise, a test may swap it), the traces (a span per
+ * model and tool call, when tracing is on), and one structured log line per call at `info`
  * (request id, identity, model, tokens, cost, outcome, timings). Nothing is built when the log
  * level is above info. The line holds ids, never a secret: the key's id, not the key.
  */
-export function callObserver(log: () => Logger, metrics: () => CallObserver | undefined): CallObserver {
+export function callObserver(
+  log: () => Logger,
+  metrics: () => CallObserver | undefined,
+  tracer?: Tracer,
+): CallObserver {
   return {
-    call(call, r, t) {
+    call(call, r, t, prefixHash) {
       metrics()?.call(call, r, t);
+      if (tracer) tracer.call(call, r, t, prefixHash);
       const l = log();
       if (INFO.has(l.level)) logCall(l, call, r, t);
     },
@@ -26,6 +33,7 @@ export function callObserver(log: () => Logger, metrics: () => CallObserver | un
       const l = log();
       if (INFO.has(l.level)) l.info('model call', { requestId, outcome: 'refused', status, code });
     },
+    ...(tracer ? { tool: (call, seen, t) => tracer.tool(call, seen, t) } : {}),
   };
 }
 

@@ -477,6 +477,8 @@ export class WorkflowExecutor {
 
   /** Tells this process's listeners, and the live views of every process (on Redis, by broadcast). */
   private emit(record: RunRecord): void {
+    // A run's span is sent once it has ended, by the process that ended it (tracing.ts).
+    if (this.rt.traces && FINAL_STATES.has(record.state)) this.rt.traces.run(record);
     if (this.events.listenerCount('run')) this.events.emit('run', structuredClone(summary(record)));
     if (this.rt.broadcast) this.rt.broadcast.publish(RUN_TOPIC, JSON.stringify(summary(record)));
     else if (this.views.listenerCount('run')) this.views.emit('run', structuredClone(summary(record)));

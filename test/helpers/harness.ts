@@ -66,6 +66,8 @@ export async function startHarness(
     workflows?: string | true;
     /** The level of the logger whose lines land in `logs` (default debug). */
     logLevel?: 'debug' | 'info' | 'warn' | 'error';
+    /** More environment for the config (OTEL_* …). */
+    env?: Record<string, string>;
   } = {},
 ): Promise<Harness> {
   const dataDir = mkdtempSync(join(tmpdir(), 'cp-test-'));
@@ -77,7 +79,7 @@ export async function startHarness(
     ...(backend === 'redis' ? { store: { backend: 'redis', redisUrl: REDIS_URL, prefix } } : {}),
     ...opts.config,
   };
-  const config = resolveConfig(raw, { env: { CHOKEPOINT_ADMIN_TOKEN: ADMIN_TOKEN } });
+  const config = resolveConfig(raw, { env: { CHOKEPOINT_ADMIN_TOKEN: ADMIN_TOKEN, ...opts.env } });
   const logs: string[] = [];
   const log: Logger = createLogger({
     level: opts.logLevel ?? 'debug',
