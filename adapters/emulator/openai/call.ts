@@ -5,10 +5,11 @@
  */
 import type { EmulatorState } from '../http.ts';
 import { newId } from '../ids.ts';
-import { inputFromSchema, mergeSpecs, truncateToTokens } from '../reply.ts';
+import { mergeSpecs, truncateToTokens } from '../reply.ts';
 import type { JsonSchema } from '../request.ts';
 import { parseDirectives, type ReplySpec, stripDirectives } from '../script.ts';
 import { canonicalJson, TOKEN_COSTS, textTokens } from '../tokens.ts';
+import { inputFromSchema } from '../tool-input.ts';
 import { type OpenAICacheUsage, OpenAIPromptCache } from './cache.ts';
 import {
   authenticateOpenAI,

@@ -103,11 +103,16 @@ export function ActionForm(props: {
 }
 
 /** Reason field with prefilled choices (a datalist) and free text; required. */
-export function ReasonField(props: { id: string; choices: string[]; label?: string }) {
+export function ReasonField(props: { id: string; choices: string[]; label?: string; placeholder?: string }) {
   return (
     <label class="reason">
       <span>{props.label ?? 'Reason'}</span>
-      <input name="reason" required list={`${props.id}-reasons`} placeholder="why (goes to the audit log)" />
+      <input
+        name="reason"
+        required
+        list={`${props.id}-reasons`}
+        placeholder={props.placeholder ?? 'why (goes to the audit log)'}
+      />
       <datalist id={`${props.id}-reasons`}>
         {props.choices.map((c) => (
           <option value={c} />
