@@ -122,12 +122,17 @@ export function ReasonField(props: { id: string; choices: string[]; label?: stri
   );
 }
 
-export function Bar(props: { value: number; max: number; label: string }) {
+/** A bar of `value` out of `max`; `share` (a part of a whole) is never coloured as a warning. */
+export function Bar(props: { value: number; max: number; label: string; share?: boolean }) {
   const pct = props.max > 0 ? Math.min(100, Math.round((100 * props.value) / props.max)) : 0;
   return (
     <div class="bar" title={`${props.label}: ${pct}%`}>
       {/* The width comes from the stylesheet (data-pct): the CSP allows no inline style. */}
-      <span data-pct={String(pct)} class={pct >= 90 ? 'hot' : pct >= 70 ? 'warm' : ''} aria-hidden="true" />
+      <span
+        data-pct={String(pct)}
+        class={props.share ? 'share' : pct >= 90 ? 'hot' : pct >= 70 ? 'warm' : ''}
+        aria-hidden="true"
+      />
       <em>
         <span class="sr">{props.label}: </span>
         {pct}%

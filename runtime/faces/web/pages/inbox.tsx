@@ -42,7 +42,9 @@ function Item(props: { item: ApprovalView; page: PageContext }) {
             : ''}
         </li>
         <li>elapsed {duration(item.elapsedMs)}</li>
-        <li>{item.steps} steps</li>
+        <li>
+          {item.steps} step{item.steps === 1 ? '' : 's'}
+        </li>
         {item.cacheHitRate === null ? null : <li>cache hit {Math.round(item.cacheHitRate * 100)}%</li>}
         <li class="muted">
           expires {new Date(item.expiresAt).toISOString().replace('T', ' ').slice(0, 16)} UTC

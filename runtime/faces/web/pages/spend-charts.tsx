@@ -159,7 +159,7 @@ export function TopTable(props: {
                 <td class="num">{r.cost_micros ? `$${r.cost_usd}` : 'free'}</td>
                 <td class="num">{r.calls}</td>
                 <td>
-                  <Bar value={r.cost_micros} max={props.total} label={`${r.key} share of spend`} />
+                  <Bar value={r.cost_micros} max={props.total} label={`${r.key} share of spend`} share />
                 </td>
               </tr>
             ))}
@@ -208,7 +208,11 @@ export const CHART_INIT = `
         responsive: true,
         maintainAspectRatio: false,
         animation: false,
-        scales: { x: { stacked: true }, y: { stacked: true, ticks: { callback: (v) => money(v) } } },
+        scales: {
+          // Month-day, level: rotated full dates made each chart a third taller.
+          x: { stacked: true, ticks: { maxRotation: 0, autoSkip: true, callback: (v) => String(data.days[v] ?? v).slice(5) } },
+          y: { stacked: true, ticks: { callback: (v) => money(v) } },
+        },
         plugins: {
           legend: { position: 'bottom', labels: { boxWidth: 12, font: { size: 11 } } },
           tooltip: { callbacks: { label: (ctx) => ctx.dataset.label + ': ' + money(ctx.parsed.y) } },
