@@ -29,7 +29,29 @@ export function inputFromConversation(
   schema: JsonSchema | undefined,
   messages: readonly Message[],
 ): Record<string, unknown> {
-  const said = saidIn(messages);
+  return fill(schema, saidIn(messages));
+}
+
+/**
+ * The same from a conversation as text turns (the OpenAI formats: `user` text, `tool` results;
+ * a function call's arguments are not kept there, its result is).
+ */
+export function inputFromTurns(
+  schema: JsonSchema | undefined,
+  turns: readonly { role: string; text: string; toolResult?: boolean }[],
+): Record<string, unknown> {
+  const said: Said = { facts: [], texts: [] };
+  for (const t of turns) {
+    if (t.toolResult) jsonFacts(t.text, said);
+    else if (t.role === 'user') {
+      said.texts.push(stripDirectives(t.text));
+      jsonFacts(t.text, said);
+    }
+  }
+  return fill(schema, said);
+}
+
+function fill(schema: JsonSchema | undefined, said: Said): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const key of schema?.required ?? []) {
     const s = schema?.properties?.[key];
@@ -44,17 +66,20 @@ export function inputFromSchema(schema: JsonSchema | undefined): Record<string, 
   return inputFromConversation(schema, []);
 }
 
+/** The key/value pairs of a text that is JSON (most texts are not: one look at the first character). */
+function jsonFacts(text: string, said: Said): void {
+  const t = text.trim();
+  if (!t.startsWith('{') && !t.startsWith('[')) return;
+  try {
+    flatten(JSON.parse(t), said.facts);
+  } catch {
+    // Not JSON: text only.
+  }
+}
+
 function saidIn(messages: readonly Message[]): Said {
   const said: Said = { facts: [], texts: [] };
-  const json = (text: string) => {
-    const t = text.trim();
-    if (!t.startsWith('{') && !t.startsWith('[')) return;
-    try {
-      flatten(JSON.parse(t), said.facts);
-    } catch {
-      // Not JSON: text only.
-    }
-  };
+  const json = (text: string) => jsonFacts(text, said);
   for (const m of messages) {
     if (typeof m.content === 'string') {
       if (m.role === 'user') {

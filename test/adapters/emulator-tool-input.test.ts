@@ -1,6 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import type { JsonSchema, Message } from '../../adapters/emulator/request.ts';
-import { inputFromConversation, inputFromSchema } from '../../adapters/emulator/tool-input.ts';
+import {
+  inputFromConversation,
+  inputFromSchema,
+  inputFromTurns,
+} from '../../adapters/emulator/tool-input.ts';
 
 /** The emulated model's tool inputs, drawn from the conversation (workflows/refund.ts's tools). */
 
@@ -64,5 +68,15 @@ describe('emulator tool inputs from the conversation', () => {
   it('ignores directives in the user text', () => {
     const messages = [ask('[[emulator:text=order Z-9]] nothing here')];
     expect(inputFromConversation(LOOKUP, messages)).toEqual({ order_id: 'emulated-order_id' });
+  });
+
+  it('the OpenAI formats: the same from text turns (user text, tool results)', () => {
+    const turns = [
+      { role: 'system', text: 'You handle refunds. order Z-0 is an example.' },
+      { role: 'user', text: 'Refund request for order A-1001: arrived broken' },
+      { role: 'assistant', text: '' },
+      { role: 'tool', text: '{"total_usd":120,"status":"delivered damaged"}', toolResult: true },
+    ];
+    expect(inputFromTurns(REFUND, turns)).toEqual({ order_id: 'A-1001', amount_usd: 120 });
   });
 });
