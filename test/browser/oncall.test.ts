@@ -287,7 +287,7 @@ describe('the inbox as on-call uses it (real Chromium)', { timeout: 90_000 }, ()
       for (const m of [week, month, quarter]) {
         expect(m.width).toBeLessThanOrEqual(1280);
         expect(m.clipped).toEqual([]);
-        expect(m.height).toBeLessThan(2_000);
+        expect(m.height).toBeLessThan(1_900);
       }
       // The period changes the bars, not the page's height.
       expect(Math.abs(quarter.height - week.height)).toBeLessThan(40);

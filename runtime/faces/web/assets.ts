@@ -102,7 +102,7 @@ label.reason input { width:18rem; max-width:100%; }
 /* spend page: two charts or top tables a row, short tables */
 .charts.two { grid-template-columns:repeat(auto-fit,minmax(min(420px,100%),1fr)); gap:.25rem 1.5rem; }
 .charts.two .chart { height:200px; } .bar > span.share { background:#0969da; } .charts.two h3 { margin:.5rem 0 .25rem; }
-details.numbers > summary { cursor:pointer; font-size:.85rem; color:var(--muted); }
+details.how { margin:0 0 .5rem; } details.numbers > summary, details.how > summary { cursor:pointer; font-size:.85rem; color:var(--muted); }
 table.top th, table.top td { padding:.25rem .5rem; font-size:.9rem; } table.top td.num { white-space:nowrap; }
 table.top th[scope=row] { word-break:break-word; } table.alarms td.what { min-width:16rem; }
 ${Array.from({ length: 101 }, (_, i) => `.bar > span[data-pct="${i}"]{width:${i}%}`).join('\n')}

@@ -214,12 +214,13 @@ function SpendPage(props: { page: PageContext; days: number; s: Spend }) {
       </div>
 
       <h2 id="cache">Cache hit rate per workflow</h2>
-      <p class="muted">
+      <details class="muted how">
+        <summary>How these are measured</summary>
         Observed: cached input tokens read ÷ all input tokens over the period. Expected: the share of the
         input each call's stable prefix allowed the cache to read, against what it read, as this server saw it
         since it started ({health.since.slice(0, 16).replace('T', ' ')} UTC). A cache alarm is raised when a
         stream reads far less than its prefix allows; the last one is shown.
-      </p>
+      </details>
       <CacheTable rows={cacheRows} s={props.s} />
       {idle.length ? (
         <p class="muted" data-idle>
