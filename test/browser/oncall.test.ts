@@ -195,13 +195,22 @@ describe('the inbox as on-call uses it (real Chromium)', { timeout: 90_000 }, ()
     }
   });
 
-  it('the runs list: the compact kill reason shows its whole placeholder', async () => {
+  it('every page with reason fields shows their whole placeholder (the runs list, budgets, kill switches, keys)', async () => {
+    // A suspended run (a kill form in the runs list) and a kill switch on (a Lift form).
+    await payout('Placeholder Ltd', 1);
+    expect(
+      (await server.api('POST', '/api/kill-switches', { scope: 'team:nobody', reason: 'placeholder test' }))
+        .status,
+    ).toBe(201);
     const page = await admin.newPage();
     try {
-      await page.goto(`${server.url}/runs?state=suspended`);
-      await page.locator('form.kill.compact').first().waitFor();
-      expect(await cutPlaceholders(page)).toEqual([]);
+      for (const path of ['/runs?state=suspended', '/budgets/global', '/kill-switches', '/keys']) {
+        await page.goto(`${server.url}${path}`);
+        await page.locator('input[name="reason"]').first().waitFor();
+        expect(await cutPlaceholders(page), path).toEqual([]);
+      }
     } finally {
+      await server.api('POST', '/api/kill-switches/team:nobody/lift', { reason: 'placeholder test done' });
       await page.close();
     }
   });
