@@ -16,6 +16,7 @@ import type { AuditInput, MoneyStore } from '../runtime/store/port.ts';
 import type { JournalEntry, RunRecord, RunSummary } from '../runtime/store/runs.ts';
 import { RunNotFoundError, RunStateError } from '../runtime/workflows/executor.ts';
 import type { RunsPort } from '../runtime/workflows/port.ts';
+import { type ContextWithRequest, requestOf } from './request.ts';
 
 /**
  * Approvals: every suspension of a run becomes one approval item; a human's decision on it
@@ -429,6 +430,15 @@ export class Approvals {
     const journal = await this.runs.journal(run.id);
     const now = this.deps.now();
     const elapsedMs = typeof detail.elapsedMs === 'number' ? detail.elapsedMs : now - run.clockStart;
+    const context: ContextWithRequest = {
+      spendByModel,
+      spent,
+      elapsedMs,
+      steps: run.steps,
+      ...(input > 0 ? { cacheHitRate: Math.round((1000 * read) / input) / 1000 } : {}),
+      lastMessages: journal.slice(-LAST_MESSAGES).map(messageOf),
+      request: requestOf(run),
+    };
     return {
       id: `${run.id}.${run.suspensions}`,
       kind: 'run',
@@ -439,14 +449,7 @@ export class Approvals {
       reason: run.reason ?? 'unknown',
       summary: summarise(run, spent, elapsedMs),
       detail,
-      context: {
-        spendByModel,
-        spent,
-        elapsedMs,
-        steps: run.steps,
-        ...(input > 0 ? { cacheHitRate: Math.round((1000 * read) / input) / 1000 } : {}),
-        lastMessages: journal.slice(-LAST_MESSAGES).map(messageOf),
-      },
+      context,
       state: 'pending',
       createdAt: now,
       expiresAt: now + (this.runs.approvalTimeout(run.workflow, run.version) ?? this.timeoutMs),

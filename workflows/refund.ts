@@ -29,7 +29,16 @@ interface Context {
   answer: string;
 }
 
-const input = z.object({ order_id: z.string().min(1), reason: z.string().min(3) });
+const input = z.object({
+  order_id: z.string().min(1),
+  reason: z.string().min(3),
+  /** What the customer asks back; without it, the model proposes up to the order's total. */
+  amount_usd: z.number().positive().optional(),
+});
+
+/** The customer's request, as the model reads it. */
+const request = (i: z.output<typeof input>) =>
+  `Refund request for order ${i.order_id}${i.amount_usd ? ` ($${i.amount_usd.toFixed(2)} asked)` : ''}: ${i.reason}`;
 
 const machine = setup({
   types: { context: {} as Context, input: {} as z.output<typeof input>, output: {} as { answer: string } },
@@ -43,7 +52,7 @@ const machine = setup({
 }).createMachine({
   id: 'refund',
   context: ({ input }) => ({
-    messages: [{ role: 'user', content: `Refund request for order ${input.order_id}: ${input.reason}` }],
+    messages: [{ role: 'user', content: request(input) }],
     answer: '',
   }),
   initial: 'lookup',

@@ -4,7 +4,7 @@
  */
 import { invalid } from './errors.ts';
 import { newId } from './ids.ts';
-import type { JsonSchema, Message, MessagesRequest, Tool } from './request.ts';
+import type { Message, MessagesRequest, Tool } from './request.ts';
 import {
   parseDirectives,
   type ReplySpec,
@@ -15,6 +15,7 @@ import {
 import { runServerTools, type ServerResultOut, type ServerToolUseOut } from './server-tools.ts';
 import { makeThinking, type ThinkingOut, thinkingTokensOf } from './thinking.ts';
 import { canonicalJson, TOKEN_COSTS, textTokens } from './tokens.ts';
+import { inputFromConversation } from './tool-input.ts';
 
 export interface TextOut {
   type: 'text';
@@ -93,39 +94,6 @@ export function scriptView(
   };
 }
 
-function valueFor(name: string, s: JsonSchema | undefined): unknown {
-  if (!s) return `emulated-${name}`;
-  if (s.const !== undefined) return s.const;
-  if (s.default !== undefined) return s.default;
-  if (s.enum && s.enum.length > 0) return s.enum[0];
-  if (s.examples && s.examples.length > 0) return s.examples[0];
-  const variant = s.anyOf?.[0] ?? s.oneOf?.[0];
-  if (variant) return valueFor(name, variant);
-  const type = Array.isArray(s.type) ? s.type[0] : s.type;
-  switch (type) {
-    case 'integer':
-    case 'number':
-      return s.minimum ?? 0;
-    case 'boolean':
-      return false;
-    case 'null':
-      return null;
-    case 'array':
-      return Array.from({ length: s.minItems ?? 0 }, () => valueFor(name, s.items));
-    case 'object':
-      return inputFromSchema(s);
-    default:
-      return `emulated-${name}`;
-  }
-}
-
-/** A deterministic input for a tool: every required property filled from its schema. */
-export function inputFromSchema(schema: JsonSchema | undefined): Record<string, unknown> {
-  const out: Record<string, unknown> = {};
-  for (const key of schema?.required ?? []) out[key] = valueFor(key, schema?.properties?.[key]);
-  return out;
-}
-
 function firstWords(text: string, n: number): string {
   return text.trim().split(/\s+/).slice(0, n).join(' ');
 }
@@ -195,7 +163,7 @@ export function buildReply(
       type: 'tool_use',
       id: c.id ?? newId('toolu_01'),
       name: c.name,
-      input: c.input ?? inputFromSchema(tool.input_schema),
+      input: c.input ?? inputFromConversation(tool.input_schema, req.messages),
     };
   });
 

@@ -5,10 +5,11 @@
  */
 import type { EmulatorState } from '../http.ts';
 import { newId } from '../ids.ts';
-import { inputFromSchema, mergeSpecs, truncateToTokens } from '../reply.ts';
+import { mergeSpecs, truncateToTokens } from '../reply.ts';
 import type { JsonSchema } from '../request.ts';
 import { parseDirectives, type ReplySpec, stripDirectives } from '../script.ts';
 import { canonicalJson, TOKEN_COSTS, textTokens } from '../tokens.ts';
+import { inputFromTurns } from '../tool-input.ts';
 import { type OpenAICacheUsage, OpenAIPromptCache } from './cache.ts';
 import {
   authenticateOpenAI,
@@ -144,7 +145,11 @@ export function answer(call: Call, cap: number, choice = 0): Answer {
     (prompt.forced ? [{ name: prompt.forced, input: undefined }] : []);
   const toolCalls = calls.map((t) => {
     const schema = prompt.functions.find((f) => f.name === t.name)?.parameters as JsonSchema | undefined;
-    return { id: newId('call_'), name: t.name, arguments: canonicalJson(t.input ?? inputFromSchema(schema)) };
+    return {
+      id: newId('call_'),
+      name: t.name,
+      arguments: canonicalJson(t.input ?? inputFromTurns(schema, prompt.turns)),
+    };
   });
   const quoted = stripDirectives(prompt.ctx.lastUserText)
     .trim()

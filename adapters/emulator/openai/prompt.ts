@@ -30,6 +30,8 @@ export interface Prompt {
   readonly builtins: Set<string>;
   /** The function the request forces (`tool_choice`), if any. */
   readonly forced?: string;
+  /** The conversation's turns as text (a forced call's arguments are drawn from them). */
+  readonly turns: readonly Turn[];
 }
 
 type Obj = Record<string, unknown>;
@@ -91,7 +93,7 @@ function forcedOf(choice: unknown, functions: FunctionTool[]): string | undefine
   return typeof choice.name === 'string' ? choice.name : undefined;
 }
 
-interface Turn {
+export interface Turn {
   role: string;
   text: string;
   toolResult: boolean;
@@ -140,6 +142,7 @@ export function chatPrompt(body: Obj): Prompt {
     functions,
     builtins,
     forced: forcedOf(body.tool_choice, functions),
+    turns,
   };
 }
 
@@ -186,6 +189,7 @@ export function responsesPrompt(body: Obj): Prompt {
     functions,
     builtins,
     forced: forcedOf(body.tool_choice, functions),
+    turns,
   };
 }
 

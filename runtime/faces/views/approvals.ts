@@ -1,3 +1,4 @@
+import { requestOfItem } from '../../../approvals/request.ts';
 import type { ApprovalItem, ApprovalState, DecisionAction } from '../../store/approvals.ts';
 import type { RunLimits, RunState } from '../../store/runs.ts';
 import { type IsoTime, iso, type UsdAmount, usdAmount } from './format.ts';
@@ -20,6 +21,10 @@ export interface ApprovalView {
   steps: number;
   cacheHitRate: number | null;
   lastMessages: { role: string; text: string }[];
+  /** The run's input as JSON (cut at 1,000 characters); null on items that predate it. */
+  inputJson: string | null;
+  /** The conversation's first user message: the request itself, however long the run went on. */
+  firstUserMessage: string | null;
   createdAt: IsoTime;
   expiresAt: IsoTime;
   decision: DecisionView | null;
@@ -36,6 +41,7 @@ export interface DecisionView {
 
 export function approvalView(a: ApprovalItem): ApprovalView {
   const spendByModel: Record<string, UsdAmount> = {};
+  const request = requestOfItem(a);
   for (const [model, m] of Object.entries(a.context.spendByModel)) spendByModel[model] = usdAmount(m);
   return {
     id: a.id,
@@ -54,6 +60,8 @@ export function approvalView(a: ApprovalItem): ApprovalView {
     steps: a.context.steps,
     cacheHitRate: a.context.cacheHitRate ?? null,
     lastMessages: a.context.lastMessages,
+    inputJson: request.inputJson ?? null,
+    firstUserMessage: request.firstUserMessage ?? null,
     createdAt: iso(a.createdAt),
     expiresAt: iso(a.expiresAt),
     decision: a.decision

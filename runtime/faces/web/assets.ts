@@ -56,7 +56,7 @@ summary:focus-visible, select:focus-visible { outline:3px solid #0969da; outline
 .pager { display:flex; flex-wrap:wrap; gap:1rem; margin:.75rem 0; }
 table.runs td.spend { min-width:9rem; } table.runs td.spend small { display:block; } table.runs td.num { white-space:nowrap; }
 table.timeline td { white-space:nowrap; }
-form.kill.compact { flex-wrap:nowrap; } form.kill.compact input[name=reason] { width:8rem; min-width:0; }
+form.kill.compact { flex-wrap:nowrap; } form.kill.compact input[name=reason] { width:9rem; min-width:0; }
 form.kill.compact .reason > span { position:absolute; width:1px; height:1px; overflow:hidden; clip:rect(0 0 0 0); }
 .status { margin:0 0 .25rem; font-size:1.05rem; } .status .state { font-size:1rem; }
 .actions-card h2 { margin-top:.1rem; }
@@ -91,6 +91,20 @@ table.spend th, table.spend td { font-size:.85rem; white-space:nowrap; }
 tr.revoked td, tr.revoked th { color:var(--muted); } table.keys code { word-break:break-all; }
 td form.inline { flex-wrap:wrap; } td .reason input { min-width:9rem; }
 @media (max-width:640px) { .global-switch button.big-red { width:100%; } dl.facts-grid { grid-template-columns:1fr; } td .bar { min-width:5rem; } }
+/* the request on an item, the viewer hint, reason fields wide enough for their placeholder */
+dl.request { display:grid; grid-template-columns:max-content minmax(0,1fr); gap:.2rem .75rem; margin:.5rem 0; }
+dl.request dt { color:var(--muted); font-size:.9rem; } dl.request dd { margin:0; min-width:0; }
+dl.request pre.ask { margin:0; max-height:9rem; overflow:auto; border-left:3px solid #1f883d; }
+dl.request code { word-break:break-all; font-size:.85rem; }
+.hint { background:#ddf4ff; color:#0a3069; border-radius:6px; padding:.5rem .75rem; margin:.5rem 0 1rem; }
+label.reason input { width:18rem; max-width:100%; }
+.actions-card .pending { border-bottom:1px solid var(--line); padding-bottom:.75rem; margin-bottom:.75rem; }
+/* spend page: two charts or top tables a row, short tables */
+.charts.two { grid-template-columns:repeat(auto-fit,minmax(min(420px,100%),1fr)); gap:.25rem 1.5rem; }
+.charts.two .chart { height:200px; } .bar > span.share { background:#0969da; } .charts.two h3 { margin:.5rem 0 .25rem; }
+details.how { margin:0 0 .5rem; } details.numbers > summary, details.how > summary { cursor:pointer; font-size:.85rem; color:var(--muted); }
+table.top th, table.top td { padding:.25rem .5rem; font-size:.9rem; } table.top td.num { white-space:nowrap; }
+table.top th[scope=row] { word-break:break-word; } table.alarms td.what { min-width:16rem; }
 ${Array.from({ length: 101 }, (_, i) => `.bar > span[data-pct="${i}"]{width:${i}%}`).join('\n')}
 `;
 

@@ -103,11 +103,16 @@ export function ActionForm(props: {
 }
 
 /** Reason field with prefilled choices (a datalist) and free text; required. */
-export function ReasonField(props: { id: string; choices: string[]; label?: string }) {
+export function ReasonField(props: { id: string; choices: string[]; label?: string; placeholder?: string }) {
   return (
     <label class="reason">
       <span>{props.label ?? 'Reason'}</span>
-      <input name="reason" required list={`${props.id}-reasons`} placeholder="why (goes to the audit log)" />
+      <input
+        name="reason"
+        required
+        list={`${props.id}-reasons`}
+        placeholder={props.placeholder ?? 'why (goes to the audit log)'}
+      />
       <datalist id={`${props.id}-reasons`}>
         {props.choices.map((c) => (
           <option value={c} />
@@ -117,12 +122,17 @@ export function ReasonField(props: { id: string; choices: string[]; label?: stri
   );
 }
 
-export function Bar(props: { value: number; max: number; label: string }) {
+/** A bar of `value` out of `max`; `share` (a part of a whole) is never coloured as a warning. */
+export function Bar(props: { value: number; max: number; label: string; share?: boolean }) {
   const pct = props.max > 0 ? Math.min(100, Math.round((100 * props.value) / props.max)) : 0;
   return (
     <div class="bar" title={`${props.label}: ${pct}%`}>
       {/* The width comes from the stylesheet (data-pct): the CSP allows no inline style. */}
-      <span data-pct={String(pct)} class={pct >= 90 ? 'hot' : pct >= 70 ? 'warm' : ''} aria-hidden="true" />
+      <span
+        data-pct={String(pct)}
+        class={props.share ? 'share' : pct >= 90 ? 'hot' : pct >= 70 ? 'warm' : ''}
+        aria-hidden="true"
+      />
       <em>
         <span class="sr">{props.label}: </span>
         {pct}%

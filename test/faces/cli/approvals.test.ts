@@ -120,6 +120,8 @@ describe('approvals: usage errors are caught locally (exit 2)', () => {
       steps: 3,
       cacheHitRate: 0.5,
       lastMessages: [{ role: 'assistant', text: '→ issue_refund({"order_id":"A-1001"})' }],
+      inputJson: '{"order_id":"A-1001","reason":"arrived broken"}',
+      firstUserMessage: 'Refund request for order A-1001: arrived broken',
       createdAt: '2026-01-01T12:05:00Z',
       expiresAt: '2026-01-02T12:05:00Z',
       decision: null,
@@ -133,6 +135,8 @@ describe('approvals: usage errors are caught locally (exit 2)', () => {
     expect(shown).toMatch(/^why +gate: wants to call issue_refund/m);
     expect(shown).toMatch(/^ {2}claude-haiku-4-5 +\$0\.0021$/m);
     expect(shown).toMatch(/^steps +3 of 8$/m);
+    expect(shown).toContain('asked:\n  Refund request for order A-1001: arrived broken');
+    expect(shown).toContain('input:\n  {"order_id":"A-1001","reason":"arrived broken"}');
     expect(shown).toMatch(/^cache hits +50%$/m);
     expect(shown).toContain('chokepoint approvals deny run_a.1 --reason "..."');
     expect(shown).toContain('the model is told a human refused the call');

@@ -278,9 +278,11 @@ describe('runs pages', () => {
 
     // The conversation: the input, the model's tool calls and the tool's answer.
     expect(page).toContain('"order_id": "A-1001"');
-    expect(page).toContain('→ lookup_order({"order_id":"emulated-order_id"})');
-    expect(page).toContain('{"error":"no order emulated-order_id"}');
-    expect(page).toContain('→ issue_refund({"order_id":"emulated-order_id","amount_usd":0})');
+    // The emulated model takes its tool inputs from the conversation: the order the user named,
+    // the total the lookup found.
+    expect(page).toContain('→ lookup_order({"order_id":"A-1001"})');
+    expect(page).toContain('{"total_usd":120,"status":"delivered damaged"}');
+    expect(page).toContain('→ issue_refund({"order_id":"A-1001","amount_usd":120})');
     expect(html).toContain('id="msg-3"');
 
     // The suspension, with a link to it in the inbox, the kill form, and the audit log.
@@ -289,7 +291,12 @@ describe('runs pages', () => {
     expect(text(item)).toContain('gate: wants to call issue_refund');
     expect(item).toContain('<span class="state pending">pending</span>');
     expect(html).toContain('Act on this run');
-    expect(html).toContain(`<a href="/#item-${id}.1">decide in the inbox</a>`);
+    // Decided right here: the four decisions' forms, back to this page, with the request shown.
+    for (const action of ['approve', 'extend', 'deny'])
+      expect(html).toContain(`action="/approvals/${id}.1/${action}"`);
+    const at = html.indexOf(`data-decide="${id}.1"`);
+    const decide = html.slice(at, html.indexOf('</section>', at));
+    expect(decide).toContain('Refund request for order A-1001: arrived damaged');
     expect(html).toContain(`action="/runs/${id}/kill"`);
     expect(html).toContain(`name="back" value="/runs/${id}"`);
     const started = rowOf(html, 'data-audit="run.start"');
@@ -410,6 +417,8 @@ describe('runs pages', () => {
     expect(page.html).toContain('Timeline');
     expect(page.html).not.toContain('Act on this run');
     expect(page.html).not.toContain('/kill"');
+    expect(page.html).not.toContain('/approve"');
+    expect(words(page.html)).toContain('deciding needs the operator role');
 
     const res = await viewer.post(`/runs/${runs.refund.id}/kill`, {
       _csrf: csrfOf(page.html),
@@ -419,5 +428,43 @@ describe('runs pages', () => {
     expect(res.html).toContain('this needs the operator role');
     expect((await getRun(runs.refund.id)).state).toBe('suspended');
     expect((await audit(runs.refund.id)).map((e) => e.action)).not.toContain('run.kill');
+  });
+
+  it('the refund example asks about the order and amount of its input; the inbox item shows the request; decided from the run page', async () => {
+    const run = await start('refund', { order_id: 'A-1002', reason: 'lost in transit', amount_usd: 20 });
+    expect(run).toMatchObject({ state: 'suspended', reason: 'approval_required' });
+    const [item] = (
+      await h.api<{ approvals: Record<string, unknown>[] }>(
+        'GET',
+        `/api/approvals?run=${run.id}&state=pending`,
+      )
+    ).body.approvals;
+    expect(item).toMatchObject({
+      summary: 'gate: wants to call issue_refund with {"order_id":"A-1002","amount_usd":20}',
+      detail: { tool: 'issue_refund', input: { order_id: 'A-1002', amount_usd: 20 } },
+      firstUserMessage: 'Refund request for order A-1002 ($20.00 asked): lost in transit',
+      inputJson: '{"order_id":"A-1002","reason":"lost in transit","amount_usd":20}',
+    });
+
+    const inbox = await admin.get('/');
+    const card = inbox.html.slice(inbox.html.indexOf(`id="item-${item!.id}"`));
+    const shown = words(card.slice(0, card.indexOf('</article>')));
+    expect(shown).toContain('Refund request for order A-1002 ($20.00 asked): lost in transit');
+    expect(shown).toContain('{"order_id":"A-1002","reason":"lost in transit","amount_usd":20}');
+
+    // Approved from the run's page: back to it, the run goes on, the decision is audited.
+    const page = await admin.get(`/runs/${run.id}`);
+    const res = await admin.post(`/approvals/${item!.id}/approve`, {
+      _csrf: csrfOf(page.html),
+      back: `/runs/${run.id}`,
+      reason: 'within policy',
+    });
+    expect(res.status).toBe(303);
+    expect(res.location).toBe(`/runs/${run.id}?ok=${encodeURIComponent(`${item!.id} approved`)}`);
+    expect((await audit(run.id)).map((e) => [e.action, e.actor, e.reason])).toContainEqual([
+      'approval.approve',
+      'admin',
+      'within policy',
+    ]);
   });
 });

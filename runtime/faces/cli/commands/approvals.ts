@@ -273,6 +273,10 @@ export function approvalDetail(a: ApprovalView, now = Date.now()): string[] {
       `  ${clip(JSON.stringify(a.detail.input ?? {}), 2000)}`,
     );
   }
+  // The request itself: however long the run went on, the human sees what it was asked.
+  if (a.firstUserMessage !== null)
+    lines.push('', 'asked:', `  ${clip(a.firstUserMessage, 2000).replace(/\n/g, '\n  ')}`);
+  if (a.inputJson !== null) lines.push('', 'input:', `  ${a.inputJson}`);
   lines.push('');
   if (a.lastMessages.length === 0) lines.push('last messages: none');
   else {

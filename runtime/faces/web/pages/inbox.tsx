@@ -1,8 +1,9 @@
 import { Hono } from 'hono';
-import { roleAtLeast } from '../../../auth/operators.ts';
 import type { ApprovalsResponse, ApprovalView } from '../../views/approvals.ts';
 import type { Web, WebEnv } from '../app.tsx';
-import { ActionForm, ago, duration, Layout, type PageContext, ReasonField } from '../layout.tsx';
+import { ago, duration, Layout, type PageContext } from '../layout.tsx';
+import { canDecide, DecisionForms, RunRequest, ViewerHint } from './decide.tsx';
+import { safeBack } from './run-parts.tsx';
 
 /** The inbox (home): what waits for a human, newest first, with the four decisions. */
 
@@ -15,14 +16,9 @@ const REASONS: Record<string, string> = {
   session_time_box: 'session time box',
 };
 
-const APPROVE_REASONS = ['looks right, carry on', 'within policy', 'checked with the requester'];
-const DENY_REASONS = ['not within policy', 'looping without progress', 'needs a different approach'];
-const KILL_REASONS = ['runaway', 'wrong input', 'no longer needed'];
-
 function Item(props: { item: ApprovalView; page: PageContext }) {
   const { item, page } = props;
-  const canDecide = roleAtLeast(page.operator.role, 'operator') && item.state === 'pending';
-  const base = `/approvals/${encodeURIComponent(item.id)}`;
+  const decidable = canDecide(page) && item.state === 'pending';
   return (
     <article class="card" id={`item-${item.id}`} data-approval={item.id}>
       <h2>
@@ -46,15 +42,20 @@ function Item(props: { item: ApprovalView; page: PageContext }) {
             : ''}
         </li>
         <li>elapsed {duration(item.elapsedMs)}</li>
-        <li>{item.steps} steps</li>
+        <li>
+          {item.steps} step{item.steps === 1 ? '' : 's'}
+        </li>
         {item.cacheHitRate === null ? null : <li>cache hit {Math.round(item.cacheHitRate * 100)}%</li>}
         <li class="muted">
           expires {new Date(item.expiresAt).toISOString().replace('T', ' ').slice(0, 16)} UTC
         </li>
       </ul>
+      <RunRequest item={item} />
       {item.lastMessages.length ? (
-        <details>
-          <summary>Last messages</summary>
+        <details class="recent">
+          <summary>
+            Last {item.lastMessages.length} message{item.lastMessages.length === 1 ? '' : 's'}
+          </summary>
           {item.lastMessages.map((m) => (
             <pre>
               <strong>{m.role}</strong>: {m.text}
@@ -67,41 +68,7 @@ function Item(props: { item: ApprovalView; page: PageContext }) {
           {item.state} by {item.decision.actor}: {item.decision.reason}
         </p>
       ) : null}
-      {canDecide ? (
-        <div class="actions">
-          <ActionForm action={`${base}/approve`} page={page}>
-            <ReasonField id={`a-${item.id}`} choices={APPROVE_REASONS} />
-            <button type="submit" class="primary">
-              Approve
-            </button>
-          </ActionForm>
-          <details class="decide" data-keep={item.id}>
-            <summary>Extend, deny or kill</summary>
-            <ActionForm action={`${base}/extend`} page={page}>
-              <label>
-                <span>Add spend</span>
-                <input name="spend" placeholder="+$1.00" inputmode="decimal" size={8} />
-              </label>
-              <label>
-                <span>Add time</span>
-                <input name="time" placeholder="+10m" size={6} />
-              </label>
-              <ReasonField id={`e-${item.id}`} choices={['worth a bit more', 'nearly done']} />
-              <button type="submit">Extend</button>
-            </ActionForm>
-            <ActionForm action={`${base}/deny`} page={page}>
-              <ReasonField id={`d-${item.id}`} choices={DENY_REASONS} />
-              <button type="submit">Deny</button>
-            </ActionForm>
-            <ActionForm action={`${base}/kill`} page={page}>
-              <ReasonField id={`k-${item.id}`} choices={KILL_REASONS} />
-              <button type="submit" class="danger">
-                Kill
-              </button>
-            </ActionForm>
-          </details>
-        </div>
-      ) : null}
+      {decidable ? <DecisionForms item={item} page={page} /> : null}
     </article>
   );
 }
@@ -147,6 +114,9 @@ export function approvalPages(web: Web): Hono<WebEnv> {
         <section data-live="approvals" aria-live="polite">
           {!hosted ? <p>This server does not host workflows or approvals.</p> : null}
           {hosted && items.length === 0 ? <p class="muted">Nothing waits for a human.</p> : null}
+          {items.length > 0 && !canDecide(page) ? (
+            <ViewerHint page={page} what="what waits for a human" />
+          ) : null}
           <p class="muted" data-count={items.length}>
             {items.length} pending
           </p>
@@ -169,7 +139,15 @@ export function approvalPages(web: Web): Hono<WebEnv> {
       }
       const id = c.req.param('id');
       const done = { approve: 'approved', extend: 'extended', deny: 'denied', kill: 'killed' }[action];
-      return web.act(c, 'POST', `/api/approvals/${encodeURIComponent(id)}/${action}`, body, `${id} ${done}`);
+      return web.act(
+        c,
+        'POST',
+        `/api/approvals/${encodeURIComponent(id)}/${action}`,
+        body,
+        `${id} ${done}`,
+        // From a run's page, back to it; from the inbox, the Referer (or the inbox).
+        safeBack(form.back),
+      );
     });
   }
   return app;

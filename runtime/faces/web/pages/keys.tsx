@@ -192,7 +192,7 @@ function CreateKey(props: { page: PageContext; form: KeyForm }) {
         </label>
         <label>
           <span>Reason (optional)</span>
-          <input name="reason" value={form.reason} size={16} placeholder="goes to the audit log" />
+          <input name="reason" value={form.reason} size={24} placeholder="goes to the audit log" />
         </label>
         <button type="submit" class="primary">
           Create key

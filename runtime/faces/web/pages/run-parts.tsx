@@ -102,6 +102,7 @@ export function KillForm(props: { run: RunView; page: PageContext; back: string;
         id={`kill-${run.id}`}
         choices={KILL_REASONS}
         label={props.compact ? `Reason to kill ${run.id}` : 'Reason to kill this run'}
+        placeholder={props.compact ? 'why (audited)' : undefined}
       />
       <button type="submit" class="danger">
         Kill<span class="sr"> run {run.id}</span>

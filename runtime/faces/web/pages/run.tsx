@@ -5,6 +5,7 @@ import type { LedgerResponse, LedgerView } from '../../views/ledger.ts';
 import type { JournalView, RunDetailResponse, RunSpendView, RunView } from '../../views/runs.ts';
 import type { Web, WebEnv } from '../app.tsx';
 import { Bar, duration, Layout, type PageContext, usd } from '../layout.tsx';
+import { DecisionForms, RunRequest, ViewerHint } from './decide.tsx';
 import { enc, StateBadge } from './parts.tsx';
 import { Conversation } from './run-conversation.tsx';
 import { Approvals, Audit } from './run-decisions.tsx';
@@ -112,14 +113,11 @@ function RunBody(props: {
       {isOperator(page) && LIVE_STATES.has(run.state) ? (
         <section class="card actions-card" aria-labelledby="h-act">
           <h2 id="h-act">Act on this run</h2>
-          {pending ? (
-            <p>
-              Waiting for a human: <a href={`/#item-${pending.id}`}>decide in the inbox</a> ({pending.summary}
-              )
-            </p>
-          ) : null}
+          {pending ? <PendingDecision item={pending} page={page} back={runHref(run.id)} /> : null}
           <KillForm run={run} page={page} back={runHref(run.id)} />
         </section>
+      ) : LIVE_STATES.has(run.state) ? (
+        <ViewerHint page={page} what="this run" />
       ) : null}
 
       <RunLimits run={run} spend={spend} now={now} />
@@ -157,6 +155,20 @@ function RunBody(props: {
         <Audit entries={props.audit} now={now} />
       </section>
     </>
+  );
+}
+
+/** A pending suspension decided here, as in the inbox: why it waits, the request, the forms. */
+function PendingDecision(props: { item: ApprovalView; page: PageContext; back: string }) {
+  const { item } = props;
+  return (
+    <div class="pending" id={`decide-${item.id}`} data-decide={item.id}>
+      <p>
+        <strong>Waiting for a human</strong> ({item.id}): <span class="why">{item.summary}</span>
+      </p>
+      <RunRequest item={item} />
+      <DecisionForms item={item} page={props.page} back={props.back} kill={false} />
+    </div>
   );
 }
 

@@ -44,64 +44,63 @@ export function seriesOf(perDay: SpendRowView[][]): Series[] {
 export const label = (dim: string, key: string) =>
   dim === 'workflow' && key === NO_WORKFLOW ? '(no workflow)' : key;
 
-export function SpendChart(props: {
-  id: string;
-  title: string;
-  dim: string;
-  days: string[];
-  series: Series[];
-}) {
-  const { days, series } = props;
-  const dayTotal = (i: number) => series.reduce((s, x) => s + (x.values[i] ?? 0), 0);
+/** How many rows a top table shows: the page fits a laptop screen whatever the data. */
+export const TOP_ROWS = 5;
+
+/**
+ * A stacked chart of spend per day (drawn by CHART_INIT from the page's JSON) and, behind a
+ * disclosure, the same series as one row each: its total over the period and its share. No row
+ * per day: the chart shows the days, the tooltips the numbers.
+ */
+export function SpendChart(props: { id: string; title: string; dim: string; series: Series[] }) {
+  const { series } = props;
+  const totals = series.map((s) => ({ s, total: s.values.reduce((a, b) => a + b, 0) }));
+  const all = totals.reduce((a, t) => a + t.total, 0);
   return (
     <section class="chart-block" aria-labelledby={`h-${props.id}`}>
       <h3 id={`h-${props.id}`}>{props.title}</h3>
-      <div class="chart" hidden data-chart={props.id}>
-        <canvas
-          id={`chart-${props.id}`}
-          role="img"
-          aria-label={`${props.title}: stacked bars per day; the table below has the numbers`}
-        />
-      </div>
       {series.length ? (
-        <div class="scroll">
-          <table class="spend" data-table={props.id}>
-            <caption class="sr">{props.title}, in US dollars</caption>
-            <thead>
-              <tr>
-                <th scope="col">Day</th>
-                {series.map((s) => (
-                  <th scope="col" class="num">
-                    {label(props.dim, s.key)}
-                  </th>
-                ))}
-                <th scope="col" class="num">
-                  Total
-                </th>
-              </tr>
-            </thead>
-            <tbody>
-              {days.map((d, i) => (
+        <>
+          <div class="chart" hidden data-chart={props.id}>
+            <canvas
+              id={`chart-${props.id}`}
+              role="img"
+              aria-label={`${props.title}: stacked bars per day; the numbers are listed below the chart`}
+            />
+          </div>
+          <details class="numbers">
+            <summary>Numbers</summary>
+            <table class="spend" data-table={props.id}>
+              <caption class="sr">{props.title}: each series over the period, in US dollars</caption>
+              <thead>
                 <tr>
-                  <th scope="row">{d}</th>
-                  {series.map((s) => (
-                    <td class="num">{s.values[i] ? usd(s.values[i]) : '—'}</td>
-                  ))}
-                  <td class="num">{usd(dayTotal(i))}</td>
+                  <th scope="col">
+                    {props.dim === 'model' ? 'Model' : props.dim[0]!.toUpperCase() + props.dim.slice(1)}
+                  </th>
+                  <th scope="col" class="num">
+                    Spent
+                  </th>
+                  <th scope="col" class="num">
+                    Share
+                  </th>
+                  <th scope="col" class="num">
+                    Days with spend
+                  </th>
                 </tr>
-              ))}
-            </tbody>
-            <tfoot>
-              <tr>
-                <th scope="row">All days</th>
-                {series.map((s) => (
-                  <td class="num">{usd(s.values.reduce((a, b) => a + b, 0))}</td>
+              </thead>
+              <tbody>
+                {totals.map(({ s, total }) => (
+                  <tr data-series={s.key}>
+                    <th scope="row">{label(props.dim, s.key)}</th>
+                    <td class="num">{usd(total)}</td>
+                    <td class="num">{all > 0 ? `${Math.round((100 * total) / all)}%` : ''}</td>
+                    <td class="num">{s.values.filter((v) => v > 0).length}</td>
+                  </tr>
                 ))}
-                <td class="num">{usd(days.reduce((a, _, i) => a + dayTotal(i), 0))}</td>
-              </tr>
-            </tfoot>
-          </table>
-        </div>
+              </tbody>
+            </table>
+          </details>
+        </>
       ) : (
         <p class="muted">No spend in this period.</p>
       )}
@@ -109,56 +108,74 @@ export function SpendChart(props: {
   );
 }
 
+const TOP_HEAD: Record<string, string> = { seat: 'Seat', workflow: 'Workflow', model: 'Model', tool: 'Tool' };
+
+function TopName(props: { dim: string; k: string }) {
+  const { dim, k } = props;
+  if (dim === 'workflow' && k !== NO_WORKFLOW) return <a href={budgetHref(`workflow:${k}`)}>{k}</a>;
+  if (dim === 'seat') return <a href={budgetHref(`seat:${k}`)}>{k}</a>;
+  if (dim === 'tool') return <>{k.replace(/^tool:/, '')}</>;
+  return <>{label(dim, k)}</>;
+}
+
+/** The top rows of one dimension over the period (most spent first), and a line for the rest. */
 export function TopTable(props: {
   id: string;
   title: string;
-  dim: string;
+  dim: 'seat' | 'workflow' | 'model' | 'tool';
   rows: SpendRowView[];
   total: number;
+  /** What to say when there are no rows. */
+  empty?: string;
 }) {
-  const rows = props.rows.slice(0, 10);
+  const rows = props.rows.slice(0, TOP_ROWS);
+  const rest = props.rows.slice(TOP_ROWS);
+  const restCost = rest.reduce((a, r) => a + r.cost_micros, 0);
   return (
     <section aria-labelledby={`h-${props.id}`}>
-      <h3 id={`h-${props.id}`}>{props.title}</h3>
+      <h3 id={`h-${props.id}`}>
+        {props.title} <small>({props.rows.length})</small>
+      </h3>
       {rows.length ? (
-        <div class="scroll">
-          <table class="top" data-table={props.id}>
-            <thead>
-              <tr>
-                <th scope="col">{props.dim === 'seat' ? 'Seat' : 'Workflow'}</th>
-                <th scope="col" class="num">
-                  Spent
+        <table class="top" data-table={props.id}>
+          <thead>
+            <tr>
+              <th scope="col">{TOP_HEAD[props.dim]}</th>
+              <th scope="col" class="num">
+                Spent
+              </th>
+              <th scope="col" class="num">
+                Calls
+              </th>
+              <th scope="col">Share</th>
+            </tr>
+          </thead>
+          <tbody>
+            {rows.map((r) => (
+              <tr data-key={r.key}>
+                <th scope="row">
+                  <TopName dim={props.dim} k={r.key} />
                 </th>
-                <th scope="col" class="num opt">
-                  Calls
-                </th>
-                <th scope="col">Share</th>
+                <td class="num">{r.cost_micros ? `$${r.cost_usd}` : 'free'}</td>
+                <td class="num">{r.calls}</td>
+                <td>
+                  <Bar value={r.cost_micros} max={props.total} label={`${r.key} share of spend`} share />
+                </td>
               </tr>
-            </thead>
-            <tbody>
-              {rows.map((r) => (
-                <tr>
-                  <th scope="row">
-                    {props.dim === 'workflow' && r.key !== NO_WORKFLOW ? (
-                      <a href={budgetHref(`workflow:${r.key}`)}>{r.key}</a>
-                    ) : props.dim === 'seat' ? (
-                      <a href={budgetHref(`seat:${r.key}`)}>{r.key}</a>
-                    ) : (
-                      label(props.dim, r.key)
-                    )}
-                  </th>
-                  <td class="num">${r.cost_usd}</td>
-                  <td class="num opt">{r.calls}</td>
-                  <td>
-                    <Bar value={r.cost_micros} max={props.total} label={`${r.key} share of spend`} />
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
+            ))}
+          </tbody>
+          {rest.length ? (
+            <tfoot>
+              <tr>
+                <th scope="row" colspan={4} class="muted">
+                  and {rest.length} more ({usd(restCost)})
+                </th>
+              </tr>
+            </tfoot>
+          ) : null}
+        </table>
       ) : (
-        <p class="muted">No spend in this period.</p>
+        <p class="muted">{props.empty ?? 'No spend in this period.'}</p>
       )}
     </section>
   );
@@ -191,8 +208,15 @@ export const CHART_INIT = `
         responsive: true,
         maintainAspectRatio: false,
         animation: false,
-        scales: { x: { stacked: true }, y: { stacked: true, ticks: { callback: (v) => money(v) } } },
-        plugins: { tooltip: { callbacks: { label: (ctx) => ctx.dataset.label + ': ' + money(ctx.parsed.y) } } },
+        scales: {
+          // Month-day, level: rotated full dates made each chart a third taller.
+          x: { stacked: true, ticks: { maxRotation: 0, autoSkip: true, callback: (v) => String(data.days[v] ?? v).slice(5) } },
+          y: { stacked: true, ticks: { callback: (v) => money(v) } },
+        },
+        plugins: {
+          legend: { position: 'bottom', labels: { boxWidth: 12, font: { size: 11 } } },
+          tooltip: { callbacks: { label: (ctx) => ctx.dataset.label + ': ' + money(ctx.parsed.y) } },
+        },
       },
     });
   }
@@ -206,29 +230,47 @@ export const scriptJson = (v: unknown) =>
     .replace(/\u2028/g, '\\u2028')
     .replace(/\u2029/g, '\\u2029');
 
-export function AlarmTable(props: { id: string; title: string; alarms: AlarmView[] }) {
-  const rows = props.alarms.slice(0, 20);
+const ALARM_KIND: Record<string, string> = {
+  cache_hit_rate: 'cache',
+  prefix_drift: 'prefix drift',
+  reconciliation: 'reconciliation',
+  budget_near_ceiling: 'budget',
+};
+
+/** The latest alarms of every kind in one short table; the heading counts them by kind. */
+export function AlarmTable(props: { alarms: AlarmView[]; since: number }) {
+  const recent = props.alarms.filter((a) => Date.parse(a.at) >= props.since);
+  const rows = recent.slice(0, TOP_ROWS);
+  const counts = new Map<string, number>();
+  for (const a of recent) counts.set(a.kind, (counts.get(a.kind) ?? 0) + 1);
   return (
-    <section aria-labelledby={props.id}>
-      <h3 id={props.id}>
-        {props.title} <small>({props.alarms.length})</small>
-      </h3>
+    <section aria-labelledby="alarms">
+      <h2 id="alarms">
+        Alarms{' '}
+        <small data-alarm-counts>
+          {recent.length
+            ? `(${[...counts].map(([k, n]) => `${n} ${ALARM_KIND[k] ?? k.replace(/_/g, ' ')}`).join(', ')})`
+            : '(none in this period)'}
+        </small>
+      </h2>
       {rows.length ? (
         <div class="scroll">
-          <table class="alarms" data-table={props.id}>
+          <table class="alarms" data-table="alarms">
             <thead>
               <tr>
                 <th scope="col">When</th>
+                <th scope="col">Kind</th>
                 <th scope="col">About</th>
                 <th scope="col">What</th>
               </tr>
             </thead>
             <tbody>
               {rows.map((a) => (
-                <tr>
+                <tr data-kind={a.kind}>
                   <td>
                     <Time at={a.at} relative />
                   </td>
+                  <td>{ALARM_KIND[a.kind] ?? a.kind.replace(/_/g, ' ')}</td>
                   <td>
                     {a.identity?.workflow ? `workflow ${a.identity.workflow}` : a.subject}
                     {a.identity ? (
@@ -238,15 +280,22 @@ export function AlarmTable(props: { id: string; title: string; alarms: AlarmView
                       </small>
                     ) : null}
                   </td>
-                  <td>{a.message}</td>
+                  <td class="what">{a.message}</td>
                 </tr>
               ))}
             </tbody>
+            {recent.length > rows.length ? (
+              <tfoot>
+                <tr>
+                  <th scope="row" colspan={4} class="muted">
+                    and {recent.length - rows.length} older in this period
+                  </th>
+                </tr>
+              </tfoot>
+            ) : null}
           </table>
         </div>
-      ) : (
-        <p class="muted">None.</p>
-      )}
+      ) : null}
     </section>
   );
 }

@@ -1,7 +1,7 @@
 import type { Context } from 'hono';
 import { Hono } from 'hono';
 import { raw } from 'hono/html';
-import { NO_WORKFLOW } from '../../../store/records.ts';
+import { NO_PROVIDER, NO_WORKFLOW } from '../../../store/records.ts';
 import { daysBetween, dayWindow } from '../../../store/windows.ts';
 import type { AlarmsResponse } from '../../views/alarms.ts';
 import type { BudgetsResponse } from '../../views/budgets.ts';
@@ -11,14 +11,20 @@ import type { Web, WebEnv } from '../app.tsx';
 import { Layout, type PageContext, usd } from '../layout.tsx';
 import { BudgetTable, utilisation } from './budget-table.tsx';
 import { msOf, pct, Time } from './parts.tsx';
-import { AlarmTable, label, SpendChart, scriptJson, seriesOf, TopTable } from './spend-charts.tsx';
+import { AlarmTable, label, SpendChart, scriptJson, seriesOf, TOP_ROWS, TopTable } from './spend-charts.tsx';
 
 /**
  * Spend: per day by team, workflow, model and provider (the ledger's provider: anthropic, bedrock,
- * vertex, openai by config name) over a period, the top seats and workflows, the
- * cache hit rate per workflow against what its prefixes allow, the alarms, and the budgets near
- * their ceiling. Every number is read through the operator API.
+ * vertex, openai by config name) as charts over a period, the top seats, workflows, models and
+ * tools (tool calls apart from the models), the cache hit rate per workflow against what its
+ * prefixes allow, the latest alarms, and the budgets near their ceiling. Short tables, no row
+ * per day: the page fits a laptop screen (1,280 wide) whatever the period. Every number is read
+ * through the operator API.
  */
+
+const isTool = (key: string) => key.startsWith('tool:');
+const only = (keep: (key: string) => boolean) => (perDay: SpendRowView[][]) =>
+  perDay.map((rows) => rows.filter((r) => keep(r.key)));
 
 const DAY_CHOICES = [1, 7, 14, 30, 90];
 const MAX_DAYS = 90;
@@ -56,22 +62,32 @@ async function loadSpend(web: Web, c: Context<WebEnv>, days: number) {
       ),
     );
 
-  const [byTeam, byWorkflow, byModel, seats, workflowsRange, alarmsAnswer, budgetsAnswer, workflowsAnswer] =
-    await Promise.all([
-      perDay('team'),
-      perDay('workflow'),
-      perDay('model'),
-      spend('seat', since, until),
-      spend('workflow', since, until),
-      web.get<AlarmsResponse>(c, '/api/alarms?limit=200'),
-      web.get<BudgetsResponse>(c, '/api/budgets'),
-      web.rt.runs
-        ? web.get<WorkflowsResponse>(c, '/api/workflows')
-        : Promise.resolve({ workflows: [] as WorkflowsResponse['workflows'] }),
-    ]);
+  const [
+    byTeam,
+    byWorkflow,
+    byModel,
+    seats,
+    workflowsRange,
+    modelsRange,
+    alarmsAnswer,
+    budgetsAnswer,
+    workflowsAnswer,
+  ] = await Promise.all([
+    perDay('team'),
+    perDay('workflow'),
+    perDay('model').then(only((k) => !isTool(k))),
+    spend('seat', since, until),
+    spend('workflow', since, until),
+    spend('model', since, until),
+    web.get<AlarmsResponse>(c, '/api/alarms?limit=200'),
+    web.get<BudgetsResponse>(c, '/api/budgets'),
+    web.rt.runs
+      ? web.get<WorkflowsResponse>(c, '/api/workflows')
+      : Promise.resolve({ workflows: [] as WorkflowsResponse['workflows'] }),
+  ]);
   const [health, byProvider] = await Promise.all([
     web.get<CacheHealthResponse>(c, '/api/cache-health'),
-    perDay('provider'),
+    perDay('provider').then(only((k) => k !== NO_PROVIDER)),
   ]);
   const expectedOf = (wf: string) => health.workflows.find((h) => h.workflow === wf);
 
@@ -101,17 +117,16 @@ async function loadSpend(web: Web, c: Context<WebEnv>, days: number) {
   // Cache health per workflow: the observed rate, and the latest cache alarm for it.
   const alarms = alarmsAnswer.alarms;
   const cacheAlarms = alarms.filter((a) => a.kind === 'cache_hit_rate');
-  const driftAlarms = alarms.filter((a) => a.kind === 'prefix_drift');
-  const otherAlarms = alarms.filter((a) => a.kind !== 'cache_hit_rate' && a.kind !== 'prefix_drift');
-  const workflowIds = new Set(workflowsAnswer.workflows.map((w) => w.id));
-  const cacheRows = [
-    ...workflowsRange,
-    ...[...workflowIds]
-      .filter((id) => !workflowsRange.some((r) => r.key === id))
-      .map(
-        (id) => ({ key: id, calls: 0, cost_micros: 0, cost_usd: '0.00', cache_hit_rate: 0 }) as SpendRowView,
-      ),
-  ];
+  // Cache rows: the workflows with calls; the hosted ones without any are named in one line.
+  const cacheRows = workflowsRange.filter((r) => r.calls > 0);
+  const idle = workflowsAnswer.workflows
+    .map((w) => w.id)
+    .filter((id) => !cacheRows.some((r) => r.key === id))
+    .sort();
+  const models = modelsRange.filter((r) => !isTool(r.key));
+  const tools = modelsRange
+    .filter((r) => isTool(r.key))
+    .sort((a, b) => b.cost_micros - a.cost_micros || b.calls - a.calls || (a.key < b.key ? -1 : 1));
   const lastCacheAlarm = (wf: string) =>
     cacheAlarms.find((a) => (a.identity?.workflow ?? NO_WORKFLOW) === wf && msOf(a.at) >= since);
   const nearCeiling = budgetsAnswer.budgets
@@ -129,22 +144,22 @@ async function loadSpend(web: Web, c: Context<WebEnv>, days: number) {
     corrected,
     seats,
     workflowsRange,
+    models,
+    tools,
+    idle,
+    alarms,
     health,
     expectedOf,
     cacheRows,
     lastCacheAlarm,
-    cacheAlarms,
-    driftAlarms,
-    otherAlarms,
     nearCeiling,
   };
 }
 
 function SpendPage(props: { page: PageContext; days: number; s: Spend }) {
   const { page, days } = props;
-  const { tz, dayKeys, charts, data, total, calls, seats, workflowsRange, health, cacheRows } = props.s;
-  const { corrections, corrected } = props.s;
-  const { cacheAlarms, driftAlarms, otherAlarms, nearCeiling } = props.s;
+  const { tz, dayKeys, charts, data, total, calls, seats, workflowsRange, models, tools } = props.s;
+  const { corrections, corrected, health, cacheRows, idle, alarms, since, nearCeiling } = props.s;
   return (
     <Layout title="Spend" active="/spend" page={page}>
       <form method="get" action="/spend" class="filters" aria-label="Choose the period">
@@ -177,35 +192,59 @@ function SpendPage(props: { page: PageContext; days: number; s: Spend }) {
 
       <h2 id="per-day">Spend per day</h2>
       {raw(`<script type="application/json" id="spend-data">${scriptJson(data)}</script>`)}
-      <div class="charts">
+      <div class="charts two">
         {charts.map((ch) => (
-          <SpendChart id={ch.id} title={ch.title} dim={ch.dim} days={dayKeys} series={ch.series} />
+          <SpendChart id={ch.id} title={ch.title} dim={ch.dim} series={ch.series} />
         ))}
       </div>
 
       <h2 id="top">Top spenders</h2>
-      <div class="charts">
+      <div class="charts two">
         <TopTable id="top-seats" title="Seats" dim="seat" rows={seats} total={total} />
         <TopTable id="top-workflows" title="Workflows" dim="workflow" rows={workflowsRange} total={total} />
+        <TopTable id="top-models" title="Models" dim="model" rows={models} total={total} />
+        <TopTable
+          id="top-tools"
+          title="Tools"
+          dim="tool"
+          rows={tools}
+          total={total}
+          empty="No tool calls in this period."
+        />
       </div>
 
       <h2 id="cache">Cache hit rate per workflow</h2>
-      <p class="muted">
+      <details class="muted how">
+        <summary>How these are measured</summary>
         Observed: cached input tokens read ÷ all input tokens over the period. Expected: the share of the
         input each call's stable prefix allowed the cache to read, against what it read, as this server saw it
         since it started ({health.since.slice(0, 16).replace('T', ' ')} UTC). A cache alarm is raised when a
         stream reads far less than its prefix allows; the last one is shown.
-      </p>
+      </details>
       <CacheTable rows={cacheRows} s={props.s} />
+      {idle.length ? (
+        <p class="muted" data-idle>
+          No calls in this period: {idle.join(', ')}.
+        </p>
+      ) : null}
 
-      <h2 id="alarms">Alarms</h2>
-      <AlarmTable id="alarms-cache" title="Cache" alarms={cacheAlarms} />
-      <AlarmTable id="alarms-drift" title="Prefix drift" alarms={driftAlarms} />
-      {otherAlarms.length ? <AlarmTable id="alarms-other" title="Other" alarms={otherAlarms} /> : null}
+      <AlarmTable alarms={alarms} since={since} />
       <section aria-labelledby="near-ceiling">
-        <h3 id="near-ceiling">Budgets over 80% of their ceiling</h3>
+        <h3 id="near-ceiling">
+          Budgets over 80% of their ceiling <small>({nearCeiling.length})</small>
+        </h3>
         {nearCeiling.length ? (
-          <BudgetTable budgets={nearCeiling} caption="Budgets over 80% of their ceiling" />
+          <>
+            <BudgetTable
+              budgets={nearCeiling.slice(0, TOP_ROWS)}
+              caption="Budgets over 80% of their ceiling"
+            />
+            {nearCeiling.length > TOP_ROWS ? (
+              <p class="muted">
+                and {nearCeiling.length - TOP_ROWS} more on the <a href="/budgets">budgets page</a>.
+              </p>
+            ) : null}
+          </>
         ) : (
           <p class="muted">None: every budget is under 80% of its ceiling.</p>
         )}
@@ -245,7 +284,7 @@ function CacheTable(props: { rows: SpendRowView[]; s: Pick<Spend, 'expectedOf' |
               <tr data-workflow={r.key}>
                 <th scope="row">{label('workflow', r.key)}</th>
                 <td class="num">{r.calls}</td>
-                <td class="num">{r.calls ? pct(r.cache_hit_rate) : '—'}</td>
+                <td class="num">{pct(r.cache_hit_rate)}</td>
                 <td class="num" data-expected>
                   {(() => {
                     const h = expectedOf(r.key);
@@ -261,10 +300,8 @@ function CacheTable(props: { rows: SpendRowView[]; s: Pick<Spend, 'expectedOf' |
                       {d?.actualRead ?? '?'} of {d?.expectedRead ?? '?'} cacheable tokens
                       {d?.expectedRead ? ` (${pct((d.actualRead ?? 0) / d.expectedRead)})` : ''}
                     </span>
-                  ) : r.calls ? (
-                    <span class="state ok">no alarm</span>
                   ) : (
-                    <span class="muted">no calls</span>
+                    <span class="state ok">no alarm</span>
                   )}
                 </td>
               </tr>
