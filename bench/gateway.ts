@@ -104,6 +104,50 @@ export interface GatewayRow {
   sequential?: Sequential;
   addedSeqP50Ms?: number;
   addedSeqP99Ms?: number;
+  /** During the saturation run, per call answered: calls into the money store (admissions,
+   * settlement batches, kill switch reads: chokepoint_lease_operations{op="store_calls"}) and, on
+   * Redis, from INFO commandstats: script calls (evalsha, one atomic store step each) and every
+   * command Redis ran, the scripts' own and the queues' included. */
+  storeCallsPerCall?: number;
+  redisCommandsPerCall?: number;
+  redisScriptCommandsPerCall?: number;
+}
+
+/** The money store's counters of a Chokepoint contender (summed over its processes). */
+async function storeCounters(c: Contender): Promise<{ calls: number; store: number } | undefined> {
+  if (!c.name.startsWith('Chokepoint')) return undefined;
+  let calls = 0;
+  let store = 0;
+  for (const url of c.urls) {
+    const text = await fetch(`${url}/metrics`, { headers: { authorization: `Bearer ${TOKEN}` } }).then((r) =>
+      r.text(),
+    );
+    const m = /^chokepoint_lease_operations\{op="store_calls"\} (\d+)/m.exec(text);
+    store += m ? Number(m[1]) : 0;
+    for (const line of text.matchAll(/^chokepoint_calls_total\{[^}]*\} (\d+)/gm)) calls += Number(line[1]);
+  }
+  return { calls, store };
+}
+
+/** INFO commandstats: script calls (evalsha/eval: one atomic store step each) and every command
+ * Redis ran, the scripts' own and the queues' included. */
+async function redisCommands(): Promise<{ all: number; top: number }> {
+  const { Redis } = await import('ioredis');
+  const redis = new Redis(REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 1 });
+  try {
+    await redis.connect();
+    const info = await redis.info('commandstats');
+    let all = 0;
+    let top = 0;
+    for (const m of info.matchAll(/^cmdstat_([^:]+):calls=(\d+)/gm)) {
+      const n = Number(m[2]);
+      all += n;
+      if (m[1] === 'evalsha' || m[1] === 'eval') top += n;
+    }
+    return { all, top };
+  } finally {
+    redis.disconnect();
+  }
 }
 
 async function drive(c: Contender, body: string, secs: number): Promise<Measured> {
@@ -275,6 +319,15 @@ const fmt = (n: number | null | undefined, d = 0) =>
     ? '—'
     : n.toLocaleString('en-US', { maximumFractionDigits: d, minimumFractionDigits: d });
 
+const ops = (r: GatewayRow): string => {
+  if (r.storeCallsPerCall === undefined) return '—';
+  const redis =
+    r.redisCommandsPerCall !== undefined
+      ? ` (${fmt(r.redisCommandsPerCall, 3)}, ${fmt(r.redisScriptCommandsPerCall, 1)})`
+      : '';
+  return `${fmt(r.storeCallsPerCall, 3)}${redis}`;
+};
+
 export function markdown(rows: GatewayRow[], meta: { connections: number; rate: number }): string {
   const out: string[] = [];
   const groups = [...new Set(rows.map((r) => `${r.upstreamLatencyMs}|${r.body}`))];
@@ -285,13 +338,13 @@ export function markdown(rows: GatewayRow[], meta: { connections: number; rate: 
     const node = rs.find((r) => r.contender.startsWith('bare node'))?.saturation?.reqPerSec;
     out.push(
       `\n**Upstream latency ${lat} ms, ${body}** (saturation: ${meta.connections} connections; latency and CPU at ${meta.rate} req/s offered)\n`,
-      '| contender | req/s | vs Hono proxy | vs node:http proxy | one at a time p50 / p99 ms | added one at a time p50 / p99 ms | p50 / p90 / p99 ms @ rate | added @ rate p50 / p99 ms | CPU % @ rate | CPU µs/req | RSS MB |',
-      '| --- | --: | --: | --: | --: | --: | --: | --: | --: | --: | --: |',
+      '| contender | req/s | vs Hono proxy | vs node:http proxy | store calls / call (Redis: scripts, all commands) | one at a time p50 / p99 ms | added one at a time p50 / p99 ms | p50 / p90 / p99 ms @ rate | added @ rate p50 / p99 ms | CPU % @ rate | CPU µs/req | RSS MB |',
+      '| --- | --: | --: | --: | --: | --: | --: | --: | --: | --: | --: | --: |',
     );
     for (const r of rs) {
       if (r.skipped) {
         out.push(
-          `| ${r.contender} | skipped: ${r.skipped.replace(/\|/g, '/').slice(0, 160)} | | | | | | | | | |`,
+          `| ${r.contender} | skipped: ${r.skipped.replace(/\|/g, '/').slice(0, 160)} | | | | | | | | | | |`,
         );
         continue;
       }
@@ -301,7 +354,7 @@ export function markdown(rows: GatewayRow[], meta: { connections: number; rate: 
       const vs = (b?: number) => (b ? `${Math.round((100 * s.reqPerSec) / b)}%` : '—');
       const bad = s.non2xx + s.errors + f.non2xx + f.errors;
       out.push(
-        `| ${r.contender} | ${fmt(s.reqPerSec)}${bad ? ` (${bad} failed)` : ''} | ${vs(bare)} | ${vs(node)} | ${fmt(q?.p50, 3)} / ${fmt(q?.p99, 3)} | ${fmt(r.addedSeqP50Ms, 3)} / ${fmt(r.addedSeqP99Ms, 3)} | ${fmt(f.p50, 2)} / ${fmt(f.p90, 2)} / ${fmt(f.p99, 2)} | ${fmt(r.addedP50Ms, 2)} / ${fmt(r.addedP99Ms, 2)} | ${fmt(f.cpuPct)} | ${fmt(s.cpuUsPerReq)} | ${fmt(s.rssMb)} |`,
+        `| ${r.contender} | ${fmt(s.reqPerSec)}${bad ? ` (${bad} failed)` : ''} | ${vs(bare)} | ${vs(node)} | ${ops(r)} | ${fmt(q?.p50, 3)} / ${fmt(q?.p99, 3)} | ${fmt(r.addedSeqP50Ms, 3)} / ${fmt(r.addedSeqP99Ms, 3)} | ${fmt(f.p50, 2)} / ${fmt(f.p90, 2)} / ${fmt(f.p99, 2)} | ${fmt(r.addedP50Ms, 2)} / ${fmt(r.addedP99Ms, 2)} | ${fmt(f.cpuPct)} | ${fmt(s.cpuUsPerReq)} | ${fmt(s.rssMb)} |`,
       );
     }
   }
@@ -333,7 +386,11 @@ async function main() {
           }
           if (!warmed && !quick) await drive(c, BODIES[body], 1);
           warmed = true;
+          const before = await storeCounters(c);
+          const redisBefore = c.name.includes('Redis') ? await redisCommands() : undefined;
           const saturation = await drive(c, BODIES[body], secs);
+          const after = await storeCounters(c);
+          const redisAfter = redisBefore ? await redisCommands() : undefined;
           const fixedRate = await paced(c, BODIES[body], secs, rate);
           const seq = await sequential(c, BODIES[body], seqSecs);
           const row: GatewayRow = {
@@ -344,6 +401,14 @@ async function main() {
             fixedRate,
             sequential: seq,
           };
+          if (before && after && after.calls > before.calls) {
+            const n = after.calls - before.calls;
+            row.storeCallsPerCall = r3((after.store - before.store) / n);
+            if (redisBefore && redisAfter) {
+              row.redisScriptCommandsPerCall = r3((redisAfter.all - redisBefore.all) / n);
+              row.redisCommandsPerCall = r3((redisAfter.top - redisBefore.top) / n);
+            }
+          }
           const directRow = rows.find(
             (r) =>
               r.upstreamLatencyMs === upstreamLatency &&
