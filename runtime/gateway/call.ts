@@ -19,7 +19,7 @@ import type { MessagesBody } from './messages.ts';
 import { type Metered, type MeteredCall, type MeteredWork, metered } from './metered.ts';
 import type { CallObserver, CallTiming } from './observe.ts';
 import type { OpenAIEndpoint, OpenAIFacts } from './openai-body.ts';
-import { type Drift, fingerprint } from './prefix.ts';
+import type { Drift } from './prefix.ts';
 import type { ProviderSet } from './providers.ts';
 import type { Refusal } from './refusal.ts';
 import type { Router } from './routing.ts';
@@ -164,7 +164,7 @@ export class CallPath {
   }
 
   private async run(call: ModelCall, sink: Sink, timing: CallTiming): Promise<CallRecord> {
-    const fp = fingerprint(call.openai ? promptOf(call.body) : call.body);
+    const fp = this.deps.streams.fingerprint(call.streamKey, call.openai ? promptOf(call.body) : call.body);
     let decision = await decide(this.deps, call, fp, timing);
     for (;;) {
       if (!decision.ok) {
