@@ -121,13 +121,9 @@ function computed(
   lin: ReturnType<typeof linearise>,
   prev: Remembered | undefined,
   remember: boolean,
+  same = prev ? unchanged(lin.blocks, prev) : 0,
 ): { fp: Fingerprint; memo?: Remembered } {
   const { blocks, staticCount, upTo } = lin;
-  let same = 0;
-  if (prev) {
-    const n = Math.min(blocks.length, prev.blocks.length);
-    while (same < n && sameBlock(blocks[same]!, prev.blocks[same]!)) same++;
-  }
   const staticKept = prev !== undefined && same >= staticCount && prev.staticCount === staticCount;
   const prefixKept = staticKept && same >= prev.upTo && upTo >= prev.upTo;
   const parts: Array<string | undefined> = new Array(blocks.length);
@@ -221,6 +217,14 @@ function computed(
 
 const copyOf = (json: string | undefined): unknown => (json === undefined ? UNCOPIABLE : JSON.parse(json));
 
+/** How many leading blocks render to the same text as `prev`'s. */
+function unchanged(blocks: Block[], prev: Remembered): number {
+  const n = Math.min(blocks.length, prev.blocks.length);
+  let same = 0;
+  while (same < n && sameBlock(blocks[same]!, prev.blocks[same]!)) same++;
+  return same;
+}
+
 /** Whether `b` renders to the same text as the block `was` copied. */
 function sameBlock(b: Block, was: Kept): boolean {
   if (b.tag !== was.tag || b.json !== was.json) return false;
@@ -273,30 +277,45 @@ function sameJson(v: unknown, copy: unknown, top = false): boolean {
  * a stream it has forgotten is fingerprinted from scratch.
  */
 export class PrefixMemo {
-  private readonly streams = new Map<string, Remembered>();
+  /** Per stream, its last few prompts, the latest first. */
+  private readonly streams = new Map<string, Remembered[]>();
   private size = 0;
 
   constructor(
     private readonly maxStreams = 1_000,
     private readonly maxChars = 64 * 2 ** 20,
+    /** Prompts kept per stream: an agent and its subagents take turns in one session. */
+    private readonly perStream = 4,
   ) {}
 
   fingerprint(key: string, body: MessagesBody): Fingerprint {
-    const prev = this.streams.get(key);
-    const { fp, memo } = computed(linearise(body), prev, true);
-    if (prev) {
-      this.streams.delete(key);
-      this.size -= prev.size;
+    const lin = linearise(body);
+    const kept = this.streams.get(key) ?? [];
+    // The remembered prompt this one continues furthest.
+    let best = -1;
+    let same = 0;
+    for (const [i, m] of kept.entries()) {
+      const n = unchanged(lin.blocks, m);
+      if (n > same) [best, same] = [i, n];
     }
+    const prev = kept[best];
+    const { fp, memo } = computed(lin, prev, true, same);
+    this.streams.delete(key);
+    // The same prompt moved on replaces its earlier self; another one is kept beside it.
+    const continued = prev !== undefined && same >= lin.staticCount && prev.staticCount === lin.staticCount;
+    const rest = continued ? kept.filter((_, i) => i !== best) : kept;
+    for (const m of [...(continued ? [prev] : []), ...rest.slice(this.perStream - 1)]) this.size -= m.size;
+    const next = rest.slice(0, this.perStream - 1);
     // One prompt larger than an eighth of the whole is not kept: it would push out the rest.
     if (memo && memo.size <= this.maxChars / 8) {
-      this.streams.set(key, memo);
+      next.unshift(memo);
       this.size += memo.size;
     }
+    if (next.length > 0) this.streams.set(key, next);
     while (this.streams.size > this.maxStreams || this.size > this.maxChars) {
-      const [oldest, m] = this.streams.entries().next().value!;
+      const [oldest, ms] = this.streams.entries().next().value!;
       this.streams.delete(oldest);
-      this.size -= m.size;
+      for (const m of ms) this.size -= m.size;
     }
     return fp;
   }

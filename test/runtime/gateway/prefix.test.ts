@@ -307,6 +307,26 @@ describe('a stream that remembers its prompt fingerprints it exactly as from scr
     expectSame(memo.fingerprint('k', body), body, 'an undefined tool, again');
   });
 
+  it('when an agent and its subagents take turns in one stream, each continuing its own prompt', () => {
+    const memo = new PrefixMemo();
+    const agents = ['main', 'explore', 'plan', 'review'].map((name, i) => {
+      const s = session();
+      s.tools = s.tools.slice(0, 1 + (i % 3));
+      s.system = [{ type: 'text', text: `You are the ${name} agent.`, cache_control: EPHEMERAL }];
+      s.messages.push({ role: 'user', content: [{ type: 'text', text: 'go', cache_control: EPHEMERAL }] });
+      return s;
+    });
+    for (let turn = 0; turn < 4; turn++)
+      for (const [i, s] of agents.entries()) {
+        const body = wire(bodyOf(s));
+        const fp = memo.fingerprint('session', body);
+        expectSame(fp, body, `agent ${i} turn ${turn}`);
+        // Four prompts are kept per stream: each agent finds its own previous turn.
+        if (turn > 0) expect(fp.reused).toBe(fp.prefixBlocks - 3);
+        grow(s.messages, turn);
+      }
+  });
+
   it('for many streams at once, beyond what it keeps', () => {
     const memo = new PrefixMemo(2, 200_000);
     const streams = Array.from({ length: 5 }, () => {
