@@ -6,7 +6,7 @@
  * .cpuprofile there (open it in Chrome DevTools or speedscope).
  *
  *   node bin/run-ts.js bench/hotpath.ts [--redis] [--stream] [--duration 5] [--connections 20]
- *     [--profile /tmp/prof] [--bare]
+ *     [--profile /tmp/prof] [--bare] [--claude-code]
  *
  * `--rate N` measures a steady open-loop load of N req/s instead (next to direct), `--latency ms`
  * gives the emulator a fixed latency. `--seq` measures one call at a time instead (p50/p90/p99 to the microsecond, next to direct);
@@ -20,6 +20,7 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
+import { claudeCodeBodies } from './lib/claude-code-body.ts';
 import { paced, r3, sequential } from './lib/load.ts';
 import { api, chokepointConfig, chokepointEnv, sample, startNode, stop, stopAll } from './lib/procs.ts';
 
@@ -38,12 +39,18 @@ const TOKEN = 'cpo_bench-token-0123456789abcdef';
 const root = fileURLToPath(new URL('..', import.meta.url));
 const cli = join(root, 'bin/chokepoint.js');
 
-const body = JSON.stringify({
-  model: 'claude-haiku-4-5',
-  max_tokens: 64,
-  ...(flag('stream') ? { stream: true } : {}),
-  messages: [{ role: 'user', content: 'hi' }],
-});
+// `--claude-code`: the turns of a Claude Code session (~49 kB a call, streamed), sent in turn.
+const bodies = flag('claude-code')
+  ? claudeCodeBodies(8)
+  : [
+      JSON.stringify({
+        model: 'claude-haiku-4-5',
+        max_tokens: 64,
+        ...(flag('stream') ? { stream: true } : {}),
+        messages: [{ role: 'user', content: 'hi' }],
+      }),
+    ];
+const body = bodies[0]!;
 
 try {
   const emulator = await startNode([cli, 'emulator', '--port', '0', '--latency', opt('latency') ?? '0']);
@@ -76,6 +83,7 @@ try {
       method: 'POST',
       headers: { 'content-type': 'application/json', 'anthropic-version': '2023-06-01', ...headers },
       body,
+      ...(bodies.length > 1 ? { requests: bodies.map((b) => ({ body: b })) } : {}),
       connections,
       duration: seconds,
     });
@@ -99,10 +107,10 @@ try {
       headers: { 'x-api-key': 'sk-emulator-local', ...v },
       pids: [],
     };
-    const direct = await paced(d, body, duration, rate);
+    const direct = await paced(d, bodies, duration, rate);
     const mine = await paced(
       { name: 'contender', urls: [url], headers: { ...headers, ...v }, pids: [pid] },
-      body,
+      bodies,
       duration,
       rate,
     );

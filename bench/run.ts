@@ -2,7 +2,7 @@
  * The benchmark suite: each bench script in its own process, one after another, so one cannot warm
  * or starve another. Each prints its table and writes its results under bench/results/.
  *
- *   npm run bench [-- --quick] [-- --only store,gateway,exactness,runs,approvals,tracing]
+ *   npm run bench [-- --quick] [-- --only store,gateway,percall,exactness,runs,approvals,tracing]
  *
  * The whole suite takes about 8 minutes on a 2-core machine; --quick about 2 (nothing written).
  */
@@ -12,6 +12,7 @@ import { fileURLToPath } from 'node:url';
 const SUITE: { name: string; file: string; args: (quick: boolean) => string[] }[] = [
   { name: 'store', file: 'store.ts', args: (q) => (q ? ['--quick'] : []) },
   { name: 'gateway', file: 'gateway.ts', args: (q) => (q ? ['--quick'] : []) },
+  { name: 'percall', file: 'percall.ts', args: (q) => (q ? ['--quick'] : []) },
   { name: 'exactness', file: 'exactness.ts', args: (q) => (q ? ['--quick'] : []) },
   { name: 'runs', file: 'runs.ts', args: (q) => (q ? ['--quick'] : []) },
   { name: 'approvals', file: 'approvals.ts', args: (q) => (q ? ['--quick'] : []) },

@@ -25,9 +25,15 @@ export interface LoggerOptions {
   base?: Record<string, unknown>;
 }
 
+/** Every secret SECRET_VALUES matches contains one of these: most strings are passed over unscanned. */
+const maskString = (v: string): string =>
+  v.includes('cp') || v.includes('sk-ant-')
+    ? v.replace(SECRET_VALUES, (m) => `${m.slice(0, 4)}…[redacted]`)
+    : v;
+
 /** Masks secrets in any value headed for a log line or an error message. */
 export function redact(value: unknown, depth = 0): unknown {
-  if (typeof value === 'string') return value.replace(SECRET_VALUES, (m) => `${m.slice(0, 4)}…[redacted]`);
+  if (typeof value === 'string') return maskString(value);
   if (value === null || typeof value !== 'object' || depth > 6) return value;
   if (value instanceof Error) return { name: value.name, message: redact(value.message) };
   if (Array.isArray(value)) return value.map((v) => redact(v, depth + 1));
@@ -38,6 +44,28 @@ export function redact(value: unknown, depth = 0): unknown {
   return out;
 }
 
+/**
+ * `{ ...head, ...base, ...fields }` with every value redacted as `redact` would (a key of `base` or
+ * `fields` named like a head key replaces it in place), built in one pass: this runs once per
+ * call at info.
+ */
+function record(
+  head: Record<string, unknown>,
+  base: Record<string, unknown>,
+  fields: Record<string, unknown> | undefined,
+): Record<string, unknown> {
+  for (const src of [base, fields]) {
+    if (!src) continue;
+    for (const k of Object.keys(src)) {
+      const v = src[k];
+      const safe = SECRET_KEYS.test(k) && v !== undefined ? '[redacted]' : redact(v, 1);
+      // A `__proto__` field never reached a line (redact's copy assigned it as the prototype).
+      if (k !== '__proto__') head[k] = safe;
+    }
+  }
+  return head;
+}
+
 export function createLogger(opts: LoggerOptions = {}): Logger {
   const level = opts.level ?? 'info';
   const pretty = opts.pretty ?? Boolean(process.stderr.isTTY);
@@ -45,9 +73,9 @@ export function createLogger(opts: LoggerOptions = {}): Logger {
   const base = opts.base ?? {};
   const emit = (lvl: Exclude<Level, 'silent'>, msg: string, fields?: Record<string, unknown>) => {
     if (RANK[lvl] < RANK[level]) return;
-    const data = redact({ ...base, ...fields }) as Record<string, unknown>;
-    const safeMsg = redact(msg) as string;
+    const safeMsg = typeof msg === 'string' ? maskString(msg) : (redact(msg) as string);
     if (pretty) {
+      const data = record({}, base, fields);
       const extra = Object.entries(data)
         .map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`)
         .join(' ');
@@ -55,7 +83,9 @@ export function createLogger(opts: LoggerOptions = {}): Logger {
         `${new Date().toISOString().slice(11, 23)} ${lvl.padEnd(5)} ${safeMsg}${extra ? `  ${extra}` : ''}`,
       );
     } else {
-      write(JSON.stringify({ time: new Date().toISOString(), level: lvl, msg: safeMsg, ...data }));
+      write(
+        JSON.stringify(record({ time: new Date().toISOString(), level: lvl, msg: safeMsg }, base, fields)),
+      );
     }
   };
   return {

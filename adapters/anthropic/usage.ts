@@ -92,14 +92,13 @@ export class StreamUsage implements StreamReader {
   errorType?: string;
 
   feed(chunk: Buffer | string): void {
-    this.pending += typeof chunk === 'string' ? chunk : chunk.toString('utf8');
-    let nl = this.pending.indexOf('\n');
-    while (nl !== -1) {
-      const line = this.pending.slice(0, nl).replace(/\r$/, '');
-      this.pending = this.pending.slice(nl + 1);
-      this.line(line);
-      nl = this.pending.indexOf('\n');
+    const text = this.pending + (typeof chunk === 'string' ? chunk : chunk.toString('utf8'));
+    let start = 0;
+    for (let nl = text.indexOf('\n'); nl !== -1; nl = text.indexOf('\n', start)) {
+      this.line(text.slice(start, nl > start && text.charCodeAt(nl - 1) === 13 ? nl - 1 : nl));
+      start = nl + 1;
     }
+    this.pending = start === 0 ? text : text.slice(start);
   }
 
   private line(line: string): void {

@@ -45,21 +45,31 @@ export const r3 = (n: number) => Math.round(n * 1000) / 1000;
  * requests that have fallen due are started, over keep-alive connections, each timed from its
  * start. Latency here is what a call pays under a steady load, queueing included.
  */
-export async function paced(c: Contender, body: string, secs: number, perSec: number): Promise<Measured> {
+export async function paced(
+  c: Contender,
+  body: string | string[],
+  secs: number,
+  perSec: number,
+): Promise<Measured> {
   const agent = new Agent({ keepAlive: true, maxSockets: 256 });
-  const bytes = Buffer.from(body);
-  const headers = {
-    'content-type': 'application/json',
-    'content-length': String(bytes.length),
-    ...c.headers,
-  };
+  // Several bodies are sent in turn (the turns of one conversation).
+  const all = (Array.isArray(body) ? body : [body]).map((b) => {
+    const bytes = Buffer.from(b);
+    const headers = {
+      'content-type': 'application/json',
+      'content-length': String(bytes.length),
+      ...c.headers,
+    };
+    return { bytes, headers };
+  });
   const urls = c.urls.map((u) => new URL('/v1/messages', u));
   const latencies: number[] = [];
   let non2xx = 0;
   let errors = 0;
   let peakRss = 0;
   const inFlight = new Set<Promise<void>>();
-  const one = (url: URL) => {
+  const one = (url: URL, n: number) => {
+    const { bytes, headers } = all[n % all.length]!;
     const t0 = performance.now();
     const p = new Promise<void>((resolve) => {
       const req = httpRequest(url, { method: 'POST', agent, headers }, (res) => {
@@ -89,7 +99,10 @@ export async function paced(c: Contender, body: string, secs: number, perSec: nu
   await new Promise<void>((done) => {
     const tick = () => {
       const due = Math.min(total, Math.floor(((performance.now() - t0) / 1000) * perSec));
-      while (sent < due) one(urls[sent++ % urls.length]!);
+      while (sent < due) {
+        one(urls[sent % urls.length]!, sent);
+        sent++;
+      }
       if (sent < total) setTimeout(tick, 1);
       else done();
     };

@@ -19,7 +19,7 @@ import type { MessagesBody } from './messages.ts';
 import { type Metered, type MeteredCall, type MeteredWork, metered } from './metered.ts';
 import type { CallObserver, CallTiming } from './observe.ts';
 import type { OpenAIEndpoint, OpenAIFacts } from './openai-body.ts';
-import { type Drift, type Fingerprint, fingerprint } from './prefix.ts';
+import type { Drift, Fingerprint } from './prefix.ts';
 import type { ProviderSet } from './providers.ts';
 import type { RateLimit } from './rate-limits.ts';
 import type { Refusal } from './refusal.ts';
@@ -131,7 +131,7 @@ export class CallPath {
   /** One model call, its answer written to `sink` (the HTTP faces). */
   async model(call: ModelCall, sink: Sink): Promise<CallRecord> {
     const timing: CallTiming = { started: performance.now(), ended: 0 };
-    const fp = fingerprint(call.openai ? promptOf(call.body) : call.body);
+    const fp = this.deps.streams.fingerprint(call.streamKey, call.openai ? promptOf(call.body) : call.body);
     const record = await this.run(call, sink, timing, fp);
     timing.ended = performance.now();
     this.deps.observer.call(call, record, timing, fp.prefixHash);

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, type Hash } from 'node:crypto';
 import type { ContentBlock, MessagesBody } from './messages.ts';
 
 /**
@@ -18,8 +18,10 @@ export interface Fingerprint {
   system: string[];
   /** Number of linearised blocks in the cacheable prefix (at least tools + system). */
   prefixBlocks: number;
-  /** All linearised blocks, hashed as a chain, only kept for comparison with the next call. */
-  blocks: string[];
+  /** Hash of the first `n` linearised blocks (of all of them when there are fewer). */
+  chain(n: number): string;
+  /** Leading blocks found unchanged since the stream's previous call (not serialised again). */
+  reused: number;
 }
 
 export interface Drift {
@@ -36,51 +38,292 @@ function strip(o: unknown): string {
   return JSON.stringify(rest);
 }
 
-export function fingerprint(body: MessagesBody): Fingerprint {
-  const blocks: string[] = [`model:${body.model}`];
+/**
+ * One linearised block, not yet rendered: its text is `tag` + the value (`json`: the value
+ * serialised without its own cache_control). `bp`: it carries a cache_control breakpoint.
+ */
+interface Block {
+  tag: string;
+  value: unknown;
+  json: boolean;
+  bp: boolean;
+}
+
+/** A block's text after its tag: the string, or the value serialised without its cache_control. */
+const partOf = (b: Block): string => (b.json ? strip(b.value) : (b.value as string));
+
+/** The prompt as a list of blocks: model, tools, system (the frozen part), then the messages. */
+function linearise(body: MessagesBody): { blocks: Block[]; staticCount: number; upTo: number } {
+  const blocks: Block[] = [{ tag: 'model:', value: String(body.model), json: false, bp: false }];
   let breakpointBlocks = 0;
-  const add = (text: string, o?: { cache_control?: unknown }) => {
-    blocks.push(text);
-    if (o?.cache_control) breakpointBlocks = blocks.length;
+  const add = (tag: string, value: unknown, json: boolean, o?: unknown) => {
+    const bp = Boolean((o as ContentBlock | null | undefined)?.cache_control);
+    blocks.push({ tag, value, json, bp });
+    if (bp) breakpointBlocks = blocks.length;
   };
-  const tools: string[] = [];
-  for (const t of body.tools ?? []) {
-    tools.push(strip(t));
-    add(`tool:${tools.at(-1)}`, t as ContentBlock);
-  }
-  const system: string[] = [];
-  if (typeof body.system === 'string') system.push(body.system);
+  for (const t of body.tools ?? []) add('tool:', t, true, t);
   for (const b of Array.isArray(body.system) ? (body.system as ContentBlock[]) : []) {
-    system.push(typeof b?.text === 'string' ? b.text : strip(b));
-    add(`system:${system.at(-1)}`, b);
+    if (typeof b?.text === 'string') add('system:', b.text, false, b);
+    else add('system:', b, true, b);
   }
-  if (typeof body.system === 'string') blocks.push(`system:${body.system}`);
+  if (typeof body.system === 'string') add('system:', body.system, false);
   const staticCount = blocks.length;
   // Messages of any role (mid-conversation `system` messages included) and any content shape.
   for (const m of body.messages) {
-    const role = String(m.role);
-    if (typeof m.content === 'string') blocks.push(`${role}:${m.content}`);
-    else if (Array.isArray(m.content))
-      for (const b of m.content as ContentBlock[]) add(`${role}:${strip(b)}`, b);
-    else blocks.push(`${role}:${strip(m)}`);
+    const role = `${String(m.role)}:`;
+    if (typeof m.content === 'string') add(role, m.content, false);
+    else if (Array.isArray(m.content)) for (const b of m.content as ContentBlock[]) add(role, b, true, b);
+    else add(role, m, true);
   }
-  const upTo = Math.max(breakpointBlocks, staticCount);
-  const h = createHash('sha1');
+  return { blocks, staticCount, upTo: Math.max(breakpointBlocks, staticCount) };
+}
+
+const hex = (h: Hash) => h.digest('hex').slice(0, 16);
+
+/** Fingerprints a prompt from scratch (no memory of earlier calls). */
+export function fingerprint(body: MessagesBody): Fingerprint {
+  return computed(linearise(body), undefined, false).fp;
+}
+
+/** A block as a stream's memory keeps it: its tag and kind, and a copy of its value as rendered. */
+interface Kept {
+  tag: string;
+  json: boolean;
+  copy: unknown;
+  /** Roughly what the copy holds, in characters. */
+  size: number;
+}
+
+/** What a stream's previous fingerprint leaves for the next: see {@link PrefixMemo}. */
+interface Remembered {
+  blocks: Kept[];
+  staticCount: number;
+  staticHash: string;
+  /** The hash state after the frozen part, and after the cacheable prefix: continued from, never updated. */
+  staticState: Hash;
+  upTo: number;
+  prefixHash: string;
+  prefixState: Hash;
+  tools: string[];
+  system: string[];
+  size: number;
+}
+
+/** Never equal to any value: the copy of a block whose value does not serialise. */
+const UNCOPIABLE = Symbol('uncopiable');
+
+/**
+ * The fingerprint of `lin`, continuing from `prev` (the same stream's previous call) past the
+ * leading blocks that are unchanged: those are neither rendered nor hashed again, the hash state
+ * after them is copied instead. With `remember`, also what the next call may continue from.
+ */
+function computed(
+  lin: ReturnType<typeof linearise>,
+  prev: Remembered | undefined,
+  remember: boolean,
+  same = prev ? unchanged(lin.blocks, prev) : 0,
+): { fp: Fingerprint; memo?: Remembered } {
+  const { blocks, staticCount, upTo } = lin;
+  const staticKept = prev !== undefined && same >= staticCount && prev.staticCount === staticCount;
+  const prefixKept = staticKept && same >= prev.upTo && upTo >= prev.upTo;
+  const parts: Array<string | undefined> = new Array(blocks.length);
+  const part = (i: number) => (parts[i] ??= partOf(blocks[i]!));
+  const text = (i: number) => blocks[i]!.tag + part(i);
+  let start = 0;
+  let h: Hash;
   let staticHash = '';
+  let staticState: Hash | undefined;
   let prefixHash = '';
-  for (let i = 0; i < upTo; i++) {
-    h.update(blocks[i]!).update('\u0000');
-    if (i + 1 === staticCount) staticHash = h.copy().digest('hex').slice(0, 16);
-    if (i + 1 === upTo) prefixHash = h.copy().digest('hex').slice(0, 16);
+  let prefixState: Hash | undefined;
+  if (staticKept) {
+    ({ staticHash, staticState } = prev);
+    start = staticCount;
+    h = staticState.copy();
+    if (prefixKept) {
+      start = prev.upTo;
+      h = prev.prefixState.copy();
+    }
+    if (start === upTo) {
+      prefixHash = prefixKept ? prev.prefixHash : staticHash;
+      prefixState = prefixKept ? prev.prefixState : staticState;
+    }
+  } else h = createHash('sha1');
+  for (let i = start; i < upTo; i++) {
+    h.update(text(i)).update('\u0000');
+    if (i + 1 === staticCount) {
+      staticState = h.copy();
+      staticHash = hex(staticState.copy());
+    }
+    if (i + 1 === upTo) {
+      prefixState = h.copy();
+      prefixHash = hex(h);
+    }
   }
-  return { prefixHash, staticHash, tools, system, prefixBlocks: upTo, blocks };
+  const tools: string[] = staticKept ? prev.tools : [];
+  const system: string[] = staticKept ? prev.system : [];
+  if (!staticKept) {
+    for (let i = 1; i < staticCount; i++) (blocks[i]!.tag === 'tool:' ? tools : system).push(part(i));
+  }
+  // Hashes already known for a chain length: comparing with the previous call costs nothing.
+  const known = new Map<number, string>([
+    [staticCount, staticHash],
+    [upTo, prefixHash],
+  ]);
+  if (prev && same >= prev.upTo) known.set(prev.upTo, prev.prefixHash);
+  const fp: Fingerprint = {
+    prefixHash,
+    staticHash,
+    tools,
+    system,
+    prefixBlocks: upTo,
+    reused: same,
+    chain(n) {
+      const m = Math.min(n, blocks.length);
+      const hit = known.get(m);
+      if (hit !== undefined) return hit;
+      const c = createHash('sha1');
+      for (let i = 0; i < m; i++) c.update(text(i)).update('\u0000');
+      return hex(c);
+    },
+  };
+  if (!remember) return { fp };
+  let size = 0;
+  const kept = blocks.map((b, i): Kept => {
+    const k: Kept =
+      i < same
+        ? prev!.blocks[i]!
+        : b.json
+          ? // What was rendered, parsed back: a caller that changes its own objects later (a
+            // workflow reusing them) cannot change the copy.
+            { tag: b.tag, json: true, copy: copyOf(part(i)), size: 2 * (part(i)?.length ?? 0) }
+          : { tag: b.tag, json: false, copy: b.value, size: (b.value as string).length };
+    size += k.size + 64;
+    return k;
+  });
+  const memo: Remembered = {
+    blocks: kept,
+    staticCount,
+    staticHash,
+    staticState: staticState!,
+    upTo,
+    prefixHash,
+    prefixState: prefixState!,
+    tools,
+    system,
+    size,
+  };
+  return { fp, memo };
+}
+
+const copyOf = (json: string | undefined): unknown => (json === undefined ? UNCOPIABLE : JSON.parse(json));
+
+/** How many leading blocks render to the same text as `prev`'s. */
+function unchanged(blocks: Block[], prev: Remembered): number {
+  const n = Math.min(blocks.length, prev.blocks.length);
+  let same = 0;
+  while (same < n && sameBlock(blocks[same]!, prev.blocks[same]!)) same++;
+  return same;
+}
+
+/** Whether `b` renders to the same text as the block `was` copied. */
+function sameBlock(b: Block, was: Kept): boolean {
+  if (b.tag !== was.tag || b.json !== was.json) return false;
+  return b.json ? sameJson(b.value, was.copy, true) : b.value === was.copy;
+}
+
+/**
+ * Whether `v` serialises (JSON.stringify, a top-level cache_control left out when `top`) exactly as
+ * `copy` does, where `copy` is the parse of such a serialisation. Exact, and conservative: any value
+ * JSON.stringify would transform (undefined, a function, a Date, a class instance, toJSON) is
+ * "different", and the caller renders it.
+ */
+function sameJson(v: unknown, copy: unknown, top = false): boolean {
+  if (v === null || typeof v !== 'object') {
+    return (
+      (typeof v === 'string' ||
+        typeof v === 'boolean' ||
+        (typeof v === 'number' && Number.isFinite(v)) ||
+        v === null) &&
+      v === copy
+    );
+  }
+  if (copy === null || typeof copy !== 'object') return false;
+  if (Array.isArray(v)) {
+    if (!Array.isArray(copy) || v.length !== copy.length) return false;
+    for (let i = 0; i < v.length; i++) if (!sameJson(v[i], copy[i])) return false;
+    return true;
+  }
+  if (Array.isArray(copy)) return false;
+  const proto = Object.getPrototypeOf(v);
+  if (proto !== Object.prototype && proto !== null) return false;
+  const c = copy as Record<string, unknown>;
+  const o = v as Record<string, unknown>;
+  const want = Object.keys(c);
+  let i = 0;
+  for (const k in o) {
+    if (top && k === 'cache_control') continue;
+    if (want[i] !== k || !sameJson(o[k], c[k])) return false;
+    i++;
+  }
+  return i === want.length;
+}
+
+/**
+ * Remembers each stream's last prompt, so that a call whose prefix is the previous call's (Claude
+ * Code sends ~49 kB a call, mostly the same tools and system prompt) is fingerprinted by comparing
+ * values with a copy instead of serialising and hashing it all again. Exact: a block is taken as
+ * unchanged only when it would serialise to the very same text (compared value by value, strings
+ * in full); the hashes are those {@link fingerprint} computes. Bounded by streams and by size;
+ * a stream it has forgotten is fingerprinted from scratch.
+ */
+export class PrefixMemo {
+  /** Per stream, its last few prompts, the latest first. */
+  private readonly streams = new Map<string, Remembered[]>();
+  private size = 0;
+
+  constructor(
+    private readonly maxStreams = 1_000,
+    private readonly maxChars = 64 * 2 ** 20,
+    /** Prompts kept per stream: an agent and its subagents take turns in one session. */
+    private readonly perStream = 4,
+  ) {}
+
+  fingerprint(key: string, body: MessagesBody): Fingerprint {
+    const lin = linearise(body);
+    const kept = this.streams.get(key) ?? [];
+    // The remembered prompt this one continues furthest.
+    let best = -1;
+    let same = 0;
+    for (const [i, m] of kept.entries()) {
+      const n = unchanged(lin.blocks, m);
+      if (n > same) [best, same] = [i, n];
+    }
+    const prev = kept[best];
+    const { fp, memo } = computed(lin, prev, true, same);
+    this.streams.delete(key);
+    // The same prompt moved on replaces its earlier self; another one is kept beside it.
+    const continued = prev !== undefined && same >= lin.staticCount && prev.staticCount === lin.staticCount;
+    const rest = continued ? kept.filter((_, i) => i !== best) : kept;
+    for (const m of [...(continued ? [prev] : []), ...rest.slice(this.perStream - 1)]) this.size -= m.size;
+    const next = rest.slice(0, this.perStream - 1);
+    // One prompt larger than an eighth of the whole is not kept: it would push out the rest.
+    if (memo && memo.size <= this.maxChars / 8) {
+      next.unshift(memo);
+      this.size += memo.size;
+    }
+    if (next.length > 0) this.streams.set(key, next);
+    while (this.streams.size > this.maxStreams || this.size > this.maxChars) {
+      const [oldest, ms] = this.streams.entries().next().value!;
+      this.streams.delete(oldest);
+      for (const m of ms) this.size -= m.size;
+    }
+    return fp;
+  }
 }
 
 /** Hash of the first `n` linearised blocks of a fingerprint. */
 export function chainHash(fp: Fingerprint, n: number): string {
-  const h = createHash('sha1');
-  for (let i = 0; i < n && i < fp.blocks.length; i++) h.update(fp.blocks[i]!).update('\u0000');
-  return h.digest('hex').slice(0, 16);
+  return fp.chain(n);
 }
 
 /** Where the frozen part (tools, system) of `next` differs from `prev`, or undefined. */

@@ -1,5 +1,6 @@
 import type { TokenCounts } from '../store/port.ts';
-import { chainHash, type Drift, diffStatic, type Fingerprint } from './prefix.ts';
+import type { MessagesBody } from './messages.ts';
+import { chainHash, type Drift, diffStatic, type Fingerprint, PrefixMemo } from './prefix.ts';
 
 /**
  * Per-stream memory of the last call's prompt prefix (a stream is one key + workflow/session):
@@ -45,7 +46,13 @@ const MAX_TALLIES = 1_000;
 export class StreamTracker {
   private readonly streams = new Map<string, StreamState>();
   private readonly tallies = new Map<string, CacheTally>();
+  private readonly prompts = new PrefixMemo();
   readonly since = Date.now();
+
+  /** A call's prompt fingerprint; the stream's unchanged prefix is not serialised or hashed again. */
+  fingerprint(key: string, body: MessagesBody): Fingerprint {
+    return this.prompts.fingerprint(key, body);
+  }
 
   /**
    * Per workflow, since this process started: how much of the input the cache should have read

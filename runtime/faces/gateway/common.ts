@@ -113,11 +113,19 @@ export function tooLarge(limit: number): Refusal {
 
 /**
  * The HTTP side of a Sink. A complete answer (head, one chunk, end: a non-streamed message, an
- * error, a refusal) goes out as one write with a content-length; a stream is written as it comes.
+ * error, a refusal) goes out as one write with a content-length; a stream is written as it comes,
+ * its head with its first bytes (one write, not two) or, when they are not there yet, on the next
+ * turn of the event loop.
  */
 export function responseSink(req: IncomingMessage, res: ServerResponse): Sink {
   let gone = false;
   let held: { status: number; headers: Record<string, string>; body?: Buffer } | undefined;
+  let headWaiting = false;
+  const flushHead = () => {
+    if (!headWaiting) return;
+    headWaiting = false;
+    if (!res.destroyed && !res.writableEnded) res.flushHeaders();
+  };
   res.on('close', () => {
     if (!res.writableFinished) gone = true;
   });
@@ -138,11 +146,13 @@ export function responseSink(req: IncomingMessage, res: ServerResponse): Sink {
       if (gone || res.headersSent || held) return;
       if (headers['content-type']?.includes('text/event-stream')) {
         res.writeHead(status, headers);
-        res.flushHeaders();
+        headWaiting = true;
+        setImmediate(flushHead);
       } else held = { status, headers };
     },
     chunk(data) {
       if (gone || res.destroyed) return;
+      headWaiting = false;
       if (held && !held.body) held.body = data;
       else {
         const first = held?.body;
@@ -152,6 +162,7 @@ export function responseSink(req: IncomingMessage, res: ServerResponse): Sink {
       }
     },
     end() {
+      headWaiting = false;
       if (res.writableEnded) return;
       if (held && !res.headersSent && !gone) {
         const body = held.body ?? Buffer.alloc(0);
