@@ -45,8 +45,8 @@ import { identityScopes } from './records.ts';
  *   whose step failed is never returned — it expires and is charged what it held.
  *
  * Calls that do not fit a lease go to the store as before: a Message Batch (`ttlMs`), a call under
- * rate limits (its units are reserved per call, in the same atomic step as its money), and anything
- * already asking for a lease.
+ * rate limits (its units are reserved per call, in the same atomic step as its money), a workflow
+ * run's call (see admit), and anything already asking for a lease.
  */
 export interface LeaseOptions {
   /** A slice is at most this many times the call's worst case… */
@@ -158,10 +158,13 @@ export class LeasedMoneyStore implements MoneyStore {
   // ---- admission ----------------------------------------------------------------------------
 
   async admit(req: AdmitRequest): Promise<Admission> {
-    // A Message Batch's day-long hold and calls under rate limits (reserved per call in the store's
-    // one atomic admission, with their units) are admitted per call.
-    if (req.ttlMs !== undefined || req.lease || req.rates?.length)
+    // Admitted per call: a Message Batch's day-long hold; calls under rate limits (their units are
+    // reserved per call in the store's one atomic admission); and workflow runs — a run's spend box
+    // is small, its calls one at a time, and a run adopted by another worker expires its own
+    // reservations there (expireNow), which a slice shared by the run's calls would over-charge.
+    if (req.ttlMs !== undefined || req.lease || req.rates?.length || req.identity.run !== undefined) {
       return this.direct(() => this.store.admit(req));
+    }
     if (this.closed) throw new EnforcementUnavailableError('the money store is closed');
     const scopes = identityScopes(req.identity);
     // Memory admits only while every settlement can be written and the kill switches are fresh.
