@@ -1,5 +1,6 @@
 import { openApprovals } from '../approvals/open.ts';
 import type { Approvals } from '../approvals/service.ts';
+import { AlertService } from './alerts/service.ts';
 import type { Config } from './config/load.ts';
 import { SessionBoxes } from './gateway/sessions.ts';
 import type { Logger } from './log.ts';
@@ -29,6 +30,8 @@ export interface Services extends Runtime {
   readonly metrics: Metrics;
   /** Reconciliation with the provider's bill, and its daily job. */
   readonly reconcile: ReconcileService;
+  /** Budget alerts: thresholds, forecasts, refusals, to the inbox, webhooks and Slack. */
+  readonly alerts: AlertService;
   /** The workflow runs, when this process hosts workflows. */
   readonly runs?: RunHost;
   /** Approval items and decisions, alongside `runs`. */
@@ -58,12 +61,14 @@ export interface ComposeOptions {
 export async function compose(config: Config, log: Logger, opts: ComposeOptions = {}): Promise<Services> {
   // The metrics read the services at scrape time (runs, approvals): made once those exist.
   let metrics: Metrics | undefined;
+  let alerts: AlertService | undefined;
   const core = await openRuntime(config, log, {
     now: opts.now,
     observe: (rt) =>
       callObserver(
         () => rt.log,
         () => metrics,
+        () => alerts,
       ),
   });
   let reconcile: ReconcileService | undefined;
@@ -88,6 +93,7 @@ export async function compose(config: Config, log: Logger, opts: ComposeOptions 
     { name: 'approvals', close: once(() => approvals?.close()) },
     { name: 'session time boxes', close: once(() => sessions.close()) },
     { name: 'workflow runs (run store, MCP servers)', close: once(() => runs?.close()) },
+    { name: 'budget alerts', close: once(() => alerts?.close()) },
     { name: 'reconciliation', close: once(() => reconcile?.close()) },
     { name: 'the store and the provider', close: once(() => core.close()) },
   ];
@@ -100,6 +106,14 @@ export async function compose(config: Config, log: Logger, opts: ComposeOptions 
     return closing;
   };
 
+  alerts = new AlertService(config.alerts, {
+    store: core.store,
+    alarms: core.backend.alarms,
+    events: core.events,
+    log: core.log,
+    now: core.now,
+    timeZone: config.budgets.timeZone,
+  }).start();
   try {
     reconcile = await openReconciliation(core, config.reconcile);
   } catch (err) {
@@ -122,6 +136,7 @@ export async function compose(config: Config, log: Logger, opts: ComposeOptions 
   const services: Services = Object.create(core, {
     metrics: { get: () => metrics, enumerable: true },
     reconcile: { value: reconcile, enumerable: true },
+    alerts: { value: alerts, enumerable: true },
     runs: { value: runs, enumerable: true },
     approvals: { value: approvals, enumerable: true },
     sessions: { value: sessions, enumerable: true },

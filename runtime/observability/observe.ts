@@ -1,5 +1,6 @@
 import type { CallRecord, ModelCall } from '../gateway/call.ts';
 import type { CallObserver, CallTiming } from '../gateway/observe.ts';
+import type { Identity } from '../identity.ts';
 import type { Logger } from '../log.ts';
 import { formatUsd } from '../money.ts';
 
@@ -14,10 +15,16 @@ const INFO = new Set(['debug', 'info']);
  * (request id, identity, model, tokens, cost, outcome, timings). Nothing is built when the log
  * level is above info. The line holds ids, never a secret: the key's id, not the key.
  */
-export function callObserver(log: () => Logger, metrics: () => CallObserver | undefined): CallObserver {
+export function callObserver(
+  log: () => Logger,
+  metrics: () => CallObserver | undefined,
+  /** Budget alerts: the budgets a settled call touched are checked later, off the call's path. */
+  alerts: () => { settled(identity: Identity, record: CallRecord): void } | undefined = () => undefined,
+): CallObserver {
   return {
     call(call, r, t) {
       metrics()?.call(call, r, t);
+      alerts()?.settled(call.identity, r);
       const l = log();
       if (INFO.has(l.level)) logCall(l, call, r, t);
     },
