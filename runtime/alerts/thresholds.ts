@@ -161,3 +161,28 @@ export function forecastAlert(
     )} (spent ${usd(b.spent)}, ${usd(f.ratePerHour)}/h lately)`,
   };
 }
+
+/** The sample `chokepoint alerts test` sends: an example team at 80% of $50.00 today. */
+export function testAlert(now: number, timeZone: string): BudgetAlert {
+  const b: Budget = {
+    id: 'bgt_test',
+    scope: 'team:example',
+    owner: 'platform',
+    ceiling: 50_000_000,
+    window: 'day',
+    state: 'active',
+    spent: 40_000_000,
+    reserved: 0,
+    windowStart: now - (now % DAY),
+    resetsAt: now - (now % DAY) + DAY,
+    createdAt: now,
+    updatedAt: now,
+  };
+  return {
+    kind: 'test',
+    at: now,
+    budget: b,
+    threshold: 80,
+    message: `test alert from Chokepoint (${clock(now, timeZone, now)}): if you read this, budget alerts reach you. Example: ${thresholdAlert(b, 80, now, timeZone).message}`,
+  };
+}

@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
-import type { ScopeKind } from '../identity.ts';
+import { parseScope, type ScopeKind } from '../identity.ts';
 import { BUILT_IN_PRICES, type PriceEntry } from '../pricing/prices.ts';
 import type { BudgetSpec } from '../store/port.ts';
 import { configSchema, type ParsedConfig } from './schema.ts';
@@ -146,6 +146,13 @@ function alertSettings(c: ParsedConfig, env: NodeJS.ProcessEnv, problems: string
       problems.push(`${at}: expected an http(s) URL${v.startsWith('env:') ? ` in ${v.slice(4)}` : ''}`);
     return u ?? '';
   };
+  for (const scope of Object.keys(a.budgets)) {
+    try {
+      parseScope(scope);
+    } catch (err) {
+      problems.push(`alerts.budgets.${scope}: ${(err as Error).message}`);
+    }
+  }
   const secret = (v: string, at: string) => {
     const s = read(v, at);
     if (s !== undefined && s.length < 16) problems.push(`${at}: the secret must be at least 16 characters`);
