@@ -41,6 +41,9 @@ const ALARM_OF: Record<BudgetAlert['kind'], AlarmKind> = {
   test: 'budget_near_ceiling',
 };
 
+/** How long `close` waits for checks and deliveries under way. */
+const CLOSE_GRACE_MS = 2_000;
+
 /** Keys known to be claimed (by this process or another) kept in memory, at most this many. */
 const KNOWN_CLAIMS = 10_000;
 
@@ -123,13 +126,23 @@ export class AlertService {
     while (this.inflight.size) await Promise.allSettled([...this.inflight]);
   }
 
+  /**
+   * Stops the timers and the retries' waits, and gives the work under way a moment to end: a check
+   * stuck on a store that went away must not hold up shutdown (its alert, if any, is claimed and
+   * stored, or left for the next process to find).
+   */
   async close(): Promise<void> {
     this.closed = true;
     clearInterval(this.sweeper);
     clearTimeout(this.timer);
     this.timer = undefined;
     this.destinations.close();
-    while (this.inflight.size) await Promise.allSettled([...this.inflight]);
+    let t: NodeJS.Timeout | undefined;
+    const grace = new Promise<void>((resolve) => {
+      t = setTimeout(resolve, CLOSE_GRACE_MS);
+    });
+    await Promise.race([Promise.allSettled([...this.inflight]), grace]);
+    clearTimeout(t);
   }
 
   private flush(): void {
