@@ -102,7 +102,10 @@ async function loadSpend(web: Web, c: Context<WebEnv>, days: number) {
   const alarms = alarmsAnswer.alarms;
   const cacheAlarms = alarms.filter((a) => a.kind === 'cache_hit_rate');
   const driftAlarms = alarms.filter((a) => a.kind === 'prefix_drift');
-  const otherAlarms = alarms.filter((a) => a.kind !== 'cache_hit_rate' && a.kind !== 'prefix_drift');
+  const budgetAlarms = alarms.filter((a) => a.kind.startsWith('budget_'));
+  const otherAlarms = alarms.filter(
+    (a) => a.kind !== 'cache_hit_rate' && a.kind !== 'prefix_drift' && !a.kind.startsWith('budget_'),
+  );
   const workflowIds = new Set(workflowsAnswer.workflows.map((w) => w.id));
   const cacheRows = [
     ...workflowsRange,
@@ -201,6 +204,9 @@ function SpendPage(props: { page: PageContext; days: number; s: Spend }) {
       <h2 id="alarms">Alarms</h2>
       <AlarmTable id="alarms-cache" title="Cache" alarms={cacheAlarms} />
       <AlarmTable id="alarms-drift" title="Prefix drift" alarms={driftAlarms} />
+      {budgetAlarms.length ? (
+        <AlarmTable id="alarms-budget" title="Budget alerts" alarms={budgetAlarms} />
+      ) : null}
       {otherAlarms.length ? <AlarmTable id="alarms-other" title="Other" alarms={otherAlarms} /> : null}
       <section aria-labelledby="near-ceiling">
         <h3 id="near-ceiling">Budgets over 80% of their ceiling</h3>
