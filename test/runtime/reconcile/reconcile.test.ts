@@ -113,7 +113,7 @@ describe.each(['embedded', 'redis'] as Backend[])('reconciliation (%s backend)',
 
   it('refuses a malformed report with the line or field named, and stores nothing', async () => {
     const before = await count();
-    const alarms = (await h.api<{ alarms: unknown[] }>('GET', '/api/alarms?limit=1000')).body.alarms.length;
+    const alarms = (await h.api<{ alarms: unknown[] }>('GET', '/api/alarms?kind=reconciliation&limit=1000')).body.alarms.length;
     const cases: Array<[unknown, string | undefined, string]> = [
       ['{"data": [', undefined, 'report: line 1, column 11: not valid JSON'],
       [
@@ -160,7 +160,7 @@ describe.each(['embedded', 'redis'] as Backend[])('reconciliation (%s backend)',
     });
     expect(future.body.error.message).toBe('day: 2999-01-01 has not started yet (UTC)');
     expect(await count()).toBe(before);
-    expect((await h.api<{ alarms: unknown[] }>('GET', '/api/alarms?limit=1000')).body.alarms.length).toBe(
+    expect((await h.api<{ alarms: unknown[] }>('GET', '/api/alarms?kind=reconciliation&limit=1000')).body.alarms.length).toBe(
       alarms,
     );
   });

@@ -138,6 +138,7 @@ async function loadSpend(web: Web, c: Context<WebEnv>, days: number) {
     lastCacheAlarm,
     cacheAlarms,
     driftAlarms,
+    budgetAlarms,
     otherAlarms,
     nearCeiling,
   };
@@ -147,7 +148,7 @@ function SpendPage(props: { page: PageContext; days: number; s: Spend }) {
   const { page, days } = props;
   const { tz, dayKeys, charts, data, total, calls, seats, workflowsRange, health, cacheRows } = props.s;
   const { corrections, corrected } = props.s;
-  const { cacheAlarms, driftAlarms, otherAlarms, nearCeiling } = props.s;
+  const { cacheAlarms, driftAlarms, budgetAlarms, otherAlarms, nearCeiling } = props.s;
   return (
     <Layout title="Spend" active="/spend" page={page}>
       <form method="get" action="/spend" class="filters" aria-label="Choose the period">
