@@ -44,6 +44,9 @@ const ALARM_OF: Record<BudgetAlert['kind'], AlarmKind> = {
 /** How long `close` waits for checks and deliveries under way. */
 const CLOSE_GRACE_MS = 2_000;
 
+/** Identities noted between two checks, at most. */
+const MAX_PENDING = 10_000;
+
 /** Keys known to be claimed (by this process or another) kept in memory, at most this many. */
 const KNOWN_CLAIMS = 10_000;
 
@@ -59,7 +62,9 @@ const KNOWN_CLAIMS = 10_000;
  */
 export class AlertService {
   readonly destinations: Destinations;
-  private readonly pending = new Set<Scope>();
+  /** Identities whose calls settled since the last check (expanded to their scopes then). */
+  private readonly pending = new Set<Identity>();
+  private readonly pendingProviders = new Set<string>();
   private readonly refused = new Map<Scope, Budget>();
   private readonly samples = new Map<Scope, SpendSample[]>();
   private readonly claimed = new Set<string>();
@@ -91,8 +96,10 @@ export class AlertService {
     const r = call.refusal;
     if (r?.code === 'budget_exhausted' && r.budget) this.refused.set(r.budget.scope, r.budget);
     else if (call.cost > 0) {
-      for (const s of scopesOf(identity)) this.pending.add(s);
-      if (call.provider) this.pending.add(`provider:${call.provider}`);
+      // Kept cheap: an object into a set (a busy interval's distinct identities are bounded; the
+      // sweep covers any left out).
+      if (this.pending.size < MAX_PENDING) this.pending.add(identity);
+      if (call.provider) this.pendingProviders.add(call.provider);
     } else return;
     this.timer ??= setTimeout(() => this.flush(), this.settings.debounceMs);
   }
@@ -147,9 +154,12 @@ export class AlertService {
 
   private flush(): void {
     this.timer = undefined;
-    const scopes = [...this.pending];
+    const scopes = new Set<Scope>();
+    for (const id of this.pending) for (const s of scopesOf(id)) scopes.add(s);
+    for (const p of this.pendingProviders) scopes.add(`provider:${p}`);
     const refused = [...this.refused.values()];
     this.pending.clear();
+    this.pendingProviders.clear();
     this.refused.clear();
     void this.serial(async () => {
       for (const b of refused) await this.onRefused(b);
