@@ -178,7 +178,24 @@ describe.each<Backend>(['embedded', 'redis'])('budget alerts end to end (%s)', (
     expect(new Set(budgetAlarms.map((x) => x.id))).toEqual(
       new Set(receiver.at('/hook').map((r) => r.json.id)),
     );
-  });
+
+    // And in the web inbox: the spend page's alarm list, a table of its own.
+    const login = await fetch(`${a.url}/login`, {
+      method: 'POST',
+      body: new URLSearchParams({ token: ADMIN_TOKEN, next: '/spend' }),
+      redirect: 'manual',
+    });
+    const cookie = login.headers
+      .getSetCookie()
+      .find((c) => c.startsWith('cp_session='))!
+      .split(';')[0]!;
+    const page = await fetch(`${a.url}/spend`, { headers: { cookie } });
+    expect(page.status).toBe(200);
+    const html = await page.text();
+    const at = html.indexOf('data-table="alarms-budget"');
+    expect(at).toBeGreaterThan(0);
+    expect(html.slice(at)).toMatch(/team (&#39;|')payments(&#39;|') daily budget passed 80%/);
+  }, 90_000);
 
   it('sends nothing again after a restart: not from the sweep, not from a new refusal', async () => {
     const before = receiver.received.length;
@@ -191,5 +208,5 @@ describe.each<Backend>(['embedded', 'redis'])('budget alerts end to end (%s)', (
     expect(receiver.received.length).toBe(before);
     const alarms = (await api(again, 'GET', '/api/alarms?limit=100')).alarms as Array<{ kind: string }>;
     expect(alarms.filter((x) => x.kind.startsWith('budget_'))).toHaveLength(5);
-  });
+  }, 60_000);
 });

@@ -6,7 +6,10 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startReceiver, verifySignature } from '../../runtime/alerts/receiver.ts';
 
-/** `chokepoint alerts test`: a sample alert to every destination, each delivery's status printed. */
+/**
+ * `chokepoint alerts test`: a sample alert to every destination, each delivery's status printed.
+ * Each test starts the CLI as a process (several seconds each on a loaded machine): longer timeouts.
+ */
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const SECRET = 'whsec_cli-test-secret-0123456789';
@@ -70,7 +73,7 @@ describe('chokepoint alerts test', () => {
     expect(verifySignature(hook, SECRET)).toBe(true);
     expect(hook.json).toMatchObject({ kind: 'test', budget: { scope: 'team:example' } });
     expect(receiver.at('/broken')[0]!.json.text).toMatch(/^Test alert: /);
-  });
+  }, 90_000);
 
   it('says what is missing: the subcommand, any destination', async () => {
     const none = await cli(['alerts']);
@@ -84,5 +87,5 @@ describe('chokepoint alerts test', () => {
     );
     const help = await cli(['alerts', '--help']);
     expect(help.stdout).toContain('Usage: chokepoint alerts test [--config FILE] [--json]');
-  });
+  }, 90_000);
 });

@@ -57,7 +57,7 @@ describe('budget alerts in a running gateway', () => {
     await h.rt.alerts.drain();
     await h.rt.alerts.sweep();
     expect(await forecasts()).toHaveLength(1);
-  });
+  }, 60_000);
 
   it('never holds up a call: a webhook that does not answer leaves the calls flowing', async () => {
     const held: Array<() => void> = [];
@@ -90,5 +90,5 @@ describe('budget alerts in a running gateway', () => {
     // The delivery hangs; calls go on.
     for (let i = 0; i < 3; i++) expect((await call(client)).usage.output_tokens).toBe(1000);
     expect(held).toHaveLength(1);
-  });
+  }, 60_000);
 });
