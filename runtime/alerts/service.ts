@@ -73,6 +73,7 @@ export class AlertService {
   private timer?: NodeJS.Timeout;
   private sweeper?: NodeJS.Timeout;
   private closed = false;
+  private sweeping = false;
 
   constructor(
     private readonly settings: AlertSettings,
@@ -84,7 +85,10 @@ export class AlertService {
   /** Starts the periodic sweep (the first one now). */
   start(): this {
     if (!this.settings.enabled) return this;
-    this.sweeper = setInterval(() => void this.sweep(), this.settings.sweepMs);
+    // A sweep still under way (a slow store) is not queued behind again.
+    this.sweeper = setInterval(() => {
+      if (!this.sweeping) void this.sweep();
+    }, this.settings.sweepMs);
     this.sweeper.unref();
     void this.sweep();
     return this;
@@ -101,11 +105,15 @@ export class AlertService {
       if (this.pending.size < MAX_PENDING) this.pending.add(identity);
       if (call.provider) this.pendingProviders.add(call.provider);
     } else return;
-    this.timer ??= setTimeout(() => this.flush(), this.settings.debounceMs);
+    if (!this.timer) {
+      this.timer = setTimeout(() => this.flush(), this.settings.debounceMs);
+      this.timer.unref();
+    }
   }
 
   /** Checks every budget that alerts (the periodic backstop; tests call it directly). */
   sweep(): Promise<void> {
+    this.sweeping = true;
     return this.serial(async () => {
       const kinds = SCOPE_KINDS.filter((k) => (this.settings.kinds[k] ?? this.settings.thresholds).length);
       const seen = new Set<Scope>();
@@ -121,6 +129,8 @@ export class AlertService {
         if (b) await this.evaluate(b);
       }
       this.forgetOldSamples();
+    }).finally(() => {
+      this.sweeping = false;
     });
   }
 

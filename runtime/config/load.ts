@@ -161,7 +161,8 @@ function alertSettings(c: ParsedConfig, env: NodeJS.ProcessEnv, problems: string
   return {
     enabled: a.enabled,
     thresholds: a.thresholds,
-    kinds: a.kinds,
+    // A suspended run is already in the inbox: runs alert only when named.
+    kinds: { run: [], ...a.kinds },
     budgets: a.budgets,
     forecast: {
       enabled: a.forecast.enabled,

@@ -174,8 +174,8 @@ const alerts = z
     enabled: z.boolean().default(true),
     /** For every budget unless `kinds` or `budgets` says otherwise. */
     thresholds: alertThresholds.default([50, 80, 90, 100, 'refused']),
-    /** Per budget kind (`run: []` silences runs' spend boxes: the default). */
-    kinds: z.partialRecord(z.enum(SCOPE_KINDS), alertThresholds).default({ run: [] }),
+    /** Per budget kind; runs' spend boxes are silent (`run: []`) unless named here. */
+    kinds: z.partialRecord(z.enum(SCOPE_KINDS), alertThresholds).default({}),
     /** Per budget, by scope (`team:payments`). */
     budgets: z.record(z.string(), alertThresholds).default({}),
     forecast: z

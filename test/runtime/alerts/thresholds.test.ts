@@ -45,6 +45,7 @@ describe('thresholds', () => {
     expect(thresholdsFor(alerts, 'team:search')).toEqual([50, 80, 90, 100, 'refused']);
     expect(thresholdsFor(alerts, 'seat:alice')).toEqual([100]);
     expect(thresholdsFor(alerts, 'global')).toEqual([50, 80, 90, 100, 'refused']);
+    expect(thresholdsFor(alerts, 'run:r_1')).toEqual([]);
     expect(thresholdsFor(resolveConfig({}, { env: {} }).alerts, 'run:r_1')).toEqual([]);
   });
 
