@@ -1,5 +1,6 @@
 import { openApprovals } from '../approvals/open.ts';
 import type { Approvals } from '../approvals/service.ts';
+import { AlertService } from './alerts/service.ts';
 import type { Config } from './config/load.ts';
 import { SessionBoxes } from './gateway/sessions.ts';
 import type { Logger } from './log.ts';
@@ -30,6 +31,8 @@ export interface Services extends Runtime {
   readonly metrics: Metrics;
   /** Reconciliation with the provider's bill, and its daily job. */
   readonly reconcile: ReconcileService;
+  /** Budget alerts: thresholds, forecasts, refusals, to the inbox, webhooks and Slack. */
+  readonly alerts: AlertService;
   /** The workflow runs, when this process hosts workflows. */
   readonly runs?: RunHost;
   /** Approval items and decisions, alongside `runs`. */
@@ -62,12 +65,14 @@ export async function compose(config: Config, log: Logger, opts: ComposeOptions 
   // OpenTelemetry traces, when the OTEL_* variables configure them (config/otel.ts); else none.
   const tracer =
     config.tracing && openTracer(config.tracing, log, (provider) => core.providers.get(provider)?.kind);
+  let alerts: AlertService | undefined;
   const core = await openRuntime(config, log, {
     now: opts.now,
     observe: (rt) =>
       callObserver(
         () => rt.log,
         () => metrics,
+        () => alerts,
         tracer,
       ),
     traces: tracer,
@@ -94,6 +99,7 @@ export async function compose(config: Config, log: Logger, opts: ComposeOptions 
     { name: 'approvals', close: once(() => approvals?.close()) },
     { name: 'session time boxes', close: once(() => sessions.close()) },
     { name: 'workflow runs (run store, MCP servers)', close: once(() => runs?.close()) },
+    { name: 'budget alerts', close: once(() => alerts?.close()) },
     { name: 'reconciliation', close: once(() => reconcile?.close()) },
     { name: 'traces (the last spans sent)', close: once(() => tracer?.close()) },
     { name: 'the store and the provider', close: once(() => core.close()) },
@@ -107,6 +113,14 @@ export async function compose(config: Config, log: Logger, opts: ComposeOptions 
     return closing;
   };
 
+  alerts = new AlertService(config.alerts, {
+    store: core.store,
+    alarms: core.backend.alarms,
+    events: core.events,
+    log: core.log,
+    now: core.now,
+    timeZone: config.budgets.timeZone,
+  }).start();
   try {
     reconcile = await openReconciliation(core, config.reconcile);
   } catch (err) {
@@ -129,6 +143,7 @@ export async function compose(config: Config, log: Logger, opts: ComposeOptions 
   const services: Services = Object.create(core, {
     metrics: { get: () => metrics, enumerable: true },
     reconcile: { value: reconcile, enumerable: true },
+    alerts: { value: alerts, enumerable: true },
     runs: { value: runs, enumerable: true },
     approvals: { value: approvals, enumerable: true },
     sessions: { value: sessions, enumerable: true },

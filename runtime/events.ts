@@ -8,6 +8,9 @@ export const ALARM_KINDS = [
   'cache_hit_rate',
   'reconciliation',
   'budget_near_ceiling',
+  // Budget alerts (runtime/alerts): a budget refused a call, and a forecast crossing.
+  'budget_exhausted',
+  'budget_forecast',
 ] as const;
 export type AlarmKind = (typeof ALARM_KINDS)[number];
 
@@ -26,6 +29,13 @@ export interface Alarm {
 export interface AlarmStore {
   append(a: Alarm): Promise<void>;
   list(filter: { kind?: AlarmKind; limit: number }): Promise<Alarm[]>;
+  /**
+   * Claims `key` once: true for the first caller, in any process sharing the backend, until
+   * `expiresAt` (ms since epoch, compared with `now`); false for everyone else meanwhile. Budget
+   * alerts claim "this threshold of this budget in this window" before they are sent, so a
+   * restart or a second replica never sends one twice.
+   */
+  claim(key: string, at: { now: number; expiresAt: number }): Promise<boolean>;
   close(): Promise<void>;
 }
 

@@ -2,12 +2,12 @@ import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse as parseYaml } from 'yaml';
-import type { ScopeKind } from '../identity.ts';
+import { parseScope, type ScopeKind } from '../identity.ts';
 import { BUILT_IN_PRICES, type PriceEntry } from '../pricing/prices.ts';
 import type { BudgetSpec } from '../store/port.ts';
 import { type TracingSettings, tracingFromEnv } from './otel.ts';
 import { configSchema, type ParsedConfig } from './schema.ts';
-import type { MetricsSettings, ReconcileSettings } from './settings.ts';
+import type { AlertSettings, MetricsSettings, ReconcileSettings } from './settings.ts';
 
 /** The resolved configuration: file + environment + defaults, validated. */
 export interface Config {
@@ -74,6 +74,8 @@ export interface Config {
   metrics: MetricsSettings;
   /** Reconciliation with the provider's bill: tolerance, webhook, the daily job. */
   reconcile: ReconcileSettings;
+  /** Budget alerts: thresholds, forecasts, webhooks and Slack. */
+  alerts: AlertSettings;
   prices: PriceEntry[];
   /** Rate limits (`rateLimits:`): requests, tokens or calls in flight per rolling window and scope. */
   rateLimits: ParsedConfig['rateLimits'];
@@ -149,6 +151,54 @@ function namedProviders(
   }
   for (const [i, r] of c.routing.rules.entries()) check(r.providers, `routing.rules.${i}.providers`);
   return out;
+}
+
+/** `alerts:` with `env:VAR` URLs and secrets read; a URL read from the environment is checked too. */
+function alertSettings(c: ParsedConfig, env: NodeJS.ProcessEnv, problems: string[]): AlertSettings {
+  const a = c.alerts;
+  const read = (v: string, at: string) => (v.startsWith('env:') ? fromEnv(env, v.slice(4), at, problems) : v);
+  const url = (v: string, at: string) => {
+    const u = read(v, at);
+    if (u !== undefined && !/^https?:\/\//.test(u))
+      problems.push(`${at}: expected an http(s) URL${v.startsWith('env:') ? ` in ${v.slice(4)}` : ''}`);
+    return u ?? '';
+  };
+  for (const scope of Object.keys(a.budgets)) {
+    try {
+      parseScope(scope);
+    } catch (err) {
+      problems.push(`alerts.budgets.${scope}: ${(err as Error).message}`);
+    }
+  }
+  const secret = (v: string, at: string) => {
+    const s = read(v, at);
+    if (s !== undefined && s.length < 16) problems.push(`${at}: the secret must be at least 16 characters`);
+    return s ?? '';
+  };
+  return {
+    enabled: a.enabled,
+    thresholds: a.thresholds,
+    // A suspended run is already in the inbox: runs alert only when named.
+    kinds: { run: [], ...a.kinds },
+    budgets: a.budgets,
+    forecast: {
+      enabled: a.forecast.enabled,
+      lookbackMs: a.forecast.lookback,
+      minHistoryMs: a.forecast.minHistory,
+    },
+    webhooks: a.webhooks.map((w, i) => ({
+      url: url(w.url, `alerts.webhooks.${i}.url`),
+      secret: secret(w.secret, `alerts.webhooks.${i}.secret`),
+      ...(w.name ? { name: w.name } : {}),
+    })),
+    slack: a.slack.map((w, i) => ({
+      url: url(w.url, `alerts.slack.${i}.url`),
+      ...(w.name ? { name: w.name } : {}),
+    })),
+    retry: { attempts: a.retry.attempts, backoffMs: a.retry.backoff },
+    debounceMs: a.debounce,
+    sweepMs: a.sweep,
+  };
 }
 
 function fromEnv(env: NodeJS.ProcessEnv, name: string, at: string, problems: string[]): string | undefined {
@@ -246,6 +296,7 @@ export function resolveConfig(
     throw new ConfigError(['store.backend: "redis" needs a URL: set REDIS_URL or store.redisUrl'], ctx.file);
   }
   const providers = namedProviders(c, env, c.provider.timeout, problems);
+  const alerts = alertSettings(c, env, problems);
   if (problems.length) throw new ConfigError(problems, ctx.file);
   const apiKey = env.ANTHROPIC_API_KEY || undefined;
   const kind = c.provider.kind ?? (apiKey ? 'anthropic' : 'emulator');
@@ -318,6 +369,7 @@ export function resolveConfig(
       at: c.reconcile.at,
       everyMs: c.reconcile.every,
     },
+    alerts,
     prices: [...BUILT_IN_PRICES, ...c.prices],
     rateLimits: c.rateLimits,
     logLevel: (env.CHOKEPOINT_LOG_LEVEL as Config['logLevel']) ?? c.log.level,

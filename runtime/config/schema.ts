@@ -190,6 +190,68 @@ const operator = z.strictObject({
   teams: z.array(z.string().refine(isScopeKey, 'a team name')).min(1).optional(),
 });
 
+/** A budget alert threshold: a percentage of the ceiling, or `refused` (a call was refused for it). */
+const alertThreshold = z.union([z.number().int().min(1).max(1000), z.literal('refused')]);
+const alertThresholds = z.array(alertThreshold);
+
+/** A URL, or `env:VAR` to read it from the environment (incoming-webhook URLs are secrets). */
+const secretUrl = z.string().refine((v) => v.startsWith('env:') || URL.canParse(v), {
+  error: (i) => `expected a URL or env:VAR, got ${JSON.stringify(i.input)}`,
+});
+
+/** Budget alerts (runtime/alerts): thresholds, forecasts, where they go. */
+const alerts = z
+  .strictObject({
+    enabled: z.boolean().default(true),
+    /** For every budget unless `kinds` or `budgets` says otherwise. */
+    thresholds: alertThresholds.default([50, 80, 90, 100, 'refused']),
+    /** Per budget kind; runs' spend boxes are silent (`run: []`) unless named here. */
+    kinds: z.partialRecord(z.enum(SCOPE_KINDS), alertThresholds).default({}),
+    /** Per budget, by scope (`team:payments`). */
+    budgets: z.record(z.string(), alertThresholds).default({}),
+    forecast: z
+      .strictObject({
+        /** Alert once per window when the recent spend rate passes the ceiling before the window ends. */
+        enabled: z.boolean().default(true),
+        /** The rate is the spend over this much of the recent past. */
+        lookback: duration.default(3_600_000),
+        /** No forecast from less history than this. */
+        minHistory: duration.default(300_000),
+      })
+      .prefault({}),
+    /** JSON POSTs signed with HMAC-SHA256 (`x-chokepoint-signature`). */
+    webhooks: z
+      .array(
+        z.strictObject({
+          url: secretUrl,
+          /** The signing secret, or `env:VAR`. */
+          secret: z
+            .string()
+            .refine(
+              (v) => v.startsWith('env:') || v.length >= 16,
+              'expected env:VAR or at least 16 characters',
+            ),
+          name: z.string().optional(),
+        }),
+      )
+      .default([]),
+    /** Slack incoming webhooks (`{"text", "blocks"}`). */
+    slack: z.array(z.strictObject({ url: secretUrl, name: z.string().optional() })).default([]),
+    retry: z
+      .strictObject({
+        /** Tries per delivery (the first one included). */
+        attempts: z.number().int().min(1).max(10).default(4),
+        /** The wait before the first retry; doubled each time. */
+        backoff: duration.default(2_000),
+      })
+      .prefault({}),
+    /** Budgets are checked this long after calls settle (at most once per interval each). */
+    debounce: duration.default(1_000),
+    /** And all of them this often (tool spend, other replicas' calls, forecasts). */
+    sweep: duration.default(60_000),
+  })
+  .prefault({});
+
 export const configSchema = z.strictObject({
   server: z
     .strictObject({
@@ -396,6 +458,7 @@ export const configSchema = z.strictObject({
       sessionLifetime: duration.default(12 * 3_600_000),
     })
     .prefault({}),
+  alerts,
   prices: z.array(priceEntry).default([]),
   /** Rate limits as budgets of other units (requests, tokens, calls in flight): see `rateLimit`. */
   rateLimits: z.array(rateLimit).default([]),

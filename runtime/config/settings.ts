@@ -38,3 +38,22 @@ export interface ReconcileSettings {
   /** Instead of daily at `at`: every this many ms (development and tests). */
   everyMs?: number;
 }
+
+/** A budget alert threshold: percent of the ceiling, or `refused`. */
+export type AlertThreshold = number | 'refused';
+
+/** Budget alerts (alerts/service.ts); URLs and secrets already read from the environment. */
+export interface AlertSettings {
+  enabled: boolean;
+  thresholds: AlertThreshold[];
+  kinds: Partial<Record<ScopeKind, AlertThreshold[]>>;
+  /** By scope. */
+  budgets: Record<string, AlertThreshold[]>;
+  forecast: { enabled: boolean; lookbackMs: number; minHistoryMs: number };
+  /** Never logged: only a URL's origin is. */
+  webhooks: Array<{ url: string; secret: string; name?: string }>;
+  slack: Array<{ url: string; name?: string }>;
+  retry: { attempts: number; backoffMs: number };
+  debounceMs: number;
+  sweepMs: number;
+}

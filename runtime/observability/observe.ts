@@ -1,5 +1,6 @@
 import type { CallRecord, ModelCall } from '../gateway/call.ts';
 import type { CallObserver, CallTiming } from '../gateway/observe.ts';
+import type { Identity } from '../identity.ts';
 import type { Logger } from '../log.ts';
 import { formatUsd } from '../money.ts';
 import type { Tracer } from './tracing.ts';
@@ -19,12 +20,15 @@ const INFO = new Set(['debug', 'info']);
 export function callObserver(
   log: () => Logger,
   metrics: () => CallObserver | undefined,
+  /** Budget alerts: the budgets a settled call touched are checked later, off the call's path. */
+  alerts: () => { settled(identity: Identity, record: CallRecord): void } | undefined = () => undefined,
   tracer?: Tracer,
 ): CallObserver {
   return {
     call(call, r, t, prefixHash) {
       metrics()?.call(call, r, t);
       if (tracer) tracer.call(call, r, t, prefixHash);
+      alerts()?.settled(call.identity, r);
       const l = log();
       if (INFO.has(l.level)) logCall(l, call, r, t);
     },

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { ConfigError } from '../../config/load.ts';
 import { CliError, type Command, parseCommandArgs } from './command.ts';
+import { alertsCommand } from './commands/alerts.ts';
 import { approvalsCommand } from './commands/approvals.ts';
 import { budgetsCommand } from './commands/budgets.ts';
 import { drillCommand } from './commands/drill.ts';
@@ -32,6 +33,7 @@ const COMMANDS: Command[] = [
   operatorsCommand,
   pricesCommand,
   reconcileCommand,
+  alertsCommand,
   drillCommand,
   mcpCommand,
   emulatorCommand,

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { Alarm, AlarmKind } from '../../../runtime/events.ts';
-import { backendPairs, KINDS } from './harness.ts';
+import { backendPairs, eventually, KINDS } from './harness.ts';
 
 const alarm = (n: number, kind: AlarmKind = 'prefix_drift'): Alarm => ({
   id: `alm_${String(n).padStart(3, '0')}`,
@@ -41,5 +41,41 @@ describe.each(KINDS)('alarms store (%s)', (kind) => {
   it('starts empty', async () => {
     const { a } = await pair();
     expect(await a.alarms.list({ limit: 10 })).toEqual([]);
+  });
+});
+
+describe.each(KINDS)('alarm claims (%s)', (kind) => {
+  const pair = backendPairs(kind, 'alarm-claims');
+  const now = Date.now();
+
+  it('gives a key to its first claimant only, in every process sharing the backend', async () => {
+    const { a, b } = await pair();
+    const at = { now, expiresAt: now + 60_000 };
+    const results = await Promise.all([
+      a.alarms.claim('budget:team:x|50', at),
+      b.alarms.claim('budget:team:x|50', at),
+      a.alarms.claim('budget:team:x|50', at),
+    ]);
+    expect(results.filter(Boolean)).toHaveLength(1);
+    expect(await b.alarms.claim('budget:team:x|80', at)).toBe(true);
+  });
+
+  it('keeps a claim after the process that took it closed (a restart does not claim again)', async () => {
+    const { a, b } = await pair();
+    const at = { now, expiresAt: now + 60_000 };
+    expect(await a.alarms.claim('k', at)).toBe(true);
+    await a.close();
+    expect(await b.alarms.claim('k', at)).toBe(false);
+  });
+
+  it('lets a key be claimed again once its claim expired', async () => {
+    const { a, b } = await pair();
+    // Redis expires keys on its own clock: the claim lives 50 ms, waited for by polling.
+    expect(await a.alarms.claim('w', { now, expiresAt: now + 50 })).toBe(true);
+    expect(await b.alarms.claim('w', { now, expiresAt: now + 50 })).toBe(false);
+    await eventually('the claim to expire', () =>
+      b.alarms.claim('w', { now: Date.now(), expiresAt: Date.now() + 60_000 }),
+    );
+    expect(await a.alarms.claim('w', { now: Date.now(), expiresAt: Date.now() + 60_000 })).toBe(false);
   });
 });
