@@ -205,9 +205,12 @@ export class LeasedMoneyStore implements MoneyStore {
         }),
       );
     let a = await ask();
-    if (!a.ok && a.refusal.code === 'budget_exhausted' && (await this.giveBack(a.refusal.budget.scope)) > 0) {
-      // Slack this process held on that budget went back: once more, against what is really left.
-      a = await ask();
+    if (!a.ok && a.refusal.code === 'budget_exhausted') {
+      // Slices held on that budget — here, and by every other replica, which gives its slack back
+      // before it acknowledges — may be what refused: once more, against what is really left.
+      const scope = a.refusal.budget.scope;
+      const [here, peers] = await Promise.all([this.giveBack(scope), this.askSlack(scope)]);
+      if (here > 0 || peers) a = await ask();
     }
     if (!a.ok) {
       if (a.refusal.code === 'killed') this.applyKill(a.refusal.kill);
@@ -339,20 +342,27 @@ export class LeasedMoneyStore implements MoneyStore {
   };
 
   /** No new calls from this lease; what it does not hold for calls in flight goes back now. */
-  private retire(lease: Lease): void {
+  /** Resolves once what went back is written (at once when nothing did). */
+  private retire(lease: Lease): Promise<void> {
     if (this.current.get(lease.key) === lease) this.current.delete(lease.key);
-    if (lease.retired && lease.poisoned) return;
+    if (lease.retired && lease.poisoned) return Promise.resolve();
     lease.retired = true;
-    if (lease.poisoned) return;
+    if (lease.poisoned) return Promise.resolve();
     const free = lease.held - lease.inflight;
+    let op: LeaseOp | undefined;
     if (lease.calls === 0) {
       this.open.delete(lease.id);
       this.stats.returned++;
-      void this.step({ reservationId: lease.id, close: true }).catch((err) => this.stepFailed(lease, err));
+      op = { reservationId: lease.id, close: true };
     } else if (free > 0) {
       lease.held -= free;
-      void this.step({ reservationId: lease.id, free }).catch((err) => this.stepFailed(lease, err));
+      op = { reservationId: lease.id, free };
     }
+    if (!op) return Promise.resolve();
+    return this.step(op).then(
+      () => {},
+      (err) => this.stepFailed(lease, err),
+    );
   }
 
   private stepFailed(lease: Lease, err: unknown): void {
@@ -371,17 +381,16 @@ export class LeasedMoneyStore implements MoneyStore {
 
   /** Returns the slack of every lease on `scope` (a grant was refused there): how much went back. */
   private async giveBack(scope: Scope): Promise<Micros> {
-    const ops: Promise<unknown>[] = [];
+    const ops: Promise<void>[] = [];
     let total = 0;
-    for (const lease of this.current.values()) {
+    for (const lease of [...this.current.values()]) {
       if (!lease.scopes.includes(scope) || lease.poisoned) continue;
       const free = lease.held - lease.inflight;
       if (free <= 0) continue;
       total += free;
-      this.retire(lease);
-      ops.push(this.step({ reservationId: lease.id }));
+      ops.push(this.retire(lease));
     }
-    await Promise.allSettled(ops);
+    await Promise.all(ops);
     return total;
   }
 
@@ -460,18 +469,34 @@ export class LeasedMoneyStore implements MoneyStore {
     return b;
   }
 
-  private applyKill(kill: KillSwitch): void {
+  private applyKill(kill: KillSwitch): Promise<void> {
     this.kills.set(kill.scope, kill);
-    this.revokeLocal(kill.scope);
+    return this.revokeLocal(kill.scope);
   }
 
-  private revokeLocal(scope: Scope): void {
-    for (const lease of [...this.current.values()]) if (lease.scopes.includes(scope)) this.retire(lease);
+  /** Retires every lease on `scope`; resolves once what went back is written. */
+  private revokeLocal(scope: Scope): Promise<void> {
+    const ops: Promise<void>[] = [];
+    for (const lease of [...this.current.values()])
+      if (lease.scopes.includes(scope)) ops.push(this.retire(lease));
+    return Promise.all(ops).then(() => {});
+  }
+
+  /** Asks the other replicas to give back their slack on `scope`; true when any may have. */
+  private async askSlack(scope: Scope): Promise<boolean> {
+    if (!this.deps.broadcast || this.livePeers().size === 0) return false;
+    await this.announce({ t: 'slack', scope });
+    return true;
+  }
+
+  private livePeers(): Set<string> {
+    const now = this.deps.now();
+    return new Set([...this.peers].filter(([, seen]) => now - seen < 2 * this.o.validityMs).map(([p]) => p));
   }
 
   /** Sends a change and waits for every live replica's acknowledgement, at most validityMs. */
   private async announce(
-    msg: { t: 'kill'; kill: KillSwitch } | { t: 'revoke'; scope: Scope },
+    msg: { t: 'kill'; kill: KillSwitch } | { t: 'revoke' | 'slack'; scope: Scope },
   ): Promise<void> {
     const b = this.deps.broadcast;
     if (!b) return;
@@ -506,12 +531,17 @@ export class LeasedMoneyStore implements MoneyStore {
       return;
     }
     if (!m.from || m.from === this.replica) return;
+    const known = this.peers.has(m.from);
     this.peers.set(m.from, this.deps.now());
-    if (m.t === 'kill' && m.kill) this.applyKill(m.kill);
-    else if (m.t === 'revoke' && m.scope) this.revokeLocal(m.scope);
+    // A replica that just joined hears from each of the others at once, not at their next upkeep.
+    if (m.t === 'hello' && !known) this.say({ t: 'hi' });
+    let done: Promise<void> | undefined;
+    if (m.t === 'kill' && m.kill) done = this.applyKill(m.kill);
+    else if ((m.t === 'revoke' || m.t === 'slack') && m.scope) done = this.revokeLocal(m.scope);
     else if (m.t === 'lift' && m.scope) this.kills.delete(m.scope);
-    else if (m.t === 'ack' && m.to === this.replica && m.nonce) {
-      const w = this.acks.get(m.nonce);
+    else if (m.t === 'ack') {
+      // Only the asker counts an acknowledgement; nobody answers one (that would echo forever).
+      const w = m.to === this.replica && m.nonce ? this.acks.get(m.nonce) : undefined;
       w?.waiting.delete(m.from);
       if (w && w.waiting.size === 0) w.done();
       return;
@@ -523,7 +553,9 @@ export class LeasedMoneyStore implements MoneyStore {
       }
       return;
     }
-    if (m.nonce) this.say({ t: 'ack', nonce: m.nonce, to: m.from });
+    // Acknowledged once what this replica gave back is in the store: the sender may count on it.
+    const { nonce, from } = m;
+    if (nonce) void (done ?? Promise.resolve()).then(() => this.say({ t: 'ack', nonce, to: from }));
   }
 
   // ---- the rest is the store's --------------------------------------------------------------
