@@ -2,7 +2,7 @@
  * The benchmark suite: each bench script in its own process, one after another, so one cannot warm
  * or starve another. Each prints its table and writes its results under bench/results/.
  *
- *   npm run bench [-- --quick] [-- --only store,gateway,exactness,runs,approvals]
+ *   npm run bench [-- --quick] [-- --only store,gateway,exactness,runs,approvals,scale-sim]
  *
  * The whole suite takes about 8 minutes on a 2-core machine; --quick about 2 (nothing written).
  */
@@ -15,6 +15,7 @@ const SUITE: { name: string; file: string; args: (quick: boolean) => string[] }[
   { name: 'exactness', file: 'exactness.ts', args: (q) => (q ? ['--quick'] : []) },
   { name: 'runs', file: 'runs.ts', args: (q) => (q ? ['--quick'] : []) },
   { name: 'approvals', file: 'approvals.ts', args: (q) => (q ? ['--quick'] : []) },
+  { name: 'scale-sim', file: 'scale-sim.ts', args: (q) => (q ? ['--quick'] : []) },
 ];
 
 const argv = process.argv.slice(2);
