@@ -2,7 +2,7 @@
  * The benchmark suite: each bench script in its own process, one after another, so one cannot warm
  * or starve another. Each prints its table and writes its results under bench/results/.
  *
- *   npm run bench [-- --quick] [-- --only store,gateway,percall,exactness,runs,approvals,tracing]
+ *   npm run bench [-- --quick] [-- --only store,gateway,percall,exactness,runs,approvals,tracing,scale-sim]
  *
  * The whole suite takes about 8 minutes on a 2-core machine; --quick about 2 (nothing written).
  */
@@ -17,6 +17,7 @@ const SUITE: { name: string; file: string; args: (quick: boolean) => string[] }[
   { name: 'runs', file: 'runs.ts', args: (q) => (q ? ['--quick'] : []) },
   { name: 'approvals', file: 'approvals.ts', args: (q) => (q ? ['--quick'] : []) },
   { name: 'tracing', file: 'tracing.ts', args: (q) => (q ? ['--quick'] : []) },
+  { name: 'scale-sim', file: 'scale-sim.ts', args: (q) => (q ? ['--quick'] : []) },
 ];
 
 const argv = process.argv.slice(2);

@@ -116,6 +116,20 @@ export interface LeaseStats {
 
 const TOPIC = 'leases';
 
+export interface LeaseDeps {
+  now: () => number;
+  log: Logger;
+  broadcast?: Broadcast;
+  /** `timer` (default): upkeep runs every `upkeepEveryMs` on a real timer. `manual`: only on
+   * `tick()` — a simulation on a virtual clock (bench/scale-sim.ts) drives it. */
+  upkeep?: 'timer' | 'manual';
+}
+
+/** How often upkeep runs (renewals, idle returns, the kill switches' refresh). */
+export function upkeepEveryMs(o: Pick<LeaseOptions, 'validityMs'>): number {
+  return Math.max(50, Math.floor(o.validityMs / 4));
+}
+
 export class LeasedMoneyStore implements MoneyStore {
   readonly backend: MoneyStore['backend'];
   readonly replica = newId('rep');
@@ -132,17 +146,23 @@ export class LeasedMoneyStore implements MoneyStore {
   private readonly peers = new Map<string, number>();
   private readonly acks = new Map<string, { waiting: Set<string>; done: () => void }>();
   private unsubscribe: (() => void) | undefined;
-  private readonly timer: NodeJS.Timeout;
+  private readonly timer: NodeJS.Timeout | undefined;
   private closed = false;
 
   constructor(
     private readonly store: MoneyStore,
     private readonly o: LeaseOptions,
-    private readonly deps: { now: () => number; log: Logger; broadcast?: Broadcast },
+    private readonly deps: LeaseDeps,
   ) {
     this.backend = store.backend;
-    this.timer = setInterval(() => void this.upkeep(), Math.max(50, Math.floor(o.validityMs / 4)));
+    if (deps.upkeep === 'manual') return;
+    this.timer = setInterval(() => void this.upkeep(), upkeepEveryMs(o));
     this.timer.unref();
+  }
+
+  /** Runs upkeep once, now: what the timer does every `upkeepEveryMs` (`upkeep: 'manual'` only needs it). */
+  tick(): Promise<void> {
+    return this.upkeep();
   }
 
   /** Reads the kill switches and joins the broadcast: call once before use. */
@@ -647,7 +667,7 @@ export class LeasedMoneyStore implements MoneyStore {
 export function openLeases(
   store: MoneyStore,
   options: Partial<LeaseOptions>,
-  deps: { now: () => number; log: Logger; broadcast?: Broadcast },
+  deps: LeaseDeps,
 ): Promise<LeasedMoneyStore> {
   return new LeasedMoneyStore(store, { ...LEASE_DEFAULTS, ...options }, deps).start();
 }

@@ -172,6 +172,32 @@ describe.each(backends)('budget leases on $name', (backend) => {
     expect(expired).toMatchObject({ cost: held, requestId: expect.stringMatching(/^lease:/) });
   });
 
+  it("upkeep 'manual': idle slices go back and live ones are renewed only on tick(), on the injected clock", async () => {
+    const clock = new TestClock();
+    const { stores } = await backend.stores(1, storeOptions(clock));
+    const l = await openLeases(
+      stores[0]!,
+      { idleMs: 5_000, validityMs: 2_000, ttlMs: 60_000 },
+      { now: clock.now, log, upkeep: 'manual' },
+    );
+    open.push(l);
+    const a = await l.admit({ identity: alice, amount: 1_000 });
+    const b = await l.admit({ identity: bob, amount: 1_000 });
+    if (!a.ok || !b.ok) throw new Error('refused');
+    await l.settle(a.reservation.id, entry(alice, 600, 'a'));
+    // alice's slice has been idle 5 s; bob's still holds a call, 50 s on (past 2/3 of its TTL).
+    clock.advance(50_000);
+    expect(l.holding().leases).toBe(2);
+    await l.tick();
+    await expect.poll(async () => (await l.getBudget('seat:alice'))!.reserved).toBe(0);
+    expect(l.holding().leases).toBe(1);
+    // Renewed by that tick: past the slice's first expiry, the store's sweep finds nothing due.
+    clock.advance(20_000);
+    const inner = (l as unknown as { store: MoneyStore }).store;
+    expect(await inner.sweepExpired()).toBe(0);
+    expect((await l.getBudget('seat:bob'))!.reserved).toBe(64_000);
+  });
+
   it('a settlement replayed after a restart is charged once, on its lease', async () => {
     const clock = new TestClock();
     const [l] = await leased(1, clock);
