@@ -1,5 +1,6 @@
 // One scenario of bench/scale-sim.ts: N replicas, each a real LeasedMoneyStore (or, as the baseline,
 // per-call admission on the plain store), over ONE shared embedded store, driven on a virtual clock.
+import { localBroadcast } from '../../runtime/backends/embedded/broadcast.ts';
 import { openEmbeddedStore } from '../../runtime/backends/embedded/money/store.ts';
 import type { Identity, Scope, ScopeKind } from '../../runtime/identity.ts';
 import { createLogger } from '../../runtime/log.ts';
@@ -243,10 +244,12 @@ export async function simulate(s: SimScenario): Promise<SimResult> {
   const opts: LeaseOptions = { ...LEASE_DEFAULTS, ...(s.leases || {}) };
   const replicas: MoneyStore[] = [];
   const leased: LeasedMoneyStore[] = [];
+  // One pub/sub for every replica, as Redis's: a refused grant asks the others for their slack.
+  const broadcast = localBroadcast();
   for (let r = 0; r < simulated; r++) {
     if (s.leases === false) replicas.push(store);
     else {
-      const l = await openLeases(store, opts, { now: clock, log, upkeep: 'manual' });
+      const l = await openLeases(store, opts, { now: clock, log, upkeep: 'manual', broadcast });
       leased.push(l);
       replicas.push(l);
     }

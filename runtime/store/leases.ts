@@ -138,6 +138,8 @@ export class LeasedMoneyStore implements MoneyStore {
   private readonly open = new Map<string, Lease>();
   private readonly calls = new Map<string, Call>();
   private readonly granting = new Map<string, Promise<unknown>>();
+  /** When each identity last asked for a slice (forgotten after idleMs). */
+  private readonly seen = new Map<string, number>();
   private kills = new Map<Scope, KillSwitch>();
   private validUntil = Number.NEGATIVE_INFINITY;
   private refreshing: Promise<void> | undefined;
@@ -205,6 +207,12 @@ export class LeasedMoneyStore implements MoneyStore {
       if (!busy) break;
       await busy.catch(() => {});
     }
+    // An identity that called less than idleMs ago gets a slice; one calling now and then is
+    // admitted per call (a slice for one call would cost a grant, a return and an upkeep).
+    const now = this.deps.now();
+    const last = this.seen.get(key);
+    this.seen.set(key, now);
+    if (last === undefined || now - last > this.o.idleMs) return this.direct(() => this.store.admit(req));
     const grant = this.grant(req, key, scopes);
     this.granting.set(key, grant);
     try {
@@ -419,6 +427,7 @@ export class LeasedMoneyStore implements MoneyStore {
   private async upkeep(): Promise<void> {
     if (this.closed) return;
     const now = this.deps.now();
+    for (const [key, at] of this.seen) if (now - at > this.o.idleMs) this.seen.delete(key);
     for (const lease of [...this.open.values()]) {
       if (lease.poisoned) continue;
       if (!lease.retired && lease.calls === 0 && now - lease.lastUsed >= this.o.idleMs) {
