@@ -58,7 +58,9 @@ describe.each(['embedded', 'redis'] as Backend[])(
     let bill = 0;
 
     beforeAll(async () => {
-      h = await startHarness({ backend, config: { store: { reservationTtl: '1s' } } });
+      // Per-call reservations, as a process admits them when leases are off: each call's own
+      // reservation expires at its worst case (an expired lease is left as charged: leases.test.ts).
+      h = await startHarness({ backend, config: { store: { reservationTtl: '1s', leases: false } } });
       const rt = h.rt;
       const provider = new Anthropic({ baseURL: rt.emulatorUrl!, apiKey: rt.emulatorApiKey!, maxRetries: 0 });
       for (let i = 0; i < REACHED + NEVER; i++) {
