@@ -285,32 +285,7 @@ export class Metrics implements CallObserver {
       },
     });
 
-    const leaseOps = gauge(
-      'chokepoint_lease_operations',
-      'Budget leases since this process started, by what happened: grants (store steps that reserved a slice), from_memory (calls admitted without the store), batches (store steps that wrote settlements), steps (settlements and lease changes in them), returned (slices given back), store_calls (every call into the money store for admission and settlement)',
-      ['op'],
-    );
-    const leaseHeld = gauge(
-      'chokepoint_lease_held_micros',
-      'What this process holds in budget leases now, µ$',
-      [],
-    );
-    this.collectors.push({
-      name: 'leases',
-      gauges: [leaseOps, leaseHeld],
-      run: () => {
-        const store = rt.store as Partial<LeasedMoneyStore>;
-        if (!store.stats || !store.holding) return;
-        const s = store.stats;
-        leaseOps.labels('grants').set(s.grants);
-        leaseOps.labels('from_memory').set(s.fromMemory);
-        leaseOps.labels('batches').set(s.batches);
-        leaseOps.labels('steps').set(s.steps);
-        leaseOps.labels('returned').set(s.returned);
-        leaseOps.labels('store_calls').set(s.storeCalls);
-        leaseHeld.set(store.holding().held);
-      },
-    });
+    this.leaseGauges(gauge);
 
     const kills = gauge(
       'chokepoint_kill_switches',
@@ -393,6 +368,37 @@ export class Metrics implements CallObserver {
   }
 
   private refreshing: Promise<void> = Promise.resolve();
+
+  /** Budget leases (runtime/store/leases.ts): what this process did and holds. */
+  private leaseGauges(gauge: (name: string, help: string, labelNames: string[]) => Gauge): void {
+    const rt = this.rt;
+    const leaseOps = gauge(
+      'chokepoint_lease_operations',
+      'Budget leases since this process started, by what happened: grants (store steps that reserved a slice), from_memory (calls admitted without the store), batches (store steps that wrote settlements), steps (settlements and lease changes in them), returned (slices given back), store_calls (every call into the money store for admission and settlement)',
+      ['op'],
+    );
+    const leaseHeld = gauge(
+      'chokepoint_lease_held_micros',
+      'What this process holds in budget leases now, µ$',
+      [],
+    );
+    this.collectors.push({
+      name: 'leases',
+      gauges: [leaseOps, leaseHeld],
+      run: () => {
+        const store = rt.store as Partial<LeasedMoneyStore>;
+        if (!store.stats || !store.holding) return;
+        const s = store.stats;
+        leaseOps.labels('grants').set(s.grants);
+        leaseOps.labels('from_memory').set(s.fromMemory);
+        leaseOps.labels('batches').set(s.batches);
+        leaseOps.labels('steps').set(s.steps);
+        leaseOps.labels('returned').set(s.returned);
+        leaseOps.labels('store_calls').set(s.storeCalls);
+        leaseHeld.set(store.holding().held);
+      },
+    });
+  }
 
   /** Runs every collector (one scrape at a time), each on its own: one failing leaves the others. */
   private refresh(): Promise<void> {
