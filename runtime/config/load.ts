@@ -433,9 +433,21 @@ function describe(v: unknown): string {
   return `${typeof v === 'number' ? 'a number' : typeof v === 'boolean' ? 'a boolean' : typeof v} ${String(v)}`;
 }
 
-/** `store.leases` as the runtime takes it; CHOKEPOINT_LEASES=off turns them off (benchmarks, drills). */
+/** What `store.leases: true` (or CHOKEPOINT_LEASES=on) means: runtime/store/leases.ts LEASE_DEFAULTS. */
+const LEASE_CONFIG_DEFAULTS = {
+  callsPerLease: 64,
+  maxLease: 5_000_000,
+  share: 8,
+  ttl: 60_000,
+  idle: 5_000,
+  validity: 2_000,
+};
+
+/** `store.leases` as the runtime takes it; CHOKEPOINT_LEASES=on|off overrides the file. */
 function leasesOf(l: ParsedConfig['store']['leases'], env: string | undefined): Config['store']['leases'] {
-  if (l === false || env === 'off' || env === 'false' || env === '0') return false;
+  if (env === 'off' || env === 'false' || env === '0') return false;
+  if (l === false && env !== 'on' && env !== 'true' && env !== '1') return false;
+  if (typeof l === 'boolean') l = LEASE_CONFIG_DEFAULTS;
   return {
     callsPerLease: l.callsPerLease,
     maxLease: l.maxLease,

@@ -283,12 +283,12 @@ export const configSchema = z.strictObject({
       reservationTtl: duration.default(15 * 60_000),
       /**
        * Budget leases (runtime/store/leases.ts): admit calls from slices reserved in the store, in
-       * memory, and write their settlements in batches. `false`: one store step per admission and
-       * one per settlement, as before.
+       * memory, and write their settlements in batches. Off by default (`false`: one store step per
+       * admission and one per settlement); `true` or an object (its settings) turns them on.
        */
       leases: z
         .union([
-          z.literal(false),
+          z.boolean(),
           z.strictObject({
             /** A slice is at most this many times the call's worst case… */
             callsPerLease: z.number().int().min(1).max(100_000).default(64),
@@ -304,7 +304,7 @@ export const configSchema = z.strictObject({
             validity: duration.default(2_000),
           }),
         ])
-        .prefault({}),
+        .default(false),
     })
     .prefault({}),
   provider: z
