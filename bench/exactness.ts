@@ -4,15 +4,19 @@
  * that the team's spend never passes its ceiling (overshoot 0), that nothing stays reserved, and
  * that the ledger's sum equals the emulator's own billing record (calls and micro-dollars).
  *
- *   node bin/run-ts.js bench/exactness.ts [--quick] [--calls 1000] [--processes 4]
+ *   node bin/run-ts.js bench/exactness.ts [--quick] [--cluster] [--calls 1000] [--processes 4]
  *
- * Exits 1 when a check fails. Results: bench/results/exactness.json (not written with --quick).
+ * `--cluster` runs the same check on a real 3-node Redis Cluster it starts (and stops) itself, as
+ * the tests do (test/helpers/redis-cluster.ts; needs redis-server and redis-cli), through a
+ * `redis-cluster://` URL. Exits 1 when a check fails. Results: bench/results/exactness.json
+ * (exactness-cluster.json with --cluster; neither written with --quick).
  */
 import { writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
+import { type RedisCluster, startRedisCluster } from '../test/helpers/redis-cluster.ts';
 import { api, chokepointConfig, startNode, stopAll } from './lib/procs.ts';
 
 const argv = process.argv.slice(2);
@@ -26,7 +30,9 @@ const processes = num('processes', 4);
 // Each call costs ~520 µ$ (about 20 input + 100 output tokens of Haiku): ~190 fit in $0.10.
 const CEILING_USD = '0.10';
 const CEILING_MICROS = 100_000;
-const REDIS_URL = process.env.REDIS_URL || 'redis://127.0.0.1:6379';
+const onCluster = argv.includes('--cluster');
+const cluster: RedisCluster | undefined = onCluster ? await startRedisCluster({ nodes: 3 }) : undefined;
+const REDIS_URL = cluster?.url ?? (process.env.REDIS_URL || 'redis://127.0.0.1:6379');
 const TOKEN = 'cpo_bench-exactness-0123456789abcdef';
 const EMULATOR_KEY = { 'x-api-key': 'sk-emulator-local' };
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -132,6 +138,7 @@ async function main() {
   const result = {
     measuredAt: new Date().toISOString(),
     machine: { cpus: cpus().length, model: cpus()[0]?.model ?? 'unknown', node: process.version },
+    redis: cluster ? 'Redis Cluster, 3 primaries (local)' : 'one Redis',
     processes,
     calls,
     ceilingMicros: budget.ceiling_micros ?? CEILING_MICROS,
@@ -176,7 +183,7 @@ async function main() {
   if (errors.length) console.log(`errors (first 5): ${errors.slice(0, 5).join('; ')}`);
   if (!quick)
     writeFileSync(
-      join(root, 'bench/results/exactness.json'),
+      join(root, `bench/results/exactness${cluster ? '-cluster' : ''}.json`),
       `${JSON.stringify({ ...result, checks: Object.fromEntries(checks) }, null, 2)}\n`,
     );
   else process.stderr.write('(--quick: results not written)\n');
@@ -188,9 +195,12 @@ try {
   passed = await main();
 } finally {
   await stopAll();
-  const redis = new Redis(REDIS_URL);
-  const keys = await redis.keys(`${prefix}*`);
-  if (keys.length) await redis.del(...keys);
-  redis.disconnect();
+  if (cluster) await cluster.stop();
+  else {
+    const redis = new Redis(REDIS_URL);
+    const keys = await redis.keys(`${prefix}*`);
+    if (keys.length) await redis.del(...keys);
+    redis.disconnect();
+  }
 }
 process.exit(passed ? 0 : 1);

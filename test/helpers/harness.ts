@@ -62,6 +62,8 @@ export async function startHarness(
     config?: Record<string, unknown>;
     now?: () => number;
     prefix?: string;
+    /** The Redis (or `redis-cluster://`) URL of the redis backend; default REDIS_URL. */
+    redisUrl?: string;
     /** Host the workflows of this folder (the shipped `workflows/` with `true`). */
     workflows?: string | true;
     /** The level of the logger whose lines land in `logs` (default debug). */
@@ -73,10 +75,11 @@ export async function startHarness(
   const dataDir = mkdtempSync(join(tmpdir(), 'cp-test-'));
   const backend = opts.backend ?? 'embedded';
   const prefix = opts.prefix ?? `{cpt${process.pid}x${++counter}x${Date.now() % 100000}}`;
+  const redisUrl = opts.redisUrl ?? REDIS_URL;
   const raw = {
     dataDir,
     server: { port: 0 },
-    ...(backend === 'redis' ? { store: { backend: 'redis', redisUrl: REDIS_URL, prefix } } : {}),
+    ...(backend === 'redis' ? { store: { backend: 'redis', redisUrl, prefix } } : {}),
     ...opts.config,
   };
   const config = resolveConfig(raw, { env: { CHOKEPOINT_ADMIN_TOKEN: ADMIN_TOKEN, ...opts.env } });
@@ -129,7 +132,8 @@ export async function startHarness(
       await l.close(1000);
       await rt.close();
       rmSync(dataDir, { recursive: true, force: true });
-      if (backend === 'redis') {
+      // A test's own cluster is thrown away whole.
+      if (backend === 'redis' && redisUrl === REDIS_URL) {
         const { Redis } = await import('ioredis');
         const redis = new Redis(REDIS_URL);
         const keys = await redis.keys(`${prefix}*`);

@@ -1,10 +1,10 @@
-import type { Redis } from 'ioredis';
 import type { Alarm, AlarmKind, AlarmStore } from '../../events.ts';
+import type { RedisClient } from './connection.ts';
 
 /** Newest first in one list, trimmed to the last 10,000 alarms; each claim one key that expires. */
 export class RedisAlarms implements AlarmStore {
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly prefix: string,
   ) {}
   async append(a: Alarm) {

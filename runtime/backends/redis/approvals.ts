@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { Queue, QueueEvents, type QueueEventsListener, QueueEventsProducer, Worker } from 'bullmq';
-import type { ChainableCommander, Redis } from 'ioredis';
+import type { ChainableCommander } from 'ioredis';
 import {
   APPROVAL_STATES,
   type ApprovalChange,
@@ -17,7 +17,7 @@ import {
 import type { AuditInput } from '../../store/port.ts';
 import { prepareAudit } from '../../store/records.ts';
 import { decodePosition, encodePosition, ZSET_PAGE_LUA } from '../cursor.ts';
-import { bullConnection, bullPrefix, commandConnection } from './connection.ts';
+import { BullConnections, bullPrefix, commandConnection, type RedisClient } from './connection.ts';
 import { RedisKeys as MoneyKeys } from './money/keys.ts';
 
 /**
@@ -105,7 +105,7 @@ const SCRIPTS = {
 } as const;
 
 type ScriptCall = (numKeys: number, ...keysAndArgs: (string | number)[]) => Promise<unknown>;
-type ScriptedRedis = Redis & Record<keyof typeof SCRIPTS, ScriptCall>;
+type ScriptedRedis = RedisClient & Record<keyof typeof SCRIPTS, ScriptCall>;
 
 interface ChangeEventListener extends QueueEventsListener {
   [EVENT]: (args: { id: string; state: string; origin?: string }, eventId: string) => void;
@@ -164,8 +164,10 @@ export class BullApprovalStore implements ApprovalStore {
   private readonly origin = randomUUID();
   private readonly listeners = new Set<(change: ApprovalChange) => void>();
   private closing: Promise<void> | null = null;
+  private readonly connections: BullConnections;
 
   constructor(private readonly opts: BullApprovalStoreOptions) {
+    this.connections = new BullConnections(opts.redisUrl);
     this.now = opts.now ?? Date.now;
     this.prefix = opts.prefix;
     const onError = opts.onError ?? (() => {});
@@ -189,12 +191,12 @@ export class BullApprovalStore implements ApprovalStore {
   }
 
   private get bullPrefix(): string {
-    return bullPrefix(this.prefix);
+    return bullPrefix(this.prefix, QUEUE, this.opts.redisUrl);
   }
 
-  /** A fresh connection spec: BullMQ opens (and closes) its own connections from it. */
+  /** A fresh connection spec (or, on a cluster, a connection of ours, closed after BullMQ's). */
   private connection() {
-    return bullConnection(this.opts.redisUrl);
+    return this.connections.next();
   }
 
   private connectionError(err: unknown): void {
@@ -453,6 +455,7 @@ export class BullApprovalStore implements ApprovalStore {
       await settle(this.events?.close());
       await settle(this.producer.close());
       await settle(this.queue.close());
+      this.connections.close();
       await settle(this.redis.quit());
     })();
     return this.closing;

@@ -1,12 +1,12 @@
-import type { Redis } from 'ioredis';
 import type { BatchStore, OpenBatch } from '../../store/batches.ts';
+import type { RedisClient } from './connection.ts';
 
 /** Open Message Batches on Redis: one hash `<prefix>batches`, batch id → JSON. */
 export class RedisBatchStore implements BatchStore {
   private readonly key: string;
 
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     prefix: string,
   ) {
     this.key = `${prefix}batches`;

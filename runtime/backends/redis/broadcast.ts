@@ -1,9 +1,9 @@
-import type { Redis } from 'ioredis';
 import type { Broadcast } from '../../broadcast.ts';
 import type { Logger } from '../../log.ts';
+import type { RedisClient } from './connection.ts';
 
 /** `cmd` publishes; `sub` is a connection in subscriber mode (it may carry other channels). */
-export function redisBroadcast(cmd: Redis, sub: Redis, prefix: string, log: Logger): Broadcast {
+export function redisBroadcast(cmd: RedisClient, sub: RedisClient, prefix: string, log: Logger): Broadcast {
   const channel = (topic: string) => `${prefix}:bc:${topic}`;
   // One Redis subscription per channel, however many listeners share it in this process.
   const listeners = new Map<string, Set<(message: string) => void>>();

@@ -1,12 +1,12 @@
-import type { Redis } from 'ioredis';
 import type { KeysStore, StoredKey } from '../../auth/keys.ts';
+import type { RedisClient } from './connection.ts';
 
 /** API keys on Redis: a hash from key hash to record, and one from id to hash. */
 export class RedisKeys implements KeysStore {
   /** `redis` for commands, `subscriber` (a connection in subscriber mode) for revocations. */
   constructor(
-    private readonly redis: Redis,
-    private readonly subscriber: Redis,
+    private readonly redis: RedisClient,
+    private readonly subscriber: RedisClient,
     private readonly prefix: string,
   ) {}
   private get channel() {

@@ -6,7 +6,7 @@ import { RedisAlarms } from './alarms.ts';
 import { BullApprovalStore } from './approvals.ts';
 import { RedisBatchStore } from './batches.ts';
 import { redisBroadcast } from './broadcast.ts';
-import { commandConnection } from './connection.ts';
+import { commandConnection, familyPrefix, isClusterUrl } from './connection.ts';
 import { RedisKeys } from './keys.ts';
 import { openRedisStore } from './money/store.ts';
 import { bullSchedule } from './reconcile-schedule.ts';
@@ -22,6 +22,12 @@ import { RedisWebSessions } from './web-sessions.ts';
  * expiry, the runs queue, the daily reconciliation) on connections it opens from one config
  * (connection.ts). Any number of processes share it. A Redis that cannot be reached is an
  * EnforcementUnavailableError from the money store, before anything else is opened.
+ *
+ * On a Redis Cluster (`redis-cluster://` URL) every connection is a `Cluster`, and each family of
+ * keys that no script shares with the budgets gets a hash tag of its own (`familyPrefix`), so the
+ * cluster spreads them over its nodes. The budgets, reservations, ledger and audit stay in one
+ * slot (one admission script reads and writes all of an identity's budgets atomically), and so do
+ * the approval items, whose reopen script appends to the money store's audit.
  */
 export async function openRedisBackend(
   config: Config,
@@ -30,6 +36,7 @@ export async function openRedisBackend(
   const { now, log } = opts;
   const url = config.store.redisUrl!;
   const prefix = config.store.prefix;
+  const own = (family: string) => familyPrefix(prefix, family, isClusterUrl(url));
   const money = await openRedisStore(url, {
     defaults: config.budgets.defaults,
     timeZone: config.budgets.timeZone,
@@ -46,9 +53,9 @@ export async function openRedisBackend(
     c.on('error', (err: Error) => log.debug('redis connection error', { error: err.message }));
     closers.add(() => c.disconnect());
   }
-  const keys = closers.once('keys', () => new RedisKeys(cmd, sub, prefix));
-  const alarms = closers.once('alarms', () => new RedisAlarms(cmd, prefix));
-  const reconciliations = closers.once('reconciliations', () => new RedisReconStore(cmd, prefix));
+  const keys = closers.once('keys', () => new RedisKeys(cmd, sub, own('keys')));
+  const alarms = closers.once('alarms', () => new RedisAlarms(cmd, own('alarms')));
+  const reconciliations = closers.once('reconciliations', () => new RedisReconStore(cmd, own('recon')));
   return {
     kind: 'redis',
     money,
@@ -57,19 +64,19 @@ export async function openRedisBackend(
     broadcast: redisBroadcast(cmd, sub, prefix, log),
     reconciliations,
     get runs() {
-      return closers.once('runs', () => new RedisRunStore(cmd, prefix, { now }));
+      return closers.once('runs', () => new RedisRunStore(cmd, own('runs'), { now }));
     },
     get approvals() {
       return closers.once('approvals', () => new BullApprovalStore({ redisUrl: url, prefix, now }));
     },
     get sessions() {
-      return closers.once('sessions', () => new RedisSessionStore(cmd, prefix));
+      return closers.once('sessions', () => new RedisSessionStore(cmd, own('sessions')));
     },
     get webSessions() {
-      return closers.once('web sessions', () => new RedisWebSessions(cmd, prefix));
+      return closers.once('web sessions', () => new RedisWebSessions(cmd, own('web')));
     },
     get batches() {
-      return closers.once('batches', () => new RedisBatchStore(cmd, prefix));
+      return closers.once('batches', () => new RedisBatchStore(cmd, own('batches')));
     },
     runQueue: (o) => new BullRunQueue({ ...o, redisUrl: url, prefix }),
     reconcileSchedule: (rec, o) => bullSchedule(rec, { ...o, redisUrl: url, prefix }),

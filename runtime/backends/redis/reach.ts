@@ -1,22 +1,11 @@
-import { Redis } from 'ioredis';
-
-/** The URL without its password, for messages. */
-function redactUrl(url: string): string {
-  try {
-    const u = new URL(url);
-    if (u.password) u.password = '***';
-    return u.toString().replace(/\/$/, '');
-  } catch {
-    return url;
-  }
-}
+import { connectRedis, redactUrl } from './connection.ts';
 
 /**
  * Checks that Redis answers before anything is opened on it: one connection, no retries, within
  * `timeoutMs`. Throws a one-line error naming the URL (without its password) and what to do.
  */
 export async function reachRedis(url: string, timeoutMs: number): Promise<void> {
-  const redis = new Redis(url, {
+  const redis = connectRedis(url, {
     lazyConnect: true,
     maxRetriesPerRequest: 0,
     enableOfflineQueue: false,

@@ -5,7 +5,7 @@ import {
   type ScheduleOptions,
   yesterday,
 } from '../../reconcile/schedule.ts';
-import { bullConnection, bullPrefix } from './connection.ts';
+import { BullConnections, bullPrefix, connectRedis } from './connection.ts';
 
 const QUEUE = 'reconcile';
 
@@ -20,11 +20,10 @@ export async function bullSchedule(
   opts: ScheduleOptions & { redisUrl: string; prefix: string },
 ): Promise<BullReconcileSchedule> {
   const { Queue, Worker } = await import('bullmq');
-  const { Redis } = await import('ioredis');
-  const connection = bullConnection(opts.redisUrl);
+  const connections = new BullConnections(opts.redisUrl);
   // The queue's connection is ours, so that closing never waits on a Redis that went away.
-  const queueConn = new Redis(opts.redisUrl, { maxRetriesPerRequest: null });
-  const prefix = bullPrefix(opts.prefix);
+  const queueConn = connectRedis(opts.redisUrl, { maxRetriesPerRequest: null });
+  const prefix = bullPrefix(opts.prefix, QUEUE, opts.redisUrl);
   let closing = false;
   const onError = (err: Error) => {
     if (!closing) opts.log.warn('reconcile queue error', { error: err.message });
@@ -57,7 +56,7 @@ export async function bullSchedule(
       const r = await run;
       return r ? { id: r.id, verdict: r.verdict } : { failed: true };
     },
-    { connection, prefix, concurrency: 1 },
+    { connection: connections.next(), prefix, concurrency: 1 },
   );
   worker.on('error', onError);
   return {
@@ -78,6 +77,7 @@ export async function bullSchedule(
       await worker.close(true);
       await queue.close();
       queueConn.disconnect();
+      connections.close();
     },
   };
 }

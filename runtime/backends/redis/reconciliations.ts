@@ -1,7 +1,7 @@
-import type { Redis } from 'ioredis';
 import type { Reconciliation } from '../../reconcile/compare.ts';
 import type { ReconStore } from '../../reconcile/store.ts';
 import { EnforcementUnavailableError } from '../../store/port.ts';
+import type { RedisClient } from './connection.ts';
 
 /**
  * On Redis: each result in a hash field by id, and a sorted set by time (and one per day) for
@@ -9,7 +9,7 @@ import { EnforcementUnavailableError } from '../../store/port.ts';
  */
 export class RedisReconStore implements ReconStore {
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly prefix: string,
     private readonly keep = 10_000,
   ) {}

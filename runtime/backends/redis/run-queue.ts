@@ -1,6 +1,6 @@
 import { DelayedError, Queue, Worker } from 'bullmq';
 import type { RunQueue, RunWork } from '../../store/run-queue.ts';
-import { bullConnection, bullPrefix } from './connection.ts';
+import { BullConnections, bullPrefix } from './connection.ts';
 
 export interface BullRunQueueOptions {
   redisUrl: string;
@@ -42,8 +42,10 @@ export class BullRunQueue implements RunQueue {
   private readonly stalledMs: number;
   private readonly onError: (err: unknown, work?: RunWork) => void;
   private closing: Promise<void> | null = null;
+  private readonly connections: BullConnections;
 
   constructor(private readonly opts: BullRunQueueOptions) {
+    this.connections = new BullConnections(opts.redisUrl);
     this.lockMs = opts.lockMs ?? 30_000;
     this.stalledMs = opts.stalledMs ?? this.lockMs;
     const onError = opts.onError ?? (() => {});
@@ -59,12 +61,12 @@ export class BullRunQueue implements RunQueue {
   }
 
   private get bullPrefix(): string {
-    return bullPrefix(this.opts.prefix);
+    return bullPrefix(this.opts.prefix, QUEUE, this.opts.redisUrl);
   }
 
-  /** A fresh connection spec: BullMQ opens (and closes) its own connections from it. */
+  /** A fresh connection spec (or, on a cluster, a connection of ours, closed after BullMQ's). */
   private connection() {
-    return bullConnection(this.opts.redisUrl);
+    return this.connections.next();
   }
 
   private connectionError(err: unknown): void {
@@ -126,6 +128,7 @@ export class BullRunQueue implements RunQueue {
       // active, their locks lapse, and another worker's stalled check hands them on.
       if (this.worker) await this.worker.close(!graceful);
       await this.queue.close();
+      this.connections.close();
     })();
     return this.closing;
   }

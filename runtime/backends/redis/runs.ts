@@ -1,4 +1,4 @@
-import type { ChainableCommander, Redis } from 'ioredis';
+import type { ChainableCommander } from 'ioredis';
 import {
   type JournalEntry,
   listLimit,
@@ -11,6 +11,7 @@ import {
   summary,
 } from '../../store/runs.ts';
 import { decodeCursor, encodeCursor, type ListCursor, ZSET_PAGE_LUA } from '../cursor.ts';
+import type { RedisClient } from './connection.ts';
 
 /**
  * Runs in Redis. Every key starts with the hash-tagged prefix (`{cp}`), so they share one cluster
@@ -93,7 +94,7 @@ const SCRIPTS = {
 } as const;
 
 type ScriptCall = (numKeys: number, ...keysAndArgs: (string | number)[]) => Promise<unknown>;
-type ScriptedRedis = Redis & Record<keyof typeof SCRIPTS, ScriptCall>;
+type ScriptedRedis = RedisClient & Record<keyof typeof SCRIPTS, ScriptCall>;
 
 /** Results of a pipeline, throwing the first command error. */
 async function results(p: ChainableCommander): Promise<unknown[]> {
@@ -109,7 +110,7 @@ export class RedisRunStore implements RunStore {
 
   /** `redis` stays the caller's: `close()` leaves it connected. */
   constructor(
-    redis: Redis,
+    redis: RedisClient,
     private readonly prefix: string,
     _opts: { now?: () => number } = {},
   ) {

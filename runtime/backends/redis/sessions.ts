@@ -1,10 +1,10 @@
-import type { Redis } from 'ioredis';
 import type { SessionState, SessionStore } from '../../store/approvals.ts';
+import type { RedisClient } from './connection.ts';
 
 /** Session time boxes on Redis: one key per session, forgotten after a week idle. */
 export class RedisSessionStore implements SessionStore {
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly prefix: string,
     /** Sessions idle this long are forgotten (Redis expiry). */
     private readonly ttlMs = 7 * 24 * 3_600_000,

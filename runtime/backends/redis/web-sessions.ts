@@ -1,10 +1,10 @@
-import type { Redis } from 'ioredis';
 import type { LoginFailures, SessionRecord, WebSessionStore } from '../ports.ts';
+import type { RedisClient } from './connection.ts';
 
 /** Inbox sessions and failed-login counts on Redis: one hash each, expiring on its own. */
 export class RedisWebSessions implements WebSessionStore {
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly prefix: string,
   ) {}
   private key(id: string) {

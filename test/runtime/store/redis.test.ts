@@ -1,3 +1,4 @@
+import type { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
 import { RedisKeys } from '../../../runtime/backends/redis/money/keys.ts';
 import { openRedisStore, type RedisMoneyStore } from '../../../runtime/backends/redis/money/store.ts';
@@ -39,8 +40,9 @@ describe('Redis money store (Lua scripts)', () => {
       try {
         const identity = { team: 'payments', env: 'prod', seat: 'alice', workflow: 'w', run: 'r_1' };
         const sent: string[] = [];
-        const send = store.redis.sendCommand.bind(store.redis);
-        store.redis.sendCommand = (command, ...rest) => {
+        const redis = store.redis as Redis; // a single Redis here, not a cluster
+        const send = redis.sendCommand.bind(redis);
+        redis.sendCommand = (command, ...rest) => {
           sent.push((command as { name: string }).name);
           return send(command, ...rest);
         };

@@ -1,4 +1,3 @@
-import type { Redis } from 'ioredis';
 import type { ScopeKind } from '../../../identity.ts';
 import type { AuditEntry, Budget, BudgetState, SpendDimension, TokenCounts } from '../../../store/port.ts';
 import {
@@ -12,6 +11,7 @@ import {
 } from '../../../store/records.ts';
 import { type SpendTally, workflowKey } from '../../../store/spend.ts';
 import { isWindowSpec } from '../../../store/windows.ts';
+import type { RedisClient } from '../connection.ts';
 import { streamIdOf } from './keys.ts';
 
 /** Turning what Redis holds (script replies, rollup hashes, indexed streams) back into port records. */
@@ -123,7 +123,7 @@ export function budgetFrom(reply: unknown): Budget {
  * that pass `keep`, up to `limit`. Fetches the stream entries in one pipeline per page.
  */
 export async function readIndex<T>(
-  redis: Redis,
+  redis: RedisClient,
   stream: string,
   index: string,
   since: number | undefined,

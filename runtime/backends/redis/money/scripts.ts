@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../connection.ts';
 
 /**
  * The Lua scripts, each the single place its operation's invariant is enforced. Shared fragments in
@@ -26,7 +26,7 @@ type Arg = string | number;
 type ScriptCall = (numKeys: number, ...keysAndArgs: Arg[]) => Promise<unknown>;
 
 /** A Redis client with the store's scripts defined on it. */
-export type ScriptedRedis = Redis & Record<keyof typeof SCRIPTS, ScriptCall>;
+export type ScriptedRedis = RedisClient & Record<keyof typeof SCRIPTS, ScriptCall>;
 
 const INCLUDE = /^--- @include "([^"]+)"\s*$/gm;
 
@@ -41,10 +41,11 @@ const sources = Object.fromEntries(
   Object.entries(SCRIPTS).map(([name, file]) => [name, scriptSource(file)]),
 ) as Record<keyof typeof SCRIPTS, string>;
 
-export async function defineScripts(redis: Redis): Promise<ScriptedRedis> {
+export async function defineScripts(redis: RedisClient): Promise<ScriptedRedis> {
   for (const [name, lua] of Object.entries(sources)) {
     redis.defineCommand(name, { lua });
-    await redis.script('LOAD', lua);
+    // On a cluster, on every primary: EVALSHA goes to whichever holds the keys' slot.
+    for (const node of 'nodes' in redis ? redis.nodes('master') : [redis]) await node.script('LOAD', lua);
   }
   return redis as ScriptedRedis;
 }

@@ -21,7 +21,6 @@
  * retries a command at most once and times it out, so a dead Redis refuses calls within about
  * `commandTimeoutMs` with EnforcementUnavailableError instead of letting them wait or pass.
  */
-import { Redis } from 'ioredis';
 import type { Identity, Scope, ScopeKind } from '../../../identity.ts';
 import { newId } from '../../../ids.ts';
 import type { Micros } from '../../../money.ts';
@@ -78,6 +77,7 @@ import {
 } from '../../../store/records.ts';
 import { SpendTally, spendKey } from '../../../store/spend.ts';
 import { dayKey, daysBetween, dayWindow, monthWindow } from '../../../store/windows.ts';
+import { connectRedis } from '../connection.ts';
 import { correctIn } from './correct.ts';
 import { RedisKeys } from './keys.ts';
 import { addRollup, auditHead, budgetFrom, readIndex, rollupField } from './replies.ts';
@@ -668,14 +668,14 @@ function checkReservationId(id: string): void {
 export async function openRedisStore(url: string, options: RedisStoreOptions): Promise<RedisMoneyStore> {
   dayWindow(0, options.timeZone);
   checkMicros(options.reservationTtlMs, 'reservationTtlMs');
-  const redis = new Redis(url, {
+  const redis = connectRedis(url, {
     lazyConnect: true,
     enableOfflineQueue: false,
     maxRetriesPerRequest: 1,
     autoResendUnfulfilledCommands: false,
     commandTimeout: options.commandTimeoutMs ?? 2000,
     connectTimeout: 2000,
-    retryStrategy: (times) => Math.min(100 * times, 2000),
+    retryStrategy: (times: number) => Math.min(100 * times, 2000),
   });
   // Errors reach callers through the failing command; the event would otherwise crash the process.
   redis.on('error', () => {});
