@@ -238,14 +238,23 @@ async function contendersFor(upstreamLatency: number, portkeyEntry: string | und
   const redisConfig = chokepointConfig(
     `${provider}\nstore: { backend: redis, redisUrl: "${REDIS_URL}", prefix: "${prefix}" }`,
   );
-  const [embedded, redisA, redisB] = await Promise.all([
+  // The same two stores with budget leases on (store.leases: true): admission from slices in memory.
+  const embeddedLeased = chokepointConfig(`${provider}\nstore: { leases: true }`);
+  const redisLeased = chokepointConfig(
+    `${provider}\nstore: { backend: redis, redisUrl: "${REDIS_URL}", prefix: "${prefix}l", leases: true }`,
+  );
+  const [embedded, redisA, redisB, embeddedL, redisL] = await Promise.all([
     startNode([cli, 'serve', '--port', '0'], { env: serveEnv(embeddedConfig, false) }),
     startNode([cli, 'serve', '--port', '0'], { env: serveEnv(redisConfig, true) }),
     startNode([cli, 'serve', '--port', '0'], { env: serveEnv(redisConfig, true) }),
+    startNode([cli, 'serve', '--port', '0'], { env: serveEnv(embeddedLeased, false) }),
+    startNode([cli, 'serve', '--port', '0'], { env: serveEnv(redisLeased, true) }),
   ]);
   const who = { team: 'bench', env: 'bench', seat: 'bench' };
   const embeddedKey = (await api<{ key: string }>(embedded.url, TOKEN, 'POST', '/api/keys', who)).key;
   const redisKey = (await api<{ key: string }>(redisA.url, TOKEN, 'POST', '/api/keys', who)).key;
+  const embeddedLKey = (await api<{ key: string }>(embeddedL.url, TOKEN, 'POST', '/api/keys', who)).key;
+  const redisLKey = (await api<{ key: string }>(redisL.url, TOKEN, 'POST', '/api/keys', who)).key;
   let portkey: Proc | undefined;
   let portkeySkip = portkeyWhy;
   if (portkeyEntry) {
@@ -282,6 +291,18 @@ async function contendersFor(upstreamLatency: number, portkeyEntry: string | und
       urls: [redisA.url, redisB.url],
       headers: { 'x-api-key': redisKey },
       pids: [redisA.pid, redisB.pid],
+    },
+    {
+      name: 'Chokepoint embedded, leases',
+      urls: [embeddedL.url],
+      headers: { 'x-api-key': embeddedLKey },
+      pids: [embeddedL.pid],
+    },
+    {
+      name: 'Chokepoint Redis ×1, leases',
+      urls: [redisL.url],
+      headers: { 'x-api-key': redisLKey },
+      pids: [redisL.pid],
     },
   ];
   if (withPortkey)
@@ -434,6 +455,7 @@ async function main() {
     } finally {
       await stopAll();
       await cleanRedis(prefix);
+      await cleanRedis(`${prefix}l`);
     }
   }
   const meta = {
