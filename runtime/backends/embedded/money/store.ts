@@ -287,11 +287,7 @@ export class EmbeddedMoneyStore implements MoneyStore {
       closeRates(this.rates, holdsOf(res.rates), units, now);
     } else if (final.cost > 0) {
       // Late or unknown: charge the identity's budgets, creating any that do not exist yet.
-      const scopes = identityScopes(entry.identity);
-      const live = this.budgetRows(scopes).map((row, i) => {
-        const scope = scopes[i]!;
-        return this.live(row ?? this.ensureRow(scope, specFor(scope, this.options), now), now);
-      });
+      const live = this.identityBudgets(entry.identity, now);
       this.chargeAll(live, final.cost, 0, now);
     }
     this.insertLedger(final);
@@ -359,11 +355,7 @@ export class EmbeddedMoneyStore implements MoneyStore {
       if (!op.entry) return { held: 0, open: false };
       const entry = finishEntry({ ...op.entry, reservationId: op.reservationId }, op.entry.reserved);
       if (entry.cost > 0) {
-        const scopes = identityScopes(entry.identity);
-        const live = this.budgetRows(scopes).map((row, i) => {
-          const scope = scopes[i]!;
-          return this.live(row ?? this.ensureRow(scope, specFor(scope, this.options), now), now);
-        });
+        const live = this.identityBudgets(entry.identity, now);
         this.chargeAll(live, entry.cost, 0, now);
       }
       this.insertLedger(entry);
@@ -604,6 +596,15 @@ export class EmbeddedMoneyStore implements MoneyStore {
       ceiling: spec.ceiling,
       window: spec.window,
       now,
+    });
+  }
+
+  /** The identity's budgets, created from the defaults if missing (a late or unknown charge). */
+  private identityBudgets(identity: Identity, now: number): LiveBudget[] {
+    const scopes = identityScopes(identity);
+    return this.budgetRows(scopes).map((row, i) => {
+      const scope = scopes[i]!;
+      return this.live(row ?? this.ensureRow(scope, specFor(scope, this.options), now), now);
     });
   }
 
