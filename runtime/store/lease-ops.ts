@@ -32,6 +32,9 @@ export function prepareLeaseOp(op: LeaseOp, now: number): PreparedLeaseOp {
   if (typeof op.reservationId !== 'string' || !op.reservationId) {
     throw new StoreInputError('invalid', 'a lease step needs a reservationId');
   }
+  if (op.call !== undefined && (typeof op.call !== 'string' || !op.call)) {
+    throw new StoreInputError('invalid', "a lease step's call must be a non-empty string");
+  }
   if (op.free !== undefined) checkMicros(op.free, 'free');
   if (op.expiresAt !== undefined) checkMicros(op.expiresAt, 'expiresAt');
   const { entry, ...rest } = op;

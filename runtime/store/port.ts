@@ -130,6 +130,9 @@ export interface AdmitRequest {
  */
 export interface LeaseOp {
   reservationId: string;
+  /** The call `entry` charges, unique within the lease: a step repeated with the same call (a
+   * batch retried after a timeout, a journal replayed after a crash) charges it once. */
+  call?: string;
   entry?: LedgerInput;
   free?: Micros;
   expiresAt?: number;
@@ -142,6 +145,8 @@ export interface LeaseOpResult {
   /** What the reservation still holds after the step (0 when closed, expired or unknown). */
   held: Micros;
   open: boolean;
+  /** The step's call was charged before: nothing was charged or written this time. */
+  repeated?: boolean;
 }
 
 export interface TokenCounts {

@@ -134,6 +134,34 @@ export function leaseStoreContract(harness: StoreHarness): void {
       expect(await store.getBudget('team:payments')).toMatchObject({ spent: 40_000, reserved: 0 });
     });
 
+    it('charges a call once however often its step is sent: open, then closed', async () => {
+      const lease = held(
+        await store.admit({ identity: alice, amount: 1_000, lease: { upTo: 50_000, share: 1 } }),
+      );
+      const batch = [
+        { reservationId: lease.id, call: '1', entry: { ...entry(700, 1_000, 'req_a'), id: 'led_a', at: 5 } },
+        { reservationId: lease.id, call: '2', entry: { ...entry(300, 1_000, 'req_b'), id: 'led_b', at: 6 } },
+      ];
+      const first = await store.leaseOps(batch);
+      expect(first.map((r) => r.repeated ?? false)).toEqual([false, false]);
+      // The same batch again (its reply was lost): nothing more is charged or written.
+      const again = await store.leaseOps(batch);
+      expect(again.map((r) => r.repeated)).toEqual([true, true]);
+      expect(again[1]).toMatchObject({ open: true, held: 49_000, entry: { id: 'led_b', cost: 300 } });
+      expect(await store.getBudget('team:payments')).toMatchObject({ spent: 1_000, reserved: 49_000 });
+      // A new call and the close in the same batch as a repeat, then the whole batch once more.
+      const last = [
+        batch[0]!,
+        { reservationId: lease.id, call: '3', entry: entry(100, 1_000, 'req_c') },
+        { reservationId: lease.id, close: true },
+      ];
+      await store.leaseOps(last);
+      await store.leaseOps(last);
+      expect(await store.getBudget('team:payments')).toMatchObject({ spent: 1_100, reserved: 0 });
+      const ledger = await store.listLedger();
+      expect(ledger.map((e) => e.requestId).sort()).toEqual(['req_a', 'req_b', 'req_c']);
+    });
+
     it('checks its input before anything is written', async () => {
       await expect(store.leaseOps([{ reservationId: '' }])).rejects.toThrow(/reservationId/);
       await expect(

@@ -106,6 +106,20 @@ CREATE TABLE IF NOT EXISTS corrections (
 );
 `;
 
+/**
+ * Added after version 1 as well: the calls charged from each budget lease, so a lease step
+ * repeated (a batch retried, a journal replayed) charges its call once (lease-steps.ts).
+ */
+const LEASE_CALLS = `
+CREATE TABLE IF NOT EXISTS lease_calls (
+  lease TEXT NOT NULL,
+  call TEXT NOT NULL,
+  at INTEGER NOT NULL,
+  PRIMARY KEY (lease, call)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS lease_calls_at ON lease_calls (at);
+`;
+
 /** Creates the schema on a fresh file, checks the version of an existing one. */
 export function migrate(db: Database.Database): void {
   db.transaction(() => {
@@ -122,6 +136,7 @@ export function migrate(db: Database.Database): void {
       db.prepare('INSERT INTO schema_version (version) VALUES (?)').run(1);
     }
     db.exec(CORRECTIONS);
+    db.exec(LEASE_CALLS);
     // Added after version 1 as well: a reservation's rate limit holds (runtime/store/rates.ts).
     const columns = db.prepare("SELECT name FROM pragma_table_info('reservations')").all() as {
       name: string;

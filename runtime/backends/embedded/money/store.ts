@@ -7,13 +7,7 @@ import type Database from 'better-sqlite3';
 import type { Identity, Scope, ScopeKind } from '../../../identity.ts';
 import { newId } from '../../../ids.ts';
 import type { Micros } from '../../../money.ts';
-import {
-  checkLease,
-  leaseGrant,
-  type PreparedLeaseOp,
-  prepareLeaseOp,
-  RETURNED,
-} from '../../../store/lease-ops.ts';
+import { checkLease, leaseGrant, type PreparedLeaseOp, prepareLeaseOp } from '../../../store/lease-ops.ts';
 import {
   type Actor,
   type Admission,
@@ -74,6 +68,7 @@ import { openSqlite } from '../sqlite.ts';
 import { BACKSTOP_PAGES, type Checkpointer, startCheckpointer } from './checkpointer.ts';
 import { type CorrectionStatements, correctOne, prepareCorrections } from './corrections.ts';
 import { GroupCommit } from './group-commit.ts';
+import { type LeaseHost, leaseStep, prepareLeaseStatements } from './lease-steps.ts';
 import { auditQuery, ledgerQuery, ledgerRow, spendQuery, spendRows } from './queries.ts';
 import { checkRateLimits, closeRates, prepareRateStatements, type RateHost, reserveRates } from './rates.ts';
 import { migrate } from './schema.ts';
@@ -128,6 +123,7 @@ export class EmbeddedMoneyStore implements MoneyStore {
   private readonly group: GroupCommit;
   /** Rate limits (rates.ts): their statements, and the budget reading and charging they borrow. */
   private readonly rates: RateHost;
+  private readonly leaseHost: LeaseHost<LiveBudget>;
   /** Store time before which no open reservation falls due: admit skips its sweep until then. */
   private noneDueBefore = Number.NEGATIVE_INFINITY;
 
@@ -152,6 +148,15 @@ export class EmbeddedMoneyStore implements MoneyStore {
       rs: prepareRateStatements(this.db),
       live: (row, now) => this.live(row, now),
       charge: (b, cost, release, now) => this.charge(b as LiveBudget, cost, release, now),
+    };
+    this.leaseHost = {
+      s: this.s,
+      ls: prepareLeaseStatements(this.db),
+      budgetRows: (scopes) => this.budgetRows(scopes),
+      live: (row, now) => this.live(row, now),
+      identityBudgets: (identity, now) => this.identityBudgets(identity, now),
+      chargeAll: (live, cost, release, now) => this.chargeAll(live, cost, release, now),
+      insertLedger: (e) => this.insertLedger(e),
     };
     // An operation rolled back (alone or with its group) may have rolled back expirations too:
     // admit looks for due reservations again next time.
@@ -318,6 +323,7 @@ export class EmbeddedMoneyStore implements MoneyStore {
     const now = this.now();
     const n = this.expire(this.s.resExpired.all(now, SWEEP_BATCH) as ReservationRow[], now);
     this.s.resForget.run(now - TOMBSTONE_MS);
+    this.leaseHost.ls.callForget.run(now - TOMBSTONE_MS);
     return n;
   });
 
@@ -339,52 +345,9 @@ export class EmbeddedMoneyStore implements MoneyStore {
   async leaseOps(ops: LeaseOp[]): Promise<LeaseOpResult[]> {
     const now = this.now();
     const prepared = ops.map((op) => prepareLeaseOp(op, now));
-    return this.grouped('apply lease steps', () => prepared.map((op) => this.leaseOne(op)));
-  }
-
-  /** One lease step (see LeaseOp); the batch's transaction makes the steps atomic together. */
-  private leaseOne(op: PreparedLeaseOp): LeaseOpResult {
-    const now = this.now();
-    const res = this.s.resGet.get(op.reservationId) as ReservationRow | undefined;
-    if (res?.status === 'expired') {
-      // Charged everything it held when it expired: that stands for the calls it admitted.
-      return { entry: storedJson<LedgerEntry>(res.entry, `lease ${op.reservationId}`), held: 0, open: false };
-    }
-    if (res?.status !== 'open') {
-      // Returned or unknown: what it admitted is still charged, to the identity's budgets.
-      if (!op.entry) return { held: 0, open: false };
-      const entry = finishEntry({ ...op.entry, reservationId: op.reservationId }, op.entry.reserved);
-      if (entry.cost > 0) {
-        const live = this.identityBudgets(entry.identity, now);
-        this.chargeAll(live, entry.cost, 0, now);
-      }
-      this.insertLedger(entry);
-      return { entry, held: 0, open: false };
-    }
-    let held = storedMicros(res.amount, `lease ${op.reservationId} amount`);
-    const live: LiveBudget[] = [];
-    for (const row of this.budgetRows(storedJson<Scope[]>(res.scopes, 'lease scopes'))) {
-      if (row) live.push(this.live(row, now));
-    }
-    let entry: LedgerEntry | undefined;
-    if (op.entry) {
-      entry = finishEntry({ ...op.entry, reservationId: op.reservationId }, op.entry.reserved);
-      const part = Math.min(entry.cost, held);
-      this.chargeAll(live, entry.cost, part, now);
-      held -= part;
-      this.insertLedger(entry);
-    }
-    const free = op.close ? held : Math.min(op.free ?? 0, held);
-    if (free > 0) {
-      this.chargeAll(live, 0, free, now);
-      held -= free;
-    }
-    if (op.close) {
-      this.s.resClose.run({ id: op.reservationId, now, status: 'released', entry: RETURNED });
-      return { ...(entry ? { entry } : {}), held: 0, open: false };
-    }
-    this.s.resUpdate.run(held, op.expiresAt ?? null, op.reservationId);
-    return { ...(entry ? { entry } : {}), held, open: true };
+    return this.grouped('apply lease steps', () =>
+      prepared.map((op) => leaseStep(this.leaseHost, op, this.now())),
+    );
   }
 
   // ---- budgets ------------------------------------------------------------------------------

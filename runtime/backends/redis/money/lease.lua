@@ -7,14 +7,19 @@
 --
 -- KEYS[1] rexp, KEYS[2] scopes index, KEYS[3] ledger stream: the other keys are derived from the
 -- reservations and entries under the same hash tag (one slot).
--- ARGV after the shared context: the number of steps, then per step 17 fields: reservation id,
+-- ARGV after the shared context: the number of steps, then per step 18 fields: reservation id,
 -- has entry (0/1), cost, the call's reserved, entry JSON without reserved/overrun, entry time,
 -- rollup day ('' for none), rollup field, input, cw5m, cw1h, cacheRead, output, free, expiresAt
--- ('' unchanged), close (0/1), n; then the n scope specs of the entry's identity (scope id kind owner
--- ceiling window, 6 fields each).
+-- ('' unchanged), close (0/1), call ('' for none), n; then the n scope specs of the entry's identity
+-- (scope id kind owner ceiling window, 6 fields each).
 --
--- Replies one {status, held, entryJson} per step: status 'open', 'closed' (returned or unknown) or
--- 'expired'; entryJson is the entry written ('' for none; the expired entry for 'expired').
+-- A call is charged once per lease: {prefix}:lc:<reservation> is the set of calls charged from it,
+-- kept as long as a closed reservation is, so a step repeated (a batch retried after a timeout, a
+-- journal replayed after a crash) charges nothing twice.
+--
+-- Replies one {status, held, entryJson, repeated} per step: status 'open', 'closed' (returned or
+-- unknown) or 'expired'; entryJson is the entry written ('' for none or repeated; the expired entry
+-- for 'expired'); repeated '1' when the call had been charged before.
 
 --- @include "includes/context.lua"
 --- @include "includes/budget.lua"
@@ -51,8 +56,9 @@ for _ = 1, steps do
   local free = tonumber(ARGV[at + 13])
   local expiresAt = ARGV[at + 14]
   local close = ARGV[at + 15] == '1'
-  local n = tonumber(ARGV[at + 16])
-  local specs = at + 17
+  local callId = ARGV[at + 16]
+  local n = tonumber(ARGV[at + 17])
+  local specs = at + 18
   at = specs + n * 6
 
   local function write(budgets, charged)
@@ -77,8 +83,18 @@ for _ = 1, steps do
 
   local key = CTX.prefix .. ':r:' .. resId
   local r = loadReservation(key)
+  local repeated = '0'
+  if hasEntry and callId ~= '' and not (r and r.status == 'expired') then
+    local calls = CTX.prefix .. ':lc:' .. resId
+    if redis.call('SADD', calls, callId) == 0 then
+      repeated = '1'
+      hasEntry = false
+    else
+      redis.call('PEXPIRE', calls, TOMBSTONE_MS)
+    end
+  end
   if r and r.status == 'expired' then
-    table.insert(replies, { 'expired', '0', r.entry or '' })
+    table.insert(replies, { 'expired', '0', r.entry or '', '0' })
   elseif r == nil or r.status ~= 'open' then
     local json = ''
     if hasEntry then
@@ -97,7 +113,7 @@ for _ = 1, steps do
       end
       json = write(budgets, 0)
     end
-    table.insert(replies, { 'closed', '0', json })
+    table.insert(replies, { 'closed', '0', json, repeated })
   else
     local held = r.amount
     local json = ''
@@ -115,14 +131,14 @@ for _ = 1, steps do
     end
     if close then
       tombstone(key, rexpKey, resId, 'released', '{"lease":"returned"}')
-      table.insert(replies, { 'closed', '0', json })
+      table.insert(replies, { 'closed', '0', json, repeated })
     else
       redis.call('HSET', key, 'amount', int(held))
       if expiresAt ~= '' then
         redis.call('HSET', key, 'expiresAt', expiresAt)
         redis.call('ZADD', rexpKey, expiresAt, resId)
       end
-      table.insert(replies, { 'open', int(held), json })
+      table.insert(replies, { 'open', int(held), json, repeated })
     end
   end
 end

@@ -360,16 +360,17 @@ export class RedisMoneyStore implements MoneyStore {
         // The script writes the entry as given plus reserved/overrun: the same as finishEntry.
         const id = prepared[i]!.reservationId;
         const out = entry ? finishEntry({ ...entry, reservationId: id }, entry.reserved) : undefined;
-        return { ...(out ? { entry: out } : {}), held, open: r[0] === 'open' };
+        const repeated = r[3] === '1' ? { repeated: true } : {};
+        return { ...(out ? { entry: out } : {}), held, open: r[0] === 'open', ...repeated };
       });
     });
   }
 
-  /** The 17 fields and the identity's scope specs of one lease step (see lease.lua). */
+  /** The 18 fields and the identity's scope specs of one lease step (see lease.lua). */
   private leaseArgs(op: PreparedLeaseOp): (string | number)[] {
     const e = op.entry;
     const free = op.free ?? 0;
-    const tail = [free, op.expiresAt ?? '', op.close ? 1 : 0];
+    const tail = [free, op.expiresAt ?? '', op.close ? 1 : 0, op.call ?? ''];
     if (!e) return [op.reservationId, 0, 0, 0, '', 0, '', '', 0, 0, 0, 0, 0, ...tail, 0];
     const { reserved, ...rest } = { ...e, reservationId: op.reservationId };
     const t = e.tokens;
