@@ -19,6 +19,7 @@ import { PriceTable } from './pricing/pricing.ts';
 import { keepSettlements } from './settlements.ts';
 import type { ApprovalItem } from './store/approvals.ts';
 import { privateDir } from './store/data-dir.ts';
+import { recoverJournals } from './store/lease-journal.ts';
 import { type LeasedMoneyStore, openLeases } from './store/leases.ts';
 import type { BudgetSpec, LedgerEntry, LedgerInput, MoneyStore, Reservation } from './store/port.ts';
 import type { RunRecord } from './store/runs.ts';
@@ -103,18 +104,24 @@ export async function openRuntime(
   const ownBackend = !opts.backend;
   let store: MoneyStore = backend.money;
   let leases: LeasedMoneyStore | undefined;
-  if (config.store.leases) {
-    try {
+  // Budget leases keep a journal here; a process that died with calls in flight on its slices
+  // left them in it, and they are settled at start even with leases now off.
+  const journalDir = join(config.dataDir, 'leases');
+  try {
+    if (config.store.leases) {
       leases = await openLeases(backend.money, config.store.leases, {
         now,
         log,
         broadcast: backend.broadcast,
+        journalDir,
       });
-    } catch (err) {
-      if (ownBackend) await backend.close().catch(() => {});
-      throw err;
+      store = leases;
+    } else {
+      await recoverJournals(backend.money, journalDir, { now, log });
     }
-    store = leases;
+  } catch (err) {
+    if (ownBackend) await backend.close().catch(() => {});
+    throw err;
   }
   let keys: KeyRing;
   try {

@@ -30,6 +30,7 @@ export interface Config {
           ttlMs: number;
           idleMs: number;
           validityMs: number;
+          shipMs: number;
         };
   };
   provider: {
@@ -441,6 +442,7 @@ const LEASE_CONFIG_DEFAULTS = {
   ttl: 60_000,
   idle: 5_000,
   validity: 2_000,
+  ship: 200,
 };
 
 /** `store.leases` as the runtime takes it; CHOKEPOINT_LEASES=on|off overrides the file. */
@@ -455,5 +457,6 @@ function leasesOf(l: ParsedConfig['store']['leases'], env: string | undefined): 
     ttlMs: l.ttl,
     idleMs: l.idle,
     validityMs: l.validity,
+    shipMs: l.ship,
   };
 }

@@ -302,6 +302,8 @@ export const configSchema = z.strictObject({
             idle: duration.default(5_000),
             /** The longest a process admits from memory since it last read the kill switches. */
             validity: duration.default(2_000),
+            /** How often settled calls go to the store in one batch (each is in the lease journal first). */
+            ship: duration.default(200),
           }),
         ])
         .default(false),

@@ -6,6 +6,14 @@ import { newId } from '../ids.ts';
 import type { Logger } from '../log.ts';
 import type { Micros } from '../money.ts';
 import {
+  callEntryId,
+  FileJournal,
+  type JournalRecord,
+  type LeaseJournal,
+  MEMORY_JOURNAL,
+  recoverJournals,
+} from './lease-journal.ts';
+import {
   type Actor,
   type Admission,
   type AdmitRequest,
@@ -20,7 +28,7 @@ import {
   type MoneyStore,
   type Reservation,
 } from './port.ts';
-import { identityScopes } from './records.ts';
+import { finishEntry, identityScopes, prepareEntry } from './records.ts';
 
 /**
  * Budget leases: admission off the per-call critical path, as quota servers do it.
@@ -28,21 +36,26 @@ import { identityScopes } from './records.ts';
  * The first call of an identity (its scopes: global, team, env, seat, workflow, run, provider)
  * reserves a *slice* in one store step — an ordinary reservation on every budget of the identity,
  * larger than the call (admit's `lease`) — and the calls after it are admitted from the slice in
- * memory. What they cost is written in batches (`leaseOps`: one store step for every settlement of
- * a turn of the event loop), each call answered only once its batch is durable. The store counts a
+ * memory. Each call is written to the lease journal (lease-journal.ts) before it is forwarded, and
+ * its cost before its answer completes; what calls cost reaches the store in batches every `shipMs`
+ * (`leaseOps`, each call charged once however often its step is sent). The store counts a
  * slice as reserved, so no budget can be passed: zero overshoot stays exact. A slice is at most the
  * tightest budget's room over `share`, so near a ceiling slices shrink to one call's worst case —
  * today's per-call admission, exact at the edge.
  *
- * - A process that dies leaves its slices open: they expire (`ttlMs`, renewed while alive) and are
- *   charged everything they held, as an expired reservation is — never zero. Their `expired`
- *   entries say `lease:` in the request id; reconciliation leaves them as charged.
+ * - A process that dies leaves its journal: the next process on its data directory charges each
+ *   call it had in flight its worst case (one `expired` entry per call, which reconciliation
+ *   corrects), ships what was settled, and returns its slices. A process that never comes back
+ *   leaves its slices to expire (`ttlMs`, renewed while alive), charged everything they held, as an
+ *   expired reservation is — never zero; those `expired` entries say `lease:` in the request id and
+ *   reconciliation leaves them as charged.
  * - Kill switches: a kill made here applies here at once and is announced to every replica on the
  *   broadcast; it returns when each live replica acknowledged, or after `validityMs` — the longest a
  *   replica admits from memory without having read the kill switches from the store. A replica that
  *   cannot read them stops admitting from memory (and a grant checks kills in the store, atomically).
- * - A failed batch (store down) fails its calls' settlements, which the caller retries; a lease
- *   whose step failed is never returned — it expires and is charged what it held.
+ * - A batch that fails (store down) is sent again, charges and all (a call is charged once); nothing
+ *   is admitted from memory until the store answers again. What a failed batch freed is freed by
+ *   its lease's close.
  *
  * Calls that do not fit a lease go to the store as before: a Message Batch (`ttlMs`), a call under
  * rate limits (its units are reserved per call, in the same atomic step as its money), a workflow
@@ -61,6 +74,8 @@ export interface LeaseOptions {
   idleMs: number;
   /** The longest this process admits from memory since it last read the kill switches. */
   validityMs: number;
+  /** How often settled calls go to the store, in one batch (they are durable in the journal). */
+  shipMs: number;
 }
 
 export const LEASE_DEFAULTS: LeaseOptions = {
@@ -70,6 +85,7 @@ export const LEASE_DEFAULTS: LeaseOptions = {
   ttlMs: 60_000,
   idleMs: 5_000,
   validityMs: 2_000,
+  shipMs: 200,
 };
 
 interface Lease {
@@ -85,21 +101,22 @@ interface Lease {
   seq: number;
   expiresAt: number;
   lastUsed: number;
-  /** No new calls: superseded by a newer slice, revoked, or its store step failed. */
+  /** No new calls: superseded by a newer slice, or revoked. */
   retired: boolean;
-  /** A step failed: never returned, it expires and is charged what it held. */
-  poisoned: boolean;
 }
 
 interface Call {
   lease: Lease;
   amount: Micros;
+  /** Its journal record (written again when the journal is compacted). */
+  rec: Extract<JournalRecord, { t: 'a' }>;
 }
 
 interface Pending {
   op: LeaseOp;
-  resolve: (r: LeaseOpResult) => void;
-  reject: (err: unknown) => void;
+  lease?: Lease;
+  /** Waits for the batch that carries it (a slice given back, which a kill acknowledges). */
+  done?: () => void;
 }
 
 /** Counters the benchmarks and `/metrics` read. */
@@ -120,9 +137,13 @@ export interface LeaseDeps {
   now: () => number;
   log: Logger;
   broadcast?: Broadcast;
-  /** `timer` (default): upkeep runs every `upkeepEveryMs` on a real timer. `manual`: only on
-   * `tick()` — a simulation on a virtual clock (bench/scale-sim.ts) drives it. */
+  /** `timer` (default): upkeep runs every `upkeepEveryMs` and batches ship every `shipMs` on real
+   * timers. `manual`: only on `tick()` and `ship()` — a simulation on a virtual clock drives them. */
   upkeep?: 'timer' | 'manual';
+  /** The folder of the lease journals (lease-journal.ts): where admitted and settled calls are
+   * durable before the store has them, and where a dead process's are settled from. Without one
+   * the journal is memory: durable as long as the process lives (tests, the simulation). */
+  journalDir?: string;
 }
 
 /** How often upkeep runs (renewals, idle returns, the kill switches' refresh). */
@@ -143,8 +164,12 @@ export class LeasedMoneyStore implements MoneyStore {
   private kills = new Map<Scope, KillSwitch>();
   private validUntil = Number.NEGATIVE_INFINITY;
   private refreshing: Promise<void> | undefined;
-  private pending: Pending[] = [];
-  private readonly sending = new Set<Promise<void>>();
+  private queue: Pending[] = [];
+  private shipping: Promise<void> | undefined;
+  private shipTimer: NodeJS.Timeout | undefined;
+  /** Why the last batch failed (undefined once one is written). */
+  private failed: unknown;
+  private readonly journal: LeaseJournal;
   private readonly peers = new Map<string, number>();
   private readonly acks = new Map<string, { waiting: Set<string>; done: () => void }>();
   private unsubscribe: (() => void) | undefined;
@@ -157,6 +182,7 @@ export class LeasedMoneyStore implements MoneyStore {
     private readonly deps: LeaseDeps,
   ) {
     this.backend = store.backend;
+    this.journal = deps.journalDir ? new FileJournal(deps.journalDir, this.replica) : MEMORY_JOURNAL;
     if (deps.upkeep === 'manual') return;
     this.timer = setInterval(() => void this.upkeep(), upkeepEveryMs(o));
     this.timer.unref();
@@ -169,6 +195,8 @@ export class LeasedMoneyStore implements MoneyStore {
 
   /** Reads the kill switches and joins the broadcast: call once before use. */
   async start(): Promise<this> {
+    // What processes that died on this data directory left in flight, charged and returned first.
+    if (this.deps.journalDir) await recoverJournals(this.store, this.deps.journalDir, this.deps);
     await this.refresh();
     if (this.deps.broadcast) {
       this.unsubscribe = await this.deps.broadcast.subscribe(TOPIC, (m) => this.heard(m));
@@ -201,7 +229,7 @@ export class LeasedMoneyStore implements MoneyStore {
       const lease = this.current.get(key);
       if (lease && !lease.retired && lease.held - lease.inflight >= req.amount) {
         this.stats.fromMemory++;
-        return { ok: true, reservation: this.take(lease, req.amount) };
+        return { ok: true, reservation: await this.take(lease, req) };
       }
       const busy = this.granting.get(key);
       if (!busy) break;
@@ -257,7 +285,6 @@ export class LeasedMoneyStore implements MoneyStore {
       expiresAt: a.reservation.expiresAt,
       lastUsed: now,
       retired: false,
-      poisoned: false,
     };
     const before = this.current.get(key);
     this.current.set(key, lease);
@@ -265,16 +292,35 @@ export class LeasedMoneyStore implements MoneyStore {
     if (before) this.retire(before);
     // A kill that arrived while the grant was on its way: the slice goes back unused.
     if (scopes.some((s) => this.kills.has(s))) this.retire(lease);
-    return { ok: true, reservation: this.take(lease, req.amount) };
+    return { ok: true, reservation: await this.take(lease, req) };
   }
 
-  private take(lease: Lease, amount: Micros): Reservation {
+  /** A call from `lease`, admitted once its journal record is durable. */
+  private async take(lease: Lease, req: AdmitRequest): Promise<Reservation> {
+    const amount = req.amount;
     lease.inflight += amount;
     lease.calls++;
-    lease.lastUsed = this.deps.now();
-    const id = `${lease.id}:${++lease.seq}`;
-    this.calls.set(id, { lease, amount });
-    return { id, amount, scopes: lease.scopes, createdAt: lease.lastUsed, expiresAt: lease.expiresAt };
+    const at = this.deps.now();
+    lease.lastUsed = at;
+    const c = String(++lease.seq);
+    const id = `${lease.id}:${c}`;
+    const rec: Call['rec'] = { t: 'a', l: lease.id, c, r: amount, at, i: req.identity };
+    if (req.requestId !== undefined) rec.q = req.requestId;
+    if (req.kind !== undefined) rec.k = req.kind;
+    if (req.name !== undefined) rec.n = req.name;
+    if (req.provider !== undefined) rec.p = req.provider;
+    const call: Call = { lease, amount, rec };
+    this.calls.set(id, call);
+    try {
+      await this.journal.append(rec);
+    } catch (err) {
+      // Not durable, so not admitted: the slice holds it for the next call.
+      this.calls.delete(id);
+      lease.inflight -= amount;
+      lease.calls--;
+      throw err;
+    }
+    return { id, amount, scopes: lease.scopes, createdAt: at, expiresAt: lease.expiresAt };
   }
 
   /** A call into the store that the lease path counts. */
@@ -303,102 +349,150 @@ export class LeasedMoneyStore implements MoneyStore {
       const at = reservationId.lastIndexOf(':');
       if (at < 0 || !reservationId.startsWith('res_')) return this.direct(direct);
       // A call of a lease this process no longer knows (a settlement replayed after a restart):
-      // charged on its lease if still open, to the identity if not; nothing if the lease expired.
+      // charged on its lease if still open, to the identity if not, once (its journal may have
+      // charged it already); nothing if the lease expired.
+      const leaseId = reservationId.slice(0, at);
+      const c = reservationId.slice(at + 1);
       const [r] = await this.direct(() =>
-        this.store.leaseOps([{ reservationId: reservationId.slice(0, at), entry }]),
+        this.store.leaseOps([
+          { reservationId: leaseId, call: c, entry: { ...entry, id: entry.id ?? callEntryId(leaseId, c) } },
+        ]),
       );
       return r!.entry!;
     }
-    const { lease, amount } = call;
+    const { lease, amount, rec } = call;
+    const prepared = prepareEntry(
+      { ...entry, id: entry.id ?? callEntryId(lease.id, rec.c), reserved: amount },
+      this.deps.now(),
+    );
     this.calls.delete(reservationId);
-    const cost = entry.cost ?? 0;
-    const part = Math.min(cost, lease.held);
+    const part = Math.min(prepared.cost, lease.held);
     lease.inflight -= amount;
     lease.calls--;
     lease.held -= part;
-    const op: LeaseOp = { reservationId: lease.id, entry: { ...entry, reserved: amount } };
-    if (lease.retired && lease.calls === 0 && !lease.poisoned) {
-      op.close = true;
-      this.open.delete(lease.id);
-    }
     try {
-      const r = await this.step(op);
-      if (!r.open && !op.close) this.forget(lease);
-      return r.entry!;
+      // Durable here: the store has it within shipMs, or the next process from this journal.
+      await this.journal.append({ t: 's', l: lease.id, c: rec.c, e: prepared });
     } catch (err) {
-      // Nothing of the batch was written: the call stays open for the caller's retry, and the
-      // lease is never returned (if the retry never comes, it expires, charged what it held).
+      // Not written: the call stays open for the caller's retry.
       lease.inflight += amount;
       lease.calls++;
       lease.held += part;
-      lease.poisoned = true;
-      this.open.set(lease.id, lease);
-      this.retire(lease);
       this.calls.set(reservationId, call);
       throw err;
     }
+    const op: LeaseOp = { reservationId: lease.id, call: rec.c, entry: prepared };
+    if (lease.retired && lease.calls === 0) {
+      op.close = true;
+      this.open.delete(lease.id);
+    }
+    this.step(op, lease);
+    return finishEntry({ ...prepared, reservationId: lease.id }, amount);
   }
 
-  private step(op: LeaseOp): Promise<LeaseOpResult> {
-    return new Promise((resolve, reject) => {
-      this.pending.push({ op, resolve, reject });
-      if (this.pending.length === 1) setImmediate(this.flush);
+  /** Queues a step for the next batch; `urgent` ships it now and resolves once it is written. */
+  private step(op: LeaseOp, lease?: Lease, urgent = false): Promise<void> {
+    return new Promise((done) => {
+      this.queue.push({ op, ...(lease ? { lease } : {}), ...(urgent ? { done } : { done: undefined }) });
+      if (!urgent) done();
+      if (this.deps.upkeep === 'manual' && !urgent) return;
+      if (urgent) setImmediate(() => void this.ship());
+      else if (!this.shipTimer && !this.shipping) {
+        this.shipTimer = setTimeout(() => void this.ship(), this.o.shipMs);
+        this.shipTimer.unref();
+      }
     });
   }
 
-  private readonly flush = (): void => {
-    const batch = this.pending;
-    this.pending = [];
-    if (!batch.length) return;
+  /**
+   * Sends every queued step in one batch (one at a time, so a lease's steps reach the store in
+   * order). A batch that fails is queued again — a call is charged once however often it is sent —
+   * except what it freed, which the lease's close frees; nothing is admitted from memory until the
+   * store answers.
+   */
+  ship(): Promise<void> {
+    if (this.shipping) return this.shipping.then(() => this.ship());
+    clearTimeout(this.shipTimer);
+    this.shipTimer = undefined;
+    const batch = this.queue;
+    this.queue = [];
+    if (!batch.length) return Promise.resolve();
+    this.failed = undefined;
     this.stats.batches++;
     this.stats.storeCalls++;
     this.stats.steps += batch.length;
-    const sent = this.store.leaseOps(batch.map((p) => p.op)).then(
+    this.shipping = this.store.leaseOps(batch.map((p) => p.op)).then(
       (results) => {
         batch.forEach((p, i) => {
-          p.resolve(results[i]!);
+          if (p.lease && !results[i]!.open && !p.op.close) this.forget(p.lease);
+          p.done?.();
         });
+        this.journal.shipped(() => this.live());
       },
       (err) => {
-        // The store failed: nothing more from memory until the kill switches can be read again.
         this.validUntil = Number.NEGATIVE_INFINITY;
-        for (const p of batch) p.reject(err);
+        this.failed = err;
+        this.deps.log.warn('a batch of lease steps failed: it is sent again', {
+          steps: batch.length,
+          error: err,
+        });
+        const again = batch
+          .filter((p) => p.op.free === undefined)
+          .map((p): Pending => (p.lease ? { op: p.op, lease: p.lease } : { op: p.op }));
+        this.queue = [...again, ...this.queue];
+        for (const p of batch) p.done?.();
       },
     );
-    this.sending.add(sent);
-    void sent.finally(() => this.sending.delete(sent));
-  };
+    const sent = this.shipping;
+    void sent.finally(() => {
+      if (this.shipping === sent) this.shipping = undefined;
+      if (this.queue.length && !this.shipTimer && this.deps.upkeep !== 'manual') {
+        this.shipTimer = setTimeout(() => void this.ship(), this.o.shipMs);
+        this.shipTimer.unref();
+      }
+    });
+    return sent;
+  }
+
+  /** What the journal must still hold: open slices, calls in flight, steps not yet shipped. */
+  private live(): JournalRecord[] {
+    const out: JournalRecord[] = [];
+    for (const l of this.open.values()) out.push({ t: 'l', l: l.id });
+    for (const c of this.calls.values()) out.push(c.rec);
+    for (const p of this.queue) {
+      const { entry, call } = p.op;
+      if (entry && call) out.push({ t: 's', l: p.op.reservationId, c: call, e: entry });
+    }
+    return out;
+  }
+
+  /** Ships what is queued and waits for it: reads here see this process's settlements. */
+  private async drain(): Promise<void> {
+    while (this.queue.length || this.shipping) {
+      await this.ship();
+      if (this.failed) {
+        throw new EnforcementUnavailableError('could not write settled calls to the money store', {
+          cause: this.failed,
+        });
+      }
+    }
+  }
 
   /** No new calls from this lease; what it does not hold for calls in flight goes back now. */
   /** Resolves once what went back is written (at once when nothing did). */
   private retire(lease: Lease): Promise<void> {
     if (this.current.get(lease.key) === lease) this.current.delete(lease.key);
-    if (lease.retired && lease.poisoned) return Promise.resolve();
     lease.retired = true;
-    if (lease.poisoned) return Promise.resolve();
+    if (!this.open.has(lease.id)) return Promise.resolve();
     const free = lease.held - lease.inflight;
-    let op: LeaseOp | undefined;
     if (lease.calls === 0) {
       this.open.delete(lease.id);
       this.stats.returned++;
-      op = { reservationId: lease.id, close: true };
-    } else if (free > 0) {
-      lease.held -= free;
-      op = { reservationId: lease.id, free };
+      return this.step({ reservationId: lease.id, close: true }, lease, true);
     }
-    if (!op) return Promise.resolve();
-    return this.step(op).then(
-      () => {},
-      (err) => this.stepFailed(lease, err),
-    );
-  }
-
-  private stepFailed(lease: Lease, err: unknown): void {
-    lease.poisoned = true;
-    this.deps.log.warn('a budget lease step failed: the lease expires and is charged what it held', {
-      lease: lease.id,
-      error: err,
-    });
+    if (free <= 0) return Promise.resolve();
+    lease.held -= free;
+    return this.step({ reservationId: lease.id, free }, lease, true);
   }
 
   private forget(lease: Lease): void {
@@ -412,7 +506,7 @@ export class LeasedMoneyStore implements MoneyStore {
     const ops: Promise<void>[] = [];
     let total = 0;
     for (const lease of [...this.current.values()]) {
-      if (!lease.scopes.includes(scope) || lease.poisoned) continue;
+      if (!lease.scopes.includes(scope)) continue;
       const free = lease.held - lease.inflight;
       if (free <= 0) continue;
       total += free;
@@ -428,18 +522,13 @@ export class LeasedMoneyStore implements MoneyStore {
     if (this.closed) return;
     const now = this.deps.now();
     for (const [key, at] of this.seen) if (now - at > this.o.idleMs) this.seen.delete(key);
+    this.journal.heartbeat();
     for (const lease of [...this.open.values()]) {
-      if (lease.poisoned) continue;
       if (!lease.retired && lease.calls === 0 && now - lease.lastUsed >= this.o.idleMs) {
         this.retire(lease);
       } else if (lease.expiresAt - now < (this.o.ttlMs * 2) / 3) {
         lease.expiresAt = now + this.o.ttlMs;
-        void this.step({ reservationId: lease.id, expiresAt: lease.expiresAt }).then(
-          (r) => {
-            if (!r.open) this.forget(lease);
-          },
-          (err) => this.stepFailed(lease, err),
-        );
+        void this.step({ reservationId: lease.id, expiresAt: lease.expiresAt }, lease);
       }
     }
     if (now >= this.validUntil - this.o.validityMs / 2) await this.refresh().catch(() => {});
@@ -604,10 +693,12 @@ export class LeasedMoneyStore implements MoneyStore {
   appendLedger(entry: LedgerInput): Promise<LedgerEntry> {
     return this.store.appendLedger(entry);
   }
-  getBudget(idOrScope: string): Promise<Budget | undefined> {
+  async getBudget(idOrScope: string): Promise<Budget | undefined> {
+    await this.drain();
     return this.store.getBudget(idOrScope);
   }
-  listBudgets(filter?: { kind?: ScopeKind }): Promise<Budget[]> {
+  async listBudgets(filter?: { kind?: ScopeKind }): Promise<Budget[]> {
+    await this.drain();
     return this.store.listBudgets(filter);
   }
   ensureBudget(scope: Scope, spec?: BudgetSpec): Promise<Budget> {
@@ -619,10 +710,12 @@ export class LeasedMoneyStore implements MoneyStore {
   killedBy(identity: Identity): Promise<KillSwitch | undefined> {
     return this.store.killedBy(identity);
   }
-  listLedger(q?: Parameters<MoneyStore['listLedger']>[0]) {
+  async listLedger(q?: Parameters<MoneyStore['listLedger']>[0]) {
+    await this.drain();
     return this.store.listLedger(q);
   }
-  spend(q: Parameters<MoneyStore['spend']>[0]) {
+  async spend(q: Parameters<MoneyStore['spend']>[0]) {
+    await this.drain();
     return this.store.spend(q);
   }
   appendAudit(entry: Parameters<MoneyStore['appendAudit']>[0]) {
@@ -653,9 +746,11 @@ export class LeasedMoneyStore implements MoneyStore {
     if (this.closed) return;
     this.closed = true;
     clearInterval(this.timer);
-    for (const lease of [...this.open.values()]) this.retire(lease);
-    this.flush();
-    await Promise.allSettled([...this.sending]);
+    for (const lease of [...this.open.values()]) void this.retire(lease);
+    await this.drain().catch(() => {});
+    // Nothing left to recover: no step unshipped, no call in flight (calls still open stay in the
+    // journal; the next process charges them their worst case).
+    this.journal.close(this.queue.length === 0 && this.calls.size === 0);
     this.say({ t: 'bye' });
     this.unsubscribe?.();
   }

@@ -18,13 +18,28 @@ import { type Served, serveProcess } from '../helpers/serve.ts';
  */
 const TOKEN = 'cpo_e2e-kill9-token-0123456789';
 const REDIS_URL = process.env.REDIS_URL || 'redis://127.0.0.1:6379';
-const ROUNDS = 3;
+const ROUNDS = 2;
 const CALLS = 40;
 const CEILING_MICROS = 300_000;
 
-type Entry = { requestId: string; outcome: string; cost: number; identity: { keyId?: string } };
+type Entry = {
+  requestId: string;
+  outcome: string;
+  cost: number;
+  identity: { keyId?: string };
+  reservationId?: string;
+};
 
-describe.each(['embedded', 'redis'] as const)('kill -9 in the middle of a burst (%s)', (backend) => {
+// With budget leases on, most calls are admitted from a slice in memory: the dead process's lease
+// journal (runtime/store/lease-journal.ts) is what gives each of them its ledger entry.
+const CASES = [
+  { backend: 'embedded', leases: 'off' },
+  { backend: 'redis', leases: 'off' },
+  { backend: 'embedded', leases: 'on' },
+  { backend: 'redis', leases: 'on' },
+] as const;
+
+describe.each(CASES)('kill -9 in the middle of a burst ($backend, leases $leases)', ({ backend, leases }) => {
   const emulator = createEmulator({ apiKey: 'sk-emulator-local' });
   let upstream: { url: string; close(): Promise<void> };
   const dirs: string[] = [];
@@ -64,6 +79,7 @@ describe.each(['embedded', 'redis'] as const)('kill -9 in the middle of a burst 
       const env = {
         CHOKEPOINT_ADMIN_TOKEN: TOKEN,
         CHOKEPOINT_DATA_DIR: dataDir,
+        CHOKEPOINT_LEASES: leases,
         CHOKEPOINT_CONFIG: join(dataDir, 'config.yaml'),
         ANTHROPIC_BASE_URL: upstream.url,
       };
@@ -142,6 +158,13 @@ describe.each(['embedded', 'redis'] as const)('kill -9 in the middle of a burst 
       expect(billed.length).toBeGreaterThan(0);
       // Calls were in flight at the kill: their reservations expired and were charged.
       expect(ledger.filter((e) => e.outcome === 'expired').length).toBeGreaterThan(0);
+      if (leases === 'on') {
+        // Calls shared a slice: several entries name the same reservation (the lease).
+        const perReservation = new Map<string, number>();
+        for (const e of ledger)
+          perReservation.set(e.reservationId!, (perReservation.get(e.reservationId!) ?? 0) + 1);
+        expect(Math.max(...perReservation.values())).toBeGreaterThan(1);
+      }
       for (const b of billed) {
         const mine = ledger.filter((e) => e.requestId === b.clientRequestId);
         expect(mine, `ledger entries of billed ${b.clientRequestId}`).toHaveLength(1);

@@ -1,0 +1,293 @@
+import {
+  closeSync,
+  futimesSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  statSync,
+  unlinkSync,
+  writeSync,
+} from 'node:fs';
+import { join } from 'node:path';
+import type { Identity } from '../identity.ts';
+import type { Logger } from '../log.ts';
+import type { Micros } from '../money.ts';
+import {
+  EnforcementUnavailableError,
+  type LeaseOp,
+  type LedgerInput,
+  type MoneyStore,
+  NO_TOKENS,
+} from './port.ts';
+
+/**
+ * The journal of budget leases (runtime/store/leases.ts): what this process admitted from its
+ * slices and what each call cost, on local disk before the store has it.
+ *
+ * A call admitted from a slice is written here before it is forwarded, and its cost before its
+ * answer completes: the journal is what makes a settlement durable, so settlements reach the store
+ * in batches every few hundred milliseconds (`shipMs`) rather than one per call — store load grows
+ * with slices, not with calls. A process killed with calls in flight leaves them here: the next
+ * process on the same data directory charges each its reserved worst case (an `expired` entry per
+ * call, which reconciliation corrects like any other), charges the settled ones not yet shipped,
+ * and returns the dead process's slices. Lease steps charge a call once (LeaseOp `call`), so
+ * replaying a journal twice, or a batch already applied, charges nothing twice.
+ *
+ * Durable means written to the file (the OS has it): it survives the process, not the machine. A
+ * machine lost with its disk leaves its slices to expire in the store, charged what they held —
+ * never less than their calls cost, never zero.
+ *
+ * One file per process, `<replica>.<pid>.<n>.journal`, one JSON record per line; rewritten with only
+ * what is still live once it passes `COMPACT_BYTES` and everything before was shipped.
+ */
+export type JournalRecord =
+  /** A slice was granted. */
+  | { t: 'l'; l: string }
+  /** Call `c` of lease `l` was admitted, reserving `r`: enough to charge it if it never settles. */
+  | {
+      t: 'a';
+      l: string;
+      c: string;
+      r: Micros;
+      at: number;
+      i: Identity;
+      q?: string;
+      k?: 'model' | 'tool';
+      n?: string;
+      p?: string;
+    }
+  /** Call `c` of lease `l` settled: its entry, with its id and time, as the store will write it. */
+  | { t: 's'; l: string; c: string; e: LedgerInput };
+
+export interface LeaseJournal {
+  /** Appends records; resolves once they are durable (one write per turn of the event loop). */
+  append(rec: JournalRecord): Promise<void>;
+  /** Called after a batch shipped: rewrites the journal as `live()` once it has grown large. */
+  shipped(live: () => JournalRecord[]): void;
+  /** Marks this process alive (upkeep). */
+  heartbeat(): void;
+  /** Closes the journal; `clean` (nothing left unshipped or open) removes it. */
+  close(clean: boolean): void;
+}
+
+/** No file: durable as soon as written to memory (tests and the simulation). */
+export const MEMORY_JOURNAL: LeaseJournal = {
+  append: () => Promise.resolve(),
+  shipped: () => {},
+  heartbeat: () => {},
+  close: () => {},
+};
+
+const COMPACT_BYTES = 8 * 1024 * 1024;
+const SUFFIX = '.journal';
+/** A journal whose process is alive but that has not been touched for this long is taken as dead. */
+const STALE_MS = 60_000;
+
+/** The journals this process has open (several lease layers in one process: tests). */
+const OPEN = new Set<string>();
+
+/** The id of a leased call's ledger entry: the same whoever writes it (live, or from a journal). */
+export function callEntryId(leaseId: string, call: string): string {
+  return `led_${leaseId.replace(/^res_/, '')}_${call}`;
+}
+
+export class FileJournal implements LeaseJournal {
+  private fd: number;
+  private n = 0;
+  private bytes = 0;
+  private buffer: string[] = [];
+  private waiting: { resolve: () => void; reject: (err: unknown) => void }[] = [];
+
+  constructor(
+    private readonly dir: string,
+    private readonly replica: string,
+  ) {
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    this.fd = openSync(this.path(0), 'a', 0o600);
+    OPEN.add(this.path(0));
+  }
+
+  private path(n: number): string {
+    return join(this.dir, `${this.replica}.${process.pid}.${n}${SUFFIX}`);
+  }
+
+  append(rec: JournalRecord): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.buffer.push(`${JSON.stringify(rec)}\n`);
+      this.waiting.push({ resolve, reject });
+      if (this.buffer.length === 1) setImmediate(this.flush);
+    });
+  }
+
+  private readonly flush = (): void => {
+    const text = this.buffer.join('');
+    const waiting = this.waiting;
+    this.buffer = [];
+    this.waiting = [];
+    try {
+      writeSync(this.fd, text);
+      this.bytes += text.length;
+    } catch (err) {
+      const e = new EnforcementUnavailableError(`cannot write the lease journal in ${this.dir}`, {
+        cause: err,
+      });
+      for (const w of waiting) w.reject(e);
+      return;
+    }
+    for (const w of waiting) w.resolve();
+  };
+
+  shipped(live: () => JournalRecord[]): void {
+    if (this.bytes < COMPACT_BYTES || this.buffer.length) return;
+    // The live records go to a new file first; the old one goes only once they are written.
+    const old = { fd: this.fd, path: this.path(this.n) };
+    const text = live()
+      .map((r) => `${JSON.stringify(r)}\n`)
+      .join('');
+    const fd = openSync(this.path(this.n + 1), 'a', 0o600);
+    writeSync(fd, text);
+    OPEN.add(this.path(this.n + 1));
+    OPEN.delete(old.path);
+    this.n++;
+    this.fd = fd;
+    this.bytes = text.length;
+    closeSync(old.fd);
+    unlinkSync(old.path);
+  }
+
+  heartbeat(): void {
+    try {
+      const now = new Date();
+      futimesSync(this.fd, now, now);
+    } catch {
+      // A journal that cannot be touched is written to on the next call, which reports it.
+    }
+  }
+
+  close(clean: boolean): void {
+    if (this.buffer.length) this.flush();
+    closeSync(this.fd);
+    OPEN.delete(this.path(this.n));
+    if (clean) unlinkSync(this.path(this.n));
+  }
+}
+
+function alive(pid: number): boolean {
+  if (pid === process.pid) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** Reads a journal's records; a torn last line (the process died mid-write) is skipped. */
+function readRecords(path: string): JournalRecord[] {
+  const out: JournalRecord[] = [];
+  for (const line of readFileSync(path, 'utf8').split('\n')) {
+    if (!line) continue;
+    try {
+      out.push(JSON.parse(line) as JournalRecord);
+    } catch {
+      // Only a last line can be torn; anything unreadable is skipped, never guessed.
+    }
+  }
+  return out;
+}
+
+/** The lease steps that settle a dead process's journal: its calls charged, its slices returned. */
+export function recoverySteps(records: JournalRecord[], now: number): LeaseOp[] {
+  const leases = new Set<string>();
+  const admitted = new Map<string, Extract<JournalRecord, { t: 'a' }>>();
+  const settled = new Map<string, Extract<JournalRecord, { t: 's' }>>();
+  for (const r of records) {
+    leases.add(r.l);
+    if (r.t === 'a') admitted.set(`${r.l}:${r.c}`, r);
+    else if (r.t === 's') settled.set(`${r.l}:${r.c}`, r);
+  }
+  const ops: LeaseOp[] = [];
+  for (const s of settled.values()) ops.push({ reservationId: s.l, call: s.c, entry: s.e });
+  for (const [key, a] of admitted) {
+    if (settled.has(key)) continue;
+    // In flight when the process died: its outcome is unknown, so it costs its worst case.
+    ops.push({
+      reservationId: a.l,
+      call: a.c,
+      entry: {
+        id: callEntryId(a.l, a.c),
+        at: now,
+        requestId: a.q ?? `${a.l}:${a.c}`,
+        identity: a.i,
+        kind: a.k ?? 'model',
+        name: a.n ?? '',
+        ...(a.p ? { provider: a.p } : {}),
+        tokens: { ...NO_TOKENS },
+        reserved: a.r,
+        cost: a.r,
+        outcome: 'expired',
+        code: 'reservation_expired',
+        latencyMs: Math.max(0, now - a.at),
+      },
+    });
+  }
+  for (const l of leases) ops.push({ reservationId: l, close: true });
+  return ops;
+}
+
+const STEPS_PER_BATCH = 256;
+
+/**
+ * Settles the journals that dead processes left in `dir` (none of a process still alive): each is
+ * claimed (renamed), its steps applied, then removed. A journal whose steps fail (store down) is
+ * put back for the next attempt. Returns how many calls were charged.
+ */
+export async function recoverJournals(
+  store: Pick<MoneyStore, 'leaseOps'>,
+  dir: string,
+  deps: { now: () => number; log: Logger },
+): Promise<number> {
+  let names: string[];
+  try {
+    names = readdirSync(dir).filter((n) => n.endsWith(SUFFIX));
+  } catch {
+    return 0;
+  }
+  let charged = 0;
+  for (const name of names) {
+    const pid = Number(name.split('.')[1]);
+    const path = join(dir, name);
+    if (OPEN.has(path)) continue;
+    let fresh = false;
+    try {
+      fresh = Date.now() - statSync(path).mtimeMs < STALE_MS;
+    } catch {
+      continue;
+    }
+    if (alive(pid) && fresh) continue;
+    const claimed = `${path}.recovering-${process.pid}`;
+    try {
+      renameSync(path, claimed);
+    } catch {
+      continue; // another process claimed it first
+    }
+    try {
+      const ops = recoverySteps(readRecords(claimed), deps.now());
+      for (let i = 0; i < ops.length; i += STEPS_PER_BATCH) {
+        const results = await store.leaseOps(ops.slice(i, i + STEPS_PER_BATCH));
+        charged += results.filter((r, j) => ops[i + j]!.entry !== undefined && !r.repeated).length;
+      }
+      unlinkSync(claimed);
+      deps.log.info('settled the lease journal of a process that stopped', {
+        journal: name,
+        steps: ops.length,
+      });
+    } catch (err) {
+      renameSync(claimed, path);
+      throw err;
+    }
+  }
+  return charged;
+}

@@ -1,0 +1,184 @@
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { openEmbeddedStore } from '../../../runtime/backends/embedded/money/store.ts';
+import { openRedisStore } from '../../../runtime/backends/redis/money/store.ts';
+import type { Identity } from '../../../runtime/identity.ts';
+import { createLogger } from '../../../runtime/log.ts';
+import { recoverJournals } from '../../../runtime/store/lease-journal.ts';
+import { type LeasedMoneyStore, openLeases } from '../../../runtime/store/leases.ts';
+import {
+  EnforcementUnavailableError,
+  type LedgerInput,
+  type MoneyStore,
+  type MoneyStoreOptions,
+} from '../../../runtime/store/port.ts';
+import { DEFAULTS } from './contract.ts';
+import { REDIS_URL, testPrefixes } from './redis-harness.ts';
+
+/**
+ * The lease journal (runtime/store/lease-journal.ts), both backends: settled calls reach the store
+ * in a few batches, not one step per call; a batch whose reply was lost is sent again and charged
+ * once; and a process killed with calls in flight on its slice (a real child process, SIGKILL)
+ * leaves a journal from which the next process charges each call once — the settled at their cost,
+ * those in flight at their worst case, one `expired` entry each — and returns the slice.
+ */
+const log = createLogger({ level: 'silent' });
+const prefixes = testPrefixes('journal');
+const dirs: string[] = [];
+afterAll(async () => {
+  await prefixes.cleanup();
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
+const options: MoneyStoreOptions = { defaults: DEFAULTS, timeZone: 'UTC', reservationTtlMs: 60_000 };
+const alice: Identity = { team: 'payments', env: 'prod', seat: 'alice' };
+
+function entry(requestId: string, cost: number, identity: Identity = alice): LedgerInput {
+  return {
+    requestId,
+    identity,
+    kind: 'model',
+    name: 'claude-haiku-4-5',
+    tokens: { input: 10, cacheWrite5m: 0, cacheWrite1h: 0, cacheRead: 0, output: 5 },
+    reserved: 0,
+    cost,
+    outcome: 'ok',
+    latencyMs: 1,
+  };
+}
+
+function tempDir(): string {
+  const d = mkdtempSync(join(tmpdir(), 'cp-journal-'));
+  dirs.push(d);
+  return d;
+}
+
+const backends = [
+  {
+    name: 'embedded',
+    open: (file: string) => openEmbeddedStore(file, options),
+    /** The crash fixture's arguments for the same data. */
+    args: (file: string) => ['embedded', file],
+  },
+  {
+    name: 'redis',
+    open: (prefix: string) => openRedisStore(REDIS_URL, { ...options, prefix }),
+    args: (prefix: string) => ['redis', REDIS_URL, prefix],
+  },
+] as const;
+
+describe.each(backends)('the lease journal on $name', (backend) => {
+  const opened: { leases?: LeasedMoneyStore; store: MoneyStore }[] = [];
+  afterEach(async () => {
+    for (const o of opened.splice(0)) {
+      await o.leases?.stop();
+      await o.store.close();
+    }
+  });
+  const where = () => (backend.name === 'redis' ? prefixes.next() : join(tempDir(), 'money.db'));
+
+  it('200 calls from a slice reach the store in a handful of batches, each charged once', async () => {
+    const store = await backend.open(where());
+    const leases = await openLeases(
+      store,
+      { idleMs: 60_000, validityMs: 60_000, shipMs: 50 },
+      { now: Date.now, log, journalDir: tempDir() },
+    );
+    opened.push({ leases, store });
+    const calls = Array.from({ length: 200 }, async (_, i) => {
+      const a = await leases.admit({ identity: alice, amount: 2_000, requestId: `r${i}` });
+      if (!a.ok) throw new Error('refused');
+      return leases.settle(a.reservation.id, entry(`r${i}`, 1_000));
+    });
+    await Promise.all(calls);
+    // A read here ships what is queued first: this process's own settlements are always seen.
+    expect(await leases.getBudget('seat:alice')).toMatchObject({ spent: 200_000 });
+    expect((await leases.listLedger({ limit: 1_000 })).filter((e) => e.outcome === 'ok')).toHaveLength(200);
+    // Store calls: the first call (per call), a grant per 64 calls (callsPerLease), the kill
+    // switches' read and the batches — not one per call.
+    const { storeCalls, batches } = leases.stats;
+    expect(batches).toBeLessThanOrEqual(4);
+    expect(storeCalls / 200).toBeLessThanOrEqual(0.1);
+  });
+
+  it('a batch whose reply was lost is sent again and charged once', async () => {
+    const store = await backend.open(where());
+    let lose = 1;
+    // The store applies the batch, then its reply is lost (a client timeout): the batch is retried.
+    const lossy = new Proxy(store, {
+      get(target, prop, receiver) {
+        if (prop !== 'leaseOps') return Reflect.get(target, prop, receiver);
+        return async (ops: Parameters<MoneyStore['leaseOps']>[0]) => {
+          const results = await target.leaseOps(ops);
+          if (lose-- > 0) throw new EnforcementUnavailableError('the reply was lost');
+          return results;
+        };
+      },
+    });
+    const leases = await openLeases(
+      lossy,
+      { idleMs: 60_000, validityMs: 60_000, shipMs: 3_600_000 },
+      { now: Date.now, log, journalDir: tempDir() },
+    );
+    opened.push({ leases, store });
+    const ids: string[] = [];
+    for (let i = 0; i < 4; i++) {
+      const a = await leases.admit({ identity: alice, amount: 2_000, requestId: `r${i}` });
+      if (!a.ok) throw new Error('refused');
+      ids.push(a.reservation.id);
+    }
+    for (const [i, id] of ids.entries()) await leases.settle(id, entry(`r${i}`, 500));
+    await leases.ship(); // applied, reply lost: queued again
+    expect(lose).toBe(0);
+    await leases.ship(); // sent again: every call repeated, none charged twice
+    expect(lose).toBe(-1);
+    expect(await store.getBudget('seat:alice')).toMatchObject({ spent: 2_000 });
+    const ok = (await store.listLedger({ limit: 100 })).filter((e) => e.outcome === 'ok');
+    expect(ok.map((e) => e.requestId).sort()).toEqual(['r0', 'r1', 'r2', 'r3']);
+  });
+
+  it('a process killed with calls in flight: the next one charges each call once and returns the slice', async () => {
+    const data = where();
+    const journalDir = tempDir();
+    const child = spawnSync(
+      process.execPath,
+      ['bin/run-ts.js', 'test/fixtures/lease-crash.ts', ...backend.args(data), journalDir],
+      { encoding: 'utf8', timeout: 60_000 },
+    );
+    expect(child.signal, child.stderr).toBe('SIGKILL');
+    const { ids, lease } = JSON.parse(child.stdout.trim()) as { ids: string[]; lease: string };
+    expect(readdirSync(journalDir)).toHaveLength(1);
+
+    const store = await backend.open(data);
+    opened.push({ store });
+    const seat = 'seat:dies';
+    // Before: call 1 charged (it was shipped), the slice still holds the rest.
+    expect(await store.getBudget(seat)).toMatchObject({ spent: 4_000 });
+    expect((await store.getBudget(seat))!.reserved).toBeGreaterThan(0);
+
+    expect(await recoverJournals(store, journalDir, { now: Date.now, log })).toBe(4);
+    // c1 4,000 (once), c2 6,000 (settled, never shipped), c3–c5 their worst case 10,000 each.
+    expect(await store.getBudget(seat)).toMatchObject({ spent: 40_000, reserved: 0 });
+    const ledger = (await store.listLedger({ limit: 100 })).filter((e) => e.requestId !== 'warm');
+    const by = Object.fromEntries(ledger.map((e) => [e.requestId, e]));
+    expect(ledger).toHaveLength(5);
+    expect(by.c1).toMatchObject({ outcome: 'ok', cost: 4_000 });
+    expect(by.c2).toMatchObject({ outcome: 'ok', cost: 6_000 });
+    for (const c of ['c3', 'c4', 'c5']) {
+      expect(by[c]).toMatchObject({
+        outcome: 'expired',
+        cost: 10_000,
+        reserved: 10_000,
+        name: 'claude-haiku-4-5',
+      });
+    }
+    expect(ids).toHaveLength(5);
+    expect(ledger.every((e) => e.reservationId === lease)).toBe(true);
+    // The journal is gone; recovering again finds nothing and charges nothing.
+    expect(readdirSync(journalDir)).toHaveLength(0);
+    expect(await recoverJournals(store, journalDir, { now: Date.now, log })).toBe(0);
+    expect(await store.getBudget(seat)).toMatchObject({ spent: 40_000, reserved: 0 });
+  });
+});
