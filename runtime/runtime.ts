@@ -86,6 +86,28 @@ export interface Runtime {
   close(): Promise<void>;
 }
 
+/**
+ * Budget leases over the backend's money store when configured. They keep a journal under the data
+ * directory; a process that died with calls in flight on its slices left them there, and they are
+ * settled at start even with leases now off.
+ */
+async function leasesOf(
+  config: Config,
+  backend: Backend,
+  deps: { now: () => number; log: Logger },
+): Promise<LeasedMoneyStore | undefined> {
+  const journalDir = join(config.dataDir, 'leases');
+  if (!config.store.leases) {
+    await recoverJournals(backend.money, journalDir, deps);
+    return undefined;
+  }
+  return openLeases(backend.money, config.store.leases, {
+    ...deps,
+    broadcast: backend.broadcast,
+    journalDir,
+  });
+}
+
 export async function openRuntime(
   config: Config,
   log: Logger,
@@ -102,27 +124,14 @@ export async function openRuntime(
   // A backend handed in stays its opener's to close; one opened here closes with the runtime.
   const backend = opts.backend ?? (await openBackend(config, { now, log }));
   const ownBackend = !opts.backend;
-  let store: MoneyStore = backend.money;
   let leases: LeasedMoneyStore | undefined;
-  // Budget leases keep a journal here; a process that died with calls in flight on its slices
-  // left them in it, and they are settled at start even with leases now off.
-  const journalDir = join(config.dataDir, 'leases');
   try {
-    if (config.store.leases) {
-      leases = await openLeases(backend.money, config.store.leases, {
-        now,
-        log,
-        broadcast: backend.broadcast,
-        journalDir,
-      });
-      store = leases;
-    } else {
-      await recoverJournals(backend.money, journalDir, { now, log });
-    }
+    leases = await leasesOf(config, backend, { now, log });
   } catch (err) {
     if (ownBackend) await backend.close().catch(() => {});
     throw err;
   }
+  const store: MoneyStore = leases ?? backend.money;
   let keys: KeyRing;
   try {
     keys = await KeyRing.open(backend.keys);
