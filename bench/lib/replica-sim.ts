@@ -124,6 +124,7 @@ function rng(seed: number): () => number {
 type Event =
   | { t: number; k: 'arrive'; r: number }
   | { t: number; k: 'tick'; r: number }
+  | { t: number; k: 'ship'; r: number }
   | { t: number; k: 'finish'; call: Call };
 
 interface Call {
@@ -273,6 +274,7 @@ export async function simulate(s: SimScenario): Promise<SimResult> {
   for (let r = 0; r < simulated; r++) {
     q.push({ t: gap(), k: 'arrive', r });
     if (leased.length) q.push({ t: random() * upkeepEveryMs(opts), k: 'tick', r });
+    if (leased.length) q.push({ t: random() * opts.shipMs, k: 'ship', r });
   }
 
   // The oracle's ledger: what was really spent, and the worst cases really in flight, per budget.
@@ -374,17 +376,21 @@ export async function simulate(s: SimScenario): Promise<SimResult> {
     const turnEnd = q.peek()!.t + turnMs;
     now = START + Math.floor(q.peek()!.t);
     const ticks: number[] = [];
+    const ships: number[] = [];
     const ends: Call[] = [];
     const arrivals: { r: number; t: number }[] = [];
     while (q.size && q.peek()!.t < turnEnd) {
       const e = q.pop()!;
       if (e.k === 'tick') ticks.push(e.r);
+      else if (e.k === 'ship') ships.push(e.r);
       else if (e.k === 'finish') ends.push(e.call);
       else arrivals.push({ r: e.r, t: e.t });
     }
     await Promise.all(ticks.map((r) => leased[r]!.tick()));
     await Promise.all(ends.map(finish));
     ended += ends.length;
+    // Settled calls are in each replica's journal; every shipMs they go to the store in one batch.
+    await Promise.all(ships.map((r) => leased[r]!.ship()));
     for (const a of arrivals) {
       const next = a.t + gap();
       if (next < s.durationMs) q.push({ t: next, k: 'arrive', r: a.r });
@@ -397,6 +403,7 @@ export async function simulate(s: SimScenario): Promise<SimResult> {
     const t = now - START;
     if (t < s.durationMs || ended < admitted) {
       for (const r of ticks) q.push({ t: t + upkeepEveryMs(opts), k: 'tick', r });
+      for (const r of ships) q.push({ t: t + opts.shipMs, k: 'ship', r });
     }
   }
   const virtualSeconds = s.durationMs / 1000;

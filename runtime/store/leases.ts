@@ -158,6 +158,8 @@ export class LeasedMoneyStore implements MoneyStore {
   private readonly current = new Map<string, Lease>();
   private readonly open = new Map<string, Lease>();
   private readonly calls = new Map<string, Call>();
+  /** Calls admitted per call whose admission is journaled: their settlement is batched too. */
+  private readonly singles = new Map<string, Call['rec']>();
   private readonly granting = new Map<string, Promise<unknown>>();
   /** When each identity last asked for a slice (forgotten after idleMs). */
   private readonly seen = new Map<string, number>();
@@ -240,7 +242,7 @@ export class LeasedMoneyStore implements MoneyStore {
     const now = this.deps.now();
     const last = this.seen.get(key);
     this.seen.set(key, now);
-    if (last === undefined || now - last > this.o.idleMs) return this.direct(() => this.store.admit(req));
+    if (last === undefined || now - last > this.o.idleMs) return this.single(req);
     const grant = this.grant(req, key, scopes);
     this.granting.set(key, grant);
     try {
@@ -260,14 +262,7 @@ export class LeasedMoneyStore implements MoneyStore {
           lease: { upTo, share: this.o.share },
         }),
       );
-    let a = await ask();
-    if (!a.ok && a.refusal.code === 'budget_exhausted') {
-      // Slices held on that budget — here, and by every other replica, which gives its slack back
-      // before it acknowledges — may be what refused: once more, against what is really left.
-      const scope = a.refusal.budget.scope;
-      const [here, peers] = await Promise.all([this.giveBack(scope), this.askSlack(scope)]);
-      if (here > 0 || peers) a = await ask();
-    }
+    const a = await this.retryRefused(ask);
     if (!a.ok) {
       if (a.refusal.code === 'killed') this.applyKill(a.refusal.kill);
       return a;
@@ -295,6 +290,49 @@ export class LeasedMoneyStore implements MoneyStore {
     return { ok: true, reservation: await this.take(lease, req) };
   }
 
+  /**
+   * A call admitted per call (its identity called no more than once in idleMs): its own reservation
+   * in the store, journaled like a leased call so its settlement rides the next batch (charge and
+   * close, the same as settle) — one store step per such call, not two. If the journal cannot take
+   * it, it is settled per call as before.
+   */
+  private async single(req: AdmitRequest): Promise<Admission> {
+    const a = await this.retryRefused(() => this.direct(() => this.store.admit(req)));
+    if (!a.ok) return a;
+    const r = a.reservation;
+    const rec = this.admitRecord(r.id, '0', req, this.deps.now());
+    try {
+      await this.journal.append(rec);
+      this.singles.set(r.id, rec);
+    } catch (err) {
+      this.deps.log.warn('the lease journal refused a call: it is settled per call', { error: err });
+    }
+    return a;
+  }
+
+  /**
+   * Asks; when a budget refuses, what this process and every other holds on it may be what refused
+   * — slices, and settlements not yet shipped (each holds its call's worst case): they go back, every
+   * replica's before it acknowledges, and it asks once more, against what is really left.
+   */
+  private async retryRefused(ask: () => Promise<Admission>): Promise<Admission> {
+    const a = await ask();
+    if (a.ok || a.refusal.code !== 'budget_exhausted') return a;
+    const scope = a.refusal.budget.scope;
+    const queued = this.queue.length > 0 || this.shipping !== undefined;
+    const [here, peers] = await Promise.all([this.giveBack(scope), this.askSlack(scope), this.ship()]);
+    return here > 0 || peers || queued ? ask() : a;
+  }
+
+  private admitRecord(l: string, c: string, req: AdmitRequest, at: number): Call['rec'] {
+    const rec: Call['rec'] = { t: 'a', l, c, r: req.amount, at, i: req.identity };
+    if (req.requestId !== undefined) rec.q = req.requestId;
+    if (req.kind !== undefined) rec.k = req.kind;
+    if (req.name !== undefined) rec.n = req.name;
+    if (req.provider !== undefined) rec.p = req.provider;
+    return rec;
+  }
+
   /** A call from `lease`, admitted once its journal record is durable. */
   private async take(lease: Lease, req: AdmitRequest): Promise<Reservation> {
     const amount = req.amount;
@@ -304,11 +342,7 @@ export class LeasedMoneyStore implements MoneyStore {
     lease.lastUsed = at;
     const c = String(++lease.seq);
     const id = `${lease.id}:${c}`;
-    const rec: Call['rec'] = { t: 'a', l: lease.id, c, r: amount, at, i: req.identity };
-    if (req.requestId !== undefined) rec.q = req.requestId;
-    if (req.kind !== undefined) rec.k = req.kind;
-    if (req.name !== undefined) rec.n = req.name;
-    if (req.provider !== undefined) rec.p = req.provider;
+    const rec = this.admitRecord(lease.id, c, req, at);
     const call: Call = { lease, amount, rec };
     this.calls.set(id, call);
     try {
@@ -344,6 +378,8 @@ export class LeasedMoneyStore implements MoneyStore {
     entry: LedgerInput,
     direct: () => Promise<LedgerEntry>,
   ): Promise<LedgerEntry> {
+    const single = this.singles.get(reservationId);
+    if (single) return this.finishSingle(single, entry, direct);
     const call = this.calls.get(reservationId);
     if (!call) {
       const at = reservationId.lastIndexOf(':');
@@ -388,6 +424,25 @@ export class LeasedMoneyStore implements MoneyStore {
     }
     this.step(op, lease);
     return finishEntry({ ...prepared, reservationId: lease.id }, amount);
+  }
+
+  private async finishSingle(
+    rec: Call['rec'],
+    entry: LedgerInput,
+    direct: () => Promise<LedgerEntry>,
+  ): Promise<LedgerEntry> {
+    const prepared = prepareEntry(
+      { ...entry, id: entry.id ?? callEntryId(rec.l, rec.c), reserved: rec.r },
+      this.deps.now(),
+    );
+    this.singles.delete(rec.l);
+    try {
+      await this.journal.append({ t: 's', l: rec.l, c: rec.c, e: prepared });
+    } catch {
+      return this.direct(direct);
+    }
+    this.step({ reservationId: rec.l, call: rec.c, entry: prepared, close: true });
+    return finishEntry({ ...prepared, reservationId: rec.l }, rec.r);
   }
 
   /** Queues a step for the next batch; `urgent` ships it now and resolves once it is written. */
@@ -459,6 +514,7 @@ export class LeasedMoneyStore implements MoneyStore {
     const out: JournalRecord[] = [];
     for (const l of this.open.values()) out.push({ t: 'l', l: l.id });
     for (const c of this.calls.values()) out.push(c.rec);
+    for (const rec of this.singles.values()) out.push(rec);
     for (const p of this.queue) {
       const { entry, call } = p.op;
       if (entry && call) out.push({ t: 's', l: p.op.reservationId, c: call, e: entry });
@@ -655,7 +711,9 @@ export class LeasedMoneyStore implements MoneyStore {
     if (m.t === 'hello' && !known) this.say({ t: 'hi' });
     let done: Promise<void> | undefined;
     if (m.t === 'kill' && m.kill) done = this.applyKill(m.kill);
-    else if ((m.t === 'revoke' || m.t === 'slack') && m.scope) done = this.revokeLocal(m.scope);
+    else if (m.t === 'revoke' && m.scope) done = this.revokeLocal(m.scope);
+    else if (m.t === 'slack' && m.scope)
+      done = Promise.all([this.revokeLocal(m.scope), this.ship()]).then(() => {});
     else if (m.t === 'lift' && m.scope) this.kills.delete(m.scope);
     else if (m.t === 'ack') {
       // Only the asker counts an acknowledgement; nobody answers one (that would echo forever).
@@ -750,7 +808,7 @@ export class LeasedMoneyStore implements MoneyStore {
     await this.drain().catch(() => {});
     // Nothing left to recover: no step unshipped, no call in flight (calls still open stay in the
     // journal; the next process charges them their worst case).
-    this.journal.close(this.queue.length === 0 && this.calls.size === 0);
+    this.journal.close(this.queue.length === 0 && this.calls.size === 0 && this.singles.size === 0);
     this.say({ t: 'bye' });
     this.unsubscribe?.();
   }
