@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import type { Provider } from '../adapters/provider.ts';
 import { type Emulator, emulatorOf, emulatorSiblings, openProvider } from '../adapters/providers.ts';
@@ -96,7 +97,16 @@ async function leasesOf(
   backend: Backend,
   deps: { now: () => number; log: Logger },
 ): Promise<LeasedMoneyStore | undefined> {
-  const journalDir = join(config.dataDir, 'leases');
+  // A journal belongs to its store: the embedded file is this data folder's; a Redis store is its
+  // URL and prefix (a folder shared by processes of different stores never mixes their journals).
+  const { backend: kind, redisUrl, prefix } = config.store;
+  const journalDir = join(
+    config.dataDir,
+    'leases',
+    kind === 'embedded'
+      ? 'embedded'
+      : `redis-${createHash('sha256').update(`${redisUrl} ${prefix}`).digest('hex').slice(0, 16)}`,
+  );
   if (!config.store.leases) {
     await recoverJournals(backend.money, journalDir, deps);
     return undefined;

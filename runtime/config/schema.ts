@@ -283,8 +283,9 @@ export const configSchema = z.strictObject({
       reservationTtl: duration.default(15 * 60_000),
       /**
        * Budget leases (runtime/store/leases.ts): admit calls from slices reserved in the store, in
-       * memory, and write their settlements in batches. Off by default (`false`: one store step per
-       * admission and one per settlement); `true` or an object (its settings) turns them on.
+       * memory, journal each call on local disk, and write settlements in batches. On by default
+       * (`true` or an object of its settings); `false`: one store step per admission and one per
+       * settlement.
        */
       leases: z
         .union([
@@ -306,7 +307,7 @@ export const configSchema = z.strictObject({
             ship: duration.default(200),
           }),
         ])
-        .default(false),
+        .default(true),
     })
     .prefault({}),
   provider: z
