@@ -134,6 +134,8 @@ async function main() {
     await fetch(`${emulator.url}/_emulator/billing`, { headers: EMULATOR_KEY })
   ).json()) as { total_micros: number; calls: number };
   const ledgerMicros = ledger.reduce((n, e) => n + e.cost, 0);
+  // After the money is counted: the kill check's calls are billed too.
+  const kill = await killCheck(gateways.map((g) => g.url));
   latencies.sort((a, b) => a - b);
   const result = {
     measuredAt: new Date().toISOString(),
@@ -154,6 +156,7 @@ async function main() {
     billingMicros: billing.total_micros,
     overshootMicros: Math.max(0, budget.spent_micros - (budget.ceiling_micros ?? CEILING_MICROS)),
     wallMs,
+    kill,
     p50Ms: Math.round(latencies[Math.floor(latencies.length * 0.5)] ?? 0),
     p99Ms: Math.round(latencies[Math.floor(latencies.length * 0.99)] ?? 0),
   };
@@ -165,6 +168,10 @@ async function main() {
     ['ledger sum = emulator billing', ledgerMicros === billing.total_micros],
     ['admitted calls = billed calls = ok ledger entries', ok === billing.calls && ok === ledger.length],
     ['spent = emulator billing', budget.spent_micros === billing.total_micros],
+    [
+      `kill switch: no call started after the kill returned was admitted (${kill.after} calls, ${kill.processes} processes)`,
+      kill.admittedAfter === 0 && kill.after > 0,
+    ],
   ];
   const usd = (m: number) => `$${(m / 1e6).toFixed(6)}`;
   console.log(
@@ -188,6 +195,58 @@ async function main() {
     );
   else process.stderr.write('(--quick: results not written)\n');
   return checks.every(([, pass]) => pass);
+}
+
+/**
+ * The kill switch under load: a second team calls on every process (so each holds a budget lease on
+ * it), calls keep going from 32 loops, and the team is killed through the first process's API. Every
+ * call that starts after the kill returned, on any process, must be refused `killed`.
+ */
+async function killCheck(urls: string[]) {
+  const { key } = await api<{ key: string }>(urls[0]!, TOKEN, 'POST', '/api/keys', {
+    team: 'exact-kill',
+    env: 'prod',
+    seat: 'k',
+  });
+  const call = async (url: string) => {
+    const res = await fetch(`${url}/v1/messages`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-api-key': key, 'anthropic-version': '2023-06-01' },
+      body: JSON.stringify({
+        model: 'claude-haiku-4-5',
+        max_tokens: 20,
+        messages: [{ role: 'user', content: 'kill check [[emulator:output_tokens=5]]' }],
+      }),
+    });
+    const body = (await res.json()) as { chokepoint?: { code?: string } };
+    return { ok: res.ok, code: body.chokepoint?.code };
+  };
+  // Two calls per process, one after the other: the second is admitted from a slice.
+  for (const url of urls) for (let i = 0; i < 2; i++) await call(url);
+  let killedAt = Number.POSITIVE_INFINITY;
+  let after = 0;
+  let admittedAfter = 0;
+  let before = 0;
+  let stop = false;
+  const loops = Array.from({ length: 32 }, async (_, i) => {
+    while (!stop) {
+      const startedAt = performance.now();
+      const r = await call(urls[i % urls.length]!);
+      if (startedAt > killedAt) {
+        after++;
+        if (r.ok || r.code !== 'killed') admittedAfter++;
+        if (after >= 400) stop = true;
+      } else if (r.ok) before++;
+    }
+  });
+  await new Promise((r) => setTimeout(r, 300));
+  await api(urls[0]!, TOKEN, 'POST', '/api/kill-switches', {
+    scope: 'team:exact-kill',
+    reason: 'exactness bench',
+  });
+  killedAt = performance.now();
+  await Promise.all(loops);
+  return { processes: urls.length, admittedBefore: before, after, admittedAfter };
 }
 
 let passed = false;
