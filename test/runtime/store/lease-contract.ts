@@ -160,6 +160,11 @@ export function leaseStoreContract(harness: StoreHarness): void {
       expect(await store.getBudget('team:payments')).toMatchObject({ spent: 1_100, reserved: 0 });
       const ledger = await store.listLedger();
       expect(ledger.map((e) => e.requestId).sort()).toEqual(['req_a', 'req_b', 'req_c']);
+      // The day's rollup and the ledger's indexes count each call once too.
+      const [row] = await store.spend({ by: 'team', since: 0, until: clock.t + 1 });
+      expect(row).toMatchObject({ key: 'payments', cost: 1_100, calls: 3 });
+      expect(row!.tokens).toMatchObject({ input: 30, output: 15 });
+      expect(await store.listLedger({ scope: 'seat:alice' })).toHaveLength(3);
     });
 
     it('checks its input before anything is written', async () => {

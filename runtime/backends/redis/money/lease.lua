@@ -17,6 +17,11 @@
 -- kept as long as a closed reservation is, so a step repeated (a batch retried after a timeout, a
 -- journal replayed after a crash) charges nothing twice.
 --
+-- What a batch writes is summed before it is written: each budget is read and written once per batch
+-- (its spend and reserve moved by the sum of the batch's charges and frees), each reservation's
+-- amount once, each ledger index gets one ZADD of all its new entries, each rollup field one
+-- HINCRBY. Per call there are two commands: the SADD of its call and the XADD of its entry.
+--
 -- Replies one {status, held, entryJson, repeated} per step: status 'open', 'closed' (returned or
 -- unknown) or 'expired'; entryJson is the entry written ('' for none or repeated; the expired entry
 -- for 'expired'); repeated '1' when the call had been charged before.
@@ -26,20 +31,61 @@
 --- @include "includes/ledger.lua"
 --- @include "includes/reservation.lua"
 
+-- The include's charge of one budget; `charge` below adds to the batch's sums.
+local chargeBudget = charge
 local rexpKey, scopesKey, streamKey = KEYS[1], KEYS[2], KEYS[3]
 local steps = tonumber(ARGV[ARG0 + 1])
 local replies = {}
 local at = ARG0 + 2
 
+-- The batch's sums, written at the end.
+local budgets, budgetOrder = {}, {}
+local reservations, reservationOrder = {}, {}
+local indexes, indexOrder = {}, {}
+local rollups, rollupOrder = {}, {}
+local callSets = {}
+
+-- A budget, read once per batch; nil if it does not exist.
+local function budgetAt(bkey)
+  local t = budgets[bkey]
+  if t == nil then
+    local b = loadBudget(bkey)
+    t = b and { b = b, cost = 0, release = 0 } or false
+    budgets[bkey] = t
+    if b then
+      table.insert(budgetOrder, bkey)
+    end
+  end
+  return t or nil
+end
+
 local function budgetsOf(ids)
   local out = {}
   for _, bid in ipairs(split(ids)) do
-    local b = loadBudget(CTX.prefix .. ':b:' .. bid)
-    if b then
-      table.insert(out, b)
+    local t = budgetAt(CTX.prefix .. ':b:' .. bid)
+    if t then
+      table.insert(out, t)
     end
   end
   return out
+end
+
+local function reservationAt(resId)
+  local c = reservations[resId]
+  if c == nil then
+    local key = CTX.prefix .. ':r:' .. resId
+    c = { key = key, r = loadReservation(key), dirty = false }
+    reservations[resId] = c
+    table.insert(reservationOrder, resId)
+  end
+  return c
+end
+
+local function charge(list, cost, release)
+  for _, t in ipairs(list) do
+    t.cost = t.cost + cost
+    t.release = t.release + release
+  end
 end
 
 for _ = 1, steps do
@@ -61,28 +107,47 @@ for _ = 1, steps do
   local specs = at + 18
   at = specs + n * 6
 
-  local function write(budgets, charged)
+  local function write(list, charged)
     local overrun = cost - callReserved
     if overrun < 0 then
       overrun = 0
     end
     local json = string.sub(head, 1, -2) .. ',"reserved":' .. int(callReserved) .. ',"overrun":' .. int(overrun) .. '}'
-    local indexKeys = {}
+    charge(list, cost, charged)
+    local m = member(redis.call('XADD', streamKey, '*', 'e', json))
     for i = 1, n do
-      table.insert(indexKeys, CTX.prefix .. ':li:' .. ARGV[specs + (i - 1) * 6])
+      local k = CTX.prefix .. ':li:' .. ARGV[specs + (i - 1) * 6]
+      local z = indexes[k]
+      if z == nil then
+        z = {}
+        indexes[k] = z
+        table.insert(indexOrder, k)
+      end
+      table.insert(z, entryAt)
+      table.insert(z, m)
     end
-    for _, b in ipairs(budgets) do
-      charge(b, cost, charged)
-    end
-    appendLedger(streamKey, json, entryAt, indexKeys)
-    if day ~= '' then
-      rollUp(CTX.prefix .. ':sd:' .. day, field, { cost, 1, tokens[1], tokens[2], tokens[3], tokens[4], tokens[5] })
+    if day ~= '' and field ~= '' then
+      local rk = CTX.prefix .. ':sd:' .. day
+      local sums = rollups[rk]
+      if sums == nil then
+        sums = {}
+        rollups[rk] = sums
+        table.insert(rollupOrder, rk)
+      end
+      local values = { cost, 1, tokens[1], tokens[2], tokens[3], tokens[4], tokens[5] }
+      for i, metric in ipairs(ROLLUP_METRICS) do
+        local v = values[i]
+        if v and v ~= 0 then
+          local f = field .. '\30' .. metric
+          sums[f] = (sums[f] or 0) + v
+        end
+      end
     end
     return json
   end
 
-  local key = CTX.prefix .. ':r:' .. resId
-  local r = loadReservation(key)
+  local c = reservationAt(resId)
+  local r = c.r
   local repeated = '0'
   if hasEntry and callId ~= '' and not (r and r.status == 'expired') then
     local calls = CTX.prefix .. ':lc:' .. resId
@@ -90,7 +155,7 @@ for _ = 1, steps do
       repeated = '1'
       hasEntry = false
     else
-      redis.call('PEXPIRE', calls, TOMBSTONE_MS)
+      callSets[calls] = true
     end
   end
   if r and r.status == 'expired' then
@@ -98,48 +163,79 @@ for _ = 1, steps do
   elseif r == nil or r.status ~= 'open' then
     local json = ''
     if hasEntry then
-      local budgets = {}
+      local list = {}
       if cost > 0 then
         for i = 1, n do
           local s = specs + (i - 1) * 6
           local bkey = CTX.prefix .. ':b:' .. ARGV[s + 1]
-          local b = loadBudget(bkey)
-          if b == nil then
+          local t = budgetAt(bkey)
+          if t == nil then
             createBudget(bkey, scopesKey, ARGV[s], ARGV[s + 1], ARGV[s + 2], ARGV[s + 3], ARGV[s + 4], ARGV[s + 5])
-            b = loadBudget(bkey)
+            budgets[bkey] = nil
+            t = budgetAt(bkey)
           end
-          table.insert(budgets, b)
+          table.insert(list, t)
         end
       end
-      json = write(budgets, 0)
+      json = write(list, 0)
     end
     table.insert(replies, { 'closed', '0', json, repeated })
   else
     local held = r.amount
     local json = ''
+    local list = budgetsOf(r.ids)
     if hasEntry then
       local part = math.min(cost, held)
-      json = write(budgetsOf(r.ids), part)
+      json = write(list, part)
       held = held - part
     end
     local f = close and held or math.min(free, held)
     if f > 0 then
-      for _, b in ipairs(budgetsOf(r.ids)) do
-        charge(b, 0, f)
-      end
+      charge(list, 0, f)
       held = held - f
     end
+    r.amount = held
     if close then
-      tombstone(key, rexpKey, resId, 'released', '{"lease":"returned"}')
+      tombstone(c.key, rexpKey, resId, 'released', '{"lease":"returned"}')
+      r.status = 'released'
+      c.dirty = false
       table.insert(replies, { 'closed', '0', json, repeated })
     else
-      redis.call('HSET', key, 'amount', int(held))
+      c.dirty = true
       if expiresAt ~= '' then
-        redis.call('HSET', key, 'expiresAt', expiresAt)
+        redis.call('HSET', c.key, 'expiresAt', expiresAt)
         redis.call('ZADD', rexpKey, expiresAt, resId)
       end
       table.insert(replies, { 'open', int(held), json, repeated })
     end
   end
+end
+
+-- The sums, each key written once.
+for _, bkey in ipairs(budgetOrder) do
+  local t = budgets[bkey]
+  if t and (t.cost ~= 0 or t.release ~= 0) then
+    chargeBudget(t.b, t.cost, t.release)
+  end
+end
+for _, resId in ipairs(reservationOrder) do
+  local c = reservations[resId]
+  if c.dirty then
+    redis.call('HSET', c.key, 'amount', int(c.r.amount))
+  end
+end
+for _, k in ipairs(indexOrder) do
+  local z = indexes[k]
+  for i = 1, #z, 1000 do
+    redis.call('ZADD', k, unpack(z, i, math.min(i + 999, #z)))
+  end
+end
+for _, rk in ipairs(rollupOrder) do
+  for f, v in pairs(rollups[rk]) do
+    redis.call('HINCRBY', rk, f, int(v))
+  end
+end
+for k in pairs(callSets) do
+  redis.call('PEXPIRE', k, TOMBSTONE_MS)
 end
 return replies
