@@ -163,6 +163,8 @@ export class LeasedMoneyStore implements MoneyStore {
   private readonly granting = new Map<string, Promise<unknown>>();
   /** When each identity last asked for a slice (forgotten after idleMs). */
   private readonly seen = new Map<string, number>();
+  /** When this process last asked the others for their slack on a budget. */
+  private readonly askedSlack = new Map<Scope, number>();
   private kills = new Map<Scope, KillSwitch>();
   private validUntil = Number.NEGATIVE_INFINITY;
   private refreshing: Promise<void> | undefined;
@@ -578,6 +580,7 @@ export class LeasedMoneyStore implements MoneyStore {
     if (this.closed) return;
     const now = this.deps.now();
     for (const [key, at] of this.seen) if (now - at > this.o.idleMs) this.seen.delete(key);
+    for (const [scope, at] of this.askedSlack) if (now - at > this.o.idleMs) this.askedSlack.delete(scope);
     this.journal.heartbeat();
     for (const lease of [...this.open.values()]) {
       if (!lease.retired && lease.calls === 0 && now - lease.lastUsed >= this.o.idleMs) {
@@ -659,6 +662,12 @@ export class LeasedMoneyStore implements MoneyStore {
   /** Asks the other replicas to give back their slack on `scope`; true when any may have. */
   private async askSlack(scope: Scope): Promise<boolean> {
     if (!this.deps.broadcast || this.livePeers().size === 0) return false;
+    // At a full budget every call is refused: the replicas are asked once per upkeep period, not
+    // once per refusal (what they gave back the first time is all they had).
+    const now = this.deps.now();
+    const last = this.askedSlack.get(scope);
+    if (last !== undefined && now - last < upkeepEveryMs(this.o)) return false;
+    this.askedSlack.set(scope, now);
     await this.announce({ t: 'slack', scope });
     return true;
   }
