@@ -7,7 +7,7 @@ import type Database from 'better-sqlite3';
 import type { Identity, Scope, ScopeKind } from '../../../identity.ts';
 import { newId } from '../../../ids.ts';
 import type { Micros } from '../../../money.ts';
-import { checkLease, leaseGrant, type PreparedLeaseOp, prepareLeaseOp } from '../../../store/lease-ops.ts';
+import { checkLease, leaseGrant, prepareLeaseOp } from '../../../store/lease-ops.ts';
 import {
   type Actor,
   type Admission,
@@ -35,7 +35,6 @@ import {
   StoreInputError,
 } from '../../../store/port.ts';
 import {
-  asRateBudget,
   checkRates,
   expiredUnits,
   holdsOf,
@@ -45,8 +44,6 @@ import {
 } from '../../../store/rates.ts';
 import {
   budgetId,
-  budgetState,
-  CorruptRecordError,
   checkActor,
   checkCorrection,
   checkMicros,
@@ -63,12 +60,13 @@ import {
   storedJson,
   storedMicros,
 } from '../../../store/records.ts';
-import { assertTimeZone, currentWindow, parseWindow, type WindowBounds } from '../../../store/windows.ts';
+import { assertTimeZone } from '../../../store/windows.ts';
 import { openSqlite } from '../sqlite.ts';
 import { BACKSTOP_PAGES, type Checkpointer, startCheckpointer } from './checkpointer.ts';
 import { type CorrectionStatements, correctOne, prepareCorrections } from './corrections.ts';
 import { GroupCommit } from './group-commit.ts';
 import { type LeaseHost, leaseStep, prepareLeaseStatements } from './lease-steps.ts';
+import { type LiveBudget, liveBudget } from './live-budget.ts';
 import { auditQuery, ledgerQuery, ledgerRow, spendQuery, spendRows } from './queries.ts';
 import { checkRateLimits, closeRates, prepareRateStatements, type RateHost, reserveRates } from './rates.ts';
 import { migrate } from './schema.ts';
@@ -101,14 +99,6 @@ interface Label {
   kind?: 'model' | 'tool';
   name?: string;
   provider?: string;
-}
-
-/** A budget row read and checked, with its spend in the current window. */
-interface LiveBudget {
-  row: BudgetRow;
-  budget: Budget;
-  window: WindowBounds;
-  rolling: { bucket: number; first: number } | undefined;
 }
 
 export class EmbeddedMoneyStore implements MoneyStore {
@@ -578,45 +568,7 @@ export class EmbeddedMoneyStore implements MoneyStore {
 
   /** Reads a row as a budget in the window `now` falls in; a corrupt row throws. */
   private live(row: BudgetRow, now: number): LiveBudget {
-    const what = `budget ${row.scope}`;
-    const ceiling = storedMicros(row.ceiling, `${what} ceiling`);
-    const reserved = storedMicros(row.reserved, `${what} reserved`);
-    const stored = storedMicros(row.spent, `${what} spent`);
-    if (row.frozen !== 0 && row.frozen !== 1) throw new CorruptRecordError(`${what} frozen`, row.frozen);
-    let parsed: ReturnType<typeof parseWindow>;
-    try {
-      parsed = parseWindow(row.window_spec);
-    } catch {
-      throw new CorruptRecordError(`${what} window`, row.window_spec);
-    }
-    const window = currentWindow(row.window_spec as Budget['window'], now, this.options.timeZone);
-    let spent = row.window_key === window.key ? stored : 0;
-    let rolling: LiveBudget['rolling'];
-    if (parsed.kind === 'rolling') {
-      const bucket = Number(window.key);
-      rolling = { bucket, first: bucket - 24 };
-      spent = storedMicros(
-        (this.s.bucketSum.get(row.id, rolling.first) as { s: unknown }).s,
-        `${what} buckets`,
-      );
-    }
-    const frozen = row.frozen === 1;
-    const budget: Budget = {
-      id: row.id,
-      scope: row.scope,
-      owner: row.owner,
-      ceiling,
-      window: row.window_spec as Budget['window'],
-      state: budgetState(frozen, spent, ceiling),
-      spent,
-      reserved,
-      windowStart: window.start,
-      resetsAt: window.resetsAt,
-      createdAt: row.created_at,
-      updatedAt: row.updated_at,
-    };
-    // A rate limit's budget: its scope is the one it counts, its unit set (rates.ts).
-    return { row, window, rolling, budget: row.kind === 'rate' ? asRateBudget(budget) : budget };
+    return liveBudget(row, now, this.options.timeZone, this.s.bucketSum);
   }
 
   /**
