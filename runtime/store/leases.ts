@@ -203,7 +203,17 @@ export class LeasedMoneyStore implements MoneyStore {
     if (this.deps.journalDir) await recoverJournals(this.store, this.deps.journalDir, this.deps);
     await this.refresh();
     if (this.deps.broadcast) {
-      this.unsubscribe = await this.deps.broadcast.subscribe(TOPIC, (m) => this.heard(m));
+      // Everything on the shared topic; acknowledgements on this replica's own (an ack is for its
+      // asker only: on the shared topic every replica would read every other's, N² at N replicas).
+      const b = this.deps.broadcast;
+      const [all, mine] = await Promise.all([
+        b.subscribe(TOPIC, (m) => this.heard(m)),
+        b.subscribe(`${TOPIC}:${this.replica}`, (m) => this.heard(m)),
+      ]);
+      this.unsubscribe = () => {
+        all();
+        mine();
+      };
       this.say({ t: 'hello' });
     }
     return this;
@@ -662,8 +672,8 @@ export class LeasedMoneyStore implements MoneyStore {
   /** Asks the other replicas to give back their slack on `scope`; true when any may have. */
   private async askSlack(scope: Scope): Promise<boolean> {
     if (!this.deps.broadcast || this.livePeers().size === 0) return false;
-    // At a full budget every call is refused: the replicas are asked once per upkeep period, not
-    // once per refusal (what they gave back the first time is all they had).
+    // At a full budget every call is refused: this replica asks once per upkeep period, not once
+    // per refusal (what the others gave back then is all they had).
     const now = this.deps.now();
     const last = this.askedSlack.get(scope);
     if (last !== undefined && now - last < upkeepEveryMs(this.o)) return false;
@@ -702,8 +712,12 @@ export class LeasedMoneyStore implements MoneyStore {
     this.acks.delete(nonce);
   }
 
-  private say(msg: Record<string, unknown>): void {
-    this.deps.broadcast?.publish(TOPIC, JSON.stringify({ ...msg, from: this.replica }));
+  /** Publishes to every replica, or to one (`to`: its own topic). */
+  private say(msg: Record<string, unknown>, to?: string): void {
+    this.deps.broadcast?.publish(
+      to ? `${TOPIC}:${to}` : TOPIC,
+      JSON.stringify({ ...msg, from: this.replica }),
+    );
   }
 
   private heard(raw: string): void {
@@ -740,7 +754,7 @@ export class LeasedMoneyStore implements MoneyStore {
     }
     // Acknowledged once what this replica gave back is in the store: the sender may count on it.
     const { nonce, from } = m;
-    if (nonce) void (done ?? Promise.resolve()).then(() => this.say({ t: 'ack', nonce, to: from }));
+    if (nonce) void (done ?? Promise.resolve()).then(() => this.say({ t: 'ack', nonce, to: from }, from));
   }
 
   // ---- the rest is the store's --------------------------------------------------------------
