@@ -280,10 +280,12 @@ export async function recoverJournals(
         charged += results.filter((r, j) => ops[i + j]!.entry !== undefined && !r.repeated).length;
       }
       unlinkSync(claimed);
-      deps.log.info('settled the lease journal of a process that stopped', {
-        journal: name,
-        steps: ops.length,
-      });
+      if (ops.length) {
+        deps.log.info('settled the lease journal of a process that stopped', {
+          journal: name,
+          steps: ops.length,
+        });
+      }
     } catch (err) {
       renameSync(claimed, path);
       throw err;
