@@ -251,10 +251,22 @@ export async function recoverJournals(
 ): Promise<number> {
   let names: string[];
   try {
-    names = readdirSync(dir).filter((n) => n.endsWith(SUFFIX));
+    names = readdirSync(dir);
   } catch {
     return 0;
   }
+  // A journal another recovery claimed and did not finish (that process died too) is taken back.
+  for (const n of names) {
+    const m = /^(.*\.journal)\.recovering-(\d+)$/.exec(n);
+    if (m && Number(m[2]) !== process.pid && !alive(Number(m[2]))) {
+      try {
+        renameSync(join(dir, n), join(dir, m[1]!));
+      } catch {
+        // claimed by another process meanwhile
+      }
+    }
+  }
+  names = readdirSync(dir).filter((n) => n.endsWith(SUFFIX));
   let charged = 0;
   for (const name of names) {
     const pid = Number(name.split('.')[1]);
