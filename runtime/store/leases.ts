@@ -132,6 +132,8 @@ export interface LeaseStats {
 }
 
 const TOPIC = 'leases';
+/** A replica that heard another ask for slack on a budget this recently does not ask itself. */
+const SLACK_QUIET_MS = 20;
 
 export interface LeaseDeps {
   now: () => number;
@@ -165,6 +167,8 @@ export class LeasedMoneyStore implements MoneyStore {
   private readonly seen = new Map<string, number>();
   /** When this process last asked the others for their slack on a budget. */
   private readonly askedSlack = new Map<Scope, number>();
+  /** When another replica last asked for slack on a budget. */
+  private readonly heardSlack = new Map<Scope, number>();
   private kills = new Map<Scope, KillSwitch>();
   private validUntil = Number.NEGATIVE_INFINITY;
   private refreshing: Promise<void> | undefined;
@@ -591,6 +595,7 @@ export class LeasedMoneyStore implements MoneyStore {
     const now = this.deps.now();
     for (const [key, at] of this.seen) if (now - at > this.o.idleMs) this.seen.delete(key);
     for (const [scope, at] of this.askedSlack) if (now - at > this.o.idleMs) this.askedSlack.delete(scope);
+    for (const [scope, at] of this.heardSlack) if (now - at > this.o.idleMs) this.heardSlack.delete(scope);
     this.journal.heartbeat();
     for (const lease of [...this.open.values()]) {
       if (!lease.retired && lease.calls === 0 && now - lease.lastUsed >= this.o.idleMs) {
@@ -674,9 +679,13 @@ export class LeasedMoneyStore implements MoneyStore {
     if (!this.deps.broadcast || this.livePeers().size === 0) return false;
     // At a full budget every call is refused: this replica asks once per upkeep period, not once
     // per refusal (what the others gave back then is all they had).
+    // Nor when another replica asked a moment ago (everyone's slack just came back): at a thousand
+    // replicas near a ceiling, a few asks a second in all rather than two per replica.
     const now = this.deps.now();
     const last = this.askedSlack.get(scope);
     if (last !== undefined && now - last < upkeepEveryMs(this.o)) return false;
+    const heard = this.heardSlack.get(scope);
+    if (heard !== undefined && now - heard < SLACK_QUIET_MS) return true;
     this.askedSlack.set(scope, now);
     await this.announce({ t: 'slack', scope });
     return true;
@@ -735,9 +744,10 @@ export class LeasedMoneyStore implements MoneyStore {
     let done: Promise<void> | undefined;
     if (m.t === 'kill' && m.kill) done = this.applyKill(m.kill);
     else if (m.t === 'revoke' && m.scope) done = this.revokeLocal(m.scope);
-    else if (m.t === 'slack' && m.scope)
+    else if (m.t === 'slack' && m.scope) {
+      this.heardSlack.set(m.scope, this.deps.now());
       done = Promise.all([this.revokeLocal(m.scope), this.ship()]).then(() => {});
-    else if (m.t === 'lift' && m.scope) this.kills.delete(m.scope);
+    } else if (m.t === 'lift' && m.scope) this.kills.delete(m.scope);
     else if (m.t === 'ack') {
       // Only the asker counts an acknowledgement; nobody answers one (that would echo forever).
       const w = m.to === this.replica && m.nonce ? this.acks.get(m.nonce) : undefined;
