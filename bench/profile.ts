@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
 import { claudeCodeBodies } from './lib/claude-code-body.ts';
-import { byPlace, summarise } from './lib/cpuprofile.ts';
+import { byCaller, byPlace, summarise } from './lib/cpuprofile.ts';
 import { api, chokepointConfig, chokepointEnv, cpuNs, startNode, stop, stopAll } from './lib/procs.ts';
 
 const argv = process.argv.slice(2);
@@ -101,7 +101,7 @@ async function main() {
   // (counted back from its end: the shutdown took t2 - t1) are summarised.
   const windowUs = { fromEndUs: (t2 - t0) * 1000, toEndUs: (t2 - t1) * 1000 };
   process.stdout.write(
-    `${byPlace(file, { calls, ...windowUs })}\n${summarise(file, { top, calls, ...windowUs })}`,
+    `-- by place --\n${byPlace(file, { calls, ...windowUs })}\n-- by caller of ours --\n${byCaller(file, { calls, ...windowUs })}\n${summarise(file, { top, calls, ...windowUs })}`,
   );
 }
 

@@ -3,7 +3,7 @@
  * function (name + file:line), over the samples in a window counted back from the profile's end,
  * in µs per call answered. Inclusive time counts a function once per sample even when it recurses.
  *
- *   node bin/run-ts.js bench/lib/cpuprofile.ts <file.cpuprofile> [calls] [top] [function: its stacks | places]
+ *   node bin/run-ts.js bench/lib/cpuprofile.ts <file.cpuprofile> [calls] [top] [function: its stacks | places | callers]
  */
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
@@ -86,7 +86,13 @@ if (process.argv[1] && import.meta.url === pathToFileURL(resolve(process.argv[1]
   const [file, calls, top, fn] = process.argv.slice(2);
   const o = { calls: calls ? Number(calls) : undefined, top: top ? Number(top) : 40 };
   process.stdout.write(
-    fn === 'places' ? byPlace(file!, o) : fn ? stacksOf(file!, fn, o) : summarise(file!, o),
+    fn === 'places'
+      ? byPlace(file!, o)
+      : fn === 'callers'
+        ? byCaller(file!, o)
+        : fn
+          ? stacksOf(file!, fn, o)
+          : summarise(file!, o),
   );
 }
 
@@ -156,6 +162,53 @@ export function byPlace(
   return `${[...sums]
     .sort((a, b) => b[1] - a[1])
     .slice(0, 30)
+    .map(([s, v]) => `${(v / calls).toFixed(1).padStart(8)}  ${s}`)
+    .join('\n')}\n`;
+}
+
+/**
+ * Every sample charged to the innermost frame of ours (runtime/, adapters/) on its stack, or to the
+ * money store when any frame is the store's; node's and the dependencies' work lands on the code of
+ * ours that asked for it. Samples with no frame of ours are charged to their outermost frame.
+ */
+export function byCaller(
+  file: string,
+  opts: { calls?: number; fromEndUs?: number; toEndUs?: number; top?: number } = {},
+): string {
+  const p = JSON.parse(readFileSync(file, 'utf8')) as Profile;
+  const byId = new Map(p.nodes.map((n) => [n.id, n]));
+  const parent = new Map<number, number>();
+  for (const n of p.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
+  const lo = opts.fromEndUs === undefined ? -Infinity : p.endTime - opts.fromEndUs;
+  const hi = opts.toEndUs === undefined ? Infinity : p.endTime - opts.toEndUs;
+  const sums = new Map<string, number>();
+  const STORE = /runtime\/(backends|store)\/|better-sqlite3|ioredis/;
+  let t = p.startTime;
+  for (let i = 0; i < p.samples.length; i++) {
+    t += p.timeDeltas[i]!;
+    const dt = p.timeDeltas[i + 1] ?? 0;
+    if (t < lo || t > hi) continue;
+    const leaf = byId.get(p.samples[i]!)!;
+    if (leaf.callFrame.functionName === '(idle)') continue;
+    let ours: string | undefined;
+    let outer = leaf;
+    let store = false;
+    for (let id: number | undefined = leaf.id; id !== undefined; id = parent.get(id)) {
+      const n = byId.get(id)!;
+      const u = short(n.callFrame.url);
+      if (STORE.test(u)) store = true;
+      if (!ours && /^(runtime|adapters)\//.test(u)) ours = `${n.callFrame.functionName || '(anon)'} ${u}`;
+      if (n.callFrame.functionName !== '(root)') outer = n;
+    }
+    const k = store
+      ? 'money store (all it calls)'
+      : (ours ?? `[no frame of ours] ${outer.callFrame.functionName} ${short(outer.callFrame.url)}`);
+    sums.set(k, (sums.get(k) ?? 0) + dt);
+  }
+  const calls = opts.calls ?? 1;
+  return `${[...sums]
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, opts.top ?? 40)
     .map(([s, v]) => `${(v / calls).toFixed(1).padStart(8)}  ${s}`)
     .join('\n')}\n`;
 }
