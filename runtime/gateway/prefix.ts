@@ -184,8 +184,15 @@ function computed(
       const m = Math.min(n, blocks.length);
       const hit = known.get(m);
       if (hit !== undefined) return hit;
-      const c = createHash('sha1');
-      for (let i = 0; i < m; i++) c.update(text(i)).update('\u0000');
+      // Continued from the state after the cacheable prefix or the frozen part when the chain
+      // covers it (the same hash: blocks are hashed in order); the tools are not rendered again.
+      const [c, from] =
+        prefixState && m >= upTo
+          ? [prefixState.copy(), upTo]
+          : staticState && m >= staticCount
+            ? [staticState.copy(), staticCount]
+            : [createHash('sha1'), 0];
+      for (let i = from; i < m; i++) c.update(text(i)).update('\u0000');
       return hex(c);
     },
   };
