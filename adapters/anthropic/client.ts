@@ -66,8 +66,11 @@ export class AnthropicClient {
   private readonly url: URL;
   private readonly agent: HttpAgent | HttpsAgent;
   private readonly send: typeof httpRequest;
-  /** Resolved URLs by path: the API has a handful, resolving one per call is waste. */
-  private readonly targets = new Map<string, URL>();
+  /** Request options by path (the URL resolved once): the API has a handful of paths. */
+  private readonly targets = new Map<
+    string,
+    { protocol: string; hostname: string; port: string; path: string }
+  >();
 
   constructor(readonly opts: ClientOptions) {
     this.url = new URL(opts.baseUrl.endsWith('/') ? opts.baseUrl : `${opts.baseUrl}/`);
@@ -113,12 +116,23 @@ export class AnthropicClient {
     if (body) headers['content-length'] = String(body.length);
     let target = this.targets.get(path);
     if (!target) {
-      target = new URL(path, this.url);
+      const url = new URL(path, this.url);
+      // What node:http takes from a URL (urlToHttpOptions), taken once.
+      target = {
+        protocol: url.protocol,
+        hostname: url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname,
+        port: url.port,
+        path: `${url.pathname}${url.search}`,
+        ...(url.username || url.password
+          ? { auth: `${decodeURIComponent(url.username)}:${decodeURIComponent(url.password)}` }
+          : {}),
+      };
       this.targets.set(path, target);
     }
+    const options = { ...target, method, headers, agent: this.agent, signal };
     return new Promise((resolve, reject) => {
       if (signal?.aborted) return reject(new ProviderError('aborted before the call', 'aborted'));
-      const req = this.send(target, { method, headers, agent: this.agent, signal }, (res) => {
+      const req = this.send(options, (res) => {
         resolve({ status: res.statusCode ?? 502, headers: res.headers, body: res });
       });
       req.setTimeout(this.opts.timeoutMs, () => {

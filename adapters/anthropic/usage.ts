@@ -31,7 +31,6 @@ export function usageOf(u: ApiUsage | undefined | null): Usage {
   if (u?.service_tier === 'batch') options.batch = true;
   if (u?.inference_geo === 'us') options.usOnly = true;
   if (u?.speed === 'fast') options.fast = true;
-  const n = (v: number | null | undefined) => (typeof v === 'number' && v > 0 ? v : 0);
   const stu = u?.server_tool_use;
   const serverTools: Usage['serverTools'] = stu
     ? {
@@ -52,6 +51,9 @@ export function usageOf(u: ApiUsage | undefined | null): Usage {
   return { tokens: tokensOf(u), ...(serverTools ? { serverTools } : {}), options };
 }
 
+/** A count as the API may send it (absent, null, negative): a non-negative number. */
+const n = (v: number | null | undefined) => (typeof v === 'number' && v > 0 ? v : 0);
+
 const CLASSES = ['input', 'cacheWrite5m', 'cacheWrite1h', 'cacheRead', 'output'] as const;
 const NONE: UsageTokens = { input: 0, cacheWrite5m: 0, cacheWrite1h: 0, cacheRead: 0, output: 0 };
 
@@ -61,7 +63,6 @@ const NONE: UsageTokens = { input: 0, cacheWrite5m: 0, cacheWrite1h: 0, cacheRea
  * existed before it). `cache_creation_input_tokens` is the sum of the two, never added again.
  */
 export function tokensOf(u: ApiUsage | undefined | null): UsageTokens {
-  const n = (v: number | null | undefined) => (typeof v === 'number' && v > 0 ? v : 0);
   if (!u) return { input: 0, cacheWrite5m: 0, cacheWrite1h: 0, cacheRead: 0, output: 0 };
   const split = u.cache_creation;
   const w1h = split ? n(split.ephemeral_1h_input_tokens) : 0;

@@ -1,3 +1,4 @@
+import * as crypto from 'node:crypto';
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { isScopeKey } from '../identity.ts';
 import { newId } from '../ids.ts';
@@ -54,8 +55,11 @@ export class KeyInputError extends Error {
   }
 }
 
+/** One-shot hashing (node >= 20.12) where there is one: no Hash object per call. */
+const oneShot = (crypto as { hash?: (algorithm: string, data: string, encoding: 'hex') => string }).hash;
+
 export function hashKey(key: string): string {
-  return createHash('sha256').update(key).digest('hex');
+  return oneShot ? oneShot('sha256', key, 'hex') : createHash('sha256').update(key).digest('hex');
 }
 
 function checkSpec(spec: KeySpec): void {
@@ -109,7 +113,8 @@ const CACHE_MS = 10_000;
  * key is refused on the next request.
  */
 export class KeyRing {
-  private readonly cache = new Map<string, { key: StoredKey; until: number }>();
+  /** By hash: the record, its public part (frozen: handed to every call) and its hash's bytes. */
+  private readonly cache = new Map<string, { key: StoredKey; pub: ApiKey; hash: Buffer; until: number }>();
 
   private constructor(private readonly backend: KeysStore) {}
 
@@ -146,15 +151,20 @@ export class KeyRing {
     if (!key?.startsWith('cp_')) return undefined;
     const hash = hashKey(key);
     const now = Date.now();
-    const hit = this.cache.get(hash);
-    let stored = hit && hit.until > now ? hit.key : undefined;
-    if (!stored) {
-      stored = await this.backend.byHash(hash);
+    let hit = this.cache.get(hash);
+    if (!hit || hit.until <= now) {
+      const stored = await this.backend.byHash(hash);
       if (!stored) return undefined;
-      this.cache.set(hash, { key: stored, until: now + CACHE_MS });
+      hit = {
+        key: stored,
+        pub: Object.freeze(publicKey(stored)),
+        hash: Buffer.from(stored.hash, 'hex'),
+        until: now + CACHE_MS,
+      };
+      this.cache.set(hash, hit);
     }
-    if (!timingSafeEqual(Buffer.from(stored.hash, 'hex'), Buffer.from(hash, 'hex'))) return undefined;
-    return stored.revokedAt ? undefined : publicKey(stored);
+    if (!timingSafeEqual(hit.hash, Buffer.from(hash, 'hex'))) return undefined;
+    return hit.key.revokedAt ? undefined : hit.pub;
   }
 
   async list(): Promise<ApiKey[]> {

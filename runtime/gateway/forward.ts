@@ -106,32 +106,56 @@ async function relay(
   const held: Buffer[] = [];
   const answer: Answer = { status: res.status, billed: nothing(), aborted: false, rest: () => {} };
   sink.head(200, headers);
-  try {
-    for await (const c of res.body) {
-      const chunk = c as Buffer;
+  // Read with events, not `for await`: an async iterator costs a promise and a few closures per
+  // chunk, and a long answer is hundreds of chunks.
+  const failed = await new Promise<Error | undefined>((done) => {
+    const body = res.body;
+    let ended = false;
+    const take = (chunk: Buffer) => {
       reader.feed(chunk);
       // A client that went away still gets billed what the provider generates: keep reading.
       if (held.length === 0) {
         const stop = reader.finalAt(chunk);
         if (stop === -1) {
           if (!sink.gone) sink.chunk(chunk);
-          continue;
+          return;
         }
         if (stop > 0 && !sink.gone) sink.chunk(chunk.subarray(0, stop));
         held.push(chunk.subarray(stop));
       } else held.push(chunk);
-    }
+    };
+    body.on('data', (chunk: Buffer) => {
+      try {
+        take(chunk);
+      } catch (err) {
+        // As a throw inside `for await` would: the stream is stopped and the answer broke off.
+        done(err as Error);
+        body.destroy();
+      }
+    });
+    body.once('end', () => {
+      ended = true;
+      done(undefined);
+    });
+    body.once('error', (err) => done(err));
+    // Closed before its end (the provider connection broke, the call was aborted): what the
+    // stream showed so far is billed, as for an error.
+    body.once('close', () => {
+      if (!ended) done(prematureClose());
+    });
+  });
+  if (!failed) {
     answer.errorType = reader.errorType;
     answer.rest = () => {
       if (sink.gone) return;
       for (const h of held) sink.chunk(h);
       sink.end();
     };
-  } catch (err) {
+  } else {
     // Aborted (kill, time box) or the provider connection broke mid-answer: what the stream
     // showed so far (input, and output at least the deltas seen) is billed.
     answer.aborted = true;
-    answer.errorType = call.signal?.aborted ? 'aborted' : `upstream_${(err as Error).name}`;
+    answer.errorType = call.signal?.aborted ? 'aborted' : `upstream_${failed.name}`;
     answer.rest = () => {
       if (!sink.gone) sink.end();
     };
@@ -173,6 +197,11 @@ async function whole(
       },
     };
   }
+}
+
+/** What `for await` over a stream throws when it closes before its end. */
+function prematureClose(): Error {
+  return Object.assign(new Error('Premature close'), { code: 'ERR_STREAM_PREMATURE_CLOSE' });
 }
 
 function headerSafe(v: string): string {

@@ -1,4 +1,5 @@
 import { invalidRequest } from './refusal.ts';
+import { sealedValues } from './tail-memo.ts';
 
 /**
  * The `/v1/messages` body, validated only as far as enforcement needs it — validate what you
@@ -97,6 +98,9 @@ export function checkDepth(root: object): void {
   while (stack.length) {
     const [v, depth] = stack.pop()!;
     if (depth > MAX_DEPTH) throw invalidRequest(pathTo(root), `nested deeper than ${MAX_DEPTH} levels`);
+    // A sealed value (a stream's unchanged tail, tail-memo.ts) is measured once.
+    if (v !== root && sealedValues.has(v as object) && depth + heightOf(v as object) - 1 <= MAX_DEPTH)
+      continue;
     if (Array.isArray(v)) {
       for (const x of v) if (x !== null && typeof x === 'object') stack.push([x, depth + 1]);
     } else {
@@ -106,6 +110,32 @@ export function checkDepth(root: object): void {
       }
     }
   }
+}
+
+const heights = new WeakMap<object, number>();
+
+/** Levels of objects and arrays in `v` (1: none under it), remembered for a sealed value. */
+function heightOf(v: object): number {
+  let h = heights.get(v);
+  if (h !== undefined) return h;
+  h = 0;
+  const stack: Array<[unknown, number]> = [[v, 1]];
+  while (stack.length) {
+    const [x, d] = stack.pop()!;
+    if (d > h) h = d;
+    // Deeper than anything allowed: measured no further (the walk that throws finds where).
+    if (d > MAX_DEPTH) break;
+    if (Array.isArray(x)) {
+      for (const y of x) if (y !== null && typeof y === 'object') stack.push([y, d + 1]);
+    } else {
+      for (const k in x as object) {
+        const y = (x as Record<string, unknown>)[k];
+        if (y !== null && typeof y === 'object') stack.push([y, d + 1]);
+      }
+    }
+  }
+  heights.set(v, h);
+  return h;
 }
 
 function pathTo(root: object): string {
@@ -136,32 +166,57 @@ export interface BodyFacts {
  * ceiling the gateway asks the provider's count_tokens for the exact number.
  */
 export function inspect(body: MessagesBody): BodyFacts {
-  let bytes = 0;
-  let fixed = 32 + 8 * body.messages.length + 16 * (body.tools?.length ?? 0);
-  let has5m = false;
-  let has1h = false;
-  const stack: unknown[] = [body];
+  const t = walk(body, true);
+  const fixed = t.fixed + 32 + 8 * body.messages.length + 16 * (body.tools?.length ?? 0);
+  return { inputTokens: Math.ceil(t.bytes / 2) + fixed, writes: t.has1h ? '1h' : t.has5m ? '5m' : 'none' };
+}
+
+/** What {@link inspect} counts in a value: bytes of strings and keys, fixed costs, cache writes. */
+interface Tally {
+  bytes: number;
+  fixed: number;
+  has5m: boolean;
+  has1h: boolean;
+}
+
+const tallies = new WeakMap<object, Tally>();
+
+/** The tally of `root`; with `reuse`, a sealed value under it is tallied once (tail-memo.ts). */
+function walk(root: unknown, reuse: boolean): Tally {
+  const t: Tally = { bytes: 0, fixed: 0, has5m: false, has1h: false };
+  const stack: unknown[] = [root];
   while (stack.length) {
     const v = stack.pop();
-    if (typeof v === 'string') bytes += Buffer.byteLength(v);
-    else if (typeof v === 'number') bytes += 4;
-    else if (Array.isArray(v)) for (const x of v) stack.push(x);
-    else if (v !== null && typeof v === 'object') {
+    if (typeof v === 'string') t.bytes += Buffer.byteLength(v);
+    else if (typeof v === 'number') t.bytes += 4;
+    else if (v === null || typeof v !== 'object') continue;
+    else if (reuse && v !== root && sealedValues.has(v)) {
+      let u = tallies.get(v);
+      if (!u) {
+        u = walk(v, false);
+        tallies.set(v, u);
+      }
+      t.bytes += u.bytes;
+      t.fixed += u.fixed;
+      t.has5m ||= u.has5m;
+      t.has1h ||= u.has1h;
+    } else if (Array.isArray(v)) for (const x of v) stack.push(x);
+    else {
       const o = v as Record<string, unknown>;
       if (o.type === 'image') {
-        fixed += 1600;
+        t.fixed += 1600;
         continue;
       }
       const cc = o.cache_control;
       if (cc !== null && typeof cc === 'object') {
-        if ((cc as { ttl?: unknown }).ttl === '1h') has1h = true;
-        else has5m = true;
+        if ((cc as { ttl?: unknown }).ttl === '1h') t.has1h = true;
+        else t.has5m = true;
       }
       for (const k in o) {
-        bytes += Buffer.byteLength(k);
+        t.bytes += Buffer.byteLength(k);
         stack.push(o[k]);
       }
     }
   }
-  return { inputTokens: Math.ceil(bytes / 2) + fixed, writes: has1h ? '1h' : has5m ? '5m' : 'none' };
+  return t;
 }

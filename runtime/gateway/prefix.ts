@@ -1,5 +1,6 @@
 import { createHash, type Hash } from 'node:crypto';
 import type { ContentBlock, MessagesBody } from './messages.ts';
+import { sealedValues } from './tail-memo.ts';
 
 /**
  * Prompt-prefix fingerprints. The part of a prompt that should never change between calls of one
@@ -90,6 +91,8 @@ interface Kept {
   tag: string;
   json: boolean;
   copy: unknown;
+  /** The value itself when it is sealed (frozen all the way down): the same object renders the same. */
+  sealed?: object;
   /** Roughly what the copy holds, in characters. */
   size: number;
 }
@@ -181,8 +184,15 @@ function computed(
       const m = Math.min(n, blocks.length);
       const hit = known.get(m);
       if (hit !== undefined) return hit;
-      const c = createHash('sha1');
-      for (let i = 0; i < m; i++) c.update(text(i)).update('\u0000');
+      // Continued from the state after the cacheable prefix or the frozen part when the chain
+      // covers it (the same hash: blocks are hashed in order); the tools are not rendered again.
+      const [c, from] =
+        prefixState && m >= upTo
+          ? [prefixState.copy(), upTo]
+          : staticState && m >= staticCount
+            ? [staticState.copy(), staticCount]
+            : [createHash('sha1'), 0];
+      for (let i = from; i < m; i++) c.update(text(i)).update('\u0000');
       return hex(c);
     },
   };
@@ -195,7 +205,13 @@ function computed(
         : b.json
           ? // What was rendered, parsed back: a caller that changes its own objects later (a
             // workflow reusing them) cannot change the copy.
-            { tag: b.tag, json: true, copy: copyOf(part(i)), size: 2 * (part(i)?.length ?? 0) }
+            {
+              tag: b.tag,
+              json: true,
+              copy: copyOf(part(i)),
+              ...(isSealed(b.value) ? { sealed: b.value } : {}),
+              size: 2 * (part(i)?.length ?? 0),
+            }
           : { tag: b.tag, json: false, copy: b.value, size: (b.value as string).length };
     size += k.size + 64;
     return k;
@@ -215,6 +231,8 @@ function computed(
   return { fp, memo };
 }
 
+const isSealed = (v: unknown): v is object => v !== null && typeof v === 'object' && sealedValues.has(v);
+
 const copyOf = (json: string | undefined): unknown => (json === undefined ? UNCOPIABLE : JSON.parse(json));
 
 /** How many leading blocks render to the same text as `prev`'s. */
@@ -228,6 +246,7 @@ function unchanged(blocks: Block[], prev: Remembered): number {
 /** Whether `b` renders to the same text as the block `was` copied. */
 function sameBlock(b: Block, was: Kept): boolean {
   if (b.tag !== was.tag || b.json !== was.json) return false;
+  if (was.sealed !== undefined && b.value === was.sealed) return true;
   return b.json ? sameJson(b.value, was.copy, true) : b.value === was.copy;
 }
 

@@ -118,61 +118,83 @@ export function tooLarge(limit: number): Refusal {
  * turn of the event loop.
  */
 export function responseSink(req: IncomingMessage, res: ServerResponse): Sink {
-  let gone = false;
-  let held: { status: number; headers: Record<string, string>; body?: Buffer } | undefined;
-  let headWaiting = false;
-  const flushHead = () => {
-    if (!headWaiting) return;
-    headWaiting = false;
-    if (!res.destroyed && !res.writableEnded) res.flushHeaders();
-  };
-  res.on('close', () => {
-    if (!res.writableFinished) gone = true;
-  });
-  req.on('aborted', () => {
-    gone = true;
-  });
-  const release = () => {
-    if (!held) return;
-    const { status, headers } = held;
-    held = undefined;
-    if (!res.headersSent) res.writeHead(status, headers);
-  };
-  return {
-    get gone() {
-      return gone || res.destroyed;
-    },
-    head(status, headers) {
-      if (gone || res.headersSent || held) return;
-      if (headers['content-type']?.includes('text/event-stream')) {
-        res.writeHead(status, headers);
-        headWaiting = true;
-        setImmediate(flushHead);
-      } else held = { status, headers };
-    },
-    chunk(data) {
-      if (gone || res.destroyed) return;
-      headWaiting = false;
-      if (held && !held.body) held.body = data;
-      else {
-        const first = held?.body;
-        release();
-        if (first) res.write(first);
-        res.write(data);
-      }
-    },
-    end() {
-      headWaiting = false;
-      if (res.writableEnded) return;
-      if (held && !res.headersSent && !gone) {
-        const body = held.body ?? Buffer.alloc(0);
-        res.writeHead(held.status, { ...held.headers, 'content-length': String(body.length) });
-        held = undefined;
-        res.end(body);
-      } else res.end();
-    },
-  };
+  return new ResponseSink(req, res);
 }
+
+/** A class, not closures: nothing to allocate per call but the object and its two listeners. */
+class ResponseSink implements Sink {
+  private left = false;
+  private held: { status: number; headers: Record<string, string>; body?: Buffer } | undefined;
+  private headWaiting = false;
+
+  constructor(
+    req: IncomingMessage,
+    private readonly res: ServerResponse,
+  ) {
+    res.on('close', () => {
+      if (!res.writableFinished) this.left = true;
+    });
+    req.on('aborted', () => {
+      this.left = true;
+    });
+  }
+
+  get gone(): boolean {
+    return this.left || this.res.destroyed;
+  }
+
+  head(status: number, headers: Record<string, string>): void {
+    const { res } = this;
+    if (this.left || res.headersSent || this.held) return;
+    if (headers['content-type']?.includes('text/event-stream')) {
+      res.writeHead(status, headers);
+      this.headWaiting = true;
+      setImmediate(flushHead, this);
+    } else this.held = { status, headers };
+  }
+
+  chunk(data: Buffer): void {
+    const { res, held } = this;
+    if (this.left || res.destroyed) return;
+    this.headWaiting = false;
+    if (held && !held.body) held.body = data;
+    else {
+      const first = held?.body;
+      this.release();
+      if (first) res.write(first);
+      res.write(data);
+    }
+  }
+
+  end(): void {
+    const { res, held } = this;
+    this.headWaiting = false;
+    if (res.writableEnded) return;
+    if (held && !res.headersSent && !this.left) {
+      const body = held.body ?? Buffer.alloc(0);
+      res.writeHead(held.status, { ...held.headers, 'content-length': String(body.length) });
+      this.held = undefined;
+      res.end(body);
+    } else res.end();
+  }
+
+  /** Writes the held head (a stream's first bytes came after it). */
+  private release(): void {
+    const { held } = this;
+    if (!held) return;
+    this.held = undefined;
+    if (!this.res.headersSent) this.res.writeHead(held.status, held.headers);
+  }
+
+  /** A stream's head on its own when its first bytes did not come with it. */
+  flushHead(): void {
+    if (!this.headWaiting) return;
+    this.headWaiting = false;
+    if (!this.res.destroyed && !this.res.writableEnded) this.res.flushHeaders();
+  }
+}
+
+const flushHead = (sink: ResponseSink) => sink.flushHead();
 
 /** A count_tokens call is not billed, but it names a priced model and obeys the kill switches. */
 export async function mayCount(rt: Services, identity: Identity, model: string): Promise<void> {

@@ -5,6 +5,7 @@ import type { Services } from '../../compose.ts';
 import { checkBody } from '../../gateway/messages.ts';
 import { killed, Refusal, unavailable, unknownModel } from '../../gateway/refusal.ts';
 import { respondJson, respondRefusal, type Sink } from '../../gateway/sink.ts';
+import { TailMemo } from '../../gateway/tail-memo.ts';
 import type { Identity } from '../../identity.ts';
 import { newId } from '../../ids.ts';
 import { Batches } from './batches.ts';
@@ -30,6 +31,8 @@ import { OPENAI_PATHS, openaiCall } from './openai.ts';
  */
 export function gatewayHandler(rt: Services, keys: KeyRing) {
   const batches = new Batches(rt);
+  // A stream's unchanged body tail (Claude Code's tools and system prompt) is not parsed again.
+  const tails = new TailMemo();
   return async (req: IncomingMessage, res: ServerResponse, path: string): Promise<void> => {
     const requestId = newId('req');
     const sink = responseSink(req, res);
@@ -39,8 +42,8 @@ export function gatewayHandler(rt: Services, keys: KeyRing) {
       const method = req.method ?? 'GET';
       if (method === 'POST' && path === '/v1/messages') {
         const raw = await readLimited(req, rt.config.server.maxBodyBytes);
-        const body = checkBody(parseJson(raw));
         const streamKey = `${key.id}:${identity.workflow ?? ''}:${identity.session ?? ''}`;
+        const body = checkBody(tails.parse(streamKey, raw, parseJson));
         await rt.calls.model(
           {
             identity,

@@ -1,0 +1,112 @@
+/**
+ * A CPU profile of `chokepoint serve` at saturation: the emulator upstream (0 ms), one gateway
+ * started under `node --cpu-prof`, autocannon driving one body for `--duration` s, then SIGTERM (the
+ * profile is written on a clean exit). Prints the profile's path and its summary
+ * (bench/lib/cpuprofile.ts): self time by place (the money store, node, each file), then self and
+ * inclusive time per function, in µs per call answered.
+ *
+ *   node bin/run-ts.js bench/profile.ts [--bare | --redis] [--leases] [--body tiny|tiny-stream|claude-code]
+ *     [--duration 8] [--connections 50] [--top 40] [--out dir]
+ */
+import { mkdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import autocannon from 'autocannon';
+import { claudeCodeBodies } from './lib/claude-code-body.ts';
+import { byCaller, byPlace, summarise } from './lib/cpuprofile.ts';
+import { api, chokepointConfig, chokepointEnv, cpuNs, startNode, stop, stopAll } from './lib/procs.ts';
+
+const argv = process.argv.slice(2);
+const opt = (name: string, dflt: string) => {
+  const i = argv.indexOf(`--${name}`);
+  return i >= 0 ? argv[i + 1]! : dflt;
+};
+const redis = argv.includes('--redis');
+const leases = argv.includes('--leases');
+const bare = argv.includes('--bare');
+const bodyKind = opt('body', 'tiny');
+const duration = Number(opt('duration', '8'));
+const connections = Number(opt('connections', '50'));
+const top = Number(opt('top', '40'));
+const REDIS_URL = process.env.REDIS_URL || 'redis://127.0.0.1:6379';
+const TOKEN = 'cpo_bench-token-0123456789abcdef';
+const root = fileURLToPath(new URL('..', import.meta.url));
+const cli = join(root, 'bin/chokepoint.js');
+const outDir = opt('out', join(tmpdir(), 'chokepoint-profiles'));
+
+const tiny = (stream: boolean) =>
+  JSON.stringify({
+    model: 'claude-haiku-4-5',
+    max_tokens: 64,
+    ...(stream ? { stream: true } : {}),
+    messages: [{ role: 'user', content: 'hi' }],
+  });
+const bodies: string[] =
+  bodyKind === 'claude-code' ? claudeCodeBodies(8) : [tiny(bodyKind === 'tiny-stream')];
+
+async function main() {
+  mkdirSync(outDir, { recursive: true });
+  const emulator = await startNode([cli, 'emulator', '--port', '0', '--latency', '0']);
+  const provider = `provider: { kind: emulator, baseUrl: "${emulator.url}", countTokensNearCeiling: false }`;
+  const store = redis
+    ? `\nstore: { backend: redis, redisUrl: "${REDIS_URL}", prefix: "{cpprof${process.pid}}"${leases ? ', leases: true' : ''} }`
+    : leases
+      ? '\nstore: { leases: true }'
+      : '';
+  const config = chokepointConfig(provider + store);
+  const name = `${bare ? 'bare' : redis ? 'redis' : 'embedded'}${leases ? '-leases' : ''}-${bodyKind}`;
+  const prof = ['--cpu-prof', '--cpu-prof-dir', outDir, '--cpu-prof-name', `${name}.cpuprofile`];
+  const gw = bare
+    ? await startNode([...prof, join(root, 'bin/run-ts.js'), join(root, 'bench/bare-proxy.ts'), emulator.url])
+    : await startNode([...prof, cli, 'serve', '--port', '0'], {
+        env: chokepointEnv(config, TOKEN, redis ? REDIS_URL : ''),
+      });
+  const key = bare
+    ? ''
+    : (await api<{ key: string }>(gw.url, TOKEN, 'POST', '/api/keys', { team: 'p', env: 'p', seat: 'p' }))
+        .key;
+  // Warm-up, then the measured run.
+  const run = (secs: number) =>
+    new Promise<autocannon.Result>((resolve, reject) => {
+      const requests = bodies.map((body) => ({ method: 'POST' as const, body }));
+      autocannon(
+        {
+          url: `${gw.url}/v1/messages`,
+          method: 'POST',
+          headers: { 'content-type': 'application/json', 'x-api-key': key },
+          requests,
+          connections,
+          duration: secs,
+        },
+        (err, res) => (err ? reject(err) : resolve(res)),
+      );
+    });
+  await run(2);
+  const cpu0 = cpuNs([gw.pid]);
+  const t0 = performance.now();
+  const res = await run(duration);
+  const t1 = performance.now();
+  const cpuUs = (cpuNs([gw.pid]) - cpu0) / 1000;
+  const calls = res['2xx'];
+  const bad = res.non2xx + res.errors;
+  await stop(gw.proc);
+  const t2 = performance.now();
+  await stopAll();
+  const file = join(outDir, `${name}.cpuprofile`);
+  process.stdout.write(
+    `${name}: ${Math.round(calls / duration)} req/s, ${bad} failed, CPU ${Math.round(cpuUs / calls)} µs/call (this run)\n${file}\n`,
+  );
+  // The profile covers start-up and warm-up too: only its samples in the measured run's window
+  // (counted back from its end: the shutdown took t2 - t1) are summarised.
+  const windowUs = { fromEndUs: (t2 - t0) * 1000, toEndUs: (t2 - t1) * 1000 };
+  process.stdout.write(
+    `-- by place --\n${byPlace(file, { calls, ...windowUs })}\n-- by caller of ours --\n${byCaller(file, { calls, ...windowUs })}\n${summarise(file, { top, calls, ...windowUs })}`,
+  );
+}
+
+try {
+  await main();
+} finally {
+  await stopAll();
+}
