@@ -238,17 +238,18 @@ async function contendersFor(upstreamLatency: number, portkeyEntry: string | und
   const redisConfig = chokepointConfig(
     `${provider}\nstore: { backend: redis, redisUrl: "${REDIS_URL}", prefix: "${prefix}" }`,
   );
-  // The same two stores with budget leases on (store.leases: true): admission from slices in memory.
-  const embeddedLeased = chokepointConfig(`${provider}\nstore: { leases: true }`);
-  const redisLeased = chokepointConfig(
-    `${provider}\nstore: { backend: redis, redisUrl: "${REDIS_URL}", prefix: "${prefix}l", leases: true }`,
+  // The same two stores with budget leases off (store.leases: false): every call admitted and
+  // settled in the store, the baseline the leases (the default) are measured against.
+  const embeddedPerCall = chokepointConfig(`${provider}\nstore: { leases: false }`);
+  const redisPerCall = chokepointConfig(
+    `${provider}\nstore: { backend: redis, redisUrl: "${REDIS_URL}", prefix: "${prefix}l", leases: false }`,
   );
   const [embedded, redisA, redisB, embeddedL, redisL] = await Promise.all([
     startNode([cli, 'serve', '--port', '0'], { env: serveEnv(embeddedConfig, false) }),
     startNode([cli, 'serve', '--port', '0'], { env: serveEnv(redisConfig, true) }),
     startNode([cli, 'serve', '--port', '0'], { env: serveEnv(redisConfig, true) }),
-    startNode([cli, 'serve', '--port', '0'], { env: serveEnv(embeddedLeased, false) }),
-    startNode([cli, 'serve', '--port', '0'], { env: serveEnv(redisLeased, true) }),
+    startNode([cli, 'serve', '--port', '0'], { env: serveEnv(embeddedPerCall, false) }),
+    startNode([cli, 'serve', '--port', '0'], { env: serveEnv(redisPerCall, true) }),
   ]);
   const who = { team: 'bench', env: 'bench', seat: 'bench' };
   const embeddedKey = (await api<{ key: string }>(embedded.url, TOKEN, 'POST', '/api/keys', who)).key;
@@ -293,13 +294,13 @@ async function contendersFor(upstreamLatency: number, portkeyEntry: string | und
       pids: [redisA.pid, redisB.pid],
     },
     {
-      name: 'Chokepoint embedded, leases',
+      name: 'Chokepoint embedded, per call',
       urls: [embeddedL.url],
       headers: { 'x-api-key': embeddedLKey },
       pids: [embeddedL.pid],
     },
     {
-      name: 'Chokepoint Redis ×1, leases',
+      name: 'Chokepoint Redis ×1, per call',
       urls: [redisL.url],
       headers: { 'x-api-key': redisLKey },
       pids: [redisL.pid],

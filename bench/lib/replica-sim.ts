@@ -21,9 +21,10 @@ import type { BudgetSpec, LedgerInput, MoneyStore } from '../../runtime/store/po
  * - A call's worst case comes from a model mix (40% 1–3¢, 45% 6–20¢, 15% 30–90¢), its actual cost is
  *   30–70% of it, and it lasts 0.3–30 s (log-normal, median 3 s). It is settled when it ends.
  * - The store answers in zero virtual time. Events are taken in time order, in turns of `turnMs`:
- *   first every due upkeep (`tick()`), then every call that ends (settled concurrently, so a
- *   replica's settlements of one turn share one batch, as in one event-loop turn), then the arrivals,
- *   one at a time (so the oracle below sees exactly the state each admission saw).
+ *   first every due upkeep (`tick()`), then every call that ends (settled into its replica's
+ *   journal), then every due `ship()` (each replica's settled calls to the store in one batch, every
+ *   `shipMs`), then the arrivals, one at a time (so the oracle below sees exactly the state each
+ *   admission saw).
  * - The oracle: the sim's own ledger of what was really spent and what calls really have in flight
  *   (their worst cases), per budget. A refused call that would have fit there — spent + in flight +
  *   its worst case within every ceiling — is a false refusal: room held in other slices.
