@@ -8,9 +8,10 @@
  * through. The model (traffic, costs, turns, the oracle) is described in bench/lib/replica-sim.ts.
  *
  *   node bin/run-ts.js bench/scale-sim.ts [--quick] [--lease callsPerLease=64,share=8,idleMs=5000]
+ *     [--replicas 10,100,1000] [--rates 1,10,100]
  *
  * Exits 1 if any budget was overshot or money was lost or left reserved. Results:
- * bench/results/scale-sim.json and .md (not written with --quick or --lease).
+ * bench/results/scale-sim.json and .md (not written with --quick, --lease, --replicas or --rates).
  */
 import { writeFileSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
@@ -171,9 +172,23 @@ async function main(): Promise<void> {
   const quick = argv.includes('--quick');
   const leaseAt = argv.indexOf('--lease');
   const lease = parseLease(leaseAt >= 0 ? argv[leaseAt + 1] : undefined);
-  const opts: ScaleSimOptions = quick
+  const list = (name: string): number[] | undefined => {
+    const at = argv.indexOf(`--${name}`);
+    if (at < 0) return undefined;
+    const v = (argv[at + 1] ?? '').split(',').map(Number);
+    if (!v.length || v.some((n) => !Number.isInteger(n) || n < 1)) {
+      throw new Error(`--${name}: expected a comma-separated list of whole numbers, got ${argv[at + 1]}`);
+    }
+    return v;
+  };
+  const base: ScaleSimOptions = quick
     ? { replicas: [10, 100], rates: [1, 10], lease, sticky: false, ceiling: true }
     : { replicas: [10, 100, 1000], rates: [1, 10, 100], lease, sticky: true, ceiling: true };
+  const opts: ScaleSimOptions = {
+    ...base,
+    replicas: list('replicas') ?? base.replicas,
+    rates: list('rates') ?? base.rates,
+  };
   const t0 = performance.now();
   const results: SimResult[] = [];
   for (const s of scenarios(opts)) {
@@ -188,7 +203,7 @@ async function main(): Promise<void> {
   console.log(table);
   console.log(`\n(${wallSec} s)`);
   const bad = results.filter((r) => r.overshoot > 0 || r.ledgerMismatch !== 0 || r.leftReserved !== 0);
-  const write = !quick && leaseAt < 0;
+  const write = !quick && leaseAt < 0 && !argv.includes('--replicas') && !argv.includes('--rates');
   if (write) {
     const measuredAt = new Date().toISOString();
     writeFileSync(
@@ -199,7 +214,7 @@ async function main(): Promise<void> {
       new URL('results/scale-sim.md', import.meta.url),
       `# bench/scale-sim.ts — ${measuredAt}\n\n${table}\n`,
     );
-  } else process.stderr.write('(--quick or --lease: results not written)\n');
+  } else process.stderr.write('(--quick, --lease, --replicas or --rates: results not written)\n');
   if (bad.length) {
     for (const r of bad) {
       console.error(
