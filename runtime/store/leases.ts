@@ -13,6 +13,7 @@ import {
   MEMORY_JOURNAL,
   recoverJournals,
 } from './lease-journal.ts';
+import { type LeaseChange, LeasePeers } from './lease-peers.ts';
 import {
   type Actor,
   type Admission,
@@ -131,7 +132,6 @@ export interface LeaseStats {
   storeCalls: number;
 }
 
-const TOPIC = 'leases';
 /** A replica that heard another ask for slack on a budget this recently does not ask itself. */
 const SLACK_QUIET_MS = 20;
 
@@ -178,9 +178,8 @@ export class LeasedMoneyStore implements MoneyStore {
   /** Why the last batch failed (undefined once one is written). */
   private failed: unknown;
   private readonly journal: LeaseJournal;
-  private readonly peers = new Map<string, number>();
-  private readonly acks = new Map<string, { waiting: Set<string>; done: () => void }>();
-  private unsubscribe: (() => void) | undefined;
+  /** The other replicas (none without a broadcast). */
+  private readonly peers: LeasePeers | undefined;
   private readonly timer: NodeJS.Timeout | undefined;
   private closed = false;
 
@@ -191,6 +190,10 @@ export class LeasedMoneyStore implements MoneyStore {
   ) {
     this.backend = store.backend;
     this.journal = deps.journalDir ? new FileJournal(deps.journalDir, this.replica) : MEMORY_JOURNAL;
+    if (deps.broadcast) {
+      const o = { validityMs: this.o.validityMs, now: deps.now };
+      this.peers = new LeasePeers(deps.broadcast, this.replica, o, (c) => this.applyChange(c));
+    }
     if (deps.upkeep === 'manual') return;
     this.timer = setInterval(() => void this.upkeep(), upkeepEveryMs(o));
     this.timer.unref();
@@ -206,20 +209,7 @@ export class LeasedMoneyStore implements MoneyStore {
     // What processes that died on this data directory left in flight, charged and returned first.
     if (this.deps.journalDir) await recoverJournals(this.store, this.deps.journalDir, this.deps);
     await this.refresh();
-    if (this.deps.broadcast) {
-      // Everything on the shared topic; acknowledgements on this replica's own (an ack is for its
-      // asker only: on the shared topic every replica would read every other's, N² at N replicas).
-      const b = this.deps.broadcast;
-      const [all, mine] = await Promise.all([
-        b.subscribe(TOPIC, (m) => this.heard(m)),
-        b.subscribe(`${TOPIC}:${this.replica}`, (m) => this.heard(m)),
-      ]);
-      this.unsubscribe = () => {
-        all();
-        mine();
-      };
-      this.say({ t: 'hello' });
-    }
+    await this.peers?.join();
     return this;
   }
 
@@ -606,7 +596,7 @@ export class LeasedMoneyStore implements MoneyStore {
       }
     }
     if (now >= this.validUntil - this.o.validityMs / 2) await this.refresh().catch(() => {});
-    if (this.deps.broadcast) this.say({ t: 'hello' });
+    this.peers?.hello();
   }
 
   /** Reads the kill switches from the store; admission from memory is valid for validityMs after. */
@@ -636,28 +626,28 @@ export class LeasedMoneyStore implements MoneyStore {
   async setKill(scope: Scope, by: Actor): Promise<KillSwitch> {
     const kill = await this.store.setKill(scope, by);
     this.applyKill(kill);
-    await this.announce({ t: 'kill', kill });
+    await this.peers?.announce({ t: 'kill', kill });
     return kill;
   }
 
   async liftKill(scope: Scope, by: Actor): Promise<boolean> {
     const lifted = await this.store.liftKill(scope, by);
     this.kills.delete(scope);
-    this.say({ t: 'lift', scope });
+    this.peers?.tell({ t: 'lift', scope });
     return lifted;
   }
 
   async setCeiling(scope: Scope, ceiling: Micros, by: Actor): Promise<Budget> {
     const b = await this.store.setCeiling(scope, ceiling, by);
     this.revokeLocal(scope);
-    await this.announce({ t: 'revoke', scope });
+    await this.peers?.announce({ t: 'revoke', scope });
     return b;
   }
 
   async setFrozen(scope: Scope, frozen: boolean, by: Actor): Promise<Budget> {
     const b = await this.store.setFrozen(scope, frozen, by);
     this.revokeLocal(scope);
-    await this.announce({ t: 'revoke', scope });
+    await this.peers?.announce({ t: 'revoke', scope });
     return b;
   }
 
@@ -676,7 +666,7 @@ export class LeasedMoneyStore implements MoneyStore {
 
   /** Asks the other replicas to give back their slack on `scope`; true when any may have. */
   private async askSlack(scope: Scope): Promise<boolean> {
-    if (!this.deps.broadcast || this.livePeers().size === 0) return false;
+    if (!this.peers || this.peers.live().size === 0) return false;
     // At a full budget every call is refused: this replica asks once per upkeep period, not once
     // per refusal (what the others gave back then is all they had).
     // Nor when another replica asked a moment ago (everyone's slack just came back): at a thousand
@@ -687,84 +677,20 @@ export class LeasedMoneyStore implements MoneyStore {
     const heard = this.heardSlack.get(scope);
     if (heard !== undefined && now - heard < SLACK_QUIET_MS) return true;
     this.askedSlack.set(scope, now);
-    await this.announce({ t: 'slack', scope });
+    await this.peers.announce({ t: 'slack', scope });
     return true;
   }
 
-  private livePeers(): Set<string> {
-    const now = this.deps.now();
-    return new Set([...this.peers].filter(([, seen]) => now - seen < 2 * this.o.validityMs).map(([p]) => p));
-  }
-
-  /** Sends a change and waits for every live replica's acknowledgement, at most validityMs. */
-  private async announce(
-    msg: { t: 'kill'; kill: KillSwitch } | { t: 'revoke' | 'slack'; scope: Scope },
-  ): Promise<void> {
-    const b = this.deps.broadcast;
-    if (!b) return;
-    const now = this.deps.now();
-    const waiting = new Set(
-      [...this.peers].filter(([, seen]) => now - seen < 2 * this.o.validityMs).map(([p]) => p),
-    );
-    if (waiting.size === 0) {
-      this.say({ ...msg, nonce: '' });
-      return;
+  /** A change another replica announced, carried out here. */
+  private applyChange(c: LeaseChange): Promise<void> | undefined {
+    if (c.t === 'kill') return this.applyKill(c.kill);
+    if (c.t === 'revoke') return this.revokeLocal(c.scope);
+    if (c.t === 'lift') {
+      this.kills.delete(c.scope);
+      return undefined;
     }
-    const nonce = newId('ack');
-    let timer: NodeJS.Timeout | undefined;
-    await new Promise<void>((resolve) => {
-      this.acks.set(nonce, { waiting, done: resolve });
-      timer = setTimeout(resolve, this.o.validityMs + 250);
-      this.say({ ...msg, nonce });
-    });
-    clearTimeout(timer);
-    this.acks.delete(nonce);
-  }
-
-  /** Publishes to every replica, or to one (`to`: its own topic). */
-  private say(msg: Record<string, unknown>, to?: string): void {
-    this.deps.broadcast?.publish(
-      to ? `${TOPIC}:${to}` : TOPIC,
-      JSON.stringify({ ...msg, from: this.replica }),
-    );
-  }
-
-  private heard(raw: string): void {
-    let m: { t?: string; from?: string; nonce?: string; kill?: KillSwitch; scope?: Scope; to?: string };
-    try {
-      m = JSON.parse(raw);
-    } catch {
-      return;
-    }
-    if (!m.from || m.from === this.replica) return;
-    const known = this.peers.has(m.from);
-    this.peers.set(m.from, this.deps.now());
-    // A replica that just joined hears from each of the others at once, not at their next upkeep.
-    if (m.t === 'hello' && !known) this.say({ t: 'hi' });
-    let done: Promise<void> | undefined;
-    if (m.t === 'kill' && m.kill) done = this.applyKill(m.kill);
-    else if (m.t === 'revoke' && m.scope) done = this.revokeLocal(m.scope);
-    else if (m.t === 'slack' && m.scope) {
-      this.heardSlack.set(m.scope, this.deps.now());
-      done = Promise.all([this.revokeLocal(m.scope), this.ship()]).then(() => {});
-    } else if (m.t === 'lift' && m.scope) this.kills.delete(m.scope);
-    else if (m.t === 'ack') {
-      // Only the asker counts an acknowledgement; nobody answers one (that would echo forever).
-      const w = m.to === this.replica && m.nonce ? this.acks.get(m.nonce) : undefined;
-      w?.waiting.delete(m.from);
-      if (w && w.waiting.size === 0) w.done();
-      return;
-    } else if (m.t === 'bye') {
-      this.peers.delete(m.from);
-      for (const w of this.acks.values()) {
-        w.waiting.delete(m.from);
-        if (w.waiting.size === 0) w.done();
-      }
-      return;
-    }
-    // Acknowledged once what this replica gave back is in the store: the sender may count on it.
-    const { nonce, from } = m;
-    if (nonce) void (done ?? Promise.resolve()).then(() => this.say({ t: 'ack', nonce, to: from }, from));
+    this.heardSlack.set(c.scope, this.deps.now());
+    return Promise.all([this.revokeLocal(c.scope), this.ship()]).then(() => {});
   }
 
   // ---- the rest is the store's --------------------------------------------------------------
@@ -842,8 +768,7 @@ export class LeasedMoneyStore implements MoneyStore {
     // Nothing left to recover: no step unshipped, no call in flight (calls still open stay in the
     // journal; the next process charges them their worst case).
     this.journal.close(this.queue.length === 0 && this.calls.size === 0 && this.singles.size === 0);
-    this.say({ t: 'bye' });
-    this.unsubscribe?.();
+    this.peers?.leave();
   }
 
   /** What this process holds: open leases and the calls in flight on them (tests, metrics). */

@@ -243,7 +243,9 @@ describe.each(backends)('budget leases on $name', (backend) => {
       const [a, b, c] = await leased(3, clock, { idleMs: 60_000, validityMs: 2_000, ttlMs: 60_000 });
       // Each replica holds a slice for alice and hears the others (hello on the broadcast).
       for (const l of [a!, b!, c!]) expect((await l.admit({ identity: alice, amount: 1_000 })).ok).toBe(true);
-      await expect.poll(() => (a as unknown as { peers: Map<string, number> }).peers.size).toBe(2);
+      await expect
+        .poll(() => (a as unknown as { peers: { peers: Map<string, number> } }).peers.peers.size)
+        .toBe(2);
       const t0 = performance.now();
       await a!.setKill('team:payments', ops);
       const took = performance.now() - t0;
@@ -277,7 +279,11 @@ describe.each(backends)('budget leases on $name', (backend) => {
       const replicas = await leased(4, clock);
       // Every replica knows the others (hello, answered at once) before the burst.
       await expect
-        .poll(() => replicas.every((r) => (r as unknown as { peers: Map<string, number> }).peers.size === 3))
+        .poll(() =>
+          replicas.every(
+            (r) => (r as unknown as { peers: { peers: Map<string, number> } }).peers.peers.size === 3,
+          ),
+        )
         .toBe(true);
       await replicas[0]!.ensureBudget('team:payments', { ceiling: 150_000, window: 'day' });
       const results = await Promise.all(
