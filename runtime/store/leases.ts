@@ -1,10 +1,12 @@
 // long: the one class that admits from budget leases; its parts (the fast path, grants, the batched
 // steps, upkeep, revocation across replicas) share the same few maps and read best together.
 import type { Broadcast } from '../broadcast.ts';
-import type { Identity, Scope, ScopeKind } from '../identity.ts';
+import type { Scope, ScopeKind } from '../identity.ts';
 import { newId } from '../ids.ts';
 import type { Logger } from '../log.ts';
 import type { Micros } from '../money.ts';
+import { ForwardingMoneyStore } from './forwarding.ts';
+import { LeaseBatches } from './lease-batches.ts';
 import {
   callEntryId,
   FileJournal,
@@ -19,11 +21,9 @@ import {
   type Admission,
   type AdmitRequest,
   type Budget,
-  type BudgetSpec,
   EnforcementUnavailableError,
   type KillSwitch,
   type LeaseOp,
-  type LeaseOpResult,
   type LedgerEntry,
   type LedgerInput,
   type MoneyStore,
@@ -113,13 +113,6 @@ interface Call {
   rec: Extract<JournalRecord, { t: 'a' }>;
 }
 
-interface Pending {
-  op: LeaseOp;
-  lease?: Lease;
-  /** Waits for the batch that carries it (a slice given back, which a kill acknowledges). */
-  done?: () => void;
-}
-
 /** Counters the benchmarks and `/metrics` read. */
 export interface LeaseStats {
   grants: number;
@@ -153,8 +146,7 @@ export function upkeepEveryMs(o: Pick<LeaseOptions, 'validityMs'>): number {
   return Math.max(50, Math.floor(o.validityMs / 4));
 }
 
-export class LeasedMoneyStore implements MoneyStore {
-  readonly backend: MoneyStore['backend'];
+export class LeasedMoneyStore extends ForwardingMoneyStore {
   readonly replica = newId('rep');
   readonly stats: LeaseStats = { grants: 0, fromMemory: 0, batches: 0, steps: 0, returned: 0, storeCalls: 0 };
   private readonly current = new Map<string, Lease>();
@@ -172,11 +164,7 @@ export class LeasedMoneyStore implements MoneyStore {
   private kills = new Map<Scope, KillSwitch>();
   private validUntil = Number.NEGATIVE_INFINITY;
   private refreshing: Promise<void> | undefined;
-  private queue: Pending[] = [];
-  private shipping: Promise<void> | undefined;
-  private shipTimer: NodeJS.Timeout | undefined;
-  /** Why the last batch failed (undefined once one is written). */
-  private failed: unknown;
+  private readonly batches: LeaseBatches<Lease>;
   private readonly journal: LeaseJournal;
   /** The other replicas (none without a broadcast). */
   private readonly peers: LeasePeers | undefined;
@@ -184,12 +172,28 @@ export class LeasedMoneyStore implements MoneyStore {
   private closed = false;
 
   constructor(
-    private readonly store: MoneyStore,
+    store: MoneyStore,
     private readonly o: LeaseOptions,
     private readonly deps: LeaseDeps,
   ) {
-    this.backend = store.backend;
+    super(store);
     this.journal = deps.journalDir ? new FileJournal(deps.journalDir, this.replica) : MEMORY_JOURNAL;
+    this.batches = new LeaseBatches<Lease>({
+      store,
+      log: deps.log,
+      shipMs: o.shipMs,
+      manual: deps.upkeep === 'manual',
+      sent: (steps) => {
+        this.stats.batches++;
+        this.stats.storeCalls++;
+        this.stats.steps += steps;
+      },
+      closed: (lease) => this.forget(lease),
+      written: () => this.journal.shipped(() => this.live()),
+      failed: () => {
+        this.validUntil = Number.NEGATIVE_INFINITY;
+      },
+    });
     if (deps.broadcast) {
       const o = { validityMs: this.o.validityMs, now: deps.now };
       this.peers = new LeasePeers(deps.broadcast, this.replica, o, (c) => this.applyChange(c));
@@ -215,7 +219,7 @@ export class LeasedMoneyStore implements MoneyStore {
 
   // ---- admission ----------------------------------------------------------------------------
 
-  async admit(req: AdmitRequest): Promise<Admission> {
+  override async admit(req: AdmitRequest): Promise<Admission> {
     // Admitted per call: a Message Batch's day-long hold; calls under rate limits (their units are
     // reserved per call in the store's one atomic admission); and workflow runs — a run's spend box
     // is small, its calls one at a time, and a run adopted by another worker expires its own
@@ -325,7 +329,7 @@ export class LeasedMoneyStore implements MoneyStore {
     const a = await ask();
     if (a.ok || a.refusal.code !== 'budget_exhausted') return a;
     const scope = a.refusal.budget.scope;
-    const queued = this.queue.length > 0 || this.shipping !== undefined;
+    const queued = this.batches.queue.length > 0 || this.batches.shipping !== undefined;
     const [here, peers] = await Promise.all([this.giveBack(scope), this.askSlack(scope), this.ship()]);
     return here > 0 || peers || queued ? ask() : a;
   }
@@ -371,11 +375,11 @@ export class LeasedMoneyStore implements MoneyStore {
 
   // ---- settlement ---------------------------------------------------------------------------
 
-  async settle(reservationId: string, entry: LedgerInput): Promise<LedgerEntry> {
+  override async settle(reservationId: string, entry: LedgerInput): Promise<LedgerEntry> {
     return this.finish(reservationId, entry, () => this.store.settle(reservationId, entry));
   }
 
-  async release(reservationId: string, entry: LedgerInput): Promise<LedgerEntry> {
+  override async release(reservationId: string, entry: LedgerInput): Promise<LedgerEntry> {
     return this.finish(reservationId, entry, () => this.store.release(reservationId, entry));
   }
 
@@ -451,69 +455,10 @@ export class LeasedMoneyStore implements MoneyStore {
     return finishEntry({ ...prepared, reservationId: rec.l }, rec.r);
   }
 
-  /** Queues a step for the next batch; `urgent` ships it now and resolves once it is written. */
-  private step(op: LeaseOp, lease?: Lease, urgent = false): Promise<void> {
-    return new Promise((done) => {
-      this.queue.push({ op, ...(lease ? { lease } : {}), ...(urgent ? { done } : { done: undefined }) });
-      if (!urgent) done();
-      if (this.deps.upkeep === 'manual' && !urgent) return;
-      if (urgent) setImmediate(() => void this.ship());
-      else if (!this.shipTimer && !this.shipping) {
-        this.shipTimer = setTimeout(() => void this.ship(), this.o.shipMs);
-        this.shipTimer.unref();
-      }
-    });
-  }
+  private step = (op: LeaseOp, lease?: Lease, urgent = false) => this.batches.step(op, lease, urgent);
 
-  /**
-   * Sends every queued step in one batch (one at a time, so a lease's steps reach the store in
-   * order). A batch that fails is queued again — a call is charged once however often it is sent —
-   * except what it freed, which the lease's close frees; nothing is admitted from memory until the
-   * store answers.
-   */
-  ship(): Promise<void> {
-    if (this.shipping) return this.shipping.then(() => this.ship());
-    clearTimeout(this.shipTimer);
-    this.shipTimer = undefined;
-    const batch = this.queue;
-    this.queue = [];
-    if (!batch.length) return Promise.resolve();
-    this.failed = undefined;
-    this.stats.batches++;
-    this.stats.storeCalls++;
-    this.stats.steps += batch.length;
-    this.shipping = this.store.leaseOps(batch.map((p) => p.op)).then(
-      (results) => {
-        batch.forEach((p, i) => {
-          if (p.lease && !results[i]!.open && !p.op.close) this.forget(p.lease);
-          p.done?.();
-        });
-        this.journal.shipped(() => this.live());
-      },
-      (err) => {
-        this.validUntil = Number.NEGATIVE_INFINITY;
-        this.failed = err;
-        this.deps.log.warn('a batch of lease steps failed: it is sent again', {
-          steps: batch.length,
-          error: err,
-        });
-        const again = batch
-          .filter((p) => p.op.free === undefined)
-          .map((p): Pending => (p.lease ? { op: p.op, lease: p.lease } : { op: p.op }));
-        this.queue = [...again, ...this.queue];
-        for (const p of batch) p.done?.();
-      },
-    );
-    const sent = this.shipping;
-    void sent.finally(() => {
-      if (this.shipping === sent) this.shipping = undefined;
-      if (this.queue.length && !this.shipTimer && this.deps.upkeep !== 'manual') {
-        this.shipTimer = setTimeout(() => void this.ship(), this.o.shipMs);
-        this.shipTimer.unref();
-      }
-    });
-    return sent;
-  }
+  /** Sends every queued step in one batch now (`upkeep: 'manual'`: the simulation's clock). */
+  ship = (): Promise<void> => this.batches.ship();
 
   /** What the journal must still hold: open slices, calls in flight, steps not yet shipped. */
   private live(): JournalRecord[] {
@@ -521,7 +466,7 @@ export class LeasedMoneyStore implements MoneyStore {
     for (const l of this.open.values()) out.push({ t: 'l', l: l.id });
     for (const c of this.calls.values()) out.push(c.rec);
     for (const rec of this.singles.values()) out.push(rec);
-    for (const p of this.queue) {
+    for (const p of this.batches.queue) {
       const { entry, call } = p.op;
       if (entry && call) out.push({ t: 's', l: p.op.reservationId, c: call, e: entry });
     }
@@ -529,19 +474,10 @@ export class LeasedMoneyStore implements MoneyStore {
   }
 
   /** Ships what is queued and waits for it: reads here see this process's settlements. */
-  private async drain(): Promise<void> {
-    while (this.queue.length || this.shipping) {
-      await this.ship();
-      if (this.failed) {
-        throw new EnforcementUnavailableError('could not write settled calls to the money store', {
-          cause: this.failed,
-        });
-      }
-    }
-  }
+  private drain = (): Promise<void> => this.batches.drain();
 
-  /** No new calls from this lease; what it does not hold for calls in flight goes back now. */
-  /** Resolves once what went back is written (at once when nothing did). */
+  /** No new calls from this lease; what it does not hold for calls in flight goes back now,
+   * resolved once written (at once when nothing did). */
   private retire(lease: Lease): Promise<void> {
     if (this.current.get(lease.key) === lease) this.current.delete(lease.key);
     lease.retired = true;
@@ -623,28 +559,28 @@ export class LeasedMoneyStore implements MoneyStore {
 
   // ---- kill switches, freezes and ceilings: here at once, on every replica before returning ----
 
-  async setKill(scope: Scope, by: Actor): Promise<KillSwitch> {
+  override async setKill(scope: Scope, by: Actor): Promise<KillSwitch> {
     const kill = await this.store.setKill(scope, by);
     this.applyKill(kill);
     await this.peers?.announce({ t: 'kill', kill });
     return kill;
   }
 
-  async liftKill(scope: Scope, by: Actor): Promise<boolean> {
+  override async liftKill(scope: Scope, by: Actor): Promise<boolean> {
     const lifted = await this.store.liftKill(scope, by);
     this.kills.delete(scope);
     this.peers?.tell({ t: 'lift', scope });
     return lifted;
   }
 
-  async setCeiling(scope: Scope, ceiling: Micros, by: Actor): Promise<Budget> {
+  override async setCeiling(scope: Scope, ceiling: Micros, by: Actor): Promise<Budget> {
     const b = await this.store.setCeiling(scope, ceiling, by);
     this.revokeLocal(scope);
     await this.peers?.announce({ t: 'revoke', scope });
     return b;
   }
 
-  async setFrozen(scope: Scope, frozen: boolean, by: Actor): Promise<Budget> {
+  override async setFrozen(scope: Scope, frozen: boolean, by: Actor): Promise<Budget> {
     const b = await this.store.setFrozen(scope, frozen, by);
     this.revokeLocal(scope);
     await this.peers?.announce({ t: 'revoke', scope });
@@ -695,61 +631,28 @@ export class LeasedMoneyStore implements MoneyStore {
 
   // ---- the rest is the store's --------------------------------------------------------------
 
-  leaseOps(ops: LeaseOp[]): Promise<LeaseOpResult[]> {
-    return this.store.leaseOps(ops);
-  }
-  sweepExpired(): Promise<number> {
-    return this.store.sweepExpired();
-  }
-  expireNow(scope: Scope): Promise<number> {
-    return this.store.expireNow(scope);
-  }
-  correctExpired(c: Parameters<MoneyStore['correctExpired']>[0]) {
-    return this.store.correctExpired(c);
-  }
-  appendLedger(entry: LedgerInput): Promise<LedgerEntry> {
-    return this.store.appendLedger(entry);
-  }
-  async getBudget(idOrScope: string): Promise<Budget | undefined> {
+  override async getBudget(idOrScope: string): Promise<Budget | undefined> {
     await this.drain();
     return this.store.getBudget(idOrScope);
   }
-  async listBudgets(filter?: { kind?: ScopeKind }): Promise<Budget[]> {
+  override async listBudgets(filter?: { kind?: ScopeKind; rates?: boolean }): Promise<Budget[]> {
     await this.drain();
     return this.store.listBudgets(filter);
   }
-  ensureBudget(scope: Scope, spec?: BudgetSpec): Promise<Budget> {
-    return this.store.ensureBudget(scope, spec);
-  }
-  listKills(): Promise<KillSwitch[]> {
-    return this.store.listKills();
-  }
-  killedBy(identity: Identity): Promise<KillSwitch | undefined> {
-    return this.store.killedBy(identity);
-  }
-  async listLedger(q?: Parameters<MoneyStore['listLedger']>[0]) {
+  override async listLedger(q?: Parameters<MoneyStore['listLedger']>[0]) {
     await this.drain();
     return this.store.listLedger(q);
   }
-  async spend(q: Parameters<MoneyStore['spend']>[0]) {
+  override async spend(q: Parameters<MoneyStore['spend']>[0]) {
     await this.drain();
     return this.store.spend(q);
   }
-  appendAudit(entry: Parameters<MoneyStore['appendAudit']>[0]) {
-    return this.store.appendAudit(entry);
-  }
-  listAudit(q?: Parameters<MoneyStore['listAudit']>[0]) {
-    return this.store.listAudit(q);
-  }
-  ping(): Promise<void> {
-    return this.store.ping();
-  }
-  isUp(): boolean {
+  override isUp(): boolean {
     return !this.closed && this.store.isUp();
   }
 
   /** Stops leasing (`stop`) and closes the store under it. */
-  async close(): Promise<void> {
+  override async close(): Promise<void> {
     await this.stop();
     await this.store.close();
   }
@@ -767,7 +670,7 @@ export class LeasedMoneyStore implements MoneyStore {
     await this.drain().catch(() => {});
     // Nothing left to recover: no step unshipped, no call in flight (calls still open stay in the
     // journal; the next process charges them their worst case).
-    this.journal.close(this.queue.length === 0 && this.calls.size === 0 && this.singles.size === 0);
+    this.journal.close(this.batches.queue.length === 0 && this.calls.size === 0 && this.singles.size === 0);
     this.peers?.leave();
   }
 
