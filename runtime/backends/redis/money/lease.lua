@@ -45,6 +45,17 @@ local indexes, indexOrder = {}, {}
 local rollups, rollupOrder = {}, {}
 local callSets = {}
 
+-- The table of key `k` in one of the batch's sums, created (and its key remembered in order) on first use.
+local function slot(map, order, k)
+  local t = map[k]
+  if t == nil then
+    t = {}
+    map[k] = t
+    table.insert(order, k)
+  end
+  return t
+end
+
 -- A budget, read once per batch; nil if it does not exist.
 local function budgetAt(bkey)
   local t = budgets[bkey]
@@ -117,23 +128,13 @@ for _ = 1, steps do
     local m = member(redis.call('XADD', streamKey, '*', 'e', json))
     for i = 1, n do
       local k = CTX.prefix .. ':li:' .. ARGV[specs + (i - 1) * 6]
-      local z = indexes[k]
-      if z == nil then
-        z = {}
-        indexes[k] = z
-        table.insert(indexOrder, k)
-      end
+      local z = slot(indexes, indexOrder, k)
       table.insert(z, entryAt)
       table.insert(z, m)
     end
     if day ~= '' and field ~= '' then
       local rk = CTX.prefix .. ':sd:' .. day
-      local sums = rollups[rk]
-      if sums == nil then
-        sums = {}
-        rollups[rk] = sums
-        table.insert(rollupOrder, rk)
-      end
+      local sums = slot(rollups, rollupOrder, rk)
       local values = { cost, 1, tokens[1], tokens[2], tokens[3], tokens[4], tokens[5] }
       for i, metric in ipairs(ROLLUP_METRICS) do
         local v = values[i]
