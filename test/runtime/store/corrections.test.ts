@@ -105,6 +105,47 @@ describe.each(Object.keys(backends))('correcting expired charges per request id 
     expect(await store.listLedger({ outcome: 'corrected' })).toHaveLength(1);
   });
 
+  it('corrects an expired call that a lease batch wrote among others', async () => {
+    const a = await store.admit({ identity: inRun, amount: 1_000, lease: { upTo: 100_000, share: 1 } });
+    if (!a.ok) throw new Error('not admitted');
+    const call = (i: number, outcome: 'ok' | 'expired') => ({
+      reservationId: a.reservation.id,
+      call: String(i),
+      entry: {
+        id: `led_${i}`,
+        at: clock.t,
+        requestId: `req_${i}`,
+        identity: inRun,
+        kind: 'model' as const,
+        name: 'claude-haiku-4-5',
+        tokens: { input: 1, cacheWrite5m: 0, cacheWrite1h: 0, cacheRead: 0, output: 1 },
+        reserved: 5_000,
+        cost: outcome === 'ok' ? 100 : 5_000,
+        outcome,
+        ...(outcome === 'expired' ? { code: 'reservation_expired' } : {}),
+        latencyMs: 1,
+      },
+    });
+    await store.leaseOps([
+      call(1, 'ok'),
+      call(2, 'expired'),
+      call(3, 'ok'),
+      { reservationId: a.reservation.id, close: true },
+    ]);
+    expect(await spent('run:r_1')).toBe(5_200);
+    const [expired] = await store.listLedger({ outcome: 'expired' });
+    expect(expired).toMatchObject({ id: 'led_2', requestId: 'req_2' });
+    const { created } = await store.correctExpired({ expired: expired!, billed: 700, source: 'rec_1' });
+    expect(created).toBe(true);
+    expect(await spent('run:r_1')).toBe(900);
+    expect((await store.listLedger({ scope: 'run:r_1' })).map((e) => e.outcome).sort()).toEqual([
+      'corrected',
+      'expired',
+      'ok',
+      'ok',
+    ]);
+  });
+
   it('corrects up when the provider billed more than the worst case, and to 0 a call never billed', async () => {
     const up = await expiredCharge('req_up', 1_000);
     const never = await expiredCharge('req_never', 1 * USD);

@@ -167,6 +167,35 @@ export function leaseStoreContract(harness: StoreHarness): void {
       expect(await store.listLedger({ scope: 'seat:alice' })).toHaveLength(3);
     });
 
+    it('charges a call sent twice in one batch once, and reads back a batch of 1,200 entries', async () => {
+      const lease = held(
+        await store.admit({ identity: alice, amount: 1_000, lease: { upTo: 900_000, share: 1 } }),
+      );
+      const n = 1_200; // more entries than one stream entry packs, more calls than one SMISMEMBER takes
+      const batch = Array.from({ length: n }, (_, i) => ({
+        reservationId: lease.id,
+        call: String(i),
+        entry: { ...entry(100 + i, 1_000, `req_${i}`), id: `led_${i}`, at: 10 + i },
+      }));
+      const replies = await store.leaseOps([...batch, batch[7]!]);
+      expect(replies.filter((r) => r.repeated)).toHaveLength(1);
+      expect(replies[n]).toMatchObject({ repeated: true });
+      const cost = (n * (n - 1)) / 2 + 100 * n;
+      expect(await store.getBudget('team:payments')).toMatchObject({ spent: cost, reserved: 900_000 - cost });
+      const newest = await store.listLedger({ limit: 3 });
+      expect(newest.map((e) => e.id)).toEqual(['led_1199', 'led_1198', 'led_1197']);
+      const all = await store.listLedger({ scope: 'seat:alice', limit: 5_000 });
+      expect(all).toHaveLength(n);
+      expect(new Set(all.map((e) => e.id)).size).toBe(n);
+      expect(all.at(-1)).toMatchObject({ id: 'led_0', cost: 100, requestId: 'req_0' });
+      expect(await store.listLedger({ since: 510, until: 512 })).toMatchObject([
+        { id: 'led_501' },
+        { id: 'led_500' },
+      ]);
+      const [row] = await store.spend({ by: 'seat', since: 0, until: clock.t + 1 });
+      expect(row).toMatchObject({ key: 'alice', cost, calls: n });
+    });
+
     it('checks its input before anything is written', async () => {
       await expect(store.leaseOps([{ reservationId: '' }])).rejects.toThrow(/reservationId/);
       await expect(

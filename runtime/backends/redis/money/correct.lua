@@ -31,11 +31,17 @@ local n = tonumber(ARGV[ARG0 + 10])
 -- The expired entry as the ledger holds it (found by its time, picked by its id): the caller read
 -- it before; what it was told must still be what is stored.
 local stored
+-- A member `<ms>-<seq>-<i>` is the i-th `e` of a packed stream entry (lease.lua).
 for _, m in ipairs(redis.call('ZRANGEBYSCORE', globalIndex, at, at)) do
-  local ms, seq = string.match(m, '^0*(%d+)%-0*(%d+)$')
+  local ms, seq, place = string.match(m, '^0*(%d+)%-0*(%d+)%-?(%d*)$')
   local got = redis.call('XRANGE', streamKey, ms .. '-' .. seq, ms .. '-' .. seq)
   local fields = got[1] and got[1][2] or {}
-  for i = 1, #fields, 2 do
+  local from, to = 1, #fields
+  if place ~= '' then
+    from = tonumber(place) * 2 + 1
+    to = from
+  end
+  for i = from, to, 2 do
     if fields[i] == 'e' then
       local e = cjson.decode(fields[i + 1])
       if e.id == expiredId then

@@ -64,9 +64,14 @@ export class RedisKeys {
   }
 }
 
-/** Index members are zero-padded stream ids (`0001718013600000-0000000003`): back to `ms-seq`. */
-export function streamIdOf(member: string): string {
-  const m = /^0*(\d+)-0*(\d+)$/.exec(member);
+/**
+ * Index members are zero-padded stream ids (`0001718013600000-0000000003`), or, for an entry packed
+ * with others in one stream entry (a lease batch's), that id and the entry's place among the stream
+ * entry's `e` fields (`0001718013600000-0000000003-00002`): back to `ms-seq` and the place (0 for
+ * a stream entry of its own).
+ */
+export function indexMemberOf(member: string): { id: string; place: number } {
+  const m = /^0*(\d+)-0*(\d+)(?:-(\d+))?$/.exec(member);
   if (!m) throw new Error(`not an index member: ${member}`);
-  return `${m[1]}-${m[2]}`;
+  return { id: `${m[1]}-${m[2]}`, place: m[3] === undefined ? 0 : Number(m[3]) };
 }

@@ -20,7 +20,9 @@
 -- What a batch writes is summed before it is written: each budget is read and written once per batch
 -- (its spend and reserve moved by the sum of the batch's charges and frees), each reservation's
 -- amount once, each ledger index gets one ZADD of all its new entries, each rollup field one
--- HINCRBY. Per call there are two commands: the SADD of its call and the XADD of its entry.
+-- HINCRBY. No command is per call: a lease's calls are checked with one SMISMEMBER and added with
+-- one SADD, and the batch's entries are packed into one stream entry (a field `e` each, up to PACK
+-- of them) whose index members carry the entry's place in it (`<ms>-<seq>-<i>`, see keys.ts).
 --
 -- Replies one {status, held, entryJson, repeated} per step: status 'open', 'closed' (returned or
 -- unknown) or 'expired'; entryJson is the entry written ('' for none or repeated; the expired entry
@@ -44,6 +46,9 @@ local reservations, reservationOrder = {}, {}
 local indexes, indexOrder = {}, {}
 local rollups, rollupOrder = {}, {}
 local callSets = {}
+-- The entries written, packed into stream entries at the end: { json, at, index keys }.
+local entries = {}
+local PACK = 500
 
 -- The table of key `k` in one of the batch's sums, created (and its key remembered in order) on first use.
 local function slot(map, order, k)
@@ -99,7 +104,61 @@ local function charge(list, cost, release)
   end
 end
 
-for _ = 1, steps do
+-- Where each step's fields start.
+local stepAt = {}
+do
+  local a = at
+  for i = 1, steps do
+    stepAt[i] = a
+    a = a + 18 + tonumber(ARGV[a + 17]) * 6
+  end
+end
+
+-- Calls charged before (or twice in this batch): per lease, one SMISMEMBER of the batch's calls
+-- and one SADD of the new ones. A call on an expired lease is not recorded (its entry stands).
+local repeatedStep = {}
+do
+  local byLease, leaseOrder = {}, {}
+  for i = 1, steps do
+    local a = stepAt[i]
+    if ARGV[a + 1] == '1' and ARGV[a + 16] ~= '' then
+      local r = reservationAt(ARGV[a]).r
+      if not (r and r.status == 'expired') then
+        table.insert(slot(byLease, leaseOrder, ARGV[a]), i)
+      end
+    end
+  end
+  for _, resId in ipairs(leaseOrder) do
+    local list = byLease[resId]
+    local key = CTX.prefix .. ':lc:' .. resId
+    local ids = {}
+    for j, i in ipairs(list) do
+      ids[j] = ARGV[stepAt[i] + 16]
+    end
+    local fresh, seen = {}, {}
+    for from = 1, #ids, 1000 do
+      local found = redis.call('SMISMEMBER', key, unpack(ids, from, math.min(from + 999, #ids)))
+      for j, v in ipairs(found) do
+        local id = ids[from + j - 1]
+        if v == 1 or seen[id] then
+          repeatedStep[list[from + j - 1]] = true
+        else
+          seen[id] = true
+          table.insert(fresh, id)
+        end
+      end
+    end
+    for from = 1, #fresh, 1000 do
+      redis.call('SADD', key, unpack(fresh, from, math.min(from + 999, #fresh)))
+    end
+    if #fresh > 0 then
+      callSets[key] = true
+    end
+  end
+end
+
+for step = 1, steps do
+  at = stepAt[step]
   local resId = ARGV[at]
   local hasEntry = ARGV[at + 1] == '1'
   local cost = tonumber(ARGV[at + 2])
@@ -113,10 +172,8 @@ for _ = 1, steps do
   local free = tonumber(ARGV[at + 13])
   local expiresAt = ARGV[at + 14]
   local close = ARGV[at + 15] == '1'
-  local callId = ARGV[at + 16]
   local n = tonumber(ARGV[at + 17])
   local specs = at + 18
-  at = specs + n * 6
 
   local function write(list, charged)
     local overrun = cost - callReserved
@@ -125,13 +182,11 @@ for _ = 1, steps do
     end
     local json = string.sub(head, 1, -2) .. ',"reserved":' .. int(callReserved) .. ',"overrun":' .. int(overrun) .. '}'
     charge(list, cost, charged)
-    local m = member(redis.call('XADD', streamKey, '*', 'e', json))
+    local keys = {}
     for i = 1, n do
-      local k = CTX.prefix .. ':li:' .. ARGV[specs + (i - 1) * 6]
-      local z = slot(indexes, indexOrder, k)
-      table.insert(z, entryAt)
-      table.insert(z, m)
+      keys[i] = CTX.prefix .. ':li:' .. ARGV[specs + (i - 1) * 6]
     end
+    table.insert(entries, { json, entryAt, keys })
     if day ~= '' and field ~= '' then
       local rk = CTX.prefix .. ':sd:' .. day
       local sums = slot(rollups, rollupOrder, rk)
@@ -150,14 +205,9 @@ for _ = 1, steps do
   local c = reservationAt(resId)
   local r = c.r
   local repeated = '0'
-  if hasEntry and callId ~= '' and not (r and r.status == 'expired') then
-    local calls = CTX.prefix .. ':lc:' .. resId
-    if redis.call('SADD', calls, callId) == 0 then
-      repeated = '1'
-      hasEntry = false
-    else
-      callSets[calls] = true
-    end
+  if repeatedStep[step] then
+    repeated = '1'
+    hasEntry = false
   end
   if r and r.status == 'expired' then
     table.insert(replies, { 'expired', '0', r.entry or '', '0' })
@@ -208,6 +258,26 @@ for _ = 1, steps do
         redis.call('ZADD', rexpKey, expiresAt, resId)
       end
       table.insert(replies, { 'open', int(held), json, repeated })
+    end
+  end
+end
+
+-- The entries, PACK to a stream entry, each indexed as `<stream id>-<its place>`.
+for from = 1, #entries, PACK do
+  local last = math.min(from + PACK - 1, #entries)
+  local fields = {}
+  for j = from, last do
+    fields[#fields + 1] = 'e'
+    fields[#fields + 1] = entries[j][1]
+  end
+  local base = member(redis.call('XADD', streamKey, '*', unpack(fields)))
+  for j = from, last do
+    local e = entries[j]
+    local m = base .. string.format('-%05d', j - from)
+    for _, k in ipairs(e[3]) do
+      local z = slot(indexes, indexOrder, k)
+      table.insert(z, e[2])
+      table.insert(z, m)
     end
   end
 end

@@ -12,7 +12,7 @@ import {
 import { type SpendTally, workflowKey } from '../../../store/spend.ts';
 import { isWindowSpec } from '../../../store/windows.ts';
 import type { RedisClient } from '../connection.ts';
-import { streamIdOf } from './keys.ts';
+import { indexMemberOf } from './keys.ts';
 
 /** Turning what Redis holds (script replies, rollup hashes, indexed streams) back into port records. */
 
@@ -139,16 +139,22 @@ export async function readIndex<T>(
   for (let offset = 0; out.length < limit; offset += size) {
     const members = await redis.zrevrangebyscore(index, max, min, 'LIMIT', offset, size);
     if (members.length === 0) break;
+    // One XRANGE per stream entry: a lease batch's entries share one.
+    const places = members.map(indexMemberOf);
+    const ids = [...new Set(places.map((p) => p.id))];
     const pipe = redis.pipeline();
-    for (const m of members) {
-      const id = streamIdOf(m);
-      pipe.xrange(stream, id, id);
-    }
-    for (const [err, found] of (await pipe.exec()) ?? []) {
+    for (const id of ids) pipe.xrange(stream, id, id);
+    const fieldsOf = new Map<string, string[]>();
+    ((await pipe.exec()) ?? []).forEach(([err, found], i) => {
       if (err) throw err;
       const fields = (found as [string, string[]][])[0]?.[1];
-      if (!fields) continue;
-      const entry = storedJson<T>(fields[fields.indexOf('e') + 1], what);
+      if (fields) fieldsOf.set(ids[i]!, fields);
+    });
+    for (const { id, place } of places) {
+      const fields = fieldsOf.get(id);
+      const raw = fields && (place === 0 ? fields[fields.indexOf('e') + 1] : fields[place * 2 + 1]);
+      if (raw === undefined) continue;
+      const entry = storedJson<T>(raw, what);
       if (keep(entry)) out.push(entry);
       if (out.length >= limit) break;
     }
