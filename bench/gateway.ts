@@ -8,7 +8,9 @@
  *
  * Upstream: the emulator as its own process, with zero latency and with a fixed latency (20 ms).
  * Bodies: a small non-streaming call and the same call with `stream: true`. For each contender:
- * - requests/s at saturation (autocannon, `--connections` in flight);
+ * - requests/s at saturation (autocannon, `--connections` in flight at 0 ms upstream latency and
+ *   `--latent-connections` at 20 ms: with 20 ms upstream, 50 connections cap any proxy at
+ *   50 / 0.02 s = 2,500 req/s, which measures the load generator's concurrency, not the contender);
  * - one call at a time (`--sequential` seconds on one keep-alive connection): p50/p90/p99 and the
  *   latency added to direct's — the added latency the targets speak of;
  * - a steady open-loop load of `--rate` req/s spread evenly over time (not autocannon's
@@ -24,7 +26,7 @@
  * Before measuring, every contender gets one probe request per body; a contender that does not
  * answer it with a complete reply is skipped, and the reason (status, body) is recorded.
  *
- *   node bin/run-ts.js bench/gateway.ts [--quick] [--duration 4] [--connections 50] [--rate 500]
+ *   node bin/run-ts.js bench/gateway.ts [--quick] [--duration 4] [--connections 50] [--latent-connections 200] [--rate 500]
  *     [--sequential 2] [--latency 20] [--no-portkey]
  *
  * Results: bench/results/gateway.{json,md,svg} (not written with --quick).
@@ -65,6 +67,9 @@ const num = (name: string, dflt: number) => {
 };
 const duration = num('duration', quick ? 1 : 4);
 const connections = num('connections', 50);
+const latentConnections = num('latent-connections', 200);
+/** Connections in flight at saturation for an upstream latency (see the header). */
+const connectionsAt = (upstreamLatency: number) => (upstreamLatency === 0 ? connections : latentConnections);
 const rate = num('rate', 500);
 const latencyMs = num('latency', 20);
 const withPortkey = !argv.includes('--no-portkey');
@@ -150,7 +155,7 @@ async function redisCommands(): Promise<{ all: number; top: number }> {
   }
 }
 
-async function drive(c: Contender, body: string, secs: number): Promise<Measured> {
+async function drive(c: Contender, body: string, secs: number, connections: number): Promise<Measured> {
   const latencies: number[] = [];
   let non2xx = 0;
   let errors = 0;
@@ -350,7 +355,10 @@ const ops = (r: GatewayRow): string => {
   return `${fmt(r.storeCallsPerCall, 3)}${redis}`;
 };
 
-export function markdown(rows: GatewayRow[], meta: { connections: number; rate: number }): string {
+export function markdown(
+  rows: GatewayRow[],
+  meta: { connections: number; latentConnections?: number; rate: number },
+): string {
   const out: string[] = [];
   const groups = [...new Set(rows.map((r) => `${r.upstreamLatencyMs}|${r.body}`))];
   for (const g of groups) {
@@ -359,7 +367,7 @@ export function markdown(rows: GatewayRow[], meta: { connections: number; rate: 
     const bare = rs.find((r) => r.contender.startsWith('bare Hono'))?.saturation?.reqPerSec;
     const node = rs.find((r) => r.contender.startsWith('bare node'))?.saturation?.reqPerSec;
     out.push(
-      `\n**Upstream latency ${lat} ms, ${body}** (saturation: ${meta.connections} connections; latency and CPU at ${meta.rate} req/s offered)\n`,
+      `\n**Upstream latency ${lat} ms, ${body}** (saturation: ${lat === '0' ? meta.connections : (meta.latentConnections ?? meta.connections)} connections; latency and CPU at ${meta.rate} req/s offered)\n`,
       '| contender | req/s | vs Hono proxy | vs node:http proxy | store calls / call (Redis: scripts, all commands) | one at a time p50 / p99 ms | added one at a time p50 / p99 ms | p50 / p90 / p99 ms @ rate | added @ rate p50 / p99 ms | CPU % @ rate | CPU µs/req | RSS MB |',
       '| --- | --: | --: | --: | --: | --: | --: | --: | --: | --: | --: | --: |',
     );
@@ -406,11 +414,11 @@ async function main() {
             );
             continue;
           }
-          if (!warmed && !quick) await drive(c, BODIES[body], 1);
+          if (!warmed && !quick) await drive(c, BODIES[body], 1, connectionsAt(upstreamLatency));
           warmed = true;
           const before = await storeCounters(c);
           const redisBefore = c.name.includes('Redis') ? await redisCommands() : undefined;
-          const saturation = await drive(c, BODIES[body], secs);
+          const saturation = await drive(c, BODIES[body], secs, connectionsAt(upstreamLatency));
           const after = await storeCounters(c);
           const redisAfter = redisBefore ? await redisCommands() : undefined;
           const fixedRate = await paced(c, BODIES[body], secs, rate);
@@ -470,6 +478,7 @@ async function main() {
     command: 'npm run bench -- --only gateway',
     durationSecs: duration,
     connections,
+    latentConnections,
     rate,
     upstreamLatenciesMs: [0, latencyMs],
     twoProcesses: 'autocannon connections and offered rate split between the two gateway processes',

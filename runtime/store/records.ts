@@ -133,11 +133,10 @@ export function prepareEntry(input: LedgerInput, now: number): PreparedEntry {
     if (!Number.isSafeInteger(v) || v < 0) throw new StoreInputError('invalid', `tokens.${c} must be >= 0`);
     tokens[c] = v;
   }
-  const { id, at, ...rest } = input;
   return {
-    ...rest,
-    id: id ?? newId('led'),
-    at: at ?? now,
+    ...input,
+    id: input.id ?? newId('led'),
+    at: input.at ?? now,
     tokens,
     cost: checkMicros(input.cost, 'cost'),
     reserved: checkMicros(input.reserved ?? 0, 'reserved'),

@@ -4,82 +4,175 @@ import type { Micros } from '../../../money.ts';
 import { type PreparedLeaseOp, RETURNED } from '../../../store/lease-ops.ts';
 import type { LeaseOpResult, LedgerEntry } from '../../../store/port.ts';
 import { finishEntry, storedJson, storedMicros } from '../../../store/records.ts';
+import type { LiveBudget } from './live-budget.ts';
+import { ManyRows } from './many-rows.ts';
 import type { BudgetRow, ReservationRow, Statements } from './statements.ts';
 
 /**
- * The lease steps of the embedded store (MoneyStore.leaseOps; the Redis twin is lease.lua), one
- * step inside the batch's transaction. A call is charged once per lease however often its step is
- * sent (`lease_calls`, kept as long as a closed reservation is): a batch retried after a timeout,
- * or replayed from a journal after a crash, charges nothing twice.
+ * The lease steps of the embedded store (MoneyStore.leaseOps; the Redis twin is lease.lua), a
+ * batch inside one transaction. A call is charged once per lease however often its step is sent
+ * (`lease_calls`, kept as long as a closed reservation is): a batch retried after a timeout, or
+ * replayed from a journal after a crash, charges nothing twice.
+ *
+ * What a batch writes is summed before it is written, as lease.lua does: each reservation is read
+ * once and written once, each budget charged once with the sum of the batch's charges and frees on
+ * it, the batch's ledger rows and charged calls inserted up to 256 a statement (many-rows.ts).
  */
 
-/** What a lease step needs of the store it runs in. */
-export interface LeaseHost<B> {
+/** What the lease steps need of the store they run in. */
+export interface LeaseHost {
   s: Statements;
   ls: LeaseStatements;
   budgetRows(scopes: Scope[]): (BudgetRow | undefined)[];
-  live(row: BudgetRow, now: number): B;
+  live(row: BudgetRow, now: number): LiveBudget;
   /** The identity's budgets, created from the defaults if missing (a late or unknown charge). */
-  identityBudgets(identity: Identity, now: number): B[];
-  chargeAll(live: B[], cost: Micros, release: Micros, now: number): void;
-  insertLedger(e: LedgerEntry): void;
+  identityBudgets(identity: Identity, now: number): LiveBudget[];
+  chargeAll(live: LiveBudget[], cost: Micros, release: Micros, now: number): void;
+  /** An entry as the ledger table's row (LEDGER_COLUMNS). */
+  ledgerRow(e: LedgerEntry): unknown[];
 }
+
+const LEDGER_COLUMNS =
+  'id, at, day, team, env, seat, workflow, run, kind, name, outcome, cost, t_input, t_cw5m, t_cw1h, t_cr, t_out, entry';
 
 export function prepareLeaseStatements(db: Database.Database) {
   return {
-    /** No change: the call was charged already. */
-    callPut: db.prepare('INSERT OR IGNORE INTO lease_calls (lease, call, at) VALUES (?, ?, ?)'),
     callForget: db.prepare('DELETE FROM lease_calls WHERE at < ?'),
+    /** The calls of a batch; returns those not charged before. */
+    callsPut: new ManyRows(db, 'INSERT OR IGNORE INTO lease_calls (lease, call, at)', 3, 'RETURNING lease, call'),
+    ledgerPut: new ManyRows(db, `INSERT INTO ledger (${LEDGER_COLUMNS})`, 18),
   };
 }
 
 export type LeaseStatements = ReturnType<typeof prepareLeaseStatements>;
 
-/** One lease step (see LeaseOp); the batch's transaction makes the steps atomic together. */
-export function leaseStep<B>(host: LeaseHost<B>, op: PreparedLeaseOp, now: number): LeaseOpResult {
+/** A reservation as the batch sees it: read once, written once at the end. */
+interface BatchLease {
+  status: string | undefined;
+  expiredEntry?: string;
+  held: Micros;
+  live: LiveBudget[] | undefined;
+  scopes: string;
+  /** The expiry to write (null: unchanged); dirty when held or the expiry changed. */
+  expiresAt: number | null;
+  dirty: boolean;
+}
+
+/** A budget's sums over the batch. */
+interface BudgetSum {
+  b: LiveBudget;
+  cost: Micros;
+  release: Micros;
+}
+
+/** The batch's steps (see LeaseOp), in order, in the caller's transaction. */
+export function leaseBatch(host: LeaseHost, ops: PreparedLeaseOp[], now: number): LeaseOpResult[] {
   const { s } = host;
-  const res = s.resGet.get(op.reservationId) as ReservationRow | undefined;
-  if (res?.status === 'expired') {
-    // Charged everything it held when it expired: that stands for the calls it admitted.
-    return { entry: storedJson<LedgerEntry>(res.entry, `lease ${op.reservationId}`), held: 0, open: false };
-  }
-  const entry = op.entry && finishEntry({ ...op.entry, reservationId: op.reservationId }, op.entry.reserved);
-  // A call already charged (a repeated step): its entry stands, nothing is charged again.
-  const repeated =
-    entry !== undefined &&
-    op.call !== undefined &&
-    host.ls.callPut.run(op.reservationId, op.call, now).changes === 0;
-  const charge = entry !== undefined && !repeated;
-  if (res?.status !== 'open') {
-    // Returned or unknown: what it admitted is still charged, to the identity's budgets.
-    if (!entry) return { held: 0, open: false };
-    if (charge) {
-      if (entry.cost > 0) host.chargeAll(host.identityBudgets(entry.identity, now), entry.cost, 0, now);
-      host.insertLedger(entry);
+  const leases = new Map<string, BatchLease>();
+  const sums = new Map<string, BudgetSum>();
+  const add = (list: LiveBudget[], cost: Micros, release: Micros) => {
+    for (const b of list) {
+      const t = sums.get(b.row.id);
+      if (t) {
+        t.cost += cost;
+        t.release += release;
+      } else sums.set(b.row.id, { b, cost, release });
     }
-    return { entry, held: 0, open: false, ...(repeated ? { repeated } : {}) };
+  };
+  const leaseOf = (id: string): BatchLease => {
+    let l = leases.get(id);
+    if (!l) {
+      const res = s.resGet.get(id) as ReservationRow | undefined;
+      l = {
+        status: res?.status,
+        held: res?.status === 'open' ? storedMicros(res.amount, `lease ${id} amount`) : 0,
+        live: undefined,
+        scopes: res?.scopes ?? '[]',
+        expiresAt: null,
+        dirty: false,
+        ...(res?.status === 'expired' ? { expiredEntry: res.entry ?? '' } : {}),
+      };
+      leases.set(id, l);
+    }
+    return l;
+  };
+  // A call already charged (before, or earlier in this batch): its entry stands, nothing is
+  // charged again. The batch's calls go in together; the insert returns the new ones.
+  const callKey = (lease: string, call: string) => `${lease}\u0000${call}`;
+  const calls: unknown[][] = [];
+  const seen = new Set<string>();
+  for (const op of ops) {
+    if (!op.entry || op.call === undefined || leaseOf(op.reservationId).status === 'expired') continue;
+    const k = callKey(op.reservationId, op.call);
+    if (seen.has(k)) continue;
+    seen.add(k);
+    calls.push([op.reservationId, op.call, now]);
   }
-  let held = storedMicros(res.amount, `lease ${op.reservationId} amount`);
-  const live: B[] = [];
-  for (const row of host.budgetRows(storedJson<Scope[]>(res.scopes, 'lease scopes'))) {
-    if (row) live.push(host.live(row, now));
+  const fresh = new Set(
+    (host.ls.callsPut.insert(calls) as { lease: string; call: string }[]).map((r) => callKey(r.lease, r.call)),
+  );
+  const ledger: unknown[][] = [];
+  const results = ops.map((op): LeaseOpResult => {
+    const l = leaseOf(op.reservationId);
+    if (l.status === 'expired') {
+      // Charged everything it held when it expired: that stands for the calls it admitted.
+      return { entry: storedJson<LedgerEntry>(l.expiredEntry, `lease ${op.reservationId}`), held: 0, open: false };
+    }
+    const entry = op.entry && finishEntry({ ...op.entry, reservationId: op.reservationId }, op.entry.reserved);
+    let repeated = false;
+    if (entry !== undefined && op.call !== undefined) {
+      const k = callKey(op.reservationId, op.call);
+      repeated = !fresh.delete(k);
+    }
+    const charge = entry !== undefined && !repeated;
+    const extra = repeated ? { repeated } : {};
+    if (l.status !== 'open') {
+      // Returned or unknown: what it admitted is still charged, to the identity's budgets.
+      if (!entry) return { held: 0, open: false };
+      if (charge) {
+        if (entry.cost > 0) add(host.identityBudgets(entry.identity, now), entry.cost, 0);
+        ledger.push(host.ledgerRow(entry));
+      }
+      return { entry, held: 0, open: false, ...extra };
+    }
+    l.live ??= host
+      .budgetRows(storedJson<Scope[]>(l.scopes, 'lease scopes'))
+      .flatMap((row) => (row ? [host.live(row, now)] : []));
+    if (charge) {
+      const part = Math.min(entry.cost, l.held);
+      add(l.live, entry.cost, part);
+      l.held -= part;
+      ledger.push(host.ledgerRow(entry));
+    }
+    const free = op.close ? l.held : Math.min(op.free ?? 0, l.held);
+    if (free > 0) {
+      add(l.live, 0, free);
+      l.held -= free;
+    }
+    if (op.close) {
+      s.resClose.run({ id: op.reservationId, now, status: 'released', entry: RETURNED });
+      l.status = 'released';
+      l.dirty = false;
+      return { ...(entry ? { entry } : {}), held: 0, open: false, ...extra };
+    }
+    l.dirty = true;
+    if (op.expiresAt !== undefined) l.expiresAt = op.expiresAt;
+    return { ...(entry ? { entry } : {}), held: l.held, open: true, ...extra };
+  });
+  host.ls.ledgerPut.insert(ledger);
+  for (const [id, l] of leases) if (l.dirty) s.resUpdate.run(l.held, l.expiresAt, id);
+  // Budgets with the same sums and window go in one statement (a lease's budgets, usually).
+  const groups = new Map<string, LiveBudget[]>();
+  for (const { b, cost, release } of sums.values()) {
+    if (cost === 0 && release === 0) continue;
+    const k = `${cost}|${release}`;
+    const g = groups.get(k);
+    if (g) g.push(b);
+    else groups.set(k, [b]);
   }
-  if (charge) {
-    const part = Math.min(entry.cost, held);
-    host.chargeAll(live, entry.cost, part, now);
-    held -= part;
-    host.insertLedger(entry);
+  for (const [k, list] of groups) {
+    const [cost, release] = k.split('|').map(Number) as [Micros, Micros];
+    host.chargeAll(list, cost, release, now);
   }
-  const free = op.close ? held : Math.min(op.free ?? 0, held);
-  if (free > 0) {
-    host.chargeAll(live, 0, free, now);
-    held -= free;
-  }
-  const extra = repeated ? { repeated } : {};
-  if (op.close) {
-    s.resClose.run({ id: op.reservationId, now, status: 'released', entry: RETURNED });
-    return { ...(entry ? { entry } : {}), held: 0, open: false, ...extra };
-  }
-  s.resUpdate.run(held, op.expiresAt ?? null, op.reservationId);
-  return { ...(entry ? { entry } : {}), held, open: true, ...extra };
+  return results;
 }

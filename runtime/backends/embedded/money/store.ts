@@ -65,7 +65,7 @@ import { openSqlite } from '../sqlite.ts';
 import { BACKSTOP_PAGES, type Checkpointer, startCheckpointer } from './checkpointer.ts';
 import { type CorrectionStatements, correctOne, prepareCorrections } from './corrections.ts';
 import { GroupCommit } from './group-commit.ts';
-import { type LeaseHost, leaseStep, prepareLeaseStatements } from './lease-steps.ts';
+import { type LeaseHost, leaseBatch, prepareLeaseStatements } from './lease-steps.ts';
 import { type LiveBudget, liveBudget } from './live-budget.ts';
 import { auditQuery, ledgerQuery, ledgerRow, spendQuery, spendRows } from './queries.ts';
 import { checkRateLimits, closeRates, prepareRateStatements, type RateHost, reserveRates } from './rates.ts';
@@ -113,7 +113,7 @@ export class EmbeddedMoneyStore implements MoneyStore {
   private readonly group: GroupCommit;
   /** Rate limits (rates.ts): their statements, and the budget reading and charging they borrow. */
   private readonly rates: RateHost;
-  private readonly leaseHost: LeaseHost<LiveBudget>;
+  private readonly leaseHost: LeaseHost;
   /** Store time before which no open reservation falls due: admit skips its sweep until then. */
   private noneDueBefore = Number.NEGATIVE_INFINITY;
 
@@ -146,7 +146,7 @@ export class EmbeddedMoneyStore implements MoneyStore {
       live: (row, now) => this.live(row, now),
       identityBudgets: (identity, now) => this.identityBudgets(identity, now),
       chargeAll: (live, cost, release, now) => this.chargeAll(live, cost, release, now),
-      insertLedger: (e) => this.insertLedger(e),
+      ledgerRow: (e) => ledgerRow(e, this.options.timeZone),
     };
     // An operation rolled back (alone or with its group) may have rolled back expirations too:
     // admit looks for due reservations again next time.
@@ -335,9 +335,7 @@ export class EmbeddedMoneyStore implements MoneyStore {
   async leaseOps(ops: LeaseOp[]): Promise<LeaseOpResult[]> {
     const now = this.now();
     const prepared = ops.map((op) => prepareLeaseOp(op, now));
-    return this.grouped('apply lease steps', () =>
-      prepared.map((op) => leaseStep(this.leaseHost, op, this.now())),
-    );
+    return this.grouped('apply lease steps', () => leaseBatch(this.leaseHost, prepared, this.now()));
   }
 
   // ---- budgets ------------------------------------------------------------------------------
