@@ -39,7 +39,12 @@ export function prepareLeaseStatements(db: Database.Database) {
   return {
     callForget: db.prepare('DELETE FROM lease_calls WHERE at < ?'),
     /** The calls of a batch; returns those not charged before. */
-    callsPut: new ManyRows(db, 'INSERT OR IGNORE INTO lease_calls (lease, call, at)', 3, 'RETURNING lease, call'),
+    callsPut: new ManyRows(
+      db,
+      'INSERT OR IGNORE INTO lease_calls (lease, call, at)',
+      3,
+      'RETURNING lease, call',
+    ),
     ledgerPut: new ManyRows(db, `INSERT INTO ledger (${LEDGER_COLUMNS})`, 18),
   };
 }
@@ -109,16 +114,23 @@ export function leaseBatch(host: LeaseHost, ops: PreparedLeaseOp[], now: number)
     calls.push([op.reservationId, op.call, now]);
   }
   const fresh = new Set(
-    (host.ls.callsPut.insert(calls) as { lease: string; call: string }[]).map((r) => callKey(r.lease, r.call)),
+    (host.ls.callsPut.insert(calls) as { lease: string; call: string }[]).map((r) =>
+      callKey(r.lease, r.call),
+    ),
   );
   const ledger: unknown[][] = [];
   const results = ops.map((op): LeaseOpResult => {
     const l = leaseOf(op.reservationId);
     if (l.status === 'expired') {
       // Charged everything it held when it expired: that stands for the calls it admitted.
-      return { entry: storedJson<LedgerEntry>(l.expiredEntry, `lease ${op.reservationId}`), held: 0, open: false };
+      return {
+        entry: storedJson<LedgerEntry>(l.expiredEntry, `lease ${op.reservationId}`),
+        held: 0,
+        open: false,
+      };
     }
-    const entry = op.entry && finishEntry({ ...op.entry, reservationId: op.reservationId }, op.entry.reserved);
+    const entry =
+      op.entry && finishEntry({ ...op.entry, reservationId: op.reservationId }, op.entry.reserved);
     let repeated = false;
     if (entry !== undefined && op.call !== undefined) {
       const k = callKey(op.reservationId, op.call);
