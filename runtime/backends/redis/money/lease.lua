@@ -7,11 +7,14 @@
 --
 -- KEYS[1] rexp, KEYS[2] scopes index, KEYS[3] ledger stream: the other keys are derived from the
 -- reservations and entries under the same hash tag (one slot).
--- ARGV after the shared context: the number of steps, then per step 18 fields: reservation id,
--- has entry (0/1), cost, the call's reserved, entry JSON without reserved/overrun, entry time,
--- rollup day ('' for none), rollup field, input, cw5m, cw1h, cacheRead, output, free, expiresAt
--- ('' unchanged), close (0/1), call ('' for none), n; then the n scope specs of the entry's identity
--- (scope id kind owner ceiling window, 6 fields each).
+-- ARGV after the shared context: the batch's identities — their number, then per identity n and
+-- its n scope specs (scope id kind owner ceiling window, 6 fields each) — then the number of steps,
+-- then per step 18 fields: reservation id, has entry (0/1), cost, the call's reserved, entry JSON
+-- without reserved/overrun, entry time, rollup day ('' for none), rollup field, input, cw5m, cw1h,
+-- cacheRead, output, free, expiresAt ('' unchanged), close (0/1), call ('' for none), and the
+-- entry's identity (its place in the identities, from 1; 0 for none). The steps' fields come as
+-- one argument, each field ended by a NUL byte (one string is far cheaper for the client to send
+-- than thousands of arguments; no field holds a NUL: JSON escapes it, the caller checks the rest).
 --
 -- A call is charged once per lease: {prefix}:lc:<reservation> is the set of calls charged from it,
 -- kept as long as a closed reservation is, so a step repeated (a batch retried after a timeout, a
@@ -25,8 +28,8 @@
 -- of them) whose index members carry the entry's place in it (`<ms>-<seq>-<i>`, see keys.ts).
 --
 -- Replies one {status, held, entryJson, repeated} per step: status 'open', 'closed' (returned or
--- unknown) or 'expired'; entryJson is the entry written ('' for none or repeated; the expired entry
--- for 'expired'); repeated '1' when the call had been charged before.
+-- unknown) or 'expired'; entryJson is the expired entry for 'expired' ('' otherwise: the caller
+-- knows what it sent); repeated '1' when the call had been charged before.
 
 --- @include "includes/context.lua"
 --- @include "includes/budget.lua"
@@ -36,9 +39,26 @@
 -- The include's charge of one budget; `charge` below adds to the batch's sums.
 local chargeBudget = charge
 local rexpKey, scopesKey, streamKey = KEYS[1], KEYS[2], KEYS[3]
-local steps = tonumber(ARGV[ARG0 + 1])
 local replies = {}
+-- The identities: where each one's specs start, and how many.
+local idents = {}
 local at = ARG0 + 2
+for i = 1, tonumber(ARGV[ARG0 + 1]) do
+  local n = tonumber(ARGV[at])
+  idents[i] = { at = at + 1, n = n }
+  at = at + 1 + n * 6
+end
+local S = {}
+do
+  local packed, i = ARGV[at], 1
+  while i <= #packed do
+    local j = string.find(packed, '\0', i, true)
+    S[#S + 1] = string.sub(packed, i, j - 1)
+    i = j + 1
+  end
+end
+local steps = #S / 18
+at = 1
 
 -- The batch's sums, written at the end.
 local budgets, budgetOrder = {}, {}
@@ -110,7 +130,7 @@ do
   local a = at
   for i = 1, steps do
     stepAt[i] = a
-    a = a + 18 + tonumber(ARGV[a + 17]) * 6
+    a = a + 18
   end
 end
 
@@ -121,10 +141,10 @@ do
   local byLease, leaseOrder = {}, {}
   for i = 1, steps do
     local a = stepAt[i]
-    if ARGV[a + 1] == '1' and ARGV[a + 16] ~= '' then
-      local r = reservationAt(ARGV[a]).r
+    if S[a + 1] == '1' and S[a + 16] ~= '' then
+      local r = reservationAt(S[a]).r
       if not (r and r.status == 'expired') then
-        table.insert(slot(byLease, leaseOrder, ARGV[a]), i)
+        table.insert(slot(byLease, leaseOrder, S[a]), i)
       end
     end
   end
@@ -133,7 +153,7 @@ do
     local key = CTX.prefix .. ':lc:' .. resId
     local ids = {}
     for j, i in ipairs(list) do
-      ids[j] = ARGV[stepAt[i] + 16]
+      ids[j] = S[stepAt[i] + 16]
     end
     local fresh, seen = {}, {}
     for from = 1, #ids, 1000 do
@@ -159,21 +179,21 @@ end
 
 for step = 1, steps do
   at = stepAt[step]
-  local resId = ARGV[at]
-  local hasEntry = ARGV[at + 1] == '1'
-  local cost = tonumber(ARGV[at + 2])
-  local callReserved = tonumber(ARGV[at + 3])
-  local head = ARGV[at + 4]
-  local entryAt = tonumber(ARGV[at + 5])
-  local day = ARGV[at + 6]
-  local field = ARGV[at + 7]
-  local tokens = { tonumber(ARGV[at + 8]), tonumber(ARGV[at + 9]), tonumber(ARGV[at + 10]),
-    tonumber(ARGV[at + 11]), tonumber(ARGV[at + 12]) }
-  local free = tonumber(ARGV[at + 13])
-  local expiresAt = ARGV[at + 14]
-  local close = ARGV[at + 15] == '1'
-  local n = tonumber(ARGV[at + 17])
-  local specs = at + 18
+  local resId = S[at]
+  local hasEntry = S[at + 1] == '1'
+  local cost = tonumber(S[at + 2])
+  local callReserved = tonumber(S[at + 3])
+  local head = S[at + 4]
+  local entryAt = tonumber(S[at + 5])
+  local day = S[at + 6]
+  local field = S[at + 7]
+  local tokens = { tonumber(S[at + 8]), tonumber(S[at + 9]), tonumber(S[at + 10]),
+    tonumber(S[at + 11]), tonumber(S[at + 12]) }
+  local free = tonumber(S[at + 13])
+  local expiresAt = S[at + 14]
+  local close = S[at + 15] == '1'
+  local ident = idents[tonumber(S[at + 17])] or { at = 0, n = 0 }
+  local n, specs = ident.n, ident.at
 
   local function write(list, charged)
     local overrun = cost - callReserved
@@ -199,7 +219,6 @@ for step = 1, steps do
         end
       end
     end
-    return json
   end
 
   local c = reservationAt(resId)
@@ -212,7 +231,6 @@ for step = 1, steps do
   if r and r.status == 'expired' then
     table.insert(replies, { 'expired', '0', r.entry or '', '0' })
   elseif r == nil or r.status ~= 'open' then
-    local json = ''
     if hasEntry then
       local list = {}
       if cost > 0 then
@@ -228,16 +246,15 @@ for step = 1, steps do
           table.insert(list, t)
         end
       end
-      json = write(list, 0)
+      write(list, 0)
     end
-    table.insert(replies, { 'closed', '0', json, repeated })
+    table.insert(replies, { 'closed', '0', '', repeated })
   else
     local held = r.amount
-    local json = ''
     local list = budgetsOf(r.ids)
     if hasEntry then
       local part = math.min(cost, held)
-      json = write(list, part)
+      write(list, part)
       held = held - part
     end
     local f = close and held or math.min(free, held)
@@ -250,14 +267,14 @@ for step = 1, steps do
       tombstone(c.key, rexpKey, resId, 'released', '{"lease":"returned"}')
       r.status = 'released'
       c.dirty = false
-      table.insert(replies, { 'closed', '0', json, repeated })
+      table.insert(replies, { 'closed', '0', '', repeated })
     else
       c.dirty = true
       if expiresAt ~= '' then
         redis.call('HSET', c.key, 'expiresAt', expiresAt)
         redis.call('ZADD', rexpKey, expiresAt, resId)
       end
-      table.insert(replies, { 'open', int(held), json, repeated })
+      table.insert(replies, { 'open', int(held), '', repeated })
     end
   end
 end

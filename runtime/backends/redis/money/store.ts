@@ -343,8 +343,31 @@ export class RedisMoneyStore implements MoneyStore {
   async leaseOps(ops: LeaseOp[]): Promise<LeaseOpResult[]> {
     const now = this.now();
     const prepared = ops.map((op) => prepareLeaseOp(op, now));
-    const args: (string | number)[] = [...this.context(now), prepared.length];
-    for (const op of prepared) args.push(...this.leaseArgs(op));
+    // The batch's identities once each (their scope specs), then the steps naming theirs.
+    const idents = new Map<string, number>();
+    const identArgs: (string | number)[] = [];
+    const steps: (string | number)[] = [];
+    for (const op of prepared) {
+      let ident = 0;
+      if (op.entry) {
+        const scopes = identityScopes(op.entry.identity);
+        const key = scopes.join(' ');
+        ident = idents.get(key) ?? 0;
+        if (!ident) {
+          ident = idents.size + 1;
+          idents.set(key, ident);
+          identArgs.push(scopes.length, ...this.specArgs(scopes));
+        }
+      }
+      this.leaseArgs(op, ident, steps);
+    }
+    // The steps' fields as one argument, each ended by a NUL (see lease.lua).
+    for (const f of steps) {
+      if (typeof f === 'string' && f.includes('\0')) {
+        throw new StoreInputError('invalid', `a lease step's field holds a NUL byte: ${JSON.stringify(f)}`);
+      }
+    }
+    const args = [...this.context(now), idents.size, ...identArgs, `${steps.join('\0')}\0`];
     return failClosed(BACKEND, 'apply lease steps', async () => {
       const k = this.keys;
       const replies = (await call(this.redis, 'cpLease', [k.rexp, k.scopes, k.ledger], args)) as Reply[];
@@ -366,22 +389,27 @@ export class RedisMoneyStore implements MoneyStore {
     });
   }
 
-  /** The 18 fields and the identity's scope specs of one lease step (see lease.lua). */
-  private leaseArgs(op: PreparedLeaseOp): (string | number)[] {
+  /** The 18 fields of one lease step (see lease.lua), pushed onto `out`. */
+  private leaseArgs(op: PreparedLeaseOp, ident: number, out: (string | number)[]): void {
     const e = op.entry;
     const free = op.free ?? 0;
-    const tail = [free, op.expiresAt ?? '', op.close ? 1 : 0, op.call ?? ''];
-    if (!e) return [op.reservationId, 0, 0, 0, '', 0, '', '', 0, 0, 0, 0, 0, ...tail, 0];
-    const { reserved, ...rest } = { ...e, reservationId: op.reservationId };
+    const expiresAt = op.expiresAt ?? '';
+    const close = op.close ? 1 : 0;
+    const call = op.call ?? '';
+    if (!e) {
+      out.push(op.reservationId, 0, 0, 0, '', 0, '', '', 0, 0, 0, 0, 0, free, expiresAt, close, call, 0);
+      return;
+    }
     const t = e.tokens;
     const spends = countsAsSpend(e.outcome);
-    const scopes = identityScopes(e.identity);
-    return [
+    // The entry as the ledger keeps it, less reserved/overrun (the script appends them).
+    const head = JSON.stringify({ ...e, reservationId: op.reservationId, reserved: undefined });
+    out.push(
       op.reservationId,
       1,
       e.cost,
-      reserved,
-      JSON.stringify(rest),
+      e.reserved,
+      head,
       e.at,
       spends ? dayKey(e.at, this.options.timeZone) : '',
       spends ? rollupField(e) : '',
@@ -390,10 +418,12 @@ export class RedisMoneyStore implements MoneyStore {
       t.cacheWrite1h,
       t.cacheRead,
       t.output,
-      ...tail,
-      scopes.length,
-      ...this.specArgs(scopes),
-    ];
+      free,
+      expiresAt,
+      close,
+      call,
+      ident,
+    );
   }
 
   // ---- budgets ------------------------------------------------------------------------------
