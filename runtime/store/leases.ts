@@ -30,6 +30,7 @@ import {
   type Reservation,
 } from './port.ts';
 import { finishEntry, identityScopes, prepareEntry } from './records.ts';
+import { SliceSizes } from './slice-sizes.ts';
 
 /**
  * Budget leases: admission off the per-call critical path, as quota servers do it.
@@ -102,6 +103,7 @@ interface Lease {
   seq: number;
   expiresAt: number;
   lastUsed: number;
+  grantedAt: number;
   /** No new calls: superseded by a newer slice, or revoked. */
   retired: boolean;
 }
@@ -157,6 +159,7 @@ export class LeasedMoneyStore extends ForwardingMoneyStore {
   private readonly granting = new Map<string, Promise<unknown>>();
   /** When each identity last asked for a slice (forgotten after idleMs). */
   private readonly seen = new Map<string, number>();
+  private readonly sizes = new SliceSizes();
   /** When this process last asked the others for their slack on a budget. */
   private readonly askedSlack = new Map<Scope, number>();
   /** When another replica last asked for slack on a budget. */
@@ -263,7 +266,10 @@ export class LeasedMoneyStore extends ForwardingMoneyStore {
   }
 
   private async grant(req: AdmitRequest, key: string, scopes: Scope[]): Promise<Admission> {
-    const upTo = Math.min(this.o.maxLease, req.amount * this.o.callsPerLease);
+    const upTo = Math.min(
+      this.o.maxLease,
+      req.amount * this.o.callsPerLease * this.sizes.next(key, this.current.get(key), this.deps.now()),
+    );
     const ask = (): Promise<Admission> =>
       this.direct(() =>
         this.store.admit({
@@ -289,6 +295,7 @@ export class LeasedMoneyStore extends ForwardingMoneyStore {
       seq: 0,
       expiresAt: a.reservation.expiresAt,
       lastUsed: now,
+      grantedAt: now,
       retired: false,
     };
     const before = this.current.get(key);
@@ -519,7 +526,12 @@ export class LeasedMoneyStore extends ForwardingMoneyStore {
   private async upkeep(): Promise<void> {
     if (this.closed) return;
     const now = this.deps.now();
-    for (const [key, at] of this.seen) if (now - at > this.o.idleMs) this.seen.delete(key);
+    for (const [key, at] of this.seen) {
+      if (now - at > this.o.idleMs) {
+        this.seen.delete(key);
+        this.sizes.forget(key);
+      }
+    }
     for (const [scope, at] of this.askedSlack) if (now - at > this.o.idleMs) this.askedSlack.delete(scope);
     for (const [scope, at] of this.heardSlack) if (now - at > this.o.idleMs) this.heardSlack.delete(scope);
     this.journal.heartbeat();

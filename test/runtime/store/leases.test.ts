@@ -127,6 +127,28 @@ describe.each(backends)('budget leases on $name', (backend) => {
     expect(await l!.listLedger({ scope: 'team:payments', limit: 100 })).toHaveLength(41);
   });
 
+  it('sizes slices to demand: one used up within a second makes the next twice as large', async () => {
+    const clock = new TestClock();
+    const [l] = await leased(1, clock);
+    await l!.ensureBudget('team:payments', { ceiling: 100 * USD, window: 'day' });
+    await warm(l!, alice);
+    // Calls faster than a slice lasts a second (1 ms apart): 64, then 128, 256, 512 calls' worth.
+    const sizes: number[] = [];
+    for (let grant = 0; grant < 4; grant++) {
+      const before = l!.stats.grants;
+      while (l!.stats.grants === before) {
+        const a = await l!.admit({ identity: alice, amount: 1_000 });
+        if (!a.ok) throw new Error('refused');
+        await l!.settle(a.reservation.id, entry(alice, 1_000, `r${grant}`));
+        clock.advance(1);
+      }
+      await l!.ship();
+      // The new slice holds its size less the one call that asked for it.
+      sizes.push((await l!.getBudget('team:payments'))!.reserved + 1_000);
+    }
+    expect(sizes).toEqual([64_000, 128_000, 256_000, 512_000]);
+  });
+
   it('never passes a ceiling: 300 concurrent calls against room for 100, exactly 100 admitted', async () => {
     const clock = new TestClock();
     const [l] = await leased(1, clock);
