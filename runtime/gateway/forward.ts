@@ -104,6 +104,8 @@ async function relay(
 ): Promise<Answer> {
   const reader = provider.streamReader();
   const held: Buffer[] = [];
+  /** Held whole (see Sink.whole): where its final event starts in held[0]; -1 if not. */
+  let before = -1;
   const answer: Answer = { status: res.status, billed: nothing(), aborted: false, rest: () => {} };
   sink.head(200, headers);
   // Read with events, not `for await`: an async iterator costs a promise and a few closures per
@@ -111,6 +113,7 @@ async function relay(
   const failed = await new Promise<Error | undefined>((done) => {
     const body = res.body;
     let ended = false;
+    let wrote = false;
     const take = (chunk: Buffer) => {
       reader.feed(chunk);
       // A client that went away still gets billed what the provider generates: keep reading.
@@ -118,6 +121,14 @@ async function relay(
         const stop = reader.finalAt(chunk);
         if (stop === -1) {
           if (!sink.gone) sink.chunk(chunk);
+          wrote = true;
+          return;
+        }
+        if (!wrote && sink.whole) {
+          // The whole answer in its first bytes: written at once after settlement, head and all.
+          sink.whole();
+          held.push(chunk);
+          before = stop;
           return;
         }
         if (stop > 0 && !sink.gone) sink.chunk(chunk.subarray(0, stop));
@@ -157,7 +168,10 @@ async function relay(
     answer.aborted = true;
     answer.errorType = call.signal?.aborted ? 'aborted' : `upstream_${failed.name}`;
     answer.rest = () => {
-      if (!sink.gone) sink.end();
+      if (sink.gone) return;
+      // What a stream held whole showed before its final event is passed on, as it would have been.
+      if (before > 0) sink.chunk(held[0]!.subarray(0, before));
+      sink.end();
     };
   }
   answer.billed = reader.usage();

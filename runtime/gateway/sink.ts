@@ -5,6 +5,12 @@ export interface Sink {
   head(status: number, headers: Record<string, string>): void;
   chunk(data: Buffer): void;
   end(): void;
+  /**
+   * A stream's whole answer came at once (its final event in the first bytes): nothing is
+   * written before it is settled, so the head need not go out alone — it goes with the answer,
+   * in one write. Optional: a sink without it flushes its head as usual.
+   */
+  whole?(): void;
   /** True once the receiver went away (client disconnected). */
   readonly gone: boolean;
 }

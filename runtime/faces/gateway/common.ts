@@ -186,6 +186,10 @@ class ResponseSink implements Sink {
     if (!this.res.headersSent) this.res.writeHead(held.status, held.headers);
   }
 
+  whole(): void {
+    this.headWaiting = false;
+  }
+
   /** A stream's head on its own when its first bytes did not come with it. */
   flushHead(): void {
     if (!this.headWaiting) return;

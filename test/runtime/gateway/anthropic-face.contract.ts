@@ -254,6 +254,42 @@ export function anthropicFaceContract(backend: Backend) {
       }
     });
 
+    it('writes a stream that came whole after its settlement, head and all; a paced one starts at once', async () => {
+      const { key } = await h.client();
+      const settle = h.rt.store.settle.bind(h.rt.store);
+      let settledAt = 0;
+      h.rt.store.settle = async (rid, entry) => {
+        await new Promise((r) => setTimeout(r, 300));
+        const e = await settle(rid, entry);
+        settledAt = performance.now();
+        return e;
+      };
+      const stream = async (content: string) => {
+        settledAt = 0;
+        const res = await post(key, '/v1/messages', {
+          model: 'claude-haiku-5-5',
+          max_tokens: 400,
+          stream: true,
+          messages: [{ role: 'user', content }],
+        });
+        const headAt = performance.now();
+        const text = await res.text();
+        expect(text).toContain('event: message_stop');
+        return { headAt, settledAt };
+      };
+      try {
+        // The emulator sends an unpaced stream in one piece: nothing goes out before the settlement.
+        const whole = await stream('hi [[emulator:output_tokens=20]]');
+        expect(whole.settledAt).toBeGreaterThan(0);
+        expect(whole.headAt).toBeGreaterThanOrEqual(whole.settledAt);
+        // A paced one is passed on as it comes: its head long before the slow settlement.
+        const paced = await stream('hi [[emulator:output_tokens=200]] [[emulator:delta_delay=2]]');
+        expect(paced.headAt).toBeLessThan(paced.settledAt);
+      } finally {
+        h.rt.store.settle = settle;
+      }
+    });
+
     it('lets the provider answer for a role it does not accept (the gateway does not judge roles)', async () => {
       const { key, id } = await h.client();
       const res = await post(key, '/v1/messages', {
