@@ -85,45 +85,53 @@ export function tokensOf(u: ApiUsage | undefined | null): UsageTokens {
  */
 export class StreamUsage implements StreamReader {
   private api: ApiUsage = {};
-  private pending = '';
-  private event = '';
+  /** The bytes of a line not ended yet (a view of the last chunk). */
+  private pending: Buffer | undefined;
+  private event = OTHER;
   private deltaBytes = 0;
   /** True once `message_delta` carried the final output count. */
   complete = false;
   errorType?: string;
 
+  /** Lines are found and told apart in the bytes: only the few events that carry usage are decoded. */
   feed(chunk: Buffer | string): void {
-    const text = this.pending + (typeof chunk === 'string' ? chunk : chunk.toString('utf8'));
+    let buf = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
+    if (this.pending) buf = Buffer.concat([this.pending, buf]);
     let start = 0;
-    for (let nl = text.indexOf('\n'); nl !== -1; nl = text.indexOf('\n', start)) {
-      this.line(text.slice(start, nl > start && text.charCodeAt(nl - 1) === 13 ? nl - 1 : nl));
+    for (let nl = buf.indexOf(10); nl !== -1; nl = buf.indexOf(10, start)) {
+      this.line(buf, start, nl > start && buf[nl - 1] === 13 ? nl - 1 : nl);
       start = nl + 1;
     }
-    this.pending = start === 0 ? text : text.slice(start);
+    this.pending = start < buf.length ? buf.subarray(start) : undefined;
   }
 
-  private line(line: string): void {
-    if (line.startsWith('event:')) {
-      this.event = line.slice(6).trim();
+  private line(buf: Buffer, start: number, end: number): void {
+    if (startsWith(buf, start, end, EVENT)) {
+      let i = start + EVENT.length;
+      while (i < end && buf[i] === 32) i++;
+      let j = end;
+      while (j > i && buf[j - 1] === 32) j--;
+      this.event = OTHER;
+      for (const [code, name] of EVENTS) {
+        if (j - i === name.length && buf.compare(name, 0, name.length, i, j) === 0) this.event = code;
+      }
       return;
     }
-    if (!line.startsWith('data:')) return;
-    const data = line.slice(5);
-    if (this.event === 'content_block_delta') {
+    if (this.event === OTHER || !startsWith(buf, start, end, DATA)) return;
+    if (this.event === DELTA) {
       // Byte length of the delta payload is enough for an estimate; no need to parse it.
-      this.deltaBytes += data.length;
+      this.deltaBytes += end - start - DATA.length;
       return;
     }
-    if (this.event !== 'message_start' && this.event !== 'message_delta' && this.event !== 'error') return;
     let parsed: { message?: { usage?: ApiUsage }; usage?: ApiUsage; error?: { type?: string } };
     try {
-      parsed = JSON.parse(data);
+      parsed = JSON.parse(buf.toString('utf8', start + DATA.length, end));
     } catch {
       return;
     }
-    if (this.event === 'message_start') {
+    if (this.event === START) {
       this.api = { ...parsed.message?.usage };
-    } else if (this.event === 'message_delta') {
+    } else if (this.event === MESSAGE_DELTA) {
       for (const [k, v] of Object.entries(parsed.usage ?? {})) {
         if (v !== null && v !== undefined) (this.api as Record<string, unknown>)[k] = v;
       }
@@ -154,3 +162,23 @@ export class StreamUsage implements StreamReader {
 }
 
 const MESSAGE_STOP = Buffer.from('event: message_stop');
+const EVENT = Buffer.from('event:');
+const DATA = Buffer.from('data:');
+/** The events whose data the reader looks at (OTHER: the rest). */
+const OTHER = 0;
+const START = 1;
+const MESSAGE_DELTA = 2;
+const DELTA = 3;
+const ERROR = 4;
+const EVENTS: [number, Buffer][] = [
+  [START, Buffer.from('message_start')],
+  [MESSAGE_DELTA, Buffer.from('message_delta')],
+  [DELTA, Buffer.from('content_block_delta')],
+  [ERROR, Buffer.from('error')],
+];
+
+function startsWith(buf: Buffer, start: number, end: number, prefix: Buffer): boolean {
+  return (
+    end - start >= prefix.length && buf.compare(prefix, 0, prefix.length, start, start + prefix.length) === 0
+  );
+}
