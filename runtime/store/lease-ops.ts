@@ -11,8 +11,24 @@ export const RETURNED = '{"lease":"returned"}';
  * What a lease is granted: up to `upTo`, no more than the tightest budget's room over `share`, never
  * less than the call's own amount (which the room was checked to hold).
  */
-export function leaseGrant(amount: Micros, room: Micros, lease: { upTo: Micros; share: number }): Micros {
-  return Math.max(amount, Math.min(lease.upTo, Math.floor(room / lease.share)));
+/**
+ * A lease's size: up to `upTo`, no more than the tightest budget's room over `share`, and no more
+ * than `spare` — on every budget, half of what is unspent less what is reserved already, so slices
+ * never hold more than half of a budget's unspent room and calls anywhere find the other half —
+ * but never less than the call (near a ceiling a lease is one call: per-call admission).
+ */
+export function leaseGrant(
+  amount: Micros,
+  room: Micros,
+  spare: Micros,
+  lease: { upTo: Micros; share: number },
+): Micros {
+  return Math.max(amount, Math.min(lease.upTo, Math.floor(room / lease.share), spare));
+}
+
+/** A budget's `spare` for leaseGrant: half its unspent room less what it has reserved. */
+export function spareOf(b: { ceiling: Micros; spent: Micros; reserved: Micros }): Micros {
+  return Math.floor((b.ceiling - b.spent) / 2) - b.reserved;
 }
 
 export function checkLease(

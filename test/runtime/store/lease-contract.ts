@@ -39,7 +39,7 @@ export function leaseStoreContract(harness: StoreHarness): void {
     });
     afterEach(() => store.close());
 
-    it('grants up to upTo, no more than the room over share, never less than the call', async () => {
+    it('grants up to upTo, no more than the room over share or half the unspent, never less than the call', async () => {
       const a = held(
         await store.admit({ identity: alice, amount: 1_000, lease: { upTo: 100_000, share: 4 } }),
       );
@@ -56,6 +56,16 @@ export function leaseStoreContract(harness: StoreHarness): void {
         await store.admit({ identity: alice, amount: 5_000, lease: { upTo: 800_000, share: 1_000 } }),
       );
       expect(c.amount).toBe(5_000);
+      // Slices hold at most half of what is unspent: 500,000 less the 330,000 reserved leaves 170,000.
+      const d = held(
+        await store.admit({ identity: alice, amount: 1_000, lease: { upTo: 800_000, share: 1 } }),
+      );
+      expect(d.amount).toBe(170_000);
+      // At that cap a lease is the call alone, while the room is there for per-call admissions.
+      const e = held(
+        await store.admit({ identity: alice, amount: 2_000, lease: { upTo: 800_000, share: 1 } }),
+      );
+      expect(e.amount).toBe(2_000);
       const refused = await store.admit({
         identity: alice,
         amount: 700_000,
@@ -169,19 +179,19 @@ export function leaseStoreContract(harness: StoreHarness): void {
 
     it('charges a call sent twice in one batch once, and reads back a batch of 1,200 entries', async () => {
       const lease = held(
-        await store.admit({ identity: alice, amount: 1_000, lease: { upTo: 900_000, share: 1 } }),
+        await store.admit({ identity: alice, amount: 1_000, lease: { upTo: 400_000, share: 1 } }),
       );
       const n = 1_200; // more entries than one stream entry packs, more calls than one SMISMEMBER takes
       const batch = Array.from({ length: n }, (_, i) => ({
         reservationId: lease.id,
         call: String(i),
-        entry: { ...entry(100 + i, 1_000, `req_${i}`), id: `led_${i}`, at: 10 + i },
+        entry: { ...entry(100 + (i % 100), 1_000, `req_${i}`), id: `led_${i}`, at: 10 + i },
       }));
       const replies = await store.leaseOps([...batch, batch[7]!]);
       expect(replies.filter((r) => r.repeated)).toHaveLength(1);
       expect(replies[n]).toMatchObject({ repeated: true });
-      const cost = (n * (n - 1)) / 2 + 100 * n;
-      expect(await store.getBudget('team:payments')).toMatchObject({ spent: cost, reserved: 900_000 - cost });
+      const cost = 100 * n + 12 * ((100 * 99) / 2);
+      expect(await store.getBudget('team:payments')).toMatchObject({ spent: cost, reserved: 400_000 - cost });
       const newest = await store.listLedger({ limit: 3 });
       expect(newest.map((e) => e.id)).toEqual(['led_1199', 'led_1198', 'led_1197']);
       const all = await store.listLedger({ scope: 'seat:alice', limit: 5_000 });

@@ -7,7 +7,7 @@ import type Database from 'better-sqlite3';
 import type { Identity, Scope, ScopeKind } from '../../../identity.ts';
 import { newId } from '../../../ids.ts';
 import type { Micros } from '../../../money.ts';
-import { checkLease, leaseGrant, prepareLeaseOp } from '../../../store/lease-ops.ts';
+import { checkLease, leaseGrant, prepareLeaseOp, spareOf } from '../../../store/lease-ops.ts';
 import {
   type Actor,
   type Admission,
@@ -198,6 +198,7 @@ export class EmbeddedMoneyStore implements MoneyStore {
       rows = this.budgetRows(scopes);
     }
     let room = Number.POSITIVE_INFINITY;
+    let spare = Number.POSITIVE_INFINITY;
     for (const row of rows) {
       const b = this.live(row!, now);
       const { budget } = b;
@@ -205,6 +206,7 @@ export class EmbeddedMoneyStore implements MoneyStore {
         return { ok: false, refusal: { code: 'budget_exhausted', budget, amount } } satisfies Admission;
       }
       room = Math.min(room, budget.ceiling - budget.spent - budget.reserved);
+      spare = Math.min(spare, spareOf(budget));
       live.push(b);
     }
     // Rate limits: checked after the money (a budget refusal is final, a rate one passes), in
@@ -215,7 +217,7 @@ export class EmbeddedMoneyStore implements MoneyStore {
       if (!rated.ok) return rated;
       holds = rated.holds;
     }
-    const held = lease ? leaseGrant(amount, room, lease) : amount;
+    const held = lease ? leaseGrant(amount, room, spare, lease) : amount;
     this.s.reserveIn.run(held, now, ...padded(live.map((b) => b.row.id)));
     const reservation: Reservation = {
       id: newId('res'),

@@ -8,9 +8,9 @@
 -- ceiling window (the spec a missing budget is created with), then per rate limit: rate key, id,
 -- limit, window, amount, unit; last, the number of rate limits (includes/rate.lua).
 --
--- A lease (runtime/store/leases.ts) reserves more than the call's amount: up to upTo, no more than the
--- tightest budget's room divided by share, never less than the amount (the same arithmetic as
--- leaseGrant in runtime/store/lease-ops.ts).
+-- A lease (runtime/store/leases.ts) reserves more than the call's amount: up to upTo, no more than
+-- the tightest budget's room divided by share nor half its unspent room less its reserve, never
+-- less than the amount (the same arithmetic as leaseGrant in runtime/store/lease-ops.ts).
 --
 -- Replies {'ok', granted} | {'killed', killJson} | {'refused', budget...} | {'rate_limited', budget..., amount, retryAt}.
 
@@ -49,7 +49,7 @@ for i = 1, n do
 end
 
 local budgets = {}
-local room = nil
+local room, spare = nil, nil
 for i = 1, n do
   local b = ensureBudget(5 + i, scopesKey, SPECS + (i - 1) * 6)
   if b.frozen or b.spent + b.reserved + amount > b.ceiling then
@@ -61,10 +61,15 @@ for i = 1, n do
   if room == nil or left < room then
     room = left
   end
+  -- Slices hold at most half of a budget's unspent room (lease-ops.ts, leaseGrant).
+  local free = math.floor((b.ceiling - b.spent) / 2) - b.reserved
+  if spare == nil or free < spare then
+    spare = free
+  end
   budgets[i] = b
 end
 if share > 0 then
-  local grant = math.min(upTo, math.floor(room / share))
+  local grant = math.min(upTo, math.floor(room / share), spare)
   if grant > amount then
     amount = grant
   end
