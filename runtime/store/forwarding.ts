@@ -78,6 +78,15 @@ export abstract class ForwardingMoneyStore implements MoneyStore {
   listKills(): Promise<KillSwitch[]> {
     return this.store.listKills();
   }
+  replicaBeat(replica: string, at: number): Promise<void> {
+    return this.store.replicaBeat(replica, at);
+  }
+  replicasSince(since: number): Promise<string[]> {
+    return this.store.replicasSince(since);
+  }
+  replicaLeave(replica: string): Promise<void> {
+    return this.store.replicaLeave(replica);
+  }
   killedBy(identity: Identity): Promise<KillSwitch | undefined> {
     return this.store.killedBy(identity);
   }

@@ -4,10 +4,12 @@ import { newId } from '../ids.ts';
 import type { KillSwitch } from './port.ts';
 
 /**
- * The replicas' conversation about budget leases (runtime/store/leases.ts), over the broadcast:
- * who is alive (hello, hi, bye, and any message heard), changes announced to every replica (a
- * kill, a revocation, a request for slack), and their acknowledgements, each sent to its asker's
- * own topic (on the shared one every replica would read every other's: N² at N replicas).
+ * The replicas' conversation about budget leases (runtime/store/leases.ts): changes announced over
+ * the broadcast to every replica (a kill, a revocation, a request for slack), and their
+ * acknowledgements, each sent to its asker's own topic (on the shared one every replica would read
+ * every other's: N² at N replicas). Who is alive is kept in the store (`replicaBeat`: one write per
+ * replica per beat), not said by every replica to every other — a thousand replicas saying hello
+ * twice a second would be two million messages a second.
  */
 export type LeaseChange =
   | { t: 'kill'; kill: KillSwitch }
@@ -15,11 +17,23 @@ export type LeaseChange =
   | { t: 'lift'; scope: Scope };
 
 const TOPIC = 'leases';
+/** How long a read of the live replicas is reused where it need not be fresh. */
+const LIVE_REUSE_MS = 500;
+/** Stands for the replicas a registry that cannot be read may hold: never acknowledges. */
+const UNKNOWN = '?';
+
+/** Where the replicas' liveness is kept (the money store: MoneyStore.replicaBeat). */
+export interface ReplicaRegistry {
+  replicaBeat(replica: string, at: number): Promise<void>;
+  replicasSince(since: number): Promise<string[]>;
+  replicaLeave(replica: string): Promise<void>;
+}
 
 export class LeasePeers {
-  private readonly peers = new Map<string, number>();
   private readonly acks = new Map<string, { waiting: Set<string>; done: () => void }>();
   private unsubscribe: (() => void) | undefined;
+  /** The live replicas last read, and when (live(): reused within LIVE_REUSE_MS unless fresh). */
+  private seen: { at: number; live: Set<string> } | undefined;
 
   /**
    * `apply` carries out a change another replica announced; the acknowledgement goes once what it
@@ -30,6 +44,7 @@ export class LeasePeers {
     private readonly replica: string,
     private readonly o: { validityMs: number; now: () => number },
     private readonly apply: (change: LeaseChange) => Promise<void> | undefined,
+    private readonly registry: ReplicaRegistry,
   ) {}
 
   async join(): Promise<void> {
@@ -41,22 +56,38 @@ export class LeasePeers {
       all();
       mine();
     };
-    this.hello();
+    await this.beat().catch(() => {});
   }
 
-  hello(): void {
-    this.say({ t: 'hello' });
+  /** This replica is alive (once per kill-switch read: every validityMs / 2). */
+  async beat(): Promise<void> {
+    await this.registry.replicaBeat(this.replica, this.o.now());
   }
 
   leave(): void {
     this.say({ t: 'bye' });
     this.unsubscribe?.();
+    void this.registry.replicaLeave(this.replica).catch(() => {});
   }
 
-  /** Replicas heard from within twice the validity. */
-  live(): Set<string> {
+  /**
+   * The other replicas that beat within twice the validity. `fresh` reads the store now (a kill
+   * waits on exactly these); otherwise a read from the last LIVE_REUSE_MS will do (a slack request
+   * only asks whether anyone may hold slack). A store that cannot say is a replica never heard from:
+   * the announcement then waits its whole validity.
+   */
+  async live(fresh = false): Promise<Set<string>> {
     const now = this.o.now();
-    return new Set([...this.peers].filter(([, seen]) => now - seen < 2 * this.o.validityMs).map(([p]) => p));
+    if (!fresh && this.seen && now - this.seen.at < LIVE_REUSE_MS) return this.seen.live;
+    let all: string[];
+    try {
+      all = await this.registry.replicasSince(now - 2 * this.o.validityMs);
+    } catch {
+      return new Set([UNKNOWN]);
+    }
+    const live = new Set(all.filter((r) => r !== this.replica));
+    this.seen = { at: now, live };
+    return live;
   }
 
   /** Tells every replica, without waiting. */
@@ -66,7 +97,7 @@ export class LeasePeers {
 
   /** Sends a change and waits for every live replica's acknowledgement, at most validityMs. */
   async announce(change: LeaseChange): Promise<void> {
-    const waiting = this.live();
+    const waiting = new Set(await this.live(true));
     if (waiting.size === 0) {
       this.say({ ...change, nonce: '' });
       return;
@@ -95,10 +126,6 @@ export class LeasePeers {
       return;
     }
     if (!m.from || m.from === this.replica) return;
-    const known = this.peers.has(m.from);
-    this.peers.set(m.from, this.o.now());
-    // A replica that just joined hears from each of the others at once, not at their next upkeep.
-    if (m.t === 'hello' && !known) this.say({ t: 'hi' });
     let done: Promise<void> | undefined;
     if (m.t === 'kill' && m.kill) done = this.apply({ t: 'kill', kill: m.kill });
     else if ((m.t === 'revoke' || m.t === 'slack' || m.t === 'lift') && m.scope) {
@@ -110,7 +137,7 @@ export class LeasePeers {
       if (w && w.waiting.size === 0) w.done();
       return;
     } else if (m.t === 'bye') {
-      this.peers.delete(m.from);
+      this.seen?.live.delete(m.from);
       for (const w of this.acks.values()) {
         w.waiting.delete(m.from);
         if (w.waiting.size === 0) w.done();

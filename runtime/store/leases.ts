@@ -199,7 +199,7 @@ export class LeasedMoneyStore extends ForwardingMoneyStore {
     });
     if (deps.broadcast) {
       const o = { validityMs: this.o.validityMs, now: deps.now };
-      this.peers = new LeasePeers(deps.broadcast, this.replica, o, (c) => this.applyChange(c));
+      this.peers = new LeasePeers(deps.broadcast, this.replica, o, (c) => this.applyChange(c), this.store);
     }
     if (deps.upkeep === 'manual') return;
     this.timer = setInterval(() => void this.upkeep(), upkeepEveryMs(o));
@@ -543,8 +543,12 @@ export class LeasedMoneyStore extends ForwardingMoneyStore {
         void this.step({ reservationId: lease.id, expiresAt: lease.expiresAt }, lease);
       }
     }
-    if (now >= this.validUntil - this.o.validityMs / 2) await this.refresh().catch(() => {});
-    this.peers?.hello();
+    if (now >= this.validUntil - this.o.validityMs / 2) {
+      await this.refresh().catch(() => {});
+      // Alive, as often as the kill switches are read: a replica that cannot write this is dropped
+      // by the others after 2 × validity, by when it has stopped admitting from memory too.
+      await this.peers?.beat().catch(() => {});
+    }
   }
 
   /** Reads the kill switches from the store; admission from memory is valid for validityMs after. */
@@ -614,7 +618,7 @@ export class LeasedMoneyStore extends ForwardingMoneyStore {
 
   /** Asks the other replicas to give back their slack on `scope`; true when any may have. */
   private async askSlack(scope: Scope): Promise<boolean> {
-    if (!this.peers || this.peers.live().size === 0) return false;
+    if (!this.peers || (await this.peers.live()).size === 0) return false;
     // At a full budget every call is refused: this replica asks once per upkeep period, not once
     // per refusal (what the others gave back then is all they had).
     // Nor when another replica asked a moment ago (everyone's slack just came back): at a thousand

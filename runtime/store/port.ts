@@ -334,6 +334,15 @@ export interface MoneyStore {
   setKill(scope: Scope, by: Actor): Promise<KillSwitch>;
   liftKill(scope: Scope, by: Actor): Promise<boolean>;
   listKills(): Promise<KillSwitch[]>;
+  /**
+   * The budget-lease replicas (leases.ts), kept in the store so that liveness costs one write per
+   * replica per beat rather than a message from every replica to every other: `replica` is alive at
+   * `at` (replicas silent for a minute are forgotten); `replicasSince` lists those alive since;
+   * `replicaLeave` drops one at once.
+   */
+  replicaBeat(replica: string, at: number): Promise<void>;
+  replicasSince(since: number): Promise<string[]>;
+  replicaLeave(replica: string): Promise<void>;
   /** The first kill switch covering the identity, widest scope first. */
   killedBy(identity: Identity): Promise<KillSwitch | undefined>;
 

@@ -206,6 +206,16 @@ export function leaseStoreContract(harness: StoreHarness): void {
       expect(row).toMatchObject({ key: 'alice', cost, calls: n });
     });
 
+    it('keeps the replicas alive by their last beat, and drops one that leaves', async () => {
+      await store.replicaBeat('rep_a', 1_000);
+      await store.replicaBeat('rep_b', 5_000);
+      await store.replicaBeat('rep_a', 6_000);
+      expect((await store.replicasSince(0)).sort()).toEqual(['rep_a', 'rep_b']);
+      expect(await store.replicasSince(5_500)).toEqual(['rep_a']);
+      await store.replicaLeave('rep_a');
+      expect(await store.replicasSince(0)).toEqual(['rep_b']);
+    });
+
     it('checks its input before anything is written', async () => {
       await expect(store.leaseOps([{ reservationId: '' }])).rejects.toThrow(/reservationId/);
       await expect(

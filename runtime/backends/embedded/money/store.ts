@@ -443,6 +443,22 @@ export class EmbeddedMoneyStore implements MoneyStore {
     );
   }
 
+  // ---- budget-lease replicas: this process's (the local broadcast reaches no other) ----------
+
+  private readonly replicas = new Map<string, number>();
+
+  async replicaBeat(replica: string, at: number): Promise<void> {
+    this.replicas.set(replica, at);
+  }
+
+  async replicasSince(since: number): Promise<string[]> {
+    return [...this.replicas].filter(([, at]) => at >= since).map(([r]) => r);
+  }
+
+  async replicaLeave(replica: string): Promise<void> {
+    this.replicas.delete(replica);
+  }
+
   async listKills(): Promise<KillSwitch[]> {
     return this.run('list kill switches', () => (this.s.killsAll.all() as KillRow[]).map((k) => ({ ...k })));
   }

@@ -19,6 +19,7 @@ import type { Scope } from '../../../identity.ts';
  * | `{cp}:ai`, `{cp}:ai:<t>` | zset   | audit index, all and per target, score = time             |
  * | `{cp}:corr`              | hash   | request id → its correction of an expired charge (JSON)   |
  * | `{cp}:ping`              | string | written by ping()                                         |
+ * | `{cp}:replicas`          | zset   | budget-lease replicas by when they last beat              |
  */
 export class RedisKeys {
   readonly prefix: string;
@@ -31,6 +32,7 @@ export class RedisKeys {
   readonly ping: string;
   readonly corrections: string;
   readonly rates: string;
+  readonly replicas: string;
 
   constructor(prefix = '{cp}') {
     // Without a hash tag the keys would scatter over cluster slots; add one rather than fail later.
@@ -43,6 +45,7 @@ export class RedisKeys {
     this.audit = `${p}:audit`;
     this.auditAll = `${p}:ai`;
     this.ping = `${p}:ping`;
+    this.replicas = `${p}:replicas`;
     this.corrections = `${p}:corr`;
     this.rates = `${p}:rates`;
   }

@@ -522,6 +522,30 @@ export class RedisMoneyStore implements MoneyStore {
     return call(this.redis, 'cpKill', keys, [...this.context(now), mode, scope, json, head]);
   }
 
+  // ---- budget-lease replicas ---------------------------------------------------------------
+
+  async replicaBeat(replica: string, at: number): Promise<void> {
+    return failClosed(BACKEND, 'record a replica', async () => {
+      await this.redis
+        .multi()
+        .zadd(this.keys.replicas, at, replica)
+        .zremrangebyscore(this.keys.replicas, '-inf', `(${at - REPLICA_FORGET_MS}`)
+        .exec();
+    });
+  }
+
+  async replicasSince(since: number): Promise<string[]> {
+    return failClosed(BACKEND, 'list replicas', () =>
+      this.redis.zrangebyscore(this.keys.replicas, since, '+inf'),
+    );
+  }
+
+  async replicaLeave(replica: string): Promise<void> {
+    return failClosed(BACKEND, 'drop a replica', async () => {
+      await this.redis.zrem(this.keys.replicas, replica);
+    });
+  }
+
   async listKills(): Promise<KillSwitch[]> {
     return failClosed(BACKEND, 'list kill switches', async () => {
       const all = await this.redis.hgetall(this.keys.kills);
@@ -683,6 +707,9 @@ export class RedisMoneyStore implements MoneyStore {
     return reply.map((b) => (b ? asRateBudget(budgetFrom(b)) : undefined));
   }
 }
+
+/** A replica silent this long is dropped from `{cp}:replicas` (it is long dead to the others). */
+const REPLICA_FORGET_MS = 60_000;
 
 function checkReservationId(id: string): void {
   if (typeof id !== 'string' || id === '' || id.length > 200 || /\s/.test(id)) {
