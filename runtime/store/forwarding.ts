@@ -78,7 +78,7 @@ export abstract class ForwardingMoneyStore implements MoneyStore {
   listKills(): Promise<KillSwitch[]> {
     return this.store.listKills();
   }
-  replicaBeat(replica: string, at: number): Promise<void> {
+  replicaBeat(replica: string, at: number): Promise<KillSwitch[]> {
     return this.store.replicaBeat(replica, at);
   }
   replicasSince(since: number): Promise<string[]> {

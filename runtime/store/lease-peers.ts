@@ -24,7 +24,7 @@ const UNKNOWN = '?';
 
 /** Where the replicas' liveness is kept (the money store: MoneyStore.replicaBeat). */
 export interface ReplicaRegistry {
-  replicaBeat(replica: string, at: number): Promise<void>;
+  replicaBeat(replica: string, at: number): Promise<unknown>;
   replicasSince(since: number): Promise<string[]>;
   replicaLeave(replica: string): Promise<void>;
 }
@@ -59,7 +59,7 @@ export class LeasePeers {
     await this.beat().catch(() => {});
   }
 
-  /** This replica is alive (once per kill-switch read: every validityMs / 2). */
+  /** This replica is alive (after joining; then each kill-switch read beats: leases.ts refresh). */
   async beat(): Promise<void> {
     await this.registry.replicaBeat(this.replica, this.o.now());
   }

@@ -543,21 +543,23 @@ export class LeasedMoneyStore extends ForwardingMoneyStore {
         void this.step({ reservationId: lease.id, expiresAt: lease.expiresAt }, lease);
       }
     }
-    if (now >= this.validUntil - this.o.validityMs / 2) {
-      await this.refresh().catch(() => {});
-      // Alive, as often as the kill switches are read: a replica that cannot write this is dropped
-      // by the others after 2 × validity, by when it has stopped admitting from memory too.
-      await this.peers?.beat().catch(() => {});
-    }
+    if (now >= this.validUntil - this.o.validityMs / 2) await this.refresh().catch(() => {});
   }
 
-  /** Reads the kill switches from the store; admission from memory is valid for validityMs after. */
+  /**
+   * Reads the kill switches from the store; admission from memory is valid for validityMs after.
+   * With other replicas (a broadcast) the same step beats in the replica registry: a replica the
+   * others count as dead (no beat for 2 × validity) has not read the kills for that long either,
+   * and admits nothing from memory.
+   */
   private refresh(): Promise<void> {
     this.refreshing ??= (async () => {
       const asked = this.deps.now();
       try {
         this.stats.storeCalls++;
-        const kills = await this.store.listKills();
+        const kills = await (this.peers
+          ? this.store.replicaBeat(this.replica, asked)
+          : this.store.listKills());
         this.kills = new Map(kills.map((k) => [k.scope, k]));
         for (const k of kills) this.revokeLocal(k.scope);
         this.validUntil = asked + this.o.validityMs;

@@ -335,12 +335,13 @@ export interface MoneyStore {
   liftKill(scope: Scope, by: Actor): Promise<boolean>;
   listKills(): Promise<KillSwitch[]>;
   /**
-   * The budget-lease replicas (leases.ts), kept in the store so that liveness costs one write per
+   * The budget-lease replicas (leases.ts), kept in the store so that liveness costs one step per
    * replica per beat rather than a message from every replica to every other: `replica` is alive at
-   * `at` (replicas silent for a minute are forgotten); `replicasSince` lists those alive since;
-   * `replicaLeave` drops one at once.
+   * `at` (replicas silent for a minute are forgotten), and the kill switches are returned
+   * (listKills) in the same step — a replica beats each time it reads them. `replicasSince` lists
+   * those alive since; `replicaLeave` drops one at once.
    */
-  replicaBeat(replica: string, at: number): Promise<void>;
+  replicaBeat(replica: string, at: number): Promise<KillSwitch[]>;
   replicasSince(since: number): Promise<string[]>;
   replicaLeave(replica: string): Promise<void>;
   /** The first kill switch covering the identity, widest scope first. */

@@ -206,7 +206,7 @@ export function leaseStoreContract(harness: StoreHarness): void {
       expect(row).toMatchObject({ key: 'alice', cost, calls: n });
     });
 
-    it('keeps the replicas alive by their last beat, and drops one that leaves', async () => {
+    it('keeps the replicas alive by their last beat (which reads the kill switches), drops one that leaves', async () => {
       await store.replicaBeat('rep_a', 1_000);
       await store.replicaBeat('rep_b', 5_000);
       await store.replicaBeat('rep_a', 6_000);
@@ -214,6 +214,9 @@ export function leaseStoreContract(harness: StoreHarness): void {
       expect(await store.replicasSince(5_500)).toEqual(['rep_a']);
       await store.replicaLeave('rep_a');
       expect(await store.replicasSince(0)).toEqual(['rep_b']);
+      // A beat reads the kill switches in the same step.
+      await store.setKill('team:payments', { actor: 'oncall@acme', reason: 'runaway loop' });
+      expect(await store.replicaBeat('rep_b', 7_000)).toMatchObject([{ scope: 'team:payments' }]);
     });
 
     it('checks its input before anything is written', async () => {

@@ -447,8 +447,9 @@ export class EmbeddedMoneyStore implements MoneyStore {
 
   private readonly replicas = new Map<string, number>();
 
-  async replicaBeat(replica: string, at: number): Promise<void> {
+  async replicaBeat(replica: string, at: number): Promise<KillSwitch[]> {
     this.replicas.set(replica, at);
+    return this.listKills();
   }
 
   async replicasSince(since: number): Promise<string[]> {

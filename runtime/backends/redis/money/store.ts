@@ -524,13 +524,17 @@ export class RedisMoneyStore implements MoneyStore {
 
   // ---- budget-lease replicas ---------------------------------------------------------------
 
-  async replicaBeat(replica: string, at: number): Promise<void> {
+  async replicaBeat(replica: string, at: number): Promise<KillSwitch[]> {
     return failClosed(BACKEND, 'record a replica', async () => {
-      await this.redis
+      const replies = await this.redis
         .multi()
         .zadd(this.keys.replicas, at, replica)
         .zremrangebyscore(this.keys.replicas, '-inf', `(${at - REPLICA_FORGET_MS}`)
+        .hgetall(this.keys.kills)
         .exec();
+      const [err, all] = replies?.[2] ?? [new Error('no reply')];
+      if (err) throw err;
+      return killsFrom(all as Record<string, string>);
     });
   }
 
@@ -547,12 +551,9 @@ export class RedisMoneyStore implements MoneyStore {
   }
 
   async listKills(): Promise<KillSwitch[]> {
-    return failClosed(BACKEND, 'list kill switches', async () => {
-      const all = await this.redis.hgetall(this.keys.kills);
-      return Object.values(all)
-        .map((v) => storedJson<KillSwitch>(v, 'kill switch'))
-        .sort((a, b) => a.at - b.at || (a.scope < b.scope ? -1 : 1));
-    });
+    return failClosed(BACKEND, 'list kill switches', async () =>
+      killsFrom(await this.redis.hgetall(this.keys.kills)),
+    );
   }
 
   async killedBy(identity: Identity): Promise<KillSwitch | undefined> {
@@ -706,6 +707,13 @@ export class RedisMoneyStore implements MoneyStore {
     const reply = (await call(this.redis, 'cpBudgets', keys, this.context(this.now()))) as Reply;
     return reply.map((b) => (b ? asRateBudget(budgetFrom(b)) : undefined));
   }
+}
+
+/** The kill switches hash, oldest first. */
+function killsFrom(all: Record<string, string>): KillSwitch[] {
+  return Object.values(all)
+    .map((v) => storedJson<KillSwitch>(v, 'kill switch'))
+    .sort((a, b) => a.at - b.at || (a.scope < b.scope ? -1 : 1));
 }
 
 /** A replica silent this long is dropped from `{cp}:replicas` (it is long dead to the others). */
