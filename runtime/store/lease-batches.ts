@@ -96,15 +96,18 @@ export class LeaseBatches<L> {
     return sent;
   }
 
-  /** Ships what is queued and waits for it; fails closed if the store does not take it. */
+  /**
+   * Ships what is queued now (after the batch on its way) and waits for it; fails closed if the
+   * store does not take it. Steps queued after it began are not waited for: under load a read that
+   * waited for an empty queue would ship batch after batch of a few calls each, and wait as long.
+   */
   async drain(): Promise<void> {
-    while (this.queue.length || this.shipping) {
-      await this.ship();
-      if (this.error) {
-        throw new EnforcementUnavailableError('could not write settled calls to the money store', {
-          cause: this.error,
-        });
-      }
+    if (!this.queue.length && !this.shipping) return;
+    await this.ship();
+    if (this.error) {
+      throw new EnforcementUnavailableError('could not write settled calls to the money store', {
+        cause: this.error,
+      });
     }
   }
 }
