@@ -206,6 +206,38 @@ export function leaseStoreContract(harness: StoreHarness): void {
       expect(row).toMatchObject({ key: 'alice', cost, calls: n });
     });
 
+    it('charges one batch of equal calls on many identities, every budget once', async () => {
+      // Eight seats on four teams, each on its own lease, each call costing the same: their
+      // budgets (more than one identity's worth) share a window and the same sums.
+      const seats = Array.from({ length: 8 }, (_, i) => ({
+        team: `team${i % 4}`,
+        env: 'prod',
+        seat: `seat${i}`,
+      }));
+      for (let t = 0; t < 4; t++)
+        await store.ensureBudget(`team:team${t}`, { ceiling: 1 * USD, window: 'day' });
+      const leases: Reservation[] = [];
+      for (const identity of seats) {
+        leases.push(held(await store.admit({ identity, amount: 1_000, lease: { upTo: 10_000, share: 1 } })));
+      }
+      const replies = await store.leaseOps(
+        seats.map((identity, i) => ({
+          reservationId: leases[i]!.id,
+          call: '0',
+          entry: { ...entry(700, 1_000, `req_${i}`), identity, id: `led_${i}`, at: 10 + i },
+        })),
+      );
+      expect(replies.every((r) => r.entry && !r.repeated)).toBe(true);
+      for (let t = 0; t < 4; t++) {
+        expect(await store.getBudget(`team:team${t}`)).toMatchObject({ spent: 1_400, reserved: 18_600 });
+      }
+      expect(await store.getBudget('global')).toMatchObject({ spent: 5_600 });
+      for (const s of seats) {
+        expect(await store.getBudget(`seat:${s.seat}`)).toMatchObject({ spent: 700, reserved: 9_300 });
+      }
+      expect(await store.listLedger({ limit: 20 })).toHaveLength(8);
+    });
+
     it('keeps the replicas alive by their last beat (which reads the kill switches), drops one that leaves', async () => {
       await store.replicaBeat('rep_a', 1_000);
       await store.replicaBeat('rep_b', 5_000);

@@ -617,8 +617,11 @@ export class EmbeddedMoneyStore implements MoneyStore {
       if (ids) ids.push(b.row.id);
       else byKey.set(b.window.key, [b.row.id]);
     }
+    // A batch's budgets of many identities can share a window and sums: MAX_SCOPES at a time.
     for (const [key, ids] of byKey) {
-      this.s.chargeIn.run(key, cost, cost, key, release, now, ...padded(ids));
+      for (let i = 0; i < ids.length; i += MAX_SCOPES) {
+        this.s.chargeIn.run(key, cost, cost, key, release, now, ...padded(ids.slice(i, i + MAX_SCOPES)));
+      }
     }
   }
 
