@@ -1,9 +1,5 @@
-// long: the one class that admits from budget leases; its parts (the fast path, grants, the batched
-// steps, upkeep, revocation across replicas) share the same few maps and read best together.
-import type { Broadcast } from '../broadcast.ts';
 import type { Scope, ScopeKind } from '../identity.ts';
 import { newId } from '../ids.ts';
-import type { Logger } from '../log.ts';
 import type { Micros } from '../money.ts';
 import { ForwardingMoneyStore } from './forwarding.ts';
 import { LeaseBatches } from './lease-batches.ts';
@@ -15,6 +11,13 @@ import {
   MEMORY_JOURNAL,
   recoverJournals,
 } from './lease-journal.ts';
+import {
+  LEASE_DEFAULTS,
+  type LeaseDeps,
+  type LeaseOptions,
+  type LeaseStats,
+  upkeepEveryMs,
+} from './lease-options.ts';
 import { type LeaseChange, LeasePeers } from './lease-peers.ts';
 import {
   type Actor,
@@ -31,6 +34,36 @@ import {
 } from './port.ts';
 import { finishEntry, identityScopes, prepareEntry } from './records.ts';
 import { SliceSizes } from './slice-sizes.ts';
+
+export { LEASE_DEFAULTS, type LeaseDeps, type LeaseOptions, type LeaseStats, upkeepEveryMs };
+
+interface Lease {
+  /** The store's reservation id. */
+  id: string;
+  key: string;
+  scopes: Scope[];
+  /** What the store holds for it, less the charges already sent to it. */
+  held: Micros;
+  /** The worst cases of the calls admitted from it and not yet settled. */
+  inflight: Micros;
+  calls: number;
+  seq: number;
+  expiresAt: number;
+  lastUsed: number;
+  grantedAt: number;
+  /** No new calls: superseded by a newer slice, or revoked. */
+  retired: boolean;
+}
+
+interface Call {
+  lease: Lease;
+  amount: Micros;
+  /** Its journal record (written again when the journal is compacted). */
+  rec: Extract<JournalRecord, { t: 'a' }>;
+}
+
+/** A replica that heard another ask for slack on a budget this recently does not ask itself. */
+const SLACK_QUIET_MS = 20;
 
 /**
  * Budget leases: admission off the per-call critical path, as quota servers do it.
@@ -63,91 +96,6 @@ import { SliceSizes } from './slice-sizes.ts';
  * rate limits (its units are reserved per call, in the same atomic step as its money), a workflow
  * run's call (see admit), and anything already asking for a lease.
  */
-export interface LeaseOptions {
-  /** A slice is at most this many times the call's worst case… */
-  callsPerLease: number;
-  /** …and at most this (µ$). */
-  maxLease: Micros;
-  /** …and at most the tightest budget's room divided by this. */
-  share: number;
-  /** How long the store holds a slice this process stops renewing (it died). */
-  ttlMs: number;
-  /** A slice no call used for this long goes back to its budgets. */
-  idleMs: number;
-  /** The longest this process admits from memory since it last read the kill switches. */
-  validityMs: number;
-  /** How often settled calls go to the store, in one batch (they are durable in the journal). */
-  shipMs: number;
-}
-
-export const LEASE_DEFAULTS: LeaseOptions = {
-  callsPerLease: 64,
-  maxLease: 5_000_000,
-  share: 8,
-  ttlMs: 60_000,
-  idleMs: 5_000,
-  validityMs: 2_000,
-  shipMs: 200,
-};
-
-interface Lease {
-  /** The store's reservation id. */
-  id: string;
-  key: string;
-  scopes: Scope[];
-  /** What the store holds for it, less the charges already sent to it. */
-  held: Micros;
-  /** The worst cases of the calls admitted from it and not yet settled. */
-  inflight: Micros;
-  calls: number;
-  seq: number;
-  expiresAt: number;
-  lastUsed: number;
-  grantedAt: number;
-  /** No new calls: superseded by a newer slice, or revoked. */
-  retired: boolean;
-}
-
-interface Call {
-  lease: Lease;
-  amount: Micros;
-  /** Its journal record (written again when the journal is compacted). */
-  rec: Extract<JournalRecord, { t: 'a' }>;
-}
-
-/** Counters the benchmarks and `/metrics` read. */
-export interface LeaseStats {
-  grants: number;
-  fromMemory: number;
-  batches: number;
-  steps: number;
-  returned: number;
-  /** Every call into the money store for admission, settlement and upkeep (grants, batches,
-   * per-call admissions and settlements that bypass leases, kill switch reads). */
-  storeCalls: number;
-}
-
-/** A replica that heard another ask for slack on a budget this recently does not ask itself. */
-const SLACK_QUIET_MS = 20;
-
-export interface LeaseDeps {
-  now: () => number;
-  log: Logger;
-  broadcast?: Broadcast;
-  /** `timer` (default): upkeep runs every `upkeepEveryMs` and batches ship every `shipMs` on real
-   * timers. `manual`: only on `tick()` and `ship()` — a simulation on a virtual clock drives them. */
-  upkeep?: 'timer' | 'manual';
-  /** The folder of the lease journals (lease-journal.ts): where admitted and settled calls are
-   * durable before the store has them, and where a dead process's are settled from. Without one
-   * the journal is memory: durable as long as the process lives (tests, the simulation). */
-  journalDir?: string;
-}
-
-/** How often upkeep runs (renewals, idle returns, the kill switches' refresh). */
-export function upkeepEveryMs(o: Pick<LeaseOptions, 'validityMs'>): number {
-  return Math.max(50, Math.floor(o.validityMs / 4));
-}
-
 export class LeasedMoneyStore extends ForwardingMoneyStore {
   readonly replica = newId('rep');
   readonly stats: LeaseStats = { grants: 0, fromMemory: 0, batches: 0, steps: 0, returned: 0, storeCalls: 0 };

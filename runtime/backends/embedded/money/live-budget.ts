@@ -1,9 +1,10 @@
 import type Database from 'better-sqlite3';
+import type { Micros } from '../../../money.ts';
 import type { Budget } from '../../../store/port.ts';
 import { asRateBudget } from '../../../store/rates.ts';
 import { budgetState, CorruptRecordError, storedMicros } from '../../../store/records.ts';
 import { currentWindow, parseWindow, type WindowBounds } from '../../../store/windows.ts';
-import type { BudgetRow } from './statements.ts';
+import { type BudgetRow, MAX_SCOPES, type Statements } from './statements.ts';
 
 /** A budget row read and checked, with its spend in the current window. */
 export interface LiveBudget {
@@ -58,3 +59,55 @@ export function liveBudget(
   // A rate limit's budget: its scope is the one it counts, its unit set (rates.ts).
   return { row, window, rolling, budget: row.kind === 'rate' ? asRateBudget(budget) : budget };
 }
+
+/**
+ * Adds `cost` to each budget's current window and frees `release` of its reservation: budgets in
+ * the same window in one statement, MAX_SCOPES at a time (a lease batch's budgets of many
+ * identities can share a window and sums).
+ */
+export function chargeAll(
+  s: Statements,
+  live: LiveBudget[],
+  cost: Micros,
+  release: Micros,
+  now: number,
+): void {
+  const byKey = new Map<string, string[]>();
+  for (const b of live) {
+    if (b.rolling) {
+      chargeOne(s, b, cost, release, now);
+      continue;
+    }
+    const ids = byKey.get(b.window.key);
+    if (ids) ids.push(b.row.id);
+    else byKey.set(b.window.key, [b.row.id]);
+  }
+  for (const [key, ids] of byKey) {
+    for (let i = 0; i < ids.length; i += MAX_SCOPES) {
+      s.chargeIn.run(key, cost, cost, key, release, now, ...padded(ids.slice(i, i + MAX_SCOPES)));
+    }
+  }
+}
+
+/** Adds `cost` to one budget's current window and frees `release` of its reservation. */
+export function chargeOne(s: Statements, b: LiveBudget, cost: Micros, release: Micros, now: number): void {
+  const id = b.row.id;
+  if (b.rolling) {
+    if (cost > 0) s.bucketAdd.run(id, b.rolling.bucket, cost);
+    s.bucketPrune.run(id, b.rolling.first);
+    s.charge.run({ id, key: 'rolling', cost: 0, release, now });
+  } else {
+    s.charge.run({ id, key: b.window.key, cost, release, now });
+  }
+}
+
+/** Ids for an `IN (...)` of MAX_SCOPES slots; '' matches no row. */
+export function padded(ids: string[]): string[] {
+  return ids.length === MAX_SCOPES ? ids : [...ids, ...Array(MAX_SCOPES - ids.length).fill('')];
+}
+
+/**
+ * Opens (creating if needed) the embedded store at `path` (`:memory:` for tests).
+ *
+ * @example const store = openEmbeddedStore('data/chokepoint.db', { defaults, timeZone: 'UTC', reservationTtlMs: 600_000 });
+ */

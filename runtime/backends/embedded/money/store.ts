@@ -66,7 +66,7 @@ import { BACKSTOP_PAGES, type Checkpointer, startCheckpointer } from './checkpoi
 import { type CorrectionStatements, correctOne, prepareCorrections } from './corrections.ts';
 import { GroupCommit } from './group-commit.ts';
 import { type LeaseHost, leaseBatch, prepareLeaseStatements } from './lease-steps.ts';
-import { type LiveBudget, liveBudget } from './live-budget.ts';
+import { chargeAll, chargeOne, type LiveBudget, liveBudget, padded } from './live-budget.ts';
 import { auditQuery, ledgerQuery, ledgerRow, spendQuery, spendRows } from './queries.ts';
 import { checkRateLimits, closeRates, prepareRateStatements, type RateHost, reserveRates } from './rates.ts';
 import { migrate } from './schema.ts';
@@ -137,7 +137,7 @@ export class EmbeddedMoneyStore implements MoneyStore {
       s: this.s,
       rs: prepareRateStatements(this.db),
       live: (row, now) => this.live(row, now),
-      charge: (b, cost, release, now) => this.charge(b as LiveBudget, cost, release, now),
+      charge: (b, cost, release, now) => chargeOne(this.s, b as LiveBudget, cost, release, now),
     };
     this.leaseHost = {
       s: this.s,
@@ -145,7 +145,7 @@ export class EmbeddedMoneyStore implements MoneyStore {
       budgetRows: (scopes) => this.budgetRows(scopes),
       live: (row, now) => this.live(row, now),
       identityBudgets: (identity, now) => this.identityBudgets(identity, now),
-      chargeAll: (live, cost, release, now) => this.chargeAll(live, cost, release, now),
+      chargeAll: (live, cost, release, now) => chargeAll(this.s, live, cost, release, now),
       ledgerRow: (e) => ledgerRow(e, this.options.timeZone),
     };
     // An operation rolled back (alone or with its group) may have rolled back expirations too:
@@ -278,14 +278,14 @@ export class EmbeddedMoneyStore implements MoneyStore {
       const scopes = storedJson<Scope[]>(res.scopes, 'reservation scopes');
       const live: LiveBudget[] = [];
       for (const row of this.budgetRows(scopes)) if (row) live.push(this.live(row, now));
-      this.chargeAll(live, final.cost, held, now);
+      chargeAll(this.s, live, final.cost, held, now);
       // Its rate limits: a settle charges the units the call used, a release none (rates.ts).
       const units = (h: RateHold) => (status === 'settled' ? unitsOf(h.unit, final.tokens) : 0);
       closeRates(this.rates, holdsOf(res.rates), units, now);
     } else if (final.cost > 0) {
       // Late or unknown: charge the identity's budgets, creating any that do not exist yet.
       const live = this.identityBudgets(entry.identity, now);
-      this.chargeAll(live, final.cost, 0, now);
+      chargeAll(this.s, live, final.cost, 0, now);
     }
     this.insertLedger(final);
     this.s.resClose.run({ id: reservationId, now, status, entry: JSON.stringify(final) });
@@ -606,37 +606,6 @@ export class EmbeddedMoneyStore implements MoneyStore {
   }
 
   /** `charge` for several budgets: one statement per calendar window, rolling ones one by one. */
-  private chargeAll(live: LiveBudget[], cost: Micros, release: Micros, now: number): void {
-    const byKey = new Map<string, string[]>();
-    for (const b of live) {
-      if (b.rolling) {
-        this.charge(b, cost, release, now);
-        continue;
-      }
-      const ids = byKey.get(b.window.key);
-      if (ids) ids.push(b.row.id);
-      else byKey.set(b.window.key, [b.row.id]);
-    }
-    // A batch's budgets of many identities can share a window and sums: MAX_SCOPES at a time.
-    for (const [key, ids] of byKey) {
-      for (let i = 0; i < ids.length; i += MAX_SCOPES) {
-        this.s.chargeIn.run(key, cost, cost, key, release, now, ...padded(ids.slice(i, i + MAX_SCOPES)));
-      }
-    }
-  }
-
-  /** Adds `cost` to the current window and frees `release` of the reservation. */
-  private charge(b: LiveBudget, cost: Micros, release: Micros, now: number): void {
-    const id = b.row.id;
-    if (b.rolling) {
-      if (cost > 0) this.s.bucketAdd.run(id, b.rolling.bucket, cost);
-      this.s.bucketPrune.run(id, b.rolling.first);
-      this.s.charge.run({ id, key: 'rolling', cost: 0, release, now });
-    } else {
-      this.s.charge.run({ id, key: b.window.key, cost, release, now });
-    }
-  }
-
   private firstKill(scopes: Scope[]): KillSwitch | undefined {
     const args = [...scopes, ...Array(MAX_SCOPES - scopes.length).fill('')];
     const found = this.s.killsIn.all(...args) as KillRow[];
@@ -660,7 +629,7 @@ export class EmbeddedMoneyStore implements MoneyStore {
       const label = storedJson<Label>(r.label, 'reservation label');
       const live: LiveBudget[] = [];
       for (const row of this.budgetRows(scopes)) if (row) live.push(this.live(row, now));
-      this.chargeAll(live, amount, amount, now);
+      chargeAll(this.s, live, amount, amount, now);
       closeRates(this.rates, holdsOf(r.rates), expiredUnits, now);
       const entry: LedgerEntry = {
         id: expiredEntryId(r.id),
@@ -696,16 +665,6 @@ export class EmbeddedMoneyStore implements MoneyStore {
   }
 }
 
-/** Ids for an `IN (...)` of MAX_SCOPES slots; '' matches no row. */
-function padded(ids: string[]): string[] {
-  return ids.length === MAX_SCOPES ? ids : [...ids, ...Array(MAX_SCOPES - ids.length).fill('')];
-}
-
-/**
- * Opens (creating if needed) the embedded store at `path` (`:memory:` for tests).
- *
- * @example const store = openEmbeddedStore('data/chokepoint.db', { defaults, timeZone: 'UTC', reservationTtlMs: 600_000 });
- */
 export function openEmbeddedStore(path: string, options: MoneyStoreOptions): EmbeddedMoneyStore {
   try {
     return new EmbeddedMoneyStore(path, options);

@@ -24,7 +24,7 @@
 import type { Identity, Scope, ScopeKind } from '../../../identity.ts';
 import { newId } from '../../../ids.ts';
 import type { Micros } from '../../../money.ts';
-import { checkLease, type PreparedLeaseOp, prepareLeaseOp } from '../../../store/lease-ops.ts';
+import { checkLease, prepareLeaseOp } from '../../../store/lease-ops.ts';
 import {
   type Actor,
   type Admission,
@@ -80,6 +80,7 @@ import { dayKey, daysBetween, dayWindow, monthWindow } from '../../../store/wind
 import { connectRedis } from '../connection.ts';
 import { correctIn } from './correct.ts';
 import { RedisKeys } from './keys.ts';
+import { leaseResults, leaseScriptArgs } from './lease-args.ts';
 import { addRollup, auditHead, budgetFrom, readIndex, rollupField } from './replies.ts';
 import { call, defineScripts, type ScriptedRedis } from './scripts.ts';
 
@@ -343,87 +344,12 @@ export class RedisMoneyStore implements MoneyStore {
   async leaseOps(ops: LeaseOp[]): Promise<LeaseOpResult[]> {
     const now = this.now();
     const prepared = ops.map((op) => prepareLeaseOp(op, now));
-    // The batch's identities once each (their scope specs), then the steps naming theirs.
-    const idents = new Map<string, number>();
-    const identArgs: (string | number)[] = [];
-    const steps: (string | number)[] = [];
-    for (const op of prepared) {
-      let ident = 0;
-      if (op.entry) {
-        const scopes = identityScopes(op.entry.identity);
-        const key = scopes.join(' ');
-        ident = idents.get(key) ?? 0;
-        if (!ident) {
-          ident = idents.size + 1;
-          idents.set(key, ident);
-          identArgs.push(scopes.length, ...this.specArgs(scopes));
-        }
-      }
-      this.leaseArgs(op, ident, steps);
-    }
-    // The steps' fields as one argument, each ended by a NUL (see lease.lua).
-    for (const f of steps) {
-      if (typeof f === 'string' && f.includes('\0')) {
-        throw new StoreInputError('invalid', `a lease step's field holds a NUL byte: ${JSON.stringify(f)}`);
-      }
-    }
-    const args = [...this.context(now), idents.size, ...identArgs, `${steps.join('\0')}\0`];
+    const spec = (scopes: Scope[]) => this.specArgs(scopes);
+    const args = [...this.context(now), ...leaseScriptArgs(prepared, spec, this.options.timeZone)];
     return failClosed(BACKEND, 'apply lease steps', async () => {
       const k = this.keys;
-      const replies = (await call(this.redis, 'cpLease', [k.rexp, k.scopes, k.ledger], args)) as Reply[];
-      if (!Array.isArray(replies) || replies.length !== prepared.length) {
-        throw new CorruptRecordError('lease reply', replies);
-      }
-      return replies.map((r, i): LeaseOpResult => {
-        const entry = prepared[i]!.entry;
-        const held = storedMicros(r[1], 'lease held');
-        const written = r[2] ? storedJson<LedgerEntry>(r[2], 'lease entry') : undefined;
-        if (r[0] === 'expired') return { ...(written ? { entry: written } : {}), held: 0, open: false };
-        if (r[0] !== 'open' && r[0] !== 'closed') throw new CorruptRecordError('lease reply', r);
-        // The script writes the entry as given plus reserved/overrun: the same as finishEntry.
-        const id = prepared[i]!.reservationId;
-        const out = entry ? finishEntry({ ...entry, reservationId: id }, entry.reserved) : undefined;
-        const repeated = r[3] === '1' ? { repeated: true } : {};
-        return { ...(out ? { entry: out } : {}), held, open: r[0] === 'open', ...repeated };
-      });
+      return leaseResults(prepared, await call(this.redis, 'cpLease', [k.rexp, k.scopes, k.ledger], args));
     });
-  }
-
-  /** The 18 fields of one lease step (see lease.lua), pushed onto `out`. */
-  private leaseArgs(op: PreparedLeaseOp, ident: number, out: (string | number)[]): void {
-    const e = op.entry;
-    const free = op.free ?? 0;
-    const expiresAt = op.expiresAt ?? '';
-    const close = op.close ? 1 : 0;
-    const call = op.call ?? '';
-    if (!e) {
-      out.push(op.reservationId, 0, 0, 0, '', 0, '', '', 0, 0, 0, 0, 0, free, expiresAt, close, call, 0);
-      return;
-    }
-    const t = e.tokens;
-    const spends = countsAsSpend(e.outcome);
-    // The entry as the ledger keeps it, less reserved/overrun (the script appends them).
-    const head = JSON.stringify({ ...e, reservationId: op.reservationId, reserved: undefined });
-    out.push(
-      op.reservationId,
-      1,
-      e.cost,
-      e.reserved,
-      head,
-      e.at,
-      spends ? dayKey(e.at, this.options.timeZone) : '',
-      spends ? rollupField(e) : '',
-      t.input,
-      t.cacheWrite5m,
-      t.cacheWrite1h,
-      t.cacheRead,
-      t.output,
-      free,
-      expiresAt,
-      close,
-      call,
-      ident,
-    );
   }
 
   // ---- budgets ------------------------------------------------------------------------------
