@@ -6,7 +6,7 @@
  * inclusive time per function, in µs per call answered.
  *
  *   node bin/run-ts.js bench/profile.ts [--bare | --redis] [--leases] [--body tiny|tiny-stream|claude-code]
- *     [--duration 8] [--connections 50] [--top 40] [--out dir]
+ *     [--duration 8] [--connections 50] [--latency 0] [--top 40] [--out dir]
  */
 import { mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -28,6 +28,7 @@ const bare = argv.includes('--bare');
 const bodyKind = opt('body', 'tiny');
 const duration = Number(opt('duration', '8'));
 const connections = Number(opt('connections', '50'));
+const latency = opt('latency', '0');
 const top = Number(opt('top', '40'));
 const REDIS_URL = process.env.REDIS_URL || 'redis://127.0.0.1:6379';
 const TOKEN = 'cpo_bench-token-0123456789abcdef';
@@ -47,7 +48,7 @@ const bodies: string[] =
 
 async function main() {
   mkdirSync(outDir, { recursive: true });
-  const emulator = await startNode([cli, 'emulator', '--port', '0', '--latency', '0']);
+  const emulator = await startNode([cli, 'emulator', '--port', '0', '--latency', latency]);
   const provider = `provider: { kind: emulator, baseUrl: "${emulator.url}", countTokensNearCeiling: false }`;
   const store = redis
     ? `\nstore: { backend: redis, redisUrl: "${REDIS_URL}", prefix: "{cpprof${process.pid}}"${leases ? ', leases: true' : ''} }`
@@ -55,7 +56,7 @@ async function main() {
       ? '\nstore: { leases: true }'
       : '';
   const config = chokepointConfig(provider + store);
-  const name = `${bare ? 'bare' : redis ? 'redis' : 'embedded'}${leases ? '-leases' : ''}-${bodyKind}`;
+  const name = `${bare ? 'bare' : redis ? 'redis' : 'embedded'}${leases ? '-leases' : ''}-${bodyKind}${latency === '0' ? '' : `-${latency}ms`}`;
   const prof = ['--cpu-prof', '--cpu-prof-dir', outDir, '--cpu-prof-name', `${name}.cpuprofile`];
   const gw = bare
     ? await startNode([...prof, join(root, 'bin/run-ts.js'), join(root, 'bench/bare-proxy.ts'), emulator.url])
