@@ -65,6 +65,9 @@ interface Call {
 /** A replica that heard another ask for slack on a budget this recently does not ask itself. */
 const SLACK_QUIET_MS = 20;
 
+/** How long after a refusal on a budget its calls' settlements ship at once (see `tight`). */
+const TIGHT_MS = 2_000;
+
 /**
  * Budget leases: admission off the per-call critical path, as quota servers do it.
  *
@@ -112,6 +115,9 @@ export class LeasedMoneyStore extends ForwardingMoneyStore {
   private readonly askedSlack = new Map<Scope, number>();
   /** When another replica last asked for slack on a budget. */
   private readonly heardSlack = new Map<Scope, number>();
+  /** When a budget last refused here or was asked for slack: near its ceiling, settlements of
+   * calls on it ship at once, so what they did not spend of their worst case is free again. */
+  private readonly tight = new Map<Scope, number>();
   private kills = new Map<Scope, KillSwitch>();
   private validUntil = Number.NEGATIVE_INFINITY;
   private refreshing: Promise<void> | undefined;
@@ -284,6 +290,7 @@ export class LeasedMoneyStore extends ForwardingMoneyStore {
     const a = await ask();
     if (a.ok || a.refusal.code !== 'budget_exhausted') return a;
     const scope = a.refusal.budget.scope;
+    this.tight.set(scope, this.deps.now());
     const queued = this.batches.queue.length > 0 || this.batches.shipping !== undefined;
     const [here, peers] = await Promise.all([this.giveBack(scope), this.askSlack(scope), this.ship()]);
     return here > 0 || peers || queued ? ask() : a;
@@ -383,11 +390,18 @@ export class LeasedMoneyStore extends ForwardingMoneyStore {
       throw err;
     }
     const op: LeaseOp = { reservationId: lease.id, call: rec.c, entry: prepared };
+    // Near a ceiling a slice keeps no room beyond its calls in flight: the rest goes back with
+    // this settlement, at once, and the identity's next call asks the store again.
+    const tight = this.isTight(lease.scopes);
+    if (tight) this.forget(lease);
     if (lease.retired && lease.calls === 0) {
       op.close = true;
       this.open.delete(lease.id);
+    } else if (tight && lease.held > lease.inflight) {
+      op.free = lease.held - lease.inflight;
+      lease.held = lease.inflight;
     }
-    this.step(op, lease);
+    this.step(op, lease, tight);
     return finishEntry({ ...prepared, reservationId: lease.id }, amount);
   }
 
@@ -406,8 +420,21 @@ export class LeasedMoneyStore extends ForwardingMoneyStore {
     } catch {
       return this.direct(direct);
     }
-    this.step({ reservationId: rec.l, call: rec.c, entry: prepared, close: true });
+    const urgent = this.tight.size > 0 && this.isTight(identityScopes(rec.i));
+    this.step({ reservationId: rec.l, call: rec.c, entry: prepared, close: true }, undefined, urgent);
     return finishEntry({ ...prepared, reservationId: rec.l }, rec.r);
+  }
+
+  /** Whether a budget of these scopes refused (here or at a peer) within the last TIGHT_MS. */
+  private isTight(scopes: Scope[]): boolean {
+    if (this.tight.size === 0) return false;
+    const now = this.deps.now();
+    let tight = false;
+    for (const [scope, at] of this.tight) {
+      if (now - at > TIGHT_MS) this.tight.delete(scope);
+      else if (scopes.includes(scope)) tight = true;
+    }
+    return tight;
   }
 
   private step = (op: LeaseOp, lease?: Lease, urgent = false) => this.batches.step(op, lease, urgent);
@@ -592,6 +619,7 @@ export class LeasedMoneyStore extends ForwardingMoneyStore {
       return undefined;
     }
     this.heardSlack.set(c.scope, this.deps.now());
+    this.tight.set(c.scope, this.deps.now());
     return Promise.all([this.revokeLocal(c.scope), this.ship()]).then(() => {});
   }
 

@@ -177,6 +177,63 @@ describe.each(backends)('budget leases on $name', (backend) => {
     expect(team!.spent).toBe(100_000);
   });
 
+  it('near a ceiling a settlement gives back at once what its call did not spend, and its slice what no call holds', async () => {
+    const clock = new TestClock();
+    const { stores } = await backend.stores(1, storeOptions(clock));
+    const inner = stores[0]!;
+    // Batches would ship only on the hour: whatever reaches the store before that went at once.
+    const l = await openLeases(inner, { ...FAST, shipMs: 3_600_000 }, { now: clock.now, log });
+    open.push(l);
+    await l.ensureBudget('team:payments', { ceiling: 100_000, window: 'day' });
+    await warm(l, alice);
+    await warm(l, bob);
+    await l.ship();
+    const team = async () => (await inner.getBudget('team:payments'))!;
+    const until = async (what: string, ok: (b: { spent: number; reserved: number }) => boolean) => {
+      for (let i = 0; i < 2_000 && !ok(await team()); i++) await new Promise((r) => setTimeout(r, 5));
+      expect(await team(), what).toSatisfy(ok);
+    };
+    const held = (a: Awaited<ReturnType<MoneyStore['admit']>>) => {
+      if (!a.ok) throw new Error('refused');
+      return a.reservation;
+    };
+
+    // Far from any refusal, settlements wait for the batch.
+    const far1 = held(await l.admit({ identity: alice, amount: 1_000 }));
+    const far2 = held(await l.admit({ identity: alice, amount: 1_000 }));
+    const slice = (await team()).reserved;
+    expect(slice).toBeGreaterThan(2_000);
+    await l.settle(far1.id, entry(alice, 400, 'far1'));
+    await l.settle(far2.id, entry(alice, 400, 'far2'));
+    expect(await team()).toMatchObject({ spent: 0, reserved: slice });
+    await l.ship();
+    expect(await team()).toMatchObject({ spent: 800, reserved: slice - 800 });
+
+    // A refusal on the team budget: it is near its ceiling from now on.
+    const big = await l.admit({ identity: bob, amount: 200_000 });
+    expect(big.ok).toBe(false);
+    const a1 = held(await l.admit({ identity: alice, amount: 1_000 }));
+    const a2 = held(await l.admit({ identity: alice, amount: 1_000 }));
+    const lease = a1.id.slice(0, a1.id.lastIndexOf(':'));
+    expect(a2.id.startsWith(`${lease}:`)).toBe(true);
+    const before = await team();
+    expect(before.reserved).toBeGreaterThan(2_000);
+    // Settled: its cost charged, the rest of the slice back but the call still in flight.
+    await l.settle(a1.id, entry(alice, 400, 'a1'));
+    await until('charged at once, the slice down to the call in flight', (b) => {
+      return b.spent === 1_200 && b.reserved === 1_000;
+    });
+    // The identity's next call asks the store again instead of taking from the old slice.
+    const a3 = held(await l.admit({ identity: alice, amount: 1_000 }));
+    expect(a3.id.startsWith(`${lease}:`)).toBe(false);
+    await l.settle(a2.id, entry(alice, 300, 'a2'));
+    await l.settle(a3.id, entry(alice, 200, 'a3'));
+    await until('the last calls charged and their slices closed', (b) => {
+      return b.spent === 1_700 && b.reserved === 0;
+    });
+    expect(await l.listLedger({ scope: 'seat:alice', limit: 10 })).toHaveLength(6);
+  });
+
   it('a kill switch refuses the very next call, slices go back, and lifting it admits again', async () => {
     const clock = new TestClock();
     const [l] = await leased(1, clock);
