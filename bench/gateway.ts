@@ -112,10 +112,13 @@ export interface GatewayRow {
   /** During the saturation run, per call answered: calls into the money store (admissions,
    * settlement batches, kill switch reads: chokepoint_lease_operations{op="store_calls"}) and, on
    * Redis, from INFO commandstats: script calls (evalsha, one atomic store step each) and every
-   * command Redis ran, the scripts' own and the queues' included. */
+   * command Redis ran, the scripts' own and the queues' included; and the µs Redis spent running
+   * the CPU Redis's main thread spent (INFO cpu: commands, scripts and network I/O — what bounds
+   * one node, and one hash slot). */
   storeCallsPerCall?: number;
+  redisScriptsPerCall?: number;
   redisCommandsPerCall?: number;
-  redisScriptCommandsPerCall?: number;
+  redisUsecPerCall?: number;
 }
 
 /** The money store's counters of a Chokepoint contender (summed over its processes). */
@@ -136,7 +139,7 @@ async function storeCounters(c: Contender): Promise<{ calls: number; store: numb
 
 /** INFO commandstats: script calls (evalsha/eval: one atomic store step each) and every command
  * Redis ran, the scripts' own and the queues' included. */
-async function redisCommands(): Promise<{ all: number; top: number }> {
+async function redisCommands(): Promise<{ all: number; top: number; usec: number }> {
   const { Redis } = await import('ioredis');
   const redis = new Redis(REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 1 });
   try {
@@ -149,7 +152,10 @@ async function redisCommands(): Promise<{ all: number; top: number }> {
       all += n;
       if (m[1] === 'evalsha' || m[1] === 'eval') top += n;
     }
-    return { all, top };
+    const cpu = await redis.info('cpu');
+    const secs = (name: string) => Number(new RegExp(`^${name}:([\\d.]+)`, 'm').exec(cpu)?.[1] ?? Number.NaN);
+    const usec = 1e6 * (secs('used_cpu_sys_main_thread') + secs('used_cpu_user_main_thread'));
+    return { all, top, usec };
   } finally {
     redis.disconnect();
   }
@@ -350,7 +356,7 @@ const ops = (r: GatewayRow): string => {
   if (r.storeCallsPerCall === undefined) return '—';
   const redis =
     r.redisCommandsPerCall !== undefined
-      ? ` (${fmt(r.redisCommandsPerCall, 3)}, ${fmt(r.redisScriptCommandsPerCall, 1)})`
+      ? ` (${fmt(r.redisScriptsPerCall, 3)}, ${fmt(r.redisCommandsPerCall, 1)}, ${fmt(r.redisUsecPerCall, 1)} µs)`
       : '';
   return `${fmt(r.storeCallsPerCall, 3)}${redis}`;
 };
@@ -368,7 +374,7 @@ export function markdown(
     const node = rs.find((r) => r.contender.startsWith('bare node'))?.saturation?.reqPerSec;
     out.push(
       `\n**Upstream latency ${lat} ms, ${body}** (saturation: ${lat === '0' ? meta.connections : (meta.latentConnections ?? meta.connections)} connections; latency and CPU at ${meta.rate} req/s offered)\n`,
-      '| contender | req/s | vs Hono proxy | vs node:http proxy | store calls / call (Redis: scripts, all commands) | one at a time p50 / p99 ms | added one at a time p50 / p99 ms | p50 / p90 / p99 ms @ rate | added @ rate p50 / p99 ms | CPU % @ rate | CPU µs/req | RSS MB |',
+      '| contender | req/s | vs Hono proxy | vs node:http proxy | store calls / call (Redis: scripts, all commands, Redis CPU) | one at a time p50 / p99 ms | added one at a time p50 / p99 ms | p50 / p90 / p99 ms @ rate | added @ rate p50 / p99 ms | CPU % @ rate | CPU µs/req | RSS MB |',
       '| --- | --: | --: | --: | --: | --: | --: | --: | --: | --: | --: | --: |',
     );
     for (const r of rs) {
@@ -435,8 +441,9 @@ async function main() {
             const n = after.calls - before.calls;
             row.storeCallsPerCall = r3((after.store - before.store) / n);
             if (redisBefore && redisAfter) {
-              row.redisScriptCommandsPerCall = r3((redisAfter.all - redisBefore.all) / n);
-              row.redisCommandsPerCall = r3((redisAfter.top - redisBefore.top) / n);
+              row.redisScriptsPerCall = r3((redisAfter.top - redisBefore.top) / n);
+              row.redisCommandsPerCall = r3((redisAfter.all - redisBefore.all) / n);
+              row.redisUsecPerCall = r3((redisAfter.usec - redisBefore.usec) / n);
             }
           }
           const directRow = rows.find(
