@@ -1,3 +1,5 @@
+// long: the one class that admits from budget leases; its parts (the fast path, grants, the batched
+// steps, upkeep, revocation across replicas) share the same few maps and read best together.
 import type { Scope, ScopeKind } from '../identity.ts';
 import { newId } from '../ids.ts';
 import type { Micros } from '../money.ts';
