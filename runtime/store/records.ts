@@ -118,7 +118,12 @@ export type PreparedEntry = Omit<LedgerEntry, 'overrun'>;
 const TOKEN_CLASSES = ['input', 'cacheWrite5m', 'cacheWrite1h', 'cacheRead', 'output'] as const;
 const OUTCOMES: readonly Outcome[] = ['ok', 'refused', 'error', 'expired'];
 
+/** Entries prepareEntry returned: one that comes back (a lease step carrying it to the store) is
+ * not checked and copied again. */
+const PREPARED = new WeakSet<object>();
+
 export function prepareEntry(input: LedgerInput, now: number): PreparedEntry {
+  if (PREPARED.has(input)) return input as PreparedEntry;
   if (!input || typeof input !== 'object') throw new StoreInputError('invalid', 'missing ledger entry');
   identityScopes(input.identity);
   if (input.kind !== 'model' && input.kind !== 'tool') {
@@ -133,7 +138,7 @@ export function prepareEntry(input: LedgerInput, now: number): PreparedEntry {
     if (!Number.isSafeInteger(v) || v < 0) throw new StoreInputError('invalid', `tokens.${c} must be >= 0`);
     tokens[c] = v;
   }
-  return {
+  const prepared: PreparedEntry = {
     ...input,
     id: input.id ?? newId('led'),
     at: input.at ?? now,
@@ -141,6 +146,8 @@ export function prepareEntry(input: LedgerInput, now: number): PreparedEntry {
     cost: checkMicros(input.cost, 'cost'),
     reserved: checkMicros(input.reserved ?? 0, 'reserved'),
   };
+  PREPARED.add(prepared);
+  return prepared;
 }
 
 export function finishEntry(e: PreparedEntry, reserved: Micros): LedgerEntry {
