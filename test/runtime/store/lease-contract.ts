@@ -203,7 +203,12 @@ export function leaseStoreContract(harness: StoreHarness): void {
         { id: 'led_500' },
       ]);
       const [row] = await store.spend({ by: 'seat', since: 0, until: clock.t + 1 });
-      expect(row).toMatchObject({ key: 'alice', cost, calls: n });
+      expect(row).toMatchObject({
+        key: 'alice',
+        cost,
+        calls: n,
+        tokens: { input: 10 * n, cacheWrite5m: 0, cacheWrite1h: 0, cacheRead: 0, output: 5 * n },
+      });
     });
 
     it('charges one batch of equal calls on many identities, every budget once', async () => {

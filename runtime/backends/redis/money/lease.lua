@@ -124,6 +124,22 @@ local function charge(list, cost, release)
   end
 end
 
+-- Per identity, its ledger index keys (built once); per day and per rollup field, their sums'
+-- table and the field's metric names (built once).
+local NO_IDENT = { at = 0, n = 0 }
+local function indexKeysOf(ident)
+  local keys = ident.keys
+  if keys == nil then
+    keys = {}
+    for i = 1, ident.n do
+      keys[i] = CTX.prefix .. ':li:' .. ARGV[ident.at + (i - 1) * 6]
+    end
+    ident.keys = keys
+  end
+  return keys
+end
+local rollupSums, rollupNames = {}, {}
+
 -- Where each step's fields start.
 local stepAt = {}
 do
@@ -187,12 +203,13 @@ for step = 1, steps do
   local entryAt = tonumber(S[at + 5])
   local day = S[at + 6]
   local field = S[at + 7]
-  local tokens = { tonumber(S[at + 8]), tonumber(S[at + 9]), tonumber(S[at + 10]),
+  -- The rollup's values in ROLLUP_METRICS order: cost, calls (set in write), then the tokens.
+  local tokens = { 0, 0, tonumber(S[at + 8]), tonumber(S[at + 9]), tonumber(S[at + 10]),
     tonumber(S[at + 11]), tonumber(S[at + 12]) }
   local free = tonumber(S[at + 13])
   local expiresAt = S[at + 14]
   local close = S[at + 15] == '1'
-  local ident = idents[tonumber(S[at + 17])] or { at = 0, n = 0 }
+  local ident = idents[tonumber(S[at + 17])] or NO_IDENT
   local n, specs = ident.n, ident.at
 
   local function write(list, charged)
@@ -202,19 +219,26 @@ for step = 1, steps do
     end
     local json = string.sub(head, 1, -2) .. ',"reserved":' .. int(callReserved) .. ',"overrun":' .. int(overrun) .. '}'
     charge(list, cost, charged)
-    local keys = {}
-    for i = 1, n do
-      keys[i] = CTX.prefix .. ':li:' .. ARGV[specs + (i - 1) * 6]
-    end
-    table.insert(entries, { json, entryAt, keys })
+    table.insert(entries, { json, entryAt, indexKeysOf(ident) })
     if day ~= '' and field ~= '' then
-      local rk = CTX.prefix .. ':sd:' .. day
-      local sums = slot(rollups, rollupOrder, rk)
-      local values = { cost, 1, tokens[1], tokens[2], tokens[3], tokens[4], tokens[5] }
-      for i, metric in ipairs(ROLLUP_METRICS) do
-        local v = values[i]
-        if v and v ~= 0 then
-          local f = field .. '\30' .. metric
+      local sums = rollupSums[day]
+      if sums == nil then
+        sums = slot(rollups, rollupOrder, CTX.prefix .. ':sd:' .. day)
+        rollupSums[day] = sums
+      end
+      local names = rollupNames[field]
+      if names == nil then
+        names = {}
+        for i = 1, #tokens do
+          names[i] = field .. '\30' .. ROLLUP_METRICS[i]
+        end
+        rollupNames[field] = names
+      end
+      tokens[1], tokens[2] = cost, 1
+      for i = 1, #tokens do
+        local v = tokens[i]
+        if v ~= 0 then
+          local f = names[i]
           sums[f] = (sums[f] or 0) + v
         end
       end
