@@ -60,14 +60,15 @@ function stepFields(op: PreparedLeaseOp, ident: number, timeZone: string, out: (
   }
   const t = e.tokens;
   const spends = countsAsSpend(e.outcome);
-  // The entry as the ledger keeps it, less reserved/overrun (the script appends them).
+  // The entry as the ledger keeps it: reserved and overrun last (as finishEntry computes them).
   const head = JSON.stringify({ ...e, reservationId: op.reservationId, reserved: undefined });
+  const json = `${head.slice(0, -1)},"reserved":${e.reserved},"overrun":${Math.max(0, e.cost - e.reserved)}}`;
   out.push(
     op.reservationId,
     1,
     e.cost,
     e.reserved,
-    head,
+    json,
     e.at,
     spends ? dayKey(e.at, timeZone) : '',
     spends ? rollupField(e) : '',

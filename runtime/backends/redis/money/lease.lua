@@ -9,8 +9,8 @@
 -- reservations and entries under the same hash tag (one slot).
 -- ARGV after the shared context: the batch's identities — their number, then per identity n and
 -- its n scope specs (scope id kind owner ceiling window, 6 fields each) — then the number of steps,
--- then per step 18 fields: reservation id, has entry (0/1), cost, the call's reserved, entry JSON
--- without reserved/overrun, entry time, rollup day ('' for none), rollup field, input, cw5m, cw1h,
+-- then per step 18 fields: reservation id, has entry (0/1), cost, the call's reserved, the entry's
+-- JSON as the ledger keeps it (reserved and overrun included), entry time, rollup day ('' for none), rollup field, input, cw5m, cw1h,
 -- cacheRead, output, free, expiresAt ('' unchanged), close (0/1), call ('' for none), and the
 -- entry's identity (its place in the identities, from 1; 0 for none). The steps' fields come as
 -- one argument, each field ended by a NUL byte (one string is far cheaper for the client to send
@@ -198,8 +198,7 @@ for step = 1, steps do
   local resId = S[at]
   local hasEntry = S[at + 1] == '1'
   local cost = tonumber(S[at + 2])
-  local callReserved = tonumber(S[at + 3])
-  local head = S[at + 4]
+  local json = S[at + 4]
   local entryAt = tonumber(S[at + 5])
   local day = S[at + 6]
   local field = S[at + 7]
@@ -213,11 +212,6 @@ for step = 1, steps do
   local n, specs = ident.n, ident.at
 
   local function write(list, charged)
-    local overrun = cost - callReserved
-    if overrun < 0 then
-      overrun = 0
-    end
-    local json = string.sub(head, 1, -2) .. ',"reserved":' .. int(callReserved) .. ',"overrun":' .. int(overrun) .. '}'
     charge(list, cost, charged)
     table.insert(entries, { json, entryAt, indexKeysOf(ident) })
     if day ~= '' and field ~= '' then
