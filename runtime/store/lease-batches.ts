@@ -28,6 +28,9 @@ export interface BatchHooks<L> {
   failed(): void;
 }
 
+/** What `step` answers for a step that waits for the next batch: it is queued. */
+const QUEUED: Promise<void> = Promise.resolve();
+
 export class LeaseBatches<L> {
   queue: Pending<L>[] = [];
   shipping: Promise<void> | undefined;
@@ -39,12 +42,14 @@ export class LeaseBatches<L> {
 
   /** Queues a step for the next batch; `urgent` ships it now and resolves once it is written. */
   step(op: LeaseOp, lease?: L, urgent = false): Promise<void> {
+    if (!urgent) {
+      this.queue.push(lease ? { op, lease, done: undefined } : { op, done: undefined });
+      if (!this.h.manual && !this.timer && !this.shipping) this.later();
+      return QUEUED;
+    }
     return new Promise((done) => {
-      this.queue.push({ op, ...(lease ? { lease } : {}), ...(urgent ? { done } : { done: undefined }) });
-      if (!urgent) done();
-      if (this.h.manual && !urgent) return;
-      if (urgent) setImmediate(() => void this.ship());
-      else if (!this.timer && !this.shipping) this.later();
+      this.queue.push(lease ? { op, lease, done } : { op, done });
+      setImmediate(() => void this.ship());
     });
   }
 

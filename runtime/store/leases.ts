@@ -404,7 +404,9 @@ export class LeasedMoneyStore extends ForwardingMoneyStore {
       lease.held = lease.inflight;
     }
     this.step(op, lease, tight);
-    return finishEntry({ ...prepared, reservationId: lease.id }, amount);
+    // finishEntry's result, in one copy.
+    const overrun = Math.max(0, prepared.cost - amount);
+    return { ...prepared, reservationId: lease.id, reserved: amount, overrun };
   }
 
   private async finishSingle(
