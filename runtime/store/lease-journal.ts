@@ -98,7 +98,8 @@ export class FileJournal implements LeaseJournal {
   private n = 0;
   private bytes = 0;
   private buffer: string[] = [];
-  private waiting: { resolve: () => void; reject: (err: unknown) => void }[] = [];
+  /** The next write's promise, shared by every record it carries. */
+  private next: { written: Promise<void>; resolve: () => void; reject: (err: unknown) => void } | undefined;
 
   constructor(
     private readonly dir: string,
@@ -114,29 +115,36 @@ export class FileJournal implements LeaseJournal {
   }
 
   append(rec: JournalRecord): Promise<void> {
-    return new Promise((resolve, reject) => {
-      this.buffer.push(`${JSON.stringify(rec)}\n`);
-      this.waiting.push({ resolve, reject });
-      if (this.buffer.length === 1) setImmediate(this.flush);
-    });
+    this.buffer.push(`${JSON.stringify(rec)}\n`);
+    if (!this.next) {
+      let resolve!: () => void;
+      let reject!: (err: unknown) => void;
+      const written = new Promise<void>((res, rej) => {
+        resolve = res;
+        reject = rej;
+      });
+      this.next = { written, resolve, reject };
+      setImmediate(this.flush);
+    }
+    return this.next.written;
   }
 
   private readonly flush = (): void => {
+    const next = this.next;
+    if (!next) return;
     const text = this.buffer.join('');
-    const waiting = this.waiting;
     this.buffer = [];
-    this.waiting = [];
+    this.next = undefined;
     try {
       writeSync(this.fd, text);
       this.bytes += text.length;
     } catch (err) {
-      const e = new EnforcementUnavailableError(`cannot write the lease journal in ${this.dir}`, {
-        cause: err,
-      });
-      for (const w of waiting) w.reject(e);
+      next.reject(
+        new EnforcementUnavailableError(`cannot write the lease journal in ${this.dir}`, { cause: err }),
+      );
       return;
     }
-    for (const w of waiting) w.resolve();
+    next.resolve();
   };
 
   shipped(live: () => JournalRecord[]): void {

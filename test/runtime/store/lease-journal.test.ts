@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
@@ -7,7 +7,7 @@ import { openEmbeddedStore } from '../../../runtime/backends/embedded/money/stor
 import { openRedisStore } from '../../../runtime/backends/redis/money/store.ts';
 import type { Identity } from '../../../runtime/identity.ts';
 import { createLogger } from '../../../runtime/log.ts';
-import { recoverJournals } from '../../../runtime/store/lease-journal.ts';
+import { FileJournal, recoverJournals } from '../../../runtime/store/lease-journal.ts';
 import { type LeasedMoneyStore, openLeases } from '../../../runtime/store/leases.ts';
 import {
   EnforcementUnavailableError,
@@ -180,5 +180,37 @@ describe.each(backends)('the lease journal on $name', (backend) => {
     expect(readdirSync(journalDir)).toHaveLength(0);
     expect(await recoverJournals(store, journalDir, { now: Date.now, log })).toBe(0);
     expect(await store.getBudget(seat)).toMatchObject({ spent: 40_000, reserved: 0 });
+  });
+});
+
+describe('a lease journal that cannot be written', () => {
+  it('refuses every record of the write that failed, closed, and takes the next write again', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'cp-journal-'));
+    dirs.push(dir);
+    const journal = new FileJournal(dir, 'rep_test');
+    await journal.append({ t: 'a', l: 'res_1', c: '1', r: 1_000, at: 1, i: alice });
+    // Its file descriptor stops being one (EBADF on write): the records of that write are refused.
+    const fd = (journal as unknown as { fd: number }).fd;
+    (journal as unknown as { fd: number }).fd = 2 ** 30;
+    const writes = [
+      journal.append({ t: 'a', l: 'res_1', c: '2', r: 1_000, at: 2, i: alice }),
+      journal.append({ t: 'a', l: 'res_1', c: '3', r: 1_000, at: 3, i: alice }),
+    ];
+    for (const w of await Promise.allSettled(writes)) {
+      expect(w.status).toBe('rejected');
+      expect((w as PromiseRejectedResult).reason).toBeInstanceOf(EnforcementUnavailableError);
+      expect((w as PromiseRejectedResult).reason.message).toMatch(/cannot write the lease journal/);
+    }
+    // A file descriptor again: the next write is taken.
+    (journal as unknown as { fd: number }).fd = fd;
+    await expect(
+      journal.append({ t: 'a', l: 'res_1', c: '4', r: 1_000, at: 4, i: alice }),
+    ).resolves.toBeUndefined();
+    const file = readdirSync(dir).find((f) => f.endsWith('.journal'))!;
+    const written = readFileSync(join(dir, file), 'utf8');
+    expect(written).toContain('"c":"1"');
+    expect(written).toContain('"c":"4"');
+    expect(written).not.toContain('"c":"2"');
+    journal.close(true);
   });
 });
