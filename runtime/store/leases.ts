@@ -404,9 +404,7 @@ export class LeasedMoneyStore extends ForwardingMoneyStore {
       lease.held = lease.inflight;
     }
     this.step(op, lease, tight);
-    // finishEntry's result, in one copy.
-    const overrun = Math.max(0, prepared.cost - amount);
-    return { ...prepared, reservationId: lease.id, reserved: amount, overrun };
+    return finishEntry({ ...prepared, reservationId: lease.id }, amount);
   }
 
   private async finishSingle(

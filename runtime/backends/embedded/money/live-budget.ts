@@ -105,9 +105,3 @@ export function chargeOne(s: Statements, b: LiveBudget, cost: Micros, release: M
 export function padded(ids: string[]): string[] {
   return ids.length === MAX_SCOPES ? ids : [...ids, ...Array(MAX_SCOPES - ids.length).fill('')];
 }
-
-/**
- * Opens (creating if needed) the embedded store at `path` (`:memory:` for tests).
- *
- * @example const store = openEmbeddedStore('data/chokepoint.db', { defaults, timeZone: 'UTC', reservationTtlMs: 600_000 });
- */

@@ -665,6 +665,11 @@ export class EmbeddedMoneyStore implements MoneyStore {
   }
 }
 
+/**
+ * Opens (creating if needed) the embedded store at `path` (`:memory:` for tests).
+ *
+ * @example const store = openEmbeddedStore('data/chokepoint.db', { defaults, timeZone: 'UTC', reservationTtlMs: 600_000 });
+ */
 export function openEmbeddedStore(path: string, options: MoneyStoreOptions): EmbeddedMoneyStore {
   try {
     return new EmbeddedMoneyStore(path, options);

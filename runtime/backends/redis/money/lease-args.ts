@@ -60,9 +60,8 @@ function stepFields(op: PreparedLeaseOp, ident: number, timeZone: string, out: (
   }
   const t = e.tokens;
   const spends = countsAsSpend(e.outcome);
-  // The entry as the ledger keeps it: reserved and overrun last (as finishEntry computes them).
-  const head = JSON.stringify({ ...e, reservationId: op.reservationId, reserved: undefined });
-  const json = `${head.slice(0, -1)},"reserved":${e.reserved},"overrun":${Math.max(0, e.cost - e.reserved)}}`;
+  // The entry as the ledger keeps it.
+  const json = JSON.stringify(finishEntry({ ...e, reservationId: op.reservationId }, e.reserved));
   out.push(
     op.reservationId,
     1,
