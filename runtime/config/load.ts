@@ -19,6 +19,8 @@ export interface Config {
     backend: 'embedded' | 'redis';
     redisUrl?: string;
     prefix: string;
+    /** Partitions of the Redis money store (0: one slot). */
+    partitions: number;
     reservationTtlMs: number;
     /** Budget leases (runtime/store/leases.ts LeaseOptions), or false for per-call admission. */
     leases:
@@ -333,6 +335,7 @@ export function resolveConfig(
       backend,
       redisUrl,
       prefix: c.store.prefix,
+      partitions: c.store.partitions ?? (redisUrl && /^rediss?-cluster:\/\//.test(redisUrl) ? 8 : 0),
       reservationTtlMs: c.store.reservationTtl,
       leases: leasesOf(c.store.leases, env.CHOKEPOINT_LEASES),
     },

@@ -279,6 +279,12 @@ export const configSchema = z.strictObject({
       redisUrl: z.string().optional(),
       /** Key prefix on Redis; keep the {hash tag} so scripts run on Redis Cluster. */
       prefix: z.string().default('{cp}'),
+      /**
+       * How many partitions (hash tags) the money store spreads the budgets' spend, the reservations
+       * and the ledger over (runtime/backends/redis/money/partitioned.ts). Default 8 on a Redis
+       * Cluster (`redis-cluster://`), 0 on one Redis: everything in one slot.
+       */
+      partitions: z.number().int().min(0).max(1024).optional(),
       /** A reservation not settled within this is released and recorded as expired. */
       reservationTtl: duration.default(15 * 60_000),
       /**

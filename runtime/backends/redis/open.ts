@@ -8,6 +8,7 @@ import { RedisBatchStore } from './batches.ts';
 import { redisBroadcast } from './broadcast.ts';
 import { commandConnection, familyPrefix, isClusterUrl } from './connection.ts';
 import { RedisKeys } from './keys.ts';
+import { openPartitionedStore } from './money/partitioned.ts';
 import { openRedisStore } from './money/store.ts';
 import { bullSchedule } from './reconcile-schedule.ts';
 import { RedisReconStore } from './reconciliations.ts';
@@ -25,9 +26,10 @@ import { RedisWebSessions } from './web-sessions.ts';
  *
  * On a Redis Cluster (`redis-cluster://` URL) every connection is a `Cluster`, and each family of
  * keys that no script shares with the budgets gets a hash tag of its own (`familyPrefix`), so the
- * cluster spreads them over its nodes. The budgets, reservations, ledger and audit stay in one
- * slot (one admission script reads and writes all of an identity's budgets atomically), and so do
- * the approval items, whose reopen script appends to the money store's audit.
+ * cluster spreads them over its nodes. The money store spreads the budgets' spend, the reservations
+ * and the ledger over `store.partitions` hash tags (money/partitioned.ts; 8 by default on a
+ * cluster); the ceilings, kill switches and audit stay at its home slot, with the approval items,
+ * whose reopen script appends to the money store's audit.
  */
 export async function openRedisBackend(
   config: Config,
@@ -37,13 +39,18 @@ export async function openRedisBackend(
   const url = config.store.redisUrl!;
   const prefix = config.store.prefix;
   const own = (family: string) => familyPrefix(prefix, family, isClusterUrl(url));
-  const money = await openRedisStore(url, {
+  const moneyOptions = {
     defaults: config.budgets.defaults,
     timeZone: config.budgets.timeZone,
     reservationTtlMs: config.store.reservationTtlMs,
     now,
     prefix,
-  });
+  };
+  const partitions = config.store.partitions;
+  const money =
+    partitions > 0
+      ? await openPartitionedStore(url, { ...moneyOptions, partitions })
+      : await openRedisStore(url, moneyOptions);
   const closers = new Closers();
   closers.add(() => money.close());
   const cmd = commandConnection(url);

@@ -5,15 +5,17 @@ import {
   familyPrefix,
   parseClusterUrl,
 } from '../../../runtime/backends/redis/connection.ts';
+import { openPartitionedStore } from '../../../runtime/backends/redis/money/partitioned.ts';
 import { openRedisStore, type RedisMoneyStore } from '../../../runtime/backends/redis/money/store.ts';
 import type { MoneyStoreOptions } from '../../../runtime/store/port.ts';
+import { budgetId } from '../../../runtime/store/records.ts';
 import {
   hasRedisServer,
   NO_REDIS_SERVER,
   type RedisCluster,
   startRedisCluster,
 } from '../../helpers/redis-cluster.ts';
-import { moneyStoreContract } from './contract.ts';
+import { moneyStoreContract, storeOptions, TestClock, USD } from './contract.ts';
 import { rateLimitContract } from './contract-rates.ts';
 import { leaseStoreContract } from './lease-contract.ts';
 import { corruptCeiling } from './redis-harness.ts';
@@ -43,9 +45,59 @@ describe.skipIf(!hasRedisServer)('Redis money store on a real 3-node Redis Clust
     openDoomed: openDoomedCluster,
   };
 
-  moneyStoreContract(harness);
-  leaseStoreContract(harness);
-  describe('rate limits', () => rateLimitContract(harness));
+  describe('in one slot (store.partitions 0)', () => {
+    moneyStoreContract(harness);
+    leaseStoreContract(harness);
+    describe('rate limits', () => rateLimitContract(harness));
+  });
+
+  // The cluster's default: spread over partitions, each its own hash tag (8 here, as by default).
+  const spread = {
+    ...harness,
+    open: (options: MoneyStoreOptions) =>
+      openPartitionedStore(cluster.url, { ...options, prefix: `{cl${n++}}`, partitions: 8 }),
+    capped: true,
+  };
+  describe('spread over 8 partitions', () => {
+    moneyStoreContract(spread);
+    leaseStoreContract(spread);
+    describe('rate limits', () => rateLimitContract(spread));
+  });
+
+  it('spreads one budget over the nodes: its copies and ledgers on other slots than its home', async () => {
+    const clock = new TestClock();
+    const prefix = `{cl${n++}}`;
+    const stores = await Promise.all(
+      Array.from({ length: 8 }, (_, i) =>
+        openPartitionedStore(cluster.url, { ...storeOptions(clock), prefix, partitions: 8, partition: i }),
+      ),
+    );
+    const redis = connectRedis(cluster.url);
+    try {
+      const alice = { team: 'payments', env: 'prod', seat: 'alice' };
+      await stores[0]!.setCeiling('global', 8 * USD, { actor: 'ops', reason: 'test' });
+      const all = await Promise.all(
+        stores.flatMap((s) =>
+          Array.from({ length: 20 }, () => s.admit({ identity: alice, amount: 100_000 })),
+        ),
+      );
+      expect(all.filter((a) => a.ok)).toHaveLength(80);
+      expect(await stores[5]!.getBudget('global')).toMatchObject({ reserved: 8 * USD, ceiling: 8 * USD });
+      // Where the global budget's copies live: on more than one node.
+      const slots = await redis.cluster('SLOTS');
+      const nodeOf = async (key: string) => {
+        const slot = (await redis.cluster('KEYSLOT', key)) as number;
+        return String(slots.find(([lo, hi]) => slot >= lo && slot <= hi)![2]![1]);
+      };
+      const id = budgetId('global');
+      const nodes = new Set<string>();
+      for (let i = 0; i < 8; i++) nodes.add(await nodeOf(stores[0]!.part(i).keys.budget(id)));
+      expect(nodes.size).toBeGreaterThan(1);
+    } finally {
+      redis.disconnect();
+      await Promise.all(stores.map((s) => s.close()));
+    }
+  });
 
   it('puts the stores of different prefixes on different nodes', async () => {
     const redis = connectRedis(cluster.url);

@@ -2,6 +2,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createServer } from 'node:net';
 import { Redis } from 'ioredis';
+import { PartitionedMoneyStore } from '../../../runtime/backends/redis/money/partitioned.ts';
 import { openRedisStore, type RedisMoneyStore } from '../../../runtime/backends/redis/money/store.ts';
 import type { MoneyStoreOptions } from '../../../runtime/store/port.ts';
 import { budgetId } from '../../../runtime/store/records.ts';
@@ -31,8 +32,16 @@ export function testPrefixes(name: string) {
   };
 }
 
-export async function corruptCeiling(store: RedisMoneyStore, scope: string): Promise<void> {
-  await store.redis.hset(store.keys.budget(budgetId(scope)), 'ceiling', 'lots');
+export async function corruptCeiling(
+  store: RedisMoneyStore | PartitionedMoneyStore,
+  scope: string,
+): Promise<void> {
+  // A partitioned store: its home and every partition's copy (a missing copy becomes a corrupt one).
+  const all =
+    store instanceof PartitionedMoneyStore
+      ? [store.home, ...Array.from({ length: store.partitions }, (_, i) => store.part(i))]
+      : [store];
+  for (const s of all) await s.redis.hset(s.keys.budget(budgetId(scope)), 'ceiling', 'lots');
 }
 
 export async function freePort(): Promise<number> {

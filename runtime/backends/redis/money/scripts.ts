@@ -20,6 +20,8 @@ const SCRIPTS = {
   cpSetBudget: 'set-budget.lua',
   cpKill: 'kill.lua',
   cpAudit: 'audit.lua',
+  cpCaps: 'caps.lua',
+  cpPartCap: 'part-cap.lua',
 } as const;
 
 type Arg = string | number;

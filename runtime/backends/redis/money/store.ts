@@ -89,6 +89,12 @@ export interface RedisStoreOptions extends MoneyStoreOptions {
   prefix?: string;
   /** A command without a reply after this long fails (closed). Default 2000. */
   commandTimeoutMs?: number;
+  /**
+   * One partition of a budget spread over partitions (partitioned.ts): budgets it creates start
+   * with a ceiling of 0 (their cap, raised by caps.lua), rate limits keep their stored limit, and
+   * its reservation ids carry the tag (`res_<tag>_…`) that routes them back to it.
+   */
+  partitionTag?: string;
 }
 
 const SWEEP_BATCH = 500;
@@ -100,7 +106,9 @@ type Reply = unknown[];
 export class RedisMoneyStore implements MoneyStore {
   readonly backend = 'redis' as const;
   readonly keys: RedisKeys;
-  private readonly now: () => number;
+  /** The store's clock (ms). */
+  readonly now: () => number;
+  private readonly resPrefix: string;
 
   constructor(
     readonly redis: ScriptedRedis,
@@ -108,6 +116,7 @@ export class RedisMoneyStore implements MoneyStore {
   ) {
     this.keys = new RedisKeys(options.prefix);
     this.now = options.now ?? Date.now;
+    this.resPrefix = options.partitionTag === undefined ? 'res' : `res_${options.partitionTag}`;
   }
 
   // ---- the three operations that move money -------------------------------------------------
@@ -118,9 +127,10 @@ export class RedisMoneyStore implements MoneyStore {
     const specs = this.specArgs(scopes, req.provision);
     const lease = req.lease ? checkLease(req.lease, amount) : { upTo: 0, share: 0 };
     const rates = checkRates(req.rates);
+    const capped = this.options.partitionTag !== undefined;
     return failClosed(BACKEND, 'admit', async () => {
       const now = this.now();
-      const id = newId('res');
+      const id = newId(this.resPrefix);
       const k = this.keys;
       const keys = [
         k.kills,
@@ -144,7 +154,7 @@ export class RedisMoneyStore implements MoneyStore {
         lease.upTo,
         lease.share,
         ...specs,
-        ...rates.flatMap((r) => [r.key, r.id, r.limit, r.window, r.amount, r.unit]),
+        ...rates.flatMap((r) => [r.key, r.id, capped ? `~${r.limit}` : r.limit, r.window, r.amount, r.unit]),
         rates.length,
       ];
       const reply = (await call(this.redis, 'cpAdmit', keys, args)) as Reply;
@@ -614,21 +624,35 @@ export class RedisMoneyStore implements MoneyStore {
   // ---- internals ----------------------------------------------------------------------------
 
   /** The shared script arguments: the clock, this day's and this month's windows, the prefix. */
-  private context(now: number): (string | number)[] {
+  context(now: number): (string | number)[] {
     const d = dayWindow(now, this.options.timeZone);
     const m = monthWindow(now, this.options.timeZone);
     return [now, d.key, d.start, d.resetsAt ?? 0, m.key, m.start, m.resetsAt ?? 0, this.keys.prefix];
   }
 
-  /** scope id kind owner ceiling window, per scope: what a script creates a missing budget with. */
-  private specArgs(scopes: Scope[], provision?: Record<Scope, BudgetSpec>): (string | number)[] {
+  /**
+   * scope id kind owner ceiling window, per scope: what a script creates a missing budget with (a
+   * partition's copy with a ceiling of 0: its cap).
+   */
+  specArgs(scopes: Scope[], provision?: Record<Scope, BudgetSpec>): (string | number)[] {
+    const capped = this.options.partitionTag !== undefined;
     return scopes.flatMap((scope) => {
       const spec = specFor(scope, this.options, provision);
-      return [scope, budgetId(scope), checkScope(scope).kind, spec.owner, spec.ceiling, spec.window];
+      const ceiling = capped ? 0 : spec.ceiling;
+      return [scope, budgetId(scope), checkScope(scope).kind, spec.owner, ceiling, spec.window];
     });
   }
 
-  private async readBudgets(ids: string[]): Promise<(Budget | undefined)[]> {
+  /** Sets (`json`) or drops (null) a kill switch in this store's kills hash alone: no audit. */
+  async mirrorKill(scope: Scope, json: string | null): Promise<void> {
+    return failClosed(BACKEND, 'copy a kill switch', async () => {
+      if (json === null) await this.redis.hdel(this.keys.kills, scope);
+      else await this.redis.hset(this.keys.kills, scope, json);
+    });
+  }
+
+  /** The budgets of these ids as this store holds them (undefined where missing). */
+  async readBudgets(ids: string[]): Promise<(Budget | undefined)[]> {
     const keys = ids.map((id) => this.keys.budget(id));
     const reply = (await call(this.redis, 'cpBudgets', keys, this.context(this.now()))) as Reply;
     return reply.map((b) => (b ? asRateBudget(budgetFrom(b)) : undefined));
@@ -658,6 +682,11 @@ function checkReservationId(id: string): void {
  * @example const store = await openRedisStore('redis://127.0.0.1:6379', { defaults, timeZone: 'UTC', reservationTtlMs: 600_000, prefix: '{cp}' });
  */
 export async function openRedisStore(url: string, options: RedisStoreOptions): Promise<RedisMoneyStore> {
+  return new RedisMoneyStore(await connectMoneyRedis(url, options), options);
+}
+
+/** The money store's connection to `url` (fail-fast, see the class), its scripts loaded. */
+export async function connectMoneyRedis(url: string, options: RedisStoreOptions): Promise<ScriptedRedis> {
   dayWindow(0, options.timeZone);
   checkMicros(options.reservationTtlMs, 'reservationTtlMs');
   const redis = connectRedis(url, {
@@ -673,7 +702,7 @@ export async function openRedisStore(url: string, options: RedisStoreOptions): P
   redis.on('error', () => {});
   try {
     await redis.connect();
-    return new RedisMoneyStore(await defineScripts(redis), options);
+    return await defineScripts(redis);
   } catch (err) {
     redis.disconnect();
     throw new EnforcementUnavailableError(

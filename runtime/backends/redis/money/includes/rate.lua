@@ -41,17 +41,23 @@ local function checkRates(keyAt, argAt, m, indexKey)
   for i = 1, m do
     local a = argAt + (i - 1) * 6
     local key = KEYS[keyAt + i - 1]
-    local limit = tonumber(ARGV[a + 2])
+    -- A partition's copy (partitioned.ts) gets '~<limit>': its ceiling is its cap (caps.lua), kept;
+    -- a copy whose cap was granted under another limit refuses, so the caller asks the home again.
+    local given, configured = ARGV[a + 2], nil
+    if string.sub(given, 1, 1) == '~' then
+      configured, given = string.sub(given, 2), nil
+    end
     local b = loadBudget(key)
     if b == nil then
-      createBudget(key, indexKey, ARGV[a], ARGV[a + 1], 'rate', 'rate-limit', ARGV[a + 2], ARGV[a + 3])
+      createBudget(key, indexKey, ARGV[a], ARGV[a + 1], 'rate', 'rate-limit', given or '0', ARGV[a + 3])
       b = loadBudget(key)
-    elseif b.ceiling ~= limit then
-      redis.call('HSET', key, 'ceiling', ARGV[a + 2])
-      b.ceiling = limit
+    elseif given and b.ceiling ~= tonumber(given) then
+      redis.call('HSET', key, 'ceiling', given)
+      b.ceiling = tonumber(given)
     end
+    local limit = b.ceiling
     local amount = tonumber(ARGV[a + 4])
-    if b.spent + b.reserved + amount > limit then
+    if (configured and b.h.limit ~= configured) or b.spent + b.reserved + amount > limit then
       local reply = budgetReply(b)
       table.insert(reply, 1, 'rate_limited')
       table.insert(reply, int(amount))

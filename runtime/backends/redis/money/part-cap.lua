@@ -1,0 +1,51 @@
+-- part-cap: a partition's copy of a budget spread over partitions (partitioned.ts, caps.lua). The
+-- copy is an ordinary budget under the partition's prefix — admit, settle and lease charge it as
+-- any other — whose ceiling is the partition's cap.
+--
+-- KEYS[1] the partition's scopes (or rates) index, KEYS[2] the copy. ARGV after the shared context:
+-- the spec a missing copy is created with (scope id kind owner 0 window), then the mode:
+--   add <amount> <limit or ''>: adds to the copy's ceiling (creating it); a rate limit's copy
+--     records the limit its cap was granted under (includes/rate.lua). Replies the new ceiling.
+--   trim <most>: lowers the ceiling by up to `most`, never below what the copy has spent in its
+--     window plus what it holds. Replies what it took off.
+--   frozen <0|1>: sets the copy's frozen flag (creating it). Replies 1.
+
+--- @include "includes/context.lua"
+--- @include "includes/budget.lua"
+
+local key = KEYS[2]
+local mode, value = ARGV[ARG0 + 7], ARGV[ARG0 + 8]
+
+if mode == 'add' then
+  local b = ensureBudget(2, KEYS[1], ARG0 + 1)
+  -- A copy made by an admission took the default spec; the home's owner and window (in the spec
+  -- here) replace it while the copy has neither spent nor held anything.
+  if b.window ~= ARGV[ARG0 + 6] and b.spent == 0 and b.reserved == 0 then
+    redis.call('HSET', key, 'window', ARGV[ARG0 + 6], 'owner', ARGV[ARG0 + 4], 'wk', '', 'spent', '0')
+  end
+  local ceiling = b.ceiling + micros(value, 'cap added')
+  redis.call('HSET', key, 'ceiling', int(ceiling), 'updatedAt', int(CTX.now))
+  if ARGV[ARG0 + 9] ~= '' then
+    redis.call('HSET', key, 'limit', ARGV[ARG0 + 9])
+  end
+  return int(ceiling)
+end
+local b = loadBudget(key)
+if mode == 'trim' then
+  if b == nil then
+    return '0'
+  end
+  local floor = math.max(b.spent + b.reserved, b.ceiling - micros(value, 'cap trimmed'))
+  if floor >= b.ceiling then
+    return '0'
+  end
+  redis.call('HSET', key, 'ceiling', int(floor), 'updatedAt', int(CTX.now))
+  return int(b.ceiling - floor)
+end
+if mode == 'frozen' and (value == '0' or value == '1') then
+  -- Created if missing, so that a cap granted just before a freeze cannot make an unfrozen copy.
+  ensureBudget(2, KEYS[1], ARG0 + 1)
+  redis.call('HSET', key, 'frozen', value, 'updatedAt', int(CTX.now))
+  return 1
+end
+return redis.error_reply('ERR part-cap: bad mode ' .. tostring(mode))

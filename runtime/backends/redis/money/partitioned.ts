@@ -1,0 +1,488 @@
+import { randomInt } from 'node:crypto';
+import type { Identity, Scope, ScopeKind } from '../../../identity.ts';
+import type { Micros } from '../../../money.ts';
+import type {
+  Actor,
+  Admission,
+  AdmitRequest,
+  AuditEntry,
+  AuditInput,
+  AuditQuery,
+  Budget,
+  BudgetSpec,
+  CorrectionResult,
+  ExpiredCorrection,
+  KillSwitch,
+  LeaseOp,
+  LeaseOpResult,
+  LedgerEntry,
+  LedgerInput,
+  LedgerQuery,
+  MoneyStore,
+  SpendQuery,
+  SpendRow,
+} from '../../../store/port.ts';
+import { asRateBudget, checkRates } from '../../../store/rates.ts';
+import { budgetId, CorruptRecordError, failClosed, identityScopes, limitOf } from '../../../store/records.ts';
+import { SpendTally } from '../../../store/spend.ts';
+import { familyPrefix } from '../connection.ts';
+import { call, type ScriptedRedis } from './scripts.ts';
+import { connectMoneyRedis, RedisMoneyStore, type RedisStoreOptions } from './store.ts';
+
+export interface PartitionedStoreOptions extends RedisStoreOptions {
+  /** How many partitions the budgets' spend is spread over (each its own hash tag, `{cp/p<i>}`). */
+  partitions: number;
+  /** The partition this store admits and writes its ledger in; default one at random. */
+  partition?: number;
+}
+
+const BACKEND = 'redis';
+const BUDGET_READ_BATCH = 500;
+/** Trims a partition's cap down to what it has spent and holds (part-cap.lua's `most`). */
+const ALL = Number.MAX_SAFE_INTEGER;
+/** `res_p3_…` and the `led_p3_…x` of its expiry route to partition 3. */
+const TAGGED = /^(?:res|led)_p(\d{1,4})_/;
+
+/**
+ * The money store spread over Redis Cluster slots (issue 21): the budgets' spend, the reservations
+ * and the ledger live in `partitions` partitions, each under a hash tag of its own (`{cp/p0}`,
+ * `{cp/p1}`, …) and each an ordinary RedisMoneyStore running the same scripts. Every process admits
+ * and writes its ledger in one partition (chosen at random), so the cluster spreads the load with
+ * the processes, and no key is touched by every call (there is no one `global` budget hash any more).
+ *
+ * A budget's ceiling is split between the partitions as **caps** (caps.lua): its home (the budget
+ * under the plain prefix, `{cp}`) keeps the real ceiling, the frozen flag and each partition's cap;
+ * a partition's copy of the budget has its cap as its ceiling (part-cap.lua). The caps never sum
+ * past the ceiling, and a copy's ceiling never exceeds its cap (a cap grows at home before its copy
+ * and shrinks in its copy before at home; a step lost between the two leaves room unused, never
+ * extra), so what all partitions have spent and hold never passes the ceiling: zero overshoot holds
+ * as on one slot. A partition whose copy refuses a call asks the home for more cap (the shortfall
+ * and half of what is left), and, if the home has none, first takes back what the other partitions
+ * neither spent nor hold; only then is the call refused. Windows need nothing at home: a cap bounds
+ * a copy's spend in its window plus what it holds, and each copy keeps its own window.
+ *
+ * Kill switches, the audit log and the replica registry stay at home; each partition keeps a copy of
+ * the kill switches (its admit script checks them), written before setKill returns. Reads of a
+ * budget sum its copies; ledger and spend reads merge the partitions.
+ */
+export class PartitionedMoneyStore implements MoneyStore {
+  readonly backend = 'redis' as const;
+  /** The home: ceilings, caps, kill switches, audit, replicas. */
+  readonly home: RedisMoneyStore;
+  private readonly parts = new Map<number, RedisMoneyStore>();
+  /** Raises of a budget's cap in flight here, by budget id. */
+  private readonly raising = new Map<string, Promise<boolean>>();
+  /** The partition this store admits in. */
+  readonly mine: number;
+  readonly partitions: number;
+
+  constructor(
+    readonly redis: ScriptedRedis,
+    private readonly options: PartitionedStoreOptions,
+  ) {
+    const k = options.partitions;
+    if (!Number.isSafeInteger(k) || k < 1 || k > 1024) {
+      throw new Error(`store.partitions must be 1 to 1024 (got ${String(k)})`);
+    }
+    this.partitions = k;
+    this.home = new RedisMoneyStore(redis, options);
+    this.mine = options.partition ?? randomInt(k);
+    if (!Number.isSafeInteger(this.mine) || this.mine < 0 || this.mine >= k) {
+      throw new Error(`partition must be 0 to ${k - 1} (got ${String(options.partition)})`);
+    }
+  }
+
+  /** Partition `i` (one beyond `partitions` too: its reservations still settle there). */
+  part(i: number): RedisMoneyStore {
+    let p = this.parts.get(i);
+    if (!p) {
+      const prefix = familyPrefix(this.home.keys.prefix, `p${i}`, true);
+      p = new RedisMoneyStore(this.redis, { ...this.options, prefix, partitionTag: `p${i}` });
+      this.parts.set(i, p);
+    }
+    return p;
+  }
+
+  /** Every partition, then the home (which holds no reservation of its own). */
+  private all(): RedisMoneyStore[] {
+    const out: RedisMoneyStore[] = [];
+    for (let i = 0; i < this.partitions; i++) out.push(this.part(i));
+    out.push(this.home);
+    return out;
+  }
+
+  /** The store a reservation or an entry of it lives in, by the tag in its id. */
+  private route(id: string): RedisMoneyStore {
+    const m = TAGGED.exec(id);
+    return m ? this.part(Number(m[1])) : this.home;
+  }
+
+  // ---- admission ----------------------------------------------------------------------------
+
+  async admit(req: AdmitRequest): Promise<Admission> {
+    const part = this.part(this.mine);
+    // Each budget may need its cap raised, and calls in flight beside this one may take what a
+    // raise brought: a few rounds per budget, then the call is refused rather than kept waiting.
+    const rounds = 4 * (identityScopes(req.identity).length + (req.rates?.length ?? 0)) + 4;
+    // Per budget, how often the home had none left for this call.
+    const shorts = new Map<string, number>();
+    for (let round = 0; ; round++) {
+      const a = await part.admit(req);
+      if (a.ok || a.refusal.code === 'killed') return a;
+      const { code, budget, amount } = a.refusal;
+      if (budget.state === 'frozen' || round >= rounds) return this.merged(a, req);
+      const cap = this.capOf(budget, code === 'rate_limited', req);
+      const need = Math.max(1, budget.spent + budget.reserved + amount - budget.ceiling);
+      const next = await failClosed(BACKEND, 'raise a budget cap', async () => {
+        // One raise per budget at a time in this process: the others wait for it and try again
+        // (a raise brings half of what the home has left, enough for many calls).
+        const running = this.raising.get(cap.id);
+        if (running)
+          return running.then(
+            () => 'again',
+            () => 'again',
+          );
+        const raise = this.grow(cap, need);
+        this.raising.set(cap.id, raise);
+        const raised = await raise.finally(() => this.raising.delete(cap.id));
+        if (raised) return 'again';
+        // The home has none left: take back what the other partitions neither spent nor hold and
+        // try again; refuse once the home had none twice after that (calls beside this one may
+        // have raised this partition's cap past their need: each short is followed by one more try).
+        const n = (shorts.get(cap.id) ?? 0) + 1;
+        shorts.set(cap.id, n);
+        if (n === 1) await this.reclaim(cap.id, cap.rate, this.mine);
+        return n <= 2 ? 'again' : 'refuse';
+      });
+      if (next === 'refuse') return this.merged(a, req);
+    }
+  }
+
+  /** What raising the cap of the copy that refused needs: its home's spec (and a rate limit's limit). */
+  private capOf(copy: Budget, isRate: boolean, req: AdmitRequest) {
+    const rate = isRate ? checkRates(req.rates).find((r) => r.id === copy.id) : undefined;
+    if (isRate && !rate) throw new CorruptRecordError('rate limit refusal', copy.id);
+    const spec = rate
+      ? [rate.key, rate.id, 'rate', 'rate-limit', rate.limit, rate.window]
+      : this.home.specArgs([copy.scope], req.provision);
+    return { id: copy.id, rate: rate !== undefined, spec, limit: rate ? rate.limit : '' };
+  }
+
+  private async grow(
+    cap: { id: string; rate: boolean; spec: (string | number)[]; limit: string | number },
+    need: Micros,
+  ): Promise<boolean> {
+    const home = this.home;
+    const now = this.home.now();
+    const p = this.part(this.mine);
+    const homeKeys = [
+      cap.rate ? home.keys.rates : home.keys.scopes,
+      home.keys.budget(cap.id),
+      this.capsKey(cap.id),
+    ];
+    const args = [...home.context(now), ...cap.spec, 'grow', `p${this.mine}`, need, cap.limit];
+    const reply = (await call(this.redis, 'cpCaps', homeKeys, args)) as unknown[];
+    if (reply[0] !== 'ok') {
+      if (reply[0] === 'frozen' || reply[0] === 'short') return false;
+      throw new CorruptRecordError('caps reply', reply);
+    }
+    // The copy is made (or kept) with the home's owner and window, and no ceiling of its own.
+    const copySpec = [...cap.spec];
+    copySpec[3] = String(reply[2]);
+    copySpec[4] = 0;
+    copySpec[5] = String(reply[3]);
+    await call(
+      this.redis,
+      'cpPartCap',
+      [cap.rate ? p.keys.rates : p.keys.scopes, p.keys.budget(cap.id)],
+      [...p.context(now), ...copySpec, 'add', String(reply[1]), cap.limit],
+    );
+    return true;
+  }
+
+  /** Takes back from every partition (but `except`) the cap it neither spent nor holds. */
+  private async reclaim(id: string, rate: boolean, except = -1): Promise<void> {
+    const now = this.home.now();
+    const filler = [id, id, 'rate', '-', 0, '1m'];
+    await Promise.all(
+      Array.from({ length: this.partitions }, async (_, i) => {
+        if (i === except) return;
+        const p = this.part(i);
+        const keys = [rate ? p.keys.rates : p.keys.scopes, p.keys.budget(id)];
+        const cut = Number(
+          await call(this.redis, 'cpPartCap', keys, [...p.context(now), ...filler, 'trim', ALL]),
+        );
+        if (cut > 0) await this.shrink(id, i, cut);
+      }),
+    );
+  }
+
+  private shrink(id: string, part: number, by: Micros) {
+    const home = this.home;
+    const filler = [id, id, 'rate', '-', 0, '1m'];
+    const keys = [home.keys.scopes, home.keys.budget(id), this.capsKey(id)];
+    return call(this.redis, 'cpCaps', keys, [
+      ...home.context(home.now()),
+      ...filler,
+      'shrink',
+      `p${part}`,
+      by,
+    ]);
+  }
+
+  private capsKey(id: string): string {
+    return `${this.home.keys.prefix}:cap:${id}`;
+  }
+
+  /** A refusal with the budget as a whole (every partition's spend and holds) instead of one copy's. */
+  private async merged(a: Admission & { ok: false }, req: AdmitRequest): Promise<Admission> {
+    const r = a.refusal;
+    if (r.code === 'killed') return a;
+    const [whole] = await this.readMerged([r.budget.id]);
+    if (!whole) return a;
+    if (r.code === 'rate_limited') {
+      const rate = checkRates(req.rates).find((x) => x.id === r.budget.id);
+      const budget = asRateBudget({ ...whole, ceiling: rate?.limit ?? whole.ceiling });
+      return { ok: false, refusal: { ...r, budget } };
+    }
+    return { ok: false, refusal: { ...r, budget: whole } };
+  }
+
+  /** Budgets as a whole: ceiling and frozen flag from home, spend and holds summed over the copies. */
+  private async readMerged(ids: string[]): Promise<(Budget | undefined)[]> {
+    const [home, ...copies] = await Promise.all([
+      this.home.readBudgets(ids),
+      ...Array.from({ length: this.partitions }, (_, i) => this.part(i).readBudgets(ids)),
+    ]);
+    return home!.map((h, j) => {
+      if (!h) return undefined;
+      let { spent, reserved, updatedAt } = h;
+      for (const c of copies) {
+        const b = c[j];
+        if (!b) continue;
+        spent += b.spent;
+        reserved += b.reserved;
+        updatedAt = Math.max(updatedAt, b.updatedAt);
+      }
+      const state = h.state === 'frozen' ? 'frozen' : spent >= h.ceiling ? 'exhausted' : 'active';
+      return { ...h, spent, reserved, updatedAt, state };
+    });
+  }
+
+  // ---- settling, by the partition in the reservation's id ------------------------------------
+
+  settle(reservationId: string, entry: LedgerInput): Promise<LedgerEntry> {
+    return this.route(reservationId).settle(reservationId, entry);
+  }
+
+  release(reservationId: string, entry: LedgerInput): Promise<LedgerEntry> {
+    return this.route(reservationId).release(reservationId, entry);
+  }
+
+  async leaseOps(ops: LeaseOp[]): Promise<LeaseOpResult[]> {
+    const groups = new Map<RedisMoneyStore, number[]>();
+    ops.forEach((op, i) => {
+      const s = this.route(op.reservationId);
+      const g = groups.get(s);
+      if (g) g.push(i);
+      else groups.set(s, [i]);
+    });
+    if (groups.size === 1) return [...groups.keys()][0]!.leaseOps(ops);
+    const out: LeaseOpResult[] = new Array(ops.length);
+    await Promise.all(
+      [...groups].map(async ([s, at]) => {
+        const results = await s.leaseOps(at.map((i) => ops[i]!));
+        results.forEach((r, j) => {
+          out[at[j]!] = r;
+        });
+      }),
+    );
+    return out;
+  }
+
+  async sweepExpired(): Promise<number> {
+    const n = await Promise.all(this.all().map((s) => s.sweepExpired()));
+    return n.reduce((a, b) => a + b, 0);
+  }
+
+  async expireNow(scope: Scope): Promise<number> {
+    const n = await Promise.all(this.all().map((s) => s.expireNow(scope)));
+    return n.reduce((a, b) => a + b, 0);
+  }
+
+  correctExpired(c: ExpiredCorrection): Promise<CorrectionResult> {
+    return this.route(String(c?.expired?.id ?? '')).correctExpired(c);
+  }
+
+  appendLedger(entry: LedgerInput): Promise<LedgerEntry> {
+    return this.part(this.mine).appendLedger(entry);
+  }
+
+  // ---- budgets ------------------------------------------------------------------------------
+
+  async getBudget(idOrScope: string): Promise<Budget | undefined> {
+    const id = idOrScope.startsWith('bgt_') ? idOrScope : budgetId(idOrScope);
+    return failClosed(BACKEND, 'read a budget', async () => (await this.readMerged([id]))[0]);
+  }
+
+  async listBudgets(filter?: { kind?: ScopeKind; rates?: boolean }): Promise<Budget[]> {
+    const homes = await this.home.listBudgets(filter);
+    return failClosed(BACKEND, 'list budgets', async () => {
+      const out: Budget[] = [];
+      for (let i = 0; i < homes.length; i += BUDGET_READ_BATCH) {
+        const ids = homes.slice(i, i + BUDGET_READ_BATCH).map((b) => b.id);
+        for (const b of await this.readMerged(ids)) if (b) out.push(b);
+      }
+      return out;
+    });
+  }
+
+  async ensureBudget(scope: Scope, spec?: BudgetSpec): Promise<Budget> {
+    const b = await this.home.ensureBudget(scope, spec);
+    return (await this.getBudget(b.id)) ?? b;
+  }
+
+  /** A lower ceiling takes back every partition's idle cap, twice: a cap granted under the old
+   * ceiling while the first pass ran is taken back by the second. */
+  async setCeiling(scope: Scope, ceiling: Micros, by: Actor): Promise<Budget> {
+    const b = await this.home.setCeiling(scope, ceiling, by);
+    await failClosed(BACKEND, 'take back budget caps', async () => {
+      await this.reclaim(b.id, false);
+      await this.reclaim(b.id, false);
+    });
+    return (await this.getBudget(b.id)) ?? b;
+  }
+
+  /** Freezing freezes every partition's copy before the home (and its audit entry); thawing, after. */
+  async setFrozen(scope: Scope, frozen: boolean, by: Actor): Promise<Budget> {
+    if (frozen) await this.freezeCopies(scope, true);
+    const b = await this.home.setFrozen(scope, frozen, by);
+    if (!frozen) await this.freezeCopies(scope, false);
+    return (await this.getBudget(b.id)) ?? b;
+  }
+
+  private freezeCopies(scope: Scope, frozen: boolean): Promise<void> {
+    const now = this.home.now();
+    return failClosed(BACKEND, 'freeze budget copies', async () => {
+      await Promise.all(
+        Array.from({ length: this.partitions }, (_, i) => {
+          const p = this.part(i);
+          const keys = [p.keys.scopes, p.keys.budget(budgetId(scope))];
+          return call(this.redis, 'cpPartCap', keys, [
+            ...p.context(now),
+            ...p.specArgs([scope]),
+            'frozen',
+            frozen ? '1' : '0',
+          ]);
+        }),
+      );
+    });
+  }
+
+  // ---- kill switches: at home, copied to every partition before the call returns --------------
+
+  async setKill(scope: Scope, by: Actor): Promise<KillSwitch> {
+    const kill = await this.home.setKill(scope, by);
+    const json = JSON.stringify(kill);
+    await Promise.all(
+      Array.from({ length: this.partitions }, (_, i) => this.part(i).mirrorKill(scope, json)),
+    );
+    return kill;
+  }
+
+  async liftKill(scope: Scope, by: Actor): Promise<boolean> {
+    const lifted = await this.home.liftKill(scope, by);
+    await Promise.all(
+      Array.from({ length: this.partitions }, (_, i) => this.part(i).mirrorKill(scope, null)),
+    );
+    return lifted;
+  }
+
+  listKills(): Promise<KillSwitch[]> {
+    return this.home.listKills();
+  }
+
+  killedBy(identity: Identity): Promise<KillSwitch | undefined> {
+    return this.home.killedBy(identity);
+  }
+
+  replicaBeat(replica: string, at: number): Promise<KillSwitch[]> {
+    return this.home.replicaBeat(replica, at);
+  }
+
+  replicasSince(since: number): Promise<string[]> {
+    return this.home.replicasSince(since);
+  }
+
+  replicaLeave(replica: string): Promise<void> {
+    return this.home.replicaLeave(replica);
+  }
+
+  // ---- ledger, spend and audit --------------------------------------------------------------
+
+  /** The partitions (and home) with a ledger: a read of spend over years costs a pipeline per store. */
+  private async withLedger(): Promise<RedisMoneyStore[]> {
+    const all = this.all();
+    return failClosed(BACKEND, 'find the ledgers', async () => {
+      // One command each: on a cluster the ledgers are on different slots (no one pipeline).
+      const found = await Promise.all(all.map((s) => this.redis.exists(s.keys.ledger)));
+      return all.filter((_, i) => found[i] === 1);
+    });
+  }
+
+  async listLedger(q: LedgerQuery = {}): Promise<LedgerEntry[]> {
+    const limit = limitOf(q.limit);
+    const lists = await Promise.all((await this.withLedger()).map((s) => s.listLedger(q)));
+    if (lists.filter((l) => l.length > 0).length <= 1) return lists.find((l) => l.length > 0) ?? [];
+    // Newest first, as each partition's list is (a stable sort keeps each one's order within a ms).
+    return lists
+      .flat()
+      .sort((a, b) => b.at - a.at)
+      .slice(0, limit);
+  }
+
+  async spend(q: SpendQuery): Promise<SpendRow[]> {
+    const stores = await this.withLedger();
+    if (stores.length === 0) return this.home.spend(q);
+    const lists = await Promise.all(stores.map((s) => s.spend(q)));
+    const tally = new SpendTally();
+    for (const rows of lists) {
+      for (const r of rows) {
+        tally.add(r.key, r.cost, r.calls, r.tokens, { count: r.corrections, cost: r.correctedCost });
+      }
+    }
+    return tally.result();
+  }
+
+  appendAudit(entry: AuditInput): Promise<AuditEntry> {
+    return this.home.appendAudit(entry);
+  }
+
+  listAudit(q?: AuditQuery): Promise<AuditEntry[]> {
+    return this.home.listAudit(q);
+  }
+
+  ping(): Promise<void> {
+    return this.home.ping();
+  }
+
+  isUp(): boolean {
+    return this.home.isUp();
+  }
+
+  close(): Promise<void> {
+    return this.home.close();
+  }
+}
+
+/**
+ * Connects to Redis at `url` and returns the partitioned store once its scripts are loaded.
+ *
+ * @example const store = await openPartitionedStore('redis-cluster://127.0.0.1:7000', { defaults, timeZone: 'UTC', reservationTtlMs: 600_000, prefix: '{cp}', partitions: 8 });
+ */
+export async function openPartitionedStore(
+  url: string,
+  options: PartitionedStoreOptions,
+): Promise<PartitionedMoneyStore> {
+  return new PartitionedMoneyStore(await connectMoneyRedis(url, options), options);
+}

@@ -1,0 +1,122 @@
+import { afterAll, describe, expect, it } from 'vitest';
+import {
+  openPartitionedStore,
+  type PartitionedMoneyStore,
+} from '../../../runtime/backends/redis/money/partitioned.ts';
+import type { Identity } from '../../../runtime/identity.ts';
+import type { MoneyStoreOptions } from '../../../runtime/store/port.ts';
+import { moneyStoreContract, storeOptions, TestClock, USD } from './contract.ts';
+import { rateLimitContract } from './contract-rates.ts';
+import { leaseStoreContract } from './lease-contract.ts';
+import { corruptCeiling, openDoomedRedis, REDIS_URL, testPrefixes } from './redis-harness.ts';
+
+const prefixes = testPrefixes('parts');
+afterAll(() => prefixes.cleanup());
+
+const open = (options: MoneyStoreOptions) =>
+  openPartitionedStore(REDIS_URL, { ...options, prefix: prefixes.next(), partitions: 3 });
+const harness = {
+  open,
+  corruptCeiling: (store: unknown, scope: string) => corruptCeiling(store as PartitionedMoneyStore, scope),
+  openDoomed: openDoomedRedis,
+  capped: true,
+};
+
+describe('Redis money store spread over partitions (one Redis)', () => {
+  moneyStoreContract(harness);
+  leaseStoreContract(harness);
+  describe('rate limits', () => rateLimitContract(harness));
+});
+
+const alice: Identity = { team: 'payments', env: 'prod', seat: 'alice' };
+const ops = { actor: 'oncall@acme', reason: 'incident 42' };
+
+describe('partitions sharing one budget', () => {
+  /** `n` stores on one prefix, each admitting in its own partition (as n processes would). */
+  async function stores(n: number, clock = new TestClock()) {
+    const prefix = prefixes.next();
+    return Promise.all(
+      Array.from({ length: n }, (_, i) =>
+        openPartitionedStore(REDIS_URL, { ...storeOptions(clock), prefix, partitions: n, partition: i }),
+      ),
+    );
+  }
+  const closeAll = (all: PartitionedMoneyStore[]) => Promise.all(all.map((s) => s.close()));
+
+  it('never passes a ceiling, and refuses only when the whole budget is spoken for', async () => {
+    const all = await stores(4);
+    try {
+      await all[0]!.setCeiling('team:payments', 10 * USD, ops);
+      // 4 × 30 concurrent calls of $0.40 on a $10 team ceiling: exactly 25 fit.
+      const admissions = await Promise.all(
+        all.flatMap((s) => Array.from({ length: 30 }, () => s.admit({ identity: alice, amount: 400_000 }))),
+      );
+      expect(admissions.filter((a) => a.ok)).toHaveLength(25);
+      const team = await all[1]!.getBudget('team:payments');
+      expect(team).toMatchObject({ ceiling: 10 * USD, reserved: 10 * USD, spent: 0 });
+      const refused = admissions.find((a) => !a.ok);
+      expect(refused && !refused.ok && refused.refusal).toMatchObject({
+        code: 'budget_exhausted',
+        budget: { scope: 'team:payments', ceiling: 10 * USD, reserved: 10 * USD },
+      });
+      // The admissions landed in more than one partition (their ids carry it: res_p<i>_…).
+      const parts = new Set(admissions.flatMap((a) => (a.ok ? [a.reservation.id.slice(0, 6)] : [])));
+      expect(parts.size).toBeGreaterThan(1);
+      // Settled for less, the room comes back to whichever partition asks.
+      const first = admissions.find((a) => a.ok)!;
+      if (!first.ok) throw new Error('unreachable');
+      const entry = await all[3]!.settle(first.reservation.id, {
+        requestId: 'r1',
+        identity: alice,
+        kind: 'model',
+        name: 'm',
+        tokens: { input: 1, cacheWrite5m: 0, cacheWrite1h: 0, cacheRead: 0, output: 1 },
+        reserved: 400_000,
+        cost: 100_000,
+        outcome: 'ok',
+        latencyMs: 1,
+      });
+      expect(entry.cost).toBe(100_000);
+      expect((await all[2]!.admit({ identity: alice, amount: 300_000 })).ok).toBe(true);
+      expect((await all[2]!.admit({ identity: alice, amount: 1 })).ok).toBe(false);
+      expect(await all[0]!.getBudget('team:payments')).toMatchObject({ spent: 100_000, reserved: 9_900_000 });
+      // The ledger and spend read every partition.
+      expect(await all[1]!.listLedger()).toHaveLength(1);
+    } finally {
+      await closeAll(all);
+    }
+  });
+
+  it('holds a kill switch, a freeze and a lowered ceiling in every partition before returning', async () => {
+    const all = await stores(3);
+    try {
+      for (const s of all) expect((await s.admit({ identity: alice, amount: USD })).ok).toBe(true);
+      await all[0]!.setKill('seat:alice', ops);
+      for (const s of all) {
+        expect(await s.admit({ identity: alice, amount: 1 })).toMatchObject({
+          ok: false,
+          refusal: { code: 'killed' },
+        });
+      }
+      await all[1]!.liftKill('seat:alice', ops);
+      await all[1]!.setFrozen('env:prod', true, ops);
+      for (const s of all) {
+        expect(await s.admit({ identity: alice, amount: 1 })).toMatchObject({
+          ok: false,
+          refusal: { code: 'budget_exhausted', budget: { scope: 'env:prod', state: 'frozen' } },
+        });
+      }
+      await all[2]!.setFrozen('env:prod', false, ops);
+      // 3 × $1 held; the team ceiling lowered to $4 leaves room for exactly $1 more, in any partition.
+      await all[2]!.setCeiling('team:payments', 4 * USD, ops);
+      expect((await all[0]!.admit({ identity: alice, amount: USD / 2 })).ok).toBe(true);
+      expect((await all[1]!.admit({ identity: alice, amount: USD / 2 })).ok).toBe(true);
+      for (const s of all) expect((await s.admit({ identity: alice, amount: 1 })).ok).toBe(false);
+      expect((await all[0]!.listAudit()).map((e) => e.action).sort()).toEqual(
+        ['budget.ceiling', 'budget.freeze', 'budget.unfreeze', 'kill.lift', 'kill.set'].sort(),
+      );
+    } finally {
+      await closeAll(all);
+    }
+  });
+});
