@@ -3,8 +3,10 @@ import {
   openPartitionedStore,
   type PartitionedMoneyStore,
 } from '../../../runtime/backends/redis/money/partitioned.ts';
+import { call } from '../../../runtime/backends/redis/money/scripts.ts';
 import type { Identity } from '../../../runtime/identity.ts';
 import type { MoneyStoreOptions } from '../../../runtime/store/port.ts';
+import { budgetId } from '../../../runtime/store/records.ts';
 import { moneyStoreContract, storeOptions, TestClock, USD } from './contract.ts';
 import { rateLimitContract } from './contract-rates.ts';
 import { leaseStoreContract } from './lease-contract.ts';
@@ -27,6 +29,15 @@ describe('Redis money store spread over partitions (one Redis)', () => {
   leaseStoreContract(harness);
   describe('rate limits', () => rateLimitContract(harness));
 });
+
+/** Waits (up to 10 s) until `ok` holds. */
+async function until(ok: () => Promise<boolean>): Promise<void> {
+  const end = Date.now() + 10_000;
+  while (!(await ok())) {
+    if (Date.now() > end) throw new Error('condition not met within 10 s');
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
 
 const alice: Identity = { team: 'payments', env: 'prod', seat: 'alice' };
 const ops = { actor: 'oncall@acme', reason: 'incident 42' };
@@ -77,7 +88,8 @@ describe('partitions sharing one budget', () => {
         latencyMs: 1,
       });
       expect(entry.cost).toBe(100_000);
-      expect((await all[2]!.admit({ identity: alice, amount: 300_000 })).ok).toBe(true);
+      // Another partition may have found the budget full a moment ago: it asks again within DRY_MS.
+      await until(async () => (await all[2]!.admit({ identity: alice, amount: 300_000 })).ok);
       expect((await all[2]!.admit({ identity: alice, amount: 1 })).ok).toBe(false);
       expect(await all[0]!.getBudget('team:payments')).toMatchObject({ spent: 100_000, reserved: 9_900_000 });
       // The ledger and spend read every partition.
@@ -117,6 +129,62 @@ describe('partitions sharing one budget', () => {
       );
     } finally {
       await closeAll(all);
+    }
+  });
+
+  it('gets back the room a process left between the two steps of a grant or a take-back', async () => {
+    const [a, b] = await stores(2);
+    try {
+      await a!.setCeiling('team:payments', 10 * USD, ops);
+      const home = a!.home;
+      const id = budgetId('team:payments');
+      const capsKey = `${home.keys.prefix}:cap:${id}`;
+      // A process on partition 1 got a grant from the home and died before adding it to its copy.
+      const grant = (await call(
+        a!.redis,
+        'cpCaps',
+        [home.keys.scopes, home.keys.budget(id), capsKey],
+        [...home.context(home.now()), ...home.specArgs(['team:payments']), 'grow', 'p1', 4 * USD, ''],
+      )) as string[];
+      expect(grant[0]).toBe('ok');
+      // Partition 0 still gets the whole ceiling: its take-back catches partition 1's copy up with
+      // the lost grant and takes it back.
+      const held = [];
+      for (let i = 0; i < 10; i++) {
+        const r = await a!.admit({ identity: alice, amount: USD });
+        expect(r.ok).toBe(true);
+        if (r.ok) held.push(r.reservation.id);
+      }
+      expect((await a!.admit({ identity: alice, amount: 1 })).ok).toBe(false);
+      // Partition 0 frees $5; a process gave it back from the copy and died before telling the home.
+      for (const rid of held.slice(0, 5)) {
+        await a!.release(rid, {
+          requestId: rid,
+          identity: alice,
+          kind: 'model',
+          name: 'm',
+          tokens: { input: 0, cacheWrite5m: 0, cacheWrite1h: 0, cacheRead: 0, output: 0 },
+          reserved: USD,
+          cost: 0,
+          outcome: 'error',
+          latencyMs: 1,
+        });
+      }
+      const p0 = a!.part(0);
+      const granted = (await a!.redis.hget(capsKey, 'p0:g')) ?? '0';
+      const filler = [id, id, 'rate', '-', 0, '1m'];
+      await call(
+        a!.redis,
+        'cpPartCap',
+        [p0.keys.scopes, p0.keys.budget(id)],
+        [...p0.context(p0.now()), ...filler, 'trim', granted],
+      );
+      // Partition 1 gets those $5, and no more: the next take-back tells the home what was given back.
+      for (let i = 0; i < 5; i++) expect((await b!.admit({ identity: alice, amount: USD })).ok).toBe(true);
+      expect((await b!.admit({ identity: alice, amount: 1 })).ok).toBe(false);
+      expect(await a!.getBudget('team:payments')).toMatchObject({ reserved: 10 * USD, ceiling: 10 * USD });
+    } finally {
+      await closeAll([a!, b!]);
     }
   });
 });

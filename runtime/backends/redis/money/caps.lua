@@ -1,6 +1,8 @@
 -- caps: the home of a budget spread over partitions (partitioned.ts). The home keeps the budget's
 -- real ceiling and frozen flag (its budget hash under the home prefix, never charged) and, in
--- {prefix}:cap:<id>, how much of that ceiling each partition may fill (its cap). A partition admits
+-- {prefix}:cap:<id>, how much of that ceiling each partition may fill (its cap): per partition the
+-- total ever granted (`p3:g`) and taken back (`p3:r`), so that a grant or a take-back whose second
+-- half was lost (the process died between the two steps) is caught up by the next one. A partition admits
 -- against its own copy of the budget, whose ceiling is its cap (part-cap.lua). The caps never sum
 -- past the ceiling and a copy's ceiling never exceeds its cap (a cap grows here before its copy,
 -- and shrinks in its copy before here), so the partitions together never pass the ceiling.
@@ -20,12 +22,12 @@ local capsKey = KEYS[3]
 local mode, part = ARGV[ARG0 + 7], ARGV[ARG0 + 8]
 
 if mode == 'shrink' then
-  local left = redis.call('HINCRBY', capsKey, part, -tonumber(ARGV[ARG0 + 9]))
-  if left < 0 then
-    redis.call('HSET', capsKey, part, 0)
-    left = 0
+  local taken = micros(ARGV[ARG0 + 9], 'cap taken back')
+  local was = redis.call('HGET', capsKey, part .. ':r')
+  if was == false or micros(was, capsKey .. ' ' .. part .. ':r') < taken then
+    redis.call('HSET', capsKey, part .. ':r', int(taken))
   end
-  return left
+  return 1
 end
 if mode ~= 'grow' then
   return redis.error_reply('ERR caps: bad mode ' .. tostring(mode))
@@ -42,9 +44,12 @@ if b.frozen then
   table.insert(reply, 1, 'frozen')
   return reply
 end
+-- What the caps hold: every partition's granted less taken back.
 local given = 0
-for _, v in ipairs(redis.call('HVALS', capsKey)) do
-  given = given + micros(v, capsKey)
+local raw = redis.call('HGETALL', capsKey)
+for i = 1, #raw, 2 do
+  local n = micros(raw[i + 1], capsKey .. ' ' .. raw[i])
+  given = given + (string.sub(raw[i], -2) == ':g' and n or -n)
 end
 local need = tonumber(ARGV[ARG0 + 9])
 local free = b.ceiling - given
@@ -55,5 +60,5 @@ if free < need then
   return reply
 end
 local grant = need + math.floor((free - need) / 2)
-redis.call('HINCRBY', capsKey, part, grant)
-return { 'ok', int(grant), b.owner, b.window }
+local granted = redis.call('HINCRBY', capsKey, part .. ':g', grant)
+return { 'ok', int(grant), b.owner, b.window, int(granted) }

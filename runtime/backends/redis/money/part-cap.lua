@@ -4,10 +4,11 @@
 --
 -- KEYS[1] the partition's scopes (or rates) index, KEYS[2] the copy. ARGV after the shared context:
 -- the spec a missing copy is created with (scope id kind owner 0 window), then the mode:
---   add <amount> <limit or ''>: adds to the copy's ceiling (creating it); a rate limit's copy
---     records the limit its cap was granted under (includes/rate.lua). Replies the new ceiling.
---   trim <most>: lowers the ceiling by up to `most`, never below what the copy has spent in its
---     window plus what it holds. Replies what it took off.
+--   add <total granted> <limit or ''>: raises the copy's ceiling to what the home granted it
+--     (creating it); a rate limit's copy records the limit its cap was granted under
+--     (includes/rate.lua). Replies the new ceiling.
+--   trim <total granted>: catches up as add does, then lowers the ceiling to what the copy has
+--     spent in its window plus what it holds. Replies the total it ever gave back.
 --   frozen <0|1>: sets the copy's frozen flag (creating it). Replies 1.
 
 --- @include "includes/context.lua"
@@ -16,6 +17,18 @@
 local key = KEYS[2]
 local mode, value = ARGV[ARG0 + 7], ARGV[ARG0 + 8]
 
+-- The copy's ceiling is what it received (`capG`, the home's total granted when last heard) less
+-- what it gave back (`capR`). A total granted above capG adds the difference: a grant whose add was
+-- lost arrives with the next one.
+local function catchUp(b, granted)
+  local got = micros(b.h.capG or '0', key .. ' capG')
+  if granted > got then
+    b.ceiling = b.ceiling + granted - got
+    got = granted
+  end
+  return got
+end
+
 if mode == 'add' then
   local b = ensureBudget(2, KEYS[1], ARG0 + 1)
   -- A copy made by an admission took the default spec; the home's owner and window (in the spec
@@ -23,24 +36,27 @@ if mode == 'add' then
   if b.window ~= ARGV[ARG0 + 6] and b.spent == 0 and b.reserved == 0 then
     redis.call('HSET', key, 'window', ARGV[ARG0 + 6], 'owner', ARGV[ARG0 + 4], 'wk', '', 'spent', '0')
   end
-  local ceiling = b.ceiling + micros(value, 'cap added')
-  redis.call('HSET', key, 'ceiling', int(ceiling), 'updatedAt', int(CTX.now))
+  local got = catchUp(b, micros(value, 'total granted'))
+  redis.call('HSET', key, 'ceiling', int(b.ceiling), 'capG', int(got), 'updatedAt', int(CTX.now))
   if ARGV[ARG0 + 9] ~= '' then
     redis.call('HSET', key, 'limit', ARGV[ARG0 + 9])
   end
-  return int(ceiling)
+  return int(b.ceiling)
 end
 local b = loadBudget(key)
 if mode == 'trim' then
   if b == nil then
-    return '0'
+    if value == '0' then
+      return '0'
+    end
+    -- Granted a cap it never received: made now, so that the lost add, if it comes, adds nothing.
+    b = ensureBudget(2, KEYS[1], ARG0 + 1)
   end
-  local floor = math.max(b.spent + b.reserved, b.ceiling - micros(value, 'cap trimmed'))
-  if floor >= b.ceiling then
-    return '0'
-  end
-  redis.call('HSET', key, 'ceiling', int(floor), 'updatedAt', int(CTX.now))
-  return int(b.ceiling - floor)
+  local got = catchUp(b, micros(value, 'total granted'))
+  local keep = math.min(b.ceiling, b.spent + b.reserved)
+  local gave = micros(b.h.capR or '0', key .. ' capR') + b.ceiling - keep
+  redis.call('HSET', key, 'ceiling', int(keep), 'capG', int(got), 'capR', int(gave), 'updatedAt', int(CTX.now))
+  return int(gave)
 end
 if mode == 'frozen' and (value == '0' or value == '1') then
   -- Created if missing, so that a cap granted just before a freeze cannot make an unfrozen copy.

@@ -37,9 +37,24 @@ export interface PartitionedStoreOptions extends RedisStoreOptions {
 }
 
 const BACKEND = 'redis';
+
+/** A budget whose cap is raised or taken back: its id, whether a rate limit's, the spec its home
+ * is created with (scope id kind owner ceiling window), and a rate limit's configured limit. */
+interface Cap {
+  id: string;
+  rate: boolean;
+  spec: (string | number)[];
+  limit: string | number;
+}
 const BUDGET_READ_BATCH = 500;
 /** Trims a partition's cap down to what it has spent and holds (part-cap.lua's `most`). */
 const ALL = Number.MAX_SAFE_INTEGER;
+/**
+ * How long a budget found full stays refused here without asking the home and the partitions again
+ * (and how long a refusal's whole-budget numbers are reused): room freed meanwhile in another
+ * partition waits this long at most.
+ */
+const DRY_MS = 20;
 /** `res_p3_…` and the `led_p3_…x` of its expiry route to partition 3. */
 const TAGGED = /^(?:res|led)_p(\d{1,4})_/;
 
@@ -70,8 +85,18 @@ export class PartitionedMoneyStore implements MoneyStore {
   /** The home: ceilings, caps, kill switches, audit, replicas. */
   readonly home: RedisMoneyStore;
   private readonly parts = new Map<number, RedisMoneyStore>();
+  /** What went to the home: cap raises asked for, raises the home had no room for, take-backs. */
+  readonly stats = { raises: 0, short: 0, reclaims: 0 };
+  /**
+   * Budgets found full (the home short of a call's need after taking back the partitions' idle
+   * caps), when (by the store's clock and the real one) and what the home had left, by budget id
+   * (and a rate limit's limit).
+   */
+  private readonly dry = new Map<string, { at: number; until: number; free: Micros }>();
+  /** The whole budgets last read for a refusal, and until when they are shown again. */
+  private readonly wholes = new Map<string, { budget: Budget; until: number }>();
   /** Raises of a budget's cap in flight here, by budget id. */
-  private readonly raising = new Map<string, Promise<boolean>>();
+  private readonly raising = new Map<string, Promise<true | Micros>>();
   /** The partition this store admits in. */
   readonly mine: number;
   readonly partitions: number;
@@ -133,6 +158,11 @@ export class PartitionedMoneyStore implements MoneyStore {
       if (budget.state === 'frozen' || round >= rounds) return this.merged(a, req);
       const cap = this.capOf(budget, code === 'rate_limited', req);
       const need = Math.max(1, budget.spent + budget.reserved + amount - budget.ceiling);
+      // A budget this store found full a moment ago (home and every partition) is refused at once:
+      // a flood of calls on a spent budget costs one step each, not a round of every partition.
+      const dryKey = cap.rate ? `${cap.id}~${cap.limit}` : cap.id;
+      if (this.isDry(dryKey, need)) return this.merged(a, req);
+      let free = 0;
       const next = await failClosed(BACKEND, 'raise a budget cap', async () => {
         // One raise per budget at a time in this process: the others wait for it and try again
         // (a raise brings half of what the home has left, enough for many calls).
@@ -145,21 +175,44 @@ export class PartitionedMoneyStore implements MoneyStore {
         const raise = this.grow(cap, need);
         this.raising.set(cap.id, raise);
         const raised = await raise.finally(() => this.raising.delete(cap.id));
-        if (raised) return 'again';
+        if (raised === true) return 'again';
+        free = raised;
         // The home has none left: take back what the other partitions neither spent nor hold and
         // try again; refuse once the home had none twice after that (calls beside this one may
         // have raised this partition's cap past their need: each short is followed by one more try).
         const n = (shorts.get(cap.id) ?? 0) + 1;
         shorts.set(cap.id, n);
-        if (n === 1) await this.reclaim(cap.id, cap.rate, this.mine);
+        if (n === 1) await this.reclaim(cap, this.mine);
         return n <= 2 ? 'again' : 'refuse';
       });
-      if (next === 'refuse') return this.merged(a, req);
+      if (next === 'refuse') {
+        if (this.dry.size > 1000) this.dry.clear();
+        this.dry.set(dryKey, { at: this.home.now(), until: performance.now() + DRY_MS, free });
+        return this.merged(a, req);
+      }
     }
   }
 
+  /** Found full within DRY_MS, by both the store's clock (which tests move) and the real one. */
+  private isDry(key: string, need: Micros): boolean {
+    const d = this.dry.get(key);
+    if (!d) return false;
+    if (this.home.now() - d.at < DRY_MS && performance.now() < d.until) return need > d.free;
+    this.dry.delete(key);
+    return false;
+  }
+
+  /** Room may have come back to these scopes' budgets (a settlement, a change made here). */
+  private wet(scopes: Scope[] | undefined): void {
+    if (this.dry.size === 0) return;
+    if (!scopes) this.dry.clear();
+    else for (const s of scopes) this.dry.delete(budgetId(s));
+    // Rate limits' entries (`<id>~<limit>`) are not per scope here: a settlement frees them all.
+    for (const k of this.dry.keys()) if (k.includes('~')) this.dry.delete(k);
+  }
+
   /** What raising the cap of the copy that refused needs: its home's spec (and a rate limit's limit). */
-  private capOf(copy: Budget, isRate: boolean, req: AdmitRequest) {
+  private capOf(copy: Budget, isRate: boolean, req: AdmitRequest): Cap {
     const rate = isRate ? checkRates(req.rates).find((r) => r.id === copy.id) : undefined;
     if (isRate && !rate) throw new CorruptRecordError('rate limit refusal', copy.id);
     const spec = rate
@@ -168,10 +221,9 @@ export class PartitionedMoneyStore implements MoneyStore {
     return { id: copy.id, rate: rate !== undefined, spec, limit: rate ? rate.limit : '' };
   }
 
-  private async grow(
-    cap: { id: string; rate: boolean; spec: (string | number)[]; limit: string | number },
-    need: Micros,
-  ): Promise<boolean> {
+  /** Asks the home for at least `need` more cap and adds what it grants to this partition's copy:
+   * true, or what the home had left when it had less than `need` (0 for a frozen budget). */
+  private async grow(cap: Cap, need: Micros): Promise<true | Micros> {
     const home = this.home;
     const now = this.home.now();
     const p = this.part(this.mine);
@@ -181,9 +233,12 @@ export class PartitionedMoneyStore implements MoneyStore {
       this.capsKey(cap.id),
     ];
     const args = [...home.context(now), ...cap.spec, 'grow', `p${this.mine}`, need, cap.limit];
+    this.stats.raises++;
     const reply = (await call(this.redis, 'cpCaps', homeKeys, args)) as unknown[];
     if (reply[0] !== 'ok') {
-      if (reply[0] === 'frozen' || reply[0] === 'short') return false;
+      this.stats.short++;
+      if (reply[0] === 'frozen') return 0;
+      if (reply[0] === 'short') return Number(reply[1]);
       throw new CorruptRecordError('caps reply', reply);
     }
     // The copy is made (or kept) with the home's owner and window, and no ceiling of its own.
@@ -195,29 +250,38 @@ export class PartitionedMoneyStore implements MoneyStore {
       this.redis,
       'cpPartCap',
       [cap.rate ? p.keys.rates : p.keys.scopes, p.keys.budget(cap.id)],
-      [...p.context(now), ...copySpec, 'add', String(reply[1]), cap.limit],
+      [...p.context(now), ...copySpec, 'add', String(reply[4]), cap.limit],
     );
     return true;
   }
 
-  /** Takes back from every partition (but `except`) the cap it neither spent nor holds. */
-  private async reclaim(id: string, rate: boolean, except = -1): Promise<void> {
+  /**
+   * Takes back from every partition (but `except`) the cap it neither spent nor holds. Each copy
+   * first catches up with what the home granted it (a grant whose add was lost arrives here), and
+   * the home learns the total each gave back (a take-back whose second half was lost is caught up):
+   * the room a dead process left between two steps comes back with the next take-back.
+   */
+  private async reclaim(cap: Cap, except = -1): Promise<void> {
+    this.stats.reclaims++;
+    const { id, rate } = cap;
     const now = this.home.now();
-    const filler = [id, id, 'rate', '-', 0, '1m'];
+    const caps = await this.redis.hgetall(this.capsKey(id));
+    const copySpec = [...cap.spec];
+    copySpec[4] = 0;
     await Promise.all(
       Array.from({ length: this.partitions }, async (_, i) => {
         if (i === except) return;
         const p = this.part(i);
         const keys = [rate ? p.keys.rates : p.keys.scopes, p.keys.budget(id)];
-        const cut = Number(
-          await call(this.redis, 'cpPartCap', keys, [...p.context(now), ...filler, 'trim', ALL]),
-        );
-        if (cut > 0) await this.shrink(id, i, cut);
+        const granted = caps[`p${i}:g`] ?? '0';
+        const args = [...p.context(now), ...copySpec, 'trim', granted];
+        const gave = Number(await call(this.redis, 'cpPartCap', keys, args));
+        if (gave > Number(caps[`p${i}:r`] ?? 0)) await this.shrink(id, i, gave);
       }),
     );
   }
 
-  private shrink(id: string, part: number, by: Micros) {
+  private shrink(id: string, part: number, gave: Micros) {
     const home = this.home;
     const filler = [id, id, 'rate', '-', 0, '1m'];
     const keys = [home.keys.scopes, home.keys.budget(id), this.capsKey(id)];
@@ -226,7 +290,7 @@ export class PartitionedMoneyStore implements MoneyStore {
       ...filler,
       'shrink',
       `p${part}`,
-      by,
+      gave,
     ]);
   }
 
@@ -238,7 +302,13 @@ export class PartitionedMoneyStore implements MoneyStore {
   private async merged(a: Admission & { ok: false }, req: AdmitRequest): Promise<Admission> {
     const r = a.refusal;
     if (r.code === 'killed') return a;
-    const [whole] = await this.readMerged([r.budget.id]);
+    const now = this.home.now();
+    const seen = this.wholes.get(r.budget.id);
+    const whole = seen && seen.until > now ? seen.budget : (await this.readMerged([r.budget.id]))[0];
+    if (whole && seen?.budget !== whole) {
+      if (this.wholes.size > 1000) this.wholes.clear();
+      this.wholes.set(r.budget.id, { budget: whole, until: now + DRY_MS });
+    }
     if (!whole) return a;
     if (r.code === 'rate_limited') {
       const rate = checkRates(req.rates).find((x) => x.id === r.budget.id);
@@ -272,14 +342,17 @@ export class PartitionedMoneyStore implements MoneyStore {
   // ---- settling, by the partition in the reservation's id ------------------------------------
 
   settle(reservationId: string, entry: LedgerInput): Promise<LedgerEntry> {
+    this.wet(entry?.identity ? identityScopes(entry.identity) : undefined);
     return this.route(reservationId).settle(reservationId, entry);
   }
 
   release(reservationId: string, entry: LedgerInput): Promise<LedgerEntry> {
+    this.wet(entry?.identity ? identityScopes(entry.identity) : undefined);
     return this.route(reservationId).release(reservationId, entry);
   }
 
   async leaseOps(ops: LeaseOp[]): Promise<LeaseOpResult[]> {
+    this.wet(undefined);
     const groups = new Map<RedisMoneyStore, number[]>();
     ops.forEach((op, i) => {
       const s = this.route(op.reservationId);
@@ -346,9 +419,11 @@ export class PartitionedMoneyStore implements MoneyStore {
    * ceiling while the first pass ran is taken back by the second. */
   async setCeiling(scope: Scope, ceiling: Micros, by: Actor): Promise<Budget> {
     const b = await this.home.setCeiling(scope, ceiling, by);
+    this.wet(undefined);
+    const cap = { id: b.id, rate: false, spec: this.home.specArgs([scope]), limit: '' };
     await failClosed(BACKEND, 'take back budget caps', async () => {
-      await this.reclaim(b.id, false);
-      await this.reclaim(b.id, false);
+      await this.reclaim(cap);
+      await this.reclaim(cap);
     });
     return (await this.getBudget(b.id)) ?? b;
   }
@@ -358,6 +433,7 @@ export class PartitionedMoneyStore implements MoneyStore {
     if (frozen) await this.freezeCopies(scope, true);
     const b = await this.home.setFrozen(scope, frozen, by);
     if (!frozen) await this.freezeCopies(scope, false);
+    this.wet(undefined);
     return (await this.getBudget(b.id)) ?? b;
   }
 
