@@ -18,7 +18,7 @@ import {
 import { moneyStoreContract, storeOptions, TestClock, USD } from './contract.ts';
 import { rateLimitContract } from './contract-rates.ts';
 import { leaseStoreContract } from './lease-contract.ts';
-import { corruptCeiling } from './redis-harness.ts';
+import { corruptCeiling, fill } from './redis-harness.ts';
 
 if (!hasRedisServer) console.warn(`skipping the Redis Cluster store tests: ${NO_REDIS_SERVER}`);
 
@@ -81,7 +81,11 @@ describe.skipIf(!hasRedisServer)('Redis money store on a real 3-node Redis Clust
           Array.from({ length: 20 }, () => s.admit({ identity: alice, amount: 100_000 })),
         ),
       );
-      expect(all.filter((a) => a.ok)).toHaveLength(80);
+      // Never past the ceiling; near it, racing partitions may refuse while room moves between
+      // them, but asked again they fill the budget exactly.
+      const admitted = all.filter((a) => a.ok).length;
+      expect(admitted).toBeLessThanOrEqual(80);
+      expect(admitted + (await fill(stores, alice, 100_000))).toBe(80);
       expect(await stores[5]!.getBudget('global')).toMatchObject({ reserved: 8 * USD, ceiling: 8 * USD });
       // Where the global budget's copies live: on more than one node.
       const slots = await redis.cluster('SLOTS');

@@ -4,7 +4,8 @@ import { createServer } from 'node:net';
 import { Redis } from 'ioredis';
 import { PartitionedMoneyStore } from '../../../runtime/backends/redis/money/partitioned.ts';
 import { openRedisStore, type RedisMoneyStore } from '../../../runtime/backends/redis/money/store.ts';
-import type { MoneyStoreOptions } from '../../../runtime/store/port.ts';
+import type { Identity } from '../../../runtime/identity.ts';
+import type { MoneyStore, MoneyStoreOptions } from '../../../runtime/store/port.ts';
 import { budgetId } from '../../../runtime/store/records.ts';
 
 export const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
@@ -92,4 +93,23 @@ export async function openDoomedRedis(options: MoneyStoreOptions) {
   const server = await throwawayRedis();
   const store = await openRedisStore(server.url, { ...options, commandTimeoutMs: 500 });
   return { store, cut: () => server.stop() };
+}
+
+/**
+ * Admits `amount` for `identity` from each store in turn until every store was refused twice in a
+ * row, 25 ms apart (a partitioned store refuses a budget it found full for 20 ms without asking
+ * again). Returns how many were admitted.
+ */
+export async function fill(all: MoneyStore[], identity: Identity, amount: number): Promise<number> {
+  let admitted = 0;
+  for (let refusedInARow = 0; refusedInARow < 2 * all.length; ) {
+    for (const s of all) {
+      if ((await s.admit({ identity, amount })).ok) {
+        admitted++;
+        refusedInARow = 0;
+      } else refusedInARow++;
+    }
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  return admitted;
 }

@@ -10,7 +10,7 @@ import { budgetId } from '../../../runtime/store/records.ts';
 import { moneyStoreContract, storeOptions, TestClock, USD } from './contract.ts';
 import { rateLimitContract } from './contract-rates.ts';
 import { leaseStoreContract } from './lease-contract.ts';
-import { corruptCeiling, openDoomedRedis, REDIS_URL, testPrefixes } from './redis-harness.ts';
+import { corruptCeiling, fill, openDoomedRedis, REDIS_URL, testPrefixes } from './redis-harness.ts';
 
 const prefixes = testPrefixes('parts');
 afterAll(() => prefixes.cleanup());
@@ -62,14 +62,21 @@ describe('partitions sharing one budget', () => {
       const admissions = await Promise.all(
         all.flatMap((s) => Array.from({ length: 30 }, () => s.admit({ identity: alice, amount: 400_000 }))),
       );
-      expect(admissions.filter((a) => a.ok)).toHaveLength(25);
-      const team = await all[1]!.getBudget('team:payments');
-      expect(team).toMatchObject({ ceiling: 10 * USD, reserved: 10 * USD, spent: 0 });
+      // Never past the ceiling. Near it, calls racing in several partitions may be refused while a
+      // sliver of room moves between them (and a budget found full stays refused for DRY_MS)…
+      const admitted = admissions.filter((a) => a.ok).length;
+      expect(admitted).toBeLessThanOrEqual(25);
+      expect(admitted).toBeGreaterThanOrEqual(20);
       const refused = admissions.find((a) => !a.ok);
       expect(refused && !refused.ok && refused.refusal).toMatchObject({
         code: 'budget_exhausted',
-        budget: { scope: 'team:payments', ceiling: 10 * USD, reserved: 10 * USD },
+        budget: { scope: 'team:payments', ceiling: 10 * USD },
       });
+      // …but no room is lost: asked again, the partitions fill the budget exactly.
+      await fill(all, alice, 400_000);
+      const team = await all[1]!.getBudget('team:payments');
+      expect(team).toMatchObject({ ceiling: 10 * USD, reserved: 10 * USD, spent: 0 });
+      admissions.push(...(await Promise.all(all.map((s) => s.admit({ identity: alice, amount: 1 })))));
       // The admissions landed in more than one partition (their ids carry it: res_p<i>_…).
       const parts = new Set(admissions.flatMap((a) => (a.ok ? [a.reservation.id.slice(0, 6)] : [])));
       expect(parts.size).toBeGreaterThan(1);
