@@ -140,7 +140,9 @@ async function main() {
   const result = {
     measuredAt: new Date().toISOString(),
     machine: { cpus: cpus().length, model: cpus()[0]?.model ?? 'unknown', node: process.version },
-    redis: cluster ? 'Redis Cluster, 3 primaries (local)' : 'one Redis',
+    redis: cluster
+      ? 'Redis Cluster, 3 primaries (local), money store over 8 partitions (the default)'
+      : 'one Redis',
     processes,
     calls,
     ceilingMicros: budget.ceiling_micros ?? CEILING_MICROS,

@@ -11,7 +11,9 @@
  * cost per write; RDB snapshots alone can lose minutes of spend and are not enough for money.
  * Budgets and the ledger are never evicted: use `maxmemory-policy noeviction`.
  *
- * Cluster: every key is under one hash-tagged prefix (keys.ts), so all scripts run in one slot. Each
+ * Cluster: every key is under one hash-tagged prefix (keys.ts), so all scripts run in one slot (a
+ * partitioned store, partitioned.ts, is one of these per partition plus its home, each on its own
+ * hash tag, so a cluster spreads them over its nodes). Each
  * script gets the keys it touches in KEYS, with one exception: sweeping expired reservations (inside
  * admit and in sweepExpired) derives the keys of their budgets and ledger indexes from the stored
  * reservation — they cannot be known before the script runs — under the same hash tag. Settle and
