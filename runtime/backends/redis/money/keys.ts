@@ -20,6 +20,8 @@ import type { Scope } from '../../../identity.ts';
  * | `{cp}:corr`              | hash   | request id → its correction of an expired charge (JSON)   |
  * | `{cp}:ping`              | string | written by ping()                                         |
  * | `{cp}:replicas`          | zset   | budget-lease replicas by when they last beat              |
+ * | `{cp}:cap:<budget id>`   | hash   | a partitioned store's caps per partition (caps.lua)       |
+ * | `{cp}:pturn`             | string | which partition the next partitioned store opened takes   |
  */
 export class RedisKeys {
   readonly prefix: string;

@@ -27,12 +27,14 @@ import { budgetId, CorruptRecordError, failClosed, identityScopes, limitOf } fro
 import { SpendTally } from '../../../store/spend.ts';
 import { familyPrefix } from '../connection.ts';
 import { call, type ScriptedRedis } from './scripts.ts';
+import { RedisKeys } from './keys.ts';
 import { connectMoneyRedis, RedisMoneyStore, type RedisStoreOptions } from './store.ts';
 
 export interface PartitionedStoreOptions extends RedisStoreOptions {
   /** How many partitions the budgets' spend is spread over (each its own hash tag, `{cp/p<i>}`). */
   partitions: number;
-  /** The partition this store admits and writes its ledger in; default one at random. */
+  /** The partition this store admits and writes its ledger in; by default each store opened takes
+   * the next (openPartitionedStore), or one at random. */
   partition?: number;
 }
 
@@ -62,7 +64,7 @@ const TAGGED = /^(?:res|led)_p(\d{1,4})_/;
  * The money store spread over Redis Cluster slots (issue 21): the budgets' spend, the reservations
  * and the ledger live in `partitions` partitions, each under a hash tag of its own (`{cp/p0}`,
  * `{cp/p1}`, …) and each an ordinary RedisMoneyStore running the same scripts. Every process admits
- * and writes its ledger in one partition (chosen at random), so the cluster spreads the load with
+ * and writes its ledger in one partition (the next in turn, `{cp}:pturn`), so the cluster spreads the load with
  * the processes, and no key is touched by every call (there is no one `global` budget hash any more).
  *
  * A budget's ceiling is split between the partitions as **caps** (caps.lua): its home (the budget
@@ -560,5 +562,11 @@ export async function openPartitionedStore(
   url: string,
   options: PartitionedStoreOptions,
 ): Promise<PartitionedMoneyStore> {
-  return new PartitionedMoneyStore(await connectMoneyRedis(url, options), options);
+  const redis = await connectMoneyRedis(url, options);
+  if (options.partition !== undefined) return new PartitionedMoneyStore(redis, options);
+  // Processes take the partitions in turn (a counter at home), so that N processes on N partitions
+  // land on N different ones; at random if the counter cannot be read.
+  const home = new RedisKeys(options.prefix).prefix;
+  const turn = await redis.incr(`${home}:pturn`).catch(() => randomInt(1 << 30));
+  return new PartitionedMoneyStore(redis, { ...options, partition: turn % options.partitions });
 }
