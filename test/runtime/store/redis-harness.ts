@@ -2,7 +2,10 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createServer } from 'node:net';
 import { Redis } from 'ioredis';
-import { PartitionedMoneyStore } from '../../../runtime/backends/redis/money/partitioned.ts';
+import {
+  openPartitionedStore,
+  PartitionedMoneyStore,
+} from '../../../runtime/backends/redis/money/partitioned.ts';
 import { openRedisStore, type RedisMoneyStore } from '../../../runtime/backends/redis/money/store.ts';
 import type { Identity } from '../../../runtime/identity.ts';
 import type { MoneyStore, MoneyStoreOptions } from '../../../runtime/store/port.ts';
@@ -92,6 +95,13 @@ export async function throwawayRedis(): Promise<{ url: string; stop(): Promise<v
 export async function openDoomedRedis(options: MoneyStoreOptions) {
   const server = await throwawayRedis();
   const store = await openRedisStore(server.url, { ...options, commandTimeoutMs: 500 });
+  return { store, cut: () => server.stop() };
+}
+
+/** A partitioned store (3 partitions) on a throwaway Redis the test takes away. */
+export async function openDoomedPartitioned(options: MoneyStoreOptions) {
+  const server = await throwawayRedis();
+  const store = await openPartitionedStore(server.url, { ...options, commandTimeoutMs: 500, partitions: 3 });
   return { store, cut: () => server.stop() };
 }
 

@@ -5,12 +5,12 @@ import {
 } from '../../../runtime/backends/redis/money/partitioned.ts';
 import { call } from '../../../runtime/backends/redis/money/scripts.ts';
 import type { Identity } from '../../../runtime/identity.ts';
-import type { MoneyStoreOptions } from '../../../runtime/store/port.ts';
+import type { MoneyStoreOptions, RateCharge } from '../../../runtime/store/port.ts';
 import { budgetId } from '../../../runtime/store/records.ts';
 import { moneyStoreContract, storeOptions, TestClock, USD } from './contract.ts';
 import { rateLimitContract } from './contract-rates.ts';
 import { leaseStoreContract } from './lease-contract.ts';
-import { corruptCeiling, fill, openDoomedRedis, REDIS_URL, testPrefixes } from './redis-harness.ts';
+import { corruptCeiling, fill, openDoomedPartitioned, REDIS_URL, testPrefixes } from './redis-harness.ts';
 
 const prefixes = testPrefixes('parts');
 afterAll(() => prefixes.cleanup());
@@ -20,7 +20,7 @@ const open = (options: MoneyStoreOptions) =>
 const harness = {
   open,
   corruptCeiling: (store: unknown, scope: string) => corruptCeiling(store as PartitionedMoneyStore, scope),
-  openDoomed: openDoomedRedis,
+  openDoomed: openDoomedPartitioned,
   capped: true,
 };
 
@@ -192,6 +192,140 @@ describe('partitions sharing one budget', () => {
       expect(await a!.getBudget('team:payments')).toMatchObject({ reserved: 10 * USD, ceiling: 10 * USD });
     } finally {
       await closeAll([a!, b!]);
+    }
+  });
+
+  const release = (s: PartitionedMoneyStore, id: string) =>
+    s.release(id, {
+      requestId: id,
+      identity: alice,
+      kind: 'model',
+      name: 'm',
+      tokens: { input: 0, cacheWrite5m: 0, cacheWrite1h: 0, cacheRead: 0, output: 0 },
+      reserved: USD,
+      cost: 0,
+      outcome: 'error',
+      latencyMs: 1,
+    });
+
+  it('holds a lowered ceiling as what was held before it is freed, and in the next window', async () => {
+    const clock = new TestClock();
+    const [a, b] = await stores(2, clock);
+    try {
+      await a!.setCeiling('team:payments', 10 * USD, ops);
+      const held: string[] = [];
+      for (let i = 0; i < 8; i++) {
+        const r = await a!.admit({ identity: alice, amount: USD });
+        if (r.ok) held.push(r.reservation.id);
+      }
+      expect(held).toHaveLength(8);
+      // Lowered below what partition 0 holds: as its calls end, it must not admit into the room.
+      await b!.setCeiling('team:payments', 5 * USD, ops);
+      for (const id of held) await release(a!, id);
+      expect(await fill([a!], alice, USD)).toBe(5);
+      expect(await a!.getBudget('team:payments')).toMatchObject({ ceiling: 5 * USD, reserved: 5 * USD });
+      // Spent, not held, and the window turns: still the new ceiling.
+      const [c, d] = await stores(2, clock);
+      await c!.setCeiling('team:payments', 10 * USD, ops);
+      const e = await Promise.all(
+        Array.from({ length: 8 }, () => c!.admit({ identity: alice, amount: USD })),
+      );
+      for (const r of e) {
+        if (r.ok) await c!.settle(r.reservation.id, { ...(await entryFor(r.reservation.id)), cost: USD });
+      }
+      await d!.setCeiling('team:payments', 5 * USD, ops);
+      clock.advance(24 * 3600_000);
+      expect(await fill([c!], alice, USD)).toBe(5);
+      await closeAll([c!, d!]);
+    } finally {
+      await closeAll([a!, b!]);
+    }
+  });
+
+  const entryFor = async (id: string) => ({
+    requestId: id,
+    identity: alice,
+    kind: 'model' as const,
+    name: 'm',
+    tokens: { input: 1, cacheWrite5m: 0, cacheWrite1h: 0, cacheRead: 0, output: 1 },
+    reserved: USD,
+    cost: 0,
+    outcome: 'ok' as const,
+    latencyMs: 1,
+  });
+
+  it('brings a partition that missed a kill switch up to the home: on a beat, and when a store opens', async () => {
+    const [a, b] = await stores(2);
+    try {
+      expect((await b!.admit({ identity: alice, amount: 1 })).ok).toBe(true);
+      // Set at home alone, as when partition 1's node was away while the kill was set.
+      await a!.home.setKill('seat:alice', ops);
+      expect((await b!.admit({ identity: alice, amount: 1 })).ok).toBe(true);
+      await b!.replicaBeat('replica-b', Date.now());
+      expect(await b!.admit({ identity: alice, amount: 1 })).toMatchObject({ refusal: { code: 'killed' } });
+      // A store opened with more partitions copies the home's kill switches to all of them first.
+      const wider = await openPartitionedStore(REDIS_URL, {
+        ...storeOptions(new TestClock()),
+        prefix: a!.home.keys.prefix,
+        partitions: 4,
+        partition: 3,
+      });
+      expect(await wider.admit({ identity: alice, amount: 1 })).toMatchObject({
+        refusal: { code: 'killed' },
+      });
+      await wider.close();
+    } finally {
+      await closeAll([a!, b!]);
+    }
+  });
+
+  it('keeps the later of two operators freezing and thawing at once: an older copy write is ignored', async () => {
+    const [a, b] = await stores(2);
+    try {
+      await a!.setFrozen('env:prod', false, ops); // thawed first (an older version)…
+      await b!.setFrozen('env:prod', true, ops); // …frozen after: the home and every copy frozen
+      // The thaw's copy writes arriving late, with its older version, change nothing.
+      const p1 = a!.part(1);
+      const stale = [...p1.context(p1.now()), ...p1.specArgs(['env:prod']), 'frozen', '0', 1];
+      expect(
+        await call(a!.redis, 'cpPartCap', [p1.keys.scopes, p1.keys.budget(budgetId('env:prod'))], stale),
+      ).toBe(0);
+      for (const s of [a!, b!]) {
+        expect(await s.admit({ identity: alice, amount: 1 })).toMatchObject({
+          refusal: { code: 'budget_exhausted', budget: { scope: 'env:prod', state: 'frozen' } },
+        });
+      }
+    } finally {
+      await closeAll([a!, b!]);
+    }
+  });
+
+  it('finds a grant lost in its own partition, and a lowered rate limit, by taking its own cap back too', async () => {
+    const [a] = await stores(1);
+    try {
+      await a!.setCeiling('team:payments', 10 * USD, ops);
+      const home = a!.home;
+      const id = budgetId('team:payments');
+      // Partition 0's grant reached the home but not its copy (the process died between).
+      await call(
+        a!.redis,
+        'cpCaps',
+        [home.keys.scopes, home.keys.budget(id), `${home.keys.prefix}:cap:${id}`],
+        [...home.context(home.now()), ...home.specArgs(['team:payments']), 'grow', 'p0', 8 * USD, ''],
+      );
+      expect((await a!.admit({ identity: alice, amount: 5 * USD })).ok).toBe(true);
+      expect((await a!.admit({ identity: alice, amount: 5 * USD })).ok).toBe(true);
+      // A rate limit lowered from 100 to 10 a minute after one request: 9 more, not 0 and not 99.
+      const rate = (limit: number): RateCharge[] => [
+        { scope: 'seat:alice', unit: 'requests', window: '1m', limit, amount: 1 },
+      ];
+      expect((await a!.admit({ identity: alice, amount: 0, rates: rate(100) })).ok).toBe(true);
+      let admitted = 0;
+      for (let i = 0; i < 15; i++)
+        if ((await a!.admit({ identity: alice, amount: 0, rates: rate(10) })).ok) admitted++;
+      expect(admitted).toBe(9);
+    } finally {
+      await closeAll([a!]);
     }
   });
 });

@@ -10,8 +10,8 @@
 -- KEYS[1] the scopes (or rates) index, KEYS[2] the home budget, KEYS[3] its caps hash.
 -- ARGV after the shared context: the spec a missing budget is created with (scope id kind owner
 -- ceiling window), then the mode and its arguments:
---   grow <partition> <need> <rate limit or ''>: grants the partition `need` and half of what is
---     left after it. Replies {'ok', granted, owner, window} | {'frozen', budget...} | {'short', free, budget...}.
+--   grow <partition> <want> <rate limit or ''>: grants the partition what its cap lacks of `want`
+--     (the ceiling its copy needs for the call) and half of what is left after it. Replies {'ok', granted, owner, window} | {'frozen', budget...} | {'short', free, budget...}.
 --     A rate limit's configured limit replaces the stored one, as in includes/rate.lua.
 --   shrink <partition> <by>: takes `by` off the partition's cap. Replies the cap left.
 
@@ -51,7 +51,12 @@ for i = 1, #raw, 2 do
   local n = micros(raw[i + 1], capsKey .. ' ' .. raw[i])
   given = given + (string.sub(raw[i], -2) == ':g' and n or -n)
 end
-local need = tonumber(ARGV[ARG0 + 9])
+-- `want` is the ceiling the partition's copy needs to admit the call: what the home already counts
+-- for it covers part of that.
+local want = tonumber(ARGV[ARG0 + 9])
+local counted = micros(redis.call('HGET', capsKey, part .. ':g') or '0', 'granted')
+  - micros(redis.call('HGET', capsKey, part .. ':r') or '0', 'taken back')
+local need = math.max(0, want - counted)
 local free = b.ceiling - given
 if free < need then
   local reply = budgetReply(b)

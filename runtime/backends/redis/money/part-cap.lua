@@ -4,12 +4,14 @@
 --
 -- KEYS[1] the partition's scopes (or rates) index, KEYS[2] the copy. ARGV after the shared context:
 -- the spec a missing copy is created with (scope id kind owner 0 window), then the mode:
---   add <total granted> <limit or ''>: raises the copy's ceiling to what the home granted it
---     (creating it); a rate limit's copy records the limit its cap was granted under
+--   add <total granted> <limit or ''>: catches up with what the home granted it (creating it) and
+--     opens its ceiling to its whole cap; a rate limit's copy records the limit its cap was granted under
 --     (includes/rate.lua). Replies the new ceiling.
---   trim <total granted>: catches up as add does, then lowers the ceiling to what the copy has
---     spent in its window plus what it holds. Replies the total it ever gave back.
---   frozen <0|1>: sets the copy's frozen flag (creating it). Replies 1.
+--   trim <total granted> <hard 0|1>: catches up as add does, then gives back the cap the copy has
+--     neither spent in its window nor holds, and lowers its ceiling to the same (to 0 when hard).
+--     Replies the total it ever gave back.
+--   frozen <0|1> <version>: sets the copy's frozen flag (creating it) unless a newer version set
+--     it. Replies 1 if it changed it.
 
 --- @include "includes/context.lua"
 --- @include "includes/budget.lua"
@@ -17,9 +19,10 @@
 local key = KEYS[2]
 local mode, value = ARGV[ARG0 + 7], ARGV[ARG0 + 8]
 
--- The copy's ceiling is what it received (`capG`, the home's total granted when last heard) less
--- what it gave back (`capR`). A total granted above capG adds the difference: a grant whose add was
--- lost arrives with the next one.
+-- The copy's cap as the home counts it is what it received (`capG`, the home's total granted when
+-- last heard) less what it gave back (`capR`); its ceiling (what it admits up to) is never more. A
+-- total granted above capG adds the difference to both: a grant whose add was lost arrives with
+-- the next one.
 local function catchUp(b, granted)
   local got = micros(b.h.capG or '0', key .. ' capG')
   if granted > got then
@@ -29,6 +32,11 @@ local function catchUp(b, granted)
   return got
 end
 
+-- What the home counts for the copy.
+local function capOf(b, got)
+  return got - micros(b.h.capR or '0', key .. ' capR')
+end
+
 if mode == 'add' then
   local b = ensureBudget(2, KEYS[1], ARG0 + 1)
   -- A copy made by an admission took the default spec; the home's owner and window (in the spec
@@ -36,7 +44,10 @@ if mode == 'add' then
   if b.window ~= ARGV[ARG0 + 6] and b.spent == 0 and b.reserved == 0 then
     redis.call('HSET', key, 'window', ARGV[ARG0 + 6], 'owner', ARGV[ARG0 + 4], 'wk', '', 'spent', '0')
   end
+  -- A grant opens the copy up to its whole cap (after a lowered ceiling it admitted nothing, and
+  -- the home granted it only under the new ceiling).
   local got = catchUp(b, micros(value, 'total granted'))
+  b.ceiling = capOf(b, got)
   redis.call('HSET', key, 'ceiling', int(b.ceiling), 'capG', int(got), 'updatedAt', int(CTX.now))
   if ARGV[ARG0 + 9] ~= '' then
     redis.call('HSET', key, 'limit', ARGV[ARG0 + 9])
@@ -53,15 +64,27 @@ if mode == 'trim' then
     b = ensureBudget(2, KEYS[1], ARG0 + 1)
   end
   local got = catchUp(b, micros(value, 'total granted'))
-  local keep = math.min(b.ceiling, b.spent + b.reserved)
-  local gave = micros(b.h.capR or '0', key .. ' capR') + b.ceiling - keep
-  redis.call('HSET', key, 'ceiling', int(keep), 'capG', int(got), 'capR', int(gave), 'updatedAt', int(CTX.now))
+  local gave = micros(b.h.capR or '0', key .. ' capR')
+  local used = b.spent + b.reserved
+  -- The cap keeps what is spent in the window and held; the rest goes back. The ceiling drops to
+  -- the same, or to 0 with `hard` (a lowered ceiling at home: the copy asks again before admitting).
+  local cap = capOf(b, got)
+  local keep = math.min(cap, used)
+  local ceiling = ARGV[ARG0 + 9] == '1' and 0 or math.min(b.ceiling, keep)
+  gave = gave + cap - keep
+  redis.call('HSET', key, 'ceiling', int(ceiling), 'capG', int(got), 'capR', int(gave), 'updatedAt', int(CTX.now))
   return int(gave)
 end
 if mode == 'frozen' and (value == '0' or value == '1') then
   -- Created if missing, so that a cap granted just before a freeze cannot make an unfrozen copy.
-  ensureBudget(2, KEYS[1], ARG0 + 1)
-  redis.call('HSET', key, 'frozen', value, 'updatedAt', int(CTX.now))
+  -- Only a newer version (mirror.lua) changes the flag: two operators' writes arriving out of
+  -- order leave the later home state.
+  local copy = ensureBudget(2, KEYS[1], ARG0 + 1)
+  local version = micros(ARGV[ARG0 + 9], 'version')
+  if version <= micros(copy.h.fv or '0', key .. ' fv') then
+    return 0
+  end
+  redis.call('HSET', key, 'frozen', value, 'fv', int(version), 'updatedAt', int(CTX.now))
   return 1
 end
 return redis.error_reply('ERR part-cap: bad mode ' .. tostring(mode))

@@ -23,11 +23,19 @@ import type {
   SpendRow,
 } from '../../../store/port.ts';
 import { asRateBudget, checkRates } from '../../../store/rates.ts';
-import { budgetId, CorruptRecordError, failClosed, identityScopes, limitOf } from '../../../store/records.ts';
+import {
+  budgetId,
+  CorruptRecordError,
+  checkActor,
+  checkScope,
+  failClosed,
+  identityScopes,
+  limitOf,
+} from '../../../store/records.ts';
 import { SpendTally } from '../../../store/spend.ts';
 import { familyPrefix } from '../connection.ts';
-import { call, type ScriptedRedis } from './scripts.ts';
 import { RedisKeys } from './keys.ts';
+import { call, type ScriptedRedis } from './scripts.ts';
 import { connectMoneyRedis, RedisMoneyStore, type RedisStoreOptions } from './store.ts';
 
 export interface PartitionedStoreOptions extends RedisStoreOptions {
@@ -159,7 +167,10 @@ export class PartitionedMoneyStore implements MoneyStore {
       const { code, budget, amount } = a.refusal;
       if (budget.state === 'frozen' || round >= rounds) return this.merged(a, req);
       const cap = this.capOf(budget, code === 'rate_limited', req);
-      const need = Math.max(1, budget.spent + budget.reserved + amount - budget.ceiling);
+      // The ceiling the copy needs for this call; what it lacks (its ceiling may be below its cap
+      // after a lowered ceiling) is what the home must find.
+      const want = budget.spent + budget.reserved + amount;
+      const need = Math.max(1, want - budget.ceiling);
       // A budget this store found full a moment ago (home and every partition) is refused at once:
       // a flood of calls on a spent budget costs one step each, not a round of every partition.
       const dryKey = cap.rate ? `${cap.id}~${cap.limit}` : cap.id;
@@ -174,7 +185,7 @@ export class PartitionedMoneyStore implements MoneyStore {
             () => 'again',
             () => 'again',
           );
-        const raise = this.grow(cap, need);
+        const raise = this.grow(cap, want);
         this.raising.set(cap.id, raise);
         const raised = await raise.finally(() => this.raising.delete(cap.id));
         if (raised === true) return 'again';
@@ -184,7 +195,7 @@ export class PartitionedMoneyStore implements MoneyStore {
         // have raised this partition's cap past their need: each short is followed by one more try).
         const n = (shorts.get(cap.id) ?? 0) + 1;
         shorts.set(cap.id, n);
-        if (n === 1) await this.reclaim(cap, this.mine);
+        if (n === 1) await this.reclaim(cap);
         return n <= 2 ? 'again' : 'refuse';
       });
       if (next === 'refuse') {
@@ -223,9 +234,9 @@ export class PartitionedMoneyStore implements MoneyStore {
     return { id: copy.id, rate: rate !== undefined, spec, limit: rate ? rate.limit : '' };
   }
 
-  /** Asks the home for at least `need` more cap and adds what it grants to this partition's copy:
-   * true, or what the home had left when it had less than `need` (0 for a frozen budget). */
-  private async grow(cap: Cap, need: Micros): Promise<true | Micros> {
+  /** Asks the home for enough cap that this partition's copy can admit up to `want`, and opens
+   * the copy to it: true, or what the home had left when it had too little (0: a frozen budget). */
+  private async grow(cap: Cap, want: Micros): Promise<true | Micros> {
     const home = this.home;
     const now = this.home.now();
     const p = this.part(this.mine);
@@ -234,7 +245,7 @@ export class PartitionedMoneyStore implements MoneyStore {
       home.keys.budget(cap.id),
       this.capsKey(cap.id),
     ];
-    const args = [...home.context(now), ...cap.spec, 'grow', `p${this.mine}`, need, cap.limit];
+    const args = [...home.context(now), ...cap.spec, 'grow', `p${this.mine}`, want, cap.limit];
     this.stats.raises++;
     const reply = (await call(this.redis, 'cpCaps', homeKeys, args)) as unknown[];
     if (reply[0] !== 'ok') {
@@ -258,12 +269,14 @@ export class PartitionedMoneyStore implements MoneyStore {
   }
 
   /**
-   * Takes back from every partition (but `except`) the cap it neither spent nor holds. Each copy
+   * Takes back from every partition (this one too) the cap it neither spent nor holds. Each copy
    * first catches up with what the home granted it (a grant whose add was lost arrives here), and
    * the home learns the total each gave back (a take-back whose second half was lost is caught up):
-   * the room a dead process left between two steps comes back with the next take-back.
+   * the room a dead process left between two steps comes back with the next take-back. `hard` (a
+   * lowered ceiling) also sets every copy's ceiling to 0: what a copy spent and holds stays counted
+   * at home, and it admits nothing more before the home grants it room under the new ceiling.
    */
-  private async reclaim(cap: Cap, except = -1): Promise<void> {
+  private async reclaim(cap: Cap, hard = false): Promise<void> {
     this.stats.reclaims++;
     const { id, rate } = cap;
     const now = this.home.now();
@@ -272,11 +285,10 @@ export class PartitionedMoneyStore implements MoneyStore {
     copySpec[4] = 0;
     await Promise.all(
       Array.from({ length: this.partitions }, async (_, i) => {
-        if (i === except) return;
         const p = this.part(i);
         const keys = [rate ? p.keys.rates : p.keys.scopes, p.keys.budget(id)];
         const granted = caps[`p${i}:g`] ?? '0';
-        const args = [...p.context(now), ...copySpec, 'trim', granted];
+        const args = [...p.context(now), ...copySpec, 'trim', granted, hard ? '1' : '0'];
         const gave = Number(await call(this.redis, 'cpPartCap', keys, args));
         if (gave > Number(caps[`p${i}:r`] ?? 0)) await this.shrink(id, i, gave);
       }),
@@ -326,6 +338,14 @@ export class PartitionedMoneyStore implements MoneyStore {
       this.home.readBudgets(ids),
       ...Array.from({ length: this.partitions }, (_, i) => this.part(i).readBudgets(ids)),
     ]);
+    // A copy whose home is missing (made by a zero-cost admission or a settlement, never raised):
+    // its home is made from the defaults, so that its spend is seen.
+    for (const [j, h] of home!.entries()) {
+      const copy = copies.find((c) => c[j])?.[j];
+      if (h || !copy || copy.unit !== undefined) continue;
+      const made = await this.home.ensureBudget(copy.scope);
+      if (made.id === ids[j]) home![j] = made;
+    }
     return home!.map((h, j) => {
       if (!h) return undefined;
       let { spent, reserved, updatedAt } = h;
@@ -417,29 +437,38 @@ export class PartitionedMoneyStore implements MoneyStore {
     return (await this.getBudget(b.id)) ?? b;
   }
 
-  /** A lower ceiling takes back every partition's idle cap, twice: a cap granted under the old
-   * ceiling while the first pass ran is taken back by the second. */
+  /**
+   * A new ceiling takes every partition's idle cap back and sets every copy's ceiling to 0, twice
+   * (a cap granted under the old ceiling while the first pass ran is taken back by the second):
+   * from then on each partition admits only what the home grants it under the new ceiling.
+   */
   async setCeiling(scope: Scope, ceiling: Micros, by: Actor): Promise<Budget> {
     const b = await this.home.setCeiling(scope, ceiling, by);
     this.wet(undefined);
     const cap = { id: b.id, rate: false, spec: this.home.specArgs([scope]), limit: '' };
     await failClosed(BACKEND, 'take back budget caps', async () => {
-      await this.reclaim(cap);
-      await this.reclaim(cap);
+      await this.reclaim(cap, true);
+      await this.reclaim(cap, true);
     });
     return (await this.getBudget(b.id)) ?? b;
   }
 
-  /** Freezing freezes every partition's copy before the home (and its audit entry); thawing, after. */
+  /**
+   * Freezing freezes every partition's copy before the home (and its audit entry) changes; then,
+   * either way, every copy is set to the home's flag as read after the change. Each write carries
+   * a version from the home's counter and a copy keeps the newest, so two operators freezing and
+   * thawing at once leave every copy as the home ends up.
+   */
   async setFrozen(scope: Scope, frozen: boolean, by: Actor): Promise<Budget> {
-    if (frozen) await this.freezeCopies(scope, true);
+    if (frozen) await this.freezeCopies(scope, true, await this.version());
     const b = await this.home.setFrozen(scope, frozen, by);
-    if (!frozen) await this.freezeCopies(scope, false);
+    const [v, flag] = await this.readHome(this.home.keys.budget(b.id), 'frozen');
+    await this.freezeCopies(scope, flag === '1', v);
     this.wet(undefined);
     return (await this.getBudget(b.id)) ?? b;
   }
 
-  private freezeCopies(scope: Scope, frozen: boolean): Promise<void> {
+  private freezeCopies(scope: Scope, frozen: boolean, version: number): Promise<void> {
     const now = this.home.now();
     return failClosed(BACKEND, 'freeze budget copies', async () => {
       await Promise.all(
@@ -451,29 +480,82 @@ export class PartitionedMoneyStore implements MoneyStore {
             ...p.specArgs([scope]),
             'frozen',
             frozen ? '1' : '0',
+            version,
           ]);
         }),
       );
     });
   }
 
+  /** A new version from the home's counter (mirror.lua): later writes to the partitions win. */
+  private version(): Promise<number> {
+    return failClosed(BACKEND, 'take a version', () => this.redis.incr(this.versionKey()));
+  }
+
+  private versionKey(): string {
+    return `${this.home.keys.prefix}:mv`;
+  }
+
+  /** One field of a hash at home (or all, with '*'), read with a new version in one step. */
+  private async readHome(hash: string, field: string): Promise<[number, string | null, ...string[]]> {
+    return failClosed(BACKEND, 'read the home', async () => {
+      const reply = (await call(this.redis, 'cpHomeRead', [this.versionKey(), hash], [field])) as unknown[];
+      return [
+        Number(reply[0]),
+        ...(reply.slice(1).map((x) => (x === null ? null : String(x))) as [string | null]),
+      ];
+    });
+  }
+
   // ---- kill switches: at home, copied to every partition before the call returns --------------
 
+  /**
+   * A kill switch is copied to every partition before the home (and its audit entry) has it, and
+   * every partition then gets the home's switch for that scope as read after the change (lifted or
+   * not), each write with a version so that the last home state wins (mirror.lua).
+   */
   async setKill(scope: Scope, by: Actor): Promise<KillSwitch> {
+    checkScope(scope);
+    checkActor(by);
+    const ahead: KillSwitch = { scope, reason: by.reason, actor: by.actor, at: this.home.now() };
+    await this.mirrorKills(this.all().slice(0, -1), await this.version(), [[scope, JSON.stringify(ahead)]]);
     const kill = await this.home.setKill(scope, by);
-    const json = JSON.stringify(kill);
-    await Promise.all(
-      Array.from({ length: this.partitions }, (_, i) => this.part(i).mirrorKill(scope, json)),
-    );
+    await this.syncKill(scope);
     return kill;
   }
 
   async liftKill(scope: Scope, by: Actor): Promise<boolean> {
     const lifted = await this.home.liftKill(scope, by);
-    await Promise.all(
-      Array.from({ length: this.partitions }, (_, i) => this.part(i).mirrorKill(scope, null)),
-    );
+    await this.syncKill(scope);
     return lifted;
+  }
+
+  private async syncKill(scope: Scope): Promise<void> {
+    const [v, json] = await this.readHome(this.home.keys.kills, scope);
+    await this.mirrorKills(this.all().slice(0, -1), v, [[scope, json ?? '']]);
+  }
+
+  /** Every kill switch of the home copied to `parts`, the ones it does not have lifted there. */
+  async syncKills(parts = this.all().slice(0, -1)): Promise<void> {
+    const [v, ...flat] = await this.readHome(this.home.keys.kills, '*');
+    const pairs: [string, string][] = [];
+    for (let i = 0; i + 1 < flat.length; i += 2) pairs.push([String(flat[i]), String(flat[i + 1])]);
+    await this.mirrorKills(parts, v, pairs, true);
+  }
+
+  private mirrorKills(parts: RedisMoneyStore[], version: number, kills: [string, string][], all = false) {
+    return failClosed(BACKEND, 'copy kill switches to the partitions', async () => {
+      await Promise.all(
+        parts.map((p) =>
+          call(
+            this.redis,
+            'cpMirror',
+            [p.keys.kills, `${p.keys.prefix}:killv`],
+            [version, ...kills.flat(), ...(all ? ['*'] : [])],
+          ),
+        ),
+      );
+    });
   }
 
   listKills(): Promise<KillSwitch[]> {
@@ -484,8 +566,12 @@ export class PartitionedMoneyStore implements MoneyStore {
     return this.home.killedBy(identity);
   }
 
-  replicaBeat(replica: string, at: number): Promise<KillSwitch[]> {
-    return this.home.replicaBeat(replica, at);
+  /** A replica's beat also brings its own partition's kill switches up to the home's (a copy a
+   * node outage kept from it arrives within a beat). */
+  async replicaBeat(replica: string, at: number): Promise<KillSwitch[]> {
+    const kills = await this.home.replicaBeat(replica, at);
+    await this.syncKills([this.part(this.mine)]);
+    return kills;
   }
 
   replicasSince(since: number): Promise<string[]> {
@@ -563,10 +649,18 @@ export async function openPartitionedStore(
   options: PartitionedStoreOptions,
 ): Promise<PartitionedMoneyStore> {
   const redis = await connectMoneyRedis(url, options);
-  if (options.partition !== undefined) return new PartitionedMoneyStore(redis, options);
+  if (options.partition !== undefined) {
+    const store = new PartitionedMoneyStore(redis, options);
+    await store.syncKills();
+    return store;
+  }
   // Processes take the partitions in turn (a counter at home), so that N processes on N partitions
   // land on N different ones; at random if the counter cannot be read.
   const home = new RedisKeys(options.prefix).prefix;
   const turn = await redis.incr(`${home}:pturn`).catch(() => randomInt(1 << 30));
-  return new PartitionedMoneyStore(redis, { ...options, partition: turn % options.partitions });
+  const store = new PartitionedMoneyStore(redis, { ...options, partition: turn % options.partitions });
+  // Partitions that missed a kill switch (their node was away when it was set, or the number of
+  // partitions grew) get the home's set before this process admits anything.
+  await store.syncKills();
+  return store;
 }

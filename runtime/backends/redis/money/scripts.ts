@@ -22,6 +22,8 @@ const SCRIPTS = {
   cpAudit: 'audit.lua',
   cpCaps: 'caps.lua',
   cpPartCap: 'part-cap.lua',
+  cpMirror: 'mirror.lua',
+  cpHomeRead: 'home-read.lua',
 } as const;
 
 type Arg = string | number;

@@ -645,14 +645,6 @@ export class RedisMoneyStore implements MoneyStore {
     });
   }
 
-  /** Sets (`json`) or drops (null) a kill switch in this store's kills hash alone: no audit. */
-  async mirrorKill(scope: Scope, json: string | null): Promise<void> {
-    return failClosed(BACKEND, 'copy a kill switch', async () => {
-      if (json === null) await this.redis.hdel(this.keys.kills, scope);
-      else await this.redis.hset(this.keys.kills, scope, json);
-    });
-  }
-
   /** The budgets of these ids as this store holds them (undefined where missing). */
   async readBudgets(ids: string[]): Promise<(Budget | undefined)[]> {
     const keys = ids.map((id) => this.keys.budget(id));
