@@ -328,4 +328,56 @@ describe('partitions sharing one budget', () => {
       await closeAll([a!]);
     }
   });
+
+  it('keeps a grant made under the old ceiling and added late from opening a copy', async () => {
+    const [a, b] = await stores(2);
+    try {
+      await a!.setCeiling('team:payments', 10 * USD, ops);
+      const held: string[] = [];
+      for (let i = 0; i < 6; i++) {
+        const r = await a!.admit({ identity: alice, amount: USD });
+        if (r.ok) held.push(r.reservation.id);
+      }
+      const home = a!.home;
+      const id = budgetId('team:payments');
+      // Partition 0, holding $6, is granted more under the $10 ceiling, and stalls before adding it
+      // to its copy…
+      const grant = (await call(
+        a!.redis,
+        'cpCaps',
+        [home.keys.scopes, home.keys.budget(id), `${home.keys.prefix}:cap:${id}`],
+        [...home.context(home.now()), ...home.specArgs(['team:payments']), 'grow', 'p0', 8 * USD, ''],
+      )) as string[];
+      // …while an operator lowers the ceiling to $5 (below what it holds); then the add lands, and
+      // the held calls end. Partition 0 must not admit into the $6 it held: the ceiling is $5.
+      await b!.setCeiling('team:payments', 5 * USD, ops);
+      const p0 = a!.part(0);
+      const spec = [...p0.specArgs(['team:payments'])];
+      await call(
+        a!.redis,
+        'cpPartCap',
+        [p0.keys.scopes, p0.keys.budget(id)],
+        [...p0.context(p0.now()), ...spec, 'add', grant[4]!, '', grant[5]!],
+      );
+      for (const rid of held) await release(a!, rid);
+      expect(await fill([a!], alice, USD)).toBe(5);
+    } finally {
+      await closeAll([a!, b!]);
+    }
+  });
+
+  it('counts at home what a partition spent past its cap (an overrun), so the others get less', async () => {
+    const [a, b] = await stores(2);
+    try {
+      await a!.setCeiling('team:payments', 10 * USD, ops);
+      const r = await a!.admit({ identity: alice, amount: USD });
+      if (!r.ok) throw new Error('refused');
+      await a!.settle(r.reservation.id, { ...(await entryFor(r.reservation.id)), cost: 8 * USD });
+      // $8 spent of $10: $2 left for everyone, wherever it is admitted.
+      expect(await fill([b!], alice, USD / 2)).toBe(4);
+      expect(await b!.getBudget('team:payments')).toMatchObject({ spent: 8 * USD, reserved: 2 * USD });
+    } finally {
+      await closeAll([a!, b!]);
+    }
+  });
 });

@@ -1,8 +1,10 @@
 -- caps: the home of a budget spread over partitions (partitioned.ts). The home keeps the budget's
 -- real ceiling and frozen flag (its budget hash under the home prefix, never charged) and, in
 -- {prefix}:cap:<id>, how much of that ceiling each partition may fill (its cap): per partition the
--- total ever granted (`p3:g`) and taken back (`p3:r`), so that a grant or a take-back whose second
--- half was lost (the process died between the two steps) is caught up by the next one. A partition admits
+-- total ever granted (`p3:g`), given back (`p3:r`) and taken over (`p3:x`: spent past its cap, an
+-- overrun or a correction), so that a grant or a take-back whose second half was lost (the process
+-- died between the two steps) is caught up by the next one; and `e`, the epoch of the last new
+-- ceiling (a grant from before it does not open a copy: part-cap.lua). A partition admits
 -- against its own copy of the budget, whose ceiling is its cap (part-cap.lua). The caps never sum
 -- past the ceiling and a copy's ceiling never exceeds its cap (a cap grows here before its copy,
 -- and shrinks in its copy before here), so the partitions together never pass the ceiling.
@@ -21,12 +23,17 @@
 local capsKey = KEYS[3]
 local mode, part = ARGV[ARG0 + 7], ARGV[ARG0 + 8]
 
-if mode == 'shrink' then
-  local taken = micros(ARGV[ARG0 + 9], 'cap taken back')
-  local was = redis.call('HGET', capsKey, part .. ':r')
-  if was == false or micros(was, capsKey .. ' ' .. part .. ':r') < taken then
-    redis.call('HSET', capsKey, part .. ':r', int(taken))
+-- A running total of the caps hash: only ever raised (a stale report changes nothing).
+local function raise(field, total)
+  local was = redis.call('HGET', capsKey, field)
+  if was == false or micros(was, capsKey .. ' ' .. field) < total then
+    redis.call('HSET', capsKey, field, int(total))
   end
+end
+
+if mode == 'shrink' then
+  raise(part .. ':r', micros(ARGV[ARG0 + 9], 'cap given back'))
+  raise(part .. ':x', micros(ARGV[ARG0 + 10], 'cap taken over'))
   return 1
 end
 if mode ~= 'grow' then
@@ -44,18 +51,28 @@ if b.frozen then
   table.insert(reply, 1, 'frozen')
   return reply
 end
--- What the caps hold: every partition's granted less taken back.
-local given = 0
+-- What the caps hold: every partition's granted, less given back, plus taken over (spent past its
+-- cap: an overrun, a correction); and this partition's part of it.
+local given, counted, epoch = 0, 0, '0'
 local raw = redis.call('HGETALL', capsKey)
 for i = 1, #raw, 2 do
-  local n = micros(raw[i + 1], capsKey .. ' ' .. raw[i])
-  given = given + (string.sub(raw[i], -2) == ':g' and n or -n)
+  local field = raw[i]
+  if field == 'e' then
+    epoch = raw[i + 1]
+  else
+    local n = micros(raw[i + 1], capsKey .. ' ' .. field)
+    if string.sub(field, -2) == ':r' then
+      n = -n
+    end
+    given = given + n
+    if string.sub(field, 1, #part + 1) == part .. ':' then
+      counted = counted + n
+    end
+  end
 end
 -- `want` is the ceiling the partition's copy needs to admit the call: what the home already counts
 -- for it covers part of that.
 local want = tonumber(ARGV[ARG0 + 9])
-local counted = micros(redis.call('HGET', capsKey, part .. ':g') or '0', 'granted')
-  - micros(redis.call('HGET', capsKey, part .. ':r') or '0', 'taken back')
 local need = math.max(0, want - counted)
 local free = b.ceiling - given
 if free < need then
@@ -66,4 +83,4 @@ if free < need then
 end
 local grant = need + math.floor((free - need) / 2)
 local granted = redis.call('HINCRBY', capsKey, part .. ':g', grant)
-return { 'ok', int(grant), b.owner, b.window, int(granted) }
+return { 'ok', int(grant), b.owner, b.window, int(granted), epoch }

@@ -35,7 +35,9 @@ import {
 import { SpendTally } from '../../../store/spend.ts';
 import { familyPrefix } from '../connection.ts';
 import { RedisKeys } from './keys.ts';
-import { call, type ScriptedRedis } from './scripts.ts';
+import { type Cap, Caps } from './partition-caps.ts';
+import { Mirror } from './partition-mirror.ts';
+import type { ScriptedRedis } from './scripts.ts';
 import { connectMoneyRedis, RedisMoneyStore, type RedisStoreOptions } from './store.ts';
 
 export interface PartitionedStoreOptions extends RedisStoreOptions {
@@ -48,17 +50,7 @@ export interface PartitionedStoreOptions extends RedisStoreOptions {
 
 const BACKEND = 'redis';
 
-/** A budget whose cap is raised or taken back: its id, whether a rate limit's, the spec its home
- * is created with (scope id kind owner ceiling window), and a rate limit's configured limit. */
-interface Cap {
-  id: string;
-  rate: boolean;
-  spec: (string | number)[];
-  limit: string | number;
-}
 const BUDGET_READ_BATCH = 500;
-/** Trims a partition's cap down to what it has spent and holds (part-cap.lua's `most`). */
-const ALL = Number.MAX_SAFE_INTEGER;
 /**
  * How long a budget found full stays refused here without asking the home and the partitions again
  * (and how long a refusal's whole-budget numbers are reused): room freed meanwhile in another
@@ -105,6 +97,10 @@ export class PartitionedMoneyStore implements MoneyStore {
   private readonly dry = new Map<string, { at: number; until: number; free: Micros }>();
   /** The whole budgets last read for a refusal, and until when they are shown again. */
   private readonly wholes = new Map<string, { budget: Budget; until: number }>();
+  /** The caps protocol with the home (partition-caps.ts), and the copies of kill switches and
+   * freezes (partition-mirror.ts). */
+  private readonly caps = new Caps(this);
+  private readonly mirror = new Mirror(this);
   /** Raises of a budget's cap in flight here, by budget id. */
   private readonly raising = new Map<string, Promise<true | Micros>>();
   /** The partition this store admits in. */
@@ -185,7 +181,7 @@ export class PartitionedMoneyStore implements MoneyStore {
             () => 'again',
             () => 'again',
           );
-        const raise = this.grow(cap, want);
+        const raise = this.caps.grow(cap, want);
         this.raising.set(cap.id, raise);
         const raised = await raise.finally(() => this.raising.delete(cap.id));
         if (raised === true) return 'again';
@@ -195,7 +191,7 @@ export class PartitionedMoneyStore implements MoneyStore {
         // have raised this partition's cap past their need: each short is followed by one more try).
         const n = (shorts.get(cap.id) ?? 0) + 1;
         shorts.set(cap.id, n);
-        if (n === 1) await this.reclaim(cap);
+        if (n === 1) await this.caps.reclaim(cap);
         return n <= 2 ? 'again' : 'refuse';
       });
       if (next === 'refuse') {
@@ -234,91 +230,16 @@ export class PartitionedMoneyStore implements MoneyStore {
     return { id: copy.id, rate: rate !== undefined, spec, limit: rate ? rate.limit : '' };
   }
 
-  /** Asks the home for enough cap that this partition's copy can admit up to `want`, and opens
-   * the copy to it: true, or what the home had left when it had too little (0: a frozen budget). */
-  private async grow(cap: Cap, want: Micros): Promise<true | Micros> {
-    const home = this.home;
-    const now = this.home.now();
-    const p = this.part(this.mine);
-    const homeKeys = [
-      cap.rate ? home.keys.rates : home.keys.scopes,
-      home.keys.budget(cap.id),
-      this.capsKey(cap.id),
-    ];
-    const args = [...home.context(now), ...cap.spec, 'grow', `p${this.mine}`, want, cap.limit];
-    this.stats.raises++;
-    const reply = (await call(this.redis, 'cpCaps', homeKeys, args)) as unknown[];
-    if (reply[0] !== 'ok') {
-      this.stats.short++;
-      if (reply[0] === 'frozen') return 0;
-      if (reply[0] === 'short') return Number(reply[1]);
-      throw new CorruptRecordError('caps reply', reply);
-    }
-    // The copy is made (or kept) with the home's owner and window, and no ceiling of its own.
-    const copySpec = [...cap.spec];
-    copySpec[3] = String(reply[2]);
-    copySpec[4] = 0;
-    copySpec[5] = String(reply[3]);
-    await call(
-      this.redis,
-      'cpPartCap',
-      [cap.rate ? p.keys.rates : p.keys.scopes, p.keys.budget(cap.id)],
-      [...p.context(now), ...copySpec, 'add', String(reply[4]), cap.limit],
-    );
-    return true;
-  }
-
-  /**
-   * Takes back from every partition (this one too) the cap it neither spent nor holds. Each copy
-   * first catches up with what the home granted it (a grant whose add was lost arrives here), and
-   * the home learns the total each gave back (a take-back whose second half was lost is caught up):
-   * the room a dead process left between two steps comes back with the next take-back. `hard` (a
-   * lowered ceiling) also sets every copy's ceiling to 0: what a copy spent and holds stays counted
-   * at home, and it admits nothing more before the home grants it room under the new ceiling.
-   */
-  private async reclaim(cap: Cap, hard = false): Promise<void> {
-    this.stats.reclaims++;
-    const { id, rate } = cap;
-    const now = this.home.now();
-    const caps = await this.redis.hgetall(this.capsKey(id));
-    const copySpec = [...cap.spec];
-    copySpec[4] = 0;
-    await Promise.all(
-      Array.from({ length: this.partitions }, async (_, i) => {
-        const p = this.part(i);
-        const keys = [rate ? p.keys.rates : p.keys.scopes, p.keys.budget(id)];
-        const granted = caps[`p${i}:g`] ?? '0';
-        const args = [...p.context(now), ...copySpec, 'trim', granted, hard ? '1' : '0'];
-        const gave = Number(await call(this.redis, 'cpPartCap', keys, args));
-        if (gave > Number(caps[`p${i}:r`] ?? 0)) await this.shrink(id, i, gave);
-      }),
-    );
-  }
-
-  private shrink(id: string, part: number, gave: Micros) {
-    const home = this.home;
-    const filler = [id, id, 'rate', '-', 0, '1m'];
-    const keys = [home.keys.scopes, home.keys.budget(id), this.capsKey(id)];
-    return call(this.redis, 'cpCaps', keys, [
-      ...home.context(home.now()),
-      ...filler,
-      'shrink',
-      `p${part}`,
-      gave,
-    ]);
-  }
-
-  private capsKey(id: string): string {
-    return `${this.home.keys.prefix}:cap:${id}`;
-  }
-
   /** A refusal with the budget as a whole (every partition's spend and holds) instead of one copy's. */
   private async merged(a: Admission & { ok: false }, req: AdmitRequest): Promise<Admission> {
     const r = a.refusal;
     if (r.code === 'killed') return a;
     const now = this.home.now();
     const seen = this.wholes.get(r.budget.id);
-    const whole = seen && seen.until > now ? seen.budget : (await this.readMerged([r.budget.id]))[0];
+    const whole =
+      seen && seen.until > now
+        ? seen.budget
+        : (await failClosed(BACKEND, 'read a budget', () => this.readMerged([r.budget.id])))[0];
     if (whole && seen?.budget !== whole) {
       if (this.wholes.size > 1000) this.wholes.clear();
       this.wholes.set(r.budget.id, { budget: whole, until: now + DRY_MS });
@@ -338,14 +259,6 @@ export class PartitionedMoneyStore implements MoneyStore {
       this.home.readBudgets(ids),
       ...Array.from({ length: this.partitions }, (_, i) => this.part(i).readBudgets(ids)),
     ]);
-    // A copy whose home is missing (made by a zero-cost admission or a settlement, never raised):
-    // its home is made from the defaults, so that its spend is seen.
-    for (const [j, h] of home!.entries()) {
-      const copy = copies.find((c) => c[j])?.[j];
-      if (h || !copy || copy.unit !== undefined) continue;
-      const made = await this.home.ensureBudget(copy.scope);
-      if (made.id === ids[j]) home![j] = made;
-    }
     return home!.map((h, j) => {
       if (!h) return undefined;
       let { spent, reserved, updatedAt } = h;
@@ -363,9 +276,33 @@ export class PartitionedMoneyStore implements MoneyStore {
 
   // ---- settling, by the partition in the reservation's id ------------------------------------
 
-  settle(reservationId: string, entry: LedgerInput): Promise<LedgerEntry> {
+  async settle(reservationId: string, entry: LedgerInput): Promise<LedgerEntry> {
     this.wet(entry?.identity ? identityScopes(entry.identity) : undefined);
-    return this.route(reservationId).settle(reservationId, entry);
+    const done = await this.route(reservationId).settle(reservationId, entry);
+    if (done.overrun > 0) await this.takeOver(reservationId, done.identity);
+    return done;
+  }
+
+  /**
+   * After a charge past what was reserved (an overrun, a correction upward), the partition's copies
+   * of the identity's budgets may have spent past their caps: a take-back of that partition alone
+   * tells the home (it counts the excess as taken over), so the other partitions are granted less.
+   */
+  private async takeOver(id: string, identity: Identity): Promise<void> {
+    const m = TAGGED.exec(id);
+    if (!m) return;
+    const scopes = identityScopes(identity);
+    await failClosed(BACKEND, 'count an overrun at home', () =>
+      Promise.all(
+        scopes.map((scope) =>
+          this.caps.reclaim(
+            { id: budgetId(scope), rate: false, spec: this.home.specArgs([scope]), limit: '' },
+            false,
+            Number(m[1]),
+          ),
+        ),
+      ),
+    );
   }
 
   release(reservationId: string, entry: LedgerInput): Promise<LedgerEntry> {
@@ -375,6 +312,23 @@ export class PartitionedMoneyStore implements MoneyStore {
 
   async leaseOps(ops: LeaseOp[]): Promise<LeaseOpResult[]> {
     this.wet(undefined);
+    const results = await this.leaseSteps(ops);
+    // Calls charged past what they reserved: their partitions' copies may be past their caps.
+    const over = new Map<string, { id: string; identity: Identity }>();
+    for (const r of results) {
+      const e = r.entry;
+      if (e && e.overrun > 0 && e.reservationId && !r.repeated) {
+        over.set(`${e.reservationId} ${JSON.stringify(e.identity)}`, {
+          id: e.reservationId,
+          identity: e.identity,
+        });
+      }
+    }
+    for (const { id, identity } of over.values()) await this.takeOver(id, identity);
+    return results;
+  }
+
+  private async leaseSteps(ops: LeaseOp[]): Promise<LeaseOpResult[]> {
     const groups = new Map<RedisMoneyStore, number[]>();
     ops.forEach((op, i) => {
       const s = this.route(op.reservationId);
@@ -405,8 +359,11 @@ export class PartitionedMoneyStore implements MoneyStore {
     return n.reduce((a, b) => a + b, 0);
   }
 
-  correctExpired(c: ExpiredCorrection): Promise<CorrectionResult> {
-    return this.route(String(c?.expired?.id ?? '')).correctExpired(c);
+  async correctExpired(c: ExpiredCorrection): Promise<CorrectionResult> {
+    const id = String(c?.expired?.id ?? '');
+    const done = await this.route(id).correctExpired(c);
+    if (done.created && done.entry.cost > 0) await this.takeOver(id, done.entry.identity);
+    return done;
   }
 
   appendLedger(entry: LedgerInput): Promise<LedgerEntry> {
@@ -438,18 +395,22 @@ export class PartitionedMoneyStore implements MoneyStore {
   }
 
   /**
-   * A new ceiling takes every partition's idle cap back and sets every copy's ceiling to 0, twice
-   * (a cap granted under the old ceiling while the first pass ran is taken back by the second):
-   * from then on each partition admits only what the home grants it under the new ceiling.
+   * A new ceiling: every copy's ceiling is set to 0 and its idle cap taken back before the home
+   * changes (so a failure part way leaves partitions that ask the home, not ones that admit under
+   * the old ceiling), and again after, each time under a new epoch: a grant made under the old
+   * ceiling and added late only counts (part-cap.lua). From then on each partition admits only what
+   * the home grants it under the new ceiling.
    */
   async setCeiling(scope: Scope, ceiling: Micros, by: Actor): Promise<Budget> {
+    checkScope(scope);
+    checkActor(by);
+    const cap = { id: budgetId(scope), rate: false, spec: this.home.specArgs([scope]), limit: '' };
+    const closeCopies = () =>
+      failClosed(BACKEND, 'take back budget caps', () => this.caps.reclaim(cap, true));
+    if (typeof ceiling === 'number' && Number.isSafeInteger(ceiling) && ceiling >= 0) await closeCopies();
     const b = await this.home.setCeiling(scope, ceiling, by);
     this.wet(undefined);
-    const cap = { id: b.id, rate: false, spec: this.home.specArgs([scope]), limit: '' };
-    await failClosed(BACKEND, 'take back budget caps', async () => {
-      await this.reclaim(cap, true);
-      await this.reclaim(cap, true);
-    });
+    await closeCopies();
     return (await this.getBudget(b.id)) ?? b;
   }
 
@@ -460,51 +421,12 @@ export class PartitionedMoneyStore implements MoneyStore {
    * thawing at once leave every copy as the home ends up.
    */
   async setFrozen(scope: Scope, frozen: boolean, by: Actor): Promise<Budget> {
-    if (frozen) await this.freezeCopies(scope, true, await this.version());
+    if (frozen) await this.mirror.freezeCopies(scope, true, await this.mirror.version());
     const b = await this.home.setFrozen(scope, frozen, by);
-    const [v, flag] = await this.readHome(this.home.keys.budget(b.id), 'frozen');
-    await this.freezeCopies(scope, flag === '1', v);
+    const [v, flag] = await this.mirror.readHome(this.home.keys.budget(b.id), 'frozen');
+    await this.mirror.freezeCopies(scope, flag === '1', v);
     this.wet(undefined);
     return (await this.getBudget(b.id)) ?? b;
-  }
-
-  private freezeCopies(scope: Scope, frozen: boolean, version: number): Promise<void> {
-    const now = this.home.now();
-    return failClosed(BACKEND, 'freeze budget copies', async () => {
-      await Promise.all(
-        Array.from({ length: this.partitions }, (_, i) => {
-          const p = this.part(i);
-          const keys = [p.keys.scopes, p.keys.budget(budgetId(scope))];
-          return call(this.redis, 'cpPartCap', keys, [
-            ...p.context(now),
-            ...p.specArgs([scope]),
-            'frozen',
-            frozen ? '1' : '0',
-            version,
-          ]);
-        }),
-      );
-    });
-  }
-
-  /** A new version from the home's counter (mirror.lua): later writes to the partitions win. */
-  private version(): Promise<number> {
-    return failClosed(BACKEND, 'take a version', () => this.redis.incr(this.versionKey()));
-  }
-
-  private versionKey(): string {
-    return `${this.home.keys.prefix}:mv`;
-  }
-
-  /** One field of a hash at home (or all, with '*'), read with a new version in one step. */
-  private async readHome(hash: string, field: string): Promise<[number, string | null, ...string[]]> {
-    return failClosed(BACKEND, 'read the home', async () => {
-      const reply = (await call(this.redis, 'cpHomeRead', [this.versionKey(), hash], [field])) as unknown[];
-      return [
-        Number(reply[0]),
-        ...(reply.slice(1).map((x) => (x === null ? null : String(x))) as [string | null]),
-      ];
-    });
   }
 
   // ---- kill switches: at home, copied to every partition before the call returns --------------
@@ -518,7 +440,9 @@ export class PartitionedMoneyStore implements MoneyStore {
     checkScope(scope);
     checkActor(by);
     const ahead: KillSwitch = { scope, reason: by.reason, actor: by.actor, at: this.home.now() };
-    await this.mirrorKills(this.all().slice(0, -1), await this.version(), [[scope, JSON.stringify(ahead)]]);
+    await this.mirror.mirrorKills(this.all().slice(0, -1), await this.mirror.version(), [
+      [scope, JSON.stringify(ahead)],
+    ]);
     const kill = await this.home.setKill(scope, by);
     await this.syncKill(scope);
     return kill;
@@ -531,31 +455,16 @@ export class PartitionedMoneyStore implements MoneyStore {
   }
 
   private async syncKill(scope: Scope): Promise<void> {
-    const [v, json] = await this.readHome(this.home.keys.kills, scope);
-    await this.mirrorKills(this.all().slice(0, -1), v, [[scope, json ?? '']]);
+    const [v, json] = await this.mirror.readHome(this.home.keys.kills, scope);
+    await this.mirror.mirrorKills(this.all().slice(0, -1), v, [[scope, json ?? '']]);
   }
 
   /** Every kill switch of the home copied to `parts`, the ones it does not have lifted there. */
   async syncKills(parts = this.all().slice(0, -1)): Promise<void> {
-    const [v, ...flat] = await this.readHome(this.home.keys.kills, '*');
+    const [v, ...flat] = await this.mirror.readHome(this.home.keys.kills, '*');
     const pairs: [string, string][] = [];
     for (let i = 0; i + 1 < flat.length; i += 2) pairs.push([String(flat[i]), String(flat[i + 1])]);
-    await this.mirrorKills(parts, v, pairs, true);
-  }
-
-  private mirrorKills(parts: RedisMoneyStore[], version: number, kills: [string, string][], all = false) {
-    return failClosed(BACKEND, 'copy kill switches to the partitions', async () => {
-      await Promise.all(
-        parts.map((p) =>
-          call(
-            this.redis,
-            'cpMirror',
-            [p.keys.kills, `${p.keys.prefix}:killv`],
-            [version, ...kills.flat(), ...(all ? ['*'] : [])],
-          ),
-        ),
-      );
-    });
+    await this.mirror.mirrorKills(parts, v, pairs, true);
   }
 
   listKills(): Promise<KillSwitch[]> {

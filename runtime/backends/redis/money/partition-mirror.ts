@@ -1,0 +1,70 @@
+import type { Scope } from '../../../identity.ts';
+import { budgetId, failClosed } from '../../../store/records.ts';
+import type { PartitionedMoneyStore } from './partitioned.ts';
+import { call } from './scripts.ts';
+import type { RedisMoneyStore } from './store.ts';
+
+const BACKEND = 'redis';
+
+/**
+ * A partitioned store's copies of the home's kill switches (mirror.lua) and frozen flags
+ * (part-cap.lua `frozen`) in its partitions, each write with a version from a counter at the home
+ * (`{cp}:mv`, read with the home's state by home-read.lua) so the newest state wins.
+ */
+export class Mirror {
+  constructor(private readonly s: PartitionedMoneyStore) {}
+
+  freezeCopies(scope: Scope, frozen: boolean, version: number): Promise<void> {
+    const now = this.s.home.now();
+    return failClosed(BACKEND, 'freeze budget copies', async () => {
+      await Promise.all(
+        Array.from({ length: this.s.partitions }, (_, i) => {
+          const p = this.s.part(i);
+          const keys = [p.keys.scopes, p.keys.budget(budgetId(scope))];
+          return call(this.s.redis, 'cpPartCap', keys, [
+            ...p.context(now),
+            ...p.specArgs([scope]),
+            'frozen',
+            frozen ? '1' : '0',
+            version,
+          ]);
+        }),
+      );
+    });
+  }
+
+  /** A new version from the home's counter (mirror.lua): later writes to the partitions win. */
+  version(): Promise<number> {
+    return failClosed(BACKEND, 'take a version', () => this.s.redis.incr(this.versionKey()));
+  }
+
+  private versionKey(): string {
+    return `${this.s.home.keys.prefix}:mv`;
+  }
+
+  /** One field of a hash at home (or all, with '*'), read with a new version in one step. */
+  async readHome(hash: string, field: string): Promise<[number, string | null, ...string[]]> {
+    return failClosed(BACKEND, 'read the home', async () => {
+      const reply = (await call(this.s.redis, 'cpHomeRead', [this.versionKey(), hash], [field])) as unknown[];
+      return [
+        Number(reply[0]),
+        ...(reply.slice(1).map((x) => (x === null ? null : String(x))) as [string | null]),
+      ];
+    });
+  }
+
+  mirrorKills(parts: RedisMoneyStore[], version: number, kills: [string, string][], all = false) {
+    return failClosed(BACKEND, 'copy kill switches to the partitions', async () => {
+      await Promise.all(
+        parts.map((p) =>
+          call(
+            this.s.redis,
+            'cpMirror',
+            [p.keys.kills, `${p.keys.prefix}:killv`],
+            [version, ...kills.flat(), ...(all ? ['*'] : [])],
+          ),
+        ),
+      );
+    });
+  }
+}
