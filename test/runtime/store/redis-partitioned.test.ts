@@ -380,4 +380,24 @@ describe('partitions sharing one budget', () => {
       await closeAll([a!, b!]);
     }
   });
+
+  it('brings a partition that lost a freeze (a failover) up to the home on a beat', async () => {
+    const [a, b] = await stores(2);
+    try {
+      expect((await b!.admit({ identity: alice, amount: 1 })).ok).toBe(true);
+      await a!.setFrozen('env:prod', true, ops);
+      // Partition 1's node failed over and its replica had not yet got the freeze.
+      const p1 = b!.part(1);
+      await b!.redis.hset(p1.keys.budget(budgetId('env:prod')), 'frozen', '0', 'fv', '0');
+      expect((await b!.admit({ identity: alice, amount: 1 })).ok).toBe(true);
+      await b!.replicaBeat('replica-b', Date.now());
+      expect(await b!.admit({ identity: alice, amount: 1 })).toMatchObject({
+        refusal: { code: 'budget_exhausted', budget: { scope: 'env:prod', state: 'frozen' } },
+      });
+      await a!.setFrozen('env:prod', false, ops);
+      expect((await b!.admit({ identity: alice, amount: 1 })).ok).toBe(true);
+    } finally {
+      await closeAll([a!, b!]);
+    }
+  });
 });

@@ -14,11 +14,13 @@ const BACKEND = 'redis';
 export class Mirror {
   constructor(private readonly s: PartitionedMoneyStore) {}
 
-  freezeCopies(scope: Scope, frozen: boolean, version: number): Promise<void> {
+  /** Sets the frozen flag of the scope's copy in `parts` (every partition by default). */
+  freezeCopies(scope: Scope, frozen: boolean, version: number, parts?: number[]): Promise<void> {
     const now = this.s.home.now();
+    const which = parts ?? Array.from({ length: this.s.partitions }, (_, i) => i);
     return failClosed(BACKEND, 'freeze budget copies', async () => {
       await Promise.all(
-        Array.from({ length: this.s.partitions }, (_, i) => {
+        which.map((i) => {
           const p = this.s.part(i);
           const keys = [p.keys.scopes, p.keys.budget(budgetId(scope))];
           return call(this.s.redis, 'cpPartCap', keys, [
@@ -66,5 +68,23 @@ export class Mirror {
         ),
       );
     });
+  }
+
+  /** The home's frozen budgets (a hint kept by setFrozen: a freeze adds, a thaw removes). */
+  frozenKey(): string {
+    return `${this.s.home.keys.prefix}:frozen`;
+  }
+
+  /** Every frozen budget's flag as the home has it, copied to `parts` (a copy a failover lost). */
+  async syncFrozen(parts: number[]): Promise<void> {
+    const ids = await failClosed(BACKEND, 'list frozen budgets', () =>
+      this.s.redis.smembers(this.frozenKey()),
+    );
+    for (const id of ids) {
+      const budget = this.s.home.keys.budget(id);
+      const [v, flag] = await this.readHome(budget, 'frozen');
+      const scope = await failClosed(BACKEND, 'read a budget', () => this.s.redis.hget(budget, 'scope'));
+      if (scope && !scope.includes('#')) await this.freezeCopies(scope, flag === '1', v, parts);
+    }
   }
 }

@@ -421,10 +421,17 @@ export class PartitionedMoneyStore implements MoneyStore {
    * thawing at once leave every copy as the home ends up.
    */
   async setFrozen(scope: Scope, frozen: boolean, by: Actor): Promise<Budget> {
-    if (frozen) await this.mirror.freezeCopies(scope, true, await this.mirror.version());
+    checkScope(scope);
+    checkActor(by);
+    const index = this.mirror.frozenKey();
+    if (frozen) {
+      await failClosed(BACKEND, 'index a frozen budget', () => this.redis.sadd(index, budgetId(scope)));
+      await this.mirror.freezeCopies(scope, true, await this.mirror.version());
+    }
     const b = await this.home.setFrozen(scope, frozen, by);
     const [v, flag] = await this.mirror.readHome(this.home.keys.budget(b.id), 'frozen');
     await this.mirror.freezeCopies(scope, flag === '1', v);
+    if (flag !== '1') await failClosed(BACKEND, 'index a frozen budget', () => this.redis.srem(index, b.id));
     this.wet(undefined);
     return (await this.getBudget(b.id)) ?? b;
   }
@@ -459,6 +466,12 @@ export class PartitionedMoneyStore implements MoneyStore {
     await this.mirror.mirrorKills(this.all().slice(0, -1), v, [[scope, json ?? '']]);
   }
 
+  /** The home's kill switches and frozen flags copied to every partition (as a store opens). */
+  async syncCopies(): Promise<void> {
+    await this.syncKills();
+    await this.mirror.syncFrozen(Array.from({ length: this.partitions }, (_, i) => i));
+  }
+
   /** Every kill switch of the home copied to `parts`, the ones it does not have lifted there. */
   async syncKills(parts = this.all().slice(0, -1)): Promise<void> {
     const [v, ...flat] = await this.mirror.readHome(this.home.keys.kills, '*');
@@ -475,11 +488,12 @@ export class PartitionedMoneyStore implements MoneyStore {
     return this.home.killedBy(identity);
   }
 
-  /** A replica's beat also brings its own partition's kill switches up to the home's (a copy a
-   * node outage kept from it arrives within a beat). */
+  /** A replica's beat also brings its own partition's kill switches and frozen flags up to the
+   * home's (a copy a node outage or a failover kept from it arrives within a beat). */
   async replicaBeat(replica: string, at: number): Promise<KillSwitch[]> {
     const kills = await this.home.replicaBeat(replica, at);
     await this.syncKills([this.part(this.mine)]);
+    await this.mirror.syncFrozen([this.mine]);
     return kills;
   }
 
@@ -560,7 +574,7 @@ export async function openPartitionedStore(
   const redis = await connectMoneyRedis(url, options);
   if (options.partition !== undefined) {
     const store = new PartitionedMoneyStore(redis, options);
-    await store.syncKills();
+    await store.syncCopies();
     return store;
   }
   // Processes take the partitions in turn (a counter at home), so that N processes on N partitions
@@ -568,8 +582,8 @@ export async function openPartitionedStore(
   const home = new RedisKeys(options.prefix).prefix;
   const turn = await redis.incr(`${home}:pturn`).catch(() => randomInt(1 << 30));
   const store = new PartitionedMoneyStore(redis, { ...options, partition: turn % options.partitions });
-  // Partitions that missed a kill switch (their node was away when it was set, or the number of
-  // partitions grew) get the home's set before this process admits anything.
-  await store.syncKills();
+  // Partitions that missed a kill switch or a freeze (their node was away, or the number of
+  // partitions grew) get the home's before this process admits anything.
+  await store.syncCopies();
   return store;
 }
