@@ -400,4 +400,70 @@ describe('partitions sharing one budget', () => {
       await closeAll([a!, b!]);
     }
   });
+
+  it('is not stuck when the home missed what its own partition gave back', async () => {
+    const [a] = await stores(1);
+    try {
+      await a!.setCeiling('team:payments', 10 * USD, ops);
+      for (let i = 0; i < 5; i++) expect((await a!.admit({ identity: alice, amount: USD })).ok).toBe(true);
+      // Partition 0 gave its idle cap back; the report to the home was lost.
+      const p0 = a!.part(0);
+      const id = budgetId('team:payments');
+      const granted = (await a!.redis.hget(`${a!.home.keys.prefix}:cap:${id}`, 'p0:g')) ?? '0';
+      const spec = [...p0.specArgs(['team:payments'])];
+      await call(
+        a!.redis,
+        'cpPartCap',
+        [p0.keys.scopes, p0.keys.budget(id)],
+        [...p0.context(p0.now()), ...spec, 'trim', granted, '0', ''],
+      );
+      // The other $5 are still there for it.
+      for (let i = 0; i < 5; i++) expect((await a!.admit({ identity: alice, amount: USD })).ok).toBe(true);
+      expect((await a!.admit({ identity: alice, amount: 1 })).ok).toBe(false);
+    } finally {
+      await closeAll([a!]);
+    }
+  });
+
+  it('never moves a copy back to an older ceiling epoch (two operators changing a ceiling at once)', async () => {
+    const [a] = await stores(1);
+    try {
+      await a!.setCeiling('team:payments', 10 * USD, ops);
+      const held = [];
+      for (let i = 0; i < 6; i++) {
+        const r = await a!.admit({ identity: alice, amount: USD });
+        if (r.ok) held.push(r.reservation.id);
+      }
+      const home = a!.home;
+      const id = budgetId('team:payments');
+      const capsKey = `${home.keys.prefix}:cap:${id}`;
+      const epochBefore = Number((await a!.redis.hget(capsKey, 'e')) ?? 0);
+      await a!.setCeiling('team:payments', 2 * USD, ops);
+      // A close from an earlier ceiling change arrives late, then a grant from before it is added.
+      const p0 = a!.part(0);
+      const spec = [...p0.specArgs(['team:payments'])];
+      const target = [p0.keys.scopes, p0.keys.budget(id)];
+      const granted = (await a!.redis.hget(capsKey, 'p0:g')) ?? '0';
+      await call(a!.redis, 'cpPartCap', target, [
+        ...p0.context(p0.now()),
+        ...spec,
+        'trim',
+        granted,
+        '1',
+        String(epochBefore),
+      ]);
+      await call(a!.redis, 'cpPartCap', target, [
+        ...p0.context(p0.now()),
+        ...spec,
+        'add',
+        granted,
+        '',
+        String(epochBefore),
+      ]);
+      for (const rid of held) await release(a!, rid);
+      expect(await fill([a!], alice, USD)).toBe(2);
+    } finally {
+      await closeAll([a!]);
+    }
+  });
 });

@@ -7,10 +7,11 @@
 --   add <total granted> <limit or ''> <epoch>: catches up with what the home granted it (creating
 --     it) and opens its ceiling to its whole cap (not for a grant older than the copy's epoch); a rate limit's copy records the limit its cap was granted under
 --     (includes/rate.lua). Replies the new ceiling.
---   trim <total granted> <hard 0|1> <epoch or ''>: catches up as add does, then gives back the cap
+--   trim <total granted> <0|1|over> <epoch or ''>: catches up as add does, then gives back the cap
 --     the copy has neither spent in its window nor holds (or takes over what it spent past it), and
---     lowers its ceiling to the same (to 0 when hard, recording the new ceiling's epoch). Replies
---     the totals it ever gave back and took over.
+--     lowers its ceiling to the same (to 0 with 1, a new ceiling, recording its epoch; with `over`
+--     only what it spent past its cap is taken over). Replies the totals it ever gave back and took
+--     over.
 --   frozen <0|1> <version>: sets the copy's frozen flag (creating it) unless a newer version set
 --     it. Replies 1 if it changed it.
 
@@ -66,6 +67,15 @@ if mode == 'trim' then
   -- overrun, a correction) is taken over, so the home counts it. The ceiling drops to the same, or
   -- to 0 when hard (a new ceiling at home: the copy asks again before admitting).
   local used = b.spent + b.reserved
+  local how = ARGV[ARG0 + 9]
+  if how == 'over' then
+    -- Only what was spent past the cap is reported (an overrun): the idle cap stays.
+    if used > cap then
+      took = took + used - cap
+      redis.call('HSET', key, 'capG', int(got), 'capX', int(took), 'updatedAt', int(CTX.now))
+    end
+    return { int(gave), int(took) }
+  end
   if cap > used then
     gave = gave + cap - used
   else
@@ -73,10 +83,14 @@ if mode == 'trim' then
   end
   local ceiling = math.min(b.ceiling, used)
   local fields = { 'capG', int(got), 'capR', int(gave), 'capX', int(took), 'updatedAt', int(CTX.now) }
-  if ARGV[ARG0 + 9] == '1' then
+  if how == '1' then
+    -- Epochs only move forward: a new ceiling's trim that arrives late does not undo a newer one.
     ceiling = 0
-    table.insert(fields, 'capE')
-    table.insert(fields, ARGV[ARG0 + 10])
+    local epoch = micros(ARGV[ARG0 + 10], 'epoch')
+    if epoch > micros(b.h.capE or '0', key .. ' capE') then
+      table.insert(fields, 'capE')
+      table.insert(fields, int(epoch))
+    end
   end
   redis.call('HSET', key, 'ceiling', int(ceiling), unpack(fields))
   return { int(gave), int(took) }

@@ -50,18 +50,23 @@ export class Caps {
       [cap.rate ? p.keys.rates : p.keys.scopes, p.keys.budget(cap.id)],
       [...p.context(now), ...copySpec, 'add', String(reply[4]), cap.limit, String(reply[5])],
     );
+    // Granted nothing although the copy refused: the home counts more for this partition than its
+    // copy has (a give-back whose report was lost). Its own take-back tells the home.
+    if (String(reply[1]) === '0') await this.reclaim(cap, 'idle', this.s.mine);
     return true;
   }
 
   /**
-   * Takes back from every partition (this one too) the cap it neither spent nor holds. Each copy
-   * first catches up with what the home granted it (a grant whose add was lost arrives here), and
-   * the home learns the total each gave back (a take-back whose second half was lost is caught up):
-   * the room a dead process left between two steps comes back with the next take-back. `hard` (a
-   * lowered ceiling) also sets every copy's ceiling to 0: what a copy spent and holds stays counted
-   * at home, and it admits nothing more before the home grants it room under the new ceiling.
+   * Takes back from every partition (or `only` one) the cap it neither spent nor holds (`idle`).
+   * Each copy first catches up with what the home granted it (a grant whose add was lost arrives
+   * here), and the home learns the totals each gave back and took over (a take-back whose second
+   * half was lost is caught up): the room a dead process left between two steps comes back with
+   * the next take-back. `close` (a new ceiling) also sets every copy's ceiling to 0 under a new
+   * epoch: what a copy spent and holds stays counted at home, and it admits nothing more before the
+   * home grants it room under the new ceiling. `over` only reports spend past a copy's cap.
    */
-  async reclaim(cap: Cap, hard = false, only?: number): Promise<void> {
+  async reclaim(cap: Cap, how: 'idle' | 'close' | 'over' = 'idle', only?: number): Promise<void> {
+    const hard = how === 'close';
     this.s.stats.reclaims++;
     const { id, rate } = cap;
     const now = this.s.home.now();
@@ -76,7 +81,8 @@ export class Caps {
         const p = this.s.part(i);
         const keys = [rate ? p.keys.rates : p.keys.scopes, p.keys.budget(id)];
         const granted = caps[`p${i}:g`] ?? '0';
-        const args = [...p.context(now), ...copySpec, 'trim', granted, hard ? '1' : '0', epoch];
+        const mode = how === 'close' ? '1' : how === 'over' ? 'over' : '0';
+        const args = [...p.context(now), ...copySpec, 'trim', granted, mode, epoch];
         const [gave, took] = ((await call(this.s.redis, 'cpPartCap', keys, args)) as string[]).map(Number);
         if (gave! > Number(caps[`p${i}:r`] ?? 0) || took! > Number(caps[`p${i}:x`] ?? 0)) {
           await this.shrink(id, i, gave!, took!);

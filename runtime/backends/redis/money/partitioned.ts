@@ -297,7 +297,7 @@ export class PartitionedMoneyStore implements MoneyStore {
         scopes.map((scope) =>
           this.caps.reclaim(
             { id: budgetId(scope), rate: false, spec: this.home.specArgs([scope]), limit: '' },
-            false,
+            'over',
             Number(m[1]),
           ),
         ),
@@ -317,7 +317,7 @@ export class PartitionedMoneyStore implements MoneyStore {
     const over = new Map<string, { id: string; identity: Identity }>();
     for (const r of results) {
       const e = r.entry;
-      if (e && e.overrun > 0 && e.reservationId && !r.repeated) {
+      if (e && e.overrun > 0 && e.reservationId) {
         over.set(`${e.reservationId} ${JSON.stringify(e.identity)}`, {
           id: e.reservationId,
           identity: e.identity,
@@ -406,7 +406,7 @@ export class PartitionedMoneyStore implements MoneyStore {
     checkActor(by);
     const cap = { id: budgetId(scope), rate: false, spec: this.home.specArgs([scope]), limit: '' };
     const closeCopies = () =>
-      failClosed(BACKEND, 'take back budget caps', () => this.caps.reclaim(cap, true));
+      failClosed(BACKEND, 'take back budget caps', () => this.caps.reclaim(cap, 'close'));
     if (typeof ceiling === 'number' && Number.isSafeInteger(ceiling) && ceiling >= 0) await closeCopies();
     const b = await this.home.setCeiling(scope, ceiling, by);
     this.wet(undefined);
