@@ -466,4 +466,38 @@ describe('partitions sharing one budget', () => {
       await closeAll([a!]);
     }
   });
+
+  it('writes nothing of a lease batch with a bad step, in any partition', async () => {
+    const [a, b] = await stores(2);
+    try {
+      const l0 = await a!.admit({ identity: alice, amount: 2 * USD, lease: { upTo: 2 * USD, share: 1 } });
+      const l1 = await b!.admit({ identity: alice, amount: USD, lease: { upTo: USD, share: 1 } });
+      if (!l0.ok || !l1.ok) throw new Error('refused');
+      const charge = { ...(await entryFor('req_c1')), reserved: 2 * USD, cost: 9 * USD };
+      await expect(
+        a!.leaseOps([
+          { reservationId: l0.reservation.id, call: 'c1', entry: charge, close: true },
+          { reservationId: l1.reservation.id, free: -1 },
+        ]),
+      ).rejects.toThrow(/free/);
+      expect(await a!.listLedger()).toEqual([]);
+    } finally {
+      await closeAll([a!, b!]);
+    }
+  });
+
+  it('reports an overrun on the budgets the reservation holds, whatever identity the entry names', async () => {
+    const [a, b] = await stores(2);
+    try {
+      const onBedrock = { ...alice, provider: 'bedrock' };
+      await a!.setCeiling('provider:bedrock', 10 * USD, ops);
+      const r = await a!.admit({ identity: onBedrock, amount: 2 * USD });
+      if (!r.ok) throw new Error('refused');
+      // Settled naming alice without the provider: the provider's budget is still the one charged.
+      await a!.settle(r.reservation.id, { ...(await entryFor(r.reservation.id)), cost: 9 * USD });
+      expect(await fill([b!], onBedrock, USD)).toBe(1);
+    } finally {
+      await closeAll([a!, b!]);
+    }
+  });
 });

@@ -75,16 +75,28 @@ export class Mirror {
     return `${this.s.home.keys.prefix}:frozen`;
   }
 
-  /** Every frozen budget's flag as the home has it, copied to `parts` (a copy a failover lost). */
+  /**
+   * Every frozen budget's flag as the home has it, copied to `parts` (a copy a failover lost): one
+   * version for all, taken before the reads (a freeze or thaw after it writes with a newer one), the
+   * flags read in one pipeline (the home's keys share a slot), the copies written at once.
+   */
   async syncFrozen(parts: number[]): Promise<void> {
-    const ids = await failClosed(BACKEND, 'list frozen budgets', () =>
-      this.s.redis.smembers(this.frozenKey()),
+    const redis = this.s.redis;
+    const ids = await failClosed(BACKEND, 'list frozen budgets', () => redis.smembers(this.frozenKey()));
+    if (ids.length === 0) return;
+    const v = await this.version();
+    const flags = await failClosed(BACKEND, 'read frozen budgets', async () => {
+      const pipe = redis.pipeline();
+      for (const id of ids) pipe.hmget(this.s.home.keys.budget(id), 'frozen', 'scope');
+      return ((await pipe.exec()) ?? []).map(([err, r]) => {
+        if (err) throw err;
+        return r as (string | null)[];
+      });
+    });
+    await Promise.all(
+      flags.map(([flag, scope]) =>
+        scope && !scope.includes('#') ? this.freezeCopies(scope, flag === '1', v, parts) : undefined,
+      ),
     );
-    for (const id of ids) {
-      const budget = this.s.home.keys.budget(id);
-      const [v, flag] = await this.readHome(budget, 'frozen');
-      const scope = await failClosed(BACKEND, 'read a budget', () => this.s.redis.hget(budget, 'scope'));
-      if (scope && !scope.includes('#')) await this.freezeCopies(scope, flag === '1', v, parts);
-    }
   }
 }

@@ -1,6 +1,7 @@
 import { randomInt } from 'node:crypto';
 import type { Identity, Scope, ScopeKind } from '../../../identity.ts';
 import type { Micros } from '../../../money.ts';
+import { prepareLeaseOp } from '../../../store/lease-ops.ts';
 import type {
   Actor,
   Admission,
@@ -216,8 +217,7 @@ export class PartitionedMoneyStore implements MoneyStore {
     if (this.dry.size === 0) return;
     if (!scopes) this.dry.clear();
     else for (const s of scopes) this.dry.delete(budgetId(s));
-    // Rate limits' entries (`<id>~<limit>`) are not per scope here: a settlement frees them all.
-    for (const k of this.dry.keys()) if (k.includes('~')) this.dry.delete(k);
+    // Rate limits' entries (`<id>~<limit>`) are not per scope: they wait out their DRY_MS.
   }
 
   /** What raising the cap of the copy that refused needs: its home's spec (and a rate limit's limit). */
@@ -285,24 +285,27 @@ export class PartitionedMoneyStore implements MoneyStore {
 
   /**
    * After a charge past what was reserved (an overrun, a correction upward), the partition's copies
-   * of the identity's budgets may have spent past their caps: a take-back of that partition alone
-   * tells the home (it counts the excess as taken over), so the other partitions are granted less.
+   * of the reservation's budgets (those it holds, and the entry identity's) may have spent past their
+   * caps: a report from that partition alone tells the home (it counts the excess as taken over),
+   * so the other partitions are granted less. It follows the charge by a step, not in it.
    */
   private async takeOver(id: string, identity: Identity): Promise<void> {
     const m = TAGGED.exec(id);
     if (!m) return;
-    const scopes = identityScopes(identity);
-    await failClosed(BACKEND, 'count an overrun at home', () =>
-      Promise.all(
-        scopes.map((scope) =>
+    const part = this.part(Number(m[1]));
+    await failClosed(BACKEND, 'count an overrun at home', async () => {
+      const held = (await this.redis.hget(part.keys.reservation(id), 'scopes')) ?? '';
+      const scopes = new Set([...identityScopes(identity), ...held.split(' ').filter(Boolean)]);
+      await Promise.all(
+        [...scopes].map((scope) =>
           this.caps.reclaim(
             { id: budgetId(scope), rate: false, spec: this.home.specArgs([scope]), limit: '' },
             'over',
             Number(m[1]),
           ),
         ),
-      ),
-    );
+      );
+    });
   }
 
   release(reservationId: string, entry: LedgerInput): Promise<LedgerEntry> {
@@ -311,24 +314,9 @@ export class PartitionedMoneyStore implements MoneyStore {
   }
 
   async leaseOps(ops: LeaseOp[]): Promise<LeaseOpResult[]> {
-    this.wet(undefined);
-    const results = await this.leaseSteps(ops);
-    // Calls charged past what they reserved: their partitions' copies may be past their caps.
-    const over = new Map<string, { id: string; identity: Identity }>();
-    for (const r of results) {
-      const e = r.entry;
-      if (e && e.overrun > 0 && e.reservationId) {
-        over.set(`${e.reservationId} ${JSON.stringify(e.identity)}`, {
-          id: e.reservationId,
-          identity: e.identity,
-        });
-      }
-    }
-    for (const { id, identity } of over.values()) await this.takeOver(id, identity);
-    return results;
-  }
-
-  private async leaseSteps(ops: LeaseOp[]): Promise<LeaseOpResult[]> {
+    // Every step checked before any partition applies its part: bad input writes nothing.
+    const now = this.home.now();
+    for (const op of ops) prepareLeaseOp(op, now);
     const groups = new Map<RedisMoneyStore, number[]>();
     ops.forEach((op, i) => {
       const s = this.route(op.reservationId);
@@ -336,16 +324,29 @@ export class PartitionedMoneyStore implements MoneyStore {
       if (g) g.push(i);
       else groups.set(s, [i]);
     });
-    if (groups.size === 1) return [...groups.keys()][0]!.leaseOps(ops);
     const out: LeaseOpResult[] = new Array(ops.length);
-    await Promise.all(
+    const done = await Promise.allSettled(
       [...groups].map(async ([s, at]) => {
-        const results = await s.leaseOps(at.map((i) => ops[i]!));
+        const results = groups.size === 1 ? await s.leaseOps(ops) : await s.leaseOps(at.map((i) => ops[i]!));
         results.forEach((r, j) => {
           out[at[j]!] = r;
         });
       }),
     );
+    // Calls charged past what they reserved — in every partition that applied its steps, also when
+    // another failed (the batch is retried: a repeated step reports nothing twice).
+    const over = new Map<string, LedgerEntry>();
+    const touched = new Set<Scope>();
+    for (const r of out) {
+      const e = r?.entry;
+      if (!e) continue;
+      for (const scope of identityScopes(e.identity)) touched.add(scope);
+      if (e.overrun > 0 && e.reservationId) over.set(e.reservationId, e);
+    }
+    this.wet([...touched]);
+    for (const e of over.values()) await this.takeOver(e.reservationId!, e.identity);
+    const failed = done.find((d) => d.status === 'rejected');
+    if (failed) throw (failed as PromiseRejectedResult).reason;
     return out;
   }
 
@@ -574,7 +575,10 @@ export async function openPartitionedStore(
   const redis = await connectMoneyRedis(url, options);
   if (options.partition !== undefined) {
     const store = new PartitionedMoneyStore(redis, options);
-    await store.syncCopies();
+    await store.syncCopies().catch((err) => {
+      redis.disconnect();
+      throw err;
+    });
     return store;
   }
   // Processes take the partitions in turn (a counter at home), so that N processes on N partitions
@@ -584,6 +588,9 @@ export async function openPartitionedStore(
   const store = new PartitionedMoneyStore(redis, { ...options, partition: turn % options.partitions });
   // Partitions that missed a kill switch or a freeze (their node was away, or the number of
   // partitions grew) get the home's before this process admits anything.
-  await store.syncCopies();
+  await store.syncCopies().catch((err) => {
+    redis.disconnect();
+    throw err;
+  });
   return store;
 }
