@@ -138,10 +138,15 @@ export function prepareEntry(input: LedgerInput, now: number): PreparedEntry {
     if (!Number.isSafeInteger(v) || v < 0) throw new StoreInputError('invalid', `tokens.${c} must be >= 0`);
     tokens[c] = v;
   }
+  const at = input.at ?? now;
+  // A time a day window can be found for (ms since 1970, within what Date can hold).
+  if (!Number.isSafeInteger(at) || at < 0 || at > 8.64e15) {
+    throw new StoreInputError('invalid', `ledger entry at must be a time in ms, got ${String(input.at)}`);
+  }
   const prepared: PreparedEntry = {
     ...input,
     id: input.id ?? newId('led'),
-    at: input.at ?? now,
+    at,
     tokens,
     cost: checkMicros(input.cost, 'cost'),
     reserved: checkMicros(input.reserved ?? 0, 'reserved'),

@@ -5,7 +5,7 @@ import {
 } from '../../../runtime/backends/redis/money/partitioned.ts';
 import { call } from '../../../runtime/backends/redis/money/scripts.ts';
 import type { Identity } from '../../../runtime/identity.ts';
-import type { MoneyStoreOptions, RateCharge } from '../../../runtime/store/port.ts';
+import { type MoneyStoreOptions, type RateCharge, StoreInputError } from '../../../runtime/store/port.ts';
 import { budgetId } from '../../../runtime/store/records.ts';
 import { moneyStoreContract, storeOptions, TestClock, USD } from './contract.ts';
 import { rateLimitContract } from './contract-rates.ts';
@@ -480,6 +480,18 @@ describe('partitions sharing one budget', () => {
           { reservationId: l1.reservation.id, free: -1 },
         ]),
       ).rejects.toThrow(/free/);
+      // Caught while a partition's script is built (a NUL byte, a time that is no time): the same.
+      for (const bad of [
+        { reservationId: l1.reservation.id, call: 'bad\0call', entry: await entryFor('req_c2') },
+        {
+          reservationId: l1.reservation.id,
+          call: 'c3',
+          entry: { ...(await entryFor('req_c3')), at: Number.NaN },
+        },
+      ]) {
+        const first = { reservationId: l0.reservation.id, call: 'c1', entry: charge };
+        await expect(a!.leaseOps([first, bad])).rejects.toBeInstanceOf(StoreInputError);
+      }
       expect(await a!.listLedger()).toEqual([]);
     } finally {
       await closeAll([a!, b!]);

@@ -1,7 +1,6 @@
 import { randomInt } from 'node:crypto';
 import type { Identity, Scope, ScopeKind } from '../../../identity.ts';
 import type { Micros } from '../../../money.ts';
-import { prepareLeaseOp } from '../../../store/lease-ops.ts';
 import type {
   Actor,
   Admission,
@@ -314,9 +313,6 @@ export class PartitionedMoneyStore implements MoneyStore {
   }
 
   async leaseOps(ops: LeaseOp[]): Promise<LeaseOpResult[]> {
-    // Every step checked before any partition applies its part: bad input writes nothing.
-    const now = this.home.now();
-    for (const op of ops) prepareLeaseOp(op, now);
     const groups = new Map<RedisMoneyStore, number[]>();
     ops.forEach((op, i) => {
       const s = this.route(op.reservationId);
@@ -324,10 +320,15 @@ export class PartitionedMoneyStore implements MoneyStore {
       if (g) g.push(i);
       else groups.set(s, [i]);
     });
+    // Every partition's part checked and built before any is sent: bad input writes nothing.
+    const batches = [...groups].map(([s, at]) => ({
+      at,
+      send: s.leaseBatch(groups.size === 1 ? ops : at.map((i) => ops[i]!)),
+    }));
     const out: LeaseOpResult[] = new Array(ops.length);
     const done = await Promise.allSettled(
-      [...groups].map(async ([s, at]) => {
-        const results = groups.size === 1 ? await s.leaseOps(ops) : await s.leaseOps(at.map((i) => ops[i]!));
+      batches.map(async ({ at, send }) => {
+        const results = await send();
         results.forEach((r, j) => {
           out[at[j]!] = r;
         });

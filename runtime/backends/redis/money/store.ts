@@ -354,14 +354,23 @@ export class RedisMoneyStore implements MoneyStore {
   }
 
   async leaseOps(ops: LeaseOp[]): Promise<LeaseOpResult[]> {
+    return this.leaseBatch(ops)();
+  }
+
+  /**
+   * Checks lease steps and builds their script call without sending it (a bad step throws here):
+   * a partitioned store checks every partition's part of a batch before any is sent.
+   */
+  leaseBatch(ops: LeaseOp[]): () => Promise<LeaseOpResult[]> {
     const now = this.now();
     const prepared = ops.map((op) => prepareLeaseOp(op, now));
     const spec = (scopes: Scope[]) => this.specArgs(scopes);
     const args = [...this.context(now), ...leaseScriptArgs(prepared, spec, this.options.timeZone)];
-    return failClosed(BACKEND, 'apply lease steps', async () => {
-      const k = this.keys;
-      return leaseResults(prepared, await call(this.redis, 'cpLease', [k.rexp, k.scopes, k.ledger], args));
-    });
+    return () =>
+      failClosed(BACKEND, 'apply lease steps', async () => {
+        const k = this.keys;
+        return leaseResults(prepared, await call(this.redis, 'cpLease', [k.rexp, k.scopes, k.ledger], args));
+      });
   }
 
   // ---- budgets ------------------------------------------------------------------------------
