@@ -59,37 +59,70 @@ export async function freePort(): Promise<number> {
   });
 }
 
-/** A throwaway redis-server child process, for tests that take Redis away mid-test. */
+/**
+ * A throwaway redis-server child process, for tests that take Redis away mid-test. The port is
+ * free when picked but may be taken before redis-server binds it (by another test worker): a
+ * server that exits, or a port that answers with some other process, means another port.
+ */
 export async function throwawayRedis(): Promise<{ url: string; stop(): Promise<void> }> {
-  const port = await freePort();
+  for (let attempt = 0; ; attempt++) {
+    const started = await startOn(await freePort());
+    if (started) return started;
+    if (attempt >= 5) throw new Error('could not start a throwaway redis-server on a free port');
+  }
+}
+
+async function startOn(port: number): Promise<{ url: string; stop(): Promise<void> } | undefined> {
   const child: ChildProcess = spawn(
     'redis-server',
     ['--port', String(port), '--save', '', '--appendonly', 'no', '--daemonize', 'no'],
     { stdio: 'ignore' },
   );
+  const stop = () =>
+    new Promise<void>((resolve) => {
+      if (child.exitCode !== null || child.signalCode !== null) return resolve();
+      child.once('exit', () => resolve());
+      child.kill('SIGKILL');
+    });
   const url = `redis://127.0.0.1:${port}`;
   const probe = new Redis(url, { lazyConnect: true, retryStrategy: () => 50, maxRetriesPerRequest: 0 });
   probe.on('error', () => {});
-  for (let i = 0; ; i++) {
-    try {
-      await probe.connect();
-      break;
-    } catch {
-      // Up to 30 s: a loaded machine can take its time to start a process.
-      if (i > 1500) throw new Error('redis-server did not start within 30 s');
-      await new Promise((r) => setTimeout(r, 20));
+  try {
+    // Up to 30 s: a loaded machine can take its time to start a process.
+    for (let i = 0; ; i++) {
+      if (child.exitCode !== null || child.signalCode !== null) return undefined; // the port was taken
+      try {
+        // A port held by something that is not Redis may never answer: give up on it after 5 s.
+        let timer: NodeJS.Timeout | undefined;
+        const late = new Promise<never>((_, reject) => {
+          timer = setTimeout(() => reject(new Error('no Redis answer')), 5000);
+        });
+        try {
+          await Promise.race([probe.connect(), late]);
+        } finally {
+          clearTimeout(timer);
+        }
+        break;
+      } catch (err) {
+        if (String(err).includes('no Redis answer')) {
+          await stop();
+          return undefined;
+        }
+        if (i > 1500) throw new Error('redis-server did not start within 30 s');
+        probe.disconnect();
+        await new Promise((r) => setTimeout(r, 20));
+      }
     }
+    // The server that answers must be this child, not one another test started on the same port.
+    const pid = /process_id:(\d+)/.exec(await probe.info('server'))?.[1];
+    if (Number(pid) !== child.pid) {
+      await stop();
+      return undefined;
+    }
+    return { url, stop };
+  } finally {
+    probe.disconnect();
   }
-  probe.disconnect();
-  return {
-    url,
-    stop: () =>
-      new Promise<void>((resolve) => {
-        if (child.exitCode !== null) return resolve();
-        child.once('exit', () => resolve());
-        child.kill('SIGKILL');
-      }),
-  };
 }
 
 export async function openDoomedRedis(options: MoneyStoreOptions) {
