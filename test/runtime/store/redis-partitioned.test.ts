@@ -30,6 +30,27 @@ describe('Redis money store spread over partitions (one Redis)', () => {
   describe('rate limits', () => rateLimitContract(harness));
 });
 
+/** The home's half of a grant to partition `part` (caps.lua grow), as from a process that died then. */
+async function homeGrant(s: PartitionedMoneyStore, part: number, scope: string, want: number) {
+  const home = s.home;
+  const id = budgetId(scope);
+  const keys = [home.keys.scopes, home.keys.budget(id), `${home.keys.prefix}:cap:${id}`];
+  const args = [...home.context(home.now()), ...home.specArgs([scope]), 'grow', `p${part}`, want, ''];
+  return (await call(s.redis, 'cpCaps', keys, args)) as string[];
+}
+
+/** A step on partition `part`'s copy of `scope` (part-cap.lua), as a late or lone process sends it. */
+function copyStep(s: PartitionedMoneyStore, part: number, scope: string, ...args: (string | number)[]) {
+  const p = s.part(part);
+  const keys = [p.keys.scopes, p.keys.budget(budgetId(scope))];
+  return call(s.redis, 'cpPartCap', keys, [...p.context(p.now()), ...p.specArgs([scope]), ...args]);
+}
+
+/** What the home counts as granted to partition `part` for `scope`, ever. */
+async function grantedTo(s: PartitionedMoneyStore, part: number, scope: string): Promise<string> {
+  return (await s.redis.hget(`${s.home.keys.prefix}:cap:${budgetId(scope)}`, `p${part}:g`)) ?? '0';
+}
+
 /** Waits (up to 10 s) until `ok` holds. */
 async function until(ok: () => Promise<boolean>): Promise<void> {
   const end = Date.now() + 10_000;
@@ -143,16 +164,8 @@ describe('partitions sharing one budget', () => {
     const [a, b] = await stores(2);
     try {
       await a!.setCeiling('team:payments', 10 * USD, ops);
-      const home = a!.home;
-      const id = budgetId('team:payments');
-      const capsKey = `${home.keys.prefix}:cap:${id}`;
       // A process on partition 1 got a grant from the home and died before adding it to its copy.
-      const grant = (await call(
-        a!.redis,
-        'cpCaps',
-        [home.keys.scopes, home.keys.budget(id), capsKey],
-        [...home.context(home.now()), ...home.specArgs(['team:payments']), 'grow', 'p1', 4 * USD, ''],
-      )) as string[];
+      const grant = await homeGrant(a!, 1, 'team:payments', 4 * USD);
       expect(grant[0]).toBe('ok');
       // Partition 0 still gets the whole ceiling: its take-back catches partition 1's copy up with
       // the lost grant and takes it back.
@@ -177,15 +190,7 @@ describe('partitions sharing one budget', () => {
           latencyMs: 1,
         });
       }
-      const p0 = a!.part(0);
-      const granted = (await a!.redis.hget(capsKey, 'p0:g')) ?? '0';
-      const filler = [id, id, 'rate', '-', 0, '1m'];
-      await call(
-        a!.redis,
-        'cpPartCap',
-        [p0.keys.scopes, p0.keys.budget(id)],
-        [...p0.context(p0.now()), ...filler, 'trim', granted],
-      );
+      await copyStep(a!, 0, 'team:payments', 'trim', await grantedTo(a!, 0, 'team:payments'), '0', '');
       // Partition 1 gets those $5, and no more: the next take-back tells the home what was given back.
       for (let i = 0; i < 5; i++) expect((await b!.admit({ identity: alice, amount: USD })).ok).toBe(true);
       expect((await b!.admit({ identity: alice, amount: 1 })).ok).toBe(false);
@@ -285,11 +290,7 @@ describe('partitions sharing one budget', () => {
       await a!.setFrozen('env:prod', false, ops); // thawed first (an older version)…
       await b!.setFrozen('env:prod', true, ops); // …frozen after: the home and every copy frozen
       // The thaw's copy writes arriving late, with its older version, change nothing.
-      const p1 = a!.part(1);
-      const stale = [...p1.context(p1.now()), ...p1.specArgs(['env:prod']), 'frozen', '0', 1];
-      expect(
-        await call(a!.redis, 'cpPartCap', [p1.keys.scopes, p1.keys.budget(budgetId('env:prod'))], stale),
-      ).toBe(0);
+      expect(await copyStep(a!, 1, 'env:prod', 'frozen', '0', 1)).toBe(0);
       for (const s of [a!, b!]) {
         expect(await s.admit({ identity: alice, amount: 1 })).toMatchObject({
           refusal: { code: 'budget_exhausted', budget: { scope: 'env:prod', state: 'frozen' } },
@@ -304,15 +305,8 @@ describe('partitions sharing one budget', () => {
     const [a] = await stores(1);
     try {
       await a!.setCeiling('team:payments', 10 * USD, ops);
-      const home = a!.home;
-      const id = budgetId('team:payments');
       // Partition 0's grant reached the home but not its copy (the process died between).
-      await call(
-        a!.redis,
-        'cpCaps',
-        [home.keys.scopes, home.keys.budget(id), `${home.keys.prefix}:cap:${id}`],
-        [...home.context(home.now()), ...home.specArgs(['team:payments']), 'grow', 'p0', 8 * USD, ''],
-      );
+      await homeGrant(a!, 0, 'team:payments', 8 * USD);
       expect((await a!.admit({ identity: alice, amount: 5 * USD })).ok).toBe(true);
       expect((await a!.admit({ identity: alice, amount: 5 * USD })).ok).toBe(true);
       // A rate limit lowered from 100 to 10 a minute after one request: 9 more, not 0 and not 99.
@@ -338,27 +332,13 @@ describe('partitions sharing one budget', () => {
         const r = await a!.admit({ identity: alice, amount: USD });
         if (r.ok) held.push(r.reservation.id);
       }
-      const home = a!.home;
-      const id = budgetId('team:payments');
       // Partition 0, holding $6, is granted more under the $10 ceiling, and stalls before adding it
       // to its copy…
-      const grant = (await call(
-        a!.redis,
-        'cpCaps',
-        [home.keys.scopes, home.keys.budget(id), `${home.keys.prefix}:cap:${id}`],
-        [...home.context(home.now()), ...home.specArgs(['team:payments']), 'grow', 'p0', 8 * USD, ''],
-      )) as string[];
+      const grant = await homeGrant(a!, 0, 'team:payments', 8 * USD);
       // …while an operator lowers the ceiling to $5 (below what it holds); then the add lands, and
       // the held calls end. Partition 0 must not admit into the $6 it held: the ceiling is $5.
       await b!.setCeiling('team:payments', 5 * USD, ops);
-      const p0 = a!.part(0);
-      const spec = [...p0.specArgs(['team:payments'])];
-      await call(
-        a!.redis,
-        'cpPartCap',
-        [p0.keys.scopes, p0.keys.budget(id)],
-        [...p0.context(p0.now()), ...spec, 'add', grant[4]!, '', grant[5]!],
-      );
+      await copyStep(a!, 0, 'team:payments', 'add', grant[4]!, '', grant[5]!);
       for (const rid of held) await release(a!, rid);
       expect(await fill([a!], alice, USD)).toBe(5);
     } finally {
@@ -407,16 +387,7 @@ describe('partitions sharing one budget', () => {
       await a!.setCeiling('team:payments', 10 * USD, ops);
       for (let i = 0; i < 5; i++) expect((await a!.admit({ identity: alice, amount: USD })).ok).toBe(true);
       // Partition 0 gave its idle cap back; the report to the home was lost.
-      const p0 = a!.part(0);
-      const id = budgetId('team:payments');
-      const granted = (await a!.redis.hget(`${a!.home.keys.prefix}:cap:${id}`, 'p0:g')) ?? '0';
-      const spec = [...p0.specArgs(['team:payments'])];
-      await call(
-        a!.redis,
-        'cpPartCap',
-        [p0.keys.scopes, p0.keys.budget(id)],
-        [...p0.context(p0.now()), ...spec, 'trim', granted, '0', ''],
-      );
+      await copyStep(a!, 0, 'team:payments', 'trim', await grantedTo(a!, 0, 'team:payments'), '0', '');
       // The other $5 are still there for it.
       for (let i = 0; i < 5; i++) expect((await a!.admit({ identity: alice, amount: USD })).ok).toBe(true);
       expect((await a!.admit({ identity: alice, amount: 1 })).ok).toBe(false);
@@ -440,26 +411,9 @@ describe('partitions sharing one budget', () => {
       const epochBefore = Number((await a!.redis.hget(capsKey, 'e')) ?? 0);
       await a!.setCeiling('team:payments', 2 * USD, ops);
       // A close from an earlier ceiling change arrives late, then a grant from before it is added.
-      const p0 = a!.part(0);
-      const spec = [...p0.specArgs(['team:payments'])];
-      const target = [p0.keys.scopes, p0.keys.budget(id)];
-      const granted = (await a!.redis.hget(capsKey, 'p0:g')) ?? '0';
-      await call(a!.redis, 'cpPartCap', target, [
-        ...p0.context(p0.now()),
-        ...spec,
-        'trim',
-        granted,
-        '1',
-        String(epochBefore),
-      ]);
-      await call(a!.redis, 'cpPartCap', target, [
-        ...p0.context(p0.now()),
-        ...spec,
-        'add',
-        granted,
-        '',
-        String(epochBefore),
-      ]);
+      const granted = await grantedTo(a!, 0, 'team:payments');
+      await copyStep(a!, 0, 'team:payments', 'trim', granted, '1', String(epochBefore));
+      await copyStep(a!, 0, 'team:payments', 'add', granted, '', String(epochBefore));
       for (const rid of held) await release(a!, rid);
       expect(await fill([a!], alice, USD)).toBe(2);
     } finally {
