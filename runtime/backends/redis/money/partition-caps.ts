@@ -1,7 +1,7 @@
 import type { Micros } from '../../../money.ts';
 import { CorruptRecordError } from '../../../store/records.ts';
-import type { PartitionedMoneyStore } from './partitioned.ts';
-import { call } from './scripts.ts';
+import { call, type ScriptedRedis } from './scripts.ts';
+import type { RedisMoneyStore } from './store.ts';
 
 /** A budget whose cap is raised or taken back: its id, whether a rate limit's, the spec its home
  * is created with (scope id kind owner ceiling window), and a rate limit's configured limit. */
@@ -12,12 +12,24 @@ export interface Cap {
   limit: string | number;
 }
 
+/** What the caps protocol and the mirror need of a partitioned store (partitioned.ts). */
+export interface PartitionHost {
+  readonly redis: ScriptedRedis;
+  /** The home: ceilings, caps, kill switches, audit. */
+  readonly home: RedisMoneyStore;
+  readonly partitions: number;
+  /** The partition this store admits in. */
+  readonly mine: number;
+  readonly stats: { raises: number; short: number; reclaims: number };
+  part(i: number): RedisMoneyStore;
+}
+
 /**
  * A partitioned store's side of the caps protocol (caps.lua at the home, part-cap.lua in each
  * partition): raising this partition's cap on a budget, and taking idle caps back.
  */
 export class Caps {
-  constructor(private readonly s: PartitionedMoneyStore) {}
+  constructor(private readonly s: PartitionHost) {}
 
   /** Asks the home for enough cap that this partition's copy can admit up to `want`, and opens
    * the copy to it: true, or what the home had left when it had too little (0: a frozen budget). */

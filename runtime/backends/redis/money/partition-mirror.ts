@@ -1,6 +1,6 @@
 import type { Scope } from '../../../identity.ts';
 import { budgetId, failClosed } from '../../../store/records.ts';
-import type { PartitionedMoneyStore } from './partitioned.ts';
+import type { PartitionHost } from './partition-caps.ts';
 import { call } from './scripts.ts';
 import type { RedisMoneyStore } from './store.ts';
 
@@ -12,7 +12,7 @@ const BACKEND = 'redis';
  * (`{cp}:mv`, read with the home's state by home-read.lua) so the newest state wins.
  */
 export class Mirror {
-  constructor(private readonly s: PartitionedMoneyStore) {}
+  constructor(private readonly s: PartitionHost) {}
 
   /** Sets the frozen flag of the scope's copy in `parts` (every partition by default). */
   freezeCopies(scope: Scope, frozen: boolean, version: number, parts?: number[]): Promise<void> {
