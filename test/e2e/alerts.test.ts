@@ -149,9 +149,11 @@ describe.each<Backend>(['embedded', 'redis'])('budget alerts end to end (%s)', (
         budget: { scope: 'team:payments', window: 'day', ceiling_usd: '0.01004' },
       });
     }
+    // The spend named is the budget's when the alert was built: on a loaded machine the later
+    // calls may have landed by then (up to the whole ceiling).
     const p80 = receiver.at('/hook').find((r) => r.json.threshold === 80)!;
     expect(p80.json.message).toMatch(
-      /^team 'payments' daily budget passed 80%: spent \$0\.00\d+ of \$0\.01004/,
+      /^team 'payments' daily budget passed 80%: spent \$0\.0\d+ of \$0\.01004 \((8\d|9\d|100)%\)/,
     );
 
     const slack = receiver.at('/slack');
