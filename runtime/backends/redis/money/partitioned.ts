@@ -34,11 +34,12 @@ import {
 } from '../../../store/records.ts';
 import { SpendTally } from '../../../store/spend.ts';
 import { familyPrefix } from '../connection.ts';
+import { connectMoneyRedis } from './connect.ts';
 import { RedisKeys } from './keys.ts';
 import { type Cap, Caps } from './partition-caps.ts';
 import { Mirror } from './partition-mirror.ts';
 import type { ScriptedRedis } from './scripts.ts';
-import { connectMoneyRedis, RedisMoneyStore, type RedisStoreOptions } from './store.ts';
+import { RedisMoneyStore, type RedisStoreOptions } from './store.ts';
 
 export interface PartitionedStoreOptions extends RedisStoreOptions {
   /** How many partitions the budgets' spend is spread over (each its own hash tag, `{cp/p<i>}`). */

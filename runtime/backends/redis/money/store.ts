@@ -79,12 +79,12 @@ import {
 } from '../../../store/records.ts';
 import { SpendTally, spendKey } from '../../../store/spend.ts';
 import { dayKey, daysBetween, dayWindow, monthWindow } from '../../../store/windows.ts';
-import { connectRedis } from '../connection.ts';
+import { connectMoneyRedis } from './connect.ts';
 import { correctIn } from './correct.ts';
 import { RedisKeys } from './keys.ts';
 import { leaseResults, leaseScriptArgs } from './lease-args.ts';
 import { addRollup, auditHead, budgetFrom, readIndex, rollupField } from './replies.ts';
-import { call, defineScripts, type ScriptedRedis } from './scripts.ts';
+import { call, type ScriptedRedis } from './scripts.ts';
 
 export interface RedisStoreOptions extends MoneyStoreOptions {
   /** Key prefix with a hash tag (default `{cp}`); one without braces is wrapped in them. */
@@ -111,6 +111,8 @@ export class RedisMoneyStore implements MoneyStore {
   /** The store's clock (ms). */
   readonly now: () => number;
   private readonly resPrefix: string;
+  /** One partition of a partitioned store (partitionTag): its budget copies' ceilings are caps. */
+  private readonly capped: boolean;
 
   constructor(
     readonly redis: ScriptedRedis,
@@ -118,7 +120,8 @@ export class RedisMoneyStore implements MoneyStore {
   ) {
     this.keys = new RedisKeys(options.prefix);
     this.now = options.now ?? Date.now;
-    this.resPrefix = options.partitionTag === undefined ? 'res' : `res_${options.partitionTag}`;
+    this.capped = options.partitionTag !== undefined;
+    this.resPrefix = this.capped ? `res_${options.partitionTag}` : 'res';
   }
 
   // ---- the three operations that move money -------------------------------------------------
@@ -129,7 +132,7 @@ export class RedisMoneyStore implements MoneyStore {
     const specs = this.specArgs(scopes, req.provision);
     const lease = req.lease ? checkLease(req.lease, amount) : { upTo: 0, share: 0 };
     const rates = checkRates(req.rates);
-    const capped = this.options.partitionTag !== undefined;
+    const capped = this.capped;
     return failClosed(BACKEND, 'admit', async () => {
       const now = this.now();
       const id = newId(this.resPrefix);
@@ -646,10 +649,9 @@ export class RedisMoneyStore implements MoneyStore {
    * partition's copy with a ceiling of 0: its cap).
    */
   specArgs(scopes: Scope[], provision?: Record<Scope, BudgetSpec>): (string | number)[] {
-    const capped = this.options.partitionTag !== undefined;
     return scopes.flatMap((scope) => {
       const spec = specFor(scope, this.options, provision);
-      const ceiling = capped ? 0 : spec.ceiling;
+      const ceiling = this.capped ? 0 : spec.ceiling;
       return [scope, budgetId(scope), checkScope(scope).kind, spec.owner, ceiling, spec.window];
     });
   }
@@ -686,37 +688,4 @@ function checkReservationId(id: string): void {
  */
 export async function openRedisStore(url: string, options: RedisStoreOptions): Promise<RedisMoneyStore> {
   return new RedisMoneyStore(await connectMoneyRedis(url, options), options);
-}
-
-/** The money store's connection to `url` (fail-fast, see the class), its scripts loaded. */
-export async function connectMoneyRedis(url: string, options: RedisStoreOptions): Promise<ScriptedRedis> {
-  dayWindow(0, options.timeZone);
-  checkMicros(options.reservationTtlMs, 'reservationTtlMs');
-  const redis = connectRedis(url, {
-    lazyConnect: true,
-    enableOfflineQueue: false,
-    maxRetriesPerRequest: 1,
-    autoResendUnfulfilledCommands: false,
-    commandTimeout: options.commandTimeoutMs ?? 2000,
-    connectTimeout: 2000,
-    retryStrategy: (times: number) => Math.min(100 * times, 2000),
-  });
-  // Errors reach callers through the failing command; the event would otherwise crash the process.
-  redis.on('error', () => {});
-  try {
-    await redis.connect();
-    return await defineScripts(redis);
-  } catch (err) {
-    redis.disconnect();
-    throw new EnforcementUnavailableError(
-      `cannot reach the Redis money store at ${redact(url)}: ${String(err)}`,
-      {
-        cause: err,
-      },
-    );
-  }
-}
-
-function redact(url: string): string {
-  return url.replace(/\/\/[^@/]*@/, '//***@');
 }
