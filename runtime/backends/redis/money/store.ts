@@ -37,7 +37,6 @@ import {
   type Budget,
   type BudgetSpec,
   type CorrectionResult,
-  EnforcementUnavailableError,
   type ExpiredCorrection,
   type KillSwitch,
   type LeaseOp,
