@@ -17,6 +17,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 import { type RedisCluster, startRedisCluster } from '../test/helpers/redis-cluster.ts';
+import { benchCli } from './lib/built.ts';
 import { api, chokepointConfig, startNode, stopAll } from './lib/procs.ts';
 
 const argv = process.argv.slice(2);
@@ -36,7 +37,7 @@ const REDIS_URL = cluster?.url ?? (process.env.REDIS_URL || 'redis://127.0.0.1:6
 const TOKEN = 'cpo_bench-exactness-0123456789abcdef';
 const EMULATOR_KEY = { 'x-api-key': 'sk-emulator-local' };
 const root = fileURLToPath(new URL('..', import.meta.url));
-const cli = join(root, 'bin/chokepoint.js');
+const cli = benchCli();
 const prefix = `{cpexact${process.pid}}`;
 
 async function main() {

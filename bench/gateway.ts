@@ -37,6 +37,7 @@ import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
+import { benchCli, fromSource } from './lib/built.ts';
 import {
   type Contender,
   type Measured,
@@ -79,7 +80,7 @@ const REDIS_URL = process.env.REDIS_URL || 'redis://127.0.0.1:6379';
 const TOKEN = 'cpo_bench-token-0123456789abcdef';
 const root = fileURLToPath(new URL('..', import.meta.url));
 const runTs = join(root, 'bin/run-ts.js');
-const cli = join(root, 'bin/chokepoint.js');
+const cli = benchCli();
 
 const BODIES = {
   'non-streaming': JSON.stringify({
@@ -483,6 +484,7 @@ async function main() {
       loadAverageAtStart: startLoad,
     },
     command: 'npm run bench -- --only gateway',
+    chokepoint: fromSource ? 'the sources through tsx (--source)' : 'the compiled package (dist/)',
     durationSecs: duration,
     connections,
     latentConnections,
@@ -522,7 +524,7 @@ async function main() {
   writeFileSync(join(dir, 'gateway.json'), `${JSON.stringify({ meta, rows }, null, 2)}\n`);
   writeFileSync(
     join(dir, 'gateway.md'),
-    `# Gateway benchmark\n\n${meta.measuredAt}, ${meta.machine.cpus} × ${meta.machine.model}, Node ${meta.machine.node} (load average at start ${meta.machine.loadAverageAtStart.join(' / ')}; the load generator, the emulator, Redis and every contender share these cores). \`${meta.command}\`.\n${md}\n\nPortkey: ${meta.portkey.status}\n`,
+    `# Gateway benchmark\n\n${meta.measuredAt}, ${meta.machine.cpus} × ${meta.machine.model}, Node ${meta.machine.node} (load average at start ${meta.machine.loadAverageAtStart.join(' / ')}; the load generator, the emulator, Redis and every contender share these cores). \`${meta.command}\`; Chokepoint runs ${meta.chokepoint}.\n${md}\n\nPortkey: ${meta.portkey.status}\n`,
   );
   writeFileSync(join(dir, 'gateway.svg'), svgChart(rows, { rate, latencyMs }));
 }

@@ -20,6 +20,7 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
+import { benchCli } from './lib/built.ts';
 import { claudeCodeBodies } from './lib/claude-code-body.ts';
 import { paced, r3, sequential } from './lib/load.ts';
 import { api, chokepointConfig, chokepointEnv, sample, startNode, stop, stopAll } from './lib/procs.ts';
@@ -37,7 +38,7 @@ const redis = flag('redis');
 const REDIS_URL = process.env.REDIS_URL || 'redis://127.0.0.1:6379';
 const TOKEN = 'cpo_bench-token-0123456789abcdef';
 const root = fileURLToPath(new URL('..', import.meta.url));
-const cli = join(root, 'bin/chokepoint.js');
+const cli = benchCli();
 
 // `--claude-code`: the turns of a Claude Code session (~49 kB a call, streamed), sent in turn.
 const bodies = flag('claude-code')

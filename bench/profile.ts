@@ -8,11 +8,12 @@
  *   node bin/run-ts.js bench/profile.ts [--bare | --redis] [--leases] [--body tiny|tiny-stream|claude-code]
  *     [--duration 8] [--connections 50] [--latency 0] [--top 40] [--out dir]
  */
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
+import { benchCli } from './lib/built.ts';
 import { claudeCodeBodies } from './lib/claude-code-body.ts';
 import { byCaller, byPlace, summarise } from './lib/cpuprofile.ts';
 import { api, chokepointConfig, chokepointEnv, cpuNs, startNode, stop, stopAll } from './lib/procs.ts';
@@ -33,7 +34,7 @@ const top = Number(opt('top', '40'));
 const REDIS_URL = process.env.REDIS_URL || 'redis://127.0.0.1:6379';
 const TOKEN = 'cpo_bench-token-0123456789abcdef';
 const root = fileURLToPath(new URL('..', import.meta.url));
-const cli = join(root, 'bin/chokepoint.js');
+const cli = benchCli();
 const outDir = opt('out', join(tmpdir(), 'chokepoint-profiles'));
 
 const tiny = (stream: boolean) =>
@@ -57,7 +58,10 @@ async function main() {
       : '';
   const config = chokepointConfig(provider + store);
   const name = `${bare ? 'bare' : redis ? 'redis' : 'embedded'}${leases ? '-leases' : ''}-${bodyKind}${latency === '0' ? '' : `-${latency}ms`}`;
-  const prof = ['--cpu-prof', '--cpu-prof-dir', outDir, '--cpu-prof-name', `${name}.cpuprofile`];
+  // A folder of its own: every thread writes a profile (tsx's loader runs in one), the main
+  // thread's is the largest.
+  const dir = mkdtempSync(join(outDir, `${name}-`));
+  const prof = ['--cpu-prof', '--cpu-prof-dir', dir];
   const gw = bare
     ? await startNode([...prof, join(root, 'bin/run-ts.js'), join(root, 'bench/bare-proxy.ts'), emulator.url])
     : await startNode([...prof, cli, 'serve', '--port', '0'], {
@@ -94,7 +98,9 @@ async function main() {
   await stop(gw.proc);
   const t2 = performance.now();
   await stopAll();
-  const file = join(outDir, `${name}.cpuprofile`);
+  const file = readdirSync(dir)
+    .map((f) => join(dir, f))
+    .sort((a, b) => statSync(b).size - statSync(a).size)[0]!;
   process.stdout.write(
     `${name}: ${Math.round(calls / duration)} req/s, ${bad} failed, CPU ${Math.round(cpuUs / calls)} µs/call (this run)\n${file}\n`,
   );
