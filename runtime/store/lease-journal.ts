@@ -21,6 +21,7 @@ import {
   type MoneyStore,
   NO_TOKENS,
 } from './port.ts';
+import { entryJson } from './records.ts';
 
 /**
  * The journal of budget leases (runtime/store/leases.ts): what this process admitted from its
@@ -93,6 +94,12 @@ export function callEntryId(leaseId: string, call: string): string {
   return `led_${leaseId.replace(/^res_/, '')}_${call}`;
 }
 
+/** A record's line: a settlement's entry is the JSON the store's ledger row will hold (made once). */
+function lineOf(rec: JournalRecord): string {
+  if (rec.t !== 's') return `${JSON.stringify(rec)}\n`;
+  return `{"t":"s","l":${JSON.stringify(rec.l)},"c":${JSON.stringify(rec.c)},"e":${entryJson(rec.e)}}\n`;
+}
+
 export class FileJournal implements LeaseJournal {
   private fd: number;
   private n = 0;
@@ -115,7 +122,7 @@ export class FileJournal implements LeaseJournal {
   }
 
   append(rec: JournalRecord): Promise<void> {
-    this.buffer.push(`${JSON.stringify(rec)}\n`);
+    this.buffer.push(lineOf(rec));
     if (!this.next) {
       let resolve!: () => void;
       let reject!: (err: unknown) => void;
@@ -151,9 +158,7 @@ export class FileJournal implements LeaseJournal {
     if (this.bytes < COMPACT_BYTES || this.buffer.length) return;
     // The live records go to a new file first; the old one goes only once they are written.
     const old = { fd: this.fd, path: this.path(this.n) };
-    const text = live()
-      .map((r) => `${JSON.stringify(r)}\n`)
-      .join('');
+    const text = live().map(lineOf).join('');
     const fd = openSync(this.path(this.n + 1), 'a', 0o600);
     writeSync(fd, text);
     OPEN.add(this.path(this.n + 1));

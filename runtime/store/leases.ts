@@ -34,7 +34,7 @@ import {
   type MoneyStore,
   type Reservation,
 } from './port.ts';
-import { finishEntry, identityScopes, prepareEntry } from './records.ts';
+import { identityScopes, settledEntry } from './records.ts';
 import { SliceSizes } from './slice-sizes.ts';
 
 export { LEASE_DEFAULTS, type LeaseDeps, type LeaseOptions, type LeaseStats, upkeepEveryMs };
@@ -371,18 +371,16 @@ export class LeasedMoneyStore extends ForwardingMoneyStore {
       return r!.entry!;
     }
     const { lease, amount, rec } = call;
-    const prepared = prepareEntry(
-      { ...entry, id: entry.id ?? callEntryId(lease.id, rec.c), reserved: amount },
-      this.deps.now(),
-    );
+    // Finished once: the journal's line, the step to the store and the caller share it.
+    const done = settledEntry(entry, callEntryId(lease.id, rec.c), lease.id, amount, this.deps.now());
     this.calls.delete(reservationId);
-    const part = Math.min(prepared.cost, lease.held);
+    const part = Math.min(done.cost, lease.held);
     lease.inflight -= amount;
     lease.calls--;
     lease.held -= part;
     try {
       // Durable here: the store has it within shipMs, or the next process from this journal.
-      await this.journal.append({ t: 's', l: lease.id, c: rec.c, e: prepared });
+      await this.journal.append({ t: 's', l: lease.id, c: rec.c, e: done });
     } catch (err) {
       // Not written: the call stays open for the caller's retry.
       lease.inflight += amount;
@@ -391,7 +389,7 @@ export class LeasedMoneyStore extends ForwardingMoneyStore {
       this.calls.set(reservationId, call);
       throw err;
     }
-    const op: LeaseOp = { reservationId: lease.id, call: rec.c, entry: prepared };
+    const op: LeaseOp = { reservationId: lease.id, call: rec.c, entry: done };
     // Near a ceiling a slice keeps no room beyond its calls in flight: the rest goes back with
     // this settlement, at once, and the identity's next call asks the store again.
     const tight = this.isTight(lease.scopes);
@@ -404,7 +402,7 @@ export class LeasedMoneyStore extends ForwardingMoneyStore {
       lease.held = lease.inflight;
     }
     this.step(op, lease, tight);
-    return finishEntry({ ...prepared, reservationId: lease.id }, amount);
+    return done;
   }
 
   private async finishSingle(
@@ -412,19 +410,16 @@ export class LeasedMoneyStore extends ForwardingMoneyStore {
     entry: LedgerInput,
     direct: () => Promise<LedgerEntry>,
   ): Promise<LedgerEntry> {
-    const prepared = prepareEntry(
-      { ...entry, id: entry.id ?? callEntryId(rec.l, rec.c), reserved: rec.r },
-      this.deps.now(),
-    );
+    const done = settledEntry(entry, callEntryId(rec.l, rec.c), rec.l, rec.r, this.deps.now());
     this.singles.delete(rec.l);
     try {
-      await this.journal.append({ t: 's', l: rec.l, c: rec.c, e: prepared });
+      await this.journal.append({ t: 's', l: rec.l, c: rec.c, e: done });
     } catch {
       return this.direct(direct);
     }
     const urgent = this.tight.size > 0 && this.isTight(identityScopes(rec.i));
-    this.step({ reservationId: rec.l, call: rec.c, entry: prepared, close: true }, undefined, urgent);
-    return finishEntry({ ...prepared, reservationId: rec.l }, rec.r);
+    this.step({ reservationId: rec.l, call: rec.c, entry: done, close: true }, undefined, urgent);
+    return done;
   }
 
   /** Whether a budget of these scopes refused (here or at a peer) within the last TIGHT_MS. */

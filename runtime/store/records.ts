@@ -115,39 +115,54 @@ export function checkActor(by: { actor: string; reason: string }): void {
 /** A ledger entry before the store decides `reserved` and `overrun`. */
 export type PreparedEntry = Omit<LedgerEntry, 'overrun'>;
 
-const TOKEN_CLASSES = ['input', 'cacheWrite5m', 'cacheWrite1h', 'cacheRead', 'output'] as const;
-const OUTCOMES: readonly Outcome[] = ['ok', 'refused', 'error', 'expired'];
-
 /** Entries prepareEntry returned: one that comes back (a lease step carrying it to the store) is
  * not checked and copied again. */
 const PREPARED = new WeakSet<object>();
 
-export function prepareEntry(input: LedgerInput, now: number): PreparedEntry {
-  if (PREPARED.has(input)) return input as PreparedEntry;
+function tokenCount(v: number | undefined, name: string): number {
+  const n = v ?? 0;
+  if (!Number.isSafeInteger(n) || n < 0) throw new StoreInputError('invalid', `tokens.${name} must be >= 0`);
+  return n;
+}
+
+/** The checks every ledger entry passes; returns its time (`now` when it names none). */
+function checkEntry(input: LedgerInput, now: number): number {
   if (!input || typeof input !== 'object') throw new StoreInputError('invalid', 'missing ledger entry');
   identityScopes(input.identity);
   if (input.kind !== 'model' && input.kind !== 'tool') {
     throw new StoreInputError('invalid', `ledger kind must be model or tool, got ${String(input.kind)}`);
   }
-  if (!OUTCOMES.includes(input.outcome)) {
-    throw new StoreInputError('invalid', `unknown ledger outcome ${String(input.outcome)}`);
-  }
-  const tokens = {} as TokenCounts;
-  for (const c of TOKEN_CLASSES) {
-    const v = input.tokens?.[c] ?? 0;
-    if (!Number.isSafeInteger(v) || v < 0) throw new StoreInputError('invalid', `tokens.${c} must be >= 0`);
-    tokens[c] = v;
+  const o = input.outcome;
+  if (o !== 'ok' && o !== 'refused' && o !== 'error' && o !== 'expired') {
+    throw new StoreInputError('invalid', `unknown ledger outcome ${String(o)}`);
   }
   const at = input.at ?? now;
   // A time a day window can be found for (ms since 1970, within what Date can hold).
   if (!Number.isSafeInteger(at) || at < 0 || at > 8.64e15) {
     throw new StoreInputError('invalid', `ledger entry at must be a time in ms, got ${String(input.at)}`);
   }
+  return at;
+}
+
+/** The five token counts, each checked (a missing one is 0). */
+function tokensOf(t: Partial<TokenCounts> | undefined): TokenCounts {
+  return {
+    input: tokenCount(t?.input, 'input'),
+    cacheWrite5m: tokenCount(t?.cacheWrite5m, 'cacheWrite5m'),
+    cacheWrite1h: tokenCount(t?.cacheWrite1h, 'cacheWrite1h'),
+    cacheRead: tokenCount(t?.cacheRead, 'cacheRead'),
+    output: tokenCount(t?.output, 'output'),
+  };
+}
+
+export function prepareEntry(input: LedgerInput, now: number): PreparedEntry {
+  if (PREPARED.has(input)) return input as PreparedEntry;
+  const at = checkEntry(input, now);
   const prepared: PreparedEntry = {
     ...input,
     id: input.id ?? newId('led'),
     at,
-    tokens,
+    tokens: tokensOf(input.tokens),
     cost: checkMicros(input.cost, 'cost'),
     reserved: checkMicros(input.reserved ?? 0, 'reserved'),
   };
@@ -155,8 +170,67 @@ export function prepareEntry(input: LedgerInput, now: number): PreparedEntry {
   return prepared;
 }
 
+/**
+ * A call's entry settled on `reservationId`, which held `reserved` for it: checked, prepared and
+ * finished in one copy (prepareEntry then finishEntry, as a leased call settles thousands of times
+ * a second). `id` names the entry when the input does not.
+ */
+export function settledEntry(
+  input: LedgerInput,
+  id: string,
+  reservationId: string,
+  reserved: Micros,
+  now: number,
+): LedgerEntry {
+  const at = checkEntry(input, now);
+  const cost = checkMicros(input.cost, 'cost');
+  checkMicros(reserved, 'reserved');
+  const done: LedgerEntry = {
+    ...input,
+    id: input.id ?? id,
+    at,
+    tokens: tokensOf(input.tokens),
+    cost,
+    reserved,
+    reservationId,
+    overrun: Math.max(0, cost - reserved),
+  };
+  PREPARED.add(done);
+  return done;
+}
+
 export function finishEntry(e: PreparedEntry, reserved: Micros): LedgerEntry {
-  return { ...e, reserved, overrun: Math.max(0, e.cost - reserved) };
+  const done = { ...e, reserved, overrun: Math.max(0, e.cost - reserved) };
+  // Checked already: a step carrying it to the store does not check and copy it again.
+  if (PREPARED.has(e)) PREPARED.add(done);
+  return done;
+}
+
+/**
+ * A prepared entry as the ledger keeps it for `reservationId`: the entry itself when it is that
+ * already (a leased call's settlement is finished once, its JSON made once for the journal and the
+ * store alike), else a finished copy.
+ */
+export function finishedFor(e: PreparedEntry, reservationId: string): LedgerEntry {
+  const f = e as LedgerEntry;
+  if (e.reservationId === reservationId && f.overrun === Math.max(0, e.cost - e.reserved)) return f;
+  return finishEntry({ ...e, reservationId }, e.reserved);
+}
+
+/** The JSON of settled entries, made once per entry (entryJson). */
+const JSON_OF = new WeakMap<object, string>();
+
+/**
+ * An entry's JSON as the ledger keeps it, made once: the lease journal's line and the store's
+ * ledger row (or Redis step) of one settlement share it. An entry is not changed once settled.
+ */
+export function entryJson(e: LedgerInput): string {
+  let json = JSON_OF.get(e);
+  if (json === undefined) {
+    json = JSON.stringify(e);
+    JSON_OF.set(e, json);
+  }
+  return json;
 }
 
 /** The `expired` entry written when a reservation times out; its id derives from the reservation. */

@@ -3,7 +3,7 @@ import { readAll } from '../../../adapters/provider.ts';
 import type { KeyRing } from '../../auth/keys.ts';
 import type { Services } from '../../compose.ts';
 import { checkBody } from '../../gateway/messages.ts';
-import { killed, Refusal, unavailable, unknownModel } from '../../gateway/refusal.ts';
+import { Refusal, unavailable } from '../../gateway/refusal.ts';
 import { respondJson, respondRefusal, type Sink } from '../../gateway/sink.ts';
 import { TailMemo } from '../../gateway/tail-memo.ts';
 import type { Identity } from '../../identity.ts';

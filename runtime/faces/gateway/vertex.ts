@@ -9,7 +9,7 @@ import {
 import type { KeyRing } from '../../auth/keys.ts';
 import type { Services } from '../../compose.ts';
 import { checkBody } from '../../gateway/messages.ts';
-import { invalidRequest, killed, Refusal, unavailable, unknownModel } from '../../gateway/refusal.ts';
+import { invalidRequest, Refusal, unavailable } from '../../gateway/refusal.ts';
 import { respondJson, respondRefusal, type Sink } from '../../gateway/sink.ts';
 import type { Identity } from '../../identity.ts';
 import { newId } from '../../ids.ts';

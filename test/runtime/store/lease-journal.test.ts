@@ -103,6 +103,48 @@ describe.each(backends)('the lease journal on $name', (backend) => {
     expect(storeCalls / 200).toBeLessThanOrEqual(0.1);
   });
 
+  it('a settled call is one entry: the journal line, the ledger and what settle returned agree', async () => {
+    const store = await backend.open(where());
+    const dir = tempDir();
+    const leases = await openLeases(
+      store,
+      { idleMs: 60_000, validityMs: 60_000, shipMs: 60_000 },
+      { now: Date.now, log, journalDir: dir },
+    );
+    opened.push({ leases, store });
+    // Strings JSON must escape, a field the store does not know, a cost past the reservation.
+    const awkward = { ...entry('r"q\\\n\u2028é', 3_000), code: 'x\u0000y', extra: { nested: [1, 'two'] } };
+    // The identity's first call is admitted on its own, the next ones from its slice.
+    const settled = [];
+    for (let i = 0; i < 3; i++) {
+      const a = await leases.admit({ identity: alice, amount: 2_000, requestId: `r${i}` });
+      if (!a.ok) throw new Error('refused');
+      settled.push(
+        await leases.settle(a.reservation.id, { ...awkward, requestId: `${awkward.requestId}${i}` }),
+      );
+    }
+    for (const e of settled) {
+      expect(e).toMatchObject({
+        code: 'x\u0000y',
+        extra: { nested: [1, 'two'] },
+        reserved: 2_000,
+        cost: 3_000,
+        overrun: 1_000,
+      });
+      expect(e.reservationId).toMatch(/^res_/);
+    }
+    const lines = readdirSync(dir)
+      .flatMap((f) => readFileSync(join(dir, f), 'utf8').split('\n'))
+      .filter(Boolean)
+      .map((l) => JSON.parse(l) as { t: string; e?: unknown });
+    expect(lines.filter((r) => r.t === 's').map((r) => r.e)).toEqual(settled);
+    await leases.ship();
+    const ledger = (await leases.listLedger({ limit: 10 })).filter((e) => e.outcome === 'ok');
+    const byRequest = (a: { requestId?: string }, b: { requestId?: string }) =>
+      String(a.requestId).localeCompare(String(b.requestId));
+    expect(ledger.sort(byRequest)).toEqual([...settled].sort(byRequest));
+  });
+
   it('a batch whose reply was lost is sent again and charged once', async () => {
     const store = await backend.open(where());
     let lose = 1;

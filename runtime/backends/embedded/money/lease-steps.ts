@@ -3,7 +3,7 @@ import type { Identity, Scope } from '../../../identity.ts';
 import type { Micros } from '../../../money.ts';
 import { type PreparedLeaseOp, RETURNED } from '../../../store/lease-ops.ts';
 import type { LeaseOpResult, LedgerEntry } from '../../../store/port.ts';
-import { finishEntry, storedJson, storedMicros } from '../../../store/records.ts';
+import { finishedFor, storedJson, storedMicros } from '../../../store/records.ts';
 import type { LiveBudget } from './live-budget.ts';
 import { ManyRows } from './many-rows.ts';
 import type { BudgetRow, ReservationRow, Statements } from './statements.ts';
@@ -129,8 +129,7 @@ export function leaseBatch(host: LeaseHost, ops: PreparedLeaseOp[], now: number)
         open: false,
       };
     }
-    const entry =
-      op.entry && finishEntry({ ...op.entry, reservationId: op.reservationId }, op.entry.reserved);
+    const entry = op.entry && finishedFor(op.entry, op.reservationId);
     let repeated = false;
     if (entry !== undefined && op.call !== undefined) {
       const k = callKey(op.reservationId, op.call);

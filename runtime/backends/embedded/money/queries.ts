@@ -1,6 +1,6 @@
 import type { AuditQuery, LedgerEntry, LedgerQuery, SpendQuery, SpendRow } from '../../../store/port.ts';
 import { StoreInputError } from '../../../store/port.ts';
-import { checkRange, checkScope, NO_PROVIDER, NO_WORKFLOW } from '../../../store/records.ts';
+import { checkRange, checkScope, entryJson, NO_PROVIDER, NO_WORKFLOW } from '../../../store/records.ts';
 import { SpendTally } from '../../../store/spend.ts';
 import { dayKey } from '../../../store/windows.ts';
 
@@ -119,6 +119,6 @@ export function ledgerRow(e: LedgerEntry, timeZone: string): unknown[] {
     t.cacheWrite1h,
     t.cacheRead,
     t.output,
-    JSON.stringify(e),
+    entryJson(e),
   ];
 }

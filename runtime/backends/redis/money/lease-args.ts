@@ -4,7 +4,8 @@ import { type LeaseOpResult, type LedgerEntry, StoreInputError } from '../../../
 import {
   CorruptRecordError,
   countsAsSpend,
-  finishEntry,
+  entryJson,
+  finishedFor,
   identityScopes,
   storedJson,
   storedMicros,
@@ -61,7 +62,7 @@ function stepFields(op: PreparedLeaseOp, ident: number, timeZone: string, out: (
   const t = e.tokens;
   const spends = countsAsSpend(e.outcome);
   // The entry as the ledger keeps it.
-  const json = JSON.stringify(finishEntry({ ...e, reservationId: op.reservationId }, e.reserved));
+  const json = entryJson(finishedFor(e, op.reservationId));
   out.push(
     op.reservationId,
     1,
@@ -97,7 +98,7 @@ export function leaseResults(prepared: PreparedLeaseOp[], replies: unknown): Lea
     if (r[0] !== 'open' && r[0] !== 'closed') throw new CorruptRecordError('lease reply', r);
     // The script writes the entry as given plus reserved/overrun: the same as finishEntry.
     const id = prepared[i]!.reservationId;
-    const out = entry ? finishEntry({ ...entry, reservationId: id }, entry.reserved) : undefined;
+    const out = entry ? finishedFor(entry, id) : undefined;
     const repeated = r[3] === '1' ? { repeated: true } : {};
     return { ...(out ? { entry: out } : {}), held, open: r[0] === 'open', ...repeated };
   });
