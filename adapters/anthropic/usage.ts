@@ -113,7 +113,10 @@ export class StreamUsage implements StreamReader {
       while (j > i && buf[j - 1] === 32) j--;
       this.event = OTHER;
       for (const [code, name] of EVENTS) {
-        if (j - i === name.length && buf.compare(name, 0, name.length, i, j) === 0) this.event = code;
+        if (j - i === name.length && same(buf, i, name)) {
+          this.event = code;
+          break;
+        }
       }
       return;
     }
@@ -178,7 +181,12 @@ const EVENTS: [number, Buffer][] = [
 ];
 
 function startsWith(buf: Buffer, start: number, end: number, prefix: Buffer): boolean {
-  return (
-    end - start >= prefix.length && buf.compare(prefix, 0, prefix.length, start, start + prefix.length) === 0
-  );
+  return end - start >= prefix.length && same(buf, start, prefix);
+}
+
+/** Whether `buf` holds `bytes` at `at` (which the caller checked fit): compared here, in JavaScript —
+ * a few bytes, where Buffer.compare's call into C++ costs more than the comparison. */
+function same(buf: Buffer, at: number, bytes: Buffer): boolean {
+  for (let k = 0; k < bytes.length; k++) if (buf[at + k] !== bytes[k]) return false;
+  return true;
 }
