@@ -133,25 +133,28 @@ function computed(
   const part = (i: number) => (parts[i] ??= partOf(blocks[i]!));
   const text = (i: number) => blocks[i]!.tag + part(i);
   let start = 0;
-  let h: Hash;
   let staticHash = '';
   let staticState: Hash | undefined;
   let prefixHash = '';
   let prefixState: Hash | undefined;
+  /** Where hashing continues from (made only if there is something to hash: a call whose prefix
+   * is the previous call's hashes nothing, and a Hash object is not free). */
+  let from: Hash | undefined;
   if (staticKept) {
     ({ staticHash, staticState } = prev);
     start = staticCount;
-    h = staticState.copy();
+    from = staticState;
     if (prefixKept) {
       start = prev.upTo;
-      h = prev.prefixState.copy();
+      from = prev.prefixState;
     }
     if (start === upTo) {
       prefixHash = prefixKept ? prev.prefixHash : staticHash;
       prefixState = prefixKept ? prev.prefixState : staticState;
     }
-  } else h = createHash('sha1');
-  for (let i = start; i < upTo; i++) {
+  }
+  const h = start < upTo ? (from ? from.copy() : createHash('sha1')) : undefined;
+  for (let i = start; h && i < upTo; i++) {
     h.update(text(i)).update('\u0000');
     if (i + 1 === staticCount) {
       staticState = h.copy();
