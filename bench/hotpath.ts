@@ -67,7 +67,8 @@ try {
     const store = redis
       ? `\nstore: { backend: redis, redisUrl: "${REDIS_URL}", prefix: "{cphot${process.pid}}" }`
       : '';
-    const config = chokepointConfig(provider + store);
+    // `--config "<yaml lines>"`: more of serve's config (e.g. "store: { leases: { shipMs: 50 } }").
+    const config = chokepointConfig(provider + store + (opt('config') ? `\n${opt('config')}` : ''));
     if (profileDir) mkdirSync(profileDir, { recursive: true });
     const nodeFlags = profileDir ? ['--cpu-prof', '--cpu-prof-dir', profileDir] : [];
     if (opt('node-flags')) nodeFlags.push(...opt('node-flags')!.split(' '));
@@ -178,6 +179,7 @@ try {
       .map((name, i) => `${name} ${perReq(othersAfter[i]! - othersBefore[i]!)}`)
       .join(', ')}, load generator ${perReq((self.user + self.system) / 1000)}`,
   );
+  if (flag('verbose')) console.log(proc.output().slice(-20_000));
   await finish();
 } finally {
   await stopAll();
