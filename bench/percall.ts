@@ -31,6 +31,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import autocannon from 'autocannon';
+import { benchCli } from './lib/built.ts';
 import { claudeCodeBodies } from './lib/claude-code-body.ts';
 import { type Contender, paced } from './lib/load.ts';
 import { api, chokepointConfig, chokepointEnv, cpuNs, startNode, stopAll } from './lib/procs.ts';
@@ -86,11 +87,11 @@ function checkout(ref: string): string {
   return dir;
 }
 
-async function chokepoint(name: string, dir: string, emulatorUrl: string) {
+async function chokepoint(name: string, cliPath: string, emulatorUrl: string) {
   const config = chokepointConfig(
     `provider: { kind: emulator, baseUrl: "${emulatorUrl}", countTokensNearCeiling: false }`,
   );
-  const p = await startNode([join(dir, 'bin/chokepoint.js'), 'serve', '--port', '0'], {
+  const p = await startNode([cliPath, 'serve', '--port', '0'], {
     env: chokepointEnv(config, TOKEN),
   });
   const who = { team: 'bench', env: 'bench', seat: 'bench' };
@@ -207,8 +208,14 @@ try {
     const contenders: Contender[] = [
       { name: 'bare node:http proxy', urls: [bare.url], headers: {}, pids: [bare.pid] },
     ];
-    if (against) contenders.push(await chokepoint(`chokepoint @ ${against}`, dirs[0]!, emulator.url));
-    contenders.push(await chokepoint('chokepoint (this checkout)', root, emulator.url));
+    if (against) {
+      const cli = join(dirs[0]!, 'bin/chokepoint.js');
+      contenders.push(await chokepoint(`chokepoint @ ${against}`, cli, emulator.url));
+    }
+    contenders.push(await chokepoint('chokepoint (this checkout)', join(root, 'bin/chokepoint.js'), emulator.url));
+    if (argv.includes('--dist')) {
+      contenders.push(await chokepoint('chokepoint (this checkout, dist/)', benchCli(), emulator.url));
+    }
     for (const [kind, bodies] of Object.entries(BODIES)) {
       if (only && only !== kind) continue;
       const perRound = contenders.map(() => [] as number[]);
