@@ -21,7 +21,6 @@ import {
   type MoneyStore,
   NO_TOKENS,
 } from './port.ts';
-import { entryJson } from './records.ts';
 
 /**
  * The journal of budget leases (runtime/store/leases.ts): what this process admitted from its
@@ -63,8 +62,9 @@ export type JournalRecord =
   | { t: 's'; l: string; c: string; e: LedgerInput };
 
 export interface LeaseJournal {
-  /** Appends records; resolves once they are durable (one write per turn of the event loop). */
-  append(rec: JournalRecord): Promise<void>;
+  /** Appends a record; `entryJson` is a settlement's entry as JSON when the caller made it already.
+   * Resolves once it is durable (one write per turn of the event loop). */
+  append(rec: JournalRecord, entryJson?: string): Promise<void>;
   /** Called after a batch shipped: rewrites the journal as `live()` once it has grown large. */
   shipped(live: () => JournalRecord[]): void;
   /** Marks this process alive (upkeep). */
@@ -94,10 +94,11 @@ export function callEntryId(leaseId: string, call: string): string {
   return `led_${leaseId.replace(/^res_/, '')}_${call}`;
 }
 
-/** A record's line: a settlement's entry is the JSON the store's ledger row will hold (made once). */
-function lineOf(rec: JournalRecord): string {
-  if (rec.t !== 's') return `${JSON.stringify(rec)}\n`;
-  return `{"t":"s","l":${JSON.stringify(rec.l)},"c":${JSON.stringify(rec.c)},"e":${entryJson(rec.e)}}\n`;
+/** A record's line; `entryJson`, a settlement's entry already serialised (the string the store's
+ * ledger row will hold), is written as it is. */
+function lineOf(rec: JournalRecord, entryJson?: string): string {
+  if (rec.t !== 's' || entryJson === undefined) return `${JSON.stringify(rec)}\n`;
+  return `{"t":"s","l":${JSON.stringify(rec.l)},"c":${JSON.stringify(rec.c)},"e":${entryJson}}\n`;
 }
 
 export class FileJournal implements LeaseJournal {
@@ -121,8 +122,8 @@ export class FileJournal implements LeaseJournal {
     return join(this.dir, `${this.replica}.${process.pid}.${n}${SUFFIX}`);
   }
 
-  append(rec: JournalRecord): Promise<void> {
-    this.buffer.push(lineOf(rec));
+  append(rec: JournalRecord, entryJson?: string): Promise<void> {
+    this.buffer.push(lineOf(rec, entryJson));
     if (!this.next) {
       let resolve!: () => void;
       let reject!: (err: unknown) => void;
@@ -158,7 +159,9 @@ export class FileJournal implements LeaseJournal {
     if (this.bytes < COMPACT_BYTES || this.buffer.length) return;
     // The live records go to a new file first; the old one goes only once they are written.
     const old = { fd: this.fd, path: this.path(this.n) };
-    const text = live().map(lineOf).join('');
+    const text = live()
+      .map((r) => lineOf(r))
+      .join('');
     const fd = openSync(this.path(this.n + 1), 'a', 0o600);
     writeSync(fd, text);
     OPEN.add(this.path(this.n + 1));

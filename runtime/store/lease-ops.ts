@@ -42,7 +42,14 @@ export function checkLease(
   return { upTo: Math.max(lease.upTo, amount), share: lease.share };
 }
 
-export type PreparedLeaseOp = Omit<LeaseOp, 'entry'> & { entry?: PreparedEntry };
+/**
+ * A step's entry as JSON, as the ledger keeps it for the step's reservation: set by the lease layer
+ * on the steps it makes (the JSON its journal line holds), so the store writes the same string
+ * instead of serialising the entry again. A symbol: no caller's step can carry one by accident.
+ */
+export const LEDGER_JSON: unique symbol = Symbol('ledger json');
+
+export type PreparedLeaseOp = Omit<LeaseOp, 'entry'> & { entry?: PreparedEntry; [LEDGER_JSON]?: string };
 
 export function prepareLeaseOp(op: LeaseOp, now: number): PreparedLeaseOp {
   if (typeof op.reservationId !== 'string' || !op.reservationId) {
@@ -54,5 +61,9 @@ export function prepareLeaseOp(op: LeaseOp, now: number): PreparedLeaseOp {
   if (op.free !== undefined) checkMicros(op.free, 'free');
   if (op.expiresAt !== undefined) checkMicros(op.expiresAt, 'expiresAt');
   const { entry, ...rest } = op;
-  return entry ? { ...rest, entry: prepareEntry(entry, now) } : rest;
+  if (!entry) return rest;
+  const prepared = prepareEntry(entry, now);
+  // The JSON stands for the entry only if the entry was not copied (it came prepared).
+  if (prepared !== entry) delete (rest as PreparedLeaseOp)[LEDGER_JSON];
+  return { ...rest, entry: prepared };
 }

@@ -13,6 +13,7 @@ import {
   MEMORY_JOURNAL,
   recoverJournals,
 } from './lease-journal.ts';
+import { LEDGER_JSON } from './lease-ops.ts';
 import {
   LEASE_DEFAULTS,
   type LeaseDeps,
@@ -373,6 +374,7 @@ export class LeasedMoneyStore extends ForwardingMoneyStore {
     const { lease, amount, rec } = call;
     // Finished once: the journal's line, the step to the store and the caller share it.
     const done = settledEntry(entry, callEntryId(lease.id, rec.c), lease.id, amount, this.deps.now());
+    const json = JSON.stringify(done);
     this.calls.delete(reservationId);
     const part = Math.min(done.cost, lease.held);
     lease.inflight -= amount;
@@ -380,7 +382,7 @@ export class LeasedMoneyStore extends ForwardingMoneyStore {
     lease.held -= part;
     try {
       // Durable here: the store has it within shipMs, or the next process from this journal.
-      await this.journal.append({ t: 's', l: lease.id, c: rec.c, e: done });
+      await this.journal.append({ t: 's', l: lease.id, c: rec.c, e: done }, json);
     } catch (err) {
       // Not written: the call stays open for the caller's retry.
       lease.inflight += amount;
@@ -389,7 +391,12 @@ export class LeasedMoneyStore extends ForwardingMoneyStore {
       this.calls.set(reservationId, call);
       throw err;
     }
-    const op: LeaseOp = { reservationId: lease.id, call: rec.c, entry: done };
+    const op: LeaseOp & { [LEDGER_JSON]?: string } = {
+      reservationId: lease.id,
+      call: rec.c,
+      entry: done,
+      [LEDGER_JSON]: json,
+    };
     // Near a ceiling a slice keeps no room beyond its calls in flight: the rest goes back with
     // this settlement, at once, and the identity's next call asks the store again.
     const tight = this.isTight(lease.scopes);
@@ -411,14 +418,19 @@ export class LeasedMoneyStore extends ForwardingMoneyStore {
     direct: () => Promise<LedgerEntry>,
   ): Promise<LedgerEntry> {
     const done = settledEntry(entry, callEntryId(rec.l, rec.c), rec.l, rec.r, this.deps.now());
+    const json = JSON.stringify(done);
     this.singles.delete(rec.l);
     try {
-      await this.journal.append({ t: 's', l: rec.l, c: rec.c, e: done });
+      await this.journal.append({ t: 's', l: rec.l, c: rec.c, e: done }, json);
     } catch {
       return this.direct(direct);
     }
     const urgent = this.tight.size > 0 && this.isTight(identityScopes(rec.i));
-    this.step({ reservationId: rec.l, call: rec.c, entry: done, close: true }, undefined, urgent);
+    this.step(
+      { reservationId: rec.l, call: rec.c, entry: done, close: true, [LEDGER_JSON]: json },
+      undefined,
+      urgent,
+    );
     return done;
   }
 
@@ -434,7 +446,8 @@ export class LeasedMoneyStore extends ForwardingMoneyStore {
     return tight;
   }
 
-  private step = (op: LeaseOp, lease?: Lease, urgent = false) => this.batches.step(op, lease, urgent);
+  private step = (op: LeaseOp & { [LEDGER_JSON]?: string }, lease?: Lease, urgent = false) =>
+    this.batches.step(op, lease, urgent);
 
   /** Sends every queued step in one batch now (`upkeep: 'manual'`: the simulation's clock). */
   ship = (): Promise<void> => this.batches.ship();

@@ -200,37 +200,17 @@ export function settledEntry(
 }
 
 export function finishEntry(e: PreparedEntry, reserved: Micros): LedgerEntry {
-  const done = { ...e, reserved, overrun: Math.max(0, e.cost - reserved) };
-  // Checked already: a step carrying it to the store does not check and copy it again.
-  if (PREPARED.has(e)) PREPARED.add(done);
-  return done;
+  return { ...e, reserved, overrun: Math.max(0, e.cost - reserved) };
 }
 
 /**
  * A prepared entry as the ledger keeps it for `reservationId`: the entry itself when it is that
- * already (a leased call's settlement is finished once, its JSON made once for the journal and the
- * store alike), else a finished copy.
+ * already (a leased call's settlement, finished once: settledEntry), else a finished copy.
  */
 export function finishedFor(e: PreparedEntry, reservationId: string): LedgerEntry {
   const f = e as LedgerEntry;
   if (e.reservationId === reservationId && f.overrun === Math.max(0, e.cost - e.reserved)) return f;
   return finishEntry({ ...e, reservationId }, e.reserved);
-}
-
-/** The JSON of settled entries, made once per entry (entryJson). */
-const JSON_OF = new WeakMap<object, string>();
-
-/**
- * An entry's JSON as the ledger keeps it, made once: the lease journal's line and the store's
- * ledger row (or Redis step) of one settlement share it. An entry is not changed once settled.
- */
-export function entryJson(e: LedgerInput): string {
-  let json = JSON_OF.get(e);
-  if (json === undefined) {
-    json = JSON.stringify(e);
-    JSON_OF.set(e, json);
-  }
-  return json;
 }
 
 /** The `expired` entry written when a reservation times out; its id derives from the reservation. */

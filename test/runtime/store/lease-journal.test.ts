@@ -8,9 +8,11 @@ import { openRedisStore } from '../../../runtime/backends/redis/money/store.ts';
 import type { Identity } from '../../../runtime/identity.ts';
 import { createLogger } from '../../../runtime/log.ts';
 import { FileJournal, recoverJournals } from '../../../runtime/store/lease-journal.ts';
+import { LEDGER_JSON } from '../../../runtime/store/lease-ops.ts';
 import { type LeasedMoneyStore, openLeases } from '../../../runtime/store/leases.ts';
 import {
   EnforcementUnavailableError,
+  type LeaseOp,
   type LedgerInput,
   type MoneyStore,
   type MoneyStoreOptions,
@@ -143,6 +145,27 @@ describe.each(backends)('the lease journal on $name', (backend) => {
     const byRequest = (a: { requestId?: string }, b: { requestId?: string }) =>
       String(a.requestId).localeCompare(String(b.requestId));
     expect(ledger.sort(byRequest)).toEqual([...settled].sort(byRequest));
+  });
+
+  it("a step's ready-made JSON is written only for the entry it was made from", async () => {
+    const store = await backend.open(where());
+    opened.push({ store });
+    const a = await store.admit({ identity: alice, amount: 2_000, lease: { upTo: 100_000, share: 1 } });
+    if (!a.ok) throw new Error('refused');
+    // A step whose entry is not a prepared one (a caller's, a replayed journal's) is checked and
+    // copied: a JSON beside it does not stand for the copy and is not written.
+    const step: LeaseOp & { [LEDGER_JSON]?: string } = {
+      reservationId: a.reservation.id,
+      call: '1',
+      // Finished for this reservation already, as a journal's settled entry is.
+      entry: { ...entry('r1', 700), reservationId: a.reservation.id, overrun: 700 } as LedgerInput,
+      [LEDGER_JSON]: '{"bogus":true}',
+    };
+    const [r] = await store.leaseOps([step]);
+    const [written] = (await store.listLedger({ limit: 10 })).filter((e) => e.outcome === 'ok');
+    expect(written).toMatchObject({ requestId: 'r1', cost: 700, reservationId: a.reservation.id });
+    expect(written).not.toHaveProperty('bogus');
+    expect(written).toEqual(r!.entry);
   });
 
   it('a batch whose reply was lost is sent again and charged once', async () => {

@@ -1,7 +1,7 @@
 import type Database from 'better-sqlite3';
 import type { Identity, Scope } from '../../../identity.ts';
 import type { Micros } from '../../../money.ts';
-import { type PreparedLeaseOp, RETURNED } from '../../../store/lease-ops.ts';
+import { LEDGER_JSON, type PreparedLeaseOp, RETURNED } from '../../../store/lease-ops.ts';
 import type { LeaseOpResult, LedgerEntry } from '../../../store/port.ts';
 import { finishedFor, storedJson, storedMicros } from '../../../store/records.ts';
 import type { LiveBudget } from './live-budget.ts';
@@ -29,7 +29,7 @@ export interface LeaseHost {
   identityBudgets(identity: Identity, now: number): LiveBudget[];
   chargeAll(live: LiveBudget[], cost: Micros, release: Micros, now: number): void;
   /** An entry as the ledger table's row (LEDGER_COLUMNS). */
-  ledgerRow(e: LedgerEntry): unknown[];
+  ledgerRow(e: LedgerEntry, json?: string): unknown[];
 }
 
 const LEDGER_COLUMNS =
@@ -130,6 +130,8 @@ export function leaseBatch(host: LeaseHost, ops: PreparedLeaseOp[], now: number)
       };
     }
     const entry = op.entry && finishedFor(op.entry, op.reservationId);
+    // The step's JSON stands for its entry as it came (finished for this reservation), not a copy.
+    const json = entry === op.entry ? op[LEDGER_JSON] : undefined;
     let repeated = false;
     if (entry !== undefined && op.call !== undefined) {
       const k = callKey(op.reservationId, op.call);
@@ -142,7 +144,7 @@ export function leaseBatch(host: LeaseHost, ops: PreparedLeaseOp[], now: number)
       if (!entry) return { held: 0, open: false };
       if (charge) {
         if (entry.cost > 0) add(host.identityBudgets(entry.identity, now), entry.cost, 0);
-        ledger.push(host.ledgerRow(entry));
+        ledger.push(host.ledgerRow(entry, json));
       }
       return { entry, held: 0, open: false, ...extra };
     }
@@ -153,7 +155,7 @@ export function leaseBatch(host: LeaseHost, ops: PreparedLeaseOp[], now: number)
       const part = Math.min(entry.cost, l.held);
       add(l.live, entry.cost, part);
       l.held -= part;
-      ledger.push(host.ledgerRow(entry));
+      ledger.push(host.ledgerRow(entry, json));
     }
     const free = op.close ? l.held : Math.min(op.free ?? 0, l.held);
     if (free > 0) {

@@ -1,6 +1,6 @@
 import type { AuditQuery, LedgerEntry, LedgerQuery, SpendQuery, SpendRow } from '../../../store/port.ts';
 import { StoreInputError } from '../../../store/port.ts';
-import { checkRange, checkScope, entryJson, NO_PROVIDER, NO_WORKFLOW } from '../../../store/records.ts';
+import { checkRange, checkScope, NO_PROVIDER, NO_WORKFLOW } from '../../../store/records.ts';
 import { SpendTally } from '../../../store/spend.ts';
 import { dayKey } from '../../../store/windows.ts';
 
@@ -99,7 +99,8 @@ export function spendRows(rows: Record<string, number>[]): SpendRow[] {
 }
 
 /** A ledger entry as the values of the `ledger` table's insert (columns for queries, the whole entry as JSON). */
-export function ledgerRow(e: LedgerEntry, timeZone: string): unknown[] {
+/** A ledger row; `json` is the entry's JSON when the caller has it already (a leased call's). */
+export function ledgerRow(e: LedgerEntry, timeZone: string, json?: string): unknown[] {
   const t = e.tokens;
   return [
     e.id,
@@ -119,6 +120,6 @@ export function ledgerRow(e: LedgerEntry, timeZone: string): unknown[] {
     t.cacheWrite1h,
     t.cacheRead,
     t.output,
-    entryJson(e),
+    json ?? JSON.stringify(e),
   ];
 }

@@ -146,7 +146,7 @@ export class EmbeddedMoneyStore implements MoneyStore {
       live: (row, now) => this.live(row, now),
       identityBudgets: (identity, now) => this.identityBudgets(identity, now),
       chargeAll: (live, cost, release, now) => chargeAll(this.s, live, cost, release, now),
-      ledgerRow: (e) => ledgerRow(e, this.options.timeZone),
+      ledgerRow: (e, json) => ledgerRow(e, this.options.timeZone, json),
     };
     // An operation rolled back (alone or with its group) may have rolled back expirations too:
     // admit looks for due reservations again next time.

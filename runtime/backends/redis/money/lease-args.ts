@@ -1,10 +1,9 @@
 import type { Scope } from '../../../identity.ts';
-import type { PreparedLeaseOp } from '../../../store/lease-ops.ts';
+import { LEDGER_JSON, type PreparedLeaseOp } from '../../../store/lease-ops.ts';
 import { type LeaseOpResult, type LedgerEntry, StoreInputError } from '../../../store/port.ts';
 import {
   CorruptRecordError,
   countsAsSpend,
-  entryJson,
   finishedFor,
   identityScopes,
   storedJson,
@@ -62,7 +61,9 @@ function stepFields(op: PreparedLeaseOp, ident: number, timeZone: string, out: (
   const t = e.tokens;
   const spends = countsAsSpend(e.outcome);
   // The entry as the ledger keeps it.
-  const json = entryJson(finishedFor(e, op.reservationId));
+  // The JSON the lease layer made for the entry (its journal line's), when the entry is that one.
+  const done = finishedFor(e, op.reservationId);
+  const json = (done === e ? op[LEDGER_JSON] : undefined) ?? JSON.stringify(done);
   out.push(
     op.reservationId,
     1,
