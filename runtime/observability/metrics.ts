@@ -8,7 +8,7 @@ import type { LeasedMoneyStore } from '../store/leases.ts';
 
 /**
  * Prometheus metrics of one process. Counters move on the call path (one `call()` per model call,
- * a few map lookups and increments); everything read from the stores (budgets, approvals, runs,
+ * a map lookup and a few additions, moved into the counters when they are read); everything read from the stores (budgets, approvals, runs,
  * kill switches) and the cache health tallies are collected when Prometheus scrapes.
  *
  * Labels are bounded: no run, seat, session or key ids, and each label keeps at most
@@ -73,6 +73,10 @@ interface Series {
   tokens: Counter.Internal[];
   cost: Counter.Internal;
   provider: Histogram.Internal<string>;
+  /** What the counters above are still to be increased by (see Metrics.flush): ok, error, refused,
+   * the five token classes, cost. */
+  due: number[];
+  queued: boolean;
 }
 
 // Process metrics are per process, not per runtime: one registry, made once.
@@ -87,6 +91,8 @@ export class Metrics implements CallObserver {
   private readonly workflows: Bounded;
   private readonly budgets: Bounded;
   private readonly series = new Map<string, Series>();
+  /** Series with increments not yet in their counters. */
+  private readonly due: Series[] = [];
   private readonly durations = new Map<string, Histogram.Internal<string>>();
 
   private readonly calls: Counter;
@@ -115,6 +121,7 @@ export class Metrics implements CallObserver {
       help: 'Model calls through the call path, by team, model, provider and outcome (ok, error, refused)',
       labelNames: ['team', 'model', 'provider', 'outcome'],
       registers,
+      collect: () => this.flush(),
     });
     this.refusals = new Counter({
       name: 'chokepoint_refusals_total',
@@ -133,12 +140,14 @@ export class Metrics implements CallObserver {
       help: 'Tokens billed, by team, model and class (input, cache_write_5m, cache_write_1h, cache_read, output)',
       labelNames: ['team', 'model', 'class'],
       registers,
+      collect: () => this.flush(),
     });
     this.cost = new Counter({
       name: 'chokepoint_cost_micros_total',
       help: 'Settled cost in micro-dollars (1 USD = 1e6), by team, model and provider',
       labelNames: ['team', 'model', 'provider'],
       registers,
+      collect: () => this.flush(),
     });
     this.admission = new Histogram({
       name: 'chokepoint_admission_seconds',
@@ -184,6 +193,8 @@ export class Metrics implements CallObserver {
         tokens: CLASSES.map(([, label]) => this.tokens.labels(team, model, label)),
         cost: this.cost.labels(team, model, provider),
         provider: this.provider.labels(model, provider),
+        due: [0, 0, 0, 0, 0, 0, 0, 0, 0],
+        queued: false,
       };
       this.series.set(key, s);
     }
@@ -199,17 +210,24 @@ export class Metrics implements CallObserver {
     const model = priced ? this.models.get(priced) : 'unknown';
     // Provider names come from the config: a bounded set; a refusal before routing has none.
     const s = this.seriesOf(team, model, r.provider ?? 'none');
+    // The call, token and cost counters are summed here and reach prom-client when read (flush):
+    // a few additions per call instead of a label lookup per counter.
+    const due = s.due;
+    if (!s.queued) {
+      s.queued = true;
+      this.due.push(s);
+    }
     if (r.outcome === 'refused') {
-      s.refused.inc();
+      due[2]!++;
       this.refusals.labels(this.codes.get(r.code ?? 'unknown'), team).inc();
     } else {
-      (r.outcome === 'ok' ? s.ok : s.error).inc();
+      due[r.outcome === 'ok' ? 0 : 1]!++;
       if (r.outcome === 'error') this.errors.labels(this.codes.get(r.code ?? 'unknown'), model).inc();
       for (let i = 0; i < CLASSES.length; i++) {
         const n = r.tokens[CLASSES[i]![0]];
-        if (n > 0) s.tokens[i]!.inc(n);
+        if (n > 0) due[3 + i]! += n;
       }
-      if (r.cost > 0) s.cost.inc(r.cost);
+      if (r.cost > 0) due[8]! += r.cost;
     }
     if (t.admitted !== undefined) this.admission.observe((t.admitted - t.started) / 1000);
     if (t.responded !== undefined && t.admitted !== undefined) {
@@ -221,6 +239,19 @@ export class Metrics implements CallObserver {
       this.durations.set(r.outcome, d);
     }
     d.observe((t.ended - t.started) / 1000);
+  }
+
+  /** Moves the summed increments into the counters: prom-client calls it before any read of them. */
+  flush(): void {
+    for (const s of this.due.splice(0)) {
+      const d = s.due;
+      const counters = [s.ok, s.error, s.refused, ...s.tokens, s.cost];
+      for (let i = 0; i < d.length; i++) {
+        if (d[i]! > 0) counters[i]!.inc(d[i]!);
+        d[i] = 0;
+      }
+      s.queued = false;
+    }
   }
 
   /** A gateway request refused before it had an identity or a valid body (401, 400, 413). */
