@@ -45,9 +45,26 @@ export function checkScope(scope: Scope): { kind: ScopeKind; key?: string } {
   }
 }
 
-/** Every scope of the identity, widest first, each one checked. */
+/**
+ * Every scope of the identity, widest first, each one checked. The list is frozen and shared: an
+ * identity's scopes are asked for several times a call, so the checked list is remembered by the
+ * identity's values (within bounds).
+ */
 export function identityScopes(identity: Identity): Scope[] {
   if (!identity || typeof identity !== 'object') throw new StoreInputError('invalid', 'missing identity');
+  const { team, env, seat, workflow, run, provider } = identity;
+  const memo =
+    typeof team === 'string' &&
+    typeof env === 'string' &&
+    typeof seat === 'string' &&
+    (workflow === undefined || typeof workflow === 'string') &&
+    (run === undefined || typeof run === 'string') &&
+    (provider === undefined || typeof provider === 'string')
+      ? // Each value after its length: two identities have the same key only if their values are the same.
+        `${team.length}:${team}${env.length}:${env}${seat.length}:${seat}${workflow?.length ?? -1}:${workflow ?? ''}${run?.length ?? -1}:${run ?? ''}${provider?.length ?? -1}:${provider ?? ''}`
+      : undefined;
+  const known = memo === undefined ? undefined : checkedScopes.get(memo);
+  if (known) return known;
   for (const field of ['team', 'env', 'seat', 'workflow', 'run'] as const) {
     const v = identity[field];
     const optional = field === 'workflow' || field === 'run';
@@ -57,8 +74,16 @@ export function identityScopes(identity: Identity): Scope[] {
   }
   const scopes = scopesOf(identity);
   for (const s of scopes) checkScope(s);
+  Object.freeze(scopes);
+  if (memo !== undefined) {
+    if (checkedScopes.size >= 10_000) checkedScopes.clear();
+    checkedScopes.set(memo, scopes);
+  }
   return scopes;
 }
+
+/** Identities' checked scopes, by their values (team, env, seat, workflow, run, provider). */
+const checkedScopes = new Map<string, Scope[]>();
 
 export function checkMicros(value: unknown, what: string): Micros {
   if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) {
