@@ -212,7 +212,9 @@ try {
       const cli = join(dirs[0]!, 'bin/chokepoint.js');
       contenders.push(await chokepoint(`chokepoint @ ${against}`, cli, emulator.url));
     }
-    contenders.push(await chokepoint('chokepoint (this checkout)', join(root, 'bin/chokepoint.js'), emulator.url));
+    contenders.push(
+      await chokepoint('chokepoint (this checkout)', join(root, 'bin/chokepoint.js'), emulator.url),
+    );
     if (argv.includes('--dist')) {
       contenders.push(await chokepoint('chokepoint (this checkout, dist/)', benchCli(), emulator.url));
     }
