@@ -16,9 +16,10 @@ import {
   type PartitionedMoneyStore,
 } from '../runtime/backends/redis/money/partitioned.ts';
 import { openRedisStore } from '../runtime/backends/redis/money/store.ts';
-import type { Identity, ScopeKind } from '../runtime/identity.ts';
-import type { BudgetSpec, MoneyStore } from '../runtime/store/port.ts';
+import type { Identity } from '../runtime/identity.ts';
+import type { MoneyStore } from '../runtime/store/port.ts';
 import { startRedisCluster } from '../test/helpers/redis-cluster.ts';
+import { everyKind } from './lib/budgets.ts';
 
 const argv = process.argv.slice(2);
 const opt = (name: string, dflt: number) => {
@@ -29,10 +30,7 @@ const STORES = opt('stores', 8);
 const CALLS = opt('calls', 4000);
 const CONC = opt('concurrency', 8);
 const USD = 1_000_000;
-const kinds: ScopeKind[] = ['global', 'team', 'env', 'seat', 'workflow', 'run', 'provider'];
-const defaults = Object.fromEntries(
-  kinds.map((k) => [k, { ceiling: 1_000_000 * USD, window: 'day' }]),
-) as Record<ScopeKind, BudgetSpec>;
+const defaults = everyKind(1_000_000 * USD);
 const base = { defaults, timeZone: 'UTC', reservationTtlMs: 600_000 };
 
 console.error('starting a 3-node Redis Cluster…');

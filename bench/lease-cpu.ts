@@ -14,10 +14,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openEmbeddedStore } from '../runtime/backends/embedded/money/store.ts';
 import { openRedisStore } from '../runtime/backends/redis/money/store.ts';
-import type { Identity, ScopeKind } from '../runtime/identity.ts';
+import type { Identity } from '../runtime/identity.ts';
 import { createLogger } from '../runtime/log.ts';
 import { type LeasedMoneyStore, openLeases } from '../runtime/store/leases.ts';
-import type { BudgetSpec, LedgerInput, MoneyStore } from '../runtime/store/port.ts';
+import type { LedgerInput, MoneyStore } from '../runtime/store/port.ts';
+import { everyKind } from './lib/budgets.ts';
 
 const argv = process.argv.slice(2);
 const opt = (name: string, dflt: number) => {
@@ -28,11 +29,7 @@ const CALLS = opt('calls', 20_000);
 const ROUNDS = opt('rounds', 5);
 const CONCURRENCY = opt('concurrency', 50);
 const url = process.env.REDIS_URL || 'redis://127.0.0.1:6379';
-const kinds: ScopeKind[] = ['global', 'team', 'env', 'seat', 'workflow', 'run', 'provider'];
-const defaults = Object.fromEntries(kinds.map((k) => [k, { ceiling: 1e15, window: 'day' }])) as Record<
-  ScopeKind,
-  BudgetSpec
->;
+const defaults = everyKind(1e15);
 const options = { defaults, timeZone: 'UTC', reservationTtlMs: 600_000 };
 const log = createLogger({ level: 'error' });
 const identity: Identity = { team: 'payments', env: 'prod', seat: 'alice' };

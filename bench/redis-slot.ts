@@ -9,8 +9,9 @@
  */
 import { Redis } from 'ioredis';
 import { openRedisStore } from '../runtime/backends/redis/money/store.ts';
-import type { Identity, ScopeKind } from '../runtime/identity.ts';
-import type { BudgetSpec, LeaseOp } from '../runtime/store/port.ts';
+import type { Identity } from '../runtime/identity.ts';
+import type { LeaseOp } from '../runtime/store/port.ts';
+import { everyKind } from './lib/budgets.ts';
 
 const argv = process.argv.slice(2);
 const opt = (name: string, dflt: number) => {
@@ -22,11 +23,7 @@ const N = opt('batches', 40);
 const url = process.env.REDIS_URL || 'redis://127.0.0.1:6379';
 const prefix = `{slotbench${process.pid}}`;
 
-const kinds: ScopeKind[] = ['global', 'team', 'env', 'seat', 'workflow', 'run', 'provider'];
-const defaults = Object.fromEntries(kinds.map((k) => [k, { ceiling: 1e15, window: 'day' }])) as Record<
-  ScopeKind,
-  BudgetSpec
->;
+const defaults = everyKind(1e15);
 const store = await openRedisStore(url, { prefix, defaults, timeZone: 'UTC', reservationTtlMs: 600_000 });
 const redis = new Redis(url);
 const mainThreadUs = async () => {

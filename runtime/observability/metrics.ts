@@ -8,8 +8,9 @@ import type { LeasedMoneyStore } from '../store/leases.ts';
 
 /**
  * Prometheus metrics of one process. Counters move on the call path (one `call()` per model call,
- * a map lookup and a few additions, moved into the counters when they are read); everything read from the stores (budgets, approvals, runs,
- * kill switches) and the cache health tallies are collected when Prometheus scrapes.
+ * a map lookup and a few additions, moved into the counters when they are read); everything read
+ * from the stores (budgets, approvals, runs, kill switches) and the cache health tallies are
+ * collected when Prometheus scrapes.
  *
  * Labels are bounded: no run, seat, session or key ids, and each label keeps at most
  * `maxLabelValues` distinct values (later ones are counted under `_other`), so that a header an

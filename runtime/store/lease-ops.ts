@@ -1,6 +1,6 @@
 import type { Micros } from '../money.ts';
-import { type LeaseOp, StoreInputError } from './port.ts';
-import { checkMicros, type PreparedEntry, prepareEntry } from './records.ts';
+import { type LeaseOp, type LedgerEntry, StoreInputError } from './port.ts';
+import { checkMicros, finishedFor, type PreparedEntry, prepareEntry } from './records.ts';
 
 /** The checks and arithmetic of budget leases (MoneyStore admit's `lease`, leaseOps), shared by both backends. */
 
@@ -66,4 +66,14 @@ export function prepareLeaseOp(op: LeaseOp, now: number): PreparedLeaseOp {
   // The JSON stands for the entry only if the entry was not copied (it came prepared).
   if (prepared !== entry) delete (rest as PreparedLeaseOp)[LEDGER_JSON];
   return { ...rest, entry: prepared };
+}
+
+/**
+ * A step's entry as the ledger keeps it for the step's reservation, and its JSON when the lease
+ * layer made it already: that JSON stands only for the entry it was made from, never for a copy.
+ */
+export function stepEntry(op: PreparedLeaseOp): { entry?: LedgerEntry; json?: string } {
+  if (!op.entry) return {};
+  const entry = finishedFor(op.entry, op.reservationId);
+  return entry === op.entry ? { entry, json: op[LEDGER_JSON] } : { entry };
 }

@@ -1,9 +1,9 @@
 import type Database from 'better-sqlite3';
 import type { Identity, Scope } from '../../../identity.ts';
 import type { Micros } from '../../../money.ts';
-import { LEDGER_JSON, type PreparedLeaseOp, RETURNED } from '../../../store/lease-ops.ts';
+import { type PreparedLeaseOp, RETURNED, stepEntry } from '../../../store/lease-ops.ts';
 import type { LeaseOpResult, LedgerEntry } from '../../../store/port.ts';
-import { finishedFor, storedJson, storedMicros } from '../../../store/records.ts';
+import { storedJson, storedMicros } from '../../../store/records.ts';
 import type { LiveBudget } from './live-budget.ts';
 import { ManyRows } from './many-rows.ts';
 import type { BudgetRow, ReservationRow, Statements } from './statements.ts';
@@ -129,9 +129,7 @@ export function leaseBatch(host: LeaseHost, ops: PreparedLeaseOp[], now: number)
         open: false,
       };
     }
-    const entry = op.entry && finishedFor(op.entry, op.reservationId);
-    // The step's JSON stands for its entry as it came (finished for this reservation), not a copy.
-    const json = entry === op.entry ? op[LEDGER_JSON] : undefined;
+    const { entry, json } = stepEntry(op);
     let repeated = false;
     if (entry !== undefined && op.call !== undefined) {
       const k = callKey(op.reservationId, op.call);

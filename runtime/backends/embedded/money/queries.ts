@@ -98,8 +98,8 @@ export function spendRows(rows: Record<string, number>[]): SpendRow[] {
   return tally.result();
 }
 
-/** A ledger entry as the values of the `ledger` table's insert (columns for queries, the whole entry as JSON). */
-/** A ledger row; `json` is the entry's JSON when the caller has it already (a leased call's). */
+/** A ledger entry as the values of the `ledger` table's insert (columns for queries, the whole entry
+ * as JSON: `json` when the caller has it already, a leased call's). */
 export function ledgerRow(e: LedgerEntry, timeZone: string, json?: string): unknown[] {
   const t = e.tokens;
   return [

@@ -1,5 +1,5 @@
 import type { Scope } from '../../../identity.ts';
-import { LEDGER_JSON, type PreparedLeaseOp } from '../../../store/lease-ops.ts';
+import { type PreparedLeaseOp, stepEntry } from '../../../store/lease-ops.ts';
 import { type LeaseOpResult, type LedgerEntry, StoreInputError } from '../../../store/port.ts';
 import {
   CorruptRecordError,
@@ -61,9 +61,8 @@ function stepFields(op: PreparedLeaseOp, ident: number, timeZone: string, out: (
   const t = e.tokens;
   const spends = countsAsSpend(e.outcome);
   // The entry as the ledger keeps it.
-  // The JSON the lease layer made for the entry (its journal line's), when the entry is that one.
-  const done = finishedFor(e, op.reservationId);
-  const json = (done === e ? op[LEDGER_JSON] : undefined) ?? JSON.stringify(done);
+  const { entry: done, json: made } = stepEntry(op);
+  const json = made ?? JSON.stringify(done);
   out.push(
     op.reservationId,
     1,
