@@ -6,13 +6,19 @@
  * inclusive time per function, in µs per call answered.
  *
  *   node bin/run-ts.js bench/profile.ts [--bare | --redis] [--leases] [--body tiny|tiny-stream|claude-code]
- *     [--duration 8] [--connections 50] [--latency 0] [--top 40] [--out dir]
+ *     [--duration 8] [--connections 50] [--latency 0] [--top 40] [--out dir] [--alloc]
+ *
+ * `--alloc` profiles allocations instead of CPU: V8's sampling heap profiler over the measured run,
+ * objects already collected included (bench/lib/alloc-sampler.mjs), summarised in bytes allocated
+ * per call by place and by function (bench/lib/allocprofile.ts): what each call gives the garbage
+ * collector to do.
  */
 import { mkdirSync, mkdtempSync, readdirSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
+import { summariseAlloc } from './lib/allocprofile.ts';
 import { benchCli } from './lib/built.ts';
 import { claudeCodeBodies } from './lib/claude-code-body.ts';
 import { byCaller, byPlace, summarise } from './lib/cpuprofile.ts';
@@ -26,6 +32,7 @@ const opt = (name: string, dflt: string) => {
 const redis = argv.includes('--redis');
 const leases = argv.includes('--leases');
 const bare = argv.includes('--bare');
+const alloc = argv.includes('--alloc');
 const bodyKind = opt('body', 'tiny');
 const duration = Number(opt('duration', '8'));
 const connections = Number(opt('connections', '50'));
@@ -61,11 +68,20 @@ async function main() {
   // A folder of its own: every thread writes a profile (tsx's loader runs in one), the main
   // thread's is the largest.
   const dir = mkdtempSync(join(outDir, `${name}-`));
-  const prof = ['--cpu-prof', '--cpu-prof-dir', dir];
+  const allocFile = join(dir, 'alloc.heapprofile');
+  const prof = alloc
+    ? ['--import', join(root, 'bench/lib/alloc-sampler.mjs')]
+    : ['--cpu-prof', '--cpu-prof-dir', dir];
+  const allocEnv = { CHOKEPOINT_ALLOC_OUT: allocFile };
   const gw = bare
-    ? await startNode([...prof, join(root, 'bin/run-ts.js'), join(root, 'bench/bare-proxy.ts'), emulator.url])
+    ? await startNode(
+        [...prof, join(root, 'bin/run-ts.js'), join(root, 'bench/bare-proxy.ts'), emulator.url],
+        {
+          env: allocEnv,
+        },
+      )
     : await startNode([...prof, cli, 'serve', '--port', '0'], {
-        env: chokepointEnv(config, TOKEN, redis ? REDIS_URL : ''),
+        env: { ...chokepointEnv(config, TOKEN, redis ? REDIS_URL : ''), ...allocEnv },
       });
   const key = bare
     ? ''
@@ -88,6 +104,7 @@ async function main() {
       );
     });
   await run(2);
+  if (alloc) gw.proc.kill('SIGUSR2'); // sampling starts
   const cpu0 = cpuNs([gw.pid]);
   const t0 = performance.now();
   const res = await run(duration);
@@ -95,6 +112,15 @@ async function main() {
   const cpuUs = (cpuNs([gw.pid]) - cpu0) / 1000;
   const calls = res['2xx'];
   const bad = res.non2xx + res.errors;
+  if (alloc) {
+    gw.proc.kill('SIGUSR2'); // the profile is written
+    while (!gw.output().includes('allocation profile written')) await new Promise((r) => setTimeout(r, 100));
+    await stopAll();
+    process.stdout.write(
+      `${name}: ${Math.round(calls / duration)} req/s, ${bad} failed, CPU ${Math.round(cpuUs / calls)} µs/call (this run, sampling)\n${allocFile}\n${summariseAlloc(allocFile, calls, top)}\n`,
+    );
+    return;
+  }
   await stop(gw.proc);
   const t2 = performance.now();
   await stopAll();

@@ -157,7 +157,7 @@ export function actualCost(
   at: number,
   pricing: Pick<PriceOptions, 'provider' | 'regional'> = {},
 ): Micros {
-  const options = { ...billed.options, ...pricing };
+  const options = Object.assign({}, billed.options, pricing);
   const serverTools = billed.serverTools;
   if (!billed.parts)
     return prices.cost(model, { ...billed.tokens, ...(serverTools ? { serverTools } : {}) }, at, options);

@@ -1,5 +1,5 @@
 import type { Micros } from '../money.ts';
-import { type LeaseOp, type LedgerEntry, StoreInputError } from './port.ts';
+import { type LeaseOp, type LeaseOpResult, type LedgerEntry, StoreInputError } from './port.ts';
 import { checkMicros, finishedFor, type PreparedEntry, prepareEntry } from './records.ts';
 
 /** The checks and arithmetic of budget leases (MoneyStore admit's `lease`, leaseOps), shared by both backends. */
@@ -60,12 +60,15 @@ export function prepareLeaseOp(op: LeaseOp, now: number): PreparedLeaseOp {
   }
   if (op.free !== undefined) checkMicros(op.free, 'free');
   if (op.expiresAt !== undefined) checkMicros(op.expiresAt, 'expiresAt');
-  const { entry, ...rest } = op;
-  if (!entry) return rest;
-  const prepared = prepareEntry(entry, now);
-  // The JSON stands for the entry only if the entry was not copied (it came prepared).
-  if (prepared !== entry) delete (rest as PreparedLeaseOp)[LEDGER_JSON];
-  return { ...rest, entry: prepared };
+  const entry = op.entry;
+  // An entry that came prepared (the lease layer's own steps) is the step's as it is: no copy.
+  const prepared = entry && prepareEntry(entry, now);
+  if (prepared === entry) return op as PreparedLeaseOp;
+  // The JSON stands for the entry only if the entry was not copied. Object.assign, not a literal
+  // that starts with a spread: V8 (Node 20) adds each key to such a copy ~1 µs slower.
+  const out: PreparedLeaseOp = Object.assign({}, op, { entry: prepared });
+  out[LEDGER_JSON] = undefined;
+  return out;
 }
 
 /**
@@ -76,4 +79,17 @@ export function stepEntry(op: PreparedLeaseOp): { entry?: LedgerEntry; json?: st
   if (!op.entry) return {};
   const entry = finishedFor(op.entry, op.reservationId);
   return entry === op.entry ? { entry, json: op[LEDGER_JSON] } : { entry };
+}
+
+/** A step's answer (LeaseOpResult), `entry` and `repeated` set only when there. */
+export function leaseResult(
+  entry: LedgerEntry | undefined,
+  held: Micros,
+  open: boolean,
+  repeated: boolean,
+): LeaseOpResult {
+  const r: LeaseOpResult = { held, open };
+  if (entry) r.entry = entry;
+  if (repeated) r.repeated = true;
+  return r;
 }

@@ -1,7 +1,7 @@
 import type Database from 'better-sqlite3';
 import type { Identity, Scope } from '../../../identity.ts';
 import type { Micros } from '../../../money.ts';
-import { type PreparedLeaseOp, RETURNED, stepEntry } from '../../../store/lease-ops.ts';
+import { leaseResult, type PreparedLeaseOp, RETURNED, stepEntry } from '../../../store/lease-ops.ts';
 import type { LeaseOpResult, LedgerEntry } from '../../../store/port.ts';
 import { storedJson, storedMicros } from '../../../store/records.ts';
 import type { LiveBudget } from './live-budget.ts';
@@ -136,7 +136,6 @@ export function leaseBatch(host: LeaseHost, ops: PreparedLeaseOp[], now: number)
       repeated = !fresh.delete(k);
     }
     const charge = entry !== undefined && !repeated;
-    const extra = repeated ? { repeated } : {};
     if (l.status !== 'open') {
       // Returned or unknown: what it admitted is still charged, to the identity's budgets.
       if (!entry) return { held: 0, open: false };
@@ -144,7 +143,7 @@ export function leaseBatch(host: LeaseHost, ops: PreparedLeaseOp[], now: number)
         if (entry.cost > 0) add(host.identityBudgets(entry.identity, now), entry.cost, 0);
         ledger.push(host.ledgerRow(entry, json));
       }
-      return { entry, held: 0, open: false, ...extra };
+      return leaseResult(entry, 0, false, repeated);
     }
     l.live ??= host
       .budgetRows(storedJson<Scope[]>(l.scopes, 'lease scopes'))
@@ -164,11 +163,11 @@ export function leaseBatch(host: LeaseHost, ops: PreparedLeaseOp[], now: number)
       s.resClose.run({ id: op.reservationId, now, status: 'released', entry: RETURNED });
       l.status = 'released';
       l.dirty = false;
-      return { ...(entry ? { entry } : {}), held: 0, open: false, ...extra };
+      return leaseResult(entry, 0, false, repeated);
     }
     l.dirty = true;
     if (op.expiresAt !== undefined) l.expiresAt = op.expiresAt;
-    return { ...(entry ? { entry } : {}), held: l.held, open: true, ...extra };
+    return leaseResult(entry, l.held, true, repeated);
   });
   host.ls.ledgerPut.insert(ledger);
   for (const [id, l] of leases) if (l.dirty) s.resUpdate.run(l.held, l.expiresAt, id);

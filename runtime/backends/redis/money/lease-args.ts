@@ -1,5 +1,5 @@
 import type { Scope } from '../../../identity.ts';
-import { type PreparedLeaseOp, stepEntry } from '../../../store/lease-ops.ts';
+import { leaseResult, type PreparedLeaseOp, stepEntry } from '../../../store/lease-ops.ts';
 import { type LeaseOpResult, type LedgerEntry, StoreInputError } from '../../../store/port.ts';
 import {
   CorruptRecordError,
@@ -94,12 +94,11 @@ export function leaseResults(prepared: PreparedLeaseOp[], replies: unknown): Lea
     const entry = prepared[i]!.entry;
     const held = storedMicros(r[1], 'lease held');
     const written = r[2] ? storedJson<LedgerEntry>(r[2], 'lease entry') : undefined;
-    if (r[0] === 'expired') return { ...(written ? { entry: written } : {}), held: 0, open: false };
+    if (r[0] === 'expired') return leaseResult(written, 0, false, false);
     if (r[0] !== 'open' && r[0] !== 'closed') throw new CorruptRecordError('lease reply', r);
     // The script writes the entry as given plus reserved/overrun: the same as finishEntry.
     const id = prepared[i]!.reservationId;
     const out = entry ? finishedFor(entry, id) : undefined;
-    const repeated = r[3] === '1' ? { repeated: true } : {};
-    return { ...(out ? { entry: out } : {}), held, open: r[0] === 'open', ...repeated };
+    return leaseResult(out, held, r[0] === 'open', r[3] === '1');
   });
 }
