@@ -13,7 +13,8 @@
  * with it, `--metrics` prints serve's admission and call-duration histograms and `--verbose` its
  * output. `--node-flags "<flags>"` starts serve with extra node flags (e.g. --trace-gc).
  * `--bare` measures the bare node:http proxy instead, the limit for our design; `--hono` the bare
- * Hono + @hono/node-server + fetch proxy.
+ * Hono + @hono/node-server + fetch proxy. `--idle-peer` (with `--redis`) starts a second, idle serve
+ * on the same store: a replica beside the measured one.
  */
 import { spawnSync } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
@@ -54,7 +55,16 @@ const bodies = flag('claude-code')
 const body = bodies[0]!;
 
 try {
-  const emulator = await startNode([cli, 'emulator', '--port', '0', '--latency', opt('latency') ?? '0']);
+  const emulator = await startNode([
+    cli,
+    'emulator',
+    '--port',
+    '0',
+    '--latency',
+    opt('latency') ?? '0',
+    '--keep-calls',
+    '1000',
+  ]);
   let headers: Record<string, string> = {};
   let proc: Awaited<ReturnType<typeof startNode>>;
   if (flag('bare') || flag('hono')) {
@@ -75,6 +85,11 @@ try {
     proc = await startNode([...nodeFlags, cli, 'serve', '--port', '0'], {
       env: chokepointEnv(config, TOKEN, redis ? REDIS_URL : ''),
     });
+    // `--idle-peer` (with --redis): a second serve on the same store, idle — a replica that is
+    // there, as in bench/gateway.ts, where Redis ×1 runs beside the ×2 pair's other process.
+    if (redis && flag('idle-peer')) {
+      await startNode([cli, 'serve', '--port', '0'], { env: chokepointEnv(config, TOKEN, REDIS_URL) });
+    }
     const who = { team: 'bench', env: 'bench', seat: 'bench' };
     headers = { 'x-api-key': (await api<{ key: string }>(proc.url, TOKEN, 'POST', '/api/keys', who)).key };
   }

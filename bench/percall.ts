@@ -203,6 +203,8 @@ try {
       '0',
       '--latency',
       '0',
+      '--keep-calls',
+      '1000',
     ]);
     const bare = await startNode([runTs, join(root, 'bench/bare-proxy.ts'), emulator.url]);
     const contenders: Contender[] = [

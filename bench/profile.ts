@@ -6,7 +6,7 @@
  * inclusive time per function, in µs per call answered.
  *
  *   node bin/run-ts.js bench/profile.ts [--bare | --redis] [--leases] [--body tiny|tiny-stream|claude-code]
- *     [--duration 8] [--connections 50] [--latency 0] [--top 40] [--out dir] [--alloc]
+ *     [--duration 8] [--connections 50] [--latency 0] [--top 40] [--out dir] [--alloc] [--idle-peer]
  *
  * `--alloc` profiles allocations instead of CPU: V8's sampling heap profiler over the measured run,
  * objects already collected included (bench/lib/alloc-sampler.mjs), summarised in bytes allocated
@@ -56,7 +56,16 @@ const bodies: string[] =
 
 async function main() {
   mkdirSync(outDir, { recursive: true });
-  const emulator = await startNode([cli, 'emulator', '--port', '0', '--latency', latency]);
+  const emulator = await startNode([
+    cli,
+    'emulator',
+    '--port',
+    '0',
+    '--latency',
+    latency,
+    '--keep-calls',
+    '1000',
+  ]);
   const provider = `provider: { kind: emulator, baseUrl: "${emulator.url}", countTokensNearCeiling: false }`;
   const store = redis
     ? `\nstore: { backend: redis, redisUrl: "${REDIS_URL}", prefix: "{cpprof${process.pid}}"${leases ? ', leases: true' : ''} }`
@@ -83,6 +92,10 @@ async function main() {
     : await startNode([...prof, cli, 'serve', '--port', '0'], {
         env: { ...chokepointEnv(config, TOKEN, redis ? REDIS_URL : ''), ...allocEnv },
       });
+  // `--idle-peer` (with --redis): a second serve on the same store, idle (bench/hotpath.ts has it too).
+  if (redis && argv.includes('--idle-peer')) {
+    await startNode([cli, 'serve', '--port', '0'], { env: chokepointEnv(config, TOKEN, REDIS_URL) });
+  }
   const key = bare
     ? ''
     : (await api<{ key: string }>(gw.url, TOKEN, 'POST', '/api/keys', { team: 'p', env: 'p', seat: 'p' }))

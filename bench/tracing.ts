@@ -145,7 +145,16 @@ try {
   );
   if (argv.includes('--micro')) process.exit(0);
   const cli = join(root, 'bin/chokepoint.js');
-  const emulator = await startNode([cli, 'emulator', '--port', '0', '--latency', '0']);
+  const emulator = await startNode([
+    cli,
+    'emulator',
+    '--port',
+    '0',
+    '--latency',
+    '0',
+    '--keep-calls',
+    '1000',
+  ]);
   const provider = `provider: { kind: emulator, baseUrl: "${emulator.url}", countTokensNearCeiling: false }`;
   const off = {
     OTEL_EXPORTER_OTLP_ENDPOINT: '',
