@@ -81,7 +81,9 @@ export async function forward(
     'request-id': call.requestId,
     'x-chokepoint-request-id': call.requestId,
   };
-  for (const [k, v] of Object.entries(res.headers)) {
+  const given = res.headers;
+  for (const k in given) {
+    const v = given[k];
     if (!HOP_BY_HOP.has(k) && v !== undefined) headers[k] = Array.isArray(v) ? v.join(', ') : v;
   }
   // Both built from request data: only ever sent as plain printable ASCII (a header with a CR/LF

@@ -35,7 +35,7 @@ import {
   type MoneyStore,
   type Reservation,
 } from './port.ts';
-import { identityScopes, settledEntry } from './records.ts';
+import { identityScopes, scopesKey, settledEntry } from './records.ts';
 import { SliceSizes } from './slice-sizes.ts';
 
 export { LEASE_DEFAULTS, type LeaseDeps, type LeaseOptions, type LeaseStats, upkeepEveryMs };
@@ -196,7 +196,7 @@ export class LeasedMoneyStore extends ForwardingMoneyStore {
       const kill = this.kills.get(s);
       if (kill) return { ok: false, refusal: { code: 'killed', kill } };
     }
-    const key = scopes.join(' ');
+    const key = scopesKey(scopes);
     for (;;) {
       const lease = this.current.get(key);
       if (lease && !lease.retired && lease.held - lease.inflight >= req.amount) {

@@ -53,17 +53,21 @@ export function checkScope(scope: Scope): { kind: ScopeKind; key?: string } {
 export function identityScopes(identity: Identity): Scope[] {
   if (!identity || typeof identity !== 'object') throw new StoreInputError('invalid', 'missing identity');
   const { team, env, seat, workflow, run, provider } = identity;
+  // Remembered by team, env and seat, then the rest: each value after its length (two identities
+  // share a place only if their values are the same), '' when none is set — the common case finds
+  // its scopes with four lookups and builds no string.
   const memo =
     typeof team === 'string' &&
     typeof env === 'string' &&
     typeof seat === 'string' &&
     (workflow === undefined || typeof workflow === 'string') &&
     (run === undefined || typeof run === 'string') &&
-    (provider === undefined || typeof provider === 'string')
-      ? // Each value after its length: two identities have the same key only if their values are the same.
-        `${team.length}:${team}${env.length}:${env}${seat.length}:${seat}${workflow?.length ?? -1}:${workflow ?? ''}${run?.length ?? -1}:${run ?? ''}${provider?.length ?? -1}:${provider ?? ''}`
-      : undefined;
-  const known = memo === undefined ? undefined : checkedScopes.get(memo);
+    (provider === undefined || typeof provider === 'string');
+  let rest = '';
+  if (memo && (workflow !== undefined || run !== undefined || provider !== undefined)) {
+    rest = `${workflow?.length ?? -1}:${workflow ?? ''}${run?.length ?? -1}:${run ?? ''}${provider?.length ?? -1}:${provider ?? ''}`;
+  }
+  const known = memo ? checkedScopes.get(team)?.get(env)?.get(seat)?.get(rest) : undefined;
   if (known) return known;
   for (const field of ['team', 'env', 'seat', 'workflow', 'run'] as const) {
     const v = identity[field];
@@ -75,15 +79,43 @@ export function identityScopes(identity: Identity): Scope[] {
   const scopes = scopesOf(identity);
   for (const s of scopes) checkScope(s);
   Object.freeze(scopes);
-  if (memo !== undefined) {
-    if (checkedScopes.size >= 10_000) checkedScopes.clear();
-    checkedScopes.set(memo, scopes);
+  if (memo) {
+    if (remembered >= 10_000) {
+      checkedScopes.clear();
+      remembered = 0;
+    }
+    child(child(child(checkedScopes, team), env), seat).set(rest, scopes);
+    remembered++;
   }
   return scopes;
 }
 
-/** Identities' checked scopes, by their values (team, env, seat, workflow, run, provider). */
-const checkedScopes = new Map<string, Scope[]>();
+/** The scopes as one string (space-separated: a scope holds no space), made once per list. */
+export function scopesKey(scopes: readonly Scope[]): string {
+  let k = scopeKeys.get(scopes);
+  if (k === undefined) {
+    k = scopes.join(' ');
+    if (Object.isFrozen(scopes)) scopeKeys.set(scopes, k);
+  }
+  return k;
+}
+
+/** By the frozen lists identityScopes hands out (a list that can change is never remembered). */
+const scopeKeys = new WeakMap<readonly Scope[], string>();
+
+/** Identities' checked scopes, by team, env, seat and the rest (workflow, run, provider). */
+const checkedScopes = new Map<string, Map<string, Map<string, Map<string, Scope[]>>>>();
+let remembered = 0;
+
+/** `m`'s map at `k`, created if missing. */
+function child<T>(m: Map<string, Map<string, T>>, k: string): Map<string, T> {
+  let c = m.get(k);
+  if (!c) {
+    c = new Map();
+    m.set(k, c);
+  }
+  return c;
+}
 
 export function checkMicros(value: unknown, what: string): Micros {
   if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { Identity } from '../../../runtime/identity.ts';
 import { StoreInputError } from '../../../runtime/store/port.ts';
-import { identityScopes, prepareEntry, settledEntry } from '../../../runtime/store/records.ts';
+import { identityScopes, prepareEntry, scopesKey, settledEntry } from '../../../runtime/store/records.ts';
 
 describe('identityScopes (remembered by the identity’s values)', () => {
   it('gives the checked scopes, the same frozen list for the same values', () => {
@@ -23,6 +23,15 @@ describe('identityScopes (remembered by the identity’s values)', () => {
     expect(() => identityScopes({ team: 'x', env: 'y', seat: 5 } as unknown as Identity)).toThrow(
       /identity.seat must be a string/,
     );
+    // The same team, env and seat with a different workflow, run or provider: each its own list.
+    const w = identityScopes({ team: 'p', env: 'q', seat: 'r', workflow: 'a' });
+    const r = identityScopes({ team: 'p', env: 'q', seat: 'r', run: 'a' });
+    const p = identityScopes({ team: 'p', env: 'q', seat: 'r', provider: 'a' });
+    expect(w).toContain('workflow:a');
+    expect(r).toContain('run:a');
+    expect(r).not.toContain('workflow:a');
+    expect(p).not.toBe(w);
+    expect(identityScopes({ team: 'p', env: 'q', seat: 'r', run: 'a' })).toBe(r);
     // An empty workflow is not a missing one.
     expect(identityScopes({ team: 'x', env: 'y', seat: 'z', workflow: '' })).toEqual([
       'global',
@@ -30,6 +39,18 @@ describe('identityScopes (remembered by the identity’s values)', () => {
       'env:y',
       'seat:z',
     ]);
+  });
+});
+
+describe('scopesKey', () => {
+  it('joins a frozen list once; a list that can change is joined each time', () => {
+    const frozen = identityScopes({ team: 'k', env: 'l', seat: 'm' });
+    expect(scopesKey(frozen)).toBe('global team:k env:l seat:m');
+    expect(scopesKey(frozen)).toBe(scopesKey(frozen));
+    const open = ['global', 'team:k'];
+    expect(scopesKey(open)).toBe('global team:k');
+    open.push('env:l');
+    expect(scopesKey(open)).toBe('global team:k env:l');
   });
 });
 
