@@ -27,7 +27,10 @@
  * answer it with a complete reply is skipped, and the reason (status, body) is recorded.
  *
  *   node bin/run-ts.js bench/gateway.ts [--quick] [--duration 4] [--connections 50] [--latent-connections 200] [--rate 500]
- *     [--sequential 2] [--latency 20] [--no-portkey]
+ *     [--sequential 2] [--latency 20] [--warmup 5] [--no-portkey]
+ *
+ * Every contender gets `--warmup` seconds of saturating load before its first measurement in each
+ * upstream-latency phase (each phase starts fresh processes).
  *
  * Results: bench/results/gateway.{json,md,svg} (not written with --quick).
  */
@@ -52,6 +55,7 @@ import {
   api,
   chokepointConfig,
   chokepointEnv,
+  cleanRedis,
   freePort,
   type Proc,
   sample,
@@ -69,6 +73,11 @@ const num = (name: string, dflt: number) => {
 const duration = num('duration', quick ? 1 : 4);
 const connections = num('connections', 50);
 const latentConnections = num('latent-connections', 200);
+/** Seconds of saturating load before a contender's first measurement in each phase: a fresh serve
+ * keeps getting faster for seconds (V8 optimising its call path, the heap growing to its load) —
+ * after 1 s a Redis gateway did 2,400–2,600 req/s at 350–390 µs a call, after 5 s 3,000–4,600 at
+ * 200–300 (bench/hotpath.ts --warmup) — while a bare proxy, with little code, is warm at once. */
+const warmup = num('warmup', quick ? 0 : 5);
 /** Connections in flight at saturation for an upstream latency (see the header). */
 const connectionsAt = (upstreamLatency: number) => (upstreamLatency === 0 ? connections : latentConnections);
 const rate = num('rate', 500);
@@ -345,21 +354,6 @@ async function contendersFor(upstreamLatency: number, portkeyEntry: string | und
   return { list, prefix, portkey };
 }
 
-async function cleanRedis(prefix: string) {
-  const { Redis } = await import('ioredis');
-  const redis = new Redis(REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 1 });
-  try {
-    await redis.connect();
-    let cursor = '0';
-    do {
-      const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
-      cursor = next;
-      if (keys.length) await redis.del(...keys);
-    } while (cursor !== '0');
-  } catch {}
-  redis.disconnect();
-}
-
 const fmt = (n: number | null | undefined, d = 0) =>
   n === null || n === undefined || Number.isNaN(n)
     ? '—'
@@ -433,7 +427,7 @@ async function main() {
             );
             continue;
           }
-          if (!warmed && !quick) await drive(c, BODIES[body], 1, connectionsAt(upstreamLatency));
+          if (!warmed && warmup > 0) await drive(c, BODIES[body], warmup, connectionsAt(upstreamLatency));
           warmed = true;
           const before = await storeCounters(c);
           const redisBefore = c.name.includes('Redis') ? await redisCommands() : undefined;
@@ -483,8 +477,8 @@ async function main() {
       if (portkey) portkeyLogs.push(portkey.output().slice(-1500));
     } finally {
       await stopAll();
-      await cleanRedis(prefix);
-      await cleanRedis(`${prefix}l`);
+      await cleanRedis(REDIS_URL, prefix);
+      await cleanRedis(REDIS_URL, `${prefix}l`);
     }
   }
   const meta = {
@@ -498,6 +492,7 @@ async function main() {
     command: 'npm run bench -- --only gateway',
     chokepoint: fromSource ? 'the sources through tsx (--source)' : 'the compiled package (dist/)',
     durationSecs: duration,
+    warmupSecs: warmup,
     connections,
     latentConnections,
     rate,

@@ -14,7 +14,8 @@
  * output. `--node-flags "<flags>"` starts serve with extra node flags (e.g. --trace-gc).
  * `--bare` measures the bare node:http proxy instead, the limit for our design; `--hono` the bare
  * Hono + @hono/node-server + fetch proxy. `--idle-peer` (with `--redis`) starts a second, idle serve
- * on the same store: a replica beside the measured one.
+ * on the same store: a replica beside the measured one. `--warmup s`: seconds of load before the
+ * measured run (default 1).
  */
 import { spawnSync } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
@@ -24,7 +25,16 @@ import autocannon from 'autocannon';
 import { benchCli } from './lib/built.ts';
 import { claudeCodeBodies } from './lib/claude-code-body.ts';
 import { paced, r3, sequential } from './lib/load.ts';
-import { api, chokepointConfig, chokepointEnv, sample, startNode, stop, stopAll } from './lib/procs.ts';
+import {
+  api,
+  chokepointConfig,
+  chokepointEnv,
+  cleanRedis,
+  sample,
+  startNode,
+  stop,
+  stopAll,
+} from './lib/procs.ts';
 
 const argv = process.argv.slice(2);
 const flag = (name: string) => argv.includes(`--${name}`);
@@ -136,6 +146,7 @@ try {
     console.log(`added: p50 ${r3(mine.p50 - direct.p50)} p99 ${r3(mine.p99 - direct.p99)} ms`);
     if (flag('verbose')) console.log(proc.output().slice(-20_000));
     await finish();
+    await cleanUp();
     process.exit(0);
   }
   if (flag('seq')) {
@@ -166,9 +177,10 @@ try {
       );
     }
     await finish();
+    await cleanUp();
     process.exit(0);
   }
-  await shoot(1); // warm up: JIT, pools, prepared statements
+  await shoot(Number(opt('warmup') ?? 1)); // warm up: JIT, pools, prepared statements (`--warmup s`)
   const redisPid = Number(spawnSync('pidof', ['redis-server'], { encoding: 'utf8' }).stdout.split(' ')[0]);
   const others = { emulator: [emulator.pid], ...(redis && redisPid ? { redis: [redisPid] } : {}) };
   const sampleOthers = () => Object.values(others).map((pids) => sample(pids).cpuMs);
@@ -197,5 +209,11 @@ try {
   if (flag('verbose')) console.log(proc.output().slice(-20_000));
   await finish();
 } finally {
+  await cleanUp();
+}
+
+/** Stops every process started here and deletes this run's Redis keys. */
+async function cleanUp(): Promise<void> {
   await stopAll();
+  if (redis) await cleanRedis(REDIS_URL, `{cphot${process.pid}}`);
 }

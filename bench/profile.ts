@@ -22,7 +22,16 @@ import { summariseAlloc } from './lib/allocprofile.ts';
 import { benchCli } from './lib/built.ts';
 import { claudeCodeBodies } from './lib/claude-code-body.ts';
 import { byCaller, byPlace, summarise } from './lib/cpuprofile.ts';
-import { api, chokepointConfig, chokepointEnv, cpuNs, startNode, stop, stopAll } from './lib/procs.ts';
+import {
+  api,
+  chokepointConfig,
+  chokepointEnv,
+  cleanRedis,
+  cpuNs,
+  startNode,
+  stop,
+  stopAll,
+} from './lib/procs.ts';
 
 const argv = process.argv.slice(2);
 const opt = (name: string, dflt: string) => {
@@ -155,4 +164,5 @@ try {
   await main();
 } finally {
   await stopAll();
+  if (redis) await cleanRedis(REDIS_URL, `{cpprof${process.pid}}`);
 }
