@@ -48,16 +48,18 @@ for i = 1, tonumber(ARGV[ARG0 + 1]) do
   idents[i] = { at = at + 1, n = n }
   at = at + 1 + n * 6
 end
-local S = {}
+local S, nS = {}, 0
 do
   local packed, i = ARGV[at], 1
+  local find, sub = string.find, string.sub
   while i <= #packed do
-    local j = string.find(packed, '\0', i, true)
-    S[#S + 1] = string.sub(packed, i, j - 1)
+    local j = find(packed, '\0', i, true)
+    nS = nS + 1
+    S[nS] = sub(packed, i, j - 1)
     i = j + 1
   end
 end
-local steps = #S / 18
+local steps = nS / 18
 at = 1
 
 -- The batch's sums, written at the end.
@@ -193,51 +195,54 @@ do
   end
 end
 
+-- The step at `a`'s entry written: its cost charged to `list` (`charged` of it taken from the
+-- lease), the entry queued for the stream and its indexes, its rollup summed. One function for
+-- every step (no closure made per step).
+local nEntries = 0
+local function write(a, ident, cost, list, charged)
+  charge(list, cost, charged)
+  nEntries = nEntries + 1
+  entries[nEntries] = { S[a + 4], tonumber(S[a + 5]), indexKeysOf(ident) }
+  local day, field = S[a + 6], S[a + 7]
+  if day ~= '' and field ~= '' then
+    local sums = rollupSums[day]
+    if sums == nil then
+      sums = slot(rollups, rollupOrder, CTX.prefix .. ':sd:' .. day)
+      rollupSums[day] = sums
+    end
+    local names = rollupNames[field]
+    if names == nil then
+      names = {}
+      for i = 1, 7 do
+        names[i] = field .. '\30' .. ROLLUP_METRICS[i]
+      end
+      rollupNames[field] = names
+    end
+    -- The rollup's values in ROLLUP_METRICS order: cost, calls, then the five token counts.
+    if cost ~= 0 then
+      sums[names[1]] = (sums[names[1]] or 0) + cost
+    end
+    sums[names[2]] = (sums[names[2]] or 0) + 1
+    for i = 3, 7 do
+      local v = tonumber(S[a + 5 + i])
+      if v ~= 0 then
+        local f = names[i]
+        sums[f] = (sums[f] or 0) + v
+      end
+    end
+  end
+end
+
 for step = 1, steps do
   at = stepAt[step]
   local resId = S[at]
   local hasEntry = S[at + 1] == '1'
   local cost = tonumber(S[at + 2])
-  local json = S[at + 4]
-  local entryAt = tonumber(S[at + 5])
-  local day = S[at + 6]
-  local field = S[at + 7]
-  -- The rollup's values in ROLLUP_METRICS order: cost, calls (set in write), then the tokens.
-  local tokens = { 0, 0, tonumber(S[at + 8]), tonumber(S[at + 9]), tonumber(S[at + 10]),
-    tonumber(S[at + 11]), tonumber(S[at + 12]) }
   local free = tonumber(S[at + 13])
   local expiresAt = S[at + 14]
   local close = S[at + 15] == '1'
   local ident = idents[tonumber(S[at + 17])] or NO_IDENT
   local n, specs = ident.n, ident.at
-
-  local function write(list, charged)
-    charge(list, cost, charged)
-    table.insert(entries, { json, entryAt, indexKeysOf(ident) })
-    if day ~= '' and field ~= '' then
-      local sums = rollupSums[day]
-      if sums == nil then
-        sums = slot(rollups, rollupOrder, CTX.prefix .. ':sd:' .. day)
-        rollupSums[day] = sums
-      end
-      local names = rollupNames[field]
-      if names == nil then
-        names = {}
-        for i = 1, #tokens do
-          names[i] = field .. '\30' .. ROLLUP_METRICS[i]
-        end
-        rollupNames[field] = names
-      end
-      tokens[1], tokens[2] = cost, 1
-      for i = 1, #tokens do
-        local v = tokens[i]
-        if v ~= 0 then
-          local f = names[i]
-          sums[f] = (sums[f] or 0) + v
-        end
-      end
-    end
-  end
 
   local c = reservationAt(resId)
   local r = c.r
@@ -264,7 +269,7 @@ for step = 1, steps do
           table.insert(list, t)
         end
       end
-      write(list, 0)
+      write(at, ident, cost, list, 0)
     end
     table.insert(replies, { 'closed', '0', '', repeated })
   else
@@ -272,7 +277,7 @@ for step = 1, steps do
     local list = budgetsOf(r.ids)
     if hasEntry then
       local part = math.min(cost, held)
-      write(list, part)
+      write(at, ident, cost, list, part)
       held = held - part
     end
     local f = close and held or math.min(free, held)
