@@ -59,6 +59,7 @@ import {
   freePort,
   type Proc,
   sample,
+  startEmulator,
   startNode,
   stopAll,
 } from './lib/procs.ts';
@@ -246,19 +247,7 @@ function ensurePortkey(): { entry?: string; why?: string } {
 }
 
 async function contendersFor(upstreamLatency: number, portkeyEntry: string | undefined, portkeyWhy?: string) {
-  // The emulator lists only its last 1,000 calls call by call: holding the default 100,000 it slows
-  // as a run goes on (a bigger heap to collect), and the contenders measured last would meet a
-  // slower upstream than the first.
-  const emulator = await startNode([
-    cli,
-    'emulator',
-    '--port',
-    '0',
-    '--latency',
-    String(upstreamLatency),
-    '--keep-calls',
-    '1000',
-  ]);
+  const emulator = await startEmulator(cli, upstreamLatency);
   const [hono, bare] = await Promise.all([
     startNode([runTs, join(root, 'bench/bare-hono-proxy.ts'), emulator.url]),
     startNode([runTs, join(root, 'bench/bare-proxy.ts'), emulator.url]),

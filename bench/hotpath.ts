@@ -31,6 +31,7 @@ import {
   chokepointEnv,
   cleanRedis,
   sample,
+  startEmulator,
   startNode,
   stop,
   stopAll,
@@ -65,16 +66,7 @@ const bodies = flag('claude-code')
 const body = bodies[0]!;
 
 try {
-  const emulator = await startNode([
-    cli,
-    'emulator',
-    '--port',
-    '0',
-    '--latency',
-    opt('latency') ?? '0',
-    '--keep-calls',
-    '1000',
-  ]);
+  const emulator = await startEmulator(cli, opt('latency') ?? '0');
   let headers: Record<string, string> = {};
   let proc: Awaited<ReturnType<typeof startNode>>;
   if (flag('bare') || flag('hono')) {

@@ -34,7 +34,15 @@ import autocannon from 'autocannon';
 import { benchCli } from './lib/built.ts';
 import { claudeCodeBodies } from './lib/claude-code-body.ts';
 import { type Contender, paced } from './lib/load.ts';
-import { api, chokepointConfig, chokepointEnv, cpuNs, startNode, stopAll } from './lib/procs.ts';
+import {
+  api,
+  chokepointConfig,
+  chokepointEnv,
+  cpuNs,
+  startEmulator,
+  startNode,
+  stopAll,
+} from './lib/procs.ts';
 
 const argv = process.argv.slice(2);
 const quick = argv.includes('--quick');
@@ -196,16 +204,7 @@ try {
   if (against) dirs.push(checkout(against));
   const rows: PerCallRow[] = [];
   if (!argv.includes('--no-http')) {
-    const emulator = await startNode([
-      join(root, 'bin/chokepoint.js'),
-      'emulator',
-      '--port',
-      '0',
-      '--latency',
-      '0',
-      '--keep-calls',
-      '1000',
-    ]);
+    const emulator = await startEmulator(join(root, 'bin/chokepoint.js'));
     const bare = await startNode([runTs, join(root, 'bench/bare-proxy.ts'), emulator.url]);
     const contenders: Contender[] = [
       { name: 'bare node:http proxy', urls: [bare.url], headers: {}, pids: [bare.pid] },

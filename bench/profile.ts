@@ -28,6 +28,7 @@ import {
   chokepointEnv,
   cleanRedis,
   cpuNs,
+  startEmulator,
   startNode,
   stop,
   stopAll,
@@ -65,16 +66,7 @@ const bodies: string[] =
 
 async function main() {
   mkdirSync(outDir, { recursive: true });
-  const emulator = await startNode([
-    cli,
-    'emulator',
-    '--port',
-    '0',
-    '--latency',
-    latency,
-    '--keep-calls',
-    '1000',
-  ]);
+  const emulator = await startEmulator(cli, latency);
   const provider = `provider: { kind: emulator, baseUrl: "${emulator.url}", countTokensNearCeiling: false }`;
   const store = redis
     ? `\nstore: { backend: redis, redisUrl: "${REDIS_URL}", prefix: "{cpprof${process.pid}}"${leases ? ', leases: true' : ''} }`

@@ -25,7 +25,16 @@ import { encodeJson, type SpanData } from '../adapters/otlp/span.ts';
 import { tracingFromEnv } from '../runtime/config/otel.ts';
 import type { CallRecord } from '../runtime/gateway/call.ts';
 import { Tracer } from '../runtime/observability/tracing.ts';
-import { api, chokepointConfig, chokepointEnv, type Proc, sample, startNode, stopAll } from './lib/procs.ts';
+import {
+  api,
+  chokepointConfig,
+  chokepointEnv,
+  type Proc,
+  sample,
+  startEmulator,
+  startNode,
+  stopAll,
+} from './lib/procs.ts';
 
 const argv = process.argv.slice(2);
 const opt = (name: string) => {
@@ -145,16 +154,7 @@ try {
   );
   if (argv.includes('--micro')) process.exit(0);
   const cli = join(root, 'bin/chokepoint.js');
-  const emulator = await startNode([
-    cli,
-    'emulator',
-    '--port',
-    '0',
-    '--latency',
-    '0',
-    '--keep-calls',
-    '1000',
-  ]);
+  const emulator = await startEmulator(cli);
   const provider = `provider: { kind: emulator, baseUrl: "${emulator.url}", countTokensNearCeiling: false }`;
   const off = {
     OTEL_EXPORTER_OTLP_ENDPOINT: '',

@@ -185,3 +185,13 @@ export async function cleanRedis(url: string, prefix: string): Promise<void> {
   } catch {}
   redis.disconnect();
 }
+
+/**
+ * `chokepoint emulator` (from `cli`) on a free port with a fixed upstream latency. It lists only its
+ * last 1,000 calls one by one (`--keep-calls`; its totals count every call): holding the default
+ * 100,000 it slows as a run goes on (a bigger heap to collect), and contenders measured late would
+ * meet a slower upstream than the first.
+ */
+export function startEmulator(cli: string, latencyMs: number | string = 0): Promise<Proc> {
+  return startNode([cli, 'emulator', '--port', '0', '--latency', String(latencyMs), '--keep-calls', '1000']);
+}
