@@ -27,7 +27,7 @@
  * answer it with a complete reply is skipped, and the reason (status, body) is recorded.
  *
  *   node bin/run-ts.js bench/gateway.ts [--quick] [--duration 4] [--connections 50] [--latent-connections 200] [--rate 500]
- *     [--sequential 2] [--latency 20] [--warmup 5] [--no-portkey]
+ *     [--sequential 2] [--latency 20] [--warmup 5] [--rounds 5] [--round-secs 2] [--no-portkey]
  *
  * Every contender gets `--warmup` seconds of saturating load before its first measurement in each
  * upstream-latency phase (each phase starts fresh processes).
@@ -45,11 +45,14 @@ import {
   type Contender,
   type Measured,
   measured,
+  median,
   paced,
   r2,
   r3,
+  reqPerSec,
   type Sequential,
   sequential,
+  shareOf,
 } from './lib/load.ts';
 import {
   api,
@@ -85,6 +88,16 @@ const rate = num('rate', 500);
 const latencyMs = num('latency', 20);
 const withPortkey = !argv.includes('--no-portkey');
 const seqSecs = num('sequential', quick ? 1 : 2);
+/** Saturation rounds per contender of ROUNDS_FOR (`--rounds`): after every contender's first
+ * measurement in a phase, each gets `rounds - 1` more, in turn, the order reversed every other
+ * round, so that a change in the machine's load (these cores are shared with other machines) falls
+ * on every contender alike; its req/s is the median round, and its share of a bare proxy the median
+ * of the shares within each round. */
+const rounds = num('rounds', quick ? 1 : 5);
+/** Seconds of each round after the first (`--round-secs`). */
+const roundSecs = num('round-secs', 2);
+/** The contenders the bar compares (issue 21: Chokepoint against the bare proxies and Portkey). */
+const ROUNDS_FOR = /^(bare |Chokepoint (embedded|Redis ×[12])$|Portkey)/;
 const PORTKEY_VERSION = '1.15.2';
 const REDIS_URL = process.env.REDIS_URL || 'redis://127.0.0.1:6379';
 const TOKEN = 'cpo_bench-token-0123456789abcdef';
@@ -113,6 +126,8 @@ export interface GatewayRow {
   contender: string;
   skipped?: string;
   saturation?: Measured;
+  /** req/s and CPU µs per request of each saturation round (the first is `saturation`'s). */
+  rounds?: { reqPerSec: number; cpuUsPerReq: number | null }[];
   fixedRate?: Measured;
   addedP50Ms?: number;
   addedP99Ms?: number;
@@ -357,19 +372,28 @@ const ops = (r: GatewayRow): string => {
   return `${fmt(r.storeCallsPerCall, 3)}${redis}`;
 };
 
+const cpuPerReq = (r: GatewayRow) => {
+  const xs = (r.rounds ?? []).flatMap((x) => (x.cpuUsPerReq === null ? [] : [x.cpuUsPerReq]));
+  return xs.length ? Math.round(median(xs)) : r.saturation?.cpuUsPerReq;
+};
+
+/** Each round's req/s, when there were several. */
+const roundsNote = (r: GatewayRow) =>
+  r.rounds && r.rounds.length > 1 ? ` <sub>(${r.rounds.map((x) => fmt(x.reqPerSec)).join(', ')})</sub>` : '';
+
 export function markdown(
   rows: GatewayRow[],
-  meta: { connections: number; latentConnections?: number; rate: number },
+  meta: { connections: number; latentConnections?: number; rate: number; rounds?: number },
 ): string {
   const out: string[] = [];
   const groups = [...new Set(rows.map((r) => `${r.upstreamLatencyMs}|${r.body}`))];
   for (const g of groups) {
     const [lat, body] = g.split('|');
     const rs = rows.filter((r) => `${r.upstreamLatencyMs}|${r.body}` === g);
-    const bare = rs.find((r) => r.contender.startsWith('bare Hono'))?.saturation?.reqPerSec;
-    const node = rs.find((r) => r.contender.startsWith('bare node'))?.saturation?.reqPerSec;
+    const bare = rs.find((r) => r.contender.startsWith('bare Hono'));
+    const node = rs.find((r) => r.contender.startsWith('bare node'));
     out.push(
-      `\n**Upstream latency ${lat} ms, ${body}** (saturation: ${lat === '0' ? meta.connections : (meta.latentConnections ?? meta.connections)} connections; latency and CPU at ${meta.rate} req/s offered)\n`,
+      `\n**Upstream latency ${lat} ms, ${body}** (saturation: ${lat === '0' ? meta.connections : (meta.latentConnections ?? meta.connections)} connections; latency and CPU at ${meta.rate} req/s offered${(meta.rounds ?? 1) > 1 ? `; req/s and CPU µs/req of the bare proxies, Chokepoint embedded and Redis and Portkey: the median of ${meta.rounds} rounds taken in turn, each round's req/s in small print, and their share of a bare proxy the median of the shares within each round` : ''})\n`,
       '| contender | req/s | vs Hono proxy | vs node:http proxy | store calls / call (Redis: scripts, all commands, Redis CPU) | one at a time p50 / p99 ms | added one at a time p50 / p99 ms | p50 / p90 / p99 ms @ rate | added @ rate p50 / p99 ms | CPU % @ rate | CPU µs/req | RSS MB |',
       '| --- | --: | --: | --: | --: | --: | --: | --: | --: | --: | --: | --: |',
     );
@@ -383,10 +407,13 @@ export function markdown(
       const s = r.saturation!;
       const f = r.fixedRate!;
       const q = r.sequential;
-      const vs = (b?: number) => (b ? `${Math.round((100 * s.reqPerSec) / b)}%` : '—');
+      const vs = (b?: GatewayRow) => {
+        const share = shareOf(r, b);
+        return share === undefined ? '—' : `${Math.round(100 * share)}%`;
+      };
       const bad = s.non2xx + s.errors + f.non2xx + f.errors;
       out.push(
-        `| ${r.contender} | ${fmt(s.reqPerSec)}${bad ? ` (${bad} failed)` : ''} | ${vs(bare)} | ${vs(node)} | ${ops(r)} | ${fmt(q?.p50, 3)} / ${fmt(q?.p99, 3)} | ${fmt(r.addedSeqP50Ms, 3)} / ${fmt(r.addedSeqP99Ms, 3)} | ${fmt(f.p50, 2)} / ${fmt(f.p90, 2)} / ${fmt(f.p99, 2)} | ${fmt(r.addedP50Ms, 2)} / ${fmt(r.addedP99Ms, 2)} | ${fmt(f.cpuPct)} | ${fmt(s.cpuUsPerReq)} | ${fmt(s.rssMb)} |`,
+        `| ${r.contender} | ${fmt(reqPerSec(r))}${bad ? ` (${bad} failed)` : ''}${roundsNote(r)} | ${vs(bare)} | ${vs(node)} | ${ops(r)} | ${fmt(q?.p50, 3)} / ${fmt(q?.p99, 3)} | ${fmt(r.addedSeqP50Ms, 3)} / ${fmt(r.addedSeqP99Ms, 3)} | ${fmt(f.p50, 2)} / ${fmt(f.p90, 2)} / ${fmt(f.p99, 2)} | ${fmt(r.addedP50Ms, 2)} / ${fmt(r.addedP99Ms, 2)} | ${fmt(f.cpuPct)} | ${fmt(cpuPerReq(r))} | ${fmt(s.rssMb)} |`,
       );
     }
   }
@@ -430,6 +457,7 @@ async function main() {
             body,
             contender: c.name,
             saturation,
+            rounds: [{ reqPerSec: saturation.reqPerSec, cpuUsPerReq: saturation.cpuUsPerReq }],
             fixedRate,
             sequential: seq,
           };
@@ -463,6 +491,28 @@ async function main() {
           );
         }
       }
+      // The rounds after the first: every contender of the bar in turn, each body.
+      for (let round = 2; round <= rounds; round++) {
+        const order = list.filter((c) => ROUNDS_FOR.test(c.name));
+        if (round % 2 === 0) order.reverse();
+        for (const body of Object.keys(BODIES) as BodyKind[]) {
+          for (const c of order) {
+            const row = rows.find(
+              (r) =>
+                r.upstreamLatencyMs === upstreamLatency &&
+                r.body === body &&
+                r.contender === c.name &&
+                r.saturation,
+            );
+            if (!row) continue;
+            const m = await drive(c, BODIES[body], roundSecs, connectionsAt(upstreamLatency));
+            row.rounds!.push({ reqPerSec: m.reqPerSec, cpuUsPerReq: m.cpuUsPerReq });
+            process.stderr.write(
+              `${upstreamLatency} ms ${body} ${c.name}: round ${round}: ${m.reqPerSec} req/s\n`,
+            );
+          }
+        }
+      }
       if (portkey) portkeyLogs.push(portkey.output().slice(-1500));
     } finally {
       await stopAll();
@@ -482,6 +532,9 @@ async function main() {
     chokepoint: fromSource ? 'the sources through tsx (--source)' : 'the compiled package (dist/)',
     durationSecs: duration,
     warmupSecs: warmup,
+    rounds,
+    roundSecs,
+    roundsFor: String(ROUNDS_FOR),
     connections,
     latentConnections,
     rate,

@@ -13,7 +13,7 @@
  * per call by place and by function (bench/lib/allocprofile.ts): what each call gives the garbage
  * collector to do.
  */
-import { mkdirSync, mkdtempSync, readdirSync, statSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -53,6 +53,10 @@ const TOKEN = 'cpo_bench-token-0123456789abcdef';
 const root = fileURLToPath(new URL('..', import.meta.url));
 const cli = benchCli();
 const outDir = opt('out', join(tmpdir(), 'chokepoint-profiles'));
+// `--node-flag <flag>` (repeatable): a V8/node flag for the gateway's process only, e.g.
+// `--node-flag --max-semi-space-size=32`; `--node-flag --trace-gc` also prints what the garbage
+// collector did in the measured run (count and ms of each kind of pause, per call).
+const nodeFlags = argv.flatMap((a, i) => (a === '--node-flag' ? [argv[i + 1]!] : []));
 
 const tiny = (stream: boolean) =>
   JSON.stringify({
@@ -68,10 +72,13 @@ async function main() {
   mkdirSync(outDir, { recursive: true });
   const emulator = await startEmulator(cli, latency);
   const provider = `provider: { kind: emulator, baseUrl: "${emulator.url}", countTokensNearCeiling: false }`;
+  // `--ship 50ms`: how often settled calls go to the store (store.leases.ship).
+  const ship = opt('ship', '');
+  const leaseConf = ship ? `, leases: { ship: "${ship}" }` : leases ? ', leases: true' : '';
   const store = redis
-    ? `\nstore: { backend: redis, redisUrl: "${REDIS_URL}", prefix: "{cpprof${process.pid}}"${leases ? ', leases: true' : ''} }`
-    : leases
-      ? '\nstore: { leases: true }'
+    ? `\nstore: { backend: redis, redisUrl: "${REDIS_URL}", prefix: "{cpprof${process.pid}}"${leaseConf} }`
+    : leaseConf
+      ? `\nstore: { ${leaseConf.slice(2)} }`
       : '';
   const config = chokepointConfig(provider + store);
   const name = `${bare ? 'bare' : redis ? 'redis' : 'embedded'}${leases ? '-leases' : ''}-${bodyKind}${latency === '0' ? '' : `-${latency}ms`}`;
@@ -79,9 +86,12 @@ async function main() {
   // thread's is the largest.
   const dir = mkdtempSync(join(outDir, `${name}-`));
   const allocFile = join(dir, 'alloc.heapprofile');
-  const prof = alloc
-    ? ['--import', join(root, 'bench/lib/alloc-sampler.mjs')]
-    : ['--cpu-prof', '--cpu-prof-dir', dir];
+  const prof = [
+    ...nodeFlags,
+    ...(alloc
+      ? ['--import', join(root, 'bench/lib/alloc-sampler.mjs')]
+      : ['--cpu-prof', '--cpu-prof-dir', dir]),
+  ];
   const allocEnv = { CHOKEPOINT_ALLOC_OUT: allocFile };
   const gw = bare
     ? await startNode(
@@ -120,9 +130,11 @@ async function main() {
   await run(2);
   if (alloc) gw.proc.kill('SIGUSR2'); // sampling starts
   const cpu0 = cpuNs([gw.pid]);
+  const out0 = gw.output().length;
   const t0 = performance.now();
   const res = await run(duration);
   const t1 = performance.now();
+  const gcLines = gw.output().slice(out0);
   const cpuUs = (cpuNs([gw.pid]) - cpu0) / 1000;
   const calls = res['2xx'];
   const bad = res.non2xx + res.errors;
@@ -147,9 +159,27 @@ async function main() {
   // The profile covers start-up and warm-up too: only its samples in the measured run's window
   // (counted back from its end: the shutdown took t2 - t1) are summarised.
   const windowUs = { fromEndUs: (t2 - t0) * 1000, toEndUs: (t2 - t1) * 1000 };
+  if (nodeFlags.includes('--trace-gc')) process.stdout.write(gcSummary(gcLines, calls));
+  if (process.env.GC_DUMP) writeFileSync(process.env.GC_DUMP, gcLines);
   process.stdout.write(
     `-- by place --\n${byPlace(file, { calls, ...windowUs })}\n-- by caller of ours --\n${byCaller(file, { calls, ...windowUs })}\n${summarise(file, { top, calls, ...windowUs })}`,
   );
+}
+
+/** `--trace-gc` lines (`… ms: Scavenge 20.1 (40.2) -> 10.3 (41.2) MB, 1.2 / 0.0 ms …`) summed by kind. */
+function gcSummary(text: string, calls: number): string {
+  const kinds = new Map<string, { n: number; ms: number }>();
+  for (const m of text.matchAll(/ms: ([A-Za-z-]+(?: \([a-z ]+\))?)[^,]*?MB, ([\d.]+) \/ ([\d.]+) ms/g)) {
+    const k = kinds.get(m[1]!) ?? { n: 0, ms: 0 };
+    k.n++;
+    k.ms += Number(m[2]);
+    kinds.set(m[1]!, k);
+  }
+  const rows = [...kinds].map(
+    ([kind, { n, ms }]) =>
+      `  ${kind}: ${n} pauses, ${ms.toFixed(1)} ms, ${((ms * 1000) / calls).toFixed(2)} µs/call`,
+  );
+  return `-- garbage collector in the measured run (--trace-gc) --\n${rows.join('\n')}\n`;
 }
 
 try {

@@ -192,3 +192,32 @@ export async function sequential(c: Contender, body: string, secs: number): Prom
     p999: r3(pct(latencies, 99.9)),
   };
 }
+
+/** A contender's saturation measurement and its rounds (bench/gateway.ts `--rounds`). */
+export interface Saturated {
+  saturation?: Measured;
+  rounds?: { reqPerSec: number; cpuUsPerReq: number | null }[];
+}
+
+export const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+};
+
+/** Saturation req/s: the median round's (the one measurement's without rounds). */
+export const reqPerSec = (r: Saturated) =>
+  r.rounds?.length ? Math.round(median(r.rounds.map((x) => x.reqPerSec))) : r.saturation?.reqPerSec;
+
+/**
+ * `r`'s throughput as a share of `base`'s: the median of the shares within each round when both
+ * ran the same rounds (a slow spell of the machine falls on both), the ratio of req/s otherwise.
+ */
+export function shareOf(r: Saturated, base: Saturated | undefined): number | undefined {
+  if (!base?.saturation || !r.saturation) return undefined;
+  const a = r.rounds ?? [];
+  const b = base.rounds ?? [];
+  if (a.length > 1 && a.length === b.length)
+    return median(a.map((x, i) => x.reqPerSec / b[i]!.reqPerSec).filter((x) => Number.isFinite(x)));
+  const base1 = reqPerSec(base);
+  return base1 ? reqPerSec(r)! / base1 : undefined;
+}

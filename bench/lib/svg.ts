@@ -2,6 +2,7 @@
 // per contender: requests/s at saturation (zero-latency upstream, non-streaming and streaming) and
 // p99 at the fixed offered load (non-streaming, zero and fixed upstream latency).
 import type { GatewayRow } from '../gateway.ts';
+import { reqPerSec } from './load.ts';
 
 interface Series {
   label: string;
@@ -58,7 +59,7 @@ export function svgChart(rows: GatewayRow[], opts: { rate: number; latencyMs: nu
     const r = rows.find((x) => x.contender === c && x.upstreamLatencyMs === lat && x.body === body);
     return r && !r.skipped ? f(r) : undefined;
   };
-  const rps = (r: GatewayRow) => r.saturation?.reqPerSec;
+  const rps = reqPerSec;
   const p99 = (r: GatewayRow) => r.fixedRate?.p99;
   const panelW = 520;
   const height = 46 + contenders.length * (2 * 11 + 10) + 20;
