@@ -6,12 +6,14 @@
  * inclusive time per function, in µs per call answered.
  *
  *   node bin/run-ts.js bench/profile.ts [--bare | --redis] [--leases] [--body tiny|tiny-stream|claude-code]
- *     [--duration 8] [--connections 50] [--latency 0] [--top 40] [--out dir] [--alloc] [--idle-peer]
+ *     [--duration 8] [--connections 50] [--latency 0] [--top 40] [--out dir] [--alloc | --alloc-survivors] [--idle-peer]
+ *     [--node-flag <flag>]… [--ship 200ms]
  *
  * `--alloc` profiles allocations instead of CPU: V8's sampling heap profiler over the measured run,
  * objects already collected included (bench/lib/alloc-sampler.mjs), summarised in bytes allocated
  * per call by place and by function (bench/lib/allocprofile.ts): what each call gives the garbage
- * collector to do.
+ * collector to do. `--alloc-survivors`: only what outlived a scavenge (promoted, or still alive):
+ * what each scavenge copies and the old generation collects.
  */
 import { mkdirSync, mkdtempSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -42,7 +44,8 @@ const opt = (name: string, dflt: string) => {
 const redis = argv.includes('--redis');
 const leases = argv.includes('--leases');
 const bare = argv.includes('--bare');
-const alloc = argv.includes('--alloc');
+const survivors = argv.includes('--alloc-survivors');
+const alloc = argv.includes('--alloc') || survivors;
 const bodyKind = opt('body', 'tiny');
 const duration = Number(opt('duration', '8'));
 const connections = Number(opt('connections', '50'));
@@ -92,7 +95,7 @@ async function main() {
       ? ['--import', join(root, 'bench/lib/alloc-sampler.mjs')]
       : ['--cpu-prof', '--cpu-prof-dir', dir]),
   ];
-  const allocEnv = { CHOKEPOINT_ALLOC_OUT: allocFile };
+  const allocEnv = { CHOKEPOINT_ALLOC_OUT: allocFile, CHOKEPOINT_ALLOC_SURVIVORS: survivors ? '1' : '' };
   const gw = bare
     ? await startNode(
         [...prof, join(root, 'bin/run-ts.js'), join(root, 'bench/bare-proxy.ts'), emulator.url],

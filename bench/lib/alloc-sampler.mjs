@@ -1,7 +1,9 @@
 // Loaded into a process under test with `node --import` (bench/profile.ts --alloc): V8's sampling
 // heap profiler over every allocation, the ones garbage-collected since included (what a call
 // costs the collector, not what it keeps). SIGUSR2 starts sampling; the next SIGUSR2 writes the
-// profile to $CHOKEPOINT_ALLOC_OUT and stops.
+// profile to $CHOKEPOINT_ALLOC_OUT and stops. With CHOKEPOINT_ALLOC_SURVIVORS=1 the objects the young
+// generation's collector freed are left out: what is left outlived a scavenge (promoted to the old
+// generation, or still alive) — what makes each scavenge, and the old generation, cost.
 import { writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector';
 
@@ -20,7 +22,7 @@ process.on('SIGUSR2', () => {
         post('HeapProfiler.startSampling', {
           samplingInterval: 1024,
           includeObjectsCollectedByMajorGC: true,
-          includeObjectsCollectedByMinorGC: true,
+          includeObjectsCollectedByMinorGC: process.env.CHOKEPOINT_ALLOC_SURVIVORS !== '1',
         }),
       );
   sampling = !sampling;

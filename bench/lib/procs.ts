@@ -16,11 +16,23 @@ export interface Proc {
 const running: ChildProcess[] = [];
 
 /** Starts `node <args>`; resolves with the URL once `ready` matches its output (or `probe` answers). */
+/**
+ * The flags `chokepoint`'s launcher gives node (bin/chokepoint.js's `#!/usr/bin/env -S node …`
+ * line): every process the benchmarks start runs with them — Chokepoint as its users run it, and
+ * every other contender (the bare proxies, Portkey) and the emulator alike.
+ */
+export const LAUNCH_FLAGS: readonly string[] = (() => {
+  const first = readFileSync(new URL('../../bin/chokepoint.js', import.meta.url), 'utf8').split('\n', 1)[0]!;
+  const m = /^#!\/usr\/bin\/env -S node(.*)$/.exec(first);
+  if (!m) throw new Error(`bin/chokepoint.js: unexpected first line ${JSON.stringify(first)}`);
+  return m[1]!.trim().split(/\s+/).filter(Boolean);
+})();
+
 export function startNode(
   args: string[],
   opts: { env?: NodeJS.ProcessEnv; cwd?: string; ready?: RegExp; url?: string; timeoutMs?: number } = {},
 ): Promise<Proc> {
-  const proc = spawn(process.execPath, args, {
+  const proc = spawn(process.execPath, [...LAUNCH_FLAGS, ...args], {
     cwd: opts.cwd,
     env: { ...process.env, ...opts.env },
     stdio: ['ignore', 'pipe', 'pipe'],
