@@ -9,7 +9,7 @@ import type {
 } from '../provider.ts';
 import { asProviderError, type ProviderError, readAll } from '../provider.ts';
 import { AnthropicClient, type ClientResponse } from './client.ts';
-import { type ApiUsage, StreamUsage, usageOf } from './usage.ts';
+import { type ApiUsage, messageUsage, StreamUsage, usageOf } from './usage.ts';
 
 /**
  * Anthropic's Messages API (the real one, or anything that speaks it: the emulator): calls go to
@@ -39,8 +39,7 @@ export class AnthropicProvider implements Provider {
 
   answer(status: number, body: Buffer): { usage?: Usage; errorType?: string } {
     if (status === 200) {
-      const parsed = JSON.parse(body.toString('utf8')) as { usage?: ApiUsage };
-      return { usage: usageOf(parsed.usage) };
+      return { usage: usageOf(messageUsage(body)) };
     }
     return { errorType: errorTypeOf(body) ?? `http_${status}` };
   }

@@ -1,6 +1,6 @@
 import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import { Readable, Transform } from 'node:stream';
-import { type ApiUsage, StreamUsage, usageOf } from '../anthropic/usage.ts';
+import { type ApiUsage, messageUsage, StreamUsage, usageOf } from '../anthropic/usage.ts';
 import type {
   CallerHeaders,
   Provider,
@@ -192,8 +192,7 @@ export class BedrockProvider implements Provider {
 
   answer(status: number, body: Buffer): { usage?: Usage; errorType?: string } {
     if (status === 200) {
-      const parsed = JSON.parse(body.toString('utf8')) as { usage?: ApiUsage };
-      return { usage: usageOf(parsed.usage) };
+      return { usage: usageOf(messageUsage(body)) };
     }
     try {
       const t = (JSON.parse(body.toString('utf8')) as { error?: { type?: string } }).error?.type;

@@ -6,7 +6,7 @@ import {
 } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { Readable } from 'node:stream';
-import { type ApiUsage, StreamUsage, usageOf } from '../anthropic/usage.ts';
+import { type ApiUsage, messageUsage, StreamUsage, usageOf } from '../anthropic/usage.ts';
 import type {
   CallerHeaders,
   Provider,
@@ -113,8 +113,7 @@ export class VertexProvider implements Provider {
 
   answer(status: number, body: Buffer): { usage?: Usage; errorType?: string } {
     if (status === 200) {
-      const parsed = JSON.parse(body.toString('utf8')) as { usage?: ApiUsage };
-      return { usage: usageOf(parsed.usage) };
+      return { usage: usageOf(messageUsage(body)) };
     }
     return { errorType: toAnthropicError(status, body).error.type };
   }

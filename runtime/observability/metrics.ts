@@ -1,10 +1,11 @@
-import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import { Counter, collectDefaultMetrics, Gauge, Registry } from 'prom-client';
 import type { CallRecord, ModelCall } from '../gateway/call.ts';
 import type { CallObserver, CallTiming } from '../gateway/observe.ts';
 import { parseScope, type ScopeKind } from '../identity.ts';
 import type { ReconStore } from '../reconcile/store.ts';
 import type { Runtime } from '../runtime.ts';
 import type { LeasedMoneyStore } from '../store/leases.ts';
+import { CallHistogram, type HistogramChild } from './histogram.ts';
 
 /**
  * Prometheus metrics of one process. Counters move on the call path (one `call()` per model call,
@@ -73,7 +74,7 @@ interface Series {
   refused: Counter.Internal;
   tokens: Counter.Internal[];
   cost: Counter.Internal;
-  provider: Histogram.Internal<string>;
+  provider: HistogramChild;
   /** What the counters above are still to be increased by (see Metrics.flush): ok, error, refused,
    * the five token classes, cost. */
   due: number[];
@@ -94,16 +95,16 @@ export class Metrics implements CallObserver {
   private readonly series = new Map<string, Series>();
   /** Series with increments not yet in their counters. */
   private readonly due: Series[] = [];
-  private readonly durations = new Map<string, Histogram.Internal<string>>();
+  private readonly durations = new Map<string, HistogramChild>();
 
   private readonly calls: Counter;
   private readonly refusals: Counter;
   private readonly tokens: Counter;
   private readonly cost: Counter;
   private readonly errors: Counter;
-  private readonly admission: Histogram;
-  private readonly provider: Histogram;
-  private readonly duration: Histogram;
+  private readonly admission: CallHistogram;
+  private readonly provider: CallHistogram;
+  private readonly duration: CallHistogram;
   private readonly collectErrors: Counter;
 
   constructor(
@@ -150,20 +151,20 @@ export class Metrics implements CallObserver {
       registers,
       collect: () => this.flush(),
     });
-    this.admission = new Histogram({
+    this.admission = new CallHistogram({
       name: 'chokepoint_admission_seconds',
       help: 'From the start of the call path to an admitted reservation (prefix check, route, price, reserve)',
       buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
       registers,
     });
-    this.provider = new Histogram({
+    this.provider = new CallHistogram({
       name: 'chokepoint_provider_response_seconds',
       help: "Until the provider's response head (time to first byte for streams), by model and provider",
       labelNames: ['model', 'provider'],
       buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
       registers,
     });
-    this.duration = new Histogram({
+    this.duration = new CallHistogram({
       name: 'chokepoint_call_duration_seconds',
       help: 'Whole model calls, including the streamed answer, by outcome',
       labelNames: ['outcome'],
