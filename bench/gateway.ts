@@ -27,7 +27,7 @@
  * answer it with a complete reply is skipped, and the reason (status, body) is recorded.
  *
  *   node bin/run-ts.js bench/gateway.ts [--quick] [--duration 4] [--connections 50] [--latent-connections 200] [--rate 500]
- *     [--sequential 2] [--latency 20] [--warmup 5] [--rounds 5] [--round-secs 2] [--no-portkey]
+ *     [--sequential 2] [--latency 20] [--warmup 5] [--rounds 5] [--round-secs 2] [--rewarm 1] [--no-portkey]
  *
  * Every contender gets `--warmup` seconds of saturating load before its first measurement in each
  * upstream-latency phase (each phase starts fresh processes).
@@ -96,6 +96,11 @@ const seqSecs = num('sequential', quick ? 1 : 2);
 const rounds = num('rounds', quick ? 1 : 5);
 /** Seconds of each round after the first (`--round-secs`). */
 const roundSecs = num('round-secs', 2);
+/** Seconds of load, not measured, before every saturation measurement but a phase's first
+ * (`--rewarm`): a process left idle (while the others are measured) gives memory back — V8 shrinks
+ * its young generation, which then grows again under load, page by page — so a measurement that
+ * starts cold counts the regrowth; every contender gets the same. */
+const rewarm = num('rewarm', quick ? 0 : 1);
 /** The contenders the bar compares (issue 21: Chokepoint against the bare proxies and Portkey). */
 const ROUNDS_FOR = /^(bare |Chokepoint (embedded|Redis ×[12])$|Portkey)/;
 const PORTKEY_VERSION = '1.15.2';
@@ -444,6 +449,7 @@ async function main() {
             continue;
           }
           if (!warmed && warmup > 0) await drive(c, BODIES[body], warmup, connectionsAt(upstreamLatency));
+          else if (rewarm > 0) await drive(c, BODIES[body], rewarm, connectionsAt(upstreamLatency));
           warmed = true;
           const before = await storeCounters(c);
           const redisBefore = c.name.includes('Redis') ? await redisCommands() : undefined;
@@ -505,6 +511,7 @@ async function main() {
                 r.saturation,
             );
             if (!row) continue;
+            if (rewarm > 0) await drive(c, BODIES[body], rewarm, connectionsAt(upstreamLatency));
             const m = await drive(c, BODIES[body], roundSecs, connectionsAt(upstreamLatency));
             row.rounds!.push({ reqPerSec: m.reqPerSec, cpuUsPerReq: m.cpuUsPerReq });
             process.stderr.write(
@@ -534,6 +541,7 @@ async function main() {
     warmupSecs: warmup,
     rounds,
     roundSecs,
+    rewarmSecs: rewarm,
     roundsFor: String(ROUNDS_FOR),
     connections,
     latentConnections,
