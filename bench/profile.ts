@@ -146,7 +146,7 @@ async function main() {
     while (!gw.output().includes('allocation profile written')) await new Promise((r) => setTimeout(r, 100));
     await stopAll();
     process.stdout.write(
-      `${name}: ${Math.round(calls / duration)} req/s, ${bad} failed, CPU ${Math.round(cpuUs / calls)} µs/call (this run, sampling)\n${allocFile}\n${summariseAlloc(allocFile, calls, top)}\n`,
+      `${name}: ${Math.round(calls / duration)} req/s, ${bad} failed, CPU ${Math.round(cpuUs / calls)} µs/call (this run, sampling)\n${allocFile}\n${summariseAlloc(allocFile, calls, top, survivors)}\n`,
     );
     return;
   }

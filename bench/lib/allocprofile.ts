@@ -34,7 +34,7 @@ function table(sums: Map<string, number>, calls: number, top: number): string {
     .join('\n');
 }
 
-export function summariseAlloc(file: string, calls: number, top = 40): string {
+export function summariseAlloc(file: string, calls: number, top = 40, survivors = false): string {
   const root = (JSON.parse(readFileSync(file, 'utf8')) as { head: HeapNode }).head;
   const byPlace = new Map<string, number>();
   const byFunction = new Map<string, number>();
@@ -52,7 +52,7 @@ export function summariseAlloc(file: string, calls: number, top = 40): string {
   };
   walk(root);
   return [
-    `allocated ${(total / calls / 1024).toFixed(1)} kB per call over ${calls} calls (sampled; collected objects included)`,
+    `allocated ${(total / calls / 1024).toFixed(1)} kB per call over ${calls} calls (sampled; ${survivors ? 'only what outlived a scavenge' : 'collected objects included'})`,
     '-- by place --',
     table(byPlace, calls, top),
     '-- by function (self) --',
