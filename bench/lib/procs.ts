@@ -17,14 +17,17 @@ const running: ChildProcess[] = [];
 
 /** Starts `node <args>`; resolves with the URL once `ready` matches its output (or `probe` answers). */
 /**
- * The flags `chokepoint`'s launcher gives node (bin/chokepoint.js's `#!/usr/bin/env -S node …`
- * line): every process the benchmarks start runs with them — Chokepoint as its users run it, and
- * every other contender (the bare proxies, Portkey) and the emulator alike.
+ * The node flags `npm start` runs Chokepoint with (package.json: `node <flags> bin/chokepoint.js
+ * serve`; the Dockerfile and the systemd unit set the same in NODE_OPTIONS): every process the
+ * benchmarks start runs with them — Chokepoint as it is deployed, and every other contender (the
+ * bare proxies, Portkey) and the emulator alike.
  */
 export const LAUNCH_FLAGS: readonly string[] = (() => {
-  const first = readFileSync(new URL('../../bin/chokepoint.js', import.meta.url), 'utf8').split('\n', 1)[0]!;
-  const m = /^#!\/usr\/bin\/env -S node(.*)$/.exec(first);
-  if (!m) throw new Error(`bin/chokepoint.js: unexpected first line ${JSON.stringify(first)}`);
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
+    scripts: { start: string };
+  };
+  const m = /^node((?: --\S+)*) bin\/chokepoint\.js serve$/.exec(pkg.scripts.start);
+  if (!m) throw new Error(`package.json: unexpected start script ${JSON.stringify(pkg.scripts.start)}`);
   return m[1]!.trim().split(/\s+/).filter(Boolean);
 })();
 
