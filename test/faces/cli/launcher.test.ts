@@ -3,6 +3,8 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { youngGenerationSet } from '../../../runtime/faces/cli/commands/serve.ts';
+import { serveProcess } from '../../helpers/serve.ts';
 
 /**
  * A gateway runs node with a 64 MB young-generation semi-space (README, Install): `npm start`
@@ -85,5 +87,18 @@ describe('the young-generation flag', () => {
     const argv = servers[0]!;
     expect(argv[0]).toMatch(/node$/);
     expect(argv.slice(1)).toEqual([FLAG, 'bin/chokepoint.js', 'serve', '--port', '0']);
+    expect(out).not.toMatch(/young generation/);
   }, 60_000);
+
+  it('a server started without it says so in its banner, with what to do', async () => {
+    const served = await serveProcess({ NODE_OPTIONS: '' });
+    cleanup.push(() => served.stop());
+    expect(served.output()).toMatch(
+      /^ {2}node {9}16 MB young generation: under load start with NODE_OPTIONS=--max-semi-space-size=64 \(as npm start does; README, Install\)$/m,
+    );
+    expect(youngGenerationSet([], undefined)).toBe(false);
+    expect(youngGenerationSet([], '--max-old-space-size=512 --max-semi-space-size=32')).toBe(true);
+    expect(youngGenerationSet(['--max_semi_space_size=16'], '')).toBe(true);
+    expect(youngGenerationSet(['--max-old-space-size=512'], '--trace-gc')).toBe(false);
+  }, 30_000);
 });

@@ -128,6 +128,11 @@ life are flagged at start (a warning each, and a \`models\` line below).`,
     out(
       `  prices       ${rt.prices.current(rt.now()).length} models; prices and routing reload when ${watcher.file} changes, or on SIGHUP`,
     );
+    if (!youngGenerationSet(process.execArgv, process.env.NODE_OPTIONS)) {
+      out(
+        '  node         16 MB young generation: under load start with NODE_OPTIONS=--max-semi-space-size=64 (as npm start does; README, Install)',
+      );
+    }
     for (const [i, e] of flagged.entries())
       out(`  ${i === 0 ? 'models' : ''.padEnd(6)}       ${endOfLifeLine(e)}`);
     if (server.createdAdminToken)
@@ -138,3 +143,10 @@ life are flagged at start (a warning each, and a \`models\` line below).`,
     return stopped;
   },
 };
+
+/** Whether node was started with a young-generation size of its own (`--max-semi-space-size`, on
+ * its command line or in NODE_OPTIONS): node reads it only at start, so serve can only say so. */
+export function youngGenerationSet(execArgv: readonly string[], nodeOptions: string | undefined): boolean {
+  const named = (a: string) => a.startsWith('--max-semi-space-size') || a.startsWith('--max_semi_space_size');
+  return execArgv.some(named) || (nodeOptions ?? '').split(/\s+/).some(named);
+}
