@@ -30,7 +30,9 @@
  *     [--sequential 2] [--latency 20] [--warmup 5] [--rounds 5] [--round-secs 2] [--rewarm 1] [--no-portkey]
  *
  * Every contender gets `--warmup` seconds of saturating load before its first measurement in each
- * upstream-latency phase (each phase starts fresh processes).
+ * upstream-latency phase (each phase starts fresh processes). The contenders the bar compares then
+ * get `--rounds` - 1 more saturation rounds in turn (see `rounds` below): their req/s is the
+ * median round's, their share of a bare proxy the median of the shares within each round.
  *
  * Results: bench/results/gateway.{json,md,svg} (not written with --quick).
  */
