@@ -15,13 +15,13 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { Redis } from 'ioredis';
 import { compose } from '../runtime/compose.ts';
 import { resolveConfig } from '../runtime/config/load.ts';
 import { createApp } from '../runtime/faces/http/app.ts';
 import { listen } from '../runtime/faces/http/listen.ts';
 import { createLogger } from '../runtime/log.ts';
 import type { ApprovalItem } from '../runtime/store/approvals.ts';
+import { cleanRedis } from './lib/procs.ts';
 
 type Backend = 'embedded' | 'redis';
 const TOKEN = 'cpo_bench-approvals-0123456789abcdef';
@@ -69,16 +69,7 @@ async function open(backend: Backend, redisUrl: string) {
     async close() {
       await server.close();
       await rt.close();
-      if (backend === 'redis') {
-        const redis = new Redis(redisUrl);
-        let cursor = '0';
-        do {
-          const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
-          cursor = next;
-          if (keys.length) await redis.unlink(...keys);
-        } while (cursor !== '0');
-        redis.disconnect();
-      }
+      if (backend === 'redis') await cleanRedis(redisUrl, prefix);
       rmSync(dataDir, { recursive: true, force: true });
     },
   };

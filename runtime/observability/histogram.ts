@@ -12,6 +12,9 @@ import type { Registry } from 'prom-client';
 export class CallHistogram {
   readonly type = 'histogram';
   readonly aggregator = 'sum';
+  readonly name: string;
+  readonly help: string;
+  readonly labelNames: readonly string[];
   private readonly children = new Map<string, HistogramChild>();
   private readonly bounds: readonly number[];
 
@@ -30,10 +33,6 @@ export class CallHistogram {
     // Without labels there is one series, written (all zero) before anything is observed.
     if (this.labelNames.length === 0) this.labels();
   }
-
-  readonly name: string;
-  readonly help: string;
-  readonly labelNames: readonly string[];
 
   /** The child of one label set, one value per label name in order; keep it to observe into. */
   labels(...values: string[]): HistogramChild {
