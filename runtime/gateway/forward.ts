@@ -1,5 +1,6 @@
 import { performance } from 'node:perf_hooks';
 import {
+  detach,
   type Provider,
   type ProviderError,
   type ProviderResponse,
@@ -112,7 +113,7 @@ async function relay(
   sink.head(200, headers);
   // Read with events, not `for await`: an async iterator costs a promise and a few closures per
   // chunk, and a long answer is hundreds of chunks.
-  const failed = await new Promise<Error | undefined>((done) => {
+  const failed = await new Promise<Error | undefined>((resolve) => {
     const body = res.body;
     let ended = false;
     let wrote = false;
@@ -137,7 +138,7 @@ async function relay(
         held.push(chunk.subarray(stop));
       } else held.push(chunk);
     };
-    body.on('data', (chunk: Buffer) => {
+    const onData = (chunk: Buffer) => {
       try {
         take(chunk);
       } catch (err) {
@@ -145,17 +146,25 @@ async function relay(
         done(err as Error);
         body.destroy();
       }
-    });
-    body.once('end', () => {
+    };
+    const onEnd = () => {
       ended = true;
       done(undefined);
-    });
-    body.once('error', (err) => done(err));
+    };
     // Closed before its end (the provider connection broke, the call was aborted): what the
     // stream showed so far is billed, as for an error.
-    body.once('close', () => {
+    const onClose = () => {
       if (!ended) done(prematureClose());
-    });
+    };
+    // Once read, the body lets go of these listeners (see detach in adapters/provider.ts).
+    const done = (err: Error | undefined) => {
+      detach(body, onData, onEnd, done, onClose);
+      resolve(err);
+    };
+    body.on('data', onData);
+    body.on('end', onEnd);
+    body.on('error', done);
+    body.on('close', onClose);
   });
   if (!failed) {
     answer.errorType = reader.errorType;

@@ -1,0 +1,122 @@
+import { createServer, get, type IncomingMessage } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { AnthropicProvider } from '../../../adapters/anthropic/provider.ts';
+import { createEmulator, DEFAULT_API_KEY, type Listening } from '../../../adapters/emulator/index.ts';
+import { type ProviderResponse, readAll } from '../../../adapters/provider.ts';
+import type { ModelCall } from '../../../runtime/gateway/call.ts';
+import type { Admitted } from '../../../runtime/gateway/decide.ts';
+import { type Answer, forward } from '../../../runtime/gateway/forward.ts';
+import { CollectingSink } from '../../../runtime/gateway/sink.ts';
+
+/*
+ * A response body outlives its call (node's keep-alive client lets go of it late): once read, it
+ * must hold none of the reader's listeners — they reach the whole call, and a body promoted to the
+ * old generation kept all of it alive through every scavenge (bench/profile.ts --trace-gc). Only a
+ * listener that swallows a late error stays, so an error on a finished body cannot crash the process.
+ */
+
+let server: Listening;
+let provider: AnthropicProvider;
+/** The responses the real provider returned, as forward got them. */
+const seen: ProviderResponse[] = [];
+
+beforeAll(async () => {
+  server = await createEmulator().listen();
+  const real = new AnthropicProvider('anthropic', {
+    baseUrl: server.url,
+    apiKey: DEFAULT_API_KEY,
+    timeoutMs: 30_000,
+  });
+  const send = real.send.bind(real);
+  real.send = async (req) => {
+    const res = await send(req);
+    seen.push(res);
+    return res;
+  };
+  provider = real;
+});
+afterAll(() => server.close());
+
+function call(stream: boolean): ModelCall {
+  const body = {
+    model: 'claude-haiku-4-5',
+    max_tokens: 64,
+    ...(stream ? { stream: true } : {}),
+    messages: [{ role: 'user' as const, content: 'hi' }],
+  };
+  return {
+    identity: { team: 't', env: 'e', seat: 's' },
+    requestId: 'req_listeners',
+    body,
+    raw: Buffer.from(JSON.stringify(body)),
+    headers: { 'anthropic-version': '2023-06-01' },
+    streamKey: 'k',
+  };
+}
+
+const admitted = {
+  ok: true,
+  model: 'claude-haiku-4-5',
+  provider: 'anthropic',
+  failover: [],
+  maxTokens: 64,
+  reservation: { id: 'res_x', amount: 1, scopes: [], createdAt: 0, expiresAt: 0 },
+  identity: { team: 't', env: 'e', seat: 's' },
+  pricing: {},
+} as unknown as Admitted;
+
+/** The listeners on a finished body that are not node's own (http client's responseOnEnd). */
+function ours(res: ProviderResponse): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const ev of res.body.eventNames()) {
+    const fns = res.body.listeners(ev).filter((f) => f.name !== 'responseOnEnd');
+    if (fns.length) out[String(ev)] = fns.length;
+  }
+  return out;
+}
+
+describe('a read response body lets go of its reader', () => {
+  for (const stream of [true, false]) {
+    it(`forward, ${stream ? 'streamed' : 'whole'}: only the late-error guard stays`, async () => {
+      const sink = new CollectingSink();
+      const providers = new Map([['anthropic', provider]]);
+      const answer = (await forward({ providers } as never, call(stream), admitted, sink, {
+        started: 0,
+        ended: 0,
+      })) as Answer;
+      answer.rest();
+      expect(answer.status).toBe(200);
+      expect(answer.billed.tokens.output).toBeGreaterThan(0);
+      expect(sink.json()).toBeDefined();
+      const res = seen.at(-1)!;
+      expect(ours(res)).toEqual({ error: 1 });
+      // A late error on the finished body is swallowed, not thrown.
+      expect(() => res.body.emit('error', new Error('late'))).not.toThrow();
+    });
+  }
+
+  it('readAll: the same, and a body that breaks off still rejects', async () => {
+    const res = await provider.send({
+      body: Buffer.from(JSON.stringify(call(false).body)),
+      headers: { 'anthropic-version': '2023-06-01' },
+      requestId: 'req_readall',
+    });
+    const buf = await readAll(res.body);
+    expect(JSON.parse(buf.toString()).type).toBe('message');
+    expect(ours(res)).toEqual({ error: 1 });
+
+    // A body that breaks off: a server that sends half an answer and drops the connection.
+    const half = createServer((_req, r) => {
+      r.writeHead(200, { 'content-length': '100' });
+      r.write('{"type":"mess', () => r.socket?.destroy());
+    });
+    await new Promise<void>((ok) => half.listen(0, '127.0.0.1', ok));
+    const { port } = half.address() as AddressInfo;
+    const broken = await new Promise<IncomingMessage>((ok) => get(`http://127.0.0.1:${port}/`, ok));
+    const reading = readAll(broken);
+    await expect(reading).rejects.toThrow(/aborted|broke off/);
+    expect(ours({ body: broken } as unknown as ProviderResponse)).toEqual({ error: 1 });
+    half.close();
+  });
+});
