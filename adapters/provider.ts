@@ -208,7 +208,7 @@ export function readAll(body: Readable): Promise<Buffer> {
 }
 
 /**
- * Takes a reader's listeners off a response body it has finished with. A response outlives its
+ * Takes a reader's listeners off a body it has finished with (a provider's response, a client's request). A response outlives its
  * call: node's keep-alive client lets go of it late, and a response promoted to the old generation
  * keeps whatever its listeners reach alive through every scavenge until the next full collection —
  * left on, a streamed call's listeners (which reach the whole call: the client's response, the
@@ -221,11 +221,11 @@ export function detach(
   onData: (c: Buffer) => void,
   onEnd: () => void,
   onError: (err: Error) => void,
-  onClose: () => void,
+  onClose?: () => void,
 ): void {
   body.removeListener('data', onData);
   body.removeListener('end', onEnd);
-  body.removeListener('close', onClose);
+  if (onClose) body.removeListener('close', onClose);
   body.removeListener('error', onError);
   body.on('error', ignore);
 }

@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { detach } from '../../../adapters/provider.ts';
 import type { ApiKey, KeyRing } from '../../auth/keys.ts';
 import type { Services } from '../../compose.ts';
 import { invalidRequest, killed, Refusal, unavailable, unknownModel } from '../../gateway/refusal.ts';
@@ -91,16 +92,25 @@ export function readLimited(req: IncomingMessage, limit: number): Promise<Buffer
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
-    req.on('data', (c: Buffer) => {
+    const onData = (c: Buffer) => {
       size += c.length;
       if (size > limit) {
-        req.removeAllListeners('data');
+        detach(req, onData, onEnd, onError);
         req.resume();
         reject(tooLarge(limit));
       } else chunks.push(c);
-    });
-    req.on('end', () => resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks)));
-    req.on('error', reject);
+    };
+    const onEnd = () => {
+      detach(req, onData, onEnd, onError);
+      resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks));
+    };
+    const onError = (err: Error) => {
+      detach(req, onData, onEnd, onError);
+      reject(err);
+    };
+    req.on('data', onData);
+    req.on('end', onEnd);
+    req.on('error', onError);
   });
 }
 
@@ -127,16 +137,19 @@ class ResponseSink implements Sink {
   private held: { status: number; headers: Record<string, string>; body?: Buffer } | undefined;
   private headWaiting = false;
 
+  private readonly onClose = () => {
+    if (!this.res.writableFinished) this.left = true;
+  };
+  private readonly onAborted = () => {
+    this.left = true;
+  };
+
   constructor(
-    req: IncomingMessage,
+    private readonly req: IncomingMessage,
     private readonly res: ServerResponse,
   ) {
-    res.on('close', () => {
-      if (!res.writableFinished) this.left = true;
-    });
-    req.on('aborted', () => {
-      this.left = true;
-    });
+    res.on('close', this.onClose);
+    req.on('aborted', this.onAborted);
   }
 
   get gone(): boolean {
@@ -176,6 +189,10 @@ class ResponseSink implements Sink {
       this.held = undefined;
       res.end(body);
     } else res.end();
+    // Nothing more is written: the request and response (which outlive the call on a keep-alive
+    // connection) let go of this sink (see detach in adapters/provider.ts).
+    res.removeListener('close', this.onClose);
+    this.req.removeListener('aborted', this.onAborted);
   }
 
   /** Writes the held head (a stream's first bytes came after it). */

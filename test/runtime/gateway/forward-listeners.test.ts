@@ -1,9 +1,10 @@
-import { createServer, get, type IncomingMessage } from 'node:http';
+import { createServer, get, type IncomingMessage, request } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AnthropicProvider } from '../../../adapters/anthropic/provider.ts';
 import { createEmulator, DEFAULT_API_KEY, type Listening } from '../../../adapters/emulator/index.ts';
 import { type ProviderResponse, readAll } from '../../../adapters/provider.ts';
+import { readLimited, responseSink } from '../../../runtime/faces/gateway/common.ts';
 import type { ModelCall } from '../../../runtime/gateway/call.ts';
 import type { Admitted } from '../../../runtime/gateway/decide.ts';
 import { type Answer, forward } from '../../../runtime/gateway/forward.ts';
@@ -118,5 +119,58 @@ describe('a read response body lets go of its reader', () => {
     await expect(reading).rejects.toThrow(/aborted|broke off/);
     expect(ours({ body: broken } as unknown as ProviderResponse)).toEqual({ error: 1 });
     half.close();
+  });
+});
+
+describe("a client's request and response let go of the gateway's listeners", () => {
+  it('readLimited and the response sink detach once the answer is written', async () => {
+    const left: Record<string, number>[] = [];
+    const server = createServer(async (req, res) => {
+      const before = { close: res.listenerCount('close'), aborted: req.listenerCount('aborted') };
+      const raw = await readLimited(req, 1024);
+      const sink = responseSink(req, res);
+      sink.head(200, { 'content-type': 'application/json' });
+      sink.chunk(raw);
+      sink.end();
+      left.push({
+        data: req.listenerCount('data'),
+        end: req.listenerCount('end'),
+        close: res.listenerCount('close') - before.close,
+        aborted: req.listenerCount('aborted') - before.aborted,
+      });
+    });
+    await new Promise<void>((ok) => server.listen(0, '127.0.0.1', ok));
+    const { port } = server.address() as AddressInfo;
+    const answer = await fetch(`http://127.0.0.1:${port}/`, { method: 'POST', body: '{"a":1}' });
+    expect(await answer.json()).toEqual({ a: 1 });
+    expect(left).toEqual([{ data: 0, end: 0, close: 0, aborted: 0 }]);
+    server.close();
+  });
+
+  it('readLimited still refuses a body over its limit', async () => {
+    const server = createServer(async (req, res) => {
+      const r = await readLimited(req, 4).then(
+        () => 'read',
+        (err: Error) => err.message,
+      );
+      res.end(JSON.stringify({ r, data: req.listenerCount('data') }));
+    });
+    await new Promise<void>((ok) => server.listen(0, '127.0.0.1', ok));
+    const { port } = server.address() as AddressInfo;
+    // Chunked (no content-length): the limit is found while reading, not from the header.
+    const text = await new Promise<string>((ok, fail) => {
+      const r = request({ host: '127.0.0.1', port, method: 'POST', path: '/' }, (res) => {
+        let out = '';
+        res.on('data', (c) => {
+          out += c;
+        });
+        res.on('end', () => ok(out));
+      });
+      r.on('error', fail);
+      r.write('x'.repeat(10));
+      r.end('x'.repeat(10));
+    });
+    expect(JSON.parse(text)).toEqual({ r: expect.stringMatching(/request_too_large/), data: 0 });
+    server.close();
   });
 });
