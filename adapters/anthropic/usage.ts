@@ -51,39 +51,39 @@ export function messageUsage(body: Buffer): ApiUsage | undefined {
   return (JSON.parse(body.toString('utf8')) as { usage?: ApiUsage } | null)?.usage ?? undefined;
 }
 
-/** [start, end) of the last top-level member's object value when that member is `usage`. */
-function usageSpan(b: Buffer): [number, number] | undefined {
-  let i = b.length - 1;
-  while (isSpace(b[i])) i--;
-  if (b[i] !== 0x7d) return undefined; // the answer's closing }
+/** [start, end) of the `usage` object in `b[from, to)` when it is the top level's last member. */
+function usageSpan(b: Buffer, from = 0, to = b.length): [number, number] | undefined {
+  let i = to - 1;
+  while (i >= from && isSpace(b[i])) i--;
+  if (b[i] !== 0x7d) return undefined; // the top level's closing }
   i--;
-  while (isSpace(b[i])) i--;
+  while (i >= from && isSpace(b[i])) i--;
   if (b[i] !== 0x7d) return undefined; // the last member's value is not an object
   const end = i + 1;
   let depth = 0;
-  for (; i >= 0; i--) {
+  for (; i >= from; i--) {
     const c = b[i];
     if (c === 0x7d || c === 0x5d) depth++;
     else if (c === 0x7b || c === 0x5b) {
       if (--depth === 0) break;
     } else if (c === QUOTE) {
       // Back to the quote that opens this string: one not escaped (an even run of backslashes).
-      for (i--; i >= 0; i--) if (b[i] === QUOTE && escapes(b, i) % 2 === 0) break;
+      for (i--; i >= from; i--) if (b[i] === QUOTE && escapes(b, i) % 2 === 0) break;
     }
   }
-  if (i < 0 || b[i] !== 0x7b) return undefined;
+  if (i < from || b[i] !== 0x7b) return undefined;
   const start = i;
   i--;
-  while (isSpace(b[i])) i--;
+  while (i >= from && isSpace(b[i])) i--;
   if (b[i] !== 0x3a) return undefined; // :
   i--;
-  while (isSpace(b[i])) i--;
+  while (i >= from && isSpace(b[i])) i--;
   const keyStart = i - USAGE_KEY.length + 1;
-  if (keyStart < 1 || !b.subarray(keyStart, i + 1).equals(USAGE_KEY) || escapes(b, keyStart) % 2 !== 0) {
+  if (keyStart < from + 1 || !same(b, keyStart, USAGE_KEY) || escapes(b, keyStart) % 2 !== 0) {
     return undefined;
   }
   i = keyStart - 1;
-  while (isSpace(b[i])) i--;
+  while (i >= from && isSpace(b[i])) i--;
   // A member of the answer itself: after a comma or the answer's opening brace.
   return b[i] === 0x2c || b[i] === 0x7b ? [start, end] : undefined;
 }
@@ -195,22 +195,52 @@ export class StreamUsage implements StreamReader {
       this.deltaBytes += end - start - DATA.length;
       return;
     }
+    const from = start + DATA.length;
+    if (this.event === MESSAGE_DELTA) {
+      // The API writes message_delta's `usage` last: only it is parsed, as for a whole answer
+      // (messageUsage); any other shape is parsed whole below. (message_start's usage is the last
+      // member of its message, which only a parse of the whole line can tell is the top level's
+      // `message`: parsed whole, once a stream.)
+      const span = usageSpan(buf, from, end);
+      let usage: ApiUsage | undefined;
+      if (span) {
+        try {
+          usage = JSON.parse(buf.toString('utf8', span[0], span[1])) as ApiUsage;
+        } catch {
+          usage = undefined;
+        }
+      }
+      if (usage !== undefined) {
+        this.took(usage);
+        return;
+      }
+    }
     let parsed: { message?: { usage?: ApiUsage }; usage?: ApiUsage; error?: { type?: string } };
     try {
-      parsed = JSON.parse(buf.toString('utf8', start + DATA.length, end));
+      parsed = JSON.parse(buf.toString('utf8', from, end));
     } catch {
       return;
     }
-    if (this.event === START) {
-      this.api = { ...parsed.message?.usage };
-    } else if (this.event === MESSAGE_DELTA) {
-      for (const [k, v] of Object.entries(parsed.usage ?? {})) {
-        if (v !== null && v !== undefined) (this.api as Record<string, unknown>)[k] = v;
-      }
-      this.complete = true;
-    } else {
+    if (this.event === START) this.took(parsed.message?.usage);
+    else if (this.event === MESSAGE_DELTA) this.took(parsed.usage);
+    else {
       this.errorType = parsed.error?.type ?? 'error';
     }
+  }
+
+  /** message_start's usage (the start), or a message_delta's (cumulative: what it names replaces). */
+  private took(usage: ApiUsage | undefined): void {
+    if (this.event === START) {
+      this.api = { ...usage };
+      return;
+    }
+    if (usage !== null && typeof usage === 'object') {
+      for (const k in usage) {
+        const v = usage[k as keyof ApiUsage];
+        if (v !== null && v !== undefined) (this.api as Record<string, unknown>)[k] = v;
+      }
+    }
+    this.complete = true;
   }
 
   /** What the stream bills so far; if the final count never came, output is at least the deltas
