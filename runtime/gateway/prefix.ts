@@ -1,5 +1,6 @@
 import { createHash, type Hash } from 'node:crypto';
 import type { ContentBlock, MessagesBody } from './messages.ts';
+import { RecentMap } from './recent.ts';
 import { sealedValues } from './tail-memo.ts';
 
 /**
@@ -300,7 +301,7 @@ function sameJson(v: unknown, copy: unknown, top = false): boolean {
  */
 export class PrefixMemo {
   /** Per stream, its last few prompts, the latest first. */
-  private readonly streams = new Map<string, Remembered[]>();
+  private readonly streams = new RecentMap<string, Remembered[]>();
   private size = 0;
 
   constructor(
@@ -322,7 +323,6 @@ export class PrefixMemo {
     }
     const prev = kept[best];
     const { fp, memo } = computed(lin, prev, true, same);
-    this.streams.delete(key);
     // The same prompt moved on replaces its earlier self; another one is kept beside it.
     const continued = prev !== undefined && same >= lin.staticCount && prev.staticCount === lin.staticCount;
     const rest = continued ? kept.filter((_, i) => i !== best) : kept;
@@ -334,11 +334,15 @@ export class PrefixMemo {
       this.size += memo.size;
     }
     if (next.length > 0) this.streams.set(key, next);
-    while (this.streams.size > this.maxStreams || this.size > this.maxChars) {
-      const [oldest, ms] = this.streams.entries().next().value!;
-      this.streams.delete(oldest);
-      for (const m of ms) this.size -= m.size;
-    }
+    else this.streams.delete(key);
+    // Past either bound, the least recently used streams go, down to 90% of both.
+    this.streams.evict(
+      () => this.streams.size > this.maxStreams || this.size > this.maxChars,
+      () => this.streams.size <= this.maxStreams * 0.9 && this.size <= this.maxChars * 0.9,
+      (_, ms) => {
+        for (const m of ms) this.size -= m.size;
+      },
+    );
     return fp;
   }
 }

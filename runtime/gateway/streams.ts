@@ -1,6 +1,7 @@
 import type { TokenCounts } from '../store/port.ts';
 import type { MessagesBody } from './messages.ts';
 import { chainHash, type Drift, diffStatic, type Fingerprint, PrefixMemo } from './prefix.ts';
+import { RecentMap } from './recent.ts';
 
 /**
  * Per-stream memory of the last call's prompt prefix (a stream is one key + workflow/session):
@@ -44,7 +45,7 @@ export interface CacheTally {
 const MAX_TALLIES = 1_000;
 
 export class StreamTracker {
-  private readonly streams = new Map<string, StreamState>();
+  private readonly streams = new RecentMap<string, StreamState>();
   private readonly tallies = new Map<string, CacheTally>();
   private readonly prompts = new PrefixMemo();
   readonly since = Date.now();
@@ -90,9 +91,13 @@ export class StreamTracker {
       state.window.push({ expected, actual: Math.min(actual, expected) });
       if (state.window.length > WINDOW) state.window.shift();
     }
-    this.streams.delete(key);
-    this.streams.set(key, state);
-    if (this.streams.size > MAX_STREAMS) this.streams.delete(this.streams.keys().next().value!);
+    if (!s) {
+      this.streams.set(key, state);
+      this.streams.evict(
+        () => this.streams.size > MAX_STREAMS,
+        () => this.streams.size <= MAX_STREAMS * 0.9,
+      );
+    }
 
     const wf = workflow ?? '(none)';
     let tally = this.tallies.get(wf);
