@@ -208,13 +208,14 @@ export function readAll(body: Readable): Promise<Buffer> {
 }
 
 /**
- * Takes a reader's listeners off a body it has finished with (a provider's response, a client's request). A response outlives its
- * call: node's keep-alive client lets go of it late, and a response promoted to the old generation
- * keeps whatever its listeners reach alive through every scavenge until the next full collection —
- * left on, a streamed call's listeners (which reach the whole call: the client's response, the
- * request, the settlement) tripled the time the collector spent per call (bench/profile.ts
- * --node-flag --trace-gc: 27 → 8 µs a streamed call at saturation). An 'error' listener stays, so
- * a late error on the finished body is not thrown.
+ * Takes a reader's listeners off a body it has finished with (a provider's response, a client's
+ * request). A body outlives its call — node's keep-alive client lets go of a response late — and
+ * one promoted to the old generation keeps whatever its listeners reach alive through every
+ * scavenge until the next full collection: left on, a streamed call's listeners (which reach the
+ * whole call: the client's response, the request, the settlement) tripled the time the collector
+ * spent per call (bench/profile.ts --node-flag --trace-gc: 27 → 8 µs a streamed call at
+ * saturation). An 'error' listener that swallows stays, so a late error on the finished body is
+ * not thrown.
  */
 export function detach(
   body: Readable,

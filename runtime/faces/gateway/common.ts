@@ -182,6 +182,10 @@ class ResponseSink implements Sink {
   end(): void {
     const { res, held } = this;
     this.headWaiting = false;
+    // Nothing more is written: the request and response (which outlive the call on a keep-alive
+    // connection) let go of this sink (see detach in adapters/provider.ts), ended here or before.
+    res.removeListener('close', this.onClose);
+    this.req.removeListener('aborted', this.onAborted);
     if (res.writableEnded) return;
     if (held && !res.headersSent && !this.left) {
       const body = held.body ?? Buffer.alloc(0);
@@ -189,10 +193,6 @@ class ResponseSink implements Sink {
       this.held = undefined;
       res.end(body);
     } else res.end();
-    // Nothing more is written: the request and response (which outlive the call on a keep-alive
-    // connection) let go of this sink (see detach in adapters/provider.ts).
-    res.removeListener('close', this.onClose);
-    this.req.removeListener('aborted', this.onAborted);
   }
 
   /** Writes the held head (a stream's first bytes came after it). */
