@@ -180,6 +180,36 @@ export function leaseStoreContract(harness: StoreHarness): void {
       expect(await store.listLedger({ scope: 'seat:alice' })).toHaveLength(3);
     });
 
+    it('charges calls once whatever their order, with holes, and calls not named by a number', async () => {
+      const lease = held(
+        await store.admit({ identity: alice, amount: 1_000, lease: { upTo: 50_000, share: 1 } }),
+      );
+      const step = (call: string) => ({
+        reservationId: lease.id,
+        call,
+        entry: { ...entry(10, 1_000, `req_${call}`), id: `led_${call}`, at: 5 },
+      });
+      // Out of order, a hole at 4 and 8, names that are not numbers (a sign, a leading zero, a word,
+      // a number too long to be one): each batch repeats some of the ones before.
+      const batches = [
+        ['5', '3', '1'],
+        ['2', '3', '7', '01', 'x'],
+        ['1', '2', '3', '5', '6', '9', '01', '-1', '1234567890123456'],
+        ['9', '7', 'x', '-1', '1234567890123456', '10', '0'],
+        ['5', '3', '1', '2', '6', '7', '9', '10', '0', '01', 'x', '-1', '1234567890123456'],
+      ];
+      const repeatedPerBatch: number[] = [];
+      for (const calls of batches) {
+        const replies = await store.leaseOps(calls.map(step));
+        repeatedPerBatch.push(replies.filter((r) => r.repeated).length);
+      }
+      expect(repeatedPerBatch).toEqual([0, 1, 5, 5, 13]);
+      const charged = [...new Set(batches.flat())];
+      expect(await store.getBudget('team:payments')).toMatchObject({ spent: 10 * charged.length });
+      const ledger = await store.listLedger({ limit: 100 });
+      expect(ledger.map((e) => e.id).sort()).toEqual(charged.map((c) => `led_${c}`).sort());
+    });
+
     it('charges a call sent twice in one batch once, and reads back a batch of 1,200 entries', async () => {
       const lease = held(
         await store.admit({ identity: alice, amount: 1_000, lease: { upTo: 400_000, share: 1 } }),

@@ -4,6 +4,7 @@ import type { Micros } from '../../../money.ts';
 import { leaseResult, type PreparedLeaseOp, RETURNED, stepEntry } from '../../../store/lease-ops.ts';
 import type { LeaseOpResult, LedgerEntry } from '../../../store/port.ts';
 import { storedJson, storedMicros } from '../../../store/records.ts';
+import { CallSet, callNumber } from './call-set.ts';
 import type { LiveBudget } from './live-budget.ts';
 import { ManyRows } from './many-rows.ts';
 import type { BudgetRow, ReservationRow, Statements } from './statements.ts';
@@ -11,8 +12,9 @@ import type { BudgetRow, ReservationRow, Statements } from './statements.ts';
 /**
  * The lease steps of the embedded store (MoneyStore.leaseOps; the Redis twin is lease.lua), a
  * batch inside one transaction. A call is charged once per lease however often its step is sent
- * (`lease_calls`, kept as long as a closed reservation is): a batch retried after a timeout, or
- * replayed from a journal after a crash, charges nothing twice.
+ * (the lease's row keeps the calls charged from it, `reservations.calls`, call-set.ts; what that
+ * cannot hold goes to `lease_calls`, kept as long as a closed reservation is): a batch retried
+ * after a timeout, or replayed from a journal after a crash, charges nothing twice.
  *
  * What a batch writes is summed before it is written, as lease.lua does: each reservation is read
  * once and written once, each budget charged once with the sum of the batch's charges and frees on
@@ -46,6 +48,8 @@ export function prepareLeaseStatements(db: Database.Database) {
       'RETURNING lease, call',
     ),
     ledgerPut: new ManyRows(db, `INSERT INTO ledger (${LEDGER_COLUMNS})`, 18),
+    /** The calls charged from a lease, after a batch charged some. */
+    callsSet: db.prepare('UPDATE reservations SET calls = ? WHERE id = ?'),
   };
 }
 
@@ -61,6 +65,9 @@ interface BatchLease {
   /** The expiry to write (null: unchanged); dirty when held or the expiry changed. */
   expiresAt: number | null;
   dirty: boolean;
+  /** The calls charged from it, when its row keeps them (else lease_calls does). */
+  calls: CallSet | undefined;
+  callsDirty: boolean;
 }
 
 /** A budget's sums over the batch. */
@@ -95,6 +102,8 @@ export function leaseBatch(host: LeaseHost, ops: PreparedLeaseOp[], now: number)
         scopes: res?.scopes ?? '[]',
         expiresAt: null,
         dirty: false,
+        calls: typeof res?.calls === 'string' ? CallSet.parse(res.calls) : undefined,
+        callsDirty: false,
         ...(res?.status === 'expired' ? { expiredEntry: res.entry ?? '' } : {}),
       };
       leases.set(id, l);
@@ -102,24 +111,36 @@ export function leaseBatch(host: LeaseHost, ops: PreparedLeaseOp[], now: number)
     return l;
   };
   // A call already charged (before, or earlier in this batch): its entry stands, nothing is
-  // charged again. The batch's calls go in together; the insert returns the new ones.
+  // charged again. Most are numbers, added to their lease's set (repeated: already there); the
+  // others go into lease_calls together, and the insert returns the new ones.
   const callKey = (lease: string, call: string) => `${lease}\u0000${call}`;
   const calls: unknown[][] = [];
   const seen = new Set<string>();
-  for (const op of ops) {
-    if (!op.entry || op.call === undefined || leaseOf(op.reservationId).status === 'expired') continue;
+  const repeated: boolean[] = [];
+  for (const [i, op] of ops.entries()) {
+    if (!op.entry || op.call === undefined) continue;
+    const l = leaseOf(op.reservationId);
+    if (l.status === 'expired') continue;
+    const n = l.calls && callNumber(op.call);
+    if (n !== undefined) {
+      if (l.calls!.add(n)) l.callsDirty = true;
+      else repeated[i] = true;
+      continue;
+    }
     const k = callKey(op.reservationId, op.call);
     if (seen.has(k)) continue;
     seen.add(k);
     calls.push([op.reservationId, op.call, now]);
   }
-  const fresh = new Set(
-    (host.ls.callsPut.insert(calls) as { lease: string; call: string }[]).map((r) =>
-      callKey(r.lease, r.call),
-    ),
-  );
+  const fresh = calls.length
+    ? new Set(
+        (host.ls.callsPut.insert(calls) as { lease: string; call: string }[]).map((r) =>
+          callKey(r.lease, r.call),
+        ),
+      )
+    : new Set<string>();
   const ledger: unknown[][] = [];
-  const results = ops.map((op): LeaseOpResult => {
+  const results = ops.map((op, i): LeaseOpResult => {
     const l = leaseOf(op.reservationId);
     if (l.status === 'expired') {
       // Charged everything it held when it expired: that stands for the calls it admitted.
@@ -130,12 +151,12 @@ export function leaseBatch(host: LeaseHost, ops: PreparedLeaseOp[], now: number)
       };
     }
     const { entry, json } = stepEntry(op);
-    let repeated = false;
+    let again = false;
     if (entry !== undefined && op.call !== undefined) {
-      const k = callKey(op.reservationId, op.call);
-      repeated = !fresh.delete(k);
+      const n = l.calls && callNumber(op.call);
+      again = n !== undefined ? repeated[i] === true : !fresh.delete(callKey(op.reservationId, op.call));
     }
-    const charge = entry !== undefined && !repeated;
+    const charge = entry !== undefined && !again;
     if (l.status !== 'open') {
       // Returned or unknown: what it admitted is still charged, to the identity's budgets.
       if (!entry) return { held: 0, open: false };
@@ -143,7 +164,7 @@ export function leaseBatch(host: LeaseHost, ops: PreparedLeaseOp[], now: number)
         if (entry.cost > 0) add(host.identityBudgets(entry.identity, now), entry.cost, 0);
         ledger.push(host.ledgerRow(entry, json));
       }
-      return leaseResult(entry, 0, false, repeated);
+      return leaseResult(entry, 0, false, again);
     }
     l.live ??= host
       .budgetRows(storedJson<Scope[]>(l.scopes, 'lease scopes'))
@@ -163,14 +184,17 @@ export function leaseBatch(host: LeaseHost, ops: PreparedLeaseOp[], now: number)
       s.resClose.run({ id: op.reservationId, now, status: 'released', entry: RETURNED });
       l.status = 'released';
       l.dirty = false;
-      return leaseResult(entry, 0, false, repeated);
+      return leaseResult(entry, 0, false, again);
     }
     l.dirty = true;
     if (op.expiresAt !== undefined) l.expiresAt = op.expiresAt;
-    return leaseResult(entry, l.held, true, repeated);
+    return leaseResult(entry, l.held, true, again);
   });
   host.ls.ledgerPut.insert(ledger);
-  for (const [id, l] of leases) if (l.dirty) s.resUpdate.run(l.held, l.expiresAt, id);
+  for (const [id, l] of leases) {
+    if (l.dirty) s.resUpdate.run(l.held, l.expiresAt, id);
+    if (l.callsDirty) host.ls.callsSet.run(l.calls!.toString(), id);
+  }
   // Budgets with the same sums and window go in one statement (a lease's budgets, usually).
   const groups = new Map<string, LiveBudget[]>();
   for (const { b, cost, release } of sums.values()) {

@@ -108,7 +108,9 @@ CREATE TABLE IF NOT EXISTS corrections (
 
 /**
  * Added after version 1 as well: the calls charged from each budget lease, so a lease step
- * repeated (a batch retried, a journal replayed) charges its call once (lease-steps.ts).
+ * repeated (a batch retried, a journal replayed) charges its call once (lease-steps.ts). Since the
+ * `reservations.calls` column, only for what that column cannot hold: a call not named by a number,
+ * a lease with no row, a row from before the column.
  */
 const LEASE_CALLS = `
 CREATE TABLE IF NOT EXISTS lease_calls (
@@ -142,5 +144,8 @@ export function migrate(db: Database.Database): void {
       name: string;
     }[];
     if (!columns.some((c) => c.name === 'rates')) db.exec('ALTER TABLE reservations ADD COLUMN rates TEXT');
+    // And the calls charged from a lease (call-set.ts); null on a row from before: its calls are
+    // in lease_calls.
+    if (!columns.some((c) => c.name === 'calls')) db.exec('ALTER TABLE reservations ADD COLUMN calls TEXT');
   }).immediate();
 }

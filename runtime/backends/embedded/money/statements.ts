@@ -30,6 +30,8 @@ export interface ReservationRow {
   entry: string | null;
   /** Rate limit holds (runtime/store/rates.ts `holdsText`); null when none. */
   rates?: string | null;
+  /** The calls charged from it (call-set.ts); null on a row older than the column (lease_calls). */
+  calls?: string | null;
 }
 
 export interface KillRow {
@@ -89,8 +91,8 @@ export function prepareStatements(db: Database.Database) {
     killDelete: db.prepare('DELETE FROM kills WHERE scope = ?'),
     resGet: db.prepare('SELECT * FROM reservations WHERE id = ?'),
     resInsert: db.prepare(
-      `INSERT INTO reservations (id, amount, scopes, identity, label, created_at, expires_at, status)
-       VALUES (?, ?, ?, ?, ?, ?, ?, 'open')`,
+      `INSERT INTO reservations (id, amount, scopes, identity, label, created_at, expires_at, status, calls)
+       VALUES (?, ?, ?, ?, ?, ?, ?, 'open', '')`,
     ),
     resClose: db.prepare(
       `INSERT INTO reservations (id, amount, scopes, identity, label, created_at, expires_at, status, closed_at, entry)
