@@ -9,6 +9,9 @@ import { privateDir, privateFile } from '../../store/data-dir.ts';
  * power cut may lose the last transactions but never corrupts the file. The file and its `-wal`
  * and `-shm` are 0600 in a 0700 folder (SQLite creates the latter with the file's mode).
  */
+/** The page size of a new file. */
+export const PAGE_SIZE = 16_384;
+
 export function openSqlite(path: string, opts: { synchronous?: 'NORMAL' } = {}): Database.Database {
   const file = path !== ':memory:' && path !== '';
   if (file) privateDir(dirname(path));
@@ -16,6 +19,10 @@ export function openSqlite(path: string, opts: { synchronous?: 'NORMAL' } = {}):
   if (file) privateFile(path);
   // The timeout first: switching to WAL may need a lock another process holds for a moment.
   db.pragma('busy_timeout = 5000');
+  // A new file gets 16 KiB pages (an existing one keeps its own): a lease batch writes a few
+  // hundred ledger rows of ~700 bytes, and SQLite writes the WAL and checkpoints a page per system
+  // call, so bigger pages are fewer calls for the same bytes.
+  if (file) db.pragma(`page_size = ${PAGE_SIZE}`);
   db.pragma('journal_mode = WAL');
   if (opts.synchronous) db.pragma(`synchronous = ${opts.synchronous}`);
   // Statement journals in memory: a lease batch inserts up to 256 ledger rows a statement inside

@@ -1,11 +1,13 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import { afterAll, describe, expect, it } from 'vitest';
 import {
   type EmbeddedMoneyStore,
   openEmbeddedStore,
 } from '../../../runtime/backends/embedded/money/store.ts';
+import { PAGE_SIZE } from '../../../runtime/backends/embedded/sqlite.ts';
 import { budgetId } from '../../../runtime/store/records.ts';
 import { moneyStoreContract, storeOptions, TestClock } from './contract.ts';
 import { rateLimitContract } from './contract-rates.ts';
@@ -66,6 +68,37 @@ describe('embedded store file', () => {
       expect(a.db.prepare('SELECT COUNT(*) AS n FROM schema_version').get()).toEqual({ n: 1 });
     } finally {
       await a.close();
+      await b.close();
+    }
+  });
+
+  it('makes a new file with 16 KiB pages; a file made with other pages keeps them', async () => {
+    const fresh = openEmbeddedStore(join(dir, `pages-${files++}.db`), options());
+    expect(fresh.db.pragma('page_size', { simple: true })).toBe(PAGE_SIZE);
+    await fresh.close();
+    // A file from before: 4 KiB pages, and no reservations.calls column (added on open).
+    const path = join(dir, `old-${files++}.db`);
+    const old = new Database(path);
+    old.pragma('page_size = 4096');
+    old.pragma('journal_mode = WAL');
+    old.close();
+    const a = openEmbeddedStore(path, options());
+    await a.ensureBudget('team:payments', { ceiling: 1_000_000, window: 'day' });
+    const admitted = await a.admit({
+      identity: { team: 'payments', env: 'prod', seat: 'alice' },
+      amount: 1_000,
+      lease: { upTo: 10_000, share: 1 },
+    });
+    if (!admitted.ok) throw new Error('refused');
+    await a.close();
+    const b = openEmbeddedStore(path, options());
+    try {
+      expect(b.db.pragma('page_size', { simple: true })).toBe(4096);
+      const cols = b.db.prepare("SELECT name FROM pragma_table_info('reservations')").all() as {
+        name: string;
+      }[];
+      expect(cols.map((c) => c.name)).toContain('calls');
+    } finally {
       await b.close();
     }
   });
