@@ -21,7 +21,7 @@ export class UnknownPriceError extends Error {
 const CLASSES = ['input', 'cacheWrite5m', 'cacheWrite1h', 'cacheRead', 'output'] as const;
 
 /** Rates as integer µ$ per million tokens, so that pricing is exact integer arithmetic. */
-type IntRates = Record<(typeof CLASSES)[number], bigint>;
+type IntRates = Record<(typeof CLASSES)[number], number>;
 
 interface Priced {
   entry: PriceEntry;
@@ -33,11 +33,45 @@ interface Priced {
 
 function toInt(rates: Rates): IntRates {
   const out = {} as IntRates;
-  for (const c of CLASSES) out[c] = BigInt(Math.round(rates[c] * 1_000_000));
+  for (const c of CLASSES) out[c] = Math.round(rates[c] * 1_000_000);
   return out;
 }
 
-const MILLION = 1_000_000n;
+/**
+ * ⌈Σ tokens × rate × num / den⌉ µ$, exact. In doubles while every step is an exact integer — all
+ * terms are ≥ 0, so a sum that ends a safe integer had no step that was not (a call's tokens are
+ * far from that) — in BigInt beyond, or for what is not a count (which BigInt refuses, as before).
+ */
+function exactCost(usage: TokenCounts, rates: IntRates, num: number, den: number): Micros {
+  let sum = 0;
+  for (const c of CLASSES) {
+    const t = usage[c];
+    if (!(t >= 0 && Number.isSafeInteger(t))) return bigCost(usage, rates, num, den);
+    sum += t * rates[c];
+  }
+  sum *= num;
+  if (!Number.isSafeInteger(sum)) return bigCost(usage, rates, num, den);
+  // The quotient of two doubles is off by at most one from the whole one: the remainder says.
+  let q = Math.floor(sum / den);
+  let r = sum - q * den;
+  if (r < 0) {
+    q -= 1;
+    r += den;
+  } else if (r >= den) {
+    q += 1;
+    r -= den;
+  }
+  return r > 0 ? q + 1 : q;
+}
+
+/** exactCost in BigInt, whatever the size. */
+function bigCost(usage: TokenCounts, rates: IntRates, num: number, den: number): Micros {
+  let sum = 0n;
+  for (const c of CLASSES) sum += BigInt(usage[c]) * BigInt(rates[c]);
+  sum *= BigInt(num);
+  const d = BigInt(den);
+  return Number((sum + d - 1n) / d);
+}
 
 /** What changes a call's price besides its tokens (each one read off the request by the gateway). */
 export interface PriceOptions {
@@ -133,21 +167,18 @@ export class PriceTable {
       if (!p.fast) throw new UnknownPriceError(`${model} (fast mode)`);
       rates = p.fast;
     }
-    let num = 1n;
-    let den = MILLION;
-    if (opts.batch) den *= 2n;
+    let num = 1;
+    let den = 1_000_000;
+    if (opts.batch) den *= 2;
     if (opts.usOnly) {
-      num *= 11n;
-      den *= 10n;
+      num *= 11;
+      den *= 10;
     }
     if (opts.regional) {
-      num *= 11n;
-      den *= 10n;
+      num *= 11;
+      den *= 10;
     }
-    let sum = 0n;
-    for (const c of CLASSES) sum += BigInt(usage[c]) * rates[c];
-    sum *= num;
-    return Number((sum + den - 1n) / den) + serverToolsCost(usage.serverTools, opts.provider);
+    return exactCost(usage, rates, num, den) + serverToolsCost(usage.serverTools, opts.provider);
   }
 
   /**

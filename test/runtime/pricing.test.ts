@@ -146,6 +146,42 @@ describe('pricing', () => {
     expect(table.cost('claude-haiku-5-5', { ...none, cacheRead: 201 }, Date.now(), { batch: true })).toBe(2);
   });
 
+  it('prices exactly at any size: the same µ$ as whole-number arithmetic, huge counts included', () => {
+    // The reference: ⌈Σ tokens × (µ$ per MTok) × num / (10⁶ × den)⌉ in BigInt, for every option
+    // mix, from a few tokens to counts whose sum passes 2⁵³ (where doubles stop being exact).
+    const rates = table.lookup('claude-opus-4-1-20250805')!.rates;
+    const classes = ['input', 'cacheWrite5m', 'cacheWrite1h', 'cacheRead', 'output'] as const;
+    let seed = 11;
+    const rand = () => {
+      seed = (seed * 48_271) % 2_147_483_647;
+      return seed / 2_147_483_647;
+    };
+    const sizes = [10, 1_000, 150_000, 1e9, 1e11, 2 ** 52];
+    for (let i = 0; i < 3_000; i++) {
+      const usage = { ...none };
+      for (const c of classes) usage[c] = Math.floor(rand() * sizes[Math.floor(rand() * sizes.length)]!);
+      const opts = { batch: rand() < 0.4, usOnly: rand() < 0.3, regional: rand() < 0.3 };
+      let num = 1n;
+      let den = 1_000_000n;
+      if (opts.batch) den *= 2n;
+      for (const on of [opts.usOnly, opts.regional]) {
+        if (!on) continue;
+        num *= 11n;
+        den *= 10n;
+      }
+      // Below the long-context threshold of this model (it has none): the base rates.
+      let sum = 0n;
+      for (const c of classes) sum += BigInt(usage[c]) * BigInt(Math.round(rates[c] * MTOK));
+      const expected = Number((sum * num + den - 1n) / den);
+      expect(
+        table.cost('claude-opus-4-1-20250805', usage, Date.now(), opts),
+        JSON.stringify({ usage, opts }),
+      ).toBe(expected);
+    }
+    // What is not a count is refused, as before.
+    expect(() => table.cost('claude-haiku-4-5', { ...none, input: 1.5 })).toThrow(RangeError);
+  });
+
   it('prices server tools per use: web search $10 per 1,000, web fetch free', () => {
     const u = { ...none, input: 1000, serverTools: { webSearch: 3, webFetch: 2 } };
     expect(table.cost('claude-sonnet-5-5', u)).toBe(1000 * 2 + 3 * 10_000);
