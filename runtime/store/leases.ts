@@ -323,10 +323,13 @@ export class LeasedMoneyStore extends ForwardingMoneyStore {
     try {
       await this.journal.append(rec);
     } catch (err) {
-      // Not durable, so not admitted: the slice holds it for the next call.
+      // Not durable, so not admitted: the slice holds it for the next call, and its number too
+      // when no call took a later one meanwhile (a number never settled is a hole in the calls
+      // the store keeps for the lease, for as long as the lease lives).
       this.calls.delete(id);
       lease.inflight -= amount;
       lease.calls--;
+      if (lease.seq === Number(c)) lease.seq--;
       throw err;
     }
     return { id, amount, scopes: lease.scopes, createdAt: at, expiresAt: lease.expiresAt };

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, describe, expect, it } from 'vitest';
+import { SCHEMA_VERSION } from '../../../runtime/backends/embedded/money/schema.ts';
 import {
   type EmbeddedMoneyStore,
   openEmbeddedStore,
@@ -101,6 +102,27 @@ describe('embedded store file', () => {
     } finally {
       await b.close();
     }
+  });
+
+  it('moves a version 1 file to version 2 (the calls of a lease in its row); version 1 would refuse it', async () => {
+    const path = join(dir, `v1-${files++}.db`);
+    await openEmbeddedStore(path, options()).close();
+    const raw = new Database(path);
+    raw.exec('ALTER TABLE reservations DROP COLUMN calls; DELETE FROM schema_version;');
+    raw.prepare('INSERT INTO schema_version (version) VALUES (1)').run();
+    raw.close();
+    const a = openEmbeddedStore(path, options());
+    try {
+      const versions = a.db.prepare('SELECT version FROM schema_version ORDER BY version').all();
+      expect(versions).toEqual([{ version: 1 }, { version: 2 }]);
+      const cols = a.db.prepare("SELECT name FROM pragma_table_info('reservations')").all() as {
+        name: string;
+      }[];
+      expect(cols.map((c) => c.name)).toContain('calls');
+    } finally {
+      await a.close();
+    }
+    expect(SCHEMA_VERSION).toBe(2);
   });
 
   it('refuses to open a file written by a newer schema', async () => {

@@ -278,4 +278,35 @@ describe('a lease journal that cannot be written', () => {
     expect(written).not.toContain('"c":"2"');
     journal.close(true);
   });
+
+  it('a call the journal refused is not admitted, and the next call of its slice takes its number', async () => {
+    const store = openEmbeddedStore(join(tempDir(), 'money.db'), options);
+    const leases = await openLeases(
+      store,
+      { idleMs: 60_000, validityMs: 60_000, shipMs: 50 },
+      { now: Date.now, log, journalDir: tempDir() },
+    );
+    try {
+      const admitted = async (requestId: string) => {
+        const a = await leases.admit({ identity: alice, amount: 2_000, requestId });
+        if (!a.ok) throw new Error('refused');
+        return a.reservation.id;
+      };
+      await admitted('first'); // per call: the identity was not seen before
+      const second = await admitted('second'); // from a slice: call 1
+      expect(second).toMatch(/:1$/);
+      const journal = (leases as unknown as { journal: { fd: number } }).journal;
+      const fd = journal.fd;
+      journal.fd = 2 ** 30;
+      await expect(leases.admit({ identity: alice, amount: 2_000, requestId: 'refused' })).rejects.toThrow(
+        /cannot write the lease journal/,
+      );
+      journal.fd = fd;
+      // Number 2 was never admitted: no hole is left in the calls the store keeps for the slice.
+      expect(await admitted('third')).toBe(second.replace(/:1$/, ':2'));
+    } finally {
+      await leases.stop();
+      await store.close();
+    }
+  });
 });

@@ -1,6 +1,11 @@
 import type Database from 'better-sqlite3';
 
-export const SCHEMA_VERSION = 1;
+/**
+ * 2: `reservations.calls` (the calls charged from a lease, call-set.ts). A Chokepoint that knows
+ * only version 1 would look for those calls in `lease_calls` alone and charge a replayed call
+ * twice, so it must refuse the file rather than open it.
+ */
+export const SCHEMA_VERSION = 2;
 
 /**
  * The embedded store's tables. Money columns are integer µ$. Budgets keep the spend of their current
@@ -133,10 +138,7 @@ export function migrate(db: Database.Database): void {
         `the store file has schema version ${current}, newer than this Chokepoint (${SCHEMA_VERSION}): upgrade Chokepoint`,
       );
     }
-    if (current < 1) {
-      db.exec(V1);
-      db.prepare('INSERT INTO schema_version (version) VALUES (?)').run(1);
-    }
+    if (current < 1) db.exec(V1);
     db.exec(CORRECTIONS);
     db.exec(LEASE_CALLS);
     // Added after version 1 as well: a reservation's rate limit holds (runtime/store/rates.ts).
@@ -144,8 +146,11 @@ export function migrate(db: Database.Database): void {
       name: string;
     }[];
     if (!columns.some((c) => c.name === 'rates')) db.exec('ALTER TABLE reservations ADD COLUMN rates TEXT');
-    // And the calls charged from a lease (call-set.ts); null on a row from before: its calls are
-    // in lease_calls.
+    // Version 2: the calls charged from a lease (call-set.ts); null on a row from before: its
+    // calls are in lease_calls.
     if (!columns.some((c) => c.name === 'calls')) db.exec('ALTER TABLE reservations ADD COLUMN calls TEXT');
+    if (current < SCHEMA_VERSION) {
+      db.prepare('INSERT INTO schema_version (version) VALUES (?)').run(SCHEMA_VERSION);
+    }
   }).immediate();
 }
