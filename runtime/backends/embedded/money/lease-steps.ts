@@ -110,35 +110,7 @@ export function leaseBatch(host: LeaseHost, ops: PreparedLeaseOp[], now: number)
     }
     return l;
   };
-  // A call already charged (before, or earlier in this batch): its entry stands, nothing is
-  // charged again. Most are numbers, added to their lease's set (repeated: already there); the
-  // others go into lease_calls together, and the insert returns the new ones.
-  const callKey = (lease: string, call: string) => `${lease}\u0000${call}`;
-  const calls: unknown[][] = [];
-  const seen = new Set<string>();
-  const repeated: boolean[] = [];
-  for (const [i, op] of ops.entries()) {
-    if (!op.entry || op.call === undefined) continue;
-    const l = leaseOf(op.reservationId);
-    if (l.status === 'expired') continue;
-    const n = l.calls && callNumber(op.call);
-    if (n !== undefined) {
-      if (l.calls!.add(n)) l.callsDirty = true;
-      else repeated[i] = true;
-      continue;
-    }
-    const k = callKey(op.reservationId, op.call);
-    if (seen.has(k)) continue;
-    seen.add(k);
-    calls.push([op.reservationId, op.call, now]);
-  }
-  const fresh = calls.length
-    ? new Set(
-        (host.ls.callsPut.insert(calls) as { lease: string; call: string }[]).map((r) =>
-          callKey(r.lease, r.call),
-        ),
-      )
-    : new Set<string>();
+  const again = chargedBefore(host, ops, leaseOf, now);
   const ledger: unknown[][] = [];
   const results = ops.map((op, i): LeaseOpResult => {
     const l = leaseOf(op.reservationId);
@@ -151,12 +123,8 @@ export function leaseBatch(host: LeaseHost, ops: PreparedLeaseOp[], now: number)
       };
     }
     const { entry, json } = stepEntry(op);
-    let again = false;
-    if (entry !== undefined && op.call !== undefined) {
-      const n = l.calls && callNumber(op.call);
-      again = n !== undefined ? repeated[i] === true : !fresh.delete(callKey(op.reservationId, op.call));
-    }
-    const charge = entry !== undefined && !again;
+    const repeated = entry !== undefined && again[i] === true;
+    const charge = entry !== undefined && !repeated;
     if (l.status !== 'open') {
       // Returned or unknown: what it admitted is still charged, to the identity's budgets.
       if (!entry) return { held: 0, open: false };
@@ -164,7 +132,7 @@ export function leaseBatch(host: LeaseHost, ops: PreparedLeaseOp[], now: number)
         if (entry.cost > 0) add(host.identityBudgets(entry.identity, now), entry.cost, 0);
         ledger.push(host.ledgerRow(entry, json));
       }
-      return leaseResult(entry, 0, false, again);
+      return leaseResult(entry, 0, false, repeated);
     }
     l.live ??= host
       .budgetRows(storedJson<Scope[]>(l.scopes, 'lease scopes'))
@@ -184,11 +152,11 @@ export function leaseBatch(host: LeaseHost, ops: PreparedLeaseOp[], now: number)
       s.resClose.run({ id: op.reservationId, now, status: 'released', entry: RETURNED });
       l.status = 'released';
       l.dirty = false;
-      return leaseResult(entry, 0, false, again);
+      return leaseResult(entry, 0, false, repeated);
     }
     l.dirty = true;
     if (op.expiresAt !== undefined) l.expiresAt = op.expiresAt;
-    return leaseResult(entry, l.held, true, again);
+    return leaseResult(entry, l.held, true, repeated);
   });
   host.ls.ledgerPut.insert(ledger);
   for (const [id, l] of leases) {
@@ -209,4 +177,45 @@ export function leaseBatch(host: LeaseHost, ops: PreparedLeaseOp[], now: number)
     host.chargeAll(list, cost, release, now);
   }
   return results;
+}
+
+/**
+ * Which steps carry a call already charged (before, or earlier in this batch): its entry stands,
+ * nothing is charged again. Most calls are numbers, added to their lease's set (repeated: already
+ * there); the others go into lease_calls together, and the insert returns the new ones.
+ */
+function chargedBefore(
+  host: LeaseHost,
+  ops: PreparedLeaseOp[],
+  leaseOf: (id: string) => BatchLease,
+  now: number,
+): boolean[] {
+  const callKey = (lease: string, call: string) => `${lease}\u0000${call}`;
+  const repeated: boolean[] = [];
+  const inTable: number[] = [];
+  const rows: unknown[][] = [];
+  const seen = new Set<string>();
+  for (const [i, op] of ops.entries()) {
+    if (!op.entry || op.call === undefined) continue;
+    const l = leaseOf(op.reservationId);
+    if (l.status === 'expired') continue;
+    const n = l.calls && callNumber(op.call);
+    if (n !== undefined) {
+      if (l.calls!.add(n)) l.callsDirty = true;
+      else repeated[i] = true;
+      continue;
+    }
+    inTable.push(i);
+    const k = callKey(op.reservationId, op.call);
+    if (seen.has(k)) continue;
+    seen.add(k);
+    rows.push([op.reservationId, op.call, now]);
+  }
+  if (!rows.length) return repeated;
+  const fresh = new Set(
+    (host.ls.callsPut.insert(rows) as { lease: string; call: string }[]).map((r) => callKey(r.lease, r.call)),
+  );
+  // The first step of a new call charges it; any later one in the batch is a repeat.
+  for (const i of inTable) repeated[i] = !fresh.delete(callKey(ops[i]!.reservationId, ops[i]!.call!));
+  return repeated;
 }
