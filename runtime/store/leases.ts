@@ -318,14 +318,11 @@ export class LeasedMoneyStore extends ForwardingMoneyStore {
     const c = String(++lease.seq);
     const id = `${lease.id}:${c}`;
     const rec = this.admitRecord(lease.id, c, req, at);
-    const call: Call = { lease, amount, rec };
-    this.calls.set(id, call);
+    this.calls.set(id, { lease, amount, rec });
     try {
       await this.journal.append(rec);
     } catch (err) {
-      // Not durable, so not admitted: the slice holds it for the next call, and its number too
-      // when no call took a later one meanwhile (a number never settled is a hole in the calls
-      // the store keeps for the lease, for as long as the lease lives).
+      // Not durable, so not admitted: the slice (and its number, if still the last) is the next call's.
       this.calls.delete(id);
       lease.inflight -= amount;
       lease.calls--;
