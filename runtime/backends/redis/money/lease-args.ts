@@ -15,16 +15,18 @@ import { rollupField } from './replies.ts';
 /**
  * lease.lua's arguments for a batch of prepared steps, after the shared context: the batch's
  * identities once each (their scope specs), then every step's 18 fields as one argument, each
- * field ended by a NUL (see lease.lua).
+ * field ended by a NUL (see lease.lua). That argument is written straight into a Buffer (`Packed`):
+ * a batch carries hundreds of kilobytes of ledger JSON, which a joined string would copy once more
+ * and the client would then measure and encode again.
  */
 export function leaseScriptArgs(
   prepared: PreparedLeaseOp[],
   specArgs: (scopes: Scope[]) => (string | number)[],
   timeZone: string,
-): (string | number)[] {
+): (string | number | Buffer)[] {
   const idents = new Map<string, number>();
   const identArgs: (string | number)[] = [];
-  const steps: (string | number)[] = [];
+  const steps = new Packed(prepared.length * 160);
   for (const op of prepared) {
     let ident = 0;
     if (op.entry) {
@@ -39,50 +41,119 @@ export function leaseScriptArgs(
     }
     stepFields(op, ident, timeZone, steps);
   }
-  for (const f of steps) {
-    if (typeof f === 'string' && f.includes('\0')) {
-      throw new StoreInputError('invalid', `a lease step's field holds a NUL byte: ${JSON.stringify(f)}`);
-    }
-  }
-  return [idents.size, ...identArgs, `${steps.join('\0')}\0`];
+  return [idents.size, ...identArgs, steps.bytes()];
 }
 
-/** The 18 fields of one lease step (see lease.lua), pushed onto `out`. */
-function stepFields(op: PreparedLeaseOp, ident: number, timeZone: string, out: (string | number)[]): void {
+/** Fields 2–13 of a step without an entry, each ended by its NUL. */
+const NO_ENTRY = `${[0, 0, 0, '', 0, '', '', 0, 0, 0, 0, 0].join('\0')}\0`;
+
+/** The 18 fields of one lease step (see lease.lua), packed onto `out`. */
+function stepFields(op: PreparedLeaseOp, ident: number, timeZone: string, out: Packed): void {
   const e = op.entry;
   const free = op.free ?? 0;
   const expiresAt = op.expiresAt ?? '';
   const close = op.close ? 1 : 0;
   const call = op.call ?? '';
+  out.text(op.reservationId);
   if (!e) {
-    out.push(op.reservationId, 0, 0, 0, '', 0, '', '', 0, 0, 0, 0, 0, free, expiresAt, close, call, 0);
+    out.raw(NO_ENTRY);
+    out.number(free);
+    out.text(String(expiresAt));
+    out.number(close);
+    out.text(call);
+    out.number(0);
     return;
   }
   const t = e.tokens;
   const spends = countsAsSpend(e.outcome);
-  // The entry as the ledger keeps it.
+  // The entry as the ledger keeps it (JSON: never a raw NUL).
   const { entry: done, json: made } = stepEntry(op);
-  const json = made ?? JSON.stringify(done);
-  out.push(
-    op.reservationId,
-    1,
-    e.cost,
-    e.reserved,
-    json,
-    e.at,
-    spends ? dayKey(e.at, timeZone) : '',
-    spends ? rollupField(e) : '',
-    t.input,
-    t.cacheWrite5m,
-    t.cacheWrite1h,
-    t.cacheRead,
-    t.output,
-    free,
-    expiresAt,
-    close,
-    call,
-    ident,
-  );
+  out.number(1);
+  out.number(e.cost);
+  out.number(e.reserved);
+  out.json(made ?? JSON.stringify(done));
+  out.number(e.at);
+  out.text(spends ? dayKey(e.at, timeZone) : '');
+  out.text(spends ? rollupField(e) : '');
+  out.number(t.input);
+  out.number(t.cacheWrite5m);
+  out.number(t.cacheWrite1h);
+  out.number(t.cacheRead);
+  out.number(t.output);
+  out.number(free);
+  out.text(String(expiresAt));
+  out.number(close);
+  out.text(call);
+  out.number(ident);
+}
+
+/**
+ * NUL-ended fields written into one growing Buffer: strings as UTF-8, numbers as their decimal
+ * text (what `String(n)` gives; integers are written digit by digit, without a string).
+ */
+export class Packed {
+  private buf: Buffer;
+  private at = 0;
+
+  constructor(guess: number) {
+    this.buf = Buffer.allocUnsafe(Math.max(guess, 256));
+  }
+
+  /** A field; a NUL inside it would split it in two, so it is refused. */
+  text(s: string): void {
+    if (s.includes('\0')) {
+      throw new StoreInputError('invalid', `a lease step's field holds a NUL byte: ${JSON.stringify(s)}`);
+    }
+    this.json(s);
+  }
+
+  /** A field known to hold no NUL (JSON escapes it). */
+  json(s: string): void {
+    this.room(s.length * 3 + 1);
+    this.at += this.buf.write(s, this.at, 'utf8');
+    this.buf[this.at++] = 0;
+  }
+
+  /** Fields already NUL-ended, in ASCII. */
+  raw(s: string): void {
+    this.room(s.length);
+    this.at += this.buf.write(s, this.at, 'latin1');
+  }
+
+  number(n: number): void {
+    if (!Number.isSafeInteger(n) || n < 0) {
+      this.text(String(n));
+      return;
+    }
+    this.room(17);
+    const { buf } = this;
+    let end = this.at;
+    let v = n;
+    do {
+      end++;
+      v = Math.floor(v / 10);
+    } while (v > 0);
+    let i = end;
+    v = n;
+    do {
+      buf[--i] = 48 + (v % 10);
+      v = Math.floor(v / 10);
+    } while (v > 0);
+    buf[end] = 0;
+    this.at = end + 1;
+  }
+
+  /** The fields written so far (a view, not a copy). */
+  bytes(): Buffer {
+    return this.buf.subarray(0, this.at);
+  }
+
+  private room(n: number): void {
+    if (this.at + n <= this.buf.length) return;
+    const grown = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.at + n));
+    this.buf.copy(grown, 0, 0, this.at);
+    this.buf = grown;
+  }
 }
 
 /** lease.lua's replies, one per step: what each step did. */

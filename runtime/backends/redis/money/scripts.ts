@@ -26,7 +26,7 @@ const SCRIPTS = {
   cpHomeRead: 'home-read.lua',
 } as const;
 
-type Arg = string | number;
+type Arg = string | number | Buffer;
 type ScriptCall = (numKeys: number, ...keysAndArgs: Arg[]) => Promise<unknown>;
 
 /** A Redis client with the store's scripts defined on it. */
