@@ -26,7 +26,7 @@ export function leaseScriptArgs(
 ): (string | number | Buffer)[] {
   const idents = new Map<string, number>();
   const identArgs: (string | number)[] = [];
-  const steps = new Packed(prepared.length * 160);
+  const steps = new Packed(Math.ceil(prepared.length * stepBytes * 1.125));
   for (const op of prepared) {
     let ident = 0;
     if (op.entry) {
@@ -41,8 +41,13 @@ export function leaseScriptArgs(
     }
     stepFields(op, ident, timeZone, steps);
   }
-  return [idents.size, ...identArgs, steps.bytes()];
+  const bytes = steps.bytes();
+  if (prepared.length) stepBytes = bytes.length / prepared.length;
+  return [idents.size, ...identArgs, bytes];
 }
+
+/** Bytes a step took in the last batch: the next batch's buffer is sized from it, not grown. */
+let stepBytes = 512;
 
 /** Fields 2–13 of a step without an entry, each ended by its NUL. */
 const NO_ENTRY = `${[0, 0, 0, '', 0, '', '', 0, 0, 0, 0, 0].join('\0')}\0`;
