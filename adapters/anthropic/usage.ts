@@ -31,6 +31,7 @@ const BACKSLASH = 0x5c;
 const isSpace = (c: number | undefined) => c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09;
 /** `"usage"` as bytes, from its closing quote backwards. */
 const USAGE_KEY = Buffer.from('"usage"');
+const MESSAGE_KEY = Buffer.from('"message"');
 
 /**
  * The top-level `usage` object of a Messages API answer (non-streaming), read from the end of its
@@ -51,8 +52,9 @@ export function messageUsage(body: Buffer): ApiUsage | undefined {
   return (JSON.parse(body.toString('utf8')) as { usage?: ApiUsage } | null)?.usage ?? undefined;
 }
 
-/** [start, end) of the `usage` object in `b[from, to)` when it is the top level's last member. */
-function usageSpan(b: Buffer, from = 0, to = b.length): [number, number] | undefined {
+/** [start, end) of the `key` object (`usage` by default) in `b[from, to)`, the JSON object there,
+ * when it is that object's last member. */
+function usageSpan(b: Buffer, from = 0, to = b.length, key = USAGE_KEY): [number, number] | undefined {
   let i = to - 1;
   while (i >= from && isSpace(b[i])) i--;
   if (b[i] !== 0x7d) return undefined; // the top level's closing }
@@ -78,8 +80,8 @@ function usageSpan(b: Buffer, from = 0, to = b.length): [number, number] | undef
   if (b[i] !== 0x3a) return undefined; // :
   i--;
   while (i >= from && isSpace(b[i])) i--;
-  const keyStart = i - USAGE_KEY.length + 1;
-  if (keyStart < from + 1 || !same(b, keyStart, USAGE_KEY) || escapes(b, keyStart) % 2 !== 0) {
+  const keyStart = i - key.length + 1;
+  if (keyStart < from + 1 || !same(b, keyStart, key) || escapes(b, keyStart) % 2 !== 0) {
     return undefined;
   }
   i = keyStart - 1;
@@ -158,6 +160,10 @@ export class StreamUsage implements StreamReader {
   private pending: Buffer | undefined;
   private event = OTHER;
   private deltaBytes = 0;
+  /** Where the last chunk fed starts its `message_stop` event (-1: it does not). */
+  private stop = -1;
+  /** Where in the bytes being read the `message_stop` event's line starts (-1: not among them). */
+  private stopLine = -1;
   /** True once `message_delta` carried the final output count. */
   complete = false;
   errorType?: string;
@@ -165,12 +171,19 @@ export class StreamUsage implements StreamReader {
   /** Lines are found and told apart in the bytes: only the few events that carry usage are decoded. */
   feed(chunk: Buffer | string): void {
     let buf = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
+    // Where this chunk starts in `buf`: after the line it ends, begun in the chunks before.
+    const shift = this.pending ? this.pending.length : 0;
     if (this.pending) buf = Buffer.concat([this.pending, buf]);
+    this.stop = -1;
     let start = 0;
     for (let nl = buf.indexOf(10); nl !== -1; nl = buf.indexOf(10, start)) {
       this.line(buf, start, nl > start && buf[nl - 1] === 13 ? nl - 1 : nl);
       start = nl + 1;
     }
+    // The final event's line begun in an earlier chunk, which was passed on: held from this chunk's
+    // start (a client cannot read an event whose line has not ended).
+    if (this.stopLine !== -1) this.stop = Math.max(0, this.stopLine - shift);
+    this.stopLine = -1;
     this.pending = start < buf.length ? buf.subarray(start) : undefined;
   }
 
@@ -187,21 +200,23 @@ export class StreamUsage implements StreamReader {
           break;
         }
       }
+      if (this.event === STOP && this.stopLine === -1) this.stopLine = start;
       return;
     }
-    if (this.event === OTHER || !startsWith(buf, start, end, DATA)) return;
+    if (this.event === OTHER || this.event === STOP || !startsWith(buf, start, end, DATA)) return;
     if (this.event === DELTA) {
       // Byte length of the delta payload is enough for an estimate; no need to parse it.
       this.deltaBytes += end - start - DATA.length;
       return;
     }
     const from = start + DATA.length;
-    if (this.event === MESSAGE_DELTA) {
-      // The API writes message_delta's `usage` last: only it is parsed, as for a whole answer
-      // (messageUsage); any other shape is parsed whole below. (message_start's usage is the last
-      // member of its message, which only a parse of the whole line can tell is the top level's
-      // `message`: parsed whole, once a stream.)
-      const span = usageSpan(buf, from, end);
+    if (this.event === MESSAGE_DELTA || this.event === START) {
+      // The API writes `usage` last: message_delta's, and message_start's in its `message` (the
+      // line's last member). Only it is parsed, as for a whole answer (messageUsage); any other
+      // shape is parsed whole below.
+      const outer = this.event === START ? usageSpan(buf, from, end, MESSAGE_KEY) : undefined;
+      const span =
+        this.event === START ? outer && usageSpan(buf, outer[0], outer[1]) : usageSpan(buf, from, end);
       let usage: ApiUsage | undefined;
       if (span) {
         try {
@@ -258,12 +273,13 @@ export class StreamUsage implements StreamReader {
     return b;
   }
 
-  finalAt(chunk: Buffer): number {
-    return chunk.indexOf(MESSAGE_STOP);
+  /** Where the chunk just fed starts the `message_stop` event's line, found as the chunk was fed
+   * (a line split over two chunks included). */
+  finalAt(_chunk: Buffer): number {
+    return this.stop;
   }
 }
 
-const MESSAGE_STOP = Buffer.from('event: message_stop');
 const EVENT = Buffer.from('event:');
 const DATA = Buffer.from('data:');
 /** The events whose data the reader looks at (OTHER: the rest). */
@@ -272,10 +288,12 @@ const START = 1;
 const MESSAGE_DELTA = 2;
 const DELTA = 3;
 const ERROR = 4;
+const STOP = 5;
 const EVENTS: [number, Buffer][] = [
+  [DELTA, Buffer.from('content_block_delta')],
   [START, Buffer.from('message_start')],
   [MESSAGE_DELTA, Buffer.from('message_delta')],
-  [DELTA, Buffer.from('content_block_delta')],
+  [STOP, Buffer.from('message_stop')],
   [ERROR, Buffer.from('error')],
 ];
 

@@ -2,9 +2,9 @@ import { describe, expect, it } from 'vitest';
 import { type ApiUsage, StreamUsage, usageOf } from '../../adapters/anthropic/usage.ts';
 
 /**
- * The stream reader parses only the `usage` object of message_delta (its last member), found from
- * the end of the line (message_start is parsed whole); whatever it finds must be what parsing
- * every line whole finds.
+ * The stream reader parses only the `usage` object of message_delta (its last member) and of
+ * message_start's `message` (the line's last member, usage its last), found from the end of the
+ * line; whatever it finds must be what parsing every line whole finds.
  */
 
 /** The reference: every usage-bearing line parsed whole, the cumulative rule applied. */
@@ -57,7 +57,14 @@ describe('StreamUsage reads usage from the end of its lines', () => {
       const message: Record<string, unknown> = {
         id: 'msg',
         type: 'message',
-        content: [],
+        model: str(),
+        content:
+          rand() < 0.5
+            ? []
+            : [
+                { type: 'text', text: str() },
+                { type: 'x', usage: str() },
+              ],
         stop_reason: null,
         usage: usage(n),
       };

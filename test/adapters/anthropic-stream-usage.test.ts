@@ -115,4 +115,42 @@ describe('the Anthropic stream usage reader', () => {
     expect(r.errorType).toBe('overloaded_error');
     expect(r.usage().tokens.input).toBe(5);
   });
+
+  it('finds where the final event starts wherever the bytes are cut: the client never has it before settlement', () => {
+    for (const nl of ['\n', '\r\n']) {
+      const text = stream(nl);
+      const bytes = Buffer.from(text);
+      const lineStart = bytes.indexOf('event: message_stop');
+      const lineEnd = bytes.indexOf('\n', lineStart);
+      for (let cut = 0; cut <= bytes.length; cut++) {
+        // What the relay passes on: chunks until one holds the final event, then that chunk up to it.
+        const r = new StreamUsage();
+        let passed = 0;
+        for (const chunk of [bytes.subarray(0, cut), bytes.subarray(cut)]) {
+          r.feed(chunk);
+          const stop = r.finalAt(chunk);
+          if (stop === -1) {
+            passed += chunk.length;
+            continue;
+          }
+          passed += stop;
+          break;
+        }
+        expect(passed, `cut at ${cut}`).toBeLessThanOrEqual(lineEnd);
+        expect(passed, `cut at ${cut}`).toBeGreaterThanOrEqual(Math.min(cut, lineStart));
+        expect(r.errorType).toBeUndefined();
+      }
+    }
+  });
+
+  it("takes message_stop only as an event, not inside a delta's text", () => {
+    const text = sse('content_block_delta', {
+      type: 'content_block_delta',
+      delta: { type: 'text_delta', text: 'event: message_stop' },
+    });
+    const r = new StreamUsage();
+    const chunk = Buffer.from(text);
+    r.feed(chunk);
+    expect(r.finalAt(chunk)).toBe(-1);
+  });
 });
