@@ -3,7 +3,7 @@ import { detach } from '../../../adapters/provider.ts';
 import type { ApiKey, KeyRing } from '../../auth/keys.ts';
 import type { Services } from '../../compose.ts';
 import { invalidRequest, killed, Refusal, unavailable, unknownModel } from '../../gateway/refusal.ts';
-import type { Sink } from '../../gateway/sink.ts';
+import { type Sink, withHeader } from '../../gateway/sink.ts';
 import { type Identity, isScopeKey } from '../../identity.ts';
 
 /*
@@ -189,7 +189,7 @@ class ResponseSink implements Sink {
     if (res.writableEnded) return;
     if (held && !res.headersSent && !this.left) {
       const body = held.body ?? Buffer.alloc(0);
-      res.writeHead(held.status, { ...held.headers, 'content-length': String(body.length) });
+      res.writeHead(held.status, withHeader(held.headers, 'content-length', String(body.length)));
       this.held = undefined;
       res.end(body);
     } else res.end();

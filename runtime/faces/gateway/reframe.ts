@@ -1,4 +1,4 @@
-import type { Sink } from '../../gateway/sink.ts';
+import { type Sink, withHeader } from '../../gateway/sink.ts';
 
 /** A whole answer (an error, a JSON message) as a face writes it. */
 export interface Whole {
@@ -44,8 +44,7 @@ export function reframed(inner: Sink, how: Reframing): Sink {
       if (status >= 400) mode = 'whole-error';
       else if (codec) {
         mode = 'stream';
-        const { 'content-type': _t, ...rest } = headers;
-        inner.head(status, { ...rest, 'content-type': codec.contentType });
+        inner.head(status, withHeader(headers, 'content-type', codec.contentType));
         return;
       } else if (!streamed && how.json) mode = 'whole-json';
       else mode = 'pass';
@@ -66,10 +65,10 @@ export function reframed(inner: Sink, how: Reframing): Sink {
       } else if (mode !== 'pass' && head) {
         const whole = { ...head, body: Buffer.concat(held) };
         const out = mode === 'whole-error' ? how.error(whole) : how.json!(whole);
-        inner.head(out.status, {
-          ...out.headers,
-          'content-type': out.headers['content-type'] ?? 'application/json',
-        });
+        inner.head(
+          out.status,
+          withHeader(out.headers, 'content-type', out.headers['content-type'] ?? 'application/json'),
+        );
         inner.chunk(out.body);
       }
       inner.end();
