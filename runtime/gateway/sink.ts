@@ -8,7 +8,7 @@ export interface Sink {
   /**
    * A stream's whole answer came at once (its final event in the first bytes): nothing is
    * written before it is settled, so the head need not go out alone — it goes with the answer,
-   * in one write. Optional: a sink without it flushes its head as usual.
+   * in one write with a content-length. Optional: a sink without it flushes its head as usual.
    */
   whole?(): void;
   /** True once the receiver went away (client disconnected). */

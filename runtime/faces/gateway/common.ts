@@ -123,9 +123,9 @@ export function tooLarge(limit: number): Refusal {
 
 /**
  * The HTTP side of a Sink. A complete answer (head, one chunk, end: a non-streamed message, an
- * error, a refusal) goes out as one write with a content-length; a stream is written as it comes,
- * its head with its first bytes (one write, not two) or, when they are not there yet, on the next
- * turn of the event loop.
+ * error, a refusal, a stream that came whole — see Sink.whole) goes out as one write with a
+ * content-length; a stream is written as it comes, its head with its first bytes (one write, not
+ * two) or, when they are not there yet, on the next turn of the event loop.
  */
 export function responseSink(req: IncomingMessage, res: ServerResponse): Sink {
   return new ResponseSink(req, res);
@@ -134,7 +134,10 @@ export function responseSink(req: IncomingMessage, res: ServerResponse): Sink {
 /** A class, not closures: nothing to allocate per call but the object and its two listeners. */
 class ResponseSink implements Sink {
   private left = false;
+  /** The head, not written yet; a complete answer's first bytes with it. */
   private held: { status: number; headers: Record<string, string>; body?: Buffer } | undefined;
+  /** An event stream not known to be whole: its bytes are written as they come. */
+  private streaming = false;
   private headWaiting = false;
 
   private readonly onClose = () => {
@@ -157,20 +160,20 @@ class ResponseSink implements Sink {
   }
 
   head(status: number, headers: Record<string, string>): void {
-    const { res } = this;
-    if (this.left || res.headersSent || this.held) return;
+    if (this.left || this.res.headersSent || this.held) return;
+    this.held = { status, headers };
     if (headers['content-type']?.includes('text/event-stream')) {
-      res.writeHead(status, headers);
+      this.streaming = true;
       this.headWaiting = true;
       setImmediate(flushHead, this);
-    } else this.held = { status, headers };
+    }
   }
 
   chunk(data: Buffer): void {
     const { res, held } = this;
     if (this.left || res.destroyed) return;
     this.headWaiting = false;
-    if (held && !held.body) held.body = data;
+    if (held && !held.body && !this.streaming) held.body = data;
     else {
       const first = held?.body;
       this.release();
@@ -203,15 +206,19 @@ class ResponseSink implements Sink {
     if (!this.res.headersSent) this.res.writeHead(held.status, held.headers);
   }
 
+  /** The stream came whole: held like a complete answer, written in one piece once settled. */
   whole(): void {
     this.headWaiting = false;
+    this.streaming = false;
   }
 
   /** A stream's head on its own when its first bytes did not come with it. */
   flushHead(): void {
     if (!this.headWaiting) return;
     this.headWaiting = false;
-    if (!this.res.destroyed && !this.res.writableEnded) this.res.flushHeaders();
+    if (this.res.destroyed || this.res.writableEnded) return;
+    this.release();
+    this.res.flushHeaders();
   }
 }
 

@@ -365,6 +365,34 @@ export function gatewayContract(backend: Backend) {
       expect(entries[0]!.cost).toBeGreaterThan(0);
     });
 
+    it('writes a stream that came whole in one piece with its length, and a paced one as it comes', async () => {
+      const { key } = await h.client();
+      const call = (content: string) =>
+        fetch(`${h.url}/v1/messages`, {
+          method: 'POST',
+          headers: { 'x-api-key': key, 'content-type': 'application/json' },
+          body: JSON.stringify({
+            model: 'claude-haiku-4-5',
+            max_tokens: 50,
+            stream: true,
+            messages: [{ role: 'user', content }],
+          }),
+        });
+      // The emulator sends an unpaced stream in one piece: held until settled, then one write.
+      const whole = await call('hello');
+      const text = await whole.text();
+      expect(whole.headers.get('content-type')).toContain('text/event-stream');
+      expect(whole.headers.get('content-length')).toBe(String(Buffer.byteLength(text)));
+      expect(text.trimEnd().endsWith('data: {"type":"message_stop"}')).toBe(true);
+      // Paced deltas: the head goes first, the events as they come (chunked, no length).
+      const paced = await call('hello [[emulator:output_tokens=40]] [[emulator:delta_delay=2]]');
+      expect(paced.headers.get('content-length')).toBeNull();
+      expect(paced.headers.get('transfer-encoding')).toBe('chunked');
+      const events = (await paced.text()).match(/^event: \S+/gm) ?? [];
+      expect(events[0]).toBe('event: message_start');
+      expect(events.at(-1)).toBe('event: message_stop');
+    });
+
     it('prices Haiku 5.5 above 100,000 prompt tokens at its upper band, output included', async () => {
       const { client, id } = await h.client();
       const big = 'lorem ipsum dolor sit amet '.repeat(16_000); // ~108K tokens at 4 bytes/token
