@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { Packed } from '../../../runtime/backends/redis/money/lease-args.ts';
+import { leaseScriptArgs, Packed } from '../../../runtime/backends/redis/money/lease-args.ts';
+import { prepareLeaseOp } from '../../../runtime/store/lease-ops.ts';
 import { StoreInputError } from '../../../runtime/store/port.ts';
 
 /** What lease.lua was sent before the fields were packed into a Buffer: the fields joined by NULs. */
@@ -66,5 +67,34 @@ describe('Packed (lease.lua step fields in one Buffer)', () => {
     const p = new Packed(64);
     expect(() => p.text('team\0x')).toThrow(StoreInputError);
     expect(() => p.text('team\0x')).toThrow(/NUL byte/);
+  });
+
+  it('sizes a batch from the last one, but one batch of huge entries does not size every next one', () => {
+    const step = (i: number, requestId: string) =>
+      prepareLeaseOp(
+        {
+          reservationId: `res_lease${i}`,
+          call: String(i + 1),
+          entry: {
+            requestId,
+            identity: { team: 'payments', env: 'prod', seat: 'alice' },
+            kind: 'model',
+            name: 'claude-haiku-4-5',
+            tokens: { input: 1, output: 1 },
+            cost: 10,
+            reserved: 100,
+            outcome: 'ok',
+          },
+        },
+        1_700_000_000_000,
+      );
+    const packed = (ops: ReturnType<typeof step>[]) => leaseScriptArgs(ops, () => [], 'UTC').at(-1) as Buffer;
+    // One step with a 1 MB entry, then 256 ordinary ones: the buffer is not 256 MB.
+    const huge = packed([step(0, 'x'.repeat(1_000_000))]);
+    expect(huge.length).toBeGreaterThan(1_000_000);
+    const small = packed(Array.from({ length: 256 }, (_, i) => step(i, `req_${i}`)));
+    expect(small.buffer.byteLength).toBeLessThan(8 * 1024 * 1024);
+    // 18 fields a step, each ended by a NUL.
+    expect(small.toString('utf8').split('\0')).toHaveLength(256 * 18 + 1);
   });
 });

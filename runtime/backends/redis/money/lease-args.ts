@@ -42,12 +42,15 @@ export function leaseScriptArgs(
     stepFields(op, ident, timeZone, steps);
   }
   const bytes = steps.bytes();
-  if (prepared.length) stepBytes = bytes.length / prepared.length;
+  // At most MAX_GUESS: one batch of a few huge entries must not size every next one (a bigger
+  // batch grows its buffer instead).
+  if (prepared.length) stepBytes = Math.min(bytes.length / prepared.length, MAX_GUESS);
   return [idents.size, ...identArgs, bytes];
 }
 
 /** Bytes a step took in the last batch: the next batch's buffer is sized from it, not grown. */
 let stepBytes = 512;
+const MAX_GUESS = 4096;
 
 /** Fields 2–13 of a step without an entry, each ended by its NUL. */
 const NO_ENTRY = `${[0, 0, 0, '', 0, '', '', 0, 0, 0, 0, 0].join('\0')}\0`;
