@@ -232,6 +232,9 @@ describe('web inbox in a real browser', { timeout: 60_000 }, () => {
     try {
       await page.goto(`${server.url}/`);
       await inboxItem(page, b.id).waitFor();
+      // The live region is read again once its event stream is ready: let that swap land first.
+      await page.locator('html[data-live="ready"]').waitFor({ state: 'attached' });
+      await liveQuiet(page);
       const first = await submitWithReason(
         page,
         formWith(inboxItem(page, a.id), 'Approve'),
@@ -247,10 +250,25 @@ describe('web inbox in a real browser', { timeout: 60_000 }, () => {
         (r) => r.run.state !== 'suspended' && r.run.state !== 'running',
       );
       await liveQuiet(page);
-      const form = formWith(inboxItem(page, b.id), 'Approve');
-      await form.getByLabel('Reason').fill('within policy');
+      // Filled and submitted in one task of the page: a live swap landing between a click's mouse
+      // down and up (the run finishing re-renders the inbox, later on a loaded machine) would
+      // leave no click and no submission. What is tested is where the second decision lands.
       const navigated = page.waitForEvent('framenavigated', (f) => f === page.mainFrame());
-      await form.getByRole('button', { name: 'Approve', exact: true }).click();
+      await page.evaluate(
+        ({ runId, reason }) => {
+          const card = [...document.querySelectorAll('article')].find((a) =>
+            a.querySelector(`a[href="/runs/${runId}"]`),
+          );
+          const button = [...(card?.querySelectorAll('form button') ?? [])].find(
+            (x) => x.textContent?.trim() === 'Approve',
+          ) as HTMLButtonElement | undefined;
+          const form = button?.form;
+          if (!button || !form) throw new Error(`no Approve form for run ${runId} on the inbox`);
+          (form.querySelector('input[name="reason"]') as HTMLInputElement).value = reason;
+          form.requestSubmit(button);
+        },
+        { runId: b.id, reason: 'within policy' },
+      );
       await navigated;
       // The decision itself went through; only the way back is broken.
       expect((await pendingOf(b.id)).length).toBe(0);
