@@ -214,9 +214,8 @@ export class StreamUsage implements StreamReader {
       // The API writes `usage` last: message_delta's, and message_start's in its `message` (the
       // line's last member). Only it is parsed, as for a whole answer (messageUsage); any other
       // shape is parsed whole below.
-      const outer = this.event === START ? usageSpan(buf, from, end, MESSAGE_KEY) : undefined;
-      const span =
-        this.event === START ? outer && usageSpan(buf, outer[0], outer[1]) : usageSpan(buf, from, end);
+      let span = usageSpan(buf, from, end, this.event === START ? MESSAGE_KEY : USAGE_KEY);
+      if (span && this.event === START) span = usageSpan(buf, span[0], span[1]);
       let usage: ApiUsage | undefined;
       if (span) {
         try {

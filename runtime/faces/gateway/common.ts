@@ -138,7 +138,6 @@ class ResponseSink implements Sink {
   private held: { status: number; headers: Record<string, string>; body?: Buffer } | undefined;
   /** An event stream not known to be whole: its bytes are written as they come. */
   private streaming = false;
-  private headWaiting = false;
 
   private readonly onClose = () => {
     if (!this.res.writableFinished) this.left = true;
@@ -164,7 +163,6 @@ class ResponseSink implements Sink {
     this.held = { status, headers };
     if (headers['content-type']?.includes('text/event-stream')) {
       this.streaming = true;
-      this.headWaiting = true;
       setImmediate(flushHead, this);
     }
   }
@@ -172,7 +170,6 @@ class ResponseSink implements Sink {
   chunk(data: Buffer): void {
     const { res, held } = this;
     if (this.left || res.destroyed) return;
-    this.headWaiting = false;
     if (held && !held.body && !this.streaming) held.body = data;
     else {
       const first = held?.body;
@@ -184,7 +181,6 @@ class ResponseSink implements Sink {
 
   end(): void {
     const { res, held } = this;
-    this.headWaiting = false;
     // Nothing more is written: the request and response (which outlive the call on a keep-alive
     // connection) let go of this sink (see detach in adapters/provider.ts), ended here or before.
     res.removeListener('close', this.onClose);
@@ -208,15 +204,12 @@ class ResponseSink implements Sink {
 
   /** The stream came whole: held like a complete answer, written in one piece once settled. */
   whole(): void {
-    this.headWaiting = false;
     this.streaming = false;
   }
 
-  /** A stream's head on its own when its first bytes did not come with it. */
+  /** A stream's head on its own when its first bytes did not come with it (still held). */
   flushHead(): void {
-    if (!this.headWaiting) return;
-    this.headWaiting = false;
-    if (this.res.destroyed || this.res.writableEnded) return;
+    if (!this.streaming || !this.held || this.res.destroyed || this.res.writableEnded) return;
     this.release();
     this.res.flushHeaders();
   }
