@@ -23,8 +23,21 @@ type Kept = { op: 'settle' | 'release'; reservationId: string; entry: LedgerInpu
 export function keepSettlements(rt: Core, file: string) {
   const { store, log } = rt;
 
-  async function retryOrKeep(op: () => Promise<LedgerEntry>, record: Kept): Promise<LedgerEntry | undefined> {
-    for (let attempt = 0; attempt < 4; attempt++) {
+  /** The store's answer; on a failure three more tries (50, 200, 800 ms apart), then kept on disk. */
+  function retryOrKeep(op: () => Promise<LedgerEntry>, record: Kept): Promise<LedgerEntry | undefined> {
+    // The first try with no async step of its own (every call settles through here).
+    let first: Promise<LedgerEntry>;
+    try {
+      first = op();
+    } catch (err) {
+      first = Promise.reject(err);
+    }
+    return first.catch(() => retryLater(op, record));
+  }
+
+  async function retryLater(op: () => Promise<LedgerEntry>, record: Kept): Promise<LedgerEntry | undefined> {
+    for (let attempt = 1; attempt < 4; attempt++) {
+      await new Promise((r) => setTimeout(r, 50 * 4 ** (attempt - 1)));
       try {
         return await op();
       } catch (err) {
@@ -38,7 +51,6 @@ export function keepSettlements(rt: Core, file: string) {
           });
           return undefined;
         }
-        await new Promise((r) => setTimeout(r, 50 * 4 ** attempt));
       }
     }
     return undefined;

@@ -118,10 +118,14 @@ async function admit(
   } else {
     checkPrefix(d, call, fp);
     if (call.gate) await call.gate();
-    const route = await d.router.route(body.model, identity, () => d.utilisation(identity));
+    // Both answer at once unless a budget must be read (a downgrade rule, a budget-aware choice):
+    // awaited only then.
+    const r = d.router.route(body.model, identity, () => d.utilisation(identity));
+    const route = r instanceof Promise ? await r : r;
     model = route.model;
     routed.model = model;
-    order = await providerOrder(d, call, route.providers, route.providerChoice);
+    const o = providerOrder(d, call, route.providers, route.providerChoice);
+    order = o instanceof Promise ? await o : o;
     choice = route.providerChoice ?? 'order';
   }
   const name = order[0]!;
@@ -272,12 +276,12 @@ function openaiEstimate(
  * rule's or the model class's list; else a provider of the caller's own wire format (Claude
  * Code in Bedrock mode reaches Bedrock); else the default.
  */
-async function providerOrder(
+function providerOrder(
   d: CallDeps,
   call: ModelCall,
   routed: string[] | undefined,
   choice: 'order' | 'budget' = 'order',
-): Promise<string[]> {
+): string[] | Promise<string[]> {
   if (call.provider) return [call.provider];
   if (routed?.length) return choice === 'budget' ? byRoom(d, routed) : routed;
   const own = call.prefer ? d.providers.ofKind(call.prefer) : undefined;

@@ -51,9 +51,10 @@ export class Router {
 
   /**
    * Picks the model for a call. `utilisation` (0..1, the fullest budget of the identity) is only
-   * asked for when the matching rule has a budget-aware downgrade.
+   * asked for when the matching rule has a budget-aware downgrade — the one case that answers with
+   * a promise (every call routes: the others need none).
    */
-  async route(requested: string, id: Identity, utilisation?: () => Promise<number>): Promise<Route> {
+  route(requested: string, id: Identity, utilisation?: () => Promise<number>): Route | Promise<Route> {
     const rule = this.ruleFor(id);
     const byClass = this.routing.classes[requested];
     let route: Route = byClass
@@ -76,25 +77,33 @@ export class Router {
         }
       }
       if (rule.providers) route.providers = rule.providers;
-      if (rule.downgrade && utilisation) {
-        const share = await utilisation();
-        const cheaper = this.routing.classes[rule.downgrade.to]?.[0];
-        if (
-          share >= rule.downgrade.above &&
-          cheaper &&
-          this.canonical(cheaper) !== this.canonical(route.model)
-        ) {
-          route = {
-            model: cheaper,
-            rewrittenFrom: requested,
-            reason: 'downgrade',
-            providers: route.providers,
-          };
-        }
+      const downgrade = rule.downgrade;
+      if (downgrade && utilisation) {
+        return utilisation().then((share) => {
+          const cheaper = this.routing.classes[downgrade.to]?.[0];
+          if (
+            share >= downgrade.above &&
+            cheaper &&
+            this.canonical(cheaper) !== this.canonical(route.model)
+          ) {
+            route = {
+              model: cheaper,
+              rewrittenFrom: requested,
+              reason: 'downgrade',
+              providers: route.providers,
+            };
+          }
+          return this.finish(route, rule, byClass ? requested : undefined);
+        });
       }
     }
+    return this.finish(route, rule, byClass ? requested : undefined);
+  }
+
+  /** The route's providers (the class's or the model's when the rule names none) and how to choose. */
+  private finish(route: Route, rule: Rule | undefined, cls: string | undefined): Route {
     if (!route.providers) {
-      const providers = this.providersOf(byClass ? requested : undefined, route.model);
+      const providers = this.providersOf(cls, route.model);
       if (providers) route.providers = providers;
     }
     route.providerChoice = rule?.providerChoice ?? this.routing.providerChoice ?? 'order';

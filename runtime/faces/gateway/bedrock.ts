@@ -45,7 +45,8 @@ export function bedrockHandler(rt: Services, keys: KeyRing) {
         req.resume();
         return respondJson(http, 200, profiles(rt), requestId);
       }
-      const key = await authenticate(keys, req);
+      const known = authenticate(keys, req);
+      const key = known instanceof Promise ? await known : known;
       const identity = identify(key, req);
       const { model, geo, action } = target(path, req.method);
       const raw = await readLimited(req, rt.config.server.maxBodyBytes);

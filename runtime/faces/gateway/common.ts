@@ -29,7 +29,11 @@ export function parseJson(raw: Buffer): unknown {
   }
 }
 
-export async function authenticate(keys: KeyRing, req: IncomingMessage): Promise<ApiKey> {
+/**
+ * The caller's key, from x-api-key or a Bearer token: the record itself when the key ring's cache
+ * knows it (no promise on the hot path), a promise when the store must be asked.
+ */
+export function authenticate(keys: KeyRing, req: IncomingMessage): ApiKey | Promise<ApiKey> {
   const header = req.headers['x-api-key'];
   const auth = req.headers.authorization;
   const token =
@@ -40,14 +44,26 @@ export async function authenticate(keys: KeyRing, req: IncomingMessage): Promise
       'unauthenticated: send a Chokepoint key (cp_...) as x-api-key or a Bearer token',
     );
   }
-  let key: ApiKey | undefined;
+  let found: ReturnType<KeyRing['lookup']>;
   try {
-    key = await keys.authenticate(token.trim());
+    found = keys.lookup(token.trim());
   } catch (err) {
-    throw unavailable(`the key store could not be read (${(err as Error).message})`);
+    throw keyStoreDown(err);
   }
+  return found instanceof Promise
+    ? found.then(known, (err) => {
+        throw keyStoreDown(err);
+      })
+    : known(found);
+}
+
+function known(key: ApiKey | undefined): ApiKey {
   if (!key) throw new Refusal('unauthenticated', 'unauthenticated: unknown or revoked API key');
   return key;
+}
+
+function keyStoreDown(err: unknown): Refusal {
+  return unavailable(`the key store could not be read (${(err as Error).message})`);
 }
 
 export function identify(key: ApiKey, req: IncomingMessage): Identity {

@@ -37,7 +37,8 @@ export function gatewayHandler(rt: Services, keys: KeyRing) {
     const requestId = newId('req');
     const sink = responseSink(req, res);
     try {
-      const key = await authenticate(keys, req);
+      const known = authenticate(keys, req);
+      const key = known instanceof Promise ? await known : known;
       const identity = identify(key, req);
       const method = req.method ?? 'GET';
       if (method === 'POST' && path === '/v1/messages') {

@@ -39,7 +39,8 @@ export function vertexHandler(rt: Services, keys: KeyRing) {
     const requestId = newId('req');
     const sink = googleErrors(responseSink(req, res));
     try {
-      const key = await authenticate(keys, req);
+      const known = authenticate(keys, req);
+      const key = known instanceof Promise ? await known : known;
       const identity = identify(key, req);
       const target = vertexTarget(path, req.method);
       const raw = await readLimited(req, rt.config.server.maxBodyBytes);
