@@ -85,21 +85,23 @@ export async function account(
   const verdict = d.streams.observe(call.streamKey, fp, tokens, d.now(), call.identity.workflow);
   if (verdict.alarm) d.events.cacheAlarm(call.identity, call.streamKey, verdict.alarm);
   const outcome = errorType || answer.aborted ? 'error' : 'ok';
-  const entry = await d.settleSafely(
-    reservation,
-    ledgerEntry(call, timing, {
-      identity: admitted.identity,
-      name: model,
-      provider,
-      outcome,
-      code: errorType,
-      tokens,
-      cost,
-      reserved: reservation.amount,
-      prefixHash: fp.prefixHash,
-      cacheHitRate: cacheHitRate(tokens),
-    }),
-  );
+  // ledgerEntry's fields in its order, written out: every answered call comes here, and a literal
+  // is one allocation where ledgerEntry's trailing spread copies key by key.
+  const entry = await d.settleSafely(reservation, {
+    requestId: call.requestId,
+    identity: admitted.identity,
+    kind: 'model',
+    name: model,
+    tokens,
+    reserved: reservation.amount,
+    cost,
+    latencyMs: Math.round(performance.now() - timing.started),
+    provider,
+    outcome,
+    code: errorType,
+    prefixHash: fp.prefixHash,
+    cacheHitRate: cacheHitRate(tokens),
+  });
   return {
     status: answer.status,
     model,
