@@ -5,7 +5,7 @@
  *
  * Two bodies: a tiny non-streaming call, and the turns of a Claude Code session (~49 kB a call,
  * most of it an unchanged prefix of tools and system prompt, `stream: true`; bench/lib/
- * claude-code-body.ts). The upstream is the emulator with zero latency. Each contender gets
+ * claude-code-body.ts). The upstream is the emulator, zero latency unless `--latency`. Each contender gets
  * `--connections` calls in flight (closed loop, as bench/hotpath.ts; or a steady `--rate` calls/s)
  * for `--duration` s (after a warm-up); its CPU is read from /proc/<pid>/task/<tid>/schedstat
  * (every thread, to the nanosecond) before and after, and divided by the calls answered. Short
@@ -16,7 +16,7 @@
  * with `git archive` into a temporary folder, this checkout's node_modules linked in): before and
  * after in one run.
  *
- *   node bin/run-ts.js bench/percall.ts [--quick] [--connections 10 | --rate 300] [--duration 2]
+ *   node bin/run-ts.js bench/percall.ts [--quick] [--connections 10 | --rate 300] [--duration 2] [--latency 0]
  *     [--rounds 9] [--against <ref>] [--only tiny|claude-code] [--no-http]
  *
  * Then the body work alone (parse, check, fingerprint, drift, the estimate's walk, the cache
@@ -56,6 +56,8 @@ const duration = Number(opt('duration') ?? 2);
 const rounds = Number(opt('rounds') ?? (quick ? 3 : 9));
 const against = opt('against');
 const only = opt('only');
+// `--latency 20`: the emulator answers after 20 ms (as the gateway benchmark's second upstream).
+const latency = Number(opt('latency') ?? 0);
 const TOKEN = 'cpo_bench-token-0123456789abcdef';
 const root = fileURLToPath(new URL('..', import.meta.url));
 const runTs = join(root, 'bin/run-ts.js');
@@ -204,7 +206,7 @@ try {
   if (against) dirs.push(checkout(against));
   const rows: PerCallRow[] = [];
   if (!argv.includes('--no-http')) {
-    const emulator = await startEmulator(join(root, 'bin/chokepoint.js'));
+    const emulator = await startEmulator(join(root, 'bin/chokepoint.js'), latency);
     const bare = await startNode([runTs, join(root, 'bench/bare-proxy.ts'), emulator.url]);
     const contenders: Contender[] = [
       { name: 'bare node:http proxy', urls: [bare.url], headers: {}, pids: [bare.pid] },
@@ -278,7 +280,7 @@ try {
     };
     writeFileSync(join(dir, 'percall.json'), `${JSON.stringify({ meta, rows, inproc }, null, 2)}\n`);
     const md = [
-      `CPU per call, ${meta.load}, median of ${rounds} rounds of ${duration} s (contenders alternating), zero-latency emulator upstream.`,
+      `CPU per call, ${meta.load}, median of ${rounds} rounds of ${duration} s (contenders alternating), ${latency ? `emulator upstream answering after ${latency} ms` : 'zero-latency emulator upstream'}.`,
       '',
       '| body | bytes | contender | CPU µs/call | × bare proxy |',
       '|---|---:|---|---:|---:|',
