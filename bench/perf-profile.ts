@@ -12,7 +12,7 @@
  * ten times dearer than it is. This one sees only CPU that was used — compare with `--bare` for
  * what is ours. Needs perf (Debian: `apt-get install linux-perf`).
  *
- *   node bin/run-ts.js bench/perf-profile.ts [--bare] [--latency 0] [--connections 50] [--duration 6]
+ *   node bin/run-ts.js bench/perf-profile.ts [--bare] [--stream] [--latency 0] [--connections 50] [--duration 6]
  *     [--top 30] [--node-flag <flag>]… [--callers <symbol>]
  */
 import { spawn, spawnSync } from 'node:child_process';
@@ -30,6 +30,7 @@ const opt = (name: string, dflt: string) => {
   return i >= 0 ? argv[i + 1]! : dflt;
 };
 const bare = argv.includes('--bare');
+const stream = argv.includes('--stream');
 const latency = Number(opt('latency', '0'));
 const connections = Number(opt('connections', latency ? '200' : '50'));
 const duration = Number(opt('duration', '6'));
@@ -84,6 +85,7 @@ async function main() {
   const body = JSON.stringify({
     model: 'claude-haiku-4-5',
     max_tokens: 64,
+    ...(stream ? { stream: true } : {}),
     messages: [{ role: 'user', content: 'hi' }],
   });
   const load = (secs: number) =>
@@ -134,7 +136,7 @@ async function main() {
   }
   const who = bare ? 'bare node:http proxy' : 'chokepoint embedded';
   const out = [
-    `${who}, ${latency} ms upstream, ${connections} connections: ${calls} calls in ${duration} s; CPU ${us(total).toFixed(1)} µs a call (perf, ${HZ} Hz)`,
+    `${who}${stream ? ', streaming' : ''}, ${latency} ms upstream, ${connections} connections: ${calls} calls in ${duration} s; CPU ${us(total).toFixed(1)} µs a call (perf, ${HZ} Hz)`,
     '-- by kind of work, µs a call --',
     ...[...kinds].sort((a, b) => b[1] - a[1]).map(([k, n]) => `${us(n).toFixed(1).padStart(8)}  ${k}`),
     '-- by symbol, µs a call --',
