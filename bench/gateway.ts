@@ -37,7 +37,7 @@
  * Results: bench/results/gateway.{json,md,svg} (not written with --quick).
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -251,18 +251,36 @@ async function probe(c: Contender, kind: BodyKind): Promise<string | undefined> 
   }
 }
 
+/**
+ * Portkey's gateway as its authors ship it: the versions its own package-lock.json at v1.15.2
+ * resolves for the two packages on its request path (@hono/node-server 1.13.5, hono 4.9.7). A bare
+ * `npm install` takes the newest @hono/node-server 1.x instead, whose Response hands back a fetched
+ * response's own (immutable) Headers, and Portkey 1.15.2 then fails every streaming call with
+ * `TypeError: immutable` when it appends its x-portkey-* headers.
+ */
+const PORTKEY_PINS = { '@hono/node-server': '1.13.5', hono: '4.9.7' };
+
 function ensurePortkey(): { entry?: string; why?: string } {
   const dir = process.env.PORTKEY_GATEWAY_DIR || join(tmpdir(), 'chokepoint-bench-portkey');
   const entry = join(dir, 'node_modules/@portkey-ai/gateway/build/start-server.js');
-  if (existsSync(entry)) return { entry };
+  const manifest = `${JSON.stringify({
+    private: true,
+    dependencies: { '@portkey-ai/gateway': PORTKEY_VERSION },
+    overrides: PORTKEY_PINS,
+  })}\n`;
+  const manifestPath = join(dir, 'package.json');
+  if (existsSync(entry) && existsSync(manifestPath) && readFileSync(manifestPath, 'utf8') === manifest)
+    return { entry };
   mkdirSync(dir, { recursive: true });
-  if (!existsSync(join(dir, 'package.json'))) writeFileSync(join(dir, 'package.json'), '{"private":true}\n');
+  for (const old of ['node_modules', 'package-lock.json'])
+    rmSync(join(dir, old), { recursive: true, force: true });
+  writeFileSync(manifestPath, manifest);
   process.stderr.write(`installing @portkey-ai/gateway@${PORTKEY_VERSION} into ${dir} ...\n`);
-  const r = spawnSync(
-    'npm',
-    ['install', `@portkey-ai/gateway@${PORTKEY_VERSION}`, '--no-audit', '--no-fund', '--ignore-scripts'],
-    { cwd: dir, encoding: 'utf8', timeout: 180_000 },
-  );
+  const r = spawnSync('npm', ['install', '--no-audit', '--no-fund', '--ignore-scripts'], {
+    cwd: dir,
+    encoding: 'utf8',
+    timeout: 180_000,
+  });
   if (r.status !== 0 || !existsSync(entry))
     return { why: `npm install @portkey-ai/gateway failed: ${(r.stderr || String(r.error)).slice(-500)}` };
   return { entry };

@@ -13,7 +13,7 @@
  * what is ours. Needs perf (Debian: `apt-get install linux-perf`).
  *
  *   node bin/run-ts.js bench/perf-profile.ts [--bare] [--stream] [--latency 0] [--connections 50] [--duration 6]
- *     [--top 30] [--node-flag <flag>]… [--callers <symbol>]
+ *     [--top 30] [--node-flag <flag>]… [--callers <symbol> [--dwarf]]
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -104,7 +104,10 @@ async function main() {
     });
   await load(3); // warm: JIT, sockets, prepared statements
   const data = join(dir, 'perf.data');
-  const record = ['record', ...(callers ? ['-g'] : []), '-e', 'cpu-clock', '-F', String(HZ)];
+  // `--dwarf`: call graphs unwound from stack copies, through C and C++ frames (malloc's callers)
+  // that keep no frame pointer; slower, and perf's files are large.
+  const graph = argv.includes('--dwarf') ? ['--call-graph', 'dwarf,16384'] : ['-g'];
+  const record = ['record', ...(callers ? graph : []), '-e', 'cpu-clock', '-F', String(HZ)];
   const perf = spawn('perf', [...record, '-p', String(gw.pid), '-o', data], { stdio: 'ignore' });
   await new Promise((r) => setTimeout(r, 500)); // attached
   const res = await load(duration);
@@ -147,8 +150,8 @@ async function main() {
   ];
   if (callers) {
     out.push(`-- callers of ${callers} (% of all samples) --`);
-    const graph = report(['--no-children', '-S', callers, '-g', 'caller,0.01,callee', '--max-stack', '2']);
-    out.push(...graph.split('\n').filter((l) => /--[\d.]+%--/.test(l)));
+    const tree = report(['--no-children', '-S', callers, '-g', 'caller,0.01,callee', '--max-stack', '6']);
+    out.push(...tree.split('\n').filter((l) => /--[\d.]+%--/.test(l)));
   }
   process.stdout.write(`${out.join('\n')}\n`);
   rmSync(dir, { recursive: true, force: true });
