@@ -13,7 +13,7 @@
  * what is ours. Needs perf (Debian: `apt-get install linux-perf`).
  *
  *   node bin/run-ts.js bench/perf-profile.ts [--bare] [--stream] [--latency 0] [--connections 50] [--duration 6]
- *     [--top 30] [--node-flag <flag>]… [--callers <symbol> [--dwarf]]
+ *     [--rate 500] [--top 30] [--node-flag <flag>]… [--callers <symbol> [--dwarf]] [--kind <kind>]
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -34,8 +34,12 @@ const stream = argv.includes('--stream');
 const latency = Number(opt('latency', '0'));
 const connections = Number(opt('connections', latency ? '200' : '50'));
 const duration = Number(opt('duration', '6'));
+/** `--rate N`: N requests a second offered (as the gateway bench measures CPU), not saturation. */
+const rate = Number(opt('rate', '0'));
 const top = Number(opt('top', '30'));
 const callers = opt('callers', '');
+/** `--kind <prefix>`: the top symbols of one kind of work (e.g. `other`, `garbage`). */
+const kindOf = opt('kind', '');
 const nodeFlags = argv.flatMap((a, i) => (a === '--node-flag' ? [argv[i + 1]!] : []));
 const HZ = 4999;
 const TOKEN = 'cpo_bench-token-0123456789abcdef';
@@ -98,6 +102,7 @@ async function main() {
           body,
           connections,
           duration: secs,
+          ...(rate ? { overallRate: rate } : {}),
         },
         (err, res) => (err ? reject(err) : resolve(res)),
       );
@@ -139,7 +144,7 @@ async function main() {
   }
   const who = bare ? 'bare node:http proxy' : 'chokepoint embedded';
   const out = [
-    `${who}${stream ? ', streaming' : ''}, ${latency} ms upstream, ${connections} connections: ${calls} calls in ${duration} s; CPU ${us(total).toFixed(1)} µs a call (perf, ${HZ} Hz)`,
+    `${who}${stream ? ', streaming' : ''}, ${latency} ms upstream, ${connections} connections${rate ? ` at ${rate} req/s` : ''}: ${calls} calls in ${duration} s; CPU ${us(total).toFixed(1)} µs a call (perf, ${HZ} Hz)`,
     '-- by kind of work, µs a call --',
     ...[...kinds].sort((a, b) => b[1] - a[1]).map(([k, n]) => `${us(n).toFixed(1).padStart(8)}  ${k}`),
     '-- by symbol, µs a call --',
@@ -148,6 +153,18 @@ async function main() {
       .slice(0, top)
       .map(([k, n]) => `${us(n).toFixed(2).padStart(8)}  ${k.slice(0, 140)}`),
   ];
+  if (kindOf) {
+    out.push(`-- top symbols of ${kindOf} --`);
+    out.push(
+      ...[...bySymbol]
+        .filter(([name]) =>
+          (KINDS.find(([, re]) => re.test(name))?.[0] ?? 'other (node, V8, libc)').startsWith(kindOf),
+        )
+        .sort((a, b) => b[1] - a[1])
+        .slice(0, top)
+        .map(([k, n]) => `${us(n).toFixed(2).padStart(8)}  ${k.slice(0, 140)}`),
+    );
+  }
   if (callers) {
     out.push(`-- callers of ${callers} (% of all samples) --`);
     const tree = report(['--no-children', '-S', callers, '-g', 'caller,0.01,callee', '--max-stack', '6']);
