@@ -70,8 +70,10 @@ export class AnthropicClient {
   /** Request options by path (the URL resolved once): the API has a handful of paths. */
   private readonly targets = new Map<
     string,
-    { protocol: string; hostname: string; port: string; path: string; auth?: string }
+    { hostname: string; port: string; path: string; host: string; auth?: string }
   >();
+  /** The provider's own headers on every call, as name/value pairs. */
+  private readonly defaults: [string, string][];
 
   constructor(readonly opts: ClientOptions) {
     this.url = new URL(opts.baseUrl.endsWith('/') ? opts.baseUrl : `${opts.baseUrl}/`);
@@ -79,6 +81,10 @@ export class AnthropicClient {
     const agentOpts = { keepAlive: true, maxSockets: opts.maxSockets ?? 256, keepAliveMsecs: 30_000 };
     this.agent = https ? new HttpsAgent(agentOpts) : new HttpAgent(agentOpts);
     this.send = (https ? httpsRequest : httpRequest) as typeof httpRequest;
+    this.defaults = Object.entries({
+      'content-type': 'application/json',
+      ...(opts.headers ?? { 'anthropic-version': '2023-06-01', 'x-api-key': opts.apiKey }),
+    }).map(([k, v]) => [k.toLowerCase(), v]);
   }
 
   /**
@@ -105,44 +111,60 @@ export class AnthropicClient {
     signal?: AbortSignal,
     requestId?: string,
   ): Promise<ClientResponse> {
-    const headers: Record<string, string> = {
-      'content-type': 'application/json',
-      ...(this.opts.headers ?? { 'anthropic-version': '2023-06-01', 'x-api-key': this.opts.apiKey }),
-    };
-    for (const name in callerHeaders) {
-      const v = callerHeaders[name];
-      if (v !== undefined && forwarded(name)) headers[name] = Array.isArray(v) ? v.join(',') : v;
-    }
-    if (requestId !== undefined) headers['x-chokepoint-request-id'] = requestId;
-    if (body) headers['content-length'] = String(body.length);
     let target = this.targets.get(path);
     if (!target) {
       const url = new URL(path, this.url);
-      // What node:http takes from a URL (urlToHttpOptions), taken once.
+      const hostname = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname;
+      // What node:http takes from a URL (urlToHttpOptions), taken once; and the Host header it
+      // would write (an IPv6 address in brackets, the port unless the scheme's default).
       target = {
-        protocol: url.protocol,
-        hostname: url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname,
+        hostname,
         port: url.port,
         path: `${url.pathname}${url.search}`,
+        host: `${hostname.includes(':') ? `[${hostname}]` : hostname}${url.port ? `:${url.port}` : ''}`,
         ...(url.username || url.password
           ? { auth: `${decodeURIComponent(url.username)}:${decodeURIComponent(url.password)}` }
           : {}),
       };
       this.targets.set(path, target);
     }
+    // The head as name/value pairs, not an object: node writes pairs as they are (each still
+    // validated), where an object's headers go one by one through setHeader (lower-cased, stored,
+    // looked up again for Host and Expect). A caller's header replaces the provider's default of
+    // the same name; the caller's credentials and hop-by-hop headers never pass (DROP).
+    const raw: string[] = [];
+    const defaults = this.defaults;
+    let replaced = 0; // bit i: the caller sent defaults[i]'s header
+    for (const name in callerHeaders) {
+      const v = callerHeaders[name];
+      if (v === undefined) continue;
+      const lower = name.toLowerCase();
+      if (!forwarded(lower)) continue;
+      for (let i = 0; i < defaults.length; i++) if (defaults[i]![0] === lower) replaced |= 1 << i;
+      raw.push(lower, Array.isArray(v) ? v.join(',') : v);
+    }
+    for (let i = 0; i < defaults.length; i++)
+      if (!(replaced & (1 << i))) raw.push(defaults[i]![0], defaults[i]![1]);
+    if (requestId !== undefined) raw.push('x-chokepoint-request-id', requestId);
+    if (body) raw.push('content-length', String(body.length));
+    raw.push('host', target.host);
+    // Credentials in the base URL, unless the provider's own headers carry some (as node does).
+    if (target.auth !== undefined && !defaults.some(([n]) => n === 'authorization')) {
+      raw.push('authorization', `Basic ${Buffer.from(target.auth).toString('base64')}`);
+    }
     // A literal, not `{ ...target, method, … }`: V8 (Node 20) adds each key after a leading spread
-    // through a slow path (~1 µs a key).
+    // through a slow path (~1 µs a key). No `protocol`: the agent's own (http: or https:) is the
+    // URL's, and every key here is copied three times more inside node:http (ClientRequest, and the
+    // agent's addRequest into a dictionary object, ~2,500 instructions a key).
     const options: RequestOptions = {
-      protocol: target.protocol,
       hostname: target.hostname,
       port: target.port,
       path: target.path,
       method,
-      headers,
+      headers: raw as unknown as RequestOptions['headers'],
       agent: this.agent,
       signal,
     };
-    if (target.auth !== undefined) options.auth = target.auth;
     return new Promise((resolve, reject) => {
       if (signal?.aborted) return reject(new ProviderError('aborted before the call', 'aborted'));
       const req = this.send(options, (res) => {

@@ -33,9 +33,18 @@ export const LAUNCH_FLAGS: readonly string[] = (() => {
 
 export function startNode(
   args: string[],
-  opts: { env?: NodeJS.ProcessEnv; cwd?: string; ready?: RegExp; url?: string; timeoutMs?: number } = {},
+  opts: {
+    env?: NodeJS.ProcessEnv;
+    cwd?: string;
+    ready?: RegExp;
+    url?: string;
+    timeoutMs?: number;
+    /** A command node runs under (`['valgrind', '--tool=callgrind']`): it and its options first. */
+    under?: string[];
+  } = {},
 ): Promise<Proc> {
-  const proc = spawn(process.execPath, [...LAUNCH_FLAGS, ...args], {
+  const cmd = [...(opts.under ?? []), process.execPath, ...LAUNCH_FLAGS, ...args];
+  const proc = spawn(cmd[0]!, cmd.slice(1), {
     cwd: opts.cwd,
     env: { ...process.env, ...opts.env },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -83,14 +83,37 @@ export function identify(key: ApiKey, req: IncomingMessage): Identity {
   const claudeCode = value('x-claude-code-session-id');
   const session =
     header('x-chokepoint-session') ?? (claudeCode && isScopeKey(claudeCode) ? claudeCode : undefined);
-  return {
-    team: key.team,
-    env: key.env,
-    seat: key.seat,
-    ...(workflow ? { workflow } : {}),
-    ...(session ? { session } : {}),
-    keyId: key.id,
-  };
+  return identityOf(key, workflow, session);
+}
+
+/** Each key's identities, one per workflow and session seen (a bounded few). */
+const IDENTITIES = new WeakMap<ApiKey, Map<string, Identity>>();
+const IDENTITIES_PER_KEY = 1000;
+
+/**
+ * The identity of a call with `key`, `workflow` and `session`: the same frozen object for the same
+ * three, so what is derived from an identity (its scopes, its JSON in the lease journal) is worked
+ * out once, not per call.
+ */
+function identityOf(key: ApiKey, workflow: string | undefined, session: string | undefined): Identity {
+  let known = IDENTITIES.get(key);
+  if (!known) {
+    known = new Map();
+    IDENTITIES.set(key, known);
+  }
+  // Workflow and session are scope keys (no newline): the pair is told apart by one.
+  const k = workflow === undefined && session === undefined ? '' : `${workflow ?? ''}\n${session ?? ''}`;
+  let identity = known.get(k);
+  if (identity === undefined) {
+    const i: Identity = { team: key.team, env: key.env, seat: key.seat };
+    if (workflow) i.workflow = workflow;
+    if (session) i.session = session;
+    i.keyId = key.id;
+    identity = Object.freeze(i);
+    if (known.size >= IDENTITIES_PER_KEY) known.clear();
+    known.set(k, identity);
+  }
+  return identity;
 }
 
 /** The caller's query string (`?beta=true` from the SDK's beta client), forwarded as it came. */

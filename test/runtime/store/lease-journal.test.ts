@@ -7,7 +7,12 @@ import { openEmbeddedStore } from '../../../runtime/backends/embedded/money/stor
 import { openRedisStore } from '../../../runtime/backends/redis/money/store.ts';
 import type { Identity } from '../../../runtime/identity.ts';
 import { createLogger } from '../../../runtime/log.ts';
-import { FileJournal, recoverJournals } from '../../../runtime/store/lease-journal.ts';
+import {
+  FileJournal,
+  type JournalRecord,
+  lineOf,
+  recoverJournals,
+} from '../../../runtime/store/lease-journal.ts';
 import { LEDGER_JSON } from '../../../runtime/store/lease-ops.ts';
 import { type LeasedMoneyStore, openLeases } from '../../../runtime/store/leases.ts';
 import {
@@ -308,5 +313,49 @@ describe('a lease journal that cannot be written', () => {
       await leases.stop();
       await store.close();
     }
+  });
+});
+
+describe('journal lines', () => {
+  it('writes an admission as JSON.stringify would, its identity serialised once per frozen identity', () => {
+    const frozen = Object.freeze({
+      team: 't"1',
+      env: 'prod',
+      seat: 'al\\ice',
+      session: 's-1',
+      keyId: 'key_1',
+    });
+    const cases: JournalRecord[] = [
+      { t: 'a', l: 'res_1', c: '7', r: 390, at: 1_796_379_812_198, i: frozen },
+      {
+        t: 'a',
+        l: 'res_1',
+        c: '8',
+        r: 0,
+        at: 1,
+        i: frozen,
+        q: 'req_"x"',
+        k: 'model',
+        n: 'claude-opus-5-5\n',
+        p: 'anthropic',
+      },
+      {
+        t: 'a',
+        l: 'res_2',
+        c: '0',
+        r: 12,
+        at: 2,
+        i: { team: 'a', env: 'b', seat: 'c', provider: 'bedrock' },
+        k: 'tool',
+      },
+      { t: 'a', l: 'res_3', c: '1', r: 5, at: 3, i: alice, n: '\u2028é' },
+      { t: 'a', l: 'res_4', c: '2', r: 5.5, at: Number.NaN, i: alice, n: '\u007f~ ', p: '\u0000' },
+    ];
+    for (const rec of cases) {
+      expect(lineOf(rec)).toBe(`${JSON.stringify(rec)}\n`);
+      if (rec.t === 'a' && Number.isFinite(rec.at)) expect(JSON.parse(lineOf(rec))).toEqual(rec);
+    }
+    // The same identity again: its cached JSON, still exact.
+    expect(lineOf(cases[0]!)).toBe(`${JSON.stringify(cases[0])}\n`);
   });
 });
