@@ -166,11 +166,11 @@ export function tooLarge(limit: number): Refusal {
  * content-length; a stream is written as it comes, its head with its first bytes (one write, not
  * two) or, when they are not there yet, on the next turn of the event loop.
  */
-export function responseSink(req: IncomingMessage, res: ServerResponse): Sink {
-  return new ResponseSink(req, res);
+export function responseSink(_req: IncomingMessage, res: ServerResponse): Sink {
+  return new ResponseSink(res);
 }
 
-/** A class, not closures: nothing to allocate per call but the object and its two listeners. */
+/** A class, not closures: nothing to allocate per call but the object and its listener. */
 class ResponseSink implements Sink {
   private left = false;
   /** The head, not written yet; a complete answer's first bytes with it. */
@@ -181,16 +181,11 @@ class ResponseSink implements Sink {
   private readonly onClose = () => {
     if (!this.res.writableFinished) this.left = true;
   };
-  private readonly onAborted = () => {
-    this.left = true;
-  };
 
-  constructor(
-    private readonly req: IncomingMessage,
-    private readonly res: ServerResponse,
-  ) {
+  constructor(private readonly res: ServerResponse) {
+    // The response's 'close' is the one signal a client that went away always gives (the request's
+    // 'aborted' only when its body was cut short).
     res.on('close', this.onClose);
-    req.on('aborted', this.onAborted);
   }
 
   get gone(): boolean {
@@ -220,10 +215,9 @@ class ResponseSink implements Sink {
 
   end(): void {
     const { res, held } = this;
-    // Nothing more is written: the request and response (which outlive the call on a keep-alive
-    // connection) let go of this sink (see detach in adapters/provider.ts), ended here or before.
+    // Nothing more is written: the response (whose socket outlives the call on a keep-alive
+    // connection) lets go of this sink (see detach in adapters/provider.ts), ended here or before.
     res.removeListener('close', this.onClose);
-    this.req.removeListener('aborted', this.onAborted);
     if (res.writableEnded) return;
     if (held && !res.headersSent && !this.left) {
       const body = held.body ?? Buffer.alloc(0);
