@@ -81,10 +81,14 @@ export class AnthropicClient {
     const agentOpts = { keepAlive: true, maxSockets: opts.maxSockets ?? 256, keepAliveMsecs: 30_000 };
     this.agent = https ? new HttpsAgent(agentOpts) : new HttpAgent(agentOpts);
     this.send = (https ? httpsRequest : httpRequest) as typeof httpRequest;
-    this.defaults = Object.entries({
-      'content-type': 'application/json',
-      ...(opts.headers ?? { 'anthropic-version': '2023-06-01', 'x-api-key': opts.apiKey }),
-    }).map(([k, v]) => [k.toLowerCase(), v]);
+    // Lower-cased, one value a name (a later one wins, as setHeader would have it).
+    const own = new Map<string, string>([['content-type', 'application/json']]);
+    for (const [k, v] of Object.entries(
+      opts.headers ?? { 'anthropic-version': '2023-06-01', 'x-api-key': opts.apiKey },
+    )) {
+      own.set(k.toLowerCase(), v);
+    }
+    this.defaults = [...own];
   }
 
   /**
