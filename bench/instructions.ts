@@ -17,8 +17,8 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import autocannon from 'autocannon';
 import { benchCli } from './lib/built.ts';
+import { loadMessages, tinyMessages } from './lib/load.ts';
 import { api, chokepointConfig, chokepointEnv, startEmulator, startNode, stopAll } from './lib/procs.ts';
 
 const argv = process.argv.slice(2);
@@ -80,27 +80,8 @@ async function main() {
     ? ''
     : (await api<{ key: string }>(gw.url, TOKEN, 'POST', '/api/keys', { team: 'p', env: 'p', seat: 'p' }))
         .key;
-  const body = JSON.stringify({
-    model: 'claude-haiku-4-5',
-    max_tokens: 64,
-    ...(stream ? { stream: true } : {}),
-    messages: [{ role: 'user', content: 'hi' }],
-  });
-  const load = (amount: number) =>
-    new Promise<autocannon.Result>((resolve, reject) => {
-      autocannon(
-        {
-          url: `${gw.url}/v1/messages`,
-          method: 'POST',
-          headers: { 'content-type': 'application/json', 'x-api-key': key },
-          body,
-          connections,
-          amount,
-          timeout: 60,
-        },
-        (err, res) => (err ? reject(err) : resolve(res)),
-      );
-    });
+  const body = tinyMessages(stream);
+  const load = (amount: number) => loadMessages(gw.url, key, body, { connections, amount, timeout: 60 });
   const t0 = Date.now();
   process.stderr.write(`warming with ${warm} calls under valgrind…\n`);
   await load(warm);

@@ -20,8 +20,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import autocannon from 'autocannon';
 import { benchCli } from './lib/built.ts';
+import { loadMessages, tinyMessages } from './lib/load.ts';
 import { api, chokepointConfig, chokepointEnv, startEmulator, startNode, stopAll } from './lib/procs.ts';
 
 const argv = process.argv.slice(2);
@@ -86,27 +86,9 @@ async function main() {
     ? ''
     : (await api<{ key: string }>(gw.url, TOKEN, 'POST', '/api/keys', { team: 'p', env: 'p', seat: 'p' }))
         .key;
-  const body = JSON.stringify({
-    model: 'claude-haiku-4-5',
-    max_tokens: 64,
-    ...(stream ? { stream: true } : {}),
-    messages: [{ role: 'user', content: 'hi' }],
-  });
+  const body = tinyMessages(stream);
   const load = (secs: number) =>
-    new Promise<autocannon.Result>((resolve, reject) => {
-      autocannon(
-        {
-          url: `${gw.url}/v1/messages`,
-          method: 'POST',
-          headers: { 'content-type': 'application/json', 'x-api-key': key },
-          body,
-          connections,
-          duration: secs,
-          ...(rate ? { overallRate: rate } : {}),
-        },
-        (err, res) => (err ? reject(err) : resolve(res)),
-      );
-    });
+    loadMessages(gw.url, key, body, { connections, duration: secs, ...(rate ? { overallRate: rate } : {}) });
   await load(3); // warm: JIT, sockets, prepared statements
   const data = join(dir, 'perf.data');
   // `--dwarf`: call graphs unwound from stack copies, through C and C++ frames (malloc's callers)

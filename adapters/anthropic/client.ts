@@ -165,7 +165,7 @@ export class AnthropicClient {
       port: target.port,
       path: target.path,
       method,
-      headers: raw as unknown as RequestOptions['headers'],
+      headers: raw,
       agent: this.agent,
       signal,
     };

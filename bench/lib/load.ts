@@ -1,6 +1,8 @@
 // Load shapes for the HTTP benchmarks beyond autocannon's closed loop: a steady open-loop load
-// spread evenly over time, and one call at a time. Shared by bench/gateway.ts and bench/hotpath.ts.
+// spread evenly over time, and one call at a time (bench/gateway.ts, bench/hotpath.ts); and the closed
+// loop the per-call tools share.
 import { Agent, request as httpRequest } from 'node:http';
+import autocannon from 'autocannon';
 import { sample } from './procs.ts';
 
 export interface Contender {
@@ -220,4 +222,36 @@ export function shareOf(r: Saturated, base: Saturated | undefined): number | und
     return median(a.map((x, i) => x.reqPerSec / b[i]!.reqPerSec).filter((x) => Number.isFinite(x)));
   const base1 = reqPerSec(base);
   return base1 ? reqPerSec(r)! / base1 : undefined;
+}
+
+/** The small Messages call the per-call tools send (perf-profile, syscalls, instructions). */
+export function tinyMessages(stream: boolean): string {
+  return JSON.stringify({
+    model: 'claude-haiku-4-5',
+    max_tokens: 64,
+    ...(stream ? { stream: true } : {}),
+    messages: [{ role: 'user', content: 'hi' }],
+  });
+}
+
+/** autocannon's closed loop on `url`/v1/messages with `key` (none for a bare proxy); `opts` says
+ * how much: `duration` (s) or `amount` (calls), `connections`, `overallRate`, `timeout`. */
+export function loadMessages(
+  url: string,
+  key: string,
+  body: string,
+  opts: Omit<autocannon.Options, 'url' | 'method' | 'headers' | 'body'>,
+): Promise<autocannon.Result> {
+  return new Promise((resolve, reject) => {
+    autocannon(
+      {
+        url: `${url}/v1/messages`,
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'x-api-key': key },
+        body,
+        ...opts,
+      },
+      (err, res) => (err ? reject(err) : resolve(res)),
+    );
+  });
 }
