@@ -26,7 +26,9 @@ const opt = (name: string, dflt: string) => {
   const i = argv.indexOf(`--${name}`);
   return i >= 0 ? argv[i + 1]! : dflt;
 };
-const bare = argv.includes('--bare');
+/** `--proxy <file>`: another bare proxy in place of bench/bare-proxy.ts (args: upstream URL). */
+const proxy = argv.includes('--proxy') ? opt('proxy', '') : undefined;
+const bare = argv.includes('--bare') || proxy !== undefined;
 const stream = argv.includes('--stream');
 const warm = Number(opt('warm', '6000'));
 const calls = Number(opt('calls', '1500'));
@@ -67,7 +69,7 @@ async function main() {
   const timeoutMs = 180_000;
   const gw = bare
     ? await startNode(
-        [...nodeFlags, join(root, 'bin/run-ts.js'), join(root, 'bench/bare-proxy.ts'), emulator.url],
+        [...nodeFlags, join(root, 'bin/run-ts.js'), proxy ?? join(root, 'bench/bare-proxy.ts'), emulator.url],
         { under, timeoutMs, cwd: dir },
       )
     : await startNode([...nodeFlags, cli, 'serve', '--port', '0'], {

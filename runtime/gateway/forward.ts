@@ -2,7 +2,7 @@ import { performance } from 'node:perf_hooks';
 import {
   detach,
   type Provider,
-  type ProviderError,
+  ProviderError,
   type ProviderResponse,
   readAll,
 } from '../../adapters/provider.ts';
@@ -177,7 +177,7 @@ async function relay(
     // Aborted (kill, time box) or the provider connection broke mid-answer: what the stream
     // showed so far (input, and output at least the deltas seen) is billed.
     answer.aborted = true;
-    answer.errorType = call.signal?.aborted ? 'aborted' : `upstream_${failed.name}`;
+    answer.errorType = call.signal?.aborted ? 'aborted' : brokeOff(failed);
     answer.rest = () => {
       if (sink.gone) return;
       // What a stream held whole showed before its final event is passed on, as it would have been.
@@ -216,12 +216,18 @@ async function whole(
       status: res.status,
       billed: nothing(),
       aborted: true,
-      errorType: call.signal?.aborted ? 'aborted' : `upstream_${(err as Error).name}`,
+      errorType: call.signal?.aborted ? 'aborted' : brokeOff(err as Error),
       rest: () => {
         if (!sink.gone) sink.end();
       },
     };
   }
+}
+
+/** The error code of an answer that broke off: the provider's failure kind (upstream_timeout,
+ * upstream_network), else the error's name. */
+function brokeOff(err: Error): string {
+  return `upstream_${err instanceof ProviderError ? err.kind : err.name}`;
 }
 
 /** What `for await` over a stream throws when it closes before its end. */

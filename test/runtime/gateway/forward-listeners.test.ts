@@ -122,6 +122,56 @@ describe('a read response body lets go of its reader', () => {
   });
 });
 
+describe('an answer that breaks off', () => {
+  it('forward, streamed: billed for what it showed, coded by how the provider failed', async () => {
+    // A provider that starts a stream and drops the connection after its first event.
+    const start = {
+      type: 'message_start',
+      message: {
+        id: 'msg_cut',
+        type: 'message',
+        role: 'assistant',
+        model: 'claude-haiku-4-5',
+        content: [],
+        stop_reason: null,
+        usage: { input_tokens: 12, output_tokens: 1 },
+      },
+    };
+    const cutting = createServer((req, r) => {
+      req.resume();
+      r.writeHead(200, { 'content-type': 'text/event-stream' });
+      r.write(`event: message_start\ndata: ${JSON.stringify(start)}\n\n`, () => r.socket?.destroy());
+    });
+    await new Promise<void>((ok) => cutting.listen(0, '127.0.0.1', ok));
+    const { port } = cutting.address() as AddressInfo;
+    const cut = new AnthropicProvider('anthropic', {
+      baseUrl: `http://127.0.0.1:${port}`,
+      apiKey: DEFAULT_API_KEY,
+      timeoutMs: 30_000,
+    });
+    try {
+      const sink = new CollectingSink();
+      const answer = (await forward(
+        { providers: new Map([['anthropic', cut]]) } as never,
+        call(true),
+        admitted,
+        sink,
+        {
+          started: 0,
+          ended: 0,
+        },
+      )) as Answer;
+      answer.rest();
+      expect(answer.aborted).toBe(true);
+      expect(answer.errorType).toBe('upstream_network');
+      expect(answer.billed.tokens.input).toBe(12);
+    } finally {
+      await cut.close();
+      cutting.close();
+    }
+  });
+});
+
 describe("a client's request and response let go of the gateway's listeners", () => {
   it('readLimited and the response sink detach once the answer is written', async () => {
     const left: Record<string, number>[] = [];
