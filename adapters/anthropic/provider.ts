@@ -23,7 +23,7 @@ export class AnthropicProvider implements Provider {
     readonly kind: string,
     opts: { baseUrl: string; apiKey: string; timeoutMs: number },
   ) {
-    this.client = new AnthropicClient(opts);
+    this.client = new AnthropicClient({ ...opts, name: kind });
   }
 
   async send(req: SendRequest): Promise<ProviderResponse> {

@@ -1,14 +1,13 @@
-import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http';
-import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { Sha256 } from '@aws-crypto/sha256-js';
 import { defaultProvider } from '@aws-sdk/credential-provider-node';
 import { SignatureV4 } from '@smithy/signature-v4';
 import type { AwsCredentialIdentity, AwsCredentialIdentityProvider } from '@smithy/types';
+import { Upstream, type UpstreamResponse } from '../http/upstream.ts';
 import { ProviderError } from '../provider.ts';
 
 /**
- * A SigV4-signing HTTP client for Bedrock Runtime: pooled keep-alive sockets, no global fetch,
- * bytes in and out. Credentials are static ones, or the standard Node chain (environment,
+ * A SigV4-signing HTTP client for Bedrock Runtime, sending through the adapters' one HTTP client
+ * (adapters/http/upstream.ts): bytes in and out. Credentials are static ones, or the standard Node chain (environment,
  * SSO/profile, web identity, container, IMDS), resolved on the first call and refreshed by the
  * chain's own memoisation before they expire.
  */
@@ -24,16 +23,12 @@ export interface BedrockClientOptions {
 
 export class BedrockClient {
   private readonly url: URL;
-  private readonly agent: HttpAgent | HttpsAgent;
-  private readonly send: typeof httpRequest;
+  private readonly upstream: Upstream;
   private readonly signer: SignatureV4;
 
   constructor(readonly opts: BedrockClientOptions) {
     this.url = new URL(opts.baseUrl.replace(/\/+$/, ''));
-    const https = this.url.protocol === 'https:';
-    const agentOpts = { keepAlive: true, maxSockets: opts.maxSockets ?? 256, keepAliveMsecs: 30_000 };
-    this.agent = https ? new HttpsAgent(agentOpts) : new HttpAgent(agentOpts);
-    this.send = (https ? httpsRequest : httpRequest) as typeof httpRequest;
+    this.upstream = new Upstream({ name: 'Bedrock', timeoutMs: opts.timeoutMs, maxSockets: opts.maxSockets });
     const credentials: AwsCredentialIdentityProvider = opts.credentials
       ? async () => opts.credentials!
       : defaultProvider();
@@ -57,7 +52,7 @@ export class BedrockClient {
     body: Buffer | undefined,
     headers: Record<string, string>,
     signal?: AbortSignal,
-  ): Promise<IncomingMessage> {
+  ): Promise<UpstreamResponse> {
     if (signal?.aborted) throw new ProviderError('aborted before the call', 'aborted');
     const fullPath = `${this.url.pathname === '/' ? '' : this.url.pathname}${path}`;
     const unsigned = {
@@ -80,33 +75,17 @@ export class BedrockClient {
     } catch (err) {
       throw new ProviderError(`AWS credentials unavailable: ${(err as Error).message}`, 'network');
     }
-    return new Promise((resolve, reject) => {
-      const req = this.send(
-        {
-          protocol: this.url.protocol,
-          hostname: this.url.hostname,
-          port: this.url.port || undefined,
-          method,
-          path: fullPath,
-          headers: signed.headers,
-          agent: this.agent,
-          signal,
-        },
-        resolve,
-      );
-      req.setTimeout(this.opts.timeoutMs, () => {
-        req.destroy(new ProviderError(`no answer from Bedrock within ${this.opts.timeoutMs} ms`, 'timeout'));
-      });
-      req.on('error', (err) => {
-        if (err instanceof ProviderError) reject(err);
-        else if ((err as Error).name === 'AbortError') reject(new ProviderError('call aborted', 'aborted'));
-        else reject(new ProviderError(`Bedrock unreachable: ${(err as Error).message}`, 'network'));
-      });
-      req.end(body);
+    return this.upstream.send({
+      origin: this.url.origin,
+      method,
+      path: fullPath,
+      headers: signed.headers,
+      body,
+      signal,
     });
   }
 
   close(): void {
-    this.agent.destroy();
+    this.upstream.close();
   }
 }

@@ -1,6 +1,7 @@
-import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
+import type { IncomingHttpHeaders } from 'node:http';
 import { Readable, Transform } from 'node:stream';
 import { type ApiUsage, messageUsage, StreamUsage, usageOf } from '../anthropic/usage.ts';
+import type { UpstreamResponse } from '../http/upstream.ts';
 import type {
   CallerHeaders,
   Provider,
@@ -163,8 +164,8 @@ export class BedrockProvider implements Provider {
     return { id: this.modelId(model, geo), body: Buffer.from(JSON.stringify(out)), stream: stream === true };
   }
 
-  private async canonical(res: IncomingMessage): Promise<ProviderResponse> {
-    const status = res.statusCode ?? 502;
+  private async canonical(res: UpstreamResponse): Promise<ProviderResponse> {
+    const { status } = res;
     const type = String(res.headers['content-type'] ?? '');
     const headers: IncomingHttpHeaders = { ...res.headers };
     const requestId = res.headers['x-amzn-requestid'];
@@ -172,10 +173,10 @@ export class BedrockProvider implements Provider {
     if (status === 200 && type.includes('application/vnd.amazon.eventstream')) {
       headers['content-type'] = 'text/event-stream; charset=utf-8';
       delete headers['content-length'];
-      return { status, headers, body: toSse(res), streaming: true };
+      return { status, headers, body: toSse(res.body), streaming: true };
     }
-    if (status === 200) return { status, headers, body: res, streaming: false };
-    const raw = await readAll(res);
+    if (status === 200) return { status, headers, body: res.body, streaming: false };
+    const raw = await readAll(res.body);
     const mapped = anthropicErrorOf(status, res.headers['x-amzn-errortype'], raw);
     const retry = mapped.status === 429 || mapped.status >= 500;
     return {
@@ -230,8 +231,8 @@ export class BedrockProvider implements Provider {
       Buffer.from(payload),
       { 'content-type': 'application/json', accept: 'application/json' },
     );
-    const buf = await readAll(res);
-    if (res.statusCode !== 200) return undefined;
+    const buf = await readAll(res.body);
+    if (res.status !== 200) return undefined;
     const n = (JSON.parse(buf.toString('utf8')) as { inputTokens?: unknown }).inputTokens;
     return typeof n === 'number' && n >= 0 ? n : undefined;
   }
@@ -283,7 +284,7 @@ function envelope(status: number, type: string, message: string): ProviderRespon
  * and the break is never mistaken for a whole answer. (An error on the body would make a reader
  * drop the bytes still buffered before it.)
  */
-function toSse(res: IncomingMessage): Readable {
+function toSse(res: Readable): Readable {
   const sse = new EventStreamToSse();
   let failed = false;
   const broken = (why: string) => {
@@ -305,10 +306,10 @@ function toSse(res: IncomingMessage): Readable {
       done(null, !failed && sse.incomplete ? broken('broke off inside a message') : undefined);
     },
   });
+  // The connection broke (or the provider went silent) mid-stream: the body's ProviderError.
   res.on('error', (err) => out.destroy(err));
-  res.on('aborted', () => out.destroy(new Error('the Bedrock event stream broke off')));
   out.on('close', () => {
-    if (!res.complete) res.destroy();
+    if (!res.readableEnded) res.destroy();
   });
   return res.pipe(out);
 }

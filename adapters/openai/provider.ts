@@ -52,6 +52,7 @@ export class OpenAIProvider implements Provider {
       apiKey: opts.apiKey,
       timeoutMs: opts.timeoutMs,
       headers,
+      name: kind,
     });
   }
 

@@ -1,12 +1,7 @@
-import {
-  Agent as HttpAgent,
-  request as httpRequest,
-  type IncomingHttpHeaders,
-  type IncomingMessage,
-} from 'node:http';
-import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
+import type { IncomingHttpHeaders } from 'node:http';
 import { Readable } from 'node:stream';
 import { type ApiUsage, messageUsage, StreamUsage, usageOf } from '../anthropic/usage.ts';
+import { Upstream, type UpstreamResponse } from '../http/upstream.ts';
 import type {
   CallerHeaders,
   Provider,
@@ -78,16 +73,17 @@ const DROP = new Set([
 export class VertexProvider implements Provider {
   readonly kind = 'vertex';
   readonly family = 'anthropic' as const;
-  private readonly http = new HttpAgent({ keepAlive: true, maxSockets: 256, keepAliveMsecs: 30_000 });
-  private readonly https = new HttpsAgent({ keepAlive: true, maxSockets: 256, keepAliveMsecs: 30_000 });
+  private readonly upstream: Upstream;
 
   constructor(
     readonly options: VertexOptions,
     private readonly tokens: TokenSource,
-    private readonly timeoutMs: number,
+    timeoutMs: number,
     /** Overrides the host of every location (a gateway, the emulator's `/vertex` face). */
     private readonly baseUrl?: string,
-  ) {}
+  ) {
+    this.upstream = new Upstream({ name: 'Vertex', timeoutMs });
+  }
 
   /** The URL of `model:method` at `location`. */
   url(location: string, model: string, method: 'rawPredict' | 'streamRawPredict'): URL {
@@ -137,8 +133,8 @@ export class VertexProvider implements Provider {
     };
     const target = this.url(this.options.region, COUNT_TOKENS_MODEL, 'rawPredict');
     const res = await this.post(target, Buffer.from(JSON.stringify(payload)), headers ?? {});
-    const buf = await readAll(res);
-    if (res.statusCode !== 200) return undefined;
+    const buf = await readAll(res.body);
+    if (res.status !== 200) return undefined;
     const n = (JSON.parse(buf.toString('utf8')) as { input_tokens?: unknown }).input_tokens;
     return typeof n === 'number' && n >= 0 ? n : undefined;
   }
@@ -148,8 +144,7 @@ export class VertexProvider implements Provider {
   }
 
   async close(): Promise<void> {
-    this.http.destroy();
-    this.https.destroy();
+    this.upstream.close();
   }
 
   private async post(
@@ -158,7 +153,7 @@ export class VertexProvider implements Provider {
     callerHeaders: CallerHeaders,
     signal?: AbortSignal,
     requestId?: string,
-  ): Promise<IncomingMessage> {
+  ): Promise<UpstreamResponse> {
     if (signal?.aborted) throw new ProviderError('aborted before the call', 'aborted');
     let token: string;
     try {
@@ -178,23 +173,13 @@ export class VertexProvider implements Provider {
       }
     }
     if (requestId !== undefined) headers['x-chokepoint-request-id'] = requestId;
-    const https = target.protocol === 'https:';
-    const send = (https ? httpsRequest : httpRequest) as typeof httpRequest;
-    return new Promise((resolve, reject) => {
-      const req = send(
-        target,
-        { method: 'POST', headers, agent: https ? this.https : this.http, signal },
-        resolve,
-      );
-      req.setTimeout(this.timeoutMs, () => {
-        req.destroy(new ProviderError(`no answer from Vertex within ${this.timeoutMs} ms`, 'timeout'));
-      });
-      req.on('error', (err) => {
-        if (err instanceof ProviderError) reject(err);
-        else if (err.name === 'AbortError') reject(new ProviderError('call aborted', 'aborted'));
-        else reject(new ProviderError(`Vertex unreachable: ${err.message}`, 'network'));
-      });
-      req.end(body);
+    return this.upstream.send({
+      origin: target.origin,
+      method: 'POST',
+      path: `${target.pathname}${target.search}`,
+      headers,
+      body,
+      signal,
     });
   }
 }
@@ -233,13 +218,13 @@ function localError(status: number, message: string): ProviderResponse {
 }
 
 /** A Vertex answer as the port's: successes as they came, errors rewritten to Anthropic's envelope. */
-async function answerOf(res: IncomingMessage): Promise<ProviderResponse> {
-  const status = res.statusCode ?? 502;
+async function answerOf(res: UpstreamResponse): Promise<ProviderResponse> {
+  const { status } = res;
   if (status === 200) {
     const streaming = String(res.headers['content-type'] ?? '').includes('text/event-stream');
-    return { status, headers: res.headers, body: res, streaming };
+    return { status, headers: res.headers, body: res.body, streaming };
   }
-  const raw = await readAll(res).catch(() => Buffer.alloc(0));
+  const raw = await readAll(res.body).catch(() => Buffer.alloc(0));
   const bytes = Buffer.from(JSON.stringify(toAnthropicError(status, raw)));
   const headers: IncomingHttpHeaders = {
     ...res.headers,

@@ -3,6 +3,8 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo, Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AnthropicClient } from '../../adapters/anthropic/client.ts';
+import { AnthropicProvider } from '../../adapters/anthropic/provider.ts';
+import { BedrockClient } from '../../adapters/bedrock/client.ts';
 import { ProviderError, readAll } from '../../adapters/provider.ts';
 
 /**
@@ -50,7 +52,7 @@ async function failure(p: Promise<unknown>): Promise<ProviderError> {
   return err as ProviderError;
 }
 
-describe('AnthropicClient', () => {
+describe('the provider client (AnthropicClient, on adapters/http/upstream.ts)', () => {
   it('sends the body byte for byte with the provider credential, and the caller headers it may pass', async () => {
     let seen:
       | { method?: string; url?: string; headers: IncomingMessage['headers']; raw: string[]; body: string }
@@ -291,6 +293,30 @@ describe('AnthropicClient', () => {
       expect(err.message).toMatch(/provider unreachable: .*ECONNREFUSED/);
     } finally {
       c.close();
+    }
+  });
+
+  it('names the provider that failed: the adapter kind, Bedrock', async () => {
+    const s = createServer();
+    await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+    const gone = `http://127.0.0.1:${(s.address() as AddressInfo).port}`;
+    await new Promise((r) => s.close(r));
+    const emulator = new AnthropicProvider('emulator', { baseUrl: gone, apiKey: 'k', timeoutMs: 5000 });
+    const bedrock = new BedrockClient({
+      baseUrl: gone,
+      region: 'us-east-1',
+      credentials: { accessKeyId: 'AKIDEXAMPLE', secretAccessKey: 'secret' },
+      timeoutMs: 5000,
+    });
+    try {
+      const a = await failure(emulator.send({ body: Buffer.from('{}') }));
+      expect(a.message).toMatch(/^emulator unreachable: .*ECONNREFUSED/);
+      const b = await failure(bedrock.request('POST', '/model/m/invoke', Buffer.from('{}'), {}));
+      expect(b.kind).toBe('network');
+      expect(b.message).toMatch(/^Bedrock unreachable: .*ECONNREFUSED/);
+    } finally {
+      await emulator.close();
+      bedrock.close();
     }
   });
 

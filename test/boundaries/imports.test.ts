@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 
 const ROOT = join(import.meta.dirname, '..', '..');
 const PROVIDER_SDKS =
-  /from\s+['"](@anthropic-ai\/[^'"]+|openai|@aws-sdk\/client-bedrock[^'"]*|@google\/genai)['"]/;
+  /from\s+['"](@anthropic-ai\/[^'"]+|openai|@aws-sdk\/client-bedrock[^'"]*|@google\/genai|undici)['"]/;
 const MCP_CLIENT = /from\s+['"]@modelcontextprotocol\/sdk\/client[^'"]*['"]/;
 
 function files(dir: string): string[] {
@@ -21,7 +21,7 @@ function files(dir: string): string[] {
 const source = (f: string) => readFileSync(join(ROOT, f), 'utf8');
 
 describe('the law of no direct calls', () => {
-  it('lets only adapters/ import a provider SDK or an MCP client (tests and benchmarks aside)', () => {
+  it("lets only adapters/ import a provider SDK, the providers' HTTP client (undici) or an MCP client (tests and benchmarks aside)", () => {
     const offenders = ['runtime', 'workflows', 'approvals']
       .flatMap(files)
       .filter((f) => PROVIDER_SDKS.test(source(f)) || MCP_CLIENT.test(source(f)));
@@ -64,6 +64,7 @@ describe('the law of no direct calls', () => {
 
   it('would catch an offender (the check itself works)', () => {
     expect(PROVIDER_SDKS.test("import Anthropic from '@anthropic-ai/sdk';")).toBe(true);
+    expect(PROVIDER_SDKS.test("import { Agent } from 'undici';")).toBe(true);
     expect(MCP_CLIENT.test("import { Client } from '@modelcontextprotocol/sdk/client/index.js';")).toBe(true);
   });
 });
