@@ -10,7 +10,10 @@
  * Needs valgrind (Debian: `apt-get install valgrind`).
  *
  *   node bin/run-ts.js bench/instructions.ts [--bare] [--stream] [--warm 6000] [--calls 1500] [--connections 1] [--ship 10s] [--threaded]
- *     [--node-flag <flag>]… [--valgrind <callgrind option>]… [--keep]
+ *     [--node-flag <flag>]… [--valgrind <callgrind option>]… [--keep] [--top 40]
+ *
+ * `--top N` prints the N functions that spent the most instructions of their own, per call, with
+ * V8's compiled functions named from the map node writes with --perf-basic-prof (added for it).
  */
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
@@ -43,6 +46,8 @@ const nodeFlags = [
   ...(argv.includes('--threaded') ? [] : ['--single-threaded']),
   ...argv.flatMap((a, i) => (a === '--node-flag' ? [argv[i + 1]!] : [])),
 ];
+const top = Number(opt('top', '0'));
+if (top > 0 && !nodeFlags.includes('--perf-basic-prof')) nodeFlags.push('--perf-basic-prof');
 /** How often settled calls go to the store (store.leases.ship): valgrind runs the gateway ~50×
  * slower, so the default 200 ms would ship a batch every few calls, not every ~1,000 as natively,
  * and weigh per-batch work (the SQLite transaction) far above its share; 10 s by default here. */
@@ -102,11 +107,59 @@ async function main() {
   process.stdout.write(
     `${bare ? 'bare node:http proxy' : 'chokepoint embedded'}${stream ? ', streaming' : ''}: ${answered} calls answered (${res.non2xx} not 2xx), ${(total / answered / 1000).toFixed(1)} k instructions a call (callgrind, user space; ${Math.round((Date.now() - t0) / 1000)} s)\n`,
   );
-  if (!argv.includes('--keep')) rmSync(dir, { recursive: true, force: true });
-  else
+  if (top > 0 && dump)
+    process.stdout.write(topFunctions(join(dir, dump), `/tmp/perf-${gw.pid}.map`, answered));
+  if (!argv.includes('--keep')) {
+    rmSync(dir, { recursive: true, force: true });
+    if (top > 0) rmSync(`/tmp/perf-${gw.pid}.map`, { force: true });
+  } else
     process.stderr.write(
       `kept ${dir} (JIT names with --node-flag --perf-basic-prof: /tmp/perf-${gw.pid}.map)\n`,
     );
+}
+
+/** The `top` functions by their own instructions per call; JIT code named from node's perf map. */
+function topFunctions(dump: string, perfMap: string, calls: number): string {
+  const jit: { start: number; end: number; name: string }[] = [];
+  try {
+    for (const line of readFileSync(perfMap, 'utf8').split('\n')) {
+      const m = /^([0-9a-f]+) ([0-9a-f]+) (.*)$/.exec(line);
+      if (m)
+        jit.push({ start: parseInt(m[1]!, 16), end: parseInt(m[1]!, 16) + parseInt(m[2]!, 16), name: m[3]! });
+    }
+  } catch {}
+  jit.sort((a, b) => a.start - b.start);
+  const named = (addr: number): string => {
+    let lo = 0;
+    let hi = jit.length - 1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >> 1;
+      const e = jit[mid]!;
+      if (addr < e.start) hi = mid - 1;
+      else if (addr >= e.end) lo = mid + 1;
+      else return e.name;
+    }
+    return `0x${addr.toString(16)}`;
+  };
+  const out = execFileSync('callgrind_annotate', ['--inclusive=no', '--threshold=100', dump], {
+    encoding: 'utf8',
+    maxBuffer: 256 * 1024 * 1024,
+  });
+  const own = new Map<string, number>();
+  for (const line of out.split('\n')) {
+    const m = /^\s*([\d,]+) \(\s*[\d.]+%\)\s+(.*)$/.exec(line);
+    if (!m || m[2]!.includes('PROGRAM TOTALS')) continue;
+    const fn = m[2]!.replace(
+      /^\?\?\?:0x([0-9a-f]+) \[\?\?\?\]$/,
+      (_, a: string) => `JIT ${named(parseInt(a, 16))}`,
+    );
+    own.set(fn, (own.get(fn) ?? 0) + Number(m[1]!.replaceAll(',', '')));
+  }
+  return `${[...own]
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, top)
+    .map(([fn, ir]) => `${(ir / calls / 1000).toFixed(1).padStart(8)}k  ${fn.slice(0, 160)}`)
+    .join('\n')}\n`;
 }
 
 try {
