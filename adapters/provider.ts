@@ -209,7 +209,7 @@ export function readAll(body: Readable): Promise<Buffer> {
 
 /**
  * Takes a reader's listeners off a body it has finished with (a provider's response, a client's
- * request). A body outlives its call — node's keep-alive client lets go of a response late — and
+ * request). A body outlives its call — a keep-alive client can let go of a response late — and
  * one promoted to the old generation keeps whatever its listeners reach alive through every
  * scavenge until the next full collection: left on, a streamed call's listeners (which reach the
  * whole call: the client's response, the request, the settlement) tripled the time the collector

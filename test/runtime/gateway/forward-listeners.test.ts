@@ -11,7 +11,7 @@ import { type Answer, forward } from '../../../runtime/gateway/forward.ts';
 import { CollectingSink } from '../../../runtime/gateway/sink.ts';
 
 /*
- * A response body outlives its call (node's keep-alive client lets go of it late): once read, it
+ * A response body outlives its call (a keep-alive client can let go of it late): once read, it
  * must hold none of the reader's listeners — they reach the whole call, and a body promoted to the
  * old generation kept all of it alive through every scavenge (bench/profile.ts --trace-gc). Only a
  * listener that swallows a late error stays, so an error on a finished body cannot crash the process.
