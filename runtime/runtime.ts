@@ -115,6 +115,7 @@ async function leasesOf(
     ...deps,
     broadcast: backend.broadcast,
     journalDir,
+    reservationTtlMs: config.store.reservationTtlMs,
   });
 }
 

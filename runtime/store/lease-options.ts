@@ -53,6 +53,11 @@ export interface LeaseDeps {
    * durable before the store has them, and where a dead process's are settled from. Without one
    * the journal is memory: durable as long as the process lives (tests, the simulation). */
   journalDir?: string;
+  /** The store's reservationTtl, when the caller knows it: a slice is granted for the longer of it
+   * and `ttlMs` (a slice granted for a shorter reservationTtl could expire in the store before its
+   * first renewal — a process killed just after a grant — and be charged all it held before the
+   * next process settles its calls from the journal). */
+  reservationTtlMs?: number;
 }
 
 /** How often upkeep runs (renewals, idle returns, the kill switches' refresh). */

@@ -261,6 +261,10 @@ export class LeasedMoneyStore extends ForwardingMoneyStore {
           ...req,
           requestId: `lease:${req.requestId ?? ''}`,
           lease: { upTo, share: this.o.share },
+          // Held for at least `ttlMs` from the grant, not only from its first renewal.
+          ...(this.deps.reservationTtlMs !== undefined
+            ? { ttlMs: Math.max(this.o.ttlMs, this.deps.reservationTtlMs) }
+            : {}),
         }),
       );
     const a = await this.retryRefused(ask);
