@@ -143,8 +143,10 @@ describe('approvals: usage errors are caught locally (exit 2)', () => {
   });
 });
 
-/** The real CLI, as a child process, against an in-process server hosting the fixture workflows. */
-describe('approvals against a server', () => {
+/** The real CLI, as a child process, against an in-process server hosting the fixture workflows.
+ * A test runs up to eight CLI processes one after another (~3 s each on a busy two-core machine):
+ * two minutes each, not the suite's 30 s. */
+describe('approvals against a server', { timeout: 120_000 }, () => {
   let h: Harness;
   let env: Record<string, string>;
 

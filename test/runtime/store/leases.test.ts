@@ -107,6 +107,41 @@ describe.each(backends)('budget leases on $name', (backend) => {
     return out;
   }
 
+  it('holds a slice for the lease ttl from its grant, even under a shorter reservationTtl', async () => {
+    // A process killed between a grant and its first renewal leaves its slice in the store: held
+    // for reservationTtl alone, it could expire before the next process read the journal.
+    for (const known of [true, false]) {
+      const clock = new TestClock();
+      const { stores } = await backend.stores(1, storeOptions(clock, { reservationTtlMs: 2_000 }));
+      const inner = stores[0]!;
+      const l = await openLeases(
+        inner,
+        { ...FAST, ttlMs: 60_000 },
+        { now: clock.now, log, upkeep: 'manual', ...(known ? { reservationTtlMs: 2_000 } : {}) },
+      );
+      open.push(l);
+      await warm(l, alice);
+      await l.ship();
+      const a = await l.admit({ identity: alice, amount: 1_000 });
+      expect(a.ok).toBe(true);
+      const slice = (await inner.getBudget('seat:alice'))!.reserved;
+      expect(slice).toBeGreaterThan(1_000);
+      // No renewal (upkeep is manual): 3 s later, another identity's admission sweeps what is due.
+      clock.advance(3_000);
+      expect((await inner.admit({ identity: bob, amount: 1 })).ok).toBe(true);
+      const expiredLeases = (await inner.listLedger({ outcome: 'expired' })).filter((e) =>
+        e.requestId.startsWith('lease:'),
+      );
+      if (known) {
+        expect((await inner.getBudget('seat:alice'))!.reserved).toBe(slice);
+        expect(expiredLeases).toEqual([]);
+      } else {
+        // Without the store's reservationTtl the grant takes it: the slice expired (the old way).
+        expect(expiredLeases).toHaveLength(1);
+      }
+    }
+  });
+
   it('admits the calls after the first from memory and settles them in batches, one entry each', async () => {
     const clock = new TestClock();
     const [l] = await leased(1, clock);
