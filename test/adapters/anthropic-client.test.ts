@@ -282,11 +282,7 @@ describe('the provider client (AnthropicClient, on adapters/http/upstream.ts)', 
   });
 
   it('fails a provider nobody listens for as a network failure, naming it', async () => {
-    const s = createServer();
-    await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-    const port = (s.address() as AddressInfo).port;
-    await new Promise((r) => s.close(r));
-    const c = client({ baseUrl: `http://127.0.0.1:${port}` });
+    const c = client({ baseUrl: await nobodyListening() });
     try {
       const err = await failure(c.post('v1/messages', Buffer.from('{}'), {}));
       expect(err.kind).toBe('network');
@@ -297,10 +293,7 @@ describe('the provider client (AnthropicClient, on adapters/http/upstream.ts)', 
   });
 
   it('names the provider that failed: the adapter kind, Bedrock', async () => {
-    const s = createServer();
-    await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-    const gone = `http://127.0.0.1:${(s.address() as AddressInfo).port}`;
-    await new Promise((r) => s.close(r));
+    const gone = await nobodyListening();
     const emulator = new AnthropicProvider('emulator', { baseUrl: gone, apiKey: 'k', timeoutMs: 5000 });
     const bedrock = new BedrockClient({
       baseUrl: gone,
@@ -335,6 +328,15 @@ describe('the provider client (AnthropicClient, on adapters/http/upstream.ts)', 
     }
   });
 });
+
+/** A loopback URL nobody listens on: a port taken and given back. */
+async function nobodyListening(): Promise<string> {
+  const s = createServer();
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+  const port = (s.address() as AddressInfo).port;
+  await new Promise((r) => s.close(r));
+  return `http://127.0.0.1:${port}`;
+}
 
 async function until(cond: () => boolean, ms = 10_000): Promise<void> {
   const deadline = Date.now() + ms;
