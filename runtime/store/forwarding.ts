@@ -54,10 +54,16 @@ export abstract class ForwardingMoneyStore implements MoneyStore {
   leaseOps(ops: LeaseOp[]): Promise<LeaseOpResult[]> {
     return this.store.leaseOps(ops);
   }
-  getBudget(idOrScope: string): Promise<Budget | undefined> {
+  /** What reads of budgets, the ledger and spend wait for first: writes a decorator holds back. */
+  protected beforeRead(): Promise<void> {
+    return Promise.resolve();
+  }
+  async getBudget(idOrScope: string): Promise<Budget | undefined> {
+    await this.beforeRead();
     return this.store.getBudget(idOrScope);
   }
-  listBudgets(filter?: { kind?: ScopeKind; rates?: boolean }): Promise<Budget[]> {
+  async listBudgets(filter?: { kind?: ScopeKind; rates?: boolean }): Promise<Budget[]> {
+    await this.beforeRead();
     return this.store.listBudgets(filter);
   }
   ensureBudget(scope: Scope, spec?: BudgetSpec): Promise<Budget> {
@@ -90,10 +96,12 @@ export abstract class ForwardingMoneyStore implements MoneyStore {
   killedBy(identity: Identity): Promise<KillSwitch | undefined> {
     return this.store.killedBy(identity);
   }
-  listLedger(q?: LedgerQuery): Promise<LedgerEntry[]> {
+  async listLedger(q?: LedgerQuery): Promise<LedgerEntry[]> {
+    await this.beforeRead();
     return this.store.listLedger(q);
   }
-  spend(q: SpendQuery): Promise<SpendRow[]> {
+  async spend(q: SpendQuery): Promise<SpendRow[]> {
+    await this.beforeRead();
     return this.store.spend(q);
   }
   appendAudit(entry: AuditInput): Promise<AuditEntry> {

@@ -15,6 +15,7 @@ import type { Identity } from '../identity.ts';
 import type { Logger } from '../log.ts';
 import type { Micros } from '../money.ts';
 import {
+  type AdmitRequest,
   EnforcementUnavailableError,
   type LeaseOp,
   type LedgerInput,
@@ -60,6 +61,21 @@ export type JournalRecord =
     }
   /** Call `c` of lease `l` settled: its entry, with its id and time, as the store will write it. */
   | { t: 's'; l: string; c: string; e: LedgerInput };
+
+/** The record of call `c` of lease (or reservation) `l`, admitted at `at`. */
+export function admitRecord(
+  l: string,
+  c: string,
+  req: AdmitRequest,
+  at: number,
+): Extract<JournalRecord, { t: 'a' }> {
+  const rec: Extract<JournalRecord, { t: 'a' }> = { t: 'a', l, c, r: req.amount, at, i: req.identity };
+  if (req.requestId !== undefined) rec.q = req.requestId;
+  if (req.kind !== undefined) rec.k = req.kind;
+  if (req.name !== undefined) rec.n = req.name;
+  if (req.provider !== undefined) rec.p = req.provider;
+  return rec;
+}
 
 export interface LeaseJournal {
   /** Appends a record; `entryJson` is a settlement's entry as JSON when the caller made it already.

@@ -1,11 +1,12 @@
 // long: the one class that admits from budget leases; its parts (the fast path, grants, the batched
 // steps, upkeep, revocation across replicas) share the same few maps and read best together.
-import type { Scope, ScopeKind } from '../identity.ts';
+import type { Scope } from '../identity.ts';
 import { newId } from '../ids.ts';
 import type { Micros } from '../money.ts';
 import { ForwardingMoneyStore } from './forwarding.ts';
 import { LeaseBatches } from './lease-batches.ts';
 import {
+  admitRecord,
   callEntryId,
   FileJournal,
   type JournalRecord,
@@ -22,6 +23,7 @@ import {
   upkeepEveryMs,
 } from './lease-options.ts';
 import { type LeaseChange, LeasePeers } from './lease-peers.ts';
+import { NearCeiling } from './near-ceiling.ts';
 import {
   type Actor,
   type Admission,
@@ -33,7 +35,6 @@ import {
   type LedgerEntry,
   type LedgerInput,
   type MoneyStore,
-  type Reservation,
 } from './port.ts';
 import { identityScopes, scopesKey, settledEntry } from './records.ts';
 import { SliceSizes } from './slice-sizes.ts';
@@ -64,12 +65,6 @@ interface Call {
   /** Its journal record (written again when the journal is compacted). */
   rec: Extract<JournalRecord, { t: 'a' }>;
 }
-
-/** A replica that heard another ask for slack on a budget this recently does not ask itself. */
-const SLACK_QUIET_MS = 20;
-
-/** How long after a refusal on a budget its calls' settlements ship at once (see `tight`). */
-const TIGHT_MS = 2_000;
 
 /**
  * Budget leases: admission off the per-call critical path, as quota servers do it.
@@ -114,13 +109,8 @@ export class LeasedMoneyStore extends ForwardingMoneyStore {
   /** When each identity last asked for a slice (forgotten after idleMs). */
   private readonly seen = new Map<string, number>();
   private readonly sizes = new SliceSizes();
-  /** When this process last asked the others for their slack on a budget. */
-  private readonly askedSlack = new Map<Scope, number>();
-  /** When another replica last asked for slack on a budget. */
-  private readonly heardSlack = new Map<Scope, number>();
-  /** When a budget last refused here or was asked for slack: near its ceiling, settlements of
-   * calls on it ship at once, so what they did not spend of their worst case is free again. */
-  private readonly tight = new Map<Scope, number>();
+  /** Budgets that refused lately, here or at a peer, and when slack on them was asked for. */
+  private readonly near: NearCeiling;
   private kills = new Map<Scope, KillSwitch>();
   private validUntil = Number.NEGATIVE_INFINITY;
   private refreshing: Promise<void> | undefined;
@@ -137,6 +127,7 @@ export class LeasedMoneyStore extends ForwardingMoneyStore {
     private readonly deps: LeaseDeps,
   ) {
     super(store);
+    this.near = new NearCeiling(deps.now, upkeepEveryMs(o));
     this.journal = deps.journalDir ? new FileJournal(deps.journalDir, this.replica) : MEMORY_JOURNAL;
     this.batches = new LeaseBatches<Lease>({
       store,
@@ -306,7 +297,7 @@ export class LeasedMoneyStore extends ForwardingMoneyStore {
     const a = await this.retryRefused(() => this.direct(() => this.store.admit(req)));
     if (!a.ok) return a;
     const r = a.reservation;
-    const rec = this.admitRecord(r.id, '0', req, this.deps.now());
+    const rec = admitRecord(r.id, '0', req, this.deps.now());
     try {
       await this.journal.append(rec);
       this.singles.set(r.id, rec);
@@ -325,19 +316,10 @@ export class LeasedMoneyStore extends ForwardingMoneyStore {
     const a = await ask();
     if (a.ok || a.refusal.code !== 'budget_exhausted') return a;
     const scope = a.refusal.budget.scope;
-    this.tight.set(scope, this.deps.now());
+    this.near.refused(scope);
     const queued = this.batches.queue.length > 0 || this.batches.shipping !== undefined;
     const [here, peers] = await Promise.all([this.giveBack(scope), this.askSlack(scope), this.ship()]);
     return here > 0 || peers || queued ? ask() : a;
-  }
-
-  private admitRecord(l: string, c: string, req: AdmitRequest, at: number): Call['rec'] {
-    const rec: Call['rec'] = { t: 'a', l, c, r: req.amount, at, i: req.identity };
-    if (req.requestId !== undefined) rec.q = req.requestId;
-    if (req.kind !== undefined) rec.k = req.kind;
-    if (req.name !== undefined) rec.n = req.name;
-    if (req.provider !== undefined) rec.p = req.provider;
-    return rec;
   }
 
   /** A call from `lease`, admitted once its journal record is durable. */
@@ -349,7 +331,7 @@ export class LeasedMoneyStore extends ForwardingMoneyStore {
     lease.lastUsed = at;
     const c = String(++lease.seq);
     const id = `${lease.id}:${c}`;
-    const rec = this.admitRecord(lease.id, c, req, at);
+    const rec = admitRecord(lease.id, c, req, at);
     this.calls.set(id, { lease, amount, rec });
     const admitted: Admission = {
       ok: true,
@@ -443,7 +425,7 @@ export class LeasedMoneyStore extends ForwardingMoneyStore {
     };
     // Near a ceiling a slice keeps no room beyond its calls in flight: the rest goes back with
     // this settlement, at once, and the identity's next call asks the store again.
-    const tight = this.isTight(lease.scopes);
+    const tight = this.near.isTight(lease.scopes);
     if (tight) this.forget(lease);
     if (lease.retired && lease.calls === 0) {
       op.close = true;
@@ -469,25 +451,13 @@ export class LeasedMoneyStore extends ForwardingMoneyStore {
     } catch {
       return this.direct(direct);
     }
-    const urgent = this.tight.size > 0 && this.isTight(identityScopes(rec.i));
+    const urgent = this.near.any && this.near.isTight(identityScopes(rec.i));
     this.step(
       { reservationId: rec.l, call: rec.c, entry: done, close: true, [LEDGER_JSON]: json },
       undefined,
       urgent,
     );
     return done;
-  }
-
-  /** Whether a budget of these scopes refused (here or at a peer) within the last TIGHT_MS. */
-  private isTight(scopes: Scope[]): boolean {
-    if (this.tight.size === 0) return false;
-    const now = this.deps.now();
-    let tight = false;
-    for (const [scope, at] of this.tight) {
-      if (now - at > TIGHT_MS) this.tight.delete(scope);
-      else if (scopes.includes(scope)) tight = true;
-    }
-    return tight;
   }
 
   private step = (op: LeaseOp & { [LEDGER_JSON]?: string }, lease?: Lease, urgent = false) =>
@@ -510,7 +480,9 @@ export class LeasedMoneyStore extends ForwardingMoneyStore {
   }
 
   /** Ships what is queued and waits for it: reads here see this process's settlements. */
-  private drain = (): Promise<void> => this.batches.drain();
+  protected override beforeRead(): Promise<void> {
+    return this.batches.drain();
+  }
 
   /** No new calls from this lease; what it does not hold for calls in flight goes back now,
    * resolved once written (at once when nothing did). */
@@ -561,8 +533,7 @@ export class LeasedMoneyStore extends ForwardingMoneyStore {
         this.sizes.forget(key);
       }
     }
-    for (const [scope, at] of this.askedSlack) if (now - at > this.o.idleMs) this.askedSlack.delete(scope);
-    for (const [scope, at] of this.heardSlack) if (now - at > this.o.idleMs) this.heardSlack.delete(scope);
+    this.near.forgetIdle(this.o.idleMs);
     this.journal.heartbeat();
     for (const lease of [...this.open.values()]) {
       if (!lease.retired && lease.calls === 0 && now - lease.lastUsed >= this.o.idleMs) {
@@ -650,16 +621,8 @@ export class LeasedMoneyStore extends ForwardingMoneyStore {
   /** Asks the other replicas to give back their slack on `scope`; true when any may have. */
   private async askSlack(scope: Scope): Promise<boolean> {
     if (!this.peers || (await this.peers.live()).size === 0) return false;
-    // At a full budget every call is refused: this replica asks once per upkeep period, not once
-    // per refusal (what the others gave back then is all they had).
-    // Nor when another replica asked a moment ago (everyone's slack just came back): at a thousand
-    // replicas near a ceiling, a few asks a second in all rather than two per replica.
-    const now = this.deps.now();
-    const last = this.askedSlack.get(scope);
-    if (last !== undefined && now - last < upkeepEveryMs(this.o)) return false;
-    const heard = this.heardSlack.get(scope);
-    if (heard !== undefined && now - heard < SLACK_QUIET_MS) return true;
-    this.askedSlack.set(scope, now);
+    const should = this.near.slackAsk(scope);
+    if (should !== 'ask') return should === 'heard';
     await this.peers.announce({ t: 'slack', scope });
     return true;
   }
@@ -672,29 +635,12 @@ export class LeasedMoneyStore extends ForwardingMoneyStore {
       this.kills.delete(c.scope);
       return undefined;
     }
-    this.heardSlack.set(c.scope, this.deps.now());
-    this.tight.set(c.scope, this.deps.now());
+    this.near.heardAsk(c.scope);
     return Promise.all([this.revokeLocal(c.scope), this.ship()]).then(() => {});
   }
 
-  // ---- the rest is the store's --------------------------------------------------------------
+  // ---- the rest is the store's (reads wait for `beforeRead`) --------------------------------
 
-  override async getBudget(idOrScope: string): Promise<Budget | undefined> {
-    await this.drain();
-    return this.store.getBudget(idOrScope);
-  }
-  override async listBudgets(filter?: { kind?: ScopeKind; rates?: boolean }): Promise<Budget[]> {
-    await this.drain();
-    return this.store.listBudgets(filter);
-  }
-  override async listLedger(q?: Parameters<MoneyStore['listLedger']>[0]) {
-    await this.drain();
-    return this.store.listLedger(q);
-  }
-  override async spend(q: Parameters<MoneyStore['spend']>[0]) {
-    await this.drain();
-    return this.store.spend(q);
-  }
   override isUp(): boolean {
     return !this.closed && this.store.isUp();
   }
@@ -715,7 +661,7 @@ export class LeasedMoneyStore extends ForwardingMoneyStore {
     this.closed = true;
     clearInterval(this.timer);
     for (const lease of [...this.open.values()]) void this.retire(lease);
-    await this.drain().catch(() => {});
+    await this.batches.drain().catch(() => {});
     // Nothing left to recover: no step unshipped, no call in flight (calls still open stay in the
     // journal; the next process charges them their worst case).
     this.journal.close(this.batches.queue.length === 0 && this.calls.size === 0 && this.singles.size === 0);
