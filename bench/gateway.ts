@@ -1,12 +1,16 @@
 /**
  * Gateway overhead, every contender in one run on one machine, with the same request bodies:
  *
- *   direct to the emulator (the floor) · a bare Hono + @hono/node-server + fetch proxy · a bare
+ *   direct to the upstream (the floor) · a bare Hono + @hono/node-server + fetch proxy · a bare
  *   node:http proxy · Chokepoint embedded · Chokepoint Redis with 1 and with 2 gateway processes ·
- *   Portkey's open-source gateway (`@portkey-ai/gateway`, pointed at the emulator through its
+ *   Portkey's open-source gateway (`@portkey-ai/gateway`, pointed at the upstream through its
  *   `x-portkey-custom-host` header) when it can be installed and answers.
  *
- * Upstream: the emulator as its own process, with zero latency and with a fixed latency (20 ms).
+ * Upstream: its own process, with zero latency and with a fixed latency (20 ms): by default the
+ * emulator's answers to the two bodies, recorded from a real emulator at the start of the run and
+ * served from memory (bench/replay-upstream.ts), so that the upstream takes as little of the two
+ * shared cores as a provider on another machine would; `--upstream emulator` forwards to the
+ * emulator itself, whose per-call work then caps every contender.
  * Bodies: a small non-streaming call and the same call with `stream: true`. For each contender:
  * - requests/s at saturation (autocannon, `--connections` in flight at 0 ms upstream latency and
  *   `--latent-connections` at 20 ms: with 20 ms upstream, 50 connections cap any proxy at
@@ -28,6 +32,7 @@
  *
  *   node bin/run-ts.js bench/gateway.ts [--quick] [--duration 4] [--connections 50] [--latent-connections 200] [--rate 500]
  *     [--sequential 2] [--latency 20] [--warmup 5] [--rounds 5] [--round-secs 2] [--rewarm 1] [--no-portkey]
+ *     [--upstream replay|emulator]
  *
  * Every contender gets `--warmup` seconds of saturating load before its first measurement in each
  * upstream-latency phase (each phase starts fresh processes). The contenders the bar compares then
@@ -37,7 +42,7 @@
  * Results: bench/results/gateway.{json,md,svg} (not written with --quick).
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -66,9 +71,11 @@ import {
   sample,
   startEmulator,
   startNode,
+  stop,
   stopAll,
 } from './lib/procs.ts';
 import { svgChart } from './lib/svg.ts';
+import type { Answer, Recording } from './replay-upstream.ts';
 
 const argv = process.argv.slice(2);
 const quick = argv.includes('--quick');
@@ -89,6 +96,17 @@ const connectionsAt = (upstreamLatency: number) => (upstreamLatency === 0 ? conn
 const rate = num('rate', 500);
 const latencyMs = num('latency', 20);
 const withPortkey = !argv.includes('--no-portkey');
+/** What the contenders forward to (`--upstream`): `replay` (default), the emulator's answers
+ * recorded once and served from memory by bench/replay-upstream.ts (~35 µs of CPU a call), or
+ * `emulator`, the emulator itself (~80–120 µs a call: it does a provider's work per call, and on two
+ * shared cores that work caps every contender's throughput — see bench/replay-upstream.ts). */
+const upstreamKind = (() => {
+  const i = argv.indexOf('--upstream');
+  const v = i >= 0 ? argv[i + 1] : 'replay';
+  if (v !== 'replay' && v !== 'emulator') throw new Error(`--upstream: replay or emulator, not ${v}`);
+  return v;
+})();
+const DIRECT = 'direct to upstream';
 const seqSecs = num('sequential', quick ? 1 : 2);
 /** Saturation rounds per contender of ROUNDS_FOR (`--rounds`): after every contender's first
  * measurement in a phase, each gets `rounds - 1` more, in turn, the order reversed every other
@@ -286,15 +304,57 @@ function ensurePortkey(): { entry?: string; why?: string } {
   return { entry };
 }
 
+let recording: string | undefined;
+
+/** The emulator's answers to the two bodies, recorded from a real emulator once per run. */
+async function recordAnswers(): Promise<string> {
+  if (recording) return recording;
+  const emulator = await startEmulator(cli, 0);
+  try {
+    const answer = async (body: string): Promise<Answer> => {
+      const res = await fetch(`${emulator.url}/v1/messages`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...ANTHROPIC },
+        body,
+      });
+      const bytes = Buffer.from(await res.arrayBuffer());
+      if (res.status !== 200) throw new Error(`the emulator answered ${res.status}: ${bytes}`);
+      return {
+        status: res.status,
+        contentType: res.headers.get('content-type') ?? '',
+        body: bytes.toString('base64'),
+      };
+    };
+    const rec: Recording = {
+      message: await answer(BODIES['non-streaming']),
+      stream: await answer(BODIES.streaming),
+    };
+    recording = join(mkdtempSync(join(tmpdir(), 'cp-bench-replay-')), 'recording.json');
+    writeFileSync(recording, JSON.stringify(rec));
+    return recording;
+  } finally {
+    await stop(emulator.proc);
+  }
+}
+
+function startUpstream(upstreamLatency: number): Promise<Proc> {
+  if (upstreamKind === 'emulator') return startEmulator(cli, upstreamLatency);
+  return recordAnswers().then((file) =>
+    startNode([runTs, join(root, 'bench/replay-upstream.ts'), file, '--latency', String(upstreamLatency)]),
+  );
+}
+
+const ANTHROPIC = { 'x-api-key': 'sk-emulator-local', 'anthropic-version': '2023-06-01' };
+
 async function contendersFor(upstreamLatency: number, portkeyEntry: string | undefined, portkeyWhy?: string) {
-  const emulator = await startEmulator(cli, upstreamLatency);
+  const upstream = await startUpstream(upstreamLatency);
   const [hono, bare] = await Promise.all([
-    startNode([runTs, join(root, 'bench/bare-hono-proxy.ts'), emulator.url]),
-    startNode([runTs, join(root, 'bench/bare-proxy.ts'), emulator.url]),
+    startNode([runTs, join(root, 'bench/bare-hono-proxy.ts'), upstream.url]),
+    startNode([runTs, join(root, 'bench/bare-proxy.ts'), upstream.url]),
   ]);
   const serveEnv = (config: ReturnType<typeof chokepointConfig>, redis: boolean) =>
     chokepointEnv(config, TOKEN, redis ? REDIS_URL : '');
-  const provider = `provider: { kind: emulator, baseUrl: "${emulator.url}", countTokensNearCeiling: false }`;
+  const provider = `provider: { kind: emulator, baseUrl: "${upstream.url}", countTokensNearCeiling: false }`;
   const embeddedConfig = chokepointConfig(provider);
   const prefix = `{cpbench${process.pid}x${upstreamLatency}}`;
   const redisConfig = chokepointConfig(
@@ -332,9 +392,9 @@ async function contendersFor(upstreamLatency: number, portkeyEntry: string | und
       portkeySkip = `Portkey did not start: ${(err as Error).message.slice(0, 500)}`;
     }
   }
-  const anthropic = { 'x-api-key': 'sk-emulator-local', 'anthropic-version': '2023-06-01' };
+  const anthropic = ANTHROPIC;
   const list: Contender[] = [
-    { name: 'direct to emulator', urls: [emulator.url], headers: anthropic, pids: [] },
+    { name: DIRECT, urls: [upstream.url], headers: anthropic, pids: [] },
     { name: 'bare Hono+fetch proxy', urls: [hono.url], headers: {}, pids: [hono.pid] },
     { name: 'bare node:http proxy', urls: [bare.url], headers: {}, pids: [bare.pid] },
     {
@@ -375,7 +435,7 @@ async function contendersFor(upstreamLatency: number, portkeyEntry: string | und
       headers: {
         ...anthropic,
         'x-portkey-provider': 'anthropic',
-        'x-portkey-custom-host': `${emulator.url}/v1`,
+        'x-portkey-custom-host': `${upstream.url}/v1`,
       },
       pids: portkey ? [portkey.pid] : [],
       skip: portkey ? undefined : portkeySkip,
@@ -497,10 +557,7 @@ async function main() {
             }
           }
           const directRow = rows.find(
-            (r) =>
-              r.upstreamLatencyMs === upstreamLatency &&
-              r.body === body &&
-              r.contender === 'direct to emulator',
+            (r) => r.upstreamLatencyMs === upstreamLatency && r.body === body && r.contender === DIRECT,
           );
           const direct = directRow?.fixedRate;
           if (direct) {
@@ -567,6 +624,10 @@ async function main() {
     latentConnections,
     rate,
     upstreamLatenciesMs: [0, latencyMs],
+    upstream:
+      upstreamKind === 'replay'
+        ? "the emulator's answers, recorded once and served from memory (bench/replay-upstream.ts)"
+        : 'the emulator',
     twoProcesses: 'autocannon connections and offered rate split between the two gateway processes',
     portkey: {
       version: PORTKEY_VERSION,
@@ -601,7 +662,7 @@ async function main() {
   writeFileSync(join(dir, 'gateway.json'), `${JSON.stringify({ meta, rows }, null, 2)}\n`);
   writeFileSync(
     join(dir, 'gateway.md'),
-    `# Gateway benchmark\n\n${meta.measuredAt}, ${meta.machine.cpus} × ${meta.machine.model}, Node ${meta.machine.node} (load average at start ${meta.machine.loadAverageAtStart.join(' / ')}; the load generator, the emulator, Redis and every contender share these cores). \`${meta.command}\`; Chokepoint runs ${meta.chokepoint}.\n${md}\n\nPortkey: ${meta.portkey.status}\n`,
+    `# Gateway benchmark\n\n${meta.measuredAt}, ${meta.machine.cpus} × ${meta.machine.model}, Node ${meta.machine.node} (load average at start ${meta.machine.loadAverageAtStart.join(' / ')}; the load generator, the upstream, Redis and every contender share these cores). \`${meta.command}\`; Chokepoint runs ${meta.chokepoint}; upstream: ${meta.upstream}.\n${md}\n\nPortkey: ${meta.portkey.status}\n`,
   );
   writeFileSync(join(dir, 'gateway.svg'), svgChart(rows, { rate, latencyMs }));
 }
