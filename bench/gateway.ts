@@ -33,6 +33,7 @@
  *   node bin/run-ts.js bench/gateway.ts [--quick] [--duration 4] [--connections 50] [--latent-connections 200] [--rate 500]
  *     [--sequential 2] [--latency 20] [--warmup 5] [--rounds 5] [--round-secs 2] [--rewarm 1] [--no-portkey]
  *     [--upstream replay|emulator]
+ *   node bin/run-ts.js bench/gateway.ts --render bench/results/gateway.json   # its results page again, from the JSON
  *
  * Every contender gets `--warmup` seconds of saturating load before its first measurement in each
  * upstream-latency phase (each phase starts fresh processes). The contenders the bar compares then
@@ -60,6 +61,7 @@ import {
   type Sequential,
   sequential,
   shareOf,
+  withinRounds,
 } from './lib/load.ts';
 import {
   api,
@@ -128,7 +130,8 @@ const REDIS_URL = process.env.REDIS_URL || 'redis://127.0.0.1:6379';
 const TOKEN = 'cpo_bench-token-0123456789abcdef';
 const root = fileURLToPath(new URL('..', import.meta.url));
 const runTs = join(root, 'bin/run-ts.js');
-const cli = benchCli();
+/** The CLI the contenders run (not needed to render a results file again). */
+const cli = argv.includes('--render') ? '' : benchCli();
 
 const BODIES = {
   'non-streaming': JSON.stringify({
@@ -477,15 +480,16 @@ export function markdown(
     const rs = rows.filter((r) => `${r.upstreamLatencyMs}|${r.body}` === g);
     const bare = rs.find((r) => r.contender.startsWith('bare Hono'));
     const node = rs.find((r) => r.contender.startsWith('bare node'));
+    const portkey = rs.find((r) => r.contender.startsWith('Portkey') && !r.skipped);
     out.push(
-      `\n**Upstream latency ${lat} ms, ${body}** (saturation: ${lat === '0' ? meta.connections : (meta.latentConnections ?? meta.connections)} connections; latency and CPU at ${meta.rate} req/s offered${(meta.rounds ?? 1) > 1 ? `; req/s and CPU µs/req of the bare proxies, Chokepoint embedded and Redis and Portkey: the median of ${meta.rounds} rounds taken in turn, each round's req/s in small print, and their share of a bare proxy the median of the shares within each round` : ''})\n`,
-      '| contender | req/s | vs Hono proxy | vs node:http proxy | store calls / call (Redis: scripts, all commands, Redis CPU) | one at a time p50 / p99 ms | added one at a time p50 / p99 ms | p50 / p90 / p99 ms @ rate | added @ rate p50 / p99 ms | CPU % @ rate | CPU µs/req | RSS MB |',
-      '| --- | --: | --: | --: | --: | --: | --: | --: | --: | --: | --: | --: |',
+      `\n**Upstream latency ${lat} ms, ${body}** (saturation: ${lat === '0' ? meta.connections : (meta.latentConnections ?? meta.connections)} connections; latency and CPU at ${meta.rate} req/s offered${(meta.rounds ?? 1) > 1 ? `; req/s and CPU µs/req of the bare proxies, Chokepoint embedded and Redis and Portkey: the median of ${meta.rounds} rounds taken in turn, each round's req/s in small print, and their share of a bare proxy, CPU per call against the node:http proxy's and req/s against Portkey's the median of the ratios within each round` : ''})\n`,
+      '| contender | req/s | vs Hono proxy | vs node:http proxy | vs Portkey | store calls / call (Redis: scripts, all commands, Redis CPU) | one at a time p50 / p99 ms | added one at a time p50 / p99 ms | p50 / p90 / p99 ms @ rate | added @ rate p50 / p99 ms | CPU % @ rate | CPU µs/req | CPU vs node:http proxy | RSS MB |',
+      '| --- | --: | --: | --: | --: | --: | --: | --: | --: | --: | --: | --: | --: | --: |',
     );
     for (const r of rs) {
       if (r.skipped) {
         out.push(
-          `| ${r.contender} | skipped: ${r.skipped.replace(/\|/g, '/').slice(0, 160)} | | | | | | | | | | |`,
+          `| ${r.contender} | skipped: ${r.skipped.replace(/\|/g, '/').slice(0, 160)} | | | | | | | | | | | | |`,
         );
         continue;
       }
@@ -498,14 +502,82 @@ export function markdown(
       };
       const bad = s.non2xx + s.errors + f.non2xx + f.errors;
       out.push(
-        `| ${r.contender} | ${fmt(reqPerSec(r))}${bad ? ` (${bad} failed)` : ''}${roundsNote(r)} | ${vs(bare)} | ${vs(node)} | ${ops(r)} | ${fmt(q?.p50, 3)} / ${fmt(q?.p99, 3)} | ${fmt(r.addedSeqP50Ms, 3)} / ${fmt(r.addedSeqP99Ms, 3)} | ${fmt(f.p50, 2)} / ${fmt(f.p90, 2)} / ${fmt(f.p99, 2)} | ${fmt(r.addedP50Ms, 2)} / ${fmt(r.addedP99Ms, 2)} | ${fmt(f.cpuPct)} | ${fmt(cpuPerReq(r))} | ${fmt(s.rssMb)} |`,
+        `| ${r.contender} | ${fmt(reqPerSec(r))}${bad ? ` (${bad} failed)` : ''}${roundsNote(r)} | ${vs(bare)} | ${vs(node)} | ${times(timesPortkey(r, portkey))} | ${ops(r)} | ${fmt(q?.p50, 3)} / ${fmt(q?.p99, 3)} | ${fmt(r.addedSeqP50Ms, 3)} / ${fmt(r.addedSeqP99Ms, 3)} | ${fmt(f.p50, 2)} / ${fmt(f.p90, 2)} / ${fmt(f.p99, 2)} | ${fmt(r.addedP50Ms, 2)} / ${fmt(r.addedP99Ms, 2)} | ${fmt(f.cpuPct)} | ${fmt(cpuPerReq(r))} | ${times(cpuVs(r, node))} | ${fmt(s.rssMb)} |`,
+      );
+    }
+  }
+  out.push(barTable(rows));
+  return out.join('\n');
+}
+
+const times = (x: number | undefined) => (x === undefined ? '—' : `${x.toFixed(2)}×`);
+/** CPU per call against `base`'s, the median of the ratios within each round. */
+const cpuVs = (r: GatewayRow, base: GatewayRow | undefined) =>
+  r === base ? undefined : withinRounds(r, base, (x) => x.cpuUsPerReq);
+/** req/s against Portkey's, the median of the ratios within each round. */
+const timesPortkey = (r: GatewayRow, portkey: GatewayRow | undefined) =>
+  r === portkey || r.contender === DIRECT ? undefined : shareOf(r, portkey);
+
+/**
+ * Issue 21's bar, from this run alone: for Chokepoint embedded and Redis ×1 in each table,
+ * throughput ≥ 50% of the bare node:http proxy's, CPU per call ≤ 2× its, throughput ≥ 6× Portkey's
+ * (each the median of the ratios within each round).
+ */
+function barTable(rows: GatewayRow[]): string {
+  const out = [
+    "\n**Against issue 21's bar** (this run: share of the bare node:http proxy's req/s ≥ 50%, CPU per call ≤ 2× its, req/s ≥ 6× Portkey's; ✓ met, ✗ not)\n",
+    '| upstream, body | contender | vs node:http proxy | CPU vs node:http proxy | vs Portkey |',
+    '| --- | --- | --: | --: | --: |',
+  ];
+  const mark = (x: number | undefined, ok: (x: number) => boolean, show: string) =>
+    x === undefined ? '—' : `${show} ${ok(x) ? '✓' : '✗'}`;
+  for (const g of [...new Set(rows.map((r) => `${r.upstreamLatencyMs}|${r.body}`))]) {
+    const [lat, body] = g.split('|');
+    const rs = rows.filter((r) => `${r.upstreamLatencyMs}|${r.body}` === g && !r.skipped);
+    const node = rs.find((r) => r.contender.startsWith('bare node'));
+    const portkey = rs.find((r) => r.contender.startsWith('Portkey'));
+    for (const r of rs.filter((x) => /^Chokepoint (embedded|Redis ×1)$/.test(x.contender))) {
+      const share = shareOf(r, node);
+      const cpu = cpuVs(r, node);
+      const pk = timesPortkey(r, portkey);
+      out.push(
+        `| ${lat} ms, ${body} | ${r.contender} | ${mark(share, (x) => x >= 0.5, `${Math.round(100 * (share ?? 0))}%`)} | ${mark(cpu, (x) => x <= 2, times(cpu))} | ${mark(pk, (x) => x >= 6, times(pk))} |`,
       );
     }
   }
   return out.join('\n');
 }
 
+type Meta = {
+  measuredAt: string;
+  machine: { cpus: number; model: string; node: string; loadAverageAtStart: number[] };
+  command: string;
+  chokepoint: string;
+  upstream?: string;
+  connections: number;
+  latentConnections?: number;
+  rate: number;
+  rounds?: number;
+  portkey: { status: string };
+};
+
+/** bench/results/gateway.md: the run's tables and its bar. */
+function resultsPage(meta: Meta, rows: GatewayRow[]): string {
+  const upstream = meta.upstream ?? 'the emulator';
+  return `# Gateway benchmark\n\n${meta.measuredAt}, ${meta.machine.cpus} × ${meta.machine.model}, Node ${meta.machine.node} (load average at start ${meta.machine.loadAverageAtStart.join(' / ')}; the load generator, the upstream, Redis and every contender share these cores). \`${meta.command}\`; Chokepoint runs ${meta.chokepoint}; upstream: ${upstream}.\n${markdown(rows, meta)}\n\nPortkey: ${meta.portkey.status}\n`;
+}
+
 async function main() {
+  const renderAt = argv.indexOf('--render');
+  if (renderAt >= 0) {
+    // A results file rendered again (what the tables show changed, the run did not).
+    const { meta, rows } = JSON.parse(readFileSync(argv[renderAt + 1]!, 'utf8')) as {
+      meta: Meta;
+      rows: GatewayRow[];
+    };
+    process.stdout.write(resultsPage(meta, rows));
+    return;
+  }
   const started = Date.now();
   const startLoad = loadavg().map((l) => Math.round(l * 100) / 100);
   let portkeyEntry: string | undefined;
@@ -660,10 +732,7 @@ async function main() {
   }
   const dir = join(root, 'bench/results');
   writeFileSync(join(dir, 'gateway.json'), `${JSON.stringify({ meta, rows }, null, 2)}\n`);
-  writeFileSync(
-    join(dir, 'gateway.md'),
-    `# Gateway benchmark\n\n${meta.measuredAt}, ${meta.machine.cpus} × ${meta.machine.model}, Node ${meta.machine.node} (load average at start ${meta.machine.loadAverageAtStart.join(' / ')}; the load generator, the upstream, Redis and every contender share these cores). \`${meta.command}\`; Chokepoint runs ${meta.chokepoint}; upstream: ${meta.upstream}.\n${md}\n\nPortkey: ${meta.portkey.status}\n`,
-  );
+  writeFileSync(join(dir, 'gateway.md'), resultsPage(meta, rows));
   writeFileSync(join(dir, 'gateway.svg'), svgChart(rows, { rate, latencyMs }));
 }
 

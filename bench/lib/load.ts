@@ -211,18 +211,35 @@ export const reqPerSec = (r: Saturated) =>
   r.rounds?.length ? Math.round(median(r.rounds.map((x) => x.reqPerSec))) : r.saturation?.reqPerSec;
 
 /**
- * `r`'s throughput as a share of `base`'s: the median of the shares within each round when both
- * ran the same rounds (a slow spell of the machine falls on both), the ratio of req/s otherwise.
+ * `r`'s `pick` over `base`'s: the median of the ratios within each round when both ran the same
+ * rounds (a slow spell of the machine falls on both), the ratio of the medians otherwise.
  */
-export function shareOf(r: Saturated, base: Saturated | undefined): number | undefined {
+export function withinRounds(
+  r: Saturated,
+  base: Saturated | undefined,
+  pick: (round: { reqPerSec: number; cpuUsPerReq: number | null }) => number | null,
+): number | undefined {
   if (!base?.saturation || !r.saturation) return undefined;
   const a = r.rounds ?? [];
   const b = base.rounds ?? [];
-  if (a.length > 1 && a.length === b.length)
-    return median(a.map((x, i) => x.reqPerSec / b[i]!.reqPerSec).filter((x) => Number.isFinite(x)));
-  const base1 = reqPerSec(base);
-  return base1 ? reqPerSec(r)! / base1 : undefined;
+  if (a.length > 1 && a.length === b.length) {
+    const ratios = a.flatMap((x, i) => {
+      const [p, q] = [pick(x), pick(b[i]!)];
+      return p === null || q === null || !Number.isFinite(p / q) ? [] : [p / q];
+    });
+    return ratios.length ? median(ratios) : undefined;
+  }
+  const whole = (s: Saturated) =>
+    s.rounds?.length
+      ? median(s.rounds.flatMap((x) => (pick(x) === null ? [] : [pick(x)!])))
+      : pick({ reqPerSec: s.saturation!.reqPerSec, cpuUsPerReq: s.saturation!.cpuUsPerReq });
+  const [p, q] = [whole(r), whole(base)];
+  return p === null || q === null || !Number.isFinite(p / q) ? undefined : p / q;
 }
+
+/** `r`'s throughput as a share of `base`'s (see withinRounds). */
+export const shareOf = (r: Saturated, base: Saturated | undefined): number | undefined =>
+  withinRounds(r, base, (x) => x.reqPerSec);
 
 /** The small Messages call the per-call tools send (perf-profile, syscalls, instructions). */
 export function tinyMessages(stream: boolean): string {
