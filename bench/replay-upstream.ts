@@ -36,6 +36,7 @@ const served = (a: Answer) => ({
 });
 const message = served(rec.message);
 const stream = served(rec.stream);
+/** The bench's bodies are JSON.stringify's (no spaces): a body with this asks for a stream. */
 const STREAM = Buffer.from('"stream":true');
 
 let n = 0;

@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -12,8 +12,10 @@ import type { Recording } from '../../bench/replay-upstream.ts';
  */
 const root = join(import.meta.dirname, '../..');
 const procs: ChildProcess[] = [];
+const dir = mkdtempSync(join(tmpdir(), 'cp-replay-test-'));
 afterAll(() => {
   for (const p of procs) p.kill('SIGKILL');
+  rmSync(dir, { recursive: true, force: true });
 });
 
 function start(file: string, latencyMs: number): Promise<string> {
@@ -51,7 +53,7 @@ describe('bench replay upstream', () => {
       body: Buffer.from(stream).toString('base64'),
     },
   };
-  const file = join(mkdtempSync(join(tmpdir(), 'cp-replay-test-')), 'recording.json');
+  const file = join(dir, 'recording.json');
   writeFileSync(file, JSON.stringify(rec));
   const post = (url: string, body: unknown) =>
     fetch(`${url}/v1/messages`, {

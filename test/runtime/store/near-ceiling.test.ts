@@ -43,7 +43,16 @@ describe('near the ceiling (what a replica remembers)', () => {
     expect(near.slackAsk(seat)).toBe('ask');
   });
 
-  it('forgets asks older than the idle time', () => {
+  it("its own recent ask comes first: 'no' even when a peer asked a moment ago", () => {
+    let now = 0;
+    const near = new NearCeiling(() => now, 500);
+    expect(near.slackAsk(team)).toBe('ask');
+    now += 5;
+    near.heardAsk(team);
+    expect(near.slackAsk(team)).toBe('no');
+  });
+
+  it('forgets asks, its own and heard, older than the idle time', () => {
     let now = 0;
     const near = new NearCeiling(() => now, 500);
     near.slackAsk(team);
@@ -51,5 +60,10 @@ describe('near the ceiling (what a replica remembers)', () => {
     near.forgetIdle(200);
     // Without the forget, 300 ms after its ask it would still be 'no'.
     expect(near.slackAsk(team)).toBe('ask');
+    // A peer's ask heard with a quiet period of 20 ms: forgotten, it no longer counts.
+    near.heardAsk(seat);
+    now += 10;
+    near.forgetIdle(5);
+    expect(near.slackAsk(seat)).toBe('ask');
   });
 });
