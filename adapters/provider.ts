@@ -180,10 +180,21 @@ export interface ProviderSettings {
 export type ProviderFactory = (settings: ProviderSettings) => Promise<Provider>;
 
 /**
+ * A body that can hand over all its bytes without being read as a stream (the provider HTTP
+ * client's, adapters/http/upstream.ts): `readAll` asks it first.
+ */
+export const READ_WHOLE: unique symbol = Symbol('read whole');
+
+/**
  * Reads a whole body (small JSON answers: count_tokens, errors, non-streamed messages).
  * Rejects when the body breaks off (error, or closed before its end).
  */
 export function readAll(body: Readable): Promise<Buffer> {
+  const whole = (body as Readable & { [READ_WHOLE]?: () => Promise<Buffer> | undefined })[READ_WHOLE];
+  return whole?.call(body) ?? readStream(body);
+}
+
+function readStream(body: Readable): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let ended = false;

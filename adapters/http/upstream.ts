@@ -1,7 +1,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { Readable } from 'node:stream';
 import { Agent, type Dispatcher, util } from 'undici';
-import { ProviderError } from '../provider.ts';
+import { ProviderError, READ_WHOLE } from '../provider.ts';
 
 /**
  * The HTTP client every provider adapter sends through (Anthropic and OpenAI, Bedrock, Vertex, the
@@ -115,18 +115,18 @@ class Exchange implements Dispatcher.DispatchHandler {
   }
 
   onData(chunk: Buffer): boolean {
-    return this.body!.push(chunk);
+    return this.body!.piece(chunk);
   }
 
   onComplete(): void {
     this.settled();
-    this.body!.push(null);
+    this.body!.complete();
   }
 
   onError(err: Error): void {
     this.settled();
     const e = failure(err, this.opts);
-    if (this.body) this.body.destroy(e);
+    if (this.body) this.body.fail(e);
     else this.reject(e);
   }
 
@@ -135,8 +135,25 @@ class Exchange implements Dispatcher.DispatchHandler {
   }
 }
 
-/** An answer's body: the pieces undici hands over, pushed back on the connection when not read. */
+/**
+ * An answer's body: the pieces undici hands over. Until its reader chooses how to read it, the
+ * pieces wait here (up to the stream's high-water mark, then the connection waits too): read as a
+ * stream, they are pushed in order and the rest follows as it comes, pushed back on the connection
+ * when not read; read whole (`readAll`), they are gathered into one Buffer with no stream machinery
+ * in between — a small answer, head and body in one packet, is complete before its reader asks.
+ */
 class UpstreamBody extends Readable {
+  /** Pieces that came before the reader chose; undefined once it did. */
+  private early: Buffer[] | undefined = [];
+  private earlyBytes = 0;
+  /** The exchange ended (complete, or failed with `failed`) while pieces waited here. */
+  private ended = false;
+  private failed: Error | undefined;
+  /** Read whole: where the pieces go, and who waits for them. */
+  private gather: { chunks: Buffer[]; resolve: (b: Buffer) => void; reject: (e: Error) => void } | undefined;
+  /** The exchange is over (complete or failed): nothing left to abort. */
+  private over = false;
+
   constructor(
     private readonly resumeConnection: () => void,
     private readonly abortExchange: (err: Error) => void,
@@ -144,18 +161,87 @@ class UpstreamBody extends Readable {
     super();
   }
 
+  /** A piece from the connection; false asks the connection to wait. */
+  piece(chunk: Buffer): boolean {
+    if (this.gather) {
+      this.gather.chunks.push(chunk);
+      return true;
+    }
+    if (this.early) {
+      this.early.push(chunk);
+      this.earlyBytes += chunk.length;
+      return this.earlyBytes < this.readableHighWaterMark;
+    }
+    return this.push(chunk);
+  }
+
+  complete(): void {
+    this.over = true;
+    const g = this.gather;
+    if (g) {
+      this.gather = undefined;
+      g.resolve(joined(g.chunks));
+    } else if (this.early) this.ended = true;
+    else this.push(null);
+  }
+
+  fail(err: Error): void {
+    this.over = true;
+    const g = this.gather;
+    if (g) {
+      this.gather = undefined;
+      g.reject(err);
+    } else if (this.early) {
+      this.ended = true;
+      this.failed = err;
+    } else this.destroy(err);
+  }
+
+  /** All the bytes, once the answer is complete (readAll); undefined once read as a stream. */
+  [READ_WHOLE](): Promise<Buffer> | undefined {
+    const chunks = this.early;
+    if (!chunks) return undefined;
+    this.early = undefined;
+    // As readAll leaves a body it read: a late error on it is swallowed, not thrown.
+    this.on('error', ignore);
+    if (this.failed) return Promise.reject(this.failed);
+    if (this.ended) return Promise.resolve(joined(chunks));
+    return new Promise((resolve, reject) => {
+      this.gather = { chunks, resolve, reject };
+      this.resumeConnection();
+    });
+  }
+
   override _read(): void {
+    const early = this.early;
+    if (early) {
+      // Read as a stream: what waited goes first, then how the exchange ended, if it has.
+      this.early = undefined;
+      for (const c of early) this.push(c);
+      if (this.failed) return void this.destroy(this.failed);
+      if (this.ended) return void this.push(null);
+    }
     this.resumeConnection();
   }
 
   override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {
     // Destroyed before its end (the reader gave up): the exchange is dropped with it.
-    if (!this.readableEnded) {
+    if (!this.over) {
       this.abortExchange(err ?? new ProviderError('answer dropped by its reader', 'aborted'));
+    }
+    const g = this.gather;
+    if (g) {
+      this.gather = undefined;
+      g.reject(err ?? new ProviderError('answer dropped by its reader', 'aborted'));
     }
     cb(err);
   }
 }
+
+const ignore = () => {};
+
+const joined = (chunks: Buffer[]) =>
+  chunks.length === 1 ? chunks[0]! : chunks.length === 0 ? Buffer.alloc(0) : Buffer.concat(chunks);
 
 function failure(err: Error, opts: UpstreamOptions): ProviderError {
   if (err instanceof ProviderError) return err;

@@ -329,6 +329,94 @@ describe('the provider client (AnthropicClient, on adapters/http/upstream.ts)', 
   });
 });
 
+describe('an answer read whole or as a stream (readAll hands over the bytes without a stream)', () => {
+  it('reads a large answer whole, intact, held back on the connection until asked', async () => {
+    const piece = Buffer.alloc(64 * 1024, 'y');
+    const pieces = 128; // 8 MiB
+    const whole = createHash('sha256');
+    for (let i = 0; i < pieces; i++) whole.update(piece);
+    let written = 0;
+    let paused = false;
+    routes.set('/v1/big-whole', (_req, _b, res) => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      const more = () => {
+        while (written < pieces) {
+          written++;
+          if (!res.write(piece)) {
+            paused = true;
+            res.once('drain', more);
+            return;
+          }
+        }
+        res.end();
+      };
+      more();
+    });
+    const c = client();
+    try {
+      const res = await c.post('v1/big-whole', Buffer.from('{}'), {});
+      await until(() => paused);
+      expect(written).toBeLessThan(pieces);
+      const buf = await readAll(res.body);
+      expect(buf.length).toBe(piece.length * pieces);
+      expect(createHash('sha256').update(buf).digest('hex')).toBe(whole.digest('hex'));
+    } finally {
+      c.close();
+    }
+  });
+
+  it('hands over a small answer complete before its reader asked, whole or as a stream', async () => {
+    const answer = JSON.stringify({ type: 'message', usage: { input_tokens: 3, output_tokens: 1 } });
+    routes.set('/v1/small', (_req, _b, res) => {
+      res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(answer) });
+      res.end(answer);
+    });
+    const c = client();
+    try {
+      const a = await c.post('v1/small', Buffer.from('{}'), {});
+      await new Promise((r) => setTimeout(r, 50)); // complete by now, unread
+      expect((await readAll(a.body)).toString()).toBe(answer);
+      // A late error on a body read whole is swallowed, not thrown.
+      expect(() => a.body.emit('error', new Error('late'))).not.toThrow();
+      const b = await c.post('v1/small', Buffer.from('{}'), {});
+      await new Promise((r) => setTimeout(r, 50));
+      const chunks: Buffer[] = [];
+      for await (const chunk of b.body) chunks.push(chunk as Buffer);
+      expect(Buffer.concat(chunks).toString()).toBe(answer);
+      expect(b.body.readableEnded).toBe(true);
+    } finally {
+      c.close();
+    }
+  });
+
+  it('fails an answer that broke before its reader asked, whole or as a stream', async () => {
+    let cut = 0;
+    routes.set('/v1/cut-early', (_req, _b, res) => {
+      res.writeHead(200, { 'content-type': 'application/json', 'content-length': '1000' });
+      res.write('{"type":', () => {
+        res.socket?.once('close', () => cut++);
+        res.socket?.destroy();
+      });
+    });
+    const c = client();
+    try {
+      const a = await c.post('v1/cut-early', Buffer.from('{}'), {});
+      await until(() => cut === 1);
+      expect((await failure(readAll(a.body))).kind).toBe('network');
+      const b = await c.post('v1/cut-early', Buffer.from('{}'), {});
+      await until(() => cut === 2);
+      const read = (async () => {
+        for await (const _ of b.body) {
+          // the one piece that came
+        }
+      })();
+      expect((await failure(read)).kind).toBe('network');
+    } finally {
+      c.close();
+    }
+  });
+});
+
 /** A loopback URL nobody listens on: a port taken and given back. */
 async function nobodyListening(): Promise<string> {
   const s = createServer();
