@@ -395,9 +395,8 @@ async function contendersFor(upstreamLatency: number, portkeyEntry: string | und
       portkeySkip = `Portkey did not start: ${(err as Error).message.slice(0, 500)}`;
     }
   }
-  const anthropic = ANTHROPIC;
   const list: Contender[] = [
-    { name: DIRECT, urls: [upstream.url], headers: anthropic, pids: [] },
+    { name: DIRECT, urls: [upstream.url], headers: ANTHROPIC, pids: [] },
     { name: 'bare Hono+fetch proxy', urls: [hono.url], headers: {}, pids: [hono.pid] },
     { name: 'bare node:http proxy', urls: [bare.url], headers: {}, pids: [bare.pid] },
     {
@@ -436,7 +435,7 @@ async function contendersFor(upstreamLatency: number, portkeyEntry: string | und
       name: `Portkey gateway ${PORTKEY_VERSION}`,
       urls: [portkey?.url ?? ''],
       headers: {
-        ...anthropic,
+        ...ANTHROPIC,
         'x-portkey-provider': 'anthropic',
         'x-portkey-custom-host': `${upstream.url}/v1`,
       },

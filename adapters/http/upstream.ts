@@ -146,13 +146,12 @@ class UpstreamBody extends Readable {
   /** Pieces that came before the reader chose; undefined once it did. */
   private early: Buffer[] | undefined = [];
   private earlyBytes = 0;
-  /** The exchange ended (complete, or failed with `failed`) while pieces waited here. */
-  private ended = false;
+  /** The exchange is over (complete, or failed with `failed`): nothing left to abort. Seen while
+   * `early` is still there, it ended before the reader chose. */
+  private over = false;
   private failed: Error | undefined;
   /** Read whole: where the pieces go, and who waits for them. */
   private gather: { chunks: Buffer[]; resolve: (b: Buffer) => void; reject: (e: Error) => void } | undefined;
-  /** The exchange is over (complete or failed): nothing left to abort. */
-  private over = false;
 
   constructor(
     private readonly resumeConnection: () => void,
@@ -181,8 +180,7 @@ class UpstreamBody extends Readable {
     if (g) {
       this.gather = undefined;
       g.resolve(joined(g.chunks));
-    } else if (this.early) this.ended = true;
-    else this.push(null);
+    } else if (!this.early) this.push(null);
   }
 
   fail(err: Error): void {
@@ -191,10 +189,8 @@ class UpstreamBody extends Readable {
     if (g) {
       this.gather = undefined;
       g.reject(err);
-    } else if (this.early) {
-      this.ended = true;
-      this.failed = err;
-    } else this.destroy(err);
+    } else if (this.early) this.failed = err;
+    else this.destroy(err);
   }
 
   /** All the bytes, once the answer is complete (readAll); undefined once read as a stream. */
@@ -205,7 +201,7 @@ class UpstreamBody extends Readable {
     // As readAll leaves a body it read: a late error on it is swallowed, not thrown.
     this.on('error', ignore);
     if (this.failed) return Promise.reject(this.failed);
-    if (this.ended) return Promise.resolve(joined(chunks));
+    if (this.over) return Promise.resolve(joined(chunks));
     return new Promise((resolve, reject) => {
       this.gather = { chunks, resolve, reject };
       this.resumeConnection();
@@ -219,7 +215,7 @@ class UpstreamBody extends Readable {
       this.early = undefined;
       for (const c of early) this.push(c);
       if (this.failed) return void this.destroy(this.failed);
-      if (this.ended) return void this.push(null);
+      if (this.over) return void this.push(null);
     }
     this.resumeConnection();
   }
@@ -240,8 +236,7 @@ class UpstreamBody extends Readable {
 
 const ignore = () => {};
 
-const joined = (chunks: Buffer[]) =>
-  chunks.length === 1 ? chunks[0]! : chunks.length === 0 ? Buffer.alloc(0) : Buffer.concat(chunks);
+const joined = (chunks: Buffer[]) => (chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks));
 
 function failure(err: Error, opts: UpstreamOptions): ProviderError {
   if (err instanceof ProviderError) return err;

@@ -153,41 +153,21 @@ describe('the provider client (AnthropicClient, on adapters/http/upstream.ts)', 
   });
 
   it('streams a large answer intact, held back on the connection while it is not read', async () => {
-    const piece = Buffer.alloc(64 * 1024, 'x');
-    const pieces = 128; // 8 MiB
-    const whole = createHash('sha256');
-    for (let i = 0; i < pieces; i++) whole.update(piece);
-    let written = 0;
-    let paused = false;
-    routes.set('/v1/big', (_req, _b, res) => {
-      res.writeHead(200, { 'content-type': 'text/event-stream' });
-      const more = () => {
-        while (written < pieces) {
-          written++;
-          if (!res.write(piece)) {
-            paused = true;
-            res.once('drain', more);
-            return;
-          }
-        }
-        res.end();
-      };
-      more();
-    });
+    const big = bigAnswer('/v1/big', 'text/event-stream');
     const c = client();
     try {
       const res = await c.post('v1/big', Buffer.from('{}'), {});
       // Not read yet: the provider's writes stop well short of the end.
-      await until(() => paused);
-      expect(written).toBeLessThan(pieces);
+      await until(() => big.paused);
+      expect(big.written).toBeLessThan(big.pieces);
       const got = createHash('sha256');
       let bytes = 0;
       for await (const chunk of res.body) {
         got.update(chunk as Buffer);
         bytes += (chunk as Buffer).length;
       }
-      expect(bytes).toBe(piece.length * pieces);
-      expect(got.digest('hex')).toBe(whole.digest('hex'));
+      expect(bytes).toBe(big.bytes);
+      expect(got.digest('hex')).toBe(big.sha256);
     } finally {
       c.close();
     }
@@ -331,35 +311,15 @@ describe('the provider client (AnthropicClient, on adapters/http/upstream.ts)', 
 
 describe('an answer read whole or as a stream (readAll hands over the bytes without a stream)', () => {
   it('reads a large answer whole, intact, held back on the connection until asked', async () => {
-    const piece = Buffer.alloc(64 * 1024, 'y');
-    const pieces = 128; // 8 MiB
-    const whole = createHash('sha256');
-    for (let i = 0; i < pieces; i++) whole.update(piece);
-    let written = 0;
-    let paused = false;
-    routes.set('/v1/big-whole', (_req, _b, res) => {
-      res.writeHead(200, { 'content-type': 'application/json' });
-      const more = () => {
-        while (written < pieces) {
-          written++;
-          if (!res.write(piece)) {
-            paused = true;
-            res.once('drain', more);
-            return;
-          }
-        }
-        res.end();
-      };
-      more();
-    });
+    const big = bigAnswer('/v1/big-whole', 'application/json');
     const c = client();
     try {
       const res = await c.post('v1/big-whole', Buffer.from('{}'), {});
-      await until(() => paused);
-      expect(written).toBeLessThan(pieces);
+      await until(() => big.paused);
+      expect(big.written).toBeLessThan(big.pieces);
       const buf = await readAll(res.body);
-      expect(buf.length).toBe(piece.length * pieces);
-      expect(createHash('sha256').update(buf).digest('hex')).toBe(whole.digest('hex'));
+      expect(buf.length).toBe(big.bytes);
+      expect(createHash('sha256').update(buf).digest('hex')).toBe(big.sha256);
     } finally {
       c.close();
     }
@@ -416,6 +376,34 @@ describe('an answer read whole or as a stream (readAll hands over the bytes with
     }
   });
 });
+
+/**
+ * An 8 MiB answer on `path`, written as fast as the connection takes it: `written` pieces so far,
+ * `paused` once a write had to wait for the reader, `sha256` of the whole.
+ */
+function bigAnswer(path: string, contentType: string) {
+  const piece = Buffer.alloc(64 * 1024, 'x');
+  const whole = createHash('sha256');
+  const big = { pieces: 128, bytes: 128 * piece.length, written: 0, paused: false, sha256: '' };
+  for (let i = 0; i < big.pieces; i++) whole.update(piece);
+  big.sha256 = whole.digest('hex');
+  routes.set(path, (_req, _b, res) => {
+    res.writeHead(200, { 'content-type': contentType });
+    const more = () => {
+      while (big.written < big.pieces) {
+        big.written++;
+        if (!res.write(piece)) {
+          big.paused = true;
+          res.once('drain', more);
+          return;
+        }
+      }
+      res.end();
+    };
+    more();
+  });
+  return big;
+}
 
 /** A loopback URL nobody listens on: a port taken and given back. */
 async function nobodyListening(): Promise<string> {
