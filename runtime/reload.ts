@@ -1,7 +1,8 @@
 import { type Stats, unwatchFile, watchFile } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Services } from './compose.ts';
-import { type Config, ConfigError, DEFAULT_CONFIG_FILE, loadConfig } from './config/load.ts';
+import { ConfigError } from './config/error.ts';
+import { type Config, DEFAULT_CONFIG_FILE, loadConfig } from './config/load.ts';
 import { Router } from './gateway/routing.ts';
 import { type EndOfLife, endOfLife, endOfLifeLine } from './pricing/lifecycle.ts';
 import { PriceTable } from './pricing/pricing.ts';

@@ -13,7 +13,6 @@
  * emu.billing.total(); // µ$ the "provider" would invoice
  * await close();
  */
-import { randomBytes } from 'node:crypto';
 import type { Hono } from 'hono';
 import { listenDual } from '../http/h2c.ts';
 import { createApp } from './app.ts';
@@ -21,6 +20,7 @@ import { BatchStore, endBatch } from './batches.ts';
 import { BillingRecord } from './billing.ts';
 import { PromptCache } from './cache.ts';
 import type { EmulatorState, Fault } from './http.ts';
+import { DEFAULT_ADMIN_KEY, DEFAULT_API_KEY, DEFAULT_AWS_ACCESS_KEY_ID } from './keys.ts';
 import { openaiCacheOf } from './openai/call.ts';
 import { Script, type ScriptRule } from './script.ts';
 
@@ -35,27 +35,10 @@ export {
   type TokenUsage,
 } from './catalog.ts';
 export type { Fault } from './http.ts';
+export { DEFAULT_ADMIN_KEY, DEFAULT_API_KEY, DEFAULT_AWS_ACCESS_KEY_ID, randomAdminKey } from './keys.ts';
 export type { ReplySpec, ScriptCondition, ScriptedToolUse, ScriptRule } from './script.ts';
 export { WEB_SEARCH_MICROS } from './server-tools.ts';
 export { countTokens, TOKEN_COSTS, textTokens } from './tokens.ts';
-
-/** The default API key the emulator accepts. */
-export const DEFAULT_API_KEY = 'sk-emulator-local';
-/**
- * The Admin API key (for `/v1/organizations/*` and `/_emulator/*`) of an emulator made without
- * one: for tests and library use. Anything that listens for others — `chokepoint emulator`, the
- * in-process emulator of `chokepoint serve` — uses {@link randomAdminKey} instead, so no local
- * process can read its billing, script its replies or inject faults with a well-known key.
- */
-export const DEFAULT_ADMIN_KEY = 'sk-ant-admin-emulator-local';
-
-/** The access key id of the Bedrock face's AWS credentials, unless `aws.accessKeyId` says otherwise. */
-export const DEFAULT_AWS_ACCESS_KEY_ID = 'AKIAEMULATOR000LOCAL';
-
-/** A fresh admin key, random per start. */
-export function randomAdminKey(): string {
-  return `sk-ant-admin-emulator-${randomBytes(18).toString('base64url')}`;
-}
 
 export interface EmulatorOptions {
   /** The API key to accept (default {@link DEFAULT_API_KEY}); billed under the label `default`. */

@@ -1,8 +1,8 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { ConfigError } from '../config/error.ts';
 import type { Config } from '../config/load.ts';
-import { ConfigError } from '../config/load.ts';
 import { privateDir } from '../store/data-dir.ts';
 
 export type Role = 'viewer' | 'operator' | 'admin';

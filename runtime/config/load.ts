@@ -5,6 +5,7 @@ import { parse as parseYaml } from 'yaml';
 import { parseScope, type ScopeKind } from '../identity.ts';
 import { BUILT_IN_PRICES, type PriceEntry } from '../pricing/prices.ts';
 import type { BudgetSpec } from '../store/port.ts';
+import { ConfigError } from './error.ts';
 import { type TracingSettings, tracingFromEnv } from './otel.ts';
 import { configSchema, type ParsedConfig } from './schema.ts';
 import type { AlertSettings, MetricsSettings, ReconcileSettings } from './settings.ts';
@@ -223,19 +224,6 @@ export const DEFAULT_BUDGETS: Record<ScopeKind, BudgetSpec> = {
 };
 
 export const DEFAULT_CONFIG_FILE = 'chokepoint.config.yaml';
-
-/** Every problem with a config, one line each, by path. Start-up prints these, never a stack. */
-export class ConfigError extends Error {
-  constructor(
-    readonly problems: string[],
-    readonly file?: string,
-  ) {
-    super(
-      `invalid configuration${file ? ` in ${file}` : ''}:\n${problems.map((p) => `  - ${p}`).join('\n')}`,
-    );
-    this.name = 'ConfigError';
-  }
-}
 
 export interface LoadOptions {
   /** Explicit path (--config); a missing explicit file is an error, a missing default one is not. */

@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { ConfigError } from '../../config/load.ts';
+import { ConfigError } from '../../config/error.ts';
 import { CliError, type Command, parseCommandArgs } from './command.ts';
 import { alertsCommand } from './commands/alerts.ts';
 import { approvalsCommand } from './commands/approvals.ts';

@@ -6,7 +6,8 @@ import {
   forecastCrossing,
   thresholdsFor,
 } from '../../../runtime/alerts/thresholds.ts';
-import { type ConfigError, resolveConfig } from '../../../runtime/config/load.ts';
+import type { ConfigError } from '../../../runtime/config/error.ts';
+import { resolveConfig } from '../../../runtime/config/load.ts';
 import type { Budget } from '../../../runtime/store/port.ts';
 
 const T0 = Date.parse('2026-12-02T10:00:00Z');

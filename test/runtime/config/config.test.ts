@@ -4,7 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
-import { ConfigError, DEFAULT_BUDGETS, loadConfig, resolveConfig } from '../../../runtime/config/load.ts';
+import { ConfigError } from '../../../runtime/config/error.ts';
+import { DEFAULT_BUDGETS, loadConfig, resolveConfig } from '../../../runtime/config/load.ts';
 
 const run = promisify(execFile);
 

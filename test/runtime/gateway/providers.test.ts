@@ -1,7 +1,8 @@
 import Anthropic from '@anthropic-ai/sdk';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createEmulator, type Emulator, type Listening } from '../../../adapters/emulator/index.ts';
-import { ConfigError, resolveConfig } from '../../../runtime/config/load.ts';
+import { ConfigError } from '../../../runtime/config/error.ts';
+import { resolveConfig } from '../../../runtime/config/load.ts';
 import { PriceTable } from '../../../runtime/pricing/pricing.ts';
 import { type Harness, startHarness } from '../../helpers/harness.ts';
 

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { bedrockErrorOf } from '../../../adapters/bedrock/errors.ts';
 import { toGoogleError } from '../../../adapters/vertex/errors.ts';
-import { ConfigError, resolveConfig } from '../../../runtime/config/load.ts';
+import { ConfigError } from '../../../runtime/config/error.ts';
+import { resolveConfig } from '../../../runtime/config/load.ts';
 import { refusalToOpenAI } from '../../../runtime/faces/gateway/openai/errors.ts';
 import { rateCharges } from '../../../runtime/gateway/rate-limits.ts';
 import { rateLimited } from '../../../runtime/gateway/refusal.ts';

@@ -1,7 +1,3 @@
-import { Destinations } from '../../../alerts/deliver.ts';
-import { testAlert } from '../../../alerts/thresholds.ts';
-import { loadConfig } from '../../../config/load.ts';
-import { createLogger } from '../../../log.ts';
 import { CliError, type Command } from '../command.ts';
 
 export const alertsCommand: Command = {
@@ -34,6 +30,10 @@ Example:
         `${sub ? `unknown subcommand ${JSON.stringify([sub, ...rest].join(' '))}` : 'missing subcommand'}: expected test\nusage: chokepoint alerts test [--config FILE] [--json]`,
       );
     }
+    const { loadConfig } = await import('../../../config/load.ts');
+    const { Destinations } = await import('../../../alerts/deliver.ts');
+    const { testAlert } = await import('../../../alerts/thresholds.ts');
+    const { createLogger } = await import('../../../log.ts');
     const config = loadConfig({ path: values.config as string | undefined });
     const destinations = new Destinations(config.alerts, createLogger({ level: 'silent' }));
     if (!destinations.count) {

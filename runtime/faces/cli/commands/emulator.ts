@@ -1,4 +1,4 @@
-import { createEmulator, DEFAULT_API_KEY, randomAdminKey } from '../../../../adapters/emulator/index.ts';
+import { DEFAULT_API_KEY, randomAdminKey } from '../../../../adapters/emulator/keys.ts';
 import type { Command } from '../command.ts';
 import { CliError } from '../command.ts';
 
@@ -45,6 +45,7 @@ Options:
         `--keep-calls: expected a whole number >= 1, got ${JSON.stringify(values['keep-calls'])}`,
       );
     }
+    const { createEmulator } = await import('../../../../adapters/emulator/index.ts');
     const emulator = createEmulator({
       apiKey: (values['api-key'] as string | undefined) ?? DEFAULT_API_KEY,
       latencyMs,

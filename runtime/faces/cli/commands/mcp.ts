@@ -1,11 +1,5 @@
 import { userInfo } from 'node:os';
 import type { Operator } from '../../../auth/operators.ts';
-import { compose } from '../../../compose.ts';
-import { loadConfig } from '../../../config/load.ts';
-import { createLogger } from '../../../log.ts';
-import { createHono } from '../../http/app.ts';
-import { proxyStdio } from '../../mcp/proxy.ts';
-import { serveStdio } from '../../mcp/stdio.ts';
 import { remoteSettings, TOKEN_HINT } from '../client.ts';
 import { CliError, type Command } from '../command.ts';
 
@@ -64,11 +58,18 @@ with the header "Authorization: Bearer cpo_...".`,
     if (!values.embedded) {
       if (values.config !== undefined) throw new CliError('--config applies to --embedded only');
       const s = remoteSettings(values);
+      const { proxyStdio } = await import('../../mcp/proxy.ts');
       await proxyStdio({ url: s.url, token: s.token, log: err });
       return 0;
     }
     if (values.url !== undefined)
       throw new CliError('--url does not apply to --embedded (it opens the store here)');
+    // The runtime's modules load here, not with the CLI: every other command starts without them.
+    const { loadConfig } = await import('../../../config/load.ts');
+    const { compose } = await import('../../../compose.ts');
+    const { createLogger } = await import('../../../log.ts');
+    const { createHono } = await import('../../http/app.ts');
+    const { serveStdio } = await import('../../mcp/stdio.ts');
     const config = loadConfig({ path: values.config as string | undefined });
     const log = createLogger({ level: config.logLevel === 'debug' ? 'debug' : 'warn' });
     const rt = await compose(config, log);

@@ -1,11 +1,5 @@
-import { loadConfig } from '../../../config/load.ts';
-import { createLogger } from '../../../log.ts';
-import { endOfLifeLine } from '../../../pricing/lifecycle.ts';
-import { flagEndOfLife, watchConfig } from '../../../reload.ts';
-import { startServer } from '../../http/server.ts';
 import type { Command } from '../command.ts';
 import { CliError } from '../command.ts';
-import { checkBackend, shutdownDeadline, stopOnSignal } from '../shutdown.ts';
 
 export const serveCommand: Command = {
   name: 'serve',
@@ -60,6 +54,13 @@ life are flagged at start (a warning each, and a \`models\` line below).`,
         throw new CliError(`--port: expected a port number 0-65535, got ${JSON.stringify(values.port)}`);
       }
     }
+    // The server's modules load here, not with the CLI: every other command starts without them.
+    const { loadConfig } = await import('../../../config/load.ts');
+    const { createLogger } = await import('../../../log.ts');
+    const { endOfLifeLine } = await import('../../../pricing/lifecycle.ts');
+    const { flagEndOfLife, watchConfig } = await import('../../../reload.ts');
+    const { startServer } = await import('../../http/server.ts');
+    const { checkBackend, shutdownDeadline, stopOnSignal } = await import('../shutdown.ts');
     const config = loadConfig({
       path: values.config as string | undefined,
       overrides: { port, host: values.host as string | undefined },

@@ -1,15 +1,7 @@
-import { getRequestListener } from '@hono/node-server';
-import { Hono } from 'hono';
-import { compose, type Services } from '../../../compose.ts';
-import { loadConfig } from '../../../config/load.ts';
-import { createLogger } from '../../../log.ts';
-import { endOfLifeLine } from '../../../pricing/lifecycle.ts';
-import { flagEndOfLife, watchConfig } from '../../../reload.ts';
-import { type Listening, listen } from '../../http/listen.ts';
-import { metricsRoute } from '../../http/metrics-route.ts';
+import type { Services } from '../../../compose.ts';
+import type { Listening } from '../../http/listen.ts';
 import type { Command } from '../command.ts';
 import { CliError } from '../command.ts';
-import { checkRedis, shutdownDeadline, stopOnSignal } from '../shutdown.ts';
 
 export const workerCommand: Command = {
   name: 'worker',
@@ -58,6 +50,13 @@ deadline, naming what did not close). Redis unreachable at start: one line, exit
         );
       }
     }
+    // The runtime's modules load here, not with the CLI: every other command starts without them.
+    const { loadConfig } = await import('../../../config/load.ts');
+    const { compose } = await import('../../../compose.ts');
+    const { createLogger } = await import('../../../log.ts');
+    const { endOfLifeLine } = await import('../../../pricing/lifecycle.ts');
+    const { flagEndOfLife, watchConfig } = await import('../../../reload.ts');
+    const { checkRedis, shutdownDeadline, stopOnSignal } = await import('../shutdown.ts');
     const config = loadConfig({ path: values.config as string | undefined });
     if (config.store.backend !== 'redis') {
       throw new CliError(
@@ -117,7 +116,11 @@ deadline, naming what did not close). Redis unreachable at start: one line, exit
 };
 
 /** `/metrics` (and `/healthz`) of a worker, on its own port: the worker has no other HTTP face. */
-function serveMetrics(rt: Services, port: number, host: string): Promise<Listening> {
+async function serveMetrics(rt: Services, port: number, host: string): Promise<Listening> {
+  const { getRequestListener } = await import('@hono/node-server');
+  const { Hono } = await import('hono');
+  const { listen } = await import('../../http/listen.ts');
+  const { metricsRoute } = await import('../../http/metrics-route.ts');
   const app = new Hono();
   app.get('/healthz', (c) => c.json({ ok: true }));
   app.route('/', metricsRoute(rt));
