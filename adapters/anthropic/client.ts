@@ -119,7 +119,7 @@ export class AnthropicClient {
     }
     // The head as name/value pairs. A caller's header replaces the provider's default of the same
     // name; the caller's credentials and hop-by-hop headers never pass (DROP). Host and
-    // content-length are undici's to write (from the origin and the body).
+    // content-length are the HTTP client's to write (from the origin and the body).
     const raw: string[] = [];
     const defaults = this.defaults;
     let replaced = 0; // bit i: the caller sent defaults[i]'s header

@@ -1,16 +1,15 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { Readable } from 'node:stream';
-import { Agent, type Dispatcher, util } from 'undici';
 import { ProviderError, READ_WHOLE } from '../provider.ts';
+import { type ExchangeHandler, H1Error, Pool } from './h1.ts';
 
 /**
  * The HTTP client every provider adapter sends through (Anthropic and OpenAI, Bedrock, Vertex, the
- * emulator): undici's connection pools, one per origin, keep-alive, driven through `dispatch` with
- * a handler of our own — no fetch, no Response objects, bytes in and out. node:http's client spent
- * ~200k instructions a call more on the same proxying when calls come one at a time
- * (bench/instructions.ts: the gateway 1,026k → 819k a call; a bare proxy on each 753k → 498k):
- * request options copied into dictionaries, a ClientRequest and an IncomingMessage a call, headers
- * set one by one. Each way a call can fail comes out as a ProviderError of its kind.
+ * emulator): HTTP/1.1 over keep-alive connections, one pool per origin (h1.ts), bytes in and out —
+ * no fetch, no Response objects. It took the place of undici's Agent, which took node:http's: each
+ * step cut what a proxied call costs (bench/instructions.ts, a bare proxy on each: node:http 410k
+ * instructions a call at 50 connections, undici 306k, h1.ts 227k). Each way a call can fail comes
+ * out as a ProviderError of its kind.
  */
 export interface UpstreamOptions {
   /** Who answers, in errors: `no answer from ${name} within 600000 ms`, `${name} unreachable: …`. */
@@ -35,8 +34,8 @@ export interface UpstreamRequest {
   method: string;
   /** The path and query, URL-encoded. */
   path: string;
-  /** Name/value pairs (`[name, value, name, value, …]`) or an object; undici writes Host and
-   * content-length itself unless given. */
+  /** Name/value pairs (`[name, value, name, value, …]`) or an object. Host is the origin's unless
+   * given; content-length is always the body's own (one given is left out). */
   headers: string[] | Record<string, string>;
   body?: Buffer;
   /** Aborts the call (kill, time box): before its head, the call rejects; after, its body breaks. */
@@ -44,15 +43,9 @@ export interface UpstreamRequest {
 }
 
 export class Upstream {
-  private readonly agent: Agent;
+  private readonly pools = new Map<string, Pool>();
 
-  constructor(private readonly opts: UpstreamOptions) {
-    this.agent = new Agent({
-      connections: opts.maxSockets ?? 256,
-      headersTimeout: opts.timeoutMs,
-      bodyTimeout: opts.timeoutMs,
-    });
-  }
+  constructor(private readonly opts: UpstreamOptions) {}
 
   /** Sends a request; resolves with the answer's head as soon as it arrives. Rejects with a
    * ProviderError (`timeout`, `aborted`, `network`). */
@@ -60,58 +53,112 @@ export class Upstream {
     const { signal } = req;
     return new Promise((resolve, reject) => {
       if (signal?.aborted) return reject(new ProviderError('aborted before the call', 'aborted'));
-      this.agent.dispatch(
-        {
-          origin: req.origin,
-          path: req.path,
-          method: req.method as Dispatcher.HttpMethod,
-          headers: req.headers,
-          body: req.body,
-        },
-        new Exchange(resolve, reject, signal, this.opts),
-      );
+      let pool = this.pools.get(req.origin);
+      if (!pool) {
+        pool = new Pool(req.origin, {
+          maxSockets: this.opts.maxSockets ?? 256,
+          timeoutMs: this.opts.timeoutMs,
+        });
+        this.pools.set(req.origin, pool);
+      }
+      let head: string;
+      try {
+        head = requestHead(req, pool.host);
+      } catch (err) {
+        return reject(err);
+      }
+      pool.dispatch(new Exchange(req.method, head, req.body, resolve, reject, signal, this.opts));
     });
   }
 
   close(): void {
-    this.agent.destroy().catch(() => {});
+    for (const p of this.pools.values()) p.close();
+    this.pools.clear();
   }
 }
 
+/** Header names as HTTP allows them (a token). */
+const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+/** What a header value may not hold: it would end the line. */
+const BREAKS = /[\r\n\0]/;
+/** Names checked before (most repeat call after call), up to a bound. */
+const GOOD_NAMES = new Set<string>();
+
+function checkName(name: string): void {
+  if (GOOD_NAMES.has(name)) return;
+  if (!TOKEN.test(name)) throw new ProviderError(`invalid header name ${JSON.stringify(name)}`, 'network');
+  if (GOOD_NAMES.size < 512) GOOD_NAMES.add(name);
+}
+
+/** The request's head: request line, Host, the headers, content-length, the blank line. */
+function requestHead(req: UpstreamRequest, host: string): string {
+  let head = `${req.method} ${req.path} HTTP/1.1\r\n`;
+  let hostGiven = false;
+  const add = (name: string, value: string) => {
+    checkName(name);
+    if (BREAKS.test(value)) throw new ProviderError(`invalid value for header ${name}`, 'network');
+    const lower = name.length === 4 || name.length === 14 || name.length === 17 ? name.toLowerCase() : '';
+    if (lower === 'content-length' || lower === 'transfer-encoding') return;
+    if (lower === 'host') hostGiven = true;
+    head += `${name}: ${value}\r\n`;
+  };
+  const h = req.headers;
+  if (Array.isArray(h)) for (let i = 0; i < h.length; i += 2) add(h[i]!, h[i + 1]!);
+  else for (const name in h) add(name, h[name]!);
+  if (!hostGiven) head = `${head}host: ${host}\r\n`;
+  const m = req.method;
+  if (req.body !== undefined || m === 'POST' || m === 'PUT' || m === 'PATCH')
+    head += `content-length: ${req.body?.length ?? 0}\r\n`;
+  if (BREAKS.test(req.path) || req.path.includes(' '))
+    throw new ProviderError(`invalid request path ${JSON.stringify(req.path)}`, 'network');
+  return `${head}\r\n`;
+}
+
 /**
- * One call on a provider connection, as undici's dispatcher reports it: the head resolves the
- * call, the body's pieces go into a stream the caller reads (pushed back on the connection when
- * the reader falls behind), and a failure rejects the call or, once the head was in, breaks the
- * stream. The caller's abort signal aborts the exchange.
+ * One call on a provider connection: the head resolves the call, the body's pieces go into a
+ * stream the caller reads (pushed back on the connection when the reader falls behind), and a
+ * failure rejects the call or, once the head was in, breaks the stream. The caller's abort signal
+ * aborts the exchange.
  */
-class Exchange implements Dispatcher.DispatchHandler {
+class Exchange implements ExchangeHandler {
+  dropped = false;
   private abort?: (err: Error) => void;
+  private resume?: () => void;
   private body?: UpstreamBody;
   private readonly onAbort?: () => void;
 
   constructor(
+    readonly method: string,
+    readonly head: string,
+    readonly requestBody: Buffer | undefined,
     private readonly resolve: (r: UpstreamResponse) => void,
     private readonly reject: (err: Error) => void,
     private readonly signal: AbortSignal | undefined,
     private readonly opts: UpstreamOptions,
   ) {
     if (signal) {
-      this.onAbort = () => this.abort?.(new ProviderError('call aborted', 'aborted'));
+      this.onAbort = () => {
+        const err = new ProviderError('call aborted', 'aborted');
+        if (this.abort) this.abort(err);
+        else {
+          // Still waiting for a connection: it is skipped when its turn comes.
+          this.dropped = true;
+          this.onError(err);
+        }
+      };
       signal.addEventListener('abort', this.onAbort, { once: true });
     }
   }
 
-  onConnect(abort: (err?: Error) => void): void {
+  attach(abort: (err: Error) => void, resume: () => void): void {
     this.abort = abort;
-    if (this.signal?.aborted) abort(new ProviderError('call aborted', 'aborted'));
+    this.resume = resume;
   }
 
-  onHeaders(status: number, rawHeaders: Buffer[], resume: () => void): boolean {
-    if (status < 200) return true; // an informational head (103 Early Hints): the answer's is next
-    const body = new UpstreamBody(resume, this.abort!);
+  onHead(status: number, headers: IncomingHttpHeaders): void {
+    const body = new UpstreamBody(this.resume!, this.abort!);
     this.body = body;
-    this.resolve({ status, headers: util.parseHeaders(rawHeaders) as IncomingHttpHeaders, body });
-    return true;
+    this.resolve({ status, headers, body });
   }
 
   onData(chunk: Buffer): boolean {
@@ -136,7 +183,7 @@ class Exchange implements Dispatcher.DispatchHandler {
 }
 
 /**
- * An answer's body: the pieces undici hands over. Until its reader chooses how to read it, the
+ * An answer's body: the pieces its connection hands over. Until its reader chooses how to read it, the
  * pieces wait here (up to the stream's high-water mark, then the connection waits too): read as a
  * stream, they are pushed in order and the rest follows as it comes, pushed back on the connection
  * when not read; read whole (`readAll`), they are gathered into one Buffer with no stream machinery
@@ -240,11 +287,8 @@ const joined = (chunks: Buffer[]) => (chunks.length === 1 ? chunks[0]! : Buffer.
 
 function failure(err: Error, opts: UpstreamOptions): ProviderError {
   if (err instanceof ProviderError) return err;
-  const code = (err as { code?: string }).code;
-  if (code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT') {
+  if (err instanceof H1Error && err.kind === 'timeout') {
     return new ProviderError(`no answer from ${opts.name} within ${opts.timeoutMs} ms`, 'timeout');
   }
-  if (code === 'UND_ERR_ABORTED' || err.name === 'AbortError')
-    return new ProviderError('call aborted', 'aborted');
   return new ProviderError(`${opts.name} unreachable: ${err.message}`, 'network');
 }

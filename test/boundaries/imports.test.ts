@@ -6,6 +6,10 @@ const ROOT = join(import.meta.dirname, '..', '..');
 const PROVIDER_SDKS =
   /from\s+['"](@anthropic-ai\/[^'"]+|openai|@aws-sdk\/client-bedrock[^'"]*|@google\/genai|undici)['"]/;
 const MCP_CLIENT = /from\s+['"]@modelcontextprotocol\/sdk\/client[^'"]*['"]/;
+/** The providers' HTTP client (adapters/http/upstream.ts on h1.ts), and what a client of one's own
+ * would be made of: TLS connections, node's HTTPS client. */
+const PROVIDER_HTTP =
+  /from\s+['"]([^'"]*adapters\/http\/(upstream|h1)\.ts|node:tls|node:https|tls|https)['"]/;
 
 function files(dir: string): string[] {
   const out: string[] = [];
@@ -21,10 +25,12 @@ function files(dir: string): string[] {
 const source = (f: string) => readFileSync(join(ROOT, f), 'utf8');
 
 describe('the law of no direct calls', () => {
-  it("lets only adapters/ import a provider SDK, the providers' HTTP client (undici) or an MCP client (tests and benchmarks aside)", () => {
+  it("lets only adapters/ import a provider SDK, the providers' HTTP client, TLS or an MCP client (tests and benchmarks aside)", () => {
     const offenders = ['runtime', 'workflows', 'approvals']
       .flatMap(files)
-      .filter((f) => PROVIDER_SDKS.test(source(f)) || MCP_CLIENT.test(source(f)));
+      .filter(
+        (f) => PROVIDER_SDKS.test(source(f)) || PROVIDER_HTTP.test(source(f)) || MCP_CLIENT.test(source(f)),
+      );
     expect(offenders).toEqual([]);
   });
 
@@ -65,6 +71,9 @@ describe('the law of no direct calls', () => {
   it('would catch an offender (the check itself works)', () => {
     expect(PROVIDER_SDKS.test("import Anthropic from '@anthropic-ai/sdk';")).toBe(true);
     expect(PROVIDER_SDKS.test("import { Agent } from 'undici';")).toBe(true);
+    expect(PROVIDER_HTTP.test("import { Upstream } from '../../adapters/http/upstream.ts';")).toBe(true);
+    expect(PROVIDER_HTTP.test("import { connect } from 'node:tls';")).toBe(true);
+    expect(PROVIDER_HTTP.test("import { protocolSwitch } from '../../../adapters/http/h2c.ts';")).toBe(false);
     expect(MCP_CLIENT.test("import { Client } from '@modelcontextprotocol/sdk/client/index.js';")).toBe(true);
   });
 });

@@ -26,7 +26,7 @@ const SERVER_SIDE = [
   'xstate',
   'ioredis',
   'bullmq',
-  'undici',
+  'adapters/http/h1.ts',
   'runtime/compose.ts',
   'runtime/faces/http/server.ts',
   'runtime/backends/embedded/sqlite.ts',
