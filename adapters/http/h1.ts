@@ -81,17 +81,31 @@ export class Pool {
   }
 
   dispatch(ex: ExchangeHandler): void {
+    let idle = this.idle.pop();
+    while (idle && !idle.usable()) idle = this.idle.pop();
     if (this.closed) ex.onError(new H1Error('client closed', 'network'));
-    else if (this.idle.length) this.idle.pop()!.start(ex);
+    else if (idle) idle.start(ex);
     else if (this.all.size < this.opts.maxSockets) this.connect().start(ex);
     else this.queue.push(ex);
   }
 
   /** A connection done with its exchange: the next waiting exchange takes it, or it idles. */
   release(conn: Connection): void {
-    const next = this.nextQueued();
-    if (next) conn.start(next);
-    else if (this.closed) conn.destroy();
+    if (this.queue.length) {
+      // Handed on in the next turn, not from inside the answer's last read: a provider that closes
+      // the connection right after its answer (without saying so) is seen closed first, and the
+      // waiting call goes to a new connection (gone) instead of failing on this one.
+      setImmediate(() => {
+        if (!conn.usable()) return;
+        const next = this.nextQueued();
+        if (next) conn.start(next);
+        else this.rest(conn);
+      });
+    } else this.rest(conn);
+  }
+
+  private rest(conn: Connection): void {
+    if (this.closed) conn.destroy();
     else {
       this.idle.push(conn);
       conn.idle();
@@ -205,6 +219,11 @@ class Connection {
     this.socket.setTimeout(this.idleMs);
   }
 
+  /** Open, and nobody closed it: it can carry an exchange. */
+  usable(): boolean {
+    return !this.dead && !this.socket.destroyed && this.socket.readable && this.socket.writable;
+  }
+
   destroy(): void {
     if (this.dead) return;
     this.dead = true;
@@ -261,7 +280,8 @@ class Connection {
       return -1;
     }
     const http10 = text.charCodeAt(7) === 48;
-    const headers: IncomingHttpHeaders = {};
+    // No prototype (as node:http's): a header named __proto__ or constructor is only a header.
+    const headers = { __proto__: null } as unknown as IncomingHttpHeaders;
     lineStart += 2;
     while (lineStart < text.length) {
       let lineEnd = text.indexOf('\r\n', lineStart);

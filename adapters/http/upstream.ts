@@ -79,8 +79,11 @@ export class Upstream {
 
 /** Header names as HTTP allows them (a token). */
 const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
-/** What a header value may not hold: it would end the line. */
-const BREAKS = /[\r\n\0]/;
+/** What a header value may not hold (as node:http and undici check): control characters, which
+ * would end the line, and anything past U+00FF, whose low byte alone goes out (U+010D as CR). */
+const BAD_VALUE = /[^\t\x20-\x7e\x80-\xff]/;
+/** A request target as it goes out: URL-encoded, visible ASCII only. */
+const BAD_PATH = /[^\x21-\x7e]/;
 /** Names checked before (most repeat call after call), up to a bound. */
 const GOOD_NAMES = new Set<string>();
 
@@ -96,7 +99,7 @@ function requestHead(req: UpstreamRequest, host: string): string {
   let hostGiven = false;
   const add = (name: string, value: string) => {
     checkName(name);
-    if (BREAKS.test(value)) throw new ProviderError(`invalid value for header ${name}`, 'network');
+    if (BAD_VALUE.test(value)) throw new ProviderError(`invalid value for header ${name}`, 'network');
     const lower = name.length === 4 || name.length === 14 || name.length === 17 ? name.toLowerCase() : '';
     if (lower === 'content-length' || lower === 'transfer-encoding') return;
     if (lower === 'host') hostGiven = true;
@@ -109,8 +112,9 @@ function requestHead(req: UpstreamRequest, host: string): string {
   const m = req.method;
   if (req.body !== undefined || m === 'POST' || m === 'PUT' || m === 'PATCH')
     head += `content-length: ${req.body?.length ?? 0}\r\n`;
-  if (BREAKS.test(req.path) || req.path.includes(' '))
+  if (BAD_PATH.test(req.path) || !req.path.startsWith('/'))
     throw new ProviderError(`invalid request path ${JSON.stringify(req.path)}`, 'network');
+  if (!TOKEN.test(m)) throw new ProviderError(`invalid method ${JSON.stringify(m)}`, 'network');
   return `${head}\r\n`;
 }
 

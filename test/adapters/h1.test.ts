@@ -126,6 +126,13 @@ describe('the providers’ HTTP/1.1 client', () => {
       expect(err.message).toMatch(/invalid value for header x-evil/);
       const bad = await failure(post(u, '/v1/messages', undefined, ['bad name', 'v']));
       expect(bad.message).toMatch(/invalid header name/);
+      // U+010D U+010A: their low bytes are CR LF — what a latin1 write would send.
+      const wide = await failure(post(u, '/v1/messages', undefined, ['x-a', 'x\u010d\u010aX-Injected: yes']));
+      expect(wide.message).toMatch(/invalid value for header x-a/);
+      const path = await failure(post(u, '/v1/messages HTTP/1.1\r\nx: y\r\n\r\nGET /'));
+      expect(path.message).toMatch(/invalid request path/);
+      const method = await failure(u.send({ origin, method: 'GET /x', path: '/', headers: [] }));
+      expect(method.message).toMatch(/invalid method/);
       expect(seen).toEqual([]);
     } finally {
       u.close();
@@ -140,7 +147,21 @@ describe('the providers’ HTTP/1.1 client', () => {
       expect(r.status).toBe(200);
       expect(r.headers['content-type']).toBe('text/event-stream');
       expect(r.headers['x-a']).toEqual(['1', '2']);
+      expect(Object.getPrototypeOf(r.headers)).toBe(null);
       expect((await readAll(r.body)).toString()).toBe('helloabcdefghijklmnopqrstuvwxyz');
+    } finally {
+      u.close();
+    }
+  });
+
+  it('takes a header named __proto__ as a header, not as the headers’ prototype', async () => {
+    answers.push(['HTTP/1.1 200 OK\r\n__proto__: x\r\nconstructor: y\r\ncontent-length: 0\r\n\r\n']);
+    const u = client();
+    try {
+      const r = await post(u);
+      await readAll(r.body);
+      expect(Object.keys(r.headers).sort()).toEqual(['__proto__', 'constructor', 'content-length']);
+      expect(r.headers.__proto__ as unknown).toBe('x');
     } finally {
       u.close();
     }
