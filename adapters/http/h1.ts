@@ -81,10 +81,10 @@ export class Pool {
   }
 
   dispatch(ex: ExchangeHandler): void {
+    if (this.closed) return void ex.onError(new H1Error('client closed', 'network'));
     let idle = this.idle.pop();
     while (idle && !idle.usable()) idle = this.idle.pop();
-    if (this.closed) ex.onError(new H1Error('client closed', 'network'));
-    else if (idle) idle.start(ex);
+    if (idle) idle.start(ex);
     else if (this.all.size < this.opts.maxSockets) this.connect().start(ex);
     else this.queue.push(ex);
   }
@@ -184,7 +184,7 @@ class Connection {
     this.socket.on('end', () => this.ended());
     this.socket.on('error', (err) => this.fail(new H1Error(err.message, 'network')));
     this.socket.on('close', () => this.fail(new H1Error('other side closed', 'network')));
-    this.socket.on('timeout', () => this.timedOut());
+    this.socket.on('timeout', () => this.fail(new H1Error('timeout', 'timeout')));
   }
 
   start(ex: ExchangeHandler): void {
@@ -443,15 +443,6 @@ class Connection {
       ex.onComplete();
     }
     this.fail(new H1Error('other side closed', 'network'));
-  }
-
-  private timedOut(): void {
-    const ex = this.ex;
-    if (ex) {
-      this.ex = undefined;
-      ex.onError(new H1Error('timeout', 'timeout'));
-    }
-    this.destroy();
   }
 
   private fail(err: H1Error): void {

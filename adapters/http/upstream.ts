@@ -95,7 +95,11 @@ function checkName(name: string): void {
 
 /** The request's head: request line, Host, the headers, content-length, the blank line. */
 function requestHead(req: UpstreamRequest, host: string): string {
-  let head = `${req.method} ${req.path} HTTP/1.1\r\n`;
+  const m = req.method;
+  if (!TOKEN.test(m)) throw new ProviderError(`invalid method ${JSON.stringify(m)}`, 'network');
+  if (BAD_PATH.test(req.path) || !req.path.startsWith('/'))
+    throw new ProviderError(`invalid request path ${JSON.stringify(req.path)}`, 'network');
+  let head = `${m} ${req.path} HTTP/1.1\r\n`;
   let hostGiven = false;
   const add = (name: string, value: string) => {
     checkName(name);
@@ -109,12 +113,8 @@ function requestHead(req: UpstreamRequest, host: string): string {
   if (Array.isArray(h)) for (let i = 0; i < h.length; i += 2) add(h[i]!, h[i + 1]!);
   else for (const name in h) add(name, h[name]!);
   if (!hostGiven) head = `${head}host: ${host}\r\n`;
-  const m = req.method;
   if (req.body !== undefined || m === 'POST' || m === 'PUT' || m === 'PATCH')
     head += `content-length: ${req.body?.length ?? 0}\r\n`;
-  if (BAD_PATH.test(req.path) || !req.path.startsWith('/'))
-    throw new ProviderError(`invalid request path ${JSON.stringify(req.path)}`, 'network');
-  if (!TOKEN.test(m)) throw new ProviderError(`invalid method ${JSON.stringify(m)}`, 'network');
   return `${head}\r\n`;
 }
 

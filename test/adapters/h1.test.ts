@@ -284,15 +284,17 @@ describe('the providers’ HTTP/1.1 client', () => {
   });
 
   it('goes on after the provider closed an idle connection', async () => {
+    // Closed once the answer is out; the server sees the close once the client has let go of it too.
+    let closed!: Promise<unknown>;
     answers.push((socket) => {
-      socket.write('HTTP/1.1 200 OK\r\ncontent-length: 1\r\n\r\na');
-      setTimeout(() => socket.end(), 20);
+      closed = new Promise((r) => socket.once('close', r));
+      socket.write('HTTP/1.1 200 OK\r\ncontent-length: 1\r\n\r\na', () => socket.end());
     });
     answers.push(['HTTP/1.1 200 OK\r\ncontent-length: 1\r\n\r\nb']);
     const u = client();
     try {
       expect((await readAll((await post(u)).body)).toString()).toBe('a');
-      await new Promise((r) => setTimeout(r, 200));
+      await closed;
       expect((await readAll((await post(u)).body)).toString()).toBe('b');
     } finally {
       u.close();
