@@ -59,6 +59,8 @@ function replaying(socket: Socket, first: Buffer): Duplex {
 export function protocolSwitch(
   h1: Server,
   handler: (req: IncomingMessage, res: ServerResponse) => void,
+  /** Takes an HTTP/1.1 connection (and its first bytes) in place of `h1`, which it may hand it to. */
+  fast?: (socket: Socket, first: Buffer) => void,
 ): { server: NetServer; destroyAll(): void } {
   const h2 = createHttp2Server(handler as never);
   const sockets = new Set<Socket>();
@@ -76,6 +78,9 @@ export function protocolSwitch(
       socket.pause();
       if (first.subarray(0, 3).toString('latin1') === 'PRI') {
         h2.emit('connection', replaying(socket, first));
+      } else if (fast) {
+        fast(socket, first);
+        socket.resume();
       } else {
         socket.unshift(first);
         h1.emit('connection', socket);

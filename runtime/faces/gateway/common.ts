@@ -1,4 +1,4 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import { detach } from '../../../adapters/provider.ts';
 import type { ApiKey, KeyRing } from '../../auth/keys.ts';
 import type { Services } from '../../compose.ts';
@@ -33,7 +33,7 @@ export function parseJson(raw: Buffer): unknown {
  * The caller's key, from x-api-key or a Bearer token: the record itself when the key ring's cache
  * knows it (no promise on the hot path), a promise when the store must be asked.
  */
-export function authenticate(keys: KeyRing, req: IncomingMessage): ApiKey | Promise<ApiKey> {
+export function authenticate(keys: KeyRing, req: { headers: IncomingHttpHeaders }): ApiKey | Promise<ApiKey> {
   const header = req.headers['x-api-key'];
   const auth = req.headers.authorization;
   const token =
@@ -66,7 +66,7 @@ function keyStoreDown(err: unknown): Refusal {
   return unavailable(`the key store could not be read (${(err as Error).message})`);
 }
 
-export function identify(key: ApiKey, req: IncomingMessage): Identity {
+export function identify(key: ApiKey, req: { headers: IncomingHttpHeaders }): Identity {
   const value = (name: string) => {
     const v = req.headers[name];
     return Array.isArray(v) ? v[0] : v;

@@ -1,6 +1,6 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import { readAll } from '../../../adapters/provider.ts';
-import type { KeyRing } from '../../auth/keys.ts';
+import type { ApiKey, KeyRing } from '../../auth/keys.ts';
 import type { Services } from '../../compose.ts';
 import { checkBody } from '../../gateway/messages.ts';
 import { Refusal, unavailable } from '../../gateway/refusal.ts';
@@ -19,6 +19,7 @@ import {
   readLimited,
   responseSink,
 } from './common.ts';
+import type { FastRequest, FastResponse } from './fast-h1.ts';
 import { listModels, listOpenAIModels } from './models.ts';
 import { OPENAI_PATHS, openaiCall } from './openai.ts';
 
@@ -33,7 +34,52 @@ export function gatewayHandler(rt: Services, keys: KeyRing) {
   const batches = new Batches(rt);
   // A stream's unchanged body tail (Claude Code's tools and system prompt) is not parsed again.
   const tails = new TailMemo();
-  return async (req: IncomingMessage, res: ServerResponse, path: string): Promise<void> => {
+  /** POST /v1/messages: the call path, from a request read whole (either server's). */
+  const messages = async (
+    req: { url?: string; headers: IncomingHttpHeaders },
+    raw: Buffer,
+    key: ApiKey,
+    identity: Identity,
+    sink: Sink,
+    requestId: string,
+  ): Promise<void> => {
+    const streamKey = `${key.id}:${identity.workflow ?? ''}:${identity.session ?? ''}`;
+    const body = checkBody(tails.parse(streamKey, raw, parseJson));
+    await rt.calls.model(
+      {
+        identity,
+        requestId,
+        body,
+        raw,
+        query: queryOf(req.url),
+        headers: req.headers,
+        streamKey,
+        driftPolicy: key.driftPolicy,
+        maxTokens: maxTokensPolicy(rt, key, identity),
+        ...(key.sessionTimeBox ? { gate: () => rt.sessions.check(key, identity) } : {}),
+      },
+      sink,
+    );
+  };
+  const failed = (err: unknown, requestId: string, sink: Sink, headersSent: boolean, end: () => void) => {
+    if (!(err instanceof Refusal)) rt.log.error('gateway failed', { error: err, requestId });
+    const refusal = err instanceof Refusal ? err : unavailable('internal error');
+    rt.calls.rejected(requestId, refusal.code, refusal.status);
+    if (!headersSent) respondRefusal(sink, refusal, requestId);
+    else end();
+  };
+  /** POST /v1/messages on the fast path (runtime/faces/gateway/fast-h1.ts): the body already read. */
+  const fastMessages = async (req: FastRequest, res: FastResponse): Promise<void> => {
+    const requestId = newId('req');
+    try {
+      const known = authenticate(keys, req);
+      const key = known instanceof Promise ? await known : known;
+      await messages(req, req.body, key, identify(key, req), res, requestId);
+    } catch (err) {
+      failed(err, requestId, res, res.headersSent, () => res.end());
+    }
+  };
+  const handle = async (req: IncomingMessage, res: ServerResponse, path: string): Promise<void> => {
     const requestId = newId('req');
     const sink = responseSink(req, res);
     try {
@@ -43,24 +89,7 @@ export function gatewayHandler(rt: Services, keys: KeyRing) {
       const method = req.method ?? 'GET';
       if (method === 'POST' && path === '/v1/messages') {
         const raw = await readLimited(req, rt.config.server.maxBodyBytes);
-        const streamKey = `${key.id}:${identity.workflow ?? ''}:${identity.session ?? ''}`;
-        const body = checkBody(tails.parse(streamKey, raw, parseJson));
-        await rt.calls.model(
-          {
-            identity,
-            requestId,
-            body,
-            raw,
-            query: queryOf(req.url),
-            headers: req.headers,
-            streamKey,
-            driftPolicy: key.driftPolicy,
-            maxTokens: maxTokensPolicy(rt, key, identity),
-            ...(key.sessionTimeBox ? { gate: () => rt.sessions.check(key, identity) } : {}),
-          },
-          sink,
-        );
-        return;
+        return await messages(req, raw, key, identity, sink, requestId);
       }
       if (method === 'POST' && path === '/v1/messages/count_tokens') {
         const raw = await readLimited(req, rt.config.server.maxBodyBytes);
@@ -96,13 +125,14 @@ export function gatewayHandler(rt: Services, keys: KeyRing) {
         `not_found: no route ${method} ${path} on this gateway (it serves /v1/messages, /v1/messages/count_tokens, /v1/models, /v1/messages/batches, /v1/chat/completions, /v1/responses and /v1/embeddings)`,
       );
     } catch (err) {
-      if (!(err instanceof Refusal)) rt.log.error('gateway failed', { error: err, requestId });
-      const refusal = err instanceof Refusal ? err : unavailable('internal error');
-      rt.calls.rejected(requestId, refusal.code, refusal.status);
-      if (!res.headersSent) respondRefusal(sink, refusal, requestId);
-      else res.end();
+      failed(err, requestId, sink, res.headersSent, () => res.end());
     }
   };
+  return Object.assign(handle, {
+    /** The requests the fast path serves: POST /v1/messages. */
+    fast: (method: string, path: string) =>
+      method === 'POST' && path === '/v1/messages' ? fastMessages : undefined,
+  });
 }
 
 async function countTokens(

@@ -15,6 +15,7 @@ import { gatewayHandler } from '../gateway/http.ts';
 import { vertexHandler } from '../gateway/vertex.ts';
 import { mcpHttp } from '../mcp/http.ts';
 import { webApp } from '../web/app.tsx';
+import type { AppHandler } from './listen.ts';
 import { metricsRoute } from './metrics-route.ts';
 
 /**
@@ -58,7 +59,7 @@ export function createHono(rt: Services): Hono {
   return app;
 }
 
-export function createApp(rt: Services): (req: IncomingMessage, res: ServerResponse) => void {
+export function createApp(rt: Services): AppHandler {
   const app = createHono(rt);
   const hono = getRequestListener(app.fetch);
   const gateway = gatewayHandler(rt, rt.keys);
@@ -80,7 +81,7 @@ export function createApp(rt: Services): (req: IncomingMessage, res: ServerRespo
       res.destroy();
     }
   };
-  return (req, res) => {
+  const handler: AppHandler = (req, res) => {
     const url = req.url ?? '/';
     const q = url.indexOf('?');
     const path = q === -1 ? url : url.slice(0, q);
@@ -104,4 +105,14 @@ export function createApp(rt: Services): (req: IncomingMessage, res: ServerRespo
     }
     Promise.resolve(hono(req, res)).catch(last(req, res));
   };
+  // POST /v1/messages on HTTP/1.1 is served without node:http's request and response objects.
+  handler.fast = {
+    route: gateway.fast,
+    options: {
+      maxBodyBytes: rt.config.server.maxBodyBytes,
+      failed: (err, req) =>
+        rt.log.error('request handler failed', { error: err, method: req.method, path: req.url }),
+    },
+  };
+  return handler;
 }

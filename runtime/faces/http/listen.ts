@@ -1,6 +1,12 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { protocolSwitch } from '../../../adapters/http/h2c.ts';
+import { FastH1, type FastOptions, type FastRoute } from '../gateway/fast-h1.ts';
+
+/** A request handler, and the requests it also serves without node:http's objects (runtime/faces/gateway/fast-h1.ts). */
+export type AppHandler = ((req: IncomingMessage, res: ServerResponse) => void) & {
+  fast?: { route: FastRoute; options: FastOptions };
+};
 
 export interface Listening {
   /** The HTTP/1.1 server (the front listener hands it every HTTP/1.1 connection). */
@@ -16,10 +22,7 @@ export interface Listening {
  * port (the AWS SDK's Bedrock client speaks only HTTP/2; node's compatibility API serves it with
  * the same handler). Resolves once it accepts connections. `port: 0` picks a free port.
  */
-export function listen(
-  handler: (req: IncomingMessage, res: ServerResponse) => void,
-  opts: { port: number; host: string },
-): Promise<Listening> {
+export function listen(handler: AppHandler, opts: { port: number; host: string }): Promise<Listening> {
   // Node binds every interface when host is "": that must be asked for by name ("0.0.0.0").
   if (!opts.host?.trim())
     return Promise.reject(
@@ -27,11 +30,24 @@ export function listen(
     );
   const server = createServer({ keepAlive: true, keepAliveTimeout: 65_000, headersTimeout: 66_000 }, handler);
   server.keepAliveTimeout = 65_000;
-  const front = protocolSwitch(server, handler);
+  // The gateway's hot path on HTTP/1.1 is read and answered in bytes (runtime/faces/gateway/fast-h1.ts); every other
+  // request, and its connection from there on, is node:http's.
+  const fast = handler.fast
+    ? new FastH1(server, handler.fast.route, {
+        keepAliveTimeoutMs: 65_000,
+        headersTimeoutMs: 66_000,
+        ...handler.fast.options,
+      })
+    : undefined;
+  const front = protocolSwitch(server, handler, fast && ((socket, first) => fast.accept(socket, first)));
+  const closeIdle = () => {
+    fast?.closeIdle();
+    server.closeIdleConnections();
+  };
   // What the HTTP/1.1 server's users ask of it (is it still listening?) is the front's state.
   Object.defineProperty(server, 'listening', { get: () => front.server.listening });
   // A socket's `server` is the front listener: it lets idle HTTP/1.1 connections go like node:http's.
-  Object.assign(front.server, { closeIdleConnections: () => server.closeIdleConnections() });
+  Object.assign(front.server, { closeIdleConnections: closeIdle });
   return new Promise((resolve, reject) => {
     front.server.once('error', reject);
     front.server.listen(opts.port, opts.host, () => {
@@ -50,7 +66,7 @@ export function listen(
               clearTimeout(timer);
               done();
             });
-            server.closeIdleConnections();
+            closeIdle();
           }),
       });
     });
