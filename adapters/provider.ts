@@ -186,6 +186,47 @@ export type ProviderFactory = (settings: ProviderSettings) => Promise<Provider>;
 export const READ_WHOLE: unique symbol = Symbol('read whole');
 
 /**
+ * A body whose pieces can be handed to a callback as they come, with no stream machinery in between
+ * (the provider HTTP client's): `readPieces` asks it first.
+ */
+export const READ_PIECES: unique symbol = Symbol('read pieces');
+
+/**
+ * Reads a body piece by piece: `piece` for each as it comes, then `end` once, with the error if it
+ * broke off (an error, or closed before its end). The body lets go of the callbacks at its end;
+ * destroying it stops the reading (`end` is called with the reason). Through READ_PIECES when the
+ * body offers it (the provider HTTP client's: no `data`/`end`/`error`/`close` listeners, no pushes
+ * through a stream buffer), through stream events otherwise.
+ */
+export function readPieces(body: Readable, piece: (chunk: Buffer) => void, end: (err?: Error) => void): void {
+  const direct = (body as Readable & { [READ_PIECES]?: (p: typeof piece, e: typeof end) => boolean })[
+    READ_PIECES
+  ];
+  if (direct?.call(body, piece, end)) return;
+  let ended = false;
+  const onEnd = () => {
+    ended = true;
+    done(undefined);
+  };
+  const onClose = () => {
+    if (!ended) done(prematureClose());
+  };
+  const done = (err: Error | undefined) => {
+    detach(body, piece, onEnd, done, onClose);
+    end(err);
+  };
+  body.on('data', piece);
+  body.on('end', onEnd);
+  body.on('error', done);
+  body.on('close', onClose);
+}
+
+/** What `for await` over a stream throws when it closes before its end. */
+export function prematureClose(): Error {
+  return Object.assign(new Error('Premature close'), { code: 'ERR_STREAM_PREMATURE_CLOSE' });
+}
+
+/**
  * Reads a whole body (small JSON answers: count_tokens, errors, non-streamed messages).
  * Rejects when the body breaks off (error, or closed before its end).
  */

@@ -1,6 +1,6 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { Readable } from 'node:stream';
-import { ProviderError, READ_WHOLE } from '../provider.ts';
+import { ProviderError, prematureClose, READ_PIECES, READ_WHOLE } from '../provider.ts';
 import { type ExchangeHandler, H1Error, Pool } from './h1.ts';
 
 /**
@@ -203,6 +203,8 @@ class UpstreamBody extends Readable {
   private failed: Error | undefined;
   /** Read whole: where the pieces go, and who waits for them. */
   private gather: { chunks: Buffer[]; resolve: (b: Buffer) => void; reject: (e: Error) => void } | undefined;
+  /** Read piece by piece (readPieces): where they go, and who hears the end. */
+  private reader: { piece: (c: Buffer) => void; end: (err?: Error) => void } | undefined;
 
   constructor(
     private readonly resumeConnection: () => void,
@@ -213,6 +215,10 @@ class UpstreamBody extends Readable {
 
   /** A piece from the connection; false asks the connection to wait. */
   piece(chunk: Buffer): boolean {
+    if (this.reader) {
+      this.reader.piece(chunk);
+      return true;
+    }
     if (this.gather) {
       this.gather.chunks.push(chunk);
       return true;
@@ -227,6 +233,7 @@ class UpstreamBody extends Readable {
 
   complete(): void {
     this.over = true;
+    if (this.reader) return this.stopReading(undefined);
     const g = this.gather;
     if (g) {
       this.gather = undefined;
@@ -236,6 +243,7 @@ class UpstreamBody extends Readable {
 
   fail(err: Error): void {
     this.over = true;
+    if (this.reader) return this.stopReading(err);
     const g = this.gather;
     if (g) {
       this.gather = undefined;
@@ -257,6 +265,33 @@ class UpstreamBody extends Readable {
       this.gather = { chunks, resolve, reject };
       this.resumeConnection();
     });
+  }
+
+  /** Hands the pieces to `piece` as they come, then `end` (readPieces); false once read otherwise. */
+  [READ_PIECES](piece: (c: Buffer) => void, end: (err?: Error) => void): boolean {
+    const early = this.early;
+    if (!early) return false;
+    this.early = undefined;
+    // As a body read to its end leaves it: a late error on it is swallowed, not thrown.
+    this.on('error', ignore);
+    this.reader = { piece, end };
+    // What waited goes first, then how the exchange ended, if it has.
+    for (const c of early) {
+      if (!this.reader) return true;
+      piece(c);
+    }
+    if (!this.reader) return true;
+    if (this.failed) this.stopReading(this.failed);
+    else if (this.over) this.stopReading(undefined);
+    else this.resumeConnection();
+    return true;
+  }
+
+  private stopReading(err: Error | undefined): void {
+    const r = this.reader;
+    if (!r) return;
+    this.reader = undefined;
+    r.end(err);
   }
 
   override _read(): void {
@@ -281,6 +316,8 @@ class UpstreamBody extends Readable {
       this.gather = undefined;
       g.reject(err ?? new ProviderError('answer dropped by its reader', 'aborted'));
     }
+    // Read piece by piece and stopped before its end: as a stream closed before its end.
+    if (this.reader) this.stopReading(err ?? prematureClose());
     cb(err);
   }
 }

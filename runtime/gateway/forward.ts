@@ -1,10 +1,10 @@
 import { performance } from 'node:perf_hooks';
 import {
-  detach,
   type Provider,
   ProviderError,
   type ProviderResponse,
   readAll,
+  readPieces,
 } from '../../adapters/provider.ts';
 import type { CallDeps, ModelCall } from './call.ts';
 import type { Admitted } from './decide.ts';
@@ -111,12 +111,12 @@ async function relay(
   let before = -1;
   const answer: Answer = { status: res.status, billed: nothing(), aborted: false, rest: () => {} };
   sink.head(200, headers);
-  // Read with events, not `for await`: an async iterator costs a promise and a few closures per
-  // chunk, and a long answer is hundreds of chunks.
+  // Read piece by piece, not `for await`: an async iterator costs a promise and a few closures
+  // per chunk, and a long answer is hundreds of chunks.
   const failed = await new Promise<Error | undefined>((resolve) => {
     const body = res.body;
-    let ended = false;
     let wrote = false;
+    let over = false;
     const take = (chunk: Buffer) => {
       reader.feed(chunk);
       // A client that went away still gets billed what the provider generates: keep reading.
@@ -138,33 +138,27 @@ async function relay(
         held.push(chunk.subarray(stop));
       } else held.push(chunk);
     };
-    const onData = (chunk: Buffer) => {
-      try {
-        take(chunk);
-      } catch (err) {
-        // As a throw inside `for await` would: the stream is stopped and the answer broke off.
-        done(err as Error);
-        body.destroy();
-      }
-    };
-    const onEnd = () => {
-      ended = true;
-      done(undefined);
-    };
-    // Closed before its end (the provider connection broke, the call was aborted): what the
-    // stream showed so far is billed, as for an error.
-    const onClose = () => {
-      if (!ended) done(prematureClose());
-    };
-    // Once read, the body lets go of these listeners (see detach in adapters/provider.ts).
-    const done = (err: Error | undefined) => {
-      detach(body, onData, onEnd, done, onClose);
+    const end = (err?: Error) => {
+      if (over) return;
+      over = true;
       resolve(err);
     };
-    body.on('data', onData);
-    body.on('end', onEnd);
-    body.on('error', done);
-    body.on('close', onClose);
+    readPieces(
+      body,
+      (chunk) => {
+        if (over) return;
+        try {
+          take(chunk);
+        } catch (err) {
+          // As a throw inside `for await` would: the stream is stopped and the answer broke off.
+          end(err as Error);
+          body.destroy();
+        }
+      },
+      // Closed before its end (the provider connection broke, the call was aborted): what the
+      // stream showed so far is billed, as for an error.
+      end,
+    );
   });
   if (!failed) {
     answer.errorType = reader.errorType;
@@ -228,11 +222,6 @@ async function whole(
  * upstream_network), else the error's name. */
 function brokeOff(err: Error): string {
   return `upstream_${err instanceof ProviderError ? err.kind : err.name}`;
-}
-
-/** What `for await` over a stream throws when it closes before its end. */
-function prematureClose(): Error {
-  return Object.assign(new Error('Premature close'), { code: 'ERR_STREAM_PREMATURE_CLOSE' });
 }
 
 function headerSafe(v: string): string {

@@ -426,11 +426,18 @@ export class FastResponse implements Sink {
       );
       this.held = undefined;
       this.headersSent = true;
-      if (body.length) {
+      if (body.length > 16 * 1024) {
         socket.cork();
         socket.write(head, 'latin1');
         socket.write(body);
         socket.uncork();
+      } else if (body.length) {
+        // Small: head and body copied into one buffer, one plain write (no corked writev to gather).
+        const len = head.length; // latin1: a byte a character
+        const out = Buffer.allocUnsafe(len + body.length);
+        out.write(head, 0, 'latin1');
+        body.copy(out, len);
+        socket.write(out);
       } else socket.write(head, 'latin1');
     } else if (!this.gone) socket.write('0\r\n\r\n', 'latin1');
     this.ended = true;
