@@ -1,9 +1,10 @@
 import { createServer, get, type IncomingMessage, request } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AnthropicProvider } from '../../../adapters/anthropic/provider.ts';
 import { createEmulator, DEFAULT_API_KEY, type Listening } from '../../../adapters/emulator/index.ts';
-import { type ProviderResponse, readAll } from '../../../adapters/provider.ts';
+import { type ProviderResponse, readAll, readPieces } from '../../../adapters/provider.ts';
 import { readLimited, responseSink } from '../../../runtime/faces/gateway/common.ts';
 import type { ModelCall } from '../../../runtime/gateway/call.ts';
 import type { Admitted } from '../../../runtime/gateway/decide.ts';
@@ -119,6 +120,79 @@ describe('a read response body lets go of its reader', () => {
     await expect(reading).rejects.toThrow(/aborted|broke off/);
     expect(ours({ body: broken } as unknown as ProviderResponse)).toEqual({ error: 1 });
     half.close();
+  });
+});
+
+describe('readPieces', () => {
+  /** Reads a body piece by piece: the pieces, and how it ended. */
+  const read = (body: Readable) =>
+    new Promise<{ text: string; err?: Error; pieces: number }>((resolve) => {
+      let text = '';
+      let pieces = 0;
+      let ends = 0;
+      readPieces(
+        body,
+        (c) => {
+          pieces++;
+          text += c.toString();
+        },
+        (err) => {
+          ends++;
+          // Once, and only once: a second end would settle a call twice.
+          setImmediate(() => resolve({ text, err, pieces: ends === 1 ? pieces : -1 }));
+        },
+      );
+    });
+
+  it("the provider client's body: every piece in order, then one end; nothing of the reader's left on it", async () => {
+    // A stream written in pieces, some before the reader asks, some after.
+    const slow = createServer((req, r) => {
+      req.resume();
+      r.writeHead(200, { 'content-type': 'text/event-stream' });
+      r.write('one ');
+      setTimeout(() => r.write('two '), 20);
+      setTimeout(() => r.end('three'), 40);
+    });
+    await new Promise<void>((ok) => slow.listen(0, '127.0.0.1', ok));
+    const { port } = slow.address() as AddressInfo;
+    const p = new AnthropicProvider('anthropic', {
+      baseUrl: `http://127.0.0.1:${port}`,
+      apiKey: DEFAULT_API_KEY,
+      timeoutMs: 30_000,
+    });
+    try {
+      const res = await p.send({ body: Buffer.from('{}'), headers: {}, requestId: 'req_pieces' });
+      await new Promise((r) => setTimeout(r, 10)); // the first piece waits for its reader
+      const got = await read(res.body);
+      expect(got).toMatchObject({ text: 'one two three', err: undefined });
+      expect(got.pieces).toBeGreaterThan(0);
+      expect(ours(res)).toEqual({ error: 1 });
+
+      // Dropped by its reader midway: the end says it broke off, once.
+      const res2 = await p.send({ body: Buffer.from('{}'), headers: {}, requestId: 'req_pieces2' });
+      const reading = read(res2.body);
+      res2.body.destroy();
+      const cut = await reading;
+      expect(cut.err?.message).toMatch(/dropped by its reader/);
+      expect(cut.pieces).not.toBe(-1);
+    } finally {
+      await p.close();
+      slow.close();
+    }
+  });
+
+  it('any other stream: through its events, the same order and end, its listeners taken off', async () => {
+    const body = Readable.from([Buffer.from('a'), Buffer.from('b'), Buffer.from('c')], { objectMode: false });
+    expect(await read(body)).toMatchObject({ text: 'abc', err: undefined, pieces: 3 });
+    expect(body.listenerCount('data') + body.listenerCount('end') + body.listenerCount('close')).toBe(0);
+
+    const broken = new Readable({ read() {} });
+    const reading = read(broken);
+    broken.push('x');
+    broken.destroy();
+    const got = await reading;
+    expect(got.text).toBe('x');
+    expect(got.err?.message).toMatch(/Premature close/);
   });
 });
 
