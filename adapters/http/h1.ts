@@ -2,6 +2,8 @@ import type { IncomingHttpHeaders } from 'node:http';
 import { isIP, connect as netConnect, type Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 
+/** What an answer head may not hold: control characters but tab, a CR or LF not ending a line. */
+const BAD_HEAD = /[^\t\r\n\x20-\x7e\x80-\xff]|\r(?!\n)|(?<!\r)\n/;
 /** A request body up to this size goes out in one buffer with its head. */
 const JOIN_BELOW = 16 * 1024;
 
@@ -283,7 +285,14 @@ class Connection {
     }
     const consumed = end + 4 - (this.headBuf ? this.headBuf.length : 0);
     this.headBuf = undefined;
-    const text = buf.toString('utf8', 0, end);
+    // Latin-1, as node:http reads a head: every value a byte a character, none past U+00FF.
+    const text = buf.toString('latin1', 0, end);
+    if (BAD_HEAD.test(text)) {
+      // As llhttp refuses it: a control character, or a CR or LF not ending a line, in the head
+      // (passed on, a bare LF in a value would split the client's answer head).
+      this.protocol('a control character in the answer head');
+      return -1;
+    }
     // The status line: "HTTP/1.1 200 OK" (the reason may be missing).
     let lineStart = text.indexOf('\r\n');
     if (lineStart < 0) lineStart = text.length;

@@ -74,6 +74,8 @@ export function protocolSwitch(
   const server = createNetServer({ noDelay: true, keepAlive: true }, (socket) => {
     sockets.add(socket);
     socket.once('close', () => sockets.delete(socket));
+    // A connection reset before its first bytes (no protocol has it yet) must not take the process.
+    socket.on('error', noop);
     socket.once('data', (first: Buffer) => {
       socket.pause();
       if (first.subarray(0, 3).toString('latin1') === 'PRI') {
@@ -100,6 +102,8 @@ export function protocolSwitch(
     },
   };
 }
+
+const noop = () => {};
 
 export interface Served {
   port: number;

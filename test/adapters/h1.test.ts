@@ -267,6 +267,33 @@ describe('the providers’ HTTP/1.1 client', () => {
     }
   });
 
+  it('fails an answer head with a control character or a bare LF, as llhttp does; reads its values as Latin-1', async () => {
+    answers.push(
+      ['HTTP/1.1 200 OK\r\nx-a: one\ntwo\r\ncontent-length: 0\r\n\r\n'],
+      ['HTTP/1.1 200 OK\r\nx-a: bell\x07\r\ncontent-length: 0\r\n\r\n'],
+      (socket) =>
+        socket.write(
+          Buffer.from('HTTP/1.1 200 OK\r\nx-a: caf\xc3\xa9\r\ncontent-length: 0\r\n\r\n', 'latin1'),
+        ),
+    );
+    const u = client();
+    try {
+      for (let i = 0; i < 2; i++) {
+        const bad = await failure(post(u));
+        expect([bad.kind, bad.message]).toEqual([
+          'network',
+          'provider unreachable: the provider sent a control character in the answer head',
+        ]);
+      }
+      // UTF-8 bytes come through one character a byte (node:http's reading), never past U+00FF.
+      const res = await post(u);
+      expect(res.headers['x-a']).toBe('caf\xc3\xa9');
+      await readAll(res.body);
+    } finally {
+      u.close();
+    }
+  });
+
   it('drops a connection that sent more than its answer, and the answer stands', async () => {
     const before = connections;
     answers.push(

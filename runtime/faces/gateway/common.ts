@@ -243,8 +243,14 @@ class ResponseSink implements Sink {
   /** A stream's head on its own when its first bytes did not come with it (still held). */
   flushHead(): void {
     if (!this.streaming || !this.held || this.res.destroyed || this.res.writableEnded) return;
-    this.release();
-    this.res.flushHeaders();
+    try {
+      this.release();
+      this.res.flushHeaders();
+    } catch {
+      // A header node refuses, in a turn of its own (no handler to catch it): the connection is
+      // dropped, not the process.
+      this.res.destroy();
+    }
   }
 }
 

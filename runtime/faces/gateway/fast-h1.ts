@@ -43,11 +43,13 @@ export interface FastOptions {
   headersTimeoutMs?: number;
   requestTimeoutMs?: number;
   /** Called when a handler fails (it is answered 500, or its connection closed). */
-  failed?: (err: unknown, req: FastRequest) => void;
+  failed?: (err: unknown, req: FastRequest | undefined) => void;
 }
 
 /** node:http's default for the whole head (--max-http-header-size). */
 const MAX_HEAD = 16 * 1024;
+/** Reads a request may come in before it goes to node:http instead (see FastConn.data). */
+const MAX_PARTS = 256;
 const CRLFCRLF = Buffer.from('\r\n\r\n');
 /** A header name (a token). */
 const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
@@ -93,6 +95,8 @@ export class FastH1 {
   readonly keepAliveMs: number;
   readonly headersMs: number;
   readonly requestMs: number;
+  /** Bytes read and not yet taken past which a connection reads no more (a whole request's worth). */
+  readonly maxUnread: number;
   /** The Connection and Keep-Alive lines of a kept connection's answers. */
   readonly keepAliveLine: string;
   private sweeper: NodeJS.Timeout | undefined;
@@ -106,6 +110,7 @@ export class FastH1 {
     this.keepAliveMs = opts.keepAliveTimeoutMs ?? 65_000;
     this.headersMs = opts.headersTimeoutMs ?? 66_000;
     this.requestMs = opts.requestTimeoutMs ?? 300_000;
+    this.maxUnread = MAX_HEAD + opts.maxBodyBytes;
     this.keepAliveLine = `Connection: keep-alive\r\nKeep-Alive: timeout=${Math.floor(this.keepAliveMs / 1000)}\r\n`;
   }
 
@@ -177,9 +182,14 @@ class FastConn {
   data(d: Buffer): void {
     this.parts.push(d);
     this.size += d.length;
-    if (this.phase === 'busy') {
-      // Pipelined: read once the answer is out. A client that floods meanwhile waits for it.
-      if (this.size > MAX_HEAD + this.server.opts.maxBodyBytes) this.socket.pause();
+    // More than a whole request unread: nothing more is read until it is (in every phase: a
+    // handler that answers at once leaves the connection idle between pipelined requests).
+    if (this.size > this.server.maxUnread) this.socket.pause();
+    if (this.phase === 'busy') return;
+    // A request trickling in, a few bytes a read: node:http reads it incrementally; joined here
+    // read after read it would cost its length squared.
+    if (this.parts.length > MAX_PARTS) {
+      this.handOff();
       return;
     }
     if (this.phase === 'body' && this.size < this.headEnd + this.need) return;
@@ -270,6 +280,8 @@ class FastConn {
       else value = value.replace(/^[ \t]+|[ \t]+$/g, '');
       switch (name) {
         case 'content-length':
+          // node:http refuses a tab after the digits (and takes one before): its call.
+          if (l.includes('\t')) return false;
           length = value;
           break;
         case 'host':
@@ -312,21 +324,33 @@ class FastConn {
   private detach(): void {
     this.socket.off('data', this.onData);
     this.socket.off('close', this.onClose);
-    this.socket.off('error', noop);
+    // The error listener stays: a socket let go of here can still fail (ECONNRESET) after.
     this.deadline = 0;
     this.server.forget(this);
   }
 
   /** An answer is out: the next request, if one is buffered, or idle. */
   answered(): void {
+    const socket = this.socket;
     if (this.closeAfter || this.server.closing) {
       this.detach();
-      this.socket.end();
+      // As node:http does: closed once the answer is out, whether or not the client closes.
+      socket.end();
+      if (socket.writableFinished) socket.destroy();
+      else socket.once('finish', () => socket.destroy());
+      return;
+    }
+    if (socket.writableNeedDrain) {
+      // The client is not reading its answers: no further request is read until it does.
+      socket.pause();
+      socket.once('drain', () => {
+        if (!socket.destroyed && this.phase === 'busy') this.answered();
+      });
       return;
     }
     this.phase = 'idle';
     this.deadline = Date.now() + this.server.keepAliveMs;
-    if (this.socket.isPaused()) this.socket.resume();
+    if (socket.isPaused() && this.size <= this.server.maxUnread) socket.resume();
     if (this.size) {
       // Not inside the answer's own call stack.
       setImmediate(() => {
@@ -402,8 +426,9 @@ export class FastResponse implements Sink {
     else {
       const first = held?.body;
       const socket = this.conn.socket;
-      socket.cork();
+      // Before cork: a head that cannot go out throws here, with the socket as it was.
       this.release();
+      socket.cork();
       if (first) writeChunk(socket, first);
       writeChunk(socket, data);
       socket.uncork();
@@ -452,7 +477,14 @@ export class FastResponse implements Sink {
   /** A stream's head on its own when its first bytes did not come with it. */
   flushHead(): void {
     if (!this.streaming || !this.held || this.gone || this.ended) return;
-    this.release();
+    try {
+      this.release();
+    } catch (err) {
+      // Out of any handler's reach (a turn of its own): the connection is dropped, not the process.
+      this.conn.server.opts.failed?.(err, undefined);
+      this.ended = true;
+      this.conn.socket.destroy();
+    }
   }
 
   /** The handler failed: a 500 if nothing went out yet, else the connection is dropped. */
@@ -465,6 +497,7 @@ export class FastResponse implements Sink {
       return;
     }
     this.held = undefined;
+    this.streaming = false;
     this.head(500, { 'content-type': 'application/json' });
     this.chunk(Buffer.from('{"type":"error","error":{"type":"api_error","message":"internal error"}}'));
     this.end();

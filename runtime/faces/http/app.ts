@@ -111,7 +111,7 @@ export function createApp(rt: Services): AppHandler {
     options: {
       maxBodyBytes: rt.config.server.maxBodyBytes,
       failed: (err, req) =>
-        rt.log.error('request handler failed', { error: err, method: req.method, path: req.url }),
+        rt.log.error('request handler failed', { error: err, method: req?.method, path: req?.url }),
     },
   };
   return handler;

@@ -32,6 +32,7 @@ function nodeHandler(req: IncomingMessage, res: ServerResponse) {
 }
 
 let seenGone: boolean[] = [];
+let handled = 0;
 let release: (() => void) | undefined;
 
 /** The fast side: POST /fast echoes, /stream streams, /boom fails, /badheader names a bad header value. */
@@ -57,6 +58,19 @@ function route(method: string, path: string) {
   if (path === '/boom')
     return async () => {
       throw new Error('boom');
+    };
+  if (path === '/big')
+    return async (_req: FastRequest, res: FastResponse) => {
+      handled++;
+      res.head(200, { 'content-type': 'text/plain' });
+      res.chunk(Buffer.alloc(32 * 1024, 'b'));
+      res.end();
+    };
+  if (path === '/badstream')
+    return async (req: FastRequest, res: FastResponse) => {
+      res.head(200, { 'content-type': 'text/event-stream', 'x-up': 'caf\u20ac' });
+      // At once: the head goes with the first bytes; later: it goes out on its own, a turn later.
+      if (req.url.endsWith('now')) res.chunk(Buffer.from('data: a\n\n'));
     };
   if (path === '/badheader')
     return async (_req: FastRequest, res: FastResponse) => {
@@ -204,6 +218,7 @@ describe('the fast HTTP/1.1 path', () => {
       'a space before the colon': 'POST /fast HTTP/1.1\r\nHost: x\r\nContent-Length : 1\r\n\r\na',
       'a control character': 'POST /fast HTTP/1.1\r\nHost: x\r\nX-Key: a\x01b\r\nContent-Length: 1\r\n\r\na',
       'a signed length': 'POST /fast HTTP/1.1\r\nHost: x\r\nContent-Length: +1\r\n\r\na',
+      'a tab after the length': 'POST /fast HTTP/1.1\r\nHost: x\r\nContent-Length: 1\t\r\n\r\na',
       'a body over the limit': `POST /fast HTTP/1.1\r\nHost: x\r\nContent-Length: 2000\r\n\r\n${'x'.repeat(2000)}`,
       'a head over 16 KiB': `POST /fast HTTP/1.1\r\nHost: x\r\nX-Big: ${'y'.repeat(17_000)}\r\nContent-Length: 1\r\n\r\na`,
       'no body length': 'POST /fast HTTP/1.1\r\nHost: x\r\n\r\n',
@@ -310,6 +325,78 @@ describe('the fast HTTP/1.1 path', () => {
       'Invalid character in header content ["x-bad"]',
     ]);
     c.socket.destroy();
+  });
+
+  it('survives clients that reset: before their first bytes, and after a Connection: close answer they did not read', async () => {
+    front = await startFront();
+    for (let i = 0; i < 5; i++) {
+      const early = connect(front.url.port, '127.0.0.1');
+      early.on('error', () => {});
+      await new Promise<void>((r) => early.once('connect', () => r()));
+      early.resetAndDestroy();
+      const late = new Raw(front.url.port).send(post('/fast', 'a', 'Connection: close\r\n'));
+      await new Promise((r) => setTimeout(r, 5));
+      late.socket.resetAndDestroy();
+    }
+    // Still serving.
+    const c = new Raw(front.url.port).send(post('/fast', 'ok'));
+    await c.until((x) => x.includes('fast /fast 2'), 'an answer after the resets');
+    c.socket.destroy();
+  });
+
+  it('closes a Connection: close connection itself once its answer is out, whether or not the client closes', async () => {
+    front = await startFront();
+    const half = connect({ port: front.url.port, host: '127.0.0.1', allowHalfOpen: true });
+    half.on('error', () => {});
+    half.write(post('/fast', 'a', 'Connection: close\r\n'));
+    let got = '';
+    half.on('data', (d) => {
+      got += d;
+    });
+    await new Promise<void>((r) => half.once('end', () => r()));
+    expect(got).toContain('fast /fast 1');
+    // The client keeps its side open; the server's side is gone all the same.
+    const open = () => new Promise<number>((r) => front.net.getConnections((_e, n) => r(n)));
+    while ((await open()) > 0) await new Promise((r) => setTimeout(r, 5));
+    half.destroy();
+  });
+
+  it('reads no further pipelined requests while a client does not read its answers, then answers them all', async () => {
+    front = await startFront();
+    handled = 0;
+    const total = 1000; // 32 MiB of answers
+    const c = new Raw(front.url.port);
+    c.socket.pause();
+    c.send(post('/big', '').repeat(total));
+    // Until the server stops taking requests: a count that holds still while nothing is read.
+    let last = -1;
+    while (handled !== last) {
+      last = handled;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    expect(handled).toBeLessThan(total / 2);
+    let bytes = 0;
+    c.socket.removeAllListeners('data');
+    c.socket.on('data', (d) => {
+      bytes += d.length;
+    });
+    c.socket.resume();
+    while (handled < total) await new Promise((r) => setTimeout(r, 10));
+    const body = 32 * 1024;
+    while (bytes < total * body) await new Promise((r) => setTimeout(r, 10));
+    c.socket.destroy();
+  });
+
+  it('drops the connection, not the process, when a stream’s head cannot go out; a 500 when it can still say so', async () => {
+    front = await startFront();
+    const later = new Raw(front.url.port).send(post('/badstream', '{}'));
+    await later.untilClosed();
+    expect(later.text).toBe('');
+    const now = new Raw(front.url.port).send(post('/badstream?now', '{}'));
+    const t = await now.until((x) => x.includes('internal error'), 'a 500');
+    expect(t).toMatch(/^HTTP\/1\.1 500 /);
+    expect(t).not.toContain('caf');
+    now.socket.destroy();
   });
 
   it('reads a request however its bytes are split, a large body in many pieces', async () => {
