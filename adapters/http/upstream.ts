@@ -233,7 +233,10 @@ class UpstreamBody extends Readable {
 
   complete(): void {
     this.over = true;
-    if (this.reader) return this.stopReading(undefined);
+    if (this.reader) {
+      this.stopReading(undefined);
+      return;
+    }
     const g = this.gather;
     if (g) {
       this.gather = undefined;
@@ -243,7 +246,10 @@ class UpstreamBody extends Readable {
 
   fail(err: Error): void {
     this.over = true;
-    if (this.reader) return this.stopReading(err);
+    if (this.reader) {
+      this.stopReading(err);
+      return;
+    }
     const g = this.gather;
     if (g) {
       this.gather = undefined;
