@@ -115,6 +115,7 @@ describe('Claude Code through the gateway', () => {
 
   it('answers a plain prompt, streamed, billed to the µ$ under Claude Code’s session id', async () => {
     const { key, id } = await h.client({ team: 'eng', seat: 'cc-plain' });
+    const served = h.listening.fast!.counts.served;
     const run = await claude(key, place(), ['-p', 'say hello', '--output-format', 'json']);
     expect(run.code, run.stderr + run.stdout).toBe(0);
     const out = JSON.parse(run.stdout) as ResultJson;
@@ -128,6 +129,8 @@ describe('Claude Code through the gateway', () => {
     expect(bill).toHaveLength(1);
     expect(bill[0]!.stream).toBe(true); // Claude Code always streams
     expect(entries[0]!.cost).toBe(bill[0]!.costMicros);
+    // Its call took the gateway's own HTTP/1.1 path (runtime/faces/gateway/fast-h1.ts), not node:http.
+    expect(h.listening.fast!.counts.served).toBeGreaterThan(served);
   });
 
   it('runs a multi-turn session in which Claude Code uses its own Bash tool, then resumes it', async () => {

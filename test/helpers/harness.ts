@@ -5,7 +5,7 @@ import Anthropic from '@anthropic-ai/sdk';
 import { compose, type Services } from '../../runtime/compose.ts';
 import { type Config, resolveConfig } from '../../runtime/config/load.ts';
 import { createApp } from '../../runtime/faces/http/app.ts';
-import { listen } from '../../runtime/faces/http/listen.ts';
+import { type Listening, listen } from '../../runtime/faces/http/listen.ts';
 import { createLogger, type Logger } from '../../runtime/log.ts';
 
 export const ADMIN_TOKEN = 'cpo_test-admin-token-0123456789';
@@ -29,6 +29,8 @@ export const REDIS_URL = process.env.REDIS_URL || 'redis://127.0.0.1:6379';
 export interface Harness {
   rt: Services;
   url: string;
+  /** The listener: its fast HTTP/1.1 path's counts say which requests took it. */
+  listening: Listening;
   config: Config;
   logs: string[];
   /** Operator API call with the admin token (or another). */
@@ -111,6 +113,7 @@ export async function startHarness(
   return {
     rt,
     url,
+    listening: l,
     config,
     logs,
     api,

@@ -92,6 +92,8 @@ type Phase = 'idle' | 'head' | 'body' | 'busy';
 export class FastH1 {
   readonly conns = new Set<FastConn>();
   closing = false;
+  /** Requests answered here, and connections handed to node:http (a test's and an operator's view). */
+  readonly counts = { served: 0, handedOff: 0 };
   readonly keepAliveMs: number;
   readonly headersMs: number;
   readonly requestMs: number;
@@ -237,6 +239,7 @@ class FastConn {
     this.phase = 'busy';
     this.deadline = 0;
     const res = new FastResponse(this);
+    this.server.counts.served++;
     const handler = this.handler!;
     this.req = undefined;
     this.handler = undefined;
@@ -311,6 +314,7 @@ class FastConn {
   /** Everything from the request being read on goes to node:http, unread. */
   private handOff(): void {
     const { socket } = this;
+    this.server.counts.handedOff++;
     const buf = this.size ? this.joined() : undefined;
     this.detach();
     this.parts = [];

@@ -19,7 +19,7 @@ import {
   readLimited,
   responseSink,
 } from './common.ts';
-import type { FastRequest, FastResponse } from './fast-h1.ts';
+import type { FastRequest, FastResponse, FastRoute } from './fast-h1.ts';
 import { listModels, listOpenAIModels } from './models.ts';
 import { OPENAI_PATHS, openaiCall } from './openai.ts';
 
@@ -34,51 +34,10 @@ export function gatewayHandler(rt: Services, keys: KeyRing) {
   const batches = new Batches(rt);
   // A stream's unchanged body tail (Claude Code's tools and system prompt) is not parsed again.
   const tails = new TailMemo();
-  /** POST /v1/messages: the call path, from a request read whole (either server's). */
-  const messages = async (
-    req: { url?: string; headers: IncomingHttpHeaders },
-    raw: Buffer,
-    key: ApiKey,
-    identity: Identity,
-    sink: Sink,
-    requestId: string,
-  ): Promise<void> => {
-    const streamKey = `${key.id}:${identity.workflow ?? ''}:${identity.session ?? ''}`;
-    const body = checkBody(tails.parse(streamKey, raw, parseJson));
-    await rt.calls.model(
-      {
-        identity,
-        requestId,
-        body,
-        raw,
-        query: queryOf(req.url),
-        headers: req.headers,
-        streamKey,
-        driftPolicy: key.driftPolicy,
-        maxTokens: maxTokensPolicy(rt, key, identity),
-        ...(key.sessionTimeBox ? { gate: () => rt.sessions.check(key, identity) } : {}),
-      },
-      sink,
-    );
-  };
-  const failed = (err: unknown, requestId: string, sink: Sink, headersSent: boolean, end: () => void) => {
-    if (!(err instanceof Refusal)) rt.log.error('gateway failed', { error: err, requestId });
-    const refusal = err instanceof Refusal ? err : unavailable('internal error');
-    rt.calls.rejected(requestId, refusal.code, refusal.status);
-    if (!headersSent) respondRefusal(sink, refusal, requestId);
-    else end();
-  };
-  /** POST /v1/messages on the fast path (runtime/faces/gateway/fast-h1.ts): the body already read. */
-  const fastMessages = async (req: FastRequest, res: FastResponse): Promise<void> => {
-    const requestId = newId('req');
-    try {
-      const known = authenticate(keys, req);
-      const key = known instanceof Promise ? await known : known;
-      await messages(req, req.body, key, identify(key, req), res, requestId);
-    } catch (err) {
-      failed(err, requestId, res, res.headersSent, () => res.end());
-    }
-  };
+  const messages: Messages = (req, raw, key, identity, sink, requestId) =>
+    callModel(rt, tails, req, raw, key, identity, sink, requestId);
+  const failed = (err: unknown, requestId: string, sink: Sink, headersSent: boolean, end: () => void) =>
+    gatewayFailed(rt, err, requestId, sink, headersSent, end);
   const handle = async (req: IncomingMessage, res: ServerResponse, path: string): Promise<void> => {
     const requestId = newId('req');
     const sink = responseSink(req, res);
@@ -128,11 +87,99 @@ export function gatewayHandler(rt: Services, keys: KeyRing) {
       failed(err, requestId, sink, res.headersSent, () => res.end());
     }
   };
-  return Object.assign(handle, {
-    /** The requests the fast path serves: POST /v1/messages. */
-    fast: (method: string, path: string) =>
-      method === 'POST' && path === '/v1/messages' ? fastMessages : undefined,
-  });
+  return Object.assign(handle, { fast: fastRoute(rt, keys, messages) });
+}
+
+type Messages = (
+  req: { url?: string; headers: IncomingHttpHeaders },
+  raw: Buffer,
+  key: ApiKey,
+  identity: Identity,
+  sink: Sink,
+  requestId: string,
+) => Promise<void>;
+
+/** POST /v1/messages: the call path, from a request read whole (either server's). */
+async function callModel(
+  rt: Services,
+  tails: TailMemo,
+  ...[req, raw, key, identity, sink, requestId]: Parameters<Messages>
+): Promise<void> {
+  const streamKey = `${key.id}:${identity.workflow ?? ''}:${identity.session ?? ''}`;
+  const body = checkBody(tails.parse(streamKey, raw, parseJson));
+  await rt.calls.model(
+    {
+      identity,
+      requestId,
+      body,
+      raw,
+      query: queryOf(req.url),
+      headers: req.headers,
+      streamKey,
+      driftPolicy: key.driftPolicy,
+      maxTokens: maxTokensPolicy(rt, key, identity),
+      ...(key.sessionTimeBox ? { gate: () => rt.sessions.check(key, identity) } : {}),
+    },
+    sink,
+  );
+}
+
+/** A gateway call that failed: its refusal answered (or the answer cut short) and counted. */
+function gatewayFailed(
+  rt: Services,
+  err: unknown,
+  requestId: string,
+  sink: Sink,
+  headersSent: boolean,
+  end: () => void,
+): void {
+  if (!(err instanceof Refusal)) rt.log.error('gateway failed', { error: err, requestId });
+  const refusal = err instanceof Refusal ? err : unavailable('internal error');
+  rt.calls.rejected(requestId, refusal.code, refusal.status);
+  if (!headersSent) respondRefusal(sink, refusal, requestId);
+  else end();
+}
+
+/**
+ * The requests the fast HTTP/1.1 path (runtime/faces/gateway/fast-h1.ts) serves, the body already
+ * read: POST /v1/messages, and its count_tokens — so that a client's connection stays on the path
+ * (Claude Code counts between its calls) and is not handed to node:http for the rest of its life.
+ */
+function fastRoute(rt: Services, keys: KeyRing, messages: Messages): FastRoute {
+  const serve =
+    (
+      fn: (
+        req: FastRequest,
+        key: ApiKey,
+        identity: Identity,
+        res: FastResponse,
+        requestId: string,
+      ) => Promise<void>,
+    ) =>
+    async (req: FastRequest, res: FastResponse): Promise<void> => {
+      const requestId = newId('req');
+      try {
+        const known = authenticate(keys, req);
+        const key = known instanceof Promise ? await known : known;
+        await fn(req, key, identify(key, req), res, requestId);
+      } catch (err) {
+        gatewayFailed(rt, err, requestId, res, res.headersSent, () => res.end());
+      }
+    };
+  const fastMessages = serve((req, key, identity, res, requestId) =>
+    messages(req, req.body, key, identity, res, requestId),
+  );
+  const fastCount = serve((req, _key, identity, res, requestId) =>
+    countTokens(rt, identity, parseJson(req.body), req.body, req, res, requestId),
+  );
+  return (method, path) =>
+    method !== 'POST'
+      ? undefined
+      : path === '/v1/messages'
+        ? fastMessages
+        : path === '/v1/messages/count_tokens'
+          ? fastCount
+          : undefined;
 }
 
 async function countTokens(
@@ -140,7 +187,7 @@ async function countTokens(
   identity: Identity,
   json: unknown,
   raw: Buffer,
-  req: IncomingMessage,
+  req: { url?: string; headers: IncomingHttpHeaders },
   sink: Sink,
   requestId: string,
 ): Promise<void> {

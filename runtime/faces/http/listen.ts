@@ -13,6 +13,8 @@ export interface Listening {
   server: Server;
   url: string;
   port: number;
+  /** The gateway's own HTTP/1.1 path, when the handler has one (its counts: served, handed off). */
+  fast?: FastH1;
   /** Stops accepting, lets in-flight requests finish (up to graceMs), then closes what is left. */
   close(graceMs?: number): Promise<void>;
 }
@@ -56,6 +58,7 @@ export function listen(handler: AppHandler, opts: { port: number; host: string }
       const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
       resolve({
         server,
+        fast,
         port: addr.port,
         url: `http://${host}:${addr.port}`,
         close: (graceMs = 10_000) =>
