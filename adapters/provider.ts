@@ -203,13 +203,24 @@ export function readPieces(body: Readable, piece: (chunk: Buffer) => void, end: 
     READ_PIECES
   ];
   if (direct?.call(body, piece, end)) return;
+  listenTo(body, piece, end, prematureClose);
+}
+
+/** A body read through its events; `brokeOff` names a close before its end. Its listeners are
+ * taken off at its end (see detach). */
+function listenTo(
+  body: Readable,
+  piece: (chunk: Buffer) => void,
+  end: (err?: Error) => void,
+  brokeOff: () => Error,
+): void {
   let ended = false;
   const onEnd = () => {
     ended = true;
     done(undefined);
   };
   const onClose = () => {
-    if (!ended) done(prematureClose());
+    if (!ended) done(brokeOff());
   };
   const done = (err: Error | undefined) => {
     detach(body, piece, onEnd, done, onClose);
@@ -238,24 +249,12 @@ export function readAll(body: Readable): Promise<Buffer> {
 function readStream(body: Readable): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
-    let ended = false;
-    const onData = (c: Buffer) => chunks.push(c);
-    const onEnd = () => {
-      ended = true;
-      detach(body, onData, onEnd, onError, onClose);
-      resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks));
-    };
-    const onError = (err: Error) => {
-      detach(body, onData, onEnd, onError, onClose);
-      reject(err);
-    };
-    const onClose = () => {
-      if (!ended) onError(new Error('the response broke off before its end'));
-    };
-    body.on('data', onData);
-    body.on('end', onEnd);
-    body.on('error', onError);
-    body.on('close', onClose);
+    listenTo(
+      body,
+      (c) => chunks.push(c),
+      (err) => (err ? reject(err) : resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks))),
+      () => new Error('the response broke off before its end'),
+    );
   });
 }
 

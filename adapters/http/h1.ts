@@ -1,15 +1,14 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { isIP, connect as netConnect, type Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
+import { writeMessage } from './write.ts';
 
 /** What an answer head may not hold: control characters but tab, a CR or LF not ending a line. */
 const BAD_HEAD = /[^\t\r\n\x20-\x7e\x80-\xff]|\r(?!\n)|(?<!\r)\n/;
-/** A request body up to this size goes out in one buffer with its head. */
-const JOIN_BELOW = 16 * 1024;
 
 /**
  * HTTP/1.1 to one origin over keep-alive connections: what the provider client (upstream.ts) sends
- * through. A request is one write (its head and body corked together); an answer's head is parsed
+ * through. A request is one write (its head and body together, write.ts); an answer's head is parsed
  * here from the bytes, its body handed on as it comes — framed by content-length, chunked, or the
  * connection's end — and the connection goes back to the pool once the body is complete. No
  * pipelining: one exchange on a connection at a time.
@@ -213,21 +212,7 @@ class Connection {
         }
       },
     );
-    const s = this.socket;
-    const body = ex.requestBody;
-    if (body?.length && body.length <= JOIN_BELOW) {
-      // Small: head and body copied into one buffer, one plain write (no corked writev to gather).
-      const len = ex.head.length; // latin1: a byte a character
-      const out = Buffer.allocUnsafe(len + body.length);
-      out.write(ex.head, 0, 'latin1');
-      body.copy(out, len);
-      s.write(out);
-    } else if (body?.length) {
-      s.cork();
-      s.write(ex.head, 'latin1');
-      s.write(body);
-      s.uncork();
-    } else s.write(ex.head, 'latin1');
+    writeMessage(this.socket, ex.head, ex.requestBody);
   }
 
   idle(): void {

@@ -1,5 +1,6 @@
 import { type IncomingHttpHeaders, type Server, STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
+import { writeMessage } from '../../../adapters/http/write.ts';
 import type { Sink } from '../../gateway/sink.ts';
 
 /**
@@ -446,28 +447,10 @@ export class FastResponse implements Sink {
       const { held } = this;
       const body = held?.body ?? EMPTY;
       // Made first: a header that cannot go out throws here, with nothing written or marked.
-      const head = headOf(
-        held?.status ?? 200,
-        held?.headers ?? {},
-        body.length,
-        this.conn.closeAfter || this.conn.server.closing,
-        this.conn.server.keepAliveLine,
-      );
+      const head = this.headOf(held?.status ?? 200, held?.headers ?? {}, body.length);
       this.held = undefined;
       this.headersSent = true;
-      if (body.length > 16 * 1024) {
-        socket.cork();
-        socket.write(head, 'latin1');
-        socket.write(body);
-        socket.uncork();
-      } else if (body.length) {
-        // Small: head and body copied into one buffer, one plain write (no corked writev to gather).
-        const len = head.length; // latin1: a byte a character
-        const out = Buffer.allocUnsafe(len + body.length);
-        out.write(head, 0, 'latin1');
-        body.copy(out, len);
-        socket.write(out);
-      } else socket.write(head, 'latin1');
+      writeMessage(socket, head, body);
     } else if (!this.gone) socket.write('0\r\n\r\n', 'latin1');
     this.ended = true;
     this.conn.response = undefined;
@@ -511,16 +494,15 @@ export class FastResponse implements Sink {
   private release(): void {
     const { held } = this;
     if (!held || this.headersSent) return;
-    const head = headOf(
-      held.status,
-      held.headers,
-      -1,
-      this.conn.closeAfter || this.conn.server.closing,
-      this.conn.server.keepAliveLine,
-    );
+    const head = this.headOf(held.status, held.headers, -1);
     this.held = undefined;
     this.headersSent = true;
     this.conn.socket.write(head, 'latin1');
+  }
+
+  private headOf(status: number, headers: Record<string, string>, length: number): string {
+    const { conn } = this;
+    return headOf(status, headers, length, conn.closeAfter || conn.server.closing, conn.server.keepAliveLine);
   }
 }
 

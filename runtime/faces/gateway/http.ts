@@ -27,7 +27,9 @@ import { OPENAI_PATHS, openaiCall } from './openai.ts';
  * The Anthropic-compatible face: every `/v1/*` path. `POST /v1/messages` and its count_tokens
  * take the call path; `GET /v1/models` lists what the key may call; Message Batches are admitted
  * as a whole at the batch price; any other `/v1` path is a JSON 404 in the Anthropic envelope
- * (never the inbox). A plain node:http handler: bytes in, identity and enforcement, bytes out.
+ * (never the inbox). A plain node:http handler — and, for POST /v1/messages and its count_tokens,
+ * a fast-path one (`fast`, runtime/faces/gateway/fast-h1.ts): bytes in, identity and enforcement,
+ * bytes out.
  * Bad input is answered before anything is reserved, with the field named.
  */
 export function gatewayHandler(rt: Services, keys: KeyRing) {
@@ -36,8 +38,6 @@ export function gatewayHandler(rt: Services, keys: KeyRing) {
   const tails = new TailMemo();
   const messages: Messages = (req, raw, key, identity, sink, requestId) =>
     callModel(rt, tails, req, raw, key, identity, sink, requestId);
-  const failed = (err: unknown, requestId: string, sink: Sink, headersSent: boolean, end: () => void) =>
-    gatewayFailed(rt, err, requestId, sink, headersSent, end);
   const handle = async (req: IncomingMessage, res: ServerResponse, path: string): Promise<void> => {
     const requestId = newId('req');
     const sink = responseSink(req, res);
@@ -84,7 +84,7 @@ export function gatewayHandler(rt: Services, keys: KeyRing) {
         `not_found: no route ${method} ${path} on this gateway (it serves /v1/messages, /v1/messages/count_tokens, /v1/models, /v1/messages/batches, /v1/chat/completions, /v1/responses and /v1/embeddings)`,
       );
     } catch (err) {
-      failed(err, requestId, sink, res.headersSent, () => res.end());
+      gatewayFailed(rt, err, requestId, sink, res.headersSent, () => res.end());
     }
   };
   return Object.assign(handle, { fast: fastRoute(rt, keys, messages) });
@@ -145,17 +145,17 @@ function gatewayFailed(
  * read: POST /v1/messages, and its count_tokens — so that a client's connection stays on the path
  * (Claude Code counts between its calls) and is not handed to node:http for the rest of its life.
  */
+type FastCall = (
+  req: FastRequest,
+  key: ApiKey,
+  identity: Identity,
+  res: FastResponse,
+  requestId: string,
+) => Promise<void>;
+
 function fastRoute(rt: Services, keys: KeyRing, messages: Messages): FastRoute {
   const serve =
-    (
-      fn: (
-        req: FastRequest,
-        key: ApiKey,
-        identity: Identity,
-        res: FastResponse,
-        requestId: string,
-      ) => Promise<void>,
-    ) =>
+    (fn: FastCall) =>
     async (req: FastRequest, res: FastResponse): Promise<void> => {
       const requestId = newId('req');
       try {

@@ -105,7 +105,8 @@ export function createApp(rt: Services): AppHandler {
     }
     Promise.resolve(hono(req, res)).catch(last(req, res));
   };
-  // POST /v1/messages on HTTP/1.1 is served without node:http's request and response objects.
+  // POST /v1/messages and its count_tokens on HTTP/1.1 are served without node:http's request and
+  // response objects (runtime/faces/gateway/fast-h1.ts).
   handler.fast = {
     route: gateway.fast,
     options: {

@@ -8,6 +8,10 @@ export type AppHandler = ((req: IncomingMessage, res: ServerResponse) => void) &
   fast?: { route: FastRoute; options: FastOptions };
 };
 
+/** How long a kept connection may idle, and a request's head take (both servers alike). */
+const KEEP_ALIVE_MS = 65_000;
+const HEADERS_MS = 66_000;
+
 export interface Listening {
   /** The HTTP/1.1 server (the front listener hands it every HTTP/1.1 connection). */
   server: Server;
@@ -30,14 +34,17 @@ export function listen(handler: AppHandler, opts: { port: number; host: string }
     return Promise.reject(
       new Error('listen: empty host; use "127.0.0.1" (the default) or "0.0.0.0" for every interface'),
     );
-  const server = createServer({ keepAlive: true, keepAliveTimeout: 65_000, headersTimeout: 66_000 }, handler);
-  server.keepAliveTimeout = 65_000;
+  const server = createServer(
+    { keepAlive: true, keepAliveTimeout: KEEP_ALIVE_MS, headersTimeout: HEADERS_MS },
+    handler,
+  );
+  server.keepAliveTimeout = KEEP_ALIVE_MS;
   // The gateway's hot path on HTTP/1.1 is read and answered in bytes (runtime/faces/gateway/fast-h1.ts); every other
   // request, and its connection from there on, is node:http's.
   const fast = handler.fast
     ? new FastH1(server, handler.fast.route, {
-        keepAliveTimeoutMs: 65_000,
-        headersTimeoutMs: 66_000,
+        keepAliveTimeoutMs: KEEP_ALIVE_MS,
+        headersTimeoutMs: HEADERS_MS,
         ...handler.fast.options,
       })
     : undefined;
